@@ -1,0 +1,2 @@
+-- 0002_outbox: reserved for its feature; filled before the first release.
+SELECT 1;

@@ -1,0 +1,2 @@
+-- 0004_jmap: reserved for its feature; filled before the first release.
+SELECT 1;

@@ -1,0 +1,2 @@
+-- 0005_deliverability: reserved for its feature; filled before the first release.
+SELECT 1;

@@ -1,0 +1,120 @@
+//! The command line. Each subcommand parses its arguments here (clap derive) and calls one
+//! library function; the per-feature subcommands live in the files beside this one.
+//! Output for people goes to stdout, diagnostics to stderr through `tracing`.
+
+mod autoreply;
+mod core;
+mod device;
+mod doctor;
+mod outbound;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::config::{self, Config};
+
+#[derive(Debug, Parser)]
+#[command(name = "postbote", version, about = "Mail agent for small trades businesses", propagate_version = true)]
+pub struct Cli {
+    /// Configuration file.
+    #[arg(long, global = true, env = "POSTBOTE_CONFIG", default_value = config::DEFAULT_PATH)]
+    pub config: PathBuf,
+    /// More log output (-v: debug for postbote, -vv: trace for postbote). Credentials never appear.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the data directory and the store, and check the config.
+    Init,
+    /// Run the daemon until SIGINT or SIGTERM.
+    Run,
+    /// Mirror the mailboxes now.
+    Sync(core::SyncArgs),
+    /// Show each mailbox's sync state, queue, auto-replies and deliverability.
+    Status(core::StatusArgs),
+    /// List mirrored messages.
+    #[command(subcommand)]
+    Messages(core::MessagesCmd),
+    /// Check or print the configuration.
+    #[command(subcommand)]
+    Config(core::ConfigCmd),
+    /// Queue an outgoing message.
+    Send(outbound::SendArgs),
+    /// Inspect and steer the outbound queue.
+    #[command(subcommand)]
+    Queue(outbound::QueueCmd),
+    /// Office sessions: mail on the direct path leaves only while one is logged in.
+    #[command(subcommand)]
+    Session(outbound::SessionCmd),
+    /// Leave settings (automatic replies).
+    #[command(subcommand)]
+    Vacation(autoreply::VacationCmd),
+    /// Explain auto-reply decisions.
+    #[command(subcommand)]
+    Autoreply(autoreply::AutoreplyCmd),
+    /// Phones and other JMAP devices.
+    #[command(subcommand)]
+    Device(device::DeviceCmd),
+    /// Check SPF, DKIM and DMARC for the paths the mailboxes send on.
+    Doctor(doctor::DoctorArgs),
+    /// DKIM keys for signing by postbote.
+    #[command(subcommand)]
+    Dkim(doctor::DkimCmd),
+}
+
+/// Logging to stderr. The SMTP and IMAP client crates log credentials at debug level, so they
+/// are held at `warn` whatever `RUST_LOG` says.
+pub fn init_tracing(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let base = match verbose {
+        0 => "postbote=info",
+        1 => "postbote=debug",
+        _ => "postbote=trace",
+    };
+    let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(base));
+    for d in ["lettre=warn", "async_imap=warn", "imap_proto=warn", "rustls=warn", "hickory_proto=warn", "hickory_resolver=warn"] {
+        filter = filter.add_directive(d.parse().expect("static directive"));
+    }
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+}
+
+pub fn load_config(path: &std::path::Path) -> anyhow::Result<Config> {
+    Config::load(path).map_err(anyhow::Error::from)
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let path = cli.config.clone();
+    match cli.command {
+        Command::Config(c) => core::config(&path, c),
+        cmd => {
+            let cfg = load_config(&path)?;
+            let store = crate::store::Store::open(&cfg.store_path())
+                .with_context(|| format!("opening the store under {}", cfg.agent.data_dir.display()))?;
+            store.ensure_accounts(cfg.mailboxes.iter().map(|m| m.id.as_str()))?;
+            let app = crate::app::App::new(std::sync::Arc::new(cfg), store);
+            match cmd {
+                Command::Config(_) => unreachable!("handled above"),
+                Command::Init => core::init(&app),
+                Command::Run => core::run_daemon(app).await,
+                Command::Sync(a) => core::sync(&app, a).await,
+                Command::Status(a) => core::status(&app, a).await,
+                Command::Messages(c) => core::messages(&app, c),
+                Command::Send(a) => outbound::send(&app, a).await,
+                Command::Queue(c) => outbound::queue(&app, c).await,
+                Command::Session(c) => outbound::session(&app, c).await,
+                Command::Vacation(c) => autoreply::vacation(&app, c).await,
+                Command::Autoreply(c) => autoreply::autoreply(&app, c).await,
+                Command::Device(c) => device::device(&app, c).await,
+                Command::Doctor(a) => doctor::doctor(&app, a).await,
+                Command::Dkim(c) => doctor::dkim(&app, c).await,
+            }
+        }
+    }
+}

@@ -1,0 +1,41 @@
+//! postbote: a mail agent for small trades businesses.
+//!
+//! It mirrors each employee's and shared mailbox from the vendor's hosted IMAP server into one
+//! SQLite file, serves phones from that file over JMAP, answers automatically while someone is
+//! on leave, sends all outgoing mail through one durable queue that by default opens only while
+//! an office session is logged in, and tells from DNS whether the company's mail will arrive.
+//! `ARCHITECTURE.md` has the map; each module below opens with what it owns and what it must
+//! never do.
+
+/// Validated configuration (TOML in two stages; secrets redacted in `Debug`).
+pub mod config;
+/// What every daemon task shares: config, store, wake-ups.
+pub mod app;
+/// The SQLite store: the only module that speaks SQL; every visible change bumps a modseq.
+pub mod store;
+/// Raw RFC 5322 bytes to the fields a message list needs; never fails, flags what is malformed.
+pub mod message;
+/// TLS client settings (system roots plus an optional CA file) for IMAP and SMTP.
+pub mod tls;
+/// One task per mailbox mirroring IMAP folders into the store: planning apart from I/O.
+pub mod imap_sync;
+/// Automatic replies while someone is on leave: a pure `decide` and reply rendering.
+pub mod autoreply;
+/// The durable outbound queue, its retry policy and the office-session gate; the only caller of `smtp`.
+pub mod outbox;
+/// SMTP transports (direct, relay) and the redacting session transcript.
+pub mod smtp;
+/// The local control endpoint (loopback or Unix socket) the office program talks to.
+pub mod control;
+/// The JMAP server for phones; wire types live only here.
+pub mod jmap;
+/// Writes what a phone changed back to IMAP from a durable queue.
+pub mod writeback;
+/// SPF / DKIM / DMARC diagnosis and DKIM signing.
+pub mod deliverability;
+/// `postbote status`: what every part reports about each mailbox.
+pub mod status;
+/// Wires the tasks together; takes a shutdown future, cancels, then joins every task.
+pub mod daemon;
+/// The command line (clap derive); each subcommand calls one library function.
+pub mod cli;

@@ -1,0 +1,240 @@
+//! Parsing raw RFC 5322 bytes into the fields a phone's message list needs.
+//!
+//! `parse` never fails: mail-parser is built not to panic on hostile input, and whatever
+//! it cannot make sense of is reported in `Parsed::problem` so the store can keep the raw
+//! bytes and flag the message instead of dropping it. Header words in RFC 2047 and bodies in
+//! any declared charset (ISO-8859-1, Windows-1252, UTF-8) are decoded by mail-parser; raw 8-bit
+//! header bytes that are not UTF-8 are read as Windows-1252, the common case in German mail.
+//! This module does no I/O.
+
+use mail_parser::{Address, HeaderValue, MessageParser};
+use serde::{Deserialize, Serialize};
+
+/// An e-mail address with its display name, as stored (JSON) and shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmailAddress {
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub name: Option<String>,
+    pub email: String,
+}
+
+impl std::fmt::Display for EmailAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.name {
+            Some(n) if !n.is_empty() => write!(f, "{n} <{}>", self.email),
+            _ => f.write_str(&self.email),
+        }
+    }
+}
+
+/// What the store keeps besides the raw bytes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Parsed {
+    pub message_id: Option<String>,
+    pub in_reply_to: Vec<String>,
+    pub references: Vec<String>,
+    pub from: Vec<EmailAddress>,
+    pub sender: Vec<EmailAddress>,
+    pub to: Vec<EmailAddress>,
+    pub cc: Vec<EmailAddress>,
+    pub bcc: Vec<EmailAddress>,
+    pub reply_to: Vec<EmailAddress>,
+    pub subject: String,
+    /// The Date header, unix seconds.
+    pub sent_at: Option<i64>,
+    pub preview: String,
+    pub has_attachment: bool,
+    /// Why the message is flagged as malformed, if it is.
+    pub problem: Option<String>,
+}
+
+/// Characters of body text kept as the list preview (JMAP allows up to 256).
+pub const PREVIEW_CHARS: usize = 256;
+
+pub fn parse(raw: &[u8]) -> Parsed {
+    let header_end = find_header_end(raw);
+    let Some(msg) = MessageParser::default().parse(raw) else {
+        return Parsed { problem: Some("not a message: no header could be read".into()), ..Default::default() };
+    };
+    let mut p = Parsed {
+        message_id: msg.message_id().map(clean_id),
+        in_reply_to: id_list(msg.in_reply_to()),
+        references: id_list(msg.references()),
+        from: addresses(msg.from()),
+        sender: addresses(msg.sender()),
+        to: addresses(msg.to()),
+        cc: addresses(msg.cc()),
+        bcc: addresses(msg.bcc()),
+        reply_to: addresses(msg.reply_to()),
+        subject: msg.subject().map(|s| s.trim().to_string()).unwrap_or_default(),
+        sent_at: msg.date().map(|d| d.to_timestamp()),
+        preview: msg.body_preview(PREVIEW_CHARS).map(|s| squash_whitespace(&s, PREVIEW_CHARS)).unwrap_or_default(),
+        has_attachment: msg.attachment_count() > 0,
+        problem: None,
+    };
+
+    // mail-parser drops header bytes that are not valid UTF-8 (raw 8-bit headers). Read the
+    // subject ourselves in that case, as Windows-1252, which covers ISO-8859-1 umlauts.
+    if let Some(raw_subject) = raw_header(&raw[..header_end], b"subject")
+        && std::str::from_utf8(&raw_subject).is_err()
+    {
+        p.subject = decode_8bit(&raw_subject).trim().to_string();
+    }
+
+    let mut problems = Vec::new();
+    if header_end == 0 || msg.headers().is_empty() {
+        problems.push("no header section");
+    }
+    if msg.from().is_none() && msg.sender().is_none() {
+        problems.push("no From");
+    }
+    if msg.header("Date").is_some() && msg.date().is_none() {
+        problems.push("unreadable Date");
+    }
+    if !problems.is_empty() {
+        p.problem = Some(problems.join(", "));
+    }
+    p
+}
+
+/// Offset just past the blank line that ends the header section (0 if there is none).
+pub fn find_header_end(raw: &[u8]) -> usize {
+    let crlf = raw.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4);
+    let lf = raw.windows(2).position(|w| w == b"\n\n").map(|i| i + 2);
+    match (crlf, lf) {
+        (Some(a), Some(b)) => a.min(b),
+        (a, b) => a.or(b).unwrap_or(0),
+    }
+}
+
+/// The unfolded raw bytes of the first header named `name` (case-insensitive).
+pub fn raw_header(headers: &[u8], name: &[u8]) -> Option<Vec<u8>> {
+    let mut lines = headers.split(|b| *b == b'\n').peekable();
+    while let Some(line) = lines.next() {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let Some(colon) = line.iter().position(|b| *b == b':') else { continue };
+        if !line[..colon].eq_ignore_ascii_case(name) {
+            continue;
+        }
+        let mut value = line[colon + 1..].to_vec();
+        while let Some(next) = lines.peek() {
+            if next.first().is_some_and(|b| *b == b' ' || *b == b'\t') {
+                let next = lines.next().unwrap();
+                value.extend_from_slice(next.strip_suffix(b"\r").unwrap_or(next));
+            } else {
+                break;
+            }
+        }
+        return Some(value);
+    }
+    None
+}
+
+/// Bytes that are UTF-8 stay as they are; anything else is read as Windows-1252.
+pub fn decode_8bit(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s.to_string(),
+        Err(_) => bytes.iter().map(|&b| cp1252(b)).collect(),
+    }
+}
+
+fn cp1252(b: u8) -> char {
+    const HIGH: [char; 32] = [
+        '€', '\u{81}', '‚', 'ƒ', '„', '…', '†', '‡', 'ˆ', '‰', 'Š', '‹', 'Œ', '\u{8d}', 'Ž', '\u{8f}', '\u{90}', '‘', '’', '“',
+        '”', '•', '–', '—', '˜', '™', 'š', '›', 'œ', '\u{9d}', 'ž', 'Ÿ',
+    ];
+    match b {
+        0x80..=0x9f => HIGH[(b - 0x80) as usize],
+        _ => b as char,
+    }
+}
+
+fn addresses(a: Option<&Address<'_>>) -> Vec<EmailAddress> {
+    let Some(a) = a else { return Vec::new() };
+    a.iter()
+        .filter_map(|x| {
+            let email = x.address()?.trim().to_string();
+            if email.is_empty() {
+                return None;
+            }
+            Some(EmailAddress { name: x.name().map(|n| n.trim().to_string()).filter(|n| !n.is_empty()), email })
+        })
+        .collect()
+}
+
+fn id_list(v: &HeaderValue<'_>) -> Vec<String> {
+    match v {
+        HeaderValue::Text(t) => vec![clean_id(t)],
+        HeaderValue::TextList(l) => l.iter().map(|t| clean_id(t)).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn clean_id(s: &str) -> String {
+    s.trim().trim_start_matches('<').trim_end_matches('>').to_string()
+}
+
+fn squash_whitespace(s: &str, max_chars: usize) -> String {
+    let mut out = String::with_capacity(s.len().min(max_chars * 2));
+    let mut n = 0;
+    for word in s.split_whitespace() {
+        if n > 0 {
+            out.push(' ');
+            n += 1;
+        }
+        for c in word.chars() {
+            if n >= max_chars {
+                return out;
+            }
+            out.push(c);
+            n += 1;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc2047_umlaut_subject_and_latin1_body() {
+        let raw = b"From: =?ISO-8859-1?Q?J=FCrgen_M=FCller?= <mueller@kunde.test>\r\n\
+To: becker@bau-firma.de\r\n\
+Subject: =?UTF-8?Q?Angebot_f=C3=BCr_Badsanierung_=E2=80=93_M=C3=BCller?=\r\n\
+Date: Mon, 2 Nov 2026 09:15:00 +0100\r\n\
+Message-ID: <abc@kunde.test>\r\n\
+Content-Type: text/plain; charset=ISO-8859-1\r\n\
+Content-Transfer-Encoding: 8bit\r\n\r\n\
+Gr\xfc\xdfe aus K\xf6ln, bitte um R\xfcckruf.\r\n";
+        let p = parse(raw);
+        assert_eq!(p.subject, "Angebot für Badsanierung – Müller");
+        assert_eq!(p.from[0].name.as_deref(), Some("Jürgen Müller"));
+        assert_eq!(p.preview, "Grüße aus Köln, bitte um Rückruf.");
+        assert_eq!(p.message_id.as_deref(), Some("abc@kunde.test"));
+        assert_eq!(p.sent_at, Some(1_793_607_300));
+        assert!(p.problem.is_none());
+    }
+
+    #[test]
+    fn raw_8bit_latin1_subject_is_read_as_windows_1252() {
+        let raw = b"From: a@b.test\nSubject: Pr\xfcfung der Rechnung\nDate: Mon, 2 Nov 2026 09:15:00 +0100\n\nx\n";
+        assert_eq!(parse(raw).subject, "Prüfung der Rechnung");
+    }
+
+    #[test]
+    fn malformed_input_is_flagged_not_lost() {
+        for raw in [&b""[..], b"\x00\x01\x02garbage without headers", b"Subject: only\r\n\r\nbody"] {
+            let p = parse(raw);
+            assert!(p.problem.is_some(), "{raw:?} should be flagged");
+        }
+    }
+
+    #[test]
+    fn references_and_threading_ids() {
+        let raw = b"From: a@b.test\r\nMessage-ID: <3@x>\r\nIn-Reply-To: <2@x>\r\nReferences: <1@x> <2@x>\r\n\r\nhi";
+        let p = parse(raw);
+        assert_eq!(p.in_reply_to, vec!["2@x"]);
+        assert_eq!(p.references, vec!["1@x", "2@x"]);
+    }
+}

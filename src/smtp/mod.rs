@@ -1,0 +1,3 @@
+//! SMTP transports (placeholder).
+//!
+//! PLACEHOLDER: being written in this session; nothing here is done yet.

@@ -1,0 +1,73 @@
+//! `postbote status`: every part of postbote reports on each mailbox; this module only
+//! collects the parts and renders them as text or one JSON object. It changes nothing.
+
+use serde_json::{Value, json};
+
+use crate::app::App;
+
+/// One feature's report about one mailbox: a JSON value and the lines a person reads.
+#[derive(Debug, Default)]
+pub struct Part {
+    pub json: Value,
+    pub lines: Vec<String>,
+}
+
+pub struct Report {
+    pub json: Value,
+    pub text: String,
+}
+
+pub async fn collect(app: &App) -> anyhow::Result<Report> {
+    let tz = app.config.agent.time_zone;
+    let when = |t: Option<i64>| {
+        t.and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+            .map(|d| d.with_timezone(&tz).format("%d.%m.%Y %H:%M:%S").to_string())
+            .unwrap_or_else(|| "never".into())
+    };
+    let mut text = String::new();
+    let mut mailboxes = Vec::new();
+    let mut global_lines = Vec::new();
+    let global = crate::outbox::status_global(app).await?;
+    global_lines.extend(global.lines.iter().cloned());
+    for m in &app.config.mailboxes {
+        let sync = app.store.sync_status(&m.id)?;
+        let folders = app.store.folder_counts(&m.id)?;
+        text.push_str(&format!("{} ({}, {}):\n", m.id, m.name, m.primary_address()));
+        text.push_str(&format!("  last sync: {}\n", when(sync.last_sync_at)));
+        if let Some(e) = &sync.last_error {
+            let auth = if sync.auth_failed { " (login refused: check the password; retrying slowly)" } else { "" };
+            text.push_str(&format!("  last error: {} at {}{auth}\n", e, when(sync.last_error_at)));
+        }
+        for f in &folders {
+            text.push_str(&format!("  {:12} {:6} messages, {:5} unread\n", f.folder, f.total, f.unread));
+        }
+        let parts = [
+            ("outbox", crate::outbox::status(app, &m.id).await?),
+            ("autoreply", crate::autoreply::status(app, &m.id).await?),
+            ("deliverability", crate::deliverability::status(app, &m.id).await?),
+        ];
+        let mut obj = json!({
+            "id": m.id,
+            "name": m.name,
+            "address": m.primary_address(),
+            "sync": {
+                "last_sync_at": sync.last_sync_at,
+                "last_error": sync.last_error,
+                "last_error_at": sync.last_error_at,
+                "auth_failed": sync.auth_failed,
+            },
+            "folders": folders,
+        });
+        for (name, part) in parts {
+            for l in &part.lines {
+                text.push_str(&format!("  {l}\n"));
+            }
+            obj[name] = part.json;
+        }
+        mailboxes.push(obj);
+    }
+    for l in &global_lines {
+        text.push_str(&format!("{l}\n"));
+    }
+    Ok(Report { json: json!({ "mailboxes": mailboxes, "outbox": global.json }), text })
+}

@@ -1,0 +1,1 @@
+//! Tables of the autoreply feature (placeholder: being written in this session).

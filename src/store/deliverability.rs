@@ -1,0 +1,1 @@
+//! Tables of the deliverability feature (placeholder: being written in this session).

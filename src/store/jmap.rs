@@ -1,0 +1,1 @@
+//! Tables of the jmap feature (placeholder: being written in this session).

@@ -1,0 +1,389 @@
+//! The store: one SQLite file, and the only module that speaks SQL.
+//!
+//! Opening it applies the append-only migrations in `schema/` (tracked by `PRAGMA
+//! user_version`) and sets WAL, `synchronous=NORMAL`, a busy timeout and foreign keys.
+//! There is one writer connection behind a mutex and a small pool of readers, so a phone's
+//! read never waits behind an IMAP batch being written.
+//!
+//! Every write a device could see goes through [`Tx::bump`]: it takes the account's next
+//! modseq, and [`Tx::log`] records the change under it, in the same transaction as the change
+//! itself. After the commit the store broadcasts a [`StateChange`] (for JMAP push, the
+//! auto-responder and anything else that waits for mail). Nothing outside this module
+//! builds SQL; the submodules each own the tables of one feature.
+
+pub mod messages;
+pub mod autoreply;
+pub mod deliverability;
+pub mod jmap;
+pub mod outbox;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
+use tokio::sync::broadcast;
+
+/// The migrations, in order. A shipped file is never edited; a change is a new file.
+const MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_core", include_str!("../../schema/0001_core.sql")),
+    ("0002_outbox", include_str!("../../schema/0002_outbox.sql")),
+    ("0003_autoreply", include_str!("../../schema/0003_autoreply.sql")),
+    ("0004_jmap", include_str!("../../schema/0004_jmap.sql")),
+    ("0005_deliverability", include_str!("../../schema/0005_deliverability.sql")),
+];
+
+const READERS: usize = 8;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store {path}: {source}")]
+    Open { path: PathBuf, source: rusqlite::Error },
+    #[error("store: migration {name} failed: {source}")]
+    Migration { name: &'static str, source: rusqlite::Error },
+    #[error("store: the database was written by a newer postbote (schema {found}, this one knows {known})")]
+    TooNew { found: i64, known: i64 },
+    #[error("store: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("store: {0}")]
+    Other(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// JMAP object types that have a state and a change log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(i64)]
+pub enum ObjType {
+    Mailbox = 1,
+    Email = 2,
+    Thread = 3,
+    Identity = 4,
+    EmailSubmission = 5,
+    VacationResponse = 6,
+    EmailDelivery = 7,
+}
+
+impl ObjType {
+    pub const ALL: [ObjType; 7] = [
+        ObjType::Mailbox,
+        ObjType::Email,
+        ObjType::Thread,
+        ObjType::Identity,
+        ObjType::EmailSubmission,
+        ObjType::VacationResponse,
+        ObjType::EmailDelivery,
+    ];
+    pub fn name(self) -> &'static str {
+        match self {
+            ObjType::Mailbox => "Mailbox",
+            ObjType::Email => "Email",
+            ObjType::Thread => "Thread",
+            ObjType::Identity => "Identity",
+            ObjType::EmailSubmission => "EmailSubmission",
+            ObjType::VacationResponse => "VacationResponse",
+            ObjType::EmailDelivery => "EmailDelivery",
+        }
+    }
+    pub fn from_i64(v: i64) -> Option<ObjType> {
+        ObjType::ALL.into_iter().find(|t| *t as i64 == v)
+    }
+}
+
+/// What a change-log row says happened to an object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(i64)]
+pub enum Op {
+    Created = 0,
+    Updated = 1,
+    Destroyed = 2,
+    /// Only a Mailbox's counts changed.
+    CountsOnly = 3,
+}
+
+/// Sent after a commit that bumped an account's modseq.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateChange {
+    pub account: String,
+    pub modseq: i64,
+    pub types: BTreeSet<ObjType>,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+    changes: broadcast::Sender<StateChange>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.inner.path).finish()
+    }
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    Ok(())
+}
+
+impl Store {
+    /// Open (creating if needed) the store at `path` and bring its schema up to date.
+    pub fn open(path: &Path) -> Result<Store> {
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Other(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let open_err = |source| StoreError::Open { path: path.to_owned(), source };
+        let mut writer = Connection::open(path).map_err(open_err)?;
+        // WAL lets readers go on while the writer commits; it is a property of the file.
+        writer.pragma_update(None, "journal_mode", "WAL").map_err(open_err)?;
+        configure(&writer).map_err(open_err)?;
+        migrate(&mut writer)?;
+        let (changes, _) = broadcast::channel(1024);
+        Ok(Store {
+            inner: Arc::new(Inner {
+                path: path.to_owned(),
+                writer: Mutex::new(writer),
+                readers: Mutex::new(Vec::new()),
+                changes,
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Changes committed from now on (in this process).
+    pub fn subscribe(&self) -> broadcast::Receiver<StateChange> {
+        self.inner.changes.subscribe()
+    }
+
+    /// Run `f` in one IMMEDIATE transaction on the writer connection; commit if it returns Ok.
+    /// State changes recorded with [`Tx::bump`] are broadcast after the commit.
+    pub fn write<R>(&self, f: impl FnOnce(&mut Tx<'_>) -> Result<R>) -> Result<R> {
+        let (r, bumped) = {
+            let mut conn = self.inner.writer.lock().unwrap_or_else(|p| p.into_inner());
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut t = Tx { tx, bumped: Vec::new() };
+            let r = f(&mut t)?;
+            let Tx { tx, bumped } = t;
+            tx.commit()?;
+            (r, bumped)
+        };
+        for change in bumped {
+            let _ = self.inner.changes.send(change);
+        }
+        Ok(r)
+    }
+
+    /// Run `f` on a read-only connection from the pool (a consistent snapshot when `f` opens
+    /// its own transaction; single statements are consistent anyway).
+    pub fn read<R>(&self, f: impl FnOnce(&Connection) -> Result<R>) -> Result<R> {
+        let conn = {
+            let mut pool = self.inner.readers.lock().unwrap_or_else(|p| p.into_inner());
+            pool.pop()
+        };
+        let conn = match conn {
+            Some(c) => c,
+            None => {
+                let c = Connection::open_with_flags(
+                    &self.inner.path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+                )?;
+                configure(&c)?;
+                c
+            }
+        };
+        let r = f(&conn);
+        let mut pool = self.inner.readers.lock().unwrap_or_else(|p| p.into_inner());
+        if pool.len() < READERS {
+            pool.push(conn);
+        }
+        r
+    }
+
+    /// Make sure an account row exists for each configured mailbox.
+    pub fn ensure_accounts<'a>(&self, ids: impl IntoIterator<Item = &'a str>) -> Result<()> {
+        let ids: Vec<&str> = ids.into_iter().collect();
+        self.write(|t| {
+            for id in ids {
+                t.tx.execute(
+                    "INSERT INTO account (id, modseq, epoch, created_at) VALUES (?1, 0, ?2, ?3) ON CONFLICT(id) DO NOTHING",
+                    params![id, random_epoch(), now()],
+                )?;
+                t.tx.execute("INSERT INTO sync_state (account) VALUES (?1) ON CONFLICT(account) DO NOTHING", params![id])?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The account's current modseq and epoch.
+    pub fn account_state(&self, account: &str) -> Result<Option<(i64, String)>> {
+        self.read(|c| {
+            Ok(c.query_row("SELECT modseq, epoch FROM account WHERE id = ?1", [account], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map(Some)
+                .or_else(ignore_no_rows)?)
+        })
+    }
+}
+
+/// A write transaction with the per-account change counter at hand.
+pub struct Tx<'c> {
+    pub(crate) tx: rusqlite::Transaction<'c>,
+    bumped: Vec<StateChange>,
+}
+
+impl Tx<'_> {
+    pub fn conn(&self) -> &rusqlite::Transaction<'_> {
+        &self.tx
+    }
+
+    /// Take the account's next modseq for this transaction (once per transaction and account;
+    /// later calls return the same value).
+    pub fn bump(&mut self, account: &str) -> Result<i64> {
+        if let Some(c) = self.bumped.iter().find(|c| c.account == account) {
+            return Ok(c.modseq);
+        }
+        let m: i64 = self.tx.query_row(
+            "UPDATE account SET modseq = modseq + 1 WHERE id = ?1 RETURNING modseq",
+            [account],
+            |r| r.get(0),
+        )?;
+        self.bumped.push(StateChange { account: account.to_string(), modseq: m, types: BTreeSet::new() });
+        Ok(m)
+    }
+
+    /// Record that `object_id` of `ty` changed (`op`) under this transaction's modseq.
+    pub fn log(&mut self, account: &str, ty: ObjType, object_id: i64, op: Op, aux: Option<i64>) -> Result<()> {
+        let m = self.bump(account)?;
+        self.tx.execute(
+            "INSERT INTO change_log (account, type, modseq, object_id, op, aux, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT(account, type, modseq, object_id) DO UPDATE SET op = CASE
+               WHEN change_log.op = 2 OR excluded.op = 2 THEN 2
+               WHEN change_log.op = 0 OR excluded.op = 0 THEN 0
+               WHEN change_log.op = 1 OR excluded.op = 1 THEN 1
+               ELSE 3 END",
+            params![account, ty as i64, m, object_id, op as i64, aux, now()],
+        )?;
+        self.touch(account, ty)?;
+        Ok(())
+    }
+
+    /// Move the state of `ty` forward without a per-object entry (e.g. EmailDelivery).
+    pub fn touch(&mut self, account: &str, ty: ObjType) -> Result<()> {
+        let m = self.bump(account)?;
+        self.tx.execute(
+            "INSERT INTO type_state (account, type, modseq) VALUES (?1, ?2, ?3)
+             ON CONFLICT(account, type) DO UPDATE SET modseq = excluded.modseq",
+            params![account, ty as i64, m],
+        )?;
+        if let Some(c) = self.bumped.iter_mut().find(|c| c.account == account) {
+            c.types.insert(ty);
+        }
+        Ok(())
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let known = MIGRATIONS.len() as i64;
+    if version > known {
+        return Err(StoreError::TooNew { found: version, known });
+    }
+    for (i, (name, sql)) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Exclusive)?;
+        tx.execute_batch(sql).map_err(|source| StoreError::Migration { name, source })?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// Unix seconds now.
+pub fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+fn random_epoch() -> String {
+    use rand::Rng;
+    let n: u64 = rand::rng().random();
+    format!("{n:016x}")
+}
+
+/// Turn "no rows" into `Ok(None)` for optional lookups.
+pub(crate) fn ignore_no_rows<T>(e: rusqlite::Error) -> rusqlite::Result<Option<T>> {
+    match e {
+        rusqlite::Error::QueryReturnedNoRows => Ok(None),
+        e => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_apply_once_and_bump_broadcasts_after_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sqlite");
+        let store = Store::open(&path).unwrap();
+        store.ensure_accounts(["becker"]).unwrap();
+        let mut rx = store.subscribe();
+        let m = store
+            .write(|t| {
+                t.log("becker", ObjType::Email, 7, Op::Created, None)?;
+                t.log("becker", ObjType::Mailbox, 1, Op::CountsOnly, None)?;
+                t.bump("becker")
+            })
+            .unwrap();
+        assert_eq!(m, 1, "one modseq per transaction");
+        let c = rx.try_recv().unwrap();
+        assert_eq!(c.modseq, 1);
+        assert_eq!(c.types, [ObjType::Mailbox, ObjType::Email].into_iter().collect());
+        // A failed transaction leaves nothing and broadcasts nothing.
+        let r: Result<()> = store.write(|t| {
+            t.log("becker", ObjType::Email, 8, Op::Created, None)?;
+            Err(StoreError::Other("boom".into()))
+        });
+        assert!(r.is_err());
+        assert!(rx.try_recv().is_err());
+        assert_eq!(store.account_state("becker").unwrap().unwrap().0, 1);
+        drop(store);
+        // Re-opening does not re-run migrations.
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.account_state("becker").unwrap().unwrap().0, 1);
+    }
+
+    #[test]
+    fn created_then_destroyed_in_one_transaction_is_destroyed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.sqlite")).unwrap();
+        store.ensure_accounts(["a"]).unwrap();
+        store
+            .write(|t| {
+                t.log("a", ObjType::Email, 1, Op::Created, None)?;
+                t.log("a", ObjType::Email, 1, Op::Updated, None)?;
+                t.log("a", ObjType::Email, 2, Op::Created, None)?;
+                t.log("a", ObjType::Email, 2, Op::Destroyed, None)
+            })
+            .unwrap();
+        let ops: Vec<(i64, i64)> = store
+            .read(|c| {
+                let mut s = c.prepare("SELECT object_id, op FROM change_log ORDER BY object_id")?;
+                let rows = s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+                Ok(rows)
+            })
+            .unwrap();
+        assert_eq!(ops, vec![(1, 0), (2, 2)]);
+    }
+}

@@ -1,0 +1,1 @@
+//! Tables of the outbox feature (placeholder: being written in this session).

@@ -1,0 +1,4 @@
+//! Integration tests: one binary, against the real daemon and the local mail stack
+//! (Dovecot, Postfix, unbound on loopback), started by `scripts/stack up`.
+
+mod support;
