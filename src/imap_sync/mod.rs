@@ -1,4 +1,6 @@
-//! The IMAP mirror (placeholder: being written in this session).
+//! The IMAP mirror (being written in this session; `conn` is done).
+
+pub mod conn;
 
 use tokio_util::sync::CancellationToken;
 
