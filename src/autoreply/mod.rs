@@ -349,3 +349,6 @@ pub async fn status(app: &App, mailbox_id: &str) -> anyhow::Result<crate::status
         lines,
     })
 }
+
+#[cfg(test)]
+mod tests;
