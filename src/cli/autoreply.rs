@@ -27,7 +27,7 @@ pub enum VacationCmd {
         json: bool,
     },
     /// Switch automatic replies on and change what is given; everything else stays.
-    Set(SetArgs),
+    Set(Box<SetArgs>),
     /// Switch automatic replies off (the settings are kept for next time).
     Off {
         #[arg(long)]
