@@ -34,7 +34,7 @@ use crate::store::autoreply::{Candidate, DecisionRecord, ReplyRecord};
 /// How many messages one pass reads from the store at a time.
 const BATCH: usize = 200;
 /// Even without a store change, look again this often (outbox states, the hourly cap).
-const TICK: Duration = Duration::from_secs(60);
+const TICK: Duration = Duration::from_secs(15);
 
 #[derive(Debug, thiserror::Error)]
 pub enum AutoreplyError {
