@@ -424,45 +424,51 @@ pub fn system_sender(addr: &str) -> Option<&'static str> {
 }
 
 /// Is `at` inside the leave: between `from_date` (inclusive) and `to_date` (exclusive), or in a
-/// minute matched by one of the recurring absence expressions (read in `tz`)?
-/// With no dates and no expressions the leave is open-ended: on whenever enabled.
+/// minute matched by one of the recurring absence expressions (read in `tz`)? Dates and
+/// expressions add up: a shared mailbox can answer outside office hours all year and all day
+/// during the company holidays. With no dates and no expressions the leave is open-ended: on
+/// whenever enabled.
 pub fn absent_at(settings: &Settings, tz: chrono_tz::Tz, at: DateTime<Utc>) -> bool {
     let dated = settings.from_date.is_some() || settings.to_date.is_some();
-    let in_dates = settings.from_date.is_none_or(|f| at >= f) && settings.to_date.is_none_or(|t| at < t);
-    if dated && in_dates {
+    if dated && in_dates(settings, at) {
         return true;
     }
-    let scheduled = schedule_matches(settings, tz, at);
     if !dated && settings.schedule.is_empty() {
         return true;
     }
-    scheduled
+    schedule_matches(&compile(settings), tz, at)
 }
 
-fn schedule_matches(settings: &Settings, tz: chrono_tz::Tz, at: DateTime<Utc>) -> bool {
+fn in_dates(settings: &Settings, at: DateTime<Utc>) -> bool {
+    settings.from_date.is_none_or(|f| at >= f) && settings.to_date.is_none_or(|t| at < t)
+}
+
+/// The recurring absence expressions, parsed (they were validated when saved).
+fn compile(settings: &Settings) -> Vec<croner::Cron> {
+    settings.schedule.iter().filter_map(|s| crate::config::parse_cron(s).ok()).collect()
+}
+
+fn schedule_matches(crons: &[croner::Cron], tz: chrono_tz::Tz, at: DateTime<Utc>) -> bool {
+    // Cron matches whole minutes: the seconds of the arrival time do not matter.
     let minute = at.with_second(0).and_then(|t| t.with_nanosecond(0)).unwrap_or(at).with_timezone(&tz);
-    settings
-        .schedule
-        .iter()
-        .filter_map(|s| crate::config::parse_cron(s).ok())
-        .any(|c| c.is_time_matching(&minute).unwrap_or(false))
+    crons.iter().any(|c| c.is_time_matching(&minute).unwrap_or(false))
 }
 
 /// When the absence that covers `at` ends: the leave's end when `at` falls in the dated leave,
 /// else the first minute no absence expression matches (searched up to a week ahead).
 pub fn absence_end(settings: &Settings, tz: chrono_tz::Tz, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
     let dated = settings.from_date.is_some() || settings.to_date.is_some();
-    let in_dates = settings.from_date.is_none_or(|f| at >= f) && settings.to_date.is_none_or(|t| at < t);
-    if dated && in_dates {
+    if dated && in_dates(settings, at) {
         return settings.to_date;
     }
-    if settings.schedule.is_empty() || !schedule_matches(settings, tz, at) {
+    let crons = compile(settings);
+    if crons.is_empty() || !schedule_matches(&crons, tz, at) {
         return None;
     }
     let mut t = at.with_second(0).and_then(|t| t.with_nanosecond(0)).unwrap_or(at);
     for _ in 0..7 * 24 * 60 {
         t += chrono::Duration::minutes(1);
-        if !schedule_matches(settings, tz, t) {
+        if !schedule_matches(&crons, tz, t) {
             return Some(t);
         }
     }
@@ -503,10 +509,12 @@ pub fn decide(msg: &Incoming, ctx: &Context<'_>, settings: &Settings, history: &
     if !absent_at(settings, tz, msg.received_at) {
         return Decision::skip(OutsideLeave, format!("received {}, outside the leave ({})", fmt(msg.received_at), settings.describe_window(tz)));
     }
-    if let Some(end) = settings.to_date
+    // The absence that covered the message is over by now (postbote was down, or the message
+    // waited): a reply now would come late.
+    if let Some(end) = absence_end(settings, tz, msg.received_at)
         && now >= end
     {
-        return Decision::skip(OutsideLeave, format!("the leave ended {}; a reply now would come late", fmt(end)));
+        return Decision::skip(OutsideLeave, format!("the absence ended {}; a reply now would come late", fmt(end)));
     }
     let age = now - msg.received_at;
     if age > chrono::Duration::seconds(settings.max_age_secs) {

@@ -431,6 +431,12 @@ fn loop_records_every_decision_once() {
     assert_eq!(reply.sender.as_deref(), Some("boehm@kunde.test"));
     // Whether the outbox took it or refused it, the record says so.
     assert!(reply.reply_state.is_some() || reply.detail.contains("not queued"), "{reply:?}");
+    // `status` counts by reason.
+    let part = tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(super::status(&a, "becker")).unwrap();
+    assert_eq!(part.json["decisions"]["list_header"], 1);
+    assert_eq!(part.json["initial_sync_skipped"], 1);
+    assert!(part.lines[0].starts_with("auto-reply: on"), "{:?}", part.lines);
+    assert!(part.lines.iter().any(|l| l.contains("spam 1")), "{:?}", part.lines);
 }
 
 /// The history the store gives `decide`: only sent replies count as answered, queued ones
@@ -486,4 +492,25 @@ fn known_correspondents_come_from_the_sent_folder() {
     assert!(known("mueller@kunde.test"));
     assert!(known("lange@architekten.test"));
     assert!(!known("fremd@kunde.test"));
+}
+
+/// Dates and a recurring absence add up; a leave that is over does not stop the recurring one.
+#[test]
+fn dates_and_schedule_add_up() {
+    let s = Settings {
+        is_enabled: true,
+        from_date: Some(local("2026-12-21 00:00")),
+        to_date: Some(local("2027-01-07 00:00")),
+        schedule: vec!["* 0-6,18-23 * * 1-5".into()],
+        ..Default::default()
+    };
+    assert_eq!(decide_at(&s, local("2026-12-28 11:00")), Reason::Reply, "holiday, daytime");
+    assert_eq!(decide_at(&s, local("2027-01-12 11:00")), Reason::OutsideLeave, "after the holiday, office hours");
+    assert_eq!(decide_at(&s, local("2027-01-12 19:00")), Reason::Reply, "after the holiday, evening");
+    // Friday-evening mail looked at on Monday at 08:00: the office is open again, no late reply.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "");
+    let ctx = Context { mailbox: cfg.mailbox("becker").unwrap(), time_zone: Berlin };
+    let d = decide::decide(&customer_at(local("2027-01-15 19:00")), &ctx, &s, &History::default(), local("2027-01-18 08:00"));
+    assert_eq!(d.reason, Reason::OutsideLeave, "{}", d.detail);
 }
