@@ -260,7 +260,7 @@ pub fn handle(
             return Ok(Handled::Decided { reason: d.reason, queued: None });
         }
     };
-    let reply = render::render(&msg, m, settings, &to, d.internal, now, &random_id());
+    let reply = render::render(&msg, &ctx, settings, &to, d.internal, now, &random_id());
     let out = Outgoing {
         mailbox: m.id.clone(),
         raw: reply.raw,
@@ -309,7 +309,7 @@ pub fn explain(app: &App, mailbox_id: &str, raw: &[u8], at: DateTime<Utc>) -> Re
     let ctx = Context { mailbox: m, time_zone: app.config.agent.time_zone };
     let decision = decide(&msg, &ctx, &settings, &history, at);
     let reply = match (decision.reply, msg.return_path.address()) {
-        (true, Some(to)) => Some(render::render(&msg, m, &settings, to, decision.internal, at, &random_id())),
+        (true, Some(to)) => Some(render::render(&msg, &ctx, &settings, to, decision.internal, at, &random_id())),
         _ => None,
     };
     Ok(Explanation { decision, at, settings, reply, return_path: msg.return_path })

@@ -15,9 +15,8 @@ use mail_builder::headers::address::Address;
 use mail_builder::headers::message_id::MessageId;
 use mail_builder::headers::raw::Raw;
 
-use super::decide::Incoming;
+use super::decide::{Context, Incoming};
 use super::settings::{DEFAULT_SUBJECT, DEFAULT_TEXT, SUBJECT_WITHOUT_ORIGINAL, Settings};
-use crate::config::Mailbox;
 
 /// Longest subject we write, in characters (RFC 3834 §3.1.5 asks for brevity; Stalwart cuts at 256).
 const MAX_SUBJECT_CHARS: usize = 200;
@@ -63,13 +62,14 @@ pub fn subject(settings: &Settings, original: &str) -> String {
 /// Build the reply to `msg`. `to` is the decoded return path; `random` makes the Message-ID unique.
 pub fn render(
     msg: &Incoming,
-    mailbox: &Mailbox,
+    ctx: &Context<'_>,
     settings: &Settings,
     to: &str,
     internal: bool,
     now: DateTime<Utc>,
     random: &str,
 ) -> Reply {
+    let mailbox = ctx.mailbox;
     let from = mailbox.primary_address().to_string();
     let domain = from.rsplit_once('@').map(|(_, d)| d).unwrap_or("localhost");
     let message_id = format!("{random}@{domain}");
@@ -84,7 +84,8 @@ pub fn render(
         .from(Address::new_address(Some(mailbox.name.clone()), from.clone()))
         .to(Address::new_address(None::<String>, to.to_string()))
         .subject(subject.clone())
-        .date(mail_builder::headers::date::Date::new(now.timestamp()))
+        // The Date in the office's local time, as a person's mail client would write it.
+        .header("Date", Raw::new(now.with_timezone(&ctx.time_zone).to_rfc2822()))
         .message_id(message_id.clone())
         .header("Auto-Submitted", Raw::new("auto-replied"))
         .header("X-Auto-Response-Suppress", Raw::new("All"));

@@ -306,7 +306,8 @@ fn rendered(settings: &Settings, file: &str, internal: bool) -> (render::Reply, 
     let at = local("2027-01-02 10:00");
     let msg = Incoming::parse(&raw, at, false, None);
     let to = msg.return_path.address().unwrap().to_string();
-    let r = render::render(&msg, cfg.mailbox("becker").unwrap(), settings, &to, internal, at, "0123abcd");
+    let ctx = Context { mailbox: cfg.mailbox("becker").unwrap(), time_zone: Berlin };
+    let r = render::render(&msg, &ctx, settings, &to, internal, at, "0123abcd");
     let parsed = mail_parser::MessageParser::default().parse(&r.raw).unwrap().into_owned();
     (r, parsed)
 }
@@ -328,6 +329,7 @@ fn reply_headers_and_umlauts() {
     assert_eq!((from.name(), from.address()), (Some("Hans Becker"), Some("becker@bau-firma.test")));
     assert_eq!(p.to().unwrap().first().unwrap().address(), Some("boehm@kunde.test"));
     assert_eq!(p.date().unwrap().to_timestamp(), local("2027-01-02 10:00").timestamp());
+    assert!(p.header_raw("Date").unwrap().trim().ends_with("+0100"), "local time in Berlin");
     assert_eq!(p.body_text(0).unwrap().trim(), "Ich bin bis einschließlich 6. Januar im Urlaub. Grüße, Hans Becker");
     assert!(p.header_raw("Content-Type").unwrap().trim().starts_with("text/plain"), "plain text only without an HTML text");
 
