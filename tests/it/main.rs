@@ -3,4 +3,5 @@
 
 mod support;
 mod autoreply;
+mod imap_sync;
 mod outbox;
