@@ -516,3 +516,57 @@ fn dates_and_schedule_add_up() {
     let d = decide::decide(&customer_at(local("2027-01-15 19:00")), &ctx, &s, &History::default(), local("2027-01-18 08:00"));
     assert_eq!(d.reason, Reason::OutsideLeave, "{}", d.detail);
 }
+
+/// With the real outbox queue: a shared mailbox answers a conversation once; an employee's
+/// sender is not answered twice while the first reply waits, and is again once that reply
+/// was cancelled (it never went out).
+#[test]
+fn queued_replies_block_per_conversation_and_per_sender() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = app(dir.path(), "");
+    let now = Utc::now();
+    let on = Settings { is_enabled: true, ..Default::default() };
+    super::save_settings(&a, "info", &on).unwrap();
+    super::save_settings(&a, "becker", &on).unwrap();
+    let info = a.config.mailbox("info").unwrap().clone();
+    let becker = a.config.mailbox("becker").unwrap().clone();
+    super::pass(&a, &info, now).unwrap();
+    super::pass(&a, &becker, now).unwrap();
+    let t = now + chrono::Duration::seconds(5);
+    deliver(&a, "info", "INBOX", "inbox", 1, "shared-first.eml", t);
+    deliver(&a, "info", "INBOX", "inbox", 2, "shared-second.eml", t);
+    super::pass(&a, &info, t).unwrap();
+    let reasons: Vec<String> = a.store.autoreply_recent("info", 10).unwrap().into_iter().rev().map(|d| d.reason).collect();
+    assert_eq!(reasons, vec!["reply", "conversation_answered"]);
+    let first = &a.store.autoreply_recent("info", 10).unwrap()[1];
+    assert_eq!(first.reply_state.as_deref(), Some("queued"), "{first:?}");
+
+    // Employee: the same sender twice while the reply waits.
+    deliver(&a, "becker", "INBOX", "inbox", 1, "customer.eml", t);
+    deliver(&a, "becker", "INBOX", "inbox", 2, "umlaut-subject.eml", t);
+    super::pass(&a, &becker, t).unwrap();
+    let raw = std::fs::read(corpus_dir().join("customer.eml")).unwrap();
+    let again = String::from_utf8(raw).unwrap().replace("<c1.20270102@kunde.test>", "<c2.20270102@kunde.test>");
+    let f = a.store.folder_by_name("becker", "INBOX").unwrap().unwrap();
+    let m = crate::store::messages::NewMessage { uid: Some(3), modseq: None, flags: vec![], internal_date: t.timestamp(), raw: again.clone().into_bytes() };
+    a.store.insert_messages("becker", f.id, vec![m], None).unwrap();
+    super::pass(&a, &becker, t).unwrap();
+    let recent = a.store.autoreply_recent("becker", 10).unwrap();
+    assert_eq!(recent[0].reason, "reply_pending", "{recent:?}");
+    // The waiting reply is cancelled (the leave ended): the sender was never answered.
+    let (_, outbox_id) = a.store.autoreply_open_replies("becker").unwrap()[0];
+    assert!(crate::outbox::cancel(&a, outbox_id, "test").unwrap());
+    let m = crate::store::messages::NewMessage {
+        uid: Some(4),
+        modseq: None,
+        flags: vec![],
+        internal_date: t.timestamp(),
+        raw: again.replace("<c2.20270102@kunde.test>", "<c3.20270102@kunde.test>").into_bytes(),
+    };
+    a.store.insert_messages("becker", f.id, vec![m], None).unwrap();
+    super::pass(&a, &becker, t).unwrap();
+    let recent = a.store.autoreply_recent("becker", 10).unwrap();
+    assert_eq!(recent[0].reason, "reply", "{recent:?}");
+    assert_eq!(recent[1].reply_state, None);
+    assert_eq!(recent[3].reply_state.as_deref(), Some("cancelled"), "{recent:?}");
+}
