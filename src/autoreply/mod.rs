@@ -186,10 +186,12 @@ pub async fn run(app: App, token: CancellationToken) -> anyhow::Result<()> {
 /// Refresh the outbox state of this mailbox's open replies, then decide every new message.
 /// Returns how many decisions were recorded. Each decision commits with the cursor move.
 pub fn pass(app: &App, m: &Mailbox, now: DateTime<Utc>) -> Result<usize, StoreError> {
-    for (reply_id, outbox_id) in app.store.autoreply_open_replies(&m.id)? {
+    for (reply_id, outbox_id, seen) in app.store.autoreply_open_replies(&m.id)? {
         // A reply the outbox no longer knows is "gone": it was never sent.
         let state = outbox::state(app, outbox_id)?.unwrap_or_else(|| "gone".into());
-        app.store.autoreply_set_reply_state(reply_id, &state, now.timestamp())?;
+        if state != seen {
+            app.store.autoreply_set_reply_state(reply_id, &state, now.timestamp())?;
+        }
     }
     let settings = app.store.autoreply_settings(&m.id)?.unwrap_or_default();
     let cursor = match app.store.autoreply_cursor(&m.id)? {

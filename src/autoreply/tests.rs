@@ -461,7 +461,7 @@ fn reply_history_follows_the_outbox_state() {
         };
         let r = ReplyRecord { sender: sender.into(), thread_id: Some(thread), outbox_id, message_id: format!("r{outbox_id}@bau-firma.test") };
         a.store.autoreply_record("info", &d, Some(&r), None).unwrap();
-        a.store.autoreply_open_replies("info").unwrap().into_iter().find(|(_, o)| *o == outbox_id).unwrap().0
+        a.store.autoreply_open_replies("info").unwrap().into_iter().find(|(_, o, _)| *o == outbox_id).unwrap().0
     };
     let now = crate::store::now();
     let r1 = rec("a@kunde.test", 10, 101);
@@ -554,7 +554,7 @@ fn queued_replies_block_per_conversation_and_per_sender() {
     let recent = a.store.autoreply_recent("becker", 10).unwrap();
     assert_eq!(recent[0].reason, "reply_pending", "{recent:?}");
     // The waiting reply is cancelled (the leave ended): the sender was never answered.
-    let (_, outbox_id) = a.store.autoreply_open_replies("becker").unwrap()[0];
+    let (_, outbox_id, _) = a.store.autoreply_open_replies("becker").unwrap()[0];
     assert!(crate::outbox::cancel(&a, outbox_id, "test").unwrap());
     let m = crate::store::messages::NewMessage {
         uid: Some(4),

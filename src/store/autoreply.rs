@@ -265,14 +265,14 @@ impl Store {
         })
     }
 
-    /// Replies whose outbox state may still change: (reply id, outbox id).
-    pub fn autoreply_open_replies(&self, account: &str) -> Result<Vec<(i64, i64)>> {
+    /// Replies whose outbox state may still change: (reply id, outbox id, state last seen).
+    pub fn autoreply_open_replies(&self, account: &str) -> Result<Vec<(i64, i64, String)>> {
         self.read(|c| {
             let mut s = c.prepare_cached(
-                "SELECT id, outbox_id FROM autoreply_reply
+                "SELECT id, outbox_id, state FROM autoreply_reply
                  WHERE account = ?1 AND state IN ('queued', 'sending', 'deferred', 'unknown') ORDER BY id",
             )?;
-            let rows = s.query_map([account], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+            let rows = s.query_map([account], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<_>>()?;
             Ok(rows)
         })
     }

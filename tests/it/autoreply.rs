@@ -304,10 +304,12 @@ password_file = "{d}/smtp-pw"
             )
         };
         let first = format!("Anfrage Küche {id}");
+        let delivered = Instant::now();
         smtp_deliver(&customer, &hosted, &msg(1, &first)).await;
 
         // Mirrored, decided, queued ...
         let row = wait_for("the reply to be queued", Duration::from_secs(90), || decision_for(&app, &first)).await;
+        eprintln!("measured: SMTP delivery to reply queued in {} ms", delivered.elapsed().as_millis());
         assert_eq!(row.reason, "reply", "{row:?}");
         assert_eq!(row.sender.as_deref(), Some(customer.as_str()));
         assert!(row.reply_state.is_some(), "the outbox took the reply: {row:?}");
@@ -322,11 +324,13 @@ password_file = "{d}/smtp-pw"
 
         // An office session opens the gate: Postfix receives the reply.
         postbote::outbox::session_login(&app, "buero", None).unwrap();
+        let opened = Instant::now();
         let got = wait_for("Postfix to capture the reply", Duration::from_secs(60), || {
             let c = captured(&customer);
             (!c.is_empty()).then_some(c)
         })
         .await;
+        eprintln!("measured: session login to reply captured by Postfix in {} ms", opened.elapsed().as_millis());
         assert_eq!(got.len(), 1, "exactly one reply");
         let (env, eml) = &got[0];
         assert!(env.lines().any(|l| l == "mail_from=becker@bau-firma.test"), "envelope: {env}");
