@@ -141,8 +141,10 @@ fn random_id() -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Handled {
     Decided { reason: Reason, queued: Option<i64> },
-    /// Not the inbox or junk, received before the responder watched the mailbox, or a copy of
-    /// a message decided before: nothing recorded.
+    /// Inbox mail received before the responder watched the mailbox (the first sync): counted,
+    /// not recorded one by one.
+    InitialSync,
+    /// Not the inbox or junk, or a copy of a message decided before: nothing recorded.
     Passed,
 }
 
@@ -207,7 +209,7 @@ pub fn pass(app: &App, m: &Mailbox, now: DateTime<Utc>) -> Result<usize, StoreEr
         for c in &batch {
             match handle(app, m, &settings, c, cursor.armed_at, now)? {
                 Handled::Decided { .. } => decided += 1,
-                Handled::Passed if c.received_at < cursor.armed_at => passed_initial += 1,
+                Handled::InitialSync => passed_initial += 1,
                 Handled::Passed => {}
             }
         }
@@ -233,7 +235,7 @@ pub fn handle(
     };
     // Mail from the first sync of old mail is not a decision at all (and not worth parsing).
     if c.received_at < armed_at {
-        return Ok(Handled::Passed);
+        return Ok(Handled::InitialSync);
     }
     let Some(raw) = app.store.message_raw(c.id)? else { return Ok(Handled::Passed) };
     let msg = Incoming::parse(&raw, ts(c.received_at), in_junk, Some(c.thread_id));

@@ -570,3 +570,13 @@ fn queued_replies_block_per_conversation_and_per_sender() {
     assert_eq!(recent[1].reply_state, None);
     assert_eq!(recent[3].reply_state.as_deref(), Some("cancelled"), "{recent:?}");
 }
+
+/// A queued reply is dropped at the end of the absence, or after `max_age`, whichever is first.
+#[test]
+fn queued_replies_expire_with_the_leave_or_their_age() {
+    let now = local("2027-01-02 10:00");
+    let s = leave("2026-12-21", "2027-01-03");
+    assert_eq!(super::discard_after(&s, Berlin, now, now), local("2027-01-04 00:00"), "the leave ends first");
+    let s = leave("2026-12-21", "2027-01-31");
+    assert_eq!(super::discard_after(&s, Berlin, now, now), now + chrono::Duration::days(3), "max_age is first");
+}
