@@ -200,11 +200,11 @@ pub fn pass(app: &App, m: &Mailbox, now: DateTime<Utc>) -> Result<usize, StoreEr
         Some(c) => c,
         None => app.store.autoreply_arm(&m.id, now.timestamp())?,
     };
-    let mut after = cursor.last_message_id;
+    let mut after = cursor.position;
     let mut decided = 0;
     loop {
         let batch = app.store.autoreply_candidates(&m.id, after, BATCH)?;
-        let Some(last) = batch.last().map(|c| c.id) else { break };
+        let Some(last) = batch.last().map(|c| (c.modseq, c.id)) else { break };
         let mut passed_initial = 0;
         for c in &batch {
             match handle(app, m, &settings, c, cursor.armed_at, now)? {
@@ -260,7 +260,7 @@ pub fn handle(
     let to = match (d.reply, msg.return_path.address()) {
         (true, Some(to)) => to.to_string(),
         _ => {
-            app.store.autoreply_record(&m.id, &record, None, Some(c.id))?;
+            app.store.autoreply_record(&m.id, &record, None, Some((c.modseq, c.id)))?;
             return Ok(Handled::Decided { reason: d.reason, queued: None });
         }
     };
@@ -275,7 +275,7 @@ pub fn handle(
     match outbox::enqueue(app, out) {
         Ok(q) => {
             let r = ReplyRecord { sender: to.clone(), thread_id: msg.thread_id, outbox_id: q.id, message_id: q.message_id };
-            app.store.autoreply_record(&m.id, &record, Some(&r), Some(c.id))?;
+            app.store.autoreply_record(&m.id, &record, Some(&r), Some((c.modseq, c.id)))?;
             tracing::info!(mailbox = %m.id, to = %to, outbox_id = q.id, "automatic reply queued");
             Ok(Handled::Decided { reason: d.reason, queued: Some(q.id) })
         }
@@ -283,7 +283,7 @@ pub fn handle(
             // The decision stands; that the outbox refused it is part of the record.
             tracing::warn!(mailbox = %m.id, to = %to, error = %e, "automatic reply not queued");
             record.detail = format!("{}; not queued: {e}", record.detail);
-            app.store.autoreply_record(&m.id, &record, None, Some(c.id))?;
+            app.store.autoreply_record(&m.id, &record, None, Some((c.modseq, c.id)))?;
             Ok(Handled::Decided { reason: d.reason, queued: None })
         }
     }

@@ -580,3 +580,24 @@ fn queued_replies_expire_with_the_leave_or_their_age() {
     let s = leave("2026-12-21", "2027-01-31");
     assert_eq!(super::discard_after(&s, Berlin, now, now), now + chrono::Duration::days(3), "max_age is first");
 }
+
+/// Regression: SQLite gives a new row the largest rowid again once that row was deleted. A
+/// message expunged right after it was decided must not hide the next one from the cursor.
+#[test]
+fn a_reused_message_id_is_still_decided() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = app(dir.path(), "");
+    super::save_settings(&a, "becker", &Settings { is_enabled: true, ..Default::default() }).unwrap();
+    let m = a.config.mailbox("becker").unwrap().clone();
+    let now = Utc::now();
+    super::pass(&a, &m, now).unwrap();
+    let t = now + chrono::Duration::seconds(5);
+    let first = deliver(&a, "becker", "INBOX", "inbox", 1, "spam-flagged.eml", t);
+    assert_eq!(super::pass(&a, &m, t).unwrap(), 1);
+    let inbox = a.store.folder_by_name("becker", "INBOX").unwrap().unwrap();
+    assert_eq!(a.store.expunge_uids("becker", inbox.id, &[1], None).unwrap(), 1);
+    let second = deliver(&a, "becker", "INBOX", "inbox", 2, "customer.eml", t);
+    assert_eq!(second, first, "SQLite reused the id (the situation this test is about)");
+    assert_eq!(super::pass(&a, &m, t).unwrap(), 1, "the new message is decided");
+    assert_eq!(a.store.autoreply_recent("becker", 1).unwrap()[0].sender.as_deref(), Some("mueller@kunde.test"));
+}
