@@ -2,5 +2,6 @@
 //! (Dovecot, Postfix, unbound on loopback), started by `scripts/stack up`.
 
 mod support;
+mod autoreply;
 mod imap_sync;
 mod outbox;
