@@ -105,7 +105,7 @@ impl Verdict {
         &self.findings[0].reason
     }
     pub fn fix(&self) -> Option<&Text> {
-        self.findings.iter().take_while(|f| f.level == self.level).find_map(|f| f.fix.as_ref())
+        self.findings[0].fix.as_ref()
     }
 }
 
