@@ -181,6 +181,7 @@ pub enum DmarcState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Facts {
     pub mailbox: String,
+    #[serde(serialize_with = "transport_str")]
     pub transport: Transport,
     /// The company domain in From.
     pub from_domain: String,
@@ -200,10 +201,8 @@ pub struct Facts {
     pub dmarc: DmarcState,
 }
 
-impl serde::Serialize for Transport {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
+fn transport_str<S: serde::Serializer>(t: &Transport, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(t.as_str())
 }
 
 impl<T: Serialize> Serialize for Dns<T> {
