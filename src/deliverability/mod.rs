@@ -274,7 +274,12 @@ pub async fn status(app: &App, mailbox: &str) -> anyhow::Result<crate::status::P
         lines.push("deliverability: not checked yet (`postbote doctor`)".to_string());
     }
     for r in rows.iter().filter(|r| r.configured) {
-        let level = Level::parse(&r.level).map(|l| l.label(Lang::En)).unwrap_or("?");
+        let mut level = Level::parse(&r.level).map(|l| l.label(Lang::En)).unwrap_or("?").to_string();
+        if let (Level::CouldNotCheck, Some(known)) =
+            (Level::parse(&r.level).unwrap_or(Level::Ok), r.definite_level.as_deref().and_then(Level::parse))
+        {
+            level = format!("{level}, last known: {}", known.label(Lang::En));
+        }
         lines.push(format!("deliverability {} via {}: {level} ({}): {}", r.domain, r.transport, when(r.checked_at), r.reason_en));
     }
     let json = Value::Array(
