@@ -175,7 +175,6 @@ pub fn judge(f: &Facts) -> Verdict {
             Vec::new()
         }
     };
-    let ip_list = ips.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ");
     let spf_terms = ips
         .iter()
         .map(|i| if i.is_ipv4() { format!("ip4:{i}") } else { format!("ip6:{i}") })
@@ -251,7 +250,15 @@ pub fn judge(f: &Facts) -> Verdict {
                 )),
             )),
             Spf::Record { results, all, .. } => {
-                let worst = results.iter().map(|(_, r)| *r).find(|r| *r != SpfEval::Pass);
+                let failing: Vec<_> = results.iter().filter(|(_, r)| *r != SpfEval::Pass).collect();
+                let worst = failing.iter().map(|(_, r)| *r).max_by_key(|r| matches!(r, SpfEval::Fail | SpfEval::PermError));
+                // Name only the addresses that do not pass (a server may pass on IPv4 and not on IPv6).
+                let ip_list = failing.iter().map(|(i, _)| i.to_string()).collect::<Vec<_>>().join(", ");
+                let spf_terms = failing
+                    .iter()
+                    .map(|(i, _)| if i.is_ipv4() { format!("ip4:{i}") } else { format!("ip6:{i}") })
+                    .collect::<Vec<_>>()
+                    .join(" ");
                 match worst {
                     Some(r) => {
                         let level = match r {
@@ -598,6 +605,22 @@ mod tests {
     fn the_spf_fix_names_the_servers_address() {
         let v = judge(&Facts { spf: spf_with(SpfEval::Fail, AllQualifier::Fail), dkim_selectors_found: vec![], dmarc: dmarc(Policy::None), ..direct_ok() });
         assert!(v.fix().unwrap().en.contains("ip4:192.0.2.2"), "{:?}", v.fix());
+    }
+
+    #[test]
+    fn only_the_addresses_that_fail_are_named() {
+        let mut f = Facts { dkim_selectors_found: vec![], dmarc: dmarc(Policy::None), ..direct_ok() };
+        f.spf = Spf::Record {
+            record: "v=spf1 ip4:192.0.2.2 ~all".into(),
+            all: Some(AllQualifier::SoftFail),
+            redirect: false,
+            lookups: Some(0),
+            results: vec![("192.0.2.2".parse().unwrap(), SpfEval::Pass), ("2001:db8::2".parse().unwrap(), SpfEval::SoftFail)],
+        };
+        let v = judge(&f);
+        assert_eq!((v.level, v.findings[0].code), (Level::AtRisk, "spf_not_authorised"));
+        let fix = &v.fix().unwrap().en;
+        assert!(fix.contains("ip6:2001:db8::2") && !fix.contains("ip4:"), "{fix}");
     }
 
     #[test]

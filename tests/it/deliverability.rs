@@ -91,6 +91,7 @@ async fn each_zone_gives_its_verdict_and_reason_on_its_path() {
             ("dkimmissing", "dkim-missing.test", true),
             ("dkimmismatch", "dkim-mismatch.test", true),
             ("dead", "dead.nsdown.test", false),
+            ("sub", "sub.strict.test", false),
         ],
     );
     let reports = tokio::time::timeout(Duration::from_secs(60), deliverability::check(&cfg, None)).await.unwrap().unwrap();
@@ -110,6 +111,8 @@ async fn each_zone_gives_its_verdict_and_reason_on_its_path() {
         ("dkimmismatch", Relay, Level::WillFail, "dkim_key_mismatch", "does not match the configured private key"),
         ("dead", Direct, Level::CouldNotCheck, "dns_unavailable", "says nothing about dead.nsdown.test"),
         ("dead", Relay, Level::CouldNotCheck, "dns_unavailable", "says nothing about dead.nsdown.test"),
+        // No _dmarc.sub.strict.test: the organisational domain's policy (sp, defaulting to p=reject) applies.
+        ("sub", Relay, Level::WillFail, "relay_unaligned", "DKIM for sub.strict.test cannot be had on this path"),
     ];
     for (mailbox, path, level, code, words) in cases {
         let r = find(&reports, mailbox, *path);
@@ -118,6 +121,10 @@ async fn each_zone_gives_its_verdict_and_reason_on_its_path() {
         assert_eq!((v.level, v.findings[0].code), (*level, *code), "{mailbox} {path:?}: {:#?}", r.verdict);
         assert!(text.contains(words), "{mailbox} {path:?}: {text}");
         assert!(!v.reason().de.is_empty(), "{mailbox}: German reason");
+    }
+    match &find(&reports, "sub", Relay).facts.dmarc {
+        postbote::deliverability::facts::DmarcState::Found(d) => assert_eq!(d.found_at, "strict.test"),
+        other => panic!("no organisational-domain fallback: {other:?}"),
     }
     // The relay path's SPF is the hosted domain's, which authorises the relay but cannot align.
     let strict = find(&reports, "strict", Relay);
