@@ -75,7 +75,7 @@ pub enum Spf {
     None,
     /// More than one `v=spf1` record: a permanent error (RFC 7208 4.5).
     Multiple { records: Vec<String> },
-    Invalid { record: String },
+    Invalid { record: String, problem: String },
     TooManyLookups { record: String, lookups: u32 },
     Record {
         record: String,
@@ -238,6 +238,78 @@ pub fn spf_records(txt: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// Check an SPF record's terms as RFC 7208 section 12 defines them; the error names the term.
+pub fn spf_syntax(record: &str) -> Result<(), String> {
+    let mut terms = record.split_ascii_whitespace();
+    match terms.next() {
+        Some(v) if v.eq_ignore_ascii_case("v=spf1") => {}
+        _ => return Err("it does not start with v=spf1".into()),
+    }
+    let cidr = |s: &str, max: u32| s.parse::<u32>().ok().filter(|n| *n <= max).is_some();
+    // "domain-spec" with optional "/v4" and "//v6" lengths, as a and mx take them.
+    let domain_cidr = |arg: &str| -> bool {
+        let (rest, v6) = match arg.split_once("//") {
+            Some((r, v6)) => (r, Some(v6)),
+            None => (arg, None),
+        };
+        let (domain, v4) = match rest.rsplit_once('/') {
+            Some((d, v4)) => (d, Some(v4)),
+            None => (rest, None),
+        };
+        v4.is_none_or(|n| cidr(n, 32)) && v6.is_none_or(|n| cidr(n, 128)) && (domain.is_empty() || domain.starts_with(':') && domain.len() > 1)
+    };
+    let (mut redirect, mut exp) = (0, 0);
+    for term in terms {
+        let bad = |why: &str| Err(format!("the term \"{term}\" {why}"));
+        if let Some((name, value)) = term.split_once('=')
+            && !name.contains(':')
+            && !name.contains('/')
+        {
+            let ok_name = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+            if !ok_name {
+                return bad("is not a valid modifier");
+            }
+            match name.to_ascii_lowercase().as_str() {
+                "redirect" => redirect += 1,
+                "exp" => exp += 1,
+                _ => {}
+            }
+            if (name.eq_ignore_ascii_case("redirect") || name.eq_ignore_ascii_case("exp")) && value.is_empty() {
+                return bad("has no domain");
+            }
+            continue;
+        }
+        let body = term.strip_prefix(['+', '-', '~', '?']).unwrap_or(term);
+        let (mech, arg) = match body.find([':', '/']) {
+            Some(i) => (&body[..i], &body[i..]),
+            None => (body, ""),
+        };
+        let ok = match mech.to_ascii_lowercase().as_str() {
+            "all" => arg.is_empty(),
+            "include" | "exists" => arg.len() > 1 && arg.starts_with(':') && !arg.contains('/'),
+            "ptr" => arg.is_empty() || (arg.len() > 1 && arg.starts_with(':')),
+            "a" | "mx" => domain_cidr(arg),
+            "ip4" => arg.strip_prefix(':').is_some_and(|a| {
+                let (ip, len) = a.split_once('/').map_or((a, None), |(i, l)| (i, Some(l)));
+                ip.parse::<std::net::Ipv4Addr>().is_ok() && len.is_none_or(|l| cidr(l, 32))
+            }),
+            "ip6" => arg.strip_prefix(':').is_some_and(|a| {
+                let (ip, len) = a.rsplit_once('/').map_or((a, None), |(i, l)| (i, Some(l)));
+                ip.parse::<std::net::Ipv6Addr>().is_ok() && len.is_none_or(|l| cidr(l, 128))
+            }),
+            _ => return bad("is not an SPF mechanism"),
+        };
+        if !ok {
+            return bad("has a malformed argument");
+        }
+    }
+    if redirect > 1 || exp > 1 {
+        return Err("redirect= or exp= appears more than once".into());
+    }
+    Ok(())
+}
+
 /// Parse a DMARC record (RFC 7489 6.3): `v=DMARC1` first, `p` required, the rest defaulted.
 pub fn parse_dmarc(record: &str, found_at: &str) -> Result<Dmarc, String> {
     let mut tags = record.split(';').map(str::trim).filter(|t| !t.is_empty()).map(|t| match t.split_once('=') {
@@ -317,9 +389,13 @@ pub async fn spf(r: &Resolver, domain: &str, ips: &[IpAddr], helo: &str, sender:
         1 => records.into_iter().next().unwrap_or_default(),
         _ => return Spf::Multiple { records },
     };
+    // mail-auth's parser is lenient (it skips unknown terms); receivers are not.
+    if let Err(problem) = spf_syntax(&record) {
+        return Spf::Invalid { record, problem };
+    }
     let parsed = match mail_auth::spf::Spf::parse(record.as_bytes()) {
         Ok(p) => p,
-        Err(_) => return Spf::Invalid { record },
+        Err(e) => return Spf::Invalid { record, problem: e.to_string() },
     };
     let all = parsed.directives.iter().find(|d| d.mechanism == Mechanism::All).map(|d| match d.qualifier {
         Qualifier::Pass => AllQualifier::Pass,
@@ -485,6 +561,32 @@ mod tests {
         for (rec, want) in cases {
             let e = parse_dmarc(rec, "x.de").unwrap_err();
             assert!(e.contains(want), "{rec}: {e}");
+        }
+    }
+
+    #[test]
+    fn spf_syntax_is_checked_term_by_term() {
+        let good = [
+            "v=spf1 -all",
+            "v=spf1 include:_spf.provider.test ip4:192.0.2.0/24 ip6:2001:db8::/32 a mx:mail.x.de/24//64 ~all",
+            "v=spf1 a/24 ptr ?exists:%{i}.x.de redirect=_spf.x.de",
+            "V=SPF1 +mx -all exp=explain.x.de unknown-mod=foo",
+        ];
+        for r in good {
+            assert_eq!(spf_syntax(r), Ok(()), "{r}");
+        }
+        let bad = [
+            ("v=spf1 ip4:300.1.1.1 -all", "ip4:300.1.1.1"),
+            ("v=spf1 foo:bar -all", "is not an SPF mechanism"),
+            ("v=spf1 ip4:192.0.2.1/40 -all", "ip4:192.0.2.1/40"),
+            ("v=spf1 include: -all", "include:"),
+            ("v=spf1 all:x.de", "all:x.de"),
+            ("v=spf1 redirect=a.de redirect=b.de", "more than once"),
+            ("spf1 -all", "v=spf1"),
+        ];
+        for (r, want) in bad {
+            let e = spf_syntax(r).unwrap_err();
+            assert!(e.contains(want), "{r}: {e}");
         }
     }
 

@@ -228,12 +228,12 @@ pub fn judge(f: &Facts) -> Verdict {
                     "Merge them into a single \"v=spf1 ...\" record.",
                 )),
             )),
-            Spf::Invalid { record } => out.push(finding(
+            Spf::Invalid { record, problem } => out.push(finding(
                 spf_broken_level,
                 "spf_invalid",
                 t(
-                    format!("Der SPF-Eintrag von {d} ist ungültig (permerror): \"{record}\"."),
-                    format!("The SPF record of {d} is not valid (permerror): \"{record}\"."),
+                    format!("Der SPF-Eintrag von {d} ist ungültig (permerror): {problem} in \"{record}\"."),
+                    format!("The SPF record of {d} is not valid (permerror): {problem} in \"{record}\"."),
                 ),
                 Some(t("Die Schreibweise des Eintrags korrigieren.", "Correct the record's syntax.")),
             )),
@@ -557,6 +557,7 @@ mod tests {
             ("direct, SPF -all without the server, p=none", || Facts { spf: spf_with(SpfEval::Fail, AllQualifier::Fail), dkim_selectors_found: vec![], dmarc: dmarc(Policy::None), ..direct_ok() }, Level::WillFail, "spf_not_authorised"),
             ("direct, SPF ~all without the server, p=none", || Facts { spf: spf_with(SpfEval::SoftFail, AllQualifier::SoftFail), dkim_selectors_found: vec![], dmarc: dmarc(Policy::None), ..direct_ok() }, Level::AtRisk, "spf_not_authorised"),
             ("direct, SPF ~all without the server, p=reject, no DKIM", || Facts { spf: spf_with(SpfEval::SoftFail, AllQualifier::SoftFail), dkim_selectors_found: vec![], ..direct_ok() }, Level::WillFail, "direct_unaligned"),
+            ("direct, SPF syntax error", || Facts { spf: Spf::Invalid { record: "v=spf1 ip4:300.1.1.1 -all".into(), problem: "bad".into() }, dkim_selectors_found: vec![], dmarc: dmarc(Policy::None), ..direct_ok() }, Level::WillFail, "spf_invalid"),
             ("direct, too many SPF lookups", || Facts { spf: Spf::TooManyLookups { record: String::new(), lookups: 11 }, dkim_selectors_found: vec![], dmarc: dmarc(Policy::None), ..direct_ok() }, Level::WillFail, "spf_too_many_lookups"),
             ("direct, +all", || Facts { spf: spf_with(SpfEval::Pass, AllQualifier::Pass), ..direct_ok() }, Level::AtRisk, "spf_plus_all"),
             ("direct, SPF ok, p=none", || Facts { dmarc: dmarc(Policy::None), dkim_selectors_found: vec![], ..direct_ok() }, Level::Ok, "dmarc_passes"),

@@ -92,6 +92,7 @@ async fn each_zone_gives_its_verdict_and_reason_on_its_path() {
             ("dkimmismatch", "dkim-mismatch.test", true),
             ("dead", "dead.nsdown.test", false),
             ("sub", "sub.strict.test", false),
+            ("badspf", "badspf.test", false),
         ],
     );
     let reports = tokio::time::timeout(Duration::from_secs(60), deliverability::check(&cfg, None)).await.unwrap().unwrap();
@@ -111,6 +112,7 @@ async fn each_zone_gives_its_verdict_and_reason_on_its_path() {
         ("dkimmismatch", Relay, Level::WillFail, "dkim_key_mismatch", "does not match the configured private key"),
         ("dead", Direct, Level::CouldNotCheck, "dns_unavailable", "says nothing about dead.nsdown.test"),
         ("dead", Relay, Level::CouldNotCheck, "dns_unavailable", "says nothing about dead.nsdown.test"),
+        ("badspf", Direct, Level::WillFail, "spf_invalid", "the term \"ip4:300.1.1.1\" has a malformed argument"),
         // No _dmarc.sub.strict.test: the organisational domain's policy (sp, defaulting to p=reject) applies.
         ("sub", Relay, Level::WillFail, "relay_unaligned", "DKIM for sub.strict.test cannot be had on this path"),
     ];
