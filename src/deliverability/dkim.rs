@@ -108,7 +108,7 @@ pub fn sign(dkim: &crate::config::Dkim, raw: &[u8]) -> Result<Vec<u8>, DkimError
     let signature = DkimSigner::from_key(Shared(key))
         .domain(dkim.domain.as_str())
         .selector(dkim.selector.as_str())
-        .headers(SIGNED_HEADERS)
+        .headers(present_headers(raw))
         .header_canonicalization(Canonicalization::Relaxed)
         .body_canonicalization(Canonicalization::Relaxed)
         .sign(raw)
@@ -116,6 +116,31 @@ pub fn sign(dkim: &crate::config::Dkim, raw: &[u8]) -> Result<Vec<u8>, DkimError
     let mut out = signature.to_header().into_bytes();
     out.extend_from_slice(raw);
     Ok(out)
+}
+
+/// The names of [`SIGNED_HEADERS`] the message has. A header that is absent is not listed:
+/// mail-auth would list it anyway (as "must stay absent"), and a relay that adds a missing
+/// Date or Message-ID would then break the signature.
+fn present_headers(raw: &[u8]) -> Vec<&'static str> {
+    let mut present = Vec::new();
+    for line in raw.split(|b| *b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            break;
+        }
+        if line[0] == b' ' || line[0] == b'\t' {
+            continue;
+        }
+        if let Some(colon) = line.iter().position(|b| *b == b':') {
+            let name = String::from_utf8_lossy(&line[..colon]);
+            if let Some(h) = SIGNED_HEADERS.iter().find(|h| h.eq_ignore_ascii_case(name.trim_end()))
+                && !present.contains(h)
+            {
+                present.push(*h);
+            }
+        }
+    }
+    present
 }
 
 /// Whether the published key `dk` belongs to `key`: sign a probe with the private key and
@@ -220,6 +245,12 @@ mod tests {
         let other = dir.path().join("other.key");
         keygen("bau-firma.de", "s2", &other).unwrap();
         assert!(!key_matches(&dk, &load_key(&other).unwrap()));
+    }
+
+    #[test]
+    fn only_present_headers_are_signed() {
+        let raw = b"From: a@x.de\r\nto: b@y.de\r\nSubject: long\r\n folded\r\nX-Other: 1\r\n\r\nCc: in the body\r\n";
+        assert_eq!(present_headers(raw), vec!["From", "To", "Subject"]);
     }
 
     #[test]

@@ -174,6 +174,8 @@ async fn a_message_signed_by_postbote_verifies_against_the_published_key() {
     let signed = deliverability::dkim::sign(&dkim("dkim-ok.test"), raw).unwrap();
     let head = String::from_utf8_lossy(&signed[..signed.len() - raw.len()]).to_string();
     assert!(head.starts_with("DKIM-Signature:") && head.contains("c=relaxed/relaxed") && head.contains("a=rsa-sha256"), "{head}");
+    let h = head.split("h=").nth(1).and_then(|x| x.split(';').next()).unwrap_or_default().replace([' ', '\r', '\n', '\t'], "");
+    assert_eq!(h.to_lowercase(), "content-type:mime-version:message-id:date:subject:to:from", "{head}");
     assert_eq!(verify(signed).await, vec![DkimResult::Pass]);
 
     // The same key under a selector whose published key is another one does not verify.
