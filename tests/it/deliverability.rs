@@ -154,14 +154,9 @@ async fn a_name_server_that_never_answers_gives_could_not_check_in_bounded_time(
 #[tokio::test]
 async fn a_message_signed_by_postbote_verifies_against_the_published_key() {
     zones_are_served().await;
-    use mail_auth::{AuthenticatedMessage, DkimResult, MessageAuthenticator};
-    use mail_auth::hickory_resolver::config::{NameServerConfig, ResolverConfig, ResolverOpts};
+    use mail_auth::{AuthenticatedMessage, DkimResult};
     let raw = b"From: Hans Becker <becker@dkim-ok.test>\r\nTo: kunde@example.test\r\nSubject: Angebot Dachsanierung\r\nDate: Sat, 28 Nov 2026 09:00:00 +0100\r\nMessage-ID: <1@dkim-ok.test>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nGuten Tag,\r\nanbei das Angebot.\r\n";
-    let mut ns = NameServerConfig::udp_and_tcp(dns().ip());
-    for c in &mut ns.connections {
-        c.port = dns().port();
-    }
-    let auth = MessageAuthenticator::new(ResolverConfig::from_name_servers(vec![ns]), ResolverOpts::default()).unwrap();
+    let auth = dns_authenticator();
     let verify = |signed: Vec<u8>| {
         let auth = &auth;
         async move {
@@ -282,4 +277,87 @@ async fn a_verdict_that_gets_worse_is_reported_and_could_not_check_is_not() {
     let rows = app.store.verdicts("strict").unwrap();
     let row = rows.iter().find(|r| r.transport == "relay").unwrap();
     assert_eq!((row.level.as_str(), row.definite_level.as_deref()), ("could_not_check", Some("will_fail")));
+}
+
+/// Send `data` over plain SMTP to the stack's Postfix (port 10025) and return the final reply.
+async fn smtp_send(from: &str, to: &str, data: &[u8]) -> String {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let stream = tokio::net::TcpStream::connect("127.0.0.1:10025").await.expect("Postfix on 10025 (scripts/stack up)");
+    let (r, mut w) = stream.into_split();
+    let mut r = BufReader::new(r);
+    async fn reply(r: &mut BufReader<tokio::net::tcp::OwnedReadHalf>) -> String {
+        let mut all = String::new();
+        loop {
+            let mut line = String::new();
+            r.read_line(&mut line).await.unwrap();
+            all.push_str(&line);
+            if line.len() < 4 || line.as_bytes()[3] != b'-' {
+                return all;
+            }
+        }
+    }
+    let greeting = reply(&mut r).await;
+    assert!(greeting.starts_with("220"), "{greeting}");
+    for cmd in ["EHLO postbote.test".to_string(), format!("MAIL FROM:<{from}>"), format!("RCPT TO:<{to}>"), "DATA".into()] {
+        w.write_all(format!("{cmd}\r\n").as_bytes()).await.unwrap();
+        let rep = reply(&mut r).await;
+        assert!(rep.starts_with('2') || rep.starts_with("354"), "{cmd}: {rep}");
+    }
+    // Dot-stuffing: a line that starts with '.' gets another.
+    let mut body = Vec::new();
+    for line in data.split_inclusive(|b| *b == b'\n') {
+        if line.first() == Some(&b'.') {
+            body.push(b'.');
+        }
+        body.extend_from_slice(line);
+    }
+    body.extend_from_slice(b".\r\n");
+    w.write_all(&body).await.unwrap();
+    let done = reply(&mut r).await;
+    w.write_all(b"QUIT\r\n").await.unwrap();
+    done
+}
+
+#[tokio::test]
+async fn a_signed_message_still_verifies_after_passing_the_relay() {
+    use mail_auth::{AuthenticatedMessage, DkimResult};
+    zones_are_served().await;
+    let stack = std::env::var("POSTBOTE_STACK_DIR").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/.stack").into());
+    let captured = Path::new(&stack).join("postfix/captured");
+    let nonce = format!("{}.{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
+    let to = format!("dkim.{nonce}@kunde.test");
+    let raw = format!(
+        "From: Hans Becker <becker@dkim-ok.test>\r\nTo: <{to}>\r\nSubject: Rechnung {nonce}\r\nDate: Sat, 28 Nov 2026 09:00:00 +0100\r\nMessage-ID: <{nonce}@dkim-ok.test>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nGuten Tag,\r\n.anbei die Rechnung.\r\n"
+    );
+    let dkim = postbote::config::Dkim { selector: "postbote".into(), key_file: FIXTURE_KEY.into(), domain: "dkim-ok.test".into() };
+    let signed = deliverability::dkim::sign(&dkim, raw.as_bytes()).unwrap();
+    let done = smtp_send("becker.dkimok@hosted.test", &to, &signed).await;
+    assert!(done.starts_with("250"), "{done}");
+
+    // Wait for Postfix to hand the message to the capture (the .env appears last).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let eml = loop {
+        let hit = std::fs::read_dir(&captured).unwrap().filter_map(Result::ok).find(|e| {
+            e.path().extension().is_some_and(|x| x == "env")
+                && std::fs::read_to_string(e.path()).is_ok_and(|s| s.lines().any(|l| l == format!("rcpt_to={to}")))
+        });
+        if let Some(e) = hit {
+            break std::fs::read(e.path().with_extension("eml")).unwrap();
+        }
+        assert!(std::time::Instant::now() < deadline, "no captured message for {to} in {}", captured.display());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let auth = dns_authenticator();
+    let msg = AuthenticatedMessage::parse(&eml).unwrap();
+    let results: Vec<DkimResult> = auth.verify_dkim(&msg).await.into_iter().map(|o| o.result().clone()).collect();
+    assert_eq!(results, vec![DkimResult::Pass], "{}", String::from_utf8_lossy(&eml));
+}
+
+fn dns_authenticator() -> mail_auth::MessageAuthenticator {
+    use mail_auth::hickory_resolver::config::{NameServerConfig, ResolverConfig, ResolverOpts};
+    let mut ns = NameServerConfig::udp_and_tcp(dns().ip());
+    for c in &mut ns.connections {
+        c.port = dns().port();
+    }
+    mail_auth::MessageAuthenticator::new(ResolverConfig::from_name_servers(vec![ns]), ResolverOpts::default()).unwrap()
 }
