@@ -17,9 +17,10 @@ pub enum LangArg {
     En,
 }
 
-/// Exit status: 0 when every configured path is ok, 2 when one is at risk or will fail,
-/// 3 when one could not be checked (DNS did not answer) and none is known to be bad.
 #[derive(Debug, Args)]
+#[command(after_help = "Exit status: 0 when the path every mailbox sends on is ok; 2 when one is at risk or will fail; \
+3 when one could not be checked (DNS did not answer) and none is known to be bad. \
+The other path is judged too, for comparison, and does not count.")]
 pub struct DoctorArgs {
     /// Only this mailbox.
     #[arg(long)]
