@@ -392,6 +392,25 @@ pub fn judge(f: &Facts) -> Verdict {
         _ => {}
     }
 
+    if let DmarcState::Found(m) = &f.dmarc {
+        if m.rua.is_empty() {
+            out.push(finding(
+                Level::Ok,
+                "dmarc_no_reports",
+                t(format!("DMARC von {d} fordert keine Berichte an (kein rua=); Probleme bleiben unbemerkt."), format!("DMARC of {d} asks for no reports (no rua=); problems go unnoticed.")),
+                Some(t(format!("rua=mailto:dmarc@{d} zum Eintrag _dmarc.{} hinzufügen.", m.found_at), format!("Add rua=mailto:dmarc@{d} to the record _dmarc.{}.", m.found_at))),
+            ));
+        }
+        if m.pct < 100 && m.p != Policy::None {
+            out.push(finding(
+                Level::Ok,
+                "dmarc_partial",
+                t(format!("DMARC von {d} gilt nur für {}% der Mails (pct={}).", m.pct, m.pct), format!("DMARC of {d} applies to {}% of mail only (pct={}).", m.pct, m.pct)),
+                None,
+            ));
+        }
+    }
+
     // 6. The outcome: does this path pass DMARC for the company domain?
     let fix_path = t(
         "Den direkten Weg über den eigenen Ausgangsserver nutzen (transport = \"direct\"), oder postbote mit DKIM signieren lassen ([mailbox.dkim], `postbote dkim keygen`).",
@@ -622,6 +641,13 @@ mod tests {
         assert_eq!((v.level, v.findings[0].code), (Level::AtRisk, "spf_not_authorised"));
         let fix = &v.fix().unwrap().en;
         assert!(fix.contains("ip6:2001:db8::2") && !fix.contains("ip4:"), "{fix}");
+    }
+
+    #[test]
+    fn dmarc_hints_do_not_change_the_level() {
+        let v = judge(&direct_ok());
+        assert_eq!(v.level, Level::Ok);
+        assert!(v.findings.iter().any(|f| f.code == "dmarc_no_reports"), "{v:#?}");
     }
 
     #[test]
