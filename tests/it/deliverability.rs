@@ -1,6 +1,9 @@
 //! The deliverability doctor against real DNS: unbound on loopback serving the zones under
 //! `scripts/dns/zones/` (the stack's 127.0.0.1:5353; `POSTBOTE_TEST_DNS_PORT` points elsewhere
 //! during development). Each zone is one case of the issue; the mailbox ids below name them.
+//! These tests do not call `support::ensure_stack`: running `scripts/stack up` from a tree
+//! whose zones differ restarts the shared unbound. `.ci/run` starts the stack first, and
+//! [`zones_are_served`] says so when the zones are missing.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -11,11 +14,13 @@ use mail_auth::common::verify::DomainKey;
 use postbote::config::{Config, Transport};
 use postbote::deliverability::{self, PathReport, verdict::Level};
 
+use crate::support;
+
 /// The fixture key published in `dkim-ok.test` (a test key, never used for real mail).
 const FIXTURE_KEY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/deliverability/dkim-test.key");
 
 fn dns() -> SocketAddr {
-    let port: u16 = std::env::var("POSTBOTE_TEST_DNS_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(5353);
+    let port: u16 = std::env::var("POSTBOTE_TEST_DNS_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(support::DNS_PORT);
     SocketAddr::from(([127, 0, 0, 1], port))
 }
 
@@ -279,10 +284,13 @@ async fn a_verdict_that_gets_worse_is_reported_and_could_not_check_is_not() {
     assert_eq!((row.level.as_str(), row.definite_level.as_deref()), ("could_not_check", Some("will_fail")));
 }
 
-/// Send `data` over plain SMTP to the stack's Postfix (port 10025) and return the final reply.
+/// Send `data` over plain SMTP to the stack's Postfix ([`support::SMTP_PORT`], no AUTH) and
+/// return the final reply. (`support::RawSmtp` would first run `scripts/stack up`.)
 async fn smtp_send(from: &str, to: &str, data: &[u8]) -> String {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-    let stream = tokio::net::TcpStream::connect("127.0.0.1:10025").await.expect("Postfix on 10025 (scripts/stack up)");
+    let stream = tokio::net::TcpStream::connect((support::HOST, support::SMTP_PORT))
+        .await
+        .expect("Postfix on the stack's SMTP port (scripts/stack up)");
     let (r, mut w) = stream.into_split();
     let mut r = BufReader::new(r);
     async fn reply(r: &mut BufReader<tokio::net::tcp::OwnedReadHalf>) -> String {
@@ -322,9 +330,7 @@ async fn smtp_send(from: &str, to: &str, data: &[u8]) -> String {
 async fn a_signed_message_still_verifies_after_passing_the_relay() {
     use mail_auth::{AuthenticatedMessage, DkimResult};
     zones_are_served().await;
-    let stack = std::env::var("POSTBOTE_STACK_DIR").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/.stack").into());
-    let captured = Path::new(&stack).join("postfix/captured");
-    let nonce = format!("{}.{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
+    let nonce = support::unique_token();
     let to = format!("dkim.{nonce}@kunde.test");
     let raw = format!(
         "From: Hans Becker <becker@dkim-ok.test>\r\nTo: <{to}>\r\nSubject: Rechnung {nonce}\r\nDate: Sat, 28 Nov 2026 09:00:00 +0100\r\nMessage-ID: <{nonce}@dkim-ok.test>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nGuten Tag,\r\n.anbei die Rechnung.\r\n"
@@ -334,23 +340,15 @@ async fn a_signed_message_still_verifies_after_passing_the_relay() {
     let done = smtp_send("becker.dkimok@hosted.test", &to, &signed).await;
     assert!(done.starts_with("250"), "{done}");
 
-    // Wait for Postfix to hand the message to the capture (the .env appears last).
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let eml = loop {
-        let hit = std::fs::read_dir(&captured).unwrap().filter_map(Result::ok).find(|e| {
-            e.path().extension().is_some_and(|x| x == "env")
-                && std::fs::read_to_string(e.path()).is_ok_and(|s| s.lines().any(|l| l == format!("rcpt_to={to}")))
-        });
-        if let Some(e) = hit {
-            break std::fs::read(e.path().with_extension("eml")).unwrap();
-        }
-        assert!(std::time::Instant::now() < deadline, "no captured message for {to} in {}", captured.display());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let rcpt = to.clone();
+    let captured = tokio::task::spawn_blocking(move || support::wait_captured(&rcpt, 1, Duration::from_secs(30))).await.unwrap();
+    assert_eq!(captured.len(), 1, "no captured message for {to} in {}", support::capture_dir().display());
+    let eml = &captured[0].raw;
     let auth = dns_authenticator();
-    let msg = AuthenticatedMessage::parse(&eml).unwrap();
+    let msg = AuthenticatedMessage::parse(eml).unwrap();
     let results: Vec<DkimResult> = auth.verify_dkim(&msg).await.into_iter().map(|o| o.result().clone()).collect();
-    assert_eq!(results, vec![DkimResult::Pass], "{}", String::from_utf8_lossy(&eml));
+    assert_eq!(results, vec![DkimResult::Pass], "{}", String::from_utf8_lossy(eml));
+    assert!(String::from_utf8_lossy(eml).starts_with("Received:"), "the relay added its trace header");
 }
 
 fn dns_authenticator() -> mail_auth::MessageAuthenticator {
