@@ -243,7 +243,12 @@ pub async fn check_and_record(app: &App) -> Result<Vec<PathReport>, DoctorError>
 /// The daemon's task: check shortly after start, then once a day, until cancelled. A failed
 /// check is logged and retried at the next turn; it never ends the task.
 pub async fn run_daily(app: App, token: CancellationToken) -> anyhow::Result<()> {
-    let mut wait = FIRST_CHECK_AFTER;
+    run_schedule(app, token, FIRST_CHECK_AFTER, EVERY).await
+}
+
+/// [`run_daily`] with its two waits given (tests use short ones).
+pub async fn run_schedule(app: App, token: CancellationToken, first: Duration, every: Duration) -> anyhow::Result<()> {
+    let mut wait = first;
     loop {
         tokio::select! {
             _ = token.cancelled() => return Ok(()),
@@ -256,7 +261,7 @@ pub async fn run_daily(app: App, token: CancellationToken) -> anyhow::Result<()>
                 Err(e) => tracing::warn!(error = %e, "deliverability check failed; trying again tomorrow"),
             },
         }
-        wait = EVERY;
+        wait = every;
     }
 }
 

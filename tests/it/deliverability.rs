@@ -70,6 +70,27 @@ async fn zones_are_served() {
     );
 }
 
+#[tokio::test]
+async fn the_daily_task_checks_after_its_first_wait_records_and_stops_when_cancelled() {
+    zones_are_served().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (_, cfg) = config(dir.path(), dns(), "5s", &[("strict", "strict.test", false)]);
+    let store = postbote::store::Store::open(&cfg.store_path()).unwrap();
+    store.ensure_accounts(["strict"]).unwrap();
+    let app = postbote::app::App::new(std::sync::Arc::new(cfg), store.clone());
+    let token = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn(deliverability::run_schedule(app, token.clone(), Duration::ZERO, Duration::from_secs(3600)));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while store.verdicts("strict").unwrap().len() < 2 {
+        assert!(std::time::Instant::now() < deadline, "the first check stored nothing within 30 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let rows = store.verdicts("strict").unwrap();
+    assert_eq!((rows[0].transport.as_str(), rows[0].level.as_str(), rows[0].configured), ("relay", "will_fail", true));
+    token.cancel();
+    tokio::time::timeout(Duration::from_secs(5), task).await.expect("the task ends when cancelled").unwrap().unwrap();
+}
+
 fn find<'a>(reports: &'a [PathReport], mailbox: &str, transport: Transport) -> &'a PathReport {
     reports
         .iter()
