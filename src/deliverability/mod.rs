@@ -331,7 +331,12 @@ pub fn render(reports: &[PathReport], lang: Lang) -> String {
         if !rest.is_empty() {
             s.push_str(&format!("  {more_l}:\n"));
             for f in rest {
-                s.push_str(&format!("   - [{}] {}", f.level.label(lang), f.reason.get(lang)));
+                let label = match (f.level, lang) {
+                    (Level::Ok, Lang::De) => "Hinweis",
+                    (Level::Ok, Lang::En) => "hint",
+                    (l, _) => l.label(lang),
+                };
+                s.push_str(&format!("   - [{label}] {}", f.reason.get(lang)));
                 if let Some(fix) = &f.fix {
                     s.push_str(&format!(" → {}", fix.get(lang)));
                 }
