@@ -1,25 +1,111 @@
-//! `doctor`, `dkim` (placeholder: being written in this session).
+//! `postbote doctor` (SPF / DKIM / DMARC verdicts per mailbox and path) and `postbote dkim`
+//! (make a signing key, print the TXT record to publish). Both call `deliverability`; this file
+//! only parses arguments and prints.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Subcommand};
+use anyhow::Context;
+use clap::{Args, Subcommand, ValueEnum};
 
 use crate::app::App;
+use crate::deliverability::{self, dkim, verdict::Lang, verdict::Level};
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LangArg {
+    De,
+    En,
+}
 
 #[derive(Debug, Args)]
+#[command(after_help = "Exit status: 0 when the path every mailbox sends on is ok; 2 when one is at risk or will fail; \
+3 when one could not be checked (DNS did not answer) and none is known to be bad. \
+The other path is judged too, for comparison, and does not count.")]
 pub struct DoctorArgs {
+    /// Only this mailbox.
     #[arg(long)]
     pub mailbox: Option<String>,
+    /// Print JSON (one object per mailbox, domain and path) instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Language of the reasons and fixes.
+    #[arg(long, value_enum, default_value = "de")]
+    pub lang: LangArg,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum DkimCmd {
-    Keygen,
+    /// Make an RSA-2048 signing key and print the DNS record to publish for it.
+    Keygen {
+        /// The signing domain (the company domain in From).
+        #[arg(long)]
+        domain: String,
+        /// The selector (the DNS name is SELECTOR._domainkey.DOMAIN).
+        #[arg(long)]
+        selector: String,
+        /// Where to write the private key (default: DATA_DIR/dkim/DOMAIN.SELECTOR.key). Never overwritten.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Print the DNS record for each mailbox's configured key ([mailbox.dkim]).
+    Record {
+        #[arg(long)]
+        mailbox: Option<String>,
+    },
 }
 
-pub async fn doctor(_app: &App, _a: DoctorArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not built yet")
+pub async fn doctor(app: &App, a: DoctorArgs) -> anyhow::Result<ExitCode> {
+    let reports = deliverability::check(&app.config, a.mailbox.as_deref()).await?;
+    deliverability::save(app, &reports)?;
+    if a.json {
+        let all: Vec<_> = reports.iter().map(|r| r.to_json()).collect();
+        println!("{}", serde_json::to_string_pretty(&all)?);
+    } else {
+        let lang = match a.lang {
+            LangArg::De => Lang::De,
+            LangArg::En => Lang::En,
+        };
+        print!("{}", deliverability::render(&reports, lang));
+    }
+    let configured = reports.iter().filter(|r| r.configured).map(|r| r.verdict.level);
+    let levels: Vec<Level> = configured.collect();
+    Ok(if levels.iter().any(|l| matches!(l, Level::AtRisk | Level::WillFail)) {
+        ExitCode::from(2)
+    } else if levels.contains(&Level::CouldNotCheck) {
+        ExitCode::from(3)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
-pub async fn dkim(_app: &App, _c: DkimCmd) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not built yet")
+
+pub async fn dkim(app: &App, c: DkimCmd) -> anyhow::Result<ExitCode> {
+    match c {
+        DkimCmd::Keygen { domain, selector, out } => {
+            let domain = domain.trim().trim_end_matches('.').to_lowercase();
+            anyhow::ensure!(crate::config::is_address(&format!("x@{domain}")), "dkim keygen: --domain \"{domain}\" is not a domain");
+            anyhow::ensure!(
+                !selector.is_empty() && selector.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.'),
+                "dkim keygen: --selector \"{selector}\" must be letters, digits, '-' or '.'"
+            );
+            let out = out.unwrap_or_else(|| app.config.agent.data_dir.join("dkim").join(format!("{domain}.{selector}.key")));
+            let record = dkim::keygen(&domain, &selector, &out)?;
+            eprintln!("private key written to {} (mode 0600)", out.display());
+            eprintln!("publish this record in the zone of {domain}, then set in the mailbox's config:");
+            eprintln!("  [mailbox.dkim]\n  selector = \"{selector}\"\n  key_file = \"{}\"", out.display());
+            println!("{record}");
+            Ok(ExitCode::SUCCESS)
+        }
+        DkimCmd::Record { mailbox } => {
+            let mut any = false;
+            for m in app.config.mailboxes.iter().filter(|m| mailbox.as_ref().is_none_or(|id| &m.id == id)) {
+                if let Some(d) = &m.dkim {
+                    let (k, p) = dkim::public_key_record(&d.key_file).with_context(|| format!("mailbox \"{}\"", m.id))?;
+                    println!("{}", dkim::txt_record(&d.domain, &d.selector, k, &p));
+                    any = true;
+                }
+            }
+            anyhow::ensure!(any, "no mailbox has a [mailbox.dkim] key configured");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }

@@ -5,3 +5,4 @@ mod support;
 mod autoreply;
 mod imap_sync;
 mod outbox;
+mod deliverability;
