@@ -58,7 +58,7 @@ async fn connect_inner(server: &ImapServer, name: &str, login: &str, password: &
     let connector = TlsConnector::from(config);
     let sni = crate::tls::server_name(&server.host).map_err(|e| tls_err(e.to_string()))?;
 
-    let mut client = match server.tls {
+    let client = match server.tls {
         Tls::Implicit => {
             let tls = connector.connect(sni, tcp).await.map_err(|e| tls_err(e.to_string()))?;
             let mut c = async_imap::Client::new(tls);
@@ -78,13 +78,20 @@ async fn connect_inner(server: &ImapServer, name: &str, login: &str, password: &
             async_imap::Client::new(tls)
         }
     };
-    let _ = &mut client;
     match client.login(login, password).await {
         Ok(session) => Ok(session),
         Err((async_imap::error::Error::No(m), _)) | Err((async_imap::error::Error::Bad(m), _)) => {
-            Err(ConnectError::AuthFailed { server: name.to_string(), login: login.to_string(), message: m })
+            Err(ConnectError::AuthFailed { server: name.to_string(), login: login.to_string(), message: server_text(&m) })
         }
         Err((e, _)) => Err(proto(format!("login failed: {e}"))),
+    }
+}
+
+/// The server's own words from async-imap's `code: .., info: Some("..")` rendering.
+fn server_text(m: &str) -> String {
+    match m.split_once("info: Some(\"") {
+        Some((_, rest)) => rest.strip_suffix("\")").unwrap_or(rest).replace("\\\"", "\""),
+        None => m.to_string(),
     }
 }
 
@@ -96,5 +103,17 @@ where
         Ok(Some(_)) => Ok(()),
         Ok(None) => Err("the server closed the connection before its greeting".into()),
         Err(e) => Err(format!("no greeting: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn login_refusal_shows_the_servers_words() {
+        assert_eq!(
+            super::server_text(r#"code: None, info: Some("[AUTHENTICATIONFAILED] Authentication failed.")"#),
+            "[AUTHENTICATIONFAILED] Authentication failed."
+        );
+        assert_eq!(super::server_text("plain"), "plain");
     }
 }

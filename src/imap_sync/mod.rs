@@ -1,16 +1,237 @@
-//! The IMAP mirror (being written in this session; `conn` is done).
+//! The IMAP mirror: one task per mailbox keeps the store a copy of the hosted server's folders.
+//!
+//! `conn` opens the session, `folders` maps the config's folder list onto the server's
+//! (SPECIAL-USE roles), `plan` decides per folder what to fetch (pure, table-tested), `mirror`
+//! carries a plan out batch by batch, `wire` reads raw responses. This file holds the two entry
+//! points: [`sync_once`] for `postbote sync --once`, and [`run`], the daemon task, which syncs,
+//! then IDLEs on INBOX and wakes for new mail, the poll schedule, a device's change waiting
+//! for write-back, or shutdown. It reconnects with backoff; a refused login is retried only
+//! every [`AUTH_RETRY`], so a wrong password never locks the account or spins.
+//!
+//! The mirror never sends mail and never changes the server (folders are EXAMINEd); the
+//! write-back module does that on the same session, before each pass. Credentials are never
+//! logged: commands are named in errors, never quoted.
 
 pub mod conn;
+pub mod folders;
+pub mod mirror;
+pub mod plan;
+pub mod wire;
 
+use std::time::Duration;
+
+use async_imap::extensions::idle::IdleResponse;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
+use crate::config::Mailbox;
+use crate::store::StoreError;
+use conn::{ConnectError, ImapSession};
+pub use mirror::Report;
+use mirror::{Mirror, PassOptions};
 
-pub async fn run(_app: App, _mailbox: String, token: CancellationToken) -> anyhow::Result<()> {
-    token.cancelled().await;
+/// A refused login is tried again after this long (or when the daemon restarts).
+pub const AUTH_RETRY: Duration = Duration::from_secs(15 * 60);
+/// IDLE is renewed this often (RFC 2177 asks for less than 30 minutes).
+pub const IDLE_RENEW: Duration = Duration::from_secs(25 * 60);
+const BACKOFF_FIRST: Duration = Duration::from_secs(1);
+const BACKOFF_MAX: Duration = Duration::from_secs(300);
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    #[error("IMAP {what}: {message}")]
+    Io { what: String, message: String },
+    #[error("the server refused {what}: {message}")]
+    Refused { what: String, message: String },
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("write-back failed: {0}")]
+    Writeback(String),
+    #[error("no mailbox \"{0}\" in the config")]
+    NoMailbox(String),
+    #[error("agent.poll: {0}")]
+    Schedule(String),
+    #[error("cancelled")]
+    Cancelled,
+}
+
+impl SyncError {
+    pub fn is_auth(&self) -> bool {
+        matches!(self, SyncError::Connect(c) if c.is_auth())
+    }
+}
+
+/// Sync every configured folder of `mailbox` once, recording the outcome for `status`.
+pub async fn sync_once(app: &App, mailbox: &str, progress: bool) -> anyhow::Result<Report> {
+    Ok(sync_once_inner(app, mailbox, progress).await?)
+}
+
+async fn sync_once_inner(app: &App, mailbox: &str, progress: bool) -> Result<Report, SyncError> {
+    let mb = app.config.mailbox(mailbox).ok_or_else(|| SyncError::NoMailbox(mailbox.to_string()))?.clone();
+    let r = async {
+        let mut s = conn::connect(&app.config, &mb).await?;
+        crate::writeback::drain(app, &mb.id, &mut s).await.map_err(|e| SyncError::Writeback(format!("{e:#}")))?;
+        let mut m = Mirror::start(app, &mb, &mut s).await?;
+        let report = m.pass(&mut s, PassOptions { cancel: None, progress }).await?;
+        let _ = tokio::time::timeout(Duration::from_secs(5), s.logout()).await;
+        Ok::<_, SyncError>(report)
+    }
+    .await;
+    record(app, &mb.id, &r)?;
+    r
+}
+
+/// Write the outcome of a pass where `status` shows it.
+fn record<T>(app: &App, id: &str, r: &Result<T, SyncError>) -> Result<(), SyncError> {
+    match r {
+        Ok(_) => app.store.record_sync_ok(id)?,
+        Err(SyncError::Cancelled) => {}
+        Err(e) => app.store.record_sync_error(id, &e.to_string(), e.is_auth())?,
+    }
     Ok(())
 }
 
-pub async fn sync_once(_app: &App, _mailbox: &str, _progress: bool) -> anyhow::Result<String> {
-    anyhow::bail!("not built yet")
+/// The daemon task for one mailbox. Returns Ok when `token` is cancelled (after the batch in
+/// flight committed); Err only when the store fails (the daemon restarts the task).
+pub async fn run(app: App, mailbox: String, token: CancellationToken) -> anyhow::Result<()> {
+    let mb = app.config.mailbox(&mailbox).ok_or_else(|| SyncError::NoMailbox(mailbox.clone()))?.clone();
+    let cron = crate::config::parse_cron(&app.config.agent.poll).map_err(SyncError::Schedule)?;
+    let mut backoff = BACKOFF_FIRST;
+    loop {
+        if token.is_cancelled() {
+            return Ok(());
+        }
+        let mut synced = false;
+        let r = connected(&app, &mb, &cron, &token, &mut synced).await;
+        if synced {
+            backoff = BACKOFF_FIRST;
+        }
+        let e = match r {
+            Ok(()) | Err(SyncError::Cancelled) => return Ok(()),
+            Err(SyncError::Store(e)) => return Err(e.into()),
+            Err(e) => e,
+        };
+        let auth = e.is_auth();
+        app.store.record_sync_error(&mb.id, &e.to_string(), auth)?;
+        let wait = if auth { AUTH_RETRY } else { backoff };
+        if auth {
+            tracing::error!(mailbox = %mb.id, error = %e, retry_in_s = wait.as_secs(), "login refused; check the password");
+        } else {
+            tracing::warn!(mailbox = %mb.id, error = %e, retry_in_s = wait.as_secs(), "IMAP sync failed; reconnecting");
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+        }
+        tokio::select! {
+            _ = token.cancelled() => return Ok(()),
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// Why the task left IDLE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wake {
+    Server,
+    Schedule,
+    Writeback,
+    Renew,
+    Cancelled,
+}
+
+/// One connection's life: sync, wait, sync, ... until an error or cancellation.
+async fn connected(
+    app: &App,
+    mb: &Mailbox,
+    cron: &croner::Cron,
+    token: &CancellationToken,
+    synced: &mut bool,
+) -> Result<(), SyncError> {
+    let mut s = tokio::select! {
+        r = conn::connect(&app.config, mb) => r?,
+        _ = token.cancelled() => return Ok(()),
+    };
+    let mut m = tokio::select! {
+        r = Mirror::start(app, mb, &mut s) => r?,
+        _ = token.cancelled() => return Ok(()),
+    };
+    tracing::info!(mailbox = %mb.id, folders = m.folders.len(), "connected");
+    loop {
+        crate::writeback::drain(app, &mb.id, &mut s).await.map_err(|e| SyncError::Writeback(format!("{e:#}")))?;
+        while s.unsolicited_responses.try_recv().is_ok() {}
+        let report = m.pass(&mut s, PassOptions { cancel: Some(token), progress: false }).await?;
+        app.store.record_sync_ok(&mb.id)?;
+        *synced = true;
+        tracing::debug!(mailbox = %mb.id, %report, "pass done");
+        if token.is_cancelled() {
+            let _ = tokio::time::timeout(Duration::from_secs(2), s.logout()).await;
+            return Ok(());
+        }
+        let next_poll = next_poll(cron, app.config.agent.time_zone)?;
+        let wake;
+        (s, wake) = wait(&m, s, next_poll, app, token).await?;
+        tracing::debug!(mailbox = %mb.id, ?wake, "awake");
+        match wake {
+            Wake::Cancelled => {
+                let _ = tokio::time::timeout(Duration::from_secs(2), s.logout()).await;
+                return Ok(());
+            }
+            Wake::Schedule if m.discovered_at.is_none_or(|t| t.elapsed() > mirror::DISCOVERY_INTERVAL) => {
+                m.discover(&mut s).await?;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// How long until the poll schedule's next run.
+fn next_poll(cron: &croner::Cron, tz: chrono_tz::Tz) -> Result<Duration, SyncError> {
+    let now = chrono::Utc::now().with_timezone(&tz);
+    let next = cron.find_next_occurrence(&now, false).map_err(|e| SyncError::Schedule(e.to_string()))?;
+    Ok((next - now).to_std().unwrap_or(Duration::from_secs(1)))
+}
+
+/// Wait for the next reason to sync: IDLE on INBOX where the server offers it, otherwise
+/// just the schedule, the write-back wake-up and cancellation.
+async fn wait(
+    m: &Mirror,
+    mut s: ImapSession,
+    until: Duration,
+    app: &App,
+    token: &CancellationToken,
+) -> Result<(ImapSession, Wake), SyncError> {
+    let deadline = tokio::time::Instant::now() + until;
+    let Some(inbox) = m.idle_folder().filter(|_| m.idle).map(str::to_string) else {
+        let wake = tokio::select! {
+            _ = token.cancelled() => Wake::Cancelled,
+            _ = tokio::time::sleep_until(deadline) => Wake::Schedule,
+            _ = app.writeback_wake.notified() => Wake::Writeback,
+        };
+        return Ok((s, wake));
+    };
+    m.examine(&mut s, &inbox, "INBOX").await?;
+    let mut handle = s.idle();
+    handle.init().await.map_err(|e| SyncError::Io { what: "IDLE".into(), message: e.to_string() })?;
+    let wake = {
+        let (idle, _stop) = handle.wait_with_timeout(IDLE_RENEW);
+        tokio::select! {
+            r = idle => match r {
+                Ok(IdleResponse::NewData(_)) => Wake::Server,
+                Ok(IdleResponse::Timeout) => Wake::Renew,
+                Ok(IdleResponse::ManualInterrupt) => Wake::Renew,
+                Err(e) => return Err(SyncError::Io { what: "IDLE".into(), message: e.to_string() }),
+            },
+            _ = token.cancelled() => Wake::Cancelled,
+            _ = tokio::time::sleep_until(deadline) => Wake::Schedule,
+            _ = app.writeback_wake.notified() => Wake::Writeback,
+        }
+    };
+    let done = tokio::time::timeout(wire::READ_TIMEOUT, handle.done()).await;
+    let s = match done {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return Err(SyncError::Io { what: "IDLE DONE".into(), message: e.to_string() }),
+        Err(_) => return Err(SyncError::Io { what: "IDLE DONE".into(), message: "no answer".into() }),
+    };
+    while s.unsolicited_responses.try_recv().is_ok() {}
+    Ok((s, wake))
 }

@@ -306,6 +306,19 @@ impl Store {
         })
     }
 
+    /// UIDs we hold for a folder from `from` up, ascending: what a fetch of new messages can
+    /// skip (a batch committed before a crash, or messages after one the server did not give).
+    pub fn folder_uids_from(&self, folder_id: i64, from: u32) -> Result<Vec<u32>> {
+        self.read(|c| {
+            let mut s = c.prepare_cached(
+                "SELECT uid FROM message WHERE imap_folder_id = ?1 AND uid >= ?2
+                 UNION SELECT uid FROM imap_tombstone WHERE folder_id = ?1 AND uid >= ?2 ORDER BY 1",
+            )?;
+            let rows = s.query_map(params![folder_id, from], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+            Ok(rows)
+        })
+    }
+
     /// Message and unread counts per folder.
     pub fn folder_counts(&self, account: &str) -> Result<Vec<FolderCount>> {
         self.read(|c| {

@@ -2,3 +2,4 @@
 //! (Dovecot, Postfix, unbound on loopback), started by `scripts/stack up`.
 
 mod support;
+mod imap_sync;

@@ -1,0 +1,118 @@
+//! Which server folders the config's folder list means, decided without I/O.
+//!
+//! The config names folders by SPECIAL-USE role (`\Sent`, RFC 6154) or by name (`INBOX`,
+//! `Projekte/2026`). The server's LIST answer carries each folder's role attributes; this
+//! module maps one onto the other. A role the server does not offer is left out (logged by
+//! the caller), never guessed from a name.
+
+use crate::config::FolderSpec;
+
+/// One LIST answer line, reduced to what matters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    /// The name as the server spells it (modified UTF-7), for commands.
+    pub wire: String,
+    /// The name for people and the store.
+    pub name: String,
+    /// The SPECIAL-USE role in JMAP spelling (`sent`, `drafts`, ...), `inbox` for INBOX.
+    pub role: Option<String>,
+    /// `\Noselect` or `\NonExistent`: a name in the hierarchy, not a folder.
+    pub selectable: bool,
+}
+
+/// A folder to mirror.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub wire: String,
+    pub name: String,
+    pub role: Option<String>,
+}
+
+/// The role of a LIST attribute, in JMAP spelling; `None` for attributes that are not roles.
+pub fn role_of_attribute(attr: &str) -> Option<&'static str> {
+    Some(match attr.to_ascii_lowercase().as_str() {
+        "\\sent" => "sent",
+        "\\drafts" => "drafts",
+        "\\trash" => "trash",
+        "\\junk" => "junk",
+        "\\archive" => "archive",
+        "\\all" => "all",
+        "\\flagged" => "flagged",
+        "\\important" => "important",
+        _ => return None,
+    })
+}
+
+/// Map the config's specs onto the listed folders. Returns the folders to mirror (each once,
+/// in the config's order) and the specs the server has no folder for.
+pub fn resolve(specs: &[FolderSpec], listed: &[Listed]) -> (Vec<Target>, Vec<FolderSpec>) {
+    let mut targets: Vec<Target> = Vec::new();
+    let mut missing = Vec::new();
+    for spec in specs {
+        let found = listed.iter().filter(|l| l.selectable).find(|l| match spec {
+            FolderSpec::Role(r) => l.role.as_deref() == Some(r.as_str()),
+            FolderSpec::Name(n) if n.eq_ignore_ascii_case("INBOX") => l.name.eq_ignore_ascii_case("INBOX"),
+            FolderSpec::Name(n) => l.name == *n || l.wire == *n,
+        });
+        match found {
+            Some(l) => {
+                if !targets.iter().any(|t| t.wire == l.wire) {
+                    targets.push(Target { wire: l.wire.clone(), name: l.name.clone(), role: l.role.clone() });
+                }
+            }
+            None => missing.push(spec.clone()),
+        }
+    }
+    (targets, missing)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn l(name: &str, role: Option<&str>) -> Listed {
+        Listed { wire: super::super::wire::mutf7::encode(name), name: name.into(), role: role.map(String::from), selectable: true }
+    }
+
+    #[test]
+    fn roles_and_names_map_onto_the_listing() {
+        let listed = vec![
+            l("INBOX", Some("inbox")),
+            l("Gesendete Objekte", Some("sent")),
+            l("Entwürfe", Some("drafts")),
+            l("Papierkorb", Some("trash")),
+            l("Projekte/2026", None),
+            Listed { wire: "Projekte".into(), name: "Projekte".into(), role: None, selectable: false },
+        ];
+        let specs = vec![
+            FolderSpec::Name("inbox".into()),
+            FolderSpec::Role("sent".into()),
+            FolderSpec::Role("drafts".into()),
+            FolderSpec::Role("junk".into()),
+            FolderSpec::Name("Projekte/2026".into()),
+            FolderSpec::Name("Projekte".into()),
+            FolderSpec::Name("Gesendete Objekte".into()),
+        ];
+        let (targets, missing) = resolve(&specs, &listed);
+        let names: Vec<(&str, Option<&str>)> = targets.iter().map(|t| (t.name.as_str(), t.role.as_deref())).collect();
+        assert_eq!(
+            names,
+            vec![
+                ("INBOX", Some("inbox")),
+                ("Gesendete Objekte", Some("sent")),
+                ("Entwürfe", Some("drafts")),
+                ("Projekte/2026", None),
+            ],
+            "each folder once, in the config's order"
+        );
+        assert_eq!(targets[2].wire, "Entw&APw-rfe");
+        assert_eq!(missing, vec![FolderSpec::Role("junk".into()), FolderSpec::Name("Projekte".into())]);
+    }
+
+    #[test]
+    fn attributes_to_roles() {
+        assert_eq!(role_of_attribute("\\Sent"), Some("sent"));
+        assert_eq!(role_of_attribute("\\JUNK"), Some("junk"));
+        assert_eq!(role_of_attribute("\\HasNoChildren"), None);
+    }
+}

@@ -1,0 +1,511 @@
+//! The IMAP mirror against the real Dovecot of the local stack (`scripts/stack up`).
+//!
+//! Each test makes its own Dovecot user and its own data directory and config, so the tests
+//! run in parallel. Server-side changes (flags, expunges, folders) are made with doveadm, the
+//! way another mail client's changes would reach the server. Nothing here sleeps to wait for a
+//! server: every wait polls for its condition with a timeout.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use postbote::app::App;
+use postbote::config::Config;
+use postbote::imap_sync;
+use postbote::store::Store;
+use tokio_util::sync::CancellationToken;
+
+// ------------------------------------------------------------------------------ the stack
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn stack_dir() -> PathBuf {
+    std::env::var_os("POSTBOTE_STACK_DIR").map(PathBuf::from).unwrap_or_else(|| root().join(".stack"))
+}
+
+fn ca_file() -> PathBuf {
+    stack_dir().join("certs/cert.pem")
+}
+
+fn run(cmd: &mut Command, stdin: Option<&[u8]>) -> String {
+    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() }).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+    if let Some(data) = stdin {
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(data).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{cmd:?} failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stack(args: &[&str], stdin: Option<&[u8]>) -> String {
+    run(Command::new(root().join("scripts/stack")).args(args).env("POSTBOTE_STACK_DIR", stack_dir()), stdin)
+}
+
+fn doveadm(args: &[&str]) -> String {
+    let conf = stack_dir().join("dovecot/dovecot.conf");
+    run(Command::new("doveadm").arg("-c").arg(conf).args(args), None)
+}
+
+/// A fresh Dovecot user `tag-<pid>-<n>@handwerk.test` with its own password.
+fn unique_user(tag: &str) -> (String, String) {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let n = N.fetch_add(1, Ordering::SeqCst);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let user = format!("{tag}-{}-{n}-{nanos}@handwerk.test", std::process::id());
+    let pw = format!("pw{n}x{nanos}");
+    stack(&["add-user", &user, &pw], None);
+    (user, pw)
+}
+
+fn deliver(user: &str, folder: &str, raw: &[u8]) {
+    stack(&["deliver", user, folder], Some(raw));
+}
+
+/// The UIDs the server holds in a folder.
+fn server_uids(user: &str, folder: &str) -> BTreeSet<u32> {
+    doveadm(&["-f", "flow", "fetch", "-u", user, "uid", "mailbox", folder, "all"])
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("uid=")?.parse().ok())
+        .collect()
+}
+
+fn server_uidvalidity(user: &str, folder: &str) -> u32 {
+    let out = doveadm(&["-f", "flow", "mailbox", "status", "-u", user, "uidvalidity", folder]);
+    out.trim().rsplit('=').next().unwrap().parse().unwrap()
+}
+
+// --------------------------------------------------------------------------- postbote side
+
+struct Env {
+    dir: tempfile::TempDir,
+    app: App,
+    user: String,
+    config: PathBuf,
+}
+
+const ID: &str = "becker";
+
+fn config_text(dir: &Path, user: &str, password_file: &Path, folders: &str) -> String {
+    format!(
+        r#"[agent]
+data_dir = "{data}"
+batch_size = 200
+
+[imap]
+host = "127.0.0.1"
+port = 10993
+tls = "implicit"
+ca_file = "{ca}"
+
+[relay]
+host = "127.0.0.1"
+port = 10587
+
+[[mailbox]]
+id = "{ID}"
+name = "Hans Becker"
+addresses = ["becker@bau-firma.test"]
+hosted_address = "{user}"
+login = "{user}"
+password_file = "{pw}"
+folders = {folders}
+"#,
+        data = dir.join("data").display(),
+        ca = ca_file().display(),
+        pw = password_file.display(),
+    )
+}
+
+/// A data directory and config for `user` (password `pw`), mirroring `folders` (TOML array).
+fn env_for(user: &str, pw: &str, folders: &str) -> Env {
+    postbote::tls::install_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let pw_file = dir.path().join("password");
+    std::fs::write(&pw_file, format!("{pw}\n")).unwrap();
+    let config = dir.path().join("postbote.toml");
+    std::fs::write(&config, config_text(dir.path(), user, &pw_file, folders)).unwrap();
+    let cfg = Config::load(&config).unwrap();
+    let store = Store::open(&cfg.store_path()).unwrap();
+    store.ensure_accounts([ID]).unwrap();
+    Env { app: App::new(Arc::new(cfg), store), dir, user: user.to_string(), config }
+}
+
+fn env(tag: &str) -> Env {
+    let (user, pw) = unique_user(tag);
+    env_for(&user, &pw, r#"["INBOX", "\\Sent", "\\Archive"]"#)
+}
+
+impl Env {
+    /// Sync once. Another test may restart Dovecot at any moment (the restart test does):
+    /// a dropped connection is retried a few times, everything else fails the test.
+    async fn sync(&self) -> imap_sync::Report {
+        let mut tries = 0;
+        loop {
+            match imap_sync::sync_once(&self.app, ID, false).await {
+                Ok(r) => return r,
+                Err(e) if tries < 5 && is_connection_trouble(&e.to_string()) => {
+                    tries += 1;
+                    wait_for_port(10993).await;
+                }
+                Err(e) => panic!("sync failed: {e:#}"),
+            }
+        }
+    }
+
+    fn uids(&self, folder: &str) -> BTreeSet<u32> {
+        let f = self.app.store.folder_by_name(ID, folder).unwrap().unwrap_or_else(|| panic!("no folder {folder}"));
+        self.app.store.folder_uids(f.id).unwrap().into_iter().collect()
+    }
+
+    fn messages(&self, folder: &str) -> Vec<postbote::store::messages::MessageSummary> {
+        self.app.store.list_messages(ID, Some(folder), 1_000_000).unwrap()
+    }
+
+    fn binary(&self, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_postbote"))
+            .arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap()
+    }
+}
+
+fn is_connection_trouble(e: &str) -> bool {
+    ["closed the connection", "Connection refused", "Connection reset", "no answer", "Broken pipe", "cannot connect"]
+        .iter()
+        .any(|s| e.contains(s))
+}
+
+async fn wait_for_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        assert!(Instant::now() < deadline, "port {port} did not open");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Poll `cond` every 20 ms until it holds, failing the test after `limit`.
+async fn eventually(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn mail(n: u32, subject: &str) -> Vec<u8> {
+    format!(
+        "From: Kunde {n} <kunde{n}@kunde.test>\r\nTo: becker@bau-firma.test\r\nSubject: {subject}\r\n\
+         Date: Mon, 2 Nov 2026 09:15:00 +0100\r\nMessage-ID: <m{n}.{}@kunde.test>\r\n\r\nNachricht {n}\r\n",
+        std::process::id()
+    )
+    .into_bytes()
+}
+
+// ------------------------------------------------------------------------------------ tests
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn initial_sync_then_a_poll_finds_nothing_new() {
+    let e = env("initial");
+    stack(&["populate", &e.user, "120"], None);
+    deliver(&e.user, "Sent", &mail(1, "Angebot"));
+    let r = e.sync().await;
+    assert_eq!(r.new_messages(), 121, "{r}");
+    assert_eq!(e.uids("INBOX"), server_uids(&e.user, "INBOX"));
+    assert_eq!(e.uids("Sent"), server_uids(&e.user, "Sent"));
+    let sent = e.app.store.folder_by_name(ID, "Sent").unwrap().unwrap();
+    assert_eq!(sent.role.as_deref(), Some("sent"), "found by its SPECIAL-USE role");
+    assert!(e.app.store.folder_by_name(ID, "Archive").unwrap().is_some());
+
+    let before = e.app.store.account_state(ID).unwrap().unwrap().0;
+    let r = e.sync().await;
+    assert_eq!(r.new_messages(), 0, "{r}");
+    assert!(r.to_string().starts_with("nothing new"), "{r}");
+    assert_eq!(e.app.store.account_state(ID).unwrap().unwrap().0, before, "a poll with nothing new changes nothing a device sees");
+    let ids: BTreeSet<_> = e.messages("INBOX").into_iter().map(|m| m.message_id).collect();
+    assert_eq!(ids.len(), 120, "every message once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_syncs_and_reports_status() {
+    let e = env("binary");
+    deliver(&e.user, "INBOX", &mail(1, "Rückruf erbeten"));
+    deliver(&e.user, "INBOX", &mail(2, "Termin"));
+    let out = e.binary(&["sync", "--once"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("INBOX: 2 new"), "{stdout}");
+    let out = e.binary(&["status", "--json"]);
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mb = &v["mailboxes"][0];
+    assert!(mb["sync"]["last_sync_at"].is_i64(), "{mb}");
+    assert!(mb["sync"]["last_error"].is_null(), "{mb}");
+    let inbox = mb["folders"].as_array().unwrap().iter().find(|f| f["folder"] == "INBOX").unwrap();
+    assert_eq!(inbox["total"], 2);
+    assert_eq!(inbox["unread"], 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flags_and_expunges_on_the_server_reach_the_store() {
+    let e = env("flags");
+    for n in 1..=3 {
+        deliver(&e.user, "INBOX", &mail(n, &format!("m{n}")));
+    }
+    e.sync().await;
+    let uids: Vec<u32> = server_uids(&e.user, "INBOX").into_iter().collect();
+    doveadm(&["flags", "add", "-u", &e.user, "\\Flagged \\Seen", "mailbox", "INBOX", "uid", &uids[0].to_string()]);
+    let r = e.sync().await;
+    assert_eq!(r.folders[0].flags, 1, "{r}");
+    let m = e.messages("INBOX").into_iter().find(|m| m.uid == Some(uids[0])).unwrap();
+    assert_eq!(m.keywords, vec!["$flagged", "$seen"]);
+
+    doveadm(&["flags", "remove", "-u", &e.user, "\\Seen", "mailbox", "INBOX", "uid", &uids[0].to_string()]);
+    doveadm(&["expunge", "-u", &e.user, "mailbox", "INBOX", "uid", &uids[1].to_string()]);
+    let r = e.sync().await;
+    assert_eq!(r.folders[0].expunged, 1, "{r}");
+    assert_eq!(e.uids("INBOX"), [uids[0], uids[2]].into_iter().collect());
+    let m = e.messages("INBOX").into_iter().find(|m| m.uid == Some(uids[0])).unwrap();
+    assert_eq!(m.keywords, vec!["$flagged"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recreated_folder_is_fetched_again_without_duplicates_and_a_deleted_one_goes() {
+    let (user, pw) = unique_user("uidvalidity");
+    deliver(&user, "Projekte", &mail(1, "Plan"));
+    let e = env_for(&user, &pw, r#"["INBOX", "\\Archive", "Projekte"]"#);
+    for n in 1..=3 {
+        deliver(&user, "Archive", &mail(10 + n, "alt"));
+    }
+    e.sync().await;
+    assert_eq!(e.messages("Archive").len(), 3);
+    assert_eq!(e.messages("Projekte").len(), 1);
+    let old_validity = server_uidvalidity(&user, "Archive");
+
+    doveadm(&["mailbox", "delete", "-u", &user, "Archive"]);
+    doveadm(&["mailbox", "create", "-u", &user, "-s", "Archive"]);
+    deliver(&user, "Archive", &mail(21, "neu"));
+    deliver(&user, "Archive", &mail(22, "neu"));
+    assert_ne!(server_uidvalidity(&user, "Archive"), old_validity, "the test needs a new UIDVALIDITY");
+    doveadm(&["mailbox", "delete", "-u", &user, "Projekte"]);
+
+    let r = e.sync().await;
+    let archive = r.folders.iter().find(|f| f.name == "Archive").unwrap();
+    assert!(archive.reset, "{r}");
+    let subjects: Vec<String> = e.messages("Archive").into_iter().map(|m| m.subject).collect();
+    assert_eq!(subjects, vec!["neu", "neu"], "old copies gone, new ones once");
+    assert_eq!(e.uids("Archive"), server_uids(&user, "Archive"));
+    let f = e.app.store.folder_by_name(ID, "Archive").unwrap().unwrap();
+    assert_eq!(f.uidvalidity, Some(server_uidvalidity(&user, "Archive")));
+    assert!(e.app.store.folder_by_name(ID, "Projekte").unwrap().is_none(), "a folder gone on the server is removed");
+    assert!(e.app.store.list_messages(ID, None, 100).unwrap().iter().all(|m| m.folder != "Projekte"));
+
+    let r = e.sync().await;
+    assert_eq!(r.new_messages(), 0, "{r}");
+    assert_eq!(e.messages("Archive").len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn odd_messages_survive_byte_for_byte() {
+    let e = env("odd");
+    let rfc2047 = b"From: =?ISO-8859-1?Q?J=FCrgen_M=FCller?= <mueller@kunde.test>\r\n\
+To: becker@bau-firma.test\r\n\
+Subject: =?UTF-8?Q?Angebot_f=C3=BCr_Badsanierung_=E2=80=93_M=C3=BCller?=\r\n\
+Date: Mon, 2 Nov 2026 09:15:00 +0100\r\n\
+Message-ID: <rfc2047@kunde.test>\r\n\
+Content-Type: text/plain; charset=ISO-8859-1\r\n\
+Content-Transfer-Encoding: 8bit\r\n\r\n\
+Gr\xfc\xdfe aus K\xf6ln, bitte um R\xfcckruf.\r\n"
+        .to_vec();
+    let latin1 = b"From: Kunde <k@kunde.test>\r\nSubject: Pr\xfcfung der Rechnung\r\nDate: Mon, 2 Nov 2026 10:00:00 +0100\r\n\
+Message-ID: <latin1@kunde.test>\r\n\r\nbitte pr\xfcfen\r\n"
+        .to_vec();
+    let malformed = b"\x00\x01garbage without any header\r\n\r\n\xff\xfe more".to_vec();
+    for raw in [&rfc2047, &latin1, &malformed] {
+        deliver(&e.user, "INBOX", raw);
+    }
+    let r = e.sync().await;
+    assert_eq!(r.new_messages(), 3, "{r}");
+    let list = e.messages("INBOX");
+    let by_id = |id: &str| list.iter().find(|m| m.message_id.as_deref() == Some(id)).unwrap().clone();
+    let m = by_id("rfc2047@kunde.test");
+    assert_eq!(m.subject, "Angebot für Badsanierung – Müller");
+    assert_eq!(m.from[0].name.as_deref(), Some("Jürgen Müller"));
+    assert_eq!(e.app.store.message_raw(m.id).unwrap().unwrap(), rfc2047);
+    let m = by_id("latin1@kunde.test");
+    assert_eq!(m.subject, "Prüfung der Rechnung");
+    assert_eq!(e.app.store.message_raw(m.id).unwrap().unwrap(), latin1);
+    let bad = list.iter().find(|m| m.message_id.is_none()).expect("the malformed message is kept");
+    assert!(bad.parse_error.is_some(), "and flagged");
+    let raw = e.app.store.message_raw(bad.id).unwrap().unwrap();
+    // Dovecot stores what it is given, apart from line endings it may normalise.
+    assert_eq!(raw.iter().filter(|b| **b != b'\r').count(), malformed.iter().filter(|b| **b != b'\r').count());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_20_mb_attachment() {
+    let e = env("large");
+    use base64::Engine;
+    let mut data = vec![0u8; 15 << 20];
+    let mut x: u64 = 0x9e3779b97f4a7c15;
+    for b in data.iter_mut() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = x as u8;
+    }
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&data);
+    let mut raw = b"From: Architekt <a@arch.test>\r\nTo: becker@bau-firma.test\r\nSubject: Pl\xc3\xa4ne\r\n\
+Message-ID: <large@arch.test>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
+--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nAnbei die Pl\xc3\xa4ne.\r\n\
+--b\r\nContent-Type: application/pdf; name=\"plaene.pdf\"\r\nContent-Disposition: attachment; filename=\"plaene.pdf\"\r\n\
+Content-Transfer-Encoding: base64\r\n\r\n"
+        .to_vec();
+    for line in b64.as_bytes().chunks(76) {
+        raw.extend_from_slice(line);
+        raw.extend_from_slice(b"\r\n");
+    }
+    raw.extend_from_slice(b"--b--\r\n");
+    assert!(raw.len() > 20_000_000);
+    deliver(&e.user, "INBOX", &raw);
+    deliver(&e.user, "INBOX", &mail(2, "klein"));
+    let r = e.sync().await;
+    assert_eq!(r.new_messages(), 2, "{r}");
+    let m = e.messages("INBOX").into_iter().find(|m| m.message_id.as_deref() == Some("large@arch.test")).unwrap();
+    assert!(m.has_attachment);
+    assert_eq!(m.size as usize, raw.len());
+    assert!(e.app.store.message_raw(m.id).unwrap().unwrap() == raw, "the raw bytes are what was delivered");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_task_sees_new_mail_through_idle_and_stops_on_cancel() {
+    let e = env("idle");
+    deliver(&e.user, "INBOX", &mail(1, "vorher"));
+    let token = CancellationToken::new();
+    let task = tokio::spawn(imap_sync::run(e.app.clone(), ID.into(), token.clone()));
+    let store = e.app.store.clone();
+    eventually(Duration::from_secs(30), "the first pass", || store.sync_status(ID).unwrap().last_sync_at.is_some()).await;
+    assert_eq!(e.messages("INBOX").len(), 1);
+
+    // The poll schedule runs every 2 minutes: only IDLE can bring the message in this quickly.
+    let mut changes = e.app.store.subscribe();
+    let t0 = Instant::now();
+    deliver(&e.user, "INBOX", &mail(2, "per IDLE"));
+    let deadline = Duration::from_secs(20);
+    loop {
+        if e.messages("INBOX").len() == 2 {
+            break;
+        }
+        match tokio::time::timeout(deadline.saturating_sub(t0.elapsed()), changes.recv()).await {
+            Ok(_) => {}
+            Err(_) => panic!("the new message did not arrive within {deadline:?}"),
+        }
+    }
+    eprintln!("new mail in the store {} ms after delivery", t0.elapsed().as_millis());
+
+    token.cancel();
+    let r = tokio::time::timeout(Duration::from_secs(10), task).await.expect("run returns promptly on cancellation");
+    r.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_password_is_reported_and_not_retried_in_a_loop() {
+    let (user, _) = unique_user("wrongpw");
+    let e = env_for(&user, "not-the-password", r#"["INBOX"]"#);
+    let out = e.binary(&["sync", "--once"]);
+    assert_eq!(out.status.code(), Some(2), "a failed sync exits non-zero");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("refused the login") && stdout.contains(&user), "{stdout}");
+    assert!(!stdout.contains("not-the-password"));
+    let out = e.binary(&["status"]);
+    let status = String::from_utf8_lossy(&out.stdout);
+    assert!(status.contains("login refused"), "{status}");
+    assert!(!status.contains("not-the-password"));
+
+    // The daemon task: one attempt, then it waits (minutes), it does not spin.
+    let log = stack_dir().join("dovecot/dovecot.log");
+    let attempts = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains(&format!("user=<{user}>")) && l.contains("auth failed"))
+            .count()
+    };
+    // The binary's attempt is logged when its connection closes: let it land first.
+    eventually(Duration::from_secs(10), "the binary's attempt in Dovecot's log", || attempts() >= 1).await;
+    let before = attempts();
+    let token = CancellationToken::new();
+    let task = tokio::spawn(imap_sync::run(e.app.clone(), ID.into(), token.clone()));
+    let store = e.app.store.clone();
+    let t0 = Instant::now();
+    eventually(Duration::from_secs(30), "the refusal recorded by the task", || {
+        store.sync_status(ID).unwrap().last_error_at.is_some_and(|t| t >= postbote::store::now() - 1) && attempts() > before
+    })
+    .await;
+    // Watch a few more seconds: a spinning task would log in again and again.
+    while t0.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(attempts() - before, 1, "exactly one login attempt in 5 seconds");
+    let st = store.sync_status(ID).unwrap();
+    assert!(st.auth_failed);
+    assert!(!task.is_finished(), "the task waits; it does not crash");
+    token.cancel();
+    tokio::time::timeout(Duration::from_secs(5), task).await.unwrap().unwrap().unwrap();
+}
+
+#[test]
+fn a_broken_config_names_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("postbote.toml");
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, "x\n").unwrap();
+    let text = config_text(dir.path(), "x@handwerk.test", &pw, r#"["INBOX"]"#).replace("port = 10993", "port = 99999");
+    std::fs::write(&cfg, text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_postbote")).arg("--config").arg(&cfg).args(["sync", "--once"]).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("imap.port") && stderr.contains("99999"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dovecot_restarted_mid_sync_resumes_without_duplicates_or_gaps() {
+    let e = env("restart");
+    stack(&["populate", &e.user, "3000"], None);
+    let want = server_uids(&e.user, "INBOX");
+    assert_eq!(want.len(), 3000);
+
+    let app = e.app.clone();
+    let first = tokio::spawn(async move { imap_sync::sync_once(&app, ID, false).await.map(|r| r.to_string()) });
+    let store = e.app.store.clone();
+    let inbox_count = move || store.list_messages(ID, Some("INBOX"), 5000).map(|l| l.len()).unwrap_or(0);
+    eventually(Duration::from_secs(60), "the first batches committed", || inbox_count() >= 200).await;
+    // A restarted Dovecot master leaves running sessions alone (they are orphaned, not
+    // killed), so drop ours first, as a crashing server would, then restart.
+    doveadm(&["kick", &e.user]);
+    stack(&["restart-dovecot"], None);
+    let first = first.await.unwrap();
+    let after_first = e.messages("INBOX").len();
+    eprintln!("first sync: {first:?} with {after_first} messages in");
+    assert!(first.is_err(), "the restart must interrupt the first sync for this test to mean anything");
+    assert!((200..3000).contains(&after_first));
+    wait_for_port(10993).await;
+
+    e.sync().await;
+    let got = e.uids("INBOX");
+    assert_eq!(got, want, "nothing missing, nothing extra");
+    let ids: Vec<Option<String>> = e.messages("INBOX").into_iter().map(|m| m.message_id).collect();
+    let unique: BTreeSet<_> = ids.iter().collect();
+    assert_eq!(ids.len(), 3000);
+    assert_eq!(unique.len(), 3000, "no duplicates");
+    let _ = &e.dir;
+}
