@@ -3,3 +3,4 @@
 
 mod support;
 mod imap_sync;
+mod jmap;
