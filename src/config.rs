@@ -119,6 +119,7 @@ pub struct RawOutbox {
     pub lifetime: Option<String>,
     pub transcript_retention: Option<String>,
     pub max_messages_per_connection: Option<u32>,
+    pub retry_schedule: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -269,6 +270,8 @@ pub struct Outbox {
     pub lifetime: Duration,
     pub transcript_retention: Duration,
     pub max_messages_per_connection: u32,
+    /// Waits between attempts after a temporary failure; the last one repeats.
+    pub retry_schedule: Vec<Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -452,6 +455,15 @@ impl Config {
                 "outbox.transcript_retention",
             )?,
             max_messages_per_connection: raw.outbox.max_messages_per_connection.unwrap_or(100).max(1),
+            retry_schedule: {
+                let given = raw.outbox.retry_schedule.unwrap_or_else(|| {
+                    ["1m", "5m", "15m", "30m", "1h", "2h", "4h"].map(String::from).to_vec()
+                });
+                if given.is_empty() {
+                    return Err(invalid("outbox.retry_schedule is empty: give at least one wait, e.g. [\"4h\"]".into()));
+                }
+                given.iter().map(|d| duration(d, "outbox.retry_schedule")).collect::<Result<Vec<_>, _>>()?
+            },
         };
 
         let control = Control {
@@ -919,6 +931,7 @@ password_file = "{}"
         assert_eq!(d.outbox.lifetime, e.outbox.lifetime);
         assert_eq!(d.outbox.transcript_retention, e.outbox.transcript_retention);
         assert_eq!(d.outbox.max_messages_per_connection, e.outbox.max_messages_per_connection);
+        assert_eq!(d.outbox.retry_schedule, e.outbox.retry_schedule);
         assert_eq!(d.control.listen, e.control.listen);
         assert_eq!(d.control.session_ttl, e.control.session_ttl);
         assert_eq!(d.jmap.listen, e.jmap.listen);

@@ -4,3 +4,4 @@
 mod support;
 mod imap_sync;
 mod jmap;
+mod outbox;

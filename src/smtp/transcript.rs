@@ -1,0 +1,211 @@
+//! The SMTP session transcript: one file per session under `data_dir/transcripts/`, every
+//! command and reply, with every credential blacked out and the message body replaced by its
+//! size.
+//!
+//! Redaction does not rely on the caller's good manners: the [`Redactor`] sees each client line
+//! and blacks out the argument of any `AUTH` command and every line sent in answer to a `334`
+//! challenge, and then scrubs the password, its base64 forms and the AUTH PLAIN blob wherever
+//! they would still appear. It is a pure state machine, tested without I/O. This module must
+//! never hand a line to `tracing`: transcripts reveal who mails whom and go only to their file.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+
+/// What replaces a credential.
+pub const HIDDEN: &str = "[credentials hidden]";
+
+/// Blacks out credentials in client lines. Knows the secrets so it can scrub them anywhere.
+#[derive(Debug)]
+pub struct Redactor {
+    secrets: Vec<String>,
+    /// The last server reply was a 334 challenge: the next client line is a credential.
+    after_challenge: bool,
+}
+
+impl Redactor {
+    pub fn new(login: &str, password: &str) -> Redactor {
+        let mut secrets = Vec::new();
+        if !password.is_empty() {
+            secrets.push(password.to_string());
+            secrets.push(B64.encode(password));
+            secrets.push(B64.encode(format!("\0{login}\0{password}")));
+            secrets.push(B64.encode(format!("{login}\0{login}\0{password}")));
+        }
+        // Longest first, so a blob is replaced whole before any part of it.
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        Redactor { secrets, after_challenge: false }
+    }
+
+    /// A client line as it goes into the transcript.
+    pub fn client(&mut self, line: &str) -> String {
+        let line = line.trim_end_matches(['\r', '\n']);
+        let out = if self.after_challenge {
+            HIDDEN.to_string()
+        } else if line.len() >= 5 && line[..5].eq_ignore_ascii_case("AUTH ") {
+            let mech = line[5..].split_whitespace().next().unwrap_or("");
+            format!("AUTH {mech} {HIDDEN}")
+        } else {
+            line.to_string()
+        };
+        self.after_challenge = false;
+        self.scrub(out)
+    }
+
+    /// A server reply (possibly several lines) as it goes into the transcript.
+    pub fn server(&mut self, code: u16, lines: &[String]) -> Vec<String> {
+        self.after_challenge = code == 334;
+        lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                let sep = if i + 1 == lines.len() { ' ' } else { '-' };
+                // A 334 challenge's text is base64 of "Username:"/"Password:" or an XOAUTH2
+                // error; harmless, but it is shown decoded-free and short.
+                self.scrub(format!("{code}{sep}{l}"))
+            })
+            .collect()
+    }
+
+    fn scrub(&self, mut s: String) -> String {
+        for secret in &self.secrets {
+            if s.contains(secret.as_str()) {
+                s = s.replace(secret.as_str(), HIDDEN);
+            }
+        }
+        s
+    }
+}
+
+/// A transcript file being written. Write errors are remembered, not raised: a full disk
+/// must not stop mail, but the file then says it is incomplete if it can.
+pub struct Transcript {
+    file: Option<std::io::BufWriter<std::fs::File>>,
+    redactor: Redactor,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Transcript {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transcript").field("path", &self.path).finish()
+    }
+}
+
+impl Transcript {
+    /// Create `dir/<utc time>-<mailbox>-<pid>-<n>.log` with a header line.
+    pub fn create(dir: &Path, mailbox: &str, server: &str, login: &str, password: &str) -> std::io::Result<Transcript> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static N: AtomicU64 = AtomicU64::new(0);
+        std::fs::create_dir_all(dir)?;
+        let name = format!(
+            "{}-{}-{}-{}.log",
+            chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"),
+            mailbox,
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        let path = dir.join(name);
+        let file = {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new().create_new(true).write(true).mode(0o600).open(&path)?
+        };
+        let mut t = Transcript { file: Some(std::io::BufWriter::new(file)), redactor: Redactor::new(login, password), path };
+        t.line(&format!("# SMTP session of mailbox {mailbox} with {server}, started {}", chrono::Utc::now().to_rfc3339()));
+        Ok(t)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn client(&mut self, line: &str) {
+        let l = self.redactor.client(line);
+        self.line(&format!("C: {l}"));
+    }
+
+    pub fn server(&mut self, code: u16, lines: &[String]) {
+        for l in self.redactor.server(code, lines) {
+            self.line(&format!("S: {l}"));
+        }
+    }
+
+    /// The message body went out: only its size is written.
+    pub fn body(&mut self, bytes: usize) {
+        self.line(&format!("C: [message body, {bytes} bytes, not recorded]"));
+        self.line("C: .");
+    }
+
+    pub fn note(&mut self, what: &str) {
+        let l = self.redactor.scrub(what.to_string());
+        self.line(&format!("# {l}"));
+    }
+
+    fn line(&mut self, l: &str) {
+        if let Some(f) = &mut self.file {
+            let ok = writeln!(f, "{} {l}", chrono::Utc::now().format("%H:%M:%S%.3f")).and_then(|_| f.flush());
+            if ok.is_err() {
+                self.file = None;
+            }
+        }
+    }
+}
+
+/// Delete transcript files older than `retention`. Returns how many were removed.
+pub fn cleanup(dir: &Path, retention: std::time::Duration) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    let now = std::time::SystemTime::now();
+    let mut n = 0;
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.extension().and_then(|x| x.to_str()) != Some("log") {
+            continue;
+        }
+        let old = e.metadata().and_then(|m| m.modified()).ok().and_then(|m| now.duration_since(m).ok()).is_some_and(|age| age > retention);
+        if old && std::fs::remove_file(&p).is_ok() {
+            n += 1;
+        }
+    }
+    n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_credential_form_is_hidden() {
+        let (user, pw) = ("becker@bau-firma.test", "Geh3im!pw");
+        let plain = B64.encode(format!("\0{user}\0{pw}"));
+        let mut r = Redactor::new(user, pw);
+        let cases = [
+            (format!("AUTH PLAIN {plain}"), format!("AUTH PLAIN {HIDDEN}")),
+            (format!("auth plain {plain}"), format!("AUTH plain {HIDDEN}")),
+            ("AUTH LOGIN".to_string(), format!("AUTH LOGIN {HIDDEN}")),
+            (format!("AUTH XOAUTH2 {}", B64.encode(format!("user={user}\x01auth=Bearer tok\x01\x01"))), format!("AUTH XOAUTH2 {HIDDEN}")),
+            ("MAIL FROM:<becker@bau-firma.test>".to_string(), "MAIL FROM:<becker@bau-firma.test>".to_string()),
+            // The password itself or its base64 anywhere else is scrubbed too.
+            (format!("NOOP {pw}"), format!("NOOP {HIDDEN}")),
+            (format!("NOOP {}", B64.encode(pw)), format!("NOOP {HIDDEN}")),
+        ];
+        for (input, want) in cases {
+            assert_eq!(r.client(&input), want, "{input}");
+        }
+        // AUTH LOGIN: the lines answering 334 challenges are credentials, whatever they hold.
+        r.client("AUTH LOGIN");
+        r.server(334, &["VXNlcm5hbWU6".into()]);
+        assert_eq!(r.client(&B64.encode(user)), HIDDEN);
+        r.server(334, &["UGFzc3dvcmQ6".into()]);
+        assert_eq!(r.client(&B64.encode(pw)), HIDDEN);
+        r.server(235, &["2.7.0 Authentication successful".into()]);
+        assert_eq!(r.client("QUIT"), "QUIT");
+    }
+
+    #[test]
+    fn multiline_replies_keep_their_separators() {
+        let mut r = Redactor::new("u", "p");
+        let out = r.server(250, &["mail.test".into(), "PIPELINING".into(), "AUTH PLAIN LOGIN".into()]);
+        assert_eq!(out, vec!["250-mail.test", "250-PIPELINING", "250 AUTH PLAIN LOGIN"]);
+    }
+}
