@@ -1,1 +1,429 @@
-//! Tables of the autoreply feature (placeholder: being written in this session).
+//! Tables of the auto-responder: settings per mailbox, its read cursor, the replies it queued
+//! (with the outbox state last seen) and every decision with its reason.
+//!
+//! Saving settings logs a VacationResponse change (object id 1) under the account's modseq in
+//! the same transaction, so a phone's `VacationResponse/changes` never misses one. Nothing
+//! here decides anything; `autoreply` reads and records.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, params};
+
+use super::{ObjType, Op, Result, Store, StoreError, now};
+use crate::autoreply::settings::{Answer, Settings};
+
+/// The outbox states in which a reply may still go out.
+pub const OPEN_STATES: [&str; 4] = ["queued", "sending", "deferred", "unknown"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    pub last_message_id: i64,
+    pub armed_at: i64,
+    pub initial_skipped: i64,
+}
+
+/// A message the responder has not looked at yet.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub id: i64,
+    pub role: Option<String>,
+    pub received_at: i64,
+    pub thread_id: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct DecisionRecord {
+    pub message: Option<i64>,
+    pub rfc_message_id: Option<String>,
+    pub sender: Option<String>,
+    pub subject: String,
+    pub reply: bool,
+    pub reason: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReplyRecord {
+    pub sender: String,
+    pub thread_id: Option<i64>,
+    pub outbox_id: i64,
+    pub message_id: String,
+}
+
+/// What the store knows about earlier replies (see `autoreply::History`).
+#[derive(Debug, Clone, Default)]
+pub struct ReplyHistory {
+    pub last_sent_to_sender: Option<i64>,
+    pub pending_for_sender: bool,
+    pub conversation_answered: bool,
+    pub replies_last_hour: u32,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DecisionRow {
+    pub decided_at: i64,
+    pub sender: Option<String>,
+    pub subject: String,
+    pub reply: bool,
+    pub reason: String,
+    pub detail: String,
+    pub reply_state: Option<String>,
+}
+
+fn ts(t: Option<DateTime<Utc>>) -> Option<i64> {
+    t.map(|t| t.timestamp())
+}
+
+fn dt(t: Option<i64>) -> Option<DateTime<Utc>> {
+    t.and_then(|t| DateTime::from_timestamp(t, 0))
+}
+
+impl Store {
+    /// The stored settings of a mailbox, or None if none were ever saved.
+    pub fn autoreply_settings(&self, account: &str) -> Result<Option<Settings>> {
+        self.read(|c| {
+            Ok(c.query_row(
+                "SELECT enabled, from_date, to_date, subject, text_body, html_body, internal_body, interval_secs,
+                        schedule, answer, max_per_hour, max_age_secs, memory_since
+                 FROM autoreply_settings WHERE account = ?1",
+                [account],
+                |r| {
+                    Ok(Settings {
+                        is_enabled: r.get(0)?,
+                        from_date: dt(r.get(1)?),
+                        to_date: dt(r.get(2)?),
+                        subject: r.get(3)?,
+                        text_body: r.get(4)?,
+                        html_body: r.get(5)?,
+                        internal_body: r.get(6)?,
+                        interval_secs: r.get(7)?,
+                        schedule: serde_json::from_str(&r.get::<_, String>(8)?).unwrap_or_default(),
+                        answer: Answer::parse(&r.get::<_, String>(9)?).unwrap_or_default(),
+                        max_per_hour: r.get(10)?,
+                        max_age_secs: r.get(11)?,
+                        memory_since: dt(r.get(12)?),
+                    })
+                },
+            )
+            .optional()?)
+        })
+    }
+
+    /// The fingerprint of the config section last applied to this mailbox.
+    pub fn autoreply_config_hash(&self, account: &str) -> Result<Option<String>> {
+        self.read(|c| {
+            Ok(c.query_row("SELECT config_hash FROM autoreply_settings WHERE account = ?1", [account], |r| r.get(0))
+                .optional()?
+                .flatten())
+        })
+    }
+
+    /// Save a mailbox's settings and log the VacationResponse change in the same transaction.
+    /// `config_hash`: Some when the config is being applied; None keeps the stored one.
+    pub fn save_autoreply_settings(&self, account: &str, s: &Settings, config_hash: Option<&str>) -> Result<()> {
+        let schedule = serde_json::to_string(&s.schedule).map_err(|e| StoreError::Other(e.to_string()))?;
+        self.write(|t| {
+            let existed: bool = t
+                .tx
+                .query_row("SELECT 1 FROM autoreply_settings WHERE account = ?1", [account], |_| Ok(true))
+                .optional()?
+                .unwrap_or(false);
+            t.tx.execute(
+                "INSERT INTO autoreply_settings (account, enabled, from_date, to_date, subject, text_body, html_body, internal_body,
+                    interval_secs, schedule, answer, max_per_hour, max_age_secs, memory_since, config_hash, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+                 ON CONFLICT(account) DO UPDATE SET enabled = excluded.enabled, from_date = excluded.from_date,
+                    to_date = excluded.to_date, subject = excluded.subject, text_body = excluded.text_body,
+                    html_body = excluded.html_body, internal_body = excluded.internal_body,
+                    interval_secs = excluded.interval_secs, schedule = excluded.schedule, answer = excluded.answer,
+                    max_per_hour = excluded.max_per_hour, max_age_secs = excluded.max_age_secs,
+                    memory_since = excluded.memory_since,
+                    config_hash = COALESCE(excluded.config_hash, autoreply_settings.config_hash),
+                    updated_at = excluded.updated_at",
+                params![
+                    account,
+                    s.is_enabled,
+                    ts(s.from_date),
+                    ts(s.to_date),
+                    s.subject,
+                    s.text_body,
+                    s.html_body,
+                    s.internal_body,
+                    s.interval_secs,
+                    schedule,
+                    s.answer.as_str(),
+                    s.max_per_hour,
+                    s.max_age_secs,
+                    ts(s.memory_since),
+                    config_hash,
+                    now(),
+                ],
+            )?;
+            t.log(account, ObjType::VacationResponse, 1, if existed { Op::Updated } else { Op::Created }, None)
+        })
+    }
+
+    pub fn autoreply_cursor(&self, account: &str) -> Result<Option<Cursor>> {
+        self.read(|c| {
+            Ok(c.query_row(
+                "SELECT last_message_id, armed_at, initial_skipped FROM autoreply_cursor WHERE account = ?1",
+                [account],
+                |r| Ok(Cursor { last_message_id: r.get(0)?, armed_at: r.get(1)?, initial_skipped: r.get(2)? }),
+            )
+            .optional()?)
+        })
+    }
+
+    /// Start watching an account: from message id 0 (everything is looked at), armed now.
+    pub fn autoreply_arm(&self, account: &str, armed_at: i64) -> Result<Cursor> {
+        self.write(|t| {
+            t.tx.execute(
+                "INSERT INTO autoreply_cursor (account, last_message_id, armed_at) VALUES (?1, 0, ?2)
+                 ON CONFLICT(account) DO NOTHING",
+                params![account, armed_at],
+            )?;
+            Ok(())
+        })?;
+        Ok(self.autoreply_cursor(account)?.expect("just armed"))
+    }
+
+    /// Messages after `after_id` in any folder, oldest first, with their folder's role.
+    pub fn autoreply_candidates(&self, account: &str, after_id: i64, limit: usize) -> Result<Vec<Candidate>> {
+        self.read(|c| {
+            let mut s = c.prepare_cached(
+                "SELECT m.id, f.role, m.received_at, m.thread_id FROM message m JOIN folder f ON f.id = m.folder_id
+                 WHERE m.account = ?1 AND m.id > ?2 ORDER BY m.id LIMIT ?3",
+            )?;
+            let rows = s
+                .query_map(params![account, after_id, limit as i64], |r| {
+                    Ok(Candidate { id: r.get(0)?, role: r.get(1)?, received_at: r.get(2)?, thread_id: r.get(3)? })
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(rows)
+        })
+    }
+
+    /// Move the cursor past messages nothing is recorded for (other folders, first sync).
+    pub fn autoreply_advance(&self, account: &str, to_id: i64, initial_skipped: i64) -> Result<()> {
+        self.write(|t| {
+            t.tx.execute(
+                "UPDATE autoreply_cursor SET last_message_id = MAX(last_message_id, ?2), initial_skipped = initial_skipped + ?3
+                 WHERE account = ?1",
+                params![account, to_id, initial_skipped],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// A decision was recorded before for a message with this Message-ID (a copy moved back
+    /// into the inbox is not decided twice).
+    pub fn autoreply_decided(&self, account: &str, rfc_message_id: &str) -> Result<bool> {
+        self.read(|c| {
+            Ok(c.query_row(
+                "SELECT 1 FROM autoreply_decision WHERE account = ?1 AND rfc_message_id = ?2 LIMIT 1",
+                params![account, rfc_message_id],
+                |_| Ok(true),
+            )
+            .optional()?
+            .unwrap_or(false))
+        })
+    }
+
+    /// Record a decision (and the reply queued for it) and move the cursor, in one transaction.
+    pub fn autoreply_record(
+        &self,
+        account: &str,
+        d: &DecisionRecord,
+        reply: Option<&ReplyRecord>,
+        cursor_to: Option<i64>,
+    ) -> Result<i64> {
+        self.write(|t| {
+            let at = now();
+            let reply_id = match reply {
+                Some(r) => {
+                    t.tx.execute(
+                        "INSERT INTO autoreply_reply (account, sender, thread_id, outbox_id, message_id, queued_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        params![account, r.sender, r.thread_id, r.outbox_id, r.message_id, at],
+                    )?;
+                    Some(t.tx.last_insert_rowid())
+                }
+                None => None,
+            };
+            t.tx.execute(
+                "INSERT INTO autoreply_decision (account, message, rfc_message_id, sender, subject, decided_at, reply, reason, detail, reply_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![account, d.message, d.rfc_message_id, d.sender, d.subject, at, d.reply, d.reason, d.detail, reply_id],
+            )?;
+            let id = t.tx.last_insert_rowid();
+            if let Some(to) = cursor_to {
+                t.tx.execute(
+                    "UPDATE autoreply_cursor SET last_message_id = MAX(last_message_id, ?2) WHERE account = ?1",
+                    params![account, to],
+                )?;
+            }
+            Ok(id)
+        })
+    }
+
+    /// Replies whose outbox state may still change: (reply id, outbox id).
+    pub fn autoreply_open_replies(&self, account: &str) -> Result<Vec<(i64, i64)>> {
+        self.read(|c| {
+            let mut s = c.prepare_cached(
+                "SELECT id, outbox_id FROM autoreply_reply
+                 WHERE account = ?1 AND state IN ('queued', 'sending', 'deferred', 'unknown') ORDER BY id",
+            )?;
+            let rows = s.query_map([account], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+            Ok(rows)
+        })
+    }
+
+    /// Store the outbox state last seen for a reply; the first time it is "sent", note when.
+    pub fn autoreply_set_reply_state(&self, reply_id: i64, state: &str, seen_at: i64) -> Result<()> {
+        self.write(|t| {
+            t.tx.execute(
+                "UPDATE autoreply_reply SET state = ?2,
+                    sent_at = CASE WHEN ?2 = 'sent' AND sent_at IS NULL THEN ?3 ELSE sent_at END
+                 WHERE id = ?1",
+                params![reply_id, state, seen_at],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Earlier replies of the account to `sender` and in `thread`, counting only those queued
+    /// since `memory_since`; `now` for the hourly cap.
+    pub fn autoreply_history(
+        &self,
+        account: &str,
+        sender: &str,
+        thread: Option<i64>,
+        memory_since: i64,
+        now: i64,
+    ) -> Result<ReplyHistory> {
+        self.read(|c| {
+            let last_sent: Option<i64> = c.query_row(
+                "SELECT MAX(sent_at) FROM autoreply_reply WHERE account = ?1 AND sender = ?2 AND state = 'sent' AND queued_at >= ?3",
+                params![account, sender, memory_since],
+                |r| r.get(0),
+            )?;
+            let pending: bool = c.query_row(
+                "SELECT EXISTS (SELECT 1 FROM autoreply_reply WHERE account = ?1 AND sender = ?2 AND queued_at >= ?3
+                   AND state IN ('queued', 'sending', 'deferred', 'unknown'))",
+                params![account, sender, memory_since],
+                |r| r.get(0),
+            )?;
+            let conversation: bool = match thread {
+                Some(th) => c.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM autoreply_reply WHERE account = ?1 AND thread_id = ?2 AND queued_at >= ?3
+                       AND state IN ('queued', 'sending', 'deferred', 'unknown', 'sent'))",
+                    params![account, th, memory_since],
+                    |r| r.get(0),
+                )?,
+                None => false,
+            };
+            let last_hour: u32 = c.query_row(
+                "SELECT COUNT(*) FROM autoreply_reply WHERE account = ?1 AND queued_at > ?2",
+                params![account, now - 3600],
+                |r| r.get(0),
+            )?;
+            Ok(ReplyHistory {
+                last_sent_to_sender: last_sent,
+                pending_for_sender: pending,
+                conversation_answered: conversation,
+                replies_last_hour: last_hour,
+            })
+        })
+    }
+
+    /// Has this mailbox written to any of `addresses` (To or Cc of a message in its sent
+    /// folder, given by SPECIAL-USE role or by name)? Its own automatic replies do not count.
+    pub fn autoreply_known_correspondent(
+        &self,
+        account: &str,
+        sent_role: Option<&str>,
+        sent_name: Option<&str>,
+        addresses: &[&str],
+    ) -> Result<bool> {
+        if addresses.is_empty() {
+            return Ok(false);
+        }
+        self.read(|c| {
+            let mut s = c.prepare_cached(
+                "SELECT EXISTS (
+                   SELECT 1 FROM message m JOIN folder f ON f.id = m.folder_id
+                   WHERE m.account = ?1 AND (f.role = ?2 OR f.name = ?3)
+                     AND (m.message_id IS NULL
+                          OR m.message_id NOT IN (SELECT message_id FROM autoreply_reply WHERE account = ?1))
+                     AND EXISTS (SELECT 1 FROM json_each(m.to_addr) j WHERE lower(json_extract(j.value, '$.email')) = ?4
+                                 UNION ALL
+                                 SELECT 1 FROM json_each(m.cc_addr) j WHERE lower(json_extract(j.value, '$.email')) = ?4))",
+            )?;
+            for a in addresses {
+                let found: bool = s.query_row(params![account, sent_role, sent_name, a.to_lowercase()], |r| r.get(0))?;
+                if found {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        })
+    }
+
+    /// The conversation a message with these ids belongs to, if the store has seen any of them.
+    pub fn thread_of_ids(&self, account: &str, ids: &[String]) -> Result<Option<i64>> {
+        self.read(|c| {
+            let mut s = c.prepare_cached("SELECT thread_id FROM thread_ref WHERE account = ?1 AND msgid = ?2")?;
+            let mut found = None;
+            for id in ids {
+                if let Some(th) = s.query_row(params![account, id], |r| r.get::<_, i64>(0)).optional()? {
+                    found = Some(found.map_or(th, |f: i64| f.min(th)));
+                }
+            }
+            Ok(found)
+        })
+    }
+
+    /// Decisions per reason code, all time.
+    pub fn autoreply_counts(&self, account: &str) -> Result<Vec<(String, i64)>> {
+        self.read(|c| {
+            let mut s = c.prepare_cached(
+                "SELECT reason, COUNT(*) FROM autoreply_decision WHERE account = ?1 GROUP BY reason ORDER BY COUNT(*) DESC, reason",
+            )?;
+            let rows = s.query_map([account], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+            Ok(rows)
+        })
+    }
+
+    /// Replies queued per outbox state, all time.
+    pub fn autoreply_reply_states(&self, account: &str) -> Result<Vec<(String, i64)>> {
+        self.read(|c| {
+            let mut s = c.prepare_cached("SELECT state, COUNT(*) FROM autoreply_reply WHERE account = ?1 GROUP BY state ORDER BY state")?;
+            let rows = s.query_map([account], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+            Ok(rows)
+        })
+    }
+
+    /// The newest decisions, newest first.
+    pub fn autoreply_recent(&self, account: &str, limit: usize) -> Result<Vec<DecisionRow>> {
+        self.read(|c| {
+            let mut s = c.prepare_cached(
+                "SELECT d.decided_at, d.sender, d.subject, d.reply, d.reason, d.detail, r.state
+                 FROM autoreply_decision d LEFT JOIN autoreply_reply r ON r.id = d.reply_id
+                 WHERE d.account = ?1 ORDER BY d.id DESC LIMIT ?2",
+            )?;
+            let rows = s
+                .query_map(params![account, limit as i64], |r| {
+                    Ok(DecisionRow {
+                        decided_at: r.get(0)?,
+                        sender: r.get(1)?,
+                        subject: r.get(2)?,
+                        reply: r.get(3)?,
+                        reason: r.get(4)?,
+                        detail: r.get(5)?,
+                        reply_state: r.get(6)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(rows)
+        })
+    }
+}

@@ -2,6 +2,7 @@
 //! (Dovecot, Postfix, unbound on loopback), started by `scripts/stack up`.
 
 mod support;
+mod autoreply;
 mod imap_sync;
 mod jmap;
 mod outbox;
