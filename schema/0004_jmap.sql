@@ -57,3 +57,19 @@ CREATE INDEX writeback_op_account ON writeback_op (account, id);
 -- /changes needs "which objects changed after modseq X" per account and type: the change_log
 -- primary key already starts with (account, type, modseq), so no further index is needed.
 -- The message list of one mailbox sorted by date is answered by message_folder.
+
+-- A phone's EmailSubmission: which email it sent, as which identity, and the outbound
+-- queue entry that carries it. Its undoStatus/deliveryStatus are read from the queue's state
+-- (outbox_message), never copied, so they cannot drift apart.
+CREATE TABLE email_submission (
+  id           INTEGER PRIMARY KEY,
+  account      TEXT NOT NULL REFERENCES account(id),
+  email_id     INTEGER NOT NULL,                -- may be destroyed since (onSuccessDestroyEmail)
+  thread_id    INTEGER NOT NULL,
+  identity     TEXT NOT NULL,
+  outbox_id    INTEGER NOT NULL,
+  envelope     TEXT NOT NULL,                   -- JSON {mailFrom, rcptTo} as JMAP shows it
+  send_at      INTEGER NOT NULL,
+  destroyed    INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX email_submission_account ON email_submission (account, id);

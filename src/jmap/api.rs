@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 use super::auth::Authed;
-use super::{Server, email, limits, mail, session};
+use super::{Server, email, limits, mail, session, submission};
 use crate::app::App;
 use crate::store::ObjType;
 use crate::store::jmap::{AccountStates, ChangesError};
@@ -24,9 +24,26 @@ use crate::store::jmap::{AccountStates, ChangesError};
 pub const CORE: &str = "urn:ietf:params:jmap:core";
 pub const MAIL: &str = "urn:ietf:params:jmap:mail";
 pub const SUBMISSION: &str = "urn:ietf:params:jmap:submission";
+pub const VACATION: &str = "urn:ietf:params:jmap:vacationresponse";
 
 /// The capabilities this server implements (and a request may name in `using`).
-pub const CAPABILITIES: &[&str] = &[CORE, MAIL, SUBMISSION];
+pub const CAPABILITIES: &[&str] = &[CORE, MAIL, SUBMISSION, VACATION];
+
+/// Registered JMAP capabilities this server does not implement. A request naming one of them
+/// in `using` is treated as if it had not (nothing of it is opted in), rather than refused with
+/// `unknownCapability`: jmap-client puts every capability it knows into every request. Any
+/// other unknown URI is refused as RFC 8620 section 3.6.1 says.
+const TOLERATED: &[&str] = &[
+    "urn:ietf:params:jmap:contacts",
+    "urn:ietf:params:jmap:calendars",
+    "urn:ietf:params:jmap:websocket",
+    "urn:ietf:params:jmap:sieve",
+    "urn:ietf:params:jmap:blob",
+    "urn:ietf:params:jmap:quota",
+    "urn:ietf:params:jmap:principals",
+    "urn:ietf:params:jmap:mdn",
+    "urn:ietf:params:jmap:smimeverify",
+];
 
 /// An RFC 7807 problem document (request-level errors).
 pub fn problem(status: StatusCode, ty: &str, detail: &str, limit: Option<&str>) -> Response {
@@ -70,7 +87,7 @@ pub async fn post_api(State(server): State<Server>, authed: Authed, headers: Hea
         Ok(r) => r,
         Err(detail) => return problem(StatusCode::BAD_REQUEST, "urn:ietf:params:jmap:error:notRequest", &detail, None),
     };
-    if let Some(unknown) = req.using.iter().find(|u| !CAPABILITIES.contains(&u.as_str())) {
+    if let Some(unknown) = req.using.iter().find(|u| !CAPABILITIES.contains(&u.as_str()) && !TOLERATED.contains(&u.as_str())) {
         return problem(
             StatusCode::BAD_REQUEST,
             "urn:ietf:params:jmap:error:unknownCapability",
@@ -259,6 +276,7 @@ fn dispatch(ctx: &mut Ctx<'_>, using: &[String], name: &str, args: Map<String, V
         Some("Core") => CORE,
         Some("Mailbox" | "Thread" | "Email" | "SearchSnippet") => MAIL,
         Some("Identity" | "EmailSubmission") => SUBMISSION,
+        Some("VacationResponse") => VACATION,
         _ => return Err(MethodError::with("unknownMethod", format!("unknown method {name}"))),
     };
     if !using.iter().any(|u| u == cap) {
@@ -282,6 +300,11 @@ fn dispatch(ctx: &mut Ctx<'_>, using: &[String], name: &str, args: Map<String, V
         "Email/set" => email::set(ctx, args),
         "Email/import" => email::import(ctx, args),
         "SearchSnippet/get" => email::search_snippets(ctx, args),
+        "EmailSubmission/get" => submission::submission_get(ctx, args),
+        "EmailSubmission/changes" => submission::submission_changes(ctx, args),
+        "EmailSubmission/set" => submission::submission_set(ctx, args),
+        "VacationResponse/get" => submission::vacation_get(ctx, args),
+        "VacationResponse/set" => submission::vacation_set(ctx, args),
         _ => Err(MethodError::with("unknownMethod", format!("{name} is not implemented by this server"))),
     }
 }

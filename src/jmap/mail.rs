@@ -315,7 +315,7 @@ pub fn thread_changes(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResu
 }
 
 /// One identity per company address of the mailbox, in config order.
-fn identities(ctx: &Ctx<'_>, mailbox: &str) -> Vec<Value> {
+pub(super) fn identities(ctx: &Ctx<'_>, mailbox: &str) -> Vec<Value> {
     let Some(m) = ctx.app.config.mailbox(mailbox) else { return vec![] };
     m.addresses
         .iter()

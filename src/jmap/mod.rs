@@ -8,7 +8,8 @@
 //!
 //! Layout: `auth` (the one place that reads `Authorization`; handlers take [`auth::Authed`]),
 //! `api` (the request envelope, result and creation references, errors, dispatch), `session`,
-//! `mail` (Mailbox, Thread, Identity), `email` (Email, SearchSnippet), `body` (MIME parts,
+//! `mail` (Mailbox, Thread, Identity), `email` (Email, SearchSnippet), `submission`
+//! (EmailSubmission through the outbound queue, VacationResponse on the auto-reply settings), `body` (MIME parts,
 //! header forms, drafts), `push` (EventSource), `blob` (upload, download), `ids` (ids and
 //! state strings). Wire types (JSON) live only here; store types never derive the API's serde.
 //! Plain HTTP is served only on loopback (the config refuses anything else); otherwise TLS.
@@ -22,6 +23,7 @@ pub mod ids;
 pub mod mail;
 pub mod push;
 pub mod session;
+pub mod submission;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::api::{CORE, MAIL, SUBMISSION};
+use super::api::{CORE, MAIL, SUBMISSION, VACATION};
 use super::auth::Authed;
 use super::{Server, limits};
 use crate::app::App;
@@ -36,6 +36,7 @@ fn capabilities() -> Value {
         },
         MAIL: {},
         SUBMISSION: {},
+        VACATION: {},
     })
 }
 
@@ -54,6 +55,7 @@ fn account_capabilities() -> Value {
             "maxDelayedSend": 0,
             "submissionExtensions": {},
         },
+        VACATION: {},
     })
 }
 
@@ -76,7 +78,7 @@ pub fn session(app: &App, authed: &Authed) -> Value {
     json!({
         "capabilities": capabilities(),
         "accounts": accounts,
-        "primaryAccounts": { MAIL: primary, SUBMISSION: primary },
+        "primaryAccounts": { MAIL: primary, SUBMISSION: primary, VACATION: primary },
         "username": authed.username,
         "apiUrl": format!("{base}/jmap/api/"),
         "downloadUrl": format!("{base}/jmap/download/{{accountId}}/{{blobId}}/{{name}}?accept={{type}}"),

@@ -946,6 +946,77 @@ fn destroy_email(t: &mut Tx<'_>, account: &str, id: i64) -> Result<std::result::
 }
 
 // ---------------------------------------------------------------------------------------------
+// Email submissions
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Submission {
+    pub id: i64,
+    pub email_id: i64,
+    pub thread_id: i64,
+    pub identity: String,
+    pub outbox_id: i64,
+    pub envelope: String,
+    pub send_at: i64,
+}
+
+impl Store {
+    /// Record a submission whose message the outbound queue accepted as `outbox_id`.
+    pub fn jmap_submission_add(&self, account: &str, email_id: i64, thread_id: i64, identity: &str, outbox_id: i64, envelope: &str) -> Result<i64> {
+        self.write(|t| {
+            t.tx.execute(
+                "INSERT INTO email_submission (account, email_id, thread_id, identity, outbox_id, envelope, send_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![account, email_id, thread_id, identity, outbox_id, envelope, now()],
+            )?;
+            let id = t.tx.last_insert_rowid();
+            t.log(account, ObjType::EmailSubmission, id, Op::Created, None)?;
+            Ok(id)
+        })
+    }
+
+    /// Submissions of `account` (all, or those among `ids`).
+    pub fn jmap_submissions(&self, account: &str, ids: Option<&[i64]>) -> Result<Vec<Submission>> {
+        self.read(|c| {
+            let mut s = c.prepare_cached(
+                "SELECT id, email_id, thread_id, identity, outbox_id, envelope, send_at FROM email_submission
+                 WHERE account = ?1 AND destroyed = 0 AND (?2 IS NULL OR id IN (SELECT value FROM json_each(?2))) ORDER BY id",
+            )?;
+            let ids = ids.map(|i| serde_json::to_string(i).unwrap_or_default());
+            let rows = s
+                .query_map(params![account, ids], |r| {
+                    Ok(Submission {
+                        id: r.get(0)?,
+                        email_id: r.get(1)?,
+                        thread_id: r.get(2)?,
+                        identity: r.get(3)?,
+                        outbox_id: r.get(4)?,
+                        envelope: r.get(5)?,
+                        send_at: r.get(6)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(rows)
+        })
+    }
+
+    /// Log that a submission changed (its queue state was changed from here, e.g. cancelled).
+    pub fn jmap_submission_touched(&self, account: &str, id: i64) -> Result<()> {
+        self.write(|t| t.log(account, ObjType::EmailSubmission, id, Op::Updated, None))
+    }
+
+    /// Forget a submission (the message itself is not affected). False if there is none.
+    pub fn jmap_submission_destroy(&self, account: &str, id: i64) -> Result<bool> {
+        self.write(|t| {
+            let n = t.tx.execute("UPDATE email_submission SET destroyed = 1 WHERE id = ?1 AND account = ?2 AND destroyed = 0", params![id, account])?;
+            if n == 1 {
+                t.log(account, ObjType::EmailSubmission, id, Op::Destroyed, None)?;
+            }
+            Ok(n == 1)
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // The write-back queue, as the IMAP task sees it
 
 /// One queued operation with what the IMAP task needs to carry it out.
