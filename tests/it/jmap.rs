@@ -128,6 +128,12 @@ struct Daemon {
 struct Mb<'a>(&'a str, &'a str, &'a str, &'a str);
 
 async fn daemon(mailboxes: &[Mb<'_>]) -> Daemon {
+    daemon_with(mailboxes, None).await
+}
+
+/// `direct`: (company address, its SMTP password) for the first mailbox, which then sends
+/// through the company's server only while an office session is open.
+async fn daemon_with(mailboxes: &[Mb<'_>], direct: Option<(&str, &str)>) -> Daemon {
     postbote::tls::install_provider();
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
@@ -155,22 +161,37 @@ listen = "127.0.0.1:{port}"
         ca = stack_dir().join("certs/cert.pem").display(),
         control = free_port(),
     );
-    for Mb(id, kind, user, pw) in mailboxes {
+    if direct.is_some() {
+        text.push_str(&format!(
+            "\n[direct]\nhost = \"localhost\"\nport = 10587\ntls = \"starttls\"\nca_file = \"{}\"\nsend_while = \"session\"\n",
+            stack_dir().join("certs/cert.pem").display()
+        ));
+    }
+    for (i, Mb(id, kind, user, pw)) in mailboxes.iter().enumerate() {
         let pw_file = dir.path().join(format!("{id}.password"));
         std::fs::write(&pw_file, format!("{pw}\n")).unwrap();
+        let direct = direct.filter(|_| i == 0);
+        let address = direct.map_or(format!("{id}@bau-firma.test"), |(a, _)| a.to_string());
         text.push_str(&format!(
             r#"
 [[mailbox]]
 id = "{id}"
 kind = "{kind}"
 name = "Mailbox {id}"
-addresses = ["{id}@bau-firma.test"]
+addresses = ["{address}"]
 hosted_address = "{user}"
 password_file = "{pw}"
 folders = ["INBOX", "\\Sent", "\\Drafts", "\\Trash"]
+transport = "{transport}"
 "#,
-            pw = pw_file.display()
+            pw = pw_file.display(),
+            transport = if direct.is_some() { "direct" } else { "relay" },
         ));
+        if let Some((a, smtp_pw)) = direct {
+            let f = dir.path().join("smtp.password");
+            std::fs::write(&f, format!("{smtp_pw}\n")).unwrap();
+            text.push_str(&format!("[mailbox.smtp]\nlogin = \"{a}\"\npassword_file = \"{}\"\n", f.display()));
+        }
     }
     let config = dir.path().join("postbote.toml");
     std::fs::write(&config, text).unwrap();
@@ -546,5 +567,158 @@ async fn request_errors_limits_and_references() {
     assert_eq!(v["methodResponses"][0][1]["type"], "cannotCalculateChanges");
     assert_eq!(v["methodResponses"][1][1]["type"], "invalidArguments");
     assert_eq!(v["methodResponses"][2][1]["type"], "invalidArguments", "an unknown property is refused");
+    d.stop().await;
+}
+
+async fn submission_status(d: &Daemon, token: &str, sub_id: &str) -> Value {
+    let using = json!(["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail", "urn:ietf:params:jmap:submission"]);
+    let (_, v) = d.api(token, &json!({"using": using, "methodCalls": [["EmailSubmission/get", {"accountId": "becker", "ids": [sub_id]}, "g"]]})).await;
+    v["methodResponses"][0][1]["list"][0].clone()
+}
+
+/// Files Postfix captured for `rcpt` (outside handwerk.test every recipient is captured).
+fn captured_for(rcpt: &str) -> Vec<Vec<u8>> {
+    let dir = stack_dir().join("postfix/captured");
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(&dir) else { return out };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.extension().and_then(|x| x.to_str()) != Some("env") {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(&p) else { continue };
+        if text.lines().any(|l| l.strip_prefix("rcpt_to=").is_some_and(|r| r.eq_ignore_ascii_case(rcpt))) {
+            out.push(std::fs::read(p.with_extension("eml")).unwrap_or_default());
+        }
+    }
+    out
+}
+
+/// A phone sends a draft: it waits in the queue while no office session is open, reaches
+/// Postfix once one is, the submission's status follows the queue, and the email is in Sent
+/// (locally at once, on Dovecot after write-back). Then vacation set from the phone is what
+/// `postbote autoreply explain` decides on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn submission_through_the_office_gate_and_vacation() {
+    let (user, pw) = unique_user("jmapsub");
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let address = format!("jmapsub{}x{nanos}@bau-firma.test", std::process::id());
+    let smtp_pw = format!("smtp{nanos}");
+    stack(&["add-user", &address, &smtp_pw], None);
+    let d = daemon_with(&[Mb("becker", "employee", &user, &pw)], Some((&address, &smtp_pw))).await;
+    let (_, token) = d.device("becker", &[]);
+    let client = d.client(&token).await;
+
+    // Wait for Drafts and Sent to be mirrored.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (drafts, sent) = loop {
+        let mut r = client.build();
+        r.get_mailbox();
+        let list = r.send_get_mailbox().await.unwrap().take_list();
+        let find = |role: Role| list.iter().find(|m| m.role() == role).map(|m| m.id().unwrap().to_string());
+        if let (Some(d), Some(s)) = (find(Role::Drafts), find(Role::Sent)) {
+            break (d, s);
+        }
+        assert!(Instant::now() < deadline, "Drafts and Sent not mirrored");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let rcpt = format!("jmapkunde{}x{nanos}@kunde.test", std::process::id());
+    let subject = format!("Angebot {nanos}");
+    let using = json!(["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail", "urn:ietf:params:jmap:submission"]);
+    let (_, v) = d
+        .api(&token, &json!({"using": using, "methodCalls": [
+            ["Identity/get", {"accountId": "becker"}, "i"],
+            ["Email/set", {"accountId": "becker", "create": {"draft": {
+                "mailboxIds": {drafts.clone(): true}, "keywords": {"$draft": true, "$seen": true},
+                "from": [{"name": "Hans Becker", "email": address}], "to": [{"email": rcpt}],
+                "subject": subject, "textBody": [{"partId": "1", "type": "text/plain"}],
+                "bodyValues": {"1": {"value": "Guten Tag, anbei das Angebot."}}}}}, "e"],
+            ["EmailSubmission/set", {"accountId": "becker",
+                "create": {"sub": {"identityId": "I0", "emailId": "#draft"}},
+                "onSuccessUpdateEmail": {"#sub": {format!("mailboxIds/{drafts}"): null, format!("mailboxIds/{sent}"): true, "keywords/$draft": null}}}, "s"]]}))
+        .await;
+    let r = &v["methodResponses"];
+    assert_eq!(r[0][1]["list"][0]["email"], address.as_str(), "{v}");
+    let email_id = r[1][1]["created"]["draft"]["id"].as_str().unwrap_or_else(|| panic!("draft not created: {v}")).to_string();
+    let sub_id = r[2][1]["created"]["sub"]["id"].as_str().unwrap_or_else(|| panic!("not submitted: {v}")).to_string();
+    assert_eq!(r[3][0], "Email/set", "the implicit Email/set follows: {v}");
+    assert_eq!(r[3][2], "s", "with the submission's call id");
+    assert!(r[3][1]["updated"].get(&email_id).is_some(), "{v}");
+
+    // The gate is closed: pending, nothing at Postfix.
+    let s = submission_status(&d, &token, &sub_id).await;
+    assert_eq!(s["undoStatus"], "pending", "{s}");
+    assert_eq!(s["deliveryStatus"][rcpt.as_str()]["delivered"], "queued", "{s}");
+    assert!(captured_for(&rcpt).is_empty(), "sent without an office session");
+
+    // An office session opens: the message reaches Postfix and the status follows.
+    postbote::outbox::session_login(&d.app, "buero", None).unwrap();
+    d.app.outbox_wake.notify_one();
+    let t0 = Instant::now();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while captured_for(&rcpt).is_empty() {
+        assert!(Instant::now() < deadline, "nothing reached Postfix for {rcpt}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!("postfix got it {:?} after the session opened", t0.elapsed());
+    let eml = String::from_utf8_lossy(&captured_for(&rcpt)[0]).into_owned();
+    assert!(eml.contains(&subject) && eml.contains("Guten Tag, anbei das Angebot."), "{eml}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let s = submission_status(&d, &token, &sub_id).await;
+        if s["undoStatus"] == "final" && s["deliveryStatus"][rcpt.as_str()]["delivered"] == "yes" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the submission status did not follow the queue: {s}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // In Sent: for the phone at once, on Dovecot once written back.
+    let mut r = client.build();
+    r.get_email().ids([email_id.as_str()]).properties([email::Property::MailboxIds, email::Property::Keywords]);
+    let e = r.send_get_email().await.unwrap().take_list().pop().unwrap();
+    assert_eq!(e.mailbox_ids(), vec![sent.as_str()]);
+    assert!(!e.keywords().contains(&"$draft"));
+    eprintln!("status final {:?} after the session opened", t0.elapsed());
+    eventually(Duration::from_secs(30), "the sent message in Sent on Dovecot", || {
+        let (user, subject) = (user.clone(), subject.clone());
+        async move { server_subjects(&user, "Sent").contains(&subject) }
+    })
+    .await;
+
+    // Vacation from the phone is what the auto-responder decides on.
+    let msg = d._dir.path().join("kunde.eml");
+    std::fs::write(&msg, format!("Return-Path: <kunde@kunde.test>\r\nFrom: Kunde <kunde@kunde.test>\r\nTo: {address}\r\nSubject: Frage\r\nMessage-ID: <q{nanos}@kunde.test>\r\nDate: Mon, 2 Nov 2026 09:15:00 +0100\r\n\r\nHallo\r\n")).unwrap();
+    let tz = d.app.config.agent.time_zone;
+    let at = (chrono::Utc::now() + chrono::Duration::days(1)).with_timezone(&tz).format("%Y-%m-%dT%H:%M").to_string();
+    let explain = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_postbote"))
+            .arg("--config")
+            .arg(&d.config)
+            .args(["autoreply", "explain", "--mailbox", "becker", msg.to_str().unwrap(), "--at", &at, "--json"])
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let before = explain();
+    assert_eq!((before["decision"].as_str(), before["reason"].as_str()), (Some("skip"), Some("disabled")), "{before}");
+    let vusing = json!(["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:vacationresponse"]);
+    let from = (chrono::Utc::now() - chrono::Duration::days(1)).format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let to = (chrono::Utc::now() + chrono::Duration::days(10)).format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let (_, v) = d
+        .api(&token, &json!({"using": vusing, "methodCalls": [
+            ["VacationResponse/set", {"accountId": "becker", "update": {"singleton": {"isEnabled": true, "fromDate": from, "toDate": to, "textBody": "Bin im Urlaub."}}}, "v"],
+            ["VacationResponse/get", {"accountId": "becker"}, "g"],
+            ["VacationResponse/set", {"accountId": "becker", "create": {"x": {}}, "destroy": ["singleton"]}, "w"]]}))
+        .await;
+    let r = &v["methodResponses"];
+    assert!(r[0][1]["updated"].get("singleton").is_some(), "{v}");
+    assert_eq!(r[1][1]["list"][0]["isEnabled"], true);
+    assert_eq!(r[1][1]["list"][0]["textBody"], "Bin im Urlaub.");
+    assert_eq!(r[2][1]["notCreated"]["x"]["type"], "singleton");
+    assert_eq!(r[2][1]["notDestroyed"]["singleton"]["type"], "singleton");
+    let e = explain();
+    assert_eq!(e["decision"], "reply", "{e}");
     d.stop().await;
 }
