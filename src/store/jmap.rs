@@ -880,7 +880,9 @@ fn update_email(t: &mut Tx<'_>, account: &str, id: i64, u: &EmailUpdate) -> Resu
         if kw != old_sorted {
             let added: Vec<&String> = kw.iter().filter(|k| !old_sorted.contains(k)).collect();
             let removed: Vec<&String> = old_sorted.iter().filter(|k| !kw.contains(k)).collect();
-            {
+            let uid: Option<i64> = t.tx.query_row("SELECT uid FROM message WHERE id = ?1", [id], |r| r.get(0))?;
+            // A message not yet on the server carries its keywords into the APPEND instead.
+            if uid.is_some() {
                 // The pending rows make the mirror keep this change on top of whatever the
                 // server says until the STORE is confirmed.
                 let mut s = t.tx.prepare_cached(
@@ -896,7 +898,6 @@ fn update_email(t: &mut Tx<'_>, account: &str, id: i64, u: &EmailUpdate) -> Resu
             }
             t.tx.prepare_cached("UPDATE message SET keywords = ?2 WHERE id = ?1")?
                 .execute(params![id, serde_json::to_string(&kw).unwrap_or_else(|_| "[]".into())])?;
-            let uid: Option<i64> = t.tx.query_row("SELECT uid FROM message WHERE id = ?1", [id], |r| r.get(0))?;
             if uid.is_some() {
                 queue(t, account, "flags", Some(id), None, None, None, None)?;
             }

@@ -722,3 +722,52 @@ async fn submission_through_the_office_gate_and_vacation() {
     assert_eq!(e["decision"], "reply", "{e}");
     d.stop().await;
 }
+
+/// A phone's keyword change queued while the server changed other flags meanwhile: the queue
+/// survives a restart (nothing is lost while IMAP is unreachable), and after the write-back and
+/// the next sync both sides' flags are there, on the server and for the phone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writeback_survives_restart_and_merges_with_server_flags() {
+    postbote::tls::install_provider();
+    let (user, pw) = unique_user("jmapwb");
+    deliver(&user, "INBOX", &mail(1, "Konflikt"));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("pw"), &pw).unwrap();
+    let text = format!(
+        "[agent]\ndata_dir = \"{d}/data\"\n[imap]\nhost = \"127.0.0.1\"\nport = 10993\ntls = \"implicit\"\nca_file = \"{ca}\"\n\
+         [relay]\nhost = \"127.0.0.1\"\nport = 10587\n[[mailbox]]\nid = \"becker\"\nname = \"B\"\naddresses = [\"becker@bau-firma.test\"]\n\
+         hosted_address = \"{user}\"\npassword_file = \"{d}/pw\"\nfolders = [\"INBOX\"]\n",
+        d = dir.path().display(),
+        ca = stack_dir().join("certs/cert.pem").display(),
+    );
+    let path = dir.path().join("postbote.toml");
+    std::fs::write(&path, text).unwrap();
+    let open = || {
+        let cfg = Config::load(&path).unwrap();
+        let store = Store::open(&cfg.store_path()).unwrap();
+        store.ensure_accounts(["becker"]).unwrap();
+        App::new(Arc::new(cfg), store)
+    };
+    let app = open();
+    postbote::imap_sync::sync_once(&app, "becker", false).await.unwrap();
+    let id = app.store.list_messages("becker", None, 10).unwrap()[0].id;
+    // The phone flags it (store + queue, no IMAP), then the process ends before a drain.
+    let upd = postbote::store::jmap::EmailUpdate {
+        keywords: Some(postbote::store::jmap::KeywordPatch::Set(vec![("$flagged".into(), true)])),
+        folder: None,
+    };
+    app.store.jmap_email_set("becker", None, &[(id, upd)], &[]).unwrap().unwrap();
+    drop(app);
+    // Meanwhile another client marks it read on the server.
+    doveadm(&["flags", "add", "-u", &user, "\\Seen", "mailbox", "INBOX", "all"]);
+    // After the restart the change is still queued; the next sync pass writes it back first.
+    let app = open();
+    assert_eq!(app.store.writeback_pending("becker").unwrap(), 1, "the queued change survived the restart");
+    postbote::imap_sync::sync_once(&app, "becker", false).await.unwrap();
+    postbote::imap_sync::sync_once(&app, "becker", false).await.unwrap();
+    assert_eq!(app.store.writeback_pending("becker").unwrap(), 0);
+    let flags = server_flags(&user, "INBOX");
+    assert!(flags[0].1.contains("\\Seen") && flags[0].1.contains("\\Flagged"), "server: {flags:?}");
+    let kw = app.store.list_messages("becker", None, 10).unwrap()[0].keywords.clone();
+    assert_eq!(kw, vec!["$flagged".to_string(), "$seen".to_string()], "store");
+}
