@@ -4,5 +4,6 @@
 mod support;
 mod autoreply;
 mod imap_sync;
+mod jmap;
 mod outbox;
 mod deliverability;

@@ -1,0 +1,418 @@
+//! EmailSubmission (RFC 8621 section 7) and VacationResponse (section 8).
+//!
+//! A submission hands the email's raw bytes to the outbound queue (`outbox::enqueue`, origin
+//! Phone) and returns at once: the queue sends it when its transport's gate opens (for the
+//! direct path, only while an office session is logged in). `undoStatus` and
+//! `deliveryStatus` are read from the queue's state each time (`outbox::state`), so they
+//! follow it; cancelling (`undoStatus: canceled`) works while the message still waits.
+//! `onSuccessUpdateEmail` / `onSuccessDestroyEmail` run as one implicit `Email/set` whose
+//! response follows the submission's, with the same call id. The VacationResponse singleton
+//! is the mailbox's auto-reply settings (`autoreply::load_settings` / `save_settings`), so a
+//! change from a phone is what `postbote autoreply explain` and the auto-responder see.
+
+use serde_json::{Map, Value, json};
+
+use super::api::{Ctx, MethodError, MethodResult, changes as type_changes, get_ids, get_properties, opt_str, opt_str_list};
+use super::{email, ids, limits};
+use crate::outbox::{EnqueueError, Origin, Outgoing};
+use crate::store::ObjType;
+
+const SUB_PROPS: &[&str] = &["id", "identityId", "emailId", "threadId", "envelope", "sendAt", "undoStatus", "deliveryStatus", "dsnBlobIds", "mdnBlobIds"];
+
+fn parse_sub(s: &str) -> Option<i64> {
+    let rest = s.strip_prefix('S')?;
+    if rest.is_empty() || rest.len() > 18 || !rest.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    rest.parse().ok()
+}
+
+fn utc(t: i64) -> Value {
+    chrono::DateTime::from_timestamp(t, 0).map_or(Value::Null, |d| json!(d.format("%Y-%m-%dT%H:%M:%SZ").to_string()))
+}
+
+/// (undoStatus, delivered) for a queue state.
+fn statuses(queue_state: Option<&str>) -> (&'static str, &'static str) {
+    match queue_state {
+        Some("queued" | "deferred") => ("pending", "queued"),
+        Some("sending") => ("final", "queued"),
+        Some("sent") => ("final", "yes"),
+        Some("failed" | "expired") => ("final", "no"),
+        Some("cancelled") => ("canceled", "no"),
+        _ => ("final", "unknown"),
+    }
+}
+
+pub fn submission_get(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
+    let (account_id, mailbox) = ctx.account(&args)?;
+    let want = get_ids(ctx, &args)?;
+    let props = get_properties(&args, SUB_PROPS, SUB_PROPS)?;
+    let states = ctx.states(&mailbox)?;
+    let nums: Option<Vec<i64>> = want.as_ref().map(|w| w.iter().filter_map(|i| parse_sub(i)).collect());
+    let rows = ctx.app.store.jmap_submissions(&mailbox, nums.as_deref())?;
+    let mut list = Vec::new();
+    for s in &rows {
+        let q = crate::outbox::state(ctx.app, s.outbox_id)?;
+        let (undo, delivered) = statuses(q.as_deref());
+        let envelope: Value = serde_json::from_str(&s.envelope).unwrap_or(Value::Null);
+        let delivery: Map<String, Value> = envelope["rcptTo"]
+            .as_array()
+            .map(|r| {
+                r.iter()
+                    .filter_map(|x| x["email"].as_str())
+                    .map(|e| (e.to_string(), json!({"smtpReply": if delivered == "yes" { "250 OK" } else { "" }, "delivered": delivered, "displayed": "unknown"})))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut o = Map::new();
+        for p in &props {
+            let v = match p.as_str() {
+                "id" => json!(format!("S{}", s.id)),
+                "identityId" => json!(s.identity),
+                "emailId" => json!(ids::email(s.email_id)),
+                "threadId" => json!(ids::thread(s.thread_id)),
+                "envelope" => envelope.clone(),
+                "sendAt" => utc(s.send_at),
+                "undoStatus" => json!(undo),
+                "deliveryStatus" => Value::Object(delivery.clone()),
+                "dsnBlobIds" | "mdnBlobIds" => json!([]),
+                _ => continue,
+            };
+            o.insert(p.clone(), v);
+        }
+        o.insert("id".into(), json!(format!("S{}", s.id)));
+        list.push(Value::Object(o));
+    }
+    let not_found: Vec<String> = match &want {
+        None => vec![],
+        Some(w) => w.iter().filter(|i| !parse_sub(i).is_some_and(|n| rows.iter().any(|r| r.id == n))).cloned().collect(),
+    };
+    Ok(json!({
+        "accountId": account_id,
+        "state": ids::state(&states.epoch, states.modseq(ObjType::EmailSubmission)),
+        "list": list,
+        "notFound": not_found,
+    }))
+}
+
+pub fn submission_changes(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
+    Ok(Value::Object(type_changes(ctx, &args, ObjType::EmailSubmission, |i| format!("S{i}"))?.0))
+}
+
+fn envelope_of(v: Option<&Value>, identity_email: &str) -> Result<(Option<Vec<String>>, Value), Value> {
+    match v {
+        None | Some(Value::Null) => Ok((None, Value::Null)),
+        Some(e) => {
+            let rcpts: Vec<String> = e["rcptTo"]
+                .as_array()
+                .ok_or_else(|| json!({"type": "invalidProperties", "properties": ["envelope"], "description": "rcptTo is required"}))?
+                .iter()
+                .filter_map(|r| r["email"].as_str().map(String::from))
+                .collect();
+            if rcpts.is_empty() {
+                return Err(json!({"type": "noRecipients"}));
+            }
+            if let Some(bad) = rcpts.iter().find(|r| !r.contains('@') || r.contains(['<', '>', ' ', '\r', '\n'])) {
+                return Err(json!({"type": "invalidRecipients", "invalidRecipients": [bad]}));
+            }
+            let env = json!({"mailFrom": {"email": identity_email, "parameters": null},
+                             "rcptTo": rcpts.iter().map(|r| json!({"email": r, "parameters": null})).collect::<Vec<_>>()});
+            Ok((Some(rcpts), env))
+        }
+    }
+}
+
+pub fn submission_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
+    let (account_id, mailbox) = ctx.account(&args)?;
+    let states = ctx.states(&mailbox)?;
+    let old = states.modseq(ObjType::EmailSubmission);
+    if let Some(s) = opt_str(&args, "ifInState")?
+        && ids::parse_state(s, &states.epoch) != Some(old)
+    {
+        return Err(MethodError::new("stateMismatch"));
+    }
+    let create = args.get("create").and_then(Value::as_object).cloned().unwrap_or_default();
+    let update = args.get("update").and_then(Value::as_object).cloned().unwrap_or_default();
+    let destroy = opt_str_list(&args, "destroy")?.unwrap_or_default();
+    if create.len() + update.len() + destroy.len() > limits::MAX_OBJECTS_IN_SET {
+        return Err(MethodError::with("requestTooLarge", format!("at most {} objects per /set", limits::MAX_OBJECTS_IN_SET)));
+    }
+    let identities = super::mail::identities(ctx, &mailbox);
+    let (mut created, mut not_created) = (Map::new(), Map::new());
+    // Creation id -> email id, for onSuccess* keyed by "#creationId".
+    let mut succeeded: Vec<(String, String, String)> = Vec::new();
+    for (cid, obj) in create {
+        let o = obj.as_object().cloned().unwrap_or_default();
+        let identity = o.get("identityId").and_then(Value::as_str).unwrap_or_default().to_string();
+        let Some(ident) = identities.iter().find(|i| i["id"] == identity.as_str()) else {
+            not_created.insert(cid, json!({"type": "invalidProperties", "properties": ["identityId"], "description": "no such identity"}));
+            continue;
+        };
+        let ident_email = ident["email"].as_str().unwrap_or_default().to_string();
+        let email_ref = o.get("emailId").and_then(Value::as_str).unwrap_or_default();
+        let Some(email_id) = ctx.resolve_id(email_ref).as_deref().and_then(ids::parse_email) else {
+            not_created.insert(cid, json!({"type": "invalidProperties", "properties": ["emailId"], "description": "no such email"}));
+            continue;
+        };
+        let (rcpts, mut envelope) = match envelope_of(o.get("envelope"), &ident_email) {
+            Ok(x) => x,
+            Err(e) => {
+                not_created.insert(cid, e);
+                continue;
+            }
+        };
+        let rows = ctx.app.store.jmap_emails(&mailbox, &[email_id])?;
+        let (Some(row), Some(raw)) = (rows.first(), ctx.app.store.jmap_email_raw(&mailbox, email_id)?) else {
+            not_created.insert(cid, json!({"type": "invalidProperties", "properties": ["emailId"], "description": "no such email"}));
+            continue;
+        };
+        // The From must be the identity's address (RFC 8621 section 9.6).
+        if !row.from.iter().any(|a| a.email.eq_ignore_ascii_case(&ident_email)) {
+            not_created.insert(cid, json!({"type": "forbiddenFrom", "description": format!("the email's From is not the identity's address {ident_email}")}));
+            continue;
+        }
+        if envelope.is_null() {
+            let all: Vec<Value> = row.to.iter().chain(&row.cc).chain(&row.bcc).map(|a| json!({"email": a.email, "parameters": null})).collect();
+            if all.is_empty() {
+                not_created.insert(cid, json!({"type": "noRecipients"}));
+                continue;
+            }
+            envelope = json!({"mailFrom": {"email": ident_email, "parameters": null}, "rcptTo": all});
+        }
+        let queued = crate::outbox::enqueue(ctx.app, Outgoing { mailbox: mailbox.clone(), raw, recipients: rcpts, origin: Origin::Phone, discard_after: None });
+        let q = match queued {
+            Ok(q) => q,
+            Err(EnqueueError::Refused(m)) => {
+                let kind = if m.contains("From") { "forbiddenFrom" } else if m.to_lowercase().contains("recipient") { "noRecipients" } else { "forbiddenToSend" };
+                not_created.insert(cid, json!({"type": kind, "description": m}));
+                continue;
+            }
+            Err(EnqueueError::Store(e)) => return Err(e.into()),
+        };
+        tracing::info!(mailbox, device = ctx.authed.device, outbox_id = q.id, "jmap: a phone submitted a message");
+        let sid = ctx.app.store.jmap_submission_add(&mailbox, email_id, row.thread_id, &identity, q.id, &envelope.to_string())?;
+        let id = format!("S{sid}");
+        ctx.created.insert(cid.clone(), id.clone());
+        created.insert(cid.clone(), json!({"id": id, "threadId": ids::thread(row.thread_id), "sendAt": utc(crate::store::now()), "undoStatus": "pending"}));
+        succeeded.push((cid, id, ids::email(email_id)));
+    }
+    let (mut updated, mut not_updated) = (Map::new(), Map::new());
+    for (id, patch) in update {
+        let Some(n) = ctx.resolve_id(&id).as_deref().and_then(parse_sub) else {
+            not_updated.insert(id, json!({"type": "notFound"}));
+            continue;
+        };
+        let Some(sub) = ctx.app.store.jmap_submissions(&mailbox, Some(&[n]))?.into_iter().next() else {
+            not_updated.insert(id, json!({"type": "notFound"}));
+            continue;
+        };
+        let patch = patch.as_object().cloned().unwrap_or_default();
+        if patch.len() != 1 || patch.get("undoStatus").and_then(Value::as_str) != Some("canceled") {
+            not_updated.insert(id, json!({"type": "invalidProperties", "description": "only undoStatus: canceled can be set"}));
+            continue;
+        }
+        if crate::outbox::cancel(ctx.app, sub.outbox_id, "cancelled from a phone")? {
+            ctx.app.store.jmap_submission_touched(&mailbox, n)?;
+            updated.insert(id, Value::Null);
+        } else {
+            not_updated.insert(id, json!({"type": "cannotUnsend", "description": "the message is already being sent or was sent"}));
+        }
+    }
+    let (mut destroyed, mut not_destroyed) = (Vec::new(), Map::new());
+    for id in destroy {
+        match ctx.resolve_id(&id).as_deref().and_then(parse_sub) {
+            Some(n) if ctx.app.store.jmap_submission_destroy(&mailbox, n)? => destroyed.push(json!(id)),
+            _ => {
+                not_destroyed.insert(id, json!({"type": "notFound"}));
+            }
+        }
+    }
+    let new = ctx.states(&mailbox)?;
+    let response = json!({
+        "accountId": account_id,
+        "oldState": ids::state(&states.epoch, old),
+        "newState": ids::state(&new.epoch, new.modseq(ObjType::EmailSubmission)),
+        "created": created, "updated": updated, "destroyed": destroyed,
+        "notCreated": not_created, "notUpdated": not_updated, "notDestroyed": not_destroyed,
+    });
+
+    // The implicit Email/set for the submissions that succeeded (RFC 8621 section 7.5).
+    let on_update = args.get("onSuccessUpdateEmail").and_then(Value::as_object).cloned().unwrap_or_default();
+    let on_destroy = opt_str_list(&args, "onSuccessDestroyEmail")?.unwrap_or_default();
+    let target = |key: &str| -> Option<String> {
+        let k = key.strip_prefix('#')?;
+        succeeded.iter().find(|(cid, _, _)| cid == k).map(|(_, _, email)| email.clone())
+    };
+    let mut upd = Map::new();
+    for (k, patch) in on_update {
+        // A key is "#creationId" of a submission made here, or an existing submission id.
+        let email = target(&k).or_else(|| {
+            parse_sub(&k).and_then(|n| ctx.app.store.jmap_submissions(&mailbox, Some(&[n])).ok()?.into_iter().next().map(|s| ids::email(s.email_id)))
+        });
+        if let Some(e) = email {
+            upd.insert(e, patch);
+        }
+    }
+    let des: Vec<Value> = on_destroy
+        .iter()
+        .filter_map(|k| {
+            target(k)
+                .or_else(|| parse_sub(k).and_then(|n| ctx.app.store.jmap_submissions(&mailbox, Some(&[n])).ok()?.into_iter().next().map(|s| ids::email(s.email_id))))
+        })
+        .map(Value::String)
+        .collect();
+    if !upd.is_empty() || !des.is_empty() {
+        let mut a = Map::new();
+        a.insert("accountId".into(), json!(account_id));
+        a.insert("update".into(), Value::Object(upd));
+        a.insert("destroy".into(), Value::Array(des));
+        let r = email::set(ctx, a);
+        ctx.extra.push(match r {
+            Ok(v) => ("Email/set".into(), v),
+            Err(e) => ("error".into(), json!({"type": e.kind, "description": e.description})),
+        });
+    }
+    Ok(response)
+}
+
+// ---------------------------------------------------------------------------------------------
+// VacationResponse
+
+const VAC_PROPS: &[&str] = &["id", "isEnabled", "fromDate", "toDate", "subject", "textBody", "htmlBody"];
+
+fn vacation_json(s: &crate::autoreply::Settings, props: &[String]) -> Value {
+    let mut o = Map::new();
+    for p in props {
+        let v = match p.as_str() {
+            "id" => json!("singleton"),
+            "isEnabled" => json!(s.is_enabled),
+            "fromDate" => s.from_date.map_or(Value::Null, |d| json!(d.format("%Y-%m-%dT%H:%M:%SZ").to_string())),
+            "toDate" => s.to_date.map_or(Value::Null, |d| json!(d.format("%Y-%m-%dT%H:%M:%SZ").to_string())),
+            "subject" => json!(s.subject),
+            "textBody" => json!(s.text_body),
+            "htmlBody" => json!(s.html_body),
+            _ => continue,
+        };
+        o.insert(p.clone(), v);
+    }
+    o.insert("id".into(), json!("singleton"));
+    Value::Object(o)
+}
+
+fn autoreply_err(e: crate::autoreply::AutoreplyError) -> MethodError {
+    MethodError::server(e)
+}
+
+pub fn vacation_get(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
+    let (account_id, mailbox) = ctx.account(&args)?;
+    let want = get_ids(ctx, &args)?;
+    let props = get_properties(&args, VAC_PROPS, VAC_PROPS)?;
+    let states = ctx.states(&mailbox)?;
+    let s = crate::autoreply::load_settings(ctx.app, &mailbox).map_err(autoreply_err)?;
+    let (list, not_found): (Vec<Value>, Vec<String>) = match want {
+        None => (vec![vacation_json(&s, &props)], vec![]),
+        Some(w) => {
+            let (found, nf): (Vec<String>, Vec<String>) = w.into_iter().partition(|i| i == "singleton");
+            (if found.is_empty() { vec![] } else { vec![vacation_json(&s, &props)] }, nf)
+        }
+    };
+    Ok(json!({"accountId": account_id, "state": ids::state(&states.epoch, states.modseq(ObjType::VacationResponse)), "list": list, "notFound": not_found}))
+}
+
+fn date(v: &Value, prop: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>, Value> {
+    match v {
+        Value::Null => Ok(None),
+        Value::String(s) => chrono::DateTime::parse_from_rfc3339(s)
+            .map(|d| Some(d.with_timezone(&chrono::Utc)))
+            .map_err(|_| json!({"type": "invalidProperties", "properties": [prop], "description": "a UTCDate is expected"})),
+        _ => Err(json!({"type": "invalidProperties", "properties": [prop]})),
+    }
+}
+
+pub fn vacation_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
+    let (account_id, mailbox) = ctx.account(&args)?;
+    let states = ctx.states(&mailbox)?;
+    let old = states.modseq(ObjType::VacationResponse);
+    if let Some(s) = opt_str(&args, "ifInState")?
+        && ids::parse_state(s, &states.epoch) != Some(old)
+    {
+        return Err(MethodError::new("stateMismatch"));
+    }
+    let mut not_created = Map::new();
+    for (cid, _) in args.get("create").and_then(Value::as_object).cloned().unwrap_or_default() {
+        not_created.insert(cid, json!({"type": "singleton", "description": "there is exactly one VacationResponse"}));
+    }
+    let mut not_destroyed = Map::new();
+    for id in opt_str_list(&args, "destroy")?.unwrap_or_default() {
+        not_destroyed.insert(id, json!({"type": "singleton", "description": "there is exactly one VacationResponse"}));
+    }
+    let (mut updated, mut not_updated) = (Map::new(), Map::new());
+    for (id, patch) in args.get("update").and_then(Value::as_object).cloned().unwrap_or_default() {
+        if id != "singleton" {
+            not_updated.insert(id, json!({"type": "notFound"}));
+            continue;
+        }
+        let mut s = crate::autoreply::load_settings(ctx.app, &mailbox).map_err(autoreply_err)?;
+        let patch = patch.as_object().cloned().unwrap_or_default();
+        let mut bad = None;
+        for (k, v) in &patch {
+            let r: Result<(), Value> = match (k.as_str(), v) {
+                ("isEnabled", Value::Bool(b)) => {
+                    s.is_enabled = *b;
+                    Ok(())
+                }
+                ("fromDate", v) => date(v, k).map(|d| s.from_date = d),
+                ("toDate", v) => date(v, k).map(|d| s.to_date = d),
+                ("subject", Value::Null) => Ok(s.subject = None),
+                ("subject", Value::String(t)) => Ok(s.subject = Some(t.replace(['\r', '\n'], " "))),
+                ("textBody", Value::Null) => Ok(s.text_body = None),
+                ("textBody", Value::String(t)) => Ok(s.text_body = Some(t.clone())),
+                ("htmlBody", Value::Null) => Ok(s.html_body = None),
+                ("htmlBody", Value::String(t)) => Ok(s.html_body = Some(t.clone())),
+                _ => Err(json!({"type": "invalidProperties", "properties": [k]})),
+            };
+            if let Err(e) = r {
+                bad = Some(e);
+                break;
+            }
+        }
+        if let Some(e) = bad {
+            not_updated.insert(id, e);
+            continue;
+        }
+        match crate::autoreply::save_settings(ctx.app, &mailbox, &s) {
+            Ok(()) => {
+                updated.insert(id, Value::Null);
+            }
+            Err(crate::autoreply::AutoreplyError::Invalid(e)) => {
+                not_updated.insert(id, json!({"type": "invalidProperties", "description": e.0}));
+            }
+            Err(e) => return Err(autoreply_err(e)),
+        }
+    }
+    let new = ctx.states(&mailbox)?;
+    Ok(json!({
+        "accountId": account_id,
+        "oldState": ids::state(&states.epoch, old),
+        "newState": ids::state(&new.epoch, new.modseq(ObjType::VacationResponse)),
+        "created": {}, "updated": updated, "destroyed": [],
+        "notCreated": not_created, "notUpdated": not_updated, "notDestroyed": not_destroyed,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn undo_and_delivery_follow_the_queue_state() {
+        assert_eq!(statuses(Some("queued")), ("pending", "queued"));
+        assert_eq!(statuses(Some("deferred")), ("pending", "queued"));
+        assert_eq!(statuses(Some("sending")), ("final", "queued"));
+        assert_eq!(statuses(Some("sent")), ("final", "yes"));
+        assert_eq!(statuses(Some("failed")), ("final", "no"));
+        assert_eq!(statuses(Some("cancelled")), ("canceled", "no"));
+        assert_eq!(statuses(Some("unknown")), ("final", "unknown"));
+        assert_eq!(statuses(None), ("final", "unknown"));
+    }
+}

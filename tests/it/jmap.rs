@@ -1,0 +1,773 @@
+//! The JMAP server against the real daemon and the real Dovecot of the local stack, driven
+//! by a JMAP client we did not write (the `jmap-client` crate) and, for the error cases a
+//! client library hides, by raw HTTP.
+//!
+//! Each test makes its own Dovecot users, data directory, config and ports, and runs
+//! `daemon::run` in-process, so the tests run in parallel. Nothing sleeps to wait for a
+//! server: every wait polls for its condition with a timeout.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use jmap_client::client::{Client, Credentials};
+use jmap_client::core::query::Filter;
+use jmap_client::email;
+use jmap_client::mailbox::Role;
+use postbote::app::App;
+use postbote::config::Config;
+use postbote::store::Store;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+
+// ------------------------------------------------------------------------------ the stack
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn stack_dir() -> PathBuf {
+    std::env::var_os("POSTBOTE_STACK_DIR").map(PathBuf::from).unwrap_or_else(|| root().join(".stack"))
+}
+
+fn run(cmd: &mut Command, stdin: Option<&[u8]>) -> String {
+    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() }).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+    if let Some(data) = stdin {
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(data).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{cmd:?} failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stack(args: &[&str], stdin: Option<&[u8]>) -> String {
+    run(Command::new(root().join("scripts/stack")).args(args).env("POSTBOTE_STACK_DIR", stack_dir()), stdin)
+}
+
+fn doveadm(args: &[&str]) -> String {
+    let conf = stack_dir().join("dovecot/dovecot.conf");
+    run(Command::new("doveadm").arg("-c").arg(conf).args(args), None)
+}
+
+fn unique_user(tag: &str) -> (String, String) {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let n = N.fetch_add(1, Ordering::SeqCst);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let user = format!("{tag}-{}-{n}-{nanos}@handwerk.test", std::process::id());
+    let pw = format!("pw{n}x{nanos}");
+    stack(&["add-user", &user, &pw], None);
+    (user, pw)
+}
+
+fn deliver(user: &str, folder: &str, raw: &[u8]) {
+    stack(&["deliver", user, folder], Some(raw));
+}
+
+/// (uid, flags) of every message in a folder on the server.
+fn server_flags(user: &str, folder: &str) -> Vec<(u32, String)> {
+    let out = doveadm(&["-f", "tab", "fetch", "-u", user, "uid flags", "mailbox", folder, "all"]);
+    out.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let (uid, flags) = l.split_once('\t')?;
+            Some((uid.trim().parse().ok()?, flags.to_string()))
+        })
+        .collect()
+}
+
+fn server_subjects(user: &str, folder: &str) -> Vec<String> {
+    let out = doveadm(&["-f", "tab", "fetch", "-u", user, "hdr.subject", "mailbox", folder, "all"]);
+    out.lines().skip(1).map(|l| l.trim().to_string()).collect()
+}
+
+fn mail(n: u32, subject: &str) -> Vec<u8> {
+    format!(
+        "From: Kunde {n} <kunde{n}@kunde.test>\r\nTo: becker@bau-firma.test\r\nSubject: {subject}\r\n\
+         Date: Mon, 2 Nov 2026 09:15:00 +0100\r\nMessage-ID: <m{n}.{}.{}@kunde.test>\r\nUser-Agent: Testmailer 1.0\r\n\r\nNachricht {n}: Angebot Badsanierung\r\n",
+        std::process::id(),
+        subject.len()
+    )
+    .into_bytes()
+}
+
+async fn eventually<F, Fut>(limit: Duration, what: &str, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    while !cond().await {
+        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+// --------------------------------------------------------------------------- the daemon
+
+struct Daemon {
+    _dir: tempfile::TempDir,
+    app: App,
+    url: String,
+    port: u16,
+    config: PathBuf,
+    stop: CancellationToken,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// A mailbox of the config: (id, kind, Dovecot user, password).
+struct Mb<'a>(&'a str, &'a str, &'a str, &'a str);
+
+async fn daemon(mailboxes: &[Mb<'_>]) -> Daemon {
+    daemon_with(mailboxes, None).await
+}
+
+/// `direct`: (company address, its SMTP password) for the first mailbox, which then sends
+/// through the company's server only while an office session is open.
+async fn daemon_with(mailboxes: &[Mb<'_>], direct: Option<(&str, &str)>) -> Daemon {
+    postbote::tls::install_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut text = format!(
+        r#"[agent]
+data_dir = "{data}"
+
+[imap]
+host = "127.0.0.1"
+port = 10993
+tls = "implicit"
+ca_file = "{ca}"
+
+[relay]
+host = "127.0.0.1"
+port = 10587
+
+[control]
+listen = "127.0.0.1:{control}"
+
+[jmap]
+listen = "127.0.0.1:{port}"
+"#,
+        data = dir.path().join("data").display(),
+        ca = stack_dir().join("certs/cert.pem").display(),
+        control = free_port(),
+    );
+    if direct.is_some() {
+        text.push_str(&format!(
+            "\n[direct]\nhost = \"localhost\"\nport = 10587\ntls = \"starttls\"\nca_file = \"{}\"\nsend_while = \"session\"\n",
+            stack_dir().join("certs/cert.pem").display()
+        ));
+    }
+    for (i, Mb(id, kind, user, pw)) in mailboxes.iter().enumerate() {
+        let pw_file = dir.path().join(format!("{id}.password"));
+        std::fs::write(&pw_file, format!("{pw}\n")).unwrap();
+        let direct = direct.filter(|_| i == 0);
+        let address = direct.map_or(format!("{id}@bau-firma.test"), |(a, _)| a.to_string());
+        text.push_str(&format!(
+            r#"
+[[mailbox]]
+id = "{id}"
+kind = "{kind}"
+name = "Mailbox {id}"
+addresses = ["{address}"]
+hosted_address = "{user}"
+password_file = "{pw}"
+folders = ["INBOX", "\\Sent", "\\Drafts", "\\Trash"]
+transport = "{transport}"
+"#,
+            pw = pw_file.display(),
+            transport = if direct.is_some() { "direct" } else { "relay" },
+        ));
+        if let Some((a, smtp_pw)) = direct {
+            let f = dir.path().join("smtp.password");
+            std::fs::write(&f, format!("{smtp_pw}\n")).unwrap();
+            text.push_str(&format!("[mailbox.smtp]\nlogin = \"{a}\"\npassword_file = \"{}\"\n", f.display()));
+        }
+    }
+    let config = dir.path().join("postbote.toml");
+    std::fs::write(&config, text).unwrap();
+    let cfg = Config::load(&config).unwrap();
+    let store = Store::open(&cfg.store_path()).unwrap();
+    store.ensure_accounts(cfg.mailboxes.iter().map(|m| m.id.as_str())).unwrap();
+    let app = App::new(Arc::new(cfg), store);
+    let stop = CancellationToken::new();
+    let task = tokio::spawn({
+        let (app, stop) = (app.clone(), stop.clone());
+        async move {
+            postbote::daemon::run(app, stop.cancelled_owned()).await.unwrap();
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        assert!(Instant::now() < deadline, "the JMAP port did not open");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Daemon { _dir: dir, app, url: format!("http://127.0.0.1:{port}"), port, config, stop, task: Some(task) }
+}
+
+impl Daemon {
+    fn device(&self, mailbox: &str, grants: &[&str]) -> (i64, String) {
+        let (token, hash) = postbote::jmap::auth::new_token();
+        let grants: Vec<String> = grants.iter().map(|s| s.to_string()).collect();
+        let id = self.app.store.add_device(mailbox, "Testphone", &grants, &hash).unwrap();
+        (id, token)
+    }
+
+    async fn client(&self, token: &str) -> Client {
+        Client::new().credentials(Credentials::bearer(token)).timeout(Duration::from_secs(30)).connect(&self.url).await.unwrap()
+    }
+
+    /// A raw HTTP/1.1 request; returns (status, headers lowercased, body).
+    async fn http(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, Vec<(String, String)>, Vec<u8>) {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.unwrap();
+        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+        let mut has_len = false;
+        for (k, v) in headers {
+            has_len |= k.eq_ignore_ascii_case("content-length");
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        if !has_len {
+            req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+        }
+        req.push_str("\r\n");
+        s.write_all(req.as_bytes()).await.unwrap();
+        // A server that refuses a body early may close before it is all written: read the
+        // answer anyway.
+        let _ = s.write_all(body).await;
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut out)).await.expect("HTTP answer in time");
+        let end = out.windows(4).position(|w| w == b"\r\n\r\n").expect("a header section") + 4;
+        let head = String::from_utf8_lossy(&out[..end]).into_owned();
+        let mut lines = head.lines();
+        let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+        let hdrs = lines.filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string()))).collect();
+        (status, hdrs, out[end..].to_vec())
+    }
+
+    async fn api(&self, token: &str, body: &Value) -> (u16, Value) {
+        let auth = format!("Bearer {token}");
+        let (status, _, b) =
+            self.http("POST", "/jmap/api/", &[("Authorization", &auth), ("Content-Type", "application/json")], body.to_string().as_bytes()).await;
+        (status, serde_json::from_slice(&b).unwrap_or(Value::Null))
+    }
+
+    async fn stop(mut self) {
+        self.stop.cancel();
+        if let Some(t) = self.task.take() {
+            tokio::time::timeout(Duration::from_secs(30), t).await.expect("the daemon stops").unwrap();
+        }
+    }
+}
+
+fn header<'a>(h: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    h.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+const USING: [&str; 2] = ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail"];
+
+// ------------------------------------------------------------------------------- tests
+
+/// A phone's whole day against Dovecot: first sync in one round trip, new mail by /changes
+/// and by push, and its own changes ($seen, a move, a destroy) reaching the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn phone_flow_against_dovecot() {
+    let (user, pw) = unique_user("jmapflow");
+    for n in 1..=3 {
+        deliver(&user, "INBOX", &mail(n, &format!("Anfrage {n}")));
+    }
+    let d = daemon(&[Mb("becker", "employee", &user, &pw)]).await;
+    let (_, token) = d.device("becker", &[]);
+    let client = d.client(&token).await;
+    assert_eq!(client.session().username(), "becker");
+
+    // The mirror brings the three messages in.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let inbox_id = loop {
+        let mut r = client.build();
+        r.get_mailbox();
+        let list = r.send_get_mailbox().await.unwrap().take_list();
+        if let Some(m) = list.iter().find(|m| m.role() == Role::Inbox && m.total_emails() == 3) {
+            break m.id().unwrap().to_string();
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for INBOX with 3 emails via Mailbox/get");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let mut r = client.build();
+    r.get_mailbox();
+    let mailboxes = r.send_get_mailbox().await.unwrap().take_list();
+    let trash_id = mailboxes.iter().find(|m| m.role() == Role::Trash).expect("a Trash mailbox").id().unwrap().to_string();
+
+    // First screen: query and get in one request through a result reference.
+    let mut r = client.build();
+    let q = r
+        .query_email()
+        .filter(Filter::from(email::query::Filter::in_mailbox(&inbox_id)))
+        .sort([email::query::Comparator::received_at()])
+        .calculate_total(true)
+        .result_reference();
+    r.get_email().ids_ref(q).properties([
+        email::Property::Id,
+        email::Property::ThreadId,
+        email::Property::Subject,
+        email::Property::Keywords,
+        email::Property::Preview,
+        email::Property::MailboxIds,
+    ]);
+    let mut responses = r.send().await.unwrap().unwrap_method_responses();
+    assert_eq!(responses.len(), 2);
+    let got = responses.pop().unwrap().unwrap_get_email().unwrap();
+    let query = responses.pop().unwrap().unwrap_query_email().unwrap();
+    assert_eq!(query.total(), Some(3));
+    let state = got.state().to_string();
+    let emails = got.list().to_vec();
+    assert_eq!(emails.len(), 3);
+    assert!(emails.iter().all(|e| e.preview().unwrap().contains("Angebot Badsanierung")));
+
+    // Push: an EventSource stream, then new mail delivered to Dovecot.
+    let mut push = client.event_source(None::<Vec<jmap_client::DataType>>, false, None, None).await.unwrap();
+    deliver(&user, "INBOX", &mail(4, "Neue Anfrage"));
+    let event = tokio::time::timeout(Duration::from_secs(30), push.next()).await.expect("a state event for new mail").unwrap().unwrap();
+    let pushed = match event {
+        jmap_client::event_source::PushNotification::StateChange(c) => c,
+        other => panic!("unexpected push {other:?}"),
+    };
+    let changed: Vec<String> = pushed.changes("becker").expect("the account changed").map(|(t, _)| format!("{t:?}")).collect();
+    assert!(changed.iter().any(|t| t == "Email"), "{changed:?}");
+    let changes = client.email_changes(&state, None).await.unwrap();
+    assert_eq!(changes.created().len(), 1, "the new message is created since the earlier state");
+    let new_id = changes.created()[0].clone();
+
+    // $seen from the phone reaches Dovecot.
+    let seen_id = emails[0].id().unwrap().to_string();
+    let seen_subject = emails[0].subject().unwrap().to_string();
+    client.email_set_keyword(&seen_id, "$seen", true).await.unwrap();
+    eventually(Duration::from_secs(30), "\\Seen on Dovecot", || {
+        let user = user.clone();
+        async move { server_flags(&user, "INBOX").iter().filter(|(_, f)| f.contains("\\Seen")).count() == 1 }
+    })
+    .await;
+
+    // A move to Trash and a destroy reach Dovecot.
+    let moved_subject = emails[1].subject().unwrap().to_string();
+    client.email_set_mailboxes(emails[1].id().unwrap(), [trash_id.as_str()]).await.unwrap();
+    client.email_destroy(&new_id).await.unwrap();
+    eventually(Duration::from_secs(30), "the move and the destroy on Dovecot", || {
+        let (user, moved) = (user.clone(), moved_subject.clone());
+        async move {
+            let inbox = server_subjects(&user, "INBOX");
+            let trash = server_subjects(&user, "Trash");
+            trash == vec![moved.clone()] && inbox.len() == 2 && !inbox.contains(&moved) && !inbox.iter().any(|s| s == "Neue Anfrage")
+        }
+    })
+    .await;
+    // The mirror, having seen the server since, neither brings the destroyed message back nor
+    // duplicates the moved one; $seen stuck.
+    d.app.writeback_wake.notify_one();
+    eventually(Duration::from_secs(30), "the write-back queue empty", || {
+        let app = d.app.clone();
+        async move { app.store.writeback_pending("becker").unwrap() == 0 }
+    })
+    .await;
+    let mut r = client.build();
+    let q = r.query_email().calculate_total(true).result_reference();
+    r.get_email().ids_ref(q).properties([email::Property::Subject, email::Property::MailboxIds, email::Property::Keywords]);
+    let all = r.send().await.unwrap().unwrap_method_responses().pop().unwrap().unwrap_get_email().unwrap();
+    let mut subjects: Vec<String> = all.list().iter().map(|e| e.subject().unwrap().to_string()).collect();
+    subjects.sort();
+    assert_eq!(subjects.len(), 3, "{subjects:?}");
+    let moved = all.list().iter().find(|e| e.subject() == Some(moved_subject.as_str())).unwrap();
+    assert_eq!(moved.mailbox_ids(), vec![trash_id.as_str()]);
+    let seen = all.list().iter().find(|e| e.subject() == Some(seen_subject.as_str())).unwrap();
+    assert!(seen.keywords().contains(&"$seen"));
+    d.stop().await;
+}
+
+/// Tokens: none, wrong, revoked, the IMAP password; and what a device may see.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn auth_and_account_isolation() {
+    let (u1, p1) = unique_user("jmapauth-b");
+    let (u2, p2) = unique_user("jmapauth-m");
+    let (u3, p3) = unique_user("jmapauth-i");
+    deliver(&u2, "INBOX", &mail(1, "Privat Mueller"));
+    deliver(&u3, "INBOX", &mail(2, "Info Anfrage"));
+    let d = daemon(&[Mb("becker", "employee", &u1, &p1), Mb("mueller", "employee", &u2, &p2), Mb("info", "shared", &u3, &p3)]).await;
+
+    // No token: 401 with both schemes offered.
+    let (status, h, _) = d.http("GET", "/.well-known/jmap", &[], b"").await;
+    assert_eq!(status, 401);
+    let www = header(&h, "www-authenticate").expect("WWW-Authenticate");
+    assert!(www.contains("Bearer") && www.contains("Basic"), "{www}");
+    // The IMAP password is not a JMAP credential.
+    use base64::Engine;
+    let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("becker:{p1}")));
+    assert_eq!(d.http("GET", "/.well-known/jmap", &[("Authorization", &basic)], b"").await.0, 401);
+
+    // The device CLI: add prints the token once, list shows the device, revoke ends it.
+    let bin = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_postbote")).arg("--config").arg(&d.config).args(args).env_remove("RUST_LOG").output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let added = bin(&["device", "add", "--mailbox", "becker", "--name", "iPhone Becker", "--grant", "info"]);
+    let token = added.lines().find(|l| l.len() == 43 && !l.contains(' ')).expect("the token line").to_string();
+    let device_id: i64 = added.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(bin(&["device", "list"]).contains("iPhone Becker"));
+    assert!(!bin(&["device", "list"]).contains(&token), "the token is never shown again");
+
+    // Bearer and Basic (user = mailbox id) both work; Basic with another user name does not.
+    let basic_ok = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("becker:{token}")));
+    let basic_wrong_user = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("info:{token}")));
+    let (status, _, body) = d.http("GET", "/.well-known/jmap", &[("Authorization", &basic_ok)], b"").await;
+    assert_eq!(status, 200);
+    let session: Value = serde_json::from_slice(&body).unwrap();
+    for k in ["capabilities", "accounts", "primaryAccounts", "username", "apiUrl", "downloadUrl", "uploadUrl", "eventSourceUrl", "state"] {
+        assert!(session.get(k).is_some(), "session lacks {k}");
+    }
+    assert!(session["apiUrl"].as_str().unwrap().starts_with("http://127.0.0.1:"), "absolute URLs");
+    let accounts: Vec<&String> = session["accounts"].as_object().unwrap().keys().collect();
+    assert_eq!(accounts.len(), 2, "own mailbox and the granted shared one: {accounts:?}");
+    assert!(session["accounts"]["info"]["isPersonal"] == false && session["accounts"]["becker"]["isPersonal"] == true);
+    assert_eq!(session["capabilities"]["urn:ietf:params:jmap:core"]["maxCallsInRequest"], 16);
+    assert_eq!(d.http("GET", "/.well-known/jmap", &[("Authorization", &basic_wrong_user)], b"").await.0, 401);
+
+    // The granted shared mailbox is readable once mirrored; another employee's is not, nor
+    // is a shared one the device was not granted (checked with a second device).
+    let client = d.client(&token).await;
+    eventually(Duration::from_secs(30), "the info mailbox mirrored", || {
+        let d = &d;
+        let token = token.clone();
+        async move {
+            let (_, v) = d.api(&token, &json!({"using": USING, "methodCalls": [
+                ["Email/query", {"accountId": "info", "calculateTotal": true}, "q"]]})).await;
+            v["methodResponses"][0][1]["total"] == 1
+        }
+    })
+    .await;
+    drop(client);
+    for call in [
+        json!(["Email/query", {"accountId": "mueller"}, "a"]),
+        json!(["Mailbox/get", {"accountId": "mueller"}, "b"]),
+        json!(["Email/get", {"accountId": "mueller", "ids": ["M1", "M2", "M3"]}, "c"]),
+        json!(["Email/changes", {"accountId": "mueller", "sinceState": "x"}, "d"]),
+        json!(["Email/set", {"accountId": "mueller", "destroy": ["M1"]}, "e"]),
+    ] {
+        let (status, v) = d.api(&token, &json!({"using": USING, "methodCalls": [call]})).await;
+        assert_eq!(status, 200);
+        assert_eq!(v["methodResponses"][0][0], "error");
+        assert_eq!(v["methodResponses"][0][1]["type"], "accountNotFound", "{v}");
+    }
+    // Ids of another account are not found through one's own account either.
+    let (_, v) = d.api(&token, &json!({"using": USING, "methodCalls": [["Email/get", {"accountId": "becker", "ids": ["M1", "M2"]}, "a"]]})).await;
+    assert_eq!(v["methodResponses"][0][1]["list"], json!([]), "{v}");
+    let (_, plain) = d.device("becker", &[]);
+    let (_, v) = d.api(&plain, &json!({"using": USING, "methodCalls": [["Email/query", {"accountId": "info"}, "a"]]})).await;
+    assert_eq!(v["methodResponses"][0][1]["type"], "accountNotFound");
+
+    // Revoked: 401 from then on.
+    bin(&["device", "revoke", &device_id.to_string()]);
+    let bearer = format!("Bearer {token}");
+    assert_eq!(d.http("GET", "/.well-known/jmap", &[("Authorization", &bearer)], b"").await.0, 401);
+    assert!(Client::new().credentials(Credentials::bearer(token.as_str())).connect(&d.url).await.is_err());
+    d.stop().await;
+}
+
+/// Request-level errors (problem+json) and limits, and RFC 8620 result references end to end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn request_errors_limits_and_references() {
+    let (user, pw) = unique_user("jmapreq");
+    deliver(&user, "INBOX", &mail(1, "Erste"));
+    deliver(&user, "INBOX", &format!("From: k@kunde.test\r\nSubject: Re: Erste\r\nMessage-ID: <r1.{}@x>\r\nIn-Reply-To: <m1.{}.5@kunde.test>\r\n\r\nAntwort\r\n", std::process::id(), std::process::id()).into_bytes());
+    let d = daemon(&[Mb("becker", "employee", &user, &pw)]).await;
+    let (_, token) = d.device("becker", &[]);
+    let auth = format!("Bearer {token}");
+    let post = |body: Vec<u8>, extra: Vec<(&'static str, String)>| {
+        let d = &d;
+        let auth = auth.clone();
+        async move {
+            let mut h: Vec<(&str, &str)> = vec![("Authorization", auth.as_str()), ("Content-Type", "application/json")];
+            for (k, v) in &extra {
+                h.push((k, v.as_str()));
+            }
+            let (s, hd, b) = d.http("POST", "/jmap/api/", &h, &body).await;
+            (s, header(&hd, "content-type").unwrap_or("").to_string(), serde_json::from_slice::<Value>(&b).unwrap_or(Value::Null))
+        }
+    };
+    let (s, ct, v) = post(b"{not json".to_vec(), vec![]).await;
+    assert_eq!((s, ct.as_str(), v["type"].as_str()), (400, "application/problem+json", Some("urn:ietf:params:jmap:error:notJSON")));
+    let (s, _, v) = post(br#"{"using": [], "calls": []}"#.to_vec(), vec![]).await;
+    assert_eq!((s, v["type"].as_str()), (400, Some("urn:ietf:params:jmap:error:notRequest")));
+    let (s, _, v) = post(json!({"using": ["urn:example:nope"], "methodCalls": []}).to_string().into_bytes(), vec![]).await;
+    assert_eq!((s, v["type"].as_str()), (400, Some("urn:ietf:params:jmap:error:unknownCapability")));
+    let calls: Vec<Value> = (0..17).map(|i| json!(["Core/echo", {"i": i}, format!("c{i}")])).collect();
+    let (s, _, v) = post(json!({"using": USING, "methodCalls": calls}).to_string().into_bytes(), vec![]).await;
+    assert_eq!((s, v["type"].as_str(), v["limit"].as_str()), (400, Some("urn:ietf:params:jmap:error:limit"), Some("maxCallsInRequest")));
+    // Too large: refused from the Content-Length before the body is read.
+    let (s, _, v) = post(Vec::new(), vec![("Content-Length", "20000000".into())]).await;
+    assert_eq!((s, v["limit"].as_str()), (400, Some("maxSizeRequest")));
+    // And a body that is larger than announced is cut off at the limit, too.
+    let big = format!(r#"{{"using": [], "methodCalls": [], "pad": "{}"}}"#, "x".repeat(10_000_001));
+    let (s, _, v) = post(big.into_bytes(), vec![]).await;
+    assert_eq!((s, v["limit"].as_str()), (400, Some("maxSizeRequest")));
+
+    // Method errors: unknown method, a method outside `using`, bad arguments; later calls still run.
+    let (s, v) = d
+        .api(&token, &json!({"using": ["urn:ietf:params:jmap:core"], "methodCalls": [
+            ["Foo/bar", {}, "a"],
+            ["Mailbox/get", {"accountId": "becker"}, "b"],
+            ["Core/echo", {"hello": true}, "c"]]}))
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(v["methodResponses"][0][1]["type"], "unknownMethod");
+    assert_eq!(v["methodResponses"][1][1]["type"], "unknownMethod", "mail is not in using");
+    assert_eq!(v["methodResponses"][2], json!(["Core/echo", {"hello": true}, "c"]));
+
+    // Wait for the mirror, then the RFC 8620 section 3.7 chain in one request.
+    eventually(Duration::from_secs(30), "two emails mirrored", || {
+        let (d, token) = (&d, token.clone());
+        async move {
+            let (_, v) = d.api(&token, &json!({"using": USING, "methodCalls": [["Email/query", {"accountId": "becker", "calculateTotal": true}, "q"]]})).await;
+            v["methodResponses"][0][1]["total"] == 2
+        }
+    })
+    .await;
+    let (_, v) = d
+        .api(&token, &json!({"using": USING, "methodCalls": [
+            ["Email/query", {"accountId": "becker", "sort": [{"property": "receivedAt", "isAscending": false}], "collapseThreads": true, "position": 0, "limit": 10, "calculateTotal": true}, "t0"],
+            ["Email/get", {"accountId": "becker", "#ids": {"resultOf": "t0", "name": "Email/query", "path": "/ids"}, "properties": ["threadId"]}, "t1"],
+            ["Thread/get", {"accountId": "becker", "#ids": {"resultOf": "t1", "name": "Email/get", "path": "/list/*/threadId"}}, "t2"],
+            ["Email/get", {"accountId": "becker", "#ids": {"resultOf": "t2", "name": "Thread/get", "path": "/list/*/emailIds"},
+              "properties": ["from", "receivedAt", "subject", "header:User-Agent:asText", "bodyValues", "textBody"], "fetchTextBodyValues": true}, "t3"],
+            ["Email/get", {"accountId": "becker", "#ids": {"resultOf": "t0", "name": "Email/query", "path": "/nope"}}, "t4"]]}))
+        .await;
+    let r = &v["methodResponses"];
+    assert_eq!(r[0][1]["total"], 1, "the reply joins the first message's thread: {v}");
+    assert_eq!(r[2][1]["list"][0]["emailIds"].as_array().unwrap().len(), 2, "{v}");
+    let list = r[3][1]["list"].as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    let first = list.iter().find(|e| e["subject"] == "Erste").unwrap();
+    assert_eq!(first["header:User-Agent:asText"], "Testmailer 1.0");
+    let part = first["textBody"][0]["partId"].as_str().unwrap();
+    assert!(first["bodyValues"][part]["value"].as_str().unwrap().starts_with("Nachricht 1"));
+    assert_eq!(r[4][1]["type"], "invalidResultReference");
+
+    // Changes from a state that is not ours, and a too-small maxChanges.
+    let (_, v) = d.api(&token, &json!({"using": USING, "methodCalls": [
+        ["Email/changes", {"accountId": "becker", "sinceState": "0000000000000000-1"}, "a"],
+        ["Email/changes", {"accountId": "becker", "sinceState": "x", "maxChanges": 0}, "b"],
+        ["Email/get", {"accountId": "becker", "ids": ["M1"], "properties": ["bogus"]}, "c"]]})).await;
+    assert_eq!(v["methodResponses"][0][1]["type"], "cannotCalculateChanges");
+    assert_eq!(v["methodResponses"][1][1]["type"], "invalidArguments");
+    assert_eq!(v["methodResponses"][2][1]["type"], "invalidArguments", "an unknown property is refused");
+    d.stop().await;
+}
+
+async fn submission_status(d: &Daemon, token: &str, sub_id: &str) -> Value {
+    let using = json!(["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail", "urn:ietf:params:jmap:submission"]);
+    let (_, v) = d.api(token, &json!({"using": using, "methodCalls": [["EmailSubmission/get", {"accountId": "becker", "ids": [sub_id]}, "g"]]})).await;
+    v["methodResponses"][0][1]["list"][0].clone()
+}
+
+/// Files Postfix captured for `rcpt` (outside handwerk.test every recipient is captured).
+fn captured_for(rcpt: &str) -> Vec<Vec<u8>> {
+    let dir = stack_dir().join("postfix/captured");
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(&dir) else { return out };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.extension().and_then(|x| x.to_str()) != Some("env") {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(&p) else { continue };
+        if text.lines().any(|l| l.strip_prefix("rcpt_to=").is_some_and(|r| r.eq_ignore_ascii_case(rcpt))) {
+            out.push(std::fs::read(p.with_extension("eml")).unwrap_or_default());
+        }
+    }
+    out
+}
+
+/// A phone sends a draft: it waits in the queue while no office session is open, reaches
+/// Postfix once one is, the submission's status follows the queue, and the email is in Sent
+/// (locally at once, on Dovecot after write-back). Then vacation set from the phone is what
+/// `postbote autoreply explain` decides on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn submission_through_the_office_gate_and_vacation() {
+    let (user, pw) = unique_user("jmapsub");
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let address = format!("jmapsub{}x{nanos}@bau-firma.test", std::process::id());
+    let smtp_pw = format!("smtp{nanos}");
+    stack(&["add-user", &address, &smtp_pw], None);
+    let d = daemon_with(&[Mb("becker", "employee", &user, &pw)], Some((&address, &smtp_pw))).await;
+    let (_, token) = d.device("becker", &[]);
+    let client = d.client(&token).await;
+
+    // Wait for Drafts and Sent to be mirrored.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (drafts, sent) = loop {
+        let mut r = client.build();
+        r.get_mailbox();
+        let list = r.send_get_mailbox().await.unwrap().take_list();
+        let find = |role: Role| list.iter().find(|m| m.role() == role).map(|m| m.id().unwrap().to_string());
+        if let (Some(d), Some(s)) = (find(Role::Drafts), find(Role::Sent)) {
+            break (d, s);
+        }
+        assert!(Instant::now() < deadline, "Drafts and Sent not mirrored");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let rcpt = format!("jmapkunde{}x{nanos}@kunde.test", std::process::id());
+    let subject = format!("Angebot {nanos}");
+    let using = json!(["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail", "urn:ietf:params:jmap:submission"]);
+    let (_, v) = d
+        .api(&token, &json!({"using": using, "methodCalls": [
+            ["Identity/get", {"accountId": "becker"}, "i"],
+            ["Email/set", {"accountId": "becker", "create": {"draft": {
+                "mailboxIds": {drafts.clone(): true}, "keywords": {"$draft": true, "$seen": true},
+                "from": [{"name": "Hans Becker", "email": address}], "to": [{"email": rcpt}],
+                "subject": subject, "textBody": [{"partId": "1", "type": "text/plain"}],
+                "bodyValues": {"1": {"value": "Guten Tag, anbei das Angebot."}}}}}, "e"],
+            ["EmailSubmission/set", {"accountId": "becker",
+                "create": {"sub": {"identityId": "I0", "emailId": "#draft"}},
+                "onSuccessUpdateEmail": {"#sub": {format!("mailboxIds/{drafts}"): null, format!("mailboxIds/{sent}"): true, "keywords/$draft": null}}}, "s"]]}))
+        .await;
+    let r = &v["methodResponses"];
+    assert_eq!(r[0][1]["list"][0]["email"], address.as_str(), "{v}");
+    let email_id = r[1][1]["created"]["draft"]["id"].as_str().unwrap_or_else(|| panic!("draft not created: {v}")).to_string();
+    let sub_id = r[2][1]["created"]["sub"]["id"].as_str().unwrap_or_else(|| panic!("not submitted: {v}")).to_string();
+    assert_eq!(r[3][0], "Email/set", "the implicit Email/set follows: {v}");
+    assert_eq!(r[3][2], "s", "with the submission's call id");
+    assert!(r[3][1]["updated"].get(&email_id).is_some(), "{v}");
+
+    // The gate is closed: pending, nothing at Postfix.
+    let s = submission_status(&d, &token, &sub_id).await;
+    assert_eq!(s["undoStatus"], "pending", "{s}");
+    assert_eq!(s["deliveryStatus"][rcpt.as_str()]["delivered"], "queued", "{s}");
+    assert!(captured_for(&rcpt).is_empty(), "sent without an office session");
+
+    // An office session opens: the message reaches Postfix and the status follows.
+    postbote::outbox::session_login(&d.app, "buero", None).unwrap();
+    d.app.outbox_wake.notify_one();
+    let t0 = Instant::now();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while captured_for(&rcpt).is_empty() {
+        assert!(Instant::now() < deadline, "nothing reached Postfix for {rcpt}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!("postfix got it {:?} after the session opened", t0.elapsed());
+    let eml = String::from_utf8_lossy(&captured_for(&rcpt)[0]).into_owned();
+    assert!(eml.contains(&subject) && eml.contains("Guten Tag, anbei das Angebot."), "{eml}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let s = submission_status(&d, &token, &sub_id).await;
+        if s["undoStatus"] == "final" && s["deliveryStatus"][rcpt.as_str()]["delivered"] == "yes" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the submission status did not follow the queue: {s}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // In Sent: for the phone at once, on Dovecot once written back.
+    let mut r = client.build();
+    r.get_email().ids([email_id.as_str()]).properties([email::Property::MailboxIds, email::Property::Keywords]);
+    let e = r.send_get_email().await.unwrap().take_list().pop().unwrap();
+    assert_eq!(e.mailbox_ids(), vec![sent.as_str()]);
+    assert!(!e.keywords().contains(&"$draft"));
+    eprintln!("status final {:?} after the session opened", t0.elapsed());
+    eventually(Duration::from_secs(30), "the sent message in Sent on Dovecot", || {
+        let (user, subject) = (user.clone(), subject.clone());
+        async move { server_subjects(&user, "Sent").contains(&subject) }
+    })
+    .await;
+
+    // Vacation from the phone is what the auto-responder decides on.
+    let msg = d._dir.path().join("kunde.eml");
+    std::fs::write(&msg, format!("Return-Path: <kunde@kunde.test>\r\nFrom: Kunde <kunde@kunde.test>\r\nTo: {address}\r\nSubject: Frage\r\nMessage-ID: <q{nanos}@kunde.test>\r\nDate: Mon, 2 Nov 2026 09:15:00 +0100\r\n\r\nHallo\r\n")).unwrap();
+    let tz = d.app.config.agent.time_zone;
+    let at = (chrono::Utc::now() + chrono::Duration::days(1)).with_timezone(&tz).format("%Y-%m-%dT%H:%M").to_string();
+    let explain = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_postbote"))
+            .arg("--config")
+            .arg(&d.config)
+            .args(["autoreply", "explain", "--mailbox", "becker", msg.to_str().unwrap(), "--at", &at, "--json"])
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let before = explain();
+    assert_eq!((before["decision"].as_str(), before["reason"].as_str()), (Some("skip"), Some("disabled")), "{before}");
+    let vusing = json!(["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:vacationresponse"]);
+    let from = (chrono::Utc::now() - chrono::Duration::days(1)).format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let to = (chrono::Utc::now() + chrono::Duration::days(10)).format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let (_, v) = d
+        .api(&token, &json!({"using": vusing, "methodCalls": [
+            ["VacationResponse/set", {"accountId": "becker", "update": {"singleton": {"isEnabled": true, "fromDate": from, "toDate": to, "textBody": "Bin im Urlaub."}}}, "v"],
+            ["VacationResponse/get", {"accountId": "becker"}, "g"],
+            ["VacationResponse/set", {"accountId": "becker", "create": {"x": {}}, "destroy": ["singleton"]}, "w"]]}))
+        .await;
+    let r = &v["methodResponses"];
+    assert!(r[0][1]["updated"].get("singleton").is_some(), "{v}");
+    assert_eq!(r[1][1]["list"][0]["isEnabled"], true);
+    assert_eq!(r[1][1]["list"][0]["textBody"], "Bin im Urlaub.");
+    assert_eq!(r[2][1]["notCreated"]["x"]["type"], "singleton");
+    assert_eq!(r[2][1]["notDestroyed"]["singleton"]["type"], "singleton");
+    let e = explain();
+    assert_eq!(e["decision"], "reply", "{e}");
+    d.stop().await;
+}
+
+/// A phone's keyword change queued while the server changed other flags meanwhile: the queue
+/// survives a restart (nothing is lost while IMAP is unreachable), and after the write-back and
+/// the next sync both sides' flags are there, on the server and for the phone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writeback_survives_restart_and_merges_with_server_flags() {
+    postbote::tls::install_provider();
+    let (user, pw) = unique_user("jmapwb");
+    deliver(&user, "INBOX", &mail(1, "Konflikt"));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("pw"), &pw).unwrap();
+    let text = format!(
+        "[agent]\ndata_dir = \"{d}/data\"\n[imap]\nhost = \"127.0.0.1\"\nport = 10993\ntls = \"implicit\"\nca_file = \"{ca}\"\n\
+         [relay]\nhost = \"127.0.0.1\"\nport = 10587\n[[mailbox]]\nid = \"becker\"\nname = \"B\"\naddresses = [\"becker@bau-firma.test\"]\n\
+         hosted_address = \"{user}\"\npassword_file = \"{d}/pw\"\nfolders = [\"INBOX\"]\n",
+        d = dir.path().display(),
+        ca = stack_dir().join("certs/cert.pem").display(),
+    );
+    let path = dir.path().join("postbote.toml");
+    std::fs::write(&path, text).unwrap();
+    let open = || {
+        let cfg = Config::load(&path).unwrap();
+        let store = Store::open(&cfg.store_path()).unwrap();
+        store.ensure_accounts(["becker"]).unwrap();
+        App::new(Arc::new(cfg), store)
+    };
+    let app = open();
+    postbote::imap_sync::sync_once(&app, "becker", false).await.unwrap();
+    let id = app.store.list_messages("becker", None, 10).unwrap()[0].id;
+    // The phone flags it (store + queue, no IMAP), then the process ends before a drain.
+    let upd = postbote::store::jmap::EmailUpdate {
+        keywords: Some(postbote::store::jmap::KeywordPatch::Set(vec![("$flagged".into(), true)])),
+        folder: None,
+    };
+    app.store.jmap_email_set("becker", None, &[(id, upd)], &[]).unwrap().unwrap();
+    drop(app);
+    // Meanwhile another client marks it read on the server.
+    doveadm(&["flags", "add", "-u", &user, "\\Seen", "mailbox", "INBOX", "all"]);
+    // After the restart the change is still queued; the next sync pass writes it back first.
+    let app = open();
+    assert_eq!(app.store.writeback_pending("becker").unwrap(), 1, "the queued change survived the restart");
+    postbote::imap_sync::sync_once(&app, "becker", false).await.unwrap();
+    postbote::imap_sync::sync_once(&app, "becker", false).await.unwrap();
+    assert_eq!(app.store.writeback_pending("becker").unwrap(), 0);
+    let flags = server_flags(&user, "INBOX");
+    assert!(flags[0].1.contains("\\Seen") && flags[0].1.contains("\\Flagged"), "server: {flags:?}");
+    let kw = app.store.list_messages("becker", None, 10).unwrap()[0].keywords.clone();
+    assert_eq!(kw, vec!["$flagged".to_string(), "$seen".to_string()], "store");
+}
