@@ -41,7 +41,7 @@ CREATE TABLE change_log (
 -- A mirrored IMAP folder. The three numbers are the server's state after the last sync;
 -- a different UIDVALIDITY on the server means every UID we hold for it is void.
 CREATE TABLE folder (
-  id             INTEGER PRIMARY KEY,
+  id             INTEGER PRIMARY KEY AUTOINCREMENT,
   account        TEXT NOT NULL REFERENCES account(id),
   name           TEXT NOT NULL,                 -- the IMAP name, e.g. "INBOX", "Sent"
   role           TEXT,                          -- SPECIAL-USE role: inbox, sent, drafts, trash, junk, archive
@@ -56,7 +56,7 @@ CREATE TABLE folder (
 -- Raw RFC 5322 bytes, content-addressed. Nothing a server gave us is ever thrown away,
 -- even when it cannot be parsed. JMAP blobs (uploads) live here too.
 CREATE TABLE blob (
-  id          INTEGER PRIMARY KEY,
+  id          INTEGER PRIMARY KEY AUTOINCREMENT,    -- ids are never reused (JMAP blobIds)
   sha256      TEXT NOT NULL UNIQUE,
   size        INTEGER NOT NULL,
   data        BLOB NOT NULL,
@@ -65,7 +65,7 @@ CREATE TABLE blob (
 
 -- Conversations, by Message-ID / In-Reply-To / References.
 CREATE TABLE thread (
-  id          INTEGER PRIMARY KEY,
+  id          INTEGER PRIMARY KEY AUTOINCREMENT,
   account     TEXT NOT NULL REFERENCES account(id)
 );
 
@@ -87,7 +87,9 @@ CREATE TABLE thread_ref (
 -- keywords ("$seen", "$flagged", ...). `parse_error` is set when the raw bytes could not be
 -- parsed completely: the message is kept and flagged, never dropped.
 CREATE TABLE message (
-  id              INTEGER PRIMARY KEY,
+  -- AUTOINCREMENT: a plain rowid hands the id of a deleted last row to the next insert,
+  -- and a JMAP Email id must never name two messages.
+  id              INTEGER PRIMARY KEY AUTOINCREMENT,
   account         TEXT NOT NULL REFERENCES account(id),
   folder_id       INTEGER NOT NULL REFERENCES folder(id),
   imap_folder_id  INTEGER NOT NULL REFERENCES folder(id),
