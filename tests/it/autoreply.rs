@@ -265,17 +265,32 @@ password_file = "{d}/smtp-pw"
         };
         postbote::autoreply::save_settings(&app, "becker", &leave).unwrap();
 
+        // Mail that is in the mailbox before postbote ever looked is old mail: never answered.
+        let old_subject = format!("Alte Anfrage {id}");
+        let old = format!(
+            "From: Altkunde <alt{id}@kunde.test>\r\nTo: becker@bau-firma.test\r\nSubject: {old_subject}\r\n\
+             Message-ID: <old-{id}@kunde.test>\r\n\r\nvon letzter Woche\r\n"
+        );
+        crate::support::deliver(&hosted, old.as_bytes());
+        // INTERNALDATE has whole seconds: start watching in a later second than the delivery.
+        let delivered_second = chrono::Utc::now().timestamp();
+        wait_for("the next second", Duration::from_secs(2), || {
+            (chrono::Utc::now().timestamp() > delivered_second).then_some(())
+        })
+        .await;
+
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let daemon = tokio::spawn(postbote::daemon::run(app.clone(), async move {
             let _ = stopped.await;
         }));
-        // The mirror has done its first pass and the responder watches the mailbox.
+        // The mirror has done its first pass and the responder has counted the old message.
         wait_for("the first sync and the responder's cursor", Duration::from_secs(60), || {
             let synced = app.store.sync_status("becker").unwrap().last_sync_at.is_some();
-            let armed = app.store.autoreply_cursor("becker").unwrap().is_some();
-            (synced && armed).then_some(())
+            let cursor = app.store.autoreply_cursor("becker").unwrap()?;
+            (synced && cursor.initial_skipped == 1).then_some(())
         })
         .await;
+        assert!(decision_for(&app, &old_subject).is_none(), "old mail is not decided");
 
         let customer = format!("kunde{id}@kunde.test");
         let msg = |n: u32, subject: &str| {
