@@ -78,7 +78,8 @@ pub fn apply_config(app: &App) -> Result<Vec<String>, AutoreplyError> {
         if app.store.autoreply_config_hash(&m.id)?.as_deref() == Some(fp.as_str()) {
             continue;
         }
-        let mut s = Settings::from_config(raw, tz).map_err(|e| InvalidSettings(format!("mailbox \"{}\": {}", m.id, e.0)))?;
+        let mut s =
+            Settings::from_config(raw, tz).map_err(|e| InvalidSettings(format!("mailbox \"{}\": {}", m.id, e.0)))?;
         if let Some(old) = app.store.autoreply_settings(&m.id)? {
             s.memory_since = old.memory_since;
         }
@@ -123,7 +124,12 @@ fn history_for(
 
 /// When a reply queued now must be cancelled if it has not gone out: at the end of the
 /// absence that covers the message, and at the latest `max_age` from now.
-pub fn discard_after(settings: &Settings, tz: chrono_tz::Tz, received_at: DateTime<Utc>, now: DateTime<Utc>) -> DateTime<Utc> {
+pub fn discard_after(
+    settings: &Settings,
+    tz: chrono_tz::Tz,
+    received_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> DateTime<Utc> {
     let by_age = now + chrono::Duration::seconds(settings.max_age_secs);
     match decide::absence_end(settings, tz, received_at) {
         Some(end) => end.min(by_age),
@@ -140,7 +146,10 @@ fn random_id() -> String {
 /// The outcome of one message in the loop (for tests and logs).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Handled {
-    Decided { reason: Reason, queued: Option<i64> },
+    Decided {
+        reason: Reason,
+        queued: Option<i64>,
+    },
     /// Inbox mail received before the responder watched the mailbox (the first sync): counted,
     /// not recorded one by one.
     InitialSync,
@@ -274,7 +283,8 @@ pub fn handle(
     };
     match outbox::enqueue(app, out) {
         Ok(q) => {
-            let r = ReplyRecord { sender: to.clone(), thread_id: msg.thread_id, outbox_id: q.id, message_id: q.message_id };
+            let r =
+                ReplyRecord { sender: to.clone(), thread_id: msg.thread_id, outbox_id: q.id, message_id: q.message_id };
             app.store.autoreply_record(&m.id, &record, Some(&r), Some((c.modseq, c.id)))?;
             tracing::info!(mailbox = %m.id, to = %to, outbox_id = q.id, "automatic reply queued");
             Ok(Handled::Decided { reason: d.reason, queued: Some(q.id) })

@@ -212,15 +212,18 @@ impl Store {
                  ORDER BY l.modseq, l.object_id LIMIT ?6",
             )?;
             let rows = s
-                .query_map(params![account, ObjType::Email as i64, Op::Created as i64, after.0, after.1, limit as i64], |r| {
-                    Ok(Candidate {
-                        id: r.get(0)?,
-                        role: r.get(1)?,
-                        received_at: r.get(2)?,
-                        thread_id: r.get(3)?,
-                        modseq: r.get(4)?,
-                    })
-                })?
+                .query_map(
+                    params![account, ObjType::Email as i64, Op::Created as i64, after.0, after.1, limit as i64],
+                    |r| {
+                        Ok(Candidate {
+                            id: r.get(0)?,
+                            role: r.get(1)?,
+                            received_at: r.get(2)?,
+                            thread_id: r.get(3)?,
+                            modseq: r.get(4)?,
+                        })
+                    },
+                )?
                 .collect::<rusqlite::Result<_>>()?;
             Ok(rows)
         })
@@ -293,7 +296,8 @@ impl Store {
                 "SELECT id, outbox_id, state FROM autoreply_reply
                  WHERE account = ?1 AND state IN ('queued', 'sending', 'deferred', 'unknown') ORDER BY id",
             )?;
-            let rows = s.query_map([account], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<_>>()?;
+            let rows =
+                s.query_map([account], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<_>>()?;
             Ok(rows)
         })
     }
@@ -417,7 +421,9 @@ impl Store {
     /// Replies queued per outbox state, all time.
     pub fn autoreply_reply_states(&self, account: &str) -> Result<Vec<(String, i64)>> {
         self.read(|c| {
-            let mut s = c.prepare_cached("SELECT state, COUNT(*) FROM autoreply_reply WHERE account = ?1 GROUP BY state ORDER BY state")?;
+            let mut s = c.prepare_cached(
+                "SELECT state, COUNT(*) FROM autoreply_reply WHERE account = ?1 GROUP BY state ORDER BY state",
+            )?;
             let rows = s.query_map([account], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
             Ok(rows)
         })

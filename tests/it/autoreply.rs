@@ -58,13 +58,18 @@ fn postbote(config: &Path, args: &[&str]) -> (bool, String, String) {
         .env_remove("RUST_LOG")
         .output()
         .expect("run postbote");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// `explain --json` prints exactly one JSON object with `decision` and `reason`.
 fn explain(config: &Path, file: &str, at: &str) -> Value {
     let f = corpus(file);
-    let (ok, out, err) = postbote(config, &["autoreply", "explain", "--mailbox", "becker", f.to_str().unwrap(), "--at", at, "--json"]);
+    let (ok, out, err) =
+        postbote(config, &["autoreply", "explain", "--mailbox", "becker", f.to_str().unwrap(), "--at", at, "--json"]);
     assert!(ok, "explain {file} failed: {err}");
     let lines: Vec<&str> = out.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines.len(), 1, "one JSON object on one line: {out}");
@@ -86,7 +91,18 @@ fn vacation_set_then_explain_json_through_the_binary() {
     let (from, until) = (local_day(-1), local_day(10));
     let (ok, out, err) = postbote(
         &config,
-        &["vacation", "set", "--mailbox", "becker", "--from", &from, "--until", &until, "--body", "Ich bin im Urlaub. Grüße"],
+        &[
+            "vacation",
+            "set",
+            "--mailbox",
+            "becker",
+            "--from",
+            &from,
+            "--until",
+            &until,
+            "--body",
+            "Ich bin im Urlaub. Grüße",
+        ],
     );
     assert!(ok, "vacation set failed: {err}");
     assert!(out.contains("automatic replies on"), "{out}");
@@ -94,7 +110,10 @@ fn vacation_set_then_explain_json_through_the_binary() {
     assert!(ok);
     let shown: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(shown["isEnabled"], Value::Bool(true));
-    assert!(shown["toLocal"].as_str().unwrap().starts_with(&local_day(11)), "an inclusive end date ends at the next local midnight: {shown}");
+    assert!(
+        shown["toLocal"].as_str().unwrap().starts_with(&local_day(11)),
+        "an inclusive end date ends at the next local midnight: {shown}"
+    );
 
     // Inside the leave: a reply, to the return path, with the RFC 3834 headers.
     let inside = format!("{}T09:30", local_day(2));
@@ -103,7 +122,9 @@ fn vacation_set_then_explain_json_through_the_binary() {
     assert_eq!(v["reply"]["to"], "mueller@kunde.test");
     assert_eq!(v["reply"]["from"], "becker@bau-firma.test");
     let headers: Vec<&str> = v["reply"]["headers"].as_array().unwrap().iter().map(|h| h.as_str().unwrap()).collect();
-    for want in ["Auto-Submitted: auto-replied", "X-Auto-Response-Suppress: All", "In-Reply-To: <c1.20270102@kunde.test>"] {
+    for want in
+        ["Auto-Submitted: auto-replied", "X-Auto-Response-Suppress: All", "In-Reply-To: <c1.20270102@kunde.test>"]
+    {
         assert!(headers.contains(&want), "{want} missing in {headers:?}");
     }
     // The forward's SRS return path is answered at the original sender.
@@ -126,7 +147,8 @@ fn vacation_set_then_explain_json_through_the_binary() {
     // Switched off: disabled; the text mode prints the decision for people.
     assert!(postbote(&config, &["vacation", "off", "--mailbox", "becker"]).0);
     let f = corpus("customer.eml");
-    let (ok, out, _) = postbote(&config, &["autoreply", "explain", "--mailbox", "becker", f.to_str().unwrap(), "--at", &inside]);
+    let (ok, out, _) =
+        postbote(&config, &["autoreply", "explain", "--mailbox", "becker", f.to_str().unwrap(), "--at", &inside]);
     assert!(ok);
     assert!(out.starts_with("skip: disabled"), "{out}");
     // A bad mailbox is an error with a message, not a panic.
@@ -138,62 +160,24 @@ fn vacation_set_then_explain_json_through_the_binary() {
 // End to end against Dovecot and Postfix (scripts/stack up).
 
 mod e2e {
-    use std::path::{Path, PathBuf};
     use std::sync::Arc;
     use std::time::{Duration, Instant};
 
+    use crate::support::{Captured, ca_file, captured_for, smtp_send, unique_token, unique_user};
     use postbote::app::App;
     use postbote::autoreply::Settings;
     use postbote::config::Config;
     use postbote::store::Store;
 
-    fn stack_dir() -> PathBuf {
-        std::env::var_os("POSTBOTE_STACK_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".stack"))
-    }
-
-    fn random() -> String {
-        use rand::Rng;
-        format!("{:08x}", rand::rng().random::<u32>())
-    }
-
-    /// A fresh Dovecot user on the hosted domain, so parallel tests never share a mailbox.
-    fn add_user(address: &str, password: &str) {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/stack");
-        let out = std::process::Command::new(&script)
-            .args(["add-user", address, password])
-            .env("POSTBOTE_STACK_DIR", stack_dir())
-            .output()
-            .unwrap_or_else(|e| panic!("{}: {e} (is the stack set up? scripts/stack up)", script.display()));
-        assert!(out.status.success(), "add-user {address}: {}", String::from_utf8_lossy(&out.stderr));
-    }
-
-    /// Hand a message to Postfix on port 10025, which delivers to Dovecot over LMTP (Dovecot
-    /// then writes Return-Path and Delivered-To, as for real mail).
-    async fn smtp_deliver(mail_from: &str, rcpt: &str, raw: &str) {
-        use lettre::address::Envelope;
-        use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
-        let t = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1").port(10025).build();
-        let env = Envelope::new(Some(mail_from.parse().unwrap()), vec![rcpt.parse().unwrap()]).unwrap();
-        t.send_raw(&env, raw.replace('\n', "\r\n").as_bytes()).await.expect("Postfix on 10025 accepts the test message");
-    }
-
-    /// The messages Postfix captured for `rcpt`: (envelope lines, message).
-    fn captured(rcpt: &str) -> Vec<(String, String)> {
-        let dir = stack_dir().join("postfix/captured");
-        let mut out = Vec::new();
-        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.extension().is_some_and(|x| x == "env") {
-                let env = std::fs::read_to_string(&p).unwrap_or_default();
-                if env.lines().any(|l| l.eq_ignore_ascii_case(&format!("rcpt_to={rcpt}"))) {
-                    let eml = std::fs::read_to_string(p.with_extension("eml")).unwrap_or_default();
-                    out.push((env, eml));
-                }
-            }
-        }
-        out
+    /// What Postfix captured for `rcpt`, as (envelope, message text).
+    fn captured(rcpt: &str) -> Vec<(Captured, String)> {
+        captured_for(rcpt)
+            .into_iter()
+            .map(|c| {
+                let text = String::from_utf8_lossy(&c.raw).into_owned();
+                (c, text)
+            })
+            .collect()
     }
 
     async fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
@@ -222,14 +206,13 @@ mod e2e {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn reply_waits_for_an_office_session_then_reaches_postfix_once_per_sender() {
         postbote::tls::install_provider();
-        let id = random();
-        let hosted = format!("ar{id}.bau-firma@handwerk.test");
-        add_user(&hosted, "ar-pw");
+        let id = unique_token().replace('.', "-");
+        let (hosted, password) = unique_user("autoreply");
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        std::fs::write(d.join("pw"), "ar-pw\n").unwrap();
+        std::fs::write(d.join("pw"), format!("{password}\n")).unwrap();
         std::fs::write(d.join("smtp-pw"), "becker-smtp-pw\n").unwrap();
-        let ca = stack_dir().join("certs/cert.pem");
+        let ca = ca_file();
         let text = format!(
             r#"
 [agent]
@@ -282,17 +265,32 @@ password_file = "{d}/smtp-pw"
         };
         postbote::autoreply::save_settings(&app, "becker", &leave).unwrap();
 
+        // Mail that is in the mailbox before postbote ever looked is old mail: never answered.
+        let old_subject = format!("Alte Anfrage {id}");
+        let old = format!(
+            "From: Altkunde <alt{id}@kunde.test>\r\nTo: becker@bau-firma.test\r\nSubject: {old_subject}\r\n\
+             Message-ID: <old-{id}@kunde.test>\r\n\r\nvon letzter Woche\r\n"
+        );
+        crate::support::deliver(&hosted, old.as_bytes());
+        // INTERNALDATE has whole seconds: start watching in a later second than the delivery.
+        let delivered_second = chrono::Utc::now().timestamp();
+        wait_for("the next second", Duration::from_secs(2), || {
+            (chrono::Utc::now().timestamp() > delivered_second).then_some(())
+        })
+        .await;
+
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let daemon = tokio::spawn(postbote::daemon::run(app.clone(), async move {
             let _ = stopped.await;
         }));
-        // The mirror has done its first pass and the responder watches the mailbox.
+        // The mirror has done its first pass and the responder has counted the old message.
         wait_for("the first sync and the responder's cursor", Duration::from_secs(60), || {
             let synced = app.store.sync_status("becker").unwrap().last_sync_at.is_some();
-            let armed = app.store.autoreply_cursor("becker").unwrap().is_some();
-            (synced && armed).then_some(())
+            let cursor = app.store.autoreply_cursor("becker").unwrap()?;
+            (synced && cursor.initial_skipped == 1).then_some(())
         })
         .await;
+        assert!(decision_for(&app, &old_subject).is_none(), "old mail is not decided");
 
         let customer = format!("kunde{id}@kunde.test");
         let msg = |n: u32, subject: &str| {
@@ -305,7 +303,7 @@ password_file = "{d}/smtp-pw"
         };
         let first = format!("Anfrage Küche {id}");
         let delivered = Instant::now();
-        smtp_deliver(&customer, &hosted, &msg(1, &first)).await;
+        smtp_send(&customer, &[&hosted], msg(1, &first).replace('\n', "\r\n").as_bytes());
 
         // Mirrored, decided, queued ...
         let row = wait_for("the reply to be queued", Duration::from_secs(90), || decision_for(&app, &first)).await;
@@ -333,8 +331,8 @@ password_file = "{d}/smtp-pw"
         eprintln!("measured: session login to reply captured by Postfix in {} ms", opened.elapsed().as_millis());
         assert_eq!(got.len(), 1, "exactly one reply");
         let (env, eml) = &got[0];
-        assert!(env.lines().any(|l| l == "mail_from=becker@bau-firma.test"), "envelope: {env}");
-        assert!(env.lines().any(|l| l == "sasl_username=becker@bau-firma.test"), "sent on the direct path: {env}");
+        assert_eq!(env.mail_from, "becker@bau-firma.test", "envelope sender: the company address on the direct path");
+        assert_eq!(env.sasl_username, "becker@bau-firma.test", "submitted with the mailbox's own login");
         assert_eq!(header(eml, "Auto-Submitted"), Some("auto-replied"));
         assert_eq!(header(eml, "X-Auto-Response-Suppress"), Some("All"));
         assert_eq!(header(eml, "In-Reply-To"), Some(format!("<m1-{id}@kunde.test>").as_str()));
@@ -351,8 +349,9 @@ password_file = "{d}/smtp-pw"
         })
         .await;
         let second = format!("Nachtrag Küche {id}");
-        smtp_deliver(&customer, &hosted, &msg(2, &second)).await;
-        let row = wait_for("the second message's decision", Duration::from_secs(90), || decision_for(&app, &second)).await;
+        smtp_send(&customer, &[&hosted], msg(2, &second).replace('\n', "\r\n").as_bytes());
+        let row =
+            wait_for("the second message's decision", Duration::from_secs(90), || decision_for(&app, &second)).await;
         assert_eq!(row.reason, "already_answered", "{row:?}");
         assert!(row.reply_state.is_none());
         assert_eq!(captured(&customer).len(), 1, "still exactly one reply");
