@@ -25,15 +25,6 @@ pub enum Dns<T> {
     Failed(String),
 }
 
-impl<T> Dns<T> {
-    pub fn failed(&self) -> Option<&str> {
-        match self {
-            Dns::Failed(e) => Some(e),
-            _ => None,
-        }
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 #[error("doctor: cannot set up the DNS resolver ({what}): {message}")]
 pub struct ResolverError {
