@@ -509,3 +509,38 @@ async fn dovecot_restarted_mid_sync_resumes_without_duplicates_or_gaps() {
     assert_eq!(unique.len(), 3000, "no duplicates");
     let _ = &e.dir;
 }
+
+/// Servers without QRESYNC (or without CONDSTORE at all) are mirrored by the fallbacks: a
+/// CHANGEDSINCE fetch plus a UID diff, or a full flag fetch. Dovecot offers both extensions, so
+/// the test tells the mirror to act as if it did not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_qresync_or_condstore_flags_and_expunges_still_arrive() {
+    use postbote::imap_sync::mirror::{Mirror, PassOptions};
+    use postbote::imap_sync::plan::Caps;
+    for caps in [Caps { condstore: true, qresync: false }, Caps { condstore: false, qresync: false }] {
+        let e = env("fallback");
+        for n in 1..=4 {
+            deliver(&e.user, "INBOX", &mail(n, &format!("m{n}")));
+        }
+        let mb = e.app.config.mailbox(ID).unwrap().clone();
+        let mut s = postbote::imap_sync::conn::connect(&e.app.config, &mb).await.unwrap();
+        let mut m = Mirror::start(&e.app, &mb, &mut s).await.unwrap();
+        m.caps = caps;
+        let r = m.pass(&mut s, PassOptions::default()).await.unwrap();
+        assert_eq!(r.new_messages(), 4, "{caps:?}: {r}");
+
+        let uids: Vec<u32> = server_uids(&e.user, "INBOX").into_iter().collect();
+        doveadm(&["flags", "add", "-u", &e.user, "\\Answered", "mailbox", "INBOX", "uid", &uids[3].to_string()]);
+        doveadm(&["expunge", "-u", &e.user, "mailbox", "INBOX", "uid", &format!("{}:{}", uids[0], uids[1])]);
+        deliver(&e.user, "INBOX", &mail(5, "m5"));
+        let r = m.pass(&mut s, PassOptions::default()).await.unwrap();
+        let inbox = &r.folders[0];
+        assert_eq!((inbox.new, inbox.flags, inbox.expunged), (1, 1, 2), "{caps:?}: {r}");
+        assert_eq!(e.uids("INBOX"), server_uids(&e.user, "INBOX"), "{caps:?}");
+        let m4 = e.messages("INBOX").into_iter().find(|m| m.uid == Some(uids[3])).unwrap();
+        assert_eq!(m4.keywords, vec!["$answered"], "{caps:?}");
+
+        let r = m.pass(&mut s, PassOptions::default()).await.unwrap();
+        assert_eq!(r.new_messages() + r.folders[0].flags + r.folders[0].expunged, 0, "{caps:?}: {r}");
+    }
+}
