@@ -50,6 +50,10 @@ pub struct Mirror {
     pub idle: bool,
     pub folders: Vec<MirrorFolder>,
     pub discovered_at: Option<Instant>,
+    /// The folder the session has selected (EXAMINE), if any. STATUS on it would answer from
+    /// the session's own view, which lags until the folder is selected again, so the pass
+    /// re-EXAMINEs it instead.
+    selected: std::sync::Mutex<Option<String>>,
 }
 
 /// What a pass did to one folder.
@@ -187,6 +191,7 @@ impl Mirror {
             idle,
             folders: Vec::new(),
             discovered_at: None,
+            selected: std::sync::Mutex::new(None),
         };
         tracing::debug!(mailbox = %mailbox.id, condstore, qresync, idle, "session ready");
         m.discover(s).await?;
@@ -315,6 +320,8 @@ impl Mirror {
     /// EXAMINE the folder (read-only) and return its numbers.
     pub async fn examine(&self, s: &mut ImapSession, wire_name: &str, name: &str) -> Result<Server, SyncError> {
         let cond = if self.caps.condstore { " (CONDSTORE)" } else { "" };
+        // A failed EXAMINE leaves nothing selected; a good one selects this folder.
+        *self.selected.lock().unwrap_or_else(|p| p.into_inner()) = None;
         let cmd = wire::send(s, &format!("EXAMINE {}{cond}", quote(wire_name)), format!("EXAMINE {name}")).await?;
         let mut sv = Server::default();
         let mut got_validity = false;
@@ -345,6 +352,7 @@ impl Mirror {
         if !got_validity {
             return Err(SyncError::Io { what: format!("EXAMINE {name}"), message: "the answer has no UIDVALIDITY".into() });
         }
+        *self.selected.lock().unwrap_or_else(|p| p.into_inner()) = Some(wire_name.to_string());
         Ok(sv)
     }
 
@@ -360,7 +368,8 @@ impl Mirror {
         // The row may have moved on since discovery (an earlier pass on this connection).
         let row = store.folder_by_name(self.account(), &f.folder.name)?.unwrap_or_else(|| f.folder.clone());
         let stored = Stored { uidvalidity: row.uidvalidity, uidnext: row.uidnext, highestmodseq: row.highestmodseq };
-        let sv = self.status(s, f).await?;
+        let is_selected = self.selected.lock().unwrap_or_else(|p| p.into_inner()).as_deref() == Some(f.wire.as_str());
+        let sv = if is_selected { self.examine(s, &f.wire, &row.name).await? } else { self.status(s, f).await? };
         let p = plan::plan(stored, sv, self.caps);
         if p.is_nothing() {
             if stored.uidvalidity != Some(sv.uidvalidity) || (sv.uidnext.is_some() && stored.uidnext != sv.uidnext) {
@@ -370,7 +379,7 @@ impl Mirror {
             return Ok(report);
         }
         // Plan again with the numbers of the selected folder: they may have moved since STATUS.
-        let sv = self.examine(s, &f.wire, &row.name).await?;
+        let sv = if is_selected { sv } else { self.examine(s, &f.wire, &row.name).await? };
         let p = plan::plan(stored, sv, self.caps);
         tracing::debug!(mailbox = %self.account(), folder = %row.name, plan = ?p, server = ?sv, "syncing folder");
         self.run_plan(s, &row, sv, p, opts, progress, &mut report).await?;

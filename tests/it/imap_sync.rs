@@ -180,7 +180,17 @@ impl Env {
 }
 
 fn is_connection_trouble(e: &str) -> bool {
-    ["closed the connection", "Connection refused", "Connection reset", "no answer", "Broken pipe", "cannot connect"]
+    [
+        "closed the connection",
+        "peer closed connection",
+        "Connection refused",
+        "Connection reset",
+        "no answer",
+        "Broken pipe",
+        "cannot connect",
+        "TLS with",
+        "no greeting",
+    ]
         .iter()
         .any(|s| e.contains(s))
 }
