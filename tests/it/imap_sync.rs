@@ -19,53 +19,22 @@ use tokio_util::sync::CancellationToken;
 
 // ------------------------------------------------------------------------------ the stack
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+use crate::support::{self, ca_file, stack_dir, unique_user};
+
+fn stack(args: &[&str], stdin: Option<&[u8]>) -> String {
+    String::from_utf8_lossy(&support::stack(args, stdin).stdout).into_owned()
 }
 
-fn stack_dir() -> PathBuf {
-    std::env::var_os("POSTBOTE_STACK_DIR").map(PathBuf::from).unwrap_or_else(|| root().join(".stack"))
-}
-
-fn ca_file() -> PathBuf {
-    stack_dir().join("certs/cert.pem")
-}
-
-fn run(cmd: &mut Command, stdin: Option<&[u8]>) -> String {
-    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() }).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
-    if let Some(data) = stdin {
-        use std::io::Write;
-        child.stdin.take().unwrap().write_all(data).unwrap();
-    }
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{cmd:?} failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+/// doveadm on the stack's Dovecot: how another client's changes reach the server.
+fn doveadm(args: &[&str]) -> String {
+    let conf = stack_dir().join("dovecot/dovecot.conf");
+    let out = Command::new("doveadm").arg("-c").arg(conf).args(args).stdin(Stdio::null()).output().unwrap();
+    assert!(out.status.success(), "doveadm {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn stack(args: &[&str], stdin: Option<&[u8]>) -> String {
-    run(Command::new(root().join("scripts/stack")).args(args).env("POSTBOTE_STACK_DIR", stack_dir()), stdin)
-}
-
-fn doveadm(args: &[&str]) -> String {
-    let conf = stack_dir().join("dovecot/dovecot.conf");
-    run(Command::new("doveadm").arg("-c").arg(conf).args(args), None)
-}
-
-/// A fresh Dovecot user `tag-<pid>-<n>@handwerk.test` with its own password.
-fn unique_user(tag: &str) -> (String, String) {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    let n = N.fetch_add(1, Ordering::SeqCst);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-    let user = format!("{tag}-{}-{n}-{nanos}@handwerk.test", std::process::id());
-    let pw = format!("pw{n}x{nanos}");
-    stack(&["add-user", &user, &pw], None);
-    (user, pw)
-}
-
 fn deliver(user: &str, folder: &str, raw: &[u8]) {
-    stack(&["deliver", user, folder], Some(raw));
+    support::deliver_to_folder(user, folder, raw);
 }
 
 /// The UIDs the server holds in a folder.
@@ -196,11 +165,7 @@ fn is_connection_trouble(e: &str) -> bool {
 }
 
 async fn wait_for_port(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-        assert!(Instant::now() < deadline, "port {port} did not open");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    tokio::task::spawn_blocking(move || support::wait_port(port)).await.unwrap();
 }
 
 /// Poll `cond` every 20 ms until it holds, failing the test after `limit`.
@@ -502,7 +467,7 @@ async fn dovecot_restarted_mid_sync_resumes_without_duplicates_or_gaps() {
     // A restarted Dovecot master leaves running sessions alone (they are orphaned, not
     // killed), so drop ours first, as a crashing server would, then restart.
     doveadm(&["kick", &e.user]);
-    stack(&["restart-dovecot"], None);
+    support::restart_dovecot();
     let first = first.await.unwrap();
     let after_first = e.messages("INBOX").len();
     eprintln!("first sync: {first:?} with {after_first} messages in");
