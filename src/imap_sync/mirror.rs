@@ -563,12 +563,16 @@ impl Mirror {
         let batch_size = self.app.config.agent.batch_size.max(1) as usize;
         let modseq = if self.caps.condstore { " MODSEQ" } else { "" };
         let mut first_missing: Option<u32> = None;
-        for chunk in uids.chunks(batch_size) {
-            if opts.cancel.is_some_and(|c| c.is_cancelled()) {
-                return Err(SyncError::Cancelled);
-            }
-            let cmd = format!("UID FETCH {} (UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[]{modseq})", wire::uid_set(chunk));
-            let c = wire::send(s, &cmd, format!("UID FETCH {}", row.name)).await?;
+        let chunks: Vec<&[u32]> = uids.chunks(batch_size).collect();
+        let fetch = |chunk: &[u32]| format!("UID FETCH {} (UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[]{modseq})", wire::uid_set(chunk));
+        let what = format!("UID FETCH {}", row.name);
+        let cancelled = || opts.cancel.is_some_and(|c| c.is_cancelled());
+        if cancelled() {
+            return Err(SyncError::Cancelled);
+        }
+        let mut next = Some(wire::send(s, &fetch(chunks[0]), what.clone()).await?);
+        for (i, chunk) in chunks.iter().copied().enumerate() {
+            let Some(c) = next.take() else { return Err(SyncError::Cancelled) };
             let mut batch: Vec<NewMessage> = Vec::with_capacity(chunk.len());
             let mut bytes = 0usize;
             let mut got: Vec<u32> = Vec::with_capacity(chunk.len());
@@ -602,10 +606,20 @@ impl Mirror {
                 report.missing += 1;
                 first_missing = Some(first_missing.map_or(*uid, |m: u32| m.min(*uid)));
             }
+            // Ask for the next batch before writing this one: the server prepares it while the
+            // store commits (it waits in the socket, not in memory here).
+            if let Some(following) = chunks.get(i + 1)
+                && !cancelled()
+            {
+                next = Some(wire::send(s, &fetch(following), what.clone()).await?);
+            }
             let done_up_to = chunk.last().map(|u| u + 1);
             let n = batch.len();
             report.new += self.commit(row, batch, state(sv, first_missing.or(done_up_to))).await?;
             progress.inc(n);
+            if next.is_none() && i + 1 < chunks.len() {
+                return Err(SyncError::Cancelled);
+            }
         }
         Ok(first_missing)
     }
