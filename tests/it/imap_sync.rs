@@ -544,3 +544,18 @@ async fn cancelling_a_long_sync_stops_after_a_committed_batch() {
     assert_eq!(held, below, "the store holds exactly the server's messages below the recorded UIDNEXT");
     assert!(held.len() < 3000, "cancelled before the end (held {})", held.len());
 }
+
+/// A folder named with umlauts (modified UTF-7 on the wire) is found by its name as people
+/// write it and stored under that name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_with_umlauts_is_mirrored_under_its_real_name() {
+    let (user, pw) = unique_user("umlaut");
+    deliver(&user, "Angebote/Bäder & Küchen", &mail(1, "Angebot Bad"));
+    let e = env_for(&user, &pw, r#"["INBOX", "Angebote/Bäder & Küchen"]"#);
+    let r = e.sync().await;
+    assert_eq!(r.new_messages(), 1, "{r}");
+    let list = e.messages("Angebote/Bäder & Küchen");
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].subject, "Angebot Bad");
+    assert_eq!(e.sync().await.new_messages(), 0);
+}
