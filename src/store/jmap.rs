@@ -880,11 +880,11 @@ fn update_email(t: &mut Tx<'_>, account: &str, id: i64, u: &EmailUpdate) -> Resu
         if kw != old_sorted {
             let added: Vec<&String> = kw.iter().filter(|k| !old_sorted.contains(k)).collect();
             let removed: Vec<&String> = old_sorted.iter().filter(|k| !kw.contains(k)).collect();
-            let uid: Option<i64> = t.tx.query_row("SELECT uid FROM message WHERE id = ?1", [id], |r| r.get(0))?;
-            // A message not yet on the server carries its keywords into the APPEND instead.
-            if uid.is_some() {
+            {
                 // The pending rows make the mirror keep this change on top of whatever the
-                // server says until the STORE is confirmed.
+                // server says until the STORE is confirmed. For a message not yet appended the
+                // STORE waits behind the APPEND (an APPEND already under way may carry the old
+                // keywords).
                 let mut s = t.tx.prepare_cached(
                     "INSERT INTO keyword_pending (message_id, keyword, op) VALUES (?1, ?2, ?3)
                      ON CONFLICT(message_id, keyword) DO UPDATE SET op = excluded.op",
@@ -898,9 +898,7 @@ fn update_email(t: &mut Tx<'_>, account: &str, id: i64, u: &EmailUpdate) -> Resu
             }
             t.tx.prepare_cached("UPDATE message SET keywords = ?2 WHERE id = ?1")?
                 .execute(params![id, serde_json::to_string(&kw).unwrap_or_else(|_| "[]".into())])?;
-            if uid.is_some() {
-                queue(t, account, "flags", Some(id), None, None, None, None)?;
-            }
+            queue(t, account, "flags", Some(id), None, None, None, None)?;
             t.log(account, ObjType::Mailbox, folder, Op::CountsOnly, None)?;
             changed = true;
         }
@@ -909,10 +907,9 @@ fn update_email(t: &mut Tx<'_>, account: &str, id: i64, u: &EmailUpdate) -> Resu
         && nf != folder
     {
         t.tx.prepare_cached("UPDATE message SET folder_id = ?2 WHERE id = ?1")?.execute(params![id, nf])?;
-        let uid: Option<i64> = t.tx.query_row("SELECT uid FROM message WHERE id = ?1", [id], |r| r.get(0))?;
-        if uid.is_some() {
-            queue(t, account, "move", Some(id), None, None, None, None)?;
-        }
+        // Queued even for a message not yet appended: an APPEND under way goes to the old
+        // folder, and the MOVE then follows it.
+        queue(t, account, "move", Some(id), None, None, None, None)?;
         t.log(account, ObjType::Mailbox, folder, Op::CountsOnly, None)?;
         t.log(account, ObjType::Mailbox, nf, Op::CountsOnly, None)?;
         changed = true;
@@ -1036,6 +1033,8 @@ pub enum WritebackOp {
     Delete { name: String },
     /// The op refers to something that is gone: drop it.
     Obsolete,
+    /// The message is not on the server yet (its APPEND is still queued): leave the op queued.
+    Wait,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1072,6 +1071,7 @@ impl Store {
             };
             let op = match (kind.as_str(), message_id) {
                 ("flags", Some(mid)) => match msg(mid)? {
+                    Some((_, _, None, _, _, _, _)) => WritebackOp::Wait,
                     Some((folder, _, Some(uid), _, _, _, _)) => {
                         let mut add = Vec::new();
                         let mut remove = Vec::new();
@@ -1088,6 +1088,7 @@ impl Store {
                     Some((from, imap_fid, Some(uid), vis_fid, to, _, _)) if imap_fid != vis_fid => {
                         WritebackOp::Move { message_id: mid, from, uid, to, to_folder_id: vis_fid }
                     }
+                    Some((_, imap_fid, None, vis_fid, _, _, _)) if imap_fid != vis_fid => WritebackOp::Wait,
                     _ => WritebackOp::Obsolete,
                 },
                 ("append", Some(mid)) => match msg(mid)? {
@@ -1138,10 +1139,16 @@ impl Store {
                     )?;
                 }
                 (WritebackOp::Append { message_id, folder_id, .. }, WritebackEffect::NewUid { uidvalidity, uid }) => {
-                    t.tx.execute(
+                    let n = t.tx.execute(
                         "UPDATE message SET imap_folder_id = ?2, uid = ?3, uidvalidity = ?4 WHERE id = ?1",
                         params![message_id, folder_id, uid, uidvalidity],
                     )?;
+                    if n == 0 {
+                        // Destroyed on the device while the APPEND was under way: expunge the
+                        // new server copy too, and keep the mirror from fetching it meanwhile.
+                        t.tx.execute("INSERT OR IGNORE INTO imap_tombstone (folder_id, uid) VALUES (?1, ?2)", params![folder_id, uid])?;
+                        queue(t, account, "expunge", None, Some(*folder_id), Some(uid as i64), None, None)?;
+                    }
                 }
                 (WritebackOp::Move { message_id, to_folder_id, .. }, WritebackEffect::None)
                 | (WritebackOp::Append { message_id, folder_id: to_folder_id, .. }, WritebackEffect::None) => {

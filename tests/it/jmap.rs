@@ -345,6 +345,12 @@ async fn phone_flow_against_dovecot() {
     let changes = client.email_changes(&state, None).await.unwrap();
     assert_eq!(changes.created().len(), 1, "the new message is created since the earlier state");
     let new_id = changes.created()[0].clone();
+    // Email/queryChanges from the first screen's query state: exactly the new message is added.
+    let qc = client
+        .email_query_changes(query.query_state(), Some(Filter::from(email::query::Filter::in_mailbox(&inbox_id))))
+        .await
+        .unwrap();
+    assert_eq!(qc.added().iter().map(|a| a.id()).collect::<Vec<_>>(), vec![new_id.as_str()]);
 
     // $seen from the phone reaches Dovecot.
     let seen_id = emails[0].id().unwrap().to_string();
@@ -681,7 +687,7 @@ async fn submission_through_the_office_gate_and_vacation() {
     eprintln!("status final {:?} after the session opened", t0.elapsed());
     eventually(Duration::from_secs(30), "the sent message in Sent on Dovecot", || {
         let (user, subject) = (user.clone(), subject.clone());
-        async move { server_subjects(&user, "Sent").contains(&subject) }
+        async move { server_subjects(&user, "Sent").contains(&subject) && server_subjects(&user, "Drafts").is_empty() }
     })
     .await;
 
