@@ -394,6 +394,42 @@ async fn phone_flow_against_dovecot() {
     assert_eq!(moved.mailbox_ids(), vec![trash_id.as_str()]);
     let seen = all.list().iter().find(|e| e.subject() == Some(seen_subject.as_str())).unwrap();
     assert!(seen.keywords().contains(&"$seen"));
+
+    // Folders made on the phone: create, rename and destroy reach Dovecot.
+    let folders = |user: String| async move { doveadm(&["mailbox", "list", "-u", &user]).lines().map(|l| l.trim().to_string()).collect::<Vec<_>>() };
+    let m = client.mailbox_create("Projekte", None::<String>, Role::None).await.unwrap();
+    let mid = m.id().unwrap().to_string();
+    eventually(Duration::from_secs(30), "Projekte on Dovecot", || {
+        let f = folders(user.clone());
+        async move { f.await.contains(&"Projekte".to_string()) }
+    })
+    .await;
+    client.mailbox_rename(&mid, "Baustellen").await.unwrap();
+    eventually(Duration::from_secs(30), "renamed to Baustellen on Dovecot", || {
+        let f = folders(user.clone());
+        async move {
+            let f = f.await;
+            f.contains(&"Baustellen".to_string()) && !f.contains(&"Projekte".to_string())
+        }
+    })
+    .await;
+    client.mailbox_destroy(&mid, true).await.unwrap();
+    eventually(Duration::from_secs(30), "Baustellen gone from Dovecot", || {
+        let f = folders(user.clone());
+        async move { !f.await.contains(&"Baustellen".to_string()) }
+    })
+    .await;
+
+    // Email/import of an uploaded blob: the raw bytes come back by download, and the message
+    // is appended on Dovecot.
+    let raw = mail(9, "Importiert");
+    let imported = client.email_import(raw.clone(), [inbox_id.clone()], None::<Vec<String>>, None).await.unwrap();
+    assert_eq!(client.download(imported.blob_id().unwrap()).await.unwrap(), raw);
+    eventually(Duration::from_secs(30), "the imported message on Dovecot", || {
+        let user = user.clone();
+        async move { server_subjects(&user, "INBOX").contains(&"Importiert".to_string()) }
+    })
+    .await;
     d.stop().await;
 }
 
