@@ -335,7 +335,9 @@ async fn phone_flow_against_dovecot() {
     // Push: an EventSource stream, then new mail delivered to Dovecot.
     let mut push = client.event_source(None::<Vec<jmap_client::DataType>>, false, None, None).await.unwrap();
     deliver(&user, "INBOX", &mail(4, "Neue Anfrage"));
+    let delivered = Instant::now();
     let event = tokio::time::timeout(Duration::from_secs(30), push.next()).await.expect("a state event for new mail").unwrap().unwrap();
+    eprintln!("push: state event {:?} after delivery to Dovecot returned", delivered.elapsed());
     let pushed = match event {
         jmap_client::event_source::PushNotification::StateChange(c) => c,
         other => panic!("unexpected push {other:?}"),
@@ -519,6 +521,18 @@ async fn auth_and_account_isolation() {
     let bearer = format!("Bearer {token}");
     assert_eq!(d.http("GET", "/.well-known/jmap", &[("Authorization", &bearer)], b"").await.0, 401);
     assert!(Client::new().credentials(Credentials::bearer(token.as_str())).connect(&d.url).await.is_err());
+
+    // Repeated failures from one address are slowed down, then refused with 429 even for a
+    // valid token, until the counter has decayed.
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        statuses.push(d.http("GET", "/.well-known/jmap", &[("Authorization", "Bearer guessed-token")], b"").await.0);
+    }
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+    let good = format!("Bearer {plain}");
+    let (status, h, _) = d.http("GET", "/.well-known/jmap", &[("Authorization", &good)], b"").await;
+    assert_eq!(status, 429);
+    assert!(header(&h, "retry-after").is_some());
     d.stop().await;
 }
 
