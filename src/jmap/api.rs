@@ -102,7 +102,7 @@ pub async fn post_api(State(server): State<Server>, authed: Authed, headers: Hea
         );
     }
     let app = server.app.clone();
-    match tokio::task::spawn_blocking(move || run(&app, &authed, req)).await {
+    match server.blocking(move || run(&app, &authed, req)).await {
         Ok(v) => {
             let mut r = (StatusCode::OK, v.to_string()).into_response();
             r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
