@@ -134,6 +134,11 @@ async fn daemon(mailboxes: &[Mb<'_>]) -> Daemon {
 /// `direct`: (company address, its SMTP password) for the first mailbox, which then sends
 /// through the company's server only while an office session is open.
 async fn daemon_with(mailboxes: &[Mb<'_>], direct: Option<(&str, &str)>) -> Daemon {
+    daemon_full(mailboxes, direct, false).await
+}
+
+/// `tls`: serve JMAP over TLS with the stack's certificate (CN localhost).
+async fn daemon_full(mailboxes: &[Mb<'_>], direct: Option<(&str, &str)>, tls: bool) -> Daemon {
     postbote::tls::install_provider();
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
@@ -161,6 +166,14 @@ listen = "127.0.0.1:{port}"
         ca = stack_dir().join("certs/cert.pem").display(),
         control = free_port(),
     );
+    if tls {
+        let certs = stack_dir().join("certs");
+        text.push_str(&format!(
+            "tls_cert = \"{}\"\ntls_key = \"{}\"\npublic_url = \"https://localhost:{port}\"\n",
+            certs.join("cert.pem").display(),
+            certs.join("key.pem").display()
+        ));
+    }
     if direct.is_some() {
         text.push_str(&format!(
             "\n[direct]\nhost = \"localhost\"\nport = 10587\ntls = \"starttls\"\nca_file = \"{}\"\nsend_while = \"session\"\n",
@@ -211,7 +224,8 @@ transport = "{transport}"
         assert!(Instant::now() < deadline, "the JMAP port did not open");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    Daemon { _dir: dir, app, url: format!("http://127.0.0.1:{port}"), port, config, stop, task: Some(task) }
+    let url = if tls { format!("https://localhost:{port}") } else { format!("http://127.0.0.1:{port}") };
+    Daemon { _dir: dir, app, url, port, config, stop, task: Some(task) }
 }
 
 impl Daemon {
@@ -826,4 +840,32 @@ async fn writeback_survives_restart_and_merges_with_server_flags() {
     assert!(flags[0].1.contains("\\Seen") && flags[0].1.contains("\\Flagged"), "server: {flags:?}");
     let kw = app.store.list_messages("becker", None, 10).unwrap()[0].keywords.clone();
     assert_eq!(kw, vec!["$flagged".to_string(), "$seen".to_string()], "store");
+}
+
+/// With a certificate configured the server speaks TLS (and a client that checks the chain
+/// against the stack's CA gets the session with https URLs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_listener_serves_the_session() {
+    let (user, pw) = unique_user("jmaptls");
+    let d = daemon_full(&[Mb("becker", "employee", &user, &pw)], None, true).await;
+    let (_, token) = d.device("becker", &[]);
+    // Plain HTTP on the TLS port gets no JMAP answer.
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", d.port)).await.unwrap();
+    s.write_all(b"GET /.well-known/jmap HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(15), s.read_to_end(&mut out)).await;
+    assert!(!out.starts_with(b"HTTP/1.1 401"), "plain HTTP was answered on the TLS port");
+    // TLS, verified against the stack's CA.
+    let config = postbote::tls::client_config(Some(&stack_dir().join("certs/cert.pem"))).unwrap();
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", d.port)).await.unwrap();
+    let mut tls = tokio_rustls::TlsConnector::from(config).connect(postbote::tls::server_name("localhost").unwrap(), tcp).await.unwrap();
+    tls.write_all(format!("GET /.well-known/jmap HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(15), tls.read_to_end(&mut out)).await;
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains(&format!("\"apiUrl\":\"https://localhost:{}/jmap/api/\"", d.port)), "{text}");
+    d.stop().await;
 }
