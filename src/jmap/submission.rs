@@ -275,6 +275,67 @@ pub fn submission_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResu
     Ok(response)
 }
 
+/// `EmailSubmission/query` over the account's submissions (few; filtered and sorted here).
+pub fn submission_query(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
+    let (account_id, mailbox) = ctx.account(&args)?;
+    let states = ctx.states(&mailbox)?;
+    let mut rows: Vec<(crate::store::jmap::Submission, &'static str)> = Vec::new();
+    for s in ctx.app.store.jmap_submissions(&mailbox, None)? {
+        let undo = statuses(crate::outbox::state(ctx.app, s.outbox_id)?.as_deref()).0;
+        rows.push((s, undo));
+    }
+    if let Some(f) = args.get("filter").filter(|f| !f.is_null()) {
+        let f = f.as_object().ok_or_else(|| MethodError::invalid("filter must be an object"))?;
+        let list = |v: &Value| -> Vec<String> { v.as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect()).unwrap_or_default() };
+        let time = |v: &Value| v.as_str().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()).map(|d| d.timestamp());
+        for (k, v) in f {
+            match k.as_str() {
+                "identityIds" => { let l = list(v); rows.retain(|(s, _)| l.contains(&s.identity)) }
+                "emailIds" => { let l = list(v); rows.retain(|(s, _)| l.contains(&ids::email(s.email_id))) }
+                "threadIds" => { let l = list(v); rows.retain(|(s, _)| l.contains(&ids::thread(s.thread_id))) }
+                "undoStatus" => { let u = v.as_str().unwrap_or_default().to_string(); rows.retain(|(_, x)| *x == u) }
+                "before" => { let t = time(v).ok_or_else(|| MethodError::invalid("before must be a UTCDate"))?; rows.retain(|(s, _)| s.send_at < t) }
+                "after" => { let t = time(v).ok_or_else(|| MethodError::invalid("after must be a UTCDate"))?; rows.retain(|(s, _)| s.send_at >= t) }
+                other => return Err(MethodError::with("unsupportedFilter", format!("filter \"{other}\" is not supported"))),
+            }
+        }
+    }
+    if let Some(Value::Array(sort)) = args.get("sort") {
+        for c in sort.iter().rev() {
+            let asc = c.get("isAscending").and_then(Value::as_bool).unwrap_or(true);
+            match c.get("property").and_then(Value::as_str) {
+                Some("emailId") => rows.sort_by_key(|(s, _)| s.email_id),
+                Some("threadId") => rows.sort_by_key(|(s, _)| s.thread_id),
+                Some("sentAt") => rows.sort_by_key(|(s, _)| s.send_at),
+                _ => return Err(MethodError::new("unsupportedSort")),
+            }
+            if !asc {
+                rows.reverse();
+            }
+        }
+    }
+    let total = rows.len();
+    let position = super::api::opt_int(&args, "position")?.unwrap_or(0);
+    let start = if position < 0 { total.saturating_sub((-position) as usize) } else { (position as usize).min(total) };
+    let limit = super::api::opt_int(&args, "limit")?.map(|l| l.max(0) as usize).unwrap_or(limits::MAX_QUERY_LIMIT).min(limits::MAX_QUERY_LIMIT);
+    let mut out = json!({
+        "accountId": account_id,
+        "queryState": ids::state(&states.epoch, states.modseq(ObjType::EmailSubmission)),
+        "canCalculateChanges": false,
+        "position": start,
+        "ids": rows.iter().skip(start).take(limit).map(|(s, _)| json!(format!("S{}", s.id))).collect::<Vec<_>>(),
+    });
+    if super::api::opt_bool(&args, "calculateTotal", false)? {
+        out["total"] = json!(total);
+    }
+    Ok(out)
+}
+
+pub fn submission_query_changes(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
+    ctx.account(&args)?;
+    Err(MethodError::with("cannotCalculateChanges", "EmailSubmission/query results are not tracked; run the query again"))
+}
+
 // ---------------------------------------------------------------------------------------------
 // VacationResponse
 

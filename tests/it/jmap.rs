@@ -742,6 +742,16 @@ async fn submission_through_the_office_gate_and_vacation() {
         assert!(Instant::now() < deadline, "the submission status did not follow the queue: {s}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let (_, v) = d
+        .api(&token, &json!({"using": using, "methodCalls": [
+            ["EmailSubmission/query", {"accountId": "becker", "filter": {"emailIds": [email_id], "undoStatus": "final"}, "sort": [{"property": "sentAt"}]}, "q"],
+            ["EmailSubmission/set", {"accountId": "becker", "update": {sub_id.clone(): {"undoStatus": "canceled"}}}, "c"],
+            ["PushSubscription/set", {"create": {"p": {"deviceClientId": "x", "url": "https://push.example/x", "types": null}}}, "p"]]}))
+        .await;
+    let r = &v["methodResponses"];
+    assert_eq!(r[0][1]["ids"], json!([sub_id]), "{v}");
+    assert_eq!(r[1][1]["notUpdated"][sub_id.as_str()]["type"], "cannotUnsend", "a sent message cannot be cancelled: {v}");
+    assert_eq!(r[2][1]["notCreated"]["p"]["type"], "forbidden", "{v}");
     // In Sent: for the phone at once, on Dovecot once written back.
     let mut r = client.build();
     r.get_email().ids([email_id.as_str()]).properties([email::Property::MailboxIds, email::Property::Keywords]);
