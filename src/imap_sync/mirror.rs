@@ -50,6 +50,10 @@ pub struct Mirror {
     pub idle: bool,
     pub folders: Vec<MirrorFolder>,
     pub discovered_at: Option<Instant>,
+    /// The folder the session has selected (EXAMINE), if any. STATUS on it would answer from
+    /// the session's own view, which lags until the folder is selected again, so the pass
+    /// re-EXAMINEs it instead.
+    selected: std::sync::Mutex<Option<String>>,
 }
 
 /// What a pass did to one folder.
@@ -187,6 +191,7 @@ impl Mirror {
             idle,
             folders: Vec::new(),
             discovered_at: None,
+            selected: std::sync::Mutex::new(None),
         };
         tracing::debug!(mailbox = %mailbox.id, condstore, qresync, idle, "session ready");
         m.discover(s).await?;
@@ -315,6 +320,8 @@ impl Mirror {
     /// EXAMINE the folder (read-only) and return its numbers.
     pub async fn examine(&self, s: &mut ImapSession, wire_name: &str, name: &str) -> Result<Server, SyncError> {
         let cond = if self.caps.condstore { " (CONDSTORE)" } else { "" };
+        // A failed EXAMINE leaves nothing selected; a good one selects this folder.
+        *self.selected.lock().unwrap_or_else(|p| p.into_inner()) = None;
         let cmd = wire::send(s, &format!("EXAMINE {}{cond}", quote(wire_name)), format!("EXAMINE {name}")).await?;
         let mut sv = Server::default();
         let mut got_validity = false;
@@ -345,6 +352,7 @@ impl Mirror {
         if !got_validity {
             return Err(SyncError::Io { what: format!("EXAMINE {name}"), message: "the answer has no UIDVALIDITY".into() });
         }
+        *self.selected.lock().unwrap_or_else(|p| p.into_inner()) = Some(wire_name.to_string());
         Ok(sv)
     }
 
@@ -360,7 +368,8 @@ impl Mirror {
         // The row may have moved on since discovery (an earlier pass on this connection).
         let row = store.folder_by_name(self.account(), &f.folder.name)?.unwrap_or_else(|| f.folder.clone());
         let stored = Stored { uidvalidity: row.uidvalidity, uidnext: row.uidnext, highestmodseq: row.highestmodseq };
-        let sv = self.status(s, f).await?;
+        let is_selected = self.selected.lock().unwrap_or_else(|p| p.into_inner()).as_deref() == Some(f.wire.as_str());
+        let sv = if is_selected { self.examine(s, &f.wire, &row.name).await? } else { self.status(s, f).await? };
         let p = plan::plan(stored, sv, self.caps);
         if p.is_nothing() {
             if stored.uidvalidity != Some(sv.uidvalidity) || (sv.uidnext.is_some() && stored.uidnext != sv.uidnext) {
@@ -370,7 +379,7 @@ impl Mirror {
             return Ok(report);
         }
         // Plan again with the numbers of the selected folder: they may have moved since STATUS.
-        let sv = self.examine(s, &f.wire, &row.name).await?;
+        let sv = if is_selected { sv } else { self.examine(s, &f.wire, &row.name).await? };
         let p = plan::plan(stored, sv, self.caps);
         tracing::debug!(mailbox = %self.account(), folder = %row.name, plan = ?p, server = ?sv, "syncing folder");
         self.run_plan(s, &row, sv, p, opts, progress, &mut report).await?;
@@ -554,12 +563,16 @@ impl Mirror {
         let batch_size = self.app.config.agent.batch_size.max(1) as usize;
         let modseq = if self.caps.condstore { " MODSEQ" } else { "" };
         let mut first_missing: Option<u32> = None;
-        for chunk in uids.chunks(batch_size) {
-            if opts.cancel.is_some_and(|c| c.is_cancelled()) {
-                return Err(SyncError::Cancelled);
-            }
-            let cmd = format!("UID FETCH {} (UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[]{modseq})", wire::uid_set(chunk));
-            let c = wire::send(s, &cmd, format!("UID FETCH {}", row.name)).await?;
+        let chunks: Vec<&[u32]> = uids.chunks(batch_size).collect();
+        let fetch = |chunk: &[u32]| format!("UID FETCH {} (UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[]{modseq})", wire::uid_set(chunk));
+        let what = format!("UID FETCH {}", row.name);
+        let cancelled = || opts.cancel.is_some_and(|c| c.is_cancelled());
+        if cancelled() {
+            return Err(SyncError::Cancelled);
+        }
+        let mut next = Some(wire::send(s, &fetch(chunks[0]), what.clone()).await?);
+        for (i, chunk) in chunks.iter().copied().enumerate() {
+            let Some(c) = next.take() else { return Err(SyncError::Cancelled) };
             let mut batch: Vec<NewMessage> = Vec::with_capacity(chunk.len());
             let mut bytes = 0usize;
             let mut got: Vec<u32> = Vec::with_capacity(chunk.len());
@@ -593,10 +606,20 @@ impl Mirror {
                 report.missing += 1;
                 first_missing = Some(first_missing.map_or(*uid, |m: u32| m.min(*uid)));
             }
+            // Ask for the next batch before writing this one: the server prepares it while the
+            // store commits (it waits in the socket, not in memory here).
+            if let Some(following) = chunks.get(i + 1)
+                && !cancelled()
+            {
+                next = Some(wire::send(s, &fetch(following), what.clone()).await?);
+            }
             let done_up_to = chunk.last().map(|u| u + 1);
             let n = batch.len();
             report.new += self.commit(row, batch, state(sv, first_missing.or(done_up_to))).await?;
             progress.inc(n);
+            if next.is_none() && i + 1 < chunks.len() {
+                return Err(SyncError::Cancelled);
+            }
         }
         Ok(first_missing)
     }

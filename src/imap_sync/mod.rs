@@ -168,8 +168,9 @@ async fn connected(
             return Ok(());
         }
         let next_poll = next_poll(cron, app.config.agent.time_zone)?;
+        let settled = report.folders.iter().all(|f| f.missing == 0);
         let wake;
-        (s, wake) = wait(&m, s, next_poll, app, token).await?;
+        (s, wake) = wait(&m, s, next_poll, settled, app, token).await?;
         tracing::debug!(mailbox = %mb.id, ?wake, "awake");
         match wake {
             Wake::Cancelled => {
@@ -192,11 +193,14 @@ fn next_poll(cron: &croner::Cron, tz: chrono_tz::Tz) -> Result<Duration, SyncErr
 }
 
 /// Wait for the next reason to sync: IDLE on INBOX where the server offers it, otherwise
-/// just the schedule, the write-back wake-up and cancellation.
+/// just the schedule, the write-back wake-up and cancellation. Mail that arrived between the
+/// pass and the start of IDLE is noticed at once (`settled`: the pass left nothing to retry,
+/// so a difference between the server and the store is news).
 async fn wait(
     m: &Mirror,
     mut s: ImapSession,
     until: Duration,
+    settled: bool,
     app: &App,
     token: &CancellationToken,
 ) -> Result<(ImapSession, Wake), SyncError> {
@@ -209,7 +213,17 @@ async fn wait(
         };
         return Ok((s, wake));
     };
-    m.examine(&mut s, &inbox, "INBOX").await?;
+    let sv = m.examine(&mut s, &inbox, "INBOX").await?;
+    if settled && let Some(f) = m.folders.iter().find(|f| f.wire == inbox) {
+        let row = app.store.folder_by_name(&f.folder.account, &f.folder.name)?;
+        if let Some(row) = row
+            && (row.uidvalidity != Some(sv.uidvalidity)
+                || (sv.uidnext.is_some() && row.uidnext != sv.uidnext)
+                || (sv.highestmodseq.is_some() && row.highestmodseq != sv.highestmodseq))
+        {
+            return Ok((s, Wake::Server));
+        }
+    }
     let mut handle = s.idle();
     handle.init().await.map_err(|e| SyncError::Io { what: "IDLE".into(), message: e.to_string() })?;
     let wake = {

@@ -19,53 +19,22 @@ use tokio_util::sync::CancellationToken;
 
 // ------------------------------------------------------------------------------ the stack
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+use crate::support::{self, ca_file, stack_dir, unique_user};
+
+fn stack(args: &[&str], stdin: Option<&[u8]>) -> String {
+    String::from_utf8_lossy(&support::stack(args, stdin).stdout).into_owned()
 }
 
-fn stack_dir() -> PathBuf {
-    std::env::var_os("POSTBOTE_STACK_DIR").map(PathBuf::from).unwrap_or_else(|| root().join(".stack"))
-}
-
-fn ca_file() -> PathBuf {
-    stack_dir().join("certs/cert.pem")
-}
-
-fn run(cmd: &mut Command, stdin: Option<&[u8]>) -> String {
-    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() }).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
-    if let Some(data) = stdin {
-        use std::io::Write;
-        child.stdin.take().unwrap().write_all(data).unwrap();
-    }
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{cmd:?} failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+/// doveadm on the stack's Dovecot: how another client's changes reach the server.
+fn doveadm(args: &[&str]) -> String {
+    let conf = stack_dir().join("dovecot/dovecot.conf");
+    let out = Command::new("doveadm").arg("-c").arg(conf).args(args).stdin(Stdio::null()).output().unwrap();
+    assert!(out.status.success(), "doveadm {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn stack(args: &[&str], stdin: Option<&[u8]>) -> String {
-    run(Command::new(root().join("scripts/stack")).args(args).env("POSTBOTE_STACK_DIR", stack_dir()), stdin)
-}
-
-fn doveadm(args: &[&str]) -> String {
-    let conf = stack_dir().join("dovecot/dovecot.conf");
-    run(Command::new("doveadm").arg("-c").arg(conf).args(args), None)
-}
-
-/// A fresh Dovecot user `tag-<pid>-<n>@handwerk.test` with its own password.
-fn unique_user(tag: &str) -> (String, String) {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    let n = N.fetch_add(1, Ordering::SeqCst);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-    let user = format!("{tag}-{}-{n}-{nanos}@handwerk.test", std::process::id());
-    let pw = format!("pw{n}x{nanos}");
-    stack(&["add-user", &user, &pw], None);
-    (user, pw)
-}
-
 fn deliver(user: &str, folder: &str, raw: &[u8]) {
-    stack(&["deliver", user, folder], Some(raw));
+    support::deliver_to_folder(user, folder, raw);
 }
 
 /// The UIDs the server holds in a folder.
@@ -143,7 +112,7 @@ fn env(tag: &str) -> Env {
 }
 
 impl Env {
-    /// Sync once. Another test may restart Dovecot at any moment (the restart test does):
+    /// Sync once. Another test (of another feature) may restart Dovecot at any moment:
     /// a dropped connection is retried a few times, everything else fails the test.
     async fn sync(&self) -> imap_sync::Report {
         let mut tries = 0;
@@ -180,17 +149,23 @@ impl Env {
 }
 
 fn is_connection_trouble(e: &str) -> bool {
-    ["closed the connection", "Connection refused", "Connection reset", "no answer", "Broken pipe", "cannot connect"]
+    [
+        "closed the connection",
+        "peer closed connection",
+        "Connection refused",
+        "Connection reset",
+        "no answer",
+        "Broken pipe",
+        "cannot connect",
+        "TLS with",
+        "no greeting",
+    ]
         .iter()
         .any(|s| e.contains(s))
 }
 
 async fn wait_for_port(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-        assert!(Instant::now() < deadline, "port {port} did not open");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    tokio::task::spawn_blocking(move || support::wait_port(port)).await.unwrap();
 }
 
 /// Poll `cond` every 20 ms until it holds, failing the test after `limit`.
@@ -478,8 +453,8 @@ fn a_broken_config_names_the_key() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dovecot_restarted_mid_sync_resumes_without_duplicates_or_gaps() {
-    let e = env("restart");
+async fn a_session_cut_by_the_server_mid_sync_resumes_without_duplicates_or_gaps() {
+    let e = env("cut");
     stack(&["populate", &e.user, "3000"], None);
     let want = server_uids(&e.user, "INBOX");
     assert_eq!(want.len(), 3000);
@@ -489,14 +464,15 @@ async fn dovecot_restarted_mid_sync_resumes_without_duplicates_or_gaps() {
     let store = e.app.store.clone();
     let inbox_count = move || store.list_messages(ID, Some("INBOX"), 5000).map(|l| l.len()).unwrap_or(0);
     eventually(Duration::from_secs(60), "the first batches committed", || inbox_count() >= 200).await;
-    // A restarted Dovecot master leaves running sessions alone (they are orphaned, not
-    // killed), so drop ours first, as a crashing server would, then restart.
+    // The server cuts the session mid-fetch, as a restarting or crashing Dovecot does to its
+    // clients. Not `support::restart_dovecot()`: on this stack a restarted master leaves
+    // running IMAP sessions alone (they are orphaned, not killed), so it would not interrupt
+    // the sync at all, while it does cut Postfix's SASL for every test running in parallel.
     doveadm(&["kick", &e.user]);
-    stack(&["restart-dovecot"], None);
     let first = first.await.unwrap();
     let after_first = e.messages("INBOX").len();
     eprintln!("first sync: {first:?} with {after_first} messages in");
-    assert!(first.is_err(), "the restart must interrupt the first sync for this test to mean anything");
+    assert!(first.is_err(), "the cut must interrupt the first sync for this test to mean anything");
     assert!((200..3000).contains(&after_first));
     wait_for_port(10993).await;
 
@@ -508,4 +484,39 @@ async fn dovecot_restarted_mid_sync_resumes_without_duplicates_or_gaps() {
     assert_eq!(ids.len(), 3000);
     assert_eq!(unique.len(), 3000, "no duplicates");
     let _ = &e.dir;
+}
+
+/// Servers without QRESYNC (or without CONDSTORE at all) are mirrored by the fallbacks: a
+/// CHANGEDSINCE fetch plus a UID diff, or a full flag fetch. Dovecot offers both extensions, so
+/// the test tells the mirror to act as if it did not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_qresync_or_condstore_flags_and_expunges_still_arrive() {
+    use postbote::imap_sync::mirror::{Mirror, PassOptions};
+    use postbote::imap_sync::plan::Caps;
+    for caps in [Caps { condstore: true, qresync: false }, Caps { condstore: false, qresync: false }] {
+        let e = env("fallback");
+        for n in 1..=4 {
+            deliver(&e.user, "INBOX", &mail(n, &format!("m{n}")));
+        }
+        let mb = e.app.config.mailbox(ID).unwrap().clone();
+        let mut s = postbote::imap_sync::conn::connect(&e.app.config, &mb).await.unwrap();
+        let mut m = Mirror::start(&e.app, &mb, &mut s).await.unwrap();
+        m.caps = caps;
+        let r = m.pass(&mut s, PassOptions::default()).await.unwrap();
+        assert_eq!(r.new_messages(), 4, "{caps:?}: {r}");
+
+        let uids: Vec<u32> = server_uids(&e.user, "INBOX").into_iter().collect();
+        doveadm(&["flags", "add", "-u", &e.user, "\\Answered", "mailbox", "INBOX", "uid", &uids[3].to_string()]);
+        doveadm(&["expunge", "-u", &e.user, "mailbox", "INBOX", "uid", &format!("{}:{}", uids[0], uids[1])]);
+        deliver(&e.user, "INBOX", &mail(5, "m5"));
+        let r = m.pass(&mut s, PassOptions::default()).await.unwrap();
+        let inbox = &r.folders[0];
+        assert_eq!((inbox.new, inbox.flags, inbox.expunged), (1, 1, 2), "{caps:?}: {r}");
+        assert_eq!(e.uids("INBOX"), server_uids(&e.user, "INBOX"), "{caps:?}");
+        let m4 = e.messages("INBOX").into_iter().find(|m| m.uid == Some(uids[3])).unwrap();
+        assert_eq!(m4.keywords, vec!["$answered"], "{caps:?}");
+
+        let r = m.pass(&mut s, PassOptions::default()).await.unwrap();
+        assert_eq!(r.new_messages() + r.folders[0].flags + r.folders[0].expunged, 0, "{caps:?}: {r}");
+    }
 }

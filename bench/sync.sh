@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# Benchmark: postbote's IMAP mirror against mbsync (isync), on the local stack's Dovecot.
+#
+#   bench/sync.sh [N] [BIG]     N messages of ~5 KB (default 10000); BIG for the RSS check (default 50000)
+#
+# One run, in this order, on the same Dovecot mailbox of N messages:
+#   postbote `sync --once` (release build) into an empty store, then again with nothing new;
+#   mbsync into an empty Maildir with fsync on, then again with nothing new;
+#   mbsync with `FSync no`, the same two runs;
+# then postbote alone on a mailbox of BIG messages, to show that its peak RSS does not grow
+# with the mailbox. Prints one TSV line per run (wall seconds, peak RSS from /usr/bin/time -v)
+# and the ratios. postbote's own "no-change poll" figure is the pass on an open connection,
+# as it reports it ("in N ms"); the wall time of a no-change `sync --once` also includes the
+# process start, TLS handshake and login. Not a test: nothing here fails on a slow figure.
+# Needs: the stack up (scripts/stack up), mbsync, /usr/bin/time, cargo.
+set -euo pipefail
+
+N=${1:-10000}
+BIG=${2:-50000}
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+STACK=${POSTBOTE_STACK_DIR:-$ROOT/.stack}
+export POSTBOTE_STACK_DIR=$STACK
+CA=$STACK/certs/cert.pem
+W=$(mktemp -d "${TMPDIR:-/tmp}/postbote-bench.XXXXXX")
+trap 'rm -rf "$W"' EXIT
+
+command -v mbsync >/dev/null || { echo "bench: mbsync is missing (apt-get install isync)" >&2; exit 1; }
+[ -x /usr/bin/time ] || { echo "bench: /usr/bin/time is missing (apt-get install time)" >&2; exit 1; }
+[ -f "$CA" ] || { echo "bench: no stack at $STACK (run scripts/stack up)" >&2; exit 1; }
+
+echo "bench: building postbote (release)" >&2
+(cd "$ROOT" && cargo build --release --quiet)
+PB=${CARGO_TARGET_DIR:-$ROOT/target}/release/postbote
+
+stamp=$(date +%s)
+new_user() { # TAG COUNT -> prints the address
+  local user=bench-$1-$stamp@handwerk.test
+  "$ROOT/scripts/stack" add-user "$user" benchpw >&2
+  "$ROOT/scripts/stack" populate "$user" "$2" 5000 >&2
+  echo "$user"
+}
+
+pb_config() { # DIR USER
+  mkdir -p "$1"
+  printf 'benchpw\n' >"$1/password"
+  cat >"$1/postbote.toml" <<EOF
+[agent]
+data_dir = "$1/data"
+[imap]
+host = "localhost"
+port = 10993
+tls = "implicit"
+ca_file = "$CA"
+[relay]
+host = "localhost"
+port = 10587
+[[mailbox]]
+id = "bench"
+name = "Bench"
+addresses = ["bench@bau-firma.test"]
+hosted_address = "$2"
+login = "$2"
+password_file = "$1/password"
+EOF
+}
+
+mbsync_config() { # DIR USER EXTRA
+  mkdir -p "$1/maildir"
+  cat >"$1/mbsyncrc" <<EOF
+$3
+IMAPAccount dovecot
+Host localhost
+Port 10993
+User $2
+Pass benchpw
+SSLType IMAPS
+CertificateFile $CA
+
+IMAPStore remote
+Account dovecot
+
+MaildirStore local
+Path $1/maildir/
+Inbox $1/maildir/INBOX
+SubFolders Verbatim
+
+Channel dovecot
+Far :remote:
+Near :local:
+Patterns *
+Create Near
+Sync Pull
+SyncState *
+EOF
+}
+
+# measure NAME CMD... : runs CMD under /usr/bin/time -v; sets WALL (s) and RSS (KB), prints a TSV line
+measure() {
+  local name=$1
+  shift
+  sync
+  /usr/bin/time -v -o "$W/time.txt" "$@" >"$W/out.txt" 2>"$W/err.txt" || {
+    echo "bench: $name failed:" >&2
+    tail -5 "$W/out.txt" "$W/err.txt" >&2
+    exit 1
+  }
+  WALL=$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,p,":"); s=0; for(i=1;i<=n;i++) s=s*60+p[i]; print s}' "$W/time.txt")
+  RSS=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$W/time.txt")
+  printf '%s\t%s\t%s\n' "$name" "$WALL" "$RSS"
+}
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+
+user=$(new_user n "$N")
+echo "bench: mailbox $user with $N messages" >&2
+printf 'run\twall_s\tpeak_rss_kb\n'
+
+pb_config "$W/pb" "$user"
+measure "postbote full" "$PB" --config "$W/pb/postbote.toml" sync --once --quiet
+pb_full=$WALL pb_full_rss=$RSS
+pb_pass_ms=""
+for i in 1 2 3; do
+  measure "postbote no-change #$i" "$PB" --config "$W/pb/postbote.toml" sync --once --quiet
+  pb_noop=$WALL
+  pb_pass_ms="$pb_pass_ms $(sed -n 's/.* in \([0-9]*\) ms).*/\1/p' "$W/out.txt" | tail -1)"
+done
+pb_count=$(sqlite3 "$W/pb/data/postbote.sqlite" 'SELECT COUNT(*) FROM message' 2>/dev/null || echo "?")
+
+mbsync_config "$W/mb1" "$user" ""
+measure "mbsync full (fsync)" mbsync -c "$W/mb1/mbsyncrc" -a -q
+mb_full=$WALL mb_rss=$RSS
+measure "mbsync no-change (fsync)" mbsync -c "$W/mb1/mbsyncrc" -a -q
+mb_noop=$WALL
+
+mbsync_config "$W/mb2" "$user" "FSync no"
+measure "mbsync full (FSync no)" mbsync -c "$W/mb2/mbsyncrc" -a -q
+mb2_full=$WALL
+measure "mbsync no-change (FSync no)" mbsync -c "$W/mb2/mbsyncrc" -a -q
+mb2_noop=$WALL
+mb_count=$(find "$W/mb1/maildir/INBOX" -type f -path '*/cur/*' -o -type f -path '*/new/*' | wc -l)
+
+big=$(new_user big "$BIG")
+pb_config "$W/pb-big" "$big"
+measure "postbote full, $BIG messages" "$PB" --config "$W/pb-big/postbote.toml" sync --once --quiet
+pb_big=$WALL pb_big_rss=$RSS
+
+echo
+echo "messages: postbote stored $pb_count, mbsync stored $mb_count (of $N)"
+echo "full sync: postbote ${pb_full}s / mbsync ${mb_full}s (fsync) = $(ratio "$pb_full" "$mb_full");" \
+  "/ mbsync ${mb2_full}s (FSync no) = $(ratio "$pb_full" "$mb2_full")"
+echo "no-change poll: postbote pass on an open connection (3 runs):${pb_pass_ms} ms (target < 50 ms);" \
+  "whole process ${pb_noop}s vs mbsync ${mb_noop}s (fsync) = $(ratio "$pb_noop" "$mb_noop")," \
+  "${mb2_noop}s (FSync no) = $(ratio "$pb_noop" "$mb2_noop")"
+echo "peak RSS: postbote $((pb_full_rss / 1024)) MB at $N messages, $((pb_big_rss / 1024)) MB at $BIG (${pb_big}s);" \
+  "mbsync $((mb_rss / 1024)) MB (target < 100 MB and flat)"
