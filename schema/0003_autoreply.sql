@@ -28,11 +28,16 @@ CREATE TABLE autoreply_settings (
   updated_at     INTEGER NOT NULL
 );
 
--- How far the responder has read each account's messages (by store message id, which only
--- grows), and since when it watches the account: mail received before `armed_at` came with
--- the first sync of old mail and is never answered (`initial_skipped` counts it for status).
+-- How far the responder has read each account's new messages, and since when it watches the
+-- account: mail received before `armed_at` came with the first sync of old mail and is never
+-- answered (`initial_skipped` counts it for status). The position is the Email "created"
+-- entry of the change log, (modseq, object id), not the message id alone: message ids are
+-- rowids, and SQLite hands the largest one out again once that row is deleted, so a new
+-- message could get the id of an expunged one the cursor has already passed. Modseqs never
+-- repeat; one transaction creates many messages under one modseq, hence the pair.
 CREATE TABLE autoreply_cursor (
   account          TEXT PRIMARY KEY REFERENCES account(id),
+  last_modseq      INTEGER NOT NULL,
   last_message_id  INTEGER NOT NULL,
   armed_at         INTEGER NOT NULL,
   initial_skipped  INTEGER NOT NULL DEFAULT 0

@@ -486,13 +486,21 @@ pub fn is_internal(msg: &Incoming, mailbox: &Mailbox) -> bool {
     let hosted_domain = domain_of(&mailbox.hosted_address);
     match msg.return_path.address() {
         Some(rp) if domains.contains(domain_of(rp)) => true,
-        Some(rp) if domain_of(rp) == hosted_domain => msg.from.as_deref().is_some_and(|f| domains.contains(domain_of(f))),
+        Some(rp) if domain_of(rp) == hosted_domain => {
+            msg.from.as_deref().is_some_and(|f| domains.contains(domain_of(f)))
+        }
         _ => false,
     }
 }
 
 /// Decide whether `msg` gets an automatic reply. Pure: see the module text for the order.
-pub fn decide(msg: &Incoming, ctx: &Context<'_>, settings: &Settings, history: &History, now: DateTime<Utc>) -> Decision {
+pub fn decide(
+    msg: &Incoming,
+    ctx: &Context<'_>,
+    settings: &Settings,
+    history: &History,
+    now: DateTime<Utc>,
+) -> Decision {
     use Reason::*;
     let tz = ctx.time_zone;
     let fmt = |t: DateTime<Utc>| t.with_timezone(&tz).format("%d.%m.%Y %H:%M").to_string();
@@ -504,10 +512,16 @@ pub fn decide(msg: &Incoming, ctx: &Context<'_>, settings: &Settings, history: &
     if let Some(since) = history.watching_since
         && msg.received_at < since
     {
-        return Decision::skip(InitialSync, format!("received {} before postbote watched this mailbox", fmt(msg.received_at)));
+        return Decision::skip(
+            InitialSync,
+            format!("received {} before postbote watched this mailbox", fmt(msg.received_at)),
+        );
     }
     if !absent_at(settings, tz, msg.received_at) {
-        return Decision::skip(OutsideLeave, format!("received {}, outside the leave ({})", fmt(msg.received_at), settings.describe_window(tz)));
+        return Decision::skip(
+            OutsideLeave,
+            format!("received {}, outside the leave ({})", fmt(msg.received_at), settings.describe_window(tz)),
+        );
     }
     // The absence that covered the message is over by now (postbote was down, or the message
     // waited): a reply now would come late.
@@ -518,14 +532,23 @@ pub fn decide(msg: &Incoming, ctx: &Context<'_>, settings: &Settings, history: &
     }
     let age = now - msg.received_at;
     if age > chrono::Duration::seconds(settings.max_age_secs) {
-        return Decision::skip(TooOld, format!("received {}, more than {} ago", fmt(msg.received_at), super::settings::human_duration(settings.max_age_secs)));
+        return Decision::skip(
+            TooOld,
+            format!(
+                "received {}, more than {} ago",
+                fmt(msg.received_at),
+                super::settings::human_duration(settings.max_age_secs)
+            ),
+        );
     }
 
     // 2. Would a reply do harm?
     let rp = match &msg.return_path {
         ReturnPath::Missing => return Decision::skip(EmptyReturnPath, "no Return-Path header"),
         ReturnPath::Null => return Decision::skip(EmptyReturnPath, "Return-Path is <> (a bounce or notification)"),
-        ReturnPath::Invalid(v) => return Decision::skip(EmptyReturnPath, format!("Return-Path \"{v}\" is not an address")),
+        ReturnPath::Invalid(v) => {
+            return Decision::skip(EmptyReturnPath, format!("Return-Path \"{v}\" is not an address"));
+        }
         ReturnPath::Address { address, .. } => address.as_str(),
     };
     if let Some(v) = &msg.auto_submitted {
@@ -551,7 +574,10 @@ pub fn decide(msg: &Incoming, ctx: &Context<'_>, settings: &Settings, history: &
         return Decision::skip(Spam, s.clone());
     }
     if msg.received_count > MAX_RECEIVED {
-        return Decision::skip(LoopSuspected, format!("{} Received headers (more than {MAX_RECEIVED})", msg.received_count));
+        return Decision::skip(
+            LoopSuspected,
+            format!("{} Received headers (more than {MAX_RECEIVED})", msg.received_count),
+        );
     }
     for (what, addr) in [("return path", Some(rp)), ("From", msg.from.as_deref())] {
         if let Some(a) = addr
@@ -574,7 +600,8 @@ pub fn decide(msg: &Incoming, ctx: &Context<'_>, settings: &Settings, history: &
     // count only with a company address: they are what the company-domain forward recorded,
     // while the hosted address is in every delivered message (Dovecot adds it), Bcc included.
     let in_headers = msg.recipients.iter().find(|a| own(a));
-    let forwarded = msg.envelope_recipients.iter().find(|a| ctx.mailbox.addresses.iter().any(|c| c.eq_ignore_ascii_case(a)));
+    let forwarded =
+        msg.envelope_recipients.iter().find(|a| ctx.mailbox.addresses.iter().any(|c| c.eq_ignore_ascii_case(a)));
     if in_headers.is_none() && forwarded.is_none() {
         return Decision::skip(
             NotAddressedToMailbox,
@@ -583,7 +610,10 @@ pub fn decide(msg: &Incoming, ctx: &Context<'_>, settings: &Settings, history: &
     }
     let internal = is_internal(msg, ctx.mailbox);
     if settings.answer == Answer::Known && !internal && !history.known_sender {
-        return Decision::skip(UnknownSender, format!("{rp} has not been written to from this mailbox and is not of the company's domain"));
+        return Decision::skip(
+            UnknownSender,
+            format!("{rp} has not been written to from this mailbox and is not of the company's domain"),
+        );
     }
 
     // 4. Answered already?
@@ -600,15 +630,27 @@ pub fn decide(msg: &Incoming, ctx: &Context<'_>, settings: &Settings, history: &
         {
             return Decision::skip(
                 AlreadyAnswered,
-                format!("{rp} was answered {} (interval {})", fmt(last), super::settings::human_duration(settings.interval_secs)),
+                format!(
+                    "{rp} was answered {} (interval {})",
+                    fmt(last),
+                    super::settings::human_duration(settings.interval_secs)
+                ),
             );
         }
     }
 
     // 5. Budget.
     if history.replies_last_hour >= settings.max_per_hour {
-        return Decision::skip(RateLimited, format!("{} replies in the last hour (cap {})", history.replies_last_hour, settings.max_per_hour));
+        return Decision::skip(
+            RateLimited,
+            format!("{} replies in the last hour (cap {})", history.replies_last_hour, settings.max_per_hour),
+        );
     }
 
-    Decision { reply: true, reason: Reply, detail: format!("reply to {rp}{}", if internal { " (internal text)" } else { "" }), internal }
+    Decision {
+        reply: true,
+        reason: Reply,
+        detail: format!("reply to {rp}{}", if internal { " (internal text)" } else { "" }),
+        internal,
+    }
 }

@@ -78,7 +78,8 @@ pub fn apply_config(app: &App) -> Result<Vec<String>, AutoreplyError> {
         if app.store.autoreply_config_hash(&m.id)?.as_deref() == Some(fp.as_str()) {
             continue;
         }
-        let mut s = Settings::from_config(raw, tz).map_err(|e| InvalidSettings(format!("mailbox \"{}\": {}", m.id, e.0)))?;
+        let mut s =
+            Settings::from_config(raw, tz).map_err(|e| InvalidSettings(format!("mailbox \"{}\": {}", m.id, e.0)))?;
         if let Some(old) = app.store.autoreply_settings(&m.id)? {
             s.memory_since = old.memory_since;
         }
@@ -123,7 +124,12 @@ fn history_for(
 
 /// When a reply queued now must be cancelled if it has not gone out: at the end of the
 /// absence that covers the message, and at the latest `max_age` from now.
-pub fn discard_after(settings: &Settings, tz: chrono_tz::Tz, received_at: DateTime<Utc>, now: DateTime<Utc>) -> DateTime<Utc> {
+pub fn discard_after(
+    settings: &Settings,
+    tz: chrono_tz::Tz,
+    received_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> DateTime<Utc> {
     let by_age = now + chrono::Duration::seconds(settings.max_age_secs);
     match decide::absence_end(settings, tz, received_at) {
         Some(end) => end.min(by_age),
@@ -140,9 +146,14 @@ fn random_id() -> String {
 /// The outcome of one message in the loop (for tests and logs).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Handled {
-    Decided { reason: Reason, queued: Option<i64> },
-    /// Not the inbox or junk, received before the responder watched the mailbox, or a copy of
-    /// a message decided before: nothing recorded.
+    Decided {
+        reason: Reason,
+        queued: Option<i64>,
+    },
+    /// Inbox mail received before the responder watched the mailbox (the first sync): counted,
+    /// not recorded one by one.
+    InitialSync,
+    /// Not the inbox or junk, or a copy of a message decided before: nothing recorded.
     Passed,
 }
 
@@ -186,26 +197,28 @@ pub async fn run(app: App, token: CancellationToken) -> anyhow::Result<()> {
 /// Refresh the outbox state of this mailbox's open replies, then decide every new message.
 /// Returns how many decisions were recorded. Each decision commits with the cursor move.
 pub fn pass(app: &App, m: &Mailbox, now: DateTime<Utc>) -> Result<usize, StoreError> {
-    for (reply_id, outbox_id) in app.store.autoreply_open_replies(&m.id)? {
+    for (reply_id, outbox_id, seen) in app.store.autoreply_open_replies(&m.id)? {
         // A reply the outbox no longer knows is "gone": it was never sent.
         let state = outbox::state(app, outbox_id)?.unwrap_or_else(|| "gone".into());
-        app.store.autoreply_set_reply_state(reply_id, &state, now.timestamp())?;
+        if state != seen {
+            app.store.autoreply_set_reply_state(reply_id, &state, now.timestamp())?;
+        }
     }
     let settings = app.store.autoreply_settings(&m.id)?.unwrap_or_default();
     let cursor = match app.store.autoreply_cursor(&m.id)? {
         Some(c) => c,
         None => app.store.autoreply_arm(&m.id, now.timestamp())?,
     };
-    let mut after = cursor.last_message_id;
+    let mut after = cursor.position;
     let mut decided = 0;
     loop {
         let batch = app.store.autoreply_candidates(&m.id, after, BATCH)?;
-        let Some(last) = batch.last().map(|c| c.id) else { break };
+        let Some(last) = batch.last().map(|c| (c.modseq, c.id)) else { break };
         let mut passed_initial = 0;
         for c in &batch {
             match handle(app, m, &settings, c, cursor.armed_at, now)? {
                 Handled::Decided { .. } => decided += 1,
-                Handled::Passed if c.received_at < cursor.armed_at => passed_initial += 1,
+                Handled::InitialSync => passed_initial += 1,
                 Handled::Passed => {}
             }
         }
@@ -231,7 +244,7 @@ pub fn handle(
     };
     // Mail from the first sync of old mail is not a decision at all (and not worth parsing).
     if c.received_at < armed_at {
-        return Ok(Handled::Passed);
+        return Ok(Handled::InitialSync);
     }
     let Some(raw) = app.store.message_raw(c.id)? else { return Ok(Handled::Passed) };
     let msg = Incoming::parse(&raw, ts(c.received_at), in_junk, Some(c.thread_id));
@@ -256,7 +269,7 @@ pub fn handle(
     let to = match (d.reply, msg.return_path.address()) {
         (true, Some(to)) => to.to_string(),
         _ => {
-            app.store.autoreply_record(&m.id, &record, None, Some(c.id))?;
+            app.store.autoreply_record(&m.id, &record, None, Some((c.modseq, c.id)))?;
             return Ok(Handled::Decided { reason: d.reason, queued: None });
         }
     };
@@ -270,8 +283,9 @@ pub fn handle(
     };
     match outbox::enqueue(app, out) {
         Ok(q) => {
-            let r = ReplyRecord { sender: to.clone(), thread_id: msg.thread_id, outbox_id: q.id, message_id: q.message_id };
-            app.store.autoreply_record(&m.id, &record, Some(&r), Some(c.id))?;
+            let r =
+                ReplyRecord { sender: to.clone(), thread_id: msg.thread_id, outbox_id: q.id, message_id: q.message_id };
+            app.store.autoreply_record(&m.id, &record, Some(&r), Some((c.modseq, c.id)))?;
             tracing::info!(mailbox = %m.id, to = %to, outbox_id = q.id, "automatic reply queued");
             Ok(Handled::Decided { reason: d.reason, queued: Some(q.id) })
         }
@@ -279,7 +293,7 @@ pub fn handle(
             // The decision stands; that the outbox refused it is part of the record.
             tracing::warn!(mailbox = %m.id, to = %to, error = %e, "automatic reply not queued");
             record.detail = format!("{}; not queued: {e}", record.detail);
-            app.store.autoreply_record(&m.id, &record, None, Some(c.id))?;
+            app.store.autoreply_record(&m.id, &record, None, Some((c.modseq, c.id)))?;
             Ok(Handled::Decided { reason: d.reason, queued: None })
         }
     }

@@ -20,7 +20,8 @@ pub const DEFAULT_MAX_PER_HOUR: u32 = 30;
 pub const DEFAULT_SUBJECT: &str = "Automatische Antwort: {subject}";
 /// The subject when the original had none.
 pub const SUBJECT_WITHOUT_ORIGINAL: &str = "Automatische Antwort";
-pub const DEFAULT_TEXT: &str = "Vielen Dank für Ihre Nachricht. Ich bin zurzeit nicht im Büro und lese sie nach meiner Rückkehr.";
+pub const DEFAULT_TEXT: &str =
+    "Vielen Dank für Ihre Nachricht. Ich bin zurzeit nicht im Büro und lese sie nach meiner Rückkehr.";
 
 /// Who gets a reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -101,7 +102,10 @@ impl Settings {
     /// Check what a person or a phone may have got wrong. Clamps nothing silently.
     pub fn validate(&self) -> Result<(), InvalidSettings> {
         if self.interval_secs < MIN_INTERVAL_SECS {
-            return Err(InvalidSettings(format!("interval {} is shorter than one day", human_duration(self.interval_secs))));
+            return Err(InvalidSettings(format!(
+                "interval {} is shorter than one day",
+                human_duration(self.interval_secs)
+            )));
         }
         if self.max_age_secs < 60 {
             return Err(InvalidSettings("max_age must be at least one minute".into()));
@@ -112,7 +116,8 @@ impl Settings {
             return Err(InvalidSettings(format!("the leave ends ({t}) before it starts ({f})")));
         }
         for s in &self.schedule {
-            config::parse_cron(s).map_err(|e| InvalidSettings(format!("schedule \"{s}\" is not a crontab expression: {e}")))?;
+            config::parse_cron(s)
+                .map_err(|e| InvalidSettings(format!("schedule \"{s}\" is not a crontab expression: {e}")))?;
         }
         for (k, v) in [("subject", &self.subject), ("text body", &self.text_body)] {
             if v.as_deref().is_some_and(|v| v.contains('\0')) {
@@ -133,8 +138,13 @@ impl Settings {
                     .ok_or_else(|| InvalidSettings(format!("{key} \"{s}\" is not a duration"))),
             }
         };
-        let date = |d: &Option<toml::value::Datetime>, end: bool, key: &str| -> Result<Option<DateTime<Utc>>, InvalidSettings> {
-            d.as_ref().map(|d| config::local_datetime(d, tz, end, key).map_err(|e| InvalidSettings(e.to_string()))).transpose()
+        let date = |d: &Option<toml::value::Datetime>,
+                    end: bool,
+                    key: &str|
+         -> Result<Option<DateTime<Utc>>, InvalidSettings> {
+            d.as_ref()
+                .map(|d| config::local_datetime(d, tz, end, key).map_err(|e| InvalidSettings(e.to_string())))
+                .transpose()
         };
         let s = Settings {
             is_enabled: v.enabled.unwrap_or(true),
@@ -148,7 +158,8 @@ impl Settings {
             schedule: v.schedule.clone().unwrap_or_default(),
             answer: match v.answer.as_deref() {
                 None => Answer::Everyone,
-                Some(a) => Answer::parse(a).ok_or_else(|| InvalidSettings(format!("answer \"{a}\" must be everyone or known")))?,
+                Some(a) => Answer::parse(a)
+                    .ok_or_else(|| InvalidSettings(format!("answer \"{a}\" must be everyone or known")))?,
             },
             max_per_hour: v.max_per_hour.unwrap_or(DEFAULT_MAX_PER_HOUR),
             max_age_secs: dur(&v.max_age, "vacation.max_age", DEFAULT_MAX_AGE_SECS)?,

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::Europe::Berlin;
 
-use super::decide::{self, Context, History, Incoming, Reason, decode_srs, emails_in, parse_return_path, system_sender};
+use super::decide::{
+    self, Context, History, Incoming, Reason, decode_srs, emails_in, parse_return_path, system_sender,
+};
 use super::render;
 use super::settings::{Answer, Settings};
 use crate::app::App;
@@ -242,7 +244,13 @@ fn leave_in_progress_and_stale_mail() {
     let d = decide::decide(&customer_at(at), &ctx, &s, &History::default(), at + chrono::Duration::days(4));
     assert_eq!(d.reason, Reason::TooOld);
     // Processed after the leave ended: no late reply.
-    let d = decide::decide(&customer_at(local("2027-01-06 23:50")), &ctx, &s, &History::default(), local("2027-01-07 00:10"));
+    let d = decide::decide(
+        &customer_at(local("2027-01-06 23:50")),
+        &ctx,
+        &s,
+        &History::default(),
+        local("2027-01-07 00:10"),
+    );
     assert_eq!(d.reason, Reason::OutsideLeave);
     // Mail from before the responder watched the mailbox (first sync).
     let h = History { watching_since: Some(at + chrono::Duration::hours(1)), ..Default::default() };
@@ -331,7 +339,10 @@ fn reply_headers_and_umlauts() {
     assert_eq!(p.date().unwrap().to_timestamp(), local("2027-01-02 10:00").timestamp());
     assert!(p.header_raw("Date").unwrap().trim().ends_with("+0100"), "local time in Berlin");
     assert_eq!(p.body_text(0).unwrap().trim(), "Ich bin bis einschließlich 6. Januar im Urlaub. Grüße, Hans Becker");
-    assert!(p.header_raw("Content-Type").unwrap().trim().starts_with("text/plain"), "plain text only without an HTML text");
+    assert!(
+        p.header_raw("Content-Type").unwrap().trim().starts_with("text/plain"),
+        "plain text only without an HTML text"
+    );
 
     // HTML makes it multipart/alternative; the internal text is plain.
     let with_html = Settings { html_body: Some("<p>Bin im Urlaub. Grüße</p>".into()), ..s.clone() };
@@ -365,7 +376,13 @@ fn app(dir: &Path, vacation: &str) -> App {
 fn deliver(app: &App, account: &str, folder: &str, role: &str, uid: u32, file: &str, at: DateTime<Utc>) -> i64 {
     let f = app.store.ensure_folder(account, folder, Some(role)).unwrap();
     let raw = std::fs::read(corpus_dir().join(file)).unwrap();
-    let m = crate::store::messages::NewMessage { uid: Some(uid), modseq: None, flags: vec![], internal_date: at.timestamp(), raw };
+    let m = crate::store::messages::NewMessage {
+        uid: Some(uid),
+        modseq: None,
+        flags: vec![],
+        internal_date: at.timestamp(),
+        raw,
+    };
     app.store.insert_messages(account, f.id, vec![m], None).unwrap()[0]
 }
 
@@ -387,7 +404,13 @@ fn config_seeds_settings_once_and_saving_logs_a_change() {
     assert!(a.store.account_state("becker").unwrap().unwrap().0 > state_before, "modseq moved");
     let logged: i64 = a
         .store
-        .read(|c| Ok(c.query_row("SELECT COUNT(*) FROM change_log WHERE account = 'becker' AND type = 6 AND object_id = 1", [], |r| r.get(0))?))
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT COUNT(*) FROM change_log WHERE account = 'becker' AND type = 6 AND object_id = 1",
+                [],
+                |r| r.get(0),
+            )?)
+        })
         .unwrap();
     assert_eq!(logged, 2, "created by the config, updated by the save");
     // Restart with the same config: the phone's text stays.
@@ -422,7 +445,8 @@ fn loop_records_every_decision_once() {
     deliver(&a, "becker", "Archive", "archive", 1, "mailing-list.eml", later);
     assert_eq!(super::pass(&a, &m, later + chrono::Duration::seconds(5)).unwrap(), 3);
     assert_eq!(super::pass(&a, &m, later + chrono::Duration::seconds(10)).unwrap(), 0, "nothing is decided twice");
-    let counts: std::collections::BTreeMap<String, i64> = a.store.autoreply_counts("becker").unwrap().into_iter().collect();
+    let counts: std::collections::BTreeMap<String, i64> =
+        a.store.autoreply_counts("becker").unwrap().into_iter().collect();
     assert_eq!(counts.get("list_header"), Some(&1));
     assert_eq!(counts.get("reply"), Some(&1));
     assert_eq!(counts.get("spam"), Some(&1));
@@ -434,7 +458,8 @@ fn loop_records_every_decision_once() {
     // Whether the outbox took it or refused it, the record says so.
     assert!(reply.reply_state.is_some() || reply.detail.contains("not queued"), "{reply:?}");
     // `status` counts by reason.
-    let part = tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(super::status(&a, "becker")).unwrap();
+    let part =
+        tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(super::status(&a, "becker")).unwrap();
     assert_eq!(part.json["decisions"]["list_header"], 1);
     assert_eq!(part.json["initial_sync_skipped"], 1);
     assert!(part.lines[0].starts_with("auto-reply: on"), "{:?}", part.lines);
@@ -459,9 +484,14 @@ fn reply_history_follows_the_outbox_state() {
             reason: "reply".into(),
             detail: String::new(),
         };
-        let r = ReplyRecord { sender: sender.into(), thread_id: Some(thread), outbox_id, message_id: format!("r{outbox_id}@bau-firma.test") };
+        let r = ReplyRecord {
+            sender: sender.into(),
+            thread_id: Some(thread),
+            outbox_id,
+            message_id: format!("r{outbox_id}@bau-firma.test"),
+        };
         a.store.autoreply_record("info", &d, Some(&r), None).unwrap();
-        a.store.autoreply_open_replies("info").unwrap().into_iter().find(|(_, o)| *o == outbox_id).unwrap().0
+        a.store.autoreply_open_replies("info").unwrap().into_iter().find(|(_, o, _)| *o == outbox_id).unwrap().0
     };
     let now = crate::store::now();
     let r1 = rec("a@kunde.test", 10, 101);
@@ -513,6 +543,104 @@ fn dates_and_schedule_add_up() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), "");
     let ctx = Context { mailbox: cfg.mailbox("becker").unwrap(), time_zone: Berlin };
-    let d = decide::decide(&customer_at(local("2027-01-15 19:00")), &ctx, &s, &History::default(), local("2027-01-18 08:00"));
+    let d = decide::decide(
+        &customer_at(local("2027-01-15 19:00")),
+        &ctx,
+        &s,
+        &History::default(),
+        local("2027-01-18 08:00"),
+    );
     assert_eq!(d.reason, Reason::OutsideLeave, "{}", d.detail);
+}
+
+/// With the real outbox queue: a shared mailbox answers a conversation once; an employee's
+/// sender is not answered twice while the first reply waits, and is again once that reply
+/// was cancelled (it never went out).
+#[test]
+fn queued_replies_block_per_conversation_and_per_sender() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = app(dir.path(), "");
+    let now = Utc::now();
+    let on = Settings { is_enabled: true, ..Default::default() };
+    super::save_settings(&a, "info", &on).unwrap();
+    super::save_settings(&a, "becker", &on).unwrap();
+    let info = a.config.mailbox("info").unwrap().clone();
+    let becker = a.config.mailbox("becker").unwrap().clone();
+    super::pass(&a, &info, now).unwrap();
+    super::pass(&a, &becker, now).unwrap();
+    let t = now + chrono::Duration::seconds(5);
+    deliver(&a, "info", "INBOX", "inbox", 1, "shared-first.eml", t);
+    deliver(&a, "info", "INBOX", "inbox", 2, "shared-second.eml", t);
+    super::pass(&a, &info, t).unwrap();
+    let reasons: Vec<String> =
+        a.store.autoreply_recent("info", 10).unwrap().into_iter().rev().map(|d| d.reason).collect();
+    assert_eq!(reasons, vec!["reply", "conversation_answered"]);
+    let first = &a.store.autoreply_recent("info", 10).unwrap()[1];
+    assert_eq!(first.reply_state.as_deref(), Some("queued"), "{first:?}");
+
+    // Employee: the same sender twice while the reply waits.
+    deliver(&a, "becker", "INBOX", "inbox", 1, "customer.eml", t);
+    deliver(&a, "becker", "INBOX", "inbox", 2, "umlaut-subject.eml", t);
+    super::pass(&a, &becker, t).unwrap();
+    let raw = std::fs::read(corpus_dir().join("customer.eml")).unwrap();
+    let again = String::from_utf8(raw).unwrap().replace("<c1.20270102@kunde.test>", "<c2.20270102@kunde.test>");
+    let f = a.store.folder_by_name("becker", "INBOX").unwrap().unwrap();
+    let m = crate::store::messages::NewMessage {
+        uid: Some(3),
+        modseq: None,
+        flags: vec![],
+        internal_date: t.timestamp(),
+        raw: again.clone().into_bytes(),
+    };
+    a.store.insert_messages("becker", f.id, vec![m], None).unwrap();
+    super::pass(&a, &becker, t).unwrap();
+    let recent = a.store.autoreply_recent("becker", 10).unwrap();
+    assert_eq!(recent[0].reason, "reply_pending", "{recent:?}");
+    // The waiting reply is cancelled (the leave ended): the sender was never answered.
+    let (_, outbox_id, _) = a.store.autoreply_open_replies("becker").unwrap()[0];
+    assert!(crate::outbox::cancel(&a, outbox_id, "test").unwrap());
+    let m = crate::store::messages::NewMessage {
+        uid: Some(4),
+        modseq: None,
+        flags: vec![],
+        internal_date: t.timestamp(),
+        raw: again.replace("<c2.20270102@kunde.test>", "<c3.20270102@kunde.test>").into_bytes(),
+    };
+    a.store.insert_messages("becker", f.id, vec![m], None).unwrap();
+    super::pass(&a, &becker, t).unwrap();
+    let recent = a.store.autoreply_recent("becker", 10).unwrap();
+    assert_eq!(recent[0].reason, "reply", "{recent:?}");
+    assert_eq!(recent[1].reply_state, None);
+    assert_eq!(recent[3].reply_state.as_deref(), Some("cancelled"), "{recent:?}");
+}
+
+/// A queued reply is dropped at the end of the absence, or after `max_age`, whichever is first.
+#[test]
+fn queued_replies_expire_with_the_leave_or_their_age() {
+    let now = local("2027-01-02 10:00");
+    let s = leave("2026-12-21", "2027-01-03");
+    assert_eq!(super::discard_after(&s, Berlin, now, now), local("2027-01-04 00:00"), "the leave ends first");
+    let s = leave("2026-12-21", "2027-01-31");
+    assert_eq!(super::discard_after(&s, Berlin, now, now), now + chrono::Duration::days(3), "max_age is first");
+}
+
+/// Regression: SQLite gives a new row the largest rowid again once that row was deleted. A
+/// message expunged right after it was decided must not hide the next one from the cursor.
+#[test]
+fn a_reused_message_id_is_still_decided() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = app(dir.path(), "");
+    super::save_settings(&a, "becker", &Settings { is_enabled: true, ..Default::default() }).unwrap();
+    let m = a.config.mailbox("becker").unwrap().clone();
+    let now = Utc::now();
+    super::pass(&a, &m, now).unwrap();
+    let t = now + chrono::Duration::seconds(5);
+    let first = deliver(&a, "becker", "INBOX", "inbox", 1, "spam-flagged.eml", t);
+    assert_eq!(super::pass(&a, &m, t).unwrap(), 1);
+    let inbox = a.store.folder_by_name("becker", "INBOX").unwrap().unwrap();
+    assert_eq!(a.store.expunge_uids("becker", inbox.id, &[1], None).unwrap(), 1);
+    let second = deliver(&a, "becker", "INBOX", "inbox", 2, "customer.eml", t);
+    assert_eq!(second, first, "SQLite reused the id (the situation this test is about)");
+    assert_eq!(super::pass(&a, &m, t).unwrap(), 1, "the new message is decided");
+    assert_eq!(a.store.autoreply_recent("becker", 1).unwrap()[0].sender.as_deref(), Some("mueller@kunde.test"));
 }

@@ -108,7 +108,8 @@ pub fn parse_local(s: &str, tz: chrono_tz::Tz, end_of_day: bool) -> anyhow::Resu
         return Ok(d.with_timezone(&Utc));
     }
     let normalised = s.trim().replacen(' ', "T", 1);
-    let normalised = if normalised.len() == 16 && normalised.contains('T') { format!("{normalised}:00") } else { normalised };
+    let normalised =
+        if normalised.len() == 16 && normalised.contains('T') { format!("{normalised}:00") } else { normalised };
     let d: toml::value::Datetime = normalised
         .parse()
         .map_err(|_| anyhow::anyhow!("\"{s}\" is not a date (2026-12-21) or local date-time (2026-12-21T14:00)"))?;
@@ -227,7 +228,8 @@ pub async fn vacation(app: &App, c: VacationCmd) -> anyhow::Result<ExitCode> {
                 s.schedule = a.schedule.clone();
             }
             if let Some(x) = &a.answer {
-                s.answer = Answer::parse(x).with_context(|| format!("--answer \"{x}\" must be \"everyone\" or \"known\""))?;
+                s.answer =
+                    Answer::parse(x).with_context(|| format!("--answer \"{x}\" must be \"everyone\" or \"known\""))?;
             }
             if let Some(n) = a.max_per_hour {
                 s.max_per_hour = n;

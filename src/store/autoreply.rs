@@ -16,7 +16,8 @@ pub const OPEN_STATES: [&str; 4] = ["queued", "sending", "deferred", "unknown"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cursor {
-    pub last_message_id: i64,
+    /// The change-log position last read: (modseq, message id).
+    pub position: (i64, i64),
     pub armed_at: i64,
     pub initial_skipped: i64,
 }
@@ -28,6 +29,8 @@ pub struct Candidate {
     pub role: Option<String>,
     pub received_at: i64,
     pub thread_id: i64,
+    /// The modseq of its "created" entry in the change log.
+    pub modseq: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -67,6 +70,16 @@ pub struct DecisionRow {
     pub reason: String,
     pub detail: String,
     pub reply_state: Option<String>,
+}
+
+/// Move the cursor forward to `to` (never back).
+fn advance(t: &mut super::Tx<'_>, account: &str, to: (i64, i64)) -> Result<()> {
+    t.tx.execute(
+        "UPDATE autoreply_cursor SET last_modseq = ?2, last_message_id = ?3
+         WHERE account = ?1 AND (last_modseq < ?2 OR (last_modseq = ?2 AND last_message_id < ?3))",
+        params![account, to.0, to.1],
+    )?;
+    Ok(())
 }
 
 fn ts(t: Option<DateTime<Utc>>) -> Option<i64> {
@@ -165,19 +178,20 @@ impl Store {
     pub fn autoreply_cursor(&self, account: &str) -> Result<Option<Cursor>> {
         self.read(|c| {
             Ok(c.query_row(
-                "SELECT last_message_id, armed_at, initial_skipped FROM autoreply_cursor WHERE account = ?1",
+                "SELECT last_modseq, last_message_id, armed_at, initial_skipped FROM autoreply_cursor WHERE account = ?1",
                 [account],
-                |r| Ok(Cursor { last_message_id: r.get(0)?, armed_at: r.get(1)?, initial_skipped: r.get(2)? }),
+                |r| Ok(Cursor { position: (r.get(0)?, r.get(1)?), armed_at: r.get(2)?, initial_skipped: r.get(3)? }),
             )
             .optional()?)
         })
     }
 
-    /// Start watching an account: from message id 0 (everything is looked at), armed now.
+    /// Start watching an account: from the start of the change log (everything is looked at;
+    /// what was received before `armed_at` only counted), armed now.
     pub fn autoreply_arm(&self, account: &str, armed_at: i64) -> Result<Cursor> {
         self.write(|t| {
             t.tx.execute(
-                "INSERT INTO autoreply_cursor (account, last_message_id, armed_at) VALUES (?1, 0, ?2)
+                "INSERT INTO autoreply_cursor (account, last_modseq, last_message_id, armed_at) VALUES (?1, 0, 0, ?2)
                  ON CONFLICT(account) DO NOTHING",
                 params![account, armed_at],
             )?;
@@ -186,29 +200,42 @@ impl Store {
         Ok(self.autoreply_cursor(account)?.expect("just armed"))
     }
 
-    /// Messages after `after_id` in any folder, oldest first, with their folder's role.
-    pub fn autoreply_candidates(&self, account: &str, after_id: i64, limit: usize) -> Result<Vec<Candidate>> {
+    /// Messages created after `after` = (modseq, message id), in any folder, in the order they
+    /// were created, with their folder's role. A message destroyed since is not returned.
+    pub fn autoreply_candidates(&self, account: &str, after: (i64, i64), limit: usize) -> Result<Vec<Candidate>> {
         self.read(|c| {
             let mut s = c.prepare_cached(
-                "SELECT m.id, f.role, m.received_at, m.thread_id FROM message m JOIN folder f ON f.id = m.folder_id
-                 WHERE m.account = ?1 AND m.id > ?2 ORDER BY m.id LIMIT ?3",
+                "SELECT m.id, f.role, m.received_at, m.thread_id, l.modseq
+                 FROM change_log l JOIN message m ON m.id = l.object_id JOIN folder f ON f.id = m.folder_id
+                 WHERE l.account = ?1 AND l.type = ?2 AND l.op = ?3 AND m.account = ?1
+                   AND (l.modseq > ?4 OR (l.modseq = ?4 AND l.object_id > ?5))
+                 ORDER BY l.modseq, l.object_id LIMIT ?6",
             )?;
             let rows = s
-                .query_map(params![account, after_id, limit as i64], |r| {
-                    Ok(Candidate { id: r.get(0)?, role: r.get(1)?, received_at: r.get(2)?, thread_id: r.get(3)? })
-                })?
+                .query_map(
+                    params![account, ObjType::Email as i64, Op::Created as i64, after.0, after.1, limit as i64],
+                    |r| {
+                        Ok(Candidate {
+                            id: r.get(0)?,
+                            role: r.get(1)?,
+                            received_at: r.get(2)?,
+                            thread_id: r.get(3)?,
+                            modseq: r.get(4)?,
+                        })
+                    },
+                )?
                 .collect::<rusqlite::Result<_>>()?;
             Ok(rows)
         })
     }
 
     /// Move the cursor past messages nothing is recorded for (other folders, first sync).
-    pub fn autoreply_advance(&self, account: &str, to_id: i64, initial_skipped: i64) -> Result<()> {
+    pub fn autoreply_advance(&self, account: &str, to: (i64, i64), initial_skipped: i64) -> Result<()> {
         self.write(|t| {
+            advance(t, account, to)?;
             t.tx.execute(
-                "UPDATE autoreply_cursor SET last_message_id = MAX(last_message_id, ?2), initial_skipped = initial_skipped + ?3
-                 WHERE account = ?1",
-                params![account, to_id, initial_skipped],
+                "UPDATE autoreply_cursor SET initial_skipped = initial_skipped + ?2 WHERE account = ?1",
+                params![account, initial_skipped],
             )?;
             Ok(())
         })
@@ -234,7 +261,7 @@ impl Store {
         account: &str,
         d: &DecisionRecord,
         reply: Option<&ReplyRecord>,
-        cursor_to: Option<i64>,
+        cursor_to: Option<(i64, i64)>,
     ) -> Result<i64> {
         self.write(|t| {
             let at = now();
@@ -256,23 +283,21 @@ impl Store {
             )?;
             let id = t.tx.last_insert_rowid();
             if let Some(to) = cursor_to {
-                t.tx.execute(
-                    "UPDATE autoreply_cursor SET last_message_id = MAX(last_message_id, ?2) WHERE account = ?1",
-                    params![account, to],
-                )?;
+                advance(t, account, to)?;
             }
             Ok(id)
         })
     }
 
-    /// Replies whose outbox state may still change: (reply id, outbox id).
-    pub fn autoreply_open_replies(&self, account: &str) -> Result<Vec<(i64, i64)>> {
+    /// Replies whose outbox state may still change: (reply id, outbox id, state last seen).
+    pub fn autoreply_open_replies(&self, account: &str) -> Result<Vec<(i64, i64, String)>> {
         self.read(|c| {
             let mut s = c.prepare_cached(
-                "SELECT id, outbox_id FROM autoreply_reply
+                "SELECT id, outbox_id, state FROM autoreply_reply
                  WHERE account = ?1 AND state IN ('queued', 'sending', 'deferred', 'unknown') ORDER BY id",
             )?;
-            let rows = s.query_map([account], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+            let rows =
+                s.query_map([account], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<_>>()?;
             Ok(rows)
         })
     }
@@ -396,7 +421,9 @@ impl Store {
     /// Replies queued per outbox state, all time.
     pub fn autoreply_reply_states(&self, account: &str) -> Result<Vec<(String, i64)>> {
         self.read(|c| {
-            let mut s = c.prepare_cached("SELECT state, COUNT(*) FROM autoreply_reply WHERE account = ?1 GROUP BY state ORDER BY state")?;
+            let mut s = c.prepare_cached(
+                "SELECT state, COUNT(*) FROM autoreply_reply WHERE account = ?1 GROUP BY state ORDER BY state",
+            )?;
             let rows = s.query_map([account], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
             Ok(rows)
         })
