@@ -73,3 +73,14 @@ CREATE TABLE email_submission (
   destroyed    INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX email_submission_account ON email_submission (account, id);
+
+-- JMAP ids are message row ids and must never be reused (RFC 8620 section 1.2; coalescing in
+-- /changes relies on it too). SQLite gives a new row max(rowid) + 1, so destroying the newest
+-- message would hand its id to the next one. This high-water mark remembers the largest id
+-- ever deleted; `insert_message` takes max(max(id), hwm) + 1.
+CREATE TABLE message_id_hwm (hwm INTEGER NOT NULL);
+INSERT INTO message_id_hwm (hwm) VALUES (0);
+CREATE TRIGGER message_id_hwm_on_delete AFTER DELETE ON message
+BEGIN
+  UPDATE message_id_hwm SET hwm = MAX(hwm, OLD.id);
+END;

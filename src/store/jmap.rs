@@ -1252,6 +1252,17 @@ mod tests {
         assert_eq!(s.writeback_pending("becker").unwrap(), 0);
     }
 
+    /// Regression: SQLite reuses the largest rowid after a delete; a JMAP id must never be.
+    #[test]
+    fn a_destroyed_newest_message_never_lends_its_id() {
+        let (_d, s) = store();
+        let f = s.ensure_folder("becker", "INBOX", Some("inbox")).unwrap();
+        let ids = s.insert_messages("becker", f.id, vec![msg(1), msg(2)], None).unwrap();
+        s.jmap_email_set("becker", None, &[], &[ids[1]]).unwrap().unwrap();
+        let again = s.insert_messages("becker", f.id, vec![msg(3)], None).unwrap();
+        assert!(again[0] > ids[1], "{again:?} reuses {}", ids[1]);
+    }
+
     #[test]
     fn one_huge_transaction_over_max_changes_cannot_be_split() {
         let (_d, s) = store();

@@ -571,10 +571,10 @@ pub(crate) fn insert_message(t: &mut Tx<'_>, account: &str, folder_id: i64, m: &
     let blob = put_blob(t, &m.raw)?;
     let (thread, thread_created) = thread_for(t, account, p)?;
     t.tx.prepare_cached(
-        "INSERT INTO message (account, folder_id, imap_folder_id, uid, uidvalidity, server_modseq, blob_id, thread_id, size,
+        "INSERT INTO message (id, account, folder_id, imap_folder_id, uid, uidvalidity, server_modseq, blob_id, thread_id, size,
             received_at, sent_at, message_id, in_reply_to, refs, from_addr, sender_addr, to_addr, cc_addr, bcc_addr,
             reply_to_addr, subject, preview, has_attachment, keywords, parse_error, created_at)
-         VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
+         VALUES ((SELECT MAX(COALESCE((SELECT MAX(id) FROM message), 0), hwm) + 1 FROM message_id_hwm), ?1, ?2, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
     )?
     .execute(params![
         account,
