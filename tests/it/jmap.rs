@@ -19,54 +19,28 @@ use jmap_client::mailbox::Role;
 use postbote::app::App;
 use postbote::config::Config;
 use postbote::store::Store;
+
+use crate::support::{self, stack_dir};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 // ------------------------------------------------------------------------------ the stack
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn stack_dir() -> PathBuf {
-    std::env::var_os("POSTBOTE_STACK_DIR").map(PathBuf::from).unwrap_or_else(|| root().join(".stack"))
-}
-
-fn run(cmd: &mut Command, stdin: Option<&[u8]>) -> String {
-    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() }).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
-    if let Some(data) = stdin {
-        use std::io::Write;
-        child.stdin.take().unwrap().write_all(data).unwrap();
-    }
-    let out = child.wait_with_output().unwrap();
+fn run(cmd: &mut Command) -> String {
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
     assert!(out.status.success(), "{cmd:?} failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn stack(args: &[&str], stdin: Option<&[u8]>) -> String {
-    run(Command::new(root().join("scripts/stack")).args(args).env("POSTBOTE_STACK_DIR", stack_dir()), stdin)
-}
-
 fn doveadm(args: &[&str]) -> String {
     let conf = stack_dir().join("dovecot/dovecot.conf");
-    run(Command::new("doveadm").arg("-c").arg(conf).args(args), None)
-}
-
-fn unique_user(tag: &str) -> (String, String) {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    let n = N.fetch_add(1, Ordering::SeqCst);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-    let user = format!("{tag}-{}-{n}-{nanos}@handwerk.test", std::process::id());
-    let pw = format!("pw{n}x{nanos}");
-    stack(&["add-user", &user, &pw], None);
-    (user, pw)
+    run(Command::new("doveadm").arg("-c").arg(conf).args(args))
 }
 
 fn deliver(user: &str, folder: &str, raw: &[u8]) {
-    stack(&["deliver", user, folder], Some(raw));
+    support::deliver_to_folder(user, folder, raw);
 }
 
 /// (uid, flags) of every message in a folder on the server.
@@ -294,7 +268,7 @@ const USING: [&str; 2] = ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mai
 /// and by push, and its own changes ($seen, a move, a destroy) reaching the server.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn phone_flow_against_dovecot() {
-    let (user, pw) = unique_user("jmapflow");
+    let (user, pw) = support::unique_user("jmapflow");
     for n in 1..=3 {
         deliver(&user, "INBOX", &mail(n, &format!("Anfrage {n}")));
     }
@@ -452,9 +426,9 @@ async fn phone_flow_against_dovecot() {
 /// Tokens: none, wrong, revoked, the IMAP password; and what a device may see.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn auth_and_account_isolation() {
-    let (u1, p1) = unique_user("jmapauth-b");
-    let (u2, p2) = unique_user("jmapauth-m");
-    let (u3, p3) = unique_user("jmapauth-i");
+    let (u1, p1) = support::unique_user("jmapauth-b");
+    let (u2, p2) = support::unique_user("jmapauth-m");
+    let (u3, p3) = support::unique_user("jmapauth-i");
     deliver(&u2, "INBOX", &mail(1, "Privat Mueller"));
     deliver(&u3, "INBOX", &mail(2, "Info Anfrage"));
     let d = daemon(&[Mb("becker", "employee", &u1, &p1), Mb("mueller", "employee", &u2, &p2), Mb("info", "shared", &u3, &p3)]).await;
@@ -553,7 +527,7 @@ async fn auth_and_account_isolation() {
 /// Request-level errors (problem+json) and limits, and RFC 8620 result references end to end.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn request_errors_limits_and_references() {
-    let (user, pw) = unique_user("jmapreq");
+    let (user, pw) = support::unique_user("jmapreq");
     deliver(&user, "INBOX", &mail(1, "Erste"));
     deliver(&user, "INBOX", &format!("From: k@kunde.test\r\nSubject: Re: Erste\r\nMessage-ID: <r1.{}@x>\r\nIn-Reply-To: <m1.{}.5@kunde.test>\r\n\r\nAntwort\r\n", std::process::id(), std::process::id()).into_bytes());
     let d = daemon(&[Mb("becker", "employee", &user, &pw)]).await;
@@ -646,35 +620,17 @@ async fn submission_status(d: &Daemon, token: &str, sub_id: &str) -> Value {
     v["methodResponses"][0][1]["list"][0].clone()
 }
 
-/// Files Postfix captured for `rcpt` (outside handwerk.test every recipient is captured).
-fn captured_for(rcpt: &str) -> Vec<Vec<u8>> {
-    let dir = stack_dir().join("postfix/captured");
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(&dir) else { return out };
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.extension().and_then(|x| x.to_str()) != Some("env") {
-            continue;
-        }
-        let Ok(text) = std::fs::read_to_string(&p) else { continue };
-        if text.lines().any(|l| l.strip_prefix("rcpt_to=").is_some_and(|r| r.eq_ignore_ascii_case(rcpt))) {
-            out.push(std::fs::read(p.with_extension("eml")).unwrap_or_default());
-        }
-    }
-    out
-}
-
 /// A phone sends a draft: it waits in the queue while no office session is open, reaches
 /// Postfix once one is, the submission's status follows the queue, and the email is in Sent
 /// (locally at once, on Dovecot after write-back). Then vacation set from the phone is what
 /// `postbote autoreply explain` decides on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn submission_through_the_office_gate_and_vacation() {
-    let (user, pw) = unique_user("jmapsub");
+    let (user, pw) = support::unique_user("jmapsub");
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
     let address = format!("jmapsub{}x{nanos}@bau-firma.test", std::process::id());
     let smtp_pw = format!("smtp{nanos}");
-    stack(&["add-user", &address, &smtp_pw], None);
+    support::stack(&["add-user", &address, &smtp_pw], None);
     let d = daemon_with(&[Mb("becker", "employee", &user, &pw)], Some((&address, &smtp_pw))).await;
     let (_, token) = d.device("becker", &[]);
     let client = d.client(&token).await;
@@ -719,19 +675,19 @@ async fn submission_through_the_office_gate_and_vacation() {
     let s = submission_status(&d, &token, &sub_id).await;
     assert_eq!(s["undoStatus"], "pending", "{s}");
     assert_eq!(s["deliveryStatus"][rcpt.as_str()]["delivered"], "queued", "{s}");
-    assert!(captured_for(&rcpt).is_empty(), "sent without an office session");
+    assert!(support::captured_for(&rcpt).is_empty(), "sent without an office session");
 
     // An office session opens: the message reaches Postfix and the status follows.
     postbote::outbox::session_login(&d.app, "buero", None).unwrap();
     d.app.outbox_wake.notify_one();
     let t0 = Instant::now();
     let deadline = Instant::now() + Duration::from_secs(60);
-    while captured_for(&rcpt).is_empty() {
+    while support::captured_for(&rcpt).is_empty() {
         assert!(Instant::now() < deadline, "nothing reached Postfix for {rcpt}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     eprintln!("postfix got it {:?} after the session opened", t0.elapsed());
-    let eml = String::from_utf8_lossy(&captured_for(&rcpt)[0]).into_owned();
+    let eml = String::from_utf8_lossy(&support::captured_for(&rcpt)[0].raw).into_owned();
     assert!(eml.contains(&subject) && eml.contains("Guten Tag, anbei das Angebot."), "{eml}");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -809,7 +765,7 @@ async fn submission_through_the_office_gate_and_vacation() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writeback_survives_restart_and_merges_with_server_flags() {
     postbote::tls::install_provider();
-    let (user, pw) = unique_user("jmapwb");
+    let (user, pw) = support::unique_user("jmapwb");
     deliver(&user, "INBOX", &mail(1, "Konflikt"));
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("pw"), &pw).unwrap();
@@ -856,7 +812,7 @@ async fn writeback_survives_restart_and_merges_with_server_flags() {
 /// against the stack's CA gets the session with https URLs).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_listener_serves_the_session() {
-    let (user, pw) = unique_user("jmaptls");
+    let (user, pw) = support::unique_user("jmaptls");
     let d = daemon_full(&[Mb("becker", "employee", &user, &pw)], None, true).await;
     let (_, token) = d.device("becker", &[]);
     // Plain HTTP on the TLS port gets no JMAP answer.
