@@ -1172,8 +1172,16 @@ impl Store {
         self.write(|t| {
             if q.attempts + 1 >= give_up_after {
                 t.tx.execute("DELETE FROM writeback_op WHERE id = ?1", [q.id])?;
-                if let WritebackOp::Expunge { folder_id, uid, .. } = &q.op {
-                    t.tx.execute("DELETE FROM imap_tombstone WHERE folder_id = ?1 AND uid = ?2", params![folder_id, uid])?;
+                match &q.op {
+                    // The server keeps its copy: let the mirror bring it back.
+                    WritebackOp::Expunge { folder_id, uid, .. } => {
+                        t.tx.execute("DELETE FROM imap_tombstone WHERE folder_id = ?1 AND uid = ?2", params![folder_id, uid])?;
+                    }
+                    // The server keeps its flags: stop laying the refused change over them.
+                    WritebackOp::Flags { message_id, .. } => {
+                        t.tx.execute("DELETE FROM keyword_pending WHERE message_id = ?1", [message_id])?;
+                    }
+                    _ => {}
                 }
                 Ok(true)
             } else {
@@ -1250,6 +1258,23 @@ mod tests {
         assert!(matches!(&q.op, WritebackOp::Flags { add, .. } if add == &vec!["$seen".to_string()]));
         s.writeback_done("becker", &q, WritebackEffect::None).unwrap();
         assert_eq!(s.writeback_pending("becker").unwrap(), 0);
+    }
+
+    #[test]
+    fn a_refused_store_is_retried_then_dropped_with_its_pending_keywords() {
+        let (_d, s) = store();
+        let f = s.ensure_folder("becker", "INBOX", Some("inbox")).unwrap();
+        let ids = s.insert_messages("becker", f.id, vec![msg(1)], Some(FolderState { uidvalidity: 1, ..Default::default() })).unwrap();
+        let upd = EmailUpdate { keywords: Some(KeywordPatch::Set(vec![("$flagged".into(), true)])), folder: None };
+        s.jmap_email_set("becker", None, &[(ids[0], upd)], &[]).unwrap().unwrap();
+        for attempt in 1..=5 {
+            let q = s.writeback_next("becker", 0).unwrap().unwrap();
+            assert_eq!(q.attempts, attempt - 1);
+            assert_eq!(s.writeback_refused(&q, "NO refused", 5).unwrap(), attempt == 5);
+        }
+        assert_eq!(s.writeback_pending("becker").unwrap(), 0);
+        let pending: i64 = s.read(|c| Ok(c.query_row("SELECT COUNT(*) FROM keyword_pending", [], |r| r.get(0))?)).unwrap();
+        assert_eq!(pending, 0, "the server's flags win again after the change was given up");
     }
 
     /// Regression: SQLite reuses the largest rowid after a delete; a JMAP id must never be.
