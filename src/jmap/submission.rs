@@ -4,7 +4,9 @@
 //! Phone) and returns at once: the queue sends it when its transport's gate opens (for the
 //! direct path, only while an office session is logged in). `undoStatus` and
 //! `deliveryStatus` are read from the queue's state each time (`outbox::state`), so they
-//! follow it; cancelling (`undoStatus: canceled`) works while the message still waits.
+//! follow it, and a task beside the server logs each change of that state as an
+//! EmailSubmission update (so `/changes` and push see it); cancelling (`undoStatus:
+//! canceled`) works while the message still waits.
 //! `onSuccessUpdateEmail` / `onSuccessDestroyEmail` run as one implicit `Email/set` whose
 //! response follows the submission's, with the same call id. The VacationResponse singleton
 //! is the mailbox's auto-reply settings (`autoreply::load_settings` / `save_settings`), so a
@@ -334,6 +336,38 @@ pub fn submission_query(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodRe
 pub fn submission_query_changes(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
     ctx.account(&args)?;
     Err(MethodError::with("cannotCalculateChanges", "EmailSubmission/query results are not tracked; run the query again"))
+}
+
+/// How often the queue states of open submissions are compared with what was last seen.
+const FOLLOW_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Log an EmailSubmission update whenever the outbound queue moves a phone's message on
+/// (queued -> sending -> sent, ...), so `EmailSubmission/changes` and push see it. Runs beside
+/// the server; never inside a request.
+pub async fn follow_queue(app: crate::app::App, token: tokio_util::sync::CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = token.cancelled() => return,
+            _ = tokio::time::sleep(FOLLOW_EVERY) => {}
+        }
+        let app2 = app.clone();
+        let r = tokio::task::spawn_blocking(move || -> Result<(), crate::store::StoreError> {
+            for (account, id, outbox_id, last) in app2.store.jmap_submissions_open()? {
+                if let Some(now) = crate::outbox::state(&app2, outbox_id)?
+                    && last.as_deref() != Some(now.as_str())
+                {
+                    app2.store.jmap_submission_status(&account, id, &now)?;
+                }
+            }
+            Ok(())
+        })
+        .await;
+        match r {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "jmap: following submission states failed; retrying"),
+            Err(e) => tracing::warn!(error = %e, "jmap: following submission states failed; retrying"),
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

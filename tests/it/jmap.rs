@@ -667,6 +667,7 @@ async fn submission_through_the_office_gate_and_vacation() {
     assert_eq!(r[0][1]["list"][0]["email"], address.as_str(), "{v}");
     let email_id = r[1][1]["created"]["draft"]["id"].as_str().unwrap_or_else(|| panic!("draft not created: {v}")).to_string();
     let sub_id = r[2][1]["created"]["sub"]["id"].as_str().unwrap_or_else(|| panic!("not submitted: {v}")).to_string();
+    let sub_state = r[2][1]["newState"].as_str().unwrap().to_string();
     assert_eq!(r[3][0], "Email/set", "the implicit Email/set follows: {v}");
     assert_eq!(r[3][2], "s", "with the submission's call id");
     assert!(r[3][1]["updated"].get(&email_id).is_some(), "{v}");
@@ -713,6 +714,18 @@ async fn submission_through_the_office_gate_and_vacation() {
         }
         assert!(Instant::now() < deadline, "the submission status did not follow the queue: {s}");
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The queue's progress is an EmailSubmission change (for /changes and push).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, v) = d
+            .api(&token, &json!({"using": using, "methodCalls": [["EmailSubmission/changes", {"accountId": "becker", "sinceState": sub_state}, "c"]]}))
+            .await;
+        if v["methodResponses"][0][1]["updated"].as_array().is_some_and(|u| u.contains(&json!(sub_id))) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no EmailSubmission update for the sent message: {v}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let (_, v) = d
         .api(&token, &json!({"using": using, "methodCalls": [
