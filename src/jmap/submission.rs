@@ -458,12 +458,18 @@ pub fn vacation_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult
                 }
                 ("fromDate", v) => date(v, k).map(|d| s.from_date = d),
                 ("toDate", v) => date(v, k).map(|d| s.to_date = d),
-                ("subject", Value::Null) => Ok(s.subject = None),
-                ("subject", Value::String(t)) => Ok(s.subject = Some(t.replace(['\r', '\n'], " "))),
-                ("textBody", Value::Null) => Ok(s.text_body = None),
-                ("textBody", Value::String(t)) => Ok(s.text_body = Some(t.clone())),
-                ("htmlBody", Value::Null) => Ok(s.html_body = None),
-                ("htmlBody", Value::String(t)) => Ok(s.html_body = Some(t.clone())),
+                ("subject", Value::Null | Value::String(_)) => {
+                    s.subject = v.as_str().map(|t| t.replace(['\r', '\n'], " "));
+                    Ok(())
+                }
+                ("textBody", Value::Null | Value::String(_)) => {
+                    s.text_body = v.as_str().map(String::from);
+                    Ok(())
+                }
+                ("htmlBody", Value::Null | Value::String(_)) => {
+                    s.html_body = v.as_str().map(String::from);
+                    Ok(())
+                }
                 _ => Err(json!({"type": "invalidProperties", "properties": [k]})),
             };
             if let Err(e) = r {

@@ -675,6 +675,7 @@ fn type_modseq(t: &Tx<'_>, account: &str, ty: ObjType) -> Result<i64> {
         .unwrap_or(0))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn queue(t: &Tx<'_>, account: &str, kind: &str, message_id: Option<i64>, folder_id: Option<i64>, uid: Option<i64>, name: Option<&str>, old_name: Option<&str>) -> Result<()> {
     t.tx.prepare_cached(
         "INSERT INTO writeback_op (account, kind, message_id, folder_id, uid, name, old_name, created_at)
@@ -998,6 +999,7 @@ impl Store {
     }
 
     /// Submissions whose queue state may still change: (account, id, outbox id, last status).
+    #[allow(clippy::type_complexity)]
     pub fn jmap_submissions_open(&self) -> Result<Vec<(String, i64, i64, Option<String>)>> {
         self.read(|c| {
             let mut s = c.prepare_cached(
@@ -1072,6 +1074,7 @@ pub struct QueuedOp {
 
 impl Store {
     /// The oldest queued write-back op of `account`, resolved against the current store.
+    #[allow(clippy::type_complexity)]
     pub fn writeback_next(&self, account: &str, after: i64) -> Result<Option<QueuedOp>> {
         self.read(|c| {
             let row: Option<(i64, String, Option<i64>, Option<i64>, Option<i64>, Option<String>, Option<String>, i64)> = c
