@@ -14,6 +14,7 @@
 # process start, TLS handshake and login. Not a test: nothing here fails on a slow figure.
 # Needs: the stack up (scripts/stack up), mbsync, /usr/bin/time, cargo.
 set -euo pipefail
+shopt -s inherit_errexit
 
 N=${1:-10000}
 BIG=${2:-50000}
@@ -26,7 +27,7 @@ trap 'rm -rf "$W"' EXIT
 
 command -v mbsync >/dev/null || { echo "bench: mbsync is missing (apt-get install isync)" >&2; exit 1; }
 [ -x /usr/bin/time ] || { echo "bench: /usr/bin/time is missing (apt-get install time)" >&2; exit 1; }
-[ -f "$CA" ] || { echo "bench: no stack at $STACK (run scripts/stack up)" >&2; exit 1; }
+"$ROOT/scripts/stack" up >&2
 
 echo "bench: building postbote (release)" >&2
 (cd "$ROOT" && cargo build --release --quiet)
@@ -101,7 +102,7 @@ measure() {
   sync
   /usr/bin/time -v -o "$W/time.txt" "$@" >"$W/out.txt" 2>"$W/err.txt" || {
     echo "bench: $name failed:" >&2
-    tail -5 "$W/out.txt" "$W/err.txt" >&2
+    tail -n 5 "$W/out.txt" "$W/err.txt" >&2
     exit 1
   }
   WALL=$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,p,":"); s=0; for(i=1;i<=n;i++) s=s*60+p[i]; print s}' "$W/time.txt")

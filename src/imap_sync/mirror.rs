@@ -145,17 +145,20 @@ impl Progress {
         if !self.enabled || (self.bar.is_none() && n < Self::MIN) {
             return;
         }
-        let bar = self.bar.get_or_insert_with(|| {
-            let b = ProgressBar::with_draw_target(Some(0), indicatif::ProgressDrawTarget::stderr());
-            if let Ok(style) =
-                indicatif::ProgressStyle::with_template("{prefix:>12} [{bar:40}] {pos}/{len} messages, {per_sec}, {eta} left")
-            {
-                b.set_style(style.progress_chars("=> "));
+        match &self.bar {
+            Some(bar) => {
+                bar.set_prefix(folder.to_string());
+                bar.inc_length(n as u64);
             }
-            b
-        });
-        bar.set_prefix(folder.to_string());
-        bar.inc_length(n as u64);
+            None => {
+                let b = ProgressBar::with_draw_target(Some(n as u64), indicatif::ProgressDrawTarget::stderr());
+                if let Ok(style) = indicatif::ProgressStyle::with_template("{prefix:>12} [{bar:40}] {pos}/{len} messages, {eta} left") {
+                    b.set_style(style.progress_chars("=> "));
+                }
+                b.set_prefix(folder.to_string());
+                self.bar = Some(b);
+            }
+        }
     }
 
     fn inc(&self, n: usize) {

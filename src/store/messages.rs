@@ -567,7 +567,8 @@ pub(crate) fn insert_message(t: &mut Tx<'_>, account: &str, folder_id: i64, m: &
             return Ok(None);
         }
     }
-    let uidvalidity: Option<u32> = t.tx.query_row("SELECT uidvalidity FROM folder WHERE id = ?1", [folder_id], |r| r.get(0))?;
+    let uidvalidity: Option<u32> =
+        t.tx.prepare_cached("SELECT uidvalidity FROM folder WHERE id = ?1")?.query_row([folder_id], |r| r.get(0))?;
     let blob = put_blob(t, &m.raw)?;
     let (thread, thread_created) = thread_for(t, account, p)?;
     t.tx.prepare_cached(

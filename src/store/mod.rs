@@ -254,11 +254,10 @@ impl Tx<'_> {
         if let Some(c) = self.bumped.iter().find(|c| c.account == account) {
             return Ok(c.modseq);
         }
-        let m: i64 = self.tx.query_row(
-            "UPDATE account SET modseq = modseq + 1 WHERE id = ?1 RETURNING modseq",
-            [account],
-            |r| r.get(0),
-        )?;
+        let m: i64 = self
+            .tx
+            .prepare_cached("UPDATE account SET modseq = modseq + 1 WHERE id = ?1 RETURNING modseq")?
+            .query_row([account], |r| r.get(0))?;
         self.bumped.push(StateChange { account: account.to_string(), modseq: m, types: BTreeSet::new() });
         Ok(m)
     }
@@ -266,15 +265,17 @@ impl Tx<'_> {
     /// Record that `object_id` of `ty` changed (`op`) under this transaction's modseq.
     pub fn log(&mut self, account: &str, ty: ObjType, object_id: i64, op: Op, aux: Option<i64>) -> Result<()> {
         let m = self.bump(account)?;
-        self.tx.execute(
-            "INSERT INTO change_log (account, type, modseq, object_id, op, aux, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+        // Cached: a batch of new mail logs several changes per message.
+        self.tx
+            .prepare_cached(
+                "INSERT INTO change_log (account, type, modseq, object_id, op, aux, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
              ON CONFLICT(account, type, modseq, object_id) DO UPDATE SET op = CASE
                WHEN change_log.op = 2 OR excluded.op = 2 THEN 2
                WHEN change_log.op = 0 OR excluded.op = 0 THEN 0
                WHEN change_log.op = 1 OR excluded.op = 1 THEN 1
                ELSE 3 END",
-            params![account, ty as i64, m, object_id, op as i64, aux, now()],
-        )?;
+            )?
+            .execute(params![account, ty as i64, m, object_id, op as i64, aux, now()])?;
         self.touch(account, ty)?;
         Ok(())
     }
@@ -282,11 +283,12 @@ impl Tx<'_> {
     /// Move the state of `ty` forward without a per-object entry (e.g. EmailDelivery).
     pub fn touch(&mut self, account: &str, ty: ObjType) -> Result<()> {
         let m = self.bump(account)?;
-        self.tx.execute(
-            "INSERT INTO type_state (account, type, modseq) VALUES (?1, ?2, ?3)
+        self.tx
+            .prepare_cached(
+                "INSERT INTO type_state (account, type, modseq) VALUES (?1, ?2, ?3)
              ON CONFLICT(account, type) DO UPDATE SET modseq = excluded.modseq",
-            params![account, ty as i64, m],
-        )?;
+            )?
+            .execute(params![account, ty as i64, m])?;
         if let Some(c) = self.bumped.iter_mut().find(|c| c.account == account) {
             c.types.insert(ty);
         }

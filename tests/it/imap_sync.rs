@@ -520,3 +520,42 @@ async fn without_qresync_or_condstore_flags_and_expunges_still_arrive() {
         assert_eq!(r.new_messages() + r.folders[0].flags + r.folders[0].expunged, 0, "{caps:?}: {r}");
     }
 }
+
+/// Shutdown during a long initial sync: the task returns promptly, after a batch committed,
+/// and what the store records as done (UIDNEXT) is exactly what it holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_long_sync_stops_after_a_committed_batch() {
+    let e = env("cancel");
+    stack(&["populate", &e.user, "3000"], None);
+    let token = CancellationToken::new();
+    let task = tokio::spawn(imap_sync::run(e.app.clone(), ID.into(), token.clone()));
+    let store = e.app.store.clone();
+    eventually(Duration::from_secs(60), "the first batches committed", || {
+        store.list_messages(ID, Some("INBOX"), 5000).map(|l| l.len()).unwrap_or(0) >= 200
+    })
+    .await;
+    token.cancel();
+    tokio::time::timeout(Duration::from_secs(10), task).await.expect("run returns promptly").unwrap().unwrap();
+    let held = e.uids("INBOX");
+    let f = e.app.store.folder_by_name(ID, "INBOX").unwrap().unwrap();
+    let uidnext = f.uidnext.expect("a committed batch records UIDNEXT");
+    let server = server_uids(&e.user, "INBOX");
+    let below: BTreeSet<u32> = server.iter().copied().filter(|u| *u < uidnext).collect();
+    assert_eq!(held, below, "the store holds exactly the server's messages below the recorded UIDNEXT");
+    assert!(held.len() < 3000, "cancelled before the end (held {})", held.len());
+}
+
+/// A folder named with umlauts (modified UTF-7 on the wire) is found by its name as people
+/// write it and stored under that name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_with_umlauts_is_mirrored_under_its_real_name() {
+    let (user, pw) = unique_user("umlaut");
+    deliver(&user, "Angebote/Bäder & Küchen", &mail(1, "Angebot Bad"));
+    let e = env_for(&user, &pw, r#"["INBOX", "Angebote/Bäder & Küchen"]"#);
+    let r = e.sync().await;
+    assert_eq!(r.new_messages(), 1, "{r}");
+    let list = e.messages("Angebote/Bäder & Küchen");
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].subject, "Angebot Bad");
+    assert_eq!(e.sync().await.new_messages(), 0);
+}
