@@ -353,6 +353,27 @@ mod tests {
     }
 
     #[test]
+    fn transcripts_switch_off_by_themselves() {
+        let mut s = crate::config::SmtpServer {
+            host: "h".into(),
+            port: 587,
+            tls: crate::config::Tls::StartTls,
+            ca_file: None,
+            send_while: crate::config::SendWhile::Session,
+            log_sessions: true,
+            log_sessions_until: None,
+        };
+        assert!(transcripts_on(&s));
+        s.log_sessions_until = Some(chrono::Utc::now() + chrono::Duration::hours(1));
+        assert!(transcripts_on(&s));
+        s.log_sessions_until = Some(chrono::Utc::now() - chrono::Duration::seconds(1));
+        assert!(!transcripts_on(&s), "past log_sessions_until nothing is recorded");
+        s.log_sessions = false;
+        s.log_sessions_until = None;
+        assert!(!transcripts_on(&s));
+    }
+
+    #[test]
     fn all_refused_is_failed_and_data_refusal_applies_to_accepted() {
         let m = msg(&["a@k.test", "b@k.test"], 0, 0);
         let report = SendReport { mail_from: None, rcpts: vec![("a@k.test".into(), rp(550)), ("b@k.test".into(), rp(553))], data: None };
