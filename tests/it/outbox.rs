@@ -246,6 +246,13 @@ password_file = "{d}/smtp.pw"
             .unwrap()
     }
 
+    async fn wait_until_sent(app: &App, id: i64) {
+        wait_for("the message to be sent", Duration::from_secs(10), || {
+            (outbox::state(app, id).unwrap().as_deref() == Some("sent")).then_some(())
+        })
+        .await;
+    }
+
     fn status(&self, id: i64) -> String {
         outbox::state(&self.app, id).unwrap().unwrap_or_default()
     }
@@ -551,4 +558,50 @@ async fn sigkill_while_sending_loses_nothing_and_never_sends_twice_silently() {
         }
     }
     assert!(unknown <= 1, "only the message in flight can be unknown, found {unknown}");
+}
+
+/// After a crash, a message left in `sending` becomes `unknown`; if its Message-ID is in the
+/// server's Sent folder it is settled as sent (and says how), otherwise it stays unknown and
+/// leaves only when a person runs `queue retry`.
+#[tokio::test]
+async fn unknown_after_crash_is_settled_from_the_sent_folder_or_waits_for_a_person() {
+    let o = Opts::default();
+    let (_dir, u, _pw, path) = Harness::prepare(&o);
+    let app = Harness::app_for(&path);
+    let mk = |local: &str| {
+        let raw = format!("From: <{u}@bau-firma.test>\r\nTo: <{local}-{u}@kunde.test>\r\nSubject: {local}\r\n\r\nx\r\n");
+        outbox::enqueue(&app, Outgoing { mailbox: u.clone(), raw: raw.into_bytes(), recipients: None, origin: Origin::Office, discard_after: None })
+            .unwrap()
+    };
+    let (found, lost) = (mk("found"), mk("lost"));
+    // The daemon "died" while sending both.
+    assert!(app.store.outbox_begin(found.id).unwrap() && app.store.outbox_begin(lost.id).unwrap());
+    // The provider kept a copy of the first one in Sent (as some servers do when relaying).
+    let mb = app.config.mailbox(&u).unwrap();
+    let mut s = postbote::imap_sync::conn::connect(&app.config, mb).await.unwrap();
+    let copy = format!("From: <{u}@bau-firma.test>\r\nMessage-ID: <{}>\r\nSubject: found\r\n\r\nx\r\n", found.message_id);
+    s.append("Sent", None, None, copy.as_bytes()).await.unwrap();
+    let _ = s.logout().await;
+
+    assert_eq!(outbox::sentcopy::reconcile_unknown(&app).await.unwrap(), 1);
+    assert_eq!(outbox::state(&app, found.id).unwrap().as_deref(), Some("sent"));
+    let (m, _) = app.store.outbox_show(found.id).unwrap().unwrap();
+    assert!(m.resolved.unwrap().contains("found in the server's folder \"Sent\""));
+    assert_eq!(outbox::state(&app, lost.id).unwrap().as_deref(), Some("unknown"));
+
+    // Nothing sends an unknown message by itself...
+    let token = CancellationToken::new();
+    let task = tokio::spawn(outbox::run(app.clone(), token.clone()));
+    let rcpt = format!("lost-{u}@kunde.test");
+    // A message queued after it goes out: proof that the loop drained this mailbox.
+    let marker = mk("marker");
+    wait_captured(&format!("marker-{u}@kunde.test"), Duration::from_secs(20)).await;
+    Harness::wait_until_sent(&app, marker.id).await;
+    assert!(captured_for(&rcpt).is_empty(), "an unknown message was sent without a person's say");
+    // ...until a person says so.
+    assert!(outbox::retry_now(&app, lost.id, "test").unwrap());
+    wait_captured(&rcpt, Duration::from_secs(20)).await;
+    token.cancel();
+    task.await.unwrap().unwrap();
+    assert_eq!(outbox::state(&app, lost.id).unwrap().as_deref(), Some("sent"));
 }
