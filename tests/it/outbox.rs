@@ -9,7 +9,6 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -19,72 +18,23 @@ use tokio_util::sync::CancellationToken;
 
 // ----------------------------------------------------------------------------- helpers
 
-fn stack_dir() -> PathBuf {
-    std::env::var_os("POSTBOTE_STACK_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".stack"))
-}
+use crate::support::{self, Captured, captured_for};
 
-fn ca() -> PathBuf {
-    stack_dir().join("certs/cert.pem")
-}
-
-/// A tag unique to this test run and call, usable in local parts and mailbox ids.
+/// A tag unique to this call, usable in local parts and mailbox ids.
 fn unique(prefix: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos() % 100_000;
-    format!("{prefix}{}x{}x{nanos}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+    format!("{prefix}{}", support::unique_token().replace('.', "x"))
 }
 
-/// Create a Dovecot user (also an SMTP login, through Postfix's Dovecot SASL), the way
-/// `scripts/stack add-user` does: one passwd-file per user, written atomically.
+/// Create a Dovecot user (also an SMTP login, through Postfix's Dovecot SASL).
 fn add_user(addr: &str, pw: &str) {
-    let dir = stack_dir().join("dovecot/users");
-    let tmp = dir.join(format!(".{addr}.{}.tmp", std::process::id()));
-    std::fs::write(&tmp, format!("{addr}:{{PLAIN}}{pw}\n")).expect("the stack is up (scripts/stack up)");
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644)).unwrap();
-    }
-    std::fs::rename(&tmp, dir.join(addr)).unwrap();
+    support::stack(&["add-user", addr, pw], None);
 }
 
-/// A captured delivery: the envelope and the message.
-#[derive(Debug, Clone)]
-struct Captured {
-    env: HashMap<String, String>,
-    eml: Vec<u8>,
-}
-
-fn captured_for(rcpt: &str) -> Vec<Captured> {
-    let dir = stack_dir().join("postfix/captured");
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(&dir) else { return out };
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.extension().and_then(|x| x.to_str()) != Some("env") {
-            continue;
-        }
-        let Ok(text) = std::fs::read_to_string(&p) else { continue };
-        let env: HashMap<String, String> =
-            text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        if env.get("rcpt_to").is_some_and(|r| r.eq_ignore_ascii_case(rcpt)) {
-            let eml = std::fs::read(p.with_extension("eml")).unwrap_or_default();
-            out.push(Captured { env, eml });
-        }
-    }
-    out
-}
-
+/// Wait (off the runtime's threads) until `rcpt` has been captured once; return that capture.
 async fn wait_captured(rcpt: &str, timeout: Duration) -> Captured {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(c) = captured_for(rcpt).pop() {
-            return c;
-        }
-        assert!(Instant::now() < deadline, "nothing captured for {rcpt} within {timeout:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let r = rcpt.to_string();
+    let got = tokio::task::spawn_blocking(move || support::wait_captured(&r, 1, timeout)).await.unwrap();
+    got.into_iter().next().unwrap_or_else(|| panic!("nothing captured for {rcpt} within {timeout:?}"))
 }
 
 async fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
@@ -136,6 +86,7 @@ impl Harness {
     /// Write the config and create the users; nothing runs yet.
     fn prepare(o: &Opts) -> (tempfile::TempDir, String, String, PathBuf) {
         postbote::tls::install_provider();
+        support::ensure_stack();
         let u = unique("ob");
         let dir = tempfile::tempdir().unwrap();
         let imap_pw = format!("{u}-imap-pw");
@@ -187,7 +138,7 @@ login = "{u}@bau-firma.test"
 password_file = "{d}/smtp.pw"
 "#,
             d = dir.path().display(),
-            ca = ca().display(),
+            ca = support::ca_file().display(),
             ls = o.log_sessions,
             sw = o.send_while,
             t = o.transport,
@@ -291,13 +242,13 @@ async fn direct_delivers_with_company_envelope_and_sent_copy() {
     let q = h.enqueue(&[a.clone(), b.clone()], "Angebot Badsanierung");
     let got = wait_captured(&a, Duration::from_secs(20)).await;
     wait_captured(&b, Duration::from_secs(5)).await;
-    assert_eq!(got.env["mail_from"], h.from(), "direct: the envelope sender is the company address");
-    assert_eq!(got.env["sasl_username"], h.from(), "direct: the mailbox's own SMTP login");
-    assert!(header(&got.eml, "From").unwrap().contains(&h.from()));
-    assert_eq!(header(&got.eml, "Message-ID").unwrap(), format!("<{}>", q.message_id));
+    assert_eq!(got.mail_from, h.from(), "direct: the envelope sender is the company address");
+    assert_eq!(got.sasl_username, h.from(), "direct: the mailbox's own SMTP login");
+    assert!(header(&got.raw, "From").unwrap().contains(&h.from()));
+    assert_eq!(header(&got.raw, "Message-ID").unwrap(), format!("<{}>", q.message_id));
     assert!(q.message_id.ends_with("@bau-firma.test"), "our Message-ID is on the company domain: {}", q.message_id);
-    assert!(header(&got.eml, "Date").is_some());
-    let body = String::from_utf8_lossy(&got.eml);
+    assert!(header(&got.raw, "Date").is_some());
+    let body = String::from_utf8_lossy(&got.raw);
     assert!(body.contains("\r\n.\r\nbody line after a lone dot") || body.contains("\n.\nbody line after a lone dot"), "dot-stuffing round trip");
     h.wait_status(q.id, "sent", Duration::from_secs(10)).await;
     // The Sent copy, exactly once, even after more loop passes.
@@ -320,11 +271,11 @@ async fn relay_uses_hosted_envelope_and_company_from_and_never_duplicates_the_se
         .unwrap();
     let got = wait_captured(&a, Duration::from_secs(20)).await;
     let hidden = wait_captured(&h.rcpt("hidden"), Duration::from_secs(5)).await;
-    assert_eq!(got.env["mail_from"], format!("{}.bau-firma@handwerk.test", h.u), "relay: envelope sender is the hosted address");
-    assert_eq!(got.env["sasl_username"], format!("{}.bau-firma@handwerk.test", h.u), "relay: the IMAP login");
-    let from = header(&got.eml, "From").unwrap();
+    assert_eq!(got.mail_from, format!("{}.bau-firma@handwerk.test", h.u), "relay: envelope sender is the hosted address");
+    assert_eq!(got.sasl_username, format!("{}.bau-firma@handwerk.test", h.u), "relay: the IMAP login");
+    let from = header(&got.raw, "From").unwrap();
     assert!(from.contains(&h.from()) && !from.contains("handwerk.test"), "From shows the company address: {from}");
-    assert!(header(&got.eml, "Bcc").is_none() && header(&hidden.eml, "Bcc").is_none(), "Bcc is never sent");
+    assert!(header(&got.raw, "Bcc").is_none() && header(&hidden.raw, "Bcc").is_none(), "Bcc is never sent");
     h.wait_status(q.id, "sent", Duration::from_secs(10)).await;
     wait_for("the Sent copy", Duration::from_secs(15), || h.app.store.outbox_show(q.id).unwrap().filter(|(m, _)| m.sent_copy_done).map(|_| ())).await;
     assert_eq!(sent_copies(&h, &q.message_id).await, 1);
@@ -422,7 +373,7 @@ async fn greylisted_recipient_is_deferred_then_delivered_and_rejected_one_gets_a
     })
     .await;
     let got = wait_captured(&grey, Duration::from_secs(20)).await;
-    assert_eq!(got.env["mail_from"], h.from());
+    assert_eq!(got.mail_from, h.from());
     h.wait_status(q.id, "sent", Duration::from_secs(10)).await;
     assert_eq!(captured_for(&ok).len(), 1, "the accepted recipient got exactly one copy");
     assert!(captured_for(&rej).is_empty());
