@@ -556,3 +556,44 @@ async fn unknown_after_crash_is_settled_from_the_sent_folder_or_waits_for_a_pers
     task.await.unwrap().unwrap();
     assert_eq!(outbox::state(&app, lost.id).unwrap().as_deref(), Some("sent"));
 }
+
+/// A session that logs out mid-drain lets the message in flight finish and starts no other:
+/// what was delivered is exactly what is recorded as sent, and the rest waits, untouched.
+#[tokio::test]
+async fn logout_mid_drain_finishes_the_message_in_flight_and_starts_no_other() {
+    let h = Harness::start(Opts { send_while: "session", ..Opts::default() }).await;
+    let n = 200;
+    let queued: Vec<(outbox::Queued, String)> = (0..n)
+        .map(|i| {
+            let r = h.rcpt(&format!("m{i}"));
+            (h.enqueue(std::slice::from_ref(&r), &format!("mid {i}")), r)
+        })
+        .collect();
+    let s = outbox::session_login(&h.app, "anna", None).unwrap();
+    wait_captured(&queued[1].1, Duration::from_secs(20)).await;
+    assert!(outbox::session_logout(&h.app, &s.id).unwrap());
+    // The loop notices the closed gate and notes it on the messages still waiting.
+    let last = queued.last().unwrap().0.id;
+    let why = h.wait_checked(last, postbote::store::now() - 1).await;
+    assert!(why.contains("office session"), "{why}");
+    let t = postbote::store::now();
+    h.wait_checked(last, t).await;
+    let mut sent = 0;
+    for (q, r) in &queued {
+        let st = h.status(q.id);
+        let copies = captured_for(r).len();
+        match st.as_str() {
+            "sent" => {
+                sent += 1;
+                assert_eq!(copies, 1, "message {} is sent", q.id);
+            }
+            "queued" => assert_eq!(copies, 0, "message {} went out after the logout", q.id),
+            other => panic!("message {} is {other}", q.id),
+        }
+    }
+    assert!(sent >= 2 && sent < n, "the logout should fall mid-drain: {sent} of {n} sent");
+    for (q, _) in &queued {
+        let _ = outbox::cancel(&h.app, q.id, "test over");
+    }
+    h.stop().await;
+}
