@@ -64,11 +64,19 @@ struct Opts {
     relay_implicit: bool,
     wrong_smtp_password: bool,
     log_sessions: bool,
+    control_unix: bool,
 }
 
 impl Default for Opts {
     fn default() -> Self {
-        Opts { transport: "direct", send_while: "always", relay_implicit: false, wrong_smtp_password: false, log_sessions: false }
+        Opts {
+            transport: "direct",
+            send_while: "always",
+            relay_implicit: false,
+            wrong_smtp_password: false,
+            log_sessions: false,
+            control_unix: false,
+        }
     }
 }
 
@@ -123,7 +131,7 @@ log_sessions = {ls}
 [outbox]
 retry_schedule = ["1s"]
 [control]
-listen = "127.0.0.1:{port}"
+listen = "{listen}"
 [jmap]
 enabled = false
 [[mailbox]]
@@ -142,7 +150,7 @@ password_file = "{d}/smtp.pw"
             ls = o.log_sessions,
             sw = o.send_while,
             t = o.transport,
-            port = free_port(),
+            listen = if o.control_unix { format!("unix:{}/control.sock", dir.path().display()) } else { format!("127.0.0.1:{}", free_port()) },
         );
         let path = dir.path().join("postbote.toml");
         std::fs::write(&path, text).unwrap();
@@ -595,5 +603,31 @@ async fn logout_mid_drain_finishes_the_message_in_flight_and_starts_no_other() {
     for (q, _) in &queued {
         let _ = outbox::cancel(&h.app, q.id, "test over");
     }
+    h.stop().await;
+}
+
+/// The office program's side of the gate over a Unix socket: login, heartbeat, list, logout.
+#[tokio::test]
+async fn control_endpoint_on_a_unix_socket() {
+    let h = Harness::start(Opts { send_while: "session", control_unix: true, ..Opts::default() }).await;
+    let listen = h.app.config.control.listen.clone();
+    assert!(matches!(listen, postbote::config::ControlListen::Unix(_)));
+    let (code, s) = wait_for_async_login(&listen, "office-pc-1", "10m").await;
+    assert_eq!(code, 201, "{s}");
+    let id = s["id"].as_str().unwrap().to_string();
+    assert!(s["lease_until"].as_i64().unwrap() > postbote::store::now() + 500);
+    let (code, list) = postbote::control::request(&listen, "GET", "/session", None).await.unwrap();
+    assert_eq!(code, 200);
+    assert!(list.as_array().unwrap().iter().any(|x| x["id"] == id.as_str() && x["user"] == "office-pc-1"));
+    let (code, hb) = postbote::control::request(&listen, "POST", &format!("/session/{id}/heartbeat"), None).await.unwrap();
+    assert_eq!((code, hb["id"].as_str()), (200, Some(id.as_str())));
+    let (code, bad) = postbote::control::request(&listen, "POST", "/session/login", Some(&serde_json::json!({"user": "x", "ttl": "soon"}))).await.unwrap();
+    assert_eq!(code, 400, "{bad}");
+    assert!(bad["error"].as_str().unwrap().contains("ttl"));
+    let (code, _) = postbote::control::request(&listen, "POST", &format!("/session/{id}/logout"), None).await.unwrap();
+    assert_eq!(code, 204);
+    let (code, _) = postbote::control::request(&listen, "POST", &format!("/session/{id}/heartbeat"), None).await.unwrap();
+    assert_eq!(code, 404, "a logged-out session cannot be renewed");
+    assert!(!outbox::gate::is_open(&h.app, postbote::config::Transport::Direct).unwrap());
     h.stop().await;
 }
