@@ -28,11 +28,16 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-const BASE: usize = 10_000;
-const NEW: usize = 500;
 const RUNS: usize = 7;
 const DEVICES: usize = 50;
 const POLLS_PER_DEVICE: usize = 200;
+
+/// Mailbox size and new messages: 10,000 and 500 unless `JMAP_BENCH_BASE` / `JMAP_BENCH_NEW`
+/// say otherwise (a quick smoke run of the bench itself).
+fn sizes() -> (usize, usize) {
+    let get = |k: &str, d: usize| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
+    (get("JMAP_BENCH_BASE", 10_000), get("JMAP_BENCH_NEW", 500))
+}
 
 fn stack_dir() -> PathBuf {
     std::env::var_os("POSTBOTE_STACK_DIR").map(PathBuf::from).expect("set POSTBOTE_STACK_DIR to the running stack")
@@ -130,9 +135,11 @@ async fn imap_catch_up(s: &mut conn::ImapSession, since: u64) -> (usize, u64) {
     (n, hms)
 }
 
+#[allow(non_snake_case)]
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     postbote::tls::install_provider();
+    let (BASE, NEW) = sizes();
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
     let user = format!("bench-{}-{nanos}@handwerk.test", std::process::id());
     let pw = format!("bench{nanos}");

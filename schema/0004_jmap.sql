@@ -70,6 +70,11 @@ CREATE TABLE email_submission (
   outbox_id    INTEGER NOT NULL,
   envelope     TEXT NOT NULL,                   -- JSON {mailFrom, rcptTo} as JMAP shows it
   send_at      INTEGER NOT NULL,
-  destroyed    INTEGER NOT NULL DEFAULT 0
+  destroyed    INTEGER NOT NULL DEFAULT 0,
+  -- The queue state last seen, so a change of it (queued -> sent) is logged as an
+  -- EmailSubmission update and pushed; NULL until first looked at.
+  last_status  TEXT
 );
 CREATE INDEX email_submission_account ON email_submission (account, id);
+
+-- JMAP ids are message row ids and are never reused: `message` uses AUTOINCREMENT (0001).

@@ -177,7 +177,9 @@ pub async fn queue(app: &App, c: QueueCmd) -> anyhow::Result<ExitCode> {
                 println!("{}", serde_json::to_string_pretty(&json!({ "message": m, "attempts": attempts }))?);
                 return Ok(ExitCode::SUCCESS);
             }
-            println!("message {}: {} ({})", m.id, m.status, state_words(&m.status));
+            let failed = m.recipients.iter().filter(|r| r.status == "failed").count();
+            let partly = if m.status == "sent" && failed > 0 { format!(", but not to {failed} recipient(s): see below") } else { String::new() };
+            println!("message {}: {} ({}{partly})", m.id, m.status, state_words(&m.status));
             println!("  mailbox:    {} (from {}), queued by {}", m.account, m.from, m.origin);
             println!("  subject:    {}", m.subject);
             println!("  Message-ID: <{}>", m.message_id);

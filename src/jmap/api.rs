@@ -102,7 +102,7 @@ pub async fn post_api(State(server): State<Server>, authed: Authed, headers: Hea
         );
     }
     let app = server.app.clone();
-    match tokio::task::spawn_blocking(move || run(&app, &authed, req)).await {
+    match server.blocking(move || run(&app, &authed, req)).await {
         Ok(v) => {
             let mut r = (StatusCode::OK, v.to_string()).into_response();
             r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -273,7 +273,7 @@ pub fn run(app: &App, authed: &Authed, req: Request) -> Value {
 
 fn dispatch(ctx: &mut Ctx<'_>, using: &[String], name: &str, args: Map<String, Value>) -> MethodResult {
     let cap = match name.split_once('/').map(|x| x.0) {
-        Some("Core") => CORE,
+        Some("Core" | "PushSubscription") => CORE,
         Some("Mailbox" | "Thread" | "Email" | "SearchSnippet") => MAIL,
         Some("Identity" | "EmailSubmission") => SUBMISSION,
         Some("VacationResponse") => VACATION,
@@ -284,6 +284,21 @@ fn dispatch(ctx: &mut Ctx<'_>, using: &[String], name: &str, args: Map<String, V
     }
     match name {
         "Core/echo" => Ok(Value::Object(args)),
+        // Background push to a phone's push service is not built: no subscription exists, and
+        // creating one is refused (a documented deviation; EventSource works).
+        "PushSubscription/get" => Ok(json!({"state": "0", "list": [], "notFound": opt_str_list(&args, "ids")?.unwrap_or_default()})),
+        "PushSubscription/set" => {
+            let not_created: Map<String, Value> = args
+                .get("create")
+                .and_then(Value::as_object)
+                .map(|c| c.keys().map(|k| (k.clone(), json!({"type": "forbidden", "description": "push subscriptions are not supported; use EventSource"}))).collect())
+                .unwrap_or_default();
+            let not_updated: Map<String, Value> =
+                args.get("update").and_then(Value::as_object).map(|c| c.keys().map(|k| (k.clone(), json!({"type": "notFound"}))).collect()).unwrap_or_default();
+            let not_destroyed: Map<String, Value> =
+                opt_str_list(&args, "destroy")?.unwrap_or_default().into_iter().map(|k| (k, json!({"type": "notFound"}))).collect();
+            Ok(json!({"created": {}, "updated": {}, "destroyed": [], "notCreated": not_created, "notUpdated": not_updated, "notDestroyed": not_destroyed}))
+        }
         "Mailbox/get" => mail::mailbox_get(ctx, args),
         "Mailbox/changes" => mail::mailbox_changes(ctx, args),
         "Mailbox/query" => mail::mailbox_query(ctx, args),
@@ -303,6 +318,8 @@ fn dispatch(ctx: &mut Ctx<'_>, using: &[String], name: &str, args: Map<String, V
         "EmailSubmission/get" => submission::submission_get(ctx, args),
         "EmailSubmission/changes" => submission::submission_changes(ctx, args),
         "EmailSubmission/set" => submission::submission_set(ctx, args),
+        "EmailSubmission/query" => submission::submission_query(ctx, args),
+        "EmailSubmission/queryChanges" => submission::submission_query_changes(ctx, args),
         "VacationResponse/get" => submission::vacation_get(ctx, args),
         "VacationResponse/set" => submission::vacation_set(ctx, args),
         _ => Err(MethodError::with("unknownMethod", format!("{name} is not implemented by this server"))),

@@ -164,7 +164,7 @@ impl FromRequestParts<Server> for Authed {
         let offered = offered(&parts.headers);
         let store = server.app.store.clone();
         let config = server.app.config.clone();
-        let found = tokio::task::spawn_blocking(move || -> Result<Option<Authed>, String> {
+        let found = server.blocking(move || -> Result<Option<Authed>, String> {
             let (token, user) = match offered {
                 Some(Offered::Bearer(t)) => (t, None),
                 Some(Offered::Basic { user, password }) => (password, Some(user)),

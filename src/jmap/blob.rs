@@ -50,7 +50,7 @@ pub async fn upload(State(server): State<Server>, authed: Authed, Path(account):
     let ty = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/octet-stream").to_string();
     let store = server.app.store.clone();
     let size = bytes.len();
-    match tokio::task::spawn_blocking(move || store.jmap_upload(&mailbox, &bytes)).await {
+    match server.blocking(move || store.jmap_upload(&mailbox, &bytes)).await {
         Ok(Ok(id)) => {
             let body = json!({"accountId": account, "blobId": ids::blob(id), "type": ty, "size": size});
             let mut r = (StatusCode::CREATED, body.to_string()).into_response();
@@ -82,7 +82,7 @@ pub async fn download(
         return problem(StatusCode::NOT_FOUND, "about:blank", "no such blob", None);
     };
     let app = server.app.clone();
-    let data = match tokio::task::spawn_blocking(move || read_blob(&app, &mailbox, &blob)).await {
+    let data = match server.blocking(move || read_blob(&app, &mailbox, &blob)).await {
         Ok(Ok(Some(d))) => d,
         Ok(Ok(None)) => return problem(StatusCode::NOT_FOUND, "about:blank", "no such blob", None),
         Ok(Err(e)) => return problem(StatusCode::INTERNAL_SERVER_ERROR, "about:blank", &e.to_string(), None),

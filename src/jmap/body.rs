@@ -256,6 +256,7 @@ pub fn is_text(msg: &mail_parser::Message<'_>, i: usize) -> bool {
 // Drafts
 
 /// What a phone sent to create an email, reduced to what we build from.
+#[allow(clippy::type_complexity)]
 #[derive(Debug, Default)]
 pub struct Draft {
     pub from: Vec<(Option<String>, String)>,

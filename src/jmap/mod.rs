@@ -65,8 +65,16 @@ pub struct Server {
     /// Requests in flight per device (maxConcurrentRequests), uploads per device.
     requests: Arc<Mutex<HashMap<i64, Arc<Semaphore>>>>,
     uploads: Arc<Mutex<HashMap<i64, Arc<Semaphore>>>>,
+    /// Store work in flight, bounded below the store's pool of reader connections: more
+    /// parallel readers would each open (and drop) a connection of their own, which costs more
+    /// than the wait.
+    db: Arc<Semaphore>,
     pub shutdown: CancellationToken,
 }
+
+/// Parallel store calls of the JMAP server (the store keeps 8 readers; the mirror and the
+/// outbox need some too).
+const DB_PARALLEL: usize = 6;
 
 impl Server {
     pub fn new(app: App, shutdown: CancellationToken) -> Server {
@@ -75,6 +83,7 @@ impl Server {
             failures: Arc::new(auth::FailureLimiter::default()),
             requests: Default::default(),
             uploads: Default::default(),
+            db: Arc::new(Semaphore::new(DB_PARALLEL)),
             shutdown,
         }
     }
@@ -87,6 +96,12 @@ impl Server {
     /// A permit for one API request of `device`, or None when it has too many in flight.
     pub fn request_permit(&self, device: i64) -> Option<tokio::sync::OwnedSemaphorePermit> {
         Self::semaphore(&self.requests, device, limits::MAX_CONCURRENT_REQUESTS).try_acquire_owned().ok()
+    }
+
+    /// Run store work on a blocking thread, at most `DB_PARALLEL` at a time.
+    pub async fn blocking<R: Send + 'static>(&self, f: impl FnOnce() -> R + Send + 'static) -> Result<R, tokio::task::JoinError> {
+        let _permit = self.db.clone().acquire_owned().await.expect("the semaphore is never closed");
+        tokio::task::spawn_blocking(f).await
     }
 
     pub fn upload_permit(&self, device: i64) -> Option<tokio::sync::OwnedSemaphorePermit> {
@@ -126,6 +141,7 @@ pub async fn serve(app: App, token: CancellationToken) -> anyhow::Result<()> {
     let cfg = app.config.jmap.clone();
     let server = Server::new(app.clone(), token.clone());
     let purge = tokio::spawn(purge_daily(app.clone(), token.clone()));
+    let follow = tokio::spawn(submission::follow_queue(app.clone(), token.clone()));
     let listener = TcpListener::bind(cfg.listen).await.map_err(|source| ServeError::Bind { addr: cfg.listen, source })?;
     tracing::info!(listen = %cfg.listen, url = %cfg.public_url, tls = cfg.tls.is_some(), "jmap server listening");
     let routes = router(server).into_make_service_with_connect_info::<PeerAddr>();
@@ -139,6 +155,7 @@ pub async fn serve(app: App, token: CancellationToken) -> anyhow::Result<()> {
         }
     };
     purge.abort();
+    follow.abort();
     r.map_err(ServeError::Io)?;
     Ok(())
 }

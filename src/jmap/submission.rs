@@ -4,7 +4,9 @@
 //! Phone) and returns at once: the queue sends it when its transport's gate opens (for the
 //! direct path, only while an office session is logged in). `undoStatus` and
 //! `deliveryStatus` are read from the queue's state each time (`outbox::state`), so they
-//! follow it; cancelling (`undoStatus: canceled`) works while the message still waits.
+//! follow it, and a task beside the server logs each change of that state as an
+//! EmailSubmission update (so `/changes` and push see it); cancelling (`undoStatus:
+//! canceled`) works while the message still waits.
 //! `onSuccessUpdateEmail` / `onSuccessDestroyEmail` run as one implicit `Email/set` whose
 //! response follows the submission's, with the same call id. The VacationResponse singleton
 //! is the mailbox's auto-reply settings (`autoreply::load_settings` / `save_settings`), so a
@@ -275,6 +277,99 @@ pub fn submission_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResu
     Ok(response)
 }
 
+/// `EmailSubmission/query` over the account's submissions (few; filtered and sorted here).
+pub fn submission_query(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
+    let (account_id, mailbox) = ctx.account(&args)?;
+    let states = ctx.states(&mailbox)?;
+    let mut rows: Vec<(crate::store::jmap::Submission, &'static str)> = Vec::new();
+    for s in ctx.app.store.jmap_submissions(&mailbox, None)? {
+        let undo = statuses(crate::outbox::state(ctx.app, s.outbox_id)?.as_deref()).0;
+        rows.push((s, undo));
+    }
+    if let Some(f) = args.get("filter").filter(|f| !f.is_null()) {
+        let f = f.as_object().ok_or_else(|| MethodError::invalid("filter must be an object"))?;
+        let list = |v: &Value| -> Vec<String> { v.as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect()).unwrap_or_default() };
+        let time = |v: &Value| v.as_str().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()).map(|d| d.timestamp());
+        for (k, v) in f {
+            match k.as_str() {
+                "identityIds" => { let l = list(v); rows.retain(|(s, _)| l.contains(&s.identity)) }
+                "emailIds" => { let l = list(v); rows.retain(|(s, _)| l.contains(&ids::email(s.email_id))) }
+                "threadIds" => { let l = list(v); rows.retain(|(s, _)| l.contains(&ids::thread(s.thread_id))) }
+                "undoStatus" => { let u = v.as_str().unwrap_or_default().to_string(); rows.retain(|(_, x)| *x == u) }
+                "before" => { let t = time(v).ok_or_else(|| MethodError::invalid("before must be a UTCDate"))?; rows.retain(|(s, _)| s.send_at < t) }
+                "after" => { let t = time(v).ok_or_else(|| MethodError::invalid("after must be a UTCDate"))?; rows.retain(|(s, _)| s.send_at >= t) }
+                other => return Err(MethodError::with("unsupportedFilter", format!("filter \"{other}\" is not supported"))),
+            }
+        }
+    }
+    if let Some(Value::Array(sort)) = args.get("sort") {
+        for c in sort.iter().rev() {
+            let asc = c.get("isAscending").and_then(Value::as_bool).unwrap_or(true);
+            match c.get("property").and_then(Value::as_str) {
+                Some("emailId") => rows.sort_by_key(|(s, _)| s.email_id),
+                Some("threadId") => rows.sort_by_key(|(s, _)| s.thread_id),
+                Some("sentAt") => rows.sort_by_key(|(s, _)| s.send_at),
+                _ => return Err(MethodError::new("unsupportedSort")),
+            }
+            if !asc {
+                rows.reverse();
+            }
+        }
+    }
+    let total = rows.len();
+    let position = super::api::opt_int(&args, "position")?.unwrap_or(0);
+    let start = if position < 0 { total.saturating_sub((-position) as usize) } else { (position as usize).min(total) };
+    let limit = super::api::opt_int(&args, "limit")?.map(|l| l.max(0) as usize).unwrap_or(limits::MAX_QUERY_LIMIT).min(limits::MAX_QUERY_LIMIT);
+    let mut out = json!({
+        "accountId": account_id,
+        "queryState": ids::state(&states.epoch, states.modseq(ObjType::EmailSubmission)),
+        "canCalculateChanges": false,
+        "position": start,
+        "ids": rows.iter().skip(start).take(limit).map(|(s, _)| json!(format!("S{}", s.id))).collect::<Vec<_>>(),
+    });
+    if super::api::opt_bool(&args, "calculateTotal", false)? {
+        out["total"] = json!(total);
+    }
+    Ok(out)
+}
+
+pub fn submission_query_changes(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
+    ctx.account(&args)?;
+    Err(MethodError::with("cannotCalculateChanges", "EmailSubmission/query results are not tracked; run the query again"))
+}
+
+/// How often the queue states of open submissions are compared with what was last seen.
+const FOLLOW_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Log an EmailSubmission update whenever the outbound queue moves a phone's message on
+/// (queued -> sending -> sent, ...), so `EmailSubmission/changes` and push see it. Runs beside
+/// the server; never inside a request.
+pub async fn follow_queue(app: crate::app::App, token: tokio_util::sync::CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = token.cancelled() => return,
+            _ = tokio::time::sleep(FOLLOW_EVERY) => {}
+        }
+        let app2 = app.clone();
+        let r = tokio::task::spawn_blocking(move || -> Result<(), crate::store::StoreError> {
+            for (account, id, outbox_id, last) in app2.store.jmap_submissions_open()? {
+                if let Some(now) = crate::outbox::state(&app2, outbox_id)?
+                    && last.as_deref() != Some(now.as_str())
+                {
+                    app2.store.jmap_submission_status(&account, id, &now)?;
+                }
+            }
+            Ok(())
+        })
+        .await;
+        match r {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "jmap: following submission states failed; retrying"),
+            Err(e) => tracing::warn!(error = %e, "jmap: following submission states failed; retrying"),
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // VacationResponse
 
@@ -363,12 +458,18 @@ pub fn vacation_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult
                 }
                 ("fromDate", v) => date(v, k).map(|d| s.from_date = d),
                 ("toDate", v) => date(v, k).map(|d| s.to_date = d),
-                ("subject", Value::Null) => Ok(s.subject = None),
-                ("subject", Value::String(t)) => Ok(s.subject = Some(t.replace(['\r', '\n'], " "))),
-                ("textBody", Value::Null) => Ok(s.text_body = None),
-                ("textBody", Value::String(t)) => Ok(s.text_body = Some(t.clone())),
-                ("htmlBody", Value::Null) => Ok(s.html_body = None),
-                ("htmlBody", Value::String(t)) => Ok(s.html_body = Some(t.clone())),
+                ("subject", Value::Null | Value::String(_)) => {
+                    s.subject = v.as_str().map(|t| t.replace(['\r', '\n'], " "));
+                    Ok(())
+                }
+                ("textBody", Value::Null | Value::String(_)) => {
+                    s.text_body = v.as_str().map(String::from);
+                    Ok(())
+                }
+                ("htmlBody", Value::Null | Value::String(_)) => {
+                    s.html_body = v.as_str().map(String::from);
+                    Ok(())
+                }
                 _ => Err(json!({"type": "invalidProperties", "properties": [k]})),
             };
             if let Err(e) = r {

@@ -56,8 +56,7 @@ pub fn split_headers(raw: &[u8]) -> Option<(Vec<Vec<u8>>, &[u8])> {
 pub fn field_name(field: &[u8]) -> &[u8] {
     let colon = field.iter().position(|b| *b == b':').unwrap_or(field.len());
     let n = &field[..colon];
-    let trimmed = n.iter().rposition(|b| !b.is_ascii_whitespace()).map(|p| &n[..=p]).unwrap_or(n);
-    trimmed
+    n.iter().rposition(|b| !b.is_ascii_whitespace()).map(|p| &n[..=p]).unwrap_or(n)
 }
 
 pub fn is_field(field: &[u8], name: &str) -> bool {

@@ -289,9 +289,9 @@ pub fn outcome(
 /// "5 min", "2 h", "30 s".
 pub fn human(d: Duration) -> String {
     let s = d.as_secs();
-    if s >= 3600 && s % 3600 == 0 {
+    if s >= 3600 && s.is_multiple_of(3600) {
         format!("{} h", s / 3600)
-    } else if s >= 60 && s % 60 == 0 {
+    } else if s >= 60 && s.is_multiple_of(60) {
         format!("{} min", s / 60)
     } else {
         format!("{s} s")
@@ -350,6 +350,27 @@ mod tests {
         assert_eq!(r.status, "unknown", "after the dot the server may have it: never resend silently");
         let (r, _) = outcome(&m, &Err(err(false)), &crate::outbox::retry::DEFAULT_SCHEDULE, 0, "s");
         assert_eq!((r.status, r.due_at), ("deferred", Some(15 * 60)), "third attempt waits 15 min");
+    }
+
+    #[test]
+    fn transcripts_switch_off_by_themselves() {
+        let mut s = crate::config::SmtpServer {
+            host: "h".into(),
+            port: 587,
+            tls: crate::config::Tls::StartTls,
+            ca_file: None,
+            send_while: crate::config::SendWhile::Session,
+            log_sessions: true,
+            log_sessions_until: None,
+        };
+        assert!(transcripts_on(&s));
+        s.log_sessions_until = Some(chrono::Utc::now() + chrono::Duration::hours(1));
+        assert!(transcripts_on(&s));
+        s.log_sessions_until = Some(chrono::Utc::now() - chrono::Duration::seconds(1));
+        assert!(!transcripts_on(&s), "past log_sessions_until nothing is recorded");
+        s.log_sessions = false;
+        s.log_sessions_until = None;
+        assert!(!transcripts_on(&s));
     }
 
     #[test]

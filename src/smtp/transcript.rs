@@ -203,6 +203,42 @@ mod tests {
     }
 
     #[test]
+    fn old_transcripts_are_deleted_and_new_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = dir.path().join("old.log");
+        let new = dir.path().join("new.log");
+        let other = dir.path().join("keep.txt");
+        for p in [&old, &new, &other] {
+            std::fs::write(p, "x").unwrap();
+        }
+        let month_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(30 * 86_400);
+        for p in [&old, &other] {
+            std::fs::File::options().write(true).open(p).unwrap().set_modified(month_ago).unwrap();
+        }
+        assert_eq!(cleanup(dir.path(), std::time::Duration::from_secs(14 * 86_400)), 1);
+        assert!(!old.exists() && new.exists() && other.exists(), "only old transcript files go");
+    }
+
+    #[test]
+    fn transcript_file_is_private_and_holds_no_secret() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let mut t = Transcript::create(dir.path(), "becker", "smtp.test:587", "becker@x.test", "pw-Secret").unwrap();
+        t.client("AUTH LOGIN");
+        t.server(334, &["VXNlcm5hbWU6".into()]);
+        t.client(&B64.encode("becker@x.test"));
+        t.server(334, &["UGFzc3dvcmQ6".into()]);
+        t.client(&B64.encode("pw-Secret"));
+        t.body(1234);
+        let path = t.path().to_path_buf();
+        drop(t);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("pw-Secret") && !text.contains(&B64.encode("pw-Secret")), "{text}");
+        assert!(text.contains("[message body, 1234 bytes, not recorded]"));
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+
+    #[test]
     fn multiline_replies_keep_their_separators() {
         let mut r = Redactor::new("u", "p");
         let out = r.server(250, &["mail.test".into(), "PIPELINING".into(), "AUTH PLAIN LOGIN".into()]);

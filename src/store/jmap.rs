@@ -675,6 +675,7 @@ fn type_modseq(t: &Tx<'_>, account: &str, ty: ObjType) -> Result<i64> {
         .unwrap_or(0))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn queue(t: &Tx<'_>, account: &str, kind: &str, message_id: Option<i64>, folder_id: Option<i64>, uid: Option<i64>, name: Option<&str>, old_name: Option<&str>) -> Result<()> {
     t.tx.prepare_cached(
         "INSERT INTO writeback_op (account, kind, message_id, folder_id, uid, name, old_name, created_at)
@@ -880,11 +881,11 @@ fn update_email(t: &mut Tx<'_>, account: &str, id: i64, u: &EmailUpdate) -> Resu
         if kw != old_sorted {
             let added: Vec<&String> = kw.iter().filter(|k| !old_sorted.contains(k)).collect();
             let removed: Vec<&String> = old_sorted.iter().filter(|k| !kw.contains(k)).collect();
-            let uid: Option<i64> = t.tx.query_row("SELECT uid FROM message WHERE id = ?1", [id], |r| r.get(0))?;
-            // A message not yet on the server carries its keywords into the APPEND instead.
-            if uid.is_some() {
+            {
                 // The pending rows make the mirror keep this change on top of whatever the
-                // server says until the STORE is confirmed.
+                // server says until the STORE is confirmed. For a message not yet appended the
+                // STORE waits behind the APPEND (an APPEND already under way may carry the old
+                // keywords).
                 let mut s = t.tx.prepare_cached(
                     "INSERT INTO keyword_pending (message_id, keyword, op) VALUES (?1, ?2, ?3)
                      ON CONFLICT(message_id, keyword) DO UPDATE SET op = excluded.op",
@@ -898,9 +899,7 @@ fn update_email(t: &mut Tx<'_>, account: &str, id: i64, u: &EmailUpdate) -> Resu
             }
             t.tx.prepare_cached("UPDATE message SET keywords = ?2 WHERE id = ?1")?
                 .execute(params![id, serde_json::to_string(&kw).unwrap_or_else(|_| "[]".into())])?;
-            if uid.is_some() {
-                queue(t, account, "flags", Some(id), None, None, None, None)?;
-            }
+            queue(t, account, "flags", Some(id), None, None, None, None)?;
             t.log(account, ObjType::Mailbox, folder, Op::CountsOnly, None)?;
             changed = true;
         }
@@ -909,10 +908,9 @@ fn update_email(t: &mut Tx<'_>, account: &str, id: i64, u: &EmailUpdate) -> Resu
         && nf != folder
     {
         t.tx.prepare_cached("UPDATE message SET folder_id = ?2 WHERE id = ?1")?.execute(params![id, nf])?;
-        let uid: Option<i64> = t.tx.query_row("SELECT uid FROM message WHERE id = ?1", [id], |r| r.get(0))?;
-        if uid.is_some() {
-            queue(t, account, "move", Some(id), None, None, None, None)?;
-        }
+        // Queued even for a message not yet appended: an APPEND under way goes to the old
+        // folder, and the MOVE then follows it.
+        queue(t, account, "move", Some(id), None, None, None, None)?;
         t.log(account, ObjType::Mailbox, folder, Op::CountsOnly, None)?;
         t.log(account, ObjType::Mailbox, nf, Op::CountsOnly, None)?;
         changed = true;
@@ -1000,6 +998,33 @@ impl Store {
         })
     }
 
+    /// Submissions whose queue state may still change: (account, id, outbox id, last status).
+    #[allow(clippy::type_complexity)]
+    pub fn jmap_submissions_open(&self) -> Result<Vec<(String, i64, i64, Option<String>)>> {
+        self.read(|c| {
+            let mut s = c.prepare_cached(
+                "SELECT account, id, outbox_id, last_status FROM email_submission
+                 WHERE destroyed = 0 AND (last_status IS NULL OR last_status NOT IN ('sent', 'failed', 'cancelled', 'expired'))",
+            )?;
+            let rows = s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?.collect::<rusqlite::Result<_>>()?;
+            Ok(rows)
+        })
+    }
+
+    /// The queue state of a submission is now `status`: remember it and log the change.
+    pub fn jmap_submission_status(&self, account: &str, id: i64, status: &str) -> Result<()> {
+        self.write(|t| {
+            let n = t.tx.execute(
+                "UPDATE email_submission SET last_status = ?3 WHERE id = ?1 AND account = ?2 AND last_status IS NOT ?3",
+                params![id, account, status],
+            )?;
+            if n == 1 {
+                t.log(account, ObjType::EmailSubmission, id, Op::Updated, None)?;
+            }
+            Ok(())
+        })
+    }
+
     /// Log that a submission changed (its queue state was changed from here, e.g. cancelled).
     pub fn jmap_submission_touched(&self, account: &str, id: i64) -> Result<()> {
         self.write(|t| t.log(account, ObjType::EmailSubmission, id, Op::Updated, None))
@@ -1036,6 +1061,8 @@ pub enum WritebackOp {
     Delete { name: String },
     /// The op refers to something that is gone: drop it.
     Obsolete,
+    /// The message is not on the server yet (its APPEND is still queued): leave the op queued.
+    Wait,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1047,6 +1074,7 @@ pub struct QueuedOp {
 
 impl Store {
     /// The oldest queued write-back op of `account`, resolved against the current store.
+    #[allow(clippy::type_complexity)]
     pub fn writeback_next(&self, account: &str, after: i64) -> Result<Option<QueuedOp>> {
         self.read(|c| {
             let row: Option<(i64, String, Option<i64>, Option<i64>, Option<i64>, Option<String>, Option<String>, i64)> = c
@@ -1072,6 +1100,7 @@ impl Store {
             };
             let op = match (kind.as_str(), message_id) {
                 ("flags", Some(mid)) => match msg(mid)? {
+                    Some((_, _, None, _, _, _, _)) => WritebackOp::Wait,
                     Some((folder, _, Some(uid), _, _, _, _)) => {
                         let mut add = Vec::new();
                         let mut remove = Vec::new();
@@ -1088,6 +1117,7 @@ impl Store {
                     Some((from, imap_fid, Some(uid), vis_fid, to, _, _)) if imap_fid != vis_fid => {
                         WritebackOp::Move { message_id: mid, from, uid, to, to_folder_id: vis_fid }
                     }
+                    Some((_, imap_fid, None, vis_fid, _, _, _)) if imap_fid != vis_fid => WritebackOp::Wait,
                     _ => WritebackOp::Obsolete,
                 },
                 ("append", Some(mid)) => match msg(mid)? {
@@ -1138,10 +1168,16 @@ impl Store {
                     )?;
                 }
                 (WritebackOp::Append { message_id, folder_id, .. }, WritebackEffect::NewUid { uidvalidity, uid }) => {
-                    t.tx.execute(
+                    let n = t.tx.execute(
                         "UPDATE message SET imap_folder_id = ?2, uid = ?3, uidvalidity = ?4 WHERE id = ?1",
                         params![message_id, folder_id, uid, uidvalidity],
                     )?;
+                    if n == 0 {
+                        // Destroyed on the device while the APPEND was under way: expunge the
+                        // new server copy too, and keep the mirror from fetching it meanwhile.
+                        t.tx.execute("INSERT OR IGNORE INTO imap_tombstone (folder_id, uid) VALUES (?1, ?2)", params![folder_id, uid])?;
+                        queue(t, account, "expunge", None, Some(*folder_id), Some(uid as i64), None, None)?;
+                    }
                 }
                 (WritebackOp::Move { message_id, to_folder_id, .. }, WritebackEffect::None)
                 | (WritebackOp::Append { message_id, folder_id: to_folder_id, .. }, WritebackEffect::None) => {
@@ -1165,8 +1201,16 @@ impl Store {
         self.write(|t| {
             if q.attempts + 1 >= give_up_after {
                 t.tx.execute("DELETE FROM writeback_op WHERE id = ?1", [q.id])?;
-                if let WritebackOp::Expunge { folder_id, uid, .. } = &q.op {
-                    t.tx.execute("DELETE FROM imap_tombstone WHERE folder_id = ?1 AND uid = ?2", params![folder_id, uid])?;
+                match &q.op {
+                    // The server keeps its copy: let the mirror bring it back.
+                    WritebackOp::Expunge { folder_id, uid, .. } => {
+                        t.tx.execute("DELETE FROM imap_tombstone WHERE folder_id = ?1 AND uid = ?2", params![folder_id, uid])?;
+                    }
+                    // The server keeps its flags: stop laying the refused change over them.
+                    WritebackOp::Flags { message_id, .. } => {
+                        t.tx.execute("DELETE FROM keyword_pending WHERE message_id = ?1", [message_id])?;
+                    }
+                    _ => {}
                 }
                 Ok(true)
             } else {
@@ -1243,6 +1287,34 @@ mod tests {
         assert!(matches!(&q.op, WritebackOp::Flags { add, .. } if add == &vec!["$seen".to_string()]));
         s.writeback_done("becker", &q, WritebackEffect::None).unwrap();
         assert_eq!(s.writeback_pending("becker").unwrap(), 0);
+    }
+
+    #[test]
+    fn a_refused_store_is_retried_then_dropped_with_its_pending_keywords() {
+        let (_d, s) = store();
+        let f = s.ensure_folder("becker", "INBOX", Some("inbox")).unwrap();
+        let ids = s.insert_messages("becker", f.id, vec![msg(1)], Some(FolderState { uidvalidity: 1, ..Default::default() })).unwrap();
+        let upd = EmailUpdate { keywords: Some(KeywordPatch::Set(vec![("$flagged".into(), true)])), folder: None };
+        s.jmap_email_set("becker", None, &[(ids[0], upd)], &[]).unwrap().unwrap();
+        for attempt in 1..=5 {
+            let q = s.writeback_next("becker", 0).unwrap().unwrap();
+            assert_eq!(q.attempts, attempt - 1);
+            assert_eq!(s.writeback_refused(&q, "NO refused", 5).unwrap(), attempt == 5);
+        }
+        assert_eq!(s.writeback_pending("becker").unwrap(), 0);
+        let pending: i64 = s.read(|c| Ok(c.query_row("SELECT COUNT(*) FROM keyword_pending", [], |r| r.get(0))?)).unwrap();
+        assert_eq!(pending, 0, "the server's flags win again after the change was given up");
+    }
+
+    /// Regression: SQLite reuses the largest rowid after a delete; a JMAP id must never be.
+    #[test]
+    fn a_destroyed_newest_message_never_lends_its_id() {
+        let (_d, s) = store();
+        let f = s.ensure_folder("becker", "INBOX", Some("inbox")).unwrap();
+        let ids = s.insert_messages("becker", f.id, vec![msg(1), msg(2)], None).unwrap();
+        s.jmap_email_set("becker", None, &[], &[ids[1]]).unwrap().unwrap();
+        let again = s.insert_messages("becker", f.id, vec![msg(3)], None).unwrap();
+        assert!(again[0] > ids[1], "{again:?} reuses {}", ids[1]);
     }
 
     #[test]

@@ -159,7 +159,7 @@ fn flag_list(flags: &[String]) -> String {
 async fn perform(s: &mut ImapSession, sel: &mut Selected, op: &WritebackOp) -> Result<Result<WritebackEffect, String>, WritebackError> {
     let refused = |o: Outcome| Err(o.text);
     match op {
-        WritebackOp::Obsolete => Ok(Ok(WritebackEffect::None)),
+        WritebackOp::Obsolete | WritebackOp::Wait => Ok(Ok(WritebackEffect::None)),
         WritebackOp::Flags { folder, uid, add, remove, .. } => {
             let o = sel.select(s, folder).await?;
             if !o.ok {
@@ -246,6 +246,9 @@ pub async fn drain(app: &App, mailbox: &str, session: &mut ImapSession) -> anyho
     // Ops queued while we work are picked up in the same drain (the queue is read in id order).
     while let Some(q) = app.store.writeback_next(mailbox, after)? {
         after = q.id;
+        if q.op == WritebackOp::Wait {
+            continue;
+        }
         match perform(session, &mut sel, &q.op).await? {
             Ok(effect) => {
                 app.store.writeback_done(mailbox, &q, effect)?;
@@ -286,5 +289,6 @@ fn kind(op: &WritebackOp) -> &'static str {
         WritebackOp::Rename { .. } => "rename folder",
         WritebackOp::Delete { .. } => "delete folder",
         WritebackOp::Obsolete => "obsolete",
+        WritebackOp::Wait => "waiting for its append",
     }
 }

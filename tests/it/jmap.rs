@@ -19,54 +19,28 @@ use jmap_client::mailbox::Role;
 use postbote::app::App;
 use postbote::config::Config;
 use postbote::store::Store;
+
+use crate::support::{self, stack_dir};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 // ------------------------------------------------------------------------------ the stack
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn stack_dir() -> PathBuf {
-    std::env::var_os("POSTBOTE_STACK_DIR").map(PathBuf::from).unwrap_or_else(|| root().join(".stack"))
-}
-
-fn run(cmd: &mut Command, stdin: Option<&[u8]>) -> String {
-    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() }).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
-    if let Some(data) = stdin {
-        use std::io::Write;
-        child.stdin.take().unwrap().write_all(data).unwrap();
-    }
-    let out = child.wait_with_output().unwrap();
+fn run(cmd: &mut Command) -> String {
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
     assert!(out.status.success(), "{cmd:?} failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn stack(args: &[&str], stdin: Option<&[u8]>) -> String {
-    run(Command::new(root().join("scripts/stack")).args(args).env("POSTBOTE_STACK_DIR", stack_dir()), stdin)
-}
-
 fn doveadm(args: &[&str]) -> String {
     let conf = stack_dir().join("dovecot/dovecot.conf");
-    run(Command::new("doveadm").arg("-c").arg(conf).args(args), None)
-}
-
-fn unique_user(tag: &str) -> (String, String) {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    let n = N.fetch_add(1, Ordering::SeqCst);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-    let user = format!("{tag}-{}-{n}-{nanos}@handwerk.test", std::process::id());
-    let pw = format!("pw{n}x{nanos}");
-    stack(&["add-user", &user, &pw], None);
-    (user, pw)
+    run(Command::new("doveadm").arg("-c").arg(conf).args(args))
 }
 
 fn deliver(user: &str, folder: &str, raw: &[u8]) {
-    stack(&["deliver", user, folder], Some(raw));
+    support::deliver_to_folder(user, folder, raw);
 }
 
 /// (uid, flags) of every message in a folder on the server.
@@ -134,6 +108,11 @@ async fn daemon(mailboxes: &[Mb<'_>]) -> Daemon {
 /// `direct`: (company address, its SMTP password) for the first mailbox, which then sends
 /// through the company's server only while an office session is open.
 async fn daemon_with(mailboxes: &[Mb<'_>], direct: Option<(&str, &str)>) -> Daemon {
+    daemon_full(mailboxes, direct, false).await
+}
+
+/// `tls`: serve JMAP over TLS with the stack's certificate (CN localhost).
+async fn daemon_full(mailboxes: &[Mb<'_>], direct: Option<(&str, &str)>, tls: bool) -> Daemon {
     postbote::tls::install_provider();
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
@@ -161,6 +140,14 @@ listen = "127.0.0.1:{port}"
         ca = stack_dir().join("certs/cert.pem").display(),
         control = free_port(),
     );
+    if tls {
+        let certs = stack_dir().join("certs");
+        text.push_str(&format!(
+            "tls_cert = \"{}\"\ntls_key = \"{}\"\npublic_url = \"https://localhost:{port}\"\n",
+            certs.join("cert.pem").display(),
+            certs.join("key.pem").display()
+        ));
+    }
     if direct.is_some() {
         text.push_str(&format!(
             "\n[direct]\nhost = \"localhost\"\nport = 10587\ntls = \"starttls\"\nca_file = \"{}\"\nsend_while = \"session\"\n",
@@ -211,7 +198,8 @@ transport = "{transport}"
         assert!(Instant::now() < deadline, "the JMAP port did not open");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    Daemon { _dir: dir, app, url: format!("http://127.0.0.1:{port}"), port, config, stop, task: Some(task) }
+    let url = if tls { format!("https://localhost:{port}") } else { format!("http://127.0.0.1:{port}") };
+    Daemon { _dir: dir, app, url, port, config, stop, task: Some(task) }
 }
 
 impl Daemon {
@@ -280,7 +268,7 @@ const USING: [&str; 2] = ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mai
 /// and by push, and its own changes ($seen, a move, a destroy) reaching the server.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn phone_flow_against_dovecot() {
-    let (user, pw) = unique_user("jmapflow");
+    let (user, pw) = support::unique_user("jmapflow");
     for n in 1..=3 {
         deliver(&user, "INBOX", &mail(n, &format!("Anfrage {n}")));
     }
@@ -335,7 +323,9 @@ async fn phone_flow_against_dovecot() {
     // Push: an EventSource stream, then new mail delivered to Dovecot.
     let mut push = client.event_source(None::<Vec<jmap_client::DataType>>, false, None, None).await.unwrap();
     deliver(&user, "INBOX", &mail(4, "Neue Anfrage"));
+    let delivered = Instant::now();
     let event = tokio::time::timeout(Duration::from_secs(30), push.next()).await.expect("a state event for new mail").unwrap().unwrap();
+    eprintln!("push: state event {:?} after delivery to Dovecot returned", delivered.elapsed());
     let pushed = match event {
         jmap_client::event_source::PushNotification::StateChange(c) => c,
         other => panic!("unexpected push {other:?}"),
@@ -345,6 +335,12 @@ async fn phone_flow_against_dovecot() {
     let changes = client.email_changes(&state, None).await.unwrap();
     assert_eq!(changes.created().len(), 1, "the new message is created since the earlier state");
     let new_id = changes.created()[0].clone();
+    // Email/queryChanges from the first screen's query state: exactly the new message is added.
+    let qc = client
+        .email_query_changes(query.query_state(), Some(Filter::from(email::query::Filter::in_mailbox(&inbox_id))))
+        .await
+        .unwrap();
+    assert_eq!(qc.added().iter().map(|a| a.id()).collect::<Vec<_>>(), vec![new_id.as_str()]);
 
     // $seen from the phone reaches Dovecot.
     let seen_id = emails[0].id().unwrap().to_string();
@@ -388,15 +384,51 @@ async fn phone_flow_against_dovecot() {
     assert_eq!(moved.mailbox_ids(), vec![trash_id.as_str()]);
     let seen = all.list().iter().find(|e| e.subject() == Some(seen_subject.as_str())).unwrap();
     assert!(seen.keywords().contains(&"$seen"));
+
+    // Folders made on the phone: create, rename and destroy reach Dovecot.
+    let folders = |user: String| async move { doveadm(&["mailbox", "list", "-u", &user]).lines().map(|l| l.trim().to_string()).collect::<Vec<_>>() };
+    let m = client.mailbox_create("Projekte", None::<String>, Role::None).await.unwrap();
+    let mid = m.id().unwrap().to_string();
+    eventually(Duration::from_secs(30), "Projekte on Dovecot", || {
+        let f = folders(user.clone());
+        async move { f.await.contains(&"Projekte".to_string()) }
+    })
+    .await;
+    client.mailbox_rename(&mid, "Baustellen").await.unwrap();
+    eventually(Duration::from_secs(30), "renamed to Baustellen on Dovecot", || {
+        let f = folders(user.clone());
+        async move {
+            let f = f.await;
+            f.contains(&"Baustellen".to_string()) && !f.contains(&"Projekte".to_string())
+        }
+    })
+    .await;
+    client.mailbox_destroy(&mid, true).await.unwrap();
+    eventually(Duration::from_secs(30), "Baustellen gone from Dovecot", || {
+        let f = folders(user.clone());
+        async move { !f.await.contains(&"Baustellen".to_string()) }
+    })
+    .await;
+
+    // Email/import of an uploaded blob: the raw bytes come back by download, and the message
+    // is appended on Dovecot.
+    let raw = mail(9, "Importiert");
+    let imported = client.email_import(raw.clone(), [inbox_id.clone()], None::<Vec<String>>, None).await.unwrap();
+    assert_eq!(client.download(imported.blob_id().unwrap()).await.unwrap(), raw);
+    eventually(Duration::from_secs(30), "the imported message on Dovecot", || {
+        let user = user.clone();
+        async move { server_subjects(&user, "INBOX").contains(&"Importiert".to_string()) }
+    })
+    .await;
     d.stop().await;
 }
 
 /// Tokens: none, wrong, revoked, the IMAP password; and what a device may see.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn auth_and_account_isolation() {
-    let (u1, p1) = unique_user("jmapauth-b");
-    let (u2, p2) = unique_user("jmapauth-m");
-    let (u3, p3) = unique_user("jmapauth-i");
+    let (u1, p1) = support::unique_user("jmapauth-b");
+    let (u2, p2) = support::unique_user("jmapauth-m");
+    let (u3, p3) = support::unique_user("jmapauth-i");
     deliver(&u2, "INBOX", &mail(1, "Privat Mueller"));
     deliver(&u3, "INBOX", &mail(2, "Info Anfrage"));
     let d = daemon(&[Mb("becker", "employee", &u1, &p1), Mb("mueller", "employee", &u2, &p2), Mb("info", "shared", &u3, &p3)]).await;
@@ -477,13 +509,25 @@ async fn auth_and_account_isolation() {
     let bearer = format!("Bearer {token}");
     assert_eq!(d.http("GET", "/.well-known/jmap", &[("Authorization", &bearer)], b"").await.0, 401);
     assert!(Client::new().credentials(Credentials::bearer(token.as_str())).connect(&d.url).await.is_err());
+
+    // Repeated failures from one address are slowed down, then refused with 429 even for a
+    // valid token, until the counter has decayed.
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        statuses.push(d.http("GET", "/.well-known/jmap", &[("Authorization", "Bearer guessed-token")], b"").await.0);
+    }
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+    let good = format!("Bearer {plain}");
+    let (status, h, _) = d.http("GET", "/.well-known/jmap", &[("Authorization", &good)], b"").await;
+    assert_eq!(status, 429);
+    assert!(header(&h, "retry-after").is_some());
     d.stop().await;
 }
 
 /// Request-level errors (problem+json) and limits, and RFC 8620 result references end to end.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn request_errors_limits_and_references() {
-    let (user, pw) = unique_user("jmapreq");
+    let (user, pw) = support::unique_user("jmapreq");
     deliver(&user, "INBOX", &mail(1, "Erste"));
     deliver(&user, "INBOX", &format!("From: k@kunde.test\r\nSubject: Re: Erste\r\nMessage-ID: <r1.{}@x>\r\nIn-Reply-To: <m1.{}.5@kunde.test>\r\n\r\nAntwort\r\n", std::process::id(), std::process::id()).into_bytes());
     let d = daemon(&[Mb("becker", "employee", &user, &pw)]).await;
@@ -576,35 +620,17 @@ async fn submission_status(d: &Daemon, token: &str, sub_id: &str) -> Value {
     v["methodResponses"][0][1]["list"][0].clone()
 }
 
-/// Files Postfix captured for `rcpt` (outside handwerk.test every recipient is captured).
-fn captured_for(rcpt: &str) -> Vec<Vec<u8>> {
-    let dir = stack_dir().join("postfix/captured");
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(&dir) else { return out };
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.extension().and_then(|x| x.to_str()) != Some("env") {
-            continue;
-        }
-        let Ok(text) = std::fs::read_to_string(&p) else { continue };
-        if text.lines().any(|l| l.strip_prefix("rcpt_to=").is_some_and(|r| r.eq_ignore_ascii_case(rcpt))) {
-            out.push(std::fs::read(p.with_extension("eml")).unwrap_or_default());
-        }
-    }
-    out
-}
-
 /// A phone sends a draft: it waits in the queue while no office session is open, reaches
 /// Postfix once one is, the submission's status follows the queue, and the email is in Sent
 /// (locally at once, on Dovecot after write-back). Then vacation set from the phone is what
 /// `postbote autoreply explain` decides on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn submission_through_the_office_gate_and_vacation() {
-    let (user, pw) = unique_user("jmapsub");
+    let (user, pw) = support::unique_user("jmapsub");
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
     let address = format!("jmapsub{}x{nanos}@bau-firma.test", std::process::id());
     let smtp_pw = format!("smtp{nanos}");
-    stack(&["add-user", &address, &smtp_pw], None);
+    support::stack(&["add-user", &address, &smtp_pw], None);
     let d = daemon_with(&[Mb("becker", "employee", &user, &pw)], Some((&address, &smtp_pw))).await;
     let (_, token) = d.device("becker", &[]);
     let client = d.client(&token).await;
@@ -641,6 +667,7 @@ async fn submission_through_the_office_gate_and_vacation() {
     assert_eq!(r[0][1]["list"][0]["email"], address.as_str(), "{v}");
     let email_id = r[1][1]["created"]["draft"]["id"].as_str().unwrap_or_else(|| panic!("draft not created: {v}")).to_string();
     let sub_id = r[2][1]["created"]["sub"]["id"].as_str().unwrap_or_else(|| panic!("not submitted: {v}")).to_string();
+    let sub_state = r[2][1]["newState"].as_str().unwrap().to_string();
     assert_eq!(r[3][0], "Email/set", "the implicit Email/set follows: {v}");
     assert_eq!(r[3][2], "s", "with the submission's call id");
     assert!(r[3][1]["updated"].get(&email_id).is_some(), "{v}");
@@ -649,19 +676,35 @@ async fn submission_through_the_office_gate_and_vacation() {
     let s = submission_status(&d, &token, &sub_id).await;
     assert_eq!(s["undoStatus"], "pending", "{s}");
     assert_eq!(s["deliveryStatus"][rcpt.as_str()]["delivered"], "queued", "{s}");
-    assert!(captured_for(&rcpt).is_empty(), "sent without an office session");
+    assert!(support::captured_for(&rcpt).is_empty(), "sent without an office session");
+
+    // A second submission, cancelled while it waits: it never leaves.
+    let rcpt2 = format!("jmapstorno{}x{nanos}@kunde.test", std::process::id());
+    let (_, v) = d
+        .api(&token, &json!({"using": using, "methodCalls": [
+            ["Email/set", {"accountId": "becker", "create": {"d2": {
+                "mailboxIds": {drafts.clone(): true}, "from": [{"email": address}], "to": [{"email": rcpt2}],
+                "subject": "Storno", "textBody": [{"partId": "1"}], "bodyValues": {"1": {"value": "doch nicht"}}}}}, "e"],
+            ["EmailSubmission/set", {"accountId": "becker", "create": {"s2": {"identityId": "I0", "emailId": "#d2"}}}, "s"]]}))
+        .await;
+    let sub2 = v["methodResponses"][1][1]["created"]["s2"]["id"].as_str().unwrap_or_else(|| panic!("{v}")).to_string();
+    let (_, v) = d
+        .api(&token, &json!({"using": using, "methodCalls": [["EmailSubmission/set", {"accountId": "becker", "update": {sub2.clone(): {"undoStatus": "canceled"}}}, "c"]]}))
+        .await;
+    assert!(v["methodResponses"][0][1]["updated"].get(&sub2).is_some(), "{v}");
+    assert_eq!(submission_status(&d, &token, &sub2).await["undoStatus"], "canceled");
 
     // An office session opens: the message reaches Postfix and the status follows.
     postbote::outbox::session_login(&d.app, "buero", None).unwrap();
     d.app.outbox_wake.notify_one();
     let t0 = Instant::now();
     let deadline = Instant::now() + Duration::from_secs(60);
-    while captured_for(&rcpt).is_empty() {
+    while support::captured_for(&rcpt).is_empty() {
         assert!(Instant::now() < deadline, "nothing reached Postfix for {rcpt}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     eprintln!("postfix got it {:?} after the session opened", t0.elapsed());
-    let eml = String::from_utf8_lossy(&captured_for(&rcpt)[0]).into_owned();
+    let eml = String::from_utf8_lossy(&support::captured_for(&rcpt)[0].raw).into_owned();
     assert!(eml.contains(&subject) && eml.contains("Guten Tag, anbei das Angebot."), "{eml}");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -672,7 +715,30 @@ async fn submission_through_the_office_gate_and_vacation() {
         assert!(Instant::now() < deadline, "the submission status did not follow the queue: {s}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // The queue's progress is an EmailSubmission change (for /changes and push).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, v) = d
+            .api(&token, &json!({"using": using, "methodCalls": [["EmailSubmission/changes", {"accountId": "becker", "sinceState": sub_state}, "c"]]}))
+            .await;
+        if v["methodResponses"][0][1]["updated"].as_array().is_some_and(|u| u.contains(&json!(sub_id))) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no EmailSubmission update for the sent message: {v}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, v) = d
+        .api(&token, &json!({"using": using, "methodCalls": [
+            ["EmailSubmission/query", {"accountId": "becker", "filter": {"emailIds": [email_id], "undoStatus": "final"}, "sort": [{"property": "sentAt"}]}, "q"],
+            ["EmailSubmission/set", {"accountId": "becker", "update": {sub_id.clone(): {"undoStatus": "canceled"}}}, "c"],
+            ["PushSubscription/set", {"create": {"p": {"deviceClientId": "x", "url": "https://push.example/x", "types": null}}}, "p"]]}))
+        .await;
+    let r = &v["methodResponses"];
+    assert_eq!(r[0][1]["ids"], json!([sub_id]), "{v}");
+    assert_eq!(r[1][1]["notUpdated"][sub_id.as_str()]["type"], "cannotUnsend", "a sent message cannot be cancelled: {v}");
+    assert_eq!(r[2][1]["notCreated"]["p"]["type"], "forbidden", "{v}");
     // In Sent: for the phone at once, on Dovecot once written back.
+    assert!(support::captured_for(&rcpt2).is_empty(), "the cancelled submission was sent");
     let mut r = client.build();
     r.get_email().ids([email_id.as_str()]).properties([email::Property::MailboxIds, email::Property::Keywords]);
     let e = r.send_get_email().await.unwrap().take_list().pop().unwrap();
@@ -681,7 +747,7 @@ async fn submission_through_the_office_gate_and_vacation() {
     eprintln!("status final {:?} after the session opened", t0.elapsed());
     eventually(Duration::from_secs(30), "the sent message in Sent on Dovecot", || {
         let (user, subject) = (user.clone(), subject.clone());
-        async move { server_subjects(&user, "Sent").contains(&subject) }
+        async move { server_subjects(&user, "Sent").contains(&subject) && !server_subjects(&user, "Drafts").contains(&subject) }
     })
     .await;
 
@@ -729,7 +795,7 @@ async fn submission_through_the_office_gate_and_vacation() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writeback_survives_restart_and_merges_with_server_flags() {
     postbote::tls::install_provider();
-    let (user, pw) = unique_user("jmapwb");
+    let (user, pw) = support::unique_user("jmapwb");
     deliver(&user, "INBOX", &mail(1, "Konflikt"));
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("pw"), &pw).unwrap();
@@ -770,4 +836,32 @@ async fn writeback_survives_restart_and_merges_with_server_flags() {
     assert!(flags[0].1.contains("\\Seen") && flags[0].1.contains("\\Flagged"), "server: {flags:?}");
     let kw = app.store.list_messages("becker", None, 10).unwrap()[0].keywords.clone();
     assert_eq!(kw, vec!["$flagged".to_string(), "$seen".to_string()], "store");
+}
+
+/// With a certificate configured the server speaks TLS (and a client that checks the chain
+/// against the stack's CA gets the session with https URLs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_listener_serves_the_session() {
+    let (user, pw) = support::unique_user("jmaptls");
+    let d = daemon_full(&[Mb("becker", "employee", &user, &pw)], None, true).await;
+    let (_, token) = d.device("becker", &[]);
+    // Plain HTTP on the TLS port gets no JMAP answer.
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", d.port)).await.unwrap();
+    s.write_all(b"GET /.well-known/jmap HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(15), s.read_to_end(&mut out)).await;
+    assert!(!out.starts_with(b"HTTP/1.1 401"), "plain HTTP was answered on the TLS port");
+    // TLS, verified against the stack's CA.
+    let config = postbote::tls::client_config(Some(&stack_dir().join("certs/cert.pem"))).unwrap();
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", d.port)).await.unwrap();
+    let mut tls = tokio_rustls::TlsConnector::from(config).connect(postbote::tls::server_name("localhost").unwrap(), tcp).await.unwrap();
+    tls.write_all(format!("GET /.well-known/jmap HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(15), tls.read_to_end(&mut out)).await;
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains(&format!("\"apiUrl\":\"https://localhost:{}/jmap/api/\"", d.port)), "{text}");
+    d.stop().await;
 }

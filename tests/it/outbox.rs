@@ -9,7 +9,6 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -19,72 +18,23 @@ use tokio_util::sync::CancellationToken;
 
 // ----------------------------------------------------------------------------- helpers
 
-fn stack_dir() -> PathBuf {
-    std::env::var_os("POSTBOTE_STACK_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".stack"))
-}
+use crate::support::{self, Captured, captured_for};
 
-fn ca() -> PathBuf {
-    stack_dir().join("certs/cert.pem")
-}
-
-/// A tag unique to this test run and call, usable in local parts and mailbox ids.
+/// A tag unique to this call, usable in local parts and mailbox ids.
 fn unique(prefix: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos() % 100_000;
-    format!("{prefix}{}x{}x{nanos}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+    format!("{prefix}{}", support::unique_token().replace('.', "x"))
 }
 
-/// Create a Dovecot user (also an SMTP login, through Postfix's Dovecot SASL), the way
-/// `scripts/stack add-user` does: one passwd-file per user, written atomically.
+/// Create a Dovecot user (also an SMTP login, through Postfix's Dovecot SASL).
 fn add_user(addr: &str, pw: &str) {
-    let dir = stack_dir().join("dovecot/users");
-    let tmp = dir.join(format!(".{addr}.{}.tmp", std::process::id()));
-    std::fs::write(&tmp, format!("{addr}:{{PLAIN}}{pw}\n")).expect("the stack is up (scripts/stack up)");
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644)).unwrap();
-    }
-    std::fs::rename(&tmp, dir.join(addr)).unwrap();
+    support::stack(&["add-user", addr, pw], None);
 }
 
-/// A captured delivery: the envelope and the message.
-#[derive(Debug, Clone)]
-struct Captured {
-    env: HashMap<String, String>,
-    eml: Vec<u8>,
-}
-
-fn captured_for(rcpt: &str) -> Vec<Captured> {
-    let dir = stack_dir().join("postfix/captured");
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(&dir) else { return out };
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.extension().and_then(|x| x.to_str()) != Some("env") {
-            continue;
-        }
-        let Ok(text) = std::fs::read_to_string(&p) else { continue };
-        let env: HashMap<String, String> =
-            text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        if env.get("rcpt_to").is_some_and(|r| r.eq_ignore_ascii_case(rcpt)) {
-            let eml = std::fs::read(p.with_extension("eml")).unwrap_or_default();
-            out.push(Captured { env, eml });
-        }
-    }
-    out
-}
-
+/// Wait (off the runtime's threads) until `rcpt` has been captured once; return that capture.
 async fn wait_captured(rcpt: &str, timeout: Duration) -> Captured {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(c) = captured_for(rcpt).pop() {
-            return c;
-        }
-        assert!(Instant::now() < deadline, "nothing captured for {rcpt} within {timeout:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let r = rcpt.to_string();
+    let got = tokio::task::spawn_blocking(move || support::wait_captured(&r, 1, timeout)).await.unwrap();
+    got.into_iter().next().unwrap_or_else(|| panic!("nothing captured for {rcpt} within {timeout:?}"))
 }
 
 async fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
@@ -114,11 +64,19 @@ struct Opts {
     relay_implicit: bool,
     wrong_smtp_password: bool,
     log_sessions: bool,
+    control_unix: bool,
 }
 
 impl Default for Opts {
     fn default() -> Self {
-        Opts { transport: "direct", send_while: "always", relay_implicit: false, wrong_smtp_password: false, log_sessions: false }
+        Opts {
+            transport: "direct",
+            send_while: "always",
+            relay_implicit: false,
+            wrong_smtp_password: false,
+            log_sessions: false,
+            control_unix: false,
+        }
     }
 }
 
@@ -136,6 +94,7 @@ impl Harness {
     /// Write the config and create the users; nothing runs yet.
     fn prepare(o: &Opts) -> (tempfile::TempDir, String, String, PathBuf) {
         postbote::tls::install_provider();
+        support::ensure_stack();
         let u = unique("ob");
         let dir = tempfile::tempdir().unwrap();
         let imap_pw = format!("{u}-imap-pw");
@@ -172,7 +131,7 @@ log_sessions = {ls}
 [outbox]
 retry_schedule = ["1s"]
 [control]
-listen = "127.0.0.1:{port}"
+listen = "{listen}"
 [jmap]
 enabled = false
 [[mailbox]]
@@ -187,11 +146,11 @@ login = "{u}@bau-firma.test"
 password_file = "{d}/smtp.pw"
 "#,
             d = dir.path().display(),
-            ca = ca().display(),
+            ca = support::ca_file().display(),
             ls = o.log_sessions,
             sw = o.send_while,
             t = o.transport,
-            port = free_port(),
+            listen = if o.control_unix { format!("unix:{}/control.sock", dir.path().display()) } else { format!("127.0.0.1:{}", free_port()) },
         );
         let path = dir.path().join("postbote.toml");
         std::fs::write(&path, text).unwrap();
@@ -246,6 +205,13 @@ password_file = "{d}/smtp.pw"
             .unwrap()
     }
 
+    async fn wait_until_sent(app: &App, id: i64) {
+        wait_for("the message to be sent", Duration::from_secs(10), || {
+            (outbox::state(app, id).unwrap().as_deref() == Some("sent")).then_some(())
+        })
+        .await;
+    }
+
     fn status(&self, id: i64) -> String {
         outbox::state(&self.app, id).unwrap().unwrap_or_default()
     }
@@ -284,13 +250,13 @@ async fn direct_delivers_with_company_envelope_and_sent_copy() {
     let q = h.enqueue(&[a.clone(), b.clone()], "Angebot Badsanierung");
     let got = wait_captured(&a, Duration::from_secs(20)).await;
     wait_captured(&b, Duration::from_secs(5)).await;
-    assert_eq!(got.env["mail_from"], h.from(), "direct: the envelope sender is the company address");
-    assert_eq!(got.env["sasl_username"], h.from(), "direct: the mailbox's own SMTP login");
-    assert!(header(&got.eml, "From").unwrap().contains(&h.from()));
-    assert_eq!(header(&got.eml, "Message-ID").unwrap(), format!("<{}>", q.message_id));
+    assert_eq!(got.mail_from, h.from(), "direct: the envelope sender is the company address");
+    assert_eq!(got.sasl_username, h.from(), "direct: the mailbox's own SMTP login");
+    assert!(header(&got.raw, "From").unwrap().contains(&h.from()));
+    assert_eq!(header(&got.raw, "Message-ID").unwrap(), format!("<{}>", q.message_id));
     assert!(q.message_id.ends_with("@bau-firma.test"), "our Message-ID is on the company domain: {}", q.message_id);
-    assert!(header(&got.eml, "Date").is_some());
-    let body = String::from_utf8_lossy(&got.eml);
+    assert!(header(&got.raw, "Date").is_some());
+    let body = String::from_utf8_lossy(&got.raw);
     assert!(body.contains("\r\n.\r\nbody line after a lone dot") || body.contains("\n.\nbody line after a lone dot"), "dot-stuffing round trip");
     h.wait_status(q.id, "sent", Duration::from_secs(10)).await;
     // The Sent copy, exactly once, even after more loop passes.
@@ -313,11 +279,11 @@ async fn relay_uses_hosted_envelope_and_company_from_and_never_duplicates_the_se
         .unwrap();
     let got = wait_captured(&a, Duration::from_secs(20)).await;
     let hidden = wait_captured(&h.rcpt("hidden"), Duration::from_secs(5)).await;
-    assert_eq!(got.env["mail_from"], format!("{}.bau-firma@handwerk.test", h.u), "relay: envelope sender is the hosted address");
-    assert_eq!(got.env["sasl_username"], format!("{}.bau-firma@handwerk.test", h.u), "relay: the IMAP login");
-    let from = header(&got.eml, "From").unwrap();
+    assert_eq!(got.mail_from, format!("{}.bau-firma@handwerk.test", h.u), "relay: envelope sender is the hosted address");
+    assert_eq!(got.sasl_username, format!("{}.bau-firma@handwerk.test", h.u), "relay: the IMAP login");
+    let from = header(&got.raw, "From").unwrap();
     assert!(from.contains(&h.from()) && !from.contains("handwerk.test"), "From shows the company address: {from}");
-    assert!(header(&got.eml, "Bcc").is_none() && header(&hidden.eml, "Bcc").is_none(), "Bcc is never sent");
+    assert!(header(&got.raw, "Bcc").is_none() && header(&hidden.raw, "Bcc").is_none(), "Bcc is never sent");
     h.wait_status(q.id, "sent", Duration::from_secs(10)).await;
     wait_for("the Sent copy", Duration::from_secs(15), || h.app.store.outbox_show(q.id).unwrap().filter(|(m, _)| m.sent_copy_done).map(|_| ())).await;
     assert_eq!(sent_copies(&h, &q.message_id).await, 1);
@@ -415,7 +381,7 @@ async fn greylisted_recipient_is_deferred_then_delivered_and_rejected_one_gets_a
     })
     .await;
     let got = wait_captured(&grey, Duration::from_secs(20)).await;
-    assert_eq!(got.env["mail_from"], h.from());
+    assert_eq!(got.mail_from, h.from());
     h.wait_status(q.id, "sent", Duration::from_secs(10)).await;
     assert_eq!(captured_for(&ok).len(), 1, "the accepted recipient got exactly one copy");
     assert!(captured_for(&rej).is_empty());
@@ -551,4 +517,117 @@ async fn sigkill_while_sending_loses_nothing_and_never_sends_twice_silently() {
         }
     }
     assert!(unknown <= 1, "only the message in flight can be unknown, found {unknown}");
+}
+
+/// After a crash, a message left in `sending` becomes `unknown`; if its Message-ID is in the
+/// server's Sent folder it is settled as sent (and says how), otherwise it stays unknown and
+/// leaves only when a person runs `queue retry`.
+#[tokio::test]
+async fn unknown_after_crash_is_settled_from_the_sent_folder_or_waits_for_a_person() {
+    let o = Opts::default();
+    let (_dir, u, _pw, path) = Harness::prepare(&o);
+    let app = Harness::app_for(&path);
+    let mk = |local: &str| {
+        let raw = format!("From: <{u}@bau-firma.test>\r\nTo: <{local}-{u}@kunde.test>\r\nSubject: {local}\r\n\r\nx\r\n");
+        outbox::enqueue(&app, Outgoing { mailbox: u.clone(), raw: raw.into_bytes(), recipients: None, origin: Origin::Office, discard_after: None })
+            .unwrap()
+    };
+    let (found, lost) = (mk("found"), mk("lost"));
+    // The daemon "died" while sending both.
+    assert!(app.store.outbox_begin(found.id).unwrap() && app.store.outbox_begin(lost.id).unwrap());
+    // The provider kept a copy of the first one in Sent (as some servers do when relaying).
+    let mb = app.config.mailbox(&u).unwrap();
+    let mut s = postbote::imap_sync::conn::connect(&app.config, mb).await.unwrap();
+    let copy = format!("From: <{u}@bau-firma.test>\r\nMessage-ID: <{}>\r\nSubject: found\r\n\r\nx\r\n", found.message_id);
+    s.append("Sent", None, None, copy.as_bytes()).await.unwrap();
+    let _ = s.logout().await;
+
+    assert_eq!(outbox::sentcopy::reconcile_unknown(&app).await.unwrap(), 1);
+    assert_eq!(outbox::state(&app, found.id).unwrap().as_deref(), Some("sent"));
+    let (m, _) = app.store.outbox_show(found.id).unwrap().unwrap();
+    assert!(m.resolved.unwrap().contains("found in the server's folder \"Sent\""));
+    assert_eq!(outbox::state(&app, lost.id).unwrap().as_deref(), Some("unknown"));
+
+    // Nothing sends an unknown message by itself...
+    let token = CancellationToken::new();
+    let task = tokio::spawn(outbox::run(app.clone(), token.clone()));
+    let rcpt = format!("lost-{u}@kunde.test");
+    // A message queued after it goes out: proof that the loop drained this mailbox.
+    let marker = mk("marker");
+    wait_captured(&format!("marker-{u}@kunde.test"), Duration::from_secs(20)).await;
+    Harness::wait_until_sent(&app, marker.id).await;
+    assert!(captured_for(&rcpt).is_empty(), "an unknown message was sent without a person's say");
+    // ...until a person says so.
+    assert!(outbox::retry_now(&app, lost.id, "test").unwrap());
+    wait_captured(&rcpt, Duration::from_secs(20)).await;
+    token.cancel();
+    task.await.unwrap().unwrap();
+    assert_eq!(outbox::state(&app, lost.id).unwrap().as_deref(), Some("sent"));
+}
+
+/// A session that logs out mid-drain lets the message in flight finish and starts no other:
+/// what was delivered is exactly what is recorded as sent, and the rest waits, untouched.
+#[tokio::test]
+async fn logout_mid_drain_finishes_the_message_in_flight_and_starts_no_other() {
+    let h = Harness::start(Opts { send_while: "session", ..Opts::default() }).await;
+    let n = 200;
+    let queued: Vec<(outbox::Queued, String)> = (0..n)
+        .map(|i| {
+            let r = h.rcpt(&format!("m{i}"));
+            (h.enqueue(std::slice::from_ref(&r), &format!("mid {i}")), r)
+        })
+        .collect();
+    let s = outbox::session_login(&h.app, "anna", None).unwrap();
+    wait_captured(&queued[1].1, Duration::from_secs(20)).await;
+    assert!(outbox::session_logout(&h.app, &s.id).unwrap());
+    // The loop notices the closed gate and notes it on the messages still waiting.
+    let last = queued.last().unwrap().0.id;
+    let why = h.wait_checked(last, postbote::store::now() - 1).await;
+    assert!(why.contains("office session"), "{why}");
+    let t = postbote::store::now();
+    h.wait_checked(last, t).await;
+    let mut sent = 0;
+    for (q, r) in &queued {
+        let st = h.status(q.id);
+        let copies = captured_for(r).len();
+        match st.as_str() {
+            "sent" => {
+                sent += 1;
+                assert_eq!(copies, 1, "message {} is sent", q.id);
+            }
+            "queued" => assert_eq!(copies, 0, "message {} went out after the logout", q.id),
+            other => panic!("message {} is {other}", q.id),
+        }
+    }
+    assert!(sent >= 2 && sent < n, "the logout should fall mid-drain: {sent} of {n} sent");
+    for (q, _) in &queued {
+        let _ = outbox::cancel(&h.app, q.id, "test over");
+    }
+    h.stop().await;
+}
+
+/// The office program's side of the gate over a Unix socket: login, heartbeat, list, logout.
+#[tokio::test]
+async fn control_endpoint_on_a_unix_socket() {
+    let h = Harness::start(Opts { send_while: "session", control_unix: true, ..Opts::default() }).await;
+    let listen = h.app.config.control.listen.clone();
+    assert!(matches!(listen, postbote::config::ControlListen::Unix(_)));
+    let (code, s) = wait_for_async_login(&listen, "office-pc-1", "10m").await;
+    assert_eq!(code, 201, "{s}");
+    let id = s["id"].as_str().unwrap().to_string();
+    assert!(s["lease_until"].as_i64().unwrap() > postbote::store::now() + 500);
+    let (code, list) = postbote::control::request(&listen, "GET", "/session", None).await.unwrap();
+    assert_eq!(code, 200);
+    assert!(list.as_array().unwrap().iter().any(|x| x["id"] == id.as_str() && x["user"] == "office-pc-1"));
+    let (code, hb) = postbote::control::request(&listen, "POST", &format!("/session/{id}/heartbeat"), None).await.unwrap();
+    assert_eq!((code, hb["id"].as_str()), (200, Some(id.as_str())));
+    let (code, bad) = postbote::control::request(&listen, "POST", "/session/login", Some(&serde_json::json!({"user": "x", "ttl": "soon"}))).await.unwrap();
+    assert_eq!(code, 400, "{bad}");
+    assert!(bad["error"].as_str().unwrap().contains("ttl"));
+    let (code, _) = postbote::control::request(&listen, "POST", &format!("/session/{id}/logout"), None).await.unwrap();
+    assert_eq!(code, 204);
+    let (code, _) = postbote::control::request(&listen, "POST", &format!("/session/{id}/heartbeat"), None).await.unwrap();
+    assert_eq!(code, 404, "a logged-out session cannot be renewed");
+    assert!(!outbox::gate::is_open(&h.app, postbote::config::Transport::Direct).unwrap());
+    h.stop().await;
 }
