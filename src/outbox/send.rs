@@ -61,11 +61,13 @@ pub fn fingerprint(salt: &str, ep: &Endpoint) -> String {
     hex::encode(h.finalize())
 }
 
-/// DKIM signing by postbote itself. The call site is fixed here; until
-/// `crate::deliverability::dkim::sign` lands it returns the message unchanged.
-pub fn sign_if_configured(mb: &Mailbox, raw: &[u8]) -> Vec<u8> {
-    let _ = &mb.dkim;
-    raw.to_vec()
+/// DKIM signing by postbote itself, when the mailbox has `[mailbox.dkim]`; otherwise the
+/// message unchanged. The Sent copy stays unsigned (it is the queued bytes).
+pub fn sign_if_configured(mb: &Mailbox, raw: &[u8]) -> Result<Vec<u8>, crate::deliverability::dkim::DkimError> {
+    match &mb.dkim {
+        None => Ok(raw.to_vec()),
+        Some(d) => crate::deliverability::dkim::sign(d, raw),
+    }
 }
 
 fn transcript(app: &App, mb: &Mailbox, ep: &Endpoint) -> Option<Transcript> {
@@ -170,13 +172,27 @@ pub async fn drain(app: &App, mb: &Mailbox, token: &CancellationToken) -> Result
                 }
             }
         }
+        // A key that cannot sign is the mailbox's problem, not one message's: like a server
+        // that cannot be reached, everything due waits (unsigned mail would fail DMARC).
+        let raw = match sign_if_configured(mb, &m.raw) {
+            Ok(raw) => raw,
+            Err(e) => {
+                let delay = match retry::next((m.attempts + 1) as u32, &Failure::Connection, schedule) {
+                    Decision::RetryAfter(d) => d,
+                    _ => Duration::from_secs(3600),
+                };
+                let text = format!("DKIM signing failed: {e}; fix [mailbox.dkim] (mail waits, unsigned mail would fail DMARC)");
+                tracing::warn!(mailbox = %mb.id, error = %text, "not sending");
+                store.outbox_defer_due(&mb.id, now(), now() + delay.as_secs() as i64, "postbote", &text)?;
+                break;
+            }
+        };
         let s = session.as_mut().expect("connected above");
         if !store.outbox_begin(m.id)? {
             continue;
         }
         attempted += 1;
         on_conn += 1;
-        let raw = sign_if_configured(mb, &m.raw);
         let res = s.send(envelope_from(mb, &m.from_addr), &m.pending, &raw).await;
         let at = now();
         let (result, failed) = outcome(&m, &res, schedule, at, &label);

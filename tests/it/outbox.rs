@@ -65,6 +65,8 @@ struct Opts {
     wrong_smtp_password: bool,
     log_sessions: bool,
     control_unix: bool,
+    /// Some(true): sign with a fresh key; Some(false): a key file that does not exist.
+    dkim: Option<bool>,
 }
 
 impl Default for Opts {
@@ -76,6 +78,7 @@ impl Default for Opts {
             wrong_smtp_password: false,
             log_sessions: false,
             control_unix: false,
+            dkim: None,
         }
     }
 }
@@ -144,12 +147,22 @@ transport = "{t}"
 [mailbox.smtp]
 login = "{u}@bau-firma.test"
 password_file = "{d}/smtp.pw"
-"#,
+{dkim}"#,
             d = dir.path().display(),
             ca = support::ca_file().display(),
             ls = o.log_sessions,
             sw = o.send_while,
             t = o.transport,
+            dkim = match o.dkim {
+                None => String::new(),
+                Some(valid) => {
+                    let key = dir.path().join("dkim.key");
+                    if valid {
+                        postbote::deliverability::dkim::keygen("bau-firma.test", "pb2026", &key).unwrap();
+                    }
+                    format!("[mailbox.dkim]\nselector = \"pb2026\"\nkey_file = \"{}\"\n", key.display())
+                }
+            },
             listen = if o.control_unix { format!("unix:{}/control.sock", dir.path().display()) } else { format!("127.0.0.1:{}", free_port()) },
         );
         let path = dir.path().join("postbote.toml");
@@ -629,5 +642,28 @@ async fn control_endpoint_on_a_unix_socket() {
     let (code, _) = postbote::control::request(&listen, "POST", &format!("/session/{id}/heartbeat"), None).await.unwrap();
     assert_eq!(code, 404, "a logged-out session cannot be renewed");
     assert!(!outbox::gate::is_open(&h.app, postbote::config::Transport::Direct).unwrap());
+    h.stop().await;
+}
+
+/// With [mailbox.dkim] the message leaves signed for the company domain; with a key that
+/// cannot be read nothing leaves unsigned: the mailbox's mail waits with the reason.
+#[tokio::test]
+async fn dkim_signs_when_configured_and_a_broken_key_holds_the_mail() {
+    let h = Harness::start(Opts { dkim: Some(true), ..Opts::default() }).await;
+    let a = h.rcpt("dkim");
+    h.enqueue(std::slice::from_ref(&a), "signed");
+    let got = wait_captured(&a, Duration::from_secs(20)).await;
+    let sig = header(&got.raw, "DKIM-Signature").expect("a DKIM-Signature header");
+    assert!(sig.contains("d=bau-firma.test") && sig.contains("s=pb2026"), "{sig}");
+    h.stop().await;
+
+    let h = Harness::start(Opts { dkim: Some(false), ..Opts::default() }).await;
+    let b = h.rcpt("nokey");
+    let q = h.enqueue(std::slice::from_ref(&b), "unsigned?");
+    h.wait_status(q.id, "deferred", Duration::from_secs(20)).await;
+    let (m, _) = h.app.store.outbox_show(q.id).unwrap().unwrap();
+    assert!(m.last_error.as_deref().unwrap_or("").contains("DKIM signing failed"), "{:?}", m.last_error);
+    assert!(captured_for(&b).is_empty(), "nothing leaves unsigned");
+    outbox::cancel(&h.app, q.id, "test over").unwrap();
     h.stop().await;
 }
