@@ -69,8 +69,8 @@ pub enum Command {
     Dkim(doctor::DkimCmd),
 }
 
-/// Logging to stderr. The SMTP and IMAP client crates log credentials at debug level, so they
-/// are held at `warn` whatever `RUST_LOG` says.
+/// Logging to stderr. The IMAP client crate logs credentials at trace level, so it (and the TLS
+/// and DNS crates) are held at `warn` whatever `RUST_LOG` says.
 pub fn init_tracing(verbose: u8) {
     use tracing_subscriber::EnvFilter;
     let base = match verbose {
@@ -79,7 +79,7 @@ pub fn init_tracing(verbose: u8) {
         _ => "postbote=trace",
     };
     let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(base));
-    for d in ["lettre=warn", "async_imap=warn", "imap_proto=warn", "rustls=warn", "hickory_proto=warn", "hickory_resolver=warn"] {
+    for d in ["async_imap=warn", "imap_proto=warn", "rustls=warn", "hickory_proto=warn", "hickory_resolver=warn"] {
         filter = filter.add_directive(d.parse().expect("static directive"));
     }
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();

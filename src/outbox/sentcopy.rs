@@ -1,7 +1,8 @@
 //! The IMAP side of the outbox: the copy of a sent message in the mailbox's Sent folder, and
 //! the search that settles a message whose outcome a crash left unknown.
 //!
-//! No duplicate copies: `sent_copy_tries` is committed before an APPEND, so when a retry finds
+//! No duplicate copies: a message already in the mirrored Sent folder (a phone moved its draft
+//! there) gets none, and `sent_copy_tries` is committed before an APPEND, so when a retry finds
 //! it above zero it first searches the Sent folder for the Message-ID and appends only if the
 //! message is not there. This module reads and appends; it never deletes or moves anything on
 //! the server and never sends mail.
@@ -92,6 +93,13 @@ pub async fn copy_sent(app: &App, mb: &Mailbox) -> Result<usize, CopyError> {
     let folder = resolve_folder(app, mb, &mut s, &mb.sent_folder).await?;
     let mut n = 0;
     for c in copies {
+        // A phone that submits a draft usually moves it into Sent itself (onSuccessUpdateEmail):
+        // that copy is already there, or on its way through the write-back.
+        if app.store.message_id_in_role(&mb.id, "sent", &c.message_id)? {
+            app.store.outbox_sent_copy_done(c.id, "the copy was already in the Sent folder (moved there by the device)")?;
+            n += 1;
+            continue;
+        }
         if c.tries > 0 && has_message_id(mb, &mut s, &folder, &c.message_id).await? {
             app.store.outbox_sent_copy_done(c.id, &format!("copy already in the folder \"{folder}\" (not appended twice)"))?;
             n += 1;

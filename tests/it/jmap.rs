@@ -750,6 +750,14 @@ async fn submission_through_the_office_gate_and_vacation() {
         async move { server_subjects(&user, "Sent").contains(&subject) && !server_subjects(&user, "Drafts").contains(&subject) }
     })
     .await;
+    // The outbox settles its own Sent copy without putting a second one beside the phone's.
+    eventually(Duration::from_secs(30), "the outbox's Sent copy settled", || {
+        let app = d.app.clone();
+        async move { app.store.outbox_list(Some("becker"), Some("sent"), 50).unwrap().iter().all(|m| m.sent_copy_done) }
+    })
+    .await;
+    let copies = server_subjects(&user, "Sent").iter().filter(|s| **s == subject).count();
+    assert_eq!(copies, 1, "one copy of the submitted message in Sent on Dovecot, not two");
 
     // Vacation from the phone is what the auto-responder decides on.
     let msg = d._dir.path().join("kunde.eml");
