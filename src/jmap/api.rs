@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 use super::auth::Authed;
-use super::{Server, email, limits, mail, session, submission};
+use super::{Server, email, ids, limits, mail, session, submission};
 use crate::app::App;
 use crate::store::ObjType;
 use crate::store::jmap::{AccountStates, ChangesError};
@@ -383,6 +383,50 @@ pub fn pointer(v: &Value, path: &str) -> Option<Value> {
         Value::Object(o) => pointer(o.get(&tok)?, &rest),
         _ => None,
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// What every /set (and Email/import) shares (RFC 8620 section 5.3)
+
+/// `ifInState` must name the type's current state, else the whole call is refused.
+pub fn check_if_in_state(args: &Map<String, Value>, states: &AccountStates, ty: ObjType) -> Result<(), MethodError> {
+    match opt_str(args, "ifInState")? {
+        Some(s) if ids::parse_state(s, &states.epoch) != Some(states.modseq(ty)) => Err(MethodError::new("stateMismatch")),
+        _ => Ok(()),
+    }
+}
+
+/// The `create`, `update` and `destroy` arguments of a /set, checked and within the limit.
+pub struct SetArgs {
+    pub create: Map<String, Value>,
+    pub update: Map<String, Value>,
+    pub destroy: Vec<String>,
+}
+
+/// Read a /set's arguments: `ifInState` checked against `ty`, the three operations typed, and
+/// at most `maxObjectsInSet` objects in all.
+pub fn set_args(args: &Map<String, Value>, states: &AccountStates, ty: ObjType) -> Result<SetArgs, MethodError> {
+    let object = |key: &str| match args.get(key) {
+        None | Some(Value::Null) => Ok(Map::new()),
+        Some(Value::Object(o)) => Ok(o.clone()),
+        Some(_) => Err(MethodError::invalid(format!("{key} must be an object"))),
+    };
+    let (create, update) = (object("create")?, object("update")?);
+    let destroy = opt_str_list(args, "destroy")?.unwrap_or_default();
+    if create.len() + update.len() + destroy.len() > limits::MAX_OBJECTS_IN_SET {
+        return Err(MethodError::with("requestTooLarge", format!("at most {} objects per /set", limits::MAX_OBJECTS_IN_SET)));
+    }
+    check_if_in_state(args, states, ty)?;
+    Ok(SetArgs { create, update, destroy })
+}
+
+/// Complete a /set response `body` with the account and the type's state before and after.
+pub fn with_states(ctx: &Ctx<'_>, account_id: &str, mailbox: &str, before: &AccountStates, ty: ObjType, mut body: Value) -> MethodResult {
+    let after = ctx.states(mailbox)?;
+    body["accountId"] = json!(account_id);
+    body["oldState"] = json!(ids::state(&before.epoch, before.modseq(ty)));
+    body["newState"] = json!(ids::state(&after.epoch, after.modseq(ty)));
+    Ok(body)
 }
 
 // ---------------------------------------------------------------------------------------------

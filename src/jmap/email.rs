@@ -13,7 +13,10 @@ use std::collections::HashSet;
 use mail_parser::MessageParser;
 use serde_json::{Map, Value, json};
 
-use super::api::{Ctx, MethodError, MethodResult, changes as type_changes, get_ids, opt_bool, opt_int, opt_str, opt_str_list};
+use super::api::{
+    Ctx, MethodError, MethodResult, SetArgs, changes as type_changes, check_if_in_state, get_ids, opt_bool, opt_int, opt_str, opt_str_list,
+    set_args, with_states,
+};
 use super::body::{self, BODY_PROPS, DEFAULT_BODY_PROPS, Draft};
 use super::ids;
 use super::limits;
@@ -542,30 +545,7 @@ fn received_at(o: &Map<String, Value>) -> i64 {
 pub fn set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
     let (account_id, mailbox) = ctx.account(&args)?;
     let states = ctx.states(&mailbox)?;
-    let old = states.modseq(ObjType::Email);
-    let if_in_state = match opt_str(&args, "ifInState")? {
-        None => None,
-        Some(s) => Some(ids::parse_state(s, &states.epoch).ok_or_else(|| MethodError::new("stateMismatch"))?),
-    };
-    let create = match args.get("create") {
-        None | Some(Value::Null) => Map::new(),
-        Some(Value::Object(o)) => o.clone(),
-        Some(_) => return Err(MethodError::invalid("create must be an object")),
-    };
-    let update = match args.get("update") {
-        None | Some(Value::Null) => Map::new(),
-        Some(Value::Object(o)) => o.clone(),
-        Some(_) => return Err(MethodError::invalid("update must be an object")),
-    };
-    let destroy = opt_str_list(&args, "destroy")?.unwrap_or_default();
-    if create.len() + update.len() + destroy.len() > limits::MAX_OBJECTS_IN_SET {
-        return Err(MethodError::with("requestTooLarge", format!("at most {} objects per /set", limits::MAX_OBJECTS_IN_SET)));
-    }
-    if let Some(s) = if_in_state
-        && s != old
-    {
-        return Err(MethodError::new("stateMismatch"));
-    }
+    let SetArgs { create, update, destroy } = set_args(&args, &states, ObjType::Email)?;
     let mut created = Map::new();
     let mut not_created = Map::new();
     for (cid, obj) in create {
@@ -658,11 +638,7 @@ pub fn set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
     if !created.is_empty() || !updated.is_empty() || !destroyed.is_empty() {
         ctx.app.writeback_wake.notify_one();
     }
-    let new = ctx.states(&mailbox)?;
-    Ok(json!({
-        "accountId": account_id,
-        "oldState": ids::state(&states.epoch, old),
-        "newState": ids::state(&new.epoch, new.modseq(ObjType::Email)),
+    with_states(ctx, &account_id, &mailbox, &states, ObjType::Email, json!({
         "created": created, "updated": updated, "destroyed": destroyed,
         "notCreated": not_created, "notUpdated": not_updated, "notDestroyed": not_destroyed,
     }))
@@ -671,12 +647,7 @@ pub fn set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
 pub fn import(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
     let (account_id, mailbox) = ctx.account(&args)?;
     let states = ctx.states(&mailbox)?;
-    let old = states.modseq(ObjType::Email);
-    if let Some(s) = opt_str(&args, "ifInState")?
-        && ids::parse_state(s, &states.epoch) != Some(old)
-    {
-        return Err(MethodError::new("stateMismatch"));
-    }
+    check_if_in_state(&args, &states, ObjType::Email)?;
     let emails = args.get("emails").and_then(Value::as_object).cloned().ok_or_else(|| MethodError::invalid("emails is required"))?;
     if emails.len() > limits::MAX_OBJECTS_IN_SET {
         return Err(MethodError::with("requestTooLarge", format!("at most {} emails per import", limits::MAX_OBJECTS_IN_SET)));
@@ -717,14 +688,7 @@ pub fn import(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
     if !created.is_empty() {
         ctx.app.writeback_wake.notify_one();
     }
-    let new = ctx.states(&mailbox)?;
-    Ok(json!({
-        "accountId": account_id,
-        "oldState": ids::state(&states.epoch, old),
-        "newState": ids::state(&new.epoch, new.modseq(ObjType::Email)),
-        "created": created,
-        "notCreated": not_created,
-    }))
+    with_states(ctx, &account_id, &mailbox, &states, ObjType::Email, json!({"created": created, "notCreated": not_created}))
 }
 
 /// Search terms of a filter that a snippet can highlight.

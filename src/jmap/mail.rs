@@ -8,7 +8,7 @@
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use super::api::{Ctx, MethodError, MethodResult, changes, get_ids, get_properties, opt_bool, opt_str};
+use super::api::{Ctx, MethodError, MethodResult, SetArgs, changes, get_ids, get_properties, opt_bool, opt_str, set_args, with_states};
 use super::ids;
 use super::limits;
 use crate::store::ObjType;
@@ -179,18 +179,7 @@ fn mailbox_name(v: Option<&Value>) -> Result<String, Value> {
 pub fn mailbox_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
     let (account_id, mailbox) = ctx.account(&args)?;
     let states = ctx.states(&mailbox)?;
-    let old = states.modseq(ObjType::Mailbox);
-    if let Some(s) = opt_str(&args, "ifInState")?
-        && ids::parse_state(s, &states.epoch) != Some(old)
-    {
-        return Err(MethodError::new("stateMismatch"));
-    }
-    let create = args.get("create").and_then(Value::as_object).cloned().unwrap_or_default();
-    let update = args.get("update").and_then(Value::as_object).cloned().unwrap_or_default();
-    let destroy = super::api::opt_str_list(&args, "destroy")?.unwrap_or_default();
-    if create.len() + update.len() + destroy.len() > limits::MAX_OBJECTS_IN_SET {
-        return Err(MethodError::with("requestTooLarge", format!("at most {} objects per /set", limits::MAX_OBJECTS_IN_SET)));
-    }
+    let SetArgs { create, update, destroy } = set_args(&args, &states, ObjType::Mailbox)?;
     let remove_emails = opt_bool(&args, "onDestroyRemoveEmails", false)?;
     let store = &ctx.app.store;
     let (mut created, mut not_created, mut updated, mut not_updated, mut destroyed, mut not_destroyed) =
@@ -277,11 +266,7 @@ pub fn mailbox_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult 
     if !created.is_empty() || !updated.is_empty() || !destroyed.is_empty() {
         ctx.app.writeback_wake.notify_one();
     }
-    let new = ctx.states(&mailbox)?;
-    Ok(json!({
-        "accountId": account_id,
-        "oldState": ids::state(&states.epoch, old),
-        "newState": ids::state(&new.epoch, new.modseq(ObjType::Mailbox)),
+    with_states(ctx, &account_id, &mailbox, &states, ObjType::Mailbox, json!({
         "created": created, "updated": updated, "destroyed": destroyed,
         "notCreated": not_created, "notUpdated": not_updated, "notDestroyed": not_destroyed,
     }))

@@ -14,7 +14,9 @@
 
 use serde_json::{Map, Value, json};
 
-use super::api::{Ctx, MethodError, MethodResult, changes as type_changes, get_ids, get_properties, opt_str, opt_str_list};
+use super::api::{
+    Ctx, MethodError, MethodResult, SetArgs, changes as type_changes, get_ids, get_properties, opt_str_list, set_args, with_states,
+};
 use super::{email, ids, limits};
 use crate::outbox::{EnqueueError, Origin, Outgoing};
 use crate::store::ObjType;
@@ -127,18 +129,7 @@ fn envelope_of(v: Option<&Value>, identity_email: &str) -> Result<(Option<Vec<St
 pub fn submission_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
     let (account_id, mailbox) = ctx.account(&args)?;
     let states = ctx.states(&mailbox)?;
-    let old = states.modseq(ObjType::EmailSubmission);
-    if let Some(s) = opt_str(&args, "ifInState")?
-        && ids::parse_state(s, &states.epoch) != Some(old)
-    {
-        return Err(MethodError::new("stateMismatch"));
-    }
-    let create = args.get("create").and_then(Value::as_object).cloned().unwrap_or_default();
-    let update = args.get("update").and_then(Value::as_object).cloned().unwrap_or_default();
-    let destroy = opt_str_list(&args, "destroy")?.unwrap_or_default();
-    if create.len() + update.len() + destroy.len() > limits::MAX_OBJECTS_IN_SET {
-        return Err(MethodError::with("requestTooLarge", format!("at most {} objects per /set", limits::MAX_OBJECTS_IN_SET)));
-    }
+    let SetArgs { create, update, destroy } = set_args(&args, &states, ObjType::EmailSubmission)?;
     let identities = super::mail::identities(ctx, &mailbox);
     let (mut created, mut not_created) = (Map::new(), Map::new());
     // Creation id -> email id, for onSuccess* keyed by "#creationId".
@@ -229,14 +220,10 @@ pub fn submission_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResu
             }
         }
     }
-    let new = ctx.states(&mailbox)?;
-    let response = json!({
-        "accountId": account_id,
-        "oldState": ids::state(&states.epoch, old),
-        "newState": ids::state(&new.epoch, new.modseq(ObjType::EmailSubmission)),
+    let response = with_states(ctx, &account_id, &mailbox, &states, ObjType::EmailSubmission, json!({
         "created": created, "updated": updated, "destroyed": destroyed,
         "notCreated": not_created, "notUpdated": not_updated, "notDestroyed": not_destroyed,
-    });
+    }))?;
 
     // The implicit Email/set for the submissions that succeeded (RFC 8621 section 7.5).
     let on_update = args.get("onSuccessUpdateEmail").and_then(Value::as_object).cloned().unwrap_or_default();
@@ -427,22 +414,17 @@ fn date(v: &Value, prop: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>, 
 pub fn vacation_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
     let (account_id, mailbox) = ctx.account(&args)?;
     let states = ctx.states(&mailbox)?;
-    let old = states.modseq(ObjType::VacationResponse);
-    if let Some(s) = opt_str(&args, "ifInState")?
-        && ids::parse_state(s, &states.epoch) != Some(old)
-    {
-        return Err(MethodError::new("stateMismatch"));
-    }
+    let SetArgs { create, update, destroy } = set_args(&args, &states, ObjType::VacationResponse)?;
     let mut not_created = Map::new();
-    for (cid, _) in args.get("create").and_then(Value::as_object).cloned().unwrap_or_default() {
+    for (cid, _) in create {
         not_created.insert(cid, json!({"type": "singleton", "description": "there is exactly one VacationResponse"}));
     }
     let mut not_destroyed = Map::new();
-    for id in opt_str_list(&args, "destroy")?.unwrap_or_default() {
+    for id in destroy {
         not_destroyed.insert(id, json!({"type": "singleton", "description": "there is exactly one VacationResponse"}));
     }
     let (mut updated, mut not_updated) = (Map::new(), Map::new());
-    for (id, patch) in args.get("update").and_then(Value::as_object).cloned().unwrap_or_default() {
+    for (id, patch) in update {
         if id != "singleton" {
             not_updated.insert(id, json!({"type": "notFound"}));
             continue;
@@ -491,11 +473,7 @@ pub fn vacation_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult
             Err(e) => return Err(autoreply_err(e)),
         }
     }
-    let new = ctx.states(&mailbox)?;
-    Ok(json!({
-        "accountId": account_id,
-        "oldState": ids::state(&states.epoch, old),
-        "newState": ids::state(&new.epoch, new.modseq(ObjType::VacationResponse)),
+    with_states(ctx, &account_id, &mailbox, &states, ObjType::VacationResponse, json!({
         "created": {}, "updated": updated, "destroyed": [],
         "notCreated": not_created, "notUpdated": not_updated, "notDestroyed": not_destroyed,
     }))
