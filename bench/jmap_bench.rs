@@ -127,7 +127,8 @@ async fn imap_catch_up(s: &mut conn::ImapSession, since: u64) -> (usize, u64) {
     if since == 0 {
         return (0, hms);
     }
-    let cmd = wire::send(s, &format!("UID FETCH 1:* (ENVELOPE FLAGS) (CHANGEDSINCE {since})"), "UID FETCH").await.unwrap();
+    let cmd =
+        wire::send(s, &format!("UID FETCH 1:* (ENVELOPE FLAGS) (CHANGEDSINCE {since})"), "UID FETCH").await.unwrap();
     let mut n = 0;
     while let Some(is_fetch) = cmd.next(s, |r| matches!(r, Response::Fetch(..))).await.unwrap() {
         n += is_fetch as usize;
@@ -206,7 +207,12 @@ async fn main() {
         let v: Value = serde_json::from_slice(&resp).unwrap();
         jmap_t.push(t.elapsed());
         jmap_bytes = resp.len();
-        assert_eq!(v["methodResponses"][1][1]["list"].as_array().map(Vec::len), Some(NEW), "{}", &String::from_utf8_lossy(&resp)[..300.min(resp.len())]);
+        assert_eq!(
+            v["methodResponses"][1][1]["list"].as_array().map(Vec::len),
+            Some(NEW),
+            "{}",
+            &String::from_utf8_lossy(&resp)[..300.min(resp.len())]
+        );
         // JMAP including the TCP connect.
         let t = Instant::now();
         let mut h = Http::connect(port).await;
@@ -228,12 +234,30 @@ async fn main() {
     }
     let (j, jc, i, ic) = (median(jmap_t), median(jmap_cold_t), median(imap_t), median(imap_cold_t));
     println!("catch-up after {NEW} new messages in a {BASE}-message mailbox (median of {RUNS}):");
-    println!("  JMAP  Email/changes + Email/get (1 request, {jmap_bytes} bytes), open connection: {:>8.2} ms", j.as_secs_f64() * 1e3);
-    println!("  IMAP  SELECT (CONDSTORE) + UID FETCH CHANGEDSINCE from Dovecot, open session: {:>8.2} ms", i.as_secs_f64() * 1e3);
-    println!("  ratio IMAP/JMAP (open connections):                                         {:>8.2}x", i.as_secs_f64() / j.as_secs_f64());
-    println!("  JMAP  incl. TCP connect (plain HTTP on loopback):                          {:>8.2} ms", jc.as_secs_f64() * 1e3);
-    println!("  IMAP  incl. TCP connect, TLS and LOGIN:                                     {:>8.2} ms", ic.as_secs_f64() * 1e3);
-    println!("  ratio IMAP/JMAP (new connections; JMAP without TLS here):                   {:>8.2}x", ic.as_secs_f64() / jc.as_secs_f64());
+    println!(
+        "  JMAP  Email/changes + Email/get (1 request, {jmap_bytes} bytes), open connection: {:>8.2} ms",
+        j.as_secs_f64() * 1e3
+    );
+    println!(
+        "  IMAP  SELECT (CONDSTORE) + UID FETCH CHANGEDSINCE from Dovecot, open session: {:>8.2} ms",
+        i.as_secs_f64() * 1e3
+    );
+    println!(
+        "  ratio IMAP/JMAP (open connections):                                         {:>8.2}x",
+        i.as_secs_f64() / j.as_secs_f64()
+    );
+    println!(
+        "  JMAP  incl. TCP connect (plain HTTP on loopback):                          {:>8.2} ms",
+        jc.as_secs_f64() * 1e3
+    );
+    println!(
+        "  IMAP  incl. TCP connect, TLS and LOGIN:                                     {:>8.2} ms",
+        ic.as_secs_f64() * 1e3
+    );
+    println!(
+        "  ratio IMAP/JMAP (new connections; JMAP without TLS here):                   {:>8.2}x",
+        ic.as_secs_f64() / jc.as_secs_f64()
+    );
 
     // 50 devices polling an empty Email/changes.
     let mut tokens = Vec::new();
@@ -275,6 +299,12 @@ async fn main() {
     all.sort();
     let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)].as_secs_f64() * 1e3;
     println!("{DEVICES} devices polling an empty Email/changes, {} requests:", all.len());
-    println!("  {:.0} requests/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms", all.len() as f64 / elapsed.as_secs_f64(), pct(0.50), pct(0.99), pct(1.0));
+    println!(
+        "  {:.0} requests/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        all.len() as f64 / elapsed.as_secs_f64(),
+        pct(0.50),
+        pct(0.99),
+        pct(1.0)
+    );
     token.cancel();
 }

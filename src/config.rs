@@ -383,7 +383,8 @@ pub struct Dkim {
 impl Config {
     /// Read, parse and validate the file at `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
         Self::parse(&text, path)
     }
 
@@ -404,11 +405,14 @@ impl Config {
             data_dir: rel(raw.agent.data_dir.unwrap_or_else(|| "/var/lib/postbote".into())),
             time_zone: {
                 let tz = raw.agent.time_zone.unwrap_or_else(|| "Europe/Berlin".into());
-                tz.parse().map_err(|_| invalid(format!("agent.time_zone \"{tz}\" is not a known time zone (e.g. \"Europe/Berlin\")")))?
+                tz.parse().map_err(|_| {
+                    invalid(format!("agent.time_zone \"{tz}\" is not a known time zone (e.g. \"Europe/Berlin\")"))
+                })?
             },
             poll: {
                 let poll = raw.agent.poll.unwrap_or_else(|| "*/2 * * * *".into());
-                parse_cron(&poll).map_err(|e| invalid(format!("agent.poll \"{poll}\" is not a crontab schedule: {e}")))?;
+                parse_cron(&poll)
+                    .map_err(|e| invalid(format!("agent.poll \"{poll}\" is not a crontab schedule: {e}")))?;
                 poll
             },
             batch_size: match raw.agent.batch_size.unwrap_or(200) {
@@ -436,7 +440,9 @@ impl Config {
                     None => default_while,
                     Some("session") => SendWhile::Session,
                     Some("always") => SendWhile::Always,
-                    Some(o) => return Err(invalid(format!("{section}.send_while \"{o}\" must be \"session\" or \"always\""))),
+                    Some(o) => {
+                        return Err(invalid(format!("{section}.send_while \"{o}\" must be \"session\" or \"always\"")));
+                    }
                 },
                 log_sessions: s.log_sessions.unwrap_or(false),
                 log_sessions_until: s
@@ -456,11 +462,14 @@ impl Config {
             )?,
             max_messages_per_connection: raw.outbox.max_messages_per_connection.unwrap_or(100).max(1),
             retry_schedule: {
-                let given = raw.outbox.retry_schedule.unwrap_or_else(|| {
-                    ["1m", "5m", "15m", "30m", "1h", "2h", "4h"].map(String::from).to_vec()
-                });
+                let given = raw
+                    .outbox
+                    .retry_schedule
+                    .unwrap_or_else(|| ["1m", "5m", "15m", "30m", "1h", "2h", "4h"].map(String::from).to_vec());
                 if given.is_empty() {
-                    return Err(invalid("outbox.retry_schedule is empty: give at least one wait, e.g. [\"4h\"]".into()));
+                    return Err(invalid(
+                        "outbox.retry_schedule is empty: give at least one wait, e.g. [\"4h\"]".into(),
+                    ));
                 }
                 given.iter().map(|d| duration(d, "outbox.retry_schedule")).collect::<Result<Vec<_>, _>>()?
             },
@@ -473,9 +482,8 @@ impl Config {
 
         let jmap = {
             let listen_s = raw.jmap.listen.unwrap_or_else(|| "127.0.0.1:8080".into());
-            let listen: SocketAddr = listen_s
-                .parse()
-                .map_err(|_| invalid(format!("jmap.listen \"{listen_s}\" is not an address:port")))?;
+            let listen: SocketAddr =
+                listen_s.parse().map_err(|_| invalid(format!("jmap.listen \"{listen_s}\" is not an address:port")))?;
             let tls = match (raw.jmap.tls_cert, raw.jmap.tls_key) {
                 (Some(c), Some(k)) => {
                     Some((existing_file(rel(c), "jmap.tls_cert")?, existing_file(rel(k), "jmap.tls_key")?))
@@ -568,10 +576,7 @@ impl Ctx {
         if id.is_empty()
             || !id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_' || c == '.')
         {
-            return Err(invalid(format!(
-                "mailbox id \"{}\" must be lowercase letters, digits, '-', '_' or '.'",
-                m.id
-            )));
+            return Err(invalid(format!("mailbox id \"{}\" must be lowercase letters, digits, '-', '_' or '.'", m.id)));
         }
         let err = |key: &str, problem: String| invalid(format!("mailbox \"{id}\": {key} {problem}"));
 
@@ -598,9 +603,8 @@ impl Ctx {
             Some(h) => return Err(err("hosted_address", format!("\"{h}\" is not an e-mail address"))),
             None => return Err(err("hosted_address", "is missing".into())),
         };
-        let password = self
-            .secret(m.password, m.password_file.map(rel), m.password_env, "")
-            .map_err(|p| err(&p.0, p.1))?;
+        let password =
+            self.secret(m.password, m.password_file.map(rel), m.password_env, "").map_err(|p| err(&p.0, p.1))?;
         let folders = match m.folders {
             None => ["INBOX", "\\Sent", "\\Drafts", "\\Trash", "\\Junk", "\\Archive"].map(folder_spec).to_vec(),
             Some(f) if f.is_empty() => return Err(err("folders", "is empty".into())),
@@ -640,26 +644,28 @@ impl Ctx {
                 Some(Dkim {
                     selector: d.selector,
                     key_file: rel(d.key_file),
-                    domain: d
-                        .domain
-                        .map(|d| d.to_lowercase())
-                        .unwrap_or_else(|| addresses[0].rsplit_once('@').map(|(_, d)| d.to_string()).unwrap_or_default()),
+                    domain: d.domain.map(|d| d.to_lowercase()).unwrap_or_else(|| {
+                        addresses[0].rsplit_once('@').map(|(_, d)| d.to_string()).unwrap_or_default()
+                    }),
                 })
             }
             None => None,
         };
         if let Some(v) = &m.vacation {
             if let Some(i) = &v.interval {
-                let d = duration(i, "vacation.interval").map_err(|_| err("vacation.interval", format!("\"{i}\" is not a duration like \"7d\"")))?;
+                let d = duration(i, "vacation.interval")
+                    .map_err(|_| err("vacation.interval", format!("\"{i}\" is not a duration like \"7d\"")))?;
                 if d < Duration::from_secs(86_400) {
                     return Err(err("vacation.interval", format!("\"{i}\" is shorter than one day")));
                 }
             }
             if let Some(a) = &v.max_age {
-                duration(a, "vacation.max_age").map_err(|_| err("vacation.max_age", format!("\"{a}\" is not a duration like \"3d\"")))?;
+                duration(a, "vacation.max_age")
+                    .map_err(|_| err("vacation.max_age", format!("\"{a}\" is not a duration like \"3d\"")))?;
             }
             for s in v.schedule.iter().flatten() {
-                parse_cron(s).map_err(|e| err("vacation.schedule", format!("\"{s}\" is not a crontab expression: {e}")))?;
+                parse_cron(s)
+                    .map_err(|e| err("vacation.schedule", format!("\"{s}\" is not a crontab expression: {e}")))?;
             }
             if let Some(a) = &v.answer
                 && a != "everyone"
@@ -669,7 +675,8 @@ impl Ctx {
             }
             for (key, d) in [("vacation.start", &v.start), ("vacation.end", &v.end)] {
                 if let Some(d) = d {
-                    local_datetime(d, tz, key == "vacation.end", key).map_err(|_| err(key, format!("\"{d}\" is not a local date or date-time")))?;
+                    local_datetime(d, tz, key == "vacation.end", key)
+                        .map_err(|_| err(key, format!("\"{d}\" is not a local date or date-time")))?;
                 }
             }
         }
@@ -822,7 +829,8 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
 }
 
 fn duration(s: &str, key: &str) -> Result<Duration, ConfigError> {
-    parse_duration(s).ok_or_else(|| invalid(format!("{key} \"{s}\" is not a duration (a number and one of s, m, h, d, w: \"5d\")")))
+    parse_duration(s)
+        .ok_or_else(|| invalid(format!("{key} \"{s}\" is not a duration (a number and one of s, m, h, d, w: \"5d\")")))
 }
 
 /// Parse a 5-field crontab expression.
@@ -853,7 +861,10 @@ pub fn local_datetime(
         return chrono::DateTime::parse_from_rfc3339(&s).map(|x| x.with_timezone(&chrono::Utc)).map_err(|_| bad());
     }
     let (date, time) = match d.time {
-        Some(t) => (date, NaiveTime::from_hms_opt(t.hour as u32, t.minute as u32, t.second.unwrap_or(0) as u32).ok_or_else(bad)?),
+        Some(t) => (
+            date,
+            NaiveTime::from_hms_opt(t.hour as u32, t.minute as u32, t.second.unwrap_or(0) as u32).ok_or_else(bad)?,
+        ),
         None if end_of_day => (date.succ_opt().ok_or_else(bad)?, NaiveTime::MIN),
         None => (date, NaiveTime::MIN),
     };
@@ -927,7 +938,10 @@ password_file = "{}"
         assert_eq!(d.imap.port, e.imap.port);
         assert_eq!(d.imap.tls, e.imap.tls);
         let (dr, er) = (d.relay.unwrap(), e.relay.unwrap());
-        assert_eq!((dr.port, dr.tls, dr.send_while, dr.log_sessions), (er.port, er.tls, er.send_while, er.log_sessions));
+        assert_eq!(
+            (dr.port, dr.tls, dr.send_while, dr.log_sessions),
+            (er.port, er.tls, er.send_while, er.log_sessions)
+        );
         assert_eq!(d.outbox.lifetime, e.outbox.lifetime);
         assert_eq!(d.outbox.transcript_retention, e.outbox.transcript_retention);
         assert_eq!(d.outbox.max_messages_per_connection, e.outbox.max_messages_per_connection);
@@ -985,7 +999,8 @@ password_file = "{}"
         use std::os::unix::fs::PermissionsExt;
         let dir = write_example_secrets();
         let path = dir.path().join("postbote.toml");
-        let text = minimal(dir.path(), "").replace(&format!("password_file = \"{}\"", dir.path().join("pw").display()), "password = \"inline-pw\"");
+        let text = minimal(dir.path(), "")
+            .replace(&format!("password_file = \"{}\"", dir.path().join("pw").display()), "password = \"inline-pw\"");
         std::fs::write(&path, &text).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         let e = Config::load(&path).unwrap_err().to_string();

@@ -7,35 +7,35 @@
 //! `ARCHITECTURE.md` has the map; each module below opens with what it owns and what it must
 //! never do.
 
-/// Validated configuration (TOML in two stages; secrets redacted in `Debug`).
-pub mod config;
 /// What every daemon task shares: config, store, wake-ups.
 pub mod app;
-/// The SQLite store: the only module that speaks SQL; every visible change bumps a modseq.
-pub mod store;
-/// Raw RFC 5322 bytes to the fields a message list needs; never fails, flags what is malformed.
-pub mod message;
-/// TLS client settings (system roots plus an optional CA file) for IMAP and SMTP.
-pub mod tls;
-/// One task per mailbox mirroring IMAP folders into the store: planning apart from I/O.
-pub mod imap_sync;
 /// Automatic replies while someone is on leave: a pure `decide` and reply rendering.
 pub mod autoreply;
+/// The command line (clap derive); each subcommand calls one library function.
+pub mod cli;
+/// Validated configuration (TOML in two stages; secrets redacted in `Debug`).
+pub mod config;
+/// The local control endpoint (loopback or Unix socket) the office program talks to.
+pub mod control;
+/// Wires the tasks together; takes a shutdown future, cancels, then joins every task.
+pub mod daemon;
+/// SPF / DKIM / DMARC diagnosis and DKIM signing.
+pub mod deliverability;
+/// One task per mailbox mirroring IMAP folders into the store: planning apart from I/O.
+pub mod imap_sync;
+/// The JMAP server for phones; wire types live only here.
+pub mod jmap;
+/// Raw RFC 5322 bytes to the fields a message list needs; never fails, flags what is malformed.
+pub mod message;
 /// The durable outbound queue, its retry policy and the office-session gate; the only caller of `smtp`.
 pub mod outbox;
 /// SMTP transports (direct, relay) and the redacting session transcript.
 pub mod smtp;
-/// The local control endpoint (loopback or Unix socket) the office program talks to.
-pub mod control;
-/// The JMAP server for phones; wire types live only here.
-pub mod jmap;
-/// Writes what a phone changed back to IMAP from a durable queue.
-pub mod writeback;
-/// SPF / DKIM / DMARC diagnosis and DKIM signing.
-pub mod deliverability;
 /// `postbote status`: what every part reports about each mailbox.
 pub mod status;
-/// Wires the tasks together; takes a shutdown future, cancels, then joins every task.
-pub mod daemon;
-/// The command line (clap derive); each subcommand calls one library function.
-pub mod cli;
+/// The SQLite store: the only module that speaks SQL; every visible change bumps a modseq.
+pub mod store;
+/// TLS client settings (system roots plus an optional CA file) for IMAP and SMTP.
+pub mod tls;
+/// Writes what a phone changed back to IMAP from a durable queue.
+pub mod writeback;

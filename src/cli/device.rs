@@ -44,7 +44,8 @@ pub async fn device(app: &App, c: DeviceCmd) -> anyhow::Result<ExitCode> {
                 bail!("--name must not be empty");
             }
             for g in &grants {
-                let m = app.config.mailbox(g).with_context(|| format!("--grant {g}: no mailbox \"{g}\" in the config"))?;
+                let m =
+                    app.config.mailbox(g).with_context(|| format!("--grant {g}: no mailbox \"{g}\" in the config"))?;
                 if m.kind != MailboxKind::Shared {
                     bail!("--grant {g}: only shared mailboxes can be granted; \"{g}\" is an employee's mailbox");
                 }

@@ -18,9 +18,11 @@ pub enum LangArg {
 }
 
 #[derive(Debug, Args)]
-#[command(after_help = "Exit status: 0 when the path every mailbox sends on is ok; 2 when one is at risk or will fail; \
+#[command(
+    after_help = "Exit status: 0 when the path every mailbox sends on is ok; 2 when one is at risk or will fail; \
 3 when one could not be checked (DNS did not answer) and none is known to be bad. \
-The other path is judged too, for comparison, and does not count.")]
+The other path is judged too, for comparison, and does not count."
+)]
 pub struct DoctorArgs {
     /// Only this mailbox.
     #[arg(long)]
@@ -82,12 +84,16 @@ pub async fn dkim(app: &App, c: DkimCmd) -> anyhow::Result<ExitCode> {
     match c {
         DkimCmd::Keygen { domain, selector, out } => {
             let domain = domain.trim().trim_end_matches('.').to_lowercase();
-            anyhow::ensure!(crate::config::is_address(&format!("x@{domain}")), "dkim keygen: --domain \"{domain}\" is not a domain");
+            anyhow::ensure!(
+                crate::config::is_address(&format!("x@{domain}")),
+                "dkim keygen: --domain \"{domain}\" is not a domain"
+            );
             anyhow::ensure!(
                 !selector.is_empty() && selector.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.'),
                 "dkim keygen: --selector \"{selector}\" must be letters, digits, '-' or '.'"
             );
-            let out = out.unwrap_or_else(|| app.config.agent.data_dir.join("dkim").join(format!("{domain}.{selector}.key")));
+            let out =
+                out.unwrap_or_else(|| app.config.agent.data_dir.join("dkim").join(format!("{domain}.{selector}.key")));
             let record = dkim::keygen(&domain, &selector, &out)?;
             eprintln!("private key written to {} (mode 0600)", out.display());
             eprintln!("publish this record in the zone of {domain}, then set in the mailbox's config:");
@@ -99,7 +105,8 @@ pub async fn dkim(app: &App, c: DkimCmd) -> anyhow::Result<ExitCode> {
             let mut any = false;
             for m in app.config.mailboxes.iter().filter(|m| mailbox.as_ref().is_none_or(|id| &m.id == id)) {
                 if let Some(d) = &m.dkim {
-                    let (k, p) = dkim::public_key_record(&d.key_file).with_context(|| format!("mailbox \"{}\"", m.id))?;
+                    let (k, p) =
+                        dkim::public_key_record(&d.key_file).with_context(|| format!("mailbox \"{}\"", m.id))?;
                     println!("{}", dkim::txt_record(&d.domain, &d.selector, k, &p));
                     any = true;
                 }

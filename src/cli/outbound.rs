@@ -110,13 +110,18 @@ pub async fn send(app: &App, a: SendArgs) -> anyhow::Result<ExitCode> {
             h.push_str(&format!("Cc: {}\r\n", a.cc.join(", ")));
         }
         h.push_str(&format!("Subject: {}\r\n", compose::encode_word(&a.subject)));
-        h.push_str("MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n");
+        h.push_str(
+            "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n",
+        );
         let mut raw = h.into_bytes();
         raw.extend_from_slice(body.as_bytes());
         (raw, None)
     };
-    let q = outbox::enqueue(app, Outgoing { mailbox: mb.id.clone(), raw, recipients, origin: Origin::Office, discard_after: None })
-        .map_err(|e| anyhow::anyhow!("not queued: {e}"))?;
+    let q = outbox::enqueue(
+        app,
+        Outgoing { mailbox: mb.id.clone(), raw, recipients, origin: Origin::Office, discard_after: None },
+    )
+    .map_err(|e| anyhow::anyhow!("not queued: {e}"))?;
     println!("queued as {} (Message-ID <{}>)", q.id, q.message_id);
     // Best effort: the daemon would find it on its next look anyway.
     if crate::control::request(&app.config.control.listen, "POST", "/outbox/wake", None).await.is_err() {
@@ -158,9 +163,21 @@ pub async fn queue(app: &App, c: QueueCmd) -> anyhow::Result<ExitCode> {
             }
             for m in rows {
                 let to: Vec<&str> = m.recipients.iter().map(|r| r.address.as_str()).collect();
-                println!("{:>6}  {:9}  {:8}  {}  to {}  \"{}\"", m.id, m.status, m.account, when(app, Some(m.created_at)), to.join(", "), m.subject);
+                println!(
+                    "{:>6}  {:9}  {:8}  {}  to {}  \"{}\"",
+                    m.id,
+                    m.status,
+                    m.account,
+                    when(app, Some(m.created_at)),
+                    to.join(", "),
+                    m.subject
+                );
                 match m.status.as_str() {
-                    "deferred" => println!("        next attempt {}: {}", when(app, Some(m.due_at)), m.last_error.unwrap_or_default()),
+                    "deferred" => println!(
+                        "        next attempt {}: {}",
+                        when(app, Some(m.due_at)),
+                        m.last_error.unwrap_or_default()
+                    ),
                     "queued" | "unknown" | "failed" => {
                         if let Some(w) = m.waiting.or(m.last_error) {
                             println!("        {w}");
@@ -178,7 +195,11 @@ pub async fn queue(app: &App, c: QueueCmd) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::SUCCESS);
             }
             let failed = m.recipients.iter().filter(|r| r.status == "failed").count();
-            let partly = if m.status == "sent" && failed > 0 { format!(", but not to {failed} recipient(s): see below") } else { String::new() };
+            let partly = if m.status == "sent" && failed > 0 {
+                format!(", but not to {failed} recipient(s): see below")
+            } else {
+                String::new()
+            };
             println!("message {}: {} ({}{partly})", m.id, m.status, state_words(&m.status));
             println!("  mailbox:    {} (from {}), queued by {}", m.account, m.from, m.origin);
             println!("  subject:    {}", m.subject);
@@ -191,7 +212,11 @@ pub async fn queue(app: &App, c: QueueCmd) -> anyhow::Result<ExitCode> {
                 println!("  waiting:    {w}");
             }
             if let Some(s) = m.sent_at {
-                println!("  sent:       {}{}", when(app, Some(s)), if m.sent_copy_done { " (copy in Sent)" } else { "" });
+                println!(
+                    "  sent:       {}{}",
+                    when(app, Some(s)),
+                    if m.sent_copy_done { " (copy in Sent)" } else { "" }
+                );
             }
             if let Some(r) = &m.resolved {
                 println!("  note:       {r}");
@@ -210,7 +235,9 @@ pub async fn queue(app: &App, c: QueueCmd) -> anyhow::Result<ExitCode> {
         }
         QueueCmd::Retry { id } => {
             if !outbox::retry_now(app, id, "a person")? {
-                bail!("message {id} cannot be sent again: it does not exist, or it is sent, being sent or cancelled (see `postbote queue show {id}`)");
+                bail!(
+                    "message {id} cannot be sent again: it does not exist, or it is sent, being sent or cancelled (see `postbote queue show {id}`)"
+                );
             }
             let _ = crate::control::request(&app.config.control.listen, "POST", "/outbox/wake", None).await;
             println!("message {id} will be sent now");
@@ -218,7 +245,9 @@ pub async fn queue(app: &App, c: QueueCmd) -> anyhow::Result<ExitCode> {
         }
         QueueCmd::Cancel { id } => {
             if !outbox::cancel(app, id, "cancelled by a person")? {
-                bail!("message {id} cannot be cancelled: it does not exist, or it is already sent, being sent or final");
+                bail!(
+                    "message {id} cannot be cancelled: it does not exist, or it is already sent, being sent or final"
+                );
             }
             println!("message {id} cancelled");
             Ok(ExitCode::SUCCESS)
@@ -239,7 +268,10 @@ pub async fn session(app: &App, c: SessionCmd) -> anyhow::Result<ExitCode> {
                 Ok((_, v)) => bail!("login refused: {}", v["error"].as_str().unwrap_or("no reason given")),
                 Err(e) if offline(&e) => {
                     let ttl = match ttl.as_deref() {
-                        Some(t) => Some(crate::config::parse_duration(t).with_context(|| format!("--ttl \"{t}\" is not a duration like \"8h\""))?),
+                        Some(t) => Some(
+                            crate::config::parse_duration(t)
+                                .with_context(|| format!("--ttl \"{t}\" is not a duration like \"8h\""))?,
+                        ),
                         None => None,
                     };
                     eprintln!("{note}");
@@ -257,7 +289,9 @@ pub async fn session(app: &App, c: SessionCmd) -> anyhow::Result<ExitCode> {
                 Ok((_, v)) => bail!("{}", v["error"].as_str().unwrap_or("heartbeat refused")),
                 Err(e) if offline(&e) => {
                     eprintln!("{note}");
-                    outbox::session_heartbeat(app, &id)?.map(|s| s.lease_until).with_context(|| format!("session {id} has ended or expired: log in again"))
+                    outbox::session_heartbeat(app, &id)?
+                        .map(|s| s.lease_until)
+                        .with_context(|| format!("session {id} has ended or expired: log in again"))
                         .map(Some)?
                 }
                 Err(e) => return Err(e.into()),
@@ -287,7 +321,13 @@ pub async fn session(app: &App, c: SessionCmd) -> anyhow::Result<ExitCode> {
                 println!("no office session is logged in");
             } else {
                 for s in list {
-                    println!("{}  {:20}  since {}  lease until {}", s.id, s.user, when(app, Some(s.created_at)), when(app, Some(s.lease_until)));
+                    println!(
+                        "{}  {:20}  since {}  lease until {}",
+                        s.id,
+                        s.user,
+                        when(app, Some(s.created_at)),
+                        when(app, Some(s.lease_until))
+                    );
                 }
             }
             Ok(ExitCode::SUCCESS)

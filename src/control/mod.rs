@@ -133,7 +133,12 @@ pub enum ClientError {
 }
 
 /// One request to the control endpoint: `(status, JSON body or Null)`.
-pub async fn request(listen: &ControlListen, method: &str, path: &str, body: Option<&Value>) -> Result<(u16, Value), ClientError> {
+pub async fn request(
+    listen: &ControlListen,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> Result<(u16, Value), ClientError> {
     let name = match listen {
         ControlListen::Tcp(a) => a.to_string(),
         ControlListen::Unix(p) => format!("unix:{}", p.display()),
@@ -174,7 +179,8 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     s.read_to_end(&mut buf).await.map_err(|e| err(e.to_string()))?;
     let text = String::from_utf8_lossy(&buf);
     let (head, body) = text.split_once("\r\n\r\n").ok_or_else(|| err("not an HTTP answer".into()))?;
-    let status: u16 = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).ok_or_else(|| err("not an HTTP answer".into()))?;
+    let status: u16 =
+        head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).ok_or_else(|| err("not an HTTP answer".into()))?;
     let chunked = head.to_ascii_lowercase().contains("transfer-encoding: chunked");
     let body = if chunked { dechunk(body) } else { body.to_string() };
     Ok((status, serde_json::from_str(&body).unwrap_or(Value::Null)))

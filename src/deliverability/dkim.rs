@@ -40,11 +40,15 @@ pub const SIGNED_HEADERS: [&str; 11] = [
 pub enum DkimError {
     #[error("dkim: cannot read the key {path}: {source}")]
     Read { path: PathBuf, source: std::io::Error },
-    #[error("dkim: {path} is not a usable private key ({message}); expected a PEM RSA or Ed25519 key as `postbote dkim keygen` writes")]
+    #[error(
+        "dkim: {path} is not a usable private key ({message}); expected a PEM RSA or Ed25519 key as `postbote dkim keygen` writes"
+    )]
     Key { path: PathBuf, message: String },
     #[error("dkim: signing for {domain} with selector {selector} failed: {message}")]
     Sign { domain: String, selector: String, message: String },
-    #[error("dkim: {path} already exists; it may be the published key, so it is not replaced (choose another --out or selector)")]
+    #[error(
+        "dkim: {path} already exists; it may be the published key, so it is not replaced (choose another --out or selector)"
+    )]
     Exists { path: PathBuf },
     #[error("dkim: cannot write {path}: {source}")]
     Write { path: PathBuf, source: std::io::Error },
@@ -104,7 +108,8 @@ fn parse_key(pem: &[u8]) -> Result<DkimKey, String> {
 /// message with the `DKIM-Signature` header in front.
 pub fn sign(dkim: &crate::config::Dkim, raw: &[u8]) -> Result<Vec<u8>, DkimError> {
     let key = load_key(&dkim.key_file)?;
-    let err = |message: String| DkimError::Sign { domain: dkim.domain.clone(), selector: dkim.selector.clone(), message };
+    let err =
+        |message: String| DkimError::Sign { domain: dkim.domain.clone(), selector: dkim.selector.clone(), message };
     let signature = DkimSigner::from_key(Shared(key))
         .domain(dkim.domain.as_str())
         .selector(dkim.selector.as_str())
@@ -180,7 +185,8 @@ pub fn public_key_record(path: &Path) -> Result<(&'static str, String), DkimErro
 /// character-strings of at most 255 bytes (the DNS limit per string).
 pub fn txt_record(domain: &str, selector: &str, k: &str, p: &str) -> String {
     let value = format!("v=DKIM1; k={k}; p={p}");
-    let chunks: Vec<String> = value.as_bytes().chunks(255).map(|c| format!("\"{}\"", String::from_utf8_lossy(c))).collect();
+    let chunks: Vec<String> =
+        value.as_bytes().chunks(255).map(|c| format!("\"{}\"", String::from_utf8_lossy(c))).collect();
     format!("{selector}._domainkey.{domain}. IN TXT {}", chunks.join(" "))
 }
 
@@ -190,8 +196,10 @@ pub fn keygen(domain: &str, selector: &str, out: &Path) -> Result<String, DkimEr
     use aws_lc_rs::encoding::AsDer;
     let kp = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
         .map_err(|e| DkimError::Generate(e.to_string()))?;
-    let pkcs8 = AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&kp).map_err(|e| DkimError::Generate(e.to_string()))?;
-    let spki = aws_lc_rs::signature::KeyPair::public_key(&kp).as_der().map_err(|e| DkimError::Generate(e.to_string()))?;
+    let pkcs8 =
+        AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&kp).map_err(|e| DkimError::Generate(e.to_string()))?;
+    let spki =
+        aws_lc_rs::signature::KeyPair::public_key(&kp).as_der().map_err(|e| DkimError::Generate(e.to_string()))?;
     let b64 = base64::engine::general_purpose::STANDARD.encode(pkcs8.as_ref());
     let mut pem = String::from("-----BEGIN PRIVATE KEY-----\n");
     for line in b64.as_bytes().chunks(64) {
@@ -213,7 +221,11 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), DkimError> {
         std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(werr)?;
     }
     let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::AlreadyExists { DkimError::Exists { path: path.to_owned() } } else { werr(e) }
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            DkimError::Exists { path: path.to_owned() }
+        } else {
+            werr(e)
+        }
     })?;
     f.write_all(bytes).and_then(|_| f.sync_all()).map_err(werr)
 }

@@ -61,8 +61,8 @@ impl Resolver {
         opts.attempts = 1;
         opts.ip_strategy = LookupIpStrategy::Ipv4AndIpv6;
         let what = server.map(|s| s.to_string()).unwrap_or_else(|| "system".into());
-        let auth = MessageAuthenticator::new(config, opts)
-            .map_err(|e| ResolverError { what, message: e.to_string() })?;
+        let auth =
+            MessageAuthenticator::new(config, opts).map_err(|e| ResolverError { what, message: e.to_string() })?;
         Ok(Resolver { auth, timeout })
     }
 
@@ -120,7 +120,9 @@ fn classify<T>(name: &str, ty: &str, e: NetError) -> Dns<T> {
             // A recursive resolver that hands back only a referral (NS, no SOA) did not reach
             // the delegated name server: that is a failure to look up, not an empty answer.
             ResponseCode::NoError if nr.soa.is_none() && nr.ns.as_ref().is_some_and(|ns| !ns.is_empty()) => {
-                Dns::Failed(format!("{name} {ty}: the name server for this domain did not answer (only a referral came back)"))
+                Dns::Failed(format!(
+                    "{name} {ty}: the name server for this domain did not answer (only a referral came back)"
+                ))
             }
             ResponseCode::NoError => Dns::Absent,
             rc => Dns::Failed(format!("{name} {ty}: the resolver answered {rc}")),

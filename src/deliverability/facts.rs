@@ -70,13 +70,23 @@ impl AllQualifier {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum Spf {
-    CouldNotCheck { error: String },
+    CouldNotCheck {
+        error: String,
+    },
     /// No `v=spf1` record.
     None,
     /// More than one `v=spf1` record: a permanent error (RFC 7208 4.5).
-    Multiple { records: Vec<String> },
-    Invalid { record: String, problem: String },
-    TooManyLookups { record: String, lookups: u32 },
+    Multiple {
+        records: Vec<String>,
+    },
+    Invalid {
+        record: String,
+        problem: String,
+    },
+    TooManyLookups {
+        record: String,
+        lookups: u32,
+    },
     Record {
         record: String,
         all: Option<AllQualifier>,
@@ -99,12 +109,18 @@ impl Spf {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum KeyRecord {
-    CouldNotCheck { error: String },
+    CouldNotCheck {
+        error: String,
+    },
     Absent,
-    Invalid { error: String },
+    Invalid {
+        error: String,
+    },
     /// `p=` is empty: the key was withdrawn.
     Revoked,
-    Valid { bits: Option<usize> },
+    Valid {
+        bits: Option<usize>,
+    },
 }
 
 /// Whether the published key belongs to the private key postbote signs with.
@@ -114,7 +130,9 @@ pub enum KeyMatch {
     Matches,
     Mismatch,
     /// The configured key file cannot be used for signing.
-    Unreadable { error: String },
+    Unreadable {
+        error: String,
+    },
     /// No valid published key to compare with.
     NotChecked,
 }
@@ -256,7 +274,9 @@ pub fn spf_syntax(record: &str) -> Result<(), String> {
             Some((d, v4)) => (d, Some(v4)),
             None => (rest, None),
         };
-        v4.is_none_or(|n| cidr(n, 32)) && v6.is_none_or(|n| cidr(n, 128)) && (domain.is_empty() || domain.starts_with(':') && domain.len() > 1)
+        v4.is_none_or(|n| cidr(n, 32))
+            && v6.is_none_or(|n| cidr(n, 128))
+            && (domain.is_empty() || domain.starts_with(':') && domain.len() > 1)
     };
     let (mut redirect, mut exp) = (0, 0);
     for term in terms {
@@ -331,13 +351,18 @@ pub fn parse_dmarc(record: &str, found_at: &str) -> Result<Dmarc, String> {
         "s" => Ok(Alignment::Strict),
         o => Err(format!("{tag}={o} is not r or s")),
     };
-    let (mut p, mut sp, mut pct, mut adkim, mut aspf, mut rua) = (None, None, 100u8, Alignment::Relaxed, Alignment::Relaxed, Vec::new());
+    let (mut p, mut sp, mut pct, mut adkim, mut aspf, mut rua) =
+        (None, None, 100u8, Alignment::Relaxed, Alignment::Relaxed, Vec::new());
     for (k, v) in tags {
         match k.as_str() {
             "p" => p = Some(policy(&v, "p")?),
             "sp" => sp = Some(policy(&v, "sp")?),
             "pct" => {
-                pct = v.parse::<u8>().ok().filter(|n| *n <= 100).ok_or_else(|| format!("pct={v} is not a number from 0 to 100"))?
+                pct = v
+                    .parse::<u8>()
+                    .ok()
+                    .filter(|n| *n <= 100)
+                    .ok_or_else(|| format!("pct={v} is not a number from 0 to 100"))?
             }
             "adkim" => adkim = align(&v, "adkim")?,
             "aspf" => aspf = align(&v, "aspf")?,
@@ -351,7 +376,16 @@ pub fn parse_dmarc(record: &str, found_at: &str) -> Result<Dmarc, String> {
         None if !rua.is_empty() => Policy::None,
         None => return Err("it has no p= tag".into()),
     };
-    Ok(Dmarc { found_at: found_at.to_string(), record: record.to_string(), p, sp: sp.unwrap_or(p), pct, adkim, aspf, rua })
+    Ok(Dmarc {
+        found_at: found_at.to_string(),
+        record: record.to_string(),
+        p,
+        sp: sp.unwrap_or(p),
+        pct,
+        adkim,
+        aspf,
+        rua,
+    })
 }
 
 /// The organisational domain, approximated as the last two labels. This is right for `.de`,
@@ -527,7 +561,9 @@ pub async fn dkim_key(r: &Resolver, selector: &str, domain: &str) -> (KeyRecord,
                         let bits = Some(k.p.public_key_bits()).filter(|b| *b != usize::MAX);
                         return (KeyRecord::Valid { bits }, Some(k));
                     }
-                    Err(mail_auth::Error::Dkim(mail_auth::dkim::DkimError::RevokedPublicKey)) => last = KeyRecord::Revoked,
+                    Err(mail_auth::Error::Dkim(mail_auth::dkim::DkimError::RevokedPublicKey)) => {
+                        last = KeyRecord::Revoked
+                    }
                     Err(e) if t.contains("p=") || t.to_ascii_lowercase().contains("dkim1") => {
                         last = KeyRecord::Invalid { error: e.to_string() }
                     }
@@ -546,10 +582,16 @@ mod tests {
     #[test]
     fn dmarc_records_parse_with_defaults_and_errors() {
         let d = parse_dmarc("v=DMARC1; p=reject; rua=mailto:a@x.de, mailto:b@y.de", "x.de").unwrap();
-        assert_eq!((d.p, d.sp, d.pct, d.adkim, d.aspf), (Policy::Reject, Policy::Reject, 100, Alignment::Relaxed, Alignment::Relaxed));
+        assert_eq!(
+            (d.p, d.sp, d.pct, d.adkim, d.aspf),
+            (Policy::Reject, Policy::Reject, 100, Alignment::Relaxed, Alignment::Relaxed)
+        );
         assert_eq!(d.rua, vec!["mailto:a@x.de", "mailto:b@y.de"]);
         let d = parse_dmarc("v=DMARC1;p=quarantine;sp=none;pct=20;adkim=s;aspf=s", "x.de").unwrap();
-        assert_eq!((d.p, d.sp, d.pct, d.adkim, d.aspf), (Policy::Quarantine, Policy::None, 20, Alignment::Strict, Alignment::Strict));
+        assert_eq!(
+            (d.p, d.sp, d.pct, d.adkim, d.aspf),
+            (Policy::Quarantine, Policy::None, 20, Alignment::Strict, Alignment::Strict)
+        );
         assert_eq!(parse_dmarc("v=DMARC1; rua=mailto:a@x.de", "x.de").unwrap().p, Policy::None);
         let cases = [
             ("p=reject; v=DMARC1", "does not start with v=DMARC1"),

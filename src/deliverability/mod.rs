@@ -106,7 +106,14 @@ pub async fn check(config: &Config, only: Option<&str>) -> Result<Vec<PathReport
 }
 
 /// Gather the facts for one mailbox, domain and path.
-pub async fn gather(r: &Resolver, config: &Config, mb: &Mailbox, domain: &str, transport: Transport, server: &str) -> Facts {
+pub async fn gather(
+    r: &Resolver,
+    config: &Config,
+    mb: &Mailbox,
+    domain: &str,
+    transport: Transport,
+    server: &str,
+) -> Facts {
     let envelope_sender = match transport {
         Transport::Direct => mb
             .addresses
@@ -124,7 +131,9 @@ pub async fn gather(r: &Resolver, config: &Config, mb: &Mailbox, domain: &str, t
         let spf = match &ips {
             Dns::Found(list) => facts::spf(r, &envelope_domain, list, server, &envelope_sender).await,
             Dns::Absent => facts::spf(r, &envelope_domain, &[], server, &envelope_sender).await,
-            Dns::Failed(_) => facts::Spf::CouldNotCheck { error: format!("SPF of {envelope_domain} not evaluated: the address of {server} is unknown") },
+            Dns::Failed(_) => facts::Spf::CouldNotCheck {
+                error: format!("SPF of {envelope_domain} not evaluated: the address of {server} is unknown"),
+            },
         };
         (ips, spf)
     };
@@ -285,7 +294,13 @@ pub async fn status(app: &App, mailbox: &str) -> anyhow::Result<crate::status::P
         {
             level = format!("{level}, last known: {}", known.label(Lang::En));
         }
-        lines.push(format!("deliverability {} via {}: {level} ({}): {}", r.domain, r.transport, when(r.checked_at), r.reason_en));
+        lines.push(format!(
+            "deliverability {} via {}: {level} ({}): {}",
+            r.domain,
+            r.transport,
+            when(r.checked_at),
+            r.reason_en
+        ));
     }
     let json = Value::Array(
         rows.iter()

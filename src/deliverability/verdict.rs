@@ -326,35 +326,57 @@ pub fn judge(f: &Facts) -> Verdict {
         let problem = match (&s.published, &s.matches) {
             (KeyRecord::Absent, _) => Some((
                 "dkim_key_missing",
-                t(format!("postbote signiert mit DKIM, aber unter {at} ist kein Schlüssel veröffentlicht."), format!("postbote signs with DKIM, but no key is published at {at}.")),
+                t(
+                    format!("postbote signiert mit DKIM, aber unter {at} ist kein Schlüssel veröffentlicht."),
+                    format!("postbote signs with DKIM, but no key is published at {at}."),
+                ),
                 Some(publish.clone()),
             )),
             (KeyRecord::Invalid { error }, _) => Some((
                 "dkim_key_invalid",
-                t(format!("Der Eintrag unter {at} ist kein gültiger DKIM-Schlüssel ({error})."), format!("The record at {at} is not a valid DKIM key ({error}).")),
+                t(
+                    format!("Der Eintrag unter {at} ist kein gültiger DKIM-Schlüssel ({error})."),
+                    format!("The record at {at} is not a valid DKIM key ({error})."),
+                ),
                 Some(publish.clone()),
             )),
             (KeyRecord::Revoked, _) => Some((
                 "dkim_key_revoked",
-                t(format!("Der Schlüssel unter {at} ist zurückgezogen (leeres p=)."), format!("The key at {at} is revoked (empty p=).")),
+                t(
+                    format!("Der Schlüssel unter {at} ist zurückgezogen (leeres p=)."),
+                    format!("The key at {at} is revoked (empty p=)."),
+                ),
                 Some(publish.clone()),
             )),
             (_, KeyMatch::Unreadable { error }) => Some((
                 "dkim_key_file_unusable",
-                t(format!("Der konfigurierte DKIM-Schlüssel ist nicht verwendbar: {error}"), format!("The configured DKIM key cannot be used: {error}")),
-                Some(t("dkim.key_file prüfen oder mit `postbote dkim keygen` neu erzeugen.", "Check dkim.key_file or create a new key with `postbote dkim keygen`.")),
+                t(
+                    format!("Der konfigurierte DKIM-Schlüssel ist nicht verwendbar: {error}"),
+                    format!("The configured DKIM key cannot be used: {error}"),
+                ),
+                Some(t(
+                    "dkim.key_file prüfen oder mit `postbote dkim keygen` neu erzeugen.",
+                    "Check dkim.key_file or create a new key with `postbote dkim keygen`.",
+                )),
             )),
             (KeyRecord::Valid { .. }, KeyMatch::Mismatch) => Some((
                 "dkim_key_mismatch",
                 t(
-                    format!("Der unter {at} veröffentlichte Schlüssel passt nicht zum konfigurierten privaten Schlüssel; Signaturen von postbote scheitern."),
-                    format!("The key published at {at} does not match the configured private key; postbote's signatures fail."),
+                    format!(
+                        "Der unter {at} veröffentlichte Schlüssel passt nicht zum konfigurierten privaten Schlüssel; Signaturen von postbote scheitern."
+                    ),
+                    format!(
+                        "The key published at {at} does not match the configured private key; postbote's signatures fail."
+                    ),
                 ),
                 Some(publish.clone()),
             )),
             _ if !aligned(&s.domain, d, adkim) => Some((
                 "dkim_unaligned",
-                t(format!("postbote signiert als {}, das passt nicht zur Absenderdomain {d}.", s.domain), format!("postbote signs as {}, which does not align with the From domain {d}.", s.domain)),
+                t(
+                    format!("postbote signiert als {}, das passt nicht zur Absenderdomain {d}.", s.domain),
+                    format!("postbote signs as {}, which does not align with the From domain {d}.", s.domain),
+                ),
                 Some(t(format!("dkim.domain auf {d} setzen."), format!("Set dkim.domain to {d}."))),
             )),
             _ => None,
@@ -371,8 +393,14 @@ pub fn judge(f: &Facts) -> Verdict {
         DmarcState::Invalid { problem, .. } => out.push(finding(
             Level::AtRisk,
             "dmarc_invalid",
-            t(format!("Der DMARC-Eintrag von {d} ist ungültig ({problem}); Empfänger ignorieren ihn."), format!("The DMARC record of {d} is not valid ({problem}); receivers ignore it.")),
-            Some(t(format!("_dmarc.{d} korrigieren, z. B. \"v=DMARC1; p=none; rua=mailto:dmarc@{d}\"."), format!("Correct _dmarc.{d}, e.g. \"v=DMARC1; p=none; rua=mailto:dmarc@{d}\"."))),
+            t(
+                format!("Der DMARC-Eintrag von {d} ist ungültig ({problem}); Empfänger ignorieren ihn."),
+                format!("The DMARC record of {d} is not valid ({problem}); receivers ignore it."),
+            ),
+            Some(t(
+                format!("_dmarc.{d} korrigieren, z. B. \"v=DMARC1; p=none; rua=mailto:dmarc@{d}\"."),
+                format!("Correct _dmarc.{d}, e.g. \"v=DMARC1; p=none; rua=mailto:dmarc@{d}\"."),
+            )),
         )),
         DmarcState::Absent => out.push(finding(
             Level::Ok,
@@ -386,8 +414,14 @@ pub fn judge(f: &Facts) -> Verdict {
         DmarcState::Found(m) if dmarc_pass && m.p == Policy::None => out.push(finding(
             Level::Ok,
             "dmarc_monitor_only",
-            t(format!("DMARC von {d} beobachtet nur (p=none); gefälschte Absender werden nicht abgewiesen."), format!("DMARC of {d} only monitors (p=none); forged senders are not turned away.")),
-            Some(t("Wenn die Berichte sauber sind, auf p=quarantine erhöhen.", "Once the reports are clean, raise it to p=quarantine.")),
+            t(
+                format!("DMARC von {d} beobachtet nur (p=none); gefälschte Absender werden nicht abgewiesen."),
+                format!("DMARC of {d} only monitors (p=none); forged senders are not turned away."),
+            ),
+            Some(t(
+                "Wenn die Berichte sauber sind, auf p=quarantine erhöhen.",
+                "Once the reports are clean, raise it to p=quarantine.",
+            )),
         )),
         _ => {}
     }
@@ -397,15 +431,24 @@ pub fn judge(f: &Facts) -> Verdict {
             out.push(finding(
                 Level::Ok,
                 "dmarc_no_reports",
-                t(format!("DMARC von {d} fordert keine Berichte an (kein rua=); Probleme bleiben unbemerkt."), format!("DMARC of {d} asks for no reports (no rua=); problems go unnoticed.")),
-                Some(t(format!("rua=mailto:dmarc@{d} zum Eintrag _dmarc.{} hinzufügen.", m.found_at), format!("Add rua=mailto:dmarc@{d} to the record _dmarc.{}.", m.found_at))),
+                t(
+                    format!("DMARC von {d} fordert keine Berichte an (kein rua=); Probleme bleiben unbemerkt."),
+                    format!("DMARC of {d} asks for no reports (no rua=); problems go unnoticed."),
+                ),
+                Some(t(
+                    format!("rua=mailto:dmarc@{d} zum Eintrag _dmarc.{} hinzufügen.", m.found_at),
+                    format!("Add rua=mailto:dmarc@{d} to the record _dmarc.{}.", m.found_at),
+                )),
             ));
         }
         if m.pct < 100 && m.p != Policy::None {
             out.push(finding(
                 Level::Ok,
                 "dmarc_partial",
-                t(format!("DMARC von {d} gilt nur für {}% der Mails (pct={}).", m.pct, m.pct), format!("DMARC of {d} applies to {}% of mail only (pct={}).", m.pct, m.pct)),
+                t(
+                    format!("DMARC von {d} gilt nur für {}% der Mails (pct={}).", m.pct, m.pct),
+                    format!("DMARC of {d} applies to {}% of mail only (pct={}).", m.pct, m.pct),
+                ),
                 None,
             ));
         }
@@ -422,8 +465,12 @@ pub fn judge(f: &Facts) -> Verdict {
             Transport::Relay if f.signing.is_some() => (
                 "relay_unaligned",
                 t(
-                    format!("Die DKIM-Signatur von postbote für {d} besteht nicht (siehe oben), und SPF passt auf dem Relay-Weg nicht zu {d}: mit {policy_text} kommt die Mail nicht sicher an."),
-                    format!("postbote's DKIM signature for {d} cannot pass (see above), and SPF does not align with {d} on the relay path: with {policy_text_en}, the mail is not safe."),
+                    format!(
+                        "Die DKIM-Signatur von postbote für {d} besteht nicht (siehe oben), und SPF passt auf dem Relay-Weg nicht zu {d}: mit {policy_text} kommt die Mail nicht sicher an."
+                    ),
+                    format!(
+                        "postbote's DKIM signature for {d} cannot pass (see above), and SPF does not align with {d} on the relay path: with {policy_text_en}, the mail is not safe."
+                    ),
                 ),
                 fix_path.clone(),
             ),
@@ -431,13 +478,23 @@ pub fn judge(f: &Facts) -> Verdict {
                 "relay_unaligned",
                 if strict {
                     t(
-                        format!("Auf diesem Weg (Relay {server}) ist DKIM für {d} nicht zu haben, und SPF passt nicht zu {d} (Umschlag-Absender {}): {policy_text} – strenge Empfänger weisen die Mail ab.", f.envelope_sender),
-                        format!("DKIM for {d} cannot be had on this path (relay {server}), and SPF does not align with {d} (envelope sender {}): with {policy_text_en}, strict receivers will reject it.", f.envelope_sender),
+                        format!(
+                            "Auf diesem Weg (Relay {server}) ist DKIM für {d} nicht zu haben, und SPF passt nicht zu {d} (Umschlag-Absender {}): {policy_text} – strenge Empfänger weisen die Mail ab.",
+                            f.envelope_sender
+                        ),
+                        format!(
+                            "DKIM for {d} cannot be had on this path (relay {server}), and SPF does not align with {d} (envelope sender {}): with {policy_text_en}, strict receivers will reject it.",
+                            f.envelope_sender
+                        ),
                     )
                 } else {
                     t(
-                        format!("Auf diesem Weg (Relay {server}) besteht weder SPF noch DKIM passend zu {d}; die Mail kommt nur an, weil {d} {policy_text} hat. Viele Empfänger sortieren sie als Spam aus, und eine strengere Richtlinie würde sie abweisen."),
-                        format!("On this path (relay {server}) neither SPF nor DKIM aligns with {d}; mail arrives only because {d} has {policy_text_en}. Many receivers junk it, and a stricter policy would reject it."),
+                        format!(
+                            "Auf diesem Weg (Relay {server}) besteht weder SPF noch DKIM passend zu {d}; die Mail kommt nur an, weil {d} {policy_text} hat. Viele Empfänger sortieren sie als Spam aus, und eine strengere Richtlinie würde sie abweisen."
+                        ),
+                        format!(
+                            "On this path (relay {server}) neither SPF nor DKIM aligns with {d}; mail arrives only because {d} has {policy_text_en}. Many receivers junk it, and a stricter policy would reject it."
+                        ),
                     )
                 },
                 fix_path.clone(),
@@ -446,28 +503,46 @@ pub fn judge(f: &Facts) -> Verdict {
                 "direct_unaligned",
                 if strict {
                     t(
-                        format!("Weder SPF noch DKIM bestehen passend zu {d}: mit {policy_text} weisen Empfänger die Mail ab oder sortieren sie aus."),
-                        format!("Neither SPF nor DKIM passes aligned with {d}: with {policy_text_en}, receivers reject or junk the mail."),
+                        format!(
+                            "Weder SPF noch DKIM bestehen passend zu {d}: mit {policy_text} weisen Empfänger die Mail ab oder sortieren sie aus."
+                        ),
+                        format!(
+                            "Neither SPF nor DKIM passes aligned with {d}: with {policy_text_en}, receivers reject or junk the mail."
+                        ),
                     )
                 } else {
                     t(
-                        format!("Weder SPF noch DKIM bestehen für {d}: Empfänger, die Authentifizierung verlangen (Gmail, Microsoft), sortieren die Mail aus oder weisen sie ab."),
-                        format!("Neither SPF nor DKIM passes for {d}: receivers that require authentication (Gmail, Microsoft) junk or reject the mail."),
+                        format!(
+                            "Weder SPF noch DKIM bestehen für {d}: Empfänger, die Authentifizierung verlangen (Gmail, Microsoft), sortieren die Mail aus oder weisen sie ab."
+                        ),
+                        format!(
+                            "Neither SPF nor DKIM passes for {d}: receivers that require authentication (Gmail, Microsoft) junk or reject the mail."
+                        ),
                     )
                 },
                 t(
-                    format!("SPF von {d} um {server} ergänzen (siehe oben) und den Anbieter mit DKIM signieren lassen."),
-                    format!("Authorise {server} in the SPF record of {d} (see above) and have the provider sign with DKIM."),
+                    format!(
+                        "SPF von {d} um {server} ergänzen (siehe oben) und den Anbieter mit DKIM signieren lassen."
+                    ),
+                    format!(
+                        "Authorise {server} in the SPF record of {d} (see above) and have the provider sign with DKIM."
+                    ),
                 ),
             ),
         };
         out.push(finding(level, code, reason, Some(fix)));
     } else {
         let how = if spf_aligned {
-            t(format!("SPF besteht für {d} über {server} und passt zum Absender"), format!("SPF passes for {d} through {server} and aligns with From"))
+            t(
+                format!("SPF besteht für {d} über {server} und passt zum Absender"),
+                format!("SPF passes for {d} through {server} and aligns with From"),
+            )
         } else if signing_ok {
             let s = f.signing.as_ref().map(|s| format!("{}._domainkey.{}", s.selector, s.domain)).unwrap_or_default();
-            t(format!("die DKIM-Signatur von postbote ({s}) passt zu {d}"), format!("postbote's DKIM signature ({s}) aligns with {d}"))
+            t(
+                format!("die DKIM-Signatur von postbote ({s}) passt zu {d}"),
+                format!("postbote's DKIM signature ({s}) aligns with {d}"),
+            )
         } else {
             t(
                 format!("der Anbieter veröffentlicht DKIM-Schlüssel für {d} ({})", f.dkim_selectors_found.join(", ")),
@@ -475,17 +550,23 @@ pub fn judge(f: &Facts) -> Verdict {
             )
         };
         let caveat = if f.transport == Transport::Relay {
-            t(" – solange das Relay die Nachricht unverändert lässt.", " – as long as the relay leaves the message unchanged.")
+            t(
+                " – solange das Relay die Nachricht unverändert lässt.",
+                " – as long as the relay leaves the message unchanged.",
+            )
         } else {
             t(".", ".")
         };
         // First among equals: when all is well, this is the reason.
-        out.insert(0, finding(
-            Level::Ok,
-            "dmarc_passes",
-            t(format!("DMARC besteht: {}{}", how.de, caveat.de), format!("DMARC passes: {}{}", how.en, caveat.en)),
-            None,
-        ));
+        out.insert(
+            0,
+            finding(
+                Level::Ok,
+                "dmarc_passes",
+                t(format!("DMARC besteht: {}{}", how.de, caveat.de), format!("DMARC passes: {}{}", how.en, caveat.en)),
+                None,
+            ),
+        );
         if f.transport == Transport::Direct && !dkim_aligned && f.dkim_search_failed.is_none() {
             out.push(finding(
                 Level::Ok,
@@ -570,37 +651,230 @@ mod tests {
         type Case = (&'static str, fn() -> Facts, Level, &'static str);
         let cases: &[Case] = &[
             ("direct, SPF pass, DKIM found, p=reject", direct_ok, Level::Ok, "dmarc_passes"),
-            ("direct, no SPF, no DKIM, no DMARC", || Facts { spf: Spf::None, dkim_selectors_found: vec![], dmarc: DmarcState::Absent, ..direct_ok() }, Level::AtRisk, "spf_missing"),
-            ("direct, two SPF records, p=quarantine", || Facts { spf: Spf::Multiple { records: vec!["a".into(), "b".into()] }, dkim_selectors_found: vec![], dmarc: dmarc(Policy::Quarantine), ..direct_ok() }, Level::WillFail, "spf_multiple"),
-            ("direct, two SPF records but DKIM carries it", || Facts { spf: Spf::Multiple { records: vec!["a".into(), "b".into()] }, ..direct_ok() }, Level::AtRisk, "spf_multiple"),
-            ("direct, SPF -all without the server, p=none", || Facts { spf: spf_with(SpfEval::Fail, AllQualifier::Fail), dkim_selectors_found: vec![], dmarc: dmarc(Policy::None), ..direct_ok() }, Level::WillFail, "spf_not_authorised"),
-            ("direct, SPF ~all without the server, p=none", || Facts { spf: spf_with(SpfEval::SoftFail, AllQualifier::SoftFail), dkim_selectors_found: vec![], dmarc: dmarc(Policy::None), ..direct_ok() }, Level::AtRisk, "spf_not_authorised"),
-            ("direct, SPF ~all without the server, p=reject, no DKIM", || Facts { spf: spf_with(SpfEval::SoftFail, AllQualifier::SoftFail), dkim_selectors_found: vec![], ..direct_ok() }, Level::WillFail, "direct_unaligned"),
-            ("direct, SPF syntax error", || Facts { spf: Spf::Invalid { record: "v=spf1 ip4:300.1.1.1 -all".into(), problem: "bad".into() }, dkim_selectors_found: vec![], dmarc: dmarc(Policy::None), ..direct_ok() }, Level::WillFail, "spf_invalid"),
-            ("direct, too many SPF lookups", || Facts { spf: Spf::TooManyLookups { record: String::new(), lookups: 11 }, dkim_selectors_found: vec![], dmarc: dmarc(Policy::None), ..direct_ok() }, Level::WillFail, "spf_too_many_lookups"),
-            ("direct, +all", || Facts { spf: spf_with(SpfEval::Pass, AllQualifier::Pass), ..direct_ok() }, Level::AtRisk, "spf_plus_all"),
-            ("direct, SPF ok, p=none", || Facts { dmarc: dmarc(Policy::None), dkim_selectors_found: vec![], ..direct_ok() }, Level::Ok, "dmarc_passes"),
-            ("direct, SPF ok, DMARC invalid", || Facts { dmarc: DmarcState::Invalid { record: "x".into(), problem: "no p".into() }, ..direct_ok() }, Level::AtRisk, "dmarc_invalid"),
+            (
+                "direct, no SPF, no DKIM, no DMARC",
+                || Facts { spf: Spf::None, dkim_selectors_found: vec![], dmarc: DmarcState::Absent, ..direct_ok() },
+                Level::AtRisk,
+                "spf_missing",
+            ),
+            (
+                "direct, two SPF records, p=quarantine",
+                || Facts {
+                    spf: Spf::Multiple { records: vec!["a".into(), "b".into()] },
+                    dkim_selectors_found: vec![],
+                    dmarc: dmarc(Policy::Quarantine),
+                    ..direct_ok()
+                },
+                Level::WillFail,
+                "spf_multiple",
+            ),
+            (
+                "direct, two SPF records but DKIM carries it",
+                || Facts { spf: Spf::Multiple { records: vec!["a".into(), "b".into()] }, ..direct_ok() },
+                Level::AtRisk,
+                "spf_multiple",
+            ),
+            (
+                "direct, SPF -all without the server, p=none",
+                || Facts {
+                    spf: spf_with(SpfEval::Fail, AllQualifier::Fail),
+                    dkim_selectors_found: vec![],
+                    dmarc: dmarc(Policy::None),
+                    ..direct_ok()
+                },
+                Level::WillFail,
+                "spf_not_authorised",
+            ),
+            (
+                "direct, SPF ~all without the server, p=none",
+                || Facts {
+                    spf: spf_with(SpfEval::SoftFail, AllQualifier::SoftFail),
+                    dkim_selectors_found: vec![],
+                    dmarc: dmarc(Policy::None),
+                    ..direct_ok()
+                },
+                Level::AtRisk,
+                "spf_not_authorised",
+            ),
+            (
+                "direct, SPF ~all without the server, p=reject, no DKIM",
+                || Facts {
+                    spf: spf_with(SpfEval::SoftFail, AllQualifier::SoftFail),
+                    dkim_selectors_found: vec![],
+                    ..direct_ok()
+                },
+                Level::WillFail,
+                "direct_unaligned",
+            ),
+            (
+                "direct, SPF syntax error",
+                || Facts {
+                    spf: Spf::Invalid { record: "v=spf1 ip4:300.1.1.1 -all".into(), problem: "bad".into() },
+                    dkim_selectors_found: vec![],
+                    dmarc: dmarc(Policy::None),
+                    ..direct_ok()
+                },
+                Level::WillFail,
+                "spf_invalid",
+            ),
+            (
+                "direct, too many SPF lookups",
+                || Facts {
+                    spf: Spf::TooManyLookups { record: String::new(), lookups: 11 },
+                    dkim_selectors_found: vec![],
+                    dmarc: dmarc(Policy::None),
+                    ..direct_ok()
+                },
+                Level::WillFail,
+                "spf_too_many_lookups",
+            ),
+            (
+                "direct, +all",
+                || Facts { spf: spf_with(SpfEval::Pass, AllQualifier::Pass), ..direct_ok() },
+                Level::AtRisk,
+                "spf_plus_all",
+            ),
+            (
+                "direct, SPF ok, p=none",
+                || Facts { dmarc: dmarc(Policy::None), dkim_selectors_found: vec![], ..direct_ok() },
+                Level::Ok,
+                "dmarc_passes",
+            ),
+            (
+                "direct, SPF ok, DMARC invalid",
+                || Facts { dmarc: DmarcState::Invalid { record: "x".into(), problem: "no p".into() }, ..direct_ok() },
+                Level::AtRisk,
+                "dmarc_invalid",
+            ),
             ("relay, p=reject, no signing", || relay(direct_ok()), Level::WillFail, "relay_unaligned"),
-            ("relay, p=quarantine, no signing", || Facts { dmarc: dmarc(Policy::Quarantine), ..relay(direct_ok()) }, Level::WillFail, "relay_unaligned"),
-            ("relay, p=reject pct=0", || {
-                let mut f = relay(direct_ok());
-                if let DmarcState::Found(m) = &mut f.dmarc { m.pct = 0; }
-                f
-            }, Level::AtRisk, "relay_unaligned"),
-            ("relay, p=none", || Facts { dmarc: dmarc(Policy::None), ..relay(direct_ok()) }, Level::AtRisk, "relay_unaligned"),
-            ("relay, no DMARC", || Facts { dmarc: DmarcState::Absent, ..relay(direct_ok()) }, Level::AtRisk, "relay_unaligned"),
-            ("relay, p=reject, postbote signs with the published key", || Facts { signing: signing(KeyRecord::Valid { bits: Some(2048) }, KeyMatch::Matches), ..relay(direct_ok()) }, Level::Ok, "dmarc_passes"),
-            ("relay, p=reject, key missing", || Facts { signing: signing(KeyRecord::Absent, KeyMatch::NotChecked), ..relay(direct_ok()) }, Level::WillFail, "dkim_key_missing"),
-            ("relay, p=reject, key mismatch", || Facts { signing: signing(KeyRecord::Valid { bits: Some(2048) }, KeyMatch::Mismatch), ..relay(direct_ok()) }, Level::WillFail, "dkim_key_mismatch"),
-            ("relay, p=none, key mismatch", || Facts { dmarc: dmarc(Policy::None), signing: signing(KeyRecord::Valid { bits: Some(2048) }, KeyMatch::Mismatch), ..relay(direct_ok()) }, Level::AtRisk, "dkim_key_mismatch"),
-            ("relay, signing as another domain", || Facts { signing: Some(Signing { selector: "s".into(), domain: "other.de".into(), published: KeyRecord::Valid { bits: None }, matches: KeyMatch::Matches }), ..relay(direct_ok()) }, Level::WillFail, "dkim_unaligned"),
-            ("DNS timeout on SPF", || Facts { spf: Spf::CouldNotCheck { error: "timeout".into() }, ..direct_ok() }, Level::CouldNotCheck, "dns_unavailable"),
-            ("SERVFAIL on DMARC", || Facts { dmarc: DmarcState::CouldNotCheck { error: "SERVFAIL".into() }, ..direct_ok() }, Level::CouldNotCheck, "dns_unavailable"),
-            ("server address lookup failed", || Facts { server_ips: Dns::Failed("timeout".into()), ..direct_ok() }, Level::CouldNotCheck, "dns_unavailable"),
-            ("temperror during SPF evaluation", || Facts { spf: spf_with(SpfEval::TempError, AllQualifier::Fail), ..direct_ok() }, Level::CouldNotCheck, "dns_unavailable"),
-            ("signing key lookup failed", || Facts { signing: signing(KeyRecord::CouldNotCheck { error: "timeout".into() }, KeyMatch::NotChecked), ..relay(direct_ok()) }, Level::CouldNotCheck, "dns_unavailable"),
-            ("server has no address", || Facts { server_ips: Dns::Absent, spf: Spf::Record { record: String::new(), all: None, redirect: false, lookups: Some(0), results: vec![] }, dkim_selectors_found: vec![], ..direct_ok() }, Level::WillFail, "server_unknown"),
+            (
+                "relay, p=quarantine, no signing",
+                || Facts { dmarc: dmarc(Policy::Quarantine), ..relay(direct_ok()) },
+                Level::WillFail,
+                "relay_unaligned",
+            ),
+            (
+                "relay, p=reject pct=0",
+                || {
+                    let mut f = relay(direct_ok());
+                    if let DmarcState::Found(m) = &mut f.dmarc {
+                        m.pct = 0;
+                    }
+                    f
+                },
+                Level::AtRisk,
+                "relay_unaligned",
+            ),
+            (
+                "relay, p=none",
+                || Facts { dmarc: dmarc(Policy::None), ..relay(direct_ok()) },
+                Level::AtRisk,
+                "relay_unaligned",
+            ),
+            (
+                "relay, no DMARC",
+                || Facts { dmarc: DmarcState::Absent, ..relay(direct_ok()) },
+                Level::AtRisk,
+                "relay_unaligned",
+            ),
+            (
+                "relay, p=reject, postbote signs with the published key",
+                || Facts {
+                    signing: signing(KeyRecord::Valid { bits: Some(2048) }, KeyMatch::Matches),
+                    ..relay(direct_ok())
+                },
+                Level::Ok,
+                "dmarc_passes",
+            ),
+            (
+                "relay, p=reject, key missing",
+                || Facts { signing: signing(KeyRecord::Absent, KeyMatch::NotChecked), ..relay(direct_ok()) },
+                Level::WillFail,
+                "dkim_key_missing",
+            ),
+            (
+                "relay, p=reject, key mismatch",
+                || Facts {
+                    signing: signing(KeyRecord::Valid { bits: Some(2048) }, KeyMatch::Mismatch),
+                    ..relay(direct_ok())
+                },
+                Level::WillFail,
+                "dkim_key_mismatch",
+            ),
+            (
+                "relay, p=none, key mismatch",
+                || Facts {
+                    dmarc: dmarc(Policy::None),
+                    signing: signing(KeyRecord::Valid { bits: Some(2048) }, KeyMatch::Mismatch),
+                    ..relay(direct_ok())
+                },
+                Level::AtRisk,
+                "dkim_key_mismatch",
+            ),
+            (
+                "relay, signing as another domain",
+                || Facts {
+                    signing: Some(Signing {
+                        selector: "s".into(),
+                        domain: "other.de".into(),
+                        published: KeyRecord::Valid { bits: None },
+                        matches: KeyMatch::Matches,
+                    }),
+                    ..relay(direct_ok())
+                },
+                Level::WillFail,
+                "dkim_unaligned",
+            ),
+            (
+                "DNS timeout on SPF",
+                || Facts { spf: Spf::CouldNotCheck { error: "timeout".into() }, ..direct_ok() },
+                Level::CouldNotCheck,
+                "dns_unavailable",
+            ),
+            (
+                "SERVFAIL on DMARC",
+                || Facts { dmarc: DmarcState::CouldNotCheck { error: "SERVFAIL".into() }, ..direct_ok() },
+                Level::CouldNotCheck,
+                "dns_unavailable",
+            ),
+            (
+                "server address lookup failed",
+                || Facts { server_ips: Dns::Failed("timeout".into()), ..direct_ok() },
+                Level::CouldNotCheck,
+                "dns_unavailable",
+            ),
+            (
+                "temperror during SPF evaluation",
+                || Facts { spf: spf_with(SpfEval::TempError, AllQualifier::Fail), ..direct_ok() },
+                Level::CouldNotCheck,
+                "dns_unavailable",
+            ),
+            (
+                "signing key lookup failed",
+                || Facts {
+                    signing: signing(KeyRecord::CouldNotCheck { error: "timeout".into() }, KeyMatch::NotChecked),
+                    ..relay(direct_ok())
+                },
+                Level::CouldNotCheck,
+                "dns_unavailable",
+            ),
+            (
+                "server has no address",
+                || Facts {
+                    server_ips: Dns::Absent,
+                    spf: Spf::Record {
+                        record: String::new(),
+                        all: None,
+                        redirect: false,
+                        lookups: Some(0),
+                        results: vec![],
+                    },
+                    dkim_selectors_found: vec![],
+                    ..direct_ok()
+                },
+                Level::WillFail,
+                "server_unknown",
+            ),
         ];
         for (name, facts, level, code) in cases {
             let v = judge(&facts());
@@ -623,7 +897,12 @@ mod tests {
 
     #[test]
     fn the_spf_fix_names_the_servers_address() {
-        let v = judge(&Facts { spf: spf_with(SpfEval::Fail, AllQualifier::Fail), dkim_selectors_found: vec![], dmarc: dmarc(Policy::None), ..direct_ok() });
+        let v = judge(&Facts {
+            spf: spf_with(SpfEval::Fail, AllQualifier::Fail),
+            dkim_selectors_found: vec![],
+            dmarc: dmarc(Policy::None),
+            ..direct_ok()
+        });
         assert!(v.fix().unwrap().en.contains("ip4:192.0.2.2"), "{:?}", v.fix());
     }
 
@@ -635,7 +914,10 @@ mod tests {
             all: Some(AllQualifier::SoftFail),
             redirect: false,
             lookups: Some(0),
-            results: vec![("192.0.2.2".parse().unwrap(), SpfEval::Pass), ("2001:db8::2".parse().unwrap(), SpfEval::SoftFail)],
+            results: vec![
+                ("192.0.2.2".parse().unwrap(), SpfEval::Pass),
+                ("2001:db8::2".parse().unwrap(), SpfEval::SoftFail),
+            ],
         };
         let v = judge(&f);
         assert_eq!((v.level, v.findings[0].code), (Level::AtRisk, "spf_not_authorised"));

@@ -43,11 +43,19 @@ pub async fn connect_to(server: &ImapServer, login: &str, password: &str) -> Res
     let name = format!("{}:{}", server.host, server.port);
     match tokio::time::timeout(CONNECT_TIMEOUT, connect_inner(server, &name, login, password)).await {
         Ok(r) => r,
-        Err(_) => Err(ConnectError::Connect { server: name, message: format!("no answer within {}s", CONNECT_TIMEOUT.as_secs()) }),
+        Err(_) => Err(ConnectError::Connect {
+            server: name,
+            message: format!("no answer within {}s", CONNECT_TIMEOUT.as_secs()),
+        }),
     }
 }
 
-async fn connect_inner(server: &ImapServer, name: &str, login: &str, password: &str) -> Result<ImapSession, ConnectError> {
+async fn connect_inner(
+    server: &ImapServer,
+    name: &str,
+    login: &str,
+    password: &str,
+) -> Result<ImapSession, ConnectError> {
     let conn_err = |e: std::io::Error| ConnectError::Connect { server: name.to_string(), message: e.to_string() };
     let tls_err = |m: String| ConnectError::Tls { server: name.to_string(), message: m };
     let proto = |m: String| ConnectError::Protocol { server: name.to_string(), message: m };
@@ -81,7 +89,11 @@ async fn connect_inner(server: &ImapServer, name: &str, login: &str, password: &
     match client.login(login, password).await {
         Ok(session) => Ok(session),
         Err((async_imap::error::Error::No(m), _)) | Err((async_imap::error::Error::Bad(m), _)) => {
-            Err(ConnectError::AuthFailed { server: name.to_string(), login: login.to_string(), message: server_text(&m) })
+            Err(ConnectError::AuthFailed {
+                server: name.to_string(),
+                login: login.to_string(),
+                message: server_text(&m),
+            })
         }
         Err((e, _)) => Err(proto(format!("login failed: {e}"))),
     }

@@ -71,7 +71,12 @@ mod tests {
     use super::*;
 
     fn l(name: &str, role: Option<&str>) -> Listed {
-        Listed { wire: super::super::wire::mutf7::encode(name), name: name.into(), role: role.map(String::from), selectable: true }
+        Listed {
+            wire: super::super::wire::mutf7::encode(name),
+            name: name.into(),
+            role: role.map(String::from),
+            selectable: true,
+        }
     }
 
     #[test]

@@ -152,7 +152,9 @@ impl Progress {
             }
             None => {
                 let b = ProgressBar::with_draw_target(Some(n as u64), indicatif::ProgressDrawTarget::stderr());
-                if let Ok(style) = indicatif::ProgressStyle::with_template("{prefix:>12} [{bar:40}] {pos}/{len} messages, {eta} left") {
+                if let Ok(style) =
+                    indicatif::ProgressStyle::with_template("{prefix:>12} [{bar:40}] {pos}/{len} messages, {eta} left")
+                {
                     b.set_style(style.progress_chars("=> "));
                 }
                 b.set_prefix(folder.to_string());
@@ -177,7 +179,8 @@ impl Progress {
 impl Mirror {
     /// Learn the session's extensions (enabling QRESYNC where offered) and the folders.
     pub async fn start(app: &App, mailbox: &Mailbox, s: &mut ImapSession) -> Result<Mirror, SyncError> {
-        let caps = s.capabilities().await.map_err(|e| SyncError::Io { what: "CAPABILITY".into(), message: e.to_string() })?;
+        let caps =
+            s.capabilities().await.map_err(|e| SyncError::Io { what: "CAPABILITY".into(), message: e.to_string() })?;
         let idle = caps.has_str("IDLE");
         let condstore = caps.has_str("CONDSTORE") || caps.has_str("QRESYNC");
         let mut qresync = false;
@@ -265,7 +268,9 @@ impl Mirror {
                     report.folders.push(r);
                     i += 1;
                 }
-                Err(SyncError::Refused { what, message }) if what.starts_with("STATUS") || what.starts_with("EXAMINE") => {
+                Err(SyncError::Refused { what, message })
+                    if what.starts_with("STATUS") || what.starts_with("EXAMINE") =>
+                {
                     // The folder may be gone: read the list again. If it is still listed, the
                     // refusal is a real error.
                     tracing::debug!(mailbox = %self.account(), folder = %f.folder.name, %message, "folder refused; listing again");
@@ -276,7 +281,11 @@ impl Mirror {
                     }
                     report.destroyed.extend(destroyed);
                     // The list changed under us: continue with the folder now at index i.
-                    i = self.folders.iter().position(|x| !report.folders.iter().any(|r| r.name == x.folder.name)).unwrap_or(self.folders.len());
+                    i = self
+                        .folders
+                        .iter()
+                        .position(|x| !report.folders.iter().any(|r| r.name == x.folder.name))
+                        .unwrap_or(self.folders.len());
                 }
                 Err(e) => {
                     progress.finish();
@@ -290,13 +299,20 @@ impl Mirror {
     }
 
     async fn status(&self, s: &mut ImapSession, f: &MirrorFolder) -> Result<Server, SyncError> {
-        let items = if self.caps.condstore { "(UIDNEXT UIDVALIDITY MESSAGES HIGHESTMODSEQ)" } else { "(UIDNEXT UIDVALIDITY MESSAGES)" };
-        let cmd = wire::send(s, &format!("STATUS {} {items}", quote(&f.wire)), format!("STATUS {}", f.folder.name)).await?;
+        let items = if self.caps.condstore {
+            "(UIDNEXT UIDVALIDITY MESSAGES HIGHESTMODSEQ)"
+        } else {
+            "(UIDNEXT UIDVALIDITY MESSAGES)"
+        };
+        let cmd =
+            wire::send(s, &format!("STATUS {} {items}", quote(&f.wire)), format!("STATUS {}", f.folder.name)).await?;
         let mut sv = Server::default();
         let mut got_validity = false;
         while let Some(attrs) = cmd
             .next(s, |r| match r {
-                Response::MailboxData(MailboxDatum::Status { mailbox, status }) if *mailbox == f.wire => Some(status.clone()),
+                Response::MailboxData(MailboxDatum::Status { mailbox, status }) if *mailbox == f.wire => {
+                    Some(status.clone())
+                }
                 _ => None,
             })
             .await?
@@ -315,7 +331,10 @@ impl Mirror {
             }
         }
         if !got_validity {
-            return Err(SyncError::Io { what: format!("STATUS {}", f.folder.name), message: "the answer has no UIDVALIDITY".into() });
+            return Err(SyncError::Io {
+                what: format!("STATUS {}", f.folder.name),
+                message: "the answer has no UIDVALIDITY".into(),
+            });
         }
         Ok(sv)
     }
@@ -353,7 +372,10 @@ impl Mirror {
             }
         }
         if !got_validity {
-            return Err(SyncError::Io { what: format!("EXAMINE {name}"), message: "the answer has no UIDVALIDITY".into() });
+            return Err(SyncError::Io {
+                what: format!("EXAMINE {name}"),
+                message: "the answer has no UIDVALIDITY".into(),
+            });
         }
         *self.selected.lock().unwrap_or_else(|p| p.into_inner()) = Some(wire_name.to_string());
         Ok(sv)
@@ -441,7 +463,10 @@ impl Mirror {
             }
         }
         if p.flags != Flags::Unchanged {
-            store.set_folder_state(row.id, FolderState { uidvalidity: sv.uidvalidity, uidnext: None, highestmodseq: sv.highestmodseq })?;
+            store.set_folder_state(
+                row.id,
+                FolderState { uidvalidity: sv.uidvalidity, uidnext: None, highestmodseq: sv.highestmodseq },
+            )?;
         }
         // 2. New messages, batch by batch.
         let mut first_missing = None;
@@ -488,7 +513,9 @@ impl Mirror {
                     for a in attrs {
                         match a {
                             AttributeValue::Uid(u) => uid = Some(*u),
-                            AttributeValue::Flags(f) => flags = Some(f.iter().map(|x| x.to_string()).collect::<Vec<_>>()),
+                            AttributeValue::Flags(f) => {
+                                flags = Some(f.iter().map(|x| x.to_string()).collect::<Vec<_>>())
+                            }
                             _ => {}
                         }
                     }
@@ -567,7 +594,9 @@ impl Mirror {
         let modseq = if self.caps.condstore { " MODSEQ" } else { "" };
         let mut first_missing: Option<u32> = None;
         let chunks: Vec<&[u32]> = uids.chunks(batch_size).collect();
-        let fetch = |chunk: &[u32]| format!("UID FETCH {} (UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[]{modseq})", wire::uid_set(chunk));
+        let fetch = |chunk: &[u32]| {
+            format!("UID FETCH {} (UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[]{modseq})", wire::uid_set(chunk))
+        };
         let what = format!("UID FETCH {}", row.name);
         let cancelled = || opts.cancel.is_some_and(|c| c.is_cancelled());
         if cancelled() {
@@ -735,7 +764,11 @@ mod tests {
             elapsed_ms: 12,
         };
         assert_eq!(r.to_string(), "INBOX: 3 new, 1 flags changed (2 folders checked in 12 ms)");
-        let quiet = Report { folders: vec![FolderReport { name: "INBOX".into(), ..Default::default() }], destroyed: vec![], elapsed_ms: 4 };
+        let quiet = Report {
+            folders: vec![FolderReport { name: "INBOX".into(), ..Default::default() }],
+            destroyed: vec![],
+            elapsed_ms: 4,
+        };
         assert_eq!(quiet.to_string(), "nothing new (1 folders checked in 4 ms)");
     }
 }

@@ -128,9 +128,27 @@ mod tests {
         let p = |reset, flags, new_from, expunges| Plan { reset, flags, new_from, expunges };
         let cases: &[(&str, Stored, Server, Caps, Plan)] = &[
             ("first sync of an empty folder", Stored::default(), server(9, 1, Some(1), 0), QRESYNC, Plan::NOTHING),
-            ("first sync", Stored::default(), server(9, 501, Some(700), 500), QRESYNC, p(false, F::Unchanged, Some(1), E::None)),
-            ("nothing new (QRESYNC)", stored(9, 501, Some(700)), server(9, 501, Some(700), 500), QRESYNC, Plan::NOTHING),
-            ("nothing new (CONDSTORE)", stored(9, 501, Some(700)), server(9, 501, Some(700), 500), CONDSTORE, Plan::NOTHING),
+            (
+                "first sync",
+                Stored::default(),
+                server(9, 501, Some(700), 500),
+                QRESYNC,
+                p(false, F::Unchanged, Some(1), E::None),
+            ),
+            (
+                "nothing new (QRESYNC)",
+                stored(9, 501, Some(700)),
+                server(9, 501, Some(700), 500),
+                QRESYNC,
+                Plan::NOTHING,
+            ),
+            (
+                "nothing new (CONDSTORE)",
+                stored(9, 501, Some(700)),
+                server(9, 501, Some(700), 500),
+                CONDSTORE,
+                Plan::NOTHING,
+            ),
             (
                 "new mail only: uidnext and modseq moved",
                 stored(9, 501, Some(700)),
@@ -180,8 +198,20 @@ mod tests {
                 QRESYNC,
                 p(false, F::Full, None, E::FromFullFetch),
             ),
-            ("UIDVALIDITY changed", stored(9, 501, Some(700)), server(10, 40, Some(50), 39), QRESYNC, p(true, F::Unchanged, Some(1), E::None)),
-            ("UIDVALIDITY changed, folder now empty", stored(9, 501, Some(700)), server(10, 1, Some(1), 0), QRESYNC, p(true, F::Unchanged, None, E::None)),
+            (
+                "UIDVALIDITY changed",
+                stored(9, 501, Some(700)),
+                server(10, 40, Some(50), 39),
+                QRESYNC,
+                p(true, F::Unchanged, Some(1), E::None),
+            ),
+            (
+                "UIDVALIDITY changed, folder now empty",
+                stored(9, 501, Some(700)),
+                server(10, 1, Some(1), 0),
+                QRESYNC,
+                p(true, F::Unchanged, None, E::None),
+            ),
             (
                 "interrupted initial sync resumes at the recorded UIDNEXT",
                 stored(9, 1201, Some(3000)),

@@ -36,7 +36,11 @@ impl Command {
     /// The next untagged response, handed to `f`, or `None` once the tagged OK arrived. A
     /// tagged NO or BAD becomes [`SyncError::Refused`] with the server's text. (The crate does
     /// not export its response type, so the response is lent to `f` rather than returned.)
-    pub async fn next<R>(&self, s: &mut ImapSession, f: impl FnOnce(&Response<'_>) -> R) -> Result<Option<R>, SyncError> {
+    pub async fn next<R>(
+        &self,
+        s: &mut ImapSession,
+        f: impl FnOnce(&Response<'_>) -> R,
+    ) -> Result<Option<R>, SyncError> {
         let r = match tokio::time::timeout(READ_TIMEOUT, s.read_response()).await {
             Err(_) => {
                 return Err(SyncError::Io {
@@ -46,7 +50,10 @@ impl Command {
             }
             Ok(Err(e)) => return Err(SyncError::Io { what: self.what.clone(), message: e.to_string() }),
             Ok(Ok(None)) => {
-                return Err(SyncError::Io { what: self.what.clone(), message: "the server closed the connection".into() });
+                return Err(SyncError::Io {
+                    what: self.what.clone(),
+                    message: "the server closed the connection".into(),
+                });
             }
             Ok(Ok(Some(r))) => r,
         };
@@ -118,13 +125,16 @@ pub fn uid_set(uids: &[u32]) -> String {
 pub mod mutf7 {
     use base64::Engine;
     use base64::alphabet::Alphabet;
-    use base64::engine::{GeneralPurpose, GeneralPurposeConfig, DecodePaddingMode};
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 
     fn engine() -> GeneralPurpose {
-        let alphabet = Alphabet::new("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,").expect("valid alphabet");
+        let alphabet =
+            Alphabet::new("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,").expect("valid alphabet");
         GeneralPurpose::new(
             &alphabet,
-            GeneralPurposeConfig::new().with_encode_padding(false).with_decode_padding_mode(DecodePaddingMode::RequireNone),
+            GeneralPurposeConfig::new()
+                .with_encode_padding(false)
+                .with_decode_padding_mode(DecodePaddingMode::RequireNone),
         )
     }
 

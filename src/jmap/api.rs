@@ -62,10 +62,14 @@ fn limit_problem(limit: &str, detail: &str) -> Response {
 
 /// `POST apiUrl`.
 pub async fn post_api(State(server): State<Server>, authed: Authed, headers: HeaderMap, body: Body) -> Response {
-    if let Some(len) = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok())
+    if let Some(len) =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok())
         && len > limits::MAX_SIZE_REQUEST as u64
     {
-        return limit_problem("maxSizeRequest", &format!("the request is {len} bytes; at most {} are accepted", limits::MAX_SIZE_REQUEST));
+        return limit_problem(
+            "maxSizeRequest",
+            &format!("the request is {len} bytes; at most {} are accepted", limits::MAX_SIZE_REQUEST),
+        );
     }
     let Some(_permit) = server.request_permit(authed.device) else {
         return problem(
@@ -77,17 +81,31 @@ pub async fn post_api(State(server): State<Server>, authed: Authed, headers: Hea
     };
     let bytes: Bytes = match axum::body::to_bytes(body, limits::MAX_SIZE_REQUEST).await {
         Ok(b) => b,
-        Err(_) => return limit_problem("maxSizeRequest", &format!("the request is larger than {} bytes", limits::MAX_SIZE_REQUEST)),
+        Err(_) => {
+            return limit_problem(
+                "maxSizeRequest",
+                &format!("the request is larger than {} bytes", limits::MAX_SIZE_REQUEST),
+            );
+        }
     };
     let request: Value = match serde_json::from_slice(&bytes) {
         Ok(v) => v,
-        Err(e) => return problem(StatusCode::BAD_REQUEST, "urn:ietf:params:jmap:error:notJSON", &format!("the body is not JSON: {e}"), None),
+        Err(e) => {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                "urn:ietf:params:jmap:error:notJSON",
+                &format!("the body is not JSON: {e}"),
+                None,
+            );
+        }
     };
     let req = match Request::parse(request) {
         Ok(r) => r,
         Err(detail) => return problem(StatusCode::BAD_REQUEST, "urn:ietf:params:jmap:error:notRequest", &detail, None),
     };
-    if let Some(unknown) = req.using.iter().find(|u| !CAPABILITIES.contains(&u.as_str()) && !TOLERATED.contains(&u.as_str())) {
+    if let Some(unknown) =
+        req.using.iter().find(|u| !CAPABILITIES.contains(&u.as_str()) && !TOLERATED.contains(&u.as_str()))
+    {
         return problem(
             StatusCode::BAD_REQUEST,
             "urn:ietf:params:jmap:error:unknownCapability",
@@ -138,7 +156,9 @@ impl Request {
             Some(Value::Array(a)) => a
                 .into_iter()
                 .map(|c| match c {
-                    Value::Array(mut inv) if inv.len() == 3 && inv[0].is_string() && inv[1].is_object() && inv[2].is_string() => {
+                    Value::Array(mut inv)
+                        if inv.len() == 3 && inv[0].is_string() && inv[1].is_object() && inv[2].is_string() =>
+                    {
                         let id = inv.pop().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
                         let args = inv.pop().unwrap_or(Value::Null);
                         let name = inv.pop().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
@@ -222,7 +242,10 @@ impl Ctx<'_> {
     }
 
     pub fn states(&self, mailbox: &str) -> Result<AccountStates, MethodError> {
-        self.app.store.account_states(mailbox)?.ok_or_else(|| MethodError::server(format!("account {mailbox} is not in the store")))
+        self.app
+            .store
+            .account_states(mailbox)?
+            .ok_or_else(|| MethodError::server(format!("account {mailbox} is not in the store")))
     }
 
     /// An id argument, with `#creationId` resolved.
@@ -286,18 +309,28 @@ fn dispatch(ctx: &mut Ctx<'_>, using: &[String], name: &str, args: Map<String, V
         "Core/echo" => Ok(Value::Object(args)),
         // Background push to a phone's push service is not built: no subscription exists, and
         // creating one is refused (a documented deviation; EventSource works).
-        "PushSubscription/get" => Ok(json!({"state": "0", "list": [], "notFound": opt_str_list(&args, "ids")?.unwrap_or_default()})),
+        "PushSubscription/get" => {
+            Ok(json!({"state": "0", "list": [], "notFound": opt_str_list(&args, "ids")?.unwrap_or_default()}))
+        }
         "PushSubscription/set" => {
             let not_created: Map<String, Value> = args
                 .get("create")
                 .and_then(Value::as_object)
                 .map(|c| c.keys().map(|k| (k.clone(), json!({"type": "forbidden", "description": "push subscriptions are not supported; use EventSource"}))).collect())
                 .unwrap_or_default();
-            let not_updated: Map<String, Value> =
-                args.get("update").and_then(Value::as_object).map(|c| c.keys().map(|k| (k.clone(), json!({"type": "notFound"}))).collect()).unwrap_or_default();
-            let not_destroyed: Map<String, Value> =
-                opt_str_list(&args, "destroy")?.unwrap_or_default().into_iter().map(|k| (k, json!({"type": "notFound"}))).collect();
-            Ok(json!({"created": {}, "updated": {}, "destroyed": [], "notCreated": not_created, "notUpdated": not_updated, "notDestroyed": not_destroyed}))
+            let not_updated: Map<String, Value> = args
+                .get("update")
+                .and_then(Value::as_object)
+                .map(|c| c.keys().map(|k| (k.clone(), json!({"type": "notFound"}))).collect())
+                .unwrap_or_default();
+            let not_destroyed: Map<String, Value> = opt_str_list(&args, "destroy")?
+                .unwrap_or_default()
+                .into_iter()
+                .map(|k| (k, json!({"type": "notFound"})))
+                .collect();
+            Ok(
+                json!({"created": {}, "updated": {}, "destroyed": [], "notCreated": not_created, "notUpdated": not_updated, "notDestroyed": not_destroyed}),
+            )
         }
         "Mailbox/get" => mail::mailbox_get(ctx, args),
         "Mailbox/changes" => mail::mailbox_changes(ctx, args),
@@ -335,16 +368,27 @@ fn resolve_references(args: &mut Map<String, Value>, responses: &[(String, Value
             return Err(MethodError::invalid(format!("both \"{plain}\" and \"{key}\" are given")));
         }
         let r = args.remove(&key).unwrap_or(Value::Null);
-        let (Some(result_of), Some(name), Some(path)) =
-            (r.get("resultOf").and_then(Value::as_str), r.get("name").and_then(Value::as_str), r.get("path").and_then(Value::as_str))
-        else {
-            return Err(MethodError::with("invalidResultReference", format!("\"{key}\" must be {{resultOf, name, path}}")));
+        let (Some(result_of), Some(name), Some(path)) = (
+            r.get("resultOf").and_then(Value::as_str),
+            r.get("name").and_then(Value::as_str),
+            r.get("path").and_then(Value::as_str),
+        ) else {
+            return Err(MethodError::with(
+                "invalidResultReference",
+                format!("\"{key}\" must be {{resultOf, name, path}}"),
+            ));
         };
         let Some((_, value, _)) = responses.iter().find(|(n, _, c)| c == result_of && n == name) else {
-            return Err(MethodError::with("invalidResultReference", format!("no earlier {name} response with call id \"{result_of}\"")));
+            return Err(MethodError::with(
+                "invalidResultReference",
+                format!("no earlier {name} response with call id \"{result_of}\""),
+            ));
         };
         let Some(v) = pointer(value, path) else {
-            return Err(MethodError::with("invalidResultReference", format!("path \"{path}\" does not resolve in the {name} response")));
+            return Err(MethodError::with(
+                "invalidResultReference",
+                format!("path \"{path}\" does not resolve in the {name} response"),
+            ));
         };
         args.insert(plain, v);
     }
@@ -391,7 +435,9 @@ pub fn pointer(v: &Value, path: &str) -> Option<Value> {
 /// `ifInState` must name the type's current state, else the whole call is refused.
 pub fn check_if_in_state(args: &Map<String, Value>, states: &AccountStates, ty: ObjType) -> Result<(), MethodError> {
     match opt_str(args, "ifInState")? {
-        Some(s) if ids::parse_state(s, &states.epoch) != Some(states.modseq(ty)) => Err(MethodError::new("stateMismatch")),
+        Some(s) if ids::parse_state(s, &states.epoch) != Some(states.modseq(ty)) => {
+            Err(MethodError::new("stateMismatch"))
+        }
         _ => Ok(()),
     }
 }
@@ -414,14 +460,24 @@ pub fn set_args(args: &Map<String, Value>, states: &AccountStates, ty: ObjType) 
     let (create, update) = (object("create")?, object("update")?);
     let destroy = opt_str_list(args, "destroy")?.unwrap_or_default();
     if create.len() + update.len() + destroy.len() > limits::MAX_OBJECTS_IN_SET {
-        return Err(MethodError::with("requestTooLarge", format!("at most {} objects per /set", limits::MAX_OBJECTS_IN_SET)));
+        return Err(MethodError::with(
+            "requestTooLarge",
+            format!("at most {} objects per /set", limits::MAX_OBJECTS_IN_SET),
+        ));
     }
     check_if_in_state(args, states, ty)?;
     Ok(SetArgs { create, update, destroy })
 }
 
 /// Complete a /set response `body` with the account and the type's state before and after.
-pub fn with_states(ctx: &Ctx<'_>, account_id: &str, mailbox: &str, before: &AccountStates, ty: ObjType, mut body: Value) -> MethodResult {
+pub fn with_states(
+    ctx: &Ctx<'_>,
+    account_id: &str,
+    mailbox: &str,
+    before: &AccountStates,
+    ty: ObjType,
+    mut body: Value,
+) -> MethodResult {
     let after = ctx.states(mailbox)?;
     body["accountId"] = json!(account_id);
     body["oldState"] = json!(ids::state(&before.epoch, before.modseq(ty)));
@@ -461,7 +517,11 @@ pub fn opt_str_list(args: &Map<String, Value>, key: &str) -> Result<Option<Vec<S
         None | Some(Value::Null) => Ok(None),
         Some(Value::Array(a)) => a
             .iter()
-            .map(|v| v.as_str().map(String::from).ok_or_else(|| MethodError::invalid(format!("{key} must be an array of strings"))))
+            .map(|v| {
+                v.as_str()
+                    .map(String::from)
+                    .ok_or_else(|| MethodError::invalid(format!("{key} must be an array of strings")))
+            })
             .collect::<Result<Vec<_>, _>>()
             .map(Some),
         Some(_) => Err(MethodError::invalid(format!("{key} must be an array of strings"))),
@@ -472,7 +532,10 @@ pub fn opt_str_list(args: &Map<String, Value>, key: &str) -> Result<Option<Vec<S
 pub fn get_ids(ctx: &Ctx<'_>, args: &Map<String, Value>) -> Result<Option<Vec<String>>, MethodError> {
     let Some(ids) = opt_str_list(args, "ids")? else { return Ok(None) };
     if ids.len() > limits::MAX_OBJECTS_IN_GET {
-        return Err(MethodError::with("requestTooLarge", format!("{} ids; at most {} per call", ids.len(), limits::MAX_OBJECTS_IN_GET)));
+        return Err(MethodError::with(
+            "requestTooLarge",
+            format!("{} ids; at most {} per call", ids.len(), limits::MAX_OBJECTS_IN_GET),
+        ));
     }
     Ok(Some(ids.iter().map(|i| ctx.resolve_id(i).unwrap_or_else(|| i.clone())).collect()))
 }
@@ -501,13 +564,21 @@ pub fn changes(
         Some(_) => return Err(MethodError::invalid("maxChanges must be a positive integer")),
     };
     let states = ctx.states(&mailbox)?;
-    let cannot = || MethodError::with("cannotCalculateChanges", "the state is too old or from before a rebuild; fetch everything again");
+    let cannot = || {
+        MethodError::with(
+            "cannotCalculateChanges",
+            "the state is too old or from before a rebuild; fetch everything again",
+        )
+    };
     let since_m = super::ids::parse_state(&since, &states.epoch).ok_or_else(cannot)?;
     let c = match ctx.app.store.changes(&mailbox, ty, since_m, max)? {
         Ok(c) => c,
         Err(ChangesError::TooOld) => return Err(cannot()),
         Err(ChangesError::TooMany) => {
-            return Err(MethodError::with("cannotCalculateChanges", "one change alone exceeds maxChanges; fetch everything again"));
+            return Err(MethodError::with(
+                "cannotCalculateChanges",
+                "one change alone exceeds maxChanges; fetch everything again",
+            ));
         }
     };
     let mut out = Map::new();
@@ -545,8 +616,18 @@ mod tests {
             args.insert("#ids".into(), r);
             resolve_references(&mut args, &responses).map(|_| args["ids"].clone())
         };
-        assert_eq!(resolve(json!({"resultOf": "t0", "name": "Email/query", "path": "/ids"})).unwrap().as_array().unwrap().len(), 10);
-        assert_eq!(resolve(json!({"resultOf": "t1", "name": "Email/get", "path": "/list/*/threadId"})).unwrap(), json!(["trd194", "trd114"]));
+        assert_eq!(
+            resolve(json!({"resultOf": "t0", "name": "Email/query", "path": "/ids"}))
+                .unwrap()
+                .as_array()
+                .unwrap()
+                .len(),
+            10
+        );
+        assert_eq!(
+            resolve(json!({"resultOf": "t1", "name": "Email/get", "path": "/list/*/threadId"})).unwrap(),
+            json!(["trd194", "trd114"])
+        );
         assert_eq!(
             resolve(json!({"resultOf": "t2", "name": "Thread/get", "path": "/list/*/emailIds"})).unwrap(),
             json!(["msg1020", "msg1021", "msg1023", "msg201", "msg223"]),

@@ -135,16 +135,31 @@ impl IntoResponse for AuthRejection {
     fn into_response(self) -> Response {
         match self {
             AuthRejection::Unauthorized => {
-                let mut r = super::api::problem(StatusCode::UNAUTHORIZED, "about:blank", "a valid device token is required (Bearer, or Basic with the mailbox id as user name)", None);
-                r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"postbote\", Basic realm=\"postbote\""));
+                let mut r = super::api::problem(
+                    StatusCode::UNAUTHORIZED,
+                    "about:blank",
+                    "a valid device token is required (Bearer, or Basic with the mailbox id as user name)",
+                    None,
+                );
+                r.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"postbote\", Basic realm=\"postbote\""),
+                );
                 r
             }
             AuthRejection::TooManyFailures => {
-                let mut r = super::api::problem(StatusCode::TOO_MANY_REQUESTS, "about:blank", "too many failed logins from this address; try again later", None);
+                let mut r = super::api::problem(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "about:blank",
+                    "too many failed logins from this address; try again later",
+                    None,
+                );
                 r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
                 r
             }
-            AuthRejection::Internal(m) => super::api::problem(StatusCode::INTERNAL_SERVER_ERROR, "about:blank", &m, None),
+            AuthRejection::Internal(m) => {
+                super::api::problem(StatusCode::INTERNAL_SERVER_ERROR, "about:blank", &m, None)
+            }
         }
     }
 }
@@ -164,34 +179,39 @@ impl FromRequestParts<Server> for Authed {
         let offered = offered(&parts.headers);
         let store = server.app.store.clone();
         let config = server.app.config.clone();
-        let found = server.blocking(move || -> Result<Option<Authed>, String> {
-            let (token, user) = match offered {
-                Some(Offered::Bearer(t)) => (t, None),
-                Some(Offered::Basic { user, password }) => (password, Some(user)),
-                None => return Ok(None),
-            };
-            if token.is_empty() || token.len() > 200 {
-                return Ok(None);
-            }
-            let Some(dev) = store.device_by_token(&hash_token(&token)).map_err(|e| e.to_string())? else { return Ok(None) };
-            if user.as_ref().is_some_and(|u| *u != dev.mailbox) {
-                return Ok(None);
-            }
-            // Accounts: the device's mailbox, then its grants, as far as the config still has them.
-            let mut accounts = Vec::new();
-            for (mb, personal) in std::iter::once((dev.mailbox.clone(), true)).chain(dev.grants.iter().map(|g| (g.clone(), false))) {
-                if config.mailbox(&mb).is_some() && !accounts.iter().any(|a: &Access| a.mailbox == mb) {
-                    accounts.push(Access { account_id: ids::account(&mb), mailbox: mb, personal });
+        let found = server
+            .blocking(move || -> Result<Option<Authed>, String> {
+                let (token, user) = match offered {
+                    Some(Offered::Bearer(t)) => (t, None),
+                    Some(Offered::Basic { user, password }) => (password, Some(user)),
+                    None => return Ok(None),
+                };
+                if token.is_empty() || token.len() > 200 {
+                    return Ok(None);
                 }
-            }
-            if accounts.is_empty() {
-                return Ok(None);
-            }
-            Ok(Some(Authed { device: dev.id, username: dev.mailbox, accounts }))
-        })
-        .await
-        .map_err(|e| AuthRejection::Internal(format!("authentication failed: {e}")))?
-        .map_err(AuthRejection::Internal)?;
+                let Some(dev) = store.device_by_token(&hash_token(&token)).map_err(|e| e.to_string())? else {
+                    return Ok(None);
+                };
+                if user.as_ref().is_some_and(|u| *u != dev.mailbox) {
+                    return Ok(None);
+                }
+                // Accounts: the device's mailbox, then its grants, as far as the config still has them.
+                let mut accounts = Vec::new();
+                for (mb, personal) in
+                    std::iter::once((dev.mailbox.clone(), true)).chain(dev.grants.iter().map(|g| (g.clone(), false)))
+                {
+                    if config.mailbox(&mb).is_some() && !accounts.iter().any(|a: &Access| a.mailbox == mb) {
+                        accounts.push(Access { account_id: ids::account(&mb), mailbox: mb, personal });
+                    }
+                }
+                if accounts.is_empty() {
+                    return Ok(None);
+                }
+                Ok(Some(Authed { device: dev.id, username: dev.mailbox, accounts }))
+            })
+            .await
+            .map_err(|e| AuthRejection::Internal(format!("authentication failed: {e}")))?
+            .map_err(AuthRejection::Internal)?;
         match found {
             Some(a) => Ok(a),
             None => {
@@ -221,7 +241,10 @@ mod tests {
         assert_eq!(h("Bearer abc"), Some(Offered::Bearer("abc".into())));
         assert_eq!(h("bearer  abc "), Some(Offered::Bearer("abc".into())));
         let basic = base64::engine::general_purpose::STANDARD.encode("becker:tok:en");
-        assert_eq!(h(&format!("Basic {basic}")), Some(Offered::Basic { user: "becker".into(), password: "tok:en".into() }));
+        assert_eq!(
+            h(&format!("Basic {basic}")),
+            Some(Offered::Basic { user: "becker".into(), password: "tok:en".into() })
+        );
         assert_eq!(h("Basic !!!"), None);
         assert_eq!(h("Digest x"), None);
         assert_eq!(offered(&HeaderMap::new()), None);

@@ -31,23 +31,56 @@ pub fn read_blob(app: &App, mailbox: &str, blob_id: &str) -> Result<Option<Vec<u
     }
 }
 
-pub async fn upload(State(server): State<Server>, authed: Authed, Path(account): Path<String>, headers: HeaderMap, body: Body) -> Response {
+pub async fn upload(
+    State(server): State<Server>,
+    authed: Authed,
+    Path(account): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let Some(mailbox) = authed.mailbox(&account).map(String::from) else {
-        return problem(StatusCode::NOT_FOUND, "about:blank", &format!("no account \"{account}\" for this device"), None);
+        return problem(
+            StatusCode::NOT_FOUND,
+            "about:blank",
+            &format!("no account \"{account}\" for this device"),
+            None,
+        );
     };
-    if let Some(len) = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok())
+    if let Some(len) =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok())
         && len > limits::MAX_SIZE_UPLOAD as u64
     {
-        return problem(StatusCode::PAYLOAD_TOO_LARGE, "urn:ietf:params:jmap:error:limit", "the upload is too large", Some("maxSizeUpload"));
+        return problem(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "urn:ietf:params:jmap:error:limit",
+            "the upload is too large",
+            Some("maxSizeUpload"),
+        );
     }
     let Some(_permit) = server.upload_permit(authed.device) else {
-        return problem(StatusCode::TOO_MANY_REQUESTS, "urn:ietf:params:jmap:error:limit", "too many uploads at once", Some("maxConcurrentUpload"));
+        return problem(
+            StatusCode::TOO_MANY_REQUESTS,
+            "urn:ietf:params:jmap:error:limit",
+            "too many uploads at once",
+            Some("maxConcurrentUpload"),
+        );
     };
     let bytes = match axum::body::to_bytes(body, limits::MAX_SIZE_UPLOAD).await {
         Ok(b) => b,
-        Err(_) => return problem(StatusCode::PAYLOAD_TOO_LARGE, "urn:ietf:params:jmap:error:limit", "the upload is too large", Some("maxSizeUpload")),
+        Err(_) => {
+            return problem(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "urn:ietf:params:jmap:error:limit",
+                "the upload is too large",
+                Some("maxSizeUpload"),
+            );
+        }
     };
-    let ty = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/octet-stream").to_string();
+    let ty = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/octet-stream")
+        .to_string();
     let store = server.app.store.clone();
     let size = bytes.len();
     match server.blocking(move || store.jmap_upload(&mailbox, &bytes)).await {
@@ -57,8 +90,12 @@ pub async fn upload(State(server): State<Server>, authed: Authed, Path(account):
             r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
             r
         }
-        Ok(Err(e)) => problem(StatusCode::INTERNAL_SERVER_ERROR, "about:blank", &format!("storing the upload failed: {e}"), None),
-        Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, "about:blank", &format!("storing the upload failed: {e}"), None),
+        Ok(Err(e)) => {
+            problem(StatusCode::INTERNAL_SERVER_ERROR, "about:blank", &format!("storing the upload failed: {e}"), None)
+        }
+        Err(e) => {
+            problem(StatusCode::INTERNAL_SERVER_ERROR, "about:blank", &format!("storing the upload failed: {e}"), None)
+        }
     }
 }
 
@@ -88,13 +125,22 @@ pub async fn download(
         Ok(Err(e)) => return problem(StatusCode::INTERNAL_SERVER_ERROR, "about:blank", &e.to_string(), None),
         Err(e) => return problem(StatusCode::INTERNAL_SERVER_ERROR, "about:blank", &e.to_string(), None),
     };
-    let ty = q.accept.filter(|t| t.contains('/') && t.is_ascii() && !t.contains(['\r', '\n'])).unwrap_or_else(|| "application/octet-stream".into());
+    let ty = q
+        .accept
+        .filter(|t| t.contains('/') && t.is_ascii() && !t.contains(['\r', '\n']))
+        .unwrap_or_else(|| "application/octet-stream".into());
     let safe_name: String = name.chars().filter(|c| !c.is_control() && *c != '"' && *c != '\\').collect();
     let disposition = if inline_safe(&ty) { "inline" } else { "attachment" };
     let mut r = (StatusCode::OK, data).into_response();
     let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_str(&ty).unwrap_or(HeaderValue::from_static("application/octet-stream")));
-    if let Ok(v) = HeaderValue::from_str(&format!("{disposition}; filename=\"{}\"", safe_name.replace(|c: char| !c.is_ascii(), "_"))) {
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(&ty).unwrap_or(HeaderValue::from_static("application/octet-stream")),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "{disposition}; filename=\"{}\"",
+        safe_name.replace(|c: char| !c.is_ascii(), "_")
+    )) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, immutable, max-age=31536000"));

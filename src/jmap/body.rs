@@ -11,9 +11,22 @@ use serde_json::{Map, Value, json};
 
 use super::ids;
 
-pub const BODY_PROPS: &[&str] =
-    &["partId", "blobId", "size", "headers", "name", "type", "charset", "disposition", "cid", "language", "location", "subParts"];
-pub const DEFAULT_BODY_PROPS: &[&str] = &["partId", "blobId", "size", "name", "type", "charset", "disposition", "cid", "language", "location"];
+pub const BODY_PROPS: &[&str] = &[
+    "partId",
+    "blobId",
+    "size",
+    "headers",
+    "name",
+    "type",
+    "charset",
+    "disposition",
+    "cid",
+    "language",
+    "location",
+    "subParts",
+];
+pub const DEFAULT_BODY_PROPS: &[&str] =
+    &["partId", "blobId", "size", "name", "type", "charset", "disposition", "cid", "language", "location"];
 
 /// A parsed `header:Name[:asForm][:all]` property.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,7 +135,9 @@ pub fn header_form(raw: &str, form: Form) -> Value {
         }
         Form::MessageIds => match parse("References", MessageParser::new().with_message_ids()) {
             Some(HeaderValue::Text(t)) => json!([t.trim_matches(['<', '>'])]),
-            Some(HeaderValue::TextList(l)) => json!(l.iter().map(|t| t.trim_matches(['<', '>']).to_string()).collect::<Vec<_>>()),
+            Some(HeaderValue::TextList(l)) => {
+                json!(l.iter().map(|t| t.trim_matches(['<', '>']).to_string()).collect::<Vec<_>>())
+            }
             _ => Value::Null,
         },
         Form::Date => match parse("Date", MessageParser::new().with_date_headers()) {
@@ -130,7 +145,8 @@ pub fn header_form(raw: &str, form: Form) -> Value {
             _ => Value::Null,
         },
         Form::Urls => {
-            let urls: Vec<String> = raw.split('<').skip(1).filter_map(|s| s.split_once('>').map(|x| x.0.trim().to_string())).collect();
+            let urls: Vec<String> =
+                raw.split('<').skip(1).filter_map(|s| s.split_once('>').map(|x| x.0.trim().to_string())).collect();
             if urls.is_empty() { Value::Null } else { json!(urls) }
         }
     }
@@ -147,14 +163,16 @@ pub fn header_prop_value(headers: &[mail_parser::Header<'_>], raw: &[u8], p: &He
 }
 
 fn all_headers(headers: &[mail_parser::Header<'_>], raw: &[u8]) -> Value {
-    json!(headers
-        .iter()
-        .map(|h| {
-            let name = h.name.as_str();
-            let v = raw_values(std::slice::from_ref(h), raw, name).pop().unwrap_or_default();
-            json!({"name": name, "value": v})
-        })
-        .collect::<Vec<_>>())
+    json!(
+        headers
+            .iter()
+            .map(|h| {
+                let name = h.name.as_str();
+                let v = raw_values(std::slice::from_ref(h), raw, name).pop().unwrap_or_default();
+                json!({"name": name, "value": v})
+            })
+            .collect::<Vec<_>>()
+    )
 }
 
 fn part_type(part: &mail_parser::MessagePart<'_>) -> String {
@@ -193,8 +211,20 @@ pub fn part_json(msg: &mail_parser::Message<'_>, email: i64, i: usize, props: &[
     let mut o = Map::new();
     for p in props {
         let v = match p.as_str() {
-            "partId" => if multipart { Value::Null } else { json!(i.to_string()) },
-            "blobId" => if multipart { Value::Null } else { json!(ids::part_blob(email, i)) },
+            "partId" => {
+                if multipart {
+                    Value::Null
+                } else {
+                    json!(i.to_string())
+                }
+            }
+            "blobId" => {
+                if multipart {
+                    Value::Null
+                } else {
+                    json!(ids::part_blob(email, i))
+                }
+            }
             "size" => json!(if multipart { 0 } else { part_bytes(msg, i).map_or(0, |b| b.len()) }),
             "headers" => all_headers(&part.headers, raw),
             "name" => json!(part.attachment_name()),
@@ -363,10 +393,22 @@ Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n\
 
     #[test]
     fn header_property_names() {
-        assert_eq!(parse_header_prop("header:User-Agent:asText"), Some(HeaderProp { name: "User-Agent".into(), form: Form::Text, all: false }));
-        assert_eq!(parse_header_prop("header:Autocrypt:asText:all"), Some(HeaderProp { name: "Autocrypt".into(), form: Form::Text, all: true }));
-        assert_eq!(parse_header_prop("header:X-A"), Some(HeaderProp { name: "X-A".into(), form: Form::Raw, all: false }));
-        assert_eq!(parse_header_prop("header:X-A:all"), Some(HeaderProp { name: "X-A".into(), form: Form::Raw, all: true }));
+        assert_eq!(
+            parse_header_prop("header:User-Agent:asText"),
+            Some(HeaderProp { name: "User-Agent".into(), form: Form::Text, all: false })
+        );
+        assert_eq!(
+            parse_header_prop("header:Autocrypt:asText:all"),
+            Some(HeaderProp { name: "Autocrypt".into(), form: Form::Text, all: true })
+        );
+        assert_eq!(
+            parse_header_prop("header:X-A"),
+            Some(HeaderProp { name: "X-A".into(), form: Form::Raw, all: false })
+        );
+        assert_eq!(
+            parse_header_prop("header:X-A:all"),
+            Some(HeaderProp { name: "X-A".into(), form: Form::Raw, all: true })
+        );
         assert_eq!(parse_header_prop("header:X-A:asBogus"), None);
         assert_eq!(parse_header_prop("header::asText"), None);
         assert_eq!(parse_header_prop("subject"), None);
@@ -382,7 +424,10 @@ Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n\
         assert_eq!(get("header:User-Agent"), json!(" Test 1.0"));
         assert_eq!(get("header:X-Missing:asText"), Value::Null);
         assert_eq!(get("header:X-Missing:asText:all"), json!([]));
-        assert_eq!(get("header:To:asAddresses"), json!([{"name": "Becker", "email": "becker@bau-firma.test"}, {"name": null, "email": "info@bau-firma.test"}]));
+        assert_eq!(
+            get("header:To:asAddresses"),
+            json!([{"name": "Becker", "email": "becker@bau-firma.test"}, {"name": null, "email": "info@bau-firma.test"}])
+        );
         assert_eq!(get("header:References:asMessageIds"), json!(["r1@x", "r2@x"]));
         assert_eq!(get("header:Date:asDate"), json!("2026-11-02T09:15:00+01:00"));
         assert_eq!(get("header:List-Post:asURLs"), json!(["mailto:list@x.test"]));

@@ -14,8 +14,8 @@ use mail_parser::MessageParser;
 use serde_json::{Map, Value, json};
 
 use super::api::{
-    Ctx, MethodError, MethodResult, SetArgs, changes as type_changes, check_if_in_state, get_ids, opt_bool, opt_int, opt_str, opt_str_list,
-    set_args, with_states,
+    Ctx, MethodError, MethodResult, SetArgs, changes as type_changes, check_if_in_state, get_ids, opt_bool, opt_int,
+    opt_str, opt_str_list, set_args, with_states,
 };
 use super::body::{self, BODY_PROPS, DEFAULT_BODY_PROPS, Draft};
 use super::ids;
@@ -26,13 +26,53 @@ use crate::store::ObjType;
 use crate::store::jmap::{EmailFilter, EmailRow, EmailSortKey, EmailUpdate, KeywordPatch, MailboxPatch, SetFailure};
 
 const LIST_PROPS: &[&str] = &[
-    "id", "blobId", "threadId", "mailboxIds", "keywords", "size", "receivedAt", "messageId", "inReplyTo", "references", "sender", "from", "to",
-    "cc", "bcc", "replyTo", "subject", "sentAt", "hasAttachment", "preview",
+    "id",
+    "blobId",
+    "threadId",
+    "mailboxIds",
+    "keywords",
+    "size",
+    "receivedAt",
+    "messageId",
+    "inReplyTo",
+    "references",
+    "sender",
+    "from",
+    "to",
+    "cc",
+    "bcc",
+    "replyTo",
+    "subject",
+    "sentAt",
+    "hasAttachment",
+    "preview",
 ];
 const BODY_LEVEL: &[&str] = &["bodyValues", "textBody", "htmlBody", "attachments", "bodyStructure", "headers"];
 const DEFAULT_PROPS: &[&str] = &[
-    "id", "blobId", "threadId", "mailboxIds", "keywords", "size", "receivedAt", "messageId", "inReplyTo", "references", "sender", "from", "to",
-    "cc", "bcc", "replyTo", "subject", "sentAt", "hasAttachment", "preview", "bodyValues", "textBody", "htmlBody", "attachments",
+    "id",
+    "blobId",
+    "threadId",
+    "mailboxIds",
+    "keywords",
+    "size",
+    "receivedAt",
+    "messageId",
+    "inReplyTo",
+    "references",
+    "sender",
+    "from",
+    "to",
+    "cc",
+    "bcc",
+    "replyTo",
+    "subject",
+    "sentAt",
+    "hasAttachment",
+    "preview",
+    "bodyValues",
+    "textBody",
+    "htmlBody",
+    "attachments",
 ];
 
 fn utc(t: i64) -> Value {
@@ -78,14 +118,20 @@ fn list_value(r: &EmailRow, p: &str) -> Option<Value> {
 
 pub fn get(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
     let (account_id, mailbox) = ctx.account(&args)?;
-    let want = get_ids(ctx, &args)?.ok_or_else(|| MethodError::with("requestTooLarge", "Email/get needs ids (use Email/query first)"))?;
-    let props = opt_str_list(&args, "properties")?.unwrap_or_else(|| DEFAULT_PROPS.iter().map(|s| s.to_string()).collect());
+    let want = get_ids(ctx, &args)?
+        .ok_or_else(|| MethodError::with("requestTooLarge", "Email/get needs ids (use Email/query first)"))?;
+    let props =
+        opt_str_list(&args, "properties")?.unwrap_or_else(|| DEFAULT_PROPS.iter().map(|s| s.to_string()).collect());
     for p in &props {
-        if !LIST_PROPS.contains(&p.as_str()) && !BODY_LEVEL.contains(&p.as_str()) && body::parse_header_prop(p).is_none() {
+        if !LIST_PROPS.contains(&p.as_str())
+            && !BODY_LEVEL.contains(&p.as_str())
+            && body::parse_header_prop(p).is_none()
+        {
             return Err(MethodError::invalid(format!("unknown property \"{p}\"")));
         }
     }
-    let body_props = opt_str_list(&args, "bodyProperties")?.unwrap_or_else(|| DEFAULT_BODY_PROPS.iter().map(|s| s.to_string()).collect());
+    let body_props = opt_str_list(&args, "bodyProperties")?
+        .unwrap_or_else(|| DEFAULT_BODY_PROPS.iter().map(|s| s.to_string()).collect());
     for p in &body_props {
         if !BODY_PROPS.contains(&p.as_str()) && body::parse_header_prop(p).is_none() {
             return Err(MethodError::invalid(format!("unknown body property \"{p}\"")));
@@ -127,7 +173,16 @@ pub fn get(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
                     // Not parseable at all: body properties are empty, headers null.
                     for p in &props {
                         if BODY_LEVEL.contains(&p.as_str()) {
-                            o.insert(p.clone(), if p == "bodyValues" { json!({}) } else if p == "bodyStructure" { Value::Null } else { json!([]) });
+                            o.insert(
+                                p.clone(),
+                                if p == "bodyValues" {
+                                    json!({})
+                                } else if p == "bodyStructure" {
+                                    Value::Null
+                                } else {
+                                    json!([])
+                                },
+                            );
                         } else if p.starts_with("header:") {
                             o.insert(p.clone(), Value::Null);
                         }
@@ -139,9 +194,24 @@ pub fn get(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
             for p in &props {
                 let v = match p.as_str() {
                     "bodyStructure" => body::part_json(msg, r.id, 0, &body_props, true),
-                    "textBody" => json!(msg.text_body.iter().map(|i| body::part_json(msg, r.id, *i as usize, &body_props, false)).collect::<Vec<_>>()),
-                    "htmlBody" => json!(msg.html_body.iter().map(|i| body::part_json(msg, r.id, *i as usize, &body_props, false)).collect::<Vec<_>>()),
-                    "attachments" => json!(msg.attachments.iter().map(|i| body::part_json(msg, r.id, *i as usize, &body_props, false)).collect::<Vec<_>>()),
+                    "textBody" => json!(
+                        msg.text_body
+                            .iter()
+                            .map(|i| body::part_json(msg, r.id, *i as usize, &body_props, false))
+                            .collect::<Vec<_>>()
+                    ),
+                    "htmlBody" => json!(
+                        msg.html_body
+                            .iter()
+                            .map(|i| body::part_json(msg, r.id, *i as usize, &body_props, false))
+                            .collect::<Vec<_>>()
+                    ),
+                    "attachments" => json!(
+                        msg.attachments
+                            .iter()
+                            .map(|i| body::part_json(msg, r.id, *i as usize, &body_props, false))
+                            .collect::<Vec<_>>()
+                    ),
                     "headers" => body::part_json(msg, r.id, 0, &["headers".to_string()], false)["headers"].clone(),
                     "bodyValues" => {
                         let mut parts: Vec<usize> = Vec::new();
@@ -189,7 +259,10 @@ pub fn changes(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
 fn parse_filter(ctx: &Ctx<'_>, v: &Value) -> Result<EmailFilter, MethodError> {
     let o = v.as_object().ok_or_else(|| MethodError::invalid("filter must be an object"))?;
     if let Some(op) = o.get("operator") {
-        let conds = o.get("conditions").and_then(Value::as_array).ok_or_else(|| MethodError::invalid("a filter operator needs conditions"))?;
+        let conds = o
+            .get("conditions")
+            .and_then(Value::as_array)
+            .ok_or_else(|| MethodError::invalid("a filter operator needs conditions"))?;
         let list = conds.iter().map(|c| parse_filter(ctx, c)).collect::<Result<Vec<_>, _>>()?;
         return match op.as_str() {
             Some("AND") => Ok(EmailFilter::And(list)),
@@ -217,15 +290,25 @@ fn parse_filter(ctx: &Ctx<'_>, v: &Value) -> Result<EmailFilter, MethodError> {
         all.push(match k.as_str() {
             "inMailbox" => EmailFilter::InMailbox(mbox(v)?),
             "inMailboxOtherThan" => EmailFilter::InMailboxOtherThan(
-                v.as_array().ok_or_else(|| MethodError::invalid("inMailboxOtherThan must be a list"))?.iter().map(&mbox).collect::<Result<_, _>>()?,
+                v.as_array()
+                    .ok_or_else(|| MethodError::invalid("inMailboxOtherThan must be a list"))?
+                    .iter()
+                    .map(&mbox)
+                    .collect::<Result<_, _>>()?,
             ),
             "before" => EmailFilter::Before(date(k, v)?),
             "after" => EmailFilter::After(date(k, v)?),
-            "minSize" => EmailFilter::MinSize(v.as_i64().ok_or_else(|| MethodError::invalid("minSize must be an integer"))?),
-            "maxSize" => EmailFilter::MaxSize(v.as_i64().ok_or_else(|| MethodError::invalid("maxSize must be an integer"))?),
+            "minSize" => {
+                EmailFilter::MinSize(v.as_i64().ok_or_else(|| MethodError::invalid("minSize must be an integer"))?)
+            }
+            "maxSize" => {
+                EmailFilter::MaxSize(v.as_i64().ok_or_else(|| MethodError::invalid("maxSize must be an integer"))?)
+            }
             "hasKeyword" => EmailFilter::HasKeyword(text(k, v)?),
             "notKeyword" => EmailFilter::NotKeyword(text(k, v)?),
-            "hasAttachment" => EmailFilter::HasAttachment(v.as_bool().ok_or_else(|| MethodError::invalid("hasAttachment must be a boolean"))?),
+            "hasAttachment" => EmailFilter::HasAttachment(
+                v.as_bool().ok_or_else(|| MethodError::invalid("hasAttachment must be a boolean"))?,
+            ),
             "text" => EmailFilter::Text(text(k, v)?),
             "from" => EmailFilter::From(text(k, v)?),
             "to" => EmailFilter::To(text(k, v)?),
@@ -233,14 +316,18 @@ fn parse_filter(ctx: &Ctx<'_>, v: &Value) -> Result<EmailFilter, MethodError> {
             "bcc" => EmailFilter::Bcc(text(k, v)?),
             "subject" => EmailFilter::Subject(text(k, v)?),
             "body" => EmailFilter::Body(text(k, v)?),
-            other => return Err(MethodError::with("unsupportedFilter", format!("filter \"{other}\" is not supported"))),
+            other => {
+                return Err(MethodError::with("unsupportedFilter", format!("filter \"{other}\" is not supported")));
+            }
         });
     }
     Ok(EmailFilter::And(all))
 }
 
 fn parse_sort(args: &Map<String, Value>) -> Result<Vec<(EmailSortKey, bool)>, MethodError> {
-    let Some(sort) = args.get("sort").filter(|s| !s.is_null()) else { return Ok(vec![(EmailSortKey::ReceivedAt, false)]) };
+    let Some(sort) = args.get("sort").filter(|s| !s.is_null()) else {
+        return Ok(vec![(EmailSortKey::ReceivedAt, false)]);
+    };
     let sort = sort.as_array().ok_or_else(|| MethodError::invalid("sort must be a list"))?;
     sort.iter()
         .map(|c| {
@@ -318,9 +405,14 @@ pub fn query(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
 pub fn query_changes(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
     let (account_id, mailbox) = ctx.account(&args)?;
     if opt_bool(&args, "collapseThreads", false)? {
-        return Err(MethodError::with("cannotCalculateChanges", "collapsed queries are not tracked; run Email/query again"));
+        return Err(MethodError::with(
+            "cannotCalculateChanges",
+            "collapsed queries are not tracked; run Email/query again",
+        ));
     }
-    let since = opt_str(&args, "sinceQueryState")?.ok_or_else(|| MethodError::invalid("sinceQueryState is required"))?.to_string();
+    let since = opt_str(&args, "sinceQueryState")?
+        .ok_or_else(|| MethodError::invalid("sinceQueryState is required"))?
+        .to_string();
     let max = match opt_int(&args, "maxChanges")? {
         None => limits::MAX_CHANGES,
         Some(n) if n > 0 => n as usize,
@@ -393,11 +485,20 @@ fn parse_update(ctx: &Ctx<'_>, patch: &Map<String, Value>) -> Result<EmailUpdate
             let o = v.as_object().ok_or_else(|| invalid("mailboxIds", "must be an object"))?;
             let list = o
                 .keys()
-                .map(|m| ctx.resolve_id(m).as_deref().and_then(ids::parse_mailbox).ok_or_else(|| invalid("mailboxIds", "unknown mailbox")))
+                .map(|m| {
+                    ctx.resolve_id(m)
+                        .as_deref()
+                        .and_then(ids::parse_mailbox)
+                        .ok_or_else(|| invalid("mailboxIds", "unknown mailbox"))
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             u.folder = Some(MailboxPatch::Replace(list));
         } else if let Some(m) = k.strip_prefix("mailboxIds/") {
-            let id = ctx.resolve_id(m).as_deref().and_then(ids::parse_mailbox).ok_or_else(|| invalid(k, "unknown mailbox"))?;
+            let id = ctx
+                .resolve_id(m)
+                .as_deref()
+                .and_then(ids::parse_mailbox)
+                .ok_or_else(|| invalid(k, "unknown mailbox"))?;
             let on = match v {
                 Value::Bool(true) => true,
                 Value::Null | Value::Bool(false) => false,
@@ -448,14 +549,20 @@ fn draft_from(ctx: &Ctx<'_>, mailbox: &str, o: &Map<String, Value>) -> Result<Ve
         ..Default::default()
     };
     if let Some(s) = o.get("sentAt").and_then(Value::as_str) {
-        d.sent_at = Some(chrono::DateTime::parse_from_rfc3339(s).map_err(|_| invalid("sentAt", "not a date"))?.timestamp());
+        d.sent_at =
+            Some(chrono::DateTime::parse_from_rfc3339(s).map_err(|_| invalid("sentAt", "not a date"))?.timestamp());
     }
     let ids_of = |p: &str| -> Result<Vec<String>, Value> {
         match o.get(p) {
             None | Some(Value::Null) => Ok(vec![]),
             Some(Value::Array(a)) => a
                 .iter()
-                .map(|x| x.as_str().filter(|s| !s.contains(['<', '>', ' ', '\r', '\n'])).map(String::from).ok_or_else(|| invalid(p, "message ids without <>")))
+                .map(|x| {
+                    x.as_str()
+                        .filter(|s| !s.contains(['<', '>', ' ', '\r', '\n']))
+                        .map(String::from)
+                        .ok_or_else(|| invalid(p, "message ids without <>"))
+                })
                 .collect(),
             _ => Err(invalid(p, "must be a list")),
         }
@@ -468,8 +575,15 @@ fn draft_from(ctx: &Ctx<'_>, mailbox: &str, o: &Map<String, Value>) -> Result<Ve
         let Some(Value::Array(parts)) = parts else { return Ok(None) };
         let mut out = String::new();
         for p in parts {
-            let pid = p.get("partId").and_then(Value::as_str).ok_or_else(|| invalid(prop, "each part needs a partId into bodyValues"))?;
-            let v = values.get(pid).and_then(|v| v.get("value")).and_then(Value::as_str).ok_or_else(|| invalid("bodyValues", "a partId has no value"))?;
+            let pid = p
+                .get("partId")
+                .and_then(Value::as_str)
+                .ok_or_else(|| invalid(prop, "each part needs a partId into bodyValues"))?;
+            let v = values
+                .get(pid)
+                .and_then(|v| v.get("value"))
+                .and_then(Value::as_str)
+                .ok_or_else(|| invalid("bodyValues", "a partId has no value"))?;
             out.push_str(v);
         }
         Ok(Some(out))
@@ -481,11 +595,21 @@ fn draft_from(ctx: &Ctx<'_>, mailbox: &str, o: &Map<String, Value>) -> Result<Ve
     d.html = body_text(o.get("htmlBody"), "htmlBody")?;
     if let Some(Value::Array(atts)) = o.get("attachments") {
         for a in atts {
-            let blob = a.get("blobId").and_then(Value::as_str).ok_or_else(|| invalid("attachments", "each attachment needs a blobId"))?;
-            let data = super::blob::read_blob(ctx.app, mailbox, blob).ok().flatten().ok_or_else(|| json!({"type": "blobNotFound", "notFound": [blob]}))?;
+            let blob = a
+                .get("blobId")
+                .and_then(Value::as_str)
+                .ok_or_else(|| invalid("attachments", "each attachment needs a blobId"))?;
+            let data = super::blob::read_blob(ctx.app, mailbox, blob)
+                .ok()
+                .flatten()
+                .ok_or_else(|| json!({"type": "blobNotFound", "notFound": [blob]}))?;
             let ty = a.get("type").and_then(Value::as_str).unwrap_or("application/octet-stream").to_string();
             let name = a.get("name").and_then(Value::as_str).map(String::from);
-            let cid = if a.get("disposition").and_then(Value::as_str) == Some("inline") { a.get("cid").and_then(Value::as_str).map(String::from) } else { None };
+            let cid = if a.get("disposition").and_then(Value::as_str) == Some("inline") {
+                a.get("cid").and_then(Value::as_str).map(String::from)
+            } else {
+                None
+            };
             d.attachments.push((ty, name, data, cid));
         }
     }
@@ -498,8 +622,24 @@ fn draft_from(ctx: &Ctx<'_>, mailbox: &str, o: &Map<String, Value>) -> Result<Ve
             d.headers.push((hp.name, s.to_string()));
         } else if !matches!(
             k.as_str(),
-            "mailboxIds" | "keywords" | "receivedAt" | "from" | "sender" | "to" | "cc" | "bcc" | "replyTo" | "subject" | "sentAt" | "messageId"
-                | "inReplyTo" | "references" | "textBody" | "htmlBody" | "bodyValues" | "attachments"
+            "mailboxIds"
+                | "keywords"
+                | "receivedAt"
+                | "from"
+                | "sender"
+                | "to"
+                | "cc"
+                | "bcc"
+                | "replyTo"
+                | "subject"
+                | "sentAt"
+                | "messageId"
+                | "inReplyTo"
+                | "references"
+                | "textBody"
+                | "htmlBody"
+                | "bodyValues"
+                | "attachments"
         ) {
             return Err(invalid(k, "cannot be set on create"));
         }
@@ -520,7 +660,12 @@ fn placement(ctx: &Ctx<'_>, o: &Map<String, Value>) -> Result<(i64, Vec<String>)
     let list: Vec<i64> = mb
         .iter()
         .filter(|(_, v)| **v == Value::Bool(true))
-        .map(|(k, _)| ctx.resolve_id(k).as_deref().and_then(ids::parse_mailbox).ok_or_else(|| invalid("mailboxIds", "unknown mailbox")))
+        .map(|(k, _)| {
+            ctx.resolve_id(k)
+                .as_deref()
+                .and_then(ids::parse_mailbox)
+                .ok_or_else(|| invalid("mailboxIds", "unknown mailbox"))
+        })
         .collect::<Result<_, _>>()?;
     let folder = match list.as_slice() {
         [one] => *one,
@@ -529,7 +674,9 @@ fn placement(ctx: &Ctx<'_>, o: &Map<String, Value>) -> Result<(i64, Vec<String>)
     };
     let keywords = match o.get("keywords") {
         None | Some(Value::Null) => vec![],
-        Some(Value::Object(k)) => k.iter().filter(|(_, v)| **v == Value::Bool(true)).map(|(k, _)| k.to_lowercase()).collect(),
+        Some(Value::Object(k)) => {
+            k.iter().filter(|(_, v)| **v == Value::Bool(true)).map(|(k, _)| k.to_lowercase()).collect()
+        }
         Some(_) => return Err(invalid("keywords", "must be an object")),
     };
     Ok((folder, keywords))
@@ -638,19 +785,33 @@ pub fn set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
     if !created.is_empty() || !updated.is_empty() || !destroyed.is_empty() {
         ctx.app.writeback_wake.notify_one();
     }
-    with_states(ctx, &account_id, &mailbox, &states, ObjType::Email, json!({
-        "created": created, "updated": updated, "destroyed": destroyed,
-        "notCreated": not_created, "notUpdated": not_updated, "notDestroyed": not_destroyed,
-    }))
+    with_states(
+        ctx,
+        &account_id,
+        &mailbox,
+        &states,
+        ObjType::Email,
+        json!({
+            "created": created, "updated": updated, "destroyed": destroyed,
+            "notCreated": not_created, "notUpdated": not_updated, "notDestroyed": not_destroyed,
+        }),
+    )
 }
 
 pub fn import(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
     let (account_id, mailbox) = ctx.account(&args)?;
     let states = ctx.states(&mailbox)?;
     check_if_in_state(&args, &states, ObjType::Email)?;
-    let emails = args.get("emails").and_then(Value::as_object).cloned().ok_or_else(|| MethodError::invalid("emails is required"))?;
+    let emails = args
+        .get("emails")
+        .and_then(Value::as_object)
+        .cloned()
+        .ok_or_else(|| MethodError::invalid("emails is required"))?;
     if emails.len() > limits::MAX_OBJECTS_IN_SET {
-        return Err(MethodError::with("requestTooLarge", format!("at most {} emails per import", limits::MAX_OBJECTS_IN_SET)));
+        return Err(MethodError::with(
+            "requestTooLarge",
+            format!("at most {} emails per import", limits::MAX_OBJECTS_IN_SET),
+        ));
     }
     let mut created = Map::new();
     let mut not_created = Map::new();
@@ -672,7 +833,8 @@ pub fn import(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
             continue;
         };
         if crate::message::parse(&raw).problem.as_deref().is_some_and(|p| p.contains("not a message")) {
-            not_created.insert(cid, json!({"type": "invalidEmail", "description": "the blob is not an RFC 5322 message"}));
+            not_created
+                .insert(cid, json!({"type": "invalidEmail", "description": "the blob is not an RFC 5322 message"}));
             continue;
         }
         match ctx.app.store.jmap_email_create(&mailbox, folder, raw, &kw, received_at(o))? {
@@ -688,7 +850,14 @@ pub fn import(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
     if !created.is_empty() {
         ctx.app.writeback_wake.notify_one();
     }
-    with_states(ctx, &account_id, &mailbox, &states, ObjType::Email, json!({"created": created, "notCreated": not_created}))
+    with_states(
+        ctx,
+        &account_id,
+        &mailbox,
+        &states,
+        ObjType::Email,
+        json!({"created": created, "notCreated": not_created}),
+    )
 }
 
 /// Search terms of a filter that a snippet can highlight.
@@ -711,8 +880,14 @@ fn mark(s: &str, terms: &[String]) -> Option<String> {
         // Lowercasing changed byte offsets (rare scripts): do not risk a wrong cut.
         return None;
     }
-    let (pos, len) = terms.iter().filter(|t| !t.is_empty()).filter_map(|t| lower.find(t.as_str()).map(|p| (p, t.len()))).min()?;
-    Some(format!("{}<mark>{}</mark>{}", escape_html(&s[..pos]), escape_html(&s[pos..pos + len]), escape_html(&s[pos + len..])))
+    let (pos, len) =
+        terms.iter().filter(|t| !t.is_empty()).filter_map(|t| lower.find(t.as_str()).map(|p| (p, t.len()))).min()?;
+    Some(format!(
+        "{}<mark>{}</mark>{}",
+        escape_html(&s[..pos]),
+        escape_html(&s[pos..pos + len]),
+        escape_html(&s[pos + len..])
+    ))
 }
 
 pub fn search_snippets(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
@@ -731,7 +906,9 @@ pub fn search_snippets(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodRes
     let mut not_found = Vec::new();
     for id in want {
         match ids::parse_email(&id).and_then(|n| rows.iter().find(|r| r.id == n)) {
-            Some(r) => list.push(json!({"emailId": id, "subject": mark(&r.subject, &t), "preview": mark(&r.preview, &t)})),
+            Some(r) => {
+                list.push(json!({"emailId": id, "subject": mark(&r.subject, &t), "preview": mark(&r.preview, &t)}))
+            }
             None => not_found.push(id),
         }
     }
@@ -746,7 +923,10 @@ mod tests {
     fn snippets_mark_and_escape() {
         let t = vec!["bad".to_string()];
         assert_eq!(mark("Bad in Köln", &t).as_deref(), Some("<mark>Bad</mark> in Köln"));
-        assert_eq!(mark("Angebot <Bad> & Kueche", &t).as_deref(), Some("Angebot &lt;<mark>Bad</mark>&gt; &amp; Kueche"));
+        assert_eq!(
+            mark("Angebot <Bad> & Kueche", &t).as_deref(),
+            Some("Angebot &lt;<mark>Bad</mark>&gt; &amp; Kueche")
+        );
         assert_eq!(mark("nichts", &t), None);
     }
 }

@@ -54,7 +54,11 @@ pub fn parse_blob(s: &str) -> Option<BlobRef> {
     let rest = s.strip_prefix('P')?;
     let (e, p) = rest.split_once('-')?;
     let email = parse_prefixed(&format!("M{e}"), 'M')?;
-    let part = if !p.is_empty() && p.len() < 9 && p.bytes().all(|b| b.is_ascii_digit()) { p.parse().ok()? } else { return None };
+    let part = if !p.is_empty() && p.len() < 9 && p.bytes().all(|b| b.is_ascii_digit()) {
+        p.parse().ok()?
+    } else {
+        return None;
+    };
     Some(BlobRef::Part { email, part })
 }
 
@@ -87,7 +91,14 @@ mod tests {
 
     #[test]
     fn ids_round_trip_and_reject_foreign_forms() {
-        for (s, want) in [("M12", Some(12)), ("M", None), ("M-1", None), ("F12", None), ("M1x", None), ("M99999999999999999999", None)] {
+        for (s, want) in [
+            ("M12", Some(12)),
+            ("M", None),
+            ("M-1", None),
+            ("F12", None),
+            ("M1x", None),
+            ("M99999999999999999999", None),
+        ] {
             assert_eq!(parse_email(s), want, "{s}");
         }
         assert_eq!(parse_blob("B4"), Some(BlobRef::Stored(4)));

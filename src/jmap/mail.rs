@@ -8,14 +8,26 @@
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use super::api::{Ctx, MethodError, MethodResult, SetArgs, changes, get_ids, get_properties, opt_bool, opt_str, set_args, with_states};
+use super::api::{
+    Ctx, MethodError, MethodResult, SetArgs, changes, get_ids, get_properties, opt_bool, opt_str, set_args, with_states,
+};
 use super::ids;
 use super::limits;
 use crate::store::ObjType;
 use crate::store::jmap::{MailboxRow, SetFailure};
 
 const MAILBOX_PROPS: &[&str] = &[
-    "id", "name", "parentId", "role", "sortOrder", "totalEmails", "unreadEmails", "totalThreads", "unreadThreads", "myRights", "isSubscribed",
+    "id",
+    "name",
+    "parentId",
+    "role",
+    "sortOrder",
+    "totalEmails",
+    "unreadEmails",
+    "totalThreads",
+    "unreadThreads",
+    "myRights",
+    "isSubscribed",
 ];
 
 fn sort_order(role: Option<&str>) -> i64 {
@@ -159,7 +171,9 @@ fn set_error(f: SetFailure) -> Value {
     match f {
         SetFailure::NotFound => json!({"type": "notFound"}),
         SetFailure::Invalid(p, d) => json!({"type": "invalidProperties", "properties": [p], "description": d}),
-        SetFailure::MailboxHasEmail => json!({"type": "mailboxHasEmail", "description": "the mailbox still holds emails (set onDestroyRemoveEmails to remove them)"}),
+        SetFailure::MailboxHasEmail => {
+            json!({"type": "mailboxHasEmail", "description": "the mailbox still holds emails (set onDestroyRemoveEmails to remove them)"})
+        }
         SetFailure::Forbidden(d) => json!({"type": "forbidden", "description": d}),
         SetFailure::AlreadyExists(d) => json!({"type": "invalidProperties", "properties": ["name"], "description": d}),
     }
@@ -171,8 +185,12 @@ pub fn set_error_json(f: SetFailure) -> Value {
 
 fn mailbox_name(v: Option<&Value>) -> Result<String, Value> {
     match v {
-        Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 200 && !s.contains(['\r', '\n', '*', '%']) => Ok(s.trim().to_string()),
-        _ => Err(json!({"type": "invalidProperties", "properties": ["name"], "description": "a name of 1 to 200 characters without * % or line breaks is required"})),
+        Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 200 && !s.contains(['\r', '\n', '*', '%']) => {
+            Ok(s.trim().to_string())
+        }
+        _ => Err(
+            json!({"type": "invalidProperties", "properties": ["name"], "description": "a name of 1 to 200 characters without * % or line breaks is required"}),
+        ),
     }
 }
 
@@ -186,7 +204,9 @@ pub fn mailbox_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult 
         (Map::new(), Map::new(), Map::new(), Map::new(), Vec::new(), Map::new());
     for (cid, obj) in create {
         let obj = obj.as_object().cloned().unwrap_or_default();
-        if let Some(bad) = obj.keys().find(|k| !matches!(k.as_str(), "name" | "parentId" | "isSubscribed" | "sortOrder" | "role")) {
+        if let Some(bad) =
+            obj.keys().find(|k| !matches!(k.as_str(), "name" | "parentId" | "isSubscribed" | "sortOrder" | "role"))
+        {
             not_created.insert(cid, json!({"type": "invalidProperties", "properties": [bad]}));
             continue;
         }
@@ -222,7 +242,9 @@ pub fn mailbox_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult 
             continue;
         };
         let patch = patch.as_object().cloned().unwrap_or_default();
-        if let Some(bad) = patch.keys().find(|k| !matches!(k.as_str(), "name" | "parentId" | "isSubscribed" | "sortOrder")) {
+        if let Some(bad) =
+            patch.keys().find(|k| !matches!(k.as_str(), "name" | "parentId" | "isSubscribed" | "sortOrder"))
+        {
             not_updated.insert(id, json!({"type": "invalidProperties", "properties": [bad]}));
             continue;
         }
@@ -232,7 +254,11 @@ pub fn mailbox_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult 
         }
         let r = match patch.get("name") {
             None => {
-                if store.jmap_mailboxes(&mailbox)?.iter().any(|m| m.id == n) { Ok(()) } else { Err(SetFailure::NotFound) }
+                if store.jmap_mailboxes(&mailbox)?.iter().any(|m| m.id == n) {
+                    Ok(())
+                } else {
+                    Err(SetFailure::NotFound)
+                }
             }
             Some(v) => match mailbox_name(Some(v)) {
                 Ok(name) => store.jmap_mailbox_rename(&mailbox, n, &name)?,
@@ -266,10 +292,17 @@ pub fn mailbox_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult 
     if !created.is_empty() || !updated.is_empty() || !destroyed.is_empty() {
         ctx.app.writeback_wake.notify_one();
     }
-    with_states(ctx, &account_id, &mailbox, &states, ObjType::Mailbox, json!({
-        "created": created, "updated": updated, "destroyed": destroyed,
-        "notCreated": not_created, "notUpdated": not_updated, "notDestroyed": not_destroyed,
-    }))
+    with_states(
+        ctx,
+        &account_id,
+        &mailbox,
+        &states,
+        ObjType::Mailbox,
+        json!({
+            "created": created, "updated": updated, "destroyed": destroyed,
+            "notCreated": not_created, "notUpdated": not_updated, "notDestroyed": not_destroyed,
+        }),
+    )
 }
 
 pub fn thread_get(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
@@ -283,7 +316,9 @@ pub fn thread_get(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
     let mut not_found = Vec::new();
     for id in want {
         match ids::parse_thread(&id).and_then(|n| threads.get(&n)) {
-            Some(emails) => list.push(json!({"id": id, "emailIds": emails.iter().map(|e| ids::email(*e)).collect::<Vec<_>>()})),
+            Some(emails) => {
+                list.push(json!({"id": id, "emailIds": emails.iter().map(|e| ids::email(*e)).collect::<Vec<_>>()}))
+            }
             None => not_found.push(id),
         }
     }
@@ -359,7 +394,10 @@ pub fn identity_changes(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodRe
     let since = opt_str(&args, "sinceState")?.ok_or_else(|| MethodError::invalid("sinceState is required"))?;
     let now = identity_state(ctx, &mailbox);
     if since != now {
-        return Err(MethodError::with("cannotCalculateChanges", "identities come from the configuration; fetch them again"));
+        return Err(MethodError::with(
+            "cannotCalculateChanges",
+            "identities come from the configuration; fetch them again",
+        ));
     }
     Ok(json!({"accountId": account_id, "oldState": since, "newState": now, "hasMoreChanges": false,
               "created": [], "updated": [], "destroyed": []}))

@@ -99,7 +99,10 @@ impl Server {
     }
 
     /// Run store work on a blocking thread, at most `DB_PARALLEL` at a time.
-    pub async fn blocking<R: Send + 'static>(&self, f: impl FnOnce() -> R + Send + 'static) -> Result<R, tokio::task::JoinError> {
+    pub async fn blocking<R: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> R + Send + 'static,
+    ) -> Result<R, tokio::task::JoinError> {
         let _permit = self.db.clone().acquire_owned().await.expect("the semaphore is never closed");
         tokio::task::spawn_blocking(f).await
     }
@@ -142,7 +145,8 @@ pub async fn serve(app: App, token: CancellationToken) -> anyhow::Result<()> {
     let server = Server::new(app.clone(), token.clone());
     let purge = tokio::spawn(purge_daily(app.clone(), token.clone()));
     let follow = tokio::spawn(submission::follow_queue(app.clone(), token.clone()));
-    let listener = TcpListener::bind(cfg.listen).await.map_err(|source| ServeError::Bind { addr: cfg.listen, source })?;
+    let listener =
+        TcpListener::bind(cfg.listen).await.map_err(|source| ServeError::Bind { addr: cfg.listen, source })?;
     tracing::info!(listen = %cfg.listen, url = %cfg.public_url, tls = cfg.tls.is_some(), "jmap server listening");
     let routes = router(server).into_make_service_with_connect_info::<PeerAddr>();
     let shutdown = token.clone();
@@ -181,7 +185,9 @@ async fn purge_daily(app: App, token: CancellationToken) {
     loop {
         let store = app.store.clone();
         match tokio::task::spawn_blocking(move || store.purge_changes(limits::CHANGE_LOG_DAYS * 86_400)).await {
-            Ok(Ok(n)) if n > 0 => tracing::info!(rows = n, "jmap: purged change-log rows older than {} days", limits::CHANGE_LOG_DAYS),
+            Ok(Ok(n)) if n > 0 => {
+                tracing::info!(rows = n, "jmap: purged change-log rows older than {} days", limits::CHANGE_LOG_DAYS)
+            }
             Ok(Ok(_)) => {}
             Ok(Err(e)) => tracing::warn!(error = %e, "jmap: change-log purge failed; retrying tomorrow"),
             Err(e) => tracing::warn!(error = %e, "jmap: change-log purge task failed"),

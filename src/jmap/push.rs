@@ -107,7 +107,9 @@ impl Es {
                     Ok(Ok(c)) => {
                         accounts.insert(c.account);
                     }
-                    Ok(Err(broadcast::error::RecvError::Lagged(_))) => accounts.extend(self.authed.accounts.iter().map(|a| a.mailbox.clone())),
+                    Ok(Err(broadcast::error::RecvError::Lagged(_))) => {
+                        accounts.extend(self.authed.accounts.iter().map(|a| a.mailbox.clone()))
+                    }
                     Ok(Err(broadcast::error::RecvError::Closed)) | Err(_) => break,
                 }
             }
@@ -147,6 +149,8 @@ pub async fn event_source(State(server): State<Server>, authed: Authed, Query(q)
     // (One small read of the type states; it never waits on IMAP.)
     let all: HashSet<String> = es.authed.accounts.iter().map(|a| a.mailbox.clone()).collect();
     es.changed(&all);
-    let stream = futures_util::stream::unfold(es, |mut es| async move { es.next_event().await.map(|e| (Ok::<_, Infallible>(e), es)) });
+    let stream = futures_util::stream::unfold(es, |mut es| async move {
+        es.next_event().await.map(|e| (Ok::<_, Infallible>(e), es))
+    });
     Sse::new(stream).into_response()
 }

@@ -63,7 +63,11 @@ pub fn session(app: &App, authed: &Authed) -> Value {
     let base = app.config.jmap.public_url.trim_end_matches('/');
     let mut accounts = serde_json::Map::new();
     for a in &authed.accounts {
-        let name = app.config.mailbox(&a.mailbox).map(|m| m.primary_address().to_string()).unwrap_or_else(|| a.mailbox.clone());
+        let name = app
+            .config
+            .mailbox(&a.mailbox)
+            .map(|m| m.primary_address().to_string())
+            .unwrap_or_else(|| a.mailbox.clone());
         accounts.insert(
             a.account_id.clone(),
             json!({

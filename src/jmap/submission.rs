@@ -15,13 +15,25 @@
 use serde_json::{Map, Value, json};
 
 use super::api::{
-    Ctx, MethodError, MethodResult, SetArgs, changes as type_changes, get_ids, get_properties, opt_str_list, set_args, with_states,
+    Ctx, MethodError, MethodResult, SetArgs, changes as type_changes, get_ids, get_properties, opt_str_list, set_args,
+    with_states,
 };
 use super::{email, ids, limits};
 use crate::outbox::{EnqueueError, Origin, Outgoing};
 use crate::store::ObjType;
 
-const SUB_PROPS: &[&str] = &["id", "identityId", "emailId", "threadId", "envelope", "sendAt", "undoStatus", "deliveryStatus", "dsnBlobIds", "mdnBlobIds"];
+const SUB_PROPS: &[&str] = &[
+    "id",
+    "identityId",
+    "emailId",
+    "threadId",
+    "envelope",
+    "sendAt",
+    "undoStatus",
+    "deliveryStatus",
+    "dsnBlobIds",
+    "mdnBlobIds",
+];
 
 fn parse_sub(s: &str) -> Option<i64> {
     let rest = s.strip_prefix('S')?;
@@ -89,7 +101,9 @@ pub fn submission_get(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResu
     }
     let not_found: Vec<String> = match &want {
         None => vec![],
-        Some(w) => w.iter().filter(|i| !parse_sub(i).is_some_and(|n| rows.iter().any(|r| r.id == n))).cloned().collect(),
+        Some(w) => {
+            w.iter().filter(|i| !parse_sub(i).is_some_and(|n| rows.iter().any(|r| r.id == n))).cloned().collect()
+        }
     };
     Ok(json!({
         "accountId": account_id,
@@ -138,13 +152,19 @@ pub fn submission_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResu
         let o = obj.as_object().cloned().unwrap_or_default();
         let identity = o.get("identityId").and_then(Value::as_str).unwrap_or_default().to_string();
         let Some(ident) = identities.iter().find(|i| i["id"] == identity.as_str()) else {
-            not_created.insert(cid, json!({"type": "invalidProperties", "properties": ["identityId"], "description": "no such identity"}));
+            not_created.insert(
+                cid,
+                json!({"type": "invalidProperties", "properties": ["identityId"], "description": "no such identity"}),
+            );
             continue;
         };
         let ident_email = ident["email"].as_str().unwrap_or_default().to_string();
         let email_ref = o.get("emailId").and_then(Value::as_str).unwrap_or_default();
         let Some(email_id) = ctx.resolve_id(email_ref).as_deref().and_then(ids::parse_email) else {
-            not_created.insert(cid, json!({"type": "invalidProperties", "properties": ["emailId"], "description": "no such email"}));
+            not_created.insert(
+                cid,
+                json!({"type": "invalidProperties", "properties": ["emailId"], "description": "no such email"}),
+            );
             continue;
         };
         let (rcpts, mut envelope) = match envelope_of(o.get("envelope"), &ident_email) {
@@ -156,7 +176,10 @@ pub fn submission_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResu
         };
         let rows = ctx.app.store.jmap_emails(&mailbox, &[email_id])?;
         let (Some(row), Some(raw)) = (rows.first(), ctx.app.store.jmap_email_raw(&mailbox, email_id)?) else {
-            not_created.insert(cid, json!({"type": "invalidProperties", "properties": ["emailId"], "description": "no such email"}));
+            not_created.insert(
+                cid,
+                json!({"type": "invalidProperties", "properties": ["emailId"], "description": "no such email"}),
+            );
             continue;
         };
         // The From must be the identity's address (RFC 8621 section 9.6).
@@ -165,25 +188,47 @@ pub fn submission_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResu
             continue;
         }
         if envelope.is_null() {
-            let all: Vec<Value> = row.to.iter().chain(&row.cc).chain(&row.bcc).map(|a| json!({"email": a.email, "parameters": null})).collect();
+            let all: Vec<Value> = row
+                .to
+                .iter()
+                .chain(&row.cc)
+                .chain(&row.bcc)
+                .map(|a| json!({"email": a.email, "parameters": null}))
+                .collect();
             if all.is_empty() {
                 not_created.insert(cid, json!({"type": "noRecipients"}));
                 continue;
             }
             envelope = json!({"mailFrom": {"email": ident_email, "parameters": null}, "rcptTo": all});
         }
-        let queued = crate::outbox::enqueue(ctx.app, Outgoing { mailbox: mailbox.clone(), raw, recipients: rcpts, origin: Origin::Phone, discard_after: None });
+        let queued = crate::outbox::enqueue(
+            ctx.app,
+            Outgoing { mailbox: mailbox.clone(), raw, recipients: rcpts, origin: Origin::Phone, discard_after: None },
+        );
         let q = match queued {
             Ok(q) => q,
             Err(EnqueueError::Refused(m)) => {
-                let kind = if m.contains("From") { "forbiddenFrom" } else if m.to_lowercase().contains("recipient") { "noRecipients" } else { "forbiddenToSend" };
+                let kind = if m.contains("From") {
+                    "forbiddenFrom"
+                } else if m.to_lowercase().contains("recipient") {
+                    "noRecipients"
+                } else {
+                    "forbiddenToSend"
+                };
                 not_created.insert(cid, json!({"type": kind, "description": m}));
                 continue;
             }
             Err(EnqueueError::Store(e)) => return Err(e.into()),
         };
         tracing::info!(mailbox, device = ctx.authed.device, outbox_id = q.id, "jmap: a phone submitted a message");
-        let sid = ctx.app.store.jmap_submission_add(&mailbox, email_id, row.thread_id, &identity, q.id, &envelope.to_string())?;
+        let sid = ctx.app.store.jmap_submission_add(
+            &mailbox,
+            email_id,
+            row.thread_id,
+            &identity,
+            q.id,
+            &envelope.to_string(),
+        )?;
         let id = format!("S{sid}");
         ctx.created.insert(cid.clone(), id.clone());
         created.insert(cid.clone(), json!({"id": id, "threadId": ids::thread(row.thread_id), "sendAt": utc(crate::store::now()), "undoStatus": "pending"}));
@@ -201,14 +246,20 @@ pub fn submission_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResu
         };
         let patch = patch.as_object().cloned().unwrap_or_default();
         if patch.len() != 1 || patch.get("undoStatus").and_then(Value::as_str) != Some("canceled") {
-            not_updated.insert(id, json!({"type": "invalidProperties", "description": "only undoStatus: canceled can be set"}));
+            not_updated.insert(
+                id,
+                json!({"type": "invalidProperties", "description": "only undoStatus: canceled can be set"}),
+            );
             continue;
         }
         if crate::outbox::cancel(ctx.app, sub.outbox_id, "cancelled from a phone")? {
             ctx.app.store.jmap_submission_touched(&mailbox, n)?;
             updated.insert(id, Value::Null);
         } else {
-            not_updated.insert(id, json!({"type": "cannotUnsend", "description": "the message is already being sent or was sent"}));
+            not_updated.insert(
+                id,
+                json!({"type": "cannotUnsend", "description": "the message is already being sent or was sent"}),
+            );
         }
     }
     let (mut destroyed, mut not_destroyed) = (Vec::new(), Map::new());
@@ -220,10 +271,17 @@ pub fn submission_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResu
             }
         }
     }
-    let response = with_states(ctx, &account_id, &mailbox, &states, ObjType::EmailSubmission, json!({
-        "created": created, "updated": updated, "destroyed": destroyed,
-        "notCreated": not_created, "notUpdated": not_updated, "notDestroyed": not_destroyed,
-    }))?;
+    let response = with_states(
+        ctx,
+        &account_id,
+        &mailbox,
+        &states,
+        ObjType::EmailSubmission,
+        json!({
+            "created": created, "updated": updated, "destroyed": destroyed,
+            "notCreated": not_created, "notUpdated": not_updated, "notDestroyed": not_destroyed,
+        }),
+    )?;
 
     // The implicit Email/set for the submissions that succeeded (RFC 8621 section 7.5).
     let on_update = args.get("onSuccessUpdateEmail").and_then(Value::as_object).cloned().unwrap_or_default();
@@ -236,7 +294,15 @@ pub fn submission_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResu
     for (k, patch) in on_update {
         // A key is "#creationId" of a submission made here, or an existing submission id.
         let email = target(&k).or_else(|| {
-            parse_sub(&k).and_then(|n| ctx.app.store.jmap_submissions(&mailbox, Some(&[n])).ok()?.into_iter().next().map(|s| ids::email(s.email_id)))
+            parse_sub(&k).and_then(|n| {
+                ctx.app
+                    .store
+                    .jmap_submissions(&mailbox, Some(&[n]))
+                    .ok()?
+                    .into_iter()
+                    .next()
+                    .map(|s| ids::email(s.email_id))
+            })
         });
         if let Some(e) = email {
             upd.insert(e, patch);
@@ -245,8 +311,17 @@ pub fn submission_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResu
     let des: Vec<Value> = on_destroy
         .iter()
         .filter_map(|k| {
-            target(k)
-                .or_else(|| parse_sub(k).and_then(|n| ctx.app.store.jmap_submissions(&mailbox, Some(&[n])).ok()?.into_iter().next().map(|s| ids::email(s.email_id))))
+            target(k).or_else(|| {
+                parse_sub(k).and_then(|n| {
+                    ctx.app
+                        .store
+                        .jmap_submissions(&mailbox, Some(&[n]))
+                        .ok()?
+                        .into_iter()
+                        .next()
+                        .map(|s| ids::email(s.email_id))
+                })
+            })
         })
         .map(Value::String)
         .collect();
@@ -275,17 +350,40 @@ pub fn submission_query(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodRe
     }
     if let Some(f) = args.get("filter").filter(|f| !f.is_null()) {
         let f = f.as_object().ok_or_else(|| MethodError::invalid("filter must be an object"))?;
-        let list = |v: &Value| -> Vec<String> { v.as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect()).unwrap_or_default() };
-        let time = |v: &Value| v.as_str().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()).map(|d| d.timestamp());
+        let list = |v: &Value| -> Vec<String> {
+            v.as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect()).unwrap_or_default()
+        };
+        let time =
+            |v: &Value| v.as_str().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()).map(|d| d.timestamp());
         for (k, v) in f {
             match k.as_str() {
-                "identityIds" => { let l = list(v); rows.retain(|(s, _)| l.contains(&s.identity)) }
-                "emailIds" => { let l = list(v); rows.retain(|(s, _)| l.contains(&ids::email(s.email_id))) }
-                "threadIds" => { let l = list(v); rows.retain(|(s, _)| l.contains(&ids::thread(s.thread_id))) }
-                "undoStatus" => { let u = v.as_str().unwrap_or_default().to_string(); rows.retain(|(_, x)| *x == u) }
-                "before" => { let t = time(v).ok_or_else(|| MethodError::invalid("before must be a UTCDate"))?; rows.retain(|(s, _)| s.send_at < t) }
-                "after" => { let t = time(v).ok_or_else(|| MethodError::invalid("after must be a UTCDate"))?; rows.retain(|(s, _)| s.send_at >= t) }
-                other => return Err(MethodError::with("unsupportedFilter", format!("filter \"{other}\" is not supported"))),
+                "identityIds" => {
+                    let l = list(v);
+                    rows.retain(|(s, _)| l.contains(&s.identity))
+                }
+                "emailIds" => {
+                    let l = list(v);
+                    rows.retain(|(s, _)| l.contains(&ids::email(s.email_id)))
+                }
+                "threadIds" => {
+                    let l = list(v);
+                    rows.retain(|(s, _)| l.contains(&ids::thread(s.thread_id)))
+                }
+                "undoStatus" => {
+                    let u = v.as_str().unwrap_or_default().to_string();
+                    rows.retain(|(_, x)| *x == u)
+                }
+                "before" => {
+                    let t = time(v).ok_or_else(|| MethodError::invalid("before must be a UTCDate"))?;
+                    rows.retain(|(s, _)| s.send_at < t)
+                }
+                "after" => {
+                    let t = time(v).ok_or_else(|| MethodError::invalid("after must be a UTCDate"))?;
+                    rows.retain(|(s, _)| s.send_at >= t)
+                }
+                other => {
+                    return Err(MethodError::with("unsupportedFilter", format!("filter \"{other}\" is not supported")));
+                }
             }
         }
     }
@@ -306,7 +404,10 @@ pub fn submission_query(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodRe
     let total = rows.len();
     let position = super::api::opt_int(&args, "position")?.unwrap_or(0);
     let start = if position < 0 { total.saturating_sub((-position) as usize) } else { (position as usize).min(total) };
-    let limit = super::api::opt_int(&args, "limit")?.map(|l| l.max(0) as usize).unwrap_or(limits::MAX_QUERY_LIMIT).min(limits::MAX_QUERY_LIMIT);
+    let limit = super::api::opt_int(&args, "limit")?
+        .map(|l| l.max(0) as usize)
+        .unwrap_or(limits::MAX_QUERY_LIMIT)
+        .min(limits::MAX_QUERY_LIMIT);
     let mut out = json!({
         "accountId": account_id,
         "queryState": ids::state(&states.epoch, states.modseq(ObjType::EmailSubmission)),
@@ -322,7 +423,10 @@ pub fn submission_query(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodRe
 
 pub fn submission_query_changes(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
     ctx.account(&args)?;
-    Err(MethodError::with("cannotCalculateChanges", "EmailSubmission/query results are not tracked; run the query again"))
+    Err(MethodError::with(
+        "cannotCalculateChanges",
+        "EmailSubmission/query results are not tracked; run the query again",
+    ))
 }
 
 /// How often the queue states of open submissions are compared with what was last seen.
@@ -398,15 +502,19 @@ pub fn vacation_get(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult
             (if found.is_empty() { vec![] } else { vec![vacation_json(&s, &props)] }, nf)
         }
     };
-    Ok(json!({"accountId": account_id, "state": ids::state(&states.epoch, states.modseq(ObjType::VacationResponse)), "list": list, "notFound": not_found}))
+    Ok(
+        json!({"accountId": account_id, "state": ids::state(&states.epoch, states.modseq(ObjType::VacationResponse)), "list": list, "notFound": not_found}),
+    )
 }
 
 fn date(v: &Value, prop: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>, Value> {
     match v {
         Value::Null => Ok(None),
-        Value::String(s) => chrono::DateTime::parse_from_rfc3339(s)
-            .map(|d| Some(d.with_timezone(&chrono::Utc)))
-            .map_err(|_| json!({"type": "invalidProperties", "properties": [prop], "description": "a UTCDate is expected"})),
+        Value::String(s) => {
+            chrono::DateTime::parse_from_rfc3339(s).map(|d| Some(d.with_timezone(&chrono::Utc))).map_err(
+                |_| json!({"type": "invalidProperties", "properties": [prop], "description": "a UTCDate is expected"}),
+            )
+        }
         _ => Err(json!({"type": "invalidProperties", "properties": [prop]})),
     }
 }
@@ -473,10 +581,17 @@ pub fn vacation_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult
             Err(e) => return Err(autoreply_err(e)),
         }
     }
-    with_states(ctx, &account_id, &mailbox, &states, ObjType::VacationResponse, json!({
-        "created": {}, "updated": updated, "destroyed": [],
-        "notCreated": not_created, "notUpdated": not_updated, "notDestroyed": not_destroyed,
-    }))
+    with_states(
+        ctx,
+        &account_id,
+        &mailbox,
+        &states,
+        ObjType::VacationResponse,
+        json!({
+            "created": {}, "updated": updated, "destroyed": [],
+            "notCreated": not_created, "notUpdated": not_updated, "notDestroyed": not_destroyed,
+        }),
+    )
 }
 
 #[cfg(test)]

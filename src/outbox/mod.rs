@@ -140,7 +140,10 @@ pub fn enqueue(app: &App, msg: Outgoing) -> Result<Queued, EnqueueError> {
         }
     }
     if recipients.is_empty() {
-        return refuse(format!("mailbox \"{}\": the message has no recipient (no To, Cc or Bcc, and none given)", mb.id));
+        return refuse(format!(
+            "mailbox \"{}\": the message has no recipient (no To, Cc or Bcc, and none given)",
+            mb.id
+        ));
     }
 
     fields.retain(|f| !compose::is_field(f, "Bcc"));
@@ -285,7 +288,8 @@ async fn pass(app: &App, st: &mut LoopState, token: &CancellationToken) -> Resul
     let at = now();
     let instant = tokio::time::Instant::now();
     for t in [Transport::Direct, Transport::Relay] {
-        let accounts: Vec<String> = app.config.mailboxes.iter().filter(|m| m.transport == t).map(|m| m.id.clone()).collect();
+        let accounts: Vec<String> =
+            app.config.mailboxes.iter().filter(|m| m.transport == t).map(|m| m.id.clone()).collect();
         if accounts.is_empty() {
             continue;
         }
@@ -344,7 +348,11 @@ async fn pass(app: &App, st: &mut LoopState, token: &CancellationToken) -> Resul
                 st.copy_backoff.remove(&mb.id);
             }
             Err(e) => {
-                let d = st.copy_backoff.get(&mb.id).map(|(_, d)| (*d * 2).min(Duration::from_secs(3600))).unwrap_or(Duration::from_secs(60));
+                let d = st
+                    .copy_backoff
+                    .get(&mb.id)
+                    .map(|(_, d)| (*d * 2).min(Duration::from_secs(3600)))
+                    .unwrap_or(Duration::from_secs(60));
                 tracing::warn!(mailbox = %mb.id, error = %e, retry_in_s = d.as_secs(), "could not save sent mail to the Sent folder");
                 st.copy_backoff.insert(mb.id.clone(), (tokio::time::Instant::now() + d, d));
             }
@@ -353,7 +361,10 @@ async fn pass(app: &App, st: &mut LoopState, token: &CancellationToken) -> Resul
 
     if st.last_cleanup.is_none_or(|t| t.elapsed() > CLEANUP_EVERY) {
         st.last_cleanup = Some(tokio::time::Instant::now());
-        let n = crate::smtp::transcript::cleanup(&app.config.agent.data_dir.join("transcripts"), app.config.outbox.transcript_retention);
+        let n = crate::smtp::transcript::cleanup(
+            &app.config.agent.data_dir.join("transcripts"),
+            app.config.outbox.transcript_retention,
+        );
         if n > 0 {
             tracing::info!(removed = n, "old SMTP transcripts deleted");
         }
@@ -402,7 +413,9 @@ pub async fn status(app: &App, mailbox: &str) -> anyhow::Result<crate::status::P
         if gate.open {
             lines.push(format!("outbox: gate open ({} office session(s) logged in)", gate.sessions.len()));
         } else {
-            lines.push("outbox: gate closed: mail waits until an office session logs in (send_while = \"session\")".into());
+            lines.push(
+                "outbox: gate closed: mail waits until an office session logs in (send_while = \"session\")".into(),
+            );
         }
     }
     let transcripts = send::transcripts_on(server);

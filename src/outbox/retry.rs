@@ -89,6 +89,10 @@ mod tests {
         let short = [Duration::from_secs(1), Duration::from_secs(2)];
         assert_eq!(next(1, &Failure::Reply(450), &short), Decision::RetryAfter(Duration::from_secs(1)));
         assert_eq!(next(5, &Failure::Reply(450), &short), Decision::RetryAfter(Duration::from_secs(2)));
-        assert_eq!(next(2, &Failure::Connection, &[]), Decision::RetryAfter(m(5)), "an empty schedule means the default");
+        assert_eq!(
+            next(2, &Failure::Connection, &[]),
+            Decision::RetryAfter(m(5)),
+            "an empty schedule means the default"
+        );
     }
 }

@@ -100,7 +100,10 @@ pub async fn drain(app: &App, mb: &Mailbox, token: &CancellationToken) -> Result
 
     if let Some(p) = store.outbox_pause(&mb.id)? {
         if fingerprint(&p.salt, &ep) == p.fingerprint {
-            let why = format!("paused: {} refused the login; fix the password, then run `postbote queue retry ID`", ep.name());
+            let why = format!(
+                "paused: {} refused the login; fix the password, then run `postbote queue retry ID`",
+                ep.name()
+            );
             store.outbox_mark_waiting(&mb.id, Some(&why), now())?;
             return Ok(0);
         }
@@ -126,7 +129,14 @@ pub async fn drain(app: &App, mb: &Mailbox, token: &CancellationToken) -> Result
             store.outbox_begin(m.id)?;
             store.outbox_finish(
                 m.id,
-                &AttemptResult { server: label.clone(), recipients: vec![], notes: vec![], status, due_at: None, last_error: None },
+                &AttemptResult {
+                    server: label.clone(),
+                    recipients: vec![],
+                    notes: vec![],
+                    status,
+                    due_at: None,
+                    last_error: None,
+                },
             )?;
             continue;
         }
@@ -150,8 +160,16 @@ pub async fn drain(app: &App, mb: &Mailbox, token: &CancellationToken) -> Result
                         fingerprint: fingerprint(&salt, &ep),
                         salt,
                     })?;
-                    store.outbox_note(m.id, &label, code, &format!("{text}: sending paused until the password is fixed"))?;
-                    let why = format!("paused: {} refused the login; fix the password, then run `postbote queue retry ID`", ep.name());
+                    store.outbox_note(
+                        m.id,
+                        &label,
+                        code,
+                        &format!("{text}: sending paused until the password is fixed"),
+                    )?;
+                    let why = format!(
+                        "paused: {} refused the login; fix the password, then run `postbote queue retry ID`",
+                        ep.name()
+                    );
                     store.outbox_mark_waiting(&mb.id, Some(&why), now())?;
                     break;
                 }
@@ -181,7 +199,9 @@ pub async fn drain(app: &App, mb: &Mailbox, token: &CancellationToken) -> Result
                     Decision::RetryAfter(d) => d,
                     _ => Duration::from_secs(3600),
                 };
-                let text = format!("DKIM signing failed: {e}; fix [mailbox.dkim] (mail waits, unsigned mail would fail DMARC)");
+                let text = format!(
+                    "DKIM signing failed: {e}; fix [mailbox.dkim] (mail waits, unsigned mail would fail DMARC)"
+                );
                 tracing::warn!(mailbox = %mb.id, error = %text, "not sending");
                 store.outbox_defer_due(&mb.id, now(), now() + delay.as_secs() as i64, "postbote", &text)?;
                 break;
@@ -219,7 +239,14 @@ pub fn outcome(
     server: &str,
 ) -> (AttemptResult, Vec<NoticeLine>) {
     let attempts = (m.attempts + 1) as u32;
-    let mut r = AttemptResult { server: server.into(), recipients: vec![], notes: vec![], status: "deferred", due_at: None, last_error: None };
+    let mut r = AttemptResult {
+        server: server.into(),
+        recipients: vec![],
+        notes: vec![],
+        status: "deferred",
+        due_at: None,
+        last_error: None,
+    };
     let mut failed = Vec::new();
     let report = match res {
         Err(SendError { after_dot: true, error }) => {
@@ -254,7 +281,12 @@ pub fn outcome(
             }
             Decision::RetryAfter(d) => {
                 delays.push(d);
-                r.recipients.push((addr.into(), RcptOutcome::Deferred, code, format!("{}; next attempt in {}", reply.summary(), human(d))));
+                r.recipients.push((
+                    addr.into(),
+                    RcptOutcome::Deferred,
+                    code,
+                    format!("{}; next attempt in {}", reply.summary(), human(d)),
+                ));
             }
             Decision::Pause => unreachable!("a reply code never pauses"),
         }
@@ -275,7 +307,12 @@ pub fn outcome(
         match &report.data {
             Some(d) if d.is_positive() => {
                 for a in &accepted {
-                    r.recipients.push(((*a).clone(), RcptOutcome::Sent, Some(d.code as i64), format!("delivered: {}", d.summary())));
+                    r.recipients.push((
+                        (*a).clone(),
+                        RcptOutcome::Sent,
+                        Some(d.code as i64),
+                        format!("delivered: {}", d.summary()),
+                    ));
                     sent_now += 1;
                 }
             }
@@ -340,7 +377,11 @@ mod tests {
         let m = msg(&["ok@k.test", "reject@k.test", "greylist@k.test"], 0, 0);
         let report = SendReport {
             mail_from: None,
-            rcpts: vec![("ok@k.test".into(), rp(250)), ("reject@k.test".into(), rp(550)), ("greylist@k.test".into(), rp(450))],
+            rcpts: vec![
+                ("ok@k.test".into(), rp(250)),
+                ("reject@k.test".into(), rp(550)),
+                ("greylist@k.test".into(), rp(450)),
+            ],
             data: Some(rp(250)),
         };
         let sched = [Duration::from_secs(60)];
@@ -354,14 +395,18 @@ mod tests {
 
         // The greylisted one later goes through: the message is sent (one failure noted).
         let m = msg(&["greylist@k.test"], 1, 1);
-        let report = SendReport { mail_from: None, rcpts: vec![("greylist@k.test".into(), rp(250))], data: Some(rp(250)) };
+        let report =
+            SendReport { mail_from: None, rcpts: vec![("greylist@k.test".into(), rp(250))], data: Some(rp(250)) };
         assert_eq!(outcome(&m, &Ok(report), &sched, 2000, "s").0.status, "sent");
     }
 
     #[test]
     fn broken_connection_before_and_after_the_dot() {
         let m = msg(&["a@k.test"], 2, 0);
-        let err = |after_dot| SendError { after_dot, error: SmtpError::Connection { server: "s".into(), message: "reset".into() } };
+        let err = |after_dot| SendError {
+            after_dot,
+            error: SmtpError::Connection { server: "s".into(), message: "reset".into() },
+        };
         let (r, _) = outcome(&m, &Err(err(true)), &crate::outbox::retry::DEFAULT_SCHEDULE, 0, "s");
         assert_eq!(r.status, "unknown", "after the dot the server may have it: never resend silently");
         let (r, _) = outcome(&m, &Err(err(false)), &crate::outbox::retry::DEFAULT_SCHEDULE, 0, "s");
@@ -392,10 +437,18 @@ mod tests {
     #[test]
     fn all_refused_is_failed_and_data_refusal_applies_to_accepted() {
         let m = msg(&["a@k.test", "b@k.test"], 0, 0);
-        let report = SendReport { mail_from: None, rcpts: vec![("a@k.test".into(), rp(550)), ("b@k.test".into(), rp(553))], data: None };
+        let report = SendReport {
+            mail_from: None,
+            rcpts: vec![("a@k.test".into(), rp(550)), ("b@k.test".into(), rp(553))],
+            data: None,
+        };
         let (r, failed) = outcome(&m, &Ok(report), &[], 0, "s");
         assert_eq!((r.status, failed.len()), ("failed", 2));
-        let report = SendReport { mail_from: None, rcpts: vec![("a@k.test".into(), rp(250)), ("b@k.test".into(), rp(250))], data: Some(rp(552)) };
+        let report = SendReport {
+            mail_from: None,
+            rcpts: vec![("a@k.test".into(), rp(250)), ("b@k.test".into(), rp(250))],
+            data: Some(rp(552)),
+        };
         let (r, failed) = outcome(&m, &Ok(report), &[], 0, "s");
         assert_eq!((r.status, failed.len()), ("failed", 2));
         let report = SendReport { mail_from: Some(rp(451)), rcpts: vec![], data: None };

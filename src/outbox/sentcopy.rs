@@ -27,7 +27,12 @@ fn imap_err(mb: &Mailbox, what: &str, e: impl std::fmt::Display) -> CopyError {
 
 /// The name of the folder `spec` means: a name as is; a role from the mirror's folder table,
 /// else from the server's LIST (SPECIAL-USE).
-pub async fn resolve_folder(app: &App, mb: &Mailbox, s: &mut ImapSession, spec: &FolderSpec) -> Result<String, CopyError> {
+pub async fn resolve_folder(
+    app: &App,
+    mb: &Mailbox,
+    s: &mut ImapSession,
+    spec: &FolderSpec,
+) -> Result<String, CopyError> {
     let role = match spec {
         FolderSpec::Name(n) => return Ok(n.clone()),
         FolderSpec::Role(r) => r.to_lowercase(),
@@ -73,7 +78,12 @@ fn attribute_role(a: &async_imap::types::NameAttribute<'_>) -> Option<String> {
 }
 
 /// Is a message with this Message-ID in `folder`? (IMAP SEARCH HEADER, read-only.)
-pub async fn has_message_id(mb: &Mailbox, s: &mut ImapSession, folder: &str, message_id: &str) -> Result<bool, CopyError> {
+pub async fn has_message_id(
+    mb: &Mailbox,
+    s: &mut ImapSession,
+    folder: &str,
+    message_id: &str,
+) -> Result<bool, CopyError> {
     s.examine(folder).await.map_err(|e| imap_err(mb, &format!("EXAMINE {folder}"), e))?;
     let id = message_id.replace(['"', '\\', '\r', '\n'], "");
     let found = s
@@ -96,17 +106,23 @@ pub async fn copy_sent(app: &App, mb: &Mailbox) -> Result<usize, CopyError> {
         // A phone that submits a draft usually moves it into Sent itself (onSuccessUpdateEmail):
         // that copy is already there, or on its way through the write-back.
         if app.store.message_id_in_role(&mb.id, "sent", &c.message_id)? {
-            app.store.outbox_sent_copy_done(c.id, "the copy was already in the Sent folder (moved there by the device)")?;
+            app.store
+                .outbox_sent_copy_done(c.id, "the copy was already in the Sent folder (moved there by the device)")?;
             n += 1;
             continue;
         }
         if c.tries > 0 && has_message_id(mb, &mut s, &folder, &c.message_id).await? {
-            app.store.outbox_sent_copy_done(c.id, &format!("copy already in the folder \"{folder}\" (not appended twice)"))?;
+            app.store.outbox_sent_copy_done(
+                c.id,
+                &format!("copy already in the folder \"{folder}\" (not appended twice)"),
+            )?;
             n += 1;
             continue;
         }
         app.store.outbox_sent_copy_try(c.id)?;
-        s.append(&folder, Some("(\\Seen)"), None, &c.raw).await.map_err(|e| imap_err(mb, &format!("APPEND to {folder}"), e))?;
+        s.append(&folder, Some("(\\Seen)"), None, &c.raw)
+            .await
+            .map_err(|e| imap_err(mb, &format!("APPEND to {folder}"), e))?;
         app.store.outbox_sent_copy_done(c.id, &format!("copy saved in the folder \"{folder}\""))?;
         n += 1;
     }
@@ -141,7 +157,10 @@ pub async fn reconcile_unknown(app: &App) -> Result<usize, CopyError> {
             let folder = resolve_folder(app, mb, &mut s, &mb.sent_folder).await?;
             for u in left {
                 if has_message_id(mb, &mut s, &folder, &u.message_id).await? {
-                    app.store.outbox_resolve_sent(u.id, &format!("its Message-ID was found in the server's folder \"{folder}\""))?;
+                    app.store.outbox_resolve_sent(
+                        u.id,
+                        &format!("its Message-ID was found in the server's folder \"{folder}\""),
+                    )?;
                     settled += 1;
                 }
             }

@@ -157,7 +157,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
             }
             let line = String::from_utf8_lossy(&buf);
             let line = line.trim_end_matches(['\r', '\n']);
-            let bad = || SmtpError::Connection { server: self.server.clone(), message: format!("not an SMTP reply: {:.80}", line) };
+            let bad = || SmtpError::Connection {
+                server: self.server.clone(),
+                message: format!("not an SMTP reply: {:.80}", line),
+            };
             if line.len() < 3 || !line.as_bytes()[..3].iter().all(u8::is_ascii_digit) {
                 return Err(bad());
             }
@@ -241,7 +244,8 @@ impl Session {
                     .await
                     .map_err(|_| tls_err("handshake timed out".into()))?
                     .map_err(|e| tls_err(e.to_string()))?;
-                let mut w = Wire { io: BufReader::new(Box::new(tls) as Box<dyn Io>), transcript, server: server.clone() };
+                let mut w =
+                    Wire { io: BufReader::new(Box::new(tls) as Box<dyn Io>), transcript, server: server.clone() };
                 if let Some(t) = &mut w.transcript {
                     t.note("TLS established (implicit)");
                 }
@@ -253,7 +257,9 @@ impl Session {
                 greeting(&mut w).await?;
                 let ext = ehlo(&mut w, &helo).await?;
                 if !ext.iter().any(|e| e.eq_ignore_ascii_case("STARTTLS")) {
-                    return Err(tls_err("the server does not offer STARTTLS; postbote never sends in plain text".into()));
+                    return Err(tls_err(
+                        "the server does not offer STARTTLS; postbote never sends in plain text".into(),
+                    ));
                 }
                 let r = w.command("STARTTLS").await?;
                 if r.code != 220 {
@@ -380,11 +386,17 @@ impl Session {
             // Whether the server saw the final "." is unknowable once writing it has begun.
             Ok(Err(e)) => {
                 self.broken = true;
-                return Err(SendError { after_dot: true, error: self.wire.conn_err(format!("writing the message: {e}")) });
+                return Err(SendError {
+                    after_dot: true,
+                    error: self.wire.conn_err(format!("writing the message: {e}")),
+                });
             }
             Err(_) => {
                 self.broken = true;
-                return Err(SendError { after_dot: true, error: self.wire.conn_err("the server stopped reading the message".into()) });
+                return Err(SendError {
+                    after_dot: true,
+                    error: self.wire.conn_err("the server stopped reading the message".into()),
+                });
             }
         }
         if let Some(t) = &mut self.wire.transcript {

@@ -111,8 +111,12 @@ impl Transcript {
             use std::os::unix::fs::OpenOptionsExt;
             std::fs::OpenOptions::new().create_new(true).write(true).mode(0o600).open(&path)?
         };
-        let mut t = Transcript { file: Some(std::io::BufWriter::new(file)), redactor: Redactor::new(login, password), path };
-        t.line(&format!("# SMTP session of mailbox {mailbox} with {server}, started {}", chrono::Utc::now().to_rfc3339()));
+        let mut t =
+            Transcript { file: Some(std::io::BufWriter::new(file)), redactor: Redactor::new(login, password), path };
+        t.line(&format!(
+            "# SMTP session of mailbox {mailbox} with {server}, started {}",
+            chrono::Utc::now().to_rfc3339()
+        ));
         Ok(t)
     }
 
@@ -162,7 +166,12 @@ pub fn cleanup(dir: &Path, retention: std::time::Duration) -> usize {
         if p.extension().and_then(|x| x.to_str()) != Some("log") {
             continue;
         }
-        let old = e.metadata().and_then(|m| m.modified()).ok().and_then(|m| now.duration_since(m).ok()).is_some_and(|age| age > retention);
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|m| now.duration_since(m).ok())
+            .is_some_and(|age| age > retention);
         if old && std::fs::remove_file(&p).is_ok() {
             n += 1;
         }
@@ -183,7 +192,10 @@ mod tests {
             (format!("AUTH PLAIN {plain}"), format!("AUTH PLAIN {HIDDEN}")),
             (format!("auth plain {plain}"), format!("AUTH plain {HIDDEN}")),
             ("AUTH LOGIN".to_string(), format!("AUTH LOGIN {HIDDEN}")),
-            (format!("AUTH XOAUTH2 {}", B64.encode(format!("user={user}\x01auth=Bearer tok\x01\x01"))), format!("AUTH XOAUTH2 {HIDDEN}")),
+            (
+                format!("AUTH XOAUTH2 {}", B64.encode(format!("user={user}\x01auth=Bearer tok\x01\x01"))),
+                format!("AUTH XOAUTH2 {HIDDEN}"),
+            ),
             ("MAIL FROM:<becker@bau-firma.test>".to_string(), "MAIL FROM:<becker@bau-firma.test>".to_string()),
             // The password itself or its base64 anywhere else is scrubbed too.
             (format!("NOOP {pw}"), format!("NOOP {HIDDEN}")),

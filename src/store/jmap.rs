@@ -53,7 +53,13 @@ impl Store {
         self.write(|t| {
             t.tx.execute(
                 "INSERT INTO device (mailbox, name, token_sha256, grants, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![mailbox, name, token_sha256, serde_json::to_string(grants).unwrap_or_else(|_| "[]".into()), now()],
+                params![
+                    mailbox,
+                    name,
+                    token_sha256,
+                    serde_json::to_string(grants).unwrap_or_else(|_| "[]".into()),
+                    now()
+                ],
             )?;
             Ok(t.tx.last_insert_rowid())
         })
@@ -70,16 +76,21 @@ impl Store {
     /// Revoke a device. Returns false if there is no such device or it was already revoked.
     pub fn revoke_device(&self, id: i64) -> Result<bool> {
         self.write(|t| {
-            Ok(t.tx.execute("UPDATE device SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL", params![id, now()])? == 1)
+            Ok(t.tx.execute(
+                "UPDATE device SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+                params![id, now()],
+            )? == 1)
         })
     }
 
     /// The live (not revoked) device whose token hashes to `token_sha256`; notes the use.
     pub fn device_by_token(&self, token_sha256: &str) -> Result<Option<Device>> {
         let dev = self.read(|c| {
-            Ok(c.prepare_cached(&format!("SELECT {DEVICE_COLUMNS} FROM device WHERE token_sha256 = ?1 AND revoked_at IS NULL"))?
-                .query_row([token_sha256], device_row)
-                .optional()?)
+            Ok(c.prepare_cached(&format!(
+                "SELECT {DEVICE_COLUMNS} FROM device WHERE token_sha256 = ?1 AND revoked_at IS NULL"
+            ))?
+            .query_row([token_sha256], device_row)
+            .optional()?)
         })?;
         if let Some(d) = &dev
             && d.last_used_at.is_none_or(|t| now() - t > LAST_USED_GRANULARITY)
@@ -140,7 +151,13 @@ impl Store {
 
     /// Changes of `ty` after `since`, at most `max` distinct objects, ending at a modseq
     /// boundary so that paging can never report an object created after it was updated.
-    pub fn changes(&self, account: &str, ty: ObjType, since: i64, max: usize) -> Result<std::result::Result<Changes, ChangesError>> {
+    pub fn changes(
+        &self,
+        account: &str,
+        ty: ObjType,
+        since: i64,
+        max: usize,
+    ) -> Result<std::result::Result<Changes, ChangesError>> {
         self.read(|c| {
             let (current, low): (i64, i64) = c
                 .query_row("SELECT modseq, low_modseq FROM type_state WHERE account = ?1 AND type = ?2", params![account, ty as i64], |r| {
@@ -238,7 +255,9 @@ impl Store {
         let cutoff = now() - keep_secs;
         self.write(|t| {
             let groups: Vec<(String, i64, i64)> = {
-                let mut s = t.tx.prepare("SELECT account, type, MAX(modseq) FROM change_log WHERE at < ?1 GROUP BY account, type")?;
+                let mut s = t.tx.prepare(
+                    "SELECT account, type, MAX(modseq) FROM change_log WHERE at < ?1 GROUP BY account, type",
+                )?;
                 s.query_map([cutoff], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<_>>()?
             };
             let mut n = 0;
@@ -259,7 +278,8 @@ impl Store {
 }
 
 fn account_states(c: &rusqlite::Connection, account: &str) -> Result<Option<AccountStates>> {
-    let Some(epoch) = c.query_row("SELECT epoch FROM account WHERE id = ?1", [account], |r| r.get(0)).optional()? else {
+    let Some(epoch) = c.query_row("SELECT epoch FROM account WHERE id = ?1", [account], |r| r.get(0)).optional()?
+    else {
         return Ok(None);
     };
     let mut s = c.prepare_cached("SELECT type, modseq, low_modseq FROM type_state WHERE account = ?1")?;
@@ -341,7 +361,8 @@ fn email_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EmailRow> {
     })
 }
 
-const EMAIL_COLUMNS: &str = "id, folder_id, blob_id, thread_id, size, received_at, sent_at, message_id, in_reply_to, refs,
+const EMAIL_COLUMNS: &str =
+    "id, folder_id, blob_id, thread_id, size, received_at, sent_at, message_id, in_reply_to, refs,
     from_addr, sender_addr, to_addr, cc_addr, bcc_addr, reply_to_addr, subject, preview, has_attachment, keywords";
 
 /// A filter of `Email/query`, already checked by the caller.
@@ -454,7 +475,9 @@ fn filter_sql(f: &EmailFilter, out: &mut String, args: &mut Vec<Value>) {
         }
         EmailFilter::Text(s) => {
             out.push('(');
-            for (i, col) in ["m.from_addr", "m.to_addr", "m.cc_addr", "m.bcc_addr", "m.subject", "m.preview"].iter().enumerate() {
+            for (i, col) in
+                ["m.from_addr", "m.to_addr", "m.cc_addr", "m.bcc_addr", "m.subject", "m.preview"].iter().enumerate()
+            {
                 if i > 0 {
                     out.push_str(" OR ");
                 }
@@ -511,14 +534,21 @@ impl Store {
     /// Raw bytes of an email of this account.
     pub fn jmap_email_raw(&self, account: &str, id: i64) -> Result<Option<Vec<u8>>> {
         self.read(|c| {
-            Ok(c.prepare_cached("SELECT b.data FROM message m JOIN blob b ON b.id = m.blob_id WHERE m.account = ?1 AND m.id = ?2")?
-                .query_row(params![account, id], |r| r.get(0))
-                .optional()?)
+            Ok(c.prepare_cached(
+                "SELECT b.data FROM message m JOIN blob b ON b.id = m.blob_id WHERE m.account = ?1 AND m.id = ?2",
+            )?
+            .query_row(params![account, id], |r| r.get(0))
+            .optional()?)
         })
     }
 
     /// Ids (and thread ids) of the emails matching `filter`, sorted; ties broken by id.
-    pub fn jmap_query(&self, account: &str, filter: &EmailFilter, sort: &[(EmailSortKey, bool)]) -> Result<Vec<(i64, i64)>> {
+    pub fn jmap_query(
+        &self,
+        account: &str,
+        filter: &EmailFilter,
+        sort: &[(EmailSortKey, bool)],
+    ) -> Result<Vec<(i64, i64)>> {
         let mut cond = String::new();
         let mut args = vec![Value::Text(account.to_string())];
         filter_sql(filter, &mut cond, &mut args);
@@ -538,10 +568,15 @@ impl Store {
             .collect();
         let last_desc = sort.last().is_none_or(|s| !s.1);
         order.push(format!("m.id {}", if last_desc { "DESC" } else { "ASC" }));
-        let sql = format!("SELECT m.id, m.thread_id FROM message m WHERE m.account = ? AND {cond} ORDER BY {}", order.join(", "));
+        let sql = format!(
+            "SELECT m.id, m.thread_id FROM message m WHERE m.account = ? AND {cond} ORDER BY {}",
+            order.join(", ")
+        );
         self.read(|c| {
             let mut s = c.prepare_cached(&sql)?;
-            let rows = s.query_map(params_from_iter(args.iter()), |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+            let rows = s
+                .query_map(params_from_iter(args.iter()), |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
             Ok(rows)
         })
     }
@@ -670,13 +705,24 @@ fn folder_of_account(t: &Tx<'_>, account: &str, folder: i64) -> Result<bool> {
 
 fn type_modseq(t: &Tx<'_>, account: &str, ty: ObjType) -> Result<i64> {
     Ok(t.tx
-        .query_row("SELECT modseq FROM type_state WHERE account = ?1 AND type = ?2", params![account, ty as i64], |r| r.get(0))
+        .query_row("SELECT modseq FROM type_state WHERE account = ?1 AND type = ?2", params![account, ty as i64], |r| {
+            r.get(0)
+        })
         .optional()?
         .unwrap_or(0))
 }
 
 #[allow(clippy::too_many_arguments)]
-fn queue(t: &Tx<'_>, account: &str, kind: &str, message_id: Option<i64>, folder_id: Option<i64>, uid: Option<i64>, name: Option<&str>, old_name: Option<&str>) -> Result<()> {
+fn queue(
+    t: &Tx<'_>,
+    account: &str,
+    kind: &str,
+    message_id: Option<i64>,
+    folder_id: Option<i64>,
+    uid: Option<i64>,
+    name: Option<&str>,
+    old_name: Option<&str>,
+) -> Result<()> {
     t.tx.prepare_cached(
         "INSERT INTO writeback_op (account, kind, message_id, folder_id, uid, name, old_name, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -721,7 +767,14 @@ impl Store {
     }
 
     /// Store a message made on a device (a draft, an import) in `folder`, queue its APPEND.
-    pub fn jmap_email_create(&self, account: &str, folder: i64, raw: Vec<u8>, keywords: &[String], received_at: i64) -> Result<std::result::Result<Created, SetFailure>> {
+    pub fn jmap_email_create(
+        &self,
+        account: &str,
+        folder: i64,
+        raw: Vec<u8>,
+        keywords: &[String],
+        received_at: i64,
+    ) -> Result<std::result::Result<Created, SetFailure>> {
         let parsed = crate::message::parse(&raw);
         self.write(|t| {
             if !folder_of_account(t, account, folder)? {
@@ -738,8 +791,12 @@ impl Store {
                 raw,
             };
             let size = m.raw.len() as i64;
-            let id = insert_message(t, account, folder, &m, &parsed)?.ok_or_else(|| StoreError::Other("a local message cannot exist already".into()))?;
-            let (blob_id, thread_id): (i64, i64) = t.tx.query_row("SELECT blob_id, thread_id FROM message WHERE id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let id = insert_message(t, account, folder, &m, &parsed)?
+                .ok_or_else(|| StoreError::Other("a local message cannot exist already".into()))?;
+            let (blob_id, thread_id): (i64, i64) =
+                t.tx.query_row("SELECT blob_id, thread_id FROM message WHERE id = ?1", [id], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?;
             t.log(account, ObjType::Mailbox, folder, Op::CountsOnly, None)?;
             queue(t, account, "append", Some(id), None, None, None, None)?;
             Ok(Ok(Created { id, blob_id, thread_id, size }))
@@ -749,7 +806,13 @@ impl Store {
     /// Create a folder on a device's behalf (written back as IMAP CREATE).
     pub fn jmap_mailbox_create(&self, account: &str, name: &str) -> Result<std::result::Result<i64, SetFailure>> {
         self.write(|t| {
-            let exists = t.tx.query_row("SELECT 1 FROM folder WHERE account = ?1 AND name = ?2 AND destroyed = 0", params![account, name], |_| Ok(())).optional()?;
+            let exists =
+                t.tx.query_row(
+                    "SELECT 1 FROM folder WHERE account = ?1 AND name = ?2 AND destroyed = 0",
+                    params![account, name],
+                    |_| Ok(()),
+                )
+                .optional()?;
             if exists.is_some() {
                 return Ok(Err(SetFailure::AlreadyExists(format!("a mailbox named \"{name}\" exists"))));
             }
@@ -759,11 +822,19 @@ impl Store {
         })
     }
 
-    pub fn jmap_mailbox_rename(&self, account: &str, id: i64, name: &str) -> Result<std::result::Result<(), SetFailure>> {
+    pub fn jmap_mailbox_rename(
+        &self,
+        account: &str,
+        id: i64,
+        name: &str,
+    ) -> Result<std::result::Result<(), SetFailure>> {
         self.write(|t| {
-            let row: Option<(String, Option<String>)> = t
-                .tx
-                .query_row("SELECT name, role FROM folder WHERE id = ?1 AND account = ?2 AND destroyed = 0", params![id, account], |r| Ok((r.get(0)?, r.get(1)?)))
+            let row: Option<(String, Option<String>)> =
+                t.tx.query_row(
+                    "SELECT name, role FROM folder WHERE id = ?1 AND account = ?2 AND destroyed = 0",
+                    params![id, account],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
                 .optional()?;
             let Some((old, role)) = row else { return Ok(Err(SetFailure::NotFound)) };
             if old == name {
@@ -772,7 +843,13 @@ impl Store {
             if role.as_deref() == Some("inbox") {
                 return Ok(Err(SetFailure::Forbidden("the inbox cannot be renamed".into())));
             }
-            let exists = t.tx.query_row("SELECT 1 FROM folder WHERE account = ?1 AND name = ?2 AND destroyed = 0", params![account, name], |_| Ok(())).optional()?;
+            let exists =
+                t.tx.query_row(
+                    "SELECT 1 FROM folder WHERE account = ?1 AND name = ?2 AND destroyed = 0",
+                    params![account, name],
+                    |_| Ok(()),
+                )
+                .optional()?;
             if exists.is_some() {
                 return Ok(Err(SetFailure::AlreadyExists(format!("a mailbox named \"{name}\" exists"))));
             }
@@ -783,11 +860,19 @@ impl Store {
         })
     }
 
-    pub fn jmap_mailbox_destroy(&self, account: &str, id: i64, remove_emails: bool) -> Result<std::result::Result<(), SetFailure>> {
+    pub fn jmap_mailbox_destroy(
+        &self,
+        account: &str,
+        id: i64,
+        remove_emails: bool,
+    ) -> Result<std::result::Result<(), SetFailure>> {
         self.write(|t| {
-            let row: Option<(String, Option<String>)> = t
-                .tx
-                .query_row("SELECT name, role FROM folder WHERE id = ?1 AND account = ?2 AND destroyed = 0", params![id, account], |r| Ok((r.get(0)?, r.get(1)?)))
+            let row: Option<(String, Option<String>)> =
+                t.tx.query_row(
+                    "SELECT name, role FROM folder WHERE id = ?1 AND account = ?2 AND destroyed = 0",
+                    params![id, account],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
                 .optional()?;
             let Some((name, role)) = row else { return Ok(Err(SetFailure::NotFound)) };
             if role.as_deref() == Some("inbox") {
@@ -813,12 +898,16 @@ impl Store {
     }
 }
 
-fn update_email(t: &mut Tx<'_>, account: &str, id: i64, u: &EmailUpdate) -> Result<std::result::Result<(), SetFailure>> {
-    let row: Option<(i64, String, i64)> = t
-        .tx
-        .prepare_cached("SELECT folder_id, keywords, thread_id FROM message WHERE id = ?1 AND account = ?2")?
-        .query_row(params![id, account], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .optional()?;
+fn update_email(
+    t: &mut Tx<'_>,
+    account: &str,
+    id: i64,
+    u: &EmailUpdate,
+) -> Result<std::result::Result<(), SetFailure>> {
+    let row: Option<(i64, String, i64)> =
+        t.tx.prepare_cached("SELECT folder_id, keywords, thread_id FROM message WHERE id = ?1 AND account = ?2")?
+            .query_row(params![id, account], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()?;
     let Some((folder, old_kw, thread)) = row else { return Ok(Err(SetFailure::NotFound)) };
     let old_kw: Vec<String> = serde_json::from_str(&old_kw).unwrap_or_default();
 
@@ -867,7 +956,12 @@ fn update_email(t: &mut Tx<'_>, account: &str, id: i64, u: &EmailUpdate) -> Resu
                     Some(*one)
                 }
                 [] => return Ok(Err(SetFailure::Invalid("mailboxIds", "an email must be in a mailbox".into()))),
-                _ => return Ok(Err(SetFailure::Invalid("mailboxIds", "an email is in exactly one mailbox here (maxMailboxesPerEmail 1)".into()))),
+                _ => {
+                    return Ok(Err(SetFailure::Invalid(
+                        "mailboxIds",
+                        "an email is in exactly one mailbox here (maxMailboxesPerEmail 1)".into(),
+                    )));
+                }
             }
         }
     };
@@ -931,14 +1025,16 @@ fn destroy_email(t: &mut Tx<'_>, account: &str, id: i64) -> Result<std::result::
     if let Some(uid) = uid {
         // The tombstone keeps the mirror from fetching the server copy again as new mail
         // until the expunge is confirmed.
-        t.tx.prepare_cached("INSERT OR IGNORE INTO imap_tombstone (folder_id, uid) VALUES (?1, ?2)")?.execute(params![imap_folder, uid])?;
+        t.tx.prepare_cached("INSERT OR IGNORE INTO imap_tombstone (folder_id, uid) VALUES (?1, ?2)")?
+            .execute(params![imap_folder, uid])?;
         queue(t, account, "expunge", None, Some(imap_folder), Some(uid), None, None)?;
     }
     // A pending APPEND or STORE of this message is moot now.
     t.tx.prepare_cached("DELETE FROM writeback_op WHERE message_id = ?1")?.execute([id])?;
     t.tx.prepare_cached("DELETE FROM message WHERE id = ?1")?.execute([id])?;
     t.log(account, ObjType::Email, id, Op::Destroyed, Some(thread))?;
-    let left: i64 = t.tx.prepare_cached("SELECT COUNT(*) FROM message WHERE thread_id = ?1")?.query_row([thread], |r| r.get(0))?;
+    let left: i64 =
+        t.tx.prepare_cached("SELECT COUNT(*) FROM message WHERE thread_id = ?1")?.query_row([thread], |r| r.get(0))?;
     t.log(account, ObjType::Thread, thread, if left == 0 { Op::Destroyed } else { Op::Updated }, None)?;
     t.log(account, ObjType::Mailbox, folder, Op::CountsOnly, None)?;
     Ok(Ok(()))
@@ -960,7 +1056,15 @@ pub struct Submission {
 
 impl Store {
     /// Record a submission whose message the outbound queue accepted as `outbox_id`.
-    pub fn jmap_submission_add(&self, account: &str, email_id: i64, thread_id: i64, identity: &str, outbox_id: i64, envelope: &str) -> Result<i64> {
+    pub fn jmap_submission_add(
+        &self,
+        account: &str,
+        email_id: i64,
+        thread_id: i64,
+        identity: &str,
+        outbox_id: i64,
+        envelope: &str,
+    ) -> Result<i64> {
         self.write(|t| {
             t.tx.execute(
                 "INSERT INTO email_submission (account, email_id, thread_id, identity, outbox_id, envelope, send_at)
@@ -1033,7 +1137,10 @@ impl Store {
     /// Forget a submission (the message itself is not affected). False if there is none.
     pub fn jmap_submission_destroy(&self, account: &str, id: i64) -> Result<bool> {
         self.write(|t| {
-            let n = t.tx.execute("UPDATE email_submission SET destroyed = 1 WHERE id = ?1 AND account = ?2 AND destroyed = 0", params![id, account])?;
+            let n = t.tx.execute(
+                "UPDATE email_submission SET destroyed = 1 WHERE id = ?1 AND account = ?2 AND destroyed = 0",
+                params![id, account],
+            )?;
             if n == 1 {
                 t.log(account, ObjType::EmailSubmission, id, Op::Destroyed, None)?;
             }
@@ -1049,16 +1156,46 @@ impl Store {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WritebackOp {
     /// UID STORE the pending keywords of a message held at `folder`/`uid`.
-    Flags { message_id: i64, folder: String, uid: u32, add: Vec<String>, remove: Vec<String> },
+    Flags {
+        message_id: i64,
+        folder: String,
+        uid: u32,
+        add: Vec<String>,
+        remove: Vec<String>,
+    },
     /// UID MOVE `uid` from `from` to `to`.
-    Move { message_id: i64, from: String, uid: u32, to: String, to_folder_id: i64 },
+    Move {
+        message_id: i64,
+        from: String,
+        uid: u32,
+        to: String,
+        to_folder_id: i64,
+    },
     /// Expunge `uid` from `folder`.
-    Expunge { folder_id: i64, folder: String, uid: u32 },
+    Expunge {
+        folder_id: i64,
+        folder: String,
+        uid: u32,
+    },
     /// APPEND a local-only message to `folder`.
-    Append { message_id: i64, folder: String, folder_id: i64, flags: Vec<String>, raw: Vec<u8>, internal_date: i64 },
-    Create { name: String },
-    Rename { from: String, to: String },
-    Delete { name: String },
+    Append {
+        message_id: i64,
+        folder: String,
+        folder_id: i64,
+        flags: Vec<String>,
+        raw: Vec<u8>,
+        internal_date: i64,
+    },
+    Create {
+        name: String,
+    },
+    Rename {
+        from: String,
+        to: String,
+    },
+    Delete {
+        name: String,
+    },
     /// The op refers to something that is gone: drop it.
     Obsolete,
     /// The message is not on the server yet (its APPEND is still queued): leave the op queued.
@@ -1153,7 +1290,9 @@ impl Store {
             match (&q.op, effect) {
                 (WritebackOp::Flags { message_id, add, remove, .. }, _) => {
                     // Only the rows that were sent are confirmed; a change made meanwhile stays.
-                    let mut s = t.tx.prepare_cached("DELETE FROM keyword_pending WHERE message_id = ?1 AND keyword = ?2 AND op = ?3")?;
+                    let mut s = t.tx.prepare_cached(
+                        "DELETE FROM keyword_pending WHERE message_id = ?1 AND keyword = ?2 AND op = ?3",
+                    )?;
                     for k in add {
                         s.execute(params![message_id, k, 1])?;
                     }
@@ -1175,7 +1314,10 @@ impl Store {
                     if n == 0 {
                         // Destroyed on the device while the APPEND was under way: expunge the
                         // new server copy too, and keep the mirror from fetching it meanwhile.
-                        t.tx.execute("INSERT OR IGNORE INTO imap_tombstone (folder_id, uid) VALUES (?1, ?2)", params![folder_id, uid])?;
+                        t.tx.execute(
+                            "INSERT OR IGNORE INTO imap_tombstone (folder_id, uid) VALUES (?1, ?2)",
+                            params![folder_id, uid],
+                        )?;
                         queue(t, account, "expunge", None, Some(*folder_id), Some(uid as i64), None, None)?;
                     }
                 }
@@ -1183,10 +1325,16 @@ impl Store {
                 | (WritebackOp::Append { message_id, folder_id: to_folder_id, .. }, WritebackEffect::None) => {
                     // Without UIDPLUS the new UID is unknown: the copy counts as the server's
                     // from now on (uid stays NULL); the mirror will see it as a new message.
-                    t.tx.execute("UPDATE message SET imap_folder_id = ?2, uid = NULL WHERE id = ?1", params![message_id, to_folder_id])?;
+                    t.tx.execute(
+                        "UPDATE message SET imap_folder_id = ?2, uid = NULL WHERE id = ?1",
+                        params![message_id, to_folder_id],
+                    )?;
                 }
                 (WritebackOp::Expunge { folder_id, uid, .. }, _) => {
-                    t.tx.execute("DELETE FROM imap_tombstone WHERE folder_id = ?1 AND uid = ?2", params![folder_id, uid])?;
+                    t.tx.execute(
+                        "DELETE FROM imap_tombstone WHERE folder_id = ?1 AND uid = ?2",
+                        params![folder_id, uid],
+                    )?;
                 }
                 _ => {}
             }
@@ -1204,7 +1352,10 @@ impl Store {
                 match &q.op {
                     // The server keeps its copy: let the mirror bring it back.
                     WritebackOp::Expunge { folder_id, uid, .. } => {
-                        t.tx.execute("DELETE FROM imap_tombstone WHERE folder_id = ?1 AND uid = ?2", params![folder_id, uid])?;
+                        t.tx.execute(
+                            "DELETE FROM imap_tombstone WHERE folder_id = ?1 AND uid = ?2",
+                            params![folder_id, uid],
+                        )?;
                     }
                     // The server keeps its flags: stop laying the refused change over them.
                     WritebackOp::Flags { message_id, .. } => {
@@ -1214,7 +1365,10 @@ impl Store {
                 }
                 Ok(true)
             } else {
-                t.tx.execute("UPDATE writeback_op SET attempts = attempts + 1, last_error = ?2 WHERE id = ?1", params![q.id, error])?;
+                t.tx.execute(
+                    "UPDATE writeback_op SET attempts = attempts + 1, last_error = ?2 WHERE id = ?1",
+                    params![q.id, error],
+                )?;
                 Ok(false)
             }
         })
@@ -1231,7 +1385,10 @@ impl Store {
 pub enum WritebackEffect {
     None,
     /// UIDPLUS: where the message now lives.
-    NewUid { uidvalidity: u32, uid: u32 },
+    NewUid {
+        uidvalidity: u32,
+        uid: u32,
+    },
 }
 
 #[cfg(test)]
@@ -1252,7 +1409,8 @@ mod tests {
             modseq: None,
             flags: vec![],
             internal_date: 1_790_000_000 + uid as i64,
-            raw: format!("From: k@kunde.test\r\nMessage-ID: <{uid}@x>\r\nSubject: m{uid}\r\n\r\nbody {uid}\r\n").into_bytes(),
+            raw: format!("From: k@kunde.test\r\nMessage-ID: <{uid}@x>\r\nSubject: m{uid}\r\n\r\nbody {uid}\r\n")
+                .into_bytes(),
         }
     }
 
@@ -1264,7 +1422,15 @@ mod tests {
         // Three separate transactions of one message each, then a keyword change on the first.
         let mut ids = Vec::new();
         for uid in 1..=3 {
-            ids.extend(s.insert_messages("becker", f.id, vec![msg(uid)], Some(FolderState { uidvalidity: 1, ..Default::default() })).unwrap());
+            ids.extend(
+                s.insert_messages(
+                    "becker",
+                    f.id,
+                    vec![msg(uid)],
+                    Some(FolderState { uidvalidity: 1, ..Default::default() }),
+                )
+                .unwrap(),
+            );
         }
         let upd = EmailUpdate { keywords: Some(KeywordPatch::Set(vec![("$Seen".into(), true)])), folder: None };
         s.jmap_email_set("becker", None, &[(ids[0], upd)], &[]).unwrap().unwrap();
@@ -1293,7 +1459,9 @@ mod tests {
     fn a_refused_store_is_retried_then_dropped_with_its_pending_keywords() {
         let (_d, s) = store();
         let f = s.ensure_folder("becker", "INBOX", Some("inbox")).unwrap();
-        let ids = s.insert_messages("becker", f.id, vec![msg(1)], Some(FolderState { uidvalidity: 1, ..Default::default() })).unwrap();
+        let ids = s
+            .insert_messages("becker", f.id, vec![msg(1)], Some(FolderState { uidvalidity: 1, ..Default::default() }))
+            .unwrap();
         let upd = EmailUpdate { keywords: Some(KeywordPatch::Set(vec![("$flagged".into(), true)])), folder: None };
         s.jmap_email_set("becker", None, &[(ids[0], upd)], &[]).unwrap().unwrap();
         for attempt in 1..=5 {
@@ -1302,7 +1470,8 @@ mod tests {
             assert_eq!(s.writeback_refused(&q, "NO refused", 5).unwrap(), attempt == 5);
         }
         assert_eq!(s.writeback_pending("becker").unwrap(), 0);
-        let pending: i64 = s.read(|c| Ok(c.query_row("SELECT COUNT(*) FROM keyword_pending", [], |r| r.get(0))?)).unwrap();
+        let pending: i64 =
+            s.read(|c| Ok(c.query_row("SELECT COUNT(*) FROM keyword_pending", [], |r| r.get(0))?)).unwrap();
         assert_eq!(pending, 0, "the server's flags win again after the change was given up");
     }
 
@@ -1349,8 +1518,16 @@ mod tests {
         let (_d, s) = store();
         let inbox = s.ensure_folder("becker", "INBOX", Some("inbox")).unwrap();
         let trash = s.ensure_folder("becker", "Trash", Some("trash")).unwrap();
-        let ids = s.insert_messages("becker", inbox.id, vec![msg(1), msg(2)], Some(FolderState { uidvalidity: 1, ..Default::default() })).unwrap();
-        let mv = EmailUpdate { keywords: None, folder: Some(MailboxPatch::Set(vec![(inbox.id, false), (trash.id, true)])) };
+        let ids = s
+            .insert_messages(
+                "becker",
+                inbox.id,
+                vec![msg(1), msg(2)],
+                Some(FolderState { uidvalidity: 1, ..Default::default() }),
+            )
+            .unwrap();
+        let mv =
+            EmailUpdate { keywords: None, folder: Some(MailboxPatch::Set(vec![(inbox.id, false), (trash.id, true)])) };
         let (up, de) = s.jmap_email_set("becker", None, &[(ids[0], mv)], &[ids[1], 999]).unwrap().unwrap();
         assert_eq!(up, vec![Ok(())]);
         assert_eq!(de, vec![Ok(()), Err(SetFailure::NotFound)]);
@@ -1367,10 +1544,18 @@ mod tests {
         assert!(s.jmap_email_set("becker", Some(0), &[], &[]).unwrap().is_none());
         // A draft.
         let c = s
-            .jmap_email_create("becker", inbox.id, b"From: becker@bau-firma.test\r\nSubject: d\r\n\r\nx".to_vec(), &["$draft".into()], 1_790_000_000)
+            .jmap_email_create(
+                "becker",
+                inbox.id,
+                b"From: becker@bau-firma.test\r\nSubject: d\r\n\r\nx".to_vec(),
+                &["$draft".into()],
+                1_790_000_000,
+            )
             .unwrap()
             .unwrap();
         let q3 = s.writeback_next("becker", q2.id).unwrap().unwrap();
-        assert!(matches!(&q3.op, WritebackOp::Append { message_id, flags, .. } if *message_id == c.id && flags == &vec!["\\Draft".to_string()]));
+        assert!(
+            matches!(&q3.op, WritebackOp::Append { message_id, flags, .. } if *message_id == c.id && flags == &vec!["\\Draft".to_string()])
+        );
     }
 }

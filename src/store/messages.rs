@@ -154,7 +154,8 @@ impl Store {
     /// A folder that is gone on the server: its messages are destroyed, the folder too.
     pub fn destroy_folder(&self, folder_id: i64) -> Result<()> {
         self.write(|t| {
-            let account: String = t.tx.query_row("SELECT account FROM folder WHERE id = ?1", [folder_id], |r| r.get(0))?;
+            let account: String =
+                t.tx.query_row("SELECT account FROM folder WHERE id = ?1", [folder_id], |r| r.get(0))?;
             destroy_messages_where(t, &account, "imap_folder_id = ?1 OR folder_id = ?1", folder_id)?;
             t.tx.execute("UPDATE folder SET destroyed = 1 WHERE id = ?1", [folder_id])?;
             t.log(&account, ObjType::Mailbox, folder_id, Op::Destroyed, None)
@@ -166,7 +167,8 @@ impl Store {
     /// exist only locally (uid NULL) are kept.
     pub fn reset_folder(&self, folder_id: i64, uidvalidity: u32) -> Result<usize> {
         self.write(|t| {
-            let account: String = t.tx.query_row("SELECT account FROM folder WHERE id = ?1", [folder_id], |r| r.get(0))?;
+            let account: String =
+                t.tx.query_row("SELECT account FROM folder WHERE id = ?1", [folder_id], |r| r.get(0))?;
             let n = destroy_messages_where(t, &account, "imap_folder_id = ?1 AND uid IS NOT NULL", folder_id)?;
             t.tx.execute("DELETE FROM imap_tombstone WHERE folder_id = ?1", [folder_id])?;
             t.tx.execute(
@@ -231,9 +233,10 @@ impl Store {
         self.write(|t| {
             let mut changed = 0;
             for (uid, flags) in updates {
-                let row: Option<(i64, String, i64)> = t
-                    .tx
-                    .prepare_cached("SELECT id, keywords, thread_id FROM message WHERE imap_folder_id = ?1 AND uid = ?2")?
+                let row: Option<(i64, String, i64)> =
+                    t.tx.prepare_cached(
+                        "SELECT id, keywords, thread_id FROM message WHERE imap_folder_id = ?1 AND uid = ?2",
+                    )?
                     .query_row(params![folder_id, uid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                     .optional()?;
                 let Some((id, old, thread)) = row else { continue };
@@ -254,7 +257,8 @@ impl Store {
                 if new != old {
                     t.tx.prepare_cached("UPDATE message SET keywords = ?2 WHERE id = ?1")?.execute(params![id, new])?;
                     t.log(account, ObjType::Email, id, Op::Updated, Some(thread))?;
-                    let visible: i64 = t.tx.query_row("SELECT folder_id FROM message WHERE id = ?1", [id], |r| r.get(0))?;
+                    let visible: i64 =
+                        t.tx.query_row("SELECT folder_id FROM message WHERE id = ?1", [id], |r| r.get(0))?;
                     t.log(account, ObjType::Mailbox, visible, Op::CountsOnly, None)?;
                     changed += 1;
                 }
@@ -267,16 +271,24 @@ impl Store {
     }
 
     /// The server no longer has these UIDs in the folder: destroy our copies.
-    pub fn expunge_uids(&self, account: &str, folder_id: i64, uids: &[u32], state: Option<FolderState>) -> Result<usize> {
+    pub fn expunge_uids(
+        &self,
+        account: &str,
+        folder_id: i64,
+        uids: &[u32],
+        state: Option<FolderState>,
+    ) -> Result<usize> {
         self.write(|t| {
             let mut n = 0;
             for uid in uids {
-                let row: Option<(i64, i64, i64)> = t
-                    .tx
-                    .prepare_cached("SELECT id, thread_id, folder_id FROM message WHERE imap_folder_id = ?1 AND uid = ?2")?
+                let row: Option<(i64, i64, i64)> =
+                    t.tx.prepare_cached(
+                        "SELECT id, thread_id, folder_id FROM message WHERE imap_folder_id = ?1 AND uid = ?2",
+                    )?
                     .query_row(params![folder_id, uid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                     .optional()?;
-                t.tx.prepare_cached("DELETE FROM imap_tombstone WHERE folder_id = ?1 AND uid = ?2")?.execute(params![folder_id, uid])?;
+                t.tx.prepare_cached("DELETE FROM imap_tombstone WHERE folder_id = ?1 AND uid = ?2")?
+                    .execute(params![folder_id, uid])?;
                 if let Some((id, thread, visible)) = row {
                     destroy_message(t, account, id, thread, visible)?;
                     n += 1;
@@ -352,7 +364,8 @@ impl Store {
                  WHERE m.account = ?1 AND (?2 IS NULL OR f.name = ?2)
                  ORDER BY m.received_at DESC, m.id DESC LIMIT ?3"
             ))?;
-            let rows = s.query_map(params![account, folder, limit as i64], summary_row)?.collect::<rusqlite::Result<_>>()?;
+            let rows =
+                s.query_map(params![account, folder, limit as i64], summary_row)?.collect::<rusqlite::Result<_>>()?;
             Ok(rows)
         })
     }
@@ -371,9 +384,11 @@ impl Store {
     /// The raw bytes of a message.
     pub fn message_raw(&self, id: i64) -> Result<Option<Vec<u8>>> {
         self.read(|c| {
-            Ok(c.query_row("SELECT b.data FROM message m JOIN blob b ON b.id = m.blob_id WHERE m.id = ?1", [id], |r| r.get(0))
-                .map(Some)
-                .or_else(ignore_no_rows)?)
+            Ok(c.query_row("SELECT b.data FROM message m JOIN blob b ON b.id = m.blob_id WHERE m.id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .map(Some)
+            .or_else(ignore_no_rows)?)
         })
     }
 
@@ -385,7 +400,8 @@ impl Store {
                 "SELECT {SUMMARY_COLUMNS} FROM message m JOIN folder f ON f.id = m.folder_id
                  WHERE m.account = ?1 AND m.id > ?2 ORDER BY m.id LIMIT ?3"
             ))?;
-            let rows = s.query_map(params![account, after_id, limit as i64], summary_row)?.collect::<rusqlite::Result<_>>()?;
+            let rows =
+                s.query_map(params![account, after_id, limit as i64], summary_row)?.collect::<rusqlite::Result<_>>()?;
             Ok(rows)
         })
     }
@@ -436,7 +452,8 @@ impl Store {
     }
 }
 
-pub(crate) const SUMMARY_COLUMNS: &str = "m.id, f.name, m.uid, m.received_at, m.sent_at, m.from_addr, m.to_addr, m.subject,
+pub(crate) const SUMMARY_COLUMNS: &str =
+    "m.id, f.name, m.uid, m.received_at, m.sent_at, m.from_addr, m.to_addr, m.subject,
      m.preview, m.size, m.keywords, m.has_attachment, m.message_id, m.thread_id, m.parse_error";
 
 pub(crate) fn summary_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MessageSummary> {
@@ -473,9 +490,8 @@ fn folder_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Folder> {
 }
 
 pub(crate) fn ensure_folder(t: &mut Tx<'_>, account: &str, name: &str, role: Option<&str>) -> Result<i64> {
-    let existing: Option<(i64, Option<String>)> = t
-        .tx
-        .query_row(
+    let existing: Option<(i64, Option<String>)> =
+        t.tx.query_row(
             "SELECT id, role FROM folder WHERE account = ?1 AND name = ?2 AND destroyed = 0",
             params![account, name],
             |r| Ok((r.get(0)?, r.get(1)?)),
@@ -514,7 +530,9 @@ fn set_state(t: &mut Tx<'_>, folder_id: i64, s: FolderState) -> Result<()> {
 
 pub(crate) fn put_blob(t: &mut Tx<'_>, data: &[u8]) -> Result<i64> {
     let hash = hex::encode(Sha256::digest(data));
-    if let Some(id) = t.tx.prepare_cached("SELECT id FROM blob WHERE sha256 = ?1")?.query_row([&hash], |r| r.get(0)).optional()? {
+    if let Some(id) =
+        t.tx.prepare_cached("SELECT id FROM blob WHERE sha256 = ?1")?.query_row([&hash], |r| r.get(0)).optional()?
+    {
         return Ok(id);
     }
     t.tx.prepare_cached("INSERT INTO blob (sha256, size, data, created_at) VALUES (?1, ?2, ?3, ?4)")?
@@ -545,7 +563,8 @@ fn thread_for(t: &mut Tx<'_>, account: &str, p: &Parsed) -> Result<(i64, bool)> 
             (t.tx.last_insert_rowid(), true)
         }
     };
-    let mut s = t.tx.prepare_cached("INSERT OR IGNORE INTO thread_ref (account, msgid, thread_id) VALUES (?1, ?2, ?3)")?;
+    let mut s =
+        t.tx.prepare_cached("INSERT OR IGNORE INTO thread_ref (account, msgid, thread_id) VALUES (?1, ?2, ?3)")?;
     for id in &ids {
         s.execute(params![account, id, thread])?;
     }
@@ -553,11 +572,16 @@ fn thread_for(t: &mut Tx<'_>, account: &str, p: &Parsed) -> Result<(i64, bool)> 
 }
 
 /// Insert one message (or return None if the server copy is already stored or tombstoned).
-pub(crate) fn insert_message(t: &mut Tx<'_>, account: &str, folder_id: i64, m: &NewMessage, p: &Parsed) -> Result<Option<i64>> {
+pub(crate) fn insert_message(
+    t: &mut Tx<'_>,
+    account: &str,
+    folder_id: i64,
+    m: &NewMessage,
+    p: &Parsed,
+) -> Result<Option<i64>> {
     if let Some(uid) = m.uid {
-        let exists: Option<i64> = t
-            .tx
-            .prepare_cached(
+        let exists: Option<i64> =
+            t.tx.prepare_cached(
                 "SELECT 1 FROM message WHERE imap_folder_id = ?1 AND uid = ?2
                  UNION ALL SELECT 1 FROM imap_tombstone WHERE folder_id = ?1 AND uid = ?2 LIMIT 1",
             )?
@@ -613,7 +637,8 @@ pub(crate) fn insert_message(t: &mut Tx<'_>, account: &str, folder_id: i64, m: &
 fn destroy_message(t: &mut Tx<'_>, account: &str, id: i64, thread: i64, visible_folder: i64) -> Result<()> {
     t.tx.prepare_cached("DELETE FROM message WHERE id = ?1")?.execute([id])?;
     t.log(account, ObjType::Email, id, Op::Destroyed, Some(thread))?;
-    let left: i64 = t.tx.prepare_cached("SELECT COUNT(*) FROM message WHERE thread_id = ?1")?.query_row([thread], |r| r.get(0))?;
+    let left: i64 =
+        t.tx.prepare_cached("SELECT COUNT(*) FROM message WHERE thread_id = ?1")?.query_row([thread], |r| r.get(0))?;
     t.log(account, ObjType::Thread, thread, if left == 0 { Op::Destroyed } else { Op::Updated }, None)?;
     t.log(account, ObjType::Mailbox, visible_folder, Op::CountsOnly, None)?;
     Ok(())
@@ -656,7 +681,14 @@ mod tests {
         let (_d, s) = store();
         let f = s.ensure_folder("becker", "INBOX", Some("inbox")).unwrap();
         let st = FolderState { uidvalidity: 7, uidnext: Some(3), highestmodseq: Some(5) };
-        let ids = s.insert_messages("becker", f.id, vec![msg(1, "a@x", "", &[]), msg(2, "b@x", "<a@x>", &["\\Seen"])], Some(st)).unwrap();
+        let ids = s
+            .insert_messages(
+                "becker",
+                f.id,
+                vec![msg(1, "a@x", "", &[]), msg(2, "b@x", "<a@x>", &["\\Seen"])],
+                Some(st),
+            )
+            .unwrap();
         assert_eq!(ids.len(), 2);
         // resuming after a crash fetches the same UIDs again: nothing new
         let again = s.insert_messages("becker", f.id, vec![msg(2, "b@x", "<a@x>", &["\\Seen"])], Some(st)).unwrap();
@@ -695,7 +727,13 @@ mod tests {
     fn uidvalidity_reset_forgets_server_copies() {
         let (_d, s) = store();
         let f = s.ensure_folder("becker", "Archive", Some("archive")).unwrap();
-        s.insert_messages("becker", f.id, vec![msg(1, "a@x", "", &[]), msg(2, "b@x", "", &[])], Some(FolderState { uidvalidity: 1, ..Default::default() })).unwrap();
+        s.insert_messages(
+            "becker",
+            f.id,
+            vec![msg(1, "a@x", "", &[]), msg(2, "b@x", "", &[])],
+            Some(FolderState { uidvalidity: 1, ..Default::default() }),
+        )
+        .unwrap();
         assert_eq!(s.reset_folder(f.id, 2).unwrap(), 2);
         assert!(s.folder_uids(f.id).unwrap().is_empty());
         let ids = s.insert_messages("becker", f.id, vec![msg(1, "a@x", "", &[])], None).unwrap();

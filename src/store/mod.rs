@@ -11,10 +11,10 @@
 //! auto-responder and anything else that waits for mail). Nothing outside this module
 //! builds SQL; the submodules each own the tables of one feature.
 
-pub mod messages;
 pub mod autoreply;
 pub mod deliverability;
 pub mod jmap;
+pub mod messages;
 pub mod outbox;
 
 use std::collections::BTreeSet;
@@ -140,7 +140,8 @@ impl Store {
         if let Some(dir) = path.parent()
             && !dir.as_os_str().is_empty()
         {
-            std::fs::create_dir_all(dir).map_err(|e| StoreError::Other(format!("cannot create {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Other(format!("cannot create {}: {e}", dir.display())))?;
         }
         let open_err = |source| StoreError::Open { path: path.to_owned(), source };
         let mut writer = Connection::open(path).map_err(open_err)?;
@@ -230,9 +231,11 @@ impl Store {
     /// The account's current modseq and epoch.
     pub fn account_state(&self, account: &str) -> Result<Option<(i64, String)>> {
         self.read(|c| {
-            Ok(c.query_row("SELECT modseq, epoch FROM account WHERE id = ?1", [account], |r| Ok((r.get(0)?, r.get(1)?)))
-                .map(Some)
-                .or_else(ignore_no_rows)?)
+            Ok(c.query_row("SELECT modseq, epoch FROM account WHERE id = ?1", [account], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .map(Some)
+            .or_else(ignore_no_rows)?)
         })
     }
 }

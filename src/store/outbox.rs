@@ -175,7 +175,9 @@ fn summary_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxSummary> {
 }
 
 fn recipients_of(c: &rusqlite::Connection, id: i64) -> rusqlite::Result<Vec<RecipientRow>> {
-    let mut s = c.prepare_cached("SELECT address, status, code, text FROM outbox_recipient WHERE message = ?1 ORDER BY address")?;
+    let mut s = c.prepare_cached(
+        "SELECT address, status, code, text FROM outbox_recipient WHERE message = ?1 ORDER BY address",
+    )?;
     s.query_map([id], |r| Ok(RecipientRow { address: r.get(0)?, status: r.get(1)?, code: r.get(2)?, text: r.get(3)? }))?
         .collect()
 }
@@ -189,8 +191,10 @@ fn add_attempt(
     code: Option<i64>,
     text: &str,
 ) -> rusqlite::Result<()> {
-    c.prepare_cached("INSERT INTO outbox_attempt (message, at, server, recipient, code, text) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
-        .execute(params![id, at, server, recipient, code, text])?;
+    c.prepare_cached(
+        "INSERT INTO outbox_attempt (message, at, server, recipient, code, text) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![id, at, server, recipient, code, text])?;
     Ok(())
 }
 
@@ -217,7 +221,9 @@ impl Store {
     }
 
     pub fn outbox_status_of(&self, id: i64) -> Result<Option<String>> {
-        self.read(|c| Ok(c.query_row("SELECT status FROM outbox_message WHERE id = ?1", [id], |r| r.get(0)).optional()?))
+        self.read(|c| {
+            Ok(c.query_row("SELECT status FROM outbox_message WHERE id = ?1", [id], |r| r.get(0)).optional()?)
+        })
     }
 
     /// Cancel a message that is not final and not being sent. Returns false otherwise.
@@ -278,7 +284,10 @@ impl Store {
                 params![id, at, how],
             )?;
             if n > 0 {
-                t.tx.execute("UPDATE outbox_recipient SET status = 'sent' WHERE message = ?1 AND status = 'pending'", [id])?;
+                t.tx.execute(
+                    "UPDATE outbox_recipient SET status = 'sent' WHERE message = ?1 AND status = 'pending'",
+                    [id],
+                )?;
                 add_attempt(&t.tx, id, at, "postbote", None, None, &format!("marked sent: {how}"))?;
             }
             Ok(n > 0)
@@ -312,7 +321,11 @@ impl Store {
 
     /// The earliest due time of any waiting message.
     pub fn outbox_next_due(&self) -> Result<Option<i64>> {
-        self.read(|c| Ok(c.query_row(&format!("SELECT MIN(due_at) FROM outbox_message WHERE status IN {WAITING}"), [], |r| r.get(0))?))
+        self.read(|c| {
+            Ok(c.query_row(&format!("SELECT MIN(due_at) FROM outbox_message WHERE status IN {WAITING}"), [], |r| {
+                r.get(0)
+            })?)
+        })
     }
 
     /// The oldest due message of an account, with its pending recipients.
@@ -337,10 +350,15 @@ impl Store {
                 })
                 .optional()?;
             let Some(mut m) = row else { return Ok(None) };
-            let mut s = c.prepare_cached("SELECT address FROM outbox_recipient WHERE message = ?1 AND status = 'pending' ORDER BY address")?;
+            let mut s = c.prepare_cached(
+                "SELECT address FROM outbox_recipient WHERE message = ?1 AND status = 'pending' ORDER BY address",
+            )?;
             m.pending = s.query_map([m.id], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
-            m.already_sent =
-                c.query_row("SELECT COUNT(*) FROM outbox_recipient WHERE message = ?1 AND status = 'sent'", [m.id], |r| r.get(0))?;
+            m.already_sent = c.query_row(
+                "SELECT COUNT(*) FROM outbox_recipient WHERE message = ?1 AND status = 'sent'",
+                [m.id],
+                |r| r.get(0),
+            )?;
             Ok(Some(m))
         })
     }
@@ -372,8 +390,10 @@ impl Store {
                     RcptOutcome::Deferred => "pending",
                     RcptOutcome::Failed => "failed",
                 };
-                t.tx.prepare_cached("UPDATE outbox_recipient SET status = ?3, code = ?4, text = ?5 WHERE message = ?1 AND address = ?2")?
-                    .execute(params![id, addr, st, code, text])?;
+                t.tx.prepare_cached(
+                    "UPDATE outbox_recipient SET status = ?3, code = ?4, text = ?5 WHERE message = ?1 AND address = ?2",
+                )?
+                .execute(params![id, addr, st, code, text])?;
                 add_attempt(&t.tx, id, at, &r.server, Some(addr), *code, text)?;
             }
             t.tx.prepare_cached(
@@ -505,15 +525,25 @@ impl Store {
     /// One message with its recipients and its whole audit trail.
     pub fn outbox_show(&self, id: i64) -> Result<Option<(OutboxSummary, Vec<AttemptRow>)>> {
         self.read(|c| {
-            let Some(mut m) = c.query_row(&format!("SELECT {SUMMARY} FROM outbox_message WHERE id = ?1"), [id], summary_row).optional()?
+            let Some(mut m) = c
+                .query_row(&format!("SELECT {SUMMARY} FROM outbox_message WHERE id = ?1"), [id], summary_row)
+                .optional()?
             else {
                 return Ok(None);
             };
             m.recipients = recipients_of(c, id)?;
-            let mut s = c.prepare_cached("SELECT at, server, recipient, code, text FROM outbox_attempt WHERE message = ?1 ORDER BY id")?;
+            let mut s = c.prepare_cached(
+                "SELECT at, server, recipient, code, text FROM outbox_attempt WHERE message = ?1 ORDER BY id",
+            )?;
             let attempts = s
                 .query_map([id], |r| {
-                    Ok(AttemptRow { at: r.get(0)?, server: r.get(1)?, recipient: r.get(2)?, code: r.get(3)?, text: r.get(4)? })
+                    Ok(AttemptRow {
+                        at: r.get(0)?,
+                        server: r.get(1)?,
+                        recipient: r.get(2)?,
+                        code: r.get(3)?,
+                        text: r.get(4)?,
+                    })
                 })?
                 .collect::<rusqlite::Result<_>>()?;
             Ok(Some((m, attempts)))
@@ -651,7 +681,14 @@ impl Store {
                 "INSERT INTO office_session (id, user, created_at, lease_until, ttl_secs) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![id, user, at, at + ttl_secs, ttl_secs],
             )?;
-            Ok(OfficeSession { id: id.into(), user: user.into(), created_at: at, lease_until: at + ttl_secs, ttl_secs, ended_at: None })
+            Ok(OfficeSession {
+                id: id.into(),
+                user: user.into(),
+                created_at: at,
+                lease_until: at + ttl_secs,
+                ttl_secs,
+                ended_at: None,
+            })
         })
     }
 
@@ -676,7 +713,10 @@ impl Store {
 
     pub fn session_end(&self, id: &str) -> Result<bool> {
         self.write(|t| {
-            Ok(t.tx.execute("UPDATE office_session SET ended_at = ?2 WHERE id = ?1 AND ended_at IS NULL", params![id, now()])? > 0)
+            Ok(t.tx.execute(
+                "UPDATE office_session SET ended_at = ?2 WHERE id = ?1 AND ended_at IS NULL",
+                params![id, now()],
+            )? > 0)
         })
     }
 

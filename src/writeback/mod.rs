@@ -63,15 +63,24 @@ fn note_code(code: &Option<ResponseCode<'_>>, out: &mut Outcome) {
 /// response is lent rather than returned).
 async fn next<R>(s: &mut ImapSession, what: &str, f: impl FnOnce(&Response<'_>) -> R) -> Result<R, WritebackError> {
     match tokio::time::timeout(READ_TIMEOUT, s.read_response()).await {
-        Err(_) => Err(WritebackError::Io { what: what.into(), message: format!("no answer within {}s", READ_TIMEOUT.as_secs()) }),
+        Err(_) => Err(WritebackError::Io {
+            what: what.into(),
+            message: format!("no answer within {}s", READ_TIMEOUT.as_secs()),
+        }),
         Ok(Err(e)) => Err(WritebackError::Io { what: what.into(), message: e.to_string() }),
-        Ok(Ok(None)) => Err(WritebackError::Io { what: what.into(), message: "the server closed the connection".into() }),
+        Ok(Ok(None)) => {
+            Err(WritebackError::Io { what: what.into(), message: "the server closed the connection".into() })
+        }
         Ok(Ok(Some(r))) => Ok(f(r.parsed())),
     }
 }
 
 /// Read until the tagged answer of `tag`.
-async fn finish(s: &mut ImapSession, tag: &async_imap::imap_proto::RequestId, what: &str) -> Result<Outcome, WritebackError> {
+async fn finish(
+    s: &mut ImapSession,
+    tag: &async_imap::imap_proto::RequestId,
+    what: &str,
+) -> Result<Outcome, WritebackError> {
     let mut out = Outcome::default();
     loop {
         let done = next(s, what, |r| match r {
@@ -101,12 +110,21 @@ async fn command(s: &mut ImapSession, cmd: &str, what: &str) -> Result<Outcome, 
 }
 
 /// APPEND with a synchronizing literal.
-async fn append(s: &mut ImapSession, folder: &str, flags: &[String], date: i64, raw: &[u8]) -> Result<Outcome, WritebackError> {
+async fn append(
+    s: &mut ImapSession,
+    folder: &str,
+    flags: &[String],
+    date: i64,
+    raw: &[u8],
+) -> Result<Outcome, WritebackError> {
     use tokio::io::AsyncWriteExt;
     let what = format!("APPEND {folder}");
-    let date = chrono::DateTime::from_timestamp(date, 0).map(|d| format!(" \"{}\"", d.format("%d-%b-%Y %H:%M:%S +0000"))).unwrap_or_default();
+    let date = chrono::DateTime::from_timestamp(date, 0)
+        .map(|d| format!(" \"{}\"", d.format("%d-%b-%Y %H:%M:%S +0000")))
+        .unwrap_or_default();
     let cmd = format!("APPEND {} ({}){date} {{{}}}", quote(&mutf7::encode(folder)), flags.join(" "), raw.len());
-    let tag = s.run_command(&cmd).await.map_err(|e| WritebackError::Io { what: what.clone(), message: e.to_string() })?;
+    let tag =
+        s.run_command(&cmd).await.map_err(|e| WritebackError::Io { what: what.clone(), message: e.to_string() })?;
     // The server answers the literal's announcement with a continuation, or refuses at once
     // (untagged responses about the selected folder may come first).
     loop {
@@ -156,7 +174,11 @@ fn flag_list(flags: &[String]) -> String {
 }
 
 /// Carry out one op; Ok(Err(text)) when the server refused it.
-async fn perform(s: &mut ImapSession, sel: &mut Selected, op: &WritebackOp) -> Result<Result<WritebackEffect, String>, WritebackError> {
+async fn perform(
+    s: &mut ImapSession,
+    sel: &mut Selected,
+    op: &WritebackOp,
+) -> Result<Result<WritebackEffect, String>, WritebackError> {
     let refused = |o: Outcome| Err(o.text);
     match op {
         WritebackOp::Obsolete | WritebackOp::Wait => Ok(Ok(WritebackEffect::None)),
@@ -169,7 +191,12 @@ async fn perform(s: &mut ImapSession, sel: &mut Selected, op: &WritebackOp) -> R
                 if list.is_empty() {
                     continue;
                 }
-                let o = command(s, &format!("UID STORE {uid} {sign}FLAGS.SILENT ({})", flag_list(list)), &format!("UID STORE {folder}")).await?;
+                let o = command(
+                    s,
+                    &format!("UID STORE {uid} {sign}FLAGS.SILENT ({})", flag_list(list)),
+                    &format!("UID STORE {folder}"),
+                )
+                .await?;
                 if !o.ok {
                     return Ok(refused(o));
                 }
@@ -181,7 +208,8 @@ async fn perform(s: &mut ImapSession, sel: &mut Selected, op: &WritebackOp) -> R
             if !o.ok {
                 return Ok(refused(o));
             }
-            let o = command(s, &format!("UID MOVE {uid} {}", quote(&mutf7::encode(to))), &format!("UID MOVE {from}")).await?;
+            let o = command(s, &format!("UID MOVE {uid} {}", quote(&mutf7::encode(to))), &format!("UID MOVE {from}"))
+                .await?;
             if !o.ok {
                 return Ok(refused(o));
             }
@@ -195,7 +223,8 @@ async fn perform(s: &mut ImapSession, sel: &mut Selected, op: &WritebackOp) -> R
             if !o.ok {
                 return Ok(refused(o));
             }
-            let o = command(s, &format!("UID STORE {uid} +FLAGS.SILENT (\\Deleted)"), &format!("UID STORE {folder}")).await?;
+            let o = command(s, &format!("UID STORE {uid} +FLAGS.SILENT (\\Deleted)"), &format!("UID STORE {folder}"))
+                .await?;
             if !o.ok {
                 return Ok(refused(o));
             }
@@ -218,11 +247,20 @@ async fn perform(s: &mut ImapSession, sel: &mut Selected, op: &WritebackOp) -> R
         WritebackOp::Create { name } => {
             let o = command(s, &format!("CREATE {}", quote(&mutf7::encode(name))), &format!("CREATE {name}")).await?;
             // A folder that exists already is what we wanted.
-            if o.ok || o.text.to_lowercase().contains("exists") { Ok(Ok(WritebackEffect::None)) } else { Ok(refused(o)) }
+            if o.ok || o.text.to_lowercase().contains("exists") {
+                Ok(Ok(WritebackEffect::None))
+            } else {
+                Ok(refused(o))
+            }
         }
         WritebackOp::Rename { from, to } => {
             sel.0 = None;
-            let o = command(s, &format!("RENAME {} {}", quote(&mutf7::encode(from)), quote(&mutf7::encode(to))), &format!("RENAME {from}")).await?;
+            let o = command(
+                s,
+                &format!("RENAME {} {}", quote(&mutf7::encode(from)), quote(&mutf7::encode(to))),
+                &format!("RENAME {from}"),
+            )
+            .await?;
             if o.ok { Ok(Ok(WritebackEffect::None)) } else { Ok(refused(o)) }
         }
         WritebackOp::Delete { name } => {
@@ -231,7 +269,9 @@ async fn perform(s: &mut ImapSession, sel: &mut Selected, op: &WritebackOp) -> R
                 sel.0 = None;
             }
             let o = command(s, &format!("DELETE {}", quote(&mutf7::encode(name))), &format!("DELETE {name}")).await?;
-            let gone = o.text.to_lowercase().contains("nonexistent") || o.text.to_lowercase().contains("doesn't exist") || o.text.to_lowercase().contains("does not exist");
+            let gone = o.text.to_lowercase().contains("nonexistent")
+                || o.text.to_lowercase().contains("doesn't exist")
+                || o.text.to_lowercase().contains("does not exist");
             if o.ok || gone { Ok(Ok(WritebackEffect::None)) } else { Ok(refused(o)) }
         }
     }

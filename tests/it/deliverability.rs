@@ -20,7 +20,8 @@ use crate::support;
 const FIXTURE_KEY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/deliverability/dkim-test.key");
 
 fn dns() -> SocketAddr {
-    let port: u16 = std::env::var("POSTBOTE_TEST_DNS_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(support::DNS_PORT);
+    let port: u16 =
+        std::env::var("POSTBOTE_TEST_DNS_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(support::DNS_PORT);
     SocketAddr::from(([127, 0, 0, 1], port))
 }
 
@@ -79,7 +80,8 @@ async fn the_daily_task_checks_after_its_first_wait_records_and_stops_when_cance
     store.ensure_accounts(["strict"]).unwrap();
     let app = postbote::app::App::new(std::sync::Arc::new(cfg), store.clone());
     let token = tokio_util::sync::CancellationToken::new();
-    let task = tokio::spawn(deliverability::run_schedule(app, token.clone(), Duration::ZERO, Duration::from_secs(3600)));
+    let task =
+        tokio::spawn(deliverability::run_schedule(app, token.clone(), Duration::ZERO, Duration::from_secs(3600)));
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while store.verdicts("strict").unwrap().len() < 2 {
         assert!(std::time::Instant::now() < deadline, "the first check stored nothing within 30 s");
@@ -121,7 +123,8 @@ async fn each_zone_gives_its_verdict_and_reason_on_its_path() {
             ("badspf", "badspf.test", false),
         ],
     );
-    let reports = tokio::time::timeout(Duration::from_secs(60), deliverability::check(&cfg, None)).await.unwrap().unwrap();
+    let reports =
+        tokio::time::timeout(Duration::from_secs(60), deliverability::check(&cfg, None)).await.unwrap().unwrap();
     use Transport::{Direct, Relay};
     // (mailbox, path, level, first finding, words the English reason or fix must contain)
     let cases: &[(&str, Transport, Level, &str, &str)] = &[
@@ -134,7 +137,13 @@ async fn each_zone_gives_its_verdict_and_reason_on_its_path() {
         ("strict", Direct, Level::Ok, "dmarc_passes", "aligns with From"),
         ("many", Direct, Level::WillFail, "spf_too_many_lookups", "needs 11 DNS lookups"),
         ("dkimok", Relay, Level::Ok, "dmarc_passes", "postbote's DKIM signature (postbote._domainkey.dkim-ok.test)"),
-        ("dkimmissing", Relay, Level::WillFail, "dkim_key_missing", "no key is published at postbote._domainkey.dkim-missing.test"),
+        (
+            "dkimmissing",
+            Relay,
+            Level::WillFail,
+            "dkim_key_missing",
+            "no key is published at postbote._domainkey.dkim-missing.test",
+        ),
         ("dkimmismatch", Relay, Level::WillFail, "dkim_key_mismatch", "does not match the configured private key"),
         ("dead", Direct, Level::CouldNotCheck, "dns_unavailable", "says nothing about dead.nsdown.test"),
         ("dead", Relay, Level::CouldNotCheck, "dns_unavailable", "says nothing about dead.nsdown.test"),
@@ -190,12 +199,24 @@ async fn a_message_signed_by_postbote_verifies_against_the_published_key() {
             auth.verify_dkim(&msg).await.into_iter().map(|o| o.result().clone()).collect::<Vec<_>>()
         }
     };
-    let dkim = |domain: &str| postbote::config::Dkim { selector: "postbote".into(), key_file: FIXTURE_KEY.into(), domain: domain.into() };
+    let dkim = |domain: &str| postbote::config::Dkim {
+        selector: "postbote".into(),
+        key_file: FIXTURE_KEY.into(),
+        domain: domain.into(),
+    };
 
     let signed = deliverability::dkim::sign(&dkim("dkim-ok.test"), raw).unwrap();
     let head = String::from_utf8_lossy(&signed[..signed.len() - raw.len()]).to_string();
-    assert!(head.starts_with("DKIM-Signature:") && head.contains("c=relaxed/relaxed") && head.contains("a=rsa-sha256"), "{head}");
-    let h = head.split("h=").nth(1).and_then(|x| x.split(';').next()).unwrap_or_default().replace([' ', '\r', '\n', '\t'], "");
+    assert!(
+        head.starts_with("DKIM-Signature:") && head.contains("c=relaxed/relaxed") && head.contains("a=rsa-sha256"),
+        "{head}"
+    );
+    let h = head
+        .split("h=")
+        .nth(1)
+        .and_then(|x| x.split(';').next())
+        .unwrap_or_default()
+        .replace([' ', '\r', '\n', '\t'], "");
     assert_eq!(h.to_lowercase(), "content-type:mime-version:message-id:date:subject:to:from", "{head}");
     assert_eq!(verify(signed).await, vec![DkimResult::Pass]);
 
@@ -219,14 +240,20 @@ fn postbote(config: &str, args: &[&str]) -> std::process::Output {
 async fn doctor_json_and_status_through_the_binary() {
     zones_are_served().await;
     let dir = tempfile::tempdir().unwrap();
-    let (path, _) = config(dir.path(), dns(), "5s", &[("strict", "strict.test", false), ("dkimok", "dkim-ok.test", true)]);
+    let (path, _) =
+        config(dir.path(), dns(), "5s", &[("strict", "strict.test", false), ("dkimok", "dkim-ok.test", true)]);
     let out = tokio::task::spawn_blocking({
         let path = path.clone();
         move || postbote(&path, &["doctor", "--json", "--mailbox", "strict"])
     })
     .await
     .unwrap();
-    assert_eq!(out.status.code(), Some(2), "a configured path that will fail exits 2: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a configured path that will fail exits 2: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let relay = v.as_array().unwrap().iter().find(|r| r["transport"] == "relay").unwrap();
     assert_eq!(relay["mailbox"], "strict");
@@ -241,7 +268,10 @@ async fn doctor_json_and_status_through_the_binary() {
     let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let strict = s["mailboxes"].as_array().unwrap().iter().find(|m| m["id"] == "strict").unwrap();
     let d = strict["deliverability"].as_array().unwrap();
-    assert!(d.iter().any(|x| x["transport"] == "relay" && x["level"] == "will_fail" && x["configured"] == true), "{strict}");
+    assert!(
+        d.iter().any(|x| x["transport"] == "relay" && x["level"] == "will_fail" && x["configured"] == true),
+        "{strict}"
+    );
 }
 
 #[tokio::test]
@@ -267,7 +297,8 @@ async fn dkim_keygen_writes_a_0600_key_and_a_record_that_parses() {
 
     // `dkim record` for the configured fixture key prints what dkim-ok.test publishes, which
     // the doctor accepts as matching (see the zone cases).
-    let out = tokio::task::spawn_blocking(move || postbote(&path, &["dkim", "record", "--mailbox", "dkimok"])).await.unwrap();
+    let out =
+        tokio::task::spawn_blocking(move || postbote(&path, &["dkim", "record", "--mailbox", "dkimok"])).await.unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let printed: String = String::from_utf8(out.stdout).unwrap().split('"').skip(1).step_by(2).collect();
     let r = deliverability::dns::Resolver::new(Some(dns()), Duration::from_secs(5)).unwrap();
@@ -327,7 +358,9 @@ async fn smtp_send(from: &str, to: &str, data: &[u8]) -> String {
     }
     let greeting = reply(&mut r).await;
     assert!(greeting.starts_with("220"), "{greeting}");
-    for cmd in ["EHLO postbote.test".to_string(), format!("MAIL FROM:<{from}>"), format!("RCPT TO:<{to}>"), "DATA".into()] {
+    for cmd in
+        ["EHLO postbote.test".to_string(), format!("MAIL FROM:<{from}>"), format!("RCPT TO:<{to}>"), "DATA".into()]
+    {
         w.write_all(format!("{cmd}\r\n").as_bytes()).await.unwrap();
         let rep = reply(&mut r).await;
         assert!(rep.starts_with('2') || rep.starts_with("354"), "{cmd}: {rep}");
@@ -356,13 +389,18 @@ async fn a_signed_message_still_verifies_after_passing_the_relay() {
     let raw = format!(
         "From: Hans Becker <becker@dkim-ok.test>\r\nTo: <{to}>\r\nSubject: Rechnung {nonce}\r\nDate: Sat, 28 Nov 2026 09:00:00 +0100\r\nMessage-ID: <{nonce}@dkim-ok.test>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nGuten Tag,\r\n.anbei die Rechnung.\r\n"
     );
-    let dkim = postbote::config::Dkim { selector: "postbote".into(), key_file: FIXTURE_KEY.into(), domain: "dkim-ok.test".into() };
+    let dkim = postbote::config::Dkim {
+        selector: "postbote".into(),
+        key_file: FIXTURE_KEY.into(),
+        domain: "dkim-ok.test".into(),
+    };
     let signed = deliverability::dkim::sign(&dkim, raw.as_bytes()).unwrap();
     let done = smtp_send("becker.dkimok@hosted.test", &to, &signed).await;
     assert!(done.starts_with("250"), "{done}");
 
     let rcpt = to.clone();
-    let captured = tokio::task::spawn_blocking(move || support::wait_captured(&rcpt, 1, Duration::from_secs(30))).await.unwrap();
+    let captured =
+        tokio::task::spawn_blocking(move || support::wait_captured(&rcpt, 1, Duration::from_secs(30))).await.unwrap();
     assert_eq!(captured.len(), 1, "no captured message for {to} in {}", support::capture_dir().display());
     let eml = &captured[0].raw;
     let auth = dns_authenticator();

@@ -160,8 +160,8 @@ fn is_connection_trouble(e: &str) -> bool {
         "TLS with",
         "no greeting",
     ]
-        .iter()
-        .any(|s| e.contains(s))
+    .iter()
+    .any(|s| e.contains(s))
 }
 
 async fn wait_for_port(port: u16) {
@@ -205,7 +205,11 @@ async fn initial_sync_then_a_poll_finds_nothing_new() {
     let r = e.sync().await;
     assert_eq!(r.new_messages(), 0, "{r}");
     assert!(r.to_string().starts_with("nothing new"), "{r}");
-    assert_eq!(e.app.store.account_state(ID).unwrap().unwrap().0, before, "a poll with nothing new changes nothing a device sees");
+    assert_eq!(
+        e.app.store.account_state(ID).unwrap().unwrap().0,
+        before,
+        "a poll with nothing new changes nothing a device sees"
+    );
     let ids: BTreeSet<_> = e.messages("INBOX").into_iter().map(|m| m.message_id).collect();
     assert_eq!(ids.len(), 120, "every message once");
 }
@@ -301,9 +305,10 @@ Content-Type: text/plain; charset=ISO-8859-1\r\n\
 Content-Transfer-Encoding: 8bit\r\n\r\n\
 Gr\xfc\xdfe aus K\xf6ln, bitte um R\xfcckruf.\r\n"
         .to_vec();
-    let latin1 = b"From: Kunde <k@kunde.test>\r\nSubject: Pr\xfcfung der Rechnung\r\nDate: Mon, 2 Nov 2026 10:00:00 +0100\r\n\
+    let latin1 =
+        b"From: Kunde <k@kunde.test>\r\nSubject: Pr\xfcfung der Rechnung\r\nDate: Mon, 2 Nov 2026 10:00:00 +0100\r\n\
 Message-ID: <latin1@kunde.test>\r\n\r\nbitte pr\xfcfen\r\n"
-        .to_vec();
+            .to_vec();
     let malformed = b"\x00\x01garbage without any header\r\n\r\n\xff\xfe more".to_vec();
     for raw in [&rfc2047, &latin1, &malformed] {
         deliver(&e.user, "INBOX", raw);
@@ -368,7 +373,8 @@ async fn the_daemon_task_sees_new_mail_through_idle_and_stops_on_cancel() {
     let token = CancellationToken::new();
     let task = tokio::spawn(imap_sync::run(e.app.clone(), ID.into(), token.clone()));
     let store = e.app.store.clone();
-    eventually(Duration::from_secs(30), "the first pass", || store.sync_status(ID).unwrap().last_sync_at.is_some()).await;
+    eventually(Duration::from_secs(30), "the first pass", || store.sync_status(ID).unwrap().last_sync_at.is_some())
+        .await;
     assert_eq!(e.messages("INBOX").len(), 1);
 
     // The poll schedule runs every 2 minutes: only IDLE can bring the message in this quickly.
@@ -423,7 +429,8 @@ async fn a_wrong_password_is_reported_and_not_retried_in_a_loop() {
     let store = e.app.store.clone();
     let t0 = Instant::now();
     eventually(Duration::from_secs(30), "the refusal recorded by the task", || {
-        store.sync_status(ID).unwrap().last_error_at.is_some_and(|t| t >= postbote::store::now() - 1) && attempts() > before
+        store.sync_status(ID).unwrap().last_error_at.is_some_and(|t| t >= postbote::store::now() - 1)
+            && attempts() > before
     })
     .await;
     // Watch a few more seconds: a spinning task would log in again and again.
@@ -446,7 +453,12 @@ fn a_broken_config_names_the_key() {
     std::fs::write(&pw, "x\n").unwrap();
     let text = config_text(dir.path(), "x@handwerk.test", &pw, r#"["INBOX"]"#).replace("port = 10993", "port = 99999");
     std::fs::write(&cfg, text).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_postbote")).arg("--config").arg(&cfg).args(["sync", "--once"]).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_postbote"))
+        .arg("--config")
+        .arg(&cfg)
+        .args(["sync", "--once"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("imap.port") && stderr.contains("99999"), "{stderr}");

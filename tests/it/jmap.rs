@@ -30,7 +30,12 @@ use tokio_util::sync::CancellationToken;
 fn run(cmd: &mut Command) -> String {
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let out = cmd.output().unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
-    assert!(out.status.success(), "{cmd:?} failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -211,11 +216,22 @@ impl Daemon {
     }
 
     async fn client(&self, token: &str) -> Client {
-        Client::new().credentials(Credentials::bearer(token)).timeout(Duration::from_secs(30)).connect(&self.url).await.unwrap()
+        Client::new()
+            .credentials(Credentials::bearer(token))
+            .timeout(Duration::from_secs(30))
+            .connect(&self.url)
+            .await
+            .unwrap()
     }
 
     /// A raw HTTP/1.1 request; returns (status, headers lowercased, body).
-    async fn http(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    async fn http(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> (u16, Vec<(String, String)>, Vec<u8>) {
         let mut s = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.unwrap();
         let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
         let mut has_len = false;
@@ -232,19 +248,28 @@ impl Daemon {
         // answer anyway.
         let _ = s.write_all(body).await;
         let mut out = Vec::new();
-        let _ = tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut out)).await.expect("HTTP answer in time");
+        let _ =
+            tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut out)).await.expect("HTTP answer in time");
         let end = out.windows(4).position(|w| w == b"\r\n\r\n").expect("a header section") + 4;
         let head = String::from_utf8_lossy(&out[..end]).into_owned();
         let mut lines = head.lines();
         let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
-        let hdrs = lines.filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string()))).collect();
+        let hdrs = lines
+            .filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string())))
+            .collect();
         (status, hdrs, out[end..].to_vec())
     }
 
     async fn api(&self, token: &str, body: &Value) -> (u16, Value) {
         let auth = format!("Bearer {token}");
-        let (status, _, b) =
-            self.http("POST", "/jmap/api/", &[("Authorization", &auth), ("Content-Type", "application/json")], body.to_string().as_bytes()).await;
+        let (status, _, b) = self
+            .http(
+                "POST",
+                "/jmap/api/",
+                &[("Authorization", &auth), ("Content-Type", "application/json")],
+                body.to_string().as_bytes(),
+            )
+            .await;
         (status, serde_json::from_slice(&b).unwrap_or(Value::Null))
     }
 
@@ -292,7 +317,8 @@ async fn phone_flow_against_dovecot() {
     let mut r = client.build();
     r.get_mailbox();
     let mailboxes = r.send_get_mailbox().await.unwrap().take_list();
-    let trash_id = mailboxes.iter().find(|m| m.role() == Role::Trash).expect("a Trash mailbox").id().unwrap().to_string();
+    let trash_id =
+        mailboxes.iter().find(|m| m.role() == Role::Trash).expect("a Trash mailbox").id().unwrap().to_string();
 
     // First screen: query and get in one request through a result reference.
     let mut r = client.build();
@@ -324,13 +350,18 @@ async fn phone_flow_against_dovecot() {
     let mut push = client.event_source(None::<Vec<jmap_client::DataType>>, false, None, None).await.unwrap();
     deliver(&user, "INBOX", &mail(4, "Neue Anfrage"));
     let delivered = Instant::now();
-    let event = tokio::time::timeout(Duration::from_secs(30), push.next()).await.expect("a state event for new mail").unwrap().unwrap();
+    let event = tokio::time::timeout(Duration::from_secs(30), push.next())
+        .await
+        .expect("a state event for new mail")
+        .unwrap()
+        .unwrap();
     eprintln!("push: state event {:?} after delivery to Dovecot returned", delivered.elapsed());
     let pushed = match event {
         jmap_client::event_source::PushNotification::StateChange(c) => c,
         other => panic!("unexpected push {other:?}"),
     };
-    let changed: Vec<String> = pushed.changes("becker").expect("the account changed").map(|(t, _)| format!("{t:?}")).collect();
+    let changed: Vec<String> =
+        pushed.changes("becker").expect("the account changed").map(|(t, _)| format!("{t:?}")).collect();
     assert!(changed.iter().any(|t| t == "Email"), "{changed:?}");
     let changes = client.email_changes(&state, None).await.unwrap();
     assert_eq!(changes.created().len(), 1, "the new message is created since the earlier state");
@@ -361,7 +392,10 @@ async fn phone_flow_against_dovecot() {
         async move {
             let inbox = server_subjects(&user, "INBOX");
             let trash = server_subjects(&user, "Trash");
-            trash == vec![moved.clone()] && inbox.len() == 2 && !inbox.contains(&moved) && !inbox.iter().any(|s| s == "Neue Anfrage")
+            trash == vec![moved.clone()]
+                && inbox.len() == 2
+                && !inbox.contains(&moved)
+                && !inbox.iter().any(|s| s == "Neue Anfrage")
         }
     })
     .await;
@@ -375,7 +409,11 @@ async fn phone_flow_against_dovecot() {
     .await;
     let mut r = client.build();
     let q = r.query_email().calculate_total(true).result_reference();
-    r.get_email().ids_ref(q).properties([email::Property::Subject, email::Property::MailboxIds, email::Property::Keywords]);
+    r.get_email().ids_ref(q).properties([
+        email::Property::Subject,
+        email::Property::MailboxIds,
+        email::Property::Keywords,
+    ]);
     let all = r.send().await.unwrap().unwrap_method_responses().pop().unwrap().unwrap_get_email().unwrap();
     let mut subjects: Vec<String> = all.list().iter().map(|e| e.subject().unwrap().to_string()).collect();
     subjects.sort();
@@ -386,7 +424,9 @@ async fn phone_flow_against_dovecot() {
     assert!(seen.keywords().contains(&"$seen"));
 
     // Folders made on the phone: create, rename and destroy reach Dovecot.
-    let folders = |user: String| async move { doveadm(&["mailbox", "list", "-u", &user]).lines().map(|l| l.trim().to_string()).collect::<Vec<_>>() };
+    let folders = |user: String| async move {
+        doveadm(&["mailbox", "list", "-u", &user]).lines().map(|l| l.trim().to_string()).collect::<Vec<_>>()
+    };
     let m = client.mailbox_create("Projekte", None::<String>, Role::None).await.unwrap();
     let mid = m.id().unwrap().to_string();
     eventually(Duration::from_secs(30), "Projekte on Dovecot", || {
@@ -431,7 +471,12 @@ async fn auth_and_account_isolation() {
     let (u3, p3) = support::unique_user("jmapauth-i");
     deliver(&u2, "INBOX", &mail(1, "Privat Mueller"));
     deliver(&u3, "INBOX", &mail(2, "Info Anfrage"));
-    let d = daemon(&[Mb("becker", "employee", &u1, &p1), Mb("mueller", "employee", &u2, &p2), Mb("info", "shared", &u3, &p3)]).await;
+    let d = daemon(&[
+        Mb("becker", "employee", &u1, &p1),
+        Mb("mueller", "employee", &u2, &p2),
+        Mb("info", "shared", &u3, &p3),
+    ])
+    .await;
 
     // No token: 401 with both schemes offered.
     let (status, h, _) = d.http("GET", "/.well-known/jmap", &[], b"").await;
@@ -445,7 +490,13 @@ async fn auth_and_account_isolation() {
 
     // The device CLI: add prints the token once, list shows the device, revoke ends it.
     let bin = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_postbote")).arg("--config").arg(&d.config).args(args).env_remove("RUST_LOG").output().unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_postbote"))
+            .arg("--config")
+            .arg(&d.config)
+            .args(args)
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap();
         assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
@@ -457,11 +508,22 @@ async fn auth_and_account_isolation() {
 
     // Bearer and Basic (user = mailbox id) both work; Basic with another user name does not.
     let basic_ok = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("becker:{token}")));
-    let basic_wrong_user = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("info:{token}")));
+    let basic_wrong_user =
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("info:{token}")));
     let (status, _, body) = d.http("GET", "/.well-known/jmap", &[("Authorization", &basic_ok)], b"").await;
     assert_eq!(status, 200);
     let session: Value = serde_json::from_slice(&body).unwrap();
-    for k in ["capabilities", "accounts", "primaryAccounts", "username", "apiUrl", "downloadUrl", "uploadUrl", "eventSourceUrl", "state"] {
+    for k in [
+        "capabilities",
+        "accounts",
+        "primaryAccounts",
+        "username",
+        "apiUrl",
+        "downloadUrl",
+        "uploadUrl",
+        "eventSourceUrl",
+        "state",
+    ] {
         assert!(session.get(k).is_some(), "session lacks {k}");
     }
     assert!(session["apiUrl"].as_str().unwrap().starts_with("http://127.0.0.1:"), "absolute URLs");
@@ -478,8 +540,13 @@ async fn auth_and_account_isolation() {
         let d = &d;
         let token = token.clone();
         async move {
-            let (_, v) = d.api(&token, &json!({"using": USING, "methodCalls": [
-                ["Email/query", {"accountId": "info", "calculateTotal": true}, "q"]]})).await;
+            let (_, v) = d
+                .api(
+                    &token,
+                    &json!({"using": USING, "methodCalls": [
+                ["Email/query", {"accountId": "info", "calculateTotal": true}, "q"]]}),
+                )
+                .await;
             v["methodResponses"][0][1]["total"] == 1
         }
     })
@@ -498,10 +565,16 @@ async fn auth_and_account_isolation() {
         assert_eq!(v["methodResponses"][0][1]["type"], "accountNotFound", "{v}");
     }
     // Ids of another account are not found through one's own account either.
-    let (_, v) = d.api(&token, &json!({"using": USING, "methodCalls": [["Email/get", {"accountId": "becker", "ids": ["M1", "M2"]}, "a"]]})).await;
+    let (_, v) = d
+        .api(
+            &token,
+            &json!({"using": USING, "methodCalls": [["Email/get", {"accountId": "becker", "ids": ["M1", "M2"]}, "a"]]}),
+        )
+        .await;
     assert_eq!(v["methodResponses"][0][1]["list"], json!([]), "{v}");
     let (_, plain) = d.device("becker", &[]);
-    let (_, v) = d.api(&plain, &json!({"using": USING, "methodCalls": [["Email/query", {"accountId": "info"}, "a"]]})).await;
+    let (_, v) =
+        d.api(&plain, &json!({"using": USING, "methodCalls": [["Email/query", {"accountId": "info"}, "a"]]})).await;
     assert_eq!(v["methodResponses"][0][1]["type"], "accountNotFound");
 
     // Revoked: 401 from then on.
@@ -542,18 +615,29 @@ async fn request_errors_limits_and_references() {
                 h.push((k, v.as_str()));
             }
             let (s, hd, b) = d.http("POST", "/jmap/api/", &h, &body).await;
-            (s, header(&hd, "content-type").unwrap_or("").to_string(), serde_json::from_slice::<Value>(&b).unwrap_or(Value::Null))
+            (
+                s,
+                header(&hd, "content-type").unwrap_or("").to_string(),
+                serde_json::from_slice::<Value>(&b).unwrap_or(Value::Null),
+            )
         }
     };
     let (s, ct, v) = post(b"{not json".to_vec(), vec![]).await;
-    assert_eq!((s, ct.as_str(), v["type"].as_str()), (400, "application/problem+json", Some("urn:ietf:params:jmap:error:notJSON")));
+    assert_eq!(
+        (s, ct.as_str(), v["type"].as_str()),
+        (400, "application/problem+json", Some("urn:ietf:params:jmap:error:notJSON"))
+    );
     let (s, _, v) = post(br#"{"using": [], "calls": []}"#.to_vec(), vec![]).await;
     assert_eq!((s, v["type"].as_str()), (400, Some("urn:ietf:params:jmap:error:notRequest")));
-    let (s, _, v) = post(json!({"using": ["urn:example:nope"], "methodCalls": []}).to_string().into_bytes(), vec![]).await;
+    let (s, _, v) =
+        post(json!({"using": ["urn:example:nope"], "methodCalls": []}).to_string().into_bytes(), vec![]).await;
     assert_eq!((s, v["type"].as_str()), (400, Some("urn:ietf:params:jmap:error:unknownCapability")));
     let calls: Vec<Value> = (0..17).map(|i| json!(["Core/echo", {"i": i}, format!("c{i}")])).collect();
     let (s, _, v) = post(json!({"using": USING, "methodCalls": calls}).to_string().into_bytes(), vec![]).await;
-    assert_eq!((s, v["type"].as_str(), v["limit"].as_str()), (400, Some("urn:ietf:params:jmap:error:limit"), Some("maxCallsInRequest")));
+    assert_eq!(
+        (s, v["type"].as_str(), v["limit"].as_str()),
+        (400, Some("urn:ietf:params:jmap:error:limit"), Some("maxCallsInRequest"))
+    );
     // Too large: refused from the Content-Length before the body is read.
     let (s, _, v) = post(Vec::new(), vec![("Content-Length", "20000000".into())]).await;
     assert_eq!((s, v["limit"].as_str()), (400, Some("maxSizeRequest")));
@@ -564,10 +648,13 @@ async fn request_errors_limits_and_references() {
 
     // Method errors: unknown method, a method outside `using`, bad arguments; later calls still run.
     let (s, v) = d
-        .api(&token, &json!({"using": ["urn:ietf:params:jmap:core"], "methodCalls": [
+        .api(
+            &token,
+            &json!({"using": ["urn:ietf:params:jmap:core"], "methodCalls": [
             ["Foo/bar", {}, "a"],
             ["Mailbox/get", {"accountId": "becker"}, "b"],
-            ["Core/echo", {"hello": true}, "c"]]}))
+            ["Core/echo", {"hello": true}, "c"]]}),
+        )
         .await;
     assert_eq!(s, 200);
     assert_eq!(v["methodResponses"][0][1]["type"], "unknownMethod");
@@ -604,10 +691,15 @@ async fn request_errors_limits_and_references() {
     assert_eq!(r[4][1]["type"], "invalidResultReference");
 
     // Changes from a state that is not ours, and a too-small maxChanges.
-    let (_, v) = d.api(&token, &json!({"using": USING, "methodCalls": [
+    let (_, v) = d
+        .api(
+            &token,
+            &json!({"using": USING, "methodCalls": [
         ["Email/changes", {"accountId": "becker", "sinceState": "0000000000000000-1"}, "a"],
         ["Email/changes", {"accountId": "becker", "sinceState": "x", "maxChanges": 0}, "b"],
-        ["Email/get", {"accountId": "becker", "ids": ["M1"], "properties": ["bogus"]}, "c"]]})).await;
+        ["Email/get", {"accountId": "becker", "ids": ["M1"], "properties": ["bogus"]}, "c"]]}),
+        )
+        .await;
     assert_eq!(v["methodResponses"][0][1]["type"], "cannotCalculateChanges");
     assert_eq!(v["methodResponses"][1][1]["type"], "invalidArguments");
     assert_eq!(v["methodResponses"][2][1]["type"], "invalidArguments", "an unknown property is refused");
@@ -665,7 +757,8 @@ async fn submission_through_the_office_gate_and_vacation() {
         .await;
     let r = &v["methodResponses"];
     assert_eq!(r[0][1]["list"][0]["email"], address.as_str(), "{v}");
-    let email_id = r[1][1]["created"]["draft"]["id"].as_str().unwrap_or_else(|| panic!("draft not created: {v}")).to_string();
+    let email_id =
+        r[1][1]["created"]["draft"]["id"].as_str().unwrap_or_else(|| panic!("draft not created: {v}")).to_string();
     let sub_id = r[2][1]["created"]["sub"]["id"].as_str().unwrap_or_else(|| panic!("not submitted: {v}")).to_string();
     let sub_state = r[2][1]["newState"].as_str().unwrap().to_string();
     assert_eq!(r[3][0], "Email/set", "the implicit Email/set follows: {v}");
@@ -735,7 +828,11 @@ async fn submission_through_the_office_gate_and_vacation() {
         .await;
     let r = &v["methodResponses"];
     assert_eq!(r[0][1]["ids"], json!([sub_id]), "{v}");
-    assert_eq!(r[1][1]["notUpdated"][sub_id.as_str()]["type"], "cannotUnsend", "a sent message cannot be cancelled: {v}");
+    assert_eq!(
+        r[1][1]["notUpdated"][sub_id.as_str()]["type"],
+        "cannotUnsend",
+        "a sent message cannot be cancelled: {v}"
+    );
     assert_eq!(r[2][1]["notCreated"]["p"]["type"], "forbidden", "{v}");
     // In Sent: for the phone at once, on Dovecot once written back.
     assert!(support::captured_for(&rcpt2).is_empty(), "the cancelled submission was sent");
@@ -747,7 +844,9 @@ async fn submission_through_the_office_gate_and_vacation() {
     eprintln!("status final {:?} after the session opened", t0.elapsed());
     eventually(Duration::from_secs(30), "the sent message in Sent on Dovecot", || {
         let (user, subject) = (user.clone(), subject.clone());
-        async move { server_subjects(&user, "Sent").contains(&subject) && !server_subjects(&user, "Drafts").contains(&subject) }
+        async move {
+            server_subjects(&user, "Sent").contains(&subject) && !server_subjects(&user, "Drafts").contains(&subject)
+        }
     })
     .await;
     // The outbox settles its own Sent copy without putting a second one beside the phone's.
@@ -862,7 +961,10 @@ async fn tls_listener_serves_the_session() {
     // TLS, verified against the stack's CA.
     let config = postbote::tls::client_config(Some(&stack_dir().join("certs/cert.pem"))).unwrap();
     let tcp = tokio::net::TcpStream::connect(("127.0.0.1", d.port)).await.unwrap();
-    let mut tls = tokio_rustls::TlsConnector::from(config).connect(postbote::tls::server_name("localhost").unwrap(), tcp).await.unwrap();
+    let mut tls = tokio_rustls::TlsConnector::from(config)
+        .connect(postbote::tls::server_name("localhost").unwrap(), tcp)
+        .await
+        .unwrap();
     tls.write_all(format!("GET /.well-known/jmap HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n").as_bytes())
         .await
         .unwrap();

@@ -163,7 +163,11 @@ password_file = "{d}/smtp.pw"
                     format!("[mailbox.dkim]\nselector = \"pb2026\"\nkey_file = \"{}\"\n", key.display())
                 }
             },
-            listen = if o.control_unix { format!("unix:{}/control.sock", dir.path().display()) } else { format!("127.0.0.1:{}", free_port()) },
+            listen = if o.control_unix {
+                format!("unix:{}/control.sock", dir.path().display())
+            } else {
+                format!("127.0.0.1:{}", free_port())
+            },
         );
         let path = dir.path().join("postbote.toml");
         std::fs::write(&path, text).unwrap();
@@ -186,7 +190,8 @@ password_file = "{d}/smtp.pw"
         for which in ["outbox", "control"] {
             let (app, t) = (app.clone(), token.clone());
             tasks.push(tokio::spawn(async move {
-                let r = if which == "outbox" { outbox::run(app, t).await } else { postbote::control::serve(app, t).await };
+                let r =
+                    if which == "outbox" { outbox::run(app, t).await } else { postbote::control::serve(app, t).await };
                 r.unwrap_or_else(|e| panic!("{which} failed: {e:#}"));
             }));
         }
@@ -214,8 +219,17 @@ password_file = "{d}/smtp.pw"
             self.from(),
             to.join(", ")
         );
-        outbox::enqueue(&self.app, Outgoing { mailbox: self.u.clone(), raw: raw.into_bytes(), recipients: None, origin: Origin::Office, discard_after: None })
-            .unwrap()
+        outbox::enqueue(
+            &self.app,
+            Outgoing {
+                mailbox: self.u.clone(),
+                raw: raw.into_bytes(),
+                recipients: None,
+                origin: Origin::Office,
+                discard_after: None,
+            },
+        )
+        .unwrap()
     }
 
     async fn wait_until_sent(app: &App, id: i64) {
@@ -270,10 +284,16 @@ async fn direct_delivers_with_company_envelope_and_sent_copy() {
     assert!(q.message_id.ends_with("@bau-firma.test"), "our Message-ID is on the company domain: {}", q.message_id);
     assert!(header(&got.raw, "Date").is_some());
     let body = String::from_utf8_lossy(&got.raw);
-    assert!(body.contains("\r\n.\r\nbody line after a lone dot") || body.contains("\n.\nbody line after a lone dot"), "dot-stuffing round trip");
+    assert!(
+        body.contains("\r\n.\r\nbody line after a lone dot") || body.contains("\n.\nbody line after a lone dot"),
+        "dot-stuffing round trip"
+    );
     h.wait_status(q.id, "sent", Duration::from_secs(10)).await;
     // The Sent copy, exactly once, even after more loop passes.
-    wait_for("the Sent copy", Duration::from_secs(15), || h.app.store.outbox_show(q.id).unwrap().filter(|(m, _)| m.sent_copy_done).map(|_| ())).await;
+    wait_for("the Sent copy", Duration::from_secs(15), || {
+        h.app.store.outbox_show(q.id).unwrap().filter(|(m, _)| m.sent_copy_done).map(|_| ())
+    })
+    .await;
     assert_eq!(sent_copies(&h, &q.message_id).await, 1);
     h.stop().await;
 }
@@ -288,17 +308,33 @@ async fn relay_uses_hosted_envelope_and_company_from_and_never_duplicates_the_se
         h.u,
         h.rcpt("hidden")
     );
-    let q = outbox::enqueue(&h.app, Outgoing { mailbox: h.u.clone(), raw: raw.into_bytes(), recipients: None, origin: Origin::Phone, discard_after: None })
-        .unwrap();
+    let q = outbox::enqueue(
+        &h.app,
+        Outgoing {
+            mailbox: h.u.clone(),
+            raw: raw.into_bytes(),
+            recipients: None,
+            origin: Origin::Phone,
+            discard_after: None,
+        },
+    )
+    .unwrap();
     let got = wait_captured(&a, Duration::from_secs(20)).await;
     let hidden = wait_captured(&h.rcpt("hidden"), Duration::from_secs(5)).await;
-    assert_eq!(got.mail_from, format!("{}.bau-firma@handwerk.test", h.u), "relay: envelope sender is the hosted address");
+    assert_eq!(
+        got.mail_from,
+        format!("{}.bau-firma@handwerk.test", h.u),
+        "relay: envelope sender is the hosted address"
+    );
     assert_eq!(got.sasl_username, format!("{}.bau-firma@handwerk.test", h.u), "relay: the IMAP login");
     let from = header(&got.raw, "From").unwrap();
     assert!(from.contains(&h.from()) && !from.contains("handwerk.test"), "From shows the company address: {from}");
     assert!(header(&got.raw, "Bcc").is_none() && header(&hidden.raw, "Bcc").is_none(), "Bcc is never sent");
     h.wait_status(q.id, "sent", Duration::from_secs(10)).await;
-    wait_for("the Sent copy", Duration::from_secs(15), || h.app.store.outbox_show(q.id).unwrap().filter(|(m, _)| m.sent_copy_done).map(|_| ())).await;
+    wait_for("the Sent copy", Duration::from_secs(15), || {
+        h.app.store.outbox_show(q.id).unwrap().filter(|(m, _)| m.sent_copy_done).map(|_| ())
+    })
+    .await;
     assert_eq!(sent_copies(&h, &q.message_id).await, 1);
 
     // Fault injection: as if postbote died after an APPEND and before recording it. The retry
@@ -306,7 +342,8 @@ async fn relay_uses_hosted_envelope_and_company_from_and_never_duplicates_the_se
     h.app
         .store
         .write(|t| {
-            t.conn().execute("UPDATE outbox_message SET sent_copy_done = 0, sent_copy_tries = 1 WHERE id = ?1", [q.id])?;
+            t.conn()
+                .execute("UPDATE outbox_message SET sent_copy_done = 0, sent_copy_tries = 1 WHERE id = ?1", [q.id])?;
             Ok(())
         })
         .unwrap();
@@ -368,10 +405,21 @@ async fn closed_gate_holds_mail_until_login_and_lease_expiry_closes_it() {
 }
 
 /// The control endpoint may take a moment to bind after start.
-async fn wait_for_async_login(listen: &postbote::config::ControlListen, user: &str, ttl: &str) -> (u16, serde_json::Value) {
+async fn wait_for_async_login(
+    listen: &postbote::config::ControlListen,
+    user: &str,
+    ttl: &str,
+) -> (u16, serde_json::Value) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        match postbote::control::request(listen, "POST", "/session/login", Some(&serde_json::json!({ "user": user, "ttl": ttl }))).await {
+        match postbote::control::request(
+            listen,
+            "POST",
+            "/session/login",
+            Some(&serde_json::json!({ "user": user, "ttl": ttl })),
+        )
+        .await
+        {
             Ok(r) => return r,
             Err(e) => {
                 assert!(Instant::now() < deadline, "control endpoint: {e}");
@@ -403,10 +451,14 @@ async fn greylisted_recipient_is_deferred_then_delivered_and_rejected_one_gets_a
     assert_eq!((st[&ok].as_str(), st[&grey].as_str(), st[&rej].as_str()), ("sent", "sent", "failed"));
     // The notice is in the sender's INBOX in the store, readable in both languages.
     let inbox = h.app.store.list_messages(&h.u, Some("INBOX"), 10).unwrap();
-    let notice = inbox.iter().find(|m| m.subject.contains("Not delivered: Rechnung 42")).expect("a notice in the INBOX");
+    let notice =
+        inbox.iter().find(|m| m.subject.contains("Not delivered: Rechnung 42")).expect("a notice in the INBOX");
     assert!(notice.uid.is_none(), "the notice is local only");
     let raw = String::from_utf8(h.app.store.message_raw(notice.id).unwrap().unwrap()).unwrap();
-    assert!(raw.contains(&rej) && raw.contains("550") && raw.contains("NICHT zugestellt") && raw.contains("NOT delivered"), "{raw}");
+    assert!(
+        raw.contains(&rej) && raw.contains("550") && raw.contains("NICHT zugestellt") && raw.contains("NOT delivered"),
+        "{raw}"
+    );
     assert!(!raw.contains(&ok), "the notice names only the failed recipient");
     h.stop().await;
 }
@@ -485,8 +537,17 @@ async fn sigkill_while_sending_loses_nothing_and_never_sends_twice_silently() {
     for i in 0..n {
         let rcpt = format!("k{i}-{u}@kunde.test");
         let raw = format!("From: <{u}@bau-firma.test>\r\nTo: <{rcpt}>\r\nSubject: crash {i}\r\n\r\nnumber {i}\r\n");
-        let q = outbox::enqueue(&app, Outgoing { mailbox: u.clone(), raw: raw.into_bytes(), recipients: None, origin: Origin::Office, discard_after: None })
-            .unwrap();
+        let q = outbox::enqueue(
+            &app,
+            Outgoing {
+                mailbox: u.clone(),
+                raw: raw.into_bytes(),
+                recipients: None,
+                origin: Origin::Office,
+                discard_after: None,
+            },
+        )
+        .unwrap();
         queued.push((q, rcpt));
     }
     let bin = env!("CARGO_BIN_EXE_postbote");
@@ -500,10 +561,12 @@ async fn sigkill_while_sending_loses_nothing_and_never_sends_twice_silently() {
     };
     let mut first = spawn("run1.log");
     // Kill it as soon as the first few messages have arrived: it is in the middle of the queue.
-    wait_for("the first deliveries", Duration::from_secs(30), || (captured_for(&queued[2].1).len() == 1).then_some(())).await;
+    wait_for("the first deliveries", Duration::from_secs(30), || (captured_for(&queued[2].1).len() == 1).then_some(()))
+        .await;
     first.kill().unwrap(); // SIGKILL
     first.wait().unwrap();
-    let after_kill: Vec<String> = queued.iter().map(|(q, _)| app.store.outbox_status_of(q.id).unwrap().unwrap()).collect();
+    let after_kill: Vec<String> =
+        queued.iter().map(|(q, _)| app.store.outbox_status_of(q.id).unwrap().unwrap()).collect();
     assert!(after_kill.iter().any(|s| s == "queued"), "the kill came too late to test anything: {after_kill:?}");
 
     let mut second = spawn("run2.log");
@@ -541,9 +604,19 @@ async fn unknown_after_crash_is_settled_from_the_sent_folder_or_waits_for_a_pers
     let (_dir, u, _pw, path) = Harness::prepare(&o);
     let app = Harness::app_for(&path);
     let mk = |local: &str| {
-        let raw = format!("From: <{u}@bau-firma.test>\r\nTo: <{local}-{u}@kunde.test>\r\nSubject: {local}\r\n\r\nx\r\n");
-        outbox::enqueue(&app, Outgoing { mailbox: u.clone(), raw: raw.into_bytes(), recipients: None, origin: Origin::Office, discard_after: None })
-            .unwrap()
+        let raw =
+            format!("From: <{u}@bau-firma.test>\r\nTo: <{local}-{u}@kunde.test>\r\nSubject: {local}\r\n\r\nx\r\n");
+        outbox::enqueue(
+            &app,
+            Outgoing {
+                mailbox: u.clone(),
+                raw: raw.into_bytes(),
+                recipients: None,
+                origin: Origin::Office,
+                discard_after: None,
+            },
+        )
+        .unwrap()
     };
     let (found, lost) = (mk("found"), mk("lost"));
     // The daemon "died" while sending both.
@@ -551,7 +624,8 @@ async fn unknown_after_crash_is_settled_from_the_sent_folder_or_waits_for_a_pers
     // The provider kept a copy of the first one in Sent (as some servers do when relaying).
     let mb = app.config.mailbox(&u).unwrap();
     let mut s = postbote::imap_sync::conn::connect(&app.config, mb).await.unwrap();
-    let copy = format!("From: <{u}@bau-firma.test>\r\nMessage-ID: <{}>\r\nSubject: found\r\n\r\nx\r\n", found.message_id);
+    let copy =
+        format!("From: <{u}@bau-firma.test>\r\nMessage-ID: <{}>\r\nSubject: found\r\n\r\nx\r\n", found.message_id);
     s.append("Sent", None, None, copy.as_bytes()).await.unwrap();
     let _ = s.logout().await;
 
@@ -632,14 +706,23 @@ async fn control_endpoint_on_a_unix_socket() {
     let (code, list) = postbote::control::request(&listen, "GET", "/session", None).await.unwrap();
     assert_eq!(code, 200);
     assert!(list.as_array().unwrap().iter().any(|x| x["id"] == id.as_str() && x["user"] == "office-pc-1"));
-    let (code, hb) = postbote::control::request(&listen, "POST", &format!("/session/{id}/heartbeat"), None).await.unwrap();
+    let (code, hb) =
+        postbote::control::request(&listen, "POST", &format!("/session/{id}/heartbeat"), None).await.unwrap();
     assert_eq!((code, hb["id"].as_str()), (200, Some(id.as_str())));
-    let (code, bad) = postbote::control::request(&listen, "POST", "/session/login", Some(&serde_json::json!({"user": "x", "ttl": "soon"}))).await.unwrap();
+    let (code, bad) = postbote::control::request(
+        &listen,
+        "POST",
+        "/session/login",
+        Some(&serde_json::json!({"user": "x", "ttl": "soon"})),
+    )
+    .await
+    .unwrap();
     assert_eq!(code, 400, "{bad}");
     assert!(bad["error"].as_str().unwrap().contains("ttl"));
     let (code, _) = postbote::control::request(&listen, "POST", &format!("/session/{id}/logout"), None).await.unwrap();
     assert_eq!(code, 204);
-    let (code, _) = postbote::control::request(&listen, "POST", &format!("/session/{id}/heartbeat"), None).await.unwrap();
+    let (code, _) =
+        postbote::control::request(&listen, "POST", &format!("/session/{id}/heartbeat"), None).await.unwrap();
     assert_eq!(code, 404, "a logged-out session cannot be renewed");
     assert!(!outbox::gate::is_open(&h.app, postbote::config::Transport::Direct).unwrap());
     h.stop().await;

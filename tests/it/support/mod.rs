@@ -62,25 +62,13 @@ pub struct Login {
     pub password: &'static str,
 }
 /// Becker's hosted mailbox (IMAP, and AUTH on submission: the relay path).
-pub const BECKER: Login = Login {
-    address: "becker.bau-firma@handwerk.test",
-    password: "becker-pw",
-};
+pub const BECKER: Login = Login { address: "becker.bau-firma@handwerk.test", password: "becker-pw" };
 /// The shared INFO mailbox on the hosted server.
-pub const INFO: Login = Login {
-    address: "info.bau-firma@handwerk.test",
-    password: "info-pw",
-};
+pub const INFO: Login = Login { address: "info.bau-firma@handwerk.test", password: "info-pw" };
 /// Becker's login on the company's own outgoing server (the direct path; SMTP AUTH only).
-pub const BECKER_SMTP: Login = Login {
-    address: "becker@bau-firma.test",
-    password: "becker-smtp-pw",
-};
+pub const BECKER_SMTP: Login = Login { address: "becker@bau-firma.test", password: "becker-smtp-pw" };
 /// INFO's login on the company's own outgoing server (SMTP AUTH only).
-pub const INFO_SMTP: Login = Login {
-    address: "info@bau-firma.test",
-    password: "info-smtp-pw",
-};
+pub const INFO_SMTP: Login = Login { address: "info@bau-firma.test", password: "info-smtp-pw" };
 
 const STEP: Duration = Duration::from_millis(20);
 const IO_TIMEOUT: Duration = Duration::from_secs(30);
@@ -96,11 +84,7 @@ pub fn stack_dir() -> PathBuf {
     match std::env::var_os("POSTBOTE_STACK_DIR") {
         Some(d) if !d.is_empty() => {
             let d = PathBuf::from(d);
-            if d.is_absolute() {
-                d
-            } else {
-                repo_root().join(d)
-            }
+            if d.is_absolute() { d } else { repo_root().join(d) }
         }
         _ => repo_root().join(".stack"),
     }
@@ -123,16 +107,10 @@ pub fn stack(args: &[&str], input: Option<&[u8]>) -> Output {
     let mut cmd = Command::new(&script);
     cmd.args(args)
         .env("POSTBOTE_STACK_DIR", stack_dir())
-        .stdin(if input.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
+        .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
     if let Some(data) = input {
         let mut stdin = child.stdin.take().expect("stdin is piped");
         // a failing script may close stdin early; its exit status tells the story
@@ -159,11 +137,7 @@ pub fn ensure_stack() {
         std::panic::catch_unwind(|| {
             stack(&["up"], None);
         })
-        .map_err(|e| {
-            e.downcast_ref::<String>()
-                .cloned()
-                .unwrap_or_else(|| "scripts/stack up panicked".into())
-        })
+        .map_err(|e| e.downcast_ref::<String>().cloned().unwrap_or_else(|| "scripts/stack up panicked".into()))
     });
     if let Err(e) = result {
         panic!("the mail stack is not available: {e}");
@@ -186,9 +160,7 @@ pub fn wait_port(port: u16) {
             return;
         }
         if Instant::now() >= deadline {
-            panic!(
-                "nothing listens on 127.0.0.1:{port} after 20 s (is the mail stack up? scripts/stack status)"
-            );
+            panic!("nothing listens on 127.0.0.1:{port} after 20 s (is the mail stack up? scripts/stack status)");
         }
         std::thread::sleep(STEP);
     }
@@ -201,10 +173,7 @@ pub fn wait_port(port: u16) {
 pub fn unique_token() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let micros = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros())
-        .unwrap_or(0);
+    let micros = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0);
     format!("{}.{n}.{}", std::process::id(), micros % 1_000_000_000_000)
 }
 
@@ -215,13 +184,7 @@ pub fn unique_user(prefix: &str) -> (String, String) {
     let prefix: String = prefix
         .to_ascii_lowercase()
         .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
-                c
-            } else {
-                '-'
-            }
-        })
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '-' })
         .collect();
     let token = unique_token();
     let address = format!("{prefix}.{token}@{HOSTED_DOMAIN}");
@@ -270,27 +233,21 @@ pub fn captured_for(rcpt: &str) -> Vec<Captured> {
     };
     // names start with the capture time (seconds.nanoseconds, same width for centuries)
     envs.sort();
-    envs.into_iter()
-        .filter_map(|env| read_capture(&env, rcpt))
-        .collect()
+    envs.into_iter().filter_map(|env| read_capture(&env, rcpt)).collect()
 }
 
 fn read_capture(env: &Path, rcpt: &str) -> Option<Captured> {
     // the .env file appears last (capture.sh renames it after the .eml), so it is complete
     let text = std::fs::read_to_string(env).ok()?;
     let field = |name: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix('=')))
-            .unwrap_or("")
-            .to_string()
+        text.lines().find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix('='))).unwrap_or("").to_string()
     };
     let rcpt_to = field("rcpt_to");
     if !rcpt_to.eq_ignore_ascii_case(rcpt) {
         return None;
     }
     let path = env.with_extension("eml");
-    let raw =
-        std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let raw = std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     Some(Captured {
         mail_from: field("mail_from"),
         rcpt_to,
@@ -317,59 +274,24 @@ pub fn wait_captured(rcpt: &str, n: usize, timeout: Duration) -> Vec<Captured> {
 /// Submits `raw` with swaks over TLS and AUTH: STARTTLS on [`SUBMISSION_PORT`], implicit TLS
 /// on [`SUBMISSIONS_PORT`]; the certificate is verified against [`ca_file`]. Returns swaks'
 /// output (the whole SMTP dialogue); panics when swaks fails.
-pub fn swaks_submit(
-    port: u16,
-    login: &str,
-    password: &str,
-    from: &str,
-    to: &[&str],
-    raw: &[u8],
-) -> String {
+pub fn swaks_submit(port: u16, login: &str, password: &str, from: &str, to: &[&str], raw: &[u8]) -> String {
     ensure_stack();
-    let tls = if port == SUBMISSIONS_PORT {
-        "--tlsc"
-    } else {
-        "--tls"
-    };
+    let tls = if port == SUBMISSIONS_PORT { "--tlsc" } else { "--tls" };
     let ca = ca_file();
     let to = to.join(",");
     let mut child = Command::new("swaks")
-        .args([
-            "--server",
-            HOST,
-            "--port",
-            &port.to_string(),
-            tls,
-            "--tls-verify",
-            "--tls-ca-path",
-        ])
+        .args(["--server", HOST, "--port", &port.to_string(), tls, "--tls-verify", "--tls-ca-path"])
         .arg(&ca)
-        .args([
-            "--auth",
-            "PLAIN",
-            "--auth-user",
-            login,
-            "--auth-password",
-            password,
-        ])
+        .args(["--auth", "PLAIN", "--auth-user", login, "--auth-password", password])
         .args(["--from", from, "--to", &to, "--data", "-"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("cannot run swaks (scripts/install installs it)");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(raw)
-        .expect("writing to swaks");
+    child.stdin.take().expect("stdin").write_all(raw).expect("writing to swaks");
     let out = child.wait_with_output().expect("waiting for swaks");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     if !out.status.success() {
         panic!("swaks to port {port} failed ({}):\n{text}", out.status);
     }
@@ -396,36 +318,20 @@ impl RawImap {
     /// Connects to 127.0.0.1:10143 and reads the greeting.
     pub fn connect() -> Self {
         ensure_stack();
-        let stream = TcpStream::connect((HOST, IMAP_PORT))
-            .expect("connecting to Dovecot on 127.0.0.1:10143");
-        stream
-            .set_read_timeout(Some(IO_TIMEOUT))
-            .expect("read timeout");
-        stream
-            .set_write_timeout(Some(IO_TIMEOUT))
-            .expect("write timeout");
+        let stream = TcpStream::connect((HOST, IMAP_PORT)).expect("connecting to Dovecot on 127.0.0.1:10143");
+        stream.set_read_timeout(Some(IO_TIMEOUT)).expect("read timeout");
+        stream.set_write_timeout(Some(IO_TIMEOUT)).expect("write timeout");
         let writer = stream.try_clone().expect("cloning the socket");
-        let mut imap = RawImap {
-            reader: BufReader::new(stream),
-            writer,
-            tag: 0,
-        };
+        let mut imap = RawImap { reader: BufReader::new(stream), writer, tag: 0 };
         let greeting = imap.read_line();
-        assert!(
-            greeting.starts_with("* OK"),
-            "unexpected IMAP greeting: {greeting}"
-        );
+        assert!(greeting.starts_with("* OK"), "unexpected IMAP greeting: {greeting}");
         imap
     }
 
     /// Connects and logs in; panics when the login fails.
     pub fn login(user: &str, password: &str) -> Self {
         let mut imap = Self::connect();
-        imap.command(&format!(
-            "LOGIN {} {}",
-            imap_quote(user),
-            imap_quote(password)
-        ));
+        imap.command(&format!("LOGIN {} {}", imap_quote(user), imap_quote(password)));
         imap
     }
 
@@ -433,11 +339,7 @@ impl RawImap {
     pub fn select(&mut self, folder: &str) -> u32 {
         let resp = self.command(&format!("SELECT {}", imap_quote(folder)));
         resp.lines()
-            .find_map(|l| {
-                l.strip_prefix("* ")
-                    .and_then(|r| r.strip_suffix(" EXISTS"))
-                    .and_then(|n| n.parse().ok())
-            })
+            .find_map(|l| l.strip_prefix("* ").and_then(|r| r.strip_suffix(" EXISTS")).and_then(|n| n.parse().ok()))
             .unwrap_or_else(|| panic!("no EXISTS in the SELECT response:\n{resp}"))
     }
 
@@ -462,11 +364,7 @@ impl RawImap {
         let resp = self.command(&format!("UID SEARCH {criteria}"));
         resp.lines()
             .filter_map(|l| l.strip_prefix("* SEARCH"))
-            .flat_map(|rest| {
-                rest.split_whitespace()
-                    .filter_map(|n| n.parse().ok())
-                    .collect::<Vec<u32>>()
-            })
+            .flat_map(|rest| rest.split_whitespace().filter_map(|n| n.parse().ok()).collect::<Vec<u32>>())
             .collect()
     }
 
@@ -475,18 +373,11 @@ impl RawImap {
     pub fn append(&mut self, folder: &str, flags: &str, raw: &[u8]) -> u32 {
         let tag = self.next_tag();
         // LITERAL+ (Dovecot offers it): no need to wait for the continuation request
-        let mut cmd = format!(
-            "{tag} APPEND {} ({flags}) {{{}+}}\r\n",
-            imap_quote(folder),
-            raw.len()
-        )
-        .into_bytes();
+        let mut cmd = format!("{tag} APPEND {} ({flags}) {{{}+}}\r\n", imap_quote(folder), raw.len()).into_bytes();
         cmd.extend_from_slice(raw);
         cmd.extend_from_slice(b"\r\n");
         self.send(&cmd);
-        let resp = self
-            .read_response(&tag)
-            .unwrap_or_else(|r| panic!("APPEND to {folder} failed:\n{r}"));
+        let resp = self.read_response(&tag).unwrap_or_else(|r| panic!("APPEND to {folder} failed:\n{r}"));
         resp.split("[APPENDUID ")
             .nth(1)
             .and_then(|r| r.split([' ', ']']).nth(1))
@@ -505,9 +396,7 @@ impl RawImap {
     }
 
     fn send(&mut self, data: &[u8]) {
-        self.writer
-            .write_all(data)
-            .expect("writing to the IMAP server");
+        self.writer.write_all(data).expect("writing to the IMAP server");
     }
 
     fn read_line(&mut self) -> String {
@@ -517,15 +406,8 @@ impl RawImap {
     }
 
     fn read_raw_line(&mut self, buf: &mut Vec<u8>) {
-        let n = self
-            .reader
-            .read_until(b'\n', buf)
-            .expect("reading from the IMAP server");
-        assert!(
-            n > 0,
-            "the IMAP server closed the connection; so far:\n{}",
-            String::from_utf8_lossy(buf)
-        );
+        let n = self.reader.read_until(b'\n', buf).expect("reading from the IMAP server");
+        assert!(n > 0, "the IMAP server closed the connection; so far:\n{}", String::from_utf8_lossy(buf));
     }
 
     /// Reads responses up to the line tagged `tag`; a line ending in a literal `{n}` goes on
@@ -540,9 +422,7 @@ impl RawImap {
                     Some(n) => {
                         let at = all.len();
                         all.resize(at + n, 0);
-                        self.reader
-                            .read_exact(&mut all[at..])
-                            .expect("reading an IMAP literal");
+                        self.reader.read_exact(&mut all[at..]).expect("reading an IMAP literal");
                     }
                     None => break,
                 }
@@ -550,11 +430,7 @@ impl RawImap {
             let line = String::from_utf8_lossy(&all[start..]).to_string();
             if let Some(status) = line.strip_prefix(tag).and_then(|r| r.strip_prefix(' ')) {
                 let text = String::from_utf8_lossy(&all).to_string();
-                return if status.starts_with("OK") {
-                    Ok(text)
-                } else {
-                    Err(text)
-                };
+                return if status.starts_with("OK") { Ok(text) } else { Err(text) };
             }
         }
     }
@@ -562,9 +438,7 @@ impl RawImap {
 
 /// The byte count of a literal that ends `line` (`{123}\r\n` or `{123+}\r\n`), if any.
 fn literal_len(line: &[u8]) -> Option<usize> {
-    let line = line
-        .strip_suffix(b"\r\n")
-        .or_else(|| line.strip_suffix(b"\n"))?;
+    let line = line.strip_suffix(b"\r\n").or_else(|| line.strip_suffix(b"\n"))?;
     let inner = line.strip_suffix(b"}")?;
     let open = inner.iter().rposition(|&b| b == b'{')?;
     let digits = &inner[open + 1..];
@@ -576,11 +450,7 @@ fn literal_len(line: &[u8]) -> Option<usize> {
 }
 
 fn redact_login(cmd: &str) -> String {
-    if cmd.to_ascii_uppercase().starts_with("LOGIN ") {
-        "LOGIN <redacted>".into()
-    } else {
-        cmd.to_string()
-    }
+    if cmd.to_ascii_uppercase().starts_with("LOGIN ") { "LOGIN <redacted>".into() } else { cmd.to_string() }
 }
 
 // ------------------------------------------------------------------ SMTP, plain
@@ -596,16 +466,10 @@ impl RawSmtp {
     /// Connects to 127.0.0.1:`port`, reads the greeting and sends EHLO.
     pub fn connect(port: u16) -> Self {
         ensure_stack();
-        let stream = TcpStream::connect((HOST, port))
-            .unwrap_or_else(|e| panic!("connecting to 127.0.0.1:{port}: {e}"));
-        stream
-            .set_read_timeout(Some(IO_TIMEOUT))
-            .expect("read timeout");
+        let stream = TcpStream::connect((HOST, port)).unwrap_or_else(|e| panic!("connecting to 127.0.0.1:{port}: {e}"));
+        stream.set_read_timeout(Some(IO_TIMEOUT)).expect("read timeout");
         let writer = stream.try_clone().expect("cloning the socket");
-        let mut smtp = RawSmtp {
-            reader: BufReader::new(stream),
-            writer,
-        };
+        let mut smtp = RawSmtp { reader: BufReader::new(stream), writer };
         let (code, text) = smtp.reply();
         assert_eq!(code, 220, "unexpected SMTP greeting: {text}");
         let (code, text) = smtp.command("EHLO test.postbote.test");
@@ -615,9 +479,7 @@ impl RawSmtp {
 
     /// Sends one command line (without CRLF) and returns the reply code and its text.
     pub fn command(&mut self, line: &str) -> (u16, String) {
-        self.writer
-            .write_all(format!("{line}\r\n").as_bytes())
-            .expect("writing to the SMTP server");
+        self.writer.write_all(format!("{line}\r\n").as_bytes()).expect("writing to the SMTP server");
         self.reply()
     }
 
@@ -658,14 +520,8 @@ impl RawSmtp {
         let mut text = String::new();
         loop {
             let mut line = String::new();
-            let n = self
-                .reader
-                .read_line(&mut line)
-                .expect("reading an SMTP reply");
-            assert!(
-                n > 0,
-                "the SMTP server closed the connection; so far: {text}"
-            );
+            let n = self.reader.read_line(&mut line).expect("reading an SMTP reply");
+            assert!(n > 0, "the SMTP server closed the connection; so far: {text}");
             text.push_str(&line);
             // "250-more" continues, "250 last" ends the reply
             if line.as_bytes().get(3) != Some(&b'-') {

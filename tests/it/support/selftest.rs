@@ -35,10 +35,7 @@ fn delivered_message_reads_back_over_raw_imap() {
     let uids = imap.uid_search(&format!("HEADER Message-ID {}", imap_quote(&id)));
     assert_eq!(uids.len(), 1, "message not found by Message-ID");
     // the header comes back as a literal
-    let resp = imap.command(&format!(
-        "UID FETCH {} (FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])",
-        uids[0]
-    ));
+    let resp = imap.command(&format!("UID FETCH {} (FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])", uids[0]));
     assert!(resp.contains("Subject: Anfrage Badsanierung"), "{resp}");
     let resp = imap.command(&format!("UID FETCH {} BODY.PEEK[TEXT]", uids[0]));
     assert!(resp.contains(".a line that starts with a dot"), "{resp}");
@@ -54,21 +51,13 @@ fn delivered_message_reads_back_over_raw_imap() {
 #[test]
 fn folders_append_and_deliver_to_folder() {
     let (user, password) = unique_user("selftest-folders");
-    deliver_to_folder(
-        &user,
-        "Kunden/Müller",
-        &message("im Unterordner", "sub@selftest.test"),
-    );
+    deliver_to_folder(&user, "Kunden/Müller", &message("im Unterordner", "sub@selftest.test"));
     let mut imap = RawImap::login(&user, &password);
     // modified UTF-7 on the wire: "Müller" is "M&APw-ller"
     assert_eq!(imap.select("Kunden/M&APw-ller"), 1);
 
     imap.command("CREATE \"Baustellen\"");
-    let uid = imap.append(
-        "Baustellen",
-        "\\Seen",
-        &message("appended", "app@selftest.test"),
-    );
+    let uid = imap.append("Baustellen", "\\Seen", &message("appended", "app@selftest.test"));
     assert_eq!(imap.select("Baustellen"), 1);
     assert_eq!(imap.uid_search("SEEN"), vec![uid]);
     imap.command("UNSELECT");
@@ -87,9 +76,7 @@ fn new_user_can_log_in_at_once() {
         RawImap::login(&user, &password).logout();
     }
     let mut imap = RawImap::connect();
-    let err = imap
-        .try_command("LOGIN \"nobody.here@handwerk.test\" \"x\"")
-        .unwrap_err();
+    let err = imap.try_command("LOGIN \"nobody.here@handwerk.test\" \"x\"").unwrap_err();
     assert!(err.contains("NO"), "{err}");
 }
 
@@ -120,14 +107,7 @@ fn submission_with_starttls_and_auth_is_captured_with_its_envelope() {
 #[test]
 fn submissions_with_implicit_tls_as_the_hosted_user() {
     let rcpt = format!("kunde.{}@kunde.test", unique_token());
-    swaks_submit(
-        SUBMISSIONS_PORT,
-        INFO.address,
-        INFO.password,
-        INFO.address,
-        &[&rcpt],
-        &message("Termin", "t@x.test"),
-    );
+    swaks_submit(SUBMISSIONS_PORT, INFO.address, INFO.password, INFO.address, &[&rcpt], &message("Termin", "t@x.test"));
     let got = wait_captured(&rcpt, 1, Duration::from_secs(20));
     assert_eq!(got.len(), 1, "nothing captured for {rcpt}");
     assert_eq!(got[0].mail_from, INFO.address);
@@ -138,25 +118,14 @@ fn submissions_with_implicit_tls_as_the_hosted_user() {
 fn mail_for_the_hosted_domain_goes_into_dovecot() {
     let (user, password) = unique_user("selftest-lmtp");
     let id = format!("{}@kunde.test", unique_token());
-    smtp_send(
-        "sabine.mueller@kunde.test",
-        &[&user],
-        &message("per SMTP", &id),
-    );
+    smtp_send("sabine.mueller@kunde.test", &[&user], &message("per SMTP", &id));
     let mut imap = RawImap::login(&user, &password);
     let deadline = Instant::now() + Duration::from_secs(20);
     while imap.select("INBOX") == 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the message for {user} did not arrive in Dovecot"
-        );
+        assert!(Instant::now() < deadline, "the message for {user} did not arrive in Dovecot");
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert_eq!(
-        imap.uid_search(&format!("HEADER Message-ID {}", imap_quote(&id)))
-            .len(),
-        1
-    );
+    assert_eq!(imap.uid_search(&format!("HEADER Message-ID {}", imap_quote(&id))).len(), 1);
 }
 
 #[test]
@@ -211,15 +180,10 @@ fn dns_serves_the_placeholder_zone() {
     sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     sock.send_to(&q, ("127.0.0.1", DNS_PORT)).unwrap();
     let mut buf = [0u8; 512];
-    let n = sock
-        .recv(&mut buf)
-        .expect("no DNS answer from 127.0.0.1:5353");
+    let n = sock.recv(&mut buf).expect("no DNS answer from 127.0.0.1:5353");
     assert!(n > 12 && buf[0] == 0x50 && buf[1] == 0x53);
     assert_eq!(buf[3] & 0x0f, 0, "DNS error code");
-    assert!(
-        u16::from_be_bytes([buf[6], buf[7]]) >= 1,
-        "no answer records"
-    );
+    assert!(u16::from_be_bytes([buf[6], buf[7]]) >= 1, "no answer records");
 }
 
 #[tokio::test]
@@ -234,18 +198,14 @@ async fn imaps_certificate_is_trusted_by_rustls() {
     for cert in CertificateDer::pem_file_iter(ca_file()).unwrap() {
         roots.add(cert.unwrap()).unwrap();
     }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     for name in ["localhost", "127.0.0.1", "mail.handwerk.test"] {
-        let tcp = tokio::net::TcpStream::connect((HOST, IMAPS_PORT))
-            .await
-            .unwrap();
+        let tcp = tokio::net::TcpStream::connect((HOST, IMAPS_PORT)).await.unwrap();
         let server_name = ServerName::try_from(name.to_string()).unwrap();
         let mut tls = connector
             .connect(server_name, tcp)
