@@ -82,8 +82,14 @@ pub fn init_tracing(verbose: u8) {
     for d in ["async_imap=warn", "imap_proto=warn", "rustls=warn", "hickory_proto=warn", "hickory_resolver=warn"] {
         filter = filter.add_directive(d.parse().expect("static directive"));
     }
-    let _ =
-        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+    // Colours only for a person at a terminal, never escape codes in a log file.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .with_target(false)
+        .try_init();
 }
 
 pub fn load_config(path: &std::path::Path) -> anyhow::Result<Config> {

@@ -234,6 +234,30 @@ async fn the_binary_syncs_and_reports_status() {
     assert_eq!(inbox["unread"], 2);
 }
 
+/// The owner's rule, checked on the real binary: even with every log level at trace, neither the
+/// IMAP password nor its base64 forms (as in AUTHENTICATE PLAIN) reach the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trace_logging_never_shows_the_password() {
+    use base64::Engine;
+    let (user, pw) = unique_user("tracelog");
+    let e = env_for(&user, &pw, r#"["INBOX"]"#);
+    deliver(&e.user, "INBOX", &mail(1, "Zugangsdaten?"));
+    let out = Command::new(env!("CARGO_BIN_EXE_postbote"))
+        .arg("--config")
+        .arg(&e.config)
+        .args(["-vv", "sync", "--once"])
+        .env("RUST_LOG", "trace")
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("DEBUG") && log.contains("session ready"), "the log was not verbose: {log}");
+    let b64 = base64::engine::general_purpose::STANDARD;
+    for secret in [pw.clone(), b64.encode(&pw), b64.encode(format!("\0{user}\0{pw}"))] {
+        assert!(!log.contains(&secret), "the log shows a form of the password: {secret}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flags_and_expunges_on_the_server_reach_the_store() {
     let e = env("flags");
