@@ -20,10 +20,10 @@ use super::api::{
 use super::body::{self, BODY_PROPS, DEFAULT_BODY_PROPS, Draft};
 use super::ids;
 use super::limits;
-use super::mail::set_error_json;
+use super::mail::set_error;
 use crate::message::EmailAddress;
 use crate::store::ObjType;
-use crate::store::jmap::{EmailFilter, EmailRow, EmailSortKey, EmailUpdate, KeywordPatch, MailboxPatch, SetFailure};
+use crate::store::jmap::{EmailFilter, EmailRow, EmailSortKey, EmailUpdate, KeywordPatch, MailboxPatch};
 
 const LIST_PROPS: &[&str] = &[
     "id",
@@ -48,32 +48,8 @@ const LIST_PROPS: &[&str] = &[
     "preview",
 ];
 const BODY_LEVEL: &[&str] = &["bodyValues", "textBody", "htmlBody", "attachments", "bodyStructure", "headers"];
-const DEFAULT_PROPS: &[&str] = &[
-    "id",
-    "blobId",
-    "threadId",
-    "mailboxIds",
-    "keywords",
-    "size",
-    "receivedAt",
-    "messageId",
-    "inReplyTo",
-    "references",
-    "sender",
-    "from",
-    "to",
-    "cc",
-    "bcc",
-    "replyTo",
-    "subject",
-    "sentAt",
-    "hasAttachment",
-    "preview",
-    "bodyValues",
-    "textBody",
-    "htmlBody",
-    "attachments",
-];
+/// What Email/get returns without `properties`: the list properties and these (RFC 8621 4.2).
+const DEFAULT_EXTRA_PROPS: &[&str] = &["bodyValues", "textBody", "htmlBody", "attachments"];
 
 fn utc(t: i64) -> Value {
     chrono::DateTime::from_timestamp(t, 0).map_or(Value::Null, |d| json!(d.format("%Y-%m-%dT%H:%M:%SZ").to_string()))
@@ -120,8 +96,8 @@ pub fn get(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
     let (account_id, mailbox) = ctx.account(&args)?;
     let want = get_ids(ctx, &args)?
         .ok_or_else(|| MethodError::with("requestTooLarge", "Email/get needs ids (use Email/query first)"))?;
-    let props =
-        opt_str_list(&args, "properties")?.unwrap_or_else(|| DEFAULT_PROPS.iter().map(|s| s.to_string()).collect());
+    let props = opt_str_list(&args, "properties")?
+        .unwrap_or_else(|| LIST_PROPS.iter().chain(DEFAULT_EXTRA_PROPS).map(|s| s.to_string()).collect());
     for p in &props {
         if !LIST_PROPS.contains(&p.as_str())
             && !BODY_LEVEL.contains(&p.as_str())
@@ -717,7 +693,7 @@ pub fn set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
                 );
             }
             Err(f) => {
-                not_created.insert(cid, set_error_json(f));
+                not_created.insert(cid, set_error(f));
             }
         }
     }
@@ -766,18 +742,15 @@ pub fn set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
                     updated.insert(key, Value::Null);
                 }
                 Err(f) => {
-                    not_updated.insert(key, set_error_json(f));
+                    not_updated.insert(key, set_error(f));
                 }
             }
         }
         for (key, r) in destroy_keys.into_iter().zip(de) {
             match r {
                 Ok(()) => destroyed.push(json!(key)),
-                Err(SetFailure::NotFound) => {
-                    not_destroyed.insert(key, json!({"type": "notFound"}));
-                }
                 Err(f) => {
-                    not_destroyed.insert(key, set_error_json(f));
+                    not_destroyed.insert(key, set_error(f));
                 }
             }
         }
@@ -843,7 +816,7 @@ pub fn import(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
                 created.insert(cid, json!({"id": ids::email(c.id), "blobId": ids::blob(c.blob_id), "threadId": ids::thread(c.thread_id), "size": c.size}));
             }
             Err(f) => {
-                not_created.insert(cid, set_error_json(f));
+                not_created.insert(cid, set_error(f));
             }
         }
     }

@@ -167,7 +167,8 @@ pub fn mailbox_query_changes(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> Met
     Err(MethodError::with("cannotCalculateChanges", "Mailbox/query results are not tracked; run Mailbox/query again"))
 }
 
-fn set_error(f: SetFailure) -> Value {
+/// A /set failure as its JMAP SetError object.
+pub fn set_error(f: SetFailure) -> Value {
     match f {
         SetFailure::NotFound => json!({"type": "notFound"}),
         SetFailure::Invalid(p, d) => json!({"type": "invalidProperties", "properties": [p], "description": d}),
@@ -177,10 +178,6 @@ fn set_error(f: SetFailure) -> Value {
         SetFailure::Forbidden(d) => json!({"type": "forbidden", "description": d}),
         SetFailure::AlreadyExists(d) => json!({"type": "invalidProperties", "properties": ["name"], "description": d}),
     }
-}
-
-pub fn set_error_json(f: SetFailure) -> Value {
-    set_error(f)
 }
 
 fn mailbox_name(v: Option<&Value>) -> Result<String, Value> {
