@@ -485,6 +485,18 @@ pub fn with_states(
     Ok(body)
 }
 
+/// The window of a /query over `total` results: `position` (negative counts from the end) and
+/// `limit`, capped at the server's maximum. Returns (start, limit).
+pub fn query_window(args: &Map<String, Value>, total: usize) -> Result<(usize, usize), MethodError> {
+    let position = opt_int(args, "position")?.unwrap_or(0);
+    let start = if position < 0 { total.saturating_sub((-position) as usize) } else { (position as usize).min(total) };
+    let limit = opt_int(args, "limit")?
+        .map(|l| l.max(0) as usize)
+        .unwrap_or(limits::MAX_QUERY_LIMIT)
+        .min(limits::MAX_QUERY_LIMIT);
+    Ok((start, limit))
+}
+
 // ---------------------------------------------------------------------------------------------
 // Argument helpers shared by the methods
 

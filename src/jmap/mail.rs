@@ -12,7 +12,6 @@ use super::api::{
     Ctx, MethodError, MethodResult, SetArgs, changes, get_ids, get_properties, opt_bool, opt_str, set_args, with_states,
 };
 use super::ids;
-use super::limits;
 use crate::store::ObjType;
 use crate::store::jmap::{MailboxRow, SetFailure};
 
@@ -145,9 +144,7 @@ pub fn mailbox_query(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResul
         }
     }
     let total = rows.len();
-    let position = super::api::opt_int(&args, "position")?.unwrap_or(0);
-    let start = if position < 0 { total.saturating_sub((-position) as usize) } else { (position as usize).min(total) };
-    let limit = super::api::opt_int(&args, "limit")?.map(|l| l.max(0) as usize).unwrap_or(limits::MAX_QUERY_LIMIT);
+    let (start, limit) = super::api::query_window(&args, total)?;
     let ids: Vec<Value> = rows.iter().skip(start).take(limit).map(|m| json!(ids::mailbox(m.id))).collect();
     let mut out = json!({
         "accountId": account_id,

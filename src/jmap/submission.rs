@@ -18,7 +18,7 @@ use super::api::{
     Ctx, MethodError, MethodResult, SetArgs, changes as type_changes, get_ids, get_properties, opt_str_list, set_args,
     with_states,
 };
-use super::{email, ids, limits};
+use super::{email, ids};
 use crate::outbox::{EnqueueError, Origin, Outgoing};
 use crate::store::ObjType;
 
@@ -402,12 +402,7 @@ pub fn submission_query(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodRe
         }
     }
     let total = rows.len();
-    let position = super::api::opt_int(&args, "position")?.unwrap_or(0);
-    let start = if position < 0 { total.saturating_sub((-position) as usize) } else { (position as usize).min(total) };
-    let limit = super::api::opt_int(&args, "limit")?
-        .map(|l| l.max(0) as usize)
-        .unwrap_or(limits::MAX_QUERY_LIMIT)
-        .min(limits::MAX_QUERY_LIMIT);
+    let (start, limit) = super::api::query_window(&args, total)?;
     let mut out = json!({
         "accountId": account_id,
         "queryState": ids::state(&states.epoch, states.modseq(ObjType::EmailSubmission)),

@@ -829,13 +829,7 @@ impl Store {
         name: &str,
     ) -> Result<std::result::Result<(), SetFailure>> {
         self.write(|t| {
-            let row: Option<(String, Option<String>)> =
-                t.tx.query_row(
-                    "SELECT name, role FROM folder WHERE id = ?1 AND account = ?2 AND destroyed = 0",
-                    params![id, account],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?;
+            let row = live_folder(t, account, id)?;
             let Some((old, role)) = row else { return Ok(Err(SetFailure::NotFound)) };
             if old == name {
                 return Ok(Ok(()));
@@ -867,13 +861,7 @@ impl Store {
         remove_emails: bool,
     ) -> Result<std::result::Result<(), SetFailure>> {
         self.write(|t| {
-            let row: Option<(String, Option<String>)> =
-                t.tx.query_row(
-                    "SELECT name, role FROM folder WHERE id = ?1 AND account = ?2 AND destroyed = 0",
-                    params![id, account],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?;
+            let row = live_folder(t, account, id)?;
             let Some((name, role)) = row else { return Ok(Err(SetFailure::NotFound)) };
             if role.as_deref() == Some("inbox") {
                 return Ok(Err(SetFailure::Forbidden("the inbox cannot be destroyed".into())));
@@ -1558,4 +1546,15 @@ mod tests {
             matches!(&q3.op, WritebackOp::Append { message_id, flags, .. } if *message_id == c.id && flags == &vec!["\\Draft".to_string()])
         );
     }
+}
+
+/// Name and role of a folder of `account` that still exists.
+fn live_folder(t: &Tx<'_>, account: &str, id: i64) -> Result<Option<(String, Option<String>)>> {
+    Ok(t.tx
+        .query_row(
+            "SELECT name, role FROM folder WHERE id = ?1 AND account = ?2 AND destroyed = 0",
+            params![id, account],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?)
 }
