@@ -20,7 +20,7 @@ use postbote::app::App;
 use postbote::config::Config;
 use postbote::store::Store;
 
-use crate::support::{self, stack_dir};
+use crate::support::{self, free_port, stack_dir};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
@@ -85,10 +85,6 @@ where
         assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for: {what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 // --------------------------------------------------------------------------- the daemon

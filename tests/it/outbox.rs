@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 // ----------------------------------------------------------------------------- helpers
 
-use crate::support::{self, Captured, captured_for};
+use crate::support::{self, Captured, captured_for, free_port};
 
 /// A tag unique to this call, usable in local parts and mailbox ids.
 fn unique(prefix: &str) -> String {
@@ -51,10 +51,6 @@ async fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Optio
 fn header(eml: &[u8], name: &str) -> Option<String> {
     let raw = postbote::message::raw_header(&eml[..postbote::message::find_header_end(eml)], name.as_bytes())?;
     Some(String::from_utf8_lossy(&raw).trim().to_string())
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 #[derive(Clone)]

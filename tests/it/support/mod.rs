@@ -166,6 +166,25 @@ pub fn wait_port(port: u16) {
     }
 }
 
+/// A loopback TCP port for a listener a test starts (JMAP, control endpoint). Never the same
+/// port twice in this process, and below the kernel's ephemeral range (32768 and up), so
+/// neither another test's listener nor an outgoing connection's local port can take it
+/// between this call and the daemon's bind. Each candidate is checked by binding it.
+pub fn free_port() -> u16 {
+    use std::sync::atomic::AtomicU16;
+    // Start at a pid-dependent place so two test processes on one machine rarely meet.
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let _ =
+        NEXT.compare_exchange(0, 20_000 + (std::process::id() % 1_000) as u16 * 10, Ordering::SeqCst, Ordering::SeqCst);
+    loop {
+        let port = NEXT.fetch_add(1, Ordering::SeqCst);
+        assert!(port < 32_000, "no free loopback port left below the ephemeral range");
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
 // ------------------------------------------------------------------ users and mail
 
 /// A token unique to this call across parallel tests and test processes: pid, a counter and
