@@ -5,9 +5,12 @@
 //! JMAP server and the daily deliverability check, then waits. On shutdown it cancels the token
 //! every task selects on and joins them all: each task stops at a safe point (after a commit,
 //! never between "sent" and "recorded as sent"). A task that fails is restarted with backoff;
-//! one failing mailbox never stops the others.
+//! one failing mailbox never stops the others. Only one daemon runs per data directory
+//! ([`DaemonLock`]).
 
 use std::future::Future;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::Path;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -29,6 +32,7 @@ pub async fn shutdown_signal() {
 }
 
 pub async fn run(app: App, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let _lock = DaemonLock::acquire(&app.config.agent.data_dir)?;
     let token = CancellationToken::new();
     let tracker = TaskTracker::new();
 
@@ -77,6 +81,52 @@ pub async fn run(app: App, shutdown: impl Future<Output = ()>) -> anyhow::Result
     Ok(())
 }
 
+/// The daemon's claim on its data directory, held for as long as it lives: an exclusive lock
+/// on `daemon.lock` there, which the kernel drops when the process ends in any way (SIGKILL
+/// included), so a crash never leaves a stale lock behind. One daemon per store: a second one
+/// would take the first one's messages in flight for the remains of a crash (`sending` becomes
+/// `unknown` at start-up) and could send them twice.
+pub struct DaemonLock {
+    _file: std::fs::File,
+}
+
+impl DaemonLock {
+    pub fn acquire(data_dir: &Path) -> anyhow::Result<Self> {
+        use anyhow::Context as _;
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
+        let path = data_dir.join("daemon.lock");
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .with_context(|| format!("cannot open the lock file {}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut pid = String::new();
+                let _ = file.read_to_string(&mut pid);
+                let pid = pid.trim();
+                let pid = if pid.is_empty() { "unknown".into() } else { format!("pid {pid}") };
+                anyhow::bail!(
+                    "another postbote daemon ({pid}) already runs on the data directory {}; stop it first",
+                    data_dir.display()
+                );
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(e).with_context(|| format!("cannot lock {}", path.display()));
+            }
+        }
+        // Only the holder writes: the pid tells a second daemon whom it met.
+        file.set_len(0)?;
+        file.seek(SeekFrom::Start(0))?;
+        writeln!(file, "{}", std::process::id())?;
+        Ok(Self { _file: file })
+    }
+}
+
 /// Run `make(token)` until it returns Ok or the token is cancelled; restart it after an error
 /// with a growing delay (1 s doubling to 5 min), so a broken part neither spins nor stops the rest.
 fn supervise<F, Fut>(tracker: &TaskTracker, token: &CancellationToken, name: String, make: F)
@@ -108,4 +158,20 @@ where
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DaemonLock;
+
+    #[test]
+    fn a_second_claim_on_the_data_directory_is_refused_until_the_first_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = DaemonLock::acquire(dir.path()).unwrap();
+        let err = DaemonLock::acquire(dir.path()).err().expect("a second daemon must be refused");
+        let msg = format!("{err:#}");
+        assert!(msg.contains("another postbote daemon") && msg.contains(&std::process::id().to_string()), "{msg}");
+        drop(first);
+        DaemonLock::acquire(dir.path()).expect("free again once the first has ended");
+    }
 }

@@ -566,6 +566,18 @@ async fn sigkill_while_sending_loses_nothing_and_never_sends_twice_silently() {
     assert!(after_kill.iter().any(|s| s == "queued"), "the kill came too late to test anything: {after_kill:?}");
 
     let mut second = spawn("run2.log");
+    let lock = app.config.agent.data_dir.join("daemon.lock");
+    let pid = second.id().to_string();
+    wait_for("the second daemon to hold the lock", Duration::from_secs(30), || {
+        (std::fs::read_to_string(&lock).unwrap_or_default().trim() == pid).then_some(())
+    })
+    .await;
+    // The kernel dropped the killed daemon's lock with it, so the second one started; a third
+    // on the same data directory meanwhile is refused, naming the one that runs.
+    let third = std::process::Command::new(bin).args(["--config", path.to_str().unwrap(), "run"]).output().unwrap();
+    let said = String::from_utf8_lossy(&third.stderr);
+    assert!(!third.status.success(), "a second daemon on one store must not start: {said}");
+    assert!(said.contains("another postbote daemon") && said.contains(&pid), "{said}");
     wait_for("the queue to settle", Duration::from_secs(60), || {
         let counts = app.store.outbox_counts(Some(&u)).unwrap();
         let busy: i64 = ["queued", "deferred", "sending"].iter().filter_map(|s| counts.get(*s)).sum();
