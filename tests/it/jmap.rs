@@ -971,3 +971,85 @@ async fn tls_listener_serves_the_session() {
     assert!(text.contains(&format!("\"apiUrl\":\"https://localhost:{}/jmap/api/\"", d.port)), "{text}");
     d.stop().await;
 }
+
+/// maxConcurrentRequests and the upload limits are enforced, not only advertised: a device with
+/// four API requests in flight gets a `limit` problem for the fifth and is served again once
+/// they end; an upload announced larger than maxSizeUpload is refused before its body is read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrency_and_upload_limits_are_enforced() {
+    use postbote::jmap::limits;
+    let (user, pw) = support::unique_user("jmaplimits");
+    let d = daemon(&[Mb("becker", "employee", &user, &pw)]).await;
+    let (_, token) = d.device("becker", &[]);
+    let (_, other) = d.device("becker", &[]);
+    let auth = format!("Authorization: Bearer {token}\r\n");
+    let echo = json!({"using": USING, "methodCalls": [["Core/echo", {"hello": true}, "0"]]});
+
+    // Requests whose bodies never finish arriving hold their permits. One that reached the
+    // server after a probe took the last permit was refused itself: it is replaced.
+    let hold = || async {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", d.port)).await.unwrap();
+        let head = format!(
+            "POST /jmap/api/ HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{"
+        );
+        s.write_all(head.as_bytes()).await.unwrap();
+        s
+    };
+    let mut held = Vec::new();
+    for _ in 0..limits::MAX_CONCURRENT_REQUESTS {
+        held.push(hold().await);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let refused = loop {
+        for s in held.iter_mut() {
+            let mut buf = [0u8; 512];
+            if !matches!(s.try_read(&mut buf), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock) {
+                *s = hold().await;
+            }
+        }
+        let (status, v) = d.api(&token, &echo).await;
+        if status == 429 {
+            break v;
+        }
+        assert_eq!(status, 200, "{v}");
+        assert!(Instant::now() < deadline, "the fifth request in flight was never refused");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(refused["type"], "urn:ietf:params:jmap:error:limit", "{refused}");
+    assert_eq!(refused["limit"], "maxConcurrentRequests", "{refused}");
+    // The limit is per device: another phone of the same mailbox is served meanwhile.
+    let (status, v) = d.api(&other, &echo).await;
+    assert_eq!((status, &v["methodResponses"][0][1]["hello"]), (200, &json!(true)), "{v}");
+    drop(held);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, v) = d.api(&token, &echo).await;
+        if status == 200 {
+            break;
+        }
+        assert_eq!(status, 429, "{v}");
+        assert!(Instant::now() < deadline, "the permits of closed requests were never given back");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // An upload announced one byte over the limit is refused from its header alone.
+    let too_big = (limits::MAX_SIZE_UPLOAD + 1).to_string();
+    let bearer = format!("Bearer {token}");
+    let (status, _, body) = d
+        .http(
+            "POST",
+            "/jmap/upload/becker/",
+            &[("Authorization", &bearer), ("Content-Type", "image/jpeg"), ("Content-Length", &too_big)],
+            b"",
+        )
+        .await;
+    let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    assert_eq!((status, v["limit"].as_str()), (413, Some("maxSizeUpload")), "{v}");
+    // One within the limit is stored and can be downloaded again.
+    let (status, _, body) = d
+        .http("POST", "/jmap/upload/becker/", &[("Authorization", &bearer), ("Content-Type", "text/plain")], b"Aufmass")
+        .await;
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!((status, v["size"].as_u64()), (201, Some(7)), "{v}");
+    d.stop().await;
+}
