@@ -7,7 +7,9 @@
 //!
 //! The stack (see `scripts/stack` for the whole story):
 //! - Dovecot is the vendor's hosted server `handwerk.test`: IMAP 10143 (STARTTLS; plain LOGIN
-//!   is allowed on loopback), IMAPS 10993, LMTP 10024.
+//!   is allowed on loopback), IMAPS 10993, LMTP 10024. A spare Dovecot on the same users and
+//!   mail (IMAP 11143, IMAPS 11993) is started on demand for the tests that restart the
+//!   server ([`spare_dovecot`]).
 //! - Postfix: SMTP 10025 (no AUTH, relays for loopback), submission 10587 (STARTTLS, then AUTH
 //!   required), submissions 10465 (implicit TLS + AUTH). `@handwerk.test` goes into Dovecot;
 //!   every other recipient is captured, one `.eml` + `.env` file pair per recipient.
@@ -144,11 +146,15 @@ pub fn ensure_stack() {
     }
 }
 
-/// Stops and starts Dovecot only and waits for its ports. Every open IMAP connection, of
-/// every test running at the time, is cut: use it in tests that own that risk.
-pub fn restart_dovecot() {
+/// IMAPS port of the stack's spare Dovecot: the same users and mail as the main one, for the
+/// tests that restart the server under a client without cutting every other test's sessions.
+pub const SPARE_IMAPS: u16 = 11993;
+
+/// `scripts/stack spare-dovecot ACTION` (start | restart | stop). A restart ends every session
+/// of the spare instance, as a service manager's restart does; the main Dovecot is untouched.
+pub fn spare_dovecot(action: &str) {
     ensure_stack();
-    stack(&["restart-dovecot"], None);
+    stack(&["spare-dovecot", action], None);
 }
 
 /// Polls until 127.0.0.1:`port` accepts a connection; panics after 20 s.
