@@ -231,7 +231,8 @@ pub fn sessions(app: &App) -> Result<Vec<OfficeSession>, crate::store::StoreErro
 
 // ----------------------------------------------------------------------- notices
 
-/// Put a notice about recipients that failed into the sender's INBOX (local only).
+/// Put a notice about recipients that failed into the sender's INBOX (the store at once, the
+/// server's INBOX through the write-back queue).
 pub(crate) fn notify_failed(
     app: &App,
     mb: &Mailbox,
@@ -242,7 +243,8 @@ pub(crate) fn notify_failed(
     let Some((m, _)) = app.store.outbox_show(id)? else { return Ok(()) };
     let domain = m.from.rsplit_once('@').map(|(_, d)| d.to_string()).unwrap_or_else(|| "localhost".into());
     let raw = compose::notice(app.config.agent.time_zone, &m.from, &domain, &m.subject, &m.message_id, lines, expired);
-    app.store.insert_local_inbox_message(&mb.id, raw, &["$postbote-notice"])?;
+    app.store.insert_inbox_notice(&mb.id, raw, &["$postbote-notice"])?;
+    app.writeback_wake.notify_one();
     app.store.outbox_note(id, "postbote", None, "a notice about the failed recipients was put into the INBOX")?;
     Ok(())
 }

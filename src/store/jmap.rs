@@ -713,7 +713,7 @@ fn type_modseq(t: &Tx<'_>, account: &str, ty: ObjType) -> Result<i64> {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn queue(
+pub(super) fn queue(
     t: &Tx<'_>,
     account: &str,
     kind: &str,

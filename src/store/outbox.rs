@@ -652,9 +652,12 @@ impl Store {
         })
     }
 
-    /// Put a message that exists only locally (uid NULL) into the account's INBOX, e.g. a
-    /// notice about a failed delivery; phones and `messages list` see it like any other.
-    pub fn insert_local_inbox_message(&self, account: &str, raw: Vec<u8>, keywords: &[&str]) -> Result<i64> {
+    /// Put a message postbote wrote itself (a notice about a failed delivery) into the
+    /// account's INBOX: at once in the store, where phones and `messages list` see it, and
+    /// through the write-back queue on the server (IMAP APPEND), where the office program
+    /// sees it. Until the APPEND is done it has no UID; after it, the mirror knows it by its
+    /// new UID and never fetches it a second time.
+    pub fn insert_inbox_notice(&self, account: &str, raw: Vec<u8>, keywords: &[&str]) -> Result<i64> {
         let parsed = crate::message::parse(&raw);
         self.write(|t| {
             let folder = ensure_folder(t, account, "INBOX", Some("inbox"))?;
@@ -668,6 +671,7 @@ impl Store {
             let id = insert_message(t, account, folder, &m, &parsed)?.expect("a local message is always new");
             t.log(account, super::ObjType::Mailbox, folder, super::Op::CountsOnly, None)?;
             t.touch(account, super::ObjType::EmailDelivery)?;
+            super::jmap::queue(t, account, "append", Some(id), None, None, None, None)?;
             Ok(id)
         })
     }

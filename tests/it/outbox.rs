@@ -449,13 +449,32 @@ async fn greylisted_recipient_is_deferred_then_delivered_and_rejected_one_gets_a
     let inbox = h.app.store.list_messages(&h.u, Some("INBOX"), 10).unwrap();
     let notice =
         inbox.iter().find(|m| m.subject.contains("Not delivered: Rechnung 42")).expect("a notice in the INBOX");
-    assert!(notice.uid.is_none(), "the notice is local only");
+    assert!(notice.uid.is_none(), "not on the server yet: the harness runs no IMAP task");
     let raw = String::from_utf8(h.app.store.message_raw(notice.id).unwrap().unwrap()).unwrap();
     assert!(
         raw.contains(&rej) && raw.contains("550") && raw.contains("NICHT zugestellt") && raw.contains("NOT delivered"),
         "{raw}"
     );
     assert!(!raw.contains(&ok), "the notice names only the failed recipient");
+    // A sync writes it back to the server's INBOX, where the office program reads mail, and
+    // the mirror then knows it by its UID instead of fetching it a second time.
+    postbote::imap_sync::sync_once(&h.app, &h.u, false).await.unwrap();
+    let mut imap = support::RawImap::login(&format!("{}.bau-firma@handwerk.test", h.u), &format!("{}-imap-pw", h.u));
+    imap.select("INBOX");
+    let on_server = imap.uid_search("SUBJECT \"Rechnung 42\" KEYWORD $postbote-notice");
+    assert_eq!(on_server.len(), 1, "the notice is in the server's INBOX, once");
+    imap.logout();
+    postbote::imap_sync::sync_once(&h.app, &h.u, false).await.unwrap();
+    let notices: Vec<_> = h
+        .app
+        .store
+        .list_messages(&h.u, Some("INBOX"), 10)
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.subject.contains("Not delivered: Rechnung 42"))
+        .collect();
+    assert_eq!(notices.len(), 1, "no second copy from the mirror");
+    assert_eq!(notices[0].uid, Some(on_server[0]));
     h.stop().await;
 }
 
