@@ -230,6 +230,9 @@ port = 10587
 tls = "starttls"
 ca_file = "{ca}"
 send_while = "session"
+[outbox]
+# A first attempt that fails on a busy machine is retried at once, not after a minute.
+retry_schedule = ["1s"]
 [control]
 listen = "unix:{d}/control.sock"
 [jmap]

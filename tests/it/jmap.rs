@@ -131,6 +131,9 @@ ca_file = "{ca}"
 host = "127.0.0.1"
 port = 10587
 
+[outbox]
+retry_schedule = ["1s"]
+
 [control]
 listen = "127.0.0.1:{control}"
 
