@@ -24,7 +24,7 @@ use super::folders::{self, Listed, Target};
 use super::plan::{self, Caps, Expunges, Flags, Plan, Server, Stored};
 use super::wire::{self, mutf7, quote};
 use crate::app::App;
-use crate::config::Mailbox;
+use crate::config::{FolderSpec, Mailbox};
 use crate::store::messages::{Folder, FolderState, NewMessage};
 
 /// A batch is committed early once it holds this many bytes (a few large attachments).
@@ -218,11 +218,15 @@ impl Mirror {
                 listed.push(l);
             }
         }
-        let (targets, missing) = folders::resolve(&self.mailbox.folders, &listed);
+        let store = &self.app.store;
+        // The config's folders, and those a phone created or renamed.
+        let mut specs = self.mailbox.folders.clone();
+        specs.extend(store.device_folders(self.account())?.into_iter().map(FolderSpec::Name));
+        let (targets, missing) = folders::resolve(&specs, &listed);
         for spec in missing {
             tracing::debug!(mailbox = %self.account(), folder = ?spec, "the server has no such folder; not mirrored");
         }
-        let store = &self.app.store;
+        let awaiting = store.folders_awaiting_writeback(self.account())?;
         let mut kept = Vec::new();
         for Target { wire, name, role } in targets {
             let folder = store.ensure_folder(self.account(), &name, role.as_deref())?;
@@ -230,7 +234,7 @@ impl Mirror {
         }
         let mut destroyed = Vec::new();
         for f in store.folders(self.account())? {
-            if !kept.iter().any(|k| k.folder.id == f.id) {
+            if !kept.iter().any(|k| k.folder.id == f.id) && !awaiting.contains(&f.id) {
                 tracing::info!(mailbox = %self.account(), folder = %f.name, "folder is gone on the server (or no longer configured): removed");
                 store.destroy_folder(f.id)?;
                 destroyed.push(f.name);

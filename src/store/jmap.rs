@@ -817,6 +817,7 @@ impl Store {
                 return Ok(Err(SetFailure::AlreadyExists(format!("a mailbox named \"{name}\" exists"))));
             }
             let id = ensure_folder(t, account, name, None)?;
+            t.tx.execute("UPDATE folder SET by_device = 1 WHERE id = ?1", [id])?;
             queue(t, account, "create", None, Some(id), None, Some(name), None)?;
             Ok(Ok(id))
         })
@@ -847,7 +848,8 @@ impl Store {
             if exists.is_some() {
                 return Ok(Err(SetFailure::AlreadyExists(format!("a mailbox named \"{name}\" exists"))));
             }
-            t.tx.execute("UPDATE folder SET name = ?2 WHERE id = ?1", params![id, name])?;
+            // The config may name it by its old name: from now on it is mirrored by this mark.
+            t.tx.execute("UPDATE folder SET name = ?2, by_device = 1 WHERE id = ?1", params![id, name])?;
             t.log(account, ObjType::Mailbox, id, Op::Updated, None)?;
             queue(t, account, "rename", None, Some(id), None, Some(name), Some(&old))?;
             Ok(Ok(()))
@@ -1482,6 +1484,27 @@ mod tests {
         s.insert_messages("becker", f.id, (1..=5).map(msg).collect(), None).unwrap();
         assert_eq!(s.changes("becker", ObjType::Email, since, 3).unwrap(), Err(ChangesError::TooMany));
         assert_eq!(s.changes("becker", ObjType::Email, since, 5).unwrap().unwrap().created.len(), 5);
+    }
+
+    #[test]
+    fn folders_made_or_renamed_by_a_device_stay_mirrored_and_protected_until_written_back() {
+        let (_d, s) = store();
+        let configured = s.ensure_folder("becker", "Projekte", None).unwrap();
+        let made = s.jmap_mailbox_create("becker", "Erledigt").unwrap().unwrap();
+        assert_eq!(s.device_folders("becker").unwrap(), vec!["Erledigt".to_string()]);
+        s.jmap_mailbox_rename("becker", configured.id, "Projekte 2026").unwrap().unwrap();
+        assert_eq!(s.device_folders("becker").unwrap(), vec!["Projekte 2026".to_string(), "Erledigt".to_string()]);
+        let mut awaiting = s.folders_awaiting_writeback("becker").unwrap();
+        awaiting.sort();
+        assert_eq!(awaiting, vec![configured.id, made]);
+        // Written back: nothing waits any more; the marks stay.
+        while let Some(q) = s.writeback_next("becker", 0).unwrap() {
+            s.writeback_done("becker", &q, WritebackEffect::None).unwrap();
+        }
+        assert!(s.folders_awaiting_writeback("becker").unwrap().is_empty());
+        assert_eq!(s.device_folders("becker").unwrap().len(), 2);
+        s.jmap_mailbox_destroy("becker", made, false).unwrap().unwrap();
+        assert_eq!(s.device_folders("becker").unwrap(), vec!["Projekte 2026".to_string()]);
     }
 
     #[test]

@@ -133,6 +133,30 @@ impl Store {
         })
     }
 
+    /// Names of the live folders a device created or renamed: mirrored besides the config's.
+    pub fn device_folders(&self, account: &str) -> Result<Vec<String>> {
+        self.read(|c| {
+            let mut s = c.prepare_cached(
+                "SELECT name FROM folder WHERE account = ?1 AND by_device = 1 AND destroyed = 0 ORDER BY id",
+            )?;
+            let rows = s.query_map([account], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+            Ok(rows)
+        })
+    }
+
+    /// Folders whose CREATE or RENAME still waits in the write-back queue: the server cannot
+    /// list them under their store name yet, and that is no reason to drop them.
+    pub fn folders_awaiting_writeback(&self, account: &str) -> Result<Vec<i64>> {
+        self.read(|c| {
+            let mut s = c.prepare_cached(
+                "SELECT DISTINCT folder_id FROM writeback_op
+                 WHERE account = ?1 AND kind IN ('create', 'rename') AND folder_id IS NOT NULL",
+            )?;
+            let rows = s.query_map([account], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+            Ok(rows)
+        })
+    }
+
     pub fn folder_by_name(&self, account: &str, name: &str) -> Result<Option<Folder>> {
         self.read(|c| {
             Ok(c.query_row(

@@ -31,6 +31,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0003_autoreply", include_str!("../../schema/0003_autoreply.sql")),
     ("0004_jmap", include_str!("../../schema/0004_jmap.sql")),
     ("0005_deliverability", include_str!("../../schema/0005_deliverability.sql")),
+    ("0006_device_folders", include_str!("../../schema/0006_device_folders.sql")),
 ];
 
 const READERS: usize = 8;

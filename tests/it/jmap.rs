@@ -1056,3 +1056,84 @@ async fn concurrency_and_upload_limits_are_enforced() {
     assert_eq!((status, v["size"].as_u64()), (201, Some(7)), "{v}");
     d.stop().await;
 }
+
+/// A mailbox a phone creates is created on the server and then mirrored like a configured
+/// folder: the mirror's next look at the server's folder list (every reconnect does one) keeps
+/// it, with its id and the mail moved into it, and new mail put into it on the server arrives.
+/// The same holds after the phone renames it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_mailbox_made_on_the_phone_is_mirrored_and_survives_rediscovery() {
+    let (user, pw) = support::unique_user("jmapmbox");
+    deliver(&user, "INBOX", &mail(1, "Auftrag Meier"));
+    deliver(&user, "INBOX", &mail(2, "Auftrag Schulz"));
+    let d = daemon(&[Mb("becker", "employee", &user, &pw)]).await;
+    let (_, token) = d.device("becker", &[]);
+    let mut m1 = None;
+    eventually(Duration::from_secs(30), "the two messages mirrored", || {
+        let l = d.app.store.list_messages("becker", Some("INBOX"), 10).unwrap();
+        m1 = l.iter().find(|m| m.subject == "Auftrag Meier").map(|m| m.id);
+        std::future::ready(l.len() == 2)
+    })
+    .await;
+    let email_id = postbote::jmap::ids::email(m1.unwrap());
+
+    let (s, v) = d
+        .api(
+            &token,
+            &json!({"using": USING, "methodCalls": [
+                ["Mailbox/set", {"accountId": "becker", "create": {"k": {"name": "Erledigt"}}}, "0"],
+                ["Email/set", {"accountId": "becker", "update": {email_id.clone(): {"mailboxIds": {"#k": true}}}}, "1"]]}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let mbox = v["methodResponses"][0][1]["created"]["k"]["id"].as_str().expect("created").to_string();
+    assert!(v["methodResponses"][1][1]["updated"].get(&email_id).is_some(), "{v}");
+    eventually(Duration::from_secs(30), "the folder and the move on the server", || {
+        let list = doveadm(&["mailbox", "list", "-u", &user]);
+        std::future::ready(
+            list.lines().any(|l| l.trim() == "Erledigt") && server_subjects(&user, "Erledigt") == ["Auftrag Meier"],
+        )
+    })
+    .await;
+
+    // A fresh session looks at the folder list again (as every reconnect does).
+    let check = |name: &'static str| {
+        let (d, token, mbox, email_id) = (&d, token.clone(), mbox.clone(), email_id.clone());
+        async move {
+            postbote::imap_sync::sync_once(&d.app, "becker", false).await.unwrap();
+            let (_, v) = d
+                .api(
+                    &token,
+                    &json!({"using": USING, "methodCalls": [
+                        ["Mailbox/get", {"accountId": "becker", "ids": [mbox.clone()], "properties": ["name", "totalEmails"]}, "0"],
+                        ["Email/query", {"accountId": "becker", "filter": {"inMailbox": mbox}}, "1"]]}),
+                )
+                .await;
+            let got = &v["methodResponses"][0][1]["list"][0];
+            assert_eq!(got["name"], name, "the mailbox is still there after rediscovery: {v}");
+            let ids = v["methodResponses"][1][1]["ids"].as_array().cloned().unwrap_or_default();
+            assert!(ids.contains(&json!(email_id)), "the moved email is still in it: {v}");
+            ids.len()
+        }
+    };
+    assert_eq!(check("Erledigt").await, 1);
+    deliver(&user, "Erledigt", &mail(3, "Rechnung Meier"));
+    assert_eq!(check("Erledigt").await, 2, "new mail in it on the server is mirrored");
+
+    // Renamed on the phone: the server follows and the mirror keeps it under the new name.
+    let (_, v) = d
+        .api(
+            &token,
+            &json!({"using": USING, "methodCalls": [
+                ["Mailbox/set", {"accountId": "becker", "update": {mbox.clone(): {"name": "Erledigt 2026"}}}, "0"]]}),
+        )
+        .await;
+    assert!(v["methodResponses"][0][1]["updated"].get(&mbox).is_some(), "{v}");
+    eventually(Duration::from_secs(30), "the rename on the server", || {
+        let list = doveadm(&["mailbox", "list", "-u", &user]);
+        std::future::ready(list.lines().any(|l| l.trim() == "Erledigt 2026"))
+    })
+    .await;
+    assert_eq!(check("Erledigt 2026").await, 2);
+    d.stop().await;
+}
