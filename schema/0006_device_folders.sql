@@ -1,7 +1,13 @@
--- 0006_device_folders: folders a phone created or renamed are mirrored like configured ones.
+-- 0006_device_folders: folders a phone created or renamed are mirrored like configured ones;
+-- the folder hierarchy, for JMAP's parentId.
 -- Append-only: a shipped migration is never edited; later changes go into a new file.
 
 -- The config names the folders to mirror (by role or name). A folder made or renamed through
 -- JMAP is not in that list, so without this mark the mirror's next look at the server's
 -- folder list would drop it from the store, and the mail moved into it with it.
 ALTER TABLE folder ADD COLUMN by_device INTEGER NOT NULL DEFAULT 0;
+
+-- The hierarchy delimiter of the account's folder names as the server's LIST gives it ("/" on
+-- Dovecot, often "." elsewhere); NULL until the first LIST, or for a server without hierarchy.
+-- JMAP derives parentId and the short mailbox name from the full names with it.
+ALTER TABLE account ADD COLUMN delimiter TEXT;

@@ -18,6 +18,8 @@ pub struct Listed {
     pub role: Option<String>,
     /// `\Noselect` or `\NonExistent`: a name in the hierarchy, not a folder.
     pub selectable: bool,
+    /// The hierarchy delimiter (`/`, `.`); None for a flat name space.
+    pub delimiter: Option<String>,
 }
 
 /// A folder to mirror.
@@ -76,6 +78,7 @@ mod tests {
             name: name.into(),
             role: role.map(String::from),
             selectable: true,
+            delimiter: Some("/".into()),
         }
     }
 
@@ -87,7 +90,7 @@ mod tests {
             l("Entwürfe", Some("drafts")),
             l("Papierkorb", Some("trash")),
             l("Projekte/2026", None),
-            Listed { wire: "Projekte".into(), name: "Projekte".into(), role: None, selectable: false },
+            Listed { wire: "Projekte".into(), name: "Projekte".into(), role: None, selectable: false, delimiter: None },
         ];
         let specs = vec![
             FolderSpec::Name("inbox".into()),

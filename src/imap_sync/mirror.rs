@@ -219,6 +219,13 @@ impl Mirror {
             }
         }
         let store = &self.app.store;
+        // The personal name space has one delimiter; INBOX's is the one to trust.
+        let delimiter = listed
+            .iter()
+            .find(|l| l.name.eq_ignore_ascii_case("INBOX"))
+            .or_else(|| listed.first())
+            .and_then(|l| l.delimiter.as_deref());
+        store.set_delimiter(self.account(), delimiter)?;
         // The config's folders, and those a phone created or renamed.
         let mut specs = self.mailbox.folders.clone();
         specs.extend(store.device_folders(self.account())?.into_iter().map(FolderSpec::Name));
@@ -709,7 +716,8 @@ fn listed_folder(r: &Response<'_>) -> Option<Listed> {
     if name.eq_ignore_ascii_case("INBOX") {
         role = Some("inbox");
     }
-    Some(Listed { wire, name, role: role.map(String::from), selectable })
+    let delimiter = l.delimiter.as_deref().map(String::from);
+    Some(Listed { wire, name, role: role.map(String::from), selectable, delimiter })
 }
 
 enum FlagsResult {

@@ -1,8 +1,9 @@
 //! Mailbox, Thread and Identity methods (RFC 8621 sections 2, 3 and 6).
 //!
-//! A Mailbox is a mirrored IMAP folder; names are the full IMAP names and there is no
-//! hierarchy (`parentId` is always null, `maxMailboxDepth` 1). `Mailbox/set` changes the store
-//! at once and queues CREATE / RENAME / DELETE for IMAP. Identities are the mailbox's company
+//! A Mailbox is a mirrored IMAP folder. Its `parentId` and `name` come from the full IMAP
+//! name and the server's hierarchy delimiter ([`super::tree`]): `Kunden/Meier` is `Meier`
+//! below `Kunden` when `Kunden` is mirrored too. `Mailbox/set` changes the store at once and
+//! queues CREATE / RENAME / DELETE for IMAP (a RENAME carries the children along). Identities are the mailbox's company
 //! addresses from the config (read-only here); their state is a hash of that list.
 
 use serde_json::{Map, Value, json};
@@ -12,6 +13,7 @@ use super::api::{
     Ctx, MethodError, MethodResult, SetArgs, changes, get_ids, get_properties, opt_bool, opt_str, set_args, with_states,
 };
 use super::ids;
+use super::tree::{Node, Tree};
 use crate::store::ObjType;
 use crate::store::jmap::{MailboxRow, SetFailure};
 
@@ -41,14 +43,30 @@ fn sort_order(role: Option<&str>) -> i64 {
     }
 }
 
-fn mailbox_json(m: &MailboxRow, props: &[String]) -> Value {
+/// The account's mailbox tree, from the live folders and the delimiter.
+fn tree_of(ctx: &Ctx<'_>, mailbox: &str) -> Result<Tree, MethodError> {
+    let folders = ctx.app.store.folders(mailbox)?;
+    let delimiter = ctx.app.store.delimiter(mailbox)?;
+    Ok(Tree::new(folders.iter().map(|f| (f.id, f.name.as_str())), delimiter.as_deref()))
+}
+
+fn tree_of_rows(rows: &[MailboxRow], delimiter: Option<&str>) -> Tree {
+    Tree::new(rows.iter().map(|m| (m.id, m.name.as_str())), delimiter)
+}
+
+fn node_of(tree: &Tree, m: &MailboxRow) -> Node {
+    tree.get(m.id).cloned().unwrap_or(Node { parent: None, name: m.name.clone(), full: m.name.clone() })
+}
+
+fn mailbox_json(m: &MailboxRow, tree: &Tree, props: &[String]) -> Value {
     let inbox = m.role.as_deref() == Some("inbox");
+    let node = node_of(tree, m);
     let mut o = Map::new();
     for p in props {
         let v = match p.as_str() {
             "id" => json!(ids::mailbox(m.id)),
-            "name" => json!(m.name),
-            "parentId" => Value::Null,
+            "name" => json!(node.name),
+            "parentId" => json!(node.parent.map(ids::mailbox)),
             "role" => json!(m.role),
             "sortOrder" => json!(sort_order(m.role.as_deref())),
             "totalEmails" => json!(m.total),
@@ -57,7 +75,7 @@ fn mailbox_json(m: &MailboxRow, props: &[String]) -> Value {
             "unreadThreads" => json!(m.unread_threads),
             "myRights" => json!({
                 "mayReadItems": true, "mayAddItems": true, "mayRemoveItems": true, "maySetSeen": true, "maySetKeywords": true,
-                "mayCreateChild": false, "mayRename": !inbox, "mayDelete": !inbox, "maySubmit": true,
+                "mayCreateChild": tree.delimiter.is_some(), "mayRename": !inbox, "mayDelete": !inbox, "maySubmit": true,
             }),
             "isSubscribed" => json!(true),
             _ => continue,
@@ -74,14 +92,15 @@ pub fn mailbox_get(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult 
     let props = get_properties(&args, MAILBOX_PROPS, MAILBOX_PROPS)?;
     let states = ctx.states(&mailbox)?;
     let rows = ctx.app.store.jmap_mailboxes(&mailbox)?;
+    let tree = tree_of_rows(&rows, ctx.app.store.delimiter(&mailbox)?.as_deref());
     let (list, not_found) = match ids {
-        None => (rows.iter().map(|m| mailbox_json(m, &props)).collect::<Vec<_>>(), vec![]),
+        None => (rows.iter().map(|m| mailbox_json(m, &tree, &props)).collect::<Vec<_>>(), vec![]),
         Some(want) => {
             let mut list = Vec::new();
             let mut nf = Vec::new();
             for id in want {
                 match ids::parse_mailbox(&id).and_then(|n| rows.iter().find(|m| m.id == n)) {
-                    Some(m) => list.push(mailbox_json(m, &props)),
+                    Some(m) => list.push(mailbox_json(m, &tree, &props)),
                     None => nf.push(id),
                 }
             }
@@ -111,13 +130,19 @@ pub fn mailbox_query(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResul
     let (account_id, mailbox) = ctx.account(&args)?;
     let states = ctx.states(&mailbox)?;
     let mut rows = ctx.app.store.jmap_mailboxes(&mailbox)?;
+    let tree = tree_of_rows(&rows, ctx.app.store.delimiter(&mailbox)?.as_deref());
+    let short = |m: &MailboxRow| node_of(&tree, m).name;
+    let parent = |m: &MailboxRow| node_of(&tree, m).parent;
     if let Some(f) = args.get("filter").filter(|f| !f.is_null()) {
         let f = f.as_object().ok_or_else(|| MethodError::invalid("filter must be an object"))?;
         for (k, v) in f {
             match (k.as_str(), v) {
-                ("parentId", Value::Null) => {}
-                ("parentId", _) => rows.clear(),
-                ("name", Value::String(s)) => rows.retain(|m| m.name.to_lowercase().contains(&s.to_lowercase())),
+                ("parentId", Value::Null) => rows.retain(|m| parent(m).is_none()),
+                ("parentId", Value::String(p)) => {
+                    let p = ids::parse_mailbox(p);
+                    rows.retain(|m| p.is_some() && parent(m) == p)
+                }
+                ("name", Value::String(s)) => rows.retain(|m| short(m).to_lowercase().contains(&s.to_lowercase())),
                 ("role", Value::Null) => rows.retain(|m| m.role.is_none()),
                 ("role", Value::String(s)) => rows.retain(|m| m.role.as_deref() == Some(s.as_str())),
                 ("hasAnyRole", Value::Bool(b)) => rows.retain(|m| m.role.is_some() == *b),
@@ -129,13 +154,27 @@ pub fn mailbox_query(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResul
                 _ => return Err(MethodError::with("unsupportedFilter", format!("filter \"{k}\" is not supported"))),
             }
         }
+        // filterAsTree: a mailbox counts only if its ancestors matched too.
+        if opt_bool(&args, "filterAsTree", false)? {
+            let matched: std::collections::HashSet<i64> = rows.iter().map(|m| m.id).collect();
+            rows.retain(|m| {
+                let mut up = parent(m);
+                while let Some(p) = up {
+                    if !matched.contains(&p) {
+                        return false;
+                    }
+                    up = tree.get(p).and_then(|n| n.parent);
+                }
+                true
+            });
+        }
     }
     if let Some(Value::Array(sort)) = args.get("sort") {
         for s in sort.iter().rev() {
             let asc = s.get("isAscending").and_then(Value::as_bool).unwrap_or(true);
             match s.get("property").and_then(Value::as_str) {
                 Some("sortOrder") => rows.sort_by_key(|m| sort_order(m.role.as_deref())),
-                Some("name") => rows.sort_by_key(|m| m.name.to_lowercase()),
+                Some("name") => rows.sort_by_key(|m| short(m).to_lowercase()),
                 _ => return Err(MethodError::new("unsupportedSort")),
             }
             if !asc {
@@ -143,9 +182,13 @@ pub fn mailbox_query(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResul
             }
         }
     }
-    let total = rows.len();
+    let mut order: Vec<i64> = rows.iter().map(|m| m.id).collect();
+    if opt_bool(&args, "sortAsTree", false)? {
+        order = tree.tree_order(&order);
+    }
+    let total = order.len();
     let (start, limit) = super::api::query_window(&args, total)?;
-    let ids: Vec<Value> = rows.iter().skip(start).take(limit).map(|m| json!(ids::mailbox(m.id))).collect();
+    let ids: Vec<Value> = order.iter().skip(start).take(limit).map(|id| json!(ids::mailbox(*id))).collect();
     let mut out = json!({
         "accountId": account_id,
         "queryState": ids::state(&states.epoch, states.modseq(ObjType::Mailbox)),
@@ -168,6 +211,9 @@ pub fn mailbox_query_changes(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> Met
 pub fn set_error(f: SetFailure) -> Value {
     match f {
         SetFailure::NotFound => json!({"type": "notFound"}),
+        SetFailure::MailboxHasChild => {
+            json!({"type": "mailboxHasChild", "description": "the mailbox has mailboxes below it; destroy or move those first"})
+        }
         SetFailure::Invalid(p, d) => json!({"type": "invalidProperties", "properties": [p], "description": d}),
         SetFailure::MailboxHasEmail => {
             json!({"type": "mailboxHasEmail", "description": "the mailbox still holds emails (set onDestroyRemoveEmails to remove them)"})
@@ -188,6 +234,26 @@ fn mailbox_name(v: Option<&Value>) -> Result<String, Value> {
     }
 }
 
+/// A SetError `invalidProperties` for (property, description).
+fn invalid((property, description): (&'static str, &'static str)) -> Value {
+    json!({"type": "invalidProperties", "properties": [property], "description": description})
+}
+
+/// The `parentId` of a create or update: null, a mailbox of the tree, or a creation reference.
+fn parent_id(ctx: &Ctx<'_>, tree: &Tree, v: Option<&Value>) -> Result<Option<i64>, Value> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => ctx
+            .resolve_id(s)
+            .as_deref()
+            .and_then(ids::parse_mailbox)
+            .filter(|p| tree.get(*p).is_some())
+            .map(Some)
+            .ok_or_else(|| invalid(("parentId", "no such parent mailbox"))),
+        Some(_) => Err(invalid(("parentId", "parentId must be a mailbox id or null"))),
+    }
+}
+
 pub fn mailbox_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
     let (account_id, mailbox) = ctx.account(&args)?;
     let states = ctx.states(&mailbox)?;
@@ -204,10 +270,6 @@ pub fn mailbox_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult 
             not_created.insert(cid, json!({"type": "invalidProperties", "properties": [bad]}));
             continue;
         }
-        if obj.get("parentId").is_some_and(|p| !p.is_null()) {
-            not_created.insert(cid, json!({"type": "invalidProperties", "properties": ["parentId"], "description": "mailboxes are not nested here"}));
-            continue;
-        }
         if obj.get("role").is_some_and(|p| !p.is_null()) {
             not_created.insert(cid, json!({"type": "invalidProperties", "properties": ["role"], "description": "roles come from the IMAP server"}));
             continue;
@@ -219,11 +281,24 @@ pub fn mailbox_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult 
                 continue;
             }
         };
-        match store.jmap_mailbox_create(&mailbox, &name)? {
+        // Read again for every creation: an earlier one of this request may be the parent.
+        let tree = tree_of(ctx, &mailbox)?;
+        let full = parent_id(ctx, &tree, obj.get("parentId"))
+            .and_then(|parent| tree.full_name(parent, &name).map(|f| (parent, f)).map_err(invalid));
+        let (parent, full) = match full {
+            Ok(x) => x,
+            Err(e) => {
+                not_created.insert(cid, e);
+                continue;
+            }
+        };
+        match store.jmap_mailbox_create(&mailbox, &full)? {
             Ok(id) => {
                 ctx.created.insert(cid.clone(), ids::mailbox(id));
-                created.insert(cid, json!({"id": ids::mailbox(id), "parentId": null, "role": null, "sortOrder": 10, "totalEmails": 0, "unreadEmails": 0,
-                    "totalThreads": 0, "unreadThreads": 0, "isSubscribed": true}));
+                created.insert(cid, json!({"id": ids::mailbox(id), "parentId": parent.map(ids::mailbox), "role": null, "sortOrder": 10, "totalEmails": 0, "unreadEmails": 0,
+                    "totalThreads": 0, "unreadThreads": 0, "isSubscribed": true,
+                    "myRights": {"mayReadItems": true, "mayAddItems": true, "mayRemoveItems": true, "maySetSeen": true, "maySetKeywords": true,
+                        "mayCreateChild": tree.delimiter.is_some(), "mayRename": true, "mayDelete": true, "maySubmit": true}}));
             }
             Err(f) => {
                 not_created.insert(cid, set_error(f));
@@ -242,25 +317,37 @@ pub fn mailbox_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult 
             not_updated.insert(id, json!({"type": "invalidProperties", "properties": [bad]}));
             continue;
         }
-        if patch.get("parentId").is_some_and(|p| !p.is_null()) {
-            not_updated.insert(id, json!({"type": "invalidProperties", "properties": ["parentId"], "description": "mailboxes are not nested here"}));
+        let tree = tree_of(ctx, &mailbox)?;
+        let Some(node) = tree.get(n).cloned() else {
+            not_updated.insert(id, json!({"type": "notFound"}));
             continue;
-        }
-        let r = match patch.get("name") {
-            None => {
-                if store.jmap_mailboxes(&mailbox)?.iter().any(|m| m.id == n) {
-                    Ok(())
-                } else {
-                    Err(SetFailure::NotFound)
-                }
-            }
+        };
+        let name = match patch.get("name") {
+            None => node.name.clone(),
             Some(v) => match mailbox_name(Some(v)) {
-                Ok(name) => store.jmap_mailbox_rename(&mailbox, n, &name)?,
+                Ok(name) => name,
                 Err(e) => {
                     not_updated.insert(id, e);
                     continue;
                 }
             },
+        };
+        let parent = match patch.get("parentId") {
+            None => Ok(node.parent),
+            Some(v) => parent_id(ctx, &tree, Some(v)),
+        };
+        let full = parent.and_then(|parent| match parent {
+            Some(p) if tree.is_within(p, n) => Err(invalid(("parentId", "a mailbox cannot move below itself"))),
+            _ if patch.get("name").is_none() && parent == node.parent => Ok(node.full.clone()),
+            _ => tree.full_name(parent, &name).map_err(invalid),
+        });
+        let r = match full {
+            Ok(full) if full == node.full => Ok(()),
+            Ok(full) => store.jmap_mailbox_rename(&mailbox, n, &full)?,
+            Err(e) => {
+                not_updated.insert(id, e);
+                continue;
+            }
         };
         match r {
             Ok(()) => {

@@ -24,6 +24,7 @@ pub mod mail;
 pub mod push;
 pub mod session;
 pub mod submission;
+pub mod tree;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

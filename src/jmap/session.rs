@@ -45,7 +45,7 @@ fn account_capabilities() -> Value {
         MAIL: {
             // One message row is one mailbox: a move replaces it.
             "maxMailboxesPerEmail": 1,
-            "maxMailboxDepth": 1,
+            "maxMailboxDepth": null,
             "maxSizeMailboxName": 200,
             "maxSizeAttachmentsPerEmail": limits::MAX_SIZE_UPLOAD,
             "emailQuerySortOptions": ["receivedAt", "sentAt", "size", "subject", "from", "to"],

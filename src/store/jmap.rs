@@ -491,6 +491,34 @@ fn filter_sql(f: &EmailFilter, out: &mut String, args: &mut Vec<Value>) {
 }
 
 impl Store {
+    /// The hierarchy delimiter of the account's folder names (from the server's LIST).
+    pub fn delimiter(&self, account: &str) -> Result<Option<String>> {
+        self.read(|c| {
+            Ok(c.query_row("SELECT delimiter FROM account WHERE id = ?1", [account], |r| r.get(0))
+                .optional()?
+                .flatten())
+        })
+    }
+
+    /// Record the delimiter the server lists. When it changes, every mailbox's place in the
+    /// JMAP tree may change: they are all logged as updated.
+    pub fn set_delimiter(&self, account: &str, delimiter: Option<&str>) -> Result<()> {
+        if self.delimiter(account)?.as_deref() == delimiter {
+            return Ok(());
+        }
+        self.write(|t| {
+            t.tx.execute("UPDATE account SET delimiter = ?2 WHERE id = ?1", params![account, delimiter])?;
+            let ids: Vec<i64> = {
+                let mut s = t.tx.prepare("SELECT id FROM folder WHERE account = ?1 AND destroyed = 0")?;
+                s.query_map([account], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?
+            };
+            for id in ids {
+                t.log(account, ObjType::Mailbox, id, Op::Updated, None)?;
+            }
+            Ok(())
+        })
+    }
+
     pub fn jmap_mailboxes(&self, account: &str) -> Result<Vec<MailboxRow>> {
         self.read(|c| {
             let mut s = c.prepare_cached(
@@ -648,6 +676,7 @@ impl Store {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SetFailure {
     NotFound,
+    MailboxHasChild,
     /// The property that is wrong, and why.
     Invalid(&'static str, String),
     MailboxHasEmail,
@@ -713,6 +742,24 @@ fn type_modseq(t: &Tx<'_>, account: &str, ty: ObjType) -> Result<i64> {
 }
 
 #[allow(clippy::too_many_arguments)]
+/// The live folders below `name` in the account's hierarchy: (id, full name).
+fn descendants(t: &Tx<'_>, account: &str, name: &str) -> Result<Vec<(i64, String)>> {
+    let delimiter: Option<String> =
+        t.tx.query_row("SELECT delimiter FROM account WHERE id = ?1", [account], |r| r.get(0)).optional()?.flatten();
+    let Some(d) = delimiter.filter(|d| !d.is_empty()) else { return Ok(Vec::new()) };
+    let prefix = format!("{name}{d}");
+    let mut s = t.tx.prepare_cached("SELECT id, name FROM folder WHERE account = ?1 AND destroyed = 0 ORDER BY id")?;
+    let rows = s.query_map([account], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, n) = row?;
+        if n.starts_with(&prefix) {
+            out.push((id, n));
+        }
+    }
+    Ok(out)
+}
+
 pub(super) fn queue(
     t: &Tx<'_>,
     account: &str,
@@ -823,6 +870,8 @@ impl Store {
         })
     }
 
+    /// Rename a folder (its full name) on a device's behalf; the folders below it move along,
+    /// as they do on the IMAP server, which is sent one RENAME.
     pub fn jmap_mailbox_rename(
         &self,
         account: &str,
@@ -851,6 +900,11 @@ impl Store {
             // The config may name it by its old name: from now on it is mirrored by this mark.
             t.tx.execute("UPDATE folder SET name = ?2, by_device = 1 WHERE id = ?1", params![id, name])?;
             t.log(account, ObjType::Mailbox, id, Op::Updated, None)?;
+            for (child, child_name) in descendants(t, account, &old)? {
+                let renamed = format!("{name}{}", &child_name[old.len()..]);
+                t.tx.execute("UPDATE folder SET name = ?2, by_device = 1 WHERE id = ?1", params![child, renamed])?;
+                t.log(account, ObjType::Mailbox, child, Op::Updated, None)?;
+            }
             queue(t, account, "rename", None, Some(id), None, Some(name), Some(&old))?;
             Ok(Ok(()))
         })
@@ -867,6 +921,9 @@ impl Store {
             let Some((name, role)) = row else { return Ok(Err(SetFailure::NotFound)) };
             if role.as_deref() == Some("inbox") {
                 return Ok(Err(SetFailure::Forbidden("the inbox cannot be destroyed".into())));
+            }
+            if !descendants(t, account, &name)?.is_empty() {
+                return Ok(Err(SetFailure::MailboxHasChild));
             }
             let ids: Vec<i64> = {
                 let mut s = t.tx.prepare("SELECT id FROM message WHERE folder_id = ?1")?;

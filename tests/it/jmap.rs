@@ -1137,3 +1137,86 @@ async fn a_mailbox_made_on_the_phone_is_mirrored_and_survives_rediscovery() {
     assert_eq!(check("Erledigt 2026").await, 2);
     d.stop().await;
 }
+
+/// Mailboxes nest as the server's folders do: a phone creates a parent and a child in one
+/// request (the child by a creation reference), sees the child below the parent, cannot
+/// destroy a parent that has children or move a mailbox below itself, and renaming or moving
+/// reaches Dovecot, the children travelling with their parent, ids kept across a rediscovery.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nested_mailboxes_follow_the_server_hierarchy() {
+    let (user, pw) = support::unique_user("jmapnest");
+    deliver(&user, "INBOX", &mail(1, "Auftrag"));
+    let d = daemon(&[Mb("becker", "employee", &user, &pw)]).await;
+    let (_, token) = d.device("becker", &[]);
+    eventually(Duration::from_secs(30), "the first sync", || {
+        std::future::ready(d.app.store.list_messages("becker", Some("INBOX"), 10).unwrap().len() == 1)
+    })
+    .await;
+    let call = |calls: Value| {
+        let (d, token) = (&d, token.clone());
+        async move {
+            let (s, v) = d.api(&token, &json!({"using": USING, "methodCalls": calls})).await;
+            assert_eq!(s, 200, "{v}");
+            v["methodResponses"].clone()
+        }
+    };
+    let folders = || {
+        let list = doveadm(&["mailbox", "list", "-u", &user]);
+        list.lines().map(|l| l.trim().to_string()).collect::<Vec<_>>()
+    };
+
+    let r = call(json!([["Mailbox/set", {"accountId": "becker", "create": {
+        "k": {"name": "Kunden"}, "m": {"name": "Meier", "parentId": "#k"}, "bad": {"name": "a/b"}}}, "0"]]))
+    .await;
+    let k = r[0][1]["created"]["k"]["id"].as_str().expect("parent created").to_string();
+    let m = r[0][1]["created"]["m"]["id"].as_str().expect("child created").to_string();
+    assert_eq!(r[0][1]["created"]["m"]["parentId"], json!(k));
+    assert_eq!(r[0][1]["notCreated"]["bad"]["properties"], json!(["name"]), "the delimiter is not part of a name");
+    eventually(Duration::from_secs(30), "Kunden/Meier on the server", || {
+        std::future::ready(folders().contains(&"Kunden/Meier".to_string()))
+    })
+    .await;
+
+    let r = call(json!([
+        ["Mailbox/get", {"accountId": "becker", "ids": [m.clone()], "properties": ["name", "parentId", "myRights"]}, "0"],
+        ["Mailbox/query", {"accountId": "becker", "filter": {"parentId": k.clone()}}, "1"],
+        ["Mailbox/query", {"accountId": "becker", "sort": [{"property": "name"}], "sortAsTree": true}, "2"],
+        ["Mailbox/set", {"accountId": "becker", "destroy": [k.clone()],
+            "update": {k.clone(): {"parentId": m.clone()}}}, "3"]]))
+    .await;
+    assert_eq!(r[0][1]["list"][0]["name"], "Meier");
+    assert_eq!(r[0][1]["list"][0]["parentId"], json!(k));
+    assert_eq!(r[0][1]["list"][0]["myRights"]["mayCreateChild"], true);
+    assert_eq!(r[1][1]["ids"], json!([m]));
+    let order: Vec<String> = serde_json::from_value(r[2][1]["ids"].clone()).unwrap();
+    let pk = order.iter().position(|i| *i == k).unwrap();
+    assert_eq!(order.get(pk + 1), Some(&m), "sortAsTree: the child right after its parent: {order:?}");
+    assert_eq!(r[3][1]["notDestroyed"][&k]["type"], "mailboxHasChild");
+    assert_eq!(r[3][1]["notUpdated"][&k]["properties"], json!(["parentId"]), "not below itself");
+
+    // Renaming the parent carries the child along, on the phone and on the server.
+    let r =
+        call(json!([["Mailbox/set", {"accountId": "becker", "update": {k.clone(): {"name": "Kunden 2026"}}}, "0"]]))
+            .await;
+    assert!(r[0][1]["updated"].get(&k).is_some(), "{r}");
+    eventually(Duration::from_secs(30), "the rename on the server", || {
+        std::future::ready(folders().contains(&"Kunden 2026/Meier".to_string()))
+    })
+    .await;
+    postbote::imap_sync::sync_once(&d.app, "becker", false).await.unwrap();
+    let r = call(json!([["Mailbox/get", {"accountId": "becker", "ids": [k.clone(), m.clone()], "properties": ["name", "parentId"]}, "0"]])).await;
+    assert_eq!(r[0][1]["list"][0]["name"], "Kunden 2026", "{r}");
+    assert_eq!((&r[0][1]["list"][1]["name"], &r[0][1]["list"][1]["parentId"]), (&json!("Meier"), &json!(k)), "{r}");
+
+    // Moved to the top: its own folder on the server, no longer below the parent.
+    let r = call(json!([["Mailbox/set", {"accountId": "becker", "update": {m.clone(): {"parentId": null}}}, "0"],
+        ["Mailbox/get", {"accountId": "becker", "ids": [m.clone()], "properties": ["name", "parentId"]}, "1"]]))
+    .await;
+    assert_eq!((&r[1][1]["list"][0]["name"], &r[1][1]["list"][0]["parentId"]), (&json!("Meier"), &Value::Null), "{r}");
+    eventually(Duration::from_secs(30), "Meier at the top on the server", || {
+        let f = folders();
+        std::future::ready(f.contains(&"Meier".to_string()) && !f.contains(&"Kunden 2026/Meier".to_string()))
+    })
+    .await;
+    d.stop().await;
+}
