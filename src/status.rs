@@ -17,6 +17,13 @@ pub struct Report {
     pub text: String,
 }
 
+/// A unix time as people here read it: day, month, year, hours and minutes in `tz`.
+pub fn local_time(tz: chrono_tz::Tz, t: i64) -> String {
+    chrono::DateTime::from_timestamp(t, 0)
+        .map(|d| d.with_timezone(&tz).format("%d.%m.%Y %H:%M").to_string())
+        .unwrap_or_default()
+}
+
 pub async fn collect(app: &App) -> anyhow::Result<Report> {
     let tz = app.config.agent.time_zone;
     let when = |t: Option<i64>| {
@@ -45,6 +52,7 @@ pub async fn collect(app: &App) -> anyhow::Result<Report> {
             ("outbox", crate::outbox::status(app, &m.id).await?),
             ("autoreply", crate::autoreply::status(app, &m.id).await?),
             ("deliverability", crate::deliverability::status(app, &m.id).await?),
+            ("writeback", crate::writeback::status(app, &m.id)?),
         ];
         let mut obj = json!({
             "id": m.id,

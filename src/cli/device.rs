@@ -78,11 +78,7 @@ pub async fn device(app: &App, c: DeviceCmd) -> anyhow::Result<ExitCode> {
                 println!("no devices (add one with: postbote device add --mailbox ID --name NAME)");
             }
             let tz = app.config.agent.time_zone;
-            let fmt = |t: Option<i64>| {
-                t.and_then(|t| chrono::DateTime::from_timestamp(t, 0))
-                    .map(|d| d.with_timezone(&tz).format("%d.%m.%Y %H:%M").to_string())
-                    .unwrap_or_else(|| "never".into())
-            };
+            let fmt = |t: Option<i64>| t.map_or_else(|| "never".into(), |t| crate::status::local_time(tz, t));
             for d in devices {
                 let state = match d.revoked_at {
                     Some(t) => format!("revoked {}", fmt(Some(t))),

@@ -278,11 +278,7 @@ pub async fn run_schedule(app: App, token: CancellationToken, first: Duration, e
 pub async fn status(app: &App, mailbox: &str) -> anyhow::Result<crate::status::Part> {
     let rows = app.store.verdicts(mailbox)?;
     let tz = app.config.agent.time_zone;
-    let when = |t: i64| {
-        chrono::DateTime::from_timestamp(t, 0)
-            .map(|d| d.with_timezone(&tz).format("%d.%m.%Y %H:%M").to_string())
-            .unwrap_or_default()
-    };
+    let when = |t: i64| crate::status::local_time(tz, t);
     let mut lines = Vec::new();
     if rows.is_empty() {
         lines.push("deliverability: not checked yet (`postbote doctor`)".to_string());

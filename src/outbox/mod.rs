@@ -377,9 +377,7 @@ async fn pass(app: &App, st: &mut LoopState, token: &CancellationToken) -> Resul
 // ----------------------------------------------------------------------- status
 
 fn when(app: &App, t: i64) -> String {
-    chrono::DateTime::from_timestamp(t, 0)
-        .map(|d| d.with_timezone(&app.config.agent.time_zone).format("%d.%m.%Y %H:%M").to_string())
-        .unwrap_or_default()
+    crate::status::local_time(app.config.agent.time_zone, t)
 }
 
 pub async fn status(app: &App, mailbox: &str) -> anyhow::Result<crate::status::Part> {

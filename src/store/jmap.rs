@@ -1249,6 +1249,20 @@ pub enum WritebackOp {
     Wait,
 }
 
+/// The write-back queue of one account, for `status`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WritebackSummary {
+    /// Changes waiting for the server, and since when the oldest waits.
+    pub pending: i64,
+    pub oldest_at: Option<i64>,
+    /// The server's last refusal of a change that is still being retried.
+    pub last_error: Option<String>,
+    /// Changes given up after repeated refusals (the server's state won), and the last one.
+    pub dropped: i64,
+    pub last_dropped: Option<String>,
+    pub last_dropped_at: Option<i64>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueuedOp {
     pub id: i64,
@@ -1392,9 +1406,17 @@ impl Store {
 
     /// The server refused the op: count the attempt; after `give_up_after` attempts drop it.
     /// Returns true if it was dropped.
-    pub fn writeback_refused(&self, q: &QueuedOp, error: &str, give_up_after: i64) -> Result<bool> {
+    /// A refusal of `q` by the server: counted, and after `give_up_after` attempts the op is
+    /// dropped (`what` and `error` are kept for `status`). True when it was dropped.
+    pub fn writeback_refused(&self, q: &QueuedOp, what: &str, error: &str, give_up_after: i64) -> Result<bool> {
         self.write(|t| {
             if q.attempts + 1 >= give_up_after {
+                t.tx.execute(
+                    "UPDATE sync_state SET writeback_dropped = writeback_dropped + 1, writeback_last_dropped = ?2,
+                       writeback_last_dropped_at = ?3
+                     WHERE account = (SELECT account FROM writeback_op WHERE id = ?1)",
+                    params![q.id, format!("{what}: {error}"), now()],
+                )?;
                 t.tx.execute("DELETE FROM writeback_op WHERE id = ?1", [q.id])?;
                 match &q.op {
                     // The server keeps its copy: let the mirror bring it back.
@@ -1422,6 +1444,28 @@ impl Store {
     }
 
     /// How many write-back ops wait for an account.
+    /// What `status` says about the write-back queue of `account`.
+    pub fn writeback_summary(&self, account: &str) -> Result<WritebackSummary> {
+        self.read(|c| {
+            let (pending, oldest_at, last_error): (i64, Option<i64>, Option<String>) = c.query_row(
+                "SELECT COUNT(*), MIN(created_at),
+                   (SELECT last_error FROM writeback_op WHERE account = ?1 AND last_error IS NOT NULL ORDER BY id DESC LIMIT 1)
+                 FROM writeback_op WHERE account = ?1",
+                [account],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )?;
+            let (dropped, last_dropped, last_dropped_at) = c
+                .query_row(
+                    "SELECT writeback_dropped, writeback_last_dropped, writeback_last_dropped_at FROM sync_state WHERE account = ?1",
+                    [account],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?
+                .unwrap_or((0, None, None));
+            Ok(WritebackSummary { pending, oldest_at, last_error, dropped, last_dropped, last_dropped_at })
+        })
+    }
+
     pub fn writeback_pending(&self, account: &str) -> Result<i64> {
         self.read(|c| Ok(c.query_row("SELECT COUNT(*) FROM writeback_op WHERE account = ?1", [account], |r| r.get(0))?))
     }
@@ -1514,9 +1558,16 @@ mod tests {
         for attempt in 1..=5 {
             let q = s.writeback_next("becker", 0).unwrap().unwrap();
             assert_eq!(q.attempts, attempt - 1);
-            assert_eq!(s.writeback_refused(&q, "NO refused", 5).unwrap(), attempt == 5);
+            assert_eq!(s.writeback_refused(&q, "store flags", "NO refused", 5).unwrap(), attempt == 5);
+            if attempt == 1 {
+                let w = s.writeback_summary("becker").unwrap();
+                assert_eq!((w.pending, w.last_error.as_deref(), w.dropped), (1, Some("NO refused"), 0));
+                assert!(w.oldest_at.is_some());
+            }
         }
         assert_eq!(s.writeback_pending("becker").unwrap(), 0);
+        let w = s.writeback_summary("becker").unwrap();
+        assert_eq!((w.pending, w.dropped, w.last_dropped.as_deref()), (0, 1, Some("store flags: NO refused")));
         let pending: i64 =
             s.read(|c| Ok(c.query_row("SELECT COUNT(*) FROM keyword_pending", [], |r| r.get(0))?)).unwrap();
         assert_eq!(pending, 0, "the server's flags win again after the change was given up");
