@@ -43,6 +43,9 @@ pub struct Parsed {
     /// The Date header, unix seconds.
     pub sent_at: Option<i64>,
     pub preview: String,
+    /// The decoded text of the body (HTML parts as text), lowercased, for `text`/`body`
+    /// searches; at most [`SEARCH_CHARS`] characters.
+    pub search_text: String,
     pub has_attachment: bool,
     /// Why the message is flagged as malformed, if it is.
     pub problem: Option<String>,
@@ -50,6 +53,9 @@ pub struct Parsed {
 
 /// Characters of body text kept as the list preview (JMAP allows up to 256).
 pub const PREVIEW_CHARS: usize = 256;
+
+/// Characters of decoded body text kept for searching.
+pub const SEARCH_CHARS: usize = 100_000;
 
 pub fn parse(raw: &[u8]) -> Parsed {
     let header_end = find_header_end(raw);
@@ -69,6 +75,7 @@ pub fn parse(raw: &[u8]) -> Parsed {
         subject: msg.subject().map(|s| s.trim().to_string()).unwrap_or_default(),
         sent_at: msg.date().map(|d| d.to_timestamp()),
         preview: msg.body_preview(PREVIEW_CHARS).map(|s| squash_whitespace(&s, PREVIEW_CHARS)).unwrap_or_default(),
+        search_text: search_text(&msg, &raw[header_end..]),
         has_attachment: msg.attachment_count() > 0,
         problem: None,
     };
@@ -95,6 +102,32 @@ pub fn parse(raw: &[u8]) -> Parsed {
         p.problem = Some(problems.join(", "));
     }
     p
+}
+
+/// The body as people read it, for searching: every text part decoded from its transfer
+/// encoding and charset (HTML as text), lowercased. A body mail-parser finds no text in
+/// (a malformed message) is searched as its raw bytes.
+fn search_text(msg: &mail_parser::Message<'_>, raw_body: &[u8]) -> String {
+    let mut out = String::new();
+    for i in 0..msg.text_body_count() {
+        if let Some(t) = msg.body_text(i) {
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            out.push_str(&t);
+        }
+        if out.len() >= SEARCH_CHARS * 4 {
+            break;
+        }
+    }
+    if out.trim().is_empty() {
+        out = decode_8bit(&raw_body[..raw_body.len().min(SEARCH_CHARS * 4)]);
+    }
+    let lower = out.to_lowercase();
+    match lower.char_indices().nth(SEARCH_CHARS) {
+        Some((cut, _)) => lower[..cut].to_string(),
+        None => lower,
+    }
 }
 
 /// Offset just past the blank line that ends the header section (0 if there is none).

@@ -653,9 +653,32 @@ pub(crate) fn insert_message(
         now(),
     ])?;
     let id = t.tx.last_insert_rowid();
+    t.tx.prepare_cached("INSERT INTO message_text (message_id, body) VALUES (?1, ?2)")?
+        .execute(params![id, p.search_text])?;
     t.log(account, ObjType::Email, id, Op::Created, Some(thread))?;
     t.log(account, ObjType::Thread, thread, if thread_created { Op::Created } else { Op::Updated }, None)?;
     Ok(Some(id))
+}
+
+/// Fill `message_text` for every message stored before it existed (migration 0007), from the
+/// raw bytes, in the migration's transaction.
+pub(super) fn fill_search_text(tx: &rusqlite::Transaction<'_>) -> Result<()> {
+    let mut read = tx.prepare(
+        "SELECT m.id, b.data FROM message m JOIN blob b ON b.id = m.blob_id
+         WHERE NOT EXISTS (SELECT 1 FROM message_text t WHERE t.message_id = m.id)",
+    )?;
+    let mut write = tx.prepare("INSERT INTO message_text (message_id, body) VALUES (?1, ?2)")?;
+    let mut rows = read.query([])?;
+    let mut n = 0;
+    while let Some(r) = rows.next()? {
+        let (id, raw): (i64, Vec<u8>) = (r.get(0)?, r.get(1)?);
+        write.execute(params![id, crate::message::parse(&raw).search_text])?;
+        n += 1;
+    }
+    if n > 0 {
+        tracing::info!(messages = n, "search text filled in for the messages stored before");
+    }
+    Ok(())
 }
 
 fn destroy_message(t: &mut Tx<'_>, account: &str, id: i64, thread: i64, visible_folder: i64) -> Result<()> {

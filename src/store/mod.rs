@@ -32,6 +32,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0004_jmap", include_str!("../../schema/0004_jmap.sql")),
     ("0005_deliverability", include_str!("../../schema/0005_deliverability.sql")),
     ("0006_device_folders", include_str!("../../schema/0006_device_folders.sql")),
+    ("0007_search_text", include_str!("../../schema/0007_search_text.sql")),
 ];
 
 const READERS: usize = 8;
@@ -309,6 +310,9 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     for (i, (name, sql)) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Exclusive)?;
         tx.execute_batch(sql).map_err(|source| StoreError::Migration { name, source })?;
+        if *name == "0007_search_text" {
+            messages::fill_search_text(&tx)?;
+        }
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
         tx.commit()?;
     }
