@@ -108,6 +108,15 @@ pub fn parse(raw: &[u8]) -> Parsed {
 /// encoding and charset (HTML as text), lowercased. A body mail-parser finds no text in
 /// (a malformed message) is searched as its raw bytes.
 fn search_text(msg: &mail_parser::Message<'_>, raw_body: &[u8]) -> String {
+    let lower = readable_body(msg, raw_body).to_lowercase();
+    match lower.char_indices().nth(SEARCH_CHARS) {
+        Some((cut, _)) => lower[..cut].to_string(),
+        None => lower,
+    }
+}
+
+/// The body text as decoded for searching, in its own letter case.
+fn readable_body(msg: &mail_parser::Message<'_>, raw_body: &[u8]) -> String {
     let mut out = String::new();
     for i in 0..msg.text_body_count() {
         if let Some(t) = msg.body_text(i) {
@@ -123,11 +132,37 @@ fn search_text(msg: &mail_parser::Message<'_>, raw_body: &[u8]) -> String {
     if out.trim().is_empty() {
         out = decode_8bit(&raw_body[..raw_body.len().min(SEARCH_CHARS * 4)]);
     }
-    let lower = out.to_lowercase();
-    match lower.char_indices().nth(SEARCH_CHARS) {
-        Some((cut, _)) => lower[..cut].to_string(),
-        None => lower,
+    out
+}
+
+/// Characters of body text around a search hit that a search snippet shows.
+pub const SNIPPET_CHARS: usize = 200;
+
+/// The stretch of the body around the first place any of `terms` (lowercase) occurs, with
+/// white space squashed and "…" where it was cut; None when no term occurs in the body.
+/// For SearchSnippet/get, when the hit lies beyond the preview.
+pub fn body_snippet(raw: &[u8], terms: &[String]) -> Option<String> {
+    let msg = MessageParser::default().parse(raw)?;
+    let text = squash_whitespace(&readable_body(&msg, &raw[find_header_end(raw)..]), SEARCH_CHARS);
+    let lower = text.to_lowercase();
+    if lower.len() != text.len() {
+        return None; // lowercasing moved byte offsets (rare scripts): no safe cut
     }
+    let hit = terms.iter().filter(|t| !t.is_empty()).filter_map(|t| lower.find(t.as_str())).min()?;
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    let at = chars.partition_point(|(i, _)| *i < hit);
+    let from = at.saturating_sub(SNIPPET_CHARS / 3);
+    let to = (from + SNIPPET_CHARS).min(chars.len());
+    let byte = |k: usize| chars.get(k).map_or(text.len(), |(i, _)| *i);
+    let mut s = String::new();
+    if from > 0 {
+        s.push('…');
+    }
+    s.push_str(text[byte(from)..byte(to)].trim());
+    if to < chars.len() {
+        s.push('…');
+    }
+    Some(s)
 }
 
 /// Offset just past the blank line that ends the header section (0 if there is none).
@@ -269,5 +304,22 @@ Gr\xfc\xdfe aus K\xf6ln, bitte um R\xfcckruf.\r\n";
         let p = parse(raw);
         assert_eq!(p.in_reply_to, vec!["2@x"]);
         assert_eq!(p.references, vec!["1@x", "2@x"]);
+    }
+
+    #[test]
+    fn a_body_snippet_shows_the_hit_far_down_in_a_base64_body() {
+        use base64::Engine as _;
+        let filler = "Sehr geehrte Damen und Herren,\n\nwir kommen auf Ihr Angebot zurück. ".repeat(30);
+        let body = base64::engine::general_purpose::STANDARD
+            .encode(format!("{filler}Bitte um RÜCKRUF wegen der Fliesen im Bad. {filler}"));
+        let raw = format!(
+            "From: k@kunde.test\r\nSubject: x\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n{body}\r\n"
+        );
+        let s = body_snippet(raw.as_bytes(), &["rückruf".into()]).expect("a hit");
+        assert!(s.starts_with('…') && s.ends_with('…'), "{s}");
+        assert!(s.contains("Bitte um RÜCKRUF wegen der Fliesen"), "{s}");
+        assert!(s.chars().count() <= SNIPPET_CHARS + 2, "{}", s.chars().count());
+        assert!(!s.contains('\n'));
+        assert_eq!(body_snippet(raw.as_bytes(), &["nirgends".into()]), None);
     }
 }

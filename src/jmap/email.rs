@@ -880,7 +880,12 @@ pub fn search_snippets(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodRes
     for id in want {
         match ids::parse_email(&id).and_then(|n| rows.iter().find(|r| r.id == n)) {
             Some(r) => {
-                list.push(json!({"emailId": id, "subject": mark(&r.subject, &t), "preview": mark(&r.preview, &t)}))
+                // A hit beyond the preview is shown from the body around it.
+                let preview = mark(&r.preview, &t).or_else(|| {
+                    let raw = ctx.app.store.message_raw(r.id).ok().flatten()?;
+                    mark(&crate::message::body_snippet(&raw, &t)?, &t)
+                });
+                list.push(json!({"emailId": id, "subject": mark(&r.subject, &t), "preview": preview}))
             }
             None => not_found.push(id),
         }
