@@ -334,7 +334,25 @@ pub async fn status(app: &App, mailbox_id: &str) -> anyhow::Result<crate::status
     let tz = app.config.agent.time_zone;
     let s = app.store.autoreply_settings(mailbox_id)?.unwrap_or_default();
     let counts = app.store.autoreply_counts(mailbox_id)?;
-    let replies = app.store.autoreply_reply_states(mailbox_id)?;
+    let mut replies = app.store.autoreply_reply_states(mailbox_id)?;
+    // The responder refreshes the stored state of open replies on its next pass; status reads
+    // the outbox now, so it never shows a reply as queued that has been sent meanwhile.
+    for (_, outbox_id, seen) in app.store.autoreply_open_replies(mailbox_id)? {
+        let live = outbox::state(app, outbox_id)?.unwrap_or_else(|| "gone".into());
+        if live != seen {
+            for (state, n) in replies.iter_mut() {
+                if *state == seen {
+                    *n -= 1;
+                }
+            }
+            match replies.iter_mut().find(|(state, _)| *state == live) {
+                Some((_, n)) => *n += 1,
+                None => replies.push((live, 1)),
+            }
+        }
+    }
+    replies.retain(|(_, n)| *n > 0);
+    replies.sort();
     let cursor = app.store.autoreply_cursor(mailbox_id)?;
     let mut lines = vec![if s.is_enabled {
         format!("auto-reply: on ({})", s.describe_window(tz))

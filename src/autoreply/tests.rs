@@ -464,6 +464,13 @@ fn loop_records_every_decision_once() {
     assert_eq!(part.json["initial_sync_skipped"], 1);
     assert!(part.lines[0].starts_with("auto-reply: on"), "{:?}", part.lines);
     assert!(part.lines.iter().any(|l| l.contains("spam 1")), "{:?}", part.lines);
+    // The outbox's verdict shows at once, before the responder's next pass records it.
+    let open = a.store.autoreply_open_replies("becker").unwrap();
+    assert_eq!(open.len(), 1, "the reply waits in the queue (no office session)");
+    assert!(crate::outbox::cancel(&a, open[0].1, "test").unwrap());
+    let part =
+        tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(super::status(&a, "becker")).unwrap();
+    assert_eq!(part.json["replies"], serde_json::json!({"cancelled": 1}), "{:?}", part.lines);
 }
 
 /// The history the store gives `decide`: only sent replies count as answered, queued ones
