@@ -1,6 +1,7 @@
 //! What every long-running task of the daemon shares: the validated config, the store, and
 //! the wake-ups that let one task tell another "there is work" without polling.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio::sync::Notify;
@@ -14,12 +15,57 @@ pub struct App {
     pub store: Store,
     /// Something was queued or the office-session gate opened: the outbox should look now.
     pub outbox_wake: Arc<Notify>,
-    /// A device changed something that must be written back to IMAP.
-    pub writeback_wake: Arc<Notify>,
+    /// Per mailbox: a device (or the outbox) queued a change that must be written back to
+    /// IMAP. One per mailbox, since `notify_one` wakes a single waiting task: with one shared
+    /// for all, another mailbox's task could take the wake-up.
+    writeback_wake: Arc<HashMap<String, Arc<Notify>>>,
 }
 
 impl App {
     pub fn new(config: Arc<Config>, store: Store) -> App {
-        App { config, store, outbox_wake: Arc::new(Notify::new()), writeback_wake: Arc::new(Notify::new()) }
+        let writeback_wake = config.mailboxes.iter().map(|m| (m.id.clone(), Arc::new(Notify::new()))).collect();
+        App { config, store, outbox_wake: Arc::new(Notify::new()), writeback_wake: Arc::new(writeback_wake) }
+    }
+
+    /// Tell `mailbox`'s IMAP task that write-back work is queued.
+    pub fn wake_writeback(&self, mailbox: &str) {
+        if let Some(n) = self.writeback_wake.get(mailbox) {
+            n.notify_one();
+        }
+    }
+
+    /// What `mailbox`'s IMAP task waits on for write-back work (a fresh one for an unknown id).
+    pub fn writeback_notify(&self, mailbox: &str) -> Arc<Notify> {
+        self.writeback_wake.get(mailbox).cloned().unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn each_mailbox_has_its_own_write_back_wake_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "[agent]\ndata_dir = \"{}\"\n[imap]\nhost = \"localhost\"\n[relay]\nhost = \"localhost\"\n\
+             [[mailbox]]\nid = \"becker\"\nname = \"B\"\naddresses = [\"becker@bau-firma.test\"]\nhosted_address = \"b@h.test\"\npassword_file = \"{pw}\"\n\
+             [[mailbox]]\nid = \"info\"\nkind = \"shared\"\nname = \"I\"\naddresses = [\"info@bau-firma.test\"]\nhosted_address = \"i@h.test\"\npassword_file = \"{pw}\"\n",
+            dir.path().display(),
+            pw = dir.path().join("pw").display()
+        );
+        std::fs::write(dir.path().join("pw"), "secret\n").unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, text).unwrap();
+        let cfg = crate::config::Config::load(&path).unwrap();
+        let store = crate::store::Store::open(&cfg.store_path()).unwrap();
+        let app = super::App::new(std::sync::Arc::new(cfg), store);
+        let (b, i) = (app.writeback_notify("becker"), app.writeback_notify("info"));
+        assert!(!std::sync::Arc::ptr_eq(&b, &i));
+        app.wake_writeback("info");
+        // The permit went to info's wake-up only.
+        let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+        rt.block_on(async {
+            tokio::time::timeout(std::time::Duration::from_millis(50), i.notified()).await.expect("info woke");
+            assert!(tokio::time::timeout(std::time::Duration::from_millis(50), b.notified()).await.is_err());
+        });
     }
 }

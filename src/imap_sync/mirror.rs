@@ -204,7 +204,7 @@ impl Mirror {
         Ok(m)
     }
 
-    fn account(&self) -> &str {
+    pub fn account(&self) -> &str {
         &self.mailbox.id
     }
 

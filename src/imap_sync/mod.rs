@@ -205,11 +205,12 @@ async fn wait(
     token: &CancellationToken,
 ) -> Result<(ImapSession, Wake), SyncError> {
     let deadline = tokio::time::Instant::now() + until;
+    let wb = app.writeback_notify(m.account());
     let Some(inbox) = m.idle_folder().filter(|_| m.idle).map(str::to_string) else {
         let wake = tokio::select! {
             _ = token.cancelled() => Wake::Cancelled,
             _ = tokio::time::sleep_until(deadline) => Wake::Schedule,
-            _ = app.writeback_wake.notified() => Wake::Writeback,
+            _ = wb.notified() => Wake::Writeback,
         };
         return Ok((s, wake));
     };
@@ -237,7 +238,7 @@ async fn wait(
             },
             _ = token.cancelled() => Wake::Cancelled,
             _ = tokio::time::sleep_until(deadline) => Wake::Schedule,
-            _ = app.writeback_wake.notified() => Wake::Writeback,
+            _ = wb.notified() => Wake::Writeback,
         }
     };
     let done = tokio::time::timeout(wire::READ_TIMEOUT, handle.done()).await;

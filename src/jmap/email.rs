@@ -756,7 +756,7 @@ pub fn set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
         }
     }
     if !created.is_empty() || !updated.is_empty() || !destroyed.is_empty() {
-        ctx.app.writeback_wake.notify_one();
+        ctx.app.wake_writeback(&mailbox);
     }
     with_states(
         ctx,
@@ -821,7 +821,7 @@ pub fn import(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
         }
     }
     if !created.is_empty() {
-        ctx.app.writeback_wake.notify_one();
+        ctx.app.wake_writeback(&mailbox);
     }
     with_states(
         ctx,

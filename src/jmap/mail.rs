@@ -371,7 +371,7 @@ pub fn mailbox_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult 
         }
     }
     if !created.is_empty() || !updated.is_empty() || !destroyed.is_empty() {
-        ctx.app.writeback_wake.notify_one();
+        ctx.app.wake_writeback(&mailbox);
     }
     with_states(
         ctx,

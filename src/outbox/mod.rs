@@ -244,7 +244,7 @@ pub(crate) fn notify_failed(
     let domain = m.from.rsplit_once('@').map(|(_, d)| d.to_string()).unwrap_or_else(|| "localhost".into());
     let raw = compose::notice(app.config.agent.time_zone, &m.from, &domain, &m.subject, &m.message_id, lines, expired);
     app.store.insert_inbox_notice(&mb.id, raw, &["$postbote-notice"])?;
-    app.writeback_wake.notify_one();
+    app.wake_writeback(&mb.id);
     app.store.outbox_note(id, "postbote", None, "a notice about the failed recipients was put into the INBOX")?;
     Ok(())
 }

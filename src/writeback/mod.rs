@@ -1,7 +1,7 @@
 //! Write-back of device changes to IMAP, from the durable queue in the store.
 //!
 //! Contract with `imap_sync`: the per-mailbox IMAP task owns the connection and calls
-//! [`drain`] before every sync pass and whenever `App::writeback_wake` fires, so a change made
+//! [`drain`] before every sync pass and whenever its mailbox's write-back wake-up (`App::wake_writeback`) fires, so a change made
 //! on a phone reaches the server before the mirror looks at the server again. Each queued op
 //! (UID STORE of pending keywords, UID MOVE, expunge, APPEND, CREATE/RENAME/DELETE) is removed
 //! from the queue only after the server confirmed it; the store then records what the server

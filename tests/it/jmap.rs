@@ -400,7 +400,7 @@ async fn phone_flow_against_dovecot() {
     .await;
     // The mirror, having seen the server since, neither brings the destroyed message back nor
     // duplicates the moved one; $seen stuck.
-    d.app.writeback_wake.notify_one();
+    d.app.wake_writeback("becker");
     eventually(Duration::from_secs(30), "the write-back queue empty", || {
         let app = d.app.clone();
         async move { app.store.writeback_pending("becker").unwrap() == 0 }
