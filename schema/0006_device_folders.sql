@@ -6,6 +6,9 @@
 -- JMAP is not in that list, so without this mark the mirror's next look at the server's
 -- folder list would drop it from the store, and the mail moved into it with it.
 ALTER TABLE folder ADD COLUMN by_device INTEGER NOT NULL DEFAULT 0;
+-- Folders a phone made or renamed before this mark existed, whose change still waits.
+UPDATE folder SET by_device = 1
+ WHERE id IN (SELECT folder_id FROM writeback_op WHERE kind IN ('create', 'rename') AND folder_id IS NOT NULL);
 
 -- The hierarchy delimiter of the account's folder names as the server's LIST gives it ("/" on
 -- Dovecot, often "." elsewhere); NULL until the first LIST, or for a server without hierarchy.

@@ -229,23 +229,25 @@ impl Mirror {
         // The config's folders, and those a phone created or renamed.
         let mut specs = self.mailbox.folders.clone();
         specs.extend(store.device_folders(self.account())?.into_iter().map(FolderSpec::Name));
-        let (targets, missing) = folders::resolve(&specs, &listed);
+        let (mut targets, missing) = folders::resolve(&specs, &listed);
         for spec in missing {
             tracing::debug!(mailbox = %self.account(), folder = ?spec, "the server has no such folder; not mirrored");
         }
-        let awaiting = store.folders_awaiting_writeback(self.account())?;
+        // What the server still lists under the old name of a pending rename (or a pending
+        // delete) is the store's renamed (or destroyed) folder: never a new one.
+        let in_flux = store.folder_names_in_flux(self.account())?;
+        targets.retain(|t| {
+            !in_flux.iter().any(|n| t.name == *n || delimiter.is_some_and(|d| t.name.starts_with(&format!("{n}{d}"))))
+        });
         let mut kept = Vec::new();
         for Target { wire, name, role } in targets {
             let folder = store.ensure_folder(self.account(), &name, role.as_deref())?;
             kept.push(MirrorFolder { wire, folder });
         }
-        let mut destroyed = Vec::new();
-        for f in store.folders(self.account())? {
-            if !kept.iter().any(|k| k.folder.id == f.id) && !awaiting.contains(&f.id) {
-                tracing::info!(mailbox = %self.account(), folder = %f.name, "folder is gone on the server (or no longer configured): removed");
-                store.destroy_folder(f.id)?;
-                destroyed.push(f.name);
-            }
+        let kept_ids: Vec<i64> = kept.iter().map(|k| k.folder.id).collect();
+        let destroyed = store.destroy_folders_not_kept(self.account(), &kept_ids)?;
+        for name in &destroyed {
+            tracing::info!(mailbox = %self.account(), folder = %name, "folder is gone on the server (or no longer configured): removed");
         }
         self.folders = kept;
         self.discovered_at = Some(Instant::now());

@@ -151,6 +151,9 @@ async fn connected(
         r = conn::connect(&app.config, mb) => r?,
         _ = token.cancelled() => return Ok(()),
     };
+    // A phone's queued folder changes first: the first look at the server's folder list
+    // should already see them.
+    crate::writeback::drain(app, &mb.id, &mut s).await.map_err(|e| SyncError::Writeback(format!("{e:#}")))?;
     let mut m = tokio::select! {
         r = Mirror::start(app, mb, &mut s) => r?,
         _ = token.cancelled() => return Ok(()),
@@ -177,9 +180,7 @@ async fn connected(
                 let _ = tokio::time::timeout(Duration::from_secs(2), s.logout()).await;
                 return Ok(());
             }
-            Wake::Schedule if m.discovered_at.is_none_or(|t| t.elapsed() > mirror::DISCOVERY_INTERVAL) => {
-                m.discover(&mut s).await?;
-            }
+            // The next pass lists the folders again when that is due, after the write-back.
             _ => {}
         }
     }

@@ -1597,22 +1597,28 @@ mod tests {
     #[test]
     fn folders_made_or_renamed_by_a_device_stay_mirrored_and_protected_until_written_back() {
         let (_d, s) = store();
+        s.set_delimiter("becker", Some("/")).unwrap();
         let configured = s.ensure_folder("becker", "Projekte", None).unwrap();
+        let child = s.ensure_folder("becker", "Projekte/Bad", None).unwrap();
         let made = s.jmap_mailbox_create("becker", "Erledigt").unwrap().unwrap();
         assert_eq!(s.device_folders("becker").unwrap(), vec!["Erledigt".to_string()]);
         s.jmap_mailbox_rename("becker", configured.id, "Projekte 2026").unwrap().unwrap();
-        assert_eq!(s.device_folders("becker").unwrap(), vec!["Projekte 2026".to_string(), "Erledigt".to_string()]);
-        let mut awaiting = s.folders_awaiting_writeback("becker").unwrap();
-        awaiting.sort();
-        assert_eq!(awaiting, vec![configured.id, made]);
-        // Written back: nothing waits any more; the marks stay.
+        let mut names = s.device_folders("becker").unwrap();
+        names.sort();
+        assert_eq!(names, vec!["Erledigt", "Projekte 2026", "Projekte 2026/Bad"], "the child moved along");
+        assert_eq!(s.folder_names_in_flux("becker").unwrap(), vec!["Projekte".to_string()]);
+        // While the CREATE and RENAME wait, a server list without them destroys nothing.
+        assert!(s.destroy_folders_not_kept("becker", &[]).unwrap().is_empty());
+        assert_eq!(s.folders("becker").unwrap().len(), 3);
+        // Written back: nothing is in flux; a folder the server no longer has goes now.
         while let Some(q) = s.writeback_next("becker", 0).unwrap() {
             s.writeback_done("becker", &q, WritebackEffect::None).unwrap();
         }
-        assert!(s.folders_awaiting_writeback("becker").unwrap().is_empty());
+        assert!(s.folder_names_in_flux("becker").unwrap().is_empty());
+        let gone = s.destroy_folders_not_kept("becker", &[configured.id, child.id]).unwrap();
+        assert_eq!(gone, vec!["Erledigt".to_string()]);
         assert_eq!(s.device_folders("becker").unwrap().len(), 2);
-        s.jmap_mailbox_destroy("becker", made, false).unwrap().unwrap();
-        assert_eq!(s.device_folders("becker").unwrap(), vec!["Projekte 2026".to_string()]);
+        let _ = made;
     }
 
     /// Bodies sent base64 or quoted-printable, in UTF-8 or ISO-8859-1, or as HTML only, are

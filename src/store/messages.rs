@@ -144,16 +144,48 @@ impl Store {
         })
     }
 
-    /// Folders whose CREATE or RENAME still waits in the write-back queue: the server cannot
-    /// list them under their store name yet, and that is no reason to drop them.
-    pub fn folders_awaiting_writeback(&self, account: &str) -> Result<Vec<i64>> {
+    /// Server names that stand for a folder change still waiting in the write-back queue: the
+    /// old name of a pending RENAME and the name of a pending DELETE. What the server lists
+    /// under them (or below them) is the store's renamed or destroyed folder, not a new one.
+    pub fn folder_names_in_flux(&self, account: &str) -> Result<Vec<String>> {
         self.read(|c| {
             let mut s = c.prepare_cached(
-                "SELECT DISTINCT folder_id FROM writeback_op
-                 WHERE account = ?1 AND kind IN ('create', 'rename') AND folder_id IS NOT NULL",
+                "SELECT old_name FROM writeback_op WHERE account = ?1 AND kind = 'rename' AND old_name IS NOT NULL
+                 UNION SELECT name FROM writeback_op WHERE account = ?1 AND kind = 'delete' AND name IS NOT NULL",
             )?;
             let rows = s.query_map([account], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
             Ok(rows)
+        })
+    }
+
+    /// Destroy the live folders of `account` that are not in `kept` (gone on the server, or no
+    /// longer configured), with their messages, and return their names. Nothing is destroyed
+    /// while a folder CREATE, RENAME or DELETE waits in the write-back queue: until it is done
+    /// the server's list cannot be compared with the store's (a folder a phone just made or
+    /// renamed, or one below it, would look gone). Decided in the destroying transaction, so a
+    /// phone's change committed meanwhile is seen.
+    pub fn destroy_folders_not_kept(&self, account: &str, kept: &[i64]) -> Result<Vec<String>> {
+        self.write(|t| {
+            let in_flux: bool = t.tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM writeback_op WHERE account = ?1 AND kind IN ('create', 'rename', 'delete'))",
+                [account],
+                |r| r.get(0),
+            )?;
+            if in_flux {
+                return Ok(Vec::new());
+            }
+            let live: Vec<(i64, String)> = {
+                let mut s = t.tx.prepare("SELECT id, name FROM folder WHERE account = ?1 AND destroyed = 0 ORDER BY id")?;
+                s.query_map([account], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?
+            };
+            let mut gone = Vec::new();
+            for (id, name) in live.into_iter().filter(|(id, _)| !kept.contains(id)) {
+                destroy_messages_where(t, account, "imap_folder_id = ?1 OR folder_id = ?1", id)?;
+                t.tx.execute("UPDATE folder SET destroyed = 1 WHERE id = ?1", [id])?;
+                t.log(account, ObjType::Mailbox, id, Op::Destroyed, None)?;
+                gone.push(name);
+            }
+            Ok(gone)
         })
     }
 
@@ -173,17 +205,6 @@ impl Store {
     pub fn ensure_folder(&self, account: &str, name: &str, role: Option<&str>) -> Result<Folder> {
         self.write(|t| ensure_folder(t, account, name, role))?;
         Ok(self.folder_by_name(account, name)?.expect("just ensured"))
-    }
-
-    /// A folder that is gone on the server: its messages are destroyed, the folder too.
-    pub fn destroy_folder(&self, folder_id: i64) -> Result<()> {
-        self.write(|t| {
-            let account: String =
-                t.tx.query_row("SELECT account FROM folder WHERE id = ?1", [folder_id], |r| r.get(0))?;
-            destroy_messages_where(t, &account, "imap_folder_id = ?1 OR folder_id = ?1", folder_id)?;
-            t.tx.execute("UPDATE folder SET destroyed = 1 WHERE id = ?1", [folder_id])?;
-            t.log(&account, ObjType::Mailbox, folder_id, Op::Destroyed, None)
-        })
     }
 
     /// UIDVALIDITY changed: every UID we hold for the folder is void. The server copies are

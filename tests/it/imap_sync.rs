@@ -610,3 +610,45 @@ async fn a_folder_with_umlauts_is_mirrored_under_its_real_name() {
     assert_eq!(list[0].subject, "Angebot Bad");
     assert_eq!(e.sync().await.new_messages(), 0);
 }
+
+/// A phone renamed a folder that has a subfolder, and the RENAME still waits in the write-back
+/// queue when a new session lists the server's folders (the server still shows the old
+/// names). The store keeps both folders under their new names, with their ids and mail, and
+/// makes no second copy of the old ones; once the rename is written back the lists agree.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_rename_survives_a_folder_listing_taken_before_it_is_written_back() {
+    use postbote::imap_sync::mirror::{Mirror, PassOptions};
+    let (user, pw) = unique_user("pendren");
+    doveadm(&["mailbox", "create", "-u", &user, "Kunden", "Kunden/Meier"]);
+    deliver(&user, "Kunden/Meier", &mail(1, "Angebot Meier"));
+    let e = env_for(&user, &pw, r#"["INBOX", "Kunden", "Kunden/Meier"]"#);
+    e.sync().await;
+    let parent = e.app.store.folder_by_name(ID, "Kunden").unwrap().unwrap().id;
+    let child = e.app.store.folder_by_name(ID, "Kunden/Meier").unwrap().unwrap().id;
+    assert_eq!(e.messages("Kunden/Meier").len(), 1);
+    let names = |e: &Env| {
+        let mut v: Vec<(String, i64)> = e.app.store.folders(ID).unwrap().into_iter().map(|f| (f.name, f.id)).collect();
+        v.sort();
+        v
+    };
+
+    // The phone renames the parent (store + queue, no IMAP yet).
+    e.app.store.jmap_mailbox_rename(ID, parent, "Firma").unwrap().unwrap();
+    let mb = e.app.config.mailbox(ID).unwrap().clone();
+    let mut s = imap_sync::conn::connect(&e.app.config, &mb).await.unwrap();
+    let mut m = Mirror::start(&e.app, &mb, &mut s).await.unwrap();
+    m.pass(&mut s, PassOptions::default()).await.unwrap();
+    let inbox = e.app.store.folder_by_name(ID, "INBOX").unwrap().unwrap().id;
+    let want = vec![("Firma".to_string(), parent), ("Firma/Meier".to_string(), child), ("INBOX".to_string(), inbox)];
+    assert_eq!(names(&e), want, "no folder dropped, none duplicated under the old names");
+    assert_eq!(e.messages("Firma/Meier").len(), 1, "the mail below the renamed folder stays");
+
+    // Written back: the server has the new names, and a new listing keeps everything.
+    postbote::writeback::drain(&e.app, ID, &mut s).await.unwrap();
+    m.discover(&mut s).await.unwrap();
+    m.pass(&mut s, PassOptions::default()).await.unwrap();
+    assert_eq!(server_uids(&user, "Firma/Meier").len(), 1);
+    assert_eq!(names(&e), want);
+    assert_eq!(e.messages("Firma/Meier").len(), 1);
+    let _ = &e.dir;
+}
