@@ -60,7 +60,14 @@ pub const SEARCH_CHARS: usize = 100_000;
 pub fn parse(raw: &[u8]) -> Parsed {
     let header_end = find_header_end(raw);
     let Some(msg) = MessageParser::default().parse(raw) else {
-        return Parsed { problem: Some("not a message: no header could be read".into()), ..Default::default() };
+        // Nothing to decode: the bytes themselves are what a search can find.
+        let search_text =
+            lower_capped(&squash_whitespace(&decode_8bit(&raw[..raw.len().min(SEARCH_CHARS * 4)]), SEARCH_CHARS));
+        return Parsed {
+            problem: Some("not a message: no header could be read".into()),
+            search_text,
+            ..Default::default()
+        };
     };
     let mut p = Parsed {
         message_id: msg.message_id().map(clean_id),
@@ -75,7 +82,7 @@ pub fn parse(raw: &[u8]) -> Parsed {
         subject: msg.subject().map(|s| s.trim().to_string()).unwrap_or_default(),
         sent_at: msg.date().map(|d| d.to_timestamp()),
         preview: msg.body_preview(PREVIEW_CHARS).map(|s| squash_whitespace(&s, PREVIEW_CHARS)).unwrap_or_default(),
-        search_text: search_text(&msg, &raw[header_end..]),
+        search_text: lower_capped(&squash_whitespace(&readable_body(&msg), SEARCH_CHARS)),
         has_attachment: msg.attachment_count() > 0,
         problem: None,
     };
@@ -107,16 +114,29 @@ pub fn parse(raw: &[u8]) -> Parsed {
 /// The body as people read it, for searching: every text part decoded from its transfer
 /// encoding and charset (HTML as text), lowercased. A body mail-parser finds no text in
 /// (a malformed message) is searched as its raw bytes.
-fn search_text(msg: &mail_parser::Message<'_>, raw_body: &[u8]) -> String {
-    let lower = readable_body(msg, raw_body).to_lowercase();
+/// `s` lowercased (Unicode rules), at most [`SEARCH_CHARS`] characters.
+fn lower_capped(s: &str) -> String {
+    let lower = s.to_lowercase();
     match lower.char_indices().nth(SEARCH_CHARS) {
         Some((cut, _)) => lower[..cut].to_string(),
         None => lower,
     }
 }
 
-/// The body text as decoded for searching, in its own letter case.
-fn readable_body(msg: &mail_parser::Message<'_>, raw_body: &[u8]) -> String {
+/// A search needle as the search text is kept: white space squashed, lowercased.
+pub fn search_needle(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
+}
+
+/// True when lowercasing `s` keeps every character's UTF-8 length, so byte offsets found in
+/// the lowercased text are valid in `s` (not so for a few letters such as 'İ' or 'ẞ').
+pub fn lowercase_keeps_offsets(s: &str) -> bool {
+    s.chars().all(|c| c.to_lowercase().map(char::len_utf8).sum::<usize>() == c.len_utf8())
+}
+
+/// The text parts of the body, decoded from transfer encoding and charset (HTML as text), in
+/// their own letter case; empty for a message without text parts (an attachment alone).
+fn readable_body(msg: &mail_parser::Message<'_>) -> String {
     let mut out = String::new();
     for i in 0..msg.text_body_count() {
         if let Some(t) = msg.body_text(i) {
@@ -129,9 +149,6 @@ fn readable_body(msg: &mail_parser::Message<'_>, raw_body: &[u8]) -> String {
             break;
         }
     }
-    if out.trim().is_empty() {
-        out = decode_8bit(&raw_body[..raw_body.len().min(SEARCH_CHARS * 4)]);
-    }
     out
 }
 
@@ -143,11 +160,11 @@ pub const SNIPPET_CHARS: usize = 200;
 /// For SearchSnippet/get, when the hit lies beyond the preview.
 pub fn body_snippet(raw: &[u8], terms: &[String]) -> Option<String> {
     let msg = MessageParser::default().parse(raw)?;
-    let text = squash_whitespace(&readable_body(&msg, &raw[find_header_end(raw)..]), SEARCH_CHARS);
-    let lower = text.to_lowercase();
-    if lower.len() != text.len() {
-        return None; // lowercasing moved byte offsets (rare scripts): no safe cut
+    let text = squash_whitespace(&readable_body(&msg), SEARCH_CHARS);
+    if !lowercase_keeps_offsets(&text) {
+        return None; // lowercasing would move byte offsets: no safe cut
     }
+    let lower = text.to_lowercase();
     let hit = terms.iter().filter(|t| !t.is_empty()).filter_map(|t| lower.find(t.as_str())).min()?;
     let chars: Vec<(usize, char)> = text.char_indices().collect();
     let at = chars.partition_point(|(i, _)| *i < hit);

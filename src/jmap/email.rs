@@ -837,7 +837,9 @@ pub fn import(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
 fn terms(f: &EmailFilter, out: &mut Vec<String>) {
     match f {
         EmailFilter::And(l) | EmailFilter::Or(l) => l.iter().for_each(|x| terms(x, out)),
-        EmailFilter::Text(s) | EmailFilter::Subject(s) | EmailFilter::Body(s) => out.push(s.to_lowercase()),
+        EmailFilter::Text(s) | EmailFilter::Subject(s) | EmailFilter::Body(s) => {
+            out.push(crate::message::search_needle(s))
+        }
         _ => {}
     }
 }
@@ -848,11 +850,11 @@ fn escape_html(s: &str) -> String {
 
 /// `s` with the first occurrence of any term marked, or None if no term occurs.
 fn mark(s: &str, terms: &[String]) -> Option<String> {
-    let lower = s.to_lowercase();
-    if lower.len() != s.len() {
-        // Lowercasing changed byte offsets (rare scripts): do not risk a wrong cut.
+    if !crate::message::lowercase_keeps_offsets(s) {
+        // Lowercasing would move byte offsets (a few letters such as 'İ'): no risky cut.
         return None;
     }
+    let lower = s.to_lowercase();
     let (pos, len) =
         terms.iter().filter(|t| !t.is_empty()).filter_map(|t| lower.find(t.as_str()).map(|p| (p, t.len()))).min()?;
     Some(format!(
@@ -906,5 +908,8 @@ mod tests {
             Some("Angebot &lt;<mark>Bad</mark>&gt; &amp; Kueche")
         );
         assert_eq!(mark("nichts", &t), None);
+        // A letter whose lowercase is longer or shorter in UTF-8 never leads to a bad cut.
+        assert_eq!(mark("İstanbul: Bad und Rückrufä Ω", &t), None);
+        assert_eq!(mark("ẞ Bad", &t), None);
     }
 }

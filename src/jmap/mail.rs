@@ -234,6 +234,26 @@ fn mailbox_name(v: Option<&Value>) -> Result<String, Value> {
     }
 }
 
+/// The creations in an order where each comes after the one its `parentId` names by creation
+/// id (RFC 8620 section 5.3: creations are processed so that references resolve), otherwise
+/// in request order. A reference to a creation id not in the request, or a cycle, is left to
+/// fail on its own.
+fn creation_order(create: Map<String, Value>) -> Vec<(String, Value)> {
+    let mut rest: Vec<(String, Value)> = create.into_iter().collect();
+    let mut out = Vec::with_capacity(rest.len());
+    while !rest.is_empty() {
+        let waits_for_another = |o: &Value| {
+            o.get("parentId")
+                .and_then(Value::as_str)
+                .and_then(|p| p.strip_prefix('#'))
+                .is_some_and(|r| rest.iter().any(|(k, _)| k == r))
+        };
+        let next = rest.iter().position(|(_, o)| !waits_for_another(o)).unwrap_or(0);
+        out.push(rest.remove(next));
+    }
+    out
+}
+
 /// A SetError `invalidProperties` for (property, description).
 fn invalid((property, description): (&'static str, &'static str)) -> Value {
     json!({"type": "invalidProperties", "properties": [property], "description": description})
@@ -262,7 +282,7 @@ pub fn mailbox_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult 
     let store = &ctx.app.store;
     let (mut created, mut not_created, mut updated, mut not_updated, mut destroyed, mut not_destroyed) =
         (Map::new(), Map::new(), Map::new(), Map::new(), Vec::new(), Map::new());
-    for (cid, obj) in create {
+    for (cid, obj) in creation_order(create) {
         let obj = obj.as_object().cloned().unwrap_or_default();
         if let Some(bad) =
             obj.keys().find(|k| !matches!(k.as_str(), "name" | "parentId" | "isSubscribed" | "sortOrder" | "role"))
@@ -338,7 +358,13 @@ pub fn mailbox_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult 
         };
         let full = parent.and_then(|parent| match parent {
             Some(p) if tree.is_within(p, n) => Err(invalid(("parentId", "a mailbox cannot move below itself"))),
-            _ if patch.get("name").is_none() && parent == node.parent => Ok(node.full.clone()),
+            _ if name == node.name && parent == node.parent => Ok(node.full.clone()),
+            // Moved with its name unchanged: a mailbox at the top whose parent is not
+            // mirrored shows its full name; it moves as its last level.
+            _ if name == node.name => {
+                let last = tree.delimiter.as_deref().and_then(|d| node.full.rsplit(d).next()).unwrap_or(&name);
+                tree.full_name(parent, last).map_err(invalid)
+            }
             _ => tree.full_name(parent, &name).map_err(invalid),
         });
         let r = match full {

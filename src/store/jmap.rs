@@ -487,7 +487,7 @@ fn filter_sql(f: &EmailFilter, out: &mut String, args: &mut Vec<Value>) {
 /// The decoded body text (`message_text`, lowercased with Unicode rules) contains `s`.
 fn body_contains(s: &str, out: &mut String, args: &mut Vec<Value>) {
     out.push_str("EXISTS (SELECT 1 FROM message_text t WHERE t.message_id = m.id AND instr(t.body, ?) > 0)");
-    args.push(Value::Text(s.to_lowercase()));
+    args.push(Value::Text(crate::message::search_needle(s)));
 }
 
 impl Store {
@@ -743,7 +743,7 @@ fn type_modseq(t: &Tx<'_>, account: &str, ty: ObjType) -> Result<i64> {
 
 #[allow(clippy::too_many_arguments)]
 /// The live folders below `name` in the account's hierarchy: (id, full name).
-fn descendants(t: &Tx<'_>, account: &str, name: &str) -> Result<Vec<(i64, String)>> {
+pub(super) fn descendants(t: &Tx<'_>, account: &str, name: &str) -> Result<Vec<(i64, String)>> {
     let delimiter: Option<String> =
         t.tx.query_row("SELECT delimiter FROM account WHERE id = ?1", [account], |r| r.get(0)).optional()?.flatten();
     let Some(d) = delimiter.filter(|d| !d.is_empty()) else { return Ok(Vec::new()) };
@@ -897,14 +897,20 @@ impl Store {
             if exists.is_some() {
                 return Ok(Err(SetFailure::AlreadyExists(format!("a mailbox named \"{name}\" exists"))));
             }
+            // The folders below it move along, as IMAP's RENAME takes them too.
+            let children = descendants(t, account, &old)?;
             // The config may name it by its old name: from now on it is mirrored by this mark.
+            super::messages::free_destroyed_name(t, account, name)?;
             t.tx.execute("UPDATE folder SET name = ?2, by_device = 1 WHERE id = ?1", params![id, name])?;
             t.log(account, ObjType::Mailbox, id, Op::Updated, None)?;
-            for (child, child_name) in descendants(t, account, &old)? {
+            for (child, child_name) in children {
                 let renamed = format!("{name}{}", &child_name[old.len()..]);
+                super::messages::free_destroyed_name(t, account, &renamed)?;
                 t.tx.execute("UPDATE folder SET name = ?2, by_device = 1 WHERE id = ?1", params![child, renamed])?;
                 t.log(account, ObjType::Mailbox, child, Op::Updated, None)?;
             }
+            // Folders already below the new name now have it as their parent.
+            super::messages::log_below(t, account, name)?;
             queue(t, account, "rename", None, Some(id), None, Some(name), Some(&old))?;
             Ok(Ok(()))
         })
@@ -1621,6 +1627,34 @@ mod tests {
         let _ = made;
     }
 
+    /// A folder that appears or goes changes the parent of the folders below it: those are
+    /// logged as updated Mailboxes. A rename may take a name (and its children names) that a
+    /// destroyed folder's row still holds.
+    #[test]
+    fn tree_changes_reach_mailbox_changes_and_destroyed_names_are_free_again() {
+        let (_d, s) = store();
+        s.set_delimiter("becker", Some("/")).unwrap();
+        let bad = s.ensure_folder("becker", "Projekte/Bad", None).unwrap().id;
+        let since = s.account_states("becker").unwrap().unwrap().modseq(ObjType::Mailbox);
+        let parent = s.jmap_mailbox_create("becker", "Projekte").unwrap().unwrap();
+        let c = s.changes("becker", ObjType::Mailbox, since, 100).unwrap().unwrap();
+        assert_eq!((c.created, c.updated), (vec![parent], vec![bad]), "Bad is now below Projekte");
+        while let Some(q) = s.writeback_next("becker", 0).unwrap() {
+            s.writeback_done("becker", &q, WritebackEffect::None).unwrap();
+        }
+
+        let alt = s.ensure_folder("becker", "Alt", None).unwrap().id;
+        let alt_child = s.ensure_folder("becker", "Alt/2025", None).unwrap().id;
+        s.ensure_folder("becker", "Neu", None).unwrap();
+        s.ensure_folder("becker", "Neu/2025", None).unwrap();
+        let keep: Vec<i64> =
+            s.folders("becker").unwrap().into_iter().filter(|f| !f.name.starts_with("Neu")).map(|f| f.id).collect();
+        assert_eq!(s.destroy_folders_not_kept("becker", &keep).unwrap().len(), 2);
+        s.jmap_mailbox_rename("becker", alt, "Neu").unwrap().unwrap();
+        let names: Vec<(i64, String)> = s.folders("becker").unwrap().into_iter().map(|f| (f.id, f.name)).collect();
+        assert!(names.contains(&(alt, "Neu".into())) && names.contains(&(alt_child, "Neu/2025".into())), "{names:?}");
+    }
+
     /// Bodies sent base64 or quoted-printable, in UTF-8 or ISO-8859-1, or as HTML only, are
     /// found by the words a person reads in them, in any letter case, umlauts included, also
     /// far beyond the preview; a store from before the search text existed is filled in.
@@ -1658,6 +1692,12 @@ mod tests {
                         &format!("<html><body><p>{filler}</p><p>Termin am <b>Donnerstag</b></p></body></html>"),
                     ),
                     NewMessage { raw: latin, ..raw(4, "", "") },
+                    raw(5, "Content-Type: text/plain; charset=utf-8", "Wir bitten um\r\nAnruf,   morgen\r\n\r\n  früh."),
+                    raw(
+                        6,
+                        "Content-Type: multipart/mixed; boundary=\"b\"",
+                        &format!("--b\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n--b--", base64::engine::general_purpose::STANDARD.encode([0xABu8; 3000])),
+                    ),
                 ],
                 None,
             )
@@ -1684,6 +1724,9 @@ mod tests {
         assert_eq!(find(&s, "termin am donnerstag"), vec![ids[2]], "HTML as text, without its tags");
         assert_eq!(find(&s, "ihr köhler"), vec![ids[3]], "ISO-8859-1");
         assert!(find(&s, "<b>").is_empty(), "markup is not text");
+        assert_eq!(find(&s, "bitten um anruf, morgen früh"), vec![ids[4]], "a phrase across line breaks");
+        assert_eq!(find(&s, "bitten um\n Anruf"), vec![ids[4]], "white space in the needle counts as one");
+        assert!(find(&s, "q6ur").is_empty(), "an attachment's base64 is not text");
         assert_eq!(find(&s, "angebot").len(), 4);
 
         // A store from before: the search text is gone, as it was then; opening it again

@@ -183,6 +183,7 @@ impl Store {
                 destroy_messages_where(t, account, "imap_folder_id = ?1 OR folder_id = ?1", id)?;
                 t.tx.execute("UPDATE folder SET destroyed = 1 WHERE id = ?1", [id])?;
                 t.log(account, ObjType::Mailbox, id, Op::Destroyed, None)?;
+                log_below(t, account, &name)?;
                 gone.push(name);
             }
             Ok(gone)
@@ -551,17 +552,32 @@ pub(crate) fn ensure_folder(t: &mut Tx<'_>, account: &str, name: &str, role: Opt
             Ok(id)
         }
         None => {
-            // A folder that was destroyed keeps its row (ids are never reused): free the name.
-            t.tx.execute(
-                "UPDATE folder SET name = name || ' (destroyed ' || id || ')' WHERE account = ?1 AND name = ?2 AND destroyed = 1",
-                params![account, name],
-            )?;
+            free_destroyed_name(t, account, name)?;
             t.tx.execute("INSERT INTO folder (account, name, role) VALUES (?1, ?2, ?3)", params![account, name, role])?;
             let id = t.tx.last_insert_rowid();
             t.log(account, ObjType::Mailbox, id, Op::Created, None)?;
+            log_below(t, account, name)?;
             Ok(id)
         }
     }
+}
+
+/// A folder that was destroyed keeps its row (ids are never reused): give its name free.
+pub(crate) fn free_destroyed_name(t: &Tx<'_>, account: &str, name: &str) -> Result<()> {
+    t.tx.execute(
+        "UPDATE folder SET name = name || ' (destroyed ' || id || ')' WHERE account = ?1 AND name = ?2 AND destroyed = 1",
+        params![account, name],
+    )?;
+    Ok(())
+}
+
+/// The live folders below `name` have a new nearest ancestor (a folder of that name came or
+/// went): their JMAP `parentId` and `name` changed, so they are logged as updated.
+pub(crate) fn log_below(t: &mut Tx<'_>, account: &str, name: &str) -> Result<()> {
+    for (id, _) in super::jmap::descendants(t, account, name)? {
+        t.log(account, ObjType::Mailbox, id, Op::Updated, None)?;
+    }
+    Ok(())
 }
 
 fn set_state(t: &mut Tx<'_>, folder_id: i64, s: FolderState) -> Result<()> {

@@ -1166,11 +1166,12 @@ async fn nested_mailboxes_follow_the_server_hierarchy() {
     };
 
     let r = call(json!([["Mailbox/set", {"accountId": "becker", "create": {
-        "k": {"name": "Kunden"}, "m": {"name": "Meier", "parentId": "#k"}, "bad": {"name": "a/b"}}}, "0"]]))
+        // The child's creation id sorts first: the parent must still be created before it.
+        "zk": {"name": "Kunden"}, "am": {"name": "Meier", "parentId": "#zk"}, "bad": {"name": "a/b"}}}, "0"]]))
     .await;
-    let k = r[0][1]["created"]["k"]["id"].as_str().expect("parent created").to_string();
-    let m = r[0][1]["created"]["m"]["id"].as_str().expect("child created").to_string();
-    assert_eq!(r[0][1]["created"]["m"]["parentId"], json!(k));
+    let k = r[0][1]["created"]["zk"]["id"].as_str().expect("parent created").to_string();
+    let m = r[0][1]["created"]["am"]["id"].as_str().expect("child created").to_string();
+    assert_eq!(r[0][1]["created"]["am"]["parentId"], json!(k));
     assert_eq!(r[0][1]["notCreated"]["bad"]["properties"], json!(["name"]), "the delimiter is not part of a name");
     eventually(Duration::from_secs(30), "Kunden/Meier on the server", || {
         std::future::ready(folders().contains(&"Kunden/Meier".to_string()))
