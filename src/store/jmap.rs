@@ -742,6 +742,23 @@ fn type_modseq(t: &Tx<'_>, account: &str, ty: ObjType) -> Result<i64> {
 }
 
 #[allow(clippy::too_many_arguments)]
+/// Rename folder `id` from `old` to `new` in the store, the folders below it along with it (as
+/// IMAP's RENAME takes them too). All are marked `by_device`: the config may name them by
+/// their old names. Folders already below the new name now have it as their parent.
+fn rename_folder(t: &mut Tx<'_>, account: &str, id: i64, old: &str, new: &str) -> Result<()> {
+    let children = descendants(t, account, old)?;
+    super::messages::free_destroyed_name(t, account, new)?;
+    t.tx.execute("UPDATE folder SET name = ?2, by_device = 1 WHERE id = ?1", params![id, new])?;
+    t.log(account, ObjType::Mailbox, id, Op::Updated, None)?;
+    for (child, child_name) in children {
+        let renamed = format!("{new}{}", &child_name[old.len()..]);
+        super::messages::free_destroyed_name(t, account, &renamed)?;
+        t.tx.execute("UPDATE folder SET name = ?2, by_device = 1 WHERE id = ?1", params![child, renamed])?;
+        t.log(account, ObjType::Mailbox, child, Op::Updated, None)?;
+    }
+    super::messages::log_below(t, account, new)
+}
+
 /// The live folders below `name` in the account's hierarchy: (id, full name).
 pub(super) fn descendants(t: &Tx<'_>, account: &str, name: &str) -> Result<Vec<(i64, String)>> {
     let delimiter: Option<String> =
@@ -897,20 +914,7 @@ impl Store {
             if exists.is_some() {
                 return Ok(Err(SetFailure::AlreadyExists(format!("a mailbox named \"{name}\" exists"))));
             }
-            // The folders below it move along, as IMAP's RENAME takes them too.
-            let children = descendants(t, account, &old)?;
-            // The config may name it by its old name: from now on it is mirrored by this mark.
-            super::messages::free_destroyed_name(t, account, name)?;
-            t.tx.execute("UPDATE folder SET name = ?2, by_device = 1 WHERE id = ?1", params![id, name])?;
-            t.log(account, ObjType::Mailbox, id, Op::Updated, None)?;
-            for (child, child_name) in children {
-                let renamed = format!("{name}{}", &child_name[old.len()..]);
-                super::messages::free_destroyed_name(t, account, &renamed)?;
-                t.tx.execute("UPDATE folder SET name = ?2, by_device = 1 WHERE id = ?1", params![child, renamed])?;
-                t.log(account, ObjType::Mailbox, child, Op::Updated, None)?;
-            }
-            // Folders already below the new name now have it as their parent.
-            super::messages::log_below(t, account, name)?;
+            rename_folder(t, account, id, &old, name)?;
             queue(t, account, "rename", None, Some(id), None, Some(name), Some(&old))?;
             Ok(Ok(()))
         })
@@ -1417,6 +1421,10 @@ impl Store {
     pub fn writeback_refused(&self, q: &QueuedOp, what: &str, error: &str, give_up_after: i64) -> Result<bool> {
         self.write(|t| {
             if q.attempts + 1 >= give_up_after {
+                let (account, folder): (String, Option<i64>) =
+                    t.tx.query_row("SELECT account, folder_id FROM writeback_op WHERE id = ?1", [q.id], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })?;
                 t.tx.execute(
                     "UPDATE sync_state SET writeback_dropped = writeback_dropped + 1, writeback_last_dropped = ?2,
                        writeback_last_dropped_at = ?3
@@ -1435,6 +1443,31 @@ impl Store {
                     // The server keeps its flags: stop laying the refused change over them.
                     WritebackOp::Flags { message_id, .. } => {
                         t.tx.execute("DELETE FROM keyword_pending WHERE message_id = ?1", [message_id])?;
+                    }
+                    // The server keeps the message where it was: show it there again.
+                    WritebackOp::Move { message_id, .. } => {
+                        let moved: Option<(i64, i64, i64)> =
+                            t.tx.query_row(
+                                "SELECT folder_id, imap_folder_id, thread_id FROM message
+                                 WHERE id = ?1 AND imap_folder_id IS NOT NULL AND folder_id != imap_folder_id",
+                                [message_id],
+                                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                            )
+                            .optional()?;
+                        if let Some((shown, held, thread)) = moved {
+                            t.tx.execute("UPDATE message SET folder_id = imap_folder_id WHERE id = ?1", [message_id])?;
+                            t.log(&account, ObjType::Email, *message_id, Op::Updated, Some(thread))?;
+                            t.log(&account, ObjType::Mailbox, shown, Op::CountsOnly, None)?;
+                            t.log(&account, ObjType::Mailbox, held, Op::CountsOnly, None)?;
+                        }
+                    }
+                    // The server keeps the old name: so does the store, children included.
+                    WritebackOp::Rename { from, to } => {
+                        if let Some(folder) = folder
+                            && live_folder(t, &account, folder)?.is_some_and(|(name, _)| name == *to)
+                        {
+                            rename_folder(t, &account, folder, to, from)?;
+                        }
                     }
                     _ => {}
                 }
@@ -1577,6 +1610,41 @@ mod tests {
         let pending: i64 =
             s.read(|c| Ok(c.query_row("SELECT COUNT(*) FROM keyword_pending", [], |r| r.get(0))?)).unwrap();
         assert_eq!(pending, 0, "the server's flags win again after the change was given up");
+    }
+
+    /// A move or a folder rename the server refuses for good is undone in the store: the
+    /// message shows where the server keeps it, the folder (and the one below it) its old name.
+    #[test]
+    fn a_refused_move_or_rename_given_up_shows_the_servers_state_again() {
+        let (_d, s) = store();
+        s.set_delimiter("becker", Some("/")).unwrap();
+        let inbox = s.ensure_folder("becker", "INBOX", Some("inbox")).unwrap();
+        let kunden = s.ensure_folder("becker", "Kunden", None).unwrap();
+        let meier = s.ensure_folder("becker", "Kunden/Meier", None).unwrap();
+        let ids = s
+            .insert_messages(
+                "becker",
+                inbox.id,
+                vec![msg(1)],
+                Some(FolderState { uidvalidity: 1, ..Default::default() }),
+            )
+            .unwrap();
+        let mv = EmailUpdate { keywords: None, folder: Some(MailboxPatch::Replace(vec![meier.id])) };
+        s.jmap_email_set("becker", None, &[(ids[0], mv)], &[]).unwrap().unwrap();
+        s.jmap_mailbox_rename("becker", kunden.id, "Firma").unwrap().unwrap();
+        assert_eq!(s.list_messages("becker", Some("Firma/Meier"), 10).unwrap().len(), 1);
+        for _ in 0..5 {
+            let mut after = 0;
+            while let Some(q) = s.writeback_next("becker", after).unwrap() {
+                after = q.id;
+                s.writeback_refused(&q, "x", "NO refused", 5).unwrap();
+            }
+        }
+        assert_eq!(s.writeback_pending("becker").unwrap(), 0);
+        let names: Vec<String> = s.folders("becker").unwrap().into_iter().map(|f| f.name).collect();
+        assert_eq!(names, vec!["INBOX", "Kunden", "Kunden/Meier"]);
+        assert_eq!(s.list_messages("becker", Some("INBOX"), 10).unwrap().len(), 1, "back where the server has it");
+        assert_eq!(s.writeback_summary("becker").unwrap().dropped, 2);
     }
 
     /// Regression: SQLite reuses the largest rowid after a delete; a JMAP id must never be.

@@ -700,6 +700,10 @@ pub(crate) fn insert_message(
 /// Fill `message_text` for every message stored before it existed (migration 0007), from the
 /// raw bytes, in the migration's transaction.
 pub(super) fn fill_search_text(tx: &rusqlite::Transaction<'_>) -> Result<()> {
+    let total: i64 = tx.query_row("SELECT COUNT(*) FROM message", [], |r| r.get(0))?;
+    if total > 0 {
+        tracing::info!(messages = total, "filling in the search text of the stored messages (once, at this upgrade)");
+    }
     let mut read = tx.prepare(
         "SELECT m.id, b.data FROM message m JOIN blob b ON b.id = m.blob_id
          WHERE NOT EXISTS (SELECT 1 FROM message_text t WHERE t.message_id = m.id)",
