@@ -179,6 +179,15 @@ impl Progress {
 impl Mirror {
     /// Learn the session's extensions (enabling QRESYNC where offered) and the folders.
     pub async fn start(app: &App, mailbox: &Mailbox, s: &mut ImapSession) -> Result<Mirror, SyncError> {
+        let mut m = Self::prepare(app, mailbox, s).await?;
+        m.discover(s).await?;
+        Ok(m)
+    }
+
+    /// Learn the session's extensions and enable QRESYNC where offered; the folders are not
+    /// listed yet ([`Mirror::discover`]). ENABLE must come before any folder is selected, so
+    /// this is the first thing a session does, before the write-back.
+    pub async fn prepare(app: &App, mailbox: &Mailbox, s: &mut ImapSession) -> Result<Mirror, SyncError> {
         let caps =
             s.capabilities().await.map_err(|e| SyncError::Io { what: "CAPABILITY".into(), message: e.to_string() })?;
         let idle = caps.has_str("IDLE");
@@ -190,7 +199,7 @@ impl Mirror {
         } else if condstore {
             wire::simple(s, "ENABLE CONDSTORE", "ENABLE CONDSTORE").await.ok();
         }
-        let mut m = Mirror {
+        let m = Mirror {
             app: app.clone(),
             mailbox: mailbox.clone(),
             caps: Caps { condstore, qresync },
@@ -200,7 +209,6 @@ impl Mirror {
             selected: std::sync::Mutex::new(None),
         };
         tracing::debug!(mailbox = %mailbox.id, condstore, qresync, idle, "session ready");
-        m.discover(s).await?;
         Ok(m)
     }
 

@@ -72,8 +72,9 @@ async fn sync_once_inner(app: &App, mailbox: &str, progress: bool) -> Result<Rep
     let mb = app.config.mailbox(mailbox).ok_or_else(|| SyncError::NoMailbox(mailbox.to_string()))?.clone();
     let r = async {
         let mut s = conn::connect(&app.config, &mb).await?;
+        let mut m = Mirror::prepare(app, &mb, &mut s).await?;
         crate::writeback::drain(app, &mb.id, &mut s).await.map_err(|e| SyncError::Writeback(format!("{e:#}")))?;
-        let mut m = Mirror::start(app, &mb, &mut s).await?;
+        m.discover(&mut s).await?;
         let report = m.pass(&mut s, PassOptions { cancel: None, progress }).await?;
         let _ = tokio::time::timeout(Duration::from_secs(5), s.logout()).await;
         Ok::<_, SyncError>(report)
@@ -151,13 +152,14 @@ async fn connected(
         r = conn::connect(&app.config, mb) => r?,
         _ = token.cancelled() => return Ok(()),
     };
-    // A phone's queued folder changes first: the first look at the server's folder list
-    // should already see them.
-    crate::writeback::drain(app, &mb.id, &mut s).await.map_err(|e| SyncError::Writeback(format!("{e:#}")))?;
+    // ENABLE first (it must precede any SELECT), then a phone's queued changes, so the first
+    // look at the server's folder list already sees its folder changes.
     let mut m = tokio::select! {
-        r = Mirror::start(app, mb, &mut s) => r?,
+        r = Mirror::prepare(app, mb, &mut s) => r?,
         _ = token.cancelled() => return Ok(()),
     };
+    crate::writeback::drain(app, &mb.id, &mut s).await.map_err(|e| SyncError::Writeback(format!("{e:#}")))?;
+    m.discover(&mut s).await?;
     tracing::info!(mailbox = %mb.id, folders = m.folders.len(), "connected");
     loop {
         crate::writeback::drain(app, &mb.id, &mut s).await.map_err(|e| SyncError::Writeback(format!("{e:#}")))?;

@@ -759,6 +759,29 @@ fn rename_folder(t: &mut Tx<'_>, account: &str, id: i64, old: &str, new: &str) -
     super::messages::log_below(t, account, new)
 }
 
+/// Whether folder `id` (named `current`) and the folders below it can take back the names
+/// under `old` without meeting another live folder. If not, the undo is skipped: the next
+/// folder listing then goes by the server.
+fn names_free_for_undo(t: &Tx<'_>, account: &str, id: i64, current: &str, old: &str) -> Result<bool> {
+    let below = descendants(t, account, current)?;
+    let moving: Vec<i64> = std::iter::once(id).chain(below.iter().map(|(i, _)| *i)).collect();
+    let targets =
+        std::iter::once(old.to_string()).chain(below.iter().map(|(_, n)| format!("{old}{}", &n[current.len()..])));
+    for name in targets {
+        let holder: Option<i64> =
+            t.tx.query_row(
+                "SELECT id FROM folder WHERE account = ?1 AND name = ?2 AND destroyed = 0",
+                params![account, name],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if holder.is_some_and(|h| !moving.contains(&h)) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 /// The live folders below `name` in the account's hierarchy: (id, full name).
 pub(super) fn descendants(t: &Tx<'_>, account: &str, name: &str) -> Result<Vec<(i64, String)>> {
     let delimiter: Option<String> =
@@ -913,6 +936,11 @@ impl Store {
                 .optional()?;
             if exists.is_some() {
                 return Ok(Err(SetFailure::AlreadyExists(format!("a mailbox named \"{name}\" exists"))));
+            }
+            // Mailboxes below the new name would become its children here, but not on the
+            // server, and a rename the server refuses could not be undone cleanly.
+            if !descendants(t, account, name)?.is_empty() {
+                return Ok(Err(SetFailure::AlreadyExists(format!("mailboxes exist below \"{name}\""))));
             }
             rename_folder(t, account, id, &old, name)?;
             queue(t, account, "rename", None, Some(id), None, Some(name), Some(&old))?;
@@ -1343,13 +1371,45 @@ impl Store {
                     },
                     _ => WritebackOp::Obsolete,
                 },
-                ("create", _) => name.map_or(WritebackOp::Obsolete, |name| WritebackOp::Create { name }),
+                // Under the folder's name now: a rename given up and undone meanwhile moved it.
+                ("create", _) => match folder_id.map(folder_name).transpose()?.flatten().or(name) {
+                    Some(name) => WritebackOp::Create { name },
+                    None => WritebackOp::Obsolete,
+                },
                 ("rename", _) => match (old_name, name) {
                     (Some(from), Some(to)) => WritebackOp::Rename { from, to },
                     _ => WritebackOp::Obsolete,
                 },
                 ("delete", _) => name.map_or(WritebackOp::Obsolete, |name| WritebackOp::Delete { name }),
                 _ => WritebackOp::Obsolete,
+            };
+            // A folder name an earlier RENAME still waits to give the server does not exist
+            // there yet (or is another folder, if the server refuses that rename): whatever
+            // touches it waits until the rename is done, or given up and undone.
+            let renaming: Vec<String> = {
+                let mut s = c.prepare_cached(
+                    "SELECT name FROM writeback_op WHERE account = ?1 AND kind = 'rename' AND id < ?2 AND name IS NOT NULL",
+                )?;
+                s.query_map(params![account, id], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?
+            };
+            let op = if renaming.is_empty() {
+                op
+            } else {
+                let delimiter: Option<String> =
+                    c.query_row("SELECT delimiter FROM account WHERE id = ?1", [account], |r| r.get(0)).optional()?.flatten();
+                let within = |n: &str| {
+                    renaming.iter().any(|r| {
+                        n == r || delimiter.as_deref().is_some_and(|d| n.strip_prefix(r.as_str()).is_some_and(|t| t.starts_with(d)))
+                    })
+                };
+                let touched: Vec<&str> = match &op {
+                    WritebackOp::Flags { folder, .. } | WritebackOp::Expunge { folder, .. } | WritebackOp::Append { folder, .. } => vec![folder],
+                    WritebackOp::Move { from, to, .. } => vec![from, to],
+                    WritebackOp::Create { name } | WritebackOp::Delete { name } => vec![name],
+                    WritebackOp::Rename { from, .. } => vec![from],
+                    WritebackOp::Obsolete | WritebackOp::Wait => vec![],
+                };
+                if touched.iter().any(|n| within(n)) { WritebackOp::Wait } else { op }
             };
             Ok(Some(QueuedOp { id, attempts, op }))
         })
@@ -1421,10 +1481,14 @@ impl Store {
     pub fn writeback_refused(&self, q: &QueuedOp, what: &str, error: &str, give_up_after: i64) -> Result<bool> {
         self.write(|t| {
             if q.attempts + 1 >= give_up_after {
-                let (account, folder): (String, Option<i64>) =
-                    t.tx.query_row("SELECT account, folder_id FROM writeback_op WHERE id = ?1", [q.id], |r| {
+                let row: Option<(String, Option<i64>)> = t
+                    .tx
+                    .query_row("SELECT account, folder_id FROM writeback_op WHERE id = ?1", [q.id], |r| {
                         Ok((r.get(0)?, r.get(1)?))
-                    })?;
+                    })
+                    .optional()?;
+                // Gone meanwhile (a phone destroyed what it was about): nothing left to give up.
+                let Some((account, folder)) = row else { return Ok(true) };
                 t.tx.execute(
                     "UPDATE sync_state SET writeback_dropped = writeback_dropped + 1, writeback_last_dropped = ?2,
                        writeback_last_dropped_at = ?3
@@ -1461,12 +1525,20 @@ impl Store {
                             t.log(&account, ObjType::Mailbox, held, Op::CountsOnly, None)?;
                         }
                     }
-                    // The server keeps the old name: so does the store, children included.
-                    WritebackOp::Rename { from, to } => {
-                        if let Some(folder) = folder
-                            && live_folder(t, &account, folder)?.is_some_and(|(name, _)| name == *to)
-                        {
-                            rename_folder(t, &account, folder, to, from)?;
+                    // The server keeps the old name: so does the store, children included. Later
+                    // renames of the same folder waited for this one and go with it.
+                    WritebackOp::Rename { from, .. } => {
+                        if let Some(folder) = folder {
+                            t.tx.execute(
+                                "DELETE FROM writeback_op WHERE account = ?1 AND kind = 'rename' AND folder_id = ?2 AND id > ?3",
+                                params![account, folder, q.id],
+                            )?;
+                            if let Some((current, _)) = live_folder(t, &account, folder)?
+                                && current != *from
+                                && names_free_for_undo(t, &account, folder, &current, from)?
+                            {
+                                rename_folder(t, &account, folder, &current, from)?;
+                            }
                         }
                     }
                     _ => {}
@@ -1647,6 +1719,71 @@ mod tests {
         assert_eq!(s.writeback_summary("becker").unwrap().dropped, 2);
     }
 
+    /// While a folder RENAME waits (the server may refuse it: the new name can be another,
+    /// unmirrored folder there), every change that touches the new name waits too; when the
+    /// rename is given up, later renames of that folder go with it, the folder gets its old
+    /// name back, and the waiting changes then go to the old name. An undo that would collide
+    /// with a live folder is skipped instead of failing the drain.
+    #[test]
+    fn changes_wait_for_a_pending_rename_and_follow_its_undo() {
+        let (_d, s) = store();
+        s.set_delimiter("becker", Some("/")).unwrap();
+        let kunden = s.ensure_folder("becker", "Kunden", None).unwrap();
+        let ids = s
+            .insert_messages(
+                "becker",
+                kunden.id,
+                vec![msg(7)],
+                Some(FolderState { uidvalidity: 1, ..Default::default() }),
+            )
+            .unwrap();
+        s.jmap_mailbox_rename("becker", kunden.id, "Archiv").unwrap().unwrap();
+        s.jmap_mailbox_rename("becker", kunden.id, "Archiv 2").unwrap().unwrap();
+        let flag = EmailUpdate { keywords: Some(KeywordPatch::Set(vec![("$flagged".into(), true)])), folder: None };
+        s.jmap_email_set("becker", None, &[(ids[0], flag)], &[]).unwrap().unwrap();
+        let queue = |s: &Store| {
+            let mut out = Vec::new();
+            let mut after = 0;
+            while let Some(q) = s.writeback_next("becker", after).unwrap() {
+                after = q.id;
+                out.push(q);
+            }
+            out
+        };
+        let q = queue(&s);
+        assert!(matches!(&q[0].op, WritebackOp::Rename { from, to } if from == "Kunden" && to == "Archiv"));
+        assert_eq!(q[1].op, WritebackOp::Wait, "the second rename waits for the first");
+        assert_eq!(q[2].op, WritebackOp::Wait, "the flag change waits: \"Archiv 2\" is not on the server yet");
+        // The server refuses the first rename five times: it is given up and undone.
+        for _ in 0..5 {
+            let first = s.writeback_next("becker", 0).unwrap().unwrap();
+            s.writeback_refused(&first, "rename folder", "NO [ALREADYEXISTS] Mailbox already exists", 5).unwrap();
+        }
+        assert_eq!(s.folders("becker").unwrap()[0].name, "Kunden");
+        let q = queue(&s);
+        assert_eq!(q.len(), 1, "the later rename went with the first");
+        assert!(matches!(&q[0].op, WritebackOp::Flags { folder, uid: 7, .. } if folder == "Kunden"), "{:?}", q[0].op);
+
+        // An undo that would take a name a live folder has meanwhile is skipped, not an error.
+        s.writeback_done("becker", &q[0], WritebackEffect::None).unwrap();
+        s.jmap_mailbox_rename("becker", kunden.id, "Neu").unwrap().unwrap();
+        let other = s.jmap_mailbox_create("becker", "Kunden").unwrap().unwrap();
+        for _ in 0..5 {
+            let first = s.writeback_next("becker", 0).unwrap().unwrap();
+            assert!(matches!(first.op, WritebackOp::Rename { .. }));
+            s.writeback_refused(&first, "rename folder", "NO", 5).unwrap();
+        }
+        let names: Vec<(i64, String)> = s.folders("becker").unwrap().into_iter().map(|f| (f.id, f.name)).collect();
+        assert_eq!(names, vec![(kunden.id, "Neu".to_string()), (other, "Kunden".to_string())]);
+
+        // A rename onto a name with mailboxes below it is refused up front.
+        s.ensure_folder("becker", "Lager/2025", None).unwrap();
+        assert!(matches!(
+            s.jmap_mailbox_rename("becker", kunden.id, "Lager").unwrap(),
+            Err(SetFailure::AlreadyExists(_))
+        ));
+    }
+
     /// Regression: SQLite reuses the largest rowid after a delete; a JMAP id must never be.
     #[test]
     fn a_destroyed_newest_message_never_lends_its_id() {
@@ -1680,7 +1817,10 @@ mod tests {
         let mut names = s.device_folders("becker").unwrap();
         names.sort();
         assert_eq!(names, vec!["Erledigt", "Projekte 2026", "Projekte 2026/Bad"], "the child moved along");
-        assert_eq!(s.folder_names_in_flux("becker").unwrap(), vec!["Projekte".to_string()]);
+        assert_eq!(
+            s.folder_names_in_flux("becker").unwrap(),
+            vec!["Projekte".to_string(), "Projekte 2026".to_string()]
+        );
         // While the CREATE and RENAME wait, a server list without them destroys nothing.
         assert!(s.destroy_folders_not_kept("becker", &[]).unwrap().is_empty());
         assert_eq!(s.folders("becker").unwrap().len(), 3);

@@ -144,14 +144,15 @@ impl Store {
         })
     }
 
-    /// Server names that stand for a folder change still waiting in the write-back queue: the
-    /// old name of a pending RENAME and the name of a pending DELETE. What the server lists
-    /// under them (or below them) is the store's renamed or destroyed folder, not a new one.
+    /// Server names that stand for a folder change still waiting in the write-back queue: both
+    /// names of a pending RENAME and the name of a pending DELETE. What the server lists under
+    /// them (or below them) is the store's renamed or destroyed folder, or an unrelated one
+    /// the rename may yet be refused for; never a folder to map onto the store's.
     pub fn folder_names_in_flux(&self, account: &str) -> Result<Vec<String>> {
         self.read(|c| {
             let mut s = c.prepare_cached(
                 "SELECT old_name FROM writeback_op WHERE account = ?1 AND kind = 'rename' AND old_name IS NOT NULL
-                 UNION SELECT name FROM writeback_op WHERE account = ?1 AND kind = 'delete' AND name IS NOT NULL",
+                 UNION SELECT name FROM writeback_op WHERE account = ?1 AND kind IN ('rename', 'delete') AND name IS NOT NULL",
             )?;
             let rows = s.query_map([account], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
             Ok(rows)

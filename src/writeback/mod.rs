@@ -254,7 +254,10 @@ async fn perform(
             }
         }
         WritebackOp::Rename { from, to } => {
-            sel.0 = None;
+            if sel.0.is_some() {
+                command(s, "UNSELECT", "UNSELECT").await?;
+                sel.0 = None;
+            }
             let o = command(
                 s,
                 &format!("RENAME {} {}", quote(&mutf7::encode(from)), quote(&mutf7::encode(to))),
