@@ -177,14 +177,12 @@ async fn connected(
         let wake;
         (s, wake) = wait(&m, s, next_poll, settled, app, token).await?;
         tracing::debug!(mailbox = %mb.id, ?wake, "awake");
-        match wake {
-            Wake::Cancelled => {
-                let _ = tokio::time::timeout(Duration::from_secs(2), s.logout()).await;
-                return Ok(());
-            }
-            // The next pass lists the folders again when that is due, after the write-back.
-            _ => {}
+        if wake == Wake::Cancelled {
+            let _ = tokio::time::timeout(Duration::from_secs(2), s.logout()).await;
+            return Ok(());
         }
+        // Any other wake-up: the next pass (after the write-back) lists the folders again
+        // when that is due.
     }
 }
 

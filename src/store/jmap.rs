@@ -742,6 +742,17 @@ fn type_modseq(t: &Tx<'_>, account: &str, ty: ObjType) -> Result<i64> {
 }
 
 #[allow(clippy::too_many_arguments)]
+/// Name and role of a folder of `account` that still exists.
+fn live_folder(t: &Tx<'_>, account: &str, id: i64) -> Result<Option<(String, Option<String>)>> {
+    Ok(t.tx
+        .query_row(
+            "SELECT name, role FROM folder WHERE id = ?1 AND account = ?2 AND destroyed = 0",
+            params![id, account],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?)
+}
+
 /// Rename folder `id` from `old` to `new` in the store, the folders below it along with it (as
 /// IMAP's RENAME takes them too). All are marked `by_device`: the config may name them by
 /// their old names. Folders already below the new name now have it as their parent.
@@ -800,6 +811,7 @@ pub(super) fn descendants(t: &Tx<'_>, account: &str, name: &str) -> Result<Vec<(
     Ok(out)
 }
 
+#[allow(clippy::too_many_arguments)]
 pub(super) fn queue(
     t: &Tx<'_>,
     account: &str,
@@ -2012,15 +2024,4 @@ mod tests {
             matches!(&q3.op, WritebackOp::Append { message_id, flags, .. } if *message_id == c.id && flags == &vec!["\\Draft".to_string()])
         );
     }
-}
-
-/// Name and role of a folder of `account` that still exists.
-fn live_folder(t: &Tx<'_>, account: &str, id: i64) -> Result<Option<(String, Option<String>)>> {
-    Ok(t.tx
-        .query_row(
-            "SELECT name, role FROM folder WHERE id = ?1 AND account = ?2 AND destroyed = 0",
-            params![id, account],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?)
 }
