@@ -1617,6 +1617,12 @@ mod tests {
         (dir, s)
     }
 
+    /// Messages as a sync stores them (with their UIDs, in a folder of UIDVALIDITY 1).
+    fn synced(s: &Store, folder: i64, uids: &[u32]) -> Vec<i64> {
+        let msgs = uids.iter().map(|u| msg(*u)).collect();
+        s.insert_messages("becker", folder, msgs, Some(FolderState { uidvalidity: 1, ..Default::default() })).unwrap()
+    }
+
     fn msg(uid: u32) -> NewMessage {
         NewMessage {
             uid: Some(uid),
@@ -1636,15 +1642,7 @@ mod tests {
         // Three separate transactions of one message each, then a keyword change on the first.
         let mut ids = Vec::new();
         for uid in 1..=3 {
-            ids.extend(
-                s.insert_messages(
-                    "becker",
-                    f.id,
-                    vec![msg(uid)],
-                    Some(FolderState { uidvalidity: 1, ..Default::default() }),
-                )
-                .unwrap(),
-            );
+            ids.extend(synced(&s, f.id, &[uid]));
         }
         let upd = EmailUpdate { keywords: Some(KeywordPatch::Set(vec![("$Seen".into(), true)])), folder: None };
         s.jmap_email_set("becker", None, &[(ids[0], upd)], &[]).unwrap().unwrap();
@@ -1673,9 +1671,7 @@ mod tests {
     fn a_refused_store_is_retried_then_dropped_with_its_pending_keywords() {
         let (_d, s) = store();
         let f = s.ensure_folder("becker", "INBOX", Some("inbox")).unwrap();
-        let ids = s
-            .insert_messages("becker", f.id, vec![msg(1)], Some(FolderState { uidvalidity: 1, ..Default::default() }))
-            .unwrap();
+        let ids = synced(&s, f.id, &[1]);
         let upd = EmailUpdate { keywords: Some(KeywordPatch::Set(vec![("$flagged".into(), true)])), folder: None };
         s.jmap_email_set("becker", None, &[(ids[0], upd)], &[]).unwrap().unwrap();
         for attempt in 1..=5 {
@@ -1705,14 +1701,7 @@ mod tests {
         let inbox = s.ensure_folder("becker", "INBOX", Some("inbox")).unwrap();
         let kunden = s.ensure_folder("becker", "Kunden", None).unwrap();
         let meier = s.ensure_folder("becker", "Kunden/Meier", None).unwrap();
-        let ids = s
-            .insert_messages(
-                "becker",
-                inbox.id,
-                vec![msg(1)],
-                Some(FolderState { uidvalidity: 1, ..Default::default() }),
-            )
-            .unwrap();
+        let ids = synced(&s, inbox.id, &[1]);
         let mv = EmailUpdate { keywords: None, folder: Some(MailboxPatch::Replace(vec![meier.id])) };
         s.jmap_email_set("becker", None, &[(ids[0], mv)], &[]).unwrap().unwrap();
         s.jmap_mailbox_rename("becker", kunden.id, "Firma").unwrap().unwrap();
@@ -1741,14 +1730,7 @@ mod tests {
         let (_d, s) = store();
         s.set_delimiter("becker", Some("/")).unwrap();
         let kunden = s.ensure_folder("becker", "Kunden", None).unwrap();
-        let ids = s
-            .insert_messages(
-                "becker",
-                kunden.id,
-                vec![msg(7)],
-                Some(FolderState { uidvalidity: 1, ..Default::default() }),
-            )
-            .unwrap();
+        let ids = synced(&s, kunden.id, &[7]);
         s.jmap_mailbox_rename("becker", kunden.id, "Archiv").unwrap().unwrap();
         s.jmap_mailbox_rename("becker", kunden.id, "Archiv 2").unwrap().unwrap();
         let flag = EmailUpdate { keywords: Some(KeywordPatch::Set(vec![("$flagged".into(), true)])), folder: None };
@@ -1984,14 +1966,7 @@ mod tests {
         let (_d, s) = store();
         let inbox = s.ensure_folder("becker", "INBOX", Some("inbox")).unwrap();
         let trash = s.ensure_folder("becker", "Trash", Some("trash")).unwrap();
-        let ids = s
-            .insert_messages(
-                "becker",
-                inbox.id,
-                vec![msg(1), msg(2)],
-                Some(FolderState { uidvalidity: 1, ..Default::default() }),
-            )
-            .unwrap();
+        let ids = synced(&s, inbox.id, &[1, 2]);
         let mv =
             EmailUpdate { keywords: None, folder: Some(MailboxPatch::Set(vec![(inbox.id, false), (trash.id, true)])) };
         let (up, de) = s.jmap_email_set("becker", None, &[(ids[0], mv)], &[ids[1], 999]).unwrap().unwrap();
