@@ -485,6 +485,27 @@ pub fn with_states(
     Ok(body)
 }
 
+/// [`with_states`] for a /set whose changes the write-back takes to IMAP: wakes `mailbox`'s
+/// write-back when the response reports anything created, updated or destroyed.
+pub fn written_back(
+    ctx: &Ctx<'_>,
+    account_id: &str,
+    mailbox: &str,
+    before: &AccountStates,
+    ty: ObjType,
+    body: Value,
+) -> MethodResult {
+    let some = |k: &str| match &body[k] {
+        Value::Object(o) => !o.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        _ => false,
+    };
+    if some("created") || some("updated") || some("destroyed") {
+        ctx.app.wake_writeback(mailbox);
+    }
+    with_states(ctx, account_id, mailbox, before, ty, body)
+}
+
 /// The window of a /query over `total` results: `position` (negative counts from the end) and
 /// `limit`, capped at the server's maximum. Returns (start, limit).
 pub fn query_window(args: &Map<String, Value>, total: usize) -> Result<(usize, usize), MethodError> {

@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 
 use super::api::{
     Ctx, MethodError, MethodResult, SetArgs, changes as type_changes, check_if_in_state, get_ids, opt_bool, opt_int,
-    opt_str, opt_str_list, set_args, with_states,
+    opt_str, opt_str_list, set_args, written_back,
 };
 use super::body::{self, BODY_PROPS, DEFAULT_BODY_PROPS, Draft};
 use super::ids;
@@ -755,10 +755,7 @@ pub fn set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
             }
         }
     }
-    if !created.is_empty() || !updated.is_empty() || !destroyed.is_empty() {
-        ctx.app.wake_writeback(&mailbox);
-    }
-    with_states(
+    written_back(
         ctx,
         &account_id,
         &mailbox,
@@ -820,10 +817,7 @@ pub fn import(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
             }
         }
     }
-    if !created.is_empty() {
-        ctx.app.wake_writeback(&mailbox);
-    }
-    with_states(
+    written_back(
         ctx,
         &account_id,
         &mailbox,

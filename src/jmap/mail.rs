@@ -10,7 +10,8 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use super::api::{
-    Ctx, MethodError, MethodResult, SetArgs, changes, get_ids, get_properties, opt_bool, opt_str, set_args, with_states,
+    Ctx, MethodError, MethodResult, SetArgs, changes, get_ids, get_properties, opt_bool, opt_str, set_args,
+    written_back,
 };
 use super::ids;
 use super::tree::{Node, Tree};
@@ -396,10 +397,7 @@ pub fn mailbox_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult 
             }
         }
     }
-    if !created.is_empty() || !updated.is_empty() || !destroyed.is_empty() {
-        ctx.app.wake_writeback(&mailbox);
-    }
-    with_states(
+    written_back(
         ctx,
         &account_id,
         &mailbox,
