@@ -286,45 +286,23 @@ pub fn submission_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResu
     // The implicit Email/set for the submissions that succeeded (RFC 8621 section 7.5).
     let on_update = args.get("onSuccessUpdateEmail").and_then(Value::as_object).cloned().unwrap_or_default();
     let on_destroy = opt_str_list(&args, "onSuccessDestroyEmail")?.unwrap_or_default();
+    // A key is "#creationId" of a submission made here, or an existing submission id: the
+    // email it sent.
     let target = |key: &str| -> Option<String> {
-        let k = key.strip_prefix('#')?;
-        succeeded.iter().find(|(cid, _, _)| cid == k).map(|(_, _, email)| email.clone())
+        if let Some(k) = key.strip_prefix('#') {
+            return succeeded.iter().find(|(cid, _, _)| cid == k).map(|(_, _, email)| email.clone());
+        }
+        let n = parse_sub(key)?;
+        let sub = ctx.app.store.jmap_submissions(&mailbox, Some(&[n])).ok()?.into_iter().next()?;
+        Some(ids::email(sub.email_id))
     };
     let mut upd = Map::new();
     for (k, patch) in on_update {
-        // A key is "#creationId" of a submission made here, or an existing submission id.
-        let email = target(&k).or_else(|| {
-            parse_sub(&k).and_then(|n| {
-                ctx.app
-                    .store
-                    .jmap_submissions(&mailbox, Some(&[n]))
-                    .ok()?
-                    .into_iter()
-                    .next()
-                    .map(|s| ids::email(s.email_id))
-            })
-        });
-        if let Some(e) = email {
+        if let Some(e) = target(&k) {
             upd.insert(e, patch);
         }
     }
-    let des: Vec<Value> = on_destroy
-        .iter()
-        .filter_map(|k| {
-            target(k).or_else(|| {
-                parse_sub(k).and_then(|n| {
-                    ctx.app
-                        .store
-                        .jmap_submissions(&mailbox, Some(&[n]))
-                        .ok()?
-                        .into_iter()
-                        .next()
-                        .map(|s| ids::email(s.email_id))
-                })
-            })
-        })
-        .map(Value::String)
-        .collect();
+    let des: Vec<Value> = on_destroy.iter().filter_map(|k| target(k)).map(Value::String).collect();
     if !upd.is_empty() || !des.is_empty() {
         let mut a = Map::new();
         a.insert("accountId".into(), json!(account_id));
