@@ -93,10 +93,10 @@ pub struct DaemonLock {
 impl DaemonLock {
     pub fn acquire(data_dir: &Path) -> anyhow::Result<Self> {
         use anyhow::Context as _;
-        std::fs::create_dir_all(data_dir)
+        crate::files::create_dir(data_dir)
             .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
         let path = data_dir.join("daemon.lock");
-        let mut file = std::fs::OpenOptions::new()
+        let mut file = crate::files::private_options()
             .read(true)
             .write(true)
             .create(true)

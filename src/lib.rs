@@ -21,6 +21,8 @@ pub mod control;
 pub mod daemon;
 /// SPF / DKIM / DMARC diagnosis and DKIM signing.
 pub mod deliverability;
+/// postbote's files are private: directories 0700, files 0600; finds and repairs looser modes.
+pub mod files;
 /// One task per mailbox mirroring IMAP folders into the store: planning apart from I/O.
 pub mod imap_sync;
 /// The JMAP server for phones; wire types live only here.

@@ -77,5 +77,35 @@ pub async fn collect(app: &App) -> anyhow::Result<Report> {
     for l in &global_lines {
         text.push_str(&format!("{l}\n"));
     }
-    Ok(Report { json: json!({ "mailboxes": mailboxes, "outbox": global.json }), text })
+    let files = files_part(&app.config.agent.data_dir);
+    for l in &files.lines {
+        text.push_str(&format!("{l}\n"));
+    }
+    Ok(Report { json: json!({ "mailboxes": mailboxes, "outbox": global.json, "files": files.json }), text })
+}
+
+/// Whether the data directory and its files are private; a warning per one that is not.
+fn files_part(data_dir: &std::path::Path) -> Part {
+    match crate::files::check(data_dir) {
+        Ok(loose) => Part {
+            lines: loose
+                .iter()
+                .map(|l| {
+                    format!("WARNING: {l}: other local users can read it; `postbote init` or `postbote run` repairs it")
+                })
+                .collect(),
+            json: json!({
+                "private": loose.is_empty(),
+                "loose": loose.iter().map(|l| json!({
+                    "path": l.path.display().to_string(),
+                    "mode": format!("{:04o}", l.mode),
+                    "want": format!("{:04o}", l.want),
+                })).collect::<Vec<_>>(),
+            }),
+        },
+        Err(e) => Part {
+            lines: vec![format!("WARNING: cannot check the file modes under {}: {e}", data_dir.display())],
+            json: json!({ "private": null, "error": e.to_string() }),
+        },
+    }
 }

@@ -98,7 +98,7 @@ impl Transcript {
     pub fn create(dir: &Path, mailbox: &str, server: &str, login: &str, password: &str) -> std::io::Result<Transcript> {
         use std::sync::atomic::{AtomicU64, Ordering};
         static N: AtomicU64 = AtomicU64::new(0);
-        std::fs::create_dir_all(dir)?;
+        crate::files::create_dir(dir)?;
         let name = format!(
             "{}-{}-{}-{}.log",
             chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"),

@@ -142,9 +142,12 @@ impl Store {
         if let Some(dir) = path.parent()
             && !dir.as_os_str().is_empty()
         {
-            std::fs::create_dir_all(dir)
+            crate::files::create_dir(dir)
                 .map_err(|e| StoreError::Other(format!("cannot create {}: {e}", dir.display())))?;
         }
+        // SQLite gives the -wal and -shm files the database file's mode: make it 0600 first.
+        crate::files::ensure_file(path)
+            .map_err(|e| StoreError::Other(format!("cannot create {}: {e}", path.display())))?;
         let open_err = |source| StoreError::Open { path: path.to_owned(), source };
         let mut writer = Connection::open(path).map_err(open_err)?;
         // WAL lets readers go on while the writer commits; it is a property of the file.
