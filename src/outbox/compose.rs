@@ -85,9 +85,12 @@ pub fn date_header(tz: chrono_tz::Tz) -> String {
 }
 
 /// An unstructured header value: as is when ASCII, else one RFC 2047 B-word per ~45 bytes.
+/// Control characters (a CR or LF that a decoded subject or name may hold) become spaces, so a
+/// value can never end its header line and start another.
 pub fn encode_word(s: &str) -> String {
+    let s: String = s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
     if s.is_ascii() {
-        return s.to_string();
+        return s;
     }
     let mut words = Vec::new();
     let mut chunk = String::new();
@@ -104,9 +107,11 @@ pub fn encode_word(s: &str) -> String {
     words.join("\r\n ")
 }
 
-/// A display name for a From header: quoted (or encoded) as needed.
+/// A display name for a From header: quoted (or encoded) as needed. Control characters in
+/// the name become spaces (see [`encode_word`]).
 pub fn mailbox_header(name: Option<&str>, addr: &str) -> String {
-    match name.map(str::trim).filter(|n| !n.is_empty()) {
+    let name = name.map(|n| n.chars().map(|c| if c.is_control() { ' ' } else { c }).collect::<String>());
+    match name.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
         None => addr.to_string(),
         Some(n) if !n.is_ascii() => format!("{} <{addr}>", encode_word(n)),
         Some(n) => format!("\"{}\" <{addr}>", n.replace('\\', "\\\\").replace('"', "\\\"")),
@@ -177,6 +182,17 @@ mod tests {
         assert!(is_field(&fields[2], "bcc"));
         assert_eq!(join(&fields, rest), raw);
         assert!(split_headers(b"no header here\r\n\r\nx").is_none());
+    }
+
+    #[test]
+    fn a_line_break_in_a_decoded_subject_or_name_never_starts_a_header() {
+        assert_eq!(encode_word("Hallo\r\nBcc: x@y.test"), "Hallo  Bcc: x@y.test");
+        let long = encode_word(&format!("{}\r\nBcc: x@y.test", "Grüße ".repeat(20)));
+        assert!(long.split("\r\n").skip(1).all(|l| l.starts_with(' ')), "only folding: {long:?}");
+        assert_eq!(mailbox_header(Some("Eve\r\nBcc: x@y.test"), "a@b.test"), "\"Eve  Bcc: x@y.test\" <a@b.test>");
+        let n = notice(chrono_tz::Europe::Berlin, "a@b.test", "b.test", "Hi\r\nBcc: x@y.test", "id@b.test", &[], true);
+        let (fields, _) = split_headers(&n).unwrap();
+        assert!(!fields.iter().any(|f| is_field(f, "Bcc")), "{}", String::from_utf8_lossy(&n));
     }
 
     #[test]
