@@ -454,6 +454,7 @@ impl Config {
         let relay = raw.relay.map(|s| smtp(s, "relay", SendWhile::Always)).transpose()?;
         let direct = raw.direct.map(|s| smtp(s, "direct", SendWhile::Session)).transpose()?;
 
+        let raw_lifetime = raw.outbox.lifetime.clone();
         let outbox = Outbox {
             lifetime: duration(raw.outbox.lifetime.as_deref().unwrap_or("5d"), "outbox.lifetime")?,
             transcript_retention: duration(
@@ -474,6 +475,13 @@ impl Config {
                 given.iter().map(|d| duration(d, "outbox.retry_schedule")).collect::<Result<Vec<_>, _>>()?
             },
         };
+
+        if outbox.lifetime.is_zero() {
+            return Err(invalid(format!(
+                "outbox.lifetime \"{}\" must be longer than zero: every message would expire unsent",
+                raw_lifetime.as_deref().unwrap_or("")
+            )));
+        }
 
         let control = Control {
             listen: control_listen(raw.control.listen.as_deref().unwrap_or("127.0.0.1:4190"), &rel)?,
@@ -580,6 +588,22 @@ impl Ctx {
         }
         let err = |key: &str, problem: String| invalid(format!("mailbox \"{id}\": {key} {problem}"));
 
+        // Values that end up in a header of a message postbote writes: one line each.
+        let header_bound = [
+            ("name", m.name.as_deref()),
+            ("dkim.selector", m.dkim.as_ref().map(|d| d.selector.as_str())),
+            ("dkim.domain", m.dkim.as_ref().and_then(|d| d.domain.as_deref())),
+            ("vacation.subject", m.vacation.as_ref().and_then(|v| v.subject.as_deref())),
+        ];
+        for (key, value) in header_bound {
+            if let Some(problem) = value.and_then(header_text_problem) {
+                return Err(err(
+                    key,
+                    format!("\"{}\" {problem}: it goes into a mail header", value.unwrap_or("").escape_debug()),
+                ));
+            }
+        }
+
         let kind = match m.kind.as_deref().unwrap_or("employee") {
             "employee" => MailboxKind::Employee,
             "shared" => MailboxKind::Shared,
@@ -673,11 +697,22 @@ impl Ctx {
             {
                 return Err(err("vacation.answer", format!("\"{a}\" must be \"everyone\" or \"known\"")));
             }
-            for (key, d) in [("vacation.start", &v.start), ("vacation.end", &v.end)] {
+            let mut window = [None, None];
+            for (i, (key, d)) in [("vacation.start", &v.start), ("vacation.end", &v.end)].into_iter().enumerate() {
                 if let Some(d) = d {
-                    local_datetime(d, tz, key == "vacation.end", key)
-                        .map_err(|_| err(key, format!("\"{d}\" is not a local date or date-time")))?;
+                    window[i] = Some(
+                        local_datetime(d, tz, key == "vacation.end", key)
+                            .map_err(|_| err(key, format!("\"{d}\" is not a local date or date-time")))?,
+                    );
                 }
+            }
+            if let ([Some(start), Some(end)], Some(s), Some(e)) = (window, &v.start, &v.end)
+                && end <= start
+            {
+                return Err(err(
+                    "vacation.end",
+                    format!("{e} is not after vacation.start {s}: the leave would never begin"),
+                ));
             }
         }
         Ok(Mailbox {
@@ -833,12 +868,44 @@ fn duration(s: &str, key: &str) -> Result<Duration, ConfigError> {
         .ok_or_else(|| invalid(format!("{key} \"{s}\" is not a duration (a number and one of s, m, h, d, w: \"5d\")")))
 }
 
-/// Parse a 5-field crontab expression.
+/// The fields of a crontab expression, in order, with what each takes.
+const CRON_FIELDS: [(&str, &str); 5] = [
+    ("minute", "0-59"),
+    ("hour", "0-23"),
+    ("day-of-month", "1-31"),
+    ("month", "1-12 or JAN-DEC"),
+    ("day-of-week", "0-7 or SUN-SAT"),
+];
+
+/// Parse a 5-field crontab expression. An error names the field that is wrong.
 pub fn parse_cron(s: &str) -> Result<croner::Cron, String> {
-    if s.split_whitespace().count() != 5 {
-        return Err("expected 5 fields: minute hour day-of-month month day-of-week".into());
+    let fields: Vec<&str> = s.split_whitespace().collect();
+    if fields.len() != 5 {
+        return Err(format!("has {} fields, expected 5: minute hour day-of-month month day-of-week", fields.len()));
     }
-    s.parse::<croner::Cron>().map_err(|e| e.to_string())
+    s.parse::<croner::Cron>().map_err(|whole| {
+        // Try each field alone among stars: the first that fails is the one to name.
+        for (i, (name, takes)) in CRON_FIELDS.iter().enumerate() {
+            let mut probe = ["*"; 5];
+            probe[i] = fields[i];
+            if let Err(e) = probe.join(" ").parse::<croner::Cron>() {
+                return format!("the {name} field \"{}\" is wrong (it takes {takes}): {e}", fields[i]);
+            }
+        }
+        whole.to_string()
+    })
+}
+
+/// Why `s` cannot be a header value postbote writes, if it cannot: a CR or LF would end the
+/// header and start another (header injection), a NUL is not allowed in mail at all.
+pub fn header_text_problem(s: &str) -> Option<&'static str> {
+    if s.contains(['\r', '\n']) {
+        Some("contains a line break (CR or LF)")
+    } else if s.contains('\0') {
+        Some("contains a NUL character")
+    } else {
+        None
+    }
 }
 
 /// A TOML date or local date-time, read in `tz`. A bare date means the start of that day,
@@ -971,6 +1038,12 @@ password_file = "{}"
             ("[control]\nlisten = \"0.0.0.0:4190\"", "control.listen 0.0.0.0:4190 is not a loopback address"),
             ("[jmap]\nlisten = \"0.0.0.0:8080\"", "plain HTTP is only allowed on loopback"),
             ("[outbox]\nlifetime = \"five days\"", "outbox.lifetime \"five days\" is not a duration"),
+            ("[outbox]\nlifetime = \"0s\"", "outbox.lifetime \"0s\" must be longer than zero"),
+            (
+                "[agent]\npoll = \"*/5 25 * * *\"",
+                "agent.poll \"*/5 25 * * *\" is not a crontab schedule: the hour field \"25\"",
+            ),
+            ("[agent]\npoll = \"* * * 13 *\"", "the month field \"13\" is wrong (it takes 1-12 or JAN-DEC)"),
         ];
         for (extra, want) in cases {
             // [imap] and [relay] already exist in `minimal`: put overrides in their own table where needed.
