@@ -151,24 +151,24 @@ fn settings_json(s: &Settings, tz: chrono_tz::Tz) -> serde_json::Value {
     })
 }
 
-fn print_settings(s: &Settings, tz: chrono_tz::Tz) {
-    println!("automatic replies: {}", if s.is_enabled { "on" } else { "off" });
-    println!("when:      {}", s.describe_window(tz));
-    println!("subject:   {}", s.subject.as_deref().unwrap_or(autoreply::settings::DEFAULT_SUBJECT));
-    println!("text:      {}", s.text_body.as_deref().unwrap_or(autoreply::settings::DEFAULT_TEXT));
+fn print_settings(s: &Settings, tz: chrono_tz::Tz) -> anyhow::Result<()> {
+    outln!("automatic replies: {}", if s.is_enabled { "on" } else { "off" })?;
+    outln!("when:      {}", s.describe_window(tz))?;
+    outln!("subject:   {}", s.subject.as_deref().unwrap_or(autoreply::settings::DEFAULT_SUBJECT))?;
+    outln!("text:      {}", s.text_body.as_deref().unwrap_or(autoreply::settings::DEFAULT_TEXT))?;
     if s.html_body.is_some() {
-        println!("html:      yes");
+        outln!("html:      yes")?;
     }
     if let Some(t) = &s.internal_body {
-        println!("internal:  {t}");
+        outln!("internal:  {t}")?;
     }
-    println!(
+    outln!(
         "interval:  {} per sender; answer {}; at most {} per hour; queued replies expire after {}",
         autoreply::settings::human_duration(s.interval_secs),
         s.answer.as_str(),
         s.max_per_hour,
         autoreply::settings::human_duration(s.max_age_secs)
-    );
+    )
 }
 
 pub async fn vacation(app: &App, c: VacationCmd) -> anyhow::Result<ExitCode> {
@@ -179,16 +179,16 @@ pub async fn vacation(app: &App, c: VacationCmd) -> anyhow::Result<ExitCode> {
         VacationCmd::Show { mailbox, json } => {
             let s = autoreply::load_settings(app, &mailbox)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&settings_json(&s, tz))?);
+                outln!("{}", serde_json::to_string_pretty(&settings_json(&s, tz))?)?;
             } else {
-                print_settings(&s, tz);
+                print_settings(&s, tz)?;
             }
         }
         VacationCmd::Off { mailbox } => {
             let mut s = autoreply::load_settings(app, &mailbox)?;
             s.is_enabled = false;
             autoreply::save_settings(app, &mailbox, &s)?;
-            println!("{mailbox}: automatic replies off");
+            outln!("{mailbox}: automatic replies off")?;
         }
         VacationCmd::Set(a) => {
             let mut s = autoreply::load_settings(app, &a.mailbox)?;
@@ -204,6 +204,9 @@ pub async fn vacation(app: &App, c: VacationCmd) -> anyhow::Result<ExitCode> {
                 s.to_date = Some(parse_local(u, tz, true).context("--until")?);
             }
             if let Some(x) = a.subject {
+                if let Some(problem) = config::header_text_problem(&x) {
+                    bail!("--subject \"{}\" {problem}: the reply's subject is one line", x.escape_debug());
+                }
                 s.subject = opt(x);
             }
             if let Some(x) = a.body {
@@ -240,12 +243,17 @@ pub async fn vacation(app: &App, c: VacationCmd) -> anyhow::Result<ExitCode> {
             if a.reset_memory {
                 s.memory_since = Some(Utc::now());
             }
+            if let (Some(from), Some(until)) = (s.from_date, s.to_date)
+                && until <= from
+            {
+                bail!("the leave would end before it begins ({}): check --from and --until", s.describe_window(tz));
+            }
             if s.to_date.is_some_and(|t| t <= Utc::now()) {
                 bail!("the leave would already be over ({}): check --until", s.describe_window(tz));
             }
             autoreply::save_settings(app, &a.mailbox, &s)?;
-            println!("{}: automatic replies on", a.mailbox);
-            print_settings(&s, tz);
+            outln!("{}: automatic replies on", a.mailbox)?;
+            print_settings(&s, tz)?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -283,14 +291,14 @@ pub async fn autoreply(app: &App, c: AutoreplyCmd) -> anyhow::Result<ExitCode> {
                     "internal": d.internal,
                     "reply": reply,
                 });
-                println!("{}", serde_json::to_string(&out)?);
+                outln!("{}", serde_json::to_string(&out)?)?;
             } else {
-                println!("{}: {} ({})", if d.reply { "reply" } else { "skip" }, d.reason.code(), d.detail);
-                println!("as of {}", e.at.with_timezone(&tz).format("%d.%m.%Y %H:%M %Z"));
+                outln!("{}: {} ({})", if d.reply { "reply" } else { "skip" }, d.reason.code(), d.detail)?;
+                outln!("as of {}", e.at.with_timezone(&tz).format("%d.%m.%Y %H:%M %Z"))?;
                 if let Some(r) = &e.reply {
-                    println!("\nthe reply would be:");
+                    outln!("\nthe reply would be:")?;
                     for l in header_lines(&r.raw) {
-                        println!("  {l}");
+                        outln!("  {l}")?;
                     }
                 }
             }

@@ -55,33 +55,50 @@ pub enum ConfigCmd {
 pub fn config(path: &std::path::Path, c: ConfigCmd) -> anyhow::Result<ExitCode> {
     match c {
         ConfigCmd::Example => {
-            print!("{}", config::EXAMPLE);
+            out!("{}", config::EXAMPLE)?;
             Ok(ExitCode::SUCCESS)
         }
         ConfigCmd::Check => {
             let cfg = Config::load(path)?;
-            println!(
+            outln!(
                 "{}: ok ({} mailbox{}: {})",
                 path.display(),
                 cfg.mailboxes.len(),
                 if cfg.mailboxes.len() == 1 { "" } else { "es" },
                 cfg.mailboxes.iter().map(|m| m.id.as_str()).collect::<Vec<_>>().join(", ")
-            );
+            )?;
             Ok(ExitCode::SUCCESS)
         }
     }
 }
 
 pub fn init(app: &App) -> anyhow::Result<ExitCode> {
-    println!("config {}: ok", app.config.path.display());
-    println!("store {}: ready", app.store.path().display());
+    outln!("config {}: ok", app.config.path.display())?;
+    for l in repair_modes(app)? {
+        outln!("repaired {}: others could read it (mode {:04o}, now {:04o})", l.path.display(), l.mode, l.want)?;
+    }
+    outln!("store {}: ready", app.store.path().display())?;
     for m in &app.config.mailboxes {
-        println!("mailbox {} ({}): {} via {}", m.id, m.name, m.primary_address(), m.transport.as_str());
+        outln!("mailbox {} ({}): {} via {}", m.id, m.name, m.primary_address(), m.transport.as_str())?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
+/// Tighten what an older install (or a umask of 022) left readable under the data directory.
+fn repair_modes(app: &App) -> anyhow::Result<Vec<crate::files::Loose>> {
+    let dir = &app.config.agent.data_dir;
+    crate::files::repair(dir).with_context(|| format!("repairing the file modes under {}", dir.display()))
+}
+
 pub async fn run_daemon(app: App) -> anyhow::Result<ExitCode> {
+    for l in repair_modes(&app)? {
+        tracing::warn!(
+            path = %l.path.display(),
+            was = %format!("{:04o}", l.mode),
+            now = %format!("{:04o}", l.want),
+            "repaired a file mode: others could read it"
+        );
+    }
     crate::daemon::run(app, crate::daemon::shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
 }
@@ -98,10 +115,10 @@ pub async fn sync(app: &App, a: SyncArgs) -> anyhow::Result<ExitCode> {
     let mut failed = 0;
     for id in ids {
         match crate::imap_sync::sync_once(app, &id, progress).await {
-            Ok(report) => println!("{id}: {report}"),
+            Ok(report) => outln!("{id}: {report}")?,
             Err(e) => {
                 failed += 1;
-                println!("{id}: failed: {e}");
+                outln!("{id}: failed: {e}")?;
             }
         }
     }
@@ -111,9 +128,9 @@ pub async fn sync(app: &App, a: SyncArgs) -> anyhow::Result<ExitCode> {
 pub async fn status(app: &App, a: StatusArgs) -> anyhow::Result<ExitCode> {
     let report = crate::status::collect(app).await?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&report.json)?);
+        outln!("{}", serde_json::to_string_pretty(&report.json)?)?;
     } else {
-        print!("{}", report.text);
+        out!("{}", report.text)?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -124,7 +141,7 @@ pub fn messages(app: &App, c: MessagesCmd) -> anyhow::Result<ExitCode> {
             app.config.mailbox(&mailbox).with_context(|| format!("no mailbox \"{mailbox}\" in the config"))?;
             let list = app.store.list_messages(&mailbox, folder.as_deref(), limit)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&list)?);
+                outln!("{}", serde_json::to_string_pretty(&list)?)?;
                 return Ok(ExitCode::SUCCESS);
             }
             let tz = app.config.agent.time_zone;
@@ -136,7 +153,7 @@ pub fn messages(app: &App, c: MessagesCmd) -> anyhow::Result<ExitCode> {
                 marks.push(if m.keywords.iter().any(|k| k == "$flagged") { '!' } else { ' ' });
                 marks.push(if m.has_attachment { '@' } else { ' ' });
                 let warn = if m.parse_error.is_some() { " [malformed: kept raw]" } else { "" };
-                println!("{marks} {date:16}  {:8}  {:30}  {}{warn}", m.folder, truncate(&from, 30), m.subject);
+                outln!("{marks} {date:16}  {:8}  {:30}  {}{warn}", m.folder, truncate(&from, 30), m.subject)?;
             }
             Ok(ExitCode::SUCCESS)
         }

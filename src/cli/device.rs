@@ -55,10 +55,10 @@ pub async fn device(app: &App, c: DeviceCmd) -> anyhow::Result<ExitCode> {
             }
             let (token, hash) = crate::jmap::auth::new_token();
             let id = app.store.add_device(&mailbox, name, &grants, &hash)?;
-            println!("device {id} \"{name}\" for mailbox {mailbox} added.");
-            println!("token (shown only now; use it as the password, user name \"{mailbox}\", or as a Bearer token):");
-            println!("{token}");
-            println!("server: {}", app.config.jmap.public_url);
+            outln!("device {id} \"{name}\" for mailbox {mailbox} added.")?;
+            outln!("token (shown only now; use it as the password, user name \"{mailbox}\", or as a Bearer token):")?;
+            outln!("{token}")?;
+            outln!("server: {}", app.config.jmap.public_url)?;
             Ok(ExitCode::SUCCESS)
         }
         DeviceCmd::List { json } => {
@@ -71,11 +71,11 @@ pub async fn device(app: &App, c: DeviceCmd) -> anyhow::Result<ExitCode> {
                             "created_at": d.created_at, "last_used_at": d.last_used_at, "revoked_at": d.revoked_at})
                     })
                     .collect();
-                println!("{}", serde_json::to_string_pretty(&v)?);
+                outln!("{}", serde_json::to_string_pretty(&v)?)?;
                 return Ok(ExitCode::SUCCESS);
             }
             if devices.is_empty() {
-                println!("no devices (add one with: postbote device add --mailbox ID --name NAME)");
+                outln!("no devices (add one with: postbote device add --mailbox ID --name NAME)")?;
             }
             let tz = app.config.agent.time_zone;
             let fmt = |t: Option<i64>| t.map_or_else(|| "never".into(), |t| crate::status::local_time(tz, t));
@@ -85,13 +85,13 @@ pub async fn device(app: &App, c: DeviceCmd) -> anyhow::Result<ExitCode> {
                     None => format!("last used {}", fmt(d.last_used_at)),
                 };
                 let grants = if d.grants.is_empty() { String::new() } else { format!(" (+ {})", d.grants.join(", ")) };
-                println!("{:>4}  {:24} {}{}  {}", d.id, d.name, d.mailbox, grants, state);
+                outln!("{:>4}  {:24} {}{}  {}", d.id, d.name, d.mailbox, grants, state)?;
             }
             Ok(ExitCode::SUCCESS)
         }
         DeviceCmd::Revoke { id } => {
             if app.store.revoke_device(id)? {
-                println!("device {id} revoked");
+                outln!("device {id} revoked")?;
                 Ok(ExitCode::SUCCESS)
             } else {
                 bail!("no active device {id} (see postbote device list)")

@@ -61,13 +61,13 @@ pub async fn doctor(app: &App, a: DoctorArgs) -> anyhow::Result<ExitCode> {
     deliverability::save(app, &reports)?;
     if a.json {
         let all: Vec<_> = reports.iter().map(|r| r.to_json()).collect();
-        println!("{}", serde_json::to_string_pretty(&all)?);
+        outln!("{}", serde_json::to_string_pretty(&all)?)?;
     } else {
         let lang = match a.lang {
             LangArg::De => Lang::De,
             LangArg::En => Lang::En,
         };
-        print!("{}", deliverability::render(&reports, lang));
+        out!("{}", deliverability::render(&reports, lang))?;
     }
     let configured = reports.iter().filter(|r| r.configured).map(|r| r.verdict.level);
     let levels: Vec<Level> = configured.collect();
@@ -98,7 +98,7 @@ pub async fn dkim(app: &App, c: DkimCmd) -> anyhow::Result<ExitCode> {
             eprintln!("private key written to {} (mode 0600)", out.display());
             eprintln!("publish this record in the zone of {domain}, then set in the mailbox's config:");
             eprintln!("  [mailbox.dkim]\n  selector = \"{selector}\"\n  key_file = \"{}\"", out.display());
-            println!("{record}");
+            outln!("{record}")?;
             Ok(ExitCode::SUCCESS)
         }
         DkimCmd::Record { mailbox } => {
@@ -107,7 +107,7 @@ pub async fn dkim(app: &App, c: DkimCmd) -> anyhow::Result<ExitCode> {
                 if let Some(d) = &m.dkim {
                     let (k, p) =
                         dkim::public_key_record(&d.key_file).with_context(|| format!("mailbox \"{}\"", m.id))?;
-                    println!("{}", dkim::txt_record(&d.domain, &d.selector, k, &p));
+                    outln!("{}", dkim::txt_record(&d.domain, &d.selector, k, &p))?;
                     any = true;
                 }
             }

@@ -1,6 +1,44 @@
 //! The command line. Each subcommand parses its arguments here (clap derive) and calls one
 //! library function; the per-feature subcommands live in the files beside this one.
 //! Output for people goes to stdout, diagnostics to stderr through `tracing`.
+//!
+//! Everything for stdout goes through [`outln!`] and [`out!`], never `println!`: a write to a
+//! closed pipe becomes [`StdoutClosed`], which `main` ends on quietly, where `println!` would
+//! panic.
+
+/// Standard output was closed under us (`postbote messages list | head -1`): the reader has
+/// what it wanted. Not a failure; `main` ends with status 0 on it.
+#[derive(Debug, thiserror::Error)]
+#[error("standard output is closed")]
+pub struct StdoutClosed;
+
+/// Write to standard output. A closed pipe is [`StdoutClosed`], any other failure an error.
+pub(crate) fn write_out(args: std::fmt::Arguments<'_>) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_fmt(args).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(StdoutClosed.into()),
+        Err(e) => Err(anyhow::Error::new(e).context("writing to standard output")),
+    }
+}
+
+/// `println!` that returns `anyhow::Result<()>` instead of panicking on a closed pipe.
+macro_rules! outln {
+    () => {
+        $crate::cli::write_out(format_args!("\n"))
+    };
+    ($($t:tt)*) => {
+        $crate::cli::write_out(format_args!("{}\n", format_args!($($t)*)))
+    };
+}
+
+/// `print!` that returns `anyhow::Result<()>` instead of panicking on a closed pipe.
+macro_rules! out {
+    ($($t:tt)*) => {
+        $crate::cli::write_out(format_args!($($t)*))
+    };
+}
 
 mod autoreply;
 mod core;
@@ -67,6 +105,23 @@ pub enum Command {
     /// DKIM keys for signing by postbote.
     #[command(subcommand)]
     Dkim(doctor::DkimCmd),
+}
+
+impl Cli {
+    /// Whether the command prints JSON: its errors are then JSON on stdout too.
+    pub fn wants_json(&self) -> bool {
+        match &self.command {
+            Command::Status(a) => a.json,
+            Command::Messages(core::MessagesCmd::List { json, .. }) => *json,
+            Command::Queue(outbound::QueueCmd::List { json, .. } | outbound::QueueCmd::Show { json, .. }) => *json,
+            Command::Session(outbound::SessionCmd::List { json }) => *json,
+            Command::Vacation(autoreply::VacationCmd::Show { json, .. }) => *json,
+            Command::Autoreply(autoreply::AutoreplyCmd::Explain { json, .. }) => *json,
+            Command::Device(device::DeviceCmd::List { json }) => *json,
+            Command::Doctor(a) => a.json,
+            _ => false,
+        }
+    }
 }
 
 /// Logging to stderr. The IMAP client crate logs credentials at trace level, so it (and the TLS

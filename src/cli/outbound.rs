@@ -102,19 +102,7 @@ pub async fn send(app: &App, a: SendArgs) -> anyhow::Result<ExitCode> {
             }
             Some(p) => std::fs::read_to_string(p).with_context(|| format!("reading the body from {}", p.display()))?,
         };
-        let mut h = format!("From: {}\r\n", compose::mailbox_header(Some(&mb.name), mb.primary_address()));
-        if !a.to.is_empty() {
-            h.push_str(&format!("To: {}\r\n", a.to.join(", ")));
-        }
-        if !a.cc.is_empty() {
-            h.push_str(&format!("Cc: {}\r\n", a.cc.join(", ")));
-        }
-        h.push_str(&format!("Subject: {}\r\n", compose::encode_word(&a.subject)));
-        h.push_str(
-            "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n",
-        );
-        let mut raw = h.into_bytes();
-        raw.extend_from_slice(body.as_bytes());
+        let raw = compose_send(app, mb, &a, &body)?;
         (raw, None)
     };
     let q = outbox::enqueue(
@@ -122,12 +110,64 @@ pub async fn send(app: &App, a: SendArgs) -> anyhow::Result<ExitCode> {
         Outgoing { mailbox: mb.id.clone(), raw, recipients, origin: Origin::Office, discard_after: None },
     )
     .map_err(|e| anyhow::anyhow!("not queued: {e}"))?;
-    println!("queued as {} (Message-ID <{}>)", q.id, q.message_id);
+    outln!("queued as {} (Message-ID <{}>)", q.id, q.message_id)?;
     // Best effort: the daemon would find it on its next look anyway.
     if crate::control::request(&app.config.control.listen, "POST", "/outbox/wake", None).await.is_err() {
         eprintln!("note: the daemon is not running; the message is sent once `postbote run` is started");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A recipient as given on the command line: `kunde@example.de` or `Kunde <kunde@example.de>`.
+fn recipient<'a>(given: &'a str, flag: &str) -> anyhow::Result<(Option<&'a str>, &'a str)> {
+    let given = given.trim();
+    let (name, addr) = match given.strip_suffix('>').and_then(|g| g.rsplit_once('<')) {
+        Some((name, addr)) => (Some(name.trim().trim_matches('"').trim()).filter(|n| !n.is_empty()), addr.trim()),
+        None => (None, given),
+    };
+    if let Some(problem) = name.and_then(crate::config::header_text_problem) {
+        bail!("{flag} \"{}\": the name {problem}", given.escape_debug());
+    }
+    if !crate::config::is_address(addr) {
+        bail!("{flag} \"{}\" is not an e-mail address", given.escape_debug());
+    }
+    Ok((name, addr))
+}
+
+/// The message `send` queues, built by mail-builder (so every header is encoded and folded by
+/// it); a subject or name with a line break is refused, never written into a header.
+fn compose_send(app: &App, mb: &crate::config::Mailbox, a: &SendArgs, body: &str) -> anyhow::Result<Vec<u8>> {
+    use mail_builder::MessageBuilder;
+    use mail_builder::headers::address::Address;
+    use mail_builder::headers::raw::Raw;
+    if let Some(problem) = crate::config::header_text_problem(&a.subject) {
+        bail!("--subject \"{}\" {problem}: a subject is one line", a.subject.escape_debug());
+    }
+    let list = |given: &[String], flag: &str| -> anyhow::Result<Address<'static>> {
+        let mut out = Vec::new();
+        for g in given {
+            let (name, addr) = recipient(g, flag)?;
+            out.push(Address::new_address(name.map(str::to_string), addr.to_string()));
+        }
+        Ok(Address::new_list(out))
+    };
+    let from = mb.primary_address();
+    let domain = from.rsplit_once('@').map(|(_, d)| d).unwrap_or(from);
+    let mut b = MessageBuilder::new()
+        .from(Address::new_address(Some(mb.name.clone()), from.to_string()))
+        .message_id(compose::new_message_id(domain))
+        .header("Date", Raw::new(compose::date_header(app.config.agent.time_zone)));
+    if !a.to.is_empty() {
+        b = b.to(list(&a.to, "--to")?);
+    }
+    if !a.cc.is_empty() {
+        b = b.cc(list(&a.cc, "--cc")?);
+    }
+    if !a.subject.is_empty() {
+        b = b.subject(a.subject.clone());
+    }
+    b = b.text_body(body.to_string());
+    b.write_to_vec().context("building the message")
 }
 
 fn when(app: &App, t: Option<i64>) -> String {
@@ -155,15 +195,15 @@ pub async fn queue(app: &App, c: QueueCmd) -> anyhow::Result<ExitCode> {
         QueueCmd::List { mailbox, status, limit, json } => {
             let rows = app.store.outbox_list(mailbox.as_deref(), status.as_deref(), limit)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&rows)?);
+                outln!("{}", serde_json::to_string_pretty(&rows)?)?;
                 return Ok(ExitCode::SUCCESS);
             }
             if rows.is_empty() {
-                println!("the queue is empty");
+                outln!("the queue is empty")?;
             }
             for m in rows {
                 let to: Vec<&str> = m.recipients.iter().map(|r| r.address.as_str()).collect();
-                println!(
+                outln!(
                     "{:>6}  {:9}  {:8}  {}  to {}  \"{}\"",
                     m.id,
                     m.status,
@@ -171,16 +211,16 @@ pub async fn queue(app: &App, c: QueueCmd) -> anyhow::Result<ExitCode> {
                     when(app, Some(m.created_at)),
                     to.join(", "),
                     m.subject
-                );
+                )?;
                 match m.status.as_str() {
-                    "deferred" => println!(
+                    "deferred" => outln!(
                         "        next attempt {}: {}",
                         when(app, Some(m.due_at)),
                         m.last_error.unwrap_or_default()
-                    ),
+                    )?,
                     "queued" | "unknown" | "failed" => {
                         if let Some(w) = m.waiting.or(m.last_error) {
-                            println!("        {w}");
+                            outln!("        {w}")?;
                         }
                     }
                     _ => {}
@@ -191,7 +231,7 @@ pub async fn queue(app: &App, c: QueueCmd) -> anyhow::Result<ExitCode> {
         QueueCmd::Show { id, json } => {
             let Some((m, attempts)) = app.store.outbox_show(id)? else { bail!("no queued message {id}") };
             if json {
-                println!("{}", serde_json::to_string_pretty(&json!({ "message": m, "attempts": attempts }))?);
+                outln!("{}", serde_json::to_string_pretty(&json!({ "message": m, "attempts": attempts }))?)?;
                 return Ok(ExitCode::SUCCESS);
             }
             let failed = m.recipients.iter().filter(|r| r.status == "failed").count();
@@ -200,36 +240,36 @@ pub async fn queue(app: &App, c: QueueCmd) -> anyhow::Result<ExitCode> {
             } else {
                 String::new()
             };
-            println!("message {}: {} ({}{partly})", m.id, m.status, state_words(&m.status));
-            println!("  mailbox:    {} (from {}), queued by {}", m.account, m.from, m.origin);
-            println!("  subject:    {}", m.subject);
-            println!("  Message-ID: <{}>", m.message_id);
-            println!("  queued:     {}", when(app, Some(m.created_at)));
+            outln!("message {}: {} ({}{partly})", m.id, m.status, state_words(&m.status))?;
+            outln!("  mailbox:    {} (from {}), queued by {}", m.account, m.from, m.origin)?;
+            outln!("  subject:    {}", m.subject)?;
+            outln!("  Message-ID: <{}>", m.message_id)?;
+            outln!("  queued:     {}", when(app, Some(m.created_at)))?;
             if m.status == "deferred" || m.status == "queued" {
-                println!("  next try:   {}", when(app, Some(m.due_at)));
+                outln!("  next try:   {}", when(app, Some(m.due_at)))?;
             }
             if let Some(w) = &m.waiting {
-                println!("  waiting:    {w}");
+                outln!("  waiting:    {w}")?;
             }
             if let Some(s) = m.sent_at {
-                println!(
+                outln!(
                     "  sent:       {}{}",
                     when(app, Some(s)),
                     if m.sent_copy_done { " (copy in Sent)" } else { "" }
-                );
+                )?;
             }
             if let Some(r) = &m.resolved {
-                println!("  note:       {r}");
+                outln!("  note:       {r}")?;
             }
-            println!("  recipients:");
+            outln!("  recipients:")?;
             for r in &m.recipients {
-                println!("    {:40} {:8} {}", r.address, r.status, r.text.clone().unwrap_or_default());
+                outln!("    {:40} {:8} {}", r.address, r.status, r.text.clone().unwrap_or_default())?;
             }
-            println!("  history:");
+            outln!("  history:")?;
             for a in attempts {
                 let who = a.recipient.map(|r| format!(" {r}:")).unwrap_or_default();
                 let code = a.code.map(|c| format!(" [{c}]")).unwrap_or_default();
-                println!("    {}  {}{who}{code} {}", when(app, Some(a.at)), a.server, a.text);
+                outln!("    {}  {}{who}{code} {}", when(app, Some(a.at)), a.server, a.text)?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -240,7 +280,7 @@ pub async fn queue(app: &App, c: QueueCmd) -> anyhow::Result<ExitCode> {
                 );
             }
             let _ = crate::control::request(&app.config.control.listen, "POST", "/outbox/wake", None).await;
-            println!("message {id} will be sent now");
+            outln!("message {id} will be sent now")?;
             Ok(ExitCode::SUCCESS)
         }
         QueueCmd::Cancel { id } => {
@@ -249,7 +289,7 @@ pub async fn queue(app: &App, c: QueueCmd) -> anyhow::Result<ExitCode> {
                     "message {id} cannot be cancelled: it does not exist, or it is already sent, being sent or final"
                 );
             }
-            println!("message {id} cancelled");
+            outln!("message {id} cancelled")?;
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -279,7 +319,7 @@ pub async fn session(app: &App, c: SessionCmd) -> anyhow::Result<ExitCode> {
                 }
                 Err(e) => return Err(e.into()),
             };
-            println!("{}", s["id"].as_str().unwrap_or(""));
+            outln!("{}", s["id"].as_str().unwrap_or(""))?;
             eprintln!("session of {} logged in, lease until {}", user, when(app, s["lease_until"].as_i64()));
             Ok(ExitCode::SUCCESS)
         }
@@ -296,7 +336,7 @@ pub async fn session(app: &App, c: SessionCmd) -> anyhow::Result<ExitCode> {
                 }
                 Err(e) => return Err(e.into()),
             };
-            println!("lease until {}", when(app, lease));
+            outln!("lease until {}", when(app, lease))?;
             Ok(ExitCode::SUCCESS)
         }
         SessionCmd::Logout { id } => {
@@ -310,24 +350,24 @@ pub async fn session(app: &App, c: SessionCmd) -> anyhow::Result<ExitCode> {
                 }
                 Err(e) => return Err(e.into()),
             }
-            println!("session {id} logged out");
+            outln!("session {id} logged out")?;
             Ok(ExitCode::SUCCESS)
         }
         SessionCmd::List { json } => {
             let list = outbox::sessions(app)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&list)?);
+                outln!("{}", serde_json::to_string_pretty(&list)?)?;
             } else if list.is_empty() {
-                println!("no office session is logged in");
+                outln!("no office session is logged in")?;
             } else {
                 for s in list {
-                    println!(
+                    outln!(
                         "{}  {:20}  since {}  lease until {}",
                         s.id,
                         s.user,
                         when(app, Some(s.created_at)),
                         when(app, Some(s.lease_until))
-                    );
+                    )?;
                 }
             }
             Ok(ExitCode::SUCCESS)
