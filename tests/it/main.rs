@@ -3,6 +3,7 @@
 
 mod autoreply;
 mod deliverability;
+mod hygiene;
 mod imap_sync;
 mod jmap;
 mod outbox;
