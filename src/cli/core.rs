@@ -75,6 +75,9 @@ pub fn config(path: &std::path::Path, c: ConfigCmd) -> anyhow::Result<ExitCode> 
 pub fn init(app: &App) -> anyhow::Result<ExitCode> {
     println!("config {}: ok", app.config.path.display());
     println!("store {}: ready", app.store.path().display());
+    let token = &app.config.control.token_file;
+    crate::control::files::ensure_token(token)?;
+    println!("control token {}: ready (for the command line and the group postbote)", token.display());
     for m in &app.config.mailboxes {
         println!("mailbox {} ({}): {} via {}", m.id, m.name, m.primary_address(), m.transport.as_str());
     }
