@@ -3,7 +3,8 @@
 -- person must be able to see afterwards who held it open and from where (`postbote status`).
 -- Append-only from the program's side; the store keeps the newest rows and drops older ones
 -- (a local user who floods the endpoint with refused requests must not fill the disk).
-CREATE TABLE control_audit (
+-- IF NOT EXISTS: applying it again to a store whose version was wound back loses nothing.
+CREATE TABLE IF NOT EXISTS control_audit (
   id           INTEGER PRIMARY KEY,
   at           INTEGER NOT NULL,                -- unix seconds
   action       TEXT NOT NULL CHECK (action IN ('login', 'heartbeat', 'logout', 'refused')),
