@@ -127,6 +127,7 @@ pub struct RawOutbox {
 pub struct RawControl {
     pub listen: Option<String>,
     pub session_ttl: Option<String>,
+    pub max_session_ttl: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -284,6 +285,10 @@ pub enum ControlListen {
 pub struct Control {
     pub listen: ControlListen,
     pub session_ttl: Duration,
+    /// No lease is ever longer: a login asking for more gets this, a heartbeat renews up to it.
+    pub max_session_ttl: Duration,
+    /// The secret a TCP client must present (`control.token` in the data directory; not a key).
+    pub token_file: PathBuf,
 }
 
 #[derive(Debug, Clone)]
@@ -486,7 +491,13 @@ impl Config {
         let control = Control {
             listen: control_listen(raw.control.listen.as_deref().unwrap_or("127.0.0.1:4190"), &rel)?,
             session_ttl: duration(raw.control.session_ttl.as_deref().unwrap_or("8h"), "control.session_ttl")?,
+            max_session_ttl: duration(
+                raw.control.max_session_ttl.as_deref().unwrap_or("12h"),
+                "control.max_session_ttl",
+            )?,
+            token_file: agent.data_dir.join("control.token"),
         };
+        control_leases(&control, &raw.control)?;
 
         let jmap = {
             let listen_s = raw.jmap.listen.unwrap_or_else(|| "127.0.0.1:8080".into());
@@ -825,6 +836,26 @@ fn control_listen(s: &str, rel: &dyn Fn(PathBuf) -> PathBuf) -> Result<ControlLi
     Ok(ControlListen::Tcp(addr))
 }
 
+/// The longest lease `control.max_session_ttl` may allow: an office session is a working day
+/// that heartbeats keep alive, never a standing permission to send.
+const MAX_SESSION_TTL_LIMIT: Duration = Duration::from_secs(7 * 86_400);
+
+fn control_leases(c: &Control, raw: &RawControl) -> Result<(), ConfigError> {
+    let max = raw.max_session_ttl.as_deref().unwrap_or("12h");
+    if c.max_session_ttl.is_zero() || c.max_session_ttl > MAX_SESSION_TTL_LIMIT {
+        return Err(invalid(format!(
+            "control.max_session_ttl \"{max}\" must be more than 0 and at most 7d (heartbeats renew a lease; the default is \"12h\")"
+        )));
+    }
+    if c.session_ttl.is_zero() || c.session_ttl > c.max_session_ttl {
+        return Err(invalid(format!(
+            "control.session_ttl \"{}\" must be more than 0 and at most control.max_session_ttl (\"{max}\")",
+            raw.session_ttl.as_deref().unwrap_or("8h")
+        )));
+    }
+    Ok(())
+}
+
 fn folder_spec(s: &str) -> FolderSpec {
     match s.strip_prefix('\\') {
         Some(role) => FolderSpec::Role(role.to_lowercase()),
@@ -1015,6 +1046,7 @@ password_file = "{}"
         assert_eq!(d.outbox.retry_schedule, e.outbox.retry_schedule);
         assert_eq!(d.control.listen, e.control.listen);
         assert_eq!(d.control.session_ttl, e.control.session_ttl);
+        assert_eq!(d.control.max_session_ttl, e.control.max_session_ttl);
         assert_eq!(d.jmap.listen, e.jmap.listen);
         assert_eq!(d.jmap.enabled, e.jmap.enabled);
         assert_eq!(d.doctor.dkim_selectors, e.doctor.dkim_selectors);
@@ -1036,6 +1068,15 @@ password_file = "{}"
             ("[agent]\npoll = \"every minute\"", "agent.poll \"every minute\" is not a crontab schedule"),
             ("[agent]\ntime_zone = \"Europe/Bonn\"", "agent.time_zone \"Europe/Bonn\" is not a known time zone"),
             ("[control]\nlisten = \"0.0.0.0:4190\"", "control.listen 0.0.0.0:4190 is not a loopback address"),
+            ("[control]\nmax_session_ttl = \"0s\"", "control.max_session_ttl \"0s\" must be more than 0"),
+            (
+                "[control]\nmax_session_ttl = \"520w\"",
+                "control.max_session_ttl \"520w\" must be more than 0 and at most 7d",
+            ),
+            (
+                "[control]\nsession_ttl = \"24h\"",
+                "control.session_ttl \"24h\" must be more than 0 and at most control.max_session_ttl (\"12h\")",
+            ),
             ("[jmap]\nlisten = \"0.0.0.0:8080\"", "plain HTTP is only allowed on loopback"),
             ("[outbox]\nlifetime = \"five days\"", "outbox.lifetime \"five days\" is not a duration"),
             ("[outbox]\nlifetime = \"0s\"", "outbox.lifetime \"0s\" must be longer than zero"),

@@ -15,7 +15,8 @@ pub mod autoreply;
 pub mod cli;
 /// Validated configuration (TOML in two stages; secrets redacted in `Debug`).
 pub mod config;
-/// The local control endpoint (loopback or Unix socket) the office program talks to.
+/// The local control endpoint (loopback or Unix socket) the office program talks to: a token on
+/// TCP, the socket's mode otherwise; no Origin, no foreign Host; every session change audited.
 pub mod control;
 /// Wires the tasks together; takes a shutdown future, cancels, then joins every task.
 pub mod daemon;

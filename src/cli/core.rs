@@ -78,6 +78,9 @@ pub fn init(app: &App) -> anyhow::Result<ExitCode> {
         outln!("repaired {}: others could read it (mode {:04o}, now {:04o})", l.path.display(), l.mode, l.want)?;
     }
     outln!("store {}: ready", app.store.path().display())?;
+    let token = &app.config.control.token_file;
+    crate::control::files::ensure_token(token)?;
+    outln!("control token {}: ready (for the command line and the group postbote)", token.display())?;
     for m in &app.config.mailboxes {
         outln!("mailbox {} ({}): {} via {}", m.id, m.name, m.primary_address(), m.transport.as_str())?;
     }

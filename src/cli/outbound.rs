@@ -3,8 +3,8 @@
 //!
 //! `send` queues in this process (one store transaction) and then pokes the daemon's control
 //! endpoint so sending starts at once; the daemon also looks at the queue on a timer. Session
-//! commands go through the control endpoint; when the daemon is not running they write the
-//! store directly and say so.
+//! commands go through the control endpoint (the client reads the token itself); when the daemon
+//! is not running they write the store directly, say so, and are audited as `cli uid N`.
 
 use std::io::Read;
 use std::process::ExitCode;
@@ -68,7 +68,8 @@ pub enum SessionCmd {
     /// Log an office session in: mail on a `send_while = "session"` transport may go.
     Login {
         user: String,
-        /// Lease length; the session ends unless renewed within it (default control.session_ttl).
+        /// Lease length; the session ends unless renewed within it (default control.session_ttl,
+        /// never more than control.max_session_ttl).
         #[arg(long)]
         ttl: Option<String>,
     },
@@ -76,7 +77,7 @@ pub enum SessionCmd {
     Heartbeat { id: String },
     /// End a session.
     Logout { id: String },
-    /// The live sessions.
+    /// The live sessions, each with its lease end.
     List {
         #[arg(long)]
         json: bool,
@@ -112,8 +113,12 @@ pub async fn send(app: &App, a: SendArgs) -> anyhow::Result<ExitCode> {
     .map_err(|e| anyhow::anyhow!("not queued: {e}"))?;
     outln!("queued as {} (Message-ID <{}>)", q.id, q.message_id)?;
     // Best effort: the daemon would find it on its next look anyway.
-    if crate::control::request(&app.config.control.listen, "POST", "/outbox/wake", None).await.is_err() {
-        eprintln!("note: the daemon is not running; the message is sent once `postbote run` is started");
+    match crate::control::request(&app.config.control, "POST", "/outbox/wake", None).await {
+        Ok(_) => {}
+        Err(crate::control::ClientError::NotRunning(_)) => {
+            eprintln!("note: the daemon is not running; the message is sent once `postbote run` is started")
+        }
+        Err(e) => eprintln!("note: could not wake the daemon ({e}); it looks at the queue every few seconds anyway"),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -279,7 +284,7 @@ pub async fn queue(app: &App, c: QueueCmd) -> anyhow::Result<ExitCode> {
                     "message {id} cannot be sent again: it does not exist, or it is sent, being sent or cancelled (see `postbote queue show {id}`)"
                 );
             }
-            let _ = crate::control::request(&app.config.control.listen, "POST", "/outbox/wake", None).await;
+            let _ = crate::control::request(&app.config.control, "POST", "/outbox/wake", None).await;
             outln!("message {id} will be sent now")?;
             Ok(ExitCode::SUCCESS)
         }
@@ -297,7 +302,7 @@ pub async fn queue(app: &App, c: QueueCmd) -> anyhow::Result<ExitCode> {
 
 pub async fn session(app: &App, c: SessionCmd) -> anyhow::Result<ExitCode> {
     use crate::control::{ClientError, request};
-    let listen = &app.config.control.listen;
+    let listen = &app.config.control;
     let offline = |e: &ClientError| matches!(e, ClientError::NotRunning(_));
     let note = "note: the daemon is not running; recorded in the store, effective once `postbote run` starts";
     match c {
@@ -320,7 +325,12 @@ pub async fn session(app: &App, c: SessionCmd) -> anyhow::Result<ExitCode> {
                 Err(e) => return Err(e.into()),
             };
             outln!("{}", s["id"].as_str().unwrap_or(""))?;
-            eprintln!("session of {} logged in, lease until {}", user, when(app, s["lease_until"].as_i64()));
+            let asked = ttl.as_deref().and_then(crate::config::parse_duration).map(|d| d.as_secs() as i64);
+            let capped = match (asked, s["ttl_secs"].as_i64()) {
+                (Some(a), Some(got)) if got < a => " (shortened to control.max_session_ttl)",
+                _ => "",
+            };
+            eprintln!("session of {} logged in, lease until {}{capped}", user, when(app, s["lease_until"].as_i64()));
             Ok(ExitCode::SUCCESS)
         }
         SessionCmd::Heartbeat { id } => {

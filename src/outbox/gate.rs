@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use crate::app::App;
 use crate::config::{SendWhile, Transport};
-use crate::store::outbox::OfficeSession;
+use crate::store::sessions::OfficeSession;
 
 /// Whether `transport` may send now, and the live sessions that hold it open.
 #[derive(Debug, Clone)]

@@ -25,7 +25,8 @@ use tokio_util::sync::CancellationToken;
 use crate::app::App;
 use crate::config::{Mailbox, Transport};
 use crate::store::now;
-use crate::store::outbox::{NewOutboxMessage, OfficeSession};
+use crate::store::outbox::NewOutboxMessage;
+use crate::store::sessions::OfficeSession;
 
 /// Who asked for a message to be sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -205,24 +206,56 @@ pub(crate) fn random_hex(bytes: usize) -> String {
 
 // ----------------------------------------------------------------------- office sessions
 
+/// "cli uid N": a session change made in this process (the command line while the daemon is
+/// not running), as the audit trail records it.
+pub fn this_process() -> String {
+    // SAFETY: getuid has no arguments, cannot fail and touches no memory of ours.
+    format!("cli uid {}", unsafe { libc::getuid() })
+}
+
 /// Log an office session in; the gate of `send_while = "session"` transports opens.
 pub fn session_login(app: &App, user: &str, ttl: Option<Duration>) -> Result<OfficeSession, EnqueueError> {
+    session_login_via(app, user, ttl, &this_process())
+}
+
+/// Log an office session in for a request that came in `how` (recorded in the audit trail).
+/// The lease is `ttl` (default `control.session_ttl`), never more than `control.max_session_ttl`.
+pub fn session_login_via(
+    app: &App,
+    user: &str,
+    ttl: Option<Duration>,
+    how: &str,
+) -> Result<OfficeSession, EnqueueError> {
     let user = user.trim();
     if user.is_empty() || user.len() > 200 {
         return Err(EnqueueError::Refused("a session needs a user name (1 to 200 characters)".into()));
     }
-    let ttl = ttl.unwrap_or(app.config.control.session_ttl).as_secs().max(1) as i64;
-    let s = app.store.session_insert(&random_hex(16), user, ttl)?;
+    let c = &app.config.control;
+    let ttl = ttl.unwrap_or(c.session_ttl).min(c.max_session_ttl).as_secs().max(1) as i64;
+    let s = app.store.session_insert(&random_hex(16), user, ttl, how)?;
     app.outbox_wake.notify_one();
     Ok(s)
 }
 
 pub fn session_heartbeat(app: &App, id: &str) -> Result<Option<OfficeSession>, crate::store::StoreError> {
-    app.store.session_heartbeat(id)
+    session_heartbeat_via(app, id, &this_process())
+}
+
+/// Renew a lease to now + the session's ttl, never more than `control.max_session_ttl` ahead.
+pub fn session_heartbeat_via(
+    app: &App,
+    id: &str,
+    how: &str,
+) -> Result<Option<OfficeSession>, crate::store::StoreError> {
+    app.store.session_heartbeat(id, app.config.control.max_session_ttl.as_secs() as i64, how)
 }
 
 pub fn session_logout(app: &App, id: &str) -> Result<bool, crate::store::StoreError> {
-    app.store.session_end(id)
+    session_logout_via(app, id, &this_process())
+}
+
+pub fn session_logout_via(app: &App, id: &str, how: &str) -> Result<bool, crate::store::StoreError> {
+    app.store.session_end(id, how)
 }
 
 pub fn sessions(app: &App) -> Result<Vec<OfficeSession>, crate::store::StoreError> {
@@ -461,9 +494,23 @@ pub async fn status_global(app: &App) -> anyhow::Result<crate::status::Part> {
             ));
         }
     }
+    let audit = app.store.audit_recent(5)?;
+    if !audit.is_empty() {
+        lines.push("control endpoint, last requests (newest first):".to_string());
+    }
+    for a in &audit {
+        let who = match (&a.user, &a.session_id) {
+            (Some(u), Some(id)) => format!("{u} ({id})"),
+            _ => "-".into(),
+        };
+        let end = a.lease_until.map(|t| format!(", lease until {}", when(app, t))).unwrap_or_default();
+        let why = a.detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default();
+        lines.push(format!("  {}  {:9}  {who}  from {}{end}{why}", when(app, a.at), a.action.as_str(), a.how));
+    }
     let json = json!({
         "sessions": sessions,
         "counts": counts,
+        "session_audit": audit,
     });
     Ok(crate::status::Part { json, lines })
 }

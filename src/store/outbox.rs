@@ -1,5 +1,5 @@
-//! Tables of the outbound queue: messages, recipients, the attempt log, transport pauses and
-//! office sessions (`schema/0002_outbox.sql`).
+//! Tables of the outbound queue: messages, recipients, the attempt log, transport pauses
+//! (`schema/0002_outbox.sql`; office sessions are in `sessions`).
 //!
 //! Every state change of a message is one transaction, so the queue is exactly as durable as
 //! the store. The rule that matters most lives here as much as in `outbox`: a message becomes
@@ -107,16 +107,6 @@ pub struct RecipientRow {
     pub status: String,
     pub code: Option<i64>,
     pub text: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct OfficeSession {
-    pub id: String,
-    pub user: String,
-    pub created_at: i64,
-    pub lease_until: i64,
-    pub ttl_secs: i64,
-    pub ended_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -675,89 +665,6 @@ impl Store {
             Ok(id)
         })
     }
-
-    // ------------------------------------------------------------------- office sessions
-
-    pub fn session_insert(&self, id: &str, user: &str, ttl_secs: i64) -> Result<OfficeSession> {
-        self.write(|t| {
-            let at = now();
-            t.tx.execute(
-                "INSERT INTO office_session (id, user, created_at, lease_until, ttl_secs) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![id, user, at, at + ttl_secs, ttl_secs],
-            )?;
-            Ok(OfficeSession {
-                id: id.into(),
-                user: user.into(),
-                created_at: at,
-                lease_until: at + ttl_secs,
-                ttl_secs,
-                ended_at: None,
-            })
-        })
-    }
-
-    /// Renew a live session's lease. None if it does not exist, ended, or already expired.
-    pub fn session_heartbeat(&self, id: &str) -> Result<Option<OfficeSession>> {
-        self.write(|t| {
-            let at = now();
-            let n = t.tx.execute(
-                "UPDATE office_session SET lease_until = ?2 + ttl_secs WHERE id = ?1 AND ended_at IS NULL AND lease_until > ?2",
-                params![id, at],
-            )?;
-            if n == 0 {
-                return Ok(None);
-            }
-            Ok(Some(t.tx.query_row(
-                "SELECT id, user, created_at, lease_until, ttl_secs, ended_at FROM office_session WHERE id = ?1",
-                [id],
-                session_row,
-            )?))
-        })
-    }
-
-    pub fn session_end(&self, id: &str) -> Result<bool> {
-        self.write(|t| {
-            Ok(t.tx.execute(
-                "UPDATE office_session SET ended_at = ?2 WHERE id = ?1 AND ended_at IS NULL",
-                params![id, now()],
-            )? > 0)
-        })
-    }
-
-    /// Sessions whose lease runs at `at` and that have not logged out.
-    pub fn sessions_active(&self, at: i64) -> Result<Vec<OfficeSession>> {
-        self.read(|c| {
-            let mut s = c.prepare_cached(
-                "SELECT id, user, created_at, lease_until, ttl_secs, ended_at FROM office_session
-                 WHERE ended_at IS NULL AND lease_until > ?1 ORDER BY created_at",
-            )?;
-            let rows = s.query_map([at], session_row)?.collect::<rusqlite::Result<_>>()?;
-            Ok(rows)
-        })
-    }
-
-    /// Every session of the last `keep_secs` seconds, newest first (for `session list`).
-    pub fn sessions_recent(&self, since: i64) -> Result<Vec<OfficeSession>> {
-        self.read(|c| {
-            let mut s = c.prepare_cached(
-                "SELECT id, user, created_at, lease_until, ttl_secs, ended_at FROM office_session
-                 WHERE lease_until > ?1 OR ended_at > ?1 ORDER BY created_at DESC",
-            )?;
-            let rows = s.query_map([since], session_row)?.collect::<rusqlite::Result<_>>()?;
-            Ok(rows)
-        })
-    }
-}
-
-fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OfficeSession> {
-    Ok(OfficeSession {
-        id: r.get(0)?,
-        user: r.get(1)?,
-        created_at: r.get(2)?,
-        lease_until: r.get(3)?,
-        ttl_secs: r.get(4)?,
-        ended_at: r.get(5)?,
-    })
 }
 
 #[cfg(test)]
@@ -812,17 +719,5 @@ mod tests {
         s.outbox_add_open_time(&["becker".into()], 1).unwrap();
         assert_eq!(s.outbox_expire(100, now()).unwrap(), vec![(a, "becker".to_string())]);
         assert_eq!(s.outbox_status_of(a).unwrap().as_deref(), Some("expired"));
-    }
-
-    #[test]
-    fn sessions_lease_heartbeat_logout() {
-        let (_d, s) = store();
-        s.session_insert("s1", "anna", 100).unwrap();
-        assert_eq!(s.sessions_active(now()).unwrap().len(), 1);
-        assert!(s.sessions_active(now() + 101).unwrap().is_empty(), "the lease runs out");
-        assert!(s.session_heartbeat("s1").unwrap().is_some());
-        assert!(s.session_end("s1").unwrap());
-        assert!(s.sessions_active(now()).unwrap().is_empty());
-        assert!(s.session_heartbeat("s1").unwrap().is_none(), "a logged-out session cannot be renewed");
     }
 }

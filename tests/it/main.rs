@@ -2,6 +2,7 @@
 //! (Dovecot, Postfix, unbound on loopback), started by `scripts/stack up`.
 
 mod autoreply;
+mod control;
 mod deliverability;
 mod hygiene;
 mod imap_sync;

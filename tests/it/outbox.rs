@@ -371,7 +371,7 @@ async fn closed_gate_holds_mail_until_login_and_lease_expiry_closes_it() {
     assert_eq!(part.json["gate"]["open"], false);
 
     // A login through the control endpoint: the queue drains within a second or so.
-    let listen = h.app.config.control.listen.clone();
+    let listen = h.app.config.control.clone();
     let (code, s) = wait_for_async_login(&listen, "anna", "1h").await;
     assert_eq!(code, 201, "{s}");
     let started = Instant::now();
@@ -401,11 +401,7 @@ async fn closed_gate_holds_mail_until_login_and_lease_expiry_closes_it() {
 }
 
 /// The control endpoint may take a moment to bind after start.
-async fn wait_for_async_login(
-    listen: &postbote::config::ControlListen,
-    user: &str,
-    ttl: &str,
-) -> (u16, serde_json::Value) {
+async fn wait_for_async_login(listen: &postbote::config::Control, user: &str, ttl: &str) -> (u16, serde_json::Value) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         match postbote::control::request(
@@ -724,8 +720,8 @@ async fn logout_mid_drain_finishes_the_message_in_flight_and_starts_no_other() {
 #[tokio::test]
 async fn control_endpoint_on_a_unix_socket() {
     let h = Harness::start(Opts { send_while: "session", control_unix: true, ..Opts::default() }).await;
-    let listen = h.app.config.control.listen.clone();
-    assert!(matches!(listen, postbote::config::ControlListen::Unix(_)));
+    let listen = h.app.config.control.clone();
+    assert!(matches!(listen.listen, postbote::config::ControlListen::Unix(_)));
     let (code, s) = wait_for_async_login(&listen, "office-pc-1", "10m").await;
     assert_eq!(code, 201, "{s}");
     let id = s["id"].as_str().unwrap().to_string();
