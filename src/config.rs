@@ -137,6 +137,7 @@ pub struct RawJmap {
     pub public_url: Option<String>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    pub trusted_proxies: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -293,6 +294,8 @@ pub struct Jmap {
     /// Base URL without a trailing slash, e.g. `https://postbote.bau-firma.de`.
     pub public_url: String,
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (empty: the header is ignored).
+    pub trusted_proxies: Vec<crate::authlimit::Net>,
 }
 
 #[derive(Debug, Clone)]
@@ -504,7 +507,14 @@ impl Config {
             if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
                 return Err(invalid(format!("jmap.public_url \"{public_url}\" must start with https:// or http://")));
             }
-            Jmap { enabled, listen, public_url, tls }
+            let trusted_proxies = raw
+                .jmap
+                .trusted_proxies
+                .unwrap_or_default()
+                .iter()
+                .map(|p| p.parse().map_err(|e| invalid(format!("jmap.trusted_proxies: {e}"))))
+                .collect::<Result<_, _>>()?;
+            Jmap { enabled, listen, public_url, tls, trusted_proxies }
         };
 
         let doctor = Doctor {
@@ -950,6 +960,7 @@ password_file = "{}"
         assert_eq!(d.control.session_ttl, e.control.session_ttl);
         assert_eq!(d.jmap.listen, e.jmap.listen);
         assert_eq!(d.jmap.enabled, e.jmap.enabled);
+        assert_eq!(d.jmap.trusted_proxies, e.jmap.trusted_proxies);
         assert_eq!(d.doctor.dkim_selectors, e.doctor.dkim_selectors);
         assert_eq!(d.doctor.timeout, e.doctor.timeout);
         assert_eq!(d.mailboxes[0].folders, e.mailboxes[0].folders);
@@ -970,6 +981,10 @@ password_file = "{}"
             ("[agent]\ntime_zone = \"Europe/Bonn\"", "agent.time_zone \"Europe/Bonn\" is not a known time zone"),
             ("[control]\nlisten = \"0.0.0.0:4190\"", "control.listen 0.0.0.0:4190 is not a loopback address"),
             ("[jmap]\nlisten = \"0.0.0.0:8080\"", "plain HTTP is only allowed on loopback"),
+            (
+                "[jmap]\ntrusted_proxies = [\"10.0.0.0/8\", \"proxy.lan\"]",
+                "jmap.trusted_proxies: \"proxy.lan\" is not an IP address or an address/prefix",
+            ),
             ("[outbox]\nlifetime = \"five days\"", "outbox.lifetime \"five days\" is not a duration"),
         ];
         for (extra, want) in cases {
