@@ -231,15 +231,21 @@ pub fn changes(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
     Ok(Value::Object(type_changes(ctx, &args, ObjType::Email, ids::email)?.0))
 }
 
-/// Parse a FilterOperator / FilterCondition into the store's filter.
+/// A client's filter, within the documented limits, as the store's filter.
 fn parse_filter(ctx: &Ctx<'_>, v: &Value) -> Result<EmailFilter, MethodError> {
+    super::api::check_filter_size(v)?;
+    parse_filter_node(ctx, v)
+}
+
+/// Parse a FilterOperator / FilterCondition into the store's filter.
+fn parse_filter_node(ctx: &Ctx<'_>, v: &Value) -> Result<EmailFilter, MethodError> {
     let o = v.as_object().ok_or_else(|| MethodError::invalid("filter must be an object"))?;
     if let Some(op) = o.get("operator") {
         let conds = o
             .get("conditions")
             .and_then(Value::as_array)
             .ok_or_else(|| MethodError::invalid("a filter operator needs conditions"))?;
-        let list = conds.iter().map(|c| parse_filter(ctx, c)).collect::<Result<Vec<_>, _>>()?;
+        let list = conds.iter().map(|c| parse_filter_node(ctx, c)).collect::<Result<Vec<_>, _>>()?;
         return match op.as_str() {
             Some("AND") => Ok(EmailFilter::And(list)),
             Some("OR") => Ok(EmailFilter::Or(list)),
@@ -305,6 +311,7 @@ fn parse_sort(args: &Map<String, Value>) -> Result<Vec<(EmailSortKey, bool)>, Me
         return Ok(vec![(EmailSortKey::ReceivedAt, false)]);
     };
     let sort = sort.as_array().ok_or_else(|| MethodError::invalid("sort must be a list"))?;
+    super::api::check_sort_size(args)?;
     sort.iter()
         .map(|c| {
             let key = match c.get("property").and_then(Value::as_str) {
@@ -356,10 +363,10 @@ pub fn query(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
             return Err(MethodError::new("anchorNotFound"));
         };
         let off = opt_int(&args, "anchorOffset")?.unwrap_or(0);
-        (idx as i64 + off).clamp(0, total as i64) as usize
+        (idx as i64).saturating_add(off).clamp(0, total as i64) as usize
     } else {
         let pos = opt_int(&args, "position")?.unwrap_or(0);
-        if pos < 0 { total.saturating_sub((-pos) as usize) } else { (pos as usize).min(total) }
+        if pos < 0 { total.saturating_sub(pos.unsigned_abs() as usize) } else { (pos as usize).min(total) }
     };
     let ids: Vec<Value> = results.iter().skip(start).take(limit).map(|i| json!(ids::email(*i))).collect();
     let mut out = json!({
@@ -380,6 +387,11 @@ pub fn query(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
 
 pub fn query_changes(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
     let (account_id, mailbox) = ctx.account(&args)?;
+    // Limits first, whatever the state: an oversized filter is refused as such.
+    if let Some(f) = args.get("filter").filter(|f| !f.is_null()) {
+        super::api::check_filter_size(f)?;
+    }
+    super::api::check_sort_size(&args)?;
     if opt_bool(&args, "collapseThreads", false)? {
         return Err(MethodError::with(
             "cannotCalculateChanges",

@@ -326,7 +326,9 @@ pub fn submission_query(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodRe
         let undo = statuses(crate::outbox::state(ctx.app, s.outbox_id)?.as_deref()).0;
         rows.push((s, undo));
     }
+    super::api::check_sort_size(&args)?;
     if let Some(f) = args.get("filter").filter(|f| !f.is_null()) {
+        super::api::check_filter_size(f)?;
         let f = f.as_object().ok_or_else(|| MethodError::invalid("filter must be an object"))?;
         let list = |v: &Value| -> Vec<String> {
             v.as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect()).unwrap_or_default()
@@ -459,7 +461,10 @@ fn vacation_json(s: &crate::autoreply::Settings, props: &[String]) -> Value {
 }
 
 fn autoreply_err(e: crate::autoreply::AutoreplyError) -> MethodError {
-    MethodError::server(e)
+    match e {
+        crate::autoreply::AutoreplyError::Store(e) => e.into(),
+        e => MethodError::server(e),
+    }
 }
 
 pub fn vacation_get(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
