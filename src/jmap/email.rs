@@ -512,9 +512,19 @@ fn addresses_of(v: Option<&Value>, prop: &str) -> Result<Vec<(Option<String>, St
         Some(Value::Array(a)) => a
             .iter()
             .map(|x| {
-                let email = x.get("email").and_then(Value::as_str).filter(|e| e.contains('@') && !e.contains(['\r', '\n', '<', '>']));
+                let email = x
+                    .get("email")
+                    .and_then(Value::as_str)
+                    .filter(|e| e.contains('@') && body::one_line(e) && !e.contains(['<', '>', ' ', '\t']));
+                let name = match x.get("name") {
+                    None | Some(Value::Null) => None,
+                    Some(Value::String(n)) if body::one_line(n) => Some(n.clone()),
+                    Some(_) => {
+                        return Err(json!({"type": "invalidProperties", "properties": [prop], "description": "an address name must be one line of text"}));
+                    }
+                };
                 match email {
-                    Some(e) => Ok((x.get("name").and_then(Value::as_str).map(String::from), e.to_string())),
+                    Some(e) => Ok((name, e.to_string())),
                     None => Err(json!({"type": "invalidProperties", "properties": [prop], "description": "each address needs a valid email"})),
                 }
             })
@@ -533,7 +543,12 @@ fn draft_from(ctx: &Ctx<'_>, mailbox: &str, o: &Map<String, Value>) -> Result<Ve
         cc: addresses_of(o.get("cc"), "cc")?,
         bcc: addresses_of(o.get("bcc"), "bcc")?,
         reply_to: addresses_of(o.get("replyTo"), "replyTo")?,
-        subject: o.get("subject").and_then(Value::as_str).map(|s| s.replace(['\r', '\n'], " ")),
+        subject: match o.get("subject") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if body::one_line(s) => Some(s.clone()),
+            Some(Value::String(_)) => return Err(invalid("subject", "no line breaks in the subject")),
+            Some(_) => return Err(invalid("subject", "must be a string")),
+        },
         ..Default::default()
     };
     if let Some(s) = o.get("sentAt").and_then(Value::as_str) {
@@ -547,7 +562,7 @@ fn draft_from(ctx: &Ctx<'_>, mailbox: &str, o: &Map<String, Value>) -> Result<Ve
                 .iter()
                 .map(|x| {
                     x.as_str()
-                        .filter(|s| !s.contains(['<', '>', ' ', '\r', '\n']))
+                        .filter(|s| body::one_line(s) && !s.contains(['<', '>', ' ', '\t']))
                         .map(String::from)
                         .ok_or_else(|| invalid(p, "message ids without <>"))
                 })
@@ -591,20 +606,30 @@ fn draft_from(ctx: &Ctx<'_>, mailbox: &str, o: &Map<String, Value>) -> Result<Ve
                 .ok()
                 .flatten()
                 .ok_or_else(|| json!({"type": "blobNotFound", "notFound": [blob]}))?;
+            // Each of these becomes part of a MIME header of the attachment.
             let ty = a.get("type").and_then(Value::as_str).unwrap_or("application/octet-stream").to_string();
+            if !body::is_mime_type(&ty) {
+                return Err(invalid("attachments", "an attachment's type must be a MIME type like application/pdf"));
+            }
             let name = a.get("name").and_then(Value::as_str).map(String::from);
+            if name.as_deref().is_some_and(|n| !body::one_line(n)) {
+                return Err(invalid("attachments", "an attachment's name must be one line of text"));
+            }
             let cid = if a.get("disposition").and_then(Value::as_str) == Some("inline") {
                 a.get("cid").and_then(Value::as_str).map(String::from)
             } else {
                 None
             };
+            if cid.as_deref().is_some_and(|c| !body::one_line(c) || c.contains(['<', '>', ' ', '\t'])) {
+                return Err(invalid("attachments", "an attachment's cid must be a content id without <>"));
+            }
             d.attachments.push((ty, name, data, cid));
         }
     }
     for (k, v) in o {
         if let Some(hp) = body::parse_header_prop(k) {
             let s = v.as_str().ok_or_else(|| invalid(k, "header values are strings"))?;
-            if s.contains(['\r', '\n']) {
+            if !body::one_line(s) {
                 return Err(invalid(k, "no line breaks in header values"));
             }
             d.headers.push((hp.name, s.to_string()));
