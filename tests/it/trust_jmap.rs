@@ -283,6 +283,20 @@ async fn forwarded_for_counts_only_from_a_trusted_proxy() {
     // ... and valid tokens are served, from the other client and from the guessing one.
     assert_eq!(d.session(&[("Authorization", &bearer), other]).await.0, 200);
     assert_eq!(d.session(&[("Authorization", &bearer), guesser]).await.0, 200);
+    // Wrong passwords for one Basic user name from ever new addresses count against the user
+    // name; the right token under that user name is still served.
+    use base64::Engine;
+    let basic =
+        |pw: &str| format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("becker:{pw}")));
+    let mut statuses = Vec::new();
+    // The tenth is at the limit only if no time passed (scores decay); the eleventh is over it.
+    for i in 0..11 {
+        let xff = format!("192.0.2.{}", 100 + i);
+        statuses.push(d.session(&[("Authorization", &basic(&format!("guess{i}"))), ("X-Forwarded-For", &xff)]).await.0);
+    }
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+    assert!(statuses[..9].iter().all(|s| *s == 401), "{statuses:?}");
+    assert_eq!(d.session(&[("Authorization", &basic(&token)), ("X-Forwarded-For", "192.0.2.200")]).await.0, 200);
     d.stop().await;
 
     // Not a trusted peer: X-Forwarded-For is ignored, so a new address per request does not
