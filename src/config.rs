@@ -138,6 +138,7 @@ pub struct RawJmap {
     pub public_url: Option<String>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    pub trusted_proxies: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -298,6 +299,8 @@ pub struct Jmap {
     /// Base URL without a trailing slash, e.g. `https://postbote.bau-firma.de`.
     pub public_url: String,
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (empty: the header is ignored).
+    pub trusted_proxies: Vec<crate::authlimit::Net>,
 }
 
 #[derive(Debug, Clone)]
@@ -523,7 +526,14 @@ impl Config {
             if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
                 return Err(invalid(format!("jmap.public_url \"{public_url}\" must start with https:// or http://")));
             }
-            Jmap { enabled, listen, public_url, tls }
+            let trusted_proxies = raw
+                .jmap
+                .trusted_proxies
+                .unwrap_or_default()
+                .iter()
+                .map(|p| p.parse().map_err(|e| invalid(format!("jmap.trusted_proxies: {e}"))))
+                .collect::<Result<_, _>>()?;
+            Jmap { enabled, listen, public_url, tls, trusted_proxies }
         };
 
         let doctor = Doctor {
@@ -1049,6 +1059,7 @@ password_file = "{}"
         assert_eq!(d.control.max_session_ttl, e.control.max_session_ttl);
         assert_eq!(d.jmap.listen, e.jmap.listen);
         assert_eq!(d.jmap.enabled, e.jmap.enabled);
+        assert_eq!(d.jmap.trusted_proxies, e.jmap.trusted_proxies);
         assert_eq!(d.doctor.dkim_selectors, e.doctor.dkim_selectors);
         assert_eq!(d.doctor.timeout, e.doctor.timeout);
         assert_eq!(d.mailboxes[0].folders, e.mailboxes[0].folders);
@@ -1078,6 +1089,10 @@ password_file = "{}"
                 "control.session_ttl \"24h\" must be more than 0 and at most control.max_session_ttl (\"12h\")",
             ),
             ("[jmap]\nlisten = \"0.0.0.0:8080\"", "plain HTTP is only allowed on loopback"),
+            (
+                "[jmap]\ntrusted_proxies = [\"10.0.0.0/8\", \"proxy.lan\"]",
+                "jmap.trusted_proxies: \"proxy.lan\" is not an IP address or an address/prefix",
+            ),
             ("[outbox]\nlifetime = \"five days\"", "outbox.lifetime \"five days\" is not a duration"),
             ("[outbox]\nlifetime = \"0s\"", "outbox.lifetime \"0s\" must be longer than zero"),
             (

@@ -9,6 +9,8 @@
 
 /// What every daemon task shares: config, store, wake-ups.
 pub mod app;
+/// Failed-login limiting for listeners that accept device tokens; the client address behind a trusted proxy.
+pub mod authlimit;
 /// Automatic replies while someone is on leave: a pure `decide` and reply rendering.
 pub mod autoreply;
 /// The command line (clap derive); each subcommand calls one library function.

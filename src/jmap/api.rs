@@ -210,9 +210,59 @@ impl MethodError {
 }
 
 impl From<crate::store::StoreError> for MethodError {
+    /// The store's own text (SQLite's) stays in the log: a client learns only that the server
+    /// failed. Input a client controls is checked against the documented limits before it
+    /// reaches the store, so this is never the answer to a request that was too large.
     fn from(e: crate::store::StoreError) -> Self {
         tracing::warn!(error = %e, "jmap: store error in a method");
-        MethodError::server(e)
+        MethodError::server("the server's store failed; the details are in its log")
+    }
+}
+
+/// Check a `/query` filter against the documented limits before it is parsed: at most
+/// `MAX_FILTER_CONDITIONS` conditions and operators, nested at most `MAX_FILTER_DEPTH` deep.
+pub fn check_filter_size(filter: &Value) -> Result<(), MethodError> {
+    fn walk(v: &Value, depth: usize, nodes: &mut usize, deepest: &mut usize) {
+        *deepest = (*deepest).max(depth);
+        let Some(o) = v.as_object() else { return };
+        match o.get("conditions").and_then(Value::as_array).filter(|_| o.contains_key("operator")) {
+            Some(list) => {
+                *nodes += 1;
+                for c in list {
+                    if *nodes > limits::MAX_FILTER_CONDITIONS || *deepest > limits::MAX_FILTER_DEPTH {
+                        return;
+                    }
+                    walk(c, depth + 1, nodes, deepest);
+                }
+            }
+            None => *nodes += o.len(),
+        }
+    }
+    let (mut nodes, mut deepest) = (0, 0);
+    walk(filter, 0, &mut nodes, &mut deepest);
+    if deepest > limits::MAX_FILTER_DEPTH {
+        return Err(MethodError::with(
+            "unsupportedFilter",
+            format!("filter operators are nested more than {} deep", limits::MAX_FILTER_DEPTH),
+        ));
+    }
+    if nodes > limits::MAX_FILTER_CONDITIONS {
+        return Err(MethodError::with(
+            "unsupportedFilter",
+            format!("the filter has more than {} conditions and operators", limits::MAX_FILTER_CONDITIONS),
+        ));
+    }
+    Ok(())
+}
+
+/// A `/query` sort must be a list of at most `MAX_SORT_COMPARATORS` comparators.
+pub fn check_sort_size(args: &Map<String, Value>) -> Result<(), MethodError> {
+    match args.get("sort") {
+        Some(Value::Array(a)) if a.len() > limits::MAX_SORT_COMPARATORS => Err(MethodError::with(
+            "unsupportedSort",
+            format!("{} sort comparators; at most {} are supported", a.len(), limits::MAX_SORT_COMPARATORS),
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -510,7 +560,11 @@ pub fn written_back(
 /// `limit`, capped at the server's maximum. Returns (start, limit).
 pub fn query_window(args: &Map<String, Value>, total: usize) -> Result<(usize, usize), MethodError> {
     let position = opt_int(args, "position")?.unwrap_or(0);
-    let start = if position < 0 { total.saturating_sub((-position) as usize) } else { (position as usize).min(total) };
+    let start = if position < 0 {
+        total.saturating_sub(position.unsigned_abs() as usize)
+    } else {
+        (position as usize).min(total)
+    };
     let limit = opt_int(args, "limit")?
         .map(|l| l.max(0) as usize)
         .unwrap_or(limits::MAX_QUERY_LIMIT)
@@ -690,6 +744,43 @@ mod tests {
         assert_eq!(pointer(&v, "/l/*/k"), Some(json!([1, 2, 3])));
         assert_eq!(pointer(&v, ""), Some(v.clone()));
         assert_eq!(pointer(&v, "nolead"), None);
+    }
+
+    #[test]
+    fn filter_and_sort_limits() {
+        let conds = |n: usize| json!({"operator": "AND", "conditions": vec![json!({"text": "a"}); n]});
+        // The operator counts too: 1 + 99 is at the limit, 1 + 100 over it.
+        assert!(check_filter_size(&conds(limits::MAX_FILTER_CONDITIONS - 1)).is_ok());
+        assert_eq!(check_filter_size(&conds(limits::MAX_FILTER_CONDITIONS)).unwrap_err().kind, "unsupportedFilter");
+        // Several properties of one condition object each count.
+        let mut wide = Map::new();
+        for i in 0..=limits::MAX_FILTER_CONDITIONS {
+            wide.insert(format!("p{i}"), json!("x"));
+        }
+        assert_eq!(check_filter_size(&Value::Object(wide)).unwrap_err().kind, "unsupportedFilter");
+        let nest = |n: usize| (0..n).fold(json!({"text": "a"}), |f, _| json!({"operator": "NOT", "conditions": [f]}));
+        assert!(check_filter_size(&nest(limits::MAX_FILTER_DEPTH)).is_ok());
+        let e = check_filter_size(&nest(limits::MAX_FILTER_DEPTH + 1)).unwrap_err();
+        assert_eq!(e.kind, "unsupportedFilter");
+        assert!(e.description.unwrap().contains("nested"));
+        let sort = |n: usize| {
+            let mut m = Map::new();
+            m.insert("sort".into(), json!(vec![json!({"property": "size"}); n]));
+            m
+        };
+        assert!(check_sort_size(&sort(limits::MAX_SORT_COMPARATORS)).is_ok());
+        assert_eq!(check_sort_size(&sort(limits::MAX_SORT_COMPARATORS + 1)).unwrap_err().kind, "unsupportedSort");
+    }
+
+    #[test]
+    fn store_errors_do_not_reach_the_client() {
+        let e: MethodError = crate::store::StoreError::from(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(1),
+            Some("Expression tree is too large (maximum depth 1000)".into()),
+        ))
+        .into();
+        assert_eq!(e.kind, "serverFail");
+        assert!(!e.description.unwrap().contains("Expression"));
     }
 
     #[test]

@@ -4,15 +4,17 @@
 //! mailbox id as user name. Tokens are 32 random bytes shown once by `postbote device add`;
 //! the store keeps only their SHA-256, and a lookup by hash needs no constant-time compare
 //! (an attacker learns nothing about a token from how fast a hash of a guess is not found).
-//! The IMAP password is never accepted here. Failures are answered with 401 and
-//! `WWW-Authenticate` for both schemes; each failure raises a per-address counter that decays
-//! over time, and an address with too many recent failures gets 429 without its credentials
-//! even being looked at. A handler that needs a device takes [`Authed`] as an argument.
+//! The IMAP password is never accepted here. The credential is always verified first: a valid
+//! one is served whatever its address did before (behind a reverse proxy every phone shares
+//! one address). A request without credentials gets 401 and `WWW-Authenticate` for both
+//! schemes and counts against nobody; a wrong credential counts against the client's address
+//! and against the credential itself (`crate::authlimit`), and over the limit gets 429 with
+//! `Retry-After`. The client's address is the TCP peer, or what `X-Forwarded-For` says when
+//! the peer is one of `jmap.trusted_proxies`. A handler that needs a device takes [`Authed`]
+//! as an argument.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
@@ -23,6 +25,7 @@ use sha2::{Digest, Sha256};
 
 use super::Server;
 use super::ids;
+use crate::authlimit::{self, Key, Verdict};
 
 /// A JMAP account a device may use: its own mailbox or a shared one it was granted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,48 +89,11 @@ fn offered(headers: &HeaderMap) -> Option<Offered> {
     None
 }
 
-/// Failed attempts per client address, decaying: the score halves every `HALF_LIFE_SECS`.
-#[derive(Default)]
-pub struct FailureLimiter {
-    scores: Mutex<HashMap<IpAddr, (f64, Instant)>>,
-}
-
-const HALF_LIFE_SECS: f64 = 60.0;
-/// At this score an address gets 429 until it has decayed below it again.
-const BLOCK_AT: f64 = 10.0;
-
-impl FailureLimiter {
-    fn current(entry: &(f64, Instant)) -> f64 {
-        entry.0 * 0.5f64.powf(entry.1.elapsed().as_secs_f64() / HALF_LIFE_SECS)
-    }
-
-    /// The address's decayed score.
-    pub fn score(&self, ip: IpAddr) -> f64 {
-        self.scores.lock().unwrap_or_else(|p| p.into_inner()).get(&ip).map_or(0.0, Self::current)
-    }
-
-    pub fn blocked(&self, ip: IpAddr) -> bool {
-        self.score(ip) >= BLOCK_AT
-    }
-
-    /// Count a failure; returns the new score.
-    pub fn fail(&self, ip: IpAddr) -> f64 {
-        let mut m = self.scores.lock().unwrap_or_else(|p| p.into_inner());
-        if m.len() > 10_000 {
-            m.retain(|_, e| Self::current(e) > 0.1);
-        }
-        let e = m.entry(ip).or_insert((0.0, Instant::now()));
-        let s = Self::current(e) + 1.0;
-        *e = (s, Instant::now());
-        s
-    }
-}
-
 /// Why a request was not let in.
 #[derive(Debug)]
 pub enum AuthRejection {
     Unauthorized,
-    TooManyFailures,
+    TooManyFailures(Duration),
     Internal(String),
 }
 
@@ -147,14 +113,14 @@ impl IntoResponse for AuthRejection {
                 );
                 r
             }
-            AuthRejection::TooManyFailures => {
+            AuthRejection::TooManyFailures(wait) => {
                 let mut r = super::api::problem(
                     StatusCode::TOO_MANY_REQUESTS,
                     "about:blank",
-                    "too many failed logins from this address; try again later",
+                    "too many wrong credentials from this address or for this credential; try again later",
                     None,
                 );
-                r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+                r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs().max(1)));
                 r
             }
             AuthRejection::Internal(m) => {
@@ -164,19 +130,31 @@ impl IntoResponse for AuthRejection {
     }
 }
 
+/// The client's address: the TCP peer, or behind a trusted proxy what `X-Forwarded-For` says.
+fn client_ip(parts: &Parts, server: &Server) -> IpAddr {
+    let peer =
+        parts.extensions.get::<ConnectInfo<super::PeerAddr>>().map_or(IpAddr::from([127, 0, 0, 1]), |c| c.0.0.ip());
+    let forwarded = parts.headers.get_all("x-forwarded-for").into_iter().filter_map(|v| v.to_str().ok());
+    authlimit::client_addr(peer, forwarded, &server.app.config.jmap.trusted_proxies)
+}
+
 impl FromRequestParts<Server> for Authed {
     type Rejection = AuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, server: &Server) -> Result<Self, Self::Rejection> {
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<super::PeerAddr>>()
-            .map(|c| c.0.0.ip())
-            .unwrap_or(IpAddr::from([127, 0, 0, 1]));
-        if server.failures.blocked(ip) {
-            return Err(AuthRejection::TooManyFailures);
-        }
+        let Some(presented) = parts.headers.get(header::AUTHORIZATION) else {
+            // No credential at all: a client finding out which schemes we take. Counts against nobody.
+            return Err(AuthRejection::Unauthorized);
+        };
+        let ip = client_ip(parts, server);
         let offered = offered(&parts.headers);
+        // What the failure counts against besides the address: the Basic user name, else a hash
+        // of what was presented.
+        let credential = match &offered {
+            Some(Offered::Basic { user, .. }) => Key::credential(&format!("user:{user}")),
+            Some(Offered::Bearer(t)) => Key::credential(&format!("token:{t}")),
+            None => Key::credential(&format!("header:{}", String::from_utf8_lossy(presented.as_bytes()))),
+        };
         let store = server.app.store.clone();
         let config = server.app.config.clone();
         let found = server
@@ -211,17 +189,21 @@ impl FromRequestParts<Server> for Authed {
             })
             .await
             .map_err(|e| AuthRejection::Internal(format!("authentication failed: {e}")))?
-            .map_err(AuthRejection::Internal)?;
-        match found {
-            Some(a) => Ok(a),
-            None => {
-                let score = server.failures.fail(ip);
-                // Slow repeated guessing down before answering (bounded; never a lock-out of
-                // the device itself, whose own requests carry a valid token).
-                let delay = std::time::Duration::from_millis((score * 100.0).min(2000.0) as u64);
-                tokio::time::sleep(delay).await;
-                tracing::info!(%ip, score = format!("{score:.1}"), "jmap: authentication failed");
+            .map_err(|e| {
+                tracing::warn!(error = %e, "jmap: looking up a device token failed");
+                AuthRejection::Internal("authentication failed: the store is not available".into())
+            })?;
+        if let Some(a) = found {
+            return Ok(a);
+        }
+        match server.failures.wrong(&[Key::addr(ip), credential], Instant::now()) {
+            Verdict::Unauthorized => {
+                tracing::info!(%ip, "jmap: a wrong credential was presented");
                 Err(AuthRejection::Unauthorized)
+            }
+            Verdict::TooMany { retry_after } => {
+                tracing::info!(%ip, wait_secs = retry_after.as_secs(), "jmap: too many wrong credentials");
+                Err(AuthRejection::TooManyFailures(retry_after))
             }
         }
     }
@@ -258,23 +240,5 @@ mod tests {
         assert_eq!(a.len(), 43);
         assert_eq!(ha, hash_token(&a));
         assert_ne!(ha, a);
-    }
-
-    #[test]
-    fn failures_block_then_decay() {
-        let l = FailureLimiter::default();
-        let ip: IpAddr = "192.0.2.1".parse().unwrap();
-        for _ in 0..8 {
-            l.fail(ip);
-        }
-        assert!(!l.blocked(ip));
-        l.fail(ip);
-        l.fail(ip);
-        l.fail(ip);
-        assert!(l.blocked(ip));
-        // Pretend the last failure was five half-lives ago.
-        l.scores.lock().unwrap().get_mut(&ip).unwrap().1 = Instant::now() - std::time::Duration::from_secs(300);
-        assert!(!l.blocked(ip));
-        assert!(!l.blocked("192.0.2.2".parse().unwrap()));
     }
 }

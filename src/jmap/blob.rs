@@ -91,7 +91,13 @@ pub async fn upload(
             r
         }
         Ok(Err(e)) => {
-            problem(StatusCode::INTERNAL_SERVER_ERROR, "about:blank", &format!("storing the upload failed: {e}"), None)
+            tracing::warn!(error = %e, "jmap: storing an upload failed");
+            problem(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "about:blank",
+                "storing the upload failed; see the server log",
+                None,
+            )
         }
         Err(e) => {
             problem(StatusCode::INTERNAL_SERVER_ERROR, "about:blank", &format!("storing the upload failed: {e}"), None)
@@ -122,7 +128,15 @@ pub async fn download(
     let data = match server.blocking(move || read_blob(&app, &mailbox, &blob)).await {
         Ok(Ok(Some(d))) => d,
         Ok(Ok(None)) => return problem(StatusCode::NOT_FOUND, "about:blank", "no such blob", None),
-        Ok(Err(e)) => return problem(StatusCode::INTERNAL_SERVER_ERROR, "about:blank", &e.to_string(), None),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "jmap: reading a blob failed");
+            return problem(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "about:blank",
+                "reading the blob failed; see the server log",
+                None,
+            );
+        }
         Err(e) => return problem(StatusCode::INTERNAL_SERVER_ERROR, "about:blank", &e.to_string(), None),
     };
     let ty = q

@@ -308,6 +308,20 @@ pub struct Draft {
     pub headers: Vec<(String, String)>,
 }
 
+/// Whether a client's string may become a header value, or part of one: it has no CR, LF or
+/// NUL, so it cannot end a header line and start another. Every string a device gives that
+/// ends up in a header is checked with this and refused (`invalidProperties`) when it fails.
+pub fn one_line(s: &str) -> bool {
+    !s.contains(['\r', '\n', '\0'])
+}
+
+/// A MIME type as `type/subtype` of RFC 2045 token characters, and nothing else.
+pub fn is_mime_type(s: &str) -> bool {
+    let token =
+        |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    s.split_once('/').is_some_and(|(a, b)| token(a) && token(b))
+}
+
 fn addr<'a>(list: &'a [(Option<String>, String)]) -> mail_builder::headers::address::Address<'a> {
     use mail_builder::headers::address::Address as A;
     A::new_list(list.iter().map(|(n, e)| A::new_address(n.as_deref(), e.as_str())).collect())
@@ -390,6 +404,18 @@ Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n\
 --b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nGr\xc3\xbc\xc3\x9fe aus K\xc3\xb6ln\r\n\
 --b1\r\nContent-Type: application/pdf; name=\"angebot.pdf\"\r\nContent-Disposition: attachment; filename=\"angebot.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n\
 --b1--\r\n";
+
+    #[test]
+    fn header_values_are_one_line_and_types_plain() {
+        assert!(one_line("Angebot für Ihr Bad"));
+        for bad in ["a\r\nBcc: x@y", "a\nb", "a\rb", "a\0b"] {
+            assert!(!one_line(bad), "{bad:?}");
+        }
+        assert!(is_mime_type("application/pdf") && is_mime_type("application/vnd.ms-excel"));
+        for bad in ["application/pdf\r\nBcc: x@y", "pdf", "text/plain; charset=utf-8", "/x", "a/", "a b/c"] {
+            assert!(!is_mime_type(bad), "{bad:?}");
+        }
+    }
 
     #[test]
     fn header_property_names() {

@@ -231,15 +231,21 @@ pub fn changes(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
     Ok(Value::Object(type_changes(ctx, &args, ObjType::Email, ids::email)?.0))
 }
 
-/// Parse a FilterOperator / FilterCondition into the store's filter.
+/// A client's filter, within the documented limits, as the store's filter.
 fn parse_filter(ctx: &Ctx<'_>, v: &Value) -> Result<EmailFilter, MethodError> {
+    super::api::check_filter_size(v)?;
+    parse_filter_node(ctx, v)
+}
+
+/// Parse a FilterOperator / FilterCondition into the store's filter.
+fn parse_filter_node(ctx: &Ctx<'_>, v: &Value) -> Result<EmailFilter, MethodError> {
     let o = v.as_object().ok_or_else(|| MethodError::invalid("filter must be an object"))?;
     if let Some(op) = o.get("operator") {
         let conds = o
             .get("conditions")
             .and_then(Value::as_array)
             .ok_or_else(|| MethodError::invalid("a filter operator needs conditions"))?;
-        let list = conds.iter().map(|c| parse_filter(ctx, c)).collect::<Result<Vec<_>, _>>()?;
+        let list = conds.iter().map(|c| parse_filter_node(ctx, c)).collect::<Result<Vec<_>, _>>()?;
         return match op.as_str() {
             Some("AND") => Ok(EmailFilter::And(list)),
             Some("OR") => Ok(EmailFilter::Or(list)),
@@ -305,6 +311,7 @@ fn parse_sort(args: &Map<String, Value>) -> Result<Vec<(EmailSortKey, bool)>, Me
         return Ok(vec![(EmailSortKey::ReceivedAt, false)]);
     };
     let sort = sort.as_array().ok_or_else(|| MethodError::invalid("sort must be a list"))?;
+    super::api::check_sort_size(args)?;
     sort.iter()
         .map(|c| {
             let key = match c.get("property").and_then(Value::as_str) {
@@ -356,10 +363,10 @@ pub fn query(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
             return Err(MethodError::new("anchorNotFound"));
         };
         let off = opt_int(&args, "anchorOffset")?.unwrap_or(0);
-        (idx as i64 + off).clamp(0, total as i64) as usize
+        (idx as i64).saturating_add(off).clamp(0, total as i64) as usize
     } else {
         let pos = opt_int(&args, "position")?.unwrap_or(0);
-        if pos < 0 { total.saturating_sub((-pos) as usize) } else { (pos as usize).min(total) }
+        if pos < 0 { total.saturating_sub(pos.unsigned_abs() as usize) } else { (pos as usize).min(total) }
     };
     let ids: Vec<Value> = results.iter().skip(start).take(limit).map(|i| json!(ids::email(*i))).collect();
     let mut out = json!({
@@ -380,6 +387,11 @@ pub fn query(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
 
 pub fn query_changes(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
     let (account_id, mailbox) = ctx.account(&args)?;
+    // Limits first, whatever the state: an oversized filter is refused as such.
+    if let Some(f) = args.get("filter").filter(|f| !f.is_null()) {
+        super::api::check_filter_size(f)?;
+    }
+    super::api::check_sort_size(&args)?;
     if opt_bool(&args, "collapseThreads", false)? {
         return Err(MethodError::with(
             "cannotCalculateChanges",
@@ -500,9 +512,19 @@ fn addresses_of(v: Option<&Value>, prop: &str) -> Result<Vec<(Option<String>, St
         Some(Value::Array(a)) => a
             .iter()
             .map(|x| {
-                let email = x.get("email").and_then(Value::as_str).filter(|e| e.contains('@') && !e.contains(['\r', '\n', '<', '>']));
+                let email = x
+                    .get("email")
+                    .and_then(Value::as_str)
+                    .filter(|e| e.contains('@') && body::one_line(e) && !e.contains(['<', '>', ' ', '\t']));
+                let name = match x.get("name") {
+                    None | Some(Value::Null) => None,
+                    Some(Value::String(n)) if body::one_line(n) => Some(n.clone()),
+                    Some(_) => {
+                        return Err(json!({"type": "invalidProperties", "properties": [prop], "description": "an address name must be one line of text"}));
+                    }
+                };
                 match email {
-                    Some(e) => Ok((x.get("name").and_then(Value::as_str).map(String::from), e.to_string())),
+                    Some(e) => Ok((name, e.to_string())),
                     None => Err(json!({"type": "invalidProperties", "properties": [prop], "description": "each address needs a valid email"})),
                 }
             })
@@ -521,7 +543,12 @@ fn draft_from(ctx: &Ctx<'_>, mailbox: &str, o: &Map<String, Value>) -> Result<Ve
         cc: addresses_of(o.get("cc"), "cc")?,
         bcc: addresses_of(o.get("bcc"), "bcc")?,
         reply_to: addresses_of(o.get("replyTo"), "replyTo")?,
-        subject: o.get("subject").and_then(Value::as_str).map(|s| s.replace(['\r', '\n'], " ")),
+        subject: match o.get("subject") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if body::one_line(s) => Some(s.clone()),
+            Some(Value::String(_)) => return Err(invalid("subject", "no line breaks in the subject")),
+            Some(_) => return Err(invalid("subject", "must be a string")),
+        },
         ..Default::default()
     };
     if let Some(s) = o.get("sentAt").and_then(Value::as_str) {
@@ -535,7 +562,7 @@ fn draft_from(ctx: &Ctx<'_>, mailbox: &str, o: &Map<String, Value>) -> Result<Ve
                 .iter()
                 .map(|x| {
                     x.as_str()
-                        .filter(|s| !s.contains(['<', '>', ' ', '\r', '\n']))
+                        .filter(|s| body::one_line(s) && !s.contains(['<', '>', ' ', '\t']))
                         .map(String::from)
                         .ok_or_else(|| invalid(p, "message ids without <>"))
                 })
@@ -579,20 +606,30 @@ fn draft_from(ctx: &Ctx<'_>, mailbox: &str, o: &Map<String, Value>) -> Result<Ve
                 .ok()
                 .flatten()
                 .ok_or_else(|| json!({"type": "blobNotFound", "notFound": [blob]}))?;
+            // Each of these becomes part of a MIME header of the attachment.
             let ty = a.get("type").and_then(Value::as_str).unwrap_or("application/octet-stream").to_string();
+            if !body::is_mime_type(&ty) {
+                return Err(invalid("attachments", "an attachment's type must be a MIME type like application/pdf"));
+            }
             let name = a.get("name").and_then(Value::as_str).map(String::from);
+            if name.as_deref().is_some_and(|n| !body::one_line(n)) {
+                return Err(invalid("attachments", "an attachment's name must be one line of text"));
+            }
             let cid = if a.get("disposition").and_then(Value::as_str) == Some("inline") {
                 a.get("cid").and_then(Value::as_str).map(String::from)
             } else {
                 None
             };
+            if cid.as_deref().is_some_and(|c| !body::one_line(c) || c.contains(['<', '>', ' ', '\t'])) {
+                return Err(invalid("attachments", "an attachment's cid must be a content id without <>"));
+            }
             d.attachments.push((ty, name, data, cid));
         }
     }
     for (k, v) in o {
         if let Some(hp) = body::parse_header_prop(k) {
             let s = v.as_str().ok_or_else(|| invalid(k, "header values are strings"))?;
-            if s.contains(['\r', '\n']) {
+            if !body::one_line(s) {
                 return Err(invalid(k, "no line breaks in header values"));
             }
             d.headers.push((hp.name, s.to_string()));

@@ -134,7 +134,9 @@ pub fn mailbox_query(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResul
     let tree = tree_of_rows(&rows, ctx.app.store.delimiter(&mailbox)?.as_deref());
     let short = |m: &MailboxRow| node_of(&tree, m).name;
     let parent = |m: &MailboxRow| node_of(&tree, m).parent;
+    super::api::check_sort_size(&args)?;
     if let Some(f) = args.get("filter").filter(|f| !f.is_null()) {
+        super::api::check_filter_size(f)?;
         let f = f.as_object().ok_or_else(|| MethodError::invalid("filter must be an object"))?;
         for (k, v) in f {
             match (k.as_str(), v) {

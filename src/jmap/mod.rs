@@ -56,13 +56,19 @@ pub mod limits {
     pub const MAX_CHANGES: usize = 5000;
     /// How long the change log is kept: states older than this get `cannotCalculateChanges`.
     pub const CHANGE_LOG_DAYS: i64 = 30;
+    /// Conditions and operators in one `/query` filter (`unsupportedFilter` beyond).
+    pub const MAX_FILTER_CONDITIONS: usize = 100;
+    /// Nesting of filter operators (`unsupportedFilter` beyond).
+    pub const MAX_FILTER_DEPTH: usize = 10;
+    /// Comparators in one `/query` sort (`unsupportedSort` beyond).
+    pub const MAX_SORT_COMPARATORS: usize = 8;
 }
 
 /// What every handler shares.
 #[derive(Clone)]
 pub struct Server {
     pub app: App,
-    pub failures: Arc<auth::FailureLimiter>,
+    pub failures: Arc<crate::authlimit::AuthLimiter>,
     /// Requests in flight per device (maxConcurrentRequests), uploads per device.
     requests: Arc<Mutex<HashMap<i64, Arc<Semaphore>>>>,
     uploads: Arc<Mutex<HashMap<i64, Arc<Semaphore>>>>,
@@ -81,7 +87,7 @@ impl Server {
     pub fn new(app: App, shutdown: CancellationToken) -> Server {
         Server {
             app,
-            failures: Arc::new(auth::FailureLimiter::default()),
+            failures: Arc::new(crate::authlimit::AuthLimiter::default()),
             requests: Default::default(),
             uploads: Default::default(),
             db: Arc::new(Semaphore::new(DB_PARALLEL)),

@@ -117,10 +117,25 @@ pub fn submission_changes(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> Method
     Ok(Value::Object(type_changes(ctx, &args, ObjType::EmailSubmission, |i| format!("S{i}"))?.0))
 }
 
+/// An address that may go into `MAIL FROM:<…>` or `RCPT TO:<…>`: one word with an `@`.
+fn smtp_address_ok(a: &str) -> bool {
+    a.contains('@') && super::body::one_line(a) && !a.contains(['<', '>', ' ', '\t'])
+}
+
+/// The envelope of a submission: the client's `rcptTo` (each address checked, since it becomes
+/// an SMTP command), and always the identity's address as `mailFrom`; a `mailFrom` the client
+/// gives must be a plain address too, or the whole envelope is refused.
 fn envelope_of(v: Option<&Value>, identity_email: &str) -> Result<(Option<Vec<String>>, Value), Value> {
     match v {
         None | Some(Value::Null) => Ok((None, Value::Null)),
         Some(e) => {
+            if let Some(from) = e.get("mailFrom").filter(|f| !f.is_null())
+                && !from["email"].as_str().is_some_and(smtp_address_ok)
+            {
+                return Err(
+                    json!({"type": "invalidProperties", "properties": ["envelope"], "description": "mailFrom must be a plain address"}),
+                );
+            }
             let rcpts: Vec<String> = e["rcptTo"]
                 .as_array()
                 .ok_or_else(|| json!({"type": "invalidProperties", "properties": ["envelope"], "description": "rcptTo is required"}))?
@@ -130,7 +145,7 @@ fn envelope_of(v: Option<&Value>, identity_email: &str) -> Result<(Option<Vec<St
             if rcpts.is_empty() {
                 return Err(json!({"type": "noRecipients"}));
             }
-            if let Some(bad) = rcpts.iter().find(|r| !r.contains('@') || r.contains(['<', '>', ' ', '\r', '\n'])) {
+            if let Some(bad) = rcpts.iter().find(|r| !smtp_address_ok(r)) {
                 return Err(json!({"type": "invalidRecipients", "invalidRecipients": [bad]}));
             }
             let env = json!({"mailFrom": {"email": identity_email, "parameters": null},
@@ -326,7 +341,9 @@ pub fn submission_query(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodRe
         let undo = statuses(crate::outbox::state(ctx.app, s.outbox_id)?.as_deref()).0;
         rows.push((s, undo));
     }
+    super::api::check_sort_size(&args)?;
     if let Some(f) = args.get("filter").filter(|f| !f.is_null()) {
+        super::api::check_filter_size(f)?;
         let f = f.as_object().ok_or_else(|| MethodError::invalid("filter must be an object"))?;
         let list = |v: &Value| -> Vec<String> {
             v.as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect()).unwrap_or_default()
@@ -459,7 +476,10 @@ fn vacation_json(s: &crate::autoreply::Settings, props: &[String]) -> Value {
 }
 
 fn autoreply_err(e: crate::autoreply::AutoreplyError) -> MethodError {
-    MethodError::server(e)
+    match e {
+        crate::autoreply::AutoreplyError::Store(e) => e.into(),
+        e => MethodError::server(e),
+    }
 }
 
 pub fn vacation_get(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
@@ -521,8 +541,13 @@ pub fn vacation_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult
                 }
                 ("fromDate", v) => date(v, k).map(|d| s.from_date = d),
                 ("toDate", v) => date(v, k).map(|d| s.to_date = d),
+                // The subject becomes a header of every auto-reply: refused with a line break,
+                // so it never reaches the renderer.
+                ("subject", Value::String(t)) if !super::body::one_line(t) => Err(
+                    json!({"type": "invalidProperties", "properties": ["subject"], "description": "the subject must be one line"}),
+                ),
                 ("subject", Value::Null | Value::String(_)) => {
-                    s.subject = v.as_str().map(|t| t.replace(['\r', '\n'], " "));
+                    s.subject = v.as_str().map(String::from);
                     Ok(())
                 }
                 ("textBody", Value::Null | Value::String(_)) => {

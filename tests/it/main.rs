@@ -9,3 +9,4 @@ mod imap_sync;
 mod jmap;
 mod outbox;
 mod support;
+mod trust_jmap;

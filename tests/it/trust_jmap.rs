@@ -1,0 +1,552 @@
+//! Trust at the JMAP listener, against the real daemon (in-process) and the real Dovecot of the
+//! local stack, by raw HTTP so that every status code and header is seen as a phone sees it:
+//! no credential and wrong credentials never lock out a valid token, `X-Forwarded-For` counts
+//! only from a trusted proxy, filters over the documented limits get a JMAP limit error
+//! instead of the store's text, and no string a phone sends can add a header to a message.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use postbote::app::App;
+use postbote::config::Config;
+use postbote::store::Store;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+
+use crate::support::{self, free_port, stack_dir};
+
+const USING: [&str; 4] = [
+    "urn:ietf:params:jmap:core",
+    "urn:ietf:params:jmap:mail",
+    "urn:ietf:params:jmap:submission",
+    "urn:ietf:params:jmap:vacationresponse",
+];
+
+struct Daemon {
+    _dir: tempfile::TempDir,
+    app: App,
+    port: u16,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// A daemon for one mailbox "becker" (Dovecot user `user`), with `jmap_extra` appended to [jmap].
+async fn daemon(user: &str, pw: &str, jmap_extra: &str) -> Daemon {
+    postbote::tls::install_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let pw_file = dir.path().join("becker.password");
+    std::fs::write(&pw_file, format!("{pw}\n")).unwrap();
+    let text = format!(
+        r#"[agent]
+data_dir = "{data}"
+
+[imap]
+host = "127.0.0.1"
+port = 10993
+tls = "implicit"
+ca_file = "{ca}"
+
+[relay]
+host = "127.0.0.1"
+port = 10587
+
+[control]
+listen = "127.0.0.1:{control}"
+
+[jmap]
+listen = "127.0.0.1:{port}"
+{jmap_extra}
+
+[[mailbox]]
+id = "becker"
+kind = "employee"
+name = "Hans Becker"
+addresses = ["becker@bau-firma.test"]
+hosted_address = "{user}"
+password_file = "{pw_file}"
+folders = ["INBOX", "\\Sent", "\\Drafts", "\\Trash"]
+"#,
+        data = dir.path().join("data").display(),
+        ca = stack_dir().join("certs/cert.pem").display(),
+        control = free_port(),
+        pw_file = pw_file.display(),
+    );
+    let config = dir.path().join("postbote.toml");
+    std::fs::write(&config, text).unwrap();
+    let cfg = Config::load(&config).unwrap();
+    let store = Store::open(&cfg.store_path()).unwrap();
+    store.ensure_accounts(cfg.mailboxes.iter().map(|m| m.id.as_str())).unwrap();
+    let app = App::new(Arc::new(cfg), store);
+    let stop = CancellationToken::new();
+    let task = tokio::spawn({
+        let (app, stop) = (app.clone(), stop.clone());
+        async move { postbote::daemon::run(app, stop.cancelled_owned()).await.unwrap() }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        assert!(Instant::now() < deadline, "the JMAP port did not open");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Daemon { _dir: dir, app, port, stop, task }
+}
+
+impl Daemon {
+    fn device(&self) -> String {
+        let (token, hash) = postbote::jmap::auth::new_token();
+        self.app.store.add_device("becker", "Testphone", &[], &hash).unwrap();
+        token
+    }
+
+    /// A raw HTTP/1.1 request; returns (status, headers lowercased, body).
+    async fn http(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> (u16, Vec<(String, String)>, Vec<u8>) {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.unwrap();
+        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+        s.write_all(req.as_bytes()).await.unwrap();
+        s.write_all(body).await.unwrap();
+        let mut out = Vec::new();
+        tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut out))
+            .await
+            .expect("an answer in time")
+            .unwrap();
+        let end = out.windows(4).position(|w| w == b"\r\n\r\n").expect("a header section") + 4;
+        let head = String::from_utf8_lossy(&out[..end]).into_owned();
+        let mut lines = head.lines();
+        let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+        let hdrs = lines
+            .filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string())))
+            .collect();
+        (status, hdrs, out[end..].to_vec())
+    }
+
+    /// `GET /.well-known/jmap` with these headers: (status, Retry-After).
+    async fn session(&self, headers: &[(&str, &str)]) -> (u16, Option<String>) {
+        let (status, h, _) = self.http("GET", "/.well-known/jmap", headers, b"").await;
+        (status, h.into_iter().find(|(k, _)| k == "retry-after").map(|(_, v)| v))
+    }
+
+    /// One API request with `calls`; the method responses.
+    async fn api(&self, token: &str, calls: Value) -> Vec<Value> {
+        let auth = format!("Bearer {token}");
+        let body = json!({"using": USING, "methodCalls": calls}).to_string();
+        let (status, _, b) = self
+            .http(
+                "POST",
+                "/jmap/api/",
+                &[("Authorization", &auth), ("Content-Type", "application/json")],
+                body.as_bytes(),
+            )
+            .await;
+        let v: Value = serde_json::from_slice(&b).unwrap_or(Value::Null);
+        assert_eq!(status, 200, "{v}");
+        v["methodResponses"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// The id of the mailbox with `role`, once the mirror has brought it in.
+    async fn mailbox(&self, token: &str, role: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let r = self.api(token, json!([["Mailbox/get", {"accountId": account()}, "m"]])).await;
+            if let Some(m) = r[0][1]["list"].as_array().and_then(|l| l.iter().find(|m| m["role"] == role)) {
+                return m["id"].as_str().unwrap().to_string();
+            }
+            assert!(Instant::now() < deadline, "no {role} mailbox after 30 s");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The raw bytes the store keeps of every email of the account.
+    fn stored_raw(&self) -> Vec<String> {
+        let filter = postbote::store::jmap::EmailFilter::And(vec![]);
+        let rows = self.app.store.jmap_query("becker", &filter, &[]).unwrap();
+        rows.iter()
+            .map(|(id, _)| {
+                String::from_utf8_lossy(&self.app.store.jmap_email_raw("becker", *id).unwrap().unwrap()).into_owned()
+            })
+            .collect()
+    }
+
+    async fn stop(self) {
+        self.stop.cancel();
+        tokio::time::timeout(Duration::from_secs(30), self.task).await.expect("the daemon stops").unwrap();
+    }
+}
+
+fn account() -> String {
+    postbote::jmap::ids::account("becker")
+}
+
+/// Header lines of every part of `raw` (unfolded): what a header injection would have added to.
+fn header_lines(raw: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut in_head = true;
+    for line in raw.split("\r\n") {
+        if in_head && line.is_empty() {
+            in_head = false;
+        } else if !in_head && line.starts_with("--") {
+            in_head = true;
+        } else if in_head {
+            out.push(line.to_string());
+        }
+    }
+    out
+}
+
+fn assert_no_injected_header(raw: &str) {
+    for l in header_lines(raw) {
+        let lower = l.to_lowercase();
+        assert!(
+            !lower.starts_with("bcc:") && !lower.starts_with("x-injected:") && !l.contains("evil@evil.test"),
+            "injected header line {l:?} in:\n{raw}"
+        );
+    }
+}
+
+// ------------------------------------------------------------------------ no lock-out
+
+/// Requests without any credential (a phone asking which schemes we take, a health check)
+/// count against nobody: after twelve of them a valid token from the same address is served.
+/// On main the twelfth got 429 and so did the valid token, for 60 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_credential_requests_never_lock_out_a_valid_token() {
+    let (user, pw) = support::unique_user("trustnocred");
+    let d = daemon(&user, &pw, "").await;
+    let token = d.device();
+    for i in 0..12 {
+        let (status, retry) = d.session(&[]).await;
+        assert_eq!((status, retry), (401, None), "request {i} without a credential");
+    }
+    let bearer = format!("Bearer {token}");
+    assert_eq!(d.session(&[("Authorization", &bearer)]).await.0, 200);
+    d.stop().await;
+}
+
+/// Twenty wrong tokens from one address end in 429 with Retry-After; a valid token from the
+/// same address is still served, and a request without a credential still gets 401. On main
+/// the valid token got 429.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn wrong_tokens_are_limited_but_a_valid_token_is_served() {
+    let (user, pw) = support::unique_user("trustwrong");
+    let d = daemon(&user, &pw, "").await;
+    let token = d.device();
+    let mut answers = Vec::new();
+    for i in 0..20 {
+        let wrong = format!("Bearer wrong-token-{i}");
+        answers.push(d.session(&[("Authorization", &wrong)]).await);
+    }
+    assert!(answers[..9].iter().all(|a| *a == (401, None)), "{answers:?}");
+    let (status, retry) = answers.last().unwrap();
+    assert_eq!(*status, 429, "{answers:?}");
+    let retry: u64 = retry.as_deref().expect("Retry-After").parse().expect("seconds");
+    assert!((1..=3600).contains(&retry), "{retry}");
+    let bearer = format!("Bearer {token}");
+    assert_eq!(d.session(&[("Authorization", &bearer)]).await.0, 200);
+    assert_eq!(d.api(&token, json!([["Core/echo", {"hello": true}, "e"]])).await[0][1]["hello"], true);
+    d.stop().await;
+}
+
+/// Behind a trusted proxy every phone shares the proxy's address: two clients named by
+/// X-Forwarded-For are counted apart, and a valid token behind the proxy is served while the
+/// guessing client is over the limit. From a peer that is not a trusted proxy the header is
+/// ignored: all its requests count against the peer, whatever they claim. On main
+/// `trusted_proxies` did not exist (the config was refused).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn forwarded_for_counts_only_from_a_trusted_proxy() {
+    let (user, pw) = support::unique_user("trustproxy");
+    let d = daemon(&user, &pw, "trusted_proxies = [\"127.0.0.1\"]").await;
+    let token = d.device();
+    let bearer = format!("Bearer {token}");
+    let guesser = ("X-Forwarded-For", "203.0.113.66");
+    let mut last = (0, None);
+    for i in 0..12 {
+        let wrong = format!("Bearer wrong-{i}");
+        last = d.session(&[("Authorization", &wrong), guesser]).await;
+    }
+    assert_eq!(last.0, 429, "{last:?}");
+    // Another client behind the proxy: its own count (a wrong token is merely 401) ...
+    let other = ("X-Forwarded-For", "198.51.100.7");
+    assert_eq!(d.session(&[("Authorization", "Bearer a-typo"), other]).await, (401, None));
+    // ... what the client wrote left of the proxy's entry is not believed ...
+    let spoofed = ("X-Forwarded-For", "198.51.100.7, 203.0.113.66");
+    assert_eq!(d.session(&[("Authorization", "Bearer wrong-x"), spoofed]).await.0, 429);
+    // ... and valid tokens are served, from the other client and from the guessing one.
+    assert_eq!(d.session(&[("Authorization", &bearer), other]).await.0, 200);
+    assert_eq!(d.session(&[("Authorization", &bearer), guesser]).await.0, 200);
+    // Wrong passwords for one Basic user name from ever new addresses count against the user
+    // name; the right token under that user name is still served.
+    use base64::Engine;
+    let basic =
+        |pw: &str| format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("becker:{pw}")));
+    let mut statuses = Vec::new();
+    // The tenth is at the limit only if no time passed (scores decay); the eleventh is over it.
+    for i in 0..11 {
+        let xff = format!("192.0.2.{}", 100 + i);
+        statuses.push(d.session(&[("Authorization", &basic(&format!("guess{i}"))), ("X-Forwarded-For", &xff)]).await.0);
+    }
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+    assert!(statuses[..9].iter().all(|s| *s == 401), "{statuses:?}");
+    assert_eq!(d.session(&[("Authorization", &basic(&token)), ("X-Forwarded-For", "192.0.2.200")]).await.0, 200);
+    d.stop().await;
+
+    // Not a trusted peer: X-Forwarded-For is ignored, so a new address per request does not
+    // escape the count of the peer itself.
+    let (user, pw) = support::unique_user("trustnoproxy");
+    let d = daemon(&user, &pw, "trusted_proxies = [\"192.0.2.1\"]").await;
+    let token = d.device();
+    let mut statuses = Vec::new();
+    for i in 0..12 {
+        let (wrong, xff) = (format!("Bearer wrong-{i}"), format!("203.0.113.{i}"));
+        statuses.push(d.session(&[("Authorization", &wrong), ("X-Forwarded-For", &xff)]).await.0);
+    }
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+    assert_eq!(d.session(&[("Authorization", &format!("Bearer {token}"))]).await.0, 200);
+    d.stop().await;
+}
+
+// ---------------------------------------------------------------------- limits answer as limits
+
+fn no_store_text(r: &Value) {
+    let d = r[1]["description"].as_str().unwrap_or_default().to_lowercase();
+    for word in ["sql", "expression tree", "too many terms", "parser stack"] {
+        assert!(!d.contains(word), "the store's text reached the client: {r}");
+    }
+}
+
+/// A filter of 10,000 conditions, one nested deeper than documented, and a sort of 3,000
+/// comparators get `unsupportedFilter` / `unsupportedSort` from every method that takes them,
+/// never `serverFail` with SQLite's text (on main: serverFail "Expression tree is too large").
+/// A filter at the limit still works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn oversized_filters_and_sorts_get_limit_errors() {
+    let (user, pw) = support::unique_user("trustfilter");
+    support::deliver_to_folder(&user, "INBOX", b"From: k@kunde.test\r\nSubject: Angebot\r\n\r\nText\r\n");
+    let d = daemon(&user, &pw, "").await;
+    let token = d.device();
+    d.mailbox(&token, "inbox").await;
+    let wide = json!({"operator": "AND", "conditions": (0..10_000).map(|i| json!({"text": format!("w{i}")})).collect::<Vec<_>>()});
+    let mut deep = json!({"text": "angebot"});
+    for _ in 0..30 {
+        deep = json!({"operator": "AND", "conditions": [deep]});
+    }
+    let acc = account();
+    for (what, filter) in [("10,000 conditions", &wide), ("30 levels", &deep)] {
+        let r = d
+            .api(
+                &token,
+                json!([
+                    ["Email/query", {"accountId": acc, "filter": filter}, "q"],
+                    ["Email/queryChanges", {"accountId": acc, "filter": filter, "sinceQueryState": "x"}, "qc"],
+                    ["SearchSnippet/get", {"accountId": acc, "filter": filter, "emailIds": []}, "s"],
+                    ["Mailbox/query", {"accountId": acc, "filter": filter}, "m"],
+                    ["EmailSubmission/query", {"accountId": acc, "filter": filter}, "es"],
+                ]),
+            )
+            .await;
+        for x in &r {
+            assert_eq!((&x[0], &x[1]["type"]), (&json!("error"), &json!("unsupportedFilter")), "{what}: {x}");
+            no_store_text(x);
+        }
+    }
+    let sort: Vec<Value> = (0..3000).map(|_| json!({"property": "receivedAt"})).collect();
+    let r = d
+        .api(
+            &token,
+            json!([
+                ["Email/query", {"accountId": acc, "sort": sort}, "q"],
+                ["Mailbox/query", {"accountId": acc, "sort": sort}, "m"],
+                ["EmailSubmission/query", {"accountId": acc, "sort": sort}, "es"],
+            ]),
+        )
+        .await;
+    for x in &r {
+        assert_eq!((&x[0], &x[1]["type"]), (&json!("error"), &json!("unsupportedSort")), "{x}");
+        no_store_text(x);
+    }
+    // At the limit: 99 conditions under one operator (100 in all) are answered.
+    let ok = json!({"operator": "OR", "conditions": (0..99).map(|i| json!({"subject": if i == 0 { "angebot".to_string() } else { format!("n{i}") }})).collect::<Vec<_>>()});
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = d.api(&token, json!([["Email/query", {"accountId": acc, "filter": ok}, "q"]])).await;
+        assert_eq!(r[0][0], "Email/query", "{}", r[0]);
+        if r[0][1]["ids"].as_array().is_some_and(|a| a.len() == 1) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the message never matched: {}", r[0]);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    d.stop().await;
+}
+
+// --------------------------------------------------------------------------- no header injection
+
+/// Every string of an Email/set create that becomes a header (subject, address names and
+/// emails, `header:*`, an attachment's type, name and cid) is refused with invalidProperties
+/// naming the property when it holds a line break, and nothing stored carries an injected
+/// header. On main the subject was flattened and stored, and an attachment's type put a Bcc
+/// line into the stored message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn email_set_refuses_header_injection() {
+    let (user, pw) = support::unique_user("trustset");
+    let d = daemon(&user, &pw, "").await;
+    let token = d.device();
+    let drafts = d.mailbox(&token, "drafts").await;
+    let acc = account();
+    // A blob for the attachments.
+    let auth = format!("Bearer {token}");
+    let (status, _, b) = d
+        .http(
+            "POST",
+            &format!("/jmap/upload/{acc}/"),
+            &[("Authorization", &auth), ("Content-Type", "application/pdf")],
+            b"%PDF-1.4",
+        )
+        .await;
+    assert_eq!(status, 201);
+    let blob = serde_json::from_slice::<Value>(&b).unwrap()["blobId"].as_str().unwrap().to_string();
+
+    let evil = "Hallo\r\nBcc: evil@evil.test\r\nX-Injected: yes";
+    let base = |extra: Value| {
+        let mut o = json!({
+            "mailboxIds": {drafts.clone(): true},
+            "from": [{"name": "Hans Becker", "email": "becker@bau-firma.test"}],
+            "to": [{"name": "Kunde", "email": "kunde@kunde.test"}],
+            "subject": "Angebot",
+            "textBody": [{"partId": "t"}],
+            "bodyValues": {"t": {"value": "Guten Tag"}},
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            o[k] = v.clone();
+        }
+        o
+    };
+    let attempts = [
+        ("subject", json!({"subject": evil})),
+        ("to", json!({"to": [{"name": evil, "email": "kunde@kunde.test"}]})),
+        ("from", json!({"from": [{"name": "Hans", "email": "becker@bau-firma.test\r\nBcc: evil@evil.test"}]})),
+        ("replyTo", json!({"replyTo": [{"name": evil, "email": "b@bau-firma.test"}]})),
+        ("header:X-Note:asText", json!({"header:X-Note:asText": evil})),
+        (
+            "attachments",
+            json!({"attachments": [{"blobId": blob, "type": "application/pdf\r\nBcc: evil@evil.test", "name": "a.pdf"}]}),
+        ),
+        ("attachments", json!({"attachments": [{"blobId": blob, "type": "application/pdf", "name": evil}]})),
+        (
+            "attachments",
+            json!({"attachments": [{"blobId": blob, "type": "image/png", "disposition": "inline", "cid": "c@x>\r\nBcc: evil@evil.test"}]}),
+        ),
+    ];
+    let mut create = serde_json::Map::new();
+    for (i, (_, extra)) in attempts.iter().enumerate() {
+        create.insert(format!("a{i}"), base(extra.clone()));
+    }
+    // A valid draft with a non-ASCII subject and name next to them is built normally.
+    create.insert(
+        "ok".into(),
+        base(json!({"subject": "Angebot für Ihr Bad", "to": [{"name": "Jürgen Müller", "email": "j@kunde.test"}]})),
+    );
+    let r = d.api(&token, json!([["Email/set", {"accountId": acc, "create": create}, "s"]])).await;
+    let res = &r[0][1];
+    assert_eq!(r[0][0], "Email/set", "{res}");
+    for (i, (prop, _)) in attempts.iter().enumerate() {
+        let e = &res["notCreated"][format!("a{i}")];
+        assert_eq!(e["type"], "invalidProperties", "attempt {i} ({prop}): {res}");
+        assert_eq!(e["properties"], json!([prop]), "attempt {i}: {e}");
+    }
+    assert!(res["created"]["ok"]["id"].is_string(), "{res}");
+    let raws = d.stored_raw();
+    assert_eq!(raws.len(), 1, "only the valid draft is stored");
+    for raw in &raws {
+        assert_no_injected_header(raw);
+        assert!(raw.contains("<j@kunde.test>"), "{raw}");
+    }
+    d.stop().await;
+}
+
+/// VacationResponse/set refuses a subject with a line break (it would become the header of
+/// every auto-reply) and keeps the old one; EmailSubmission refuses an envelope address with
+/// a line break (it would become an SMTP command); Identity cannot be changed from a phone.
+/// On main the vacation subject was flattened and saved, and a mailFrom was not looked at.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn vacation_submission_and_identity_refuse_line_breaks() {
+    let (user, pw) = support::unique_user("trustvac");
+    let d = daemon(&user, &pw, "").await;
+    let token = d.device();
+    let drafts = d.mailbox(&token, "drafts").await;
+    let acc = account();
+
+    let r = d
+        .api(
+            &token,
+            json!([
+                ["VacationResponse/set", {"accountId": acc, "update": {"singleton": {"subject": "Urlaub", "isEnabled": false}}}, "v0"],
+                ["VacationResponse/set", {"accountId": acc, "update": {"singleton": {"subject": "Urlaub\r\nBcc: evil@evil.test"}}}, "v1"],
+                ["VacationResponse/set", {"accountId": acc, "update": {"singleton": {"subject": "Urlaub\nX-Injected: yes"}}}, "v2"],
+                ["VacationResponse/get", {"accountId": acc}, "g"],
+            ]),
+        )
+        .await;
+    assert_eq!(r[0][1]["updated"], json!({"singleton": null}), "{}", r[0]);
+    for x in &r[1..3] {
+        assert_eq!(x[1]["notUpdated"]["singleton"]["type"], "invalidProperties", "{x}");
+        assert_eq!(x[1]["notUpdated"]["singleton"]["properties"], json!(["subject"]), "{x}");
+    }
+    assert_eq!(r[3][1]["list"][0]["subject"], "Urlaub", "{}", r[3]);
+
+    // A draft from the identity's address, then submissions with poisoned envelopes.
+    let r = d
+        .api(
+            &token,
+            json!([
+                ["Email/set", {"accountId": acc, "create": {"d": {
+                    "mailboxIds": {drafts: true},
+                    "from": [{"email": "becker@bau-firma.test"}],
+                    "to": [{"email": "kunde@kunde.test"}],
+                    "subject": "Angebot",
+                    "textBody": [{"partId": "t"}], "bodyValues": {"t": {"value": "Guten Tag"}},
+                }}}, "e"],
+                ["Identity/get", {"accountId": acc}, "i"],
+            ]),
+        )
+        .await;
+    let email = r[0][1]["created"]["d"]["id"].as_str().expect("the draft").to_string();
+    let identity = r[1][1]["list"][0]["id"].as_str().unwrap().to_string();
+    let rcpt = |e: &str| json!({"mailFrom": {"email": "becker@bau-firma.test"}, "rcptTo": [{"email": e}]});
+    let r = d
+        .api(
+            &token,
+            json!([
+                ["EmailSubmission/set", {"accountId": acc, "create": {
+                    "r": {"identityId": identity, "emailId": email, "envelope": rcpt("kunde@kunde.test>\r\nRCPT TO:<evil@evil.test")},
+                    "f": {"identityId": identity, "emailId": email, "envelope": {
+                        "mailFrom": {"email": "becker@bau-firma.test>\r\nRCPT TO:<evil@evil.test"},
+                        "rcptTo": [{"email": "kunde@kunde.test"}]}},
+                }}, "s"],
+                ["EmailSubmission/get", {"accountId": acc}, "g"],
+                ["Identity/set", {"accountId": acc, "update": {identity.clone(): {"name": "Hans\r\nBcc: evil@evil.test"}}}, "is"],
+                ["Identity/get", {"accountId": acc}, "ig"],
+            ]),
+        )
+        .await;
+    let res = &r[0][1];
+    assert_eq!(res["notCreated"]["r"]["type"], "invalidRecipients", "{res}");
+    assert_eq!(res["notCreated"]["f"]["type"], "invalidProperties", "{res}");
+    assert_eq!(res["notCreated"]["f"]["properties"], json!(["envelope"]), "{res}");
+    assert_eq!(r[1][1]["list"], json!([]), "nothing was queued: {}", r[1]);
+    assert_eq!(r[2][0], "error", "{}", r[2]);
+    assert_eq!(r[3][1]["list"][0]["name"], "Hans Becker", "{}", r[3]);
+    for raw in d.stored_raw() {
+        assert_no_injected_header(&raw);
+    }
+    d.stop().await;
+}
