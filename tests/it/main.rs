@@ -2,6 +2,7 @@
 //! (Dovecot, Postfix, unbound on loopback), started by `scripts/stack up`.
 
 mod autoreply;
+mod crash;
 mod deliverability;
 mod imap_sync;
 mod jmap;
