@@ -5,7 +5,9 @@
 //! replies ([`History`]) and the current time. It does no I/O and reads no clock, so the
 //! corpus under `tests/autoreply/` and the daylight-saving cases are plain table tests.
 //! Every outcome carries a [`Reason`] with a stable snake_case code that `explain` prints and
-//! `status` counts.
+//! `status` counts. Headers are read with `message::header_fields`, which keeps a value with
+//! raw 8-bit bytes (a Latin-1 `Auto-Submitted` or `Received` counts like its ASCII twin); it
+//! must never go back to an accessor that drops what is not UTF-8.
 //!
 //! The order of the checks is deliberate:
 //! 1. *Is the responder on at all* (`disabled`, `outside_leave`, `too_old`, `initial_sync`):

@@ -317,10 +317,10 @@ fn captures(rcpts: &BTreeSet<String>) -> BTreeMap<String, usize> {
             continue;
         }
         let Ok(text) = std::fs::read_to_string(&p) else { continue };
-        if let Some(r) = text.lines().find_map(|l| l.strip_prefix("rcpt_to=")) {
-            if let Some(n) = out.get_mut(&r.trim().to_ascii_lowercase()) {
-                *n += 1;
-            }
+        if let Some(r) = text.lines().find_map(|l| l.strip_prefix("rcpt_to="))
+            && let Some(n) = out.get_mut(&r.trim().to_ascii_lowercase())
+        {
+            *n += 1;
         }
     }
     out
