@@ -215,6 +215,41 @@ pub fn raw_header(headers: &[u8], name: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
+/// Every header field of the header section, in order: the name as written and the value
+/// unfolded (CR and LF removed) and read with [`decode_8bit`], so a value with a raw 8-bit byte
+/// is still seen. mail-parser's `headers_raw` leaves out any value that is not UTF-8, which made
+/// such headers invisible to the auto-responder's safety checks; every decision reads this
+/// instead. A line without a colon, or a continuation line with no field before it, is skipped.
+/// With no blank line the whole input is read as headers.
+pub fn header_fields(raw: &[u8]) -> Vec<(String, String)> {
+    let end = find_header_end(raw);
+    let headers = if end == 0 { raw } else { &raw[..end] };
+    let mut out: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut continuing = false;
+    for line in headers.split(|b| *b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.first().is_some_and(|b| *b == b' ' || *b == b'\t') {
+            if continuing && let Some((_, value)) = out.last_mut() {
+                value.extend_from_slice(line);
+            }
+            continue;
+        }
+        continuing = false;
+        let Some(colon) = line.iter().position(|b| *b == b':') else { continue };
+        // Obsolete syntax (RFC 5322 §4.5) allows white space before the colon.
+        let mut name = &line[..colon];
+        while let Some(n) = name.strip_suffix(b" ").or_else(|| name.strip_suffix(b"\t")) {
+            name = n;
+        }
+        if name.is_empty() || name.iter().any(|b| !(33..=126).contains(b)) {
+            continue;
+        }
+        out.push((String::from_utf8_lossy(name).into_owned(), line[colon + 1..].to_vec()));
+        continuing = true;
+    }
+    out.into_iter().map(|(n, v)| (n, decode_8bit(&v).replace(['\r', '\n'], ""))).collect()
+}
+
 /// Bytes that are UTF-8 stay as they are; anything else is read as Windows-1252.
 pub fn decode_8bit(bytes: &[u8]) -> String {
     match std::str::from_utf8(bytes) {
@@ -305,6 +340,29 @@ Gr\xfc\xdfe aus K\xf6ln, bitte um R\xfcckruf.\r\n";
     fn raw_8bit_latin1_subject_is_read_as_windows_1252() {
         let raw = b"From: a@b.test\nSubject: Pr\xfcfung der Rechnung\nDate: Mon, 2 Nov 2026 09:15:00 +0100\n\nx\n";
         assert_eq!(parse(raw).subject, "Prüfung der Rechnung");
+    }
+
+    /// mail-parser's `headers_raw` leaves out a value that is not UTF-8; `header_fields` keeps
+    /// it, unfolded, and counts every occurrence.
+    #[test]
+    fn header_fields_keep_raw_8bit_values_and_every_repeat() {
+        let raw: &[u8] = &[
+            &b"Received: from a.m\xfcnchen.test\r\nReceived: from b\r\n\tby c\r\n"[..],
+            b"Auto-Submitted :\r\n auto-replied (f\xfcr)\r\n more\r\nno colon here\r\n",
+            b"Subject: x\r\n\r\nReceived: in the body\r\n",
+        ]
+        .concat();
+        let mut mp: Vec<String> = Vec::new();
+        for (n, _) in MessageParser::default().parse(raw).unwrap().headers_raw() {
+            mp.push(n.to_string());
+        }
+        assert!(!mp.iter().any(|n| n == "Auto-Submitted"), "mail-parser drops the 8-bit value: {mp:?}");
+        let f = header_fields(raw);
+        let names: Vec<&str> = f.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["Received", "Received", "Auto-Submitted", "Subject"]);
+        assert_eq!(f[0].1, " from a.münchen.test");
+        assert_eq!(f[1].1, " from b\tby c");
+        assert_eq!(f[2].1, " auto-replied (für) more");
     }
 
     #[test]

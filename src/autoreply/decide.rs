@@ -5,7 +5,9 @@
 //! replies ([`History`]) and the current time. It does no I/O and reads no clock, so the
 //! corpus under `tests/autoreply/` and the daylight-saving cases are plain table tests.
 //! Every outcome carries a [`Reason`] with a stable snake_case code that `explain` prints and
-//! `status` counts.
+//! `status` counts. Headers are read with `message::header_fields`, which keeps a value with
+//! raw 8-bit bytes (a Latin-1 `Auto-Submitted` or `Received` counts like its ASCII twin); it
+//! must never go back to an accessor that drops what is not UTF-8.
 //!
 //! The order of the checks is deliberate:
 //! 1. *Is the responder on at all* (`disabled`, `outside_leave`, `too_old`, `initial_sync`):
@@ -252,38 +254,54 @@ impl Incoming {
         for a in parsed.to.iter().chain(&parsed.cc).chain(&parsed.bcc) {
             m.recipients.push(a.email.to_lowercase());
         }
-        let Some(msg) = MessageParser::default().parse(raw) else { return m };
+        if MessageParser::default().parse(raw).is_none() {
+            return m;
+        }
         let mut return_path_seen = false;
-        for (name, value) in msg.headers_raw() {
+        let header_end = crate::message::find_header_end(raw);
+        let headers = if header_end == 0 { raw } else { &raw[..header_end] };
+        let return_path_utf8 =
+            crate::message::raw_header(headers, b"return-path").is_none_or(|v| std::str::from_utf8(&v).is_ok());
+        // Every header, whatever its bytes: a raw 8-bit byte must not hide a header from a check.
+        for (name, value) in crate::message::header_fields(raw) {
             let lname = name.to_ascii_lowercase();
-            let value = unfold(value);
             match lname.as_str() {
                 // The topmost Return-Path is the one the final delivery (Dovecot) wrote.
                 "return-path" if !return_path_seen => {
                     return_path_seen = true;
                     m.return_path = parse_return_path(&value);
+                    // A raw 8-bit byte is no address (SMTPUTF8 addresses are UTF-8).
+                    if !return_path_utf8 {
+                        m.return_path = ReturnPath::Invalid(value.trim().to_string());
+                    }
                 }
+                // mail-parser leaves out a From that is not UTF-8; its address still counts.
+                "from" if m.from.is_none() => m.from = emails_in(&value).into_iter().next(),
+                "to" | "cc" => m.recipients.extend(emails_in(&value)),
                 "resent-to" | "resent-cc" | "resent-bcc" => m.recipients.extend(emails_in(&value)),
                 "delivered-to" | "x-original-to" => m.envelope_recipients.extend(emails_in(&value)),
                 "auto-submitted" => {
                     let v = value.trim();
-                    let keyword = v.split(';').next().unwrap_or("").trim();
-                    if !keyword.eq_ignore_ascii_case("no") && m.auto_submitted.is_none() {
+                    let keyword = first_word(v.split(';').next().unwrap_or(""));
+                    if keyword != "no" && m.auto_submitted.is_none() {
                         m.auto_submitted = Some(v.to_string());
                     }
                 }
-                "precedence" if m.precedence.is_none() => m.precedence = Some(value.trim().to_string()),
-                "x-auto-response-suppress" if m.auto_response_suppress.is_none() => {
+                // The first Precedence that marks bulk mail wins over an earlier harmless one.
+                "precedence" if m.precedence.as_deref().is_none_or(|p| !is_bulk_precedence(p)) => {
+                    m.precedence = Some(value.trim().to_string())
+                }
+                "x-auto-response-suppress" if m.auto_response_suppress.as_deref().is_none_or(|s| !suppresses(s)) => {
                     m.auto_response_suppress = Some(value.trim().to_string())
                 }
-                "x-spam-flag" if value.trim().eq_ignore_ascii_case("yes") => {
+                "x-spam-flag" if first_word(&value) == "yes" => {
                     m.spam_mark.get_or_insert_with(|| format!("X-Spam-Flag: {}", value.trim()));
                 }
-                "x-spam-status" if value.trim().get(..3).is_some_and(|s| s.eq_ignore_ascii_case("yes")) => {
+                "x-spam-status" if first_word(&value) == "yes" => {
                     m.spam_mark.get_or_insert_with(|| "X-Spam-Status: Yes".to_string());
                 }
                 "received" => m.received_count += 1,
-                n if n.starts_with("list-") && m.list_header.is_none() => m.list_header = Some(name.to_string()),
+                n if n.starts_with("list-") && m.list_header.is_none() => m.list_header = Some(name.clone()),
                 _ => {}
             }
         }
@@ -293,8 +311,26 @@ impl Incoming {
     }
 }
 
-fn unfold(v: &str) -> String {
-    v.replace("\r\n", "").replace('\n', "")
+/// The first word of a header value, lowercased, comments left out: `YES (geprüft)` and
+/// `Yes, score=12` both give `yes`.
+fn first_word(value: &str) -> String {
+    strip_comments(value)
+        .split(|c: char| c.is_whitespace() || c == ',' || c == ';')
+        .find(|w| !w.is_empty())
+        .unwrap_or("")
+        .to_lowercase()
+}
+
+/// `Precedence: bulk`, `list` or `junk` (RFC 3834 §2), comments left out.
+fn is_bulk_precedence(value: &str) -> bool {
+    matches!(first_word(value).as_str(), "bulk" | "list" | "junk")
+}
+
+/// `X-Auto-Response-Suppress` names `All` or `OOF` among its comma-separated flags.
+fn suppresses(value: &str) -> bool {
+    strip_comments(value)
+        .split(',')
+        .any(|f| f.trim().eq_ignore_ascii_case("all") || f.trim().eq_ignore_ascii_case("oof"))
 }
 
 /// Every addr-spec in a header value: the parts in angle brackets, or else the comma-separated
@@ -353,11 +389,43 @@ pub fn parse_return_path(value: &str) -> ReturnPath {
         return ReturnPath::Null;
     }
     let lower = inner.to_lowercase();
-    if !crate::config::is_address(&lower) {
+    if address_problem(&lower).is_some() {
         return ReturnPath::Invalid(inner.to_string());
     }
     let address = decode_srs(&lower).unwrap_or_else(|| lower.clone());
+    if address_problem(&address).is_some() {
+        return ReturnPath::Invalid(inner.to_string());
+    }
     ReturnPath::Address { raw: lower, address }
+}
+
+/// RFC 5321 §4.5.3.1: a local part has at most 64 octets, a domain at most 255, a path (the
+/// address in angle brackets) at most 256.
+pub const MAX_LOCAL_PART: usize = 64;
+pub const MAX_DOMAIN: usize = 255;
+pub const MAX_PATH: usize = 256;
+
+/// Why `addr` cannot be a reply destination, or None when it can: exactly one '@', the
+/// RFC 5321 length limits, and the shape `config::is_address` checks.
+pub fn address_problem(addr: &str) -> Option<String> {
+    let ats = addr.matches('@').count();
+    if ats != 1 {
+        return Some(format!("has {ats} '@' signs instead of one"));
+    }
+    let (local, domain) = addr.split_once('@')?;
+    if local.len() > MAX_LOCAL_PART {
+        return Some(format!("its local part has {} octets (RFC 5321 allows {MAX_LOCAL_PART})", local.len()));
+    }
+    if domain.len() > MAX_DOMAIN {
+        return Some(format!("its domain has {} octets (RFC 5321 allows {MAX_DOMAIN})", domain.len()));
+    }
+    if addr.len() + 2 > MAX_PATH {
+        return Some(format!("as a path it has {} octets (RFC 5321 allows {MAX_PATH})", addr.len() + 2));
+    }
+    if !crate::config::is_address(addr) {
+        return Some("is not an address".into());
+    }
+    None
 }
 
 /// Decode a Sender Rewriting Scheme address back to the original sender:
@@ -406,7 +474,8 @@ pub fn system_sender(addr: &str) -> Option<&'static str> {
     if base.starts_with("owner-") || base.ends_with("-owner") {
         return Some("a list owner address (owner-*)");
     }
-    if base.contains("-request") {
+    // By suffix, not substring: "quote-requests@" is a person's address.
+    if base.ends_with("-request") {
         return Some("a list request address (*-request)");
     }
     if squashed.starts_with("noreply")
@@ -547,7 +616,13 @@ pub fn decide(
         ReturnPath::Missing => return Decision::skip(EmptyReturnPath, "no Return-Path header"),
         ReturnPath::Null => return Decision::skip(EmptyReturnPath, "Return-Path is <> (a bounce or notification)"),
         ReturnPath::Invalid(v) => {
-            return Decision::skip(EmptyReturnPath, format!("Return-Path \"{v}\" is not an address"));
+            let lower = v.to_lowercase();
+            let why = address_problem(&lower)
+                .or_else(|| {
+                    decode_srs(&lower).and_then(|a| address_problem(&a).map(|p| format!("decoded from SRS, {p}")))
+                })
+                .unwrap_or_else(|| "is not an address".into());
+            return Decision::skip(EmptyReturnPath, format!("Return-Path \"{v}\" {why}"));
         }
         ReturnPath::Address { address, .. } => address.as_str(),
     };
@@ -558,12 +633,12 @@ pub fn decide(
         return Decision::skip(ListHeader, format!("{h} is present (mailing list)"));
     }
     if let Some(p) = &msg.precedence
-        && matches!(p.to_ascii_lowercase().as_str(), "bulk" | "list" | "junk")
+        && is_bulk_precedence(p)
     {
         return Decision::skip(PrecedenceBulk, format!("Precedence: {p}"));
     }
     if let Some(s) = &msg.auto_response_suppress
-        && s.split(',').any(|f| f.trim().eq_ignore_ascii_case("all") || f.trim().eq_ignore_ascii_case("oof"))
+        && suppresses(s)
     {
         return Decision::skip(SuppressedBySender, format!("X-Auto-Response-Suppress: {s}"));
     }

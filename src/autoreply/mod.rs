@@ -383,4 +383,6 @@ pub async fn status(app: &App, mailbox_id: &str) -> anyhow::Result<crate::status
 }
 
 #[cfg(test)]
+mod hostile_tests;
+#[cfg(test)]
 mod tests;

@@ -8,6 +8,12 @@
 //! a Message-ID on the company domain. The body is short text/plain (multipart/alternative
 //! when an HTML text is set) and never quotes the original. Pure: the caller passes the time
 //! and the random part of the Message-ID.
+//!
+//! No header value from the settings or the incoming message can split a header: the
+//! subject and the display name are written by mail-builder (which encodes a line break
+//! as an RFC 2047 word), control characters in the subject become spaces, a message id with
+//! white space or a control character is left out, and `Settings::validate` refuses a
+//! subject with CR or LF before it is ever stored.
 
 use chrono::{DateTime, Utc};
 use mail_builder::MessageBuilder;
@@ -89,8 +95,10 @@ pub fn render(
         .message_id(message_id.clone())
         .header("Auto-Submitted", Raw::new("auto-replied"))
         .header("X-Auto-Response-Suppress", Raw::new("All"));
-    if let Some(orig) = &msg.message_id {
-        let mut refs: Vec<String> = msg.references.clone();
+    // Ids go out between angle brackets as they are: one with white space or a control
+    // character (a line break could start a header of its own) is left out.
+    if let Some(orig) = msg.message_id.as_ref().filter(|id| safe_id(id)) {
+        let mut refs: Vec<String> = msg.references.iter().filter(|r| safe_id(r)).cloned().collect();
         refs.retain(|r| r != orig);
         refs.push(orig.clone());
         b = b.in_reply_to(orig.clone()).references(MessageId::new_list(refs.into_iter()));
@@ -102,6 +110,12 @@ pub fn render(
     }
     let raw = b.write_to_vec().unwrap_or_default();
     Reply { raw, message_id, to: to.to_string(), from, subject }
+}
+
+/// A message id that can be written between angle brackets without changing the header's
+/// meaning: no white space, no control character, no angle bracket.
+fn safe_id(id: &str) -> bool {
+    !id.is_empty() && !id.chars().any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>')
 }
 
 fn normalise_newlines(s: &str) -> String {

@@ -119,6 +119,12 @@ impl Settings {
             config::parse_cron(s)
                 .map_err(|e| InvalidSettings(format!("schedule \"{s}\" is not a crontab expression: {e}")))?;
         }
+        // The subject becomes a header: a line break there could start a header of its own.
+        if let Some(subject) = &self.subject
+            && subject.contains(['\r', '\n'])
+        {
+            return Err(InvalidSettings("subject contains a line break (CR or LF); a subject is one line".into()));
+        }
         for (k, v) in [("subject", &self.subject), ("text body", &self.text_body)] {
             if v.as_deref().is_some_and(|v| v.contains('\0')) {
                 return Err(InvalidSettings(format!("{k} contains a NUL character")));

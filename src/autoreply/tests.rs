@@ -18,7 +18,7 @@ use crate::app::App;
 use crate::config::{Config, Mailbox, RawVacation};
 use crate::store::Store;
 
-fn corpus_dir() -> PathBuf {
+pub(super) fn corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/autoreply")
 }
 
@@ -51,17 +51,17 @@ password_file = "{d}/pw"
     )
 }
 
-fn config(dir: &Path, vacation: &str) -> Config {
+pub(super) fn config(dir: &Path, vacation: &str) -> Config {
     std::fs::write(dir.join("pw"), "pw\n").unwrap();
     Config::parse(&config_text(dir, vacation), &dir.join("postbote.toml")).unwrap()
 }
 
-fn local(s: &str) -> DateTime<Utc> {
+pub(super) fn local(s: &str) -> DateTime<Utc> {
     let n = chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").unwrap();
     Berlin.from_local_datetime(&n).earliest().unwrap().with_timezone(&Utc)
 }
 
-fn leave(start: &str, end: &str) -> Settings {
+pub(super) fn leave(start: &str, end: &str) -> Settings {
     let raw = RawVacation {
         enabled: Some(true),
         start: Some(start.parse().unwrap()),

@@ -388,15 +388,18 @@ pub fn parse_dmarc(record: &str, found_at: &str) -> Result<Dmarc, String> {
     })
 }
 
-/// The organisational domain, approximated as the last two labels. This is right for `.de`,
-/// `.com`, `.test` and wrong for multi-label public suffixes such as `co.uk` (where the
-/// fallback then asks one level too high and finds nothing, which is harmless).
+/// The version of the `psl` crate, whose patch number counts the releases of the Public
+/// Suffix List compiled into it; `doctor --json` shows it. A unit test compares it with
+/// Cargo.lock, so an update of the list cannot leave it behind.
+pub const PUBLIC_SUFFIX_LIST: &str = "psl 2.1.247";
+
+/// The organisational domain (RFC 7489 §3.2): the public suffix of `domain` (by the Public
+/// Suffix List) plus one label, so `mail.bau-firma.co.uk` gives `bau-firma.co.uk` and
+/// `amt.gv.at` stays `amt.gv.at`. A domain that is itself a public suffix (or a single
+/// label) is its own organisational domain. Expects lowercase ASCII (A-labels).
 pub fn org_domain(domain: &str) -> &str {
     let d = domain.trim_end_matches('.');
-    match d.rmatch_indices('.').nth(1) {
-        Some((i, _)) => &d[i + 1..],
-        None => d,
-    }
+    psl::domain_str(d).unwrap_or(d)
 }
 
 /// DMARC identifier alignment (RFC 7489 3.1).
@@ -515,6 +518,8 @@ fn count_lookups<'a>(
 
 /// The DMARC record for `domain`, falling back to its organisational domain.
 pub async fn dmarc(r: &Resolver, domain: &str) -> DmarcState {
+    let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+    let domain = domain.as_str();
     let org = org_domain(domain).to_string();
     let mut candidates = vec![domain.to_string()];
     if org != domain {
@@ -652,5 +657,38 @@ mod tests {
         assert!(aligned("mail.bau-firma.de", "Bau-Firma.de", Alignment::Relaxed));
         assert!(!aligned("mail.bau-firma.de", "bau-firma.de", Alignment::Strict));
         assert!(!aligned("handwerk.org", "bau-firma.de", Alignment::Relaxed));
+    }
+
+    /// Multi-label public suffixes: the last two labels would be the suffix itself.
+    #[test]
+    fn organisational_domain_follows_the_public_suffix_list() {
+        let cases = [
+            ("mail.bau-firma.co.uk", "bau-firma.co.uk"),
+            ("bau-firma.co.uk", "bau-firma.co.uk"),
+            ("news.tischlerei.com.au", "tischlerei.com.au"),
+            ("post.bmf.gv.at", "bmf.gv.at"),
+            ("a.b.kunde.ac.at", "kunde.ac.at"),
+            ("mx.firma.co.jp", "firma.co.jp"),
+            ("bounces.firma.github.io", "firma.github.io"),
+            ("mail.bau-firma.de.", "bau-firma.de"),
+            ("mail.bau-firma.test", "bau-firma.test"),
+            ("co.uk", "co.uk"),
+            ("gv.at", "gv.at"),
+        ];
+        for (domain, org) in cases {
+            assert_eq!(org_domain(domain), org, "{domain}");
+        }
+        assert!(aligned("mail.bau-firma.co.uk", "bau-firma.co.uk", Alignment::Relaxed));
+        assert!(!aligned("bau-firma.co.uk", "mitbewerber.co.uk", Alignment::Relaxed), "co.uk is no organisation");
+        assert!(!aligned("a.gv.at", "b.gv.at", Alignment::Relaxed));
+    }
+
+    /// The list version `doctor --json` shows is the one Cargo.lock builds.
+    #[test]
+    fn public_suffix_list_version_matches_cargo_lock() {
+        let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.lock")).unwrap();
+        let at = lock.find("name = \"psl\"\nversion = \"").expect("psl in Cargo.lock");
+        let version = lock[at..].split('"').nth(3).unwrap();
+        assert_eq!(PUBLIC_SUFFIX_LIST, format!("psl {version}"));
     }
 }

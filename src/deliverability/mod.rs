@@ -68,6 +68,8 @@ impl PathReport {
             "fix": self.verdict.fix(),
             "findings": self.verdict.findings,
             "facts": self.facts,
+            // Which Public Suffix List decided the organisational domains (DMARC alignment).
+            "public_suffix_list": facts::PUBLIC_SUFFIX_LIST,
         })
     }
 }

@@ -3,6 +3,7 @@
 
 mod autoreply;
 mod control;
+mod crash;
 mod deliverability;
 mod hygiene;
 mod imap_sync;
