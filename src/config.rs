@@ -111,6 +111,20 @@ pub struct RawSmtp {
     pub send_while: Option<String>,
     pub log_sessions: Option<bool>,
     pub log_sessions_until: Option<toml::value::Datetime>,
+    pub max_per_minute: Option<i64>,
+    pub max_per_hour: Option<i64>,
+    pub max_per_day: Option<i64>,
+    pub max_recipients_per_message: Option<i64>,
+}
+
+/// Send-rate limits as written in `[direct]`, `[relay]` and `[mailbox.smtp]` (the same four
+/// keys in each; not a flattened struct, which serde cannot combine with unknown-key refusal).
+#[derive(Debug, Default, Clone)]
+pub struct RawRate {
+    pub max_per_minute: Option<i64>,
+    pub max_per_hour: Option<i64>,
+    pub max_per_day: Option<i64>,
+    pub max_recipients_per_message: Option<i64>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -175,6 +189,10 @@ pub struct RawMailboxSmtp {
     pub password: Option<String>,
     pub password_file: Option<PathBuf>,
     pub password_env: Option<String>,
+    pub max_per_minute: Option<i64>,
+    pub max_per_hour: Option<i64>,
+    pub max_per_day: Option<i64>,
+    pub max_recipients_per_message: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -263,6 +281,44 @@ pub struct SmtpServer {
     pub log_sessions: bool,
     /// Transcripts switch themselves off after this local time.
     pub log_sessions_until: Option<chrono::DateTime<chrono::Utc>>,
+    /// Limits for everything sent through this transport, all mailboxes together.
+    pub limits: RateLimits,
+}
+
+/// How much a provider lets one transport or one login send. `None` is no limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RateLimits {
+    pub per_minute: Option<u32>,
+    pub per_hour: Option<u32>,
+    pub per_day: Option<u32>,
+    /// A message with more recipients goes out as several envelopes (same Message-ID).
+    pub recipients_per_message: Option<u32>,
+}
+
+impl RateLimits {
+    pub fn is_unlimited(&self) -> bool {
+        *self == RateLimits::default()
+    }
+
+    /// Validate the raw keys; `section` prefixes the key in errors ("direct", "smtp").
+    fn from_raw(r: &RawRate, section: &str) -> Result<RateLimits, (String, String)> {
+        let one = |v: Option<i64>, key: &str| -> Result<Option<u32>, (String, String)> {
+            match v {
+                None => Ok(None),
+                Some(n) if (1..=10_000_000).contains(&n) => Ok(Some(n as u32)),
+                Some(n) => Err((
+                    format!("{section}.{key}"),
+                    format!("{n} must be a whole number of at least 1 (leave the key out for no limit)"),
+                )),
+            }
+        };
+        Ok(RateLimits {
+            per_minute: one(r.max_per_minute, "max_per_minute")?,
+            per_hour: one(r.max_per_hour, "max_per_hour")?,
+            per_day: one(r.max_per_day, "max_per_day")?,
+            recipients_per_message: one(r.max_recipients_per_message, "max_recipients_per_message")?,
+        })
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -370,6 +426,8 @@ impl Mailbox {
 pub struct MailboxSmtp {
     pub login: String,
     pub password: Secret,
+    /// Limits of this login (on top of the transport's).
+    pub limits: RateLimits,
 }
 
 #[derive(Debug, Clone)]
@@ -449,6 +507,16 @@ impl Config {
                     .log_sessions_until
                     .map(|d| local_datetime(&d, agent.time_zone, false, &format!("{section}.log_sessions_until")))
                     .transpose()?,
+                limits: RateLimits::from_raw(
+                    &RawRate {
+                        max_per_minute: s.max_per_minute,
+                        max_per_hour: s.max_per_hour,
+                        max_per_day: s.max_per_day,
+                        max_recipients_per_message: s.max_recipients_per_message,
+                    },
+                    section,
+                )
+                .map_err(|(k, p)| invalid(format!("{k} {p}")))?,
             })
         };
         let relay = raw.relay.map(|s| smtp(s, "relay", SendWhile::Always)).transpose()?;
@@ -626,7 +694,17 @@ impl Ctx {
                 let password = self
                     .secret(s.password, s.password_file.map(rel), s.password_env, "smtp.")
                     .map_err(|p| err(&p.0, p.1))?;
-                Some(MailboxSmtp { login: s.login.unwrap_or_else(|| addresses[0].clone()), password })
+                let limits = RateLimits::from_raw(
+                    &RawRate {
+                        max_per_minute: s.max_per_minute,
+                        max_per_hour: s.max_per_hour,
+                        max_per_day: s.max_per_day,
+                        max_recipients_per_message: s.max_recipients_per_message,
+                    },
+                    "smtp",
+                )
+                .map_err(|p| err(&p.0, p.1))?;
+                Some(MailboxSmtp { login: s.login.unwrap_or_else(|| addresses[0].clone()), password, limits })
             }
             None => None,
         };

@@ -12,6 +12,7 @@
 
 pub mod compose;
 pub mod gate;
+pub mod rate;
 pub mod retry;
 pub mod send;
 pub mod sentcopy;
@@ -418,6 +419,8 @@ pub async fn status(app: &App, mailbox: &str) -> anyhow::Result<crate::status::P
             );
         }
     }
+    let rate = send::rate_status(app, mb, now())?;
+    lines.extend(rate.lines);
     let transcripts = send::transcripts_on(server);
     if transcripts {
         lines.push(format!(
@@ -436,6 +439,7 @@ pub async fn status(app: &App, mailbox: &str) -> anyhow::Result<crate::status::P
         },
         "paused": pause.as_ref().map(|p| json!({ "reason": p.reason, "at": p.at, "transport": p.transport })),
         "transcripts": transcripts,
+        "rate": rate.json,
     });
     Ok(crate::status::Part { json, lines })
 }

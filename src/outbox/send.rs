@@ -7,6 +7,15 @@
 //! session that ends mid-drain lets the message in flight finish and starts no other.
 //! Cancellation is honoured only between messages. What a failure means is decided by
 //! `retry::next`; this module only applies it.
+//!
+//! Pacing (`rate`) is asked before every envelope: when a transport's or a login's limit is
+//! reached, the mailbox's waiting messages are held until the time it names and the drain
+//! stops. An envelope is counted in the store before it goes out. A message with more
+//! recipients than a limit allows goes out as several envelopes with the same bytes; each
+//! envelope's recipients are recorded as soon as its answer is in, so a crash between
+//! envelopes never sends anyone a second copy. A throttling answer slows the transport down;
+//! an answer saying the account is blocked pauses the mailbox like a refused login, puts a
+//! notice into its INBOX, and fails nobody.
 
 use std::time::Duration;
 
@@ -14,12 +23,14 @@ use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use super::compose::NoticeLine;
+use super::rate::{self, Pace, ReplyClass};
 use super::retry::{self, Decision, Failure};
 use super::{gate, notify_failed};
 use crate::app::App;
-use crate::config::{Mailbox, Transport};
-use crate::smtp::{Endpoint, SendError, SendReport, Session, SmtpError, Transcript};
+use crate::config::{Mailbox, RateLimits, Transport};
+use crate::smtp::{Endpoint, Reply, SendError, SendReport, Session, SmtpError, Transcript};
 use crate::store::outbox::{AttemptResult, DueMessage, Pause, RcptOutcome};
+use crate::store::outbox_rate::Throttle;
 use crate::store::{StoreError, now};
 
 /// Why waiting messages of a mailbox are not being sent, in words for `queue list`.
@@ -100,10 +111,11 @@ pub async fn drain(app: &App, mb: &Mailbox, token: &CancellationToken) -> Result
 
     if let Some(p) = store.outbox_pause(&mb.id)? {
         if fingerprint(&p.salt, &ep) == p.fingerprint {
-            let why = format!(
-                "paused: {} refused the login; fix the password, then run `postbote queue retry ID`",
-                ep.name()
-            );
+            let why = if p.reason.starts_with(BLOCKED) {
+                format!("paused: {}; once the provider unblocks it, run `postbote queue retry ID`", p.reason)
+            } else {
+                format!("paused: {} refused the login; fix the password, then run `postbote queue retry ID`", ep.name())
+            };
             store.outbox_mark_waiting(&mb.id, Some(&why), now())?;
             return Ok(0);
         }
@@ -111,6 +123,7 @@ pub async fn drain(app: &App, mb: &Mailbox, token: &CancellationToken) -> Result
         store.outbox_clear_pause(&mb.id)?;
     }
 
+    let pacing = Pacing::of(app, mb, &ep);
     let mut session: Option<Session> = None;
     let mut on_conn = 0u32;
     let mut attempted = 0;
@@ -139,6 +152,10 @@ pub async fn drain(app: &App, mb: &Mailbox, token: &CancellationToken) -> Result
                 },
             )?;
             continue;
+        }
+        if let Pace::HeldUntil(t) = pacing.pace(app, now())? {
+            pacing.hold(app, mb, t)?;
+            break;
         }
         if session.as_ref().is_none_or(|s| !s.usable()) || on_conn >= max_per_conn {
             if let Some(s) = session.take() {
@@ -208,21 +225,57 @@ pub async fn drain(app: &App, mb: &Mailbox, token: &CancellationToken) -> Result
             }
         };
         let s = session.as_mut().expect("connected above");
-        if !store.outbox_begin(m.id)? {
+        if !store.outbox_begin_counted(m.id, &pacing.keys, now())? {
             continue;
         }
         attempted += 1;
         on_conn += 1;
-        let res = s.send(envelope_from(mb, &m.from_addr), &m.pending, &raw).await;
-        let at = now();
-        let (result, failed) = outcome(&m, &res, schedule, at, &label);
-        store.outbox_finish(m.id, &result)?;
-        if !failed.is_empty()
-            && let Err(e) = notify_failed(app, mb, m.id, &failed, false)
-        {
-            tracing::warn!(mailbox = %mb.id, id = m.id, error = %e, "could not store the failure notice");
+        let per_envelope = rate::recipients_per_envelope(&pacing.limits).unwrap_or(usize::MAX);
+        let mut envelopes: Vec<AttemptResult> = Vec::new();
+        let mut signal = Signal::Fine;
+        let mut held = None;
+        let mut left: &[String] = &m.pending;
+        loop {
+            let (these, rest) = left.split_at(per_envelope.min(left.len()));
+            left = rest;
+            let res = s.send(envelope_from(mb, &m.from_addr), these, &raw).await;
+            let part = DueMessage { pending: these.to_vec(), ..m.clone() };
+            let (result, failed, sig) = outcome(&part, &res, schedule, now(), &label);
+            if !failed.is_empty()
+                && let Err(e) = notify_failed(app, mb, m.id, &failed, false)
+            {
+                tracing::warn!(mailbox = %mb.id, id = m.id, error = %e, "could not store the failure notice");
+            }
+            signal = signal.max(sig);
+            let stop = left.is_empty() || res.is_err() || signal != Signal::Fine || !s.usable();
+            envelopes.push(result);
+            if stop {
+                break;
+            }
+            // Between envelopes: this one's recipients are recorded before the next goes out.
+            let last = envelopes.last().expect("pushed above");
+            store.outbox_finish(m.id, &AttemptResult { status: "sending", due_at: None, ..last.clone() })?;
+            if let Pace::HeldUntil(t) = pacing.pace(app, now())? {
+                held = Some(t);
+                break;
+            }
+            store.outbox_log_send(&pacing.keys, m.id, now())?;
         }
+        let result = combine(&m, envelopes, held, now());
+        store.outbox_finish(m.id, &result)?;
         tracing::debug!(mailbox = %mb.id, id = m.id, status = result.status, "attempt recorded");
+        match signal {
+            Signal::Fine => {}
+            Signal::Throttled(reply) => pacing.throttled(app, mb, &reply)?,
+            Signal::Blocked(reply) => {
+                blocked(app, mb, &ep, &label, m.id, &reply)?;
+                break;
+            }
+        }
+        if let Some(t) = held {
+            pacing.hold(app, mb, t)?;
+            break;
+        }
     }
     if let Some(s) = session.take() {
         s.quit().await;
@@ -237,7 +290,7 @@ pub fn outcome(
     schedule: &[Duration],
     at: i64,
     server: &str,
-) -> (AttemptResult, Vec<NoticeLine>) {
+) -> (AttemptResult, Vec<NoticeLine>, Signal) {
     let attempts = (m.attempts + 1) as u32;
     let mut r = AttemptResult {
         server: server.into(),
@@ -256,7 +309,7 @@ pub fn outcome(
                 None,
                 format!("{error}: the message had been handed over, so it may have been delivered; it is not sent again by itself"),
             ));
-            return (r, failed);
+            return (r, failed, Signal::Fine);
         }
         Err(SendError { after_dot: false, error }) => {
             let d = match retry::next(attempts, &Failure::Connection, schedule) {
@@ -266,15 +319,22 @@ pub fn outcome(
             r.due_at = Some(at + d.as_secs() as i64);
             r.last_error = Some(error.to_string());
             r.notes.push((None, format!("{error}; next attempt in {}", human(d))));
-            return (r, failed);
+            return (r, failed, Signal::Fine);
         }
         Ok(report) => report,
     };
 
     let mut delays = Vec::new();
+    let mut signal = Signal::Fine;
     let mut apply = |addr: &str, reply: &crate::smtp::Reply, r: &mut AttemptResult| {
         let code = Some(reply.code as i64);
-        match retry::next(attempts, &Failure::Reply(reply.code), schedule) {
+        let failure = failure_of(reply);
+        match &failure {
+            Failure::Throttle => signal = signal.clone().max(Signal::Throttled(reply.clone())),
+            Failure::AccountBlocked => signal = signal.clone().max(Signal::Blocked(reply.clone())),
+            _ => {}
+        }
+        match retry::next(attempts, &failure, schedule) {
             Decision::Fail => {
                 r.recipients.push((addr.into(), RcptOutcome::Failed, code, reply.summary()));
                 failed.push(NoticeLine { recipient: addr.into(), reply: reply.summary() });
@@ -288,7 +348,16 @@ pub fn outcome(
                     format!("{}; next attempt in {}", reply.summary(), human(d)),
                 ));
             }
-            Decision::Pause => unreachable!("a reply code never pauses"),
+            Decision::Pause => {
+                // The account is blocked: the recipient is not at fault and stays pending.
+                delays.push(Duration::ZERO);
+                r.recipients.push((
+                    addr.into(),
+                    RcptOutcome::Deferred,
+                    code,
+                    format!("{}; {BLOCKED}", reply.summary()),
+                ));
+            }
         }
     };
     let mut sent_now = 0;
@@ -336,7 +405,7 @@ pub fn outcome(
         r.status = "failed";
         r.last_error = r.recipients.iter().find(|x| x.1 == RcptOutcome::Failed).map(|x| format!("{}: {}", x.0, x.3));
     }
-    (r, failed)
+    (r, failed, signal)
 }
 
 /// "5 min", "2 h", "30 s".
@@ -349,6 +418,242 @@ pub fn human(d: Duration) -> String {
     } else {
         format!("{s} s")
     }
+}
+
+/// The start of a pause's reason when the provider blocked the account (not a refused login).
+pub const BLOCKED: &str = "the provider blocked the sending account";
+
+/// What one envelope's answers ask of the whole transport or login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Signal {
+    Fine,
+    /// A throttling answer: slow the transport down.
+    Throttled(Reply),
+    /// The account is blocked: pause the mailbox and tell its people.
+    Blocked(Reply),
+}
+
+impl Signal {
+    fn rank(&self) -> u8 {
+        match self {
+            Signal::Fine => 0,
+            Signal::Throttled(_) => 1,
+            Signal::Blocked(_) => 2,
+        }
+    }
+
+    /// The graver of two (the first of equals).
+    pub fn max(self, other: Signal) -> Signal {
+        if other.rank() > self.rank() { other } else { self }
+    }
+}
+
+/// What kind of failure a negative answer is, for `retry::next`.
+pub fn failure_of(reply: &Reply) -> Failure {
+    match rate::classify(reply.code, reply.enhanced(), &reply.text()) {
+        ReplyClass::Throttle => Failure::Throttle,
+        ReplyClass::AccountBlocked => Failure::AccountBlocked,
+        ReplyClass::Other => Failure::Reply(reply.code),
+    }
+}
+
+/// One attempt's envelopes (one, or several for a split message) as the message's new state.
+/// `held`: pacing stopped the attempt before the remaining recipients' envelope. Pure.
+pub fn combine(m: &DueMessage, mut envelopes: Vec<AttemptResult>, held: Option<i64>, at: i64) -> AttemptResult {
+    let mut last = envelopes.pop().expect("an attempt has at least one envelope");
+    let covered = last.recipients.len() == m.pending.len();
+    if envelopes.is_empty() && held.is_none() && (covered || last.status == "unknown") {
+        return last;
+    }
+    let all = || envelopes.iter().chain(std::iter::once(&last)).flat_map(|e| e.recipients.iter());
+    let sent = all().filter(|r| r.1 == RcptOutcome::Sent).count() as i64 + m.already_sent;
+    let settled = all().filter(|r| r.1 != RcptOutcome::Deferred).count();
+    let error = last.last_error.clone().or_else(|| envelopes.iter().rev().find_map(|e| e.last_error.clone()));
+    if last.status == "unknown" {
+        last.last_error = error;
+        return last;
+    }
+    if settled < m.pending.len() {
+        let due = envelopes.iter().chain(std::iter::once(&last)).filter_map(|e| e.due_at).chain(held).min();
+        last.status = "deferred";
+        last.due_at = Some(due.unwrap_or(at));
+    } else {
+        last.status = if sent > 0 { "sent" } else { "failed" };
+        last.due_at = None;
+    }
+    last.last_error = error;
+    last
+}
+
+/// The keys and limits pacing applies to one mailbox's envelopes: its transport's (shared by
+/// every mailbox on it) and its login's.
+struct Pacing {
+    /// `transport:<name>`, then `login:<transport>:<login>`.
+    keys: Vec<String>,
+    limits: [RateLimits; 2],
+}
+
+impl Pacing {
+    fn of(app: &App, mb: &Mailbox, ep: &Endpoint) -> Pacing {
+        let t = mb.transport.as_str();
+        Pacing {
+            keys: vec![format!("transport:{t}"), format!("login:{t}:{}", ep.login)],
+            limits: [app.config.smtp_server(mb).limits, mb.smtp.as_ref().map(|s| s.limits).unwrap_or_default()],
+        }
+    }
+
+    fn adaptive(app: &App, key: &str) -> Result<Option<rate::Adaptive>, StoreError> {
+        Ok(app
+            .store
+            .outbox_throttle(key)?
+            .map(|t| rate::Adaptive { interval: t.interval_secs, throttled_at: t.throttled_at }))
+    }
+
+    /// May the next envelope go now?
+    fn pace(&self, app: &App, at: i64) -> Result<Pace, StoreError> {
+        let adaptive = Self::adaptive(app, &self.keys[0])?.filter(|a| a.current(at).is_some());
+        let timed = |l: &RateLimits| l.per_minute.is_some() || l.per_hour.is_some() || l.per_day.is_some();
+        if adaptive.is_none() && !self.limits.iter().any(timed) {
+            return Ok(Pace::Now);
+        }
+        let since = at - rate::DAY;
+        let t_sends = app.store.outbox_sends_since(&self.keys[0], since)?;
+        let l_sends = app.store.outbox_sends_since(&self.keys[1], since)?;
+        Ok(rate::next_send(
+            &[
+                rate::Window { limits: self.limits[0], sends: &t_sends, adaptive },
+                rate::Window { limits: self.limits[1], sends: &l_sends, adaptive: None },
+            ],
+            at,
+        ))
+    }
+
+    /// Hold the mailbox's waiting messages until `until`.
+    fn hold(&self, app: &App, mb: &Mailbox, until: i64) -> Result<(), StoreError> {
+        let at = now();
+        let why = held_text(app.config.agent.time_zone, until, at);
+        let n = app.store.outbox_hold(&mb.id, until, &why, at)?;
+        tracing::info!(mailbox = %mb.id, messages = n, "{why}");
+        Ok(())
+    }
+
+    /// A throttling answer came: halve the transport's rate.
+    fn throttled(&self, app: &App, mb: &Mailbox, reply: &Reply) -> Result<(), StoreError> {
+        let at = now();
+        let prev = Self::adaptive(app, &self.keys[0])?;
+        let sends = app.store.outbox_sends_since(&self.keys[0], at - rate::MINUTE)?;
+        let a = rate::throttled(prev, &self.limits[0], &sends, at);
+        app.store.outbox_set_throttle(&Throttle {
+            key: self.keys[0].clone(),
+            interval_secs: a.interval,
+            throttled_at: at,
+            reply: reply.summary(),
+        })?;
+        tracing::warn!(
+            mailbox = %mb.id,
+            transport = mb.transport.as_str(),
+            reply = %reply.summary(),
+            interval_s = a.interval,
+            "the provider asked to slow down: this transport now sends more slowly"
+        );
+        Ok(())
+    }
+}
+
+/// "held by rate limit until 14:05" in the office's time zone; with the date when not today.
+pub fn held_text(tz: chrono_tz::Tz, until: i64, now: i64) -> String {
+    let local = |t: i64| chrono::DateTime::from_timestamp(t, 0).map(|d| d.with_timezone(&tz));
+    match (local(until), local(now)) {
+        (Some(u), Some(n)) if u.date_naive() == n.date_naive() => format!("{} {}", rate::HELD, u.format("%H:%M")),
+        (Some(u), _) => format!("{} {}", rate::HELD, u.format("%d.%m.%Y %H:%M")),
+        _ => rate::HELD.to_string(),
+    }
+}
+
+/// The provider blocked the account: pause the mailbox (lifted by a new password or `queue
+/// retry`, like a refused login), note it, and put a notice into the mailbox's INBOX.
+fn blocked(app: &App, mb: &Mailbox, ep: &Endpoint, label: &str, id: i64, reply: &Reply) -> Result<(), StoreError> {
+    let reason = format!("{BLOCKED} ({})", reply.summary());
+    tracing::error!(mailbox = %mb.id, reply = %reply.summary(), "the provider blocked the sending account: sending paused for this mailbox");
+    let salt = super::random_hex(8);
+    app.store.outbox_set_pause(&Pause {
+        account: mb.id.clone(),
+        transport: mb.transport.as_str().into(),
+        reason: reason.clone(),
+        at: now(),
+        fingerprint: fingerprint(&salt, ep),
+        salt,
+    })?;
+    app.store.outbox_note(
+        id,
+        label,
+        Some(reply.code as i64),
+        &format!("{reason}: sending paused for this mailbox; no recipient was given up"),
+    )?;
+    app.store.outbox_mark_waiting(
+        &mb.id,
+        Some(&format!("paused: {reason}; once the provider unblocks it, run `postbote queue retry ID`")),
+        now(),
+    )?;
+    let raw = blocked_notice(app.config.agent.time_zone, mb.primary_address(), &ep.name(), &reply.summary());
+    app.store.insert_inbox_notice(&mb.id, raw, &["$postbote-notice"])?;
+    app.wake_writeback(&mb.id);
+    Ok(())
+}
+
+/// The INBOX notice about a blocked account, in German and English.
+fn blocked_notice(tz: chrono_tz::Tz, to: &str, server: &str, reply: &str) -> Vec<u8> {
+    use super::compose::{date_header, encode_word, new_message_id};
+    let domain = to.rsplit_once('@').map(|(_, d)| d).unwrap_or("localhost");
+    let body = format!(
+        "Der Mailserver {server} hat das Versandkonto gesperrt:\r\n\r\n  {reply}\r\n\r\n\
+         postbote hat den Versand für dieses Postfach angehalten. Keine Nachricht ist verloren: alle warten in der\r\n\
+         Warteschlange. Bitte klären Sie die Sperre mit dem Anbieter und starten Sie dann den Versand mit\r\n\
+         `postbote queue retry ID` wieder.\r\n\r\n----\r\n\r\n\
+         The mail server {server} blocked the sending account:\r\n\r\n  {reply}\r\n\r\n\
+         postbote has paused sending for this mailbox. No message is lost: they all wait in the queue.\r\n\
+         Please have the provider lift the block, then resume with `postbote queue retry ID`.\r\n"
+    );
+    let hdr = format!(
+        "From: \"postbote\" <mailer-daemon@{domain}>\r\nTo: <{to}>\r\nSubject: {}\r\nDate: {}\r\nMessage-ID: <{}>\r\n\
+         Auto-Submitted: auto-generated\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\
+         Content-Transfer-Encoding: 8bit\r\n\r\n",
+        encode_word("Versand angehalten: Konto gesperrt / Sending paused: account blocked"),
+        date_header(tz),
+        new_message_id(domain),
+    );
+    let mut out = hdr.into_bytes();
+    out.extend_from_slice(body.as_bytes());
+    out
+}
+
+/// The rate lines of `postbote status` for one mailbox.
+pub fn rate_status(app: &App, mb: &Mailbox, at: i64) -> Result<crate::status::Part, StoreError> {
+    let tz = app.config.agent.time_zone;
+    let mut lines = Vec::new();
+    let held = app.store.outbox_held(&mb.id, rate::HELD)?;
+    if let Some((n, until)) = held {
+        lines.push(format!("outbox: {n} message(s) {}", held_text(tz, until.max(at), at)));
+    }
+    let key = format!("transport:{}", mb.transport.as_str());
+    let throttle = app.store.outbox_throttle(&key)?;
+    let slowed = throttle.as_ref().and_then(|t| {
+        rate::Adaptive { interval: t.interval_secs, throttled_at: t.throttled_at }.current(at).map(|i| (t, i))
+    });
+    if let Some((t, interval)) = slowed {
+        lines.push(format!(
+            "outbox: {} slowed down after \"{}\" at {}: at most one message every {} s, speeding up again by itself",
+            mb.transport.as_str(),
+            t.reply,
+            crate::status::local_time(tz, t.throttled_at),
+            interval.ceil()
+        ));
+    }
+    let json = serde_json::json!({
+        "held": held.map(|(n, until)| serde_json::json!({ "messages": n, "until": until })),
+        "slowed_down": slowed.map(|(t, i)| serde_json::json!({ "reply": t.reply, "at": t.throttled_at, "interval_secs": i })),
+    });
+    Ok(crate::status::Part { json, lines })
 }
 
 #[cfg(test)]
@@ -385,7 +690,7 @@ mod tests {
             data: Some(rp(250)),
         };
         let sched = [Duration::from_secs(60)];
-        let (r, failed) = outcome(&m, &Ok(report), &sched, 1000, "s");
+        let (r, failed, _) = outcome(&m, &Ok(report), &sched, 1000, "s");
         let st: Vec<_> = r.recipients.iter().map(|x| (x.0.as_str(), x.1.clone())).collect();
         assert!(st.contains(&("ok@k.test", RcptOutcome::Sent)));
         assert!(st.contains(&("reject@k.test", RcptOutcome::Failed)));
@@ -407,9 +712,9 @@ mod tests {
             after_dot,
             error: SmtpError::Connection { server: "s".into(), message: "reset".into() },
         };
-        let (r, _) = outcome(&m, &Err(err(true)), &crate::outbox::retry::DEFAULT_SCHEDULE, 0, "s");
+        let (r, _, _) = outcome(&m, &Err(err(true)), &crate::outbox::retry::DEFAULT_SCHEDULE, 0, "s");
         assert_eq!(r.status, "unknown", "after the dot the server may have it: never resend silently");
-        let (r, _) = outcome(&m, &Err(err(false)), &crate::outbox::retry::DEFAULT_SCHEDULE, 0, "s");
+        let (r, _, _) = outcome(&m, &Err(err(false)), &crate::outbox::retry::DEFAULT_SCHEDULE, 0, "s");
         assert_eq!((r.status, r.due_at), ("deferred", Some(15 * 60)), "third attempt waits 15 min");
     }
 
@@ -423,6 +728,7 @@ mod tests {
             send_while: crate::config::SendWhile::Session,
             log_sessions: true,
             log_sessions_until: None,
+            limits: RateLimits::default(),
         };
         assert!(transcripts_on(&s));
         s.log_sessions_until = Some(chrono::Utc::now() + chrono::Duration::hours(1));
@@ -442,14 +748,14 @@ mod tests {
             rcpts: vec![("a@k.test".into(), rp(550)), ("b@k.test".into(), rp(553))],
             data: None,
         };
-        let (r, failed) = outcome(&m, &Ok(report), &[], 0, "s");
+        let (r, failed, _) = outcome(&m, &Ok(report), &[], 0, "s");
         assert_eq!((r.status, failed.len()), ("failed", 2));
         let report = SendReport {
             mail_from: None,
             rcpts: vec![("a@k.test".into(), rp(250)), ("b@k.test".into(), rp(250))],
             data: Some(rp(552)),
         };
-        let (r, failed) = outcome(&m, &Ok(report), &[], 0, "s");
+        let (r, failed, _) = outcome(&m, &Ok(report), &[], 0, "s");
         assert_eq!((r.status, failed.len()), ("failed", 2));
         let report = SendReport { mail_from: Some(rp(451)), rcpts: vec![], data: None };
         assert_eq!(outcome(&m, &Ok(report), &[], 0, "s").0.status, "deferred");
