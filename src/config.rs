@@ -1024,6 +1024,7 @@ password_file = "{}"
         assert_eq!(d.outbox.transcript_retention, e.outbox.transcript_retention);
         assert_eq!(d.outbox.max_messages_per_connection, e.outbox.max_messages_per_connection);
         assert_eq!(d.outbox.retry_schedule, e.outbox.retry_schedule);
+        assert!(dr.limits.is_unlimited() && er.limits.is_unlimited(), "no send-rate limit by default");
         assert_eq!(d.control.listen, e.control.listen);
         assert_eq!(d.control.session_ttl, e.control.session_ttl);
         assert_eq!(d.jmap.listen, e.jmap.listen);
@@ -1049,6 +1050,10 @@ password_file = "{}"
             ("[control]\nlisten = \"0.0.0.0:4190\"", "control.listen 0.0.0.0:4190 is not a loopback address"),
             ("[jmap]\nlisten = \"0.0.0.0:8080\"", "plain HTTP is only allowed on loopback"),
             ("[outbox]\nlifetime = \"five days\"", "outbox.lifetime \"five days\" is not a duration"),
+            (
+                "[direct]\nhost = \"d.test\"\nmax_per_minute = 0",
+                "direct.max_per_minute 0 must be a whole number of at least 1",
+            ),
         ];
         for (extra, want) in cases {
             // [imap] and [relay] already exist in `minimal`: put overrides in their own table where needed.
@@ -1068,6 +1073,12 @@ password_file = "{}"
         assert!(e.contains("mailbox \"becker\": transport is \"direct\" but there is no [direct] section"), "{e}");
         let e = err(&format!("{}colour = \"blue\"\n", minimal(p, "")), p);
         assert!(e.contains("unknown field `colour`"), "{e}");
+        let e = err(&format!("{}[mailbox.smtp]\npassword_env = \"HOME\"\nmax_per_day = -5\n", minimal(p, "")), p);
+        assert!(e.contains("mailbox \"becker\": smtp.max_per_day -5 must be a whole number of at least 1"), "{e}");
+        let text =
+            format!("{}[mailbox.smtp]\npassword_env = \"HOME\"\nmax_recipients_per_message = 50\n", minimal(p, ""));
+        let c = Config::parse(&text, &p.join("p.toml")).unwrap();
+        assert_eq!(c.mailboxes[0].smtp.as_ref().unwrap().limits.recipients_per_message, Some(50));
         let e = err(&format!("{}[mailbox.vacation]\ninterval = \"2h\"\n", minimal(p, "")), p);
         assert!(e.contains("mailbox \"becker\": vacation.interval \"2h\" is shorter than one day"), "{e}");
     }

@@ -23,14 +23,14 @@ use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use super::compose::NoticeLine;
+use super::pacing::{Pacing, blocked};
 use super::rate::{self, Pace, ReplyClass};
 use super::retry::{self, Decision, Failure};
 use super::{gate, notify_failed};
 use crate::app::App;
-use crate::config::{Mailbox, RateLimits, Transport};
+use crate::config::{Mailbox, Transport};
 use crate::smtp::{Endpoint, Reply, SendError, SendReport, Session, SmtpError, Transcript};
 use crate::store::outbox::{AttemptResult, DueMessage, Pause, RcptOutcome};
-use crate::store::outbox_rate::Throttle;
 use crate::store::{StoreError, now};
 
 /// Why waiting messages of a mailbox are not being sent, in words for `queue list`.
@@ -485,177 +485,6 @@ pub fn combine(m: &DueMessage, mut envelopes: Vec<AttemptResult>, held: Option<i
     last
 }
 
-/// The keys and limits pacing applies to one mailbox's envelopes: its transport's (shared by
-/// every mailbox on it) and its login's.
-struct Pacing {
-    /// `transport:<name>`, then `login:<transport>:<login>`.
-    keys: Vec<String>,
-    limits: [RateLimits; 2],
-}
-
-impl Pacing {
-    fn of(app: &App, mb: &Mailbox, ep: &Endpoint) -> Pacing {
-        let t = mb.transport.as_str();
-        Pacing {
-            keys: vec![format!("transport:{t}"), format!("login:{t}:{}", ep.login)],
-            limits: [app.config.smtp_server(mb).limits, mb.smtp.as_ref().map(|s| s.limits).unwrap_or_default()],
-        }
-    }
-
-    fn adaptive(app: &App, key: &str) -> Result<Option<rate::Adaptive>, StoreError> {
-        Ok(app
-            .store
-            .outbox_throttle(key)?
-            .map(|t| rate::Adaptive { interval: t.interval_secs, throttled_at: t.throttled_at }))
-    }
-
-    /// May the next envelope go now?
-    fn pace(&self, app: &App, at: i64) -> Result<Pace, StoreError> {
-        let adaptive = Self::adaptive(app, &self.keys[0])?.filter(|a| a.current(at).is_some());
-        let timed = |l: &RateLimits| l.per_minute.is_some() || l.per_hour.is_some() || l.per_day.is_some();
-        if adaptive.is_none() && !self.limits.iter().any(timed) {
-            return Ok(Pace::Now);
-        }
-        let since = at - rate::DAY;
-        let t_sends = app.store.outbox_sends_since(&self.keys[0], since)?;
-        let l_sends = app.store.outbox_sends_since(&self.keys[1], since)?;
-        Ok(rate::next_send(
-            &[
-                rate::Window { limits: self.limits[0], sends: &t_sends, adaptive },
-                rate::Window { limits: self.limits[1], sends: &l_sends, adaptive: None },
-            ],
-            at,
-        ))
-    }
-
-    /// Hold the mailbox's waiting messages until `until`.
-    fn hold(&self, app: &App, mb: &Mailbox, until: i64) -> Result<(), StoreError> {
-        let at = now();
-        let why = held_text(app.config.agent.time_zone, until, at);
-        let n = app.store.outbox_hold(&mb.id, until, &why, at)?;
-        tracing::info!(mailbox = %mb.id, messages = n, "{why}");
-        Ok(())
-    }
-
-    /// A throttling answer came: halve the transport's rate.
-    fn throttled(&self, app: &App, mb: &Mailbox, reply: &Reply) -> Result<(), StoreError> {
-        let at = now();
-        let prev = Self::adaptive(app, &self.keys[0])?;
-        let sends = app.store.outbox_sends_since(&self.keys[0], at - rate::MINUTE)?;
-        let a = rate::throttled(prev, &self.limits[0], &sends, at);
-        app.store.outbox_set_throttle(&Throttle {
-            key: self.keys[0].clone(),
-            interval_secs: a.interval,
-            throttled_at: at,
-            reply: reply.summary(),
-        })?;
-        tracing::warn!(
-            mailbox = %mb.id,
-            transport = mb.transport.as_str(),
-            reply = %reply.summary(),
-            interval_s = a.interval,
-            "the provider asked to slow down: this transport now sends more slowly"
-        );
-        Ok(())
-    }
-}
-
-/// "held by rate limit until 14:05" in the office's time zone; with the date when not today.
-pub fn held_text(tz: chrono_tz::Tz, until: i64, now: i64) -> String {
-    let local = |t: i64| chrono::DateTime::from_timestamp(t, 0).map(|d| d.with_timezone(&tz));
-    match (local(until), local(now)) {
-        (Some(u), Some(n)) if u.date_naive() == n.date_naive() => format!("{} {}", rate::HELD, u.format("%H:%M")),
-        (Some(u), _) => format!("{} {}", rate::HELD, u.format("%d.%m.%Y %H:%M")),
-        _ => rate::HELD.to_string(),
-    }
-}
-
-/// The provider blocked the account: pause the mailbox (lifted by a new password or `queue
-/// retry`, like a refused login), note it, and put a notice into the mailbox's INBOX.
-fn blocked(app: &App, mb: &Mailbox, ep: &Endpoint, label: &str, id: i64, reply: &Reply) -> Result<(), StoreError> {
-    let reason = format!("{BLOCKED} ({})", reply.summary());
-    tracing::error!(mailbox = %mb.id, reply = %reply.summary(), "the provider blocked the sending account: sending paused for this mailbox");
-    let salt = super::random_hex(8);
-    app.store.outbox_set_pause(&Pause {
-        account: mb.id.clone(),
-        transport: mb.transport.as_str().into(),
-        reason: reason.clone(),
-        at: now(),
-        fingerprint: fingerprint(&salt, ep),
-        salt,
-    })?;
-    app.store.outbox_note(
-        id,
-        label,
-        Some(reply.code as i64),
-        &format!("{reason}: sending paused for this mailbox; no recipient was given up"),
-    )?;
-    app.store.outbox_mark_waiting(
-        &mb.id,
-        Some(&format!("paused: {reason}; once the provider unblocks it, run `postbote queue retry ID`")),
-        now(),
-    )?;
-    let raw = blocked_notice(app.config.agent.time_zone, mb.primary_address(), &ep.name(), &reply.summary());
-    app.store.insert_inbox_notice(&mb.id, raw, &["$postbote-notice"])?;
-    app.wake_writeback(&mb.id);
-    Ok(())
-}
-
-/// The INBOX notice about a blocked account, in German and English.
-fn blocked_notice(tz: chrono_tz::Tz, to: &str, server: &str, reply: &str) -> Vec<u8> {
-    use super::compose::{date_header, encode_word, new_message_id};
-    let domain = to.rsplit_once('@').map(|(_, d)| d).unwrap_or("localhost");
-    let body = format!(
-        "Der Mailserver {server} hat das Versandkonto gesperrt:\r\n\r\n  {reply}\r\n\r\n\
-         postbote hat den Versand für dieses Postfach angehalten. Keine Nachricht ist verloren: alle warten in der\r\n\
-         Warteschlange. Bitte klären Sie die Sperre mit dem Anbieter und starten Sie dann den Versand mit\r\n\
-         `postbote queue retry ID` wieder.\r\n\r\n----\r\n\r\n\
-         The mail server {server} blocked the sending account:\r\n\r\n  {reply}\r\n\r\n\
-         postbote has paused sending for this mailbox. No message is lost: they all wait in the queue.\r\n\
-         Please have the provider lift the block, then resume with `postbote queue retry ID`.\r\n"
-    );
-    let hdr = format!(
-        "From: \"postbote\" <mailer-daemon@{domain}>\r\nTo: <{to}>\r\nSubject: {}\r\nDate: {}\r\nMessage-ID: <{}>\r\n\
-         Auto-Submitted: auto-generated\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\
-         Content-Transfer-Encoding: 8bit\r\n\r\n",
-        encode_word("Versand angehalten: Konto gesperrt / Sending paused: account blocked"),
-        date_header(tz),
-        new_message_id(domain),
-    );
-    let mut out = hdr.into_bytes();
-    out.extend_from_slice(body.as_bytes());
-    out
-}
-
-/// The rate lines of `postbote status` for one mailbox.
-pub fn rate_status(app: &App, mb: &Mailbox, at: i64) -> Result<crate::status::Part, StoreError> {
-    let tz = app.config.agent.time_zone;
-    let mut lines = Vec::new();
-    let held = app.store.outbox_held(&mb.id, rate::HELD)?;
-    if let Some((n, until)) = held {
-        lines.push(format!("outbox: {n} message(s) {}", held_text(tz, until.max(at), at)));
-    }
-    let key = format!("transport:{}", mb.transport.as_str());
-    let throttle = app.store.outbox_throttle(&key)?;
-    let slowed = throttle.as_ref().and_then(|t| {
-        rate::Adaptive { interval: t.interval_secs, throttled_at: t.throttled_at }.current(at).map(|i| (t, i))
-    });
-    if let Some((t, interval)) = slowed {
-        lines.push(format!(
-            "outbox: {} slowed down after \"{}\" at {}: at most one message every {} s, speeding up again by itself",
-            mb.transport.as_str(),
-            t.reply,
-            crate::status::local_time(tz, t.throttled_at),
-            interval.ceil()
-        ));
-    }
-    let json = serde_json::json!({
-        "held": held.map(|(n, until)| serde_json::json!({ "messages": n, "until": until })),
-        "slowed_down": slowed.map(|(t, i)| serde_json::json!({ "reply": t.reply, "at": t.throttled_at, "interval_secs": i })),
-    });
-    Ok(crate::status::Part { json, lines })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -718,6 +547,97 @@ mod tests {
         assert_eq!((r.status, r.due_at), ("deferred", Some(15 * 60)), "third attempt waits 15 min");
     }
 
+    fn rpt(code: u16, text: &str) -> Reply {
+        Reply { code, lines: vec![text.into()] }
+    }
+
+    #[test]
+    fn throttling_and_blocked_answers_fail_nobody() {
+        let m = msg(&["a@k.test", "b@k.test"], 3, 0);
+        let sched = [Duration::from_secs(60), Duration::from_secs(600)];
+        // "451 too many" at MAIL FROM: both wait the first interval (not the fourth), and the
+        // transport is told to slow down.
+        let report = SendReport { mail_from: Some(rpt(451, "4.7.1 Too many messages")), rcpts: vec![], data: None };
+        let (r, failed, sig) = outcome(&m, &Ok(report), &sched, 1000, "s");
+        assert_eq!((r.status, r.due_at, failed.len()), ("deferred", Some(1060), 0));
+        assert!(matches!(sig, Signal::Throttled(_)));
+        // A 5xx that means rate is a throttle too: nobody fails.
+        let report = SendReport {
+            mail_from: None,
+            rcpts: vec![("a@k.test".into(), rpt(250, "ok")), ("b@k.test".into(), rpt(250, "ok"))],
+            data: Some(rpt(550, "5.4.5 Daily user sending quota exceeded.")),
+        };
+        let (r, failed, sig) = outcome(&m, &Ok(report), &sched, 1000, "s");
+        assert_eq!((r.status, failed.len()), ("deferred", 0));
+        assert!(matches!(sig, Signal::Throttled(_)));
+        // The account is blocked: nobody fails, the pause decides.
+        let report =
+            SendReport { mail_from: Some(rpt(554, "5.7.1 Your account has been blocked")), rcpts: vec![], data: None };
+        let (r, failed, sig) = outcome(&m, &Ok(report), &sched, 1000, "s");
+        assert_eq!((r.status, failed.len()), ("deferred", 0));
+        assert!(r.recipients.iter().all(|x| x.1 == RcptOutcome::Deferred));
+        assert!(matches!(sig, Signal::Blocked(_)));
+        // A greylisted recipient is not a transport-wide throttle.
+        let report = SendReport {
+            mail_from: None,
+            rcpts: vec![
+                ("a@k.test".into(), rpt(450, "4.7.1 Greylisted (test): please try again later")),
+                ("b@k.test".into(), rpt(250, "ok")),
+            ],
+            data: Some(rpt(250, "ok")),
+        };
+        let (r, _, sig) = outcome(&m, &Ok(report), &sched, 1000, "s");
+        assert_eq!((r.status, r.due_at, sig), ("deferred", Some(1000 + 600), Signal::Fine));
+        assert_eq!(
+            Signal::Fine.max(Signal::Throttled(rpt(451, "x"))).max(Signal::Fine),
+            Signal::Throttled(rpt(451, "x"))
+        );
+        assert!(matches!(Signal::Throttled(rpt(451, "x")).max(Signal::Blocked(rpt(554, "y"))), Signal::Blocked(_)));
+    }
+
+    #[test]
+    fn envelopes_of_a_split_message_combine_into_one_state() {
+        let sent = |a: &str| (a.to_string(), RcptOutcome::Sent, Some(250), "delivered".to_string());
+        let env = |rs: Vec<(String, RcptOutcome, Option<i64>, String)>, status, due| AttemptResult {
+            server: "s".into(),
+            recipients: rs,
+            notes: vec![],
+            status,
+            due_at: due,
+            last_error: None,
+        };
+        let m = msg(&["a@k.test", "b@k.test", "c@k.test"], 0, 0);
+        // All three envelopes delivered: sent.
+        let e = vec![
+            env(vec![sent("a@k.test")], "sent", None),
+            env(vec![sent("b@k.test")], "sent", None),
+            env(vec![sent("c@k.test")], "sent", None),
+        ];
+        assert_eq!(combine(&m, e, None, 5).status, "sent");
+        // Pacing held the third envelope: the message waits until then, the first two are done.
+        let e = vec![env(vec![sent("a@k.test")], "sent", None), env(vec![sent("b@k.test")], "sent", None)];
+        let r = combine(&m, e, Some(500), 5);
+        assert_eq!((r.status, r.due_at), ("deferred", Some(500)));
+        // A greylisted recipient in the first envelope: the earliest due wins.
+        let grey = ("a@k.test".to_string(), RcptOutcome::Deferred, Some(450), "later".to_string());
+        let e = vec![
+            env(vec![grey], "deferred", Some(65)),
+            env(vec![sent("b@k.test")], "sent", None),
+            env(vec![sent("c@k.test")], "sent", None),
+        ];
+        assert_eq!(combine(&m, e, None, 5).due_at, Some(65));
+        // The connection broke after the dot of the second envelope: unknown.
+        let e = vec![env(vec![sent("a@k.test")], "sent", None), env(vec![], "unknown", None)];
+        assert_eq!(combine(&m, e, None, 5).status, "unknown");
+        // Every recipient failed: failed.
+        let fail = |a: &str| (a.to_string(), RcptOutcome::Failed, Some(550), "no".to_string());
+        let e = vec![
+            env(vec![fail("a@k.test"), fail("b@k.test")], "failed", None),
+            env(vec![fail("c@k.test")], "failed", None),
+        ];
+        assert_eq!(combine(&m, e, None, 5).status, "failed");
+    }
+
     #[test]
     fn transcripts_switch_off_by_themselves() {
         let mut s = crate::config::SmtpServer {
@@ -728,7 +648,7 @@ mod tests {
             send_while: crate::config::SendWhile::Session,
             log_sessions: true,
             log_sessions_until: None,
-            limits: RateLimits::default(),
+            limits: crate::config::RateLimits::default(),
         };
         assert!(transcripts_on(&s));
         s.log_sessions_until = Some(chrono::Utc::now() + chrono::Duration::hours(1));

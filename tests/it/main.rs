@@ -6,4 +6,5 @@ mod deliverability;
 mod imap_sync;
 mod jmap;
 mod outbox;
+mod rates;
 mod support;
