@@ -192,9 +192,20 @@ pub async fn drain(app: &App, mb: &Mailbox, token: &CancellationToken) -> Result
                 }
                 Err(e) => {
                     let attempts = (m.attempts + 1) as u32;
-                    let failure = match e.code() {
-                        Some(c) => Failure::Reply(c),
-                        None => Failure::Connection,
+                    let failure = match (&e, e.code()) {
+                        // "421 4.7.0 Too many connections" in the greeting: slow the transport down too.
+                        (SmtpError::Refused { reply, .. }, Some(c)) => {
+                            let text = reply.strip_prefix(&c.to_string()).unwrap_or(reply).trim().to_string();
+                            let r = Reply { code: c, lines: vec![text] };
+                            if failure_of(&r) == Failure::Throttle {
+                                pacing.throttled(app, mb, &r)?;
+                                Failure::Throttle
+                            } else {
+                                Failure::Reply(c)
+                            }
+                        }
+                        (_, Some(c)) => Failure::Reply(c),
+                        (_, None) => Failure::Connection,
                     };
                     let delay = match retry::next(attempts, &failure, schedule) {
                         Decision::RetryAfter(d) => d,

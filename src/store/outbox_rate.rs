@@ -155,21 +155,51 @@ mod tests {
         assert_eq!(s.outbox_sends_since("login:becker@bau-firma.test", 0).unwrap(), vec![t - 5]);
     }
 
+    /// A split message: the first envelope's recipients are recorded while the message is still
+    /// `sending`; a crash then makes it `unknown`, and a retry sends only to the others.
+    #[test]
+    fn a_crash_between_envelopes_resends_only_the_rest() {
+        use crate::store::outbox::{AttemptResult, RcptOutcome};
+        let (_d, s) = store();
+        let mut n = new_message();
+        n.recipients = vec!["a@kunde.test".into(), "b@kunde.test".into(), "c@kunde.test".into()];
+        let id = s.outbox_insert(&n).unwrap();
+        assert!(s.outbox_begin_counted(id, &["transport:direct".into()], now()).unwrap());
+        let first = AttemptResult {
+            server: "s".into(),
+            recipients: vec![
+                ("a@kunde.test".into(), RcptOutcome::Sent, Some(250), "delivered".into()),
+                ("b@kunde.test".into(), RcptOutcome::Sent, Some(250), "delivered".into()),
+            ],
+            notes: vec![],
+            status: "sending",
+            due_at: None,
+            last_error: None,
+        };
+        s.outbox_finish(id, &first).unwrap();
+        // The daemon dies here, before the second envelope.
+        assert_eq!(s.outbox_mark_unknown().unwrap().len(), 1);
+        assert_eq!(s.outbox_retry(id, "test").unwrap().as_deref(), Some("becker"));
+        assert_eq!(s.outbox_next("becker", now()).unwrap().unwrap().pending, vec!["c@kunde.test"]);
+    }
+
+    fn new_message() -> NewOutboxMessage {
+        NewOutboxMessage {
+            account: "becker".into(),
+            origin: "office",
+            message_id: "x@bau-firma.test".into(),
+            from_addr: "becker@bau-firma.test".into(),
+            subject: "s".into(),
+            raw: b"From: becker@bau-firma.test\r\n\r\nhi\r\n".to_vec(),
+            recipients: vec!["a@kunde.test".into()],
+            discard_after: None,
+        }
+    }
+
     #[test]
     fn hold_and_held() {
         let (_d, s) = store();
-        let id = s
-            .outbox_insert(&NewOutboxMessage {
-                account: "becker".into(),
-                origin: "office",
-                message_id: "x@bau-firma.test".into(),
-                from_addr: "becker@bau-firma.test".into(),
-                subject: "s".into(),
-                raw: b"From: becker@bau-firma.test\r\n\r\nhi\r\n".to_vec(),
-                recipients: vec!["a@kunde.test".into()],
-                discard_after: None,
-            })
-            .unwrap();
+        let id = s.outbox_insert(&new_message()).unwrap();
         let t = now();
         assert_eq!(s.outbox_held("becker", "held").unwrap(), None);
         assert_eq!(s.outbox_hold("becker", t + 60, "held by rate limit until 14:05", t).unwrap(), 1);

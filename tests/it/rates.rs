@@ -188,6 +188,10 @@ type MailScript = Box<dyn Fn(usize) -> Option<String> + Send + Sync>;
 
 #[derive(Default)]
 struct Seen {
+    /// Connections accepted.
+    connections: usize,
+    /// The greeting of the n-th connection (1-based) when it is not 220: the server hangs up.
+    refuse_greeting: Option<(usize, String)>,
     /// MAIL FROM commands received.
     mails: usize,
     /// Recipients of every envelope accepted after its final ".".
@@ -259,6 +263,15 @@ async fn session(
     script: Arc<Mutex<MailScript>>,
 ) -> std::io::Result<()> {
     let mut plain = BufReader::new(tcp);
+    let refuse = {
+        let mut s = seen.lock().unwrap();
+        s.connections += 1;
+        s.refuse_greeting.clone().filter(|(n, _)| *n == s.connections).map(|(_, g)| g)
+    };
+    if let Some(g) = refuse {
+        plain.get_mut().write_all(format!("{g}\r\n").as_bytes()).await?;
+        return Ok(());
+    }
     plain.get_mut().write_all(b"220 scripted.test ESMTP\r\n").await?;
     loop {
         let mut line = String::new();
@@ -535,5 +548,24 @@ async fn a_message_to_120_recipients_under_a_50_limit_arrives_once_at_each() {
     let m = h.show(q.id);
     assert_eq!(m.recipients.iter().filter(|r| r.status == "sent").count(), 120);
     assert_eq!(m.attempts, 1, "one attempt, three envelopes");
+    h.stop().await;
+}
+
+/// "421 Too many connections" in the greeting slows the transport down as well; the message
+/// waits and is then delivered once.
+#[tokio::test]
+async fn throttle_in_the_greeting_slows_the_transport_and_the_message_still_goes() {
+    let server = Scripted::start(Box::new(|_| None)).await;
+    server.seen.lock().unwrap().refuse_greeting =
+        Some((1, "421 4.7.0 scripted.test Too many connections from your host, slow down".into()));
+    let mut h = Harness::new(server.port, "", "");
+    let r = h.rcpt("g");
+    let q = h.enqueue(std::slice::from_ref(&r), "Angebot");
+    h.start();
+    h.wait_all_sent(&[q.id], Duration::from_secs(30)).await;
+    assert_eq!(server.delivered(), vec![r.to_lowercase()], "delivered once");
+    assert_eq!(server.seen.lock().unwrap().connections, 2, "refused once, then accepted");
+    let t = h.app.store.outbox_throttle("transport:direct").unwrap().expect("the transport was slowed down");
+    assert!(t.reply.contains("Too many connections"), "{t:?}");
     h.stop().await;
 }
