@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use super::compose::NoticeLine;
-use super::pacing::{Pacing, blocked};
+use super::pacing::{self, Pacing, blocked};
 use super::rate::{self, Pace, ReplyClass};
 use super::retry::{self, Decision, Failure};
 use super::{gate, notify_failed};
@@ -272,7 +272,15 @@ pub async fn drain(app: &App, mb: &Mailbox, token: &CancellationToken) -> Result
             }
             store.outbox_log_send(&pacing.keys, m.id, now())?;
         }
-        let result = combine(&m, envelopes, held, now());
+        let mut result = combine(&m, envelopes, held, now());
+        if let Some(t) = held {
+            // The last envelope's answers are recorded already (before pacing was asked).
+            result.recipients.clear();
+            result.notes = vec![(
+                None,
+                format!("the other recipients wait: {}", pacing::held_text(app.config.agent.time_zone, t, now())),
+            )];
+        }
         store.outbox_finish(m.id, &result)?;
         tracing::debug!(mailbox = %mb.id, id = m.id, status = result.status, "attempt recorded");
         match signal {

@@ -569,3 +569,35 @@ async fn throttle_in_the_greeting_slows_the_transport_and_the_message_still_goes
     assert!(t.reply.contains("Too many connections"), "{t:?}");
     h.stop().await;
 }
+
+/// A split message meets the per-minute limit between its envelopes: the envelopes sent are
+/// recorded once, the rest of the recipients wait "held by rate limit", nobody gets two copies.
+#[tokio::test]
+async fn a_split_message_held_between_envelopes_records_each_recipient_once() {
+    let mut h = Harness::new(10587, "", "max_per_minute = 2\nmax_recipients_per_message = 2");
+    let tag = h.u.clone();
+    let rcpts: Vec<String> = (0..5).map(|i| h.rcpt(&format!("s{i}"))).collect();
+    let q = h.enqueue(&rcpts, "Rundschreiben");
+    h.start();
+    let m = wait_for("two envelopes out and the rest held", Duration::from_secs(30), || {
+        let m = h.show(q.id);
+        (m.status == "deferred" && m.waiting.as_deref().is_some_and(|w| w.starts_with("held by rate limit until")))
+            .then_some(m)
+    })
+    .await;
+    let st: Vec<&str> = m.recipients.iter().map(|r| r.status.as_str()).collect();
+    assert_eq!(st.iter().filter(|s| **s == "sent").count(), 4, "{st:?}");
+    assert_eq!(st.iter().filter(|s| **s == "pending").count(), 1, "{st:?}");
+    let (_, trail) = h.app.store.outbox_show(q.id).unwrap().unwrap();
+    for r in m.recipients.iter().filter(|r| r.status == "sent") {
+        let rows = trail.iter().filter(|a| a.recipient.as_deref() == Some(r.address.as_str())).count();
+        assert_eq!(rows, 1, "one audit line for {}: {trail:?}", r.address);
+    }
+    let got = wait_for("four captures", Duration::from_secs(30), || {
+        let c = captures_tagged(&tag);
+        (c.len() >= 4).then_some(c)
+    })
+    .await;
+    assert_eq!(got.len(), 4, "the held recipient got nothing yet: {got:?}");
+    h.stop().await;
+}
