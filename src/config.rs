@@ -111,6 +111,20 @@ pub struct RawSmtp {
     pub send_while: Option<String>,
     pub log_sessions: Option<bool>,
     pub log_sessions_until: Option<toml::value::Datetime>,
+    pub max_per_minute: Option<i64>,
+    pub max_per_hour: Option<i64>,
+    pub max_per_day: Option<i64>,
+    pub max_recipients_per_message: Option<i64>,
+}
+
+/// Send-rate limits as written in `[direct]`, `[relay]` and `[mailbox.smtp]` (the same four
+/// keys in each; not a flattened struct, which serde cannot combine with unknown-key refusal).
+#[derive(Debug, Default, Clone)]
+pub struct RawRate {
+    pub max_per_minute: Option<i64>,
+    pub max_per_hour: Option<i64>,
+    pub max_per_day: Option<i64>,
+    pub max_recipients_per_message: Option<i64>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -177,6 +191,10 @@ pub struct RawMailboxSmtp {
     pub password: Option<String>,
     pub password_file: Option<PathBuf>,
     pub password_env: Option<String>,
+    pub max_per_minute: Option<i64>,
+    pub max_per_hour: Option<i64>,
+    pub max_per_day: Option<i64>,
+    pub max_recipients_per_message: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -265,6 +283,44 @@ pub struct SmtpServer {
     pub log_sessions: bool,
     /// Transcripts switch themselves off after this local time.
     pub log_sessions_until: Option<chrono::DateTime<chrono::Utc>>,
+    /// Limits for everything sent through this transport, all mailboxes together.
+    pub limits: RateLimits,
+}
+
+/// How much a provider lets one transport or one login send. `None` is no limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RateLimits {
+    pub per_minute: Option<u32>,
+    pub per_hour: Option<u32>,
+    pub per_day: Option<u32>,
+    /// A message with more recipients goes out as several envelopes (same Message-ID).
+    pub recipients_per_message: Option<u32>,
+}
+
+impl RateLimits {
+    pub fn is_unlimited(&self) -> bool {
+        *self == RateLimits::default()
+    }
+
+    /// Validate the raw keys; `section` prefixes the key in errors ("direct", "smtp").
+    fn from_raw(r: &RawRate, section: &str) -> Result<RateLimits, (String, String)> {
+        let one = |v: Option<i64>, key: &str| -> Result<Option<u32>, (String, String)> {
+            match v {
+                None => Ok(None),
+                Some(n) if (1..=10_000_000).contains(&n) => Ok(Some(n as u32)),
+                Some(n) => Err((
+                    format!("{section}.{key}"),
+                    format!("{n} must be a whole number of at least 1 (leave the key out for no limit)"),
+                )),
+            }
+        };
+        Ok(RateLimits {
+            per_minute: one(r.max_per_minute, "max_per_minute")?,
+            per_hour: one(r.max_per_hour, "max_per_hour")?,
+            per_day: one(r.max_per_day, "max_per_day")?,
+            recipients_per_message: one(r.max_recipients_per_message, "max_recipients_per_message")?,
+        })
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -378,6 +434,8 @@ impl Mailbox {
 pub struct MailboxSmtp {
     pub login: String,
     pub password: Secret,
+    /// Limits of this login (on top of the transport's).
+    pub limits: RateLimits,
 }
 
 #[derive(Debug, Clone)]
@@ -457,6 +515,16 @@ impl Config {
                     .log_sessions_until
                     .map(|d| local_datetime(&d, agent.time_zone, false, &format!("{section}.log_sessions_until")))
                     .transpose()?,
+                limits: RateLimits::from_raw(
+                    &RawRate {
+                        max_per_minute: s.max_per_minute,
+                        max_per_hour: s.max_per_hour,
+                        max_per_day: s.max_per_day,
+                        max_recipients_per_message: s.max_recipients_per_message,
+                    },
+                    section,
+                )
+                .map_err(|(k, p)| invalid(format!("{k} {p}")))?,
             })
         };
         let relay = raw.relay.map(|s| smtp(s, "relay", SendWhile::Always)).transpose()?;
@@ -671,7 +739,17 @@ impl Ctx {
                 let password = self
                     .secret(s.password, s.password_file.map(rel), s.password_env, "smtp.")
                     .map_err(|p| err(&p.0, p.1))?;
-                Some(MailboxSmtp { login: s.login.unwrap_or_else(|| addresses[0].clone()), password })
+                let limits = RateLimits::from_raw(
+                    &RawRate {
+                        max_per_minute: s.max_per_minute,
+                        max_per_hour: s.max_per_hour,
+                        max_per_day: s.max_per_day,
+                        max_recipients_per_message: s.max_recipients_per_message,
+                    },
+                    "smtp",
+                )
+                .map_err(|p| err(&p.0, p.1))?;
+                Some(MailboxSmtp { login: s.login.unwrap_or_else(|| addresses[0].clone()), password, limits })
             }
             None => None,
         };
@@ -1054,6 +1132,7 @@ password_file = "{}"
         assert_eq!(d.outbox.transcript_retention, e.outbox.transcript_retention);
         assert_eq!(d.outbox.max_messages_per_connection, e.outbox.max_messages_per_connection);
         assert_eq!(d.outbox.retry_schedule, e.outbox.retry_schedule);
+        assert!(dr.limits.is_unlimited() && er.limits.is_unlimited(), "no send-rate limit by default");
         assert_eq!(d.control.listen, e.control.listen);
         assert_eq!(d.control.session_ttl, e.control.session_ttl);
         assert_eq!(d.control.max_session_ttl, e.control.max_session_ttl);
@@ -1100,6 +1179,10 @@ password_file = "{}"
                 "agent.poll \"*/5 25 * * *\" is not a crontab schedule: the hour field \"25\"",
             ),
             ("[agent]\npoll = \"* * * 13 *\"", "the month field \"13\" is wrong (it takes 1-12 or JAN-DEC)"),
+            (
+                "[direct]\nhost = \"d.test\"\nmax_per_minute = 0",
+                "direct.max_per_minute 0 must be a whole number of at least 1",
+            ),
         ];
         for (extra, want) in cases {
             // [imap] and [relay] already exist in `minimal`: put overrides in their own table where needed.
@@ -1119,6 +1202,12 @@ password_file = "{}"
         assert!(e.contains("mailbox \"becker\": transport is \"direct\" but there is no [direct] section"), "{e}");
         let e = err(&format!("{}colour = \"blue\"\n", minimal(p, "")), p);
         assert!(e.contains("unknown field `colour`"), "{e}");
+        let e = err(&format!("{}[mailbox.smtp]\npassword_env = \"HOME\"\nmax_per_day = -5\n", minimal(p, "")), p);
+        assert!(e.contains("mailbox \"becker\": smtp.max_per_day -5 must be a whole number of at least 1"), "{e}");
+        let text =
+            format!("{}[mailbox.smtp]\npassword_env = \"HOME\"\nmax_recipients_per_message = 50\n", minimal(p, ""));
+        let c = Config::parse(&text, &p.join("p.toml")).unwrap();
+        assert_eq!(c.mailboxes[0].smtp.as_ref().unwrap().limits.recipients_per_message, Some(50));
         let e = err(&format!("{}[mailbox.vacation]\ninterval = \"2h\"\n", minimal(p, "")), p);
         assert!(e.contains("mailbox \"becker\": vacation.interval \"2h\" is shorter than one day"), "{e}");
     }

@@ -218,11 +218,14 @@ pub async fn queue(app: &App, c: QueueCmd) -> anyhow::Result<ExitCode> {
                     m.subject
                 )?;
                 match m.status.as_str() {
-                    "deferred" => outln!(
-                        "        next attempt {}: {}",
-                        when(app, Some(m.due_at)),
-                        m.last_error.unwrap_or_default()
-                    )?,
+                    "deferred" => match m.waiting.filter(|w| w.starts_with(outbox::rate::HELD)) {
+                        Some(w) => outln!("        {w}")?,
+                        None => outln!(
+                            "        next attempt {}: {}",
+                            when(app, Some(m.due_at)),
+                            m.last_error.unwrap_or_default()
+                        )?,
+                    },
                     "queued" | "unknown" | "failed" => {
                         if let Some(w) = m.waiting.or(m.last_error) {
                             outln!("        {w}")?;

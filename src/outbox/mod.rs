@@ -12,6 +12,8 @@
 
 pub mod compose;
 pub mod gate;
+pub mod pacing;
+pub mod rate;
 pub mod retry;
 pub mod send;
 pub mod sentcopy;
@@ -436,8 +438,10 @@ pub async fn status(app: &App, mailbox: &str) -> anyhow::Result<crate::status::P
         ));
     }
     if let Some(p) = &pause {
+        let fix =
+            if p.reason.starts_with(send::BLOCKED) { "Once the provider lifts the block" } else { "Fix the password" };
         lines.push(format!(
-            "outbox: SENDING PAUSED since {}: {}. Fix the password, then `postbote queue retry ID`",
+            "outbox: SENDING PAUSED since {}: {}. {fix}, then `postbote queue retry ID`",
             when(app, p.at),
             p.reason
         ));
@@ -451,6 +455,8 @@ pub async fn status(app: &App, mailbox: &str) -> anyhow::Result<crate::status::P
             );
         }
     }
+    let rate = pacing::rate_status(app, mb, now())?;
+    lines.extend(rate.lines);
     let transcripts = send::transcripts_on(server);
     if transcripts {
         lines.push(format!(
@@ -469,6 +475,7 @@ pub async fn status(app: &App, mailbox: &str) -> anyhow::Result<crate::status::P
         },
         "paused": pause.as_ref().map(|p| json!({ "reason": p.reason, "at": p.at, "transport": p.transport })),
         "transcripts": transcripts,
+        "rate": rate.json,
     });
     Ok(crate::status::Part { json, lines })
 }

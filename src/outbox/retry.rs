@@ -7,6 +7,10 @@
 //! - A 5xx reply: that recipient has failed for good; the sender is told.
 //! - A refused login: stop using the mailbox's transport until the password changes or a
 //!   person says "retry". Retrying a wrong password is how a provider locks the account.
+//! - A throttling answer (`rate::classify`: "451 too many messages", even as a 5xx): the
+//!   recipient is not at fault; try again after the first wait of the schedule, however many
+//!   attempts there were (the transport's pacing, in `rate`, does the slowing down).
+//! - An answer saying the account is blocked: pause like a refused login; nobody fails.
 //!
 //! Expiry is not decided here but by the open-gate time a message has waited (see `gate`).
 
@@ -21,6 +25,10 @@ pub enum Failure {
     Reply(u16),
     /// The server refused the login (535 and friends).
     Auth,
+    /// The provider asked to slow down.
+    Throttle,
+    /// The provider blocked the sending account.
+    AccountBlocked,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +55,8 @@ pub const DEFAULT_SCHEDULE: [Duration; 7] = [
 /// `attempts` counts the attempts made so far, including the one that just failed (>= 1).
 pub fn next(attempts: u32, failure: &Failure, schedule: &[Duration]) -> Decision {
     match failure {
-        Failure::Auth => Decision::Pause,
+        Failure::Auth | Failure::AccountBlocked => Decision::Pause,
+        Failure::Throttle => Decision::RetryAfter(schedule.first().copied().unwrap_or(DEFAULT_SCHEDULE[0])),
         Failure::Reply(code) if (500..600).contains(code) => Decision::Fail,
         Failure::Connection | Failure::Reply(_) => {
             let schedule = if schedule.is_empty() { &DEFAULT_SCHEDULE[..] } else { schedule };
@@ -81,6 +90,9 @@ mod tests {
             (1, Failure::Reply(554), Decision::Fail),
             (1, Failure::Auth, Decision::Pause),
             (9, Failure::Auth, Decision::Pause),
+            (1, Failure::Throttle, Decision::RetryAfter(m(1))),
+            (7, Failure::Throttle, Decision::RetryAfter(m(1))),
+            (1, Failure::AccountBlocked, Decision::Pause),
         ];
         for (n, f, want) in cases {
             assert_eq!(next(*n, f, s), *want, "attempt {n}, {f:?}");

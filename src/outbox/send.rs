@@ -7,6 +7,15 @@
 //! session that ends mid-drain lets the message in flight finish and starts no other.
 //! Cancellation is honoured only between messages. What a failure means is decided by
 //! `retry::next`; this module only applies it.
+//!
+//! Pacing (`rate`) is asked before every envelope: when a transport's or a login's limit is
+//! reached, the mailbox's waiting messages are held until the time it names and the drain
+//! stops. An envelope is counted in the store before it goes out. A message with more
+//! recipients than a limit allows goes out as several envelopes with the same bytes; each
+//! envelope's recipients are recorded as soon as its answer is in, so a crash between
+//! envelopes never sends anyone a second copy. A throttling answer slows the transport down;
+//! an answer saying the account is blocked pauses the mailbox like a refused login, puts a
+//! notice into its INBOX, and fails nobody.
 
 use std::time::Duration;
 
@@ -14,11 +23,13 @@ use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use super::compose::NoticeLine;
+use super::pacing::{self, Pacing, blocked};
+use super::rate::{self, Pace, ReplyClass};
 use super::retry::{self, Decision, Failure};
 use super::{gate, notify_failed};
 use crate::app::App;
 use crate::config::{Mailbox, Transport};
-use crate::smtp::{Endpoint, SendError, SendReport, Session, SmtpError, Transcript};
+use crate::smtp::{Endpoint, Reply, SendError, SendReport, Session, SmtpError, Transcript};
 use crate::store::outbox::{AttemptResult, DueMessage, Pause, RcptOutcome};
 use crate::store::{StoreError, now};
 
@@ -100,10 +111,11 @@ pub async fn drain(app: &App, mb: &Mailbox, token: &CancellationToken) -> Result
 
     if let Some(p) = store.outbox_pause(&mb.id)? {
         if fingerprint(&p.salt, &ep) == p.fingerprint {
-            let why = format!(
-                "paused: {} refused the login; fix the password, then run `postbote queue retry ID`",
-                ep.name()
-            );
+            let why = if p.reason.starts_with(BLOCKED) {
+                format!("paused: {}; once the provider unblocks it, run `postbote queue retry ID`", p.reason)
+            } else {
+                format!("paused: {} refused the login; fix the password, then run `postbote queue retry ID`", ep.name())
+            };
             store.outbox_mark_waiting(&mb.id, Some(&why), now())?;
             return Ok(0);
         }
@@ -111,6 +123,7 @@ pub async fn drain(app: &App, mb: &Mailbox, token: &CancellationToken) -> Result
         store.outbox_clear_pause(&mb.id)?;
     }
 
+    let pacing = Pacing::of(app, mb, &ep);
     let mut session: Option<Session> = None;
     let mut on_conn = 0u32;
     let mut attempted = 0;
@@ -139,6 +152,10 @@ pub async fn drain(app: &App, mb: &Mailbox, token: &CancellationToken) -> Result
                 },
             )?;
             continue;
+        }
+        if let Pace::HeldUntil(t) = pacing.pace(app, now())? {
+            pacing.hold(app, mb, t)?;
+            break;
         }
         if session.as_ref().is_none_or(|s| !s.usable()) || on_conn >= max_per_conn {
             if let Some(s) = session.take() {
@@ -175,9 +192,20 @@ pub async fn drain(app: &App, mb: &Mailbox, token: &CancellationToken) -> Result
                 }
                 Err(e) => {
                     let attempts = (m.attempts + 1) as u32;
-                    let failure = match e.code() {
-                        Some(c) => Failure::Reply(c),
-                        None => Failure::Connection,
+                    let failure = match (&e, e.code()) {
+                        // "421 4.7.0 Too many connections" in the greeting: slow the transport down too.
+                        (SmtpError::Refused { reply, .. }, Some(c)) => {
+                            let text = reply.strip_prefix(&c.to_string()).unwrap_or(reply).trim().to_string();
+                            let r = Reply { code: c, lines: vec![text] };
+                            if failure_of(&r) == Failure::Throttle {
+                                pacing.throttled(app, mb, &r)?;
+                                Failure::Throttle
+                            } else {
+                                Failure::Reply(c)
+                            }
+                        }
+                        (_, Some(c)) => Failure::Reply(c),
+                        (_, None) => Failure::Connection,
                     };
                     let delay = match retry::next(attempts, &failure, schedule) {
                         Decision::RetryAfter(d) => d,
@@ -208,21 +236,65 @@ pub async fn drain(app: &App, mb: &Mailbox, token: &CancellationToken) -> Result
             }
         };
         let s = session.as_mut().expect("connected above");
-        if !store.outbox_begin(m.id)? {
+        if !store.outbox_begin_counted(m.id, &pacing.keys, now())? {
             continue;
         }
         attempted += 1;
         on_conn += 1;
-        let res = s.send(envelope_from(mb, &m.from_addr), &m.pending, &raw).await;
-        let at = now();
-        let (result, failed) = outcome(&m, &res, schedule, at, &label);
-        store.outbox_finish(m.id, &result)?;
-        if !failed.is_empty()
-            && let Err(e) = notify_failed(app, mb, m.id, &failed, false)
-        {
-            tracing::warn!(mailbox = %mb.id, id = m.id, error = %e, "could not store the failure notice");
+        let per_envelope = rate::recipients_per_envelope(&pacing.limits).unwrap_or(usize::MAX);
+        let mut envelopes: Vec<AttemptResult> = Vec::new();
+        let mut signal = Signal::Fine;
+        let mut held = None;
+        let mut left: &[String] = &m.pending;
+        loop {
+            let (these, rest) = left.split_at(per_envelope.min(left.len()));
+            left = rest;
+            let res = s.send(envelope_from(mb, &m.from_addr), these, &raw).await;
+            let part = DueMessage { pending: these.to_vec(), ..m.clone() };
+            let (result, failed, sig) = outcome(&part, &res, schedule, now(), &label);
+            if !failed.is_empty()
+                && let Err(e) = notify_failed(app, mb, m.id, &failed, false)
+            {
+                tracing::warn!(mailbox = %mb.id, id = m.id, error = %e, "could not store the failure notice");
+            }
+            signal = signal.max(sig);
+            let stop = left.is_empty() || res.is_err() || signal != Signal::Fine || !s.usable();
+            envelopes.push(result);
+            if stop {
+                break;
+            }
+            // Between envelopes: this one's recipients are recorded before the next goes out.
+            let last = envelopes.last().expect("pushed above");
+            store.outbox_finish(m.id, &AttemptResult { status: "sending", due_at: None, ..last.clone() })?;
+            if let Pace::HeldUntil(t) = pacing.pace(app, now())? {
+                held = Some(t);
+                break;
+            }
+            store.outbox_log_send(&pacing.keys, m.id, now())?;
         }
+        let mut result = combine(&m, envelopes, held, now());
+        if let Some(t) = held {
+            // The last envelope's answers are recorded already (before pacing was asked).
+            result.recipients.clear();
+            result.notes = vec![(
+                None,
+                format!("the other recipients wait: {}", pacing::held_text(app.config.agent.time_zone, t, now())),
+            )];
+        }
+        store.outbox_finish(m.id, &result)?;
         tracing::debug!(mailbox = %mb.id, id = m.id, status = result.status, "attempt recorded");
+        match signal {
+            Signal::Fine => {}
+            Signal::Throttled(reply) => pacing.throttled(app, mb, &reply)?,
+            Signal::Blocked(reply) => {
+                blocked(app, mb, &ep, &label, m.id, &reply)?;
+                break;
+            }
+        }
+        if let Some(t) = held {
+            pacing.hold(app, mb, t)?;
+            break;
+        }
     }
     if let Some(s) = session.take() {
         s.quit().await;
@@ -237,7 +309,7 @@ pub fn outcome(
     schedule: &[Duration],
     at: i64,
     server: &str,
-) -> (AttemptResult, Vec<NoticeLine>) {
+) -> (AttemptResult, Vec<NoticeLine>, Signal) {
     let attempts = (m.attempts + 1) as u32;
     let mut r = AttemptResult {
         server: server.into(),
@@ -256,7 +328,7 @@ pub fn outcome(
                 None,
                 format!("{error}: the message had been handed over, so it may have been delivered; it is not sent again by itself"),
             ));
-            return (r, failed);
+            return (r, failed, Signal::Fine);
         }
         Err(SendError { after_dot: false, error }) => {
             let d = match retry::next(attempts, &Failure::Connection, schedule) {
@@ -266,15 +338,22 @@ pub fn outcome(
             r.due_at = Some(at + d.as_secs() as i64);
             r.last_error = Some(error.to_string());
             r.notes.push((None, format!("{error}; next attempt in {}", human(d))));
-            return (r, failed);
+            return (r, failed, Signal::Fine);
         }
         Ok(report) => report,
     };
 
     let mut delays = Vec::new();
+    let mut signal = Signal::Fine;
     let mut apply = |addr: &str, reply: &crate::smtp::Reply, r: &mut AttemptResult| {
         let code = Some(reply.code as i64);
-        match retry::next(attempts, &Failure::Reply(reply.code), schedule) {
+        let failure = failure_of(reply);
+        match &failure {
+            Failure::Throttle => signal = signal.clone().max(Signal::Throttled(reply.clone())),
+            Failure::AccountBlocked => signal = signal.clone().max(Signal::Blocked(reply.clone())),
+            _ => {}
+        }
+        match retry::next(attempts, &failure, schedule) {
             Decision::Fail => {
                 r.recipients.push((addr.into(), RcptOutcome::Failed, code, reply.summary()));
                 failed.push(NoticeLine { recipient: addr.into(), reply: reply.summary() });
@@ -288,7 +367,16 @@ pub fn outcome(
                     format!("{}; next attempt in {}", reply.summary(), human(d)),
                 ));
             }
-            Decision::Pause => unreachable!("a reply code never pauses"),
+            Decision::Pause => {
+                // The account is blocked: the recipient is not at fault and stays pending.
+                delays.push(Duration::ZERO);
+                r.recipients.push((
+                    addr.into(),
+                    RcptOutcome::Deferred,
+                    code,
+                    format!("{}; {BLOCKED}", reply.summary()),
+                ));
+            }
         }
     };
     let mut sent_now = 0;
@@ -336,7 +424,7 @@ pub fn outcome(
         r.status = "failed";
         r.last_error = r.recipients.iter().find(|x| x.1 == RcptOutcome::Failed).map(|x| format!("{}: {}", x.0, x.3));
     }
-    (r, failed)
+    (r, failed, signal)
 }
 
 /// "5 min", "2 h", "30 s".
@@ -349,6 +437,71 @@ pub fn human(d: Duration) -> String {
     } else {
         format!("{s} s")
     }
+}
+
+/// The start of a pause's reason when the provider blocked the account (not a refused login).
+pub const BLOCKED: &str = "the provider blocked the sending account";
+
+/// What one envelope's answers ask of the whole transport or login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Signal {
+    Fine,
+    /// A throttling answer: slow the transport down.
+    Throttled(Reply),
+    /// The account is blocked: pause the mailbox and tell its people.
+    Blocked(Reply),
+}
+
+impl Signal {
+    fn rank(&self) -> u8 {
+        match self {
+            Signal::Fine => 0,
+            Signal::Throttled(_) => 1,
+            Signal::Blocked(_) => 2,
+        }
+    }
+
+    /// The graver of two (the first of equals).
+    pub fn max(self, other: Signal) -> Signal {
+        if other.rank() > self.rank() { other } else { self }
+    }
+}
+
+/// What kind of failure a negative answer is, for `retry::next`.
+pub fn failure_of(reply: &Reply) -> Failure {
+    match rate::classify(reply.code, reply.enhanced(), &reply.text()) {
+        ReplyClass::Throttle => Failure::Throttle,
+        ReplyClass::AccountBlocked => Failure::AccountBlocked,
+        ReplyClass::Other => Failure::Reply(reply.code),
+    }
+}
+
+/// One attempt's envelopes (one, or several for a split message) as the message's new state.
+/// `held`: pacing stopped the attempt before the remaining recipients' envelope. Pure.
+pub fn combine(m: &DueMessage, mut envelopes: Vec<AttemptResult>, held: Option<i64>, at: i64) -> AttemptResult {
+    let mut last = envelopes.pop().expect("an attempt has at least one envelope");
+    let covered = last.recipients.len() == m.pending.len();
+    if envelopes.is_empty() && held.is_none() && (covered || last.status == "unknown") {
+        return last;
+    }
+    let all = || envelopes.iter().chain(std::iter::once(&last)).flat_map(|e| e.recipients.iter());
+    let sent = all().filter(|r| r.1 == RcptOutcome::Sent).count() as i64 + m.already_sent;
+    let settled = all().filter(|r| r.1 != RcptOutcome::Deferred).count();
+    let error = last.last_error.clone().or_else(|| envelopes.iter().rev().find_map(|e| e.last_error.clone()));
+    if last.status == "unknown" {
+        last.last_error = error;
+        return last;
+    }
+    if settled < m.pending.len() {
+        let due = envelopes.iter().chain(std::iter::once(&last)).filter_map(|e| e.due_at).chain(held).min();
+        last.status = "deferred";
+        last.due_at = Some(due.unwrap_or(at));
+    } else {
+        last.status = if sent > 0 { "sent" } else { "failed" };
+        last.due_at = None;
+    }
+    last.last_error = error;
+    last
 }
 
 #[cfg(test)]
@@ -385,7 +538,7 @@ mod tests {
             data: Some(rp(250)),
         };
         let sched = [Duration::from_secs(60)];
-        let (r, failed) = outcome(&m, &Ok(report), &sched, 1000, "s");
+        let (r, failed, _) = outcome(&m, &Ok(report), &sched, 1000, "s");
         let st: Vec<_> = r.recipients.iter().map(|x| (x.0.as_str(), x.1.clone())).collect();
         assert!(st.contains(&("ok@k.test", RcptOutcome::Sent)));
         assert!(st.contains(&("reject@k.test", RcptOutcome::Failed)));
@@ -407,10 +560,101 @@ mod tests {
             after_dot,
             error: SmtpError::Connection { server: "s".into(), message: "reset".into() },
         };
-        let (r, _) = outcome(&m, &Err(err(true)), &crate::outbox::retry::DEFAULT_SCHEDULE, 0, "s");
+        let (r, _, _) = outcome(&m, &Err(err(true)), &crate::outbox::retry::DEFAULT_SCHEDULE, 0, "s");
         assert_eq!(r.status, "unknown", "after the dot the server may have it: never resend silently");
-        let (r, _) = outcome(&m, &Err(err(false)), &crate::outbox::retry::DEFAULT_SCHEDULE, 0, "s");
+        let (r, _, _) = outcome(&m, &Err(err(false)), &crate::outbox::retry::DEFAULT_SCHEDULE, 0, "s");
         assert_eq!((r.status, r.due_at), ("deferred", Some(15 * 60)), "third attempt waits 15 min");
+    }
+
+    fn rpt(code: u16, text: &str) -> Reply {
+        Reply { code, lines: vec![text.into()] }
+    }
+
+    #[test]
+    fn throttling_and_blocked_answers_fail_nobody() {
+        let m = msg(&["a@k.test", "b@k.test"], 3, 0);
+        let sched = [Duration::from_secs(60), Duration::from_secs(600)];
+        // "451 too many" at MAIL FROM: both wait the first interval (not the fourth), and the
+        // transport is told to slow down.
+        let report = SendReport { mail_from: Some(rpt(451, "4.7.1 Too many messages")), rcpts: vec![], data: None };
+        let (r, failed, sig) = outcome(&m, &Ok(report), &sched, 1000, "s");
+        assert_eq!((r.status, r.due_at, failed.len()), ("deferred", Some(1060), 0));
+        assert!(matches!(sig, Signal::Throttled(_)));
+        // A 5xx that means rate is a throttle too: nobody fails.
+        let report = SendReport {
+            mail_from: None,
+            rcpts: vec![("a@k.test".into(), rpt(250, "ok")), ("b@k.test".into(), rpt(250, "ok"))],
+            data: Some(rpt(550, "5.4.5 Daily user sending quota exceeded.")),
+        };
+        let (r, failed, sig) = outcome(&m, &Ok(report), &sched, 1000, "s");
+        assert_eq!((r.status, failed.len()), ("deferred", 0));
+        assert!(matches!(sig, Signal::Throttled(_)));
+        // The account is blocked: nobody fails, the pause decides.
+        let report =
+            SendReport { mail_from: Some(rpt(554, "5.7.1 Your account has been blocked")), rcpts: vec![], data: None };
+        let (r, failed, sig) = outcome(&m, &Ok(report), &sched, 1000, "s");
+        assert_eq!((r.status, failed.len()), ("deferred", 0));
+        assert!(r.recipients.iter().all(|x| x.1 == RcptOutcome::Deferred));
+        assert!(matches!(sig, Signal::Blocked(_)));
+        // A greylisted recipient is not a transport-wide throttle.
+        let report = SendReport {
+            mail_from: None,
+            rcpts: vec![
+                ("a@k.test".into(), rpt(450, "4.7.1 Greylisted (test): please try again later")),
+                ("b@k.test".into(), rpt(250, "ok")),
+            ],
+            data: Some(rpt(250, "ok")),
+        };
+        let (r, _, sig) = outcome(&m, &Ok(report), &sched, 1000, "s");
+        assert_eq!((r.status, r.due_at, sig), ("deferred", Some(1000 + 600), Signal::Fine));
+        assert_eq!(
+            Signal::Fine.max(Signal::Throttled(rpt(451, "x"))).max(Signal::Fine),
+            Signal::Throttled(rpt(451, "x"))
+        );
+        assert!(matches!(Signal::Throttled(rpt(451, "x")).max(Signal::Blocked(rpt(554, "y"))), Signal::Blocked(_)));
+    }
+
+    #[test]
+    fn envelopes_of_a_split_message_combine_into_one_state() {
+        let sent = |a: &str| (a.to_string(), RcptOutcome::Sent, Some(250), "delivered".to_string());
+        let env = |rs: Vec<(String, RcptOutcome, Option<i64>, String)>, status, due| AttemptResult {
+            server: "s".into(),
+            recipients: rs,
+            notes: vec![],
+            status,
+            due_at: due,
+            last_error: None,
+        };
+        let m = msg(&["a@k.test", "b@k.test", "c@k.test"], 0, 0);
+        // All three envelopes delivered: sent.
+        let e = vec![
+            env(vec![sent("a@k.test")], "sent", None),
+            env(vec![sent("b@k.test")], "sent", None),
+            env(vec![sent("c@k.test")], "sent", None),
+        ];
+        assert_eq!(combine(&m, e, None, 5).status, "sent");
+        // Pacing held the third envelope: the message waits until then, the first two are done.
+        let e = vec![env(vec![sent("a@k.test")], "sent", None), env(vec![sent("b@k.test")], "sent", None)];
+        let r = combine(&m, e, Some(500), 5);
+        assert_eq!((r.status, r.due_at), ("deferred", Some(500)));
+        // A greylisted recipient in the first envelope: the earliest due wins.
+        let grey = ("a@k.test".to_string(), RcptOutcome::Deferred, Some(450), "later".to_string());
+        let e = vec![
+            env(vec![grey], "deferred", Some(65)),
+            env(vec![sent("b@k.test")], "sent", None),
+            env(vec![sent("c@k.test")], "sent", None),
+        ];
+        assert_eq!(combine(&m, e, None, 5).due_at, Some(65));
+        // The connection broke after the dot of the second envelope: unknown.
+        let e = vec![env(vec![sent("a@k.test")], "sent", None), env(vec![], "unknown", None)];
+        assert_eq!(combine(&m, e, None, 5).status, "unknown");
+        // Every recipient failed: failed.
+        let fail = |a: &str| (a.to_string(), RcptOutcome::Failed, Some(550), "no".to_string());
+        let e = vec![
+            env(vec![fail("a@k.test"), fail("b@k.test")], "failed", None),
+            env(vec![fail("c@k.test")], "failed", None),
+        ];
+        assert_eq!(combine(&m, e, None, 5).status, "failed");
     }
 
     #[test]
@@ -423,6 +667,7 @@ mod tests {
             send_while: crate::config::SendWhile::Session,
             log_sessions: true,
             log_sessions_until: None,
+            limits: crate::config::RateLimits::default(),
         };
         assert!(transcripts_on(&s));
         s.log_sessions_until = Some(chrono::Utc::now() + chrono::Duration::hours(1));
@@ -442,14 +687,14 @@ mod tests {
             rcpts: vec![("a@k.test".into(), rp(550)), ("b@k.test".into(), rp(553))],
             data: None,
         };
-        let (r, failed) = outcome(&m, &Ok(report), &[], 0, "s");
+        let (r, failed, _) = outcome(&m, &Ok(report), &[], 0, "s");
         assert_eq!((r.status, failed.len()), ("failed", 2));
         let report = SendReport {
             mail_from: None,
             rcpts: vec![("a@k.test".into(), rp(250)), ("b@k.test".into(), rp(250))],
             data: Some(rp(552)),
         };
-        let (r, failed) = outcome(&m, &Ok(report), &[], 0, "s");
+        let (r, failed, _) = outcome(&m, &Ok(report), &[], 0, "s");
         assert_eq!((r.status, failed.len()), ("failed", 2));
         let report = SendReport { mail_from: Some(rp(451)), rcpts: vec![], data: None };
         assert_eq!(outcome(&m, &Ok(report), &[], 0, "s").0.status, "deferred");

@@ -54,6 +54,21 @@ impl Reply {
     pub fn summary(&self) -> String {
         format!("{} {}", self.code, self.text())
     }
+
+    /// The enhanced status code (RFC 3463) that starts the reply text, as (class, subject,
+    /// detail): "4.7.1 Greylisted" gives (4, 7, 1). None when the text does not start with one
+    /// or its class does not match the reply code's first digit.
+    pub fn enhanced(&self) -> Option<(u8, u16, u16)> {
+        let first = self.lines.first()?.split_whitespace().next()?;
+        let mut parts = first.split('.');
+        let class: u8 = parts.next()?.parse().ok()?;
+        let subject: u16 = parts.next()?.parse().ok()?;
+        let detail: u16 = parts.next()?.parse().ok()?;
+        if parts.next().is_some() || !matches!(class, 2 | 4 | 5) || u16::from(class) != self.code / 100 {
+            return None;
+        }
+        (subject <= 999 && detail <= 999).then_some((class, subject, detail))
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -525,6 +540,17 @@ mod tests {
         for (i, o) in cases {
             assert_eq!(dot_stuff(i), o.to_vec(), "{:?}", String::from_utf8_lossy(i));
         }
+    }
+
+    #[test]
+    fn enhanced_status_codes() {
+        let r = |code, t: &str| Reply { code, lines: vec![t.into()] };
+        assert_eq!(r(450, "4.7.1 Greylisted").enhanced(), Some((4, 7, 1)));
+        assert_eq!(r(550, "5.4.5 Daily user sending quota exceeded.").enhanced(), Some((5, 4, 5)));
+        assert_eq!(r(451, "Too many messages").enhanced(), None);
+        assert_eq!(r(451, "5.7.1 mismatched class").enhanced(), None);
+        assert_eq!(r(421, "4.7 short").enhanced(), None);
+        assert_eq!(Reply { code: 554, lines: vec![] }.enhanced(), None);
     }
 
     /// Replies are read against a scripted server on a loopback socket pair.

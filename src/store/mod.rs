@@ -17,6 +17,7 @@ pub mod jmap;
 pub mod messages;
 pub mod outbox;
 pub mod sessions;
+pub mod outbox_rate;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -35,6 +36,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0006_device_folders", include_str!("../../schema/0006_device_folders.sql")),
     ("0007_search_text", include_str!("../../schema/0007_search_text.sql")),
     ("0008_control_audit", include_str!("../../schema/0008_control_audit.sql")),
+    ("0009_outbox_rates", include_str!("../../schema/0009_outbox_rates.sql")),
 ];
 
 const READERS: usize = 8;

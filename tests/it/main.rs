@@ -9,5 +9,6 @@ mod hygiene;
 mod imap_sync;
 mod jmap;
 mod outbox;
+mod rates;
 mod support;
 mod trust_jmap;
