@@ -18,6 +18,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod hours;
+pub use hours::WorkingHours;
+
 /// The example configuration, shipped in the binary (`postbote config example`).
 pub const EXAMPLE: &str = include_str!("../config.example.toml");
 
@@ -120,6 +123,8 @@ pub struct RawOutbox {
     pub transcript_retention: Option<String>,
     pub max_messages_per_connection: Option<u32>,
     pub retry_schedule: Option<Vec<String>>,
+    pub still_waiting_after: Option<String>,
+    pub working_hours: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -272,6 +277,10 @@ pub struct Outbox {
     pub max_messages_per_connection: u32,
     /// Waits between attempts after a temporary failure; the last one repeats.
     pub retry_schedule: Vec<Duration>,
+    /// Closed-gate time inside working hours after which the sender is told that mail waits.
+    pub still_waiting_after: Duration,
+    /// The office's working hours, in `agent.time_zone`.
+    pub working_hours: WorkingHours,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -472,6 +481,14 @@ impl Config {
                     ));
                 }
                 given.iter().map(|d| duration(d, "outbox.retry_schedule")).collect::<Result<Vec<_>, _>>()?
+            },
+            still_waiting_after: duration(
+                raw.outbox.still_waiting_after.as_deref().unwrap_or("2h"),
+                "outbox.still_waiting_after",
+            )?,
+            working_hours: {
+                let given = raw.outbox.working_hours.as_deref().unwrap_or("Mon-Fri 07:00-18:00");
+                WorkingHours::parse(given).map_err(|e| invalid(format!("outbox.working_hours \"{given}\": {e}")))?
             },
         };
 
@@ -946,6 +963,8 @@ password_file = "{}"
         assert_eq!(d.outbox.transcript_retention, e.outbox.transcript_retention);
         assert_eq!(d.outbox.max_messages_per_connection, e.outbox.max_messages_per_connection);
         assert_eq!(d.outbox.retry_schedule, e.outbox.retry_schedule);
+        assert_eq!(d.outbox.still_waiting_after, e.outbox.still_waiting_after);
+        assert_eq!(d.outbox.working_hours, e.outbox.working_hours);
         assert_eq!(d.control.listen, e.control.listen);
         assert_eq!(d.control.session_ttl, e.control.session_ttl);
         assert_eq!(d.jmap.listen, e.jmap.listen);
@@ -971,6 +990,8 @@ password_file = "{}"
             ("[control]\nlisten = \"0.0.0.0:4190\"", "control.listen 0.0.0.0:4190 is not a loopback address"),
             ("[jmap]\nlisten = \"0.0.0.0:8080\"", "plain HTTP is only allowed on loopback"),
             ("[outbox]\nlifetime = \"five days\"", "outbox.lifetime \"five days\" is not a duration"),
+            ("[outbox]\nstill_waiting_after = \"2 hours\"", "outbox.still_waiting_after \"2 hours\" is not a duration"),
+            ("[outbox]\nworking_hours = \"Mo-Fr 7-18\"", "outbox.working_hours \"Mo-Fr 7-18\": \"Mo\" is not a day"),
         ];
         for (extra, want) in cases {
             // [imap] and [relay] already exist in `minimal`: put overrides in their own table where needed.

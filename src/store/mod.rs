@@ -16,6 +16,7 @@ pub mod deliverability;
 pub mod jmap;
 pub mod messages;
 pub mod outbox;
+pub mod waiting;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -33,6 +34,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0005_deliverability", include_str!("../../schema/0005_deliverability.sql")),
     ("0006_device_folders", include_str!("../../schema/0006_device_folders.sql")),
     ("0007_search_text", include_str!("../../schema/0007_search_text.sql")),
+    ("0010_waiting_notice", include_str!("../../schema/0010_waiting_notice.sql")),
 ];
 
 const READERS: usize = 8;
