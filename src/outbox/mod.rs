@@ -11,6 +11,7 @@
 //! `smtp`. It never sends a message twice without a person's say: a message whose outcome is
 //! unknown waits for `postbote queue retry` or `cancel`.
 
+pub mod append;
 pub mod compose;
 pub mod gate;
 pub mod retry;

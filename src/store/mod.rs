@@ -16,6 +16,7 @@ pub mod deliverability;
 pub mod jmap;
 pub mod messages;
 pub mod outbox;
+pub mod sent_copy;
 pub mod waiting;
 
 use std::collections::BTreeSet;
