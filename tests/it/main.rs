@@ -7,3 +7,4 @@ mod imap_sync;
 mod jmap;
 mod outbox;
 mod support;
+mod waiting;
