@@ -35,8 +35,10 @@ impl Store {
         }
         self.write(|t| {
             let mut s = t.tx.prepare_cached(&format!(
-                "UPDATE outbox_message SET gate_wait_secs = gate_wait_secs + ?2
-                 WHERE account = ?1 AND status IN {WAITING} AND origin <> 'autoreply'"
+                "INSERT INTO outbox_wait (message, account, gate_secs)
+                 SELECT id, account, ?2 FROM outbox_message
+                 WHERE account = ?1 AND status IN {WAITING} AND origin <> 'autoreply'
+                 ON CONFLICT (message) DO UPDATE SET gate_secs = gate_secs + excluded.gate_secs"
             ))?;
             for a in accounts {
                 s.execute(params![a, secs])?;
@@ -49,9 +51,10 @@ impl Store {
     pub fn outbox_held(&self, accounts: &[String]) -> Result<Vec<HeldRow>> {
         self.read(|c| {
             let mut s = c.prepare_cached(&format!(
-                "SELECT id, account, origin, message_id, subject, created_at, gate_wait_secs FROM outbox_message
-                 WHERE account = ?1 AND status IN {WAITING} AND waiting_notice_at IS NULL AND gate_wait_secs > 0
-                 ORDER BY id"
+                "SELECT m.id, m.account, m.origin, m.message_id, m.subject, m.created_at, w.gate_secs
+                 FROM outbox_message m JOIN outbox_wait w ON w.message = m.id
+                 WHERE m.account = ?1 AND status IN {WAITING} AND w.notice_at IS NULL AND w.gate_secs > 0
+                 ORDER BY m.id"
             ))?;
             let mut r = c.prepare_cached(
                 "SELECT address FROM outbox_recipient WHERE message = ?1 AND status = 'pending' ORDER BY address",
@@ -84,7 +87,7 @@ impl Store {
     /// When this account's sender was last told that mail waits (unix seconds).
     pub fn outbox_last_waiting_notice(&self, account: &str) -> Result<Option<i64>> {
         self.read(|c| {
-            Ok(c.query_row("SELECT MAX(waiting_notice_at) FROM outbox_message WHERE account = ?1", [account], |r| {
+            Ok(c.query_row("SELECT MAX(notice_at) FROM outbox_wait WHERE account = ?1", [account], |r| {
                 r.get::<_, Option<i64>>(0)
             })
             .optional()?
@@ -98,7 +101,7 @@ impl Store {
         self.write(|t| {
             let id = put_inbox_notice(t, account, raw, &["$postbote-notice"])?;
             for m in ids {
-                t.tx.prepare_cached("UPDATE outbox_message SET waiting_notice_at = ?2 WHERE id = ?1")?
+                t.tx.prepare_cached("UPDATE outbox_wait SET notice_at = ?2 WHERE message = ?1")?
                     .execute(params![m, at])?;
                 add_attempt(
                     &t.tx,

@@ -133,9 +133,12 @@ async fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Optio
 /// seconds, when the sender was told).
 fn waited(app: &App, id: i64) -> (i64, Option<i64>) {
     let c = rusqlite::Connection::open(app.config.store_path()).unwrap();
-    c.query_row("SELECT gate_wait_secs, waiting_notice_at FROM outbox_message WHERE id = ?1", [id], |r| {
-        Ok((r.get(0)?, r.get(1)?))
-    })
+    c.query_row(
+        "SELECT COALESCE(w.gate_secs, 0), w.notice_at FROM outbox_message m LEFT JOIN outbox_wait w ON w.message = m.id
+         WHERE m.id = ?1",
+        [id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
     .unwrap()
 }
 
