@@ -336,3 +336,37 @@ async fn multiappend_batch_killed_halfway_leaves_one_sent_copy_per_message() {
 async fn pipelined_appends_killed_halfway_leave_one_sent_copy_per_message() {
     sent_copies_survive_sigkill_mid_batch(&[("POSTBOTE_SENT_COPY_METHOD", "pipelined")], "pipelined APPEND").await;
 }
+
+/// The batch writer against Dovecot in every combination: MULTIAPPEND and pipelined, with
+/// LITERAL+ and with synchronizing literals (each waiting for the server's `+`, as with a
+/// server without LITERAL+). Everything confirmed is there once; a refused batch confirms
+/// nothing and says why.
+#[tokio::test]
+async fn batched_appends_with_and_without_literal_plus_and_refusals() {
+    use postbote::outbox::append::{AppendError, Mode, append_all};
+    let s = setup("2h", "Mon-Fri 07:00-18:00");
+    let app = app_for(&s.path);
+    let mb = app.config.mailbox(&s.u).unwrap();
+    let mut session = postbote::imap_sync::conn::connect(&app.config, mb).await.unwrap();
+    let mut expected = 0;
+    for (mode, plus) in
+        [(Mode::MultiAppend, true), (Mode::MultiAppend, false), (Mode::Pipelined, true), (Mode::Pipelined, false)]
+    {
+        let raws: Vec<Vec<u8>> = (0..5)
+            .map(|i| format!("From: <{}@bau-firma.test>\r\nMessage-ID: <{mode:?}-{plus}-{i}@bau-firma.test>\r\nSubject: {i}\r\n\r\nx\r\n", s.u).into_bytes())
+            .collect();
+        let refs: Vec<&[u8]> = raws.iter().map(Vec::as_slice).collect();
+        let out = append_all(&mut session, "Sent", "\\Seen", &refs, mode, plus).await;
+        assert!(out.error.is_none(), "{mode:?} literal+ {plus}: {:?}", out.error);
+        assert_eq!(out.confirmed, vec![0, 1, 2, 3, 4], "{mode:?} literal+ {plus}");
+        expected += 5;
+
+        let out = append_all(&mut session, "Nicht da", "\\Seen", &refs[..2], mode, plus).await;
+        assert!(out.confirmed.is_empty(), "{mode:?} literal+ {plus}: nothing goes into a missing folder");
+        assert!(matches!(out.error, Some(AppendError::Refused { .. })), "{mode:?} literal+ {plus}: {:?}", out.error);
+    }
+    let _ = session.logout().await;
+    let mut imap = RawImap::login(&s.imap_user, &s.imap_pw);
+    assert_eq!(imap.select("Sent"), expected);
+    imap.logout();
+}
