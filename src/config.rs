@@ -18,6 +18,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod hours;
+pub use hours::WorkingHours;
+
 /// The example configuration, shipped in the binary (`postbote config example`).
 pub const EXAMPLE: &str = include_str!("../config.example.toml");
 
@@ -134,6 +137,8 @@ pub struct RawOutbox {
     pub transcript_retention: Option<String>,
     pub max_messages_per_connection: Option<u32>,
     pub retry_schedule: Option<Vec<String>>,
+    pub still_waiting_after: Option<String>,
+    pub working_hours: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -330,6 +335,10 @@ pub struct Outbox {
     pub max_messages_per_connection: u32,
     /// Waits between attempts after a temporary failure; the last one repeats.
     pub retry_schedule: Vec<Duration>,
+    /// Closed-gate time inside working hours after which the sender is told that mail waits.
+    pub still_waiting_after: Duration,
+    /// The office's working hours, in `agent.time_zone`.
+    pub working_hours: WorkingHours,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -549,6 +558,14 @@ impl Config {
                     ));
                 }
                 given.iter().map(|d| duration(d, "outbox.retry_schedule")).collect::<Result<Vec<_>, _>>()?
+            },
+            still_waiting_after: duration(
+                raw.outbox.still_waiting_after.as_deref().unwrap_or("2h"),
+                "outbox.still_waiting_after",
+            )?,
+            working_hours: {
+                let given = raw.outbox.working_hours.as_deref().unwrap_or("Mon-Fri 07:00-18:00");
+                WorkingHours::parse(given).map_err(|e| invalid(format!("outbox.working_hours \"{given}\": {e}")))?
             },
         };
 
@@ -1133,6 +1150,8 @@ password_file = "{}"
         assert_eq!(d.outbox.max_messages_per_connection, e.outbox.max_messages_per_connection);
         assert_eq!(d.outbox.retry_schedule, e.outbox.retry_schedule);
         assert!(dr.limits.is_unlimited() && er.limits.is_unlimited(), "no send-rate limit by default");
+        assert_eq!(d.outbox.still_waiting_after, e.outbox.still_waiting_after);
+        assert_eq!(d.outbox.working_hours, e.outbox.working_hours);
         assert_eq!(d.control.listen, e.control.listen);
         assert_eq!(d.control.session_ttl, e.control.session_ttl);
         assert_eq!(d.control.max_session_ttl, e.control.max_session_ttl);
@@ -1183,6 +1202,8 @@ password_file = "{}"
                 "[direct]\nhost = \"d.test\"\nmax_per_minute = 0",
                 "direct.max_per_minute 0 must be a whole number of at least 1",
             ),
+            ("[outbox]\nstill_waiting_after = \"2 hours\"", "outbox.still_waiting_after \"2 hours\" is not a duration"),
+            ("[outbox]\nworking_hours = \"Mo-Fr 7-18\"", "outbox.working_hours \"Mo-Fr 7-18\": \"Mo\" is not a day"),
         ];
         for (extra, want) in cases {
             // [imap] and [relay] already exist in `minimal`: put overrides in their own table where needed.

@@ -4,12 +4,14 @@
 //! `enqueue` validates and commits in one store transaction and wakes the loop. `run` is the
 //! daemon's queue loop: at start-up it turns messages left in `sending` into `unknown` and
 //! settles those it can prove were sent; then, on every wake-up and at least every few seconds,
-//! it counts open-gate time, expires and discards, and drains each mailbox with due messages
+//! it counts open-gate time (and closed-gate working time, for the "still waiting" notice of
+//! `waiting_notice`), expires and discards, and drains each mailbox with due messages
 //! whose gate is open (`send`), then saves Sent copies (`sentcopy`). The retry policy is the
 //! pure `retry::next`; the gate and its clock are in `gate`. This module is the only caller of
 //! `smtp`. It never sends a message twice without a person's say: a message whose outcome is
 //! unknown waits for `postbote queue retry` or `cancel`.
 
+pub mod append;
 pub mod compose;
 pub mod gate;
 pub mod pacing;
@@ -17,6 +19,8 @@ pub mod rate;
 pub mod retry;
 pub mod send;
 pub mod sentcopy;
+pub mod waiting;
+pub mod waiting_notice;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -291,6 +295,7 @@ struct LoopState {
     clocks: HashMap<&'static str, gate::OpenClock>,
     copy_backoff: HashMap<String, (tokio::time::Instant, Duration)>,
     last_cleanup: Option<tokio::time::Instant>,
+    waited: waiting_notice::WaitClock,
 }
 
 pub async fn run(app: App, token: CancellationToken) -> anyhow::Result<()> {
@@ -299,7 +304,12 @@ pub async fn run(app: App, token: CancellationToken) -> anyhow::Result<()> {
         Ok(n) => tracing::info!(settled = n, "messages left unknown by a crash were found in the Sent folder"),
         Err(e) => tracing::warn!(error = %e, "could not settle unknown messages"),
     }
-    let mut st = LoopState { clocks: HashMap::new(), copy_backoff: HashMap::new(), last_cleanup: None };
+    let mut st = LoopState {
+        clocks: HashMap::new(),
+        copy_backoff: HashMap::new(),
+        last_cleanup: None,
+        waited: Default::default(),
+    };
     loop {
         if token.is_cancelled() {
             return Ok(());
@@ -333,6 +343,10 @@ async fn pass(app: &App, st: &mut LoopState, token: &CancellationToken) -> Resul
         let open = gate::is_open(app, t)?;
         let secs = st.clocks.entry(t.as_str()).or_default().tick(instant, open);
         app.store.outbox_add_open_time(&accounts, secs as i64)?;
+    }
+    // Closed-gate time in working hours, and "still waiting" notices to whoever is due one.
+    if let Err(e) = waiting_notice::tick(app, &mut st.waited, at) {
+        tracing::warn!(error = %e, "could not count or tell the time mail waits for an office session");
     }
     for (id, account) in app.store.outbox_expire(app.config.outbox.lifetime.as_secs() as i64, at)? {
         if let (Some(mb), Some((m, _))) = (app.config.mailbox(&account), app.store.outbox_show(id)?) {

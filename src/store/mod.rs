@@ -18,6 +18,8 @@ pub mod messages;
 pub mod outbox;
 pub mod sessions;
 pub mod outbox_rate;
+pub mod sent_copy;
+pub mod waiting;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -37,6 +39,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0007_search_text", include_str!("../../schema/0007_search_text.sql")),
     ("0008_control_audit", include_str!("../../schema/0008_control_audit.sql")),
     ("0009_outbox_rates", include_str!("../../schema/0009_outbox_rates.sql")),
+    ("0010_waiting_notice", include_str!("../../schema/0010_waiting_notice.sql")),
 ];
 
 const READERS: usize = 8;

@@ -172,7 +172,7 @@ fn recipients_of(c: &rusqlite::Connection, id: i64) -> rusqlite::Result<Vec<Reci
         .collect()
 }
 
-fn add_attempt(
+pub(super) fn add_attempt(
     c: &rusqlite::Connection,
     id: i64,
     at: i64,
@@ -648,23 +648,27 @@ impl Store {
     /// sees it. Until the APPEND is done it has no UID; after it, the mirror knows it by its
     /// new UID and never fetches it a second time.
     pub fn insert_inbox_notice(&self, account: &str, raw: Vec<u8>, keywords: &[&str]) -> Result<i64> {
-        let parsed = crate::message::parse(&raw);
-        self.write(|t| {
-            let folder = ensure_folder(t, account, "INBOX", Some("inbox"))?;
-            let m = NewMessage {
-                uid: None,
-                modseq: None,
-                flags: keywords.iter().map(|k| k.to_string()).collect(),
-                internal_date: now(),
-                raw,
-            };
-            let id = insert_message(t, account, folder, &m, &parsed)?.expect("a local message is always new");
-            t.log(account, super::ObjType::Mailbox, folder, super::Op::CountsOnly, None)?;
-            t.touch(account, super::ObjType::EmailDelivery)?;
-            super::jmap::queue(t, account, "append", Some(id), None, None, None, None)?;
-            Ok(id)
-        })
+        self.write(|t| put_inbox_notice(t, account, raw, keywords))
     }
+}
+
+/// [`Store::insert_inbox_notice`] inside a caller's transaction (the "still waiting" notice
+/// marks its messages as told in the same one).
+pub(super) fn put_inbox_notice(t: &mut super::Tx<'_>, account: &str, raw: Vec<u8>, keywords: &[&str]) -> Result<i64> {
+    let parsed = crate::message::parse(&raw);
+    let folder = ensure_folder(t, account, "INBOX", Some("inbox"))?;
+    let m = NewMessage {
+        uid: None,
+        modseq: None,
+        flags: keywords.iter().map(|k| k.to_string()).collect(),
+        internal_date: now(),
+        raw,
+    };
+    let id = insert_message(t, account, folder, &m, &parsed)?.expect("a local message is always new");
+    t.log(account, super::ObjType::Mailbox, folder, super::Op::CountsOnly, None)?;
+    t.touch(account, super::ObjType::EmailDelivery)?;
+    super::jmap::queue(t, account, "append", Some(id), None, None, None, None)?;
+    Ok(id)
 }
 
 #[cfg(test)]

@@ -12,3 +12,4 @@ mod outbox;
 mod rates;
 mod support;
 mod trust_jmap;
+mod waiting;
