@@ -168,7 +168,7 @@ fn blocked_notice(tz: chrono_tz::Tz, to: &str, server: &str, reply: &str) -> Vec
 pub fn rate_status(app: &App, mb: &Mailbox, at: i64) -> Result<crate::status::Part, StoreError> {
     let tz = app.config.agent.time_zone;
     let mut lines = Vec::new();
-    let held = app.store.outbox_held(&mb.id, rate::HELD)?;
+    let held = app.store.rate_held(&mb.id, rate::HELD)?;
     if let Some((n, until)) = held {
         lines.push(format!("outbox: {n} message(s) {}", held_text(tz, until.max(at), at)));
     }

@@ -109,7 +109,7 @@ impl Store {
 
     /// How many waiting messages of the account carry a reason starting with `prefix`, and the
     /// earliest time one of them is due.
-    pub fn outbox_held(&self, account: &str, prefix: &str) -> Result<Option<(i64, i64)>> {
+    pub fn rate_held(&self, account: &str, prefix: &str) -> Result<Option<(i64, i64)>> {
         self.read(|c| {
             let (n, due): (i64, Option<i64>) = c.query_row(
                 &format!(
@@ -201,9 +201,9 @@ mod tests {
         let (_d, s) = store();
         let id = s.outbox_insert(&new_message()).unwrap();
         let t = now();
-        assert_eq!(s.outbox_held("becker", "held").unwrap(), None);
+        assert_eq!(s.rate_held("becker", "held").unwrap(), None);
         assert_eq!(s.outbox_hold("becker", t + 60, "held by rate limit until 14:05", t).unwrap(), 1);
-        assert_eq!(s.outbox_held("becker", "held").unwrap(), Some((1, t + 60)));
+        assert_eq!(s.rate_held("becker", "held").unwrap(), Some((1, t + 60)));
         assert!(s.outbox_next("becker", t).unwrap().is_none(), "not due while held");
         assert!(s.outbox_begin_counted(id, &["transport:relay".into()], t + 60).unwrap());
         assert_eq!(s.outbox_sends_since("transport:relay", 0).unwrap(), vec![t + 60]);
