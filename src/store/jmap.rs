@@ -1611,10 +1611,7 @@ mod tests {
     use crate::store::messages::FolderState;
 
     fn store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(&dir.path().join("s.sqlite")).unwrap();
-        s.ensure_accounts(["becker"]).unwrap();
-        (dir, s)
+        crate::store::test_store()
     }
 
     /// Messages as a sync stores them (with their UIDs, in a folder of UIDVALIDITY 1).

@@ -348,6 +348,15 @@ pub(crate) fn ignore_no_rows<T>(e: rusqlite::Error) -> rusqlite::Result<Option<T
     }
 }
 
+/// A store in a fresh temporary directory with the account `becker`, for unit tests.
+#[cfg(test)]
+pub(crate) fn test_store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(&dir.path().join("s.sqlite")).unwrap();
+    s.ensure_accounts(["becker"]).unwrap();
+    (dir, s)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -676,10 +676,7 @@ mod tests {
     use super::*;
 
     fn store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(&dir.path().join("s.sqlite")).unwrap();
-        s.ensure_accounts(["becker"]).unwrap();
-        (dir, s)
+        crate::store::test_store()
     }
 
     fn new(to: &[&str]) -> NewOutboxMessage {

@@ -131,10 +131,7 @@ mod tests {
     use crate::store::outbox::NewOutboxMessage;
 
     fn store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(&dir.path().join("s.sqlite")).unwrap();
-        s.ensure_accounts(["becker"]).unwrap();
-        (dir, s)
+        crate::store::test_store()
     }
 
     /// Counts survive reopening the store (a restart), and old rows go away.

@@ -229,9 +229,7 @@ mod tests {
     use super::*;
 
     fn store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(&dir.path().join("s.sqlite")).unwrap();
-        (dir, s)
+        crate::store::test_store()
     }
 
     #[test]
