@@ -990,10 +990,10 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
     let n: u64 = n.parse().ok()?;
     let secs = match unit.trim() {
         "s" => n,
-        "m" | "min" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
-        "w" => n * 7 * 86_400,
+        "m" | "min" => n.checked_mul(60)?,
+        "h" => n.checked_mul(3600)?,
+        "d" => n.checked_mul(86_400)?,
+        "w" => n.checked_mul(7 * 86_400)?,
         _ => return None,
     };
     Some(Duration::from_secs(secs))
@@ -1258,6 +1258,9 @@ password_file = "{}"
         assert_eq!(parse_duration("8h"), Some(Duration::from_secs(8 * 3600)));
         assert_eq!(parse_duration("d"), None);
         assert_eq!(parse_duration("3 days"), None);
+        // Regression: a huge count overflowed (a panic in a debug build) instead of being refused.
+        assert_eq!(parse_duration("18446744073709551615w"), None);
+        assert_eq!(parse_duration("307445734561825861m"), None);
         let tz: chrono_tz::Tz = "Europe/Berlin".parse().unwrap();
         let d: toml::value::Datetime = "2026-01-06".parse().unwrap();
         let end = local_datetime(&d, tz, true, "k").unwrap();

@@ -62,14 +62,14 @@ impl std::fmt::Display for Loose {
 pub fn check(data_dir: &Path) -> std::io::Result<Vec<Loose>> {
     let mut out = Vec::new();
     match std::fs::symlink_metadata(data_dir) {
-        Ok(_) => walk(data_dir, &mut out)?,
+        Ok(_) => walk(data_dir, group_id(), &mut out)?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }
     Ok(out)
 }
 
-fn walk(path: &Path, out: &mut Vec<Loose>) -> std::io::Result<()> {
+fn walk(path: &Path, office_group: Option<u32>, out: &mut Vec<Loose>) -> std::io::Result<()> {
     let meta = std::fs::symlink_metadata(path)?;
     let mode = meta.permissions().mode() & 0o7777;
     let want = if meta.is_dir() {
@@ -79,15 +79,19 @@ fn walk(path: &Path, out: &mut Vec<Loose>) -> std::io::Result<()> {
     } else {
         return Ok(());
     };
-    // The office program's group may pass through the data directory and read the control
-    // token (see `control::files`); nothing else is ever open to the group, and nothing to others.
-    let group_may = if meta.is_dir() {
+    // The group `postbote` (the office program's) may pass through the data directory and read
+    // the control token (see `control::files`); nothing else is ever open to a group, and
+    // nothing to others. A repair keeps that much for the group `postbote` and no more.
+    let group_may = if office_group != Some(std::os::unix::fs::MetadataExt::gid(&meta)) {
+        0
+    } else if meta.is_dir() {
         0o010
     } else if path.file_name().is_some_and(|n| n == "control.token") {
         0o040
     } else {
         0
     };
+    let want = want | (mode & group_may);
     if mode & 0o077 & !group_may != 0 {
         out.push(Loose { path: path.to_owned(), mode, want });
     }
@@ -95,7 +99,7 @@ fn walk(path: &Path, out: &mut Vec<Loose>) -> std::io::Result<()> {
         let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
         entries.sort();
         for p in entries {
-            match walk(&p, out) {
+            match walk(&p, office_group, out) {
                 // A file SQLite removed (a -wal at close) between listing and looking is no problem.
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 r => r?,
@@ -105,7 +109,8 @@ fn walk(path: &Path, out: &mut Vec<Loose>) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Set everything [`check`] finds to 0700 (directories) or 0600 (files) and return what was
+/// Set everything [`check`] finds to 0700 (directories) or 0600 (files), keeping what the
+/// group `postbote` may have, and return what was
 /// changed, so the caller can say so.
 pub fn repair(data_dir: &Path) -> std::io::Result<Vec<Loose>> {
     let loose = check(data_dir)?;
@@ -118,6 +123,23 @@ pub fn repair(data_dir: &Path) -> std::io::Result<Vec<Loose>> {
         }
     }
     Ok(done)
+}
+
+/// The group the office program's user joins to use the control endpoint.
+pub const GROUP: &str = "postbote";
+
+/// The id of the group `postbote`, if this system has one.
+pub fn group_id() -> Option<u32> {
+    let name = std::ffi::CString::new(GROUP).ok()?;
+    // SAFETY: getgrnam_r writes only into `grp` and `buf`, which live for the whole call and
+    // whose sizes are passed; `result` is either null or points at `grp`.
+    unsafe {
+        let mut grp: libc::group = std::mem::zeroed();
+        let mut buf = vec![0 as libc::c_char; 16 * 1024];
+        let mut result: *mut libc::group = std::ptr::null_mut();
+        let rc = libc::getgrnam_r(name.as_ptr(), &mut grp, buf.as_mut_ptr(), buf.len(), &mut result);
+        (rc == 0 && !result.is_null()).then_some(grp.gr_gid)
+    }
 }
 
 #[cfg(test)]

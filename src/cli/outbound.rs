@@ -175,6 +175,18 @@ fn compose_send(app: &App, mb: &crate::config::Mailbox, a: &SendArgs, body: &str
     b.write_to_vec().context("building the message")
 }
 
+/// The control endpoint's path for one session; an id is what `session login` printed (letters
+/// and digits), so nothing else can reach the request line.
+fn session_path(id: &str, action: &str) -> anyhow::Result<String> {
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
+        anyhow::bail!(
+            "\"{}\" is not a session id (the letters and digits `postbote session login` printed)",
+            id.escape_debug()
+        );
+    }
+    Ok(format!("/session/{id}/{action}"))
+}
+
 fn when(app: &App, t: Option<i64>) -> String {
     t.and_then(|t| chrono::DateTime::from_timestamp(t, 0))
         .map(|d| d.with_timezone(&app.config.agent.time_zone).format("%d.%m.%Y %H:%M:%S").to_string())
@@ -337,7 +349,7 @@ pub async fn session(app: &App, c: SessionCmd) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         SessionCmd::Heartbeat { id } => {
-            let lease = match request(listen, "POST", &format!("/session/{id}/heartbeat"), None).await {
+            let lease = match request(listen, "POST", &session_path(&id, "heartbeat")?, None).await {
                 Ok((200, v)) => v["lease_until"].as_i64(),
                 Ok((_, v)) => bail!("{}", v["error"].as_str().unwrap_or("heartbeat refused")),
                 Err(e) if offline(&e) => {
@@ -353,7 +365,7 @@ pub async fn session(app: &App, c: SessionCmd) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         SessionCmd::Logout { id } => {
-            match request(listen, "POST", &format!("/session/{id}/logout"), None).await {
+            match request(listen, "POST", &session_path(&id, "logout")?, None).await {
                 Ok((204, _)) => {}
                 Ok((_, v)) => bail!("{}", v["error"].as_str().unwrap_or("logout refused")),
                 Err(e) if offline(&e) => {

@@ -107,11 +107,25 @@ fn dechunk(mut s: &str) -> String {
     let mut out = String::new();
     while let Some((size, rest)) = s.split_once("\r\n") {
         let Ok(n) = usize::from_str_radix(size.trim(), 16) else { break };
-        if n == 0 || rest.len() < n {
+        // `get` rather than slicing: a size that ends inside a character stops here, no panic.
+        let (Some(chunk), Some(after)) = (rest.get(..n), rest.get(n..)) else { break };
+        if n == 0 {
             break;
         }
-        out.push_str(&rest[..n]);
-        s = rest[n..].trim_start_matches("\r\n");
+        out.push_str(chunk);
+        s = after.trim_start_matches("\r\n");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dechunk_joins_chunks_and_stops_at_a_size_inside_a_character() {
+        assert_eq!(dechunk("4\r\nWiki\r\n5\r\npedia\r\n0\r\n\r\n"), "Wikipedia");
+        // Regression: a chunk size that ends inside "ü" panicked on slicing.
+        assert_eq!(dechunk("1\r\nü\r\n0\r\n\r\n"), "");
+    }
 }

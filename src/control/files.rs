@@ -11,8 +11,7 @@ use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-/// The group the office program's user joins to use the endpoint.
-pub const GROUP: &str = "postbote";
+pub use crate::files::{GROUP, group_id};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FileError {
@@ -22,20 +21,6 @@ pub enum FileError {
     Malformed(PathBuf),
     #[error("control endpoint: cannot listen on {path}: {source}")]
     Socket { path: PathBuf, source: std::io::Error },
-}
-
-/// The id of the group `postbote`, if this system has one.
-pub fn group_id() -> Option<u32> {
-    let name = std::ffi::CString::new(GROUP).ok()?;
-    // SAFETY: getgrnam_r writes only into `grp` and `buf`, which live for the whole call and
-    // whose sizes are passed; `result` is either null or points at `grp`.
-    unsafe {
-        let mut grp: libc::group = std::mem::zeroed();
-        let mut buf = vec![0 as libc::c_char; 16 * 1024];
-        let mut result: *mut libc::group = std::ptr::null_mut();
-        let rc = libc::getgrnam_r(name.as_ptr(), &mut grp, buf.as_mut_ptr(), buf.len(), &mut result);
-        (rc == 0 && !result.is_null()).then_some(grp.gr_gid)
-    }
 }
 
 /// Give `path` to the group `postbote` with `shared` mode when the group exists and this process

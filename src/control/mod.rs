@@ -101,7 +101,9 @@ struct Guard {
 async fn guard(State(g): State<Guard>, ConnectInfo(peer): ConnectInfo<Peer>, req: Request, next: Next) -> Response {
     let h = req.headers();
     let text = |name| h.get(name).and_then(|v: &axum::http::HeaderValue| v.to_str().ok());
-    let mut hosts: Vec<&str> = h.get_all(axum::http::header::HOST).iter().filter_map(|v| v.to_str().ok()).collect();
+    // A Host that is not text is kept as a value no listen address can match, so it is refused.
+    let mut hosts: Vec<&str> =
+        h.get_all(axum::http::header::HOST).iter().map(|v| v.to_str().unwrap_or("\u{fffd}")).collect();
     if let Some(a) = req.uri().authority() {
         hosts.push(a.as_str());
     }

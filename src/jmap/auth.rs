@@ -134,8 +134,15 @@ impl IntoResponse for AuthRejection {
 fn client_ip(parts: &Parts, server: &Server) -> IpAddr {
     let peer =
         parts.extensions.get::<ConnectInfo<super::PeerAddr>>().map_or(IpAddr::from([127, 0, 0, 1]), |c| c.0.0.ip());
-    let forwarded = parts.headers.get_all("x-forwarded-for").into_iter().filter_map(|v| v.to_str().ok());
-    authlimit::client_addr(peer, forwarded, &server.app.config.jmap.trusted_proxies)
+    // Read lossily: a proxy appends the real address to whatever the client sent, so one
+    // non-UTF-8 byte from the client must spoil only its own entry, not the proxy's.
+    let forwarded: Vec<String> = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .into_iter()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .collect();
+    authlimit::client_addr(peer, forwarded.iter().map(String::as_str), &server.app.config.jmap.trusted_proxies)
 }
 
 impl FromRequestParts<Server> for Authed {

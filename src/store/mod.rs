@@ -16,9 +16,9 @@ pub mod deliverability;
 pub mod jmap;
 pub mod messages;
 pub mod outbox;
-pub mod sessions;
 pub mod outbox_rate;
 pub mod sent_copy;
+pub mod sessions;
 pub mod waiting;
 
 use std::collections::BTreeSet;

@@ -14,6 +14,9 @@ use super::{Result, Store, now};
 
 /// How many audit rows are kept; older ones are dropped as new ones arrive.
 const AUDIT_KEEP: i64 = 20_000;
+/// Refused requests are kept apart and fewer, so a flood of them can never push the record of
+/// who opened the gate out of the audit trail.
+const REFUSED_KEEP: i64 = 1_000;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct OfficeSession {
@@ -74,11 +77,19 @@ fn audit(t: &rusqlite::Transaction<'_>, action: AuditAction, s: Option<&OfficeSe
         "INSERT INTO control_audit (at, action, session_id, user, how, lease_until) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![now(), action.as_str(), s.map(|s| &s.id), s.map(|s| &s.user), how, s.map(|s| s.lease_until)],
     )?;
-    prune(t)
+    prune(t, false)
 }
 
-fn prune(t: &rusqlite::Transaction<'_>) -> Result<()> {
-    t.execute("DELETE FROM control_audit WHERE id <= (SELECT max(id) FROM control_audit) - ?1", [AUDIT_KEEP])?;
+/// Keep the newest rows of one kind: session changes (`refused` false) or refusals.
+fn prune(t: &rusqlite::Transaction<'_>, refused: bool) -> Result<()> {
+    let (op, keep) = if refused { ("=", REFUSED_KEEP) } else { ("!=", AUDIT_KEEP) };
+    t.execute(
+        &format!(
+            "DELETE FROM control_audit WHERE action {op} 'refused' AND id <= (SELECT id FROM control_audit
+                WHERE action {op} 'refused' ORDER BY id DESC LIMIT 1 OFFSET ?1)"
+        ),
+        [keep],
+    )?;
     Ok(())
 }
 
@@ -196,7 +207,7 @@ impl Store {
                 "INSERT INTO control_audit (at, action, how, detail) VALUES (?1, 'refused', ?2, ?3)",
                 params![now(), how, detail],
             )?;
-            prune(&t.tx)
+            prune(&t.tx, true)
         })
     }
 
@@ -270,24 +281,23 @@ mod tests {
         assert!(old.lease_until <= now() + 43_200);
     }
 
+    /// Regression: refusals shared one bounded trail with logins, so a flood of unauthenticated
+    /// requests could push the record of who opened the gate out of it.
     #[test]
-    fn refused_requests_are_recorded_and_the_trail_is_bounded() {
+    fn refused_requests_are_recorded_apart_and_never_push_out_logins() {
         let (_d, s) = store();
+        s.session_insert("s1", "anna", 100, "cli uid 0").unwrap();
         s.audit_refused("tcp 127.0.0.1:5", "no token").unwrap();
         let a = &s.audit_recent(1).unwrap()[0];
         assert_eq!((a.action, a.detail.as_deref(), a.user.as_deref()), (AuditAction::Refused, Some("no token"), None));
-        s.write(|t| {
-            t.tx.execute(
-                "INSERT INTO control_audit (id, at, action, how) VALUES (?1, 0, 'refused', 'x')",
-                [AUDIT_KEEP + 50],
-            )?;
-            Ok(())
-        })
-        .unwrap();
-        s.audit_refused("tcp 127.0.0.1:5", "wrong token").unwrap();
-        let left: i64 = s
-            .read(|c| Ok(c.query_row("SELECT count(*) FROM control_audit WHERE id <= 50", [], |r| r.get(0))?))
-            .unwrap();
-        assert_eq!(left, 0, "rows older than the newest {AUDIT_KEEP} are dropped");
+        for _ in 0..REFUSED_KEEP + 10 {
+            s.audit_refused("tcp 127.0.0.1:5", "wrong token").unwrap();
+        }
+        let count = |action: &str| -> i64 {
+            s.read(|c| Ok(c.query_row("SELECT count(*) FROM control_audit WHERE action = ?1", [action], |r| r.get(0))?))
+                .unwrap()
+        };
+        assert_eq!(count("refused"), REFUSED_KEEP, "only the newest refusals are kept");
+        assert_eq!(count("login"), 1, "the login outlives any number of refusals");
     }
 }
