@@ -646,10 +646,11 @@ mod tests {
         Some(Signing { selector: "postbote".into(), domain: "bau-firma.de".into(), published, matches })
     }
 
-    #[test]
-    fn verdicts_follow_the_facts() {
-        type Case = (&'static str, fn() -> Facts, Level, &'static str);
-        let cases: &[Case] = &[
+    type Case = (&'static str, fn() -> Facts, Level, &'static str);
+
+    /// Each case: its name, its facts, the expected level and the code of the first finding.
+    fn cases() -> Vec<Case> {
+        vec![
             ("direct, SPF pass, DKIM found, p=reject", direct_ok, Level::Ok, "dmarc_passes"),
             (
                 "direct, no SPF, no DKIM, no DMARC",
@@ -875,11 +876,97 @@ mod tests {
                 Level::WillFail,
                 "server_unknown",
             ),
-        ];
-        for (name, facts, level, code) in cases {
+        ]
+    }
+
+    /// More facts, for the rules and wordings the table above does not reach first.
+    fn more_cases() -> Vec<(&'static str, fn() -> Facts)> {
+        vec![
+            ("direct, DKIM key record invalid", || Facts {
+                signing: signing(KeyRecord::Invalid { error: "no p= tag".into() }, KeyMatch::NotChecked),
+                ..direct_ok()
+            }),
+            ("relay, DKIM key revoked, p=none", || Facts {
+                dmarc: dmarc(Policy::None),
+                signing: signing(KeyRecord::Revoked, KeyMatch::NotChecked),
+                ..relay(direct_ok())
+            }),
+            ("relay, DKIM key file unusable", || Facts {
+                signing: signing(
+                    KeyRecord::Valid { bits: Some(2048) },
+                    KeyMatch::Unreadable { error: "no such file".into() },
+                ),
+                ..relay(direct_ok())
+            }),
+            ("direct, ?all", || Facts { spf: spf_with(SpfEval::Pass, AllQualifier::Neutral), ..direct_ok() }),
+            ("relay, hosted SPF fails, own signature carries it", || Facts {
+                spf: spf_with(SpfEval::Fail, AllQualifier::Fail),
+                signing: signing(KeyRecord::Valid { bits: Some(2048) }, KeyMatch::Matches),
+                ..relay(direct_ok())
+            }),
+            ("direct, p=quarantine pct=50 with reports", || {
+                let mut f = Facts { dmarc: dmarc(Policy::Quarantine), ..direct_ok() };
+                if let DmarcState::Found(m) = &mut f.dmarc {
+                    m.pct = 50;
+                    m.rua = vec!["mailto:dmarc@bau-firma.de".into()];
+                }
+                f
+            }),
+            ("direct, SPF fails, no DKIM, no DMARC", || Facts {
+                spf: spf_with(SpfEval::Fail, AllQualifier::Fail),
+                dkim_selectors_found: vec![],
+                dmarc: DmarcState::Absent,
+                ..direct_ok()
+            }),
+            ("direct, SPF passes, no DKIM found, p=reject", || Facts { dkim_selectors_found: vec![], ..direct_ok() }),
+            ("direct, DKIM search failed", || Facts {
+                dkim_selectors_found: vec![],
+                dkim_search_failed: Some("timeout".into()),
+                ..direct_ok()
+            }),
+            ("direct, own signature passes, SPF missing", || Facts {
+                spf: Spf::None,
+                dkim_selectors_found: vec![],
+                signing: signing(KeyRecord::Valid { bits: Some(2048) }, KeyMatch::Matches),
+                ..direct_ok()
+            }),
+            ("relay, p=none, signature as another domain", || Facts {
+                dmarc: dmarc(Policy::None),
+                signing: Some(Signing {
+                    selector: "s".into(),
+                    domain: "other.de".into(),
+                    published: KeyRecord::Valid { bits: None },
+                    matches: KeyMatch::Matches,
+                }),
+                ..relay(direct_ok())
+            }),
+        ]
+    }
+
+    /// Every finding of every case, in both languages, against the golden file: a change of
+    /// wording or of a rule shows here. `POSTBOTE_BLESS=1` rewrites the file after a deliberate change.
+    #[test]
+    fn verdict_texts_match_the_golden_file() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/deliverability/verdicts.golden");
+        let all = cases().into_iter().map(|(n, f, _, _)| (n, f)).chain(more_cases());
+        let mut text = String::new();
+        for (name, facts) in all {
             let v = judge(&facts());
-            assert_eq!(v.level, *level, "{name}: {v:#?}");
-            assert_eq!(v.findings[0].code, *code, "{name}: {v:#?}");
+            text.push_str(&format!("## {name}\n{}\n\n", serde_json::to_string_pretty(&v).unwrap()));
+        }
+        if std::env::var_os("POSTBOTE_BLESS").is_some() {
+            std::fs::write(path, &text).unwrap();
+        }
+        let golden = std::fs::read_to_string(path).unwrap();
+        assert!(golden == text, "verdict texts differ from {path}; diff it against POSTBOTE_BLESS=1 output");
+    }
+
+    #[test]
+    fn verdicts_follow_the_facts() {
+        for (name, facts, level, code) in cases() {
+            let v = judge(&facts());
+            assert_eq!(v.level, level, "{name}: {v:#?}");
+            assert_eq!(v.findings[0].code, code, "{name}: {v:#?}");
             assert!(!v.reason().de.is_empty() && !v.reason().en.is_empty(), "{name}");
         }
     }
