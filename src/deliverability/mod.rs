@@ -1,5 +1,5 @@
 //! The deliverability doctor: tells, from DNS, whether each mailbox's mail will arrive on the
-//! path it sends on, and signs mail with DKIM when a mailbox has a key.
+//! path it sends on.
 //!
 //! For every company domain in use and every configured path (`direct`: the company's own
 //! server, envelope sender the company address; `relay`: the hosted server, envelope sender the
@@ -10,9 +10,9 @@
 //! `status`) and logs a warning when one gets worse.
 //!
 //! This module never changes DNS, never sends mail, and never reports a DNS timeout or server
-//! failure as a fault of the domain. [`dkim::sign`] is the one entry point the outbox calls.
+//! failure as a fault of the domain. It reads DKIM keys through [`crate::dkim`] (to tell whether
+//! the published key matches) but never signs: signing belongs to `dkim`, which the outbox calls.
 
-pub mod dkim;
 pub mod dns;
 pub mod facts;
 pub mod verdict;
@@ -25,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
 use crate::config::{Config, Mailbox, Transport};
+use crate::dkim;
 use crate::store::deliverability::StoredVerdict;
 use dns::{Dns, Resolver};
 use facts::{Facts, KeyMatch, KeyRecord, Signing};
