@@ -16,7 +16,7 @@ pub struct Jmap {
     pub public_url: String,
     pub tls: Option<(PathBuf, PathBuf)>,
     /// Reverse proxies whose `X-Forwarded-For` names the client (empty: the header is ignored).
-    pub trusted_proxies: Vec<crate::authlimit::Net>,
+    pub trusted_proxies: Vec<super::Net>,
 }
 
 impl Jmap {

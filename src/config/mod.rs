@@ -5,8 +5,9 @@
 //! that cannot be wrong: ports are ports, schedules parse, time zones exist, every password
 //! source resolves. Each section has its own file with its type and its check ([`agent`],
 //! [`servers`] for `[imap]`/`[relay]`/`[direct]`, [`outbox`], [`control`], [`jmap`], [`doctor`],
-//! [`mailbox`] with [`vacation`]); [`validate`] holds the checks they share. Every error names
-//! the mailbox, the key and the problem: `config: mailbox "becker": smtp.port 99999 is not a port`.
+//! [`mailbox`] with [`vacation`]); [`validate`] holds the checks they share, [`net`] the address
+//! blocks of `jmap.trusted_proxies`. Every error names the mailbox, the key and the problem:
+//! `config: mailbox "becker": smtp.port 99999 is not a port`.
 //!
 //! `config.example.toml` is the one source of defaults; a test checks that leaving a key out
 //! gives the value the example shows. Secrets are `Secret`, whose `Debug` prints `[redacted]`.
@@ -23,6 +24,7 @@ mod doctor;
 mod hours;
 mod jmap;
 mod mailbox;
+mod net;
 mod outbox;
 mod raw;
 mod servers;
@@ -35,6 +37,7 @@ pub use doctor::Doctor;
 pub use hours::WorkingHours;
 pub use jmap::Jmap;
 pub use mailbox::{Dkim, FolderSpec, Mailbox, MailboxKind, MailboxSmtp, Transport};
+pub use net::Net;
 pub use outbox::Outbox;
 pub use raw::{
     RawAgent, RawConfig, RawControl, RawDkim, RawDoctor, RawImap, RawJmap, RawMailbox, RawMailboxSmtp, RawOutbox,
