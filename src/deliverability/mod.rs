@@ -320,36 +320,31 @@ pub async fn status(app: &App, mailbox: &str) -> anyhow::Result<crate::status::P
     Ok(crate::status::Part { json, lines })
 }
 
-/// Render reports for people.
+/// Render reports for people; every word comes from the verdict's catalog.
 pub fn render(reports: &[PathReport], lang: Lang) -> String {
-    let (path_l, via_l, configured_l, reason_l, fix_l, more_l) = match lang {
-        Lang::De => ("Weg", "über", "konfiguriert", "Grund", "Abhilfe", "Weitere Hinweise"),
-        Lang::En => ("path", "via", "configured", "reason", "fix", "more"),
-    };
+    let w = verdict::report_words(lang);
     let mut s = String::new();
     for r in reports {
-        let mark = if r.configured { format!(" ({configured_l})") } else { String::new() };
+        let mark = if r.configured { format!(" ({})", w.configured) } else { String::new() };
         s.push_str(&format!(
-            "{} · {} · {path_l}: {} {via_l} {}{mark}\n",
+            "{} · {} · {}: {} {} {}{mark}\n",
             r.mailbox,
             r.domain,
+            w.path,
             r.transport.as_str(),
+            w.via,
             r.facts.server
         ));
         s.push_str(&format!("  => {}\n", r.verdict.level.label(lang).to_uppercase()));
-        s.push_str(&format!("  {reason_l}: {}\n", r.verdict.reason().get(lang)));
+        s.push_str(&format!("  {}: {}\n", w.reason, r.verdict.reason().get(lang)));
         if let Some(f) = r.verdict.fix() {
-            s.push_str(&format!("  {fix_l}: {}\n", f.get(lang)));
+            s.push_str(&format!("  {}: {}\n", w.fix, f.get(lang)));
         }
         let rest: Vec<_> = r.verdict.findings.iter().skip(1).collect();
         if !rest.is_empty() {
-            s.push_str(&format!("  {more_l}:\n"));
+            s.push_str(&format!("  {}:\n", w.more));
             for f in rest {
-                let label = match (f.level, lang) {
-                    (Level::Ok, Lang::De) => "Hinweis",
-                    (Level::Ok, Lang::En) => "hint",
-                    (l, _) => l.label(lang),
-                };
+                let label = if f.level == Level::Ok { w.hint } else { f.level.label(lang) };
                 s.push_str(&format!("   - [{label}] {}", f.reason.get(lang)));
                 if let Some(fix) = &f.fix {
                     s.push_str(&format!(" → {}", fix.get(lang)));

@@ -4,12 +4,64 @@
 //!
 //! The golden file `tests/deliverability/verdicts.golden` pins every sentence.
 
-use super::Text;
 use super::rules::{Code, PassedBy};
+use super::{Lang, Level, Text};
 use crate::deliverability::facts::{Policy, SPF_LOOKUP_LIMIT};
 
 /// A finding's reason and its fix.
 pub type Words = (Text, Option<Text>);
+
+impl Level {
+    /// The level as people read it.
+    pub fn label(self, lang: Lang) -> &'static str {
+        match (self, lang) {
+            (Level::Ok, Lang::De) => "in Ordnung",
+            (Level::Ok, Lang::En) => "ok",
+            (Level::AtRisk, Lang::De) => "gefährdet",
+            (Level::AtRisk, Lang::En) => "at risk",
+            (Level::WillFail, Lang::De) => "wird scheitern",
+            (Level::WillFail, Lang::En) => "will fail",
+            (Level::CouldNotCheck, Lang::De) => "nicht prüfbar",
+            (Level::CouldNotCheck, Lang::En) => "could not check",
+        }
+    }
+}
+
+/// The words around the findings in a report for people (`postbote doctor`).
+#[derive(Debug, Clone, Copy)]
+pub struct ReportWords {
+    pub path: &'static str,
+    pub via: &'static str,
+    pub configured: &'static str,
+    pub reason: &'static str,
+    pub fix: &'static str,
+    pub more: &'static str,
+    /// The label of an ok finding among the further ones.
+    pub hint: &'static str,
+}
+
+pub fn report_words(lang: Lang) -> ReportWords {
+    match lang {
+        Lang::De => ReportWords {
+            path: "Weg",
+            via: "über",
+            configured: "konfiguriert",
+            reason: "Grund",
+            fix: "Abhilfe",
+            more: "Weitere Hinweise",
+            hint: "Hinweis",
+        },
+        Lang::En => ReportWords {
+            path: "path",
+            via: "via",
+            configured: "configured",
+            reason: "reason",
+            fix: "fix",
+            more: "more",
+            hint: "hint",
+        },
+    }
+}
 
 fn t(de: impl Into<String>, en: impl Into<String>) -> Text {
     Text { de: de.into(), en: en.into() }

@@ -18,6 +18,7 @@ mod rules;
 use serde::Serialize;
 
 use super::facts::Facts;
+pub use catalog::{ReportWords, report_words};
 pub use rules::{Code, PassedBy};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -48,18 +49,6 @@ impl Level {
             Level::AtRisk => Some(1),
             Level::WillFail => Some(2),
             Level::CouldNotCheck => None,
-        }
-    }
-    pub fn label(self, lang: Lang) -> &'static str {
-        match (self, lang) {
-            (Level::Ok, Lang::De) => "in Ordnung",
-            (Level::Ok, Lang::En) => "ok",
-            (Level::AtRisk, Lang::De) => "gefährdet",
-            (Level::AtRisk, Lang::En) => "at risk",
-            (Level::WillFail, Lang::De) => "wird scheitern",
-            (Level::WillFail, Lang::En) => "will fail",
-            (Level::CouldNotCheck, Lang::De) => "nicht prüfbar",
-            (Level::CouldNotCheck, Lang::En) => "could not check",
         }
     }
 }
