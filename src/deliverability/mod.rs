@@ -15,6 +15,7 @@
 
 pub mod dns;
 pub mod facts;
+pub mod records;
 pub mod verdict;
 
 use std::time::Duration;
