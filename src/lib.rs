@@ -22,8 +22,10 @@ pub mod config;
 pub mod control;
 /// Wires the tasks together; takes a shutdown future, cancels, then joins every task.
 pub mod daemon;
-/// SPF / DKIM / DMARC diagnosis and DKIM signing.
+/// SPF / DKIM / DMARC diagnosis.
 pub mod deliverability;
+/// DKIM signing with a mailbox's key, key generation and the record to publish (outbox and doctor).
+pub mod dkim;
 /// postbote's files are private: directories 0700, files 0600; finds and repairs looser modes.
 pub mod files;
 /// One task per mailbox mirroring IMAP folders into the store: planning apart from I/O.

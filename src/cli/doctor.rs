@@ -9,7 +9,8 @@ use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 
 use crate::app::App;
-use crate::deliverability::{self, dkim, verdict::Lang, verdict::Level};
+use crate::deliverability::{self, verdict::Lang, verdict::Level};
+use crate::dkim;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum LangArg {

@@ -1,5 +1,5 @@
 //! The deliverability doctor: tells, from DNS, whether each mailbox's mail will arrive on the
-//! path it sends on, and signs mail with DKIM when a mailbox has a key.
+//! path it sends on.
 //!
 //! For every company domain in use and every configured path (`direct`: the company's own
 //! server, envelope sender the company address; `relay`: the hosted server, envelope sender the
@@ -10,11 +10,12 @@
 //! `status`) and logs a warning when one gets worse.
 //!
 //! This module never changes DNS, never sends mail, and never reports a DNS timeout or server
-//! failure as a fault of the domain. [`dkim::sign`] is the one entry point the outbox calls.
+//! failure as a fault of the domain. It reads DKIM keys through [`crate::dkim`] (to tell whether
+//! the published key matches) but never signs: signing belongs to `dkim`, which the outbox calls.
 
-pub mod dkim;
 pub mod dns;
 pub mod facts;
+pub mod records;
 pub mod verdict;
 
 use std::time::Duration;
@@ -25,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
 use crate::config::{Config, Mailbox, Transport};
+use crate::dkim;
 use crate::store::deliverability::StoredVerdict;
 use dns::{Dns, Resolver};
 use facts::{Facts, KeyMatch, KeyRecord, Signing};
@@ -319,36 +321,31 @@ pub async fn status(app: &App, mailbox: &str) -> anyhow::Result<crate::status::P
     Ok(crate::status::Part { json, lines })
 }
 
-/// Render reports for people.
+/// Render reports for people; every word comes from the verdict's catalog.
 pub fn render(reports: &[PathReport], lang: Lang) -> String {
-    let (path_l, via_l, configured_l, reason_l, fix_l, more_l) = match lang {
-        Lang::De => ("Weg", "über", "konfiguriert", "Grund", "Abhilfe", "Weitere Hinweise"),
-        Lang::En => ("path", "via", "configured", "reason", "fix", "more"),
-    };
+    let w = verdict::report_words(lang);
     let mut s = String::new();
     for r in reports {
-        let mark = if r.configured { format!(" ({configured_l})") } else { String::new() };
+        let mark = if r.configured { format!(" ({})", w.configured) } else { String::new() };
         s.push_str(&format!(
-            "{} · {} · {path_l}: {} {via_l} {}{mark}\n",
+            "{} · {} · {}: {} {} {}{mark}\n",
             r.mailbox,
             r.domain,
+            w.path,
             r.transport.as_str(),
+            w.via,
             r.facts.server
         ));
         s.push_str(&format!("  => {}\n", r.verdict.level.label(lang).to_uppercase()));
-        s.push_str(&format!("  {reason_l}: {}\n", r.verdict.reason().get(lang)));
+        s.push_str(&format!("  {}: {}\n", w.reason, r.verdict.reason().get(lang)));
         if let Some(f) = r.verdict.fix() {
-            s.push_str(&format!("  {fix_l}: {}\n", f.get(lang)));
+            s.push_str(&format!("  {}: {}\n", w.fix, f.get(lang)));
         }
         let rest: Vec<_> = r.verdict.findings.iter().skip(1).collect();
         if !rest.is_empty() {
-            s.push_str(&format!("  {more_l}:\n"));
+            s.push_str(&format!("  {}:\n", w.more));
             for f in rest {
-                let label = match (f.level, lang) {
-                    (Level::Ok, Lang::De) => "Hinweis",
-                    (Level::Ok, Lang::En) => "hint",
-                    (l, _) => l.label(lang),
-                };
+                let label = if f.level == Level::Ok { w.hint } else { f.level.label(lang) };
                 s.push_str(&format!("   - [{label}] {}", f.reason.get(lang)));
                 if let Some(fix) = &f.fix {
                     s.push_str(&format!(" → {}", fix.get(lang)));

@@ -74,10 +74,10 @@ pub fn fingerprint(salt: &str, ep: &Endpoint) -> String {
 
 /// DKIM signing by postbote itself, when the mailbox has `[mailbox.dkim]`; otherwise the
 /// message unchanged. The Sent copy stays unsigned (it is the queued bytes).
-pub fn sign_if_configured(mb: &Mailbox, raw: &[u8]) -> Result<Vec<u8>, crate::deliverability::dkim::DkimError> {
+pub fn sign_if_configured(mb: &Mailbox, raw: &[u8]) -> Result<Vec<u8>, crate::dkim::DkimError> {
     match &mb.dkim {
         None => Ok(raw.to_vec()),
-        Some(d) => crate::deliverability::dkim::sign(d, raw),
+        Some(d) => crate::dkim::sign(d, raw),
     }
 }
 

@@ -205,7 +205,7 @@ async fn a_message_signed_by_postbote_verifies_against_the_published_key() {
         domain: domain.into(),
     };
 
-    let signed = deliverability::dkim::sign(&dkim("dkim-ok.test"), raw).unwrap();
+    let signed = postbote::dkim::sign(&dkim("dkim-ok.test"), raw).unwrap();
     let head = String::from_utf8_lossy(&signed[..signed.len() - raw.len()]).to_string();
     assert!(
         head.starts_with("DKIM-Signature:") && head.contains("c=relaxed/relaxed") && head.contains("a=rsa-sha256"),
@@ -221,7 +221,7 @@ async fn a_message_signed_by_postbote_verifies_against_the_published_key() {
     assert_eq!(verify(signed).await, vec![DkimResult::Pass]);
 
     // The same key under a selector whose published key is another one does not verify.
-    let signed = deliverability::dkim::sign(&dkim("dkim-mismatch.test"), raw).unwrap();
+    let signed = postbote::dkim::sign(&dkim("dkim-mismatch.test"), raw).unwrap();
     let results = verify(signed).await;
     assert!(matches!(results.as_slice(), [DkimResult::Fail(_)]), "{results:?}");
 }
@@ -293,7 +293,7 @@ async fn dkim_keygen_writes_a_0600_key_and_a_record_that_parses() {
     assert!(record.starts_with("pb1._domainkey.bau-firma.test. IN TXT \"v=DKIM1; k=rsa; p="), "{record}");
     let value: String = record.split('"').skip(1).step_by(2).collect();
     let dk = DomainKey::parse(value.as_bytes()).unwrap();
-    assert!(deliverability::dkim::key_matches(&dk, &deliverability::dkim::load_key(&key).unwrap()));
+    assert!(postbote::dkim::key_matches(&dk, &postbote::dkim::load_key(&key).unwrap()));
 
     // `dkim record` for the configured fixture key prints what dkim-ok.test publishes, which
     // the doctor accepts as matching (see the zone cases).
@@ -394,7 +394,7 @@ async fn a_signed_message_still_verifies_after_passing_the_relay() {
         key_file: FIXTURE_KEY.into(),
         domain: "dkim-ok.test".into(),
     };
-    let signed = deliverability::dkim::sign(&dkim, raw.as_bytes()).unwrap();
+    let signed = postbote::dkim::sign(&dkim, raw.as_bytes()).unwrap();
     let done = smtp_send("becker.dkimok@hosted.test", &to, &signed).await;
     assert!(done.starts_with("250"), "{done}");
 

@@ -154,7 +154,7 @@ password_file = "{d}/smtp.pw"
                 Some(valid) => {
                     let key = dir.path().join("dkim.key");
                     if valid {
-                        postbote::deliverability::dkim::keygen("bau-firma.test", "pb2026", &key).unwrap();
+                        postbote::dkim::keygen("bau-firma.test", "pb2026", &key).unwrap();
                     }
                     format!("[mailbox.dkim]\nselector = \"pb2026\"\nkey_file = \"{}\"\n", key.display())
                 }

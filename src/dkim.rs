@@ -2,6 +2,10 @@
 //! (`postbote dkim keygen`), printing the TXT record to publish, and telling whether a
 //! published key belongs to a configured private key.
 //!
+//! Two callers: the outbox signs every message of a mailbox that has `[mailbox.dkim]` through
+//! [`sign`], and the deliverability doctor compares the published key with [`load_key`] and
+//! [`key_matches`]. It imports nothing of the crate but `config`, so both can use it.
+//!
 //! Signing is relaxed/relaxed, RSA-SHA256 (or Ed25519-SHA256 for an Ed25519 key), over the
 //! usual headers that are present. Keys are read from PEM (PKCS#8 or PKCS#1) once and cached
 //! until the file changes. This module never logs key material and never overwrites a key file.
