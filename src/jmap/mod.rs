@@ -147,26 +147,34 @@ pub fn router(server: Server) -> Router {
 }
 
 /// Run the JMAP server until `token` is cancelled.
+///
+/// The port is bound and the certificate loaded before anything is started, so a server that
+/// cannot start leaves nothing behind. Everything it starts (the change-log purge, the
+/// submission poller, the TLS accept loop, axum's connections) ends with this future, also
+/// when it is dropped without `token` being cancelled: the helpers live in a `JoinSet` owned
+/// here, and the rest watch a child token that a drop guard cancels.
 pub async fn serve(app: App, token: CancellationToken) -> anyhow::Result<()> {
     let cfg = app.config.jmap.clone();
-    let server = Server::new(app.clone(), token.clone());
-    let purge = tokio::spawn(purge_daily(app.clone(), token.clone()));
-    let follow = tokio::spawn(submission::follow_queue(app.clone(), token.clone()));
     let listener =
         TcpListener::bind(cfg.listen).await.map_err(|source| ServeError::Bind { addr: cfg.listen, source })?;
-    tracing::info!(listen = %cfg.listen, url = %cfg.public_url, tls = cfg.tls.is_some(), "jmap server listening");
+    let acceptor = cfg.tls.as_ref().map(|(cert, key)| tls_acceptor(cert, key)).transpose()?;
+    let stop = token.child_token();
+    let _stop_when_dropped = stop.clone().drop_guard();
+    let mut helpers = tokio::task::JoinSet::new();
+    helpers.spawn(purge_daily(app.clone(), stop.clone()));
+    helpers.spawn(submission::follow_queue(app.clone(), stop.clone()));
+    let server = Server::new(app, stop.clone());
+    tracing::info!(listen = %cfg.listen, url = %cfg.public_url, tls = acceptor.is_some(), "jmap server listening");
     let routes = router(server).into_make_service_with_connect_info::<PeerAddr>();
-    let shutdown = token.clone();
-    let r = match &cfg.tls {
-        None => axum::serve(listener, routes).with_graceful_shutdown(shutdown.cancelled_owned()).await,
-        Some((cert, key)) => {
-            let acceptor = tls_acceptor(cert, key)?;
-            let tls = TlsListener::spawn(listener, acceptor, token.clone());
-            axum::serve(tls, routes).with_graceful_shutdown(shutdown.cancelled_owned()).await
+    let r = match acceptor {
+        None => axum::serve(listener, routes).with_graceful_shutdown(stop.clone().cancelled_owned()).await,
+        Some(acceptor) => {
+            let tls = TlsListener::spawn(listener, acceptor, stop.clone(), &mut helpers);
+            axum::serve(tls, routes).with_graceful_shutdown(stop.clone().cancelled_owned()).await
         }
     };
-    purge.abort();
-    follow.abort();
+    stop.cancel();
+    helpers.shutdown().await;
     r.map_err(ServeError::Io)?;
     Ok(())
 }
@@ -235,10 +243,16 @@ struct TlsListener {
 }
 
 impl TlsListener {
-    fn spawn(listener: TcpListener, acceptor: TlsAcceptor, token: CancellationToken) -> TlsListener {
+    /// The accept loop runs in `tasks`, so it ends with the server that owns them.
+    fn spawn(
+        listener: TcpListener,
+        acceptor: TlsAcceptor,
+        token: CancellationToken,
+        tasks: &mut tokio::task::JoinSet<()>,
+    ) -> TlsListener {
         let local = listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
         let (tx, rx) = tokio::sync::mpsc::channel(64);
-        tokio::spawn(async move {
+        tasks.spawn(async move {
             loop {
                 let (tcp, peer) = tokio::select! {
                     _ = token.cancelled() => return,
