@@ -34,6 +34,8 @@ pub mod eventsource;
 pub mod filter;
 pub mod identity;
 pub mod ids;
+#[cfg(test)]
+mod layers;
 pub mod limits;
 pub mod listen;
 pub mod mailbox;
