@@ -23,33 +23,11 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
-use super::Server;
+pub use super::device::{Access, Authed};
 use super::ids;
+use super::listen::PeerAddr;
+use super::server::{Server, problem};
 use crate::authlimit::{self, Key, Verdict};
-
-/// A JMAP account a device may use: its own mailbox or a shared one it was granted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Access {
-    pub account_id: String,
-    pub mailbox: String,
-    pub personal: bool,
-}
-
-/// An authenticated device and the accounts it may see (and nothing else).
-#[derive(Debug, Clone)]
-pub struct Authed {
-    pub device: i64,
-    /// The device's own mailbox id (the Basic user name, the session's `username`).
-    pub username: String,
-    pub accounts: Vec<Access>,
-}
-
-impl Authed {
-    /// The mailbox behind a JMAP account id, if this device may use it.
-    pub fn mailbox(&self, account_id: &str) -> Option<&str> {
-        self.accounts.iter().find(|a| a.account_id == account_id).map(|a| a.mailbox.as_str())
-    }
-}
 
 /// A fresh token (base64url of 32 random bytes) and its hash as stored.
 pub fn new_token() -> (String, String) {
@@ -101,7 +79,7 @@ impl IntoResponse for AuthRejection {
     fn into_response(self) -> Response {
         match self {
             AuthRejection::Unauthorized => {
-                let mut r = super::api::problem(
+                let mut r = problem(
                     StatusCode::UNAUTHORIZED,
                     "about:blank",
                     "a valid device token is required (Bearer, or Basic with the mailbox id as user name)",
@@ -114,7 +92,7 @@ impl IntoResponse for AuthRejection {
                 r
             }
             AuthRejection::TooManyFailures(wait) => {
-                let mut r = super::api::problem(
+                let mut r = problem(
                     StatusCode::TOO_MANY_REQUESTS,
                     "about:blank",
                     "too many wrong credentials from this address or for this credential; try again later",
@@ -123,17 +101,14 @@ impl IntoResponse for AuthRejection {
                 r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs().max(1)));
                 r
             }
-            AuthRejection::Internal(m) => {
-                super::api::problem(StatusCode::INTERNAL_SERVER_ERROR, "about:blank", &m, None)
-            }
+            AuthRejection::Internal(m) => problem(StatusCode::INTERNAL_SERVER_ERROR, "about:blank", &m, None),
         }
     }
 }
 
 /// The client's address: the TCP peer, or behind a trusted proxy what `X-Forwarded-For` says.
 fn client_ip(parts: &Parts, server: &Server) -> IpAddr {
-    let peer =
-        parts.extensions.get::<ConnectInfo<super::PeerAddr>>().map_or(IpAddr::from([127, 0, 0, 1]), |c| c.0.0.ip());
+    let peer = parts.extensions.get::<ConnectInfo<PeerAddr>>().map_or(IpAddr::from([127, 0, 0, 1]), |c| c.0.0.ip());
     // Read lossily: a proxy appends the real address to whatever the client sent, so one
     // non-UTF-8 byte from the client must spoil only its own entry, not the proxy's.
     let forwarded: Vec<String> = parts

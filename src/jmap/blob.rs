@@ -13,23 +13,11 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::api::problem;
 use super::auth::Authed;
-use super::ids::{self, BlobRef};
-use super::{Server, limits};
-use crate::app::App;
-
-/// The bytes of a blob `mailbox` may read, by JMAP blob id.
-pub fn read_blob(app: &App, mailbox: &str, blob_id: &str) -> Result<Option<Vec<u8>>, crate::store::StoreError> {
-    match ids::parse_blob(blob_id) {
-        Some(BlobRef::Stored(id)) => app.store.jmap_blob(mailbox, id),
-        Some(BlobRef::Part { email, part }) => {
-            let Some(raw) = app.store.jmap_email_raw(mailbox, email)? else { return Ok(None) };
-            Ok(mail_parser::MessageParser::default().parse(&raw).and_then(|m| super::body::part_bytes(&m, part)))
-        }
-        None => Ok(None),
-    }
-}
+use super::ids;
+use super::limits;
+use super::method::read_blob;
+use super::server::{Server, problem};
 
 pub async fn upload(
     State(server): State<Server>,

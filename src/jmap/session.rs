@@ -9,9 +9,10 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::api::{CORE, MAIL, SUBMISSION, VACATION};
 use super::auth::Authed;
-use super::{Server, limits};
+use super::dispatch::{CORE, MAIL, SUBMISSION, VACATION};
+use super::limits;
+use super::server::Server;
 use crate::app::App;
 
 pub async fn get_session(State(server): State<Server>, authed: Authed) -> Response {

@@ -1,4 +1,4 @@
-//! EmailSubmission (RFC 8621 section 7) and VacationResponse (section 8).
+//! EmailSubmission (RFC 8621 section 7).
 //!
 //! A submission hands the email's raw bytes to the outbound queue (`outbox::enqueue`, origin
 //! Phone) and returns at once: the queue sends it when its transport's gate opens (for the
@@ -7,18 +7,17 @@
 //! follow it, and a task beside the server logs each change of that state as an
 //! EmailSubmission update (so `/changes` and push see it); cancelling (`undoStatus:
 //! canceled`) works while the message still waits.
-//! `onSuccessUpdateEmail` / `onSuccessDestroyEmail` run as one implicit `Email/set` whose
-//! response follows the submission's, with the same call id. The VacationResponse singleton
-//! is the mailbox's auto-reply settings (`autoreply::load_settings` / `save_settings`), so a
-//! change from a phone is what `postbote autoreply explain` and the auto-responder see.
+//! `onSuccessUpdateEmail` / `onSuccessDestroyEmail` become one implicit `Email/set` that the
+//! dispatcher runs right after (`Ctx::then`), answered under the same call id.
 
 use serde_json::{Map, Value, json};
 
-use super::api::{
-    Ctx, MethodError, MethodResult, SetArgs, changes as type_changes, get_ids, get_properties, opt_str_list, set_args,
-    with_states,
+use super::method::{
+    Ctx, MethodError, MethodResult, changes as type_changes, check_filter_size, check_sort_size, get_ids,
+    get_properties, opt_bool, opt_str_list, query_window, utc,
 };
-use super::{email, ids};
+use super::set::{SetArgs, SetResponse, set_args};
+use super::{body, ids};
 use crate::outbox::{EnqueueError, Origin, Outgoing};
 use crate::store::ObjType;
 
@@ -41,10 +40,6 @@ fn parse_sub(s: &str) -> Option<i64> {
         return None;
     }
     rest.parse().ok()
-}
-
-fn utc(t: i64) -> Value {
-    chrono::DateTime::from_timestamp(t, 0).map_or(Value::Null, |d| json!(d.format("%Y-%m-%dT%H:%M:%SZ").to_string()))
 }
 
 /// (undoStatus, delivered) for a queue state.
@@ -119,7 +114,7 @@ pub fn submission_changes(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> Method
 
 /// An address that may go into `MAIL FROM:<…>` or `RCPT TO:<…>`: one word with an `@`.
 fn smtp_address_ok(a: &str) -> bool {
-    a.contains('@') && super::body::one_line(a) && !a.contains(['<', '>', ' ', '\t'])
+    a.contains('@') && body::one_line(a) && !a.contains(['<', '>', ' ', '\t'])
 }
 
 /// The envelope of a submission: the client's `rcptTo` (each address checked, since it becomes
@@ -159,15 +154,15 @@ pub fn submission_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResu
     let (account_id, mailbox) = ctx.account(&args)?;
     let states = ctx.states(&mailbox)?;
     let SetArgs { create, update, destroy } = set_args(&args, &states, ObjType::EmailSubmission)?;
-    let identities = super::mail::identities(ctx, &mailbox);
-    let (mut created, mut not_created) = (Map::new(), Map::new());
+    let identities = ctx.identities(&mailbox);
+    let mut resp = SetResponse::default();
     // Creation id -> email id, for onSuccess* keyed by "#creationId".
     let mut succeeded: Vec<(String, String, String)> = Vec::new();
     for (cid, obj) in create {
         let o = obj.as_object().cloned().unwrap_or_default();
         let identity = o.get("identityId").and_then(Value::as_str).unwrap_or_default().to_string();
         let Some(ident) = identities.iter().find(|i| i["id"] == identity.as_str()) else {
-            not_created.insert(
+            resp.not_created(
                 cid,
                 json!({"type": "invalidProperties", "properties": ["identityId"], "description": "no such identity"}),
             );
@@ -176,7 +171,7 @@ pub fn submission_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResu
         let ident_email = ident["email"].as_str().unwrap_or_default().to_string();
         let email_ref = o.get("emailId").and_then(Value::as_str).unwrap_or_default();
         let Some(email_id) = ctx.resolve_id(email_ref).as_deref().and_then(ids::parse_email) else {
-            not_created.insert(
+            resp.not_created(
                 cid,
                 json!({"type": "invalidProperties", "properties": ["emailId"], "description": "no such email"}),
             );
@@ -185,13 +180,13 @@ pub fn submission_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResu
         let (rcpts, mut envelope) = match envelope_of(o.get("envelope"), &ident_email) {
             Ok(x) => x,
             Err(e) => {
-                not_created.insert(cid, e);
+                resp.not_created(cid, e);
                 continue;
             }
         };
         let rows = ctx.app.store.jmap_emails(&mailbox, &[email_id])?;
         let (Some(row), Some(raw)) = (rows.first(), ctx.app.store.jmap_email_raw(&mailbox, email_id)?) else {
-            not_created.insert(
+            resp.not_created(
                 cid,
                 json!({"type": "invalidProperties", "properties": ["emailId"], "description": "no such email"}),
             );
@@ -199,7 +194,7 @@ pub fn submission_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResu
         };
         // The From must be the identity's address (RFC 8621 section 9.6).
         if !row.from.iter().any(|a| a.email.eq_ignore_ascii_case(&ident_email)) {
-            not_created.insert(cid, json!({"type": "forbiddenFrom", "description": format!("the email's From is not the identity's address {ident_email}")}));
+            resp.not_created(cid, json!({"type": "forbiddenFrom", "description": format!("the email's From is not the identity's address {ident_email}")}));
             continue;
         }
         if envelope.is_null() {
@@ -211,7 +206,7 @@ pub fn submission_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResu
                 .map(|a| json!({"email": a.email, "parameters": null}))
                 .collect();
             if all.is_empty() {
-                not_created.insert(cid, json!({"type": "noRecipients"}));
+                resp.not_created(cid, json!({"type": "noRecipients"}));
                 continue;
             }
             envelope = json!({"mailFrom": {"email": ident_email, "parameters": null}, "rcptTo": all});
@@ -230,7 +225,7 @@ pub fn submission_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResu
                 } else {
                     "forbiddenToSend"
                 };
-                not_created.insert(cid, json!({"type": kind, "description": m}));
+                resp.not_created(cid, json!({"type": kind, "description": m}));
                 continue;
             }
             Err(EnqueueError::Store(e)) => return Err(e.into()),
@@ -246,22 +241,21 @@ pub fn submission_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResu
         )?;
         let id = format!("S{sid}");
         ctx.created.insert(cid.clone(), id.clone());
-        created.insert(cid.clone(), json!({"id": id, "threadId": ids::thread(row.thread_id), "sendAt": utc(crate::store::now()), "undoStatus": "pending"}));
+        resp.created(cid.clone(), json!({"id": id, "threadId": ids::thread(row.thread_id), "sendAt": utc(crate::store::now()), "undoStatus": "pending"}));
         succeeded.push((cid, id, ids::email(email_id)));
     }
-    let (mut updated, mut not_updated) = (Map::new(), Map::new());
     for (id, patch) in update {
         let Some(n) = ctx.resolve_id(&id).as_deref().and_then(parse_sub) else {
-            not_updated.insert(id, json!({"type": "notFound"}));
+            resp.not_updated(id, json!({"type": "notFound"}));
             continue;
         };
         let Some(sub) = ctx.app.store.jmap_submissions(&mailbox, Some(&[n]))?.into_iter().next() else {
-            not_updated.insert(id, json!({"type": "notFound"}));
+            resp.not_updated(id, json!({"type": "notFound"}));
             continue;
         };
         let patch = patch.as_object().cloned().unwrap_or_default();
         if patch.len() != 1 || patch.get("undoStatus").and_then(Value::as_str) != Some("canceled") {
-            not_updated.insert(
+            resp.not_updated(
                 id,
                 json!({"type": "invalidProperties", "description": "only undoStatus: canceled can be set"}),
             );
@@ -269,34 +263,23 @@ pub fn submission_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResu
         }
         if crate::outbox::cancel(ctx.app, sub.outbox_id, "cancelled from a phone")? {
             ctx.app.store.jmap_submission_touched(&mailbox, n)?;
-            updated.insert(id, Value::Null);
+            resp.updated(id);
         } else {
-            not_updated.insert(
+            resp.not_updated(
                 id,
                 json!({"type": "cannotUnsend", "description": "the message is already being sent or was sent"}),
             );
         }
     }
-    let (mut destroyed, mut not_destroyed) = (Vec::new(), Map::new());
     for id in destroy {
         match ctx.resolve_id(&id).as_deref().and_then(parse_sub) {
-            Some(n) if ctx.app.store.jmap_submission_destroy(&mailbox, n)? => destroyed.push(json!(id)),
+            Some(n) if ctx.app.store.jmap_submission_destroy(&mailbox, n)? => resp.destroyed(id),
             _ => {
-                not_destroyed.insert(id, json!({"type": "notFound"}));
+                resp.not_destroyed(id, json!({"type": "notFound"}));
             }
         }
     }
-    let response = with_states(
-        ctx,
-        &account_id,
-        &mailbox,
-        &states,
-        ObjType::EmailSubmission,
-        json!({
-            "created": created, "updated": updated, "destroyed": destroyed,
-            "notCreated": not_created, "notUpdated": not_updated, "notDestroyed": not_destroyed,
-        }),
-    )?;
+    let response = resp.finish(ctx, &account_id, &mailbox, &states, ObjType::EmailSubmission)?;
 
     // The implicit Email/set for the submissions that succeeded (RFC 8621 section 7.5).
     let on_update = args.get("onSuccessUpdateEmail").and_then(Value::as_object).cloned().unwrap_or_default();
@@ -323,11 +306,7 @@ pub fn submission_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResu
         a.insert("accountId".into(), json!(account_id));
         a.insert("update".into(), Value::Object(upd));
         a.insert("destroy".into(), Value::Array(des));
-        let r = email::set(ctx, a);
-        ctx.extra.push(match r {
-            Ok(v) => ("Email/set".into(), v),
-            Err(e) => ("error".into(), json!({"type": e.kind, "description": e.description})),
-        });
+        ctx.then.push(("Email/set", a));
     }
     Ok(response)
 }
@@ -341,9 +320,9 @@ pub fn submission_query(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodRe
         let undo = statuses(crate::outbox::state(ctx.app, s.outbox_id)?.as_deref()).0;
         rows.push((s, undo));
     }
-    super::api::check_sort_size(&args)?;
+    check_sort_size(&args)?;
     if let Some(f) = args.get("filter").filter(|f| !f.is_null()) {
-        super::api::check_filter_size(f)?;
+        check_filter_size(f)?;
         let f = f.as_object().ok_or_else(|| MethodError::invalid("filter must be an object"))?;
         let list = |v: &Value| -> Vec<String> {
             v.as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect()).unwrap_or_default()
@@ -397,7 +376,7 @@ pub fn submission_query(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodRe
         }
     }
     let total = rows.len();
-    let (start, limit) = super::api::query_window(&args, total)?;
+    let (start, limit) = query_window(&args, total)?;
     let mut out = json!({
         "accountId": account_id,
         "queryState": ids::state(&states.epoch, states.modseq(ObjType::EmailSubmission)),
@@ -405,7 +384,7 @@ pub fn submission_query(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodRe
         "position": start,
         "ids": rows.iter().skip(start).take(limit).map(|(s, _)| json!(format!("S{}", s.id))).collect::<Vec<_>>(),
     });
-    if super::api::opt_bool(&args, "calculateTotal", false)? {
+    if opt_bool(&args, "calculateTotal", false)? {
         out["total"] = json!(total);
     }
     Ok(out)
@@ -449,147 +428,6 @@ pub async fn follow_queue(app: crate::app::App, token: tokio_util::sync::Cancell
             Err(e) => tracing::warn!(error = %e, "jmap: following submission states failed; retrying"),
         }
     }
-}
-
-// ---------------------------------------------------------------------------------------------
-// VacationResponse
-
-const VAC_PROPS: &[&str] = &["id", "isEnabled", "fromDate", "toDate", "subject", "textBody", "htmlBody"];
-
-fn vacation_json(s: &crate::autoreply::Settings, props: &[String]) -> Value {
-    let mut o = Map::new();
-    for p in props {
-        let v = match p.as_str() {
-            "id" => json!("singleton"),
-            "isEnabled" => json!(s.is_enabled),
-            "fromDate" => s.from_date.map_or(Value::Null, |d| json!(d.format("%Y-%m-%dT%H:%M:%SZ").to_string())),
-            "toDate" => s.to_date.map_or(Value::Null, |d| json!(d.format("%Y-%m-%dT%H:%M:%SZ").to_string())),
-            "subject" => json!(s.subject),
-            "textBody" => json!(s.text_body),
-            "htmlBody" => json!(s.html_body),
-            _ => continue,
-        };
-        o.insert(p.clone(), v);
-    }
-    o.insert("id".into(), json!("singleton"));
-    Value::Object(o)
-}
-
-fn autoreply_err(e: crate::autoreply::AutoreplyError) -> MethodError {
-    match e {
-        crate::autoreply::AutoreplyError::Store(e) => e.into(),
-        e => MethodError::server(e),
-    }
-}
-
-pub fn vacation_get(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
-    let (account_id, mailbox) = ctx.account(&args)?;
-    let want = get_ids(ctx, &args)?;
-    let props = get_properties(&args, VAC_PROPS, VAC_PROPS)?;
-    let states = ctx.states(&mailbox)?;
-    let s = crate::autoreply::load_settings(ctx.app, &mailbox).map_err(autoreply_err)?;
-    let (list, not_found): (Vec<Value>, Vec<String>) = match want {
-        None => (vec![vacation_json(&s, &props)], vec![]),
-        Some(w) => {
-            let (found, nf): (Vec<String>, Vec<String>) = w.into_iter().partition(|i| i == "singleton");
-            (if found.is_empty() { vec![] } else { vec![vacation_json(&s, &props)] }, nf)
-        }
-    };
-    Ok(
-        json!({"accountId": account_id, "state": ids::state(&states.epoch, states.modseq(ObjType::VacationResponse)), "list": list, "notFound": not_found}),
-    )
-}
-
-fn date(v: &Value, prop: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>, Value> {
-    match v {
-        Value::Null => Ok(None),
-        Value::String(s) => {
-            chrono::DateTime::parse_from_rfc3339(s).map(|d| Some(d.with_timezone(&chrono::Utc))).map_err(
-                |_| json!({"type": "invalidProperties", "properties": [prop], "description": "a UTCDate is expected"}),
-            )
-        }
-        _ => Err(json!({"type": "invalidProperties", "properties": [prop]})),
-    }
-}
-
-pub fn vacation_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
-    let (account_id, mailbox) = ctx.account(&args)?;
-    let states = ctx.states(&mailbox)?;
-    let SetArgs { create, update, destroy } = set_args(&args, &states, ObjType::VacationResponse)?;
-    let mut not_created = Map::new();
-    for (cid, _) in create {
-        not_created.insert(cid, json!({"type": "singleton", "description": "there is exactly one VacationResponse"}));
-    }
-    let mut not_destroyed = Map::new();
-    for id in destroy {
-        not_destroyed.insert(id, json!({"type": "singleton", "description": "there is exactly one VacationResponse"}));
-    }
-    let (mut updated, mut not_updated) = (Map::new(), Map::new());
-    for (id, patch) in update {
-        if id != "singleton" {
-            not_updated.insert(id, json!({"type": "notFound"}));
-            continue;
-        }
-        let mut s = crate::autoreply::load_settings(ctx.app, &mailbox).map_err(autoreply_err)?;
-        let patch = patch.as_object().cloned().unwrap_or_default();
-        let mut bad = None;
-        for (k, v) in &patch {
-            let r: Result<(), Value> = match (k.as_str(), v) {
-                ("isEnabled", Value::Bool(b)) => {
-                    s.is_enabled = *b;
-                    Ok(())
-                }
-                ("fromDate", v) => date(v, k).map(|d| s.from_date = d),
-                ("toDate", v) => date(v, k).map(|d| s.to_date = d),
-                // The subject becomes a header of every auto-reply: refused with a line break,
-                // so it never reaches the renderer.
-                ("subject", Value::String(t)) if !super::body::one_line(t) => Err(
-                    json!({"type": "invalidProperties", "properties": ["subject"], "description": "the subject must be one line"}),
-                ),
-                ("subject", Value::Null | Value::String(_)) => {
-                    s.subject = v.as_str().map(String::from);
-                    Ok(())
-                }
-                ("textBody", Value::Null | Value::String(_)) => {
-                    s.text_body = v.as_str().map(String::from);
-                    Ok(())
-                }
-                ("htmlBody", Value::Null | Value::String(_)) => {
-                    s.html_body = v.as_str().map(String::from);
-                    Ok(())
-                }
-                _ => Err(json!({"type": "invalidProperties", "properties": [k]})),
-            };
-            if let Err(e) = r {
-                bad = Some(e);
-                break;
-            }
-        }
-        if let Some(e) = bad {
-            not_updated.insert(id, e);
-            continue;
-        }
-        match crate::autoreply::save_settings(ctx.app, &mailbox, &s) {
-            Ok(()) => {
-                updated.insert(id, Value::Null);
-            }
-            Err(crate::autoreply::AutoreplyError::Invalid(e)) => {
-                not_updated.insert(id, json!({"type": "invalidProperties", "description": e.0}));
-            }
-            Err(e) => return Err(autoreply_err(e)),
-        }
-    }
-    with_states(
-        ctx,
-        &account_id,
-        &mailbox,
-        &states,
-        ObjType::VacationResponse,
-        json!({
-            "created": {}, "updated": updated, "destroyed": [],
-            "notCreated": not_created, "notUpdated": not_updated, "notDestroyed": not_destroyed,
-        }),
-    )
 }
 
 #[cfg(test)]

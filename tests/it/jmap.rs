@@ -1225,3 +1225,80 @@ async fn nested_mailboxes_follow_the_server_hierarchy() {
     .await;
     d.stop().await;
 }
+
+/// `jmap::serve` that cannot start (its port is taken, its certificate is not one) leaves no
+/// task behind, and one that is dropped takes its helpers with it: the daemon restarts a
+/// failed server with backoff, and each restart once added a change-log purger and a
+/// submission poller that ran for ever. Counted with the runtime's own number of live tasks.
+#[tokio::test(flavor = "current_thread")]
+async fn serve_leaves_no_task_behind_when_it_cannot_start_or_is_dropped() {
+    postbote::tls::install_provider();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("pw"), "x\n").unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken_port = taken.local_addr().unwrap().port();
+    let app_with = |jmap: String| {
+        let text = format!(
+            "[agent]\ndata_dir = \"{d}/data\"\n[imap]\nhost = \"127.0.0.1\"\nport = 10993\ntls = \"implicit\"\nca_file = \"{ca}\"\n\
+             [relay]\nhost = \"127.0.0.1\"\nport = 10587\n[jmap]\n{jmap}\n[[mailbox]]\nid = \"becker\"\nname = \"B\"\n\
+             addresses = [\"becker@bau-firma.test\"]\nhosted_address = \"nobody@bau-firma.test\"\npassword_file = \"{d}/pw\"\nfolders = [\"INBOX\"]\n",
+            d = dir.path().display(),
+            ca = stack_dir().join("certs/cert.pem").display(),
+        );
+        let path = dir.path().join("postbote.toml");
+        std::fs::write(&path, text).unwrap();
+        let cfg = Config::load(&path).unwrap();
+        let store = Store::open(&cfg.store_path()).unwrap();
+        store.ensure_accounts(["becker"]).unwrap();
+        App::new(Arc::new(cfg), store)
+    };
+    let alive = || tokio::runtime::Handle::current().metrics().num_alive_tasks();
+    // Aborted tasks end at their next poll: give them a moment, never a fixed sleep.
+    async fn settles_to(alive: impl Fn() -> usize, want: usize, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while alive() > want {
+            assert!(Instant::now() < deadline, "{what}: {} tasks alive, {want} before", alive());
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    let busy = app_with(format!("listen = \"127.0.0.1:{taken_port}\""));
+    let before = alive();
+    for _ in 0..5 {
+        let e = postbote::jmap::serve(busy.clone(), CancellationToken::new()).await.unwrap_err();
+        assert!(e.to_string().contains("cannot listen"), "{e}");
+    }
+    settles_to(alive, before, "after five failed binds").await;
+
+    let port = free_port();
+    let bad_cert = app_with(format!(
+        "listen = \"127.0.0.1:{port}\"\ntls_cert = \"{d}/pw\"\ntls_key = \"{d}/pw\"\npublic_url = \"https://localhost:{port}\"",
+        d = dir.path().display()
+    ));
+    for _ in 0..5 {
+        let e = postbote::jmap::serve(bad_cert.clone(), CancellationToken::new()).await.unwrap_err();
+        assert!(e.to_string().contains("TLS certificate"), "{e}");
+    }
+    settles_to(alive, before, "after five failed TLS setups").await;
+
+    // Running, then dropped without being cancelled (a supervisor's select! that took
+    // another branch): its helpers end with it.
+    let port = free_port();
+    let fine = app_with(format!("listen = \"127.0.0.1:{port}\""));
+    {
+        let serve = postbote::jmap::serve(fine, CancellationToken::new());
+        tokio::pin!(serve);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            tokio::select! {
+                r = &mut serve => panic!("serve ended on its own: {r:?}"),
+                c = tokio::net::TcpStream::connect(("127.0.0.1", port)) => if c.is_ok() { break },
+            }
+            assert!(Instant::now() < deadline, "the JMAP port did not open");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(alive() > before, "a running server has its helpers");
+    }
+    settles_to(alive, before, "after dropping a running server").await;
+    drop(taken);
+}

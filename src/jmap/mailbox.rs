@@ -1,22 +1,21 @@
-//! Mailbox, Thread and Identity methods (RFC 8621 sections 2, 3 and 6).
+//! Mailbox methods (RFC 8621 section 2).
 //!
 //! A Mailbox is a mirrored IMAP folder. Its `parentId` and `name` come from the full IMAP
 //! name and the server's hierarchy delimiter ([`super::tree`]): `Kunden/Meier` is `Meier`
 //! below `Kunden` when `Kunden` is mirrored too. `Mailbox/set` changes the store at once and
-//! queues CREATE / RENAME / DELETE for IMAP (a RENAME carries the children along). Identities are the mailbox's company
-//! addresses from the config (read-only here); their state is a hash of that list.
+//! queues CREATE / RENAME / DELETE for IMAP (a RENAME carries the children along).
 
 use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
 
-use super::api::{
-    Ctx, MethodError, MethodResult, SetArgs, changes, get_ids, get_properties, opt_bool, opt_str, set_args,
-    written_back,
-};
 use super::ids;
+use super::method::{
+    Ctx, MethodError, MethodResult, changes, check_filter_size, check_sort_size, get_ids, get_properties, opt_bool,
+    query_window,
+};
+use super::set::{SetArgs, SetResponse, set_args, set_error};
 use super::tree::{Node, Tree};
 use crate::store::ObjType;
-use crate::store::jmap::{MailboxRow, SetFailure};
+use crate::store::jmap::MailboxRow;
 
 const MAILBOX_PROPS: &[&str] = &[
     "id",
@@ -134,9 +133,9 @@ pub fn mailbox_query(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResul
     let tree = tree_of_rows(&rows, ctx.app.store.delimiter(&mailbox)?.as_deref());
     let short = |m: &MailboxRow| node_of(&tree, m).name;
     let parent = |m: &MailboxRow| node_of(&tree, m).parent;
-    super::api::check_sort_size(&args)?;
+    check_sort_size(&args)?;
     if let Some(f) = args.get("filter").filter(|f| !f.is_null()) {
-        super::api::check_filter_size(f)?;
+        check_filter_size(f)?;
         let f = f.as_object().ok_or_else(|| MethodError::invalid("filter must be an object"))?;
         for (k, v) in f {
             match (k.as_str(), v) {
@@ -190,7 +189,7 @@ pub fn mailbox_query(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResul
         order = tree.tree_order(&order);
     }
     let total = order.len();
-    let (start, limit) = super::api::query_window(&args, total)?;
+    let (start, limit) = query_window(&args, total)?;
     let ids: Vec<Value> = order.iter().skip(start).take(limit).map(|id| json!(ids::mailbox(*id))).collect();
     let mut out = json!({
         "accountId": account_id,
@@ -208,22 +207,6 @@ pub fn mailbox_query(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResul
 pub fn mailbox_query_changes(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
     ctx.account(&args)?;
     Err(MethodError::with("cannotCalculateChanges", "Mailbox/query results are not tracked; run Mailbox/query again"))
-}
-
-/// A /set failure as its JMAP SetError object.
-pub fn set_error(f: SetFailure) -> Value {
-    match f {
-        SetFailure::NotFound => json!({"type": "notFound"}),
-        SetFailure::MailboxHasChild => {
-            json!({"type": "mailboxHasChild", "description": "the mailbox has mailboxes below it; destroy or move those first"})
-        }
-        SetFailure::Invalid(p, d) => json!({"type": "invalidProperties", "properties": [p], "description": d}),
-        SetFailure::MailboxHasEmail => {
-            json!({"type": "mailboxHasEmail", "description": "the mailbox still holds emails (set onDestroyRemoveEmails to remove them)"})
-        }
-        SetFailure::Forbidden(d) => json!({"type": "forbidden", "description": d}),
-        SetFailure::AlreadyExists(d) => json!({"type": "invalidProperties", "properties": ["name"], "description": d}),
-    }
 }
 
 fn mailbox_name(v: Option<&Value>) -> Result<String, Value> {
@@ -283,24 +266,23 @@ pub fn mailbox_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult 
     let SetArgs { create, update, destroy } = set_args(&args, &states, ObjType::Mailbox)?;
     let remove_emails = opt_bool(&args, "onDestroyRemoveEmails", false)?;
     let store = &ctx.app.store;
-    let (mut created, mut not_created, mut updated, mut not_updated, mut destroyed, mut not_destroyed) =
-        (Map::new(), Map::new(), Map::new(), Map::new(), Vec::new(), Map::new());
+    let mut resp = SetResponse::default();
     for (cid, obj) in creation_order(create) {
         let obj = obj.as_object().cloned().unwrap_or_default();
         if let Some(bad) =
             obj.keys().find(|k| !matches!(k.as_str(), "name" | "parentId" | "isSubscribed" | "sortOrder" | "role"))
         {
-            not_created.insert(cid, json!({"type": "invalidProperties", "properties": [bad]}));
+            resp.not_created(cid, json!({"type": "invalidProperties", "properties": [bad]}));
             continue;
         }
         if obj.get("role").is_some_and(|p| !p.is_null()) {
-            not_created.insert(cid, json!({"type": "invalidProperties", "properties": ["role"], "description": "roles come from the IMAP server"}));
+            resp.not_created(cid, json!({"type": "invalidProperties", "properties": ["role"], "description": "roles come from the IMAP server"}));
             continue;
         }
         let name = match mailbox_name(obj.get("name")) {
             Ok(n) => n,
             Err(e) => {
-                not_created.insert(cid, e);
+                resp.not_created(cid, e);
                 continue;
             }
         };
@@ -311,38 +293,38 @@ pub fn mailbox_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult 
         let (parent, full) = match full {
             Ok(x) => x,
             Err(e) => {
-                not_created.insert(cid, e);
+                resp.not_created(cid, e);
                 continue;
             }
         };
         match store.jmap_mailbox_create(&mailbox, &full)? {
             Ok(id) => {
                 ctx.created.insert(cid.clone(), ids::mailbox(id));
-                created.insert(cid, json!({"id": ids::mailbox(id), "parentId": parent.map(ids::mailbox), "role": null, "sortOrder": 10, "totalEmails": 0, "unreadEmails": 0,
+                resp.created(cid, json!({"id": ids::mailbox(id), "parentId": parent.map(ids::mailbox), "role": null, "sortOrder": 10, "totalEmails": 0, "unreadEmails": 0,
                     "totalThreads": 0, "unreadThreads": 0, "isSubscribed": true,
                     "myRights": {"mayReadItems": true, "mayAddItems": true, "mayRemoveItems": true, "maySetSeen": true, "maySetKeywords": true,
                         "mayCreateChild": tree.delimiter.is_some(), "mayRename": true, "mayDelete": true, "maySubmit": true}}));
             }
             Err(f) => {
-                not_created.insert(cid, set_error(f));
+                resp.not_created(cid, set_error(f));
             }
         }
     }
     for (id, patch) in update {
         let Some(n) = ctx.resolve_id(&id).as_deref().and_then(ids::parse_mailbox) else {
-            not_updated.insert(id, json!({"type": "notFound"}));
+            resp.not_updated(id, json!({"type": "notFound"}));
             continue;
         };
         let patch = patch.as_object().cloned().unwrap_or_default();
         if let Some(bad) =
             patch.keys().find(|k| !matches!(k.as_str(), "name" | "parentId" | "isSubscribed" | "sortOrder"))
         {
-            not_updated.insert(id, json!({"type": "invalidProperties", "properties": [bad]}));
+            resp.not_updated(id, json!({"type": "invalidProperties", "properties": [bad]}));
             continue;
         }
         let tree = tree_of(ctx, &mailbox)?;
         let Some(node) = tree.get(n).cloned() else {
-            not_updated.insert(id, json!({"type": "notFound"}));
+            resp.not_updated(id, json!({"type": "notFound"}));
             continue;
         };
         let name = match patch.get("name") {
@@ -350,7 +332,7 @@ pub fn mailbox_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult 
             Some(v) => match mailbox_name(Some(v)) {
                 Ok(name) => name,
                 Err(e) => {
-                    not_updated.insert(id, e);
+                    resp.not_updated(id, e);
                     continue;
                 }
             },
@@ -374,138 +356,30 @@ pub fn mailbox_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult 
             Ok(full) if full == node.full => Ok(()),
             Ok(full) => store.jmap_mailbox_rename(&mailbox, n, &full)?,
             Err(e) => {
-                not_updated.insert(id, e);
+                resp.not_updated(id, e);
                 continue;
             }
         };
         match r {
             Ok(()) => {
-                updated.insert(id, Value::Null);
+                resp.updated(id);
             }
             Err(f) => {
-                not_updated.insert(id, set_error(f));
+                resp.not_updated(id, set_error(f));
             }
         }
     }
     for id in destroy {
         let Some(n) = ctx.resolve_id(&id).as_deref().and_then(ids::parse_mailbox) else {
-            not_destroyed.insert(id, json!({"type": "notFound"}));
+            resp.not_destroyed(id, json!({"type": "notFound"}));
             continue;
         };
         match store.jmap_mailbox_destroy(&mailbox, n, remove_emails)? {
-            Ok(()) => destroyed.push(id),
+            Ok(()) => resp.destroyed(id),
             Err(f) => {
-                not_destroyed.insert(id, set_error(f));
+                resp.not_destroyed(id, set_error(f));
             }
         }
     }
-    written_back(
-        ctx,
-        &account_id,
-        &mailbox,
-        &states,
-        ObjType::Mailbox,
-        json!({
-            "created": created, "updated": updated, "destroyed": destroyed,
-            "notCreated": not_created, "notUpdated": not_updated, "notDestroyed": not_destroyed,
-        }),
-    )
-}
-
-pub fn thread_get(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
-    let (account_id, mailbox) = ctx.account(&args)?;
-    let want = get_ids(ctx, &args)?.ok_or_else(|| MethodError::with("requestTooLarge", "Thread/get needs ids"))?;
-    get_properties(&args, &["id", "emailIds"], &["id", "emailIds"])?;
-    let states = ctx.states(&mailbox)?;
-    let nums: Vec<i64> = want.iter().filter_map(|i| ids::parse_thread(i)).collect();
-    let threads = ctx.app.store.jmap_threads(&mailbox, &nums)?;
-    let mut list = Vec::new();
-    let mut not_found = Vec::new();
-    for id in want {
-        match ids::parse_thread(&id).and_then(|n| threads.get(&n)) {
-            Some(emails) => {
-                list.push(json!({"id": id, "emailIds": emails.iter().map(|e| ids::email(*e)).collect::<Vec<_>>()}))
-            }
-            None => not_found.push(id),
-        }
-    }
-    Ok(json!({
-        "accountId": account_id,
-        "state": ids::state(&states.epoch, states.modseq(ObjType::Thread)),
-        "list": list,
-        "notFound": not_found,
-    }))
-}
-
-pub fn thread_changes(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
-    Ok(Value::Object(changes(ctx, &args, ObjType::Thread, ids::thread)?.0))
-}
-
-/// One identity per company address of the mailbox, in config order.
-pub(super) fn identities(ctx: &Ctx<'_>, mailbox: &str) -> Vec<Value> {
-    let Some(m) = ctx.app.config.mailbox(mailbox) else { return vec![] };
-    m.addresses
-        .iter()
-        .enumerate()
-        .map(|(i, a)| {
-            json!({"id": format!("I{i}"), "name": m.name, "email": a, "replyTo": null, "bcc": null,
-                   "textSignature": "", "htmlSignature": "", "mayDelete": false})
-        })
-        .collect()
-}
-
-fn identity_state(ctx: &Ctx<'_>, mailbox: &str) -> String {
-    let mut h = Sha256::new();
-    for i in identities(ctx, mailbox) {
-        h.update(i.to_string());
-    }
-    format!("i{}", hex::encode(&h.finalize()[..8]))
-}
-
-pub fn identity_get(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
-    let (account_id, mailbox) = ctx.account(&args)?;
-    let ids = get_ids(ctx, &args)?;
-    let props = get_properties(
-        &args,
-        &["id", "name", "email", "replyTo", "bcc", "textSignature", "htmlSignature", "mayDelete"],
-        &["id", "name", "email", "replyTo", "bcc", "textSignature", "htmlSignature", "mayDelete"],
-    )?;
-    let all = identities(ctx, &mailbox);
-    let pick = |v: &Value| {
-        let mut o = Map::new();
-        for p in &props {
-            o.insert(p.clone(), v[p.as_str()].clone());
-        }
-        o.insert("id".into(), v["id"].clone());
-        Value::Object(o)
-    };
-    let (list, not_found): (Vec<Value>, Vec<String>) = match ids {
-        None => (all.iter().map(pick).collect(), vec![]),
-        Some(want) => {
-            let mut l = Vec::new();
-            let mut nf = Vec::new();
-            for id in want {
-                match all.iter().find(|i| i["id"] == id.as_str()) {
-                    Some(i) => l.push(pick(i)),
-                    None => nf.push(id),
-                }
-            }
-            (l, nf)
-        }
-    };
-    Ok(json!({"accountId": account_id, "state": identity_state(ctx, &mailbox), "list": list, "notFound": not_found}))
-}
-
-pub fn identity_changes(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
-    let (account_id, mailbox) = ctx.account(&args)?;
-    let since = opt_str(&args, "sinceState")?.ok_or_else(|| MethodError::invalid("sinceState is required"))?;
-    let now = identity_state(ctx, &mailbox);
-    if since != now {
-        return Err(MethodError::with(
-            "cannotCalculateChanges",
-            "identities come from the configuration; fetch them again",
-        ));
-    }
-    Ok(json!({"accountId": account_id, "oldState": since, "newState": now, "hasMoreChanges": false,
-              "created": [], "updated": [], "destroyed": []}))
+    resp.written_back(ctx, &account_id, &mailbox, &states, ObjType::Mailbox)
 }
