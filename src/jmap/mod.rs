@@ -151,7 +151,6 @@ pub async fn serve(app: App, token: CancellationToken) -> anyhow::Result<()> {
     let cfg = app.config.jmap.clone();
     let server = Server::new(app.clone(), token.clone());
     let purge = tokio::spawn(purge_daily(app.clone(), token.clone()));
-    let follow = tokio::spawn(submission::follow_queue(app.clone(), token.clone()));
     let listener =
         TcpListener::bind(cfg.listen).await.map_err(|source| ServeError::Bind { addr: cfg.listen, source })?;
     tracing::info!(listen = %cfg.listen, url = %cfg.public_url, tls = cfg.tls.is_some(), "jmap server listening");
@@ -166,7 +165,6 @@ pub async fn serve(app: App, token: CancellationToken) -> anyhow::Result<()> {
         }
     };
     purge.abort();
-    follow.abort();
     r.map_err(ServeError::Io)?;
     Ok(())
 }

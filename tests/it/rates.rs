@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use postbote::app::App;
-use postbote::outbox::{self, Origin, Outgoing};
+use postbote::outbox::{self, Origin, Outgoing, State};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio_util::sync::CancellationToken;
 
@@ -143,12 +143,12 @@ password_file = "{d}/smtp.pw"
     }
 
     fn show(&self, id: i64) -> postbote::store::outbox::OutboxSummary {
-        self.app.store.outbox_show(id).unwrap().unwrap().0
+        self.app.store.outbox().show(id).unwrap().unwrap().0
     }
 
     async fn wait_all_sent(&self, ids: &[i64], timeout: Duration) {
         wait_for("every message to be sent", timeout, || {
-            ids.iter().all(|id| outbox::state(&self.app, *id).unwrap().as_deref() == Some("sent")).then_some(())
+            ids.iter().all(|id| outbox::state(&self.app, *id).unwrap() == Some(State::Sent)).then_some(())
         })
         .await;
     }
@@ -447,13 +447,13 @@ async fn throttle_451_slows_the_transport_and_the_queue_still_drains() {
     assert_eq!(got, want, "every recipient exactly once");
     assert_eq!(server.mails(), 8, "six messages and two throttled attempts, nothing more");
 
-    let throttle = h.app.store.outbox_throttle("transport:direct").unwrap().expect("the transport was slowed down");
+    let throttle = h.app.store.outbox().throttle("transport:direct").unwrap().expect("the transport was slowed down");
     assert!(throttle.reply.contains("Too many messages"), "{throttle:?}");
     assert!(throttle.interval_secs >= 1.0);
     let throttled: Vec<_> = ids
         .iter()
         .filter(|id| {
-            let (_, attempts) = h.app.store.outbox_show(**id).unwrap().unwrap();
+            let (_, attempts) = h.app.store.outbox().show(**id).unwrap().unwrap();
             attempts.iter().any(|a| a.code == Some(451))
         })
         .collect();
@@ -482,7 +482,7 @@ async fn blocked_account_554_pauses_the_login_with_a_notice_and_loses_nothing() 
     let rcpts: Vec<String> = (0..4).map(|i| h.rcpt(&format!("b{i}"))).collect();
     let ids: Vec<i64> = rcpts.iter().map(|r| h.enqueue(std::slice::from_ref(r), "Rechnung").id).collect();
     h.start();
-    let pause = wait_for("the pause", Duration::from_secs(30), || h.app.store.outbox_pause(&h.u).unwrap()).await;
+    let pause = wait_for("the pause", Duration::from_secs(30), || h.app.store.outbox().pause(&h.u).unwrap()).await;
     assert!(pause.reason.contains("blocked the sending account"), "{pause:?}");
     assert!(pause.reason.contains("554 5.7.1 Your account has been blocked"));
     // The loop looks again, and tries nothing while paused.
@@ -494,7 +494,7 @@ async fn blocked_account_554_pauses_the_login_with_a_notice_and_loses_nothing() 
     })
     .await;
     assert_eq!(server.mails(), 2, "no MAIL FROM after the block");
-    let states: Vec<String> = ids.iter().map(|id| h.show(*id).status).collect();
+    let states: Vec<String> = ids.iter().map(|id| h.show(*id).status.to_string()).collect();
     assert_eq!(states[0], "sent");
     assert!(states[1..].iter().all(|s| s == "queued" || s == "deferred"), "nothing failed: {states:?}");
     assert!(ids[1..].iter().all(|id| h.show(*id).recipients.iter().all(|r| r.status == "pending")));
@@ -565,7 +565,7 @@ async fn throttle_in_the_greeting_slows_the_transport_and_the_message_still_goes
     h.wait_all_sent(&[q.id], Duration::from_secs(30)).await;
     assert_eq!(server.delivered(), vec![r.to_lowercase()], "delivered once");
     assert_eq!(server.seen.lock().unwrap().connections, 2, "refused once, then accepted");
-    let t = h.app.store.outbox_throttle("transport:direct").unwrap().expect("the transport was slowed down");
+    let t = h.app.store.outbox().throttle("transport:direct").unwrap().expect("the transport was slowed down");
     assert!(t.reply.contains("Too many connections"), "{t:?}");
     h.stop().await;
 }
@@ -581,14 +581,14 @@ async fn a_split_message_held_between_envelopes_records_each_recipient_once() {
     h.start();
     let m = wait_for("two envelopes out and the rest held", Duration::from_secs(30), || {
         let m = h.show(q.id);
-        (m.status == "deferred" && m.waiting.as_deref().is_some_and(|w| w.starts_with("held by rate limit until")))
+        (m.status == State::Deferred && m.waiting.as_deref().is_some_and(|w| w.starts_with("held by rate limit until")))
             .then_some(m)
     })
     .await;
     let st: Vec<&str> = m.recipients.iter().map(|r| r.status.as_str()).collect();
     assert_eq!(st.iter().filter(|s| **s == "sent").count(), 4, "{st:?}");
     assert_eq!(st.iter().filter(|s| **s == "pending").count(), 1, "{st:?}");
-    let (_, trail) = h.app.store.outbox_show(q.id).unwrap().unwrap();
+    let (_, trail) = h.app.store.outbox().show(q.id).unwrap().unwrap();
     for r in m.recipients.iter().filter(|r| r.status == "sent") {
         let rows = trail.iter().filter(|a| a.recipient.as_deref() == Some(r.address.as_str())).count();
         assert_eq!(rows, 1, "one audit line for {}: {trail:?}", r.address);
