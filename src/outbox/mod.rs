@@ -1,15 +1,16 @@
 //! The outbound queue: every message postbote sends (from phones, the auto-responder, the office
 //! program) is queued here durably and leaves only under the rules of its transport.
 //!
-//! `enqueue` validates and commits in one store transaction and wakes the loop. `run` is the
-//! daemon's queue loop: at start-up it turns messages left in `sending` into `unknown` and
-//! settles those it can prove were sent; then, on every wake-up and at least every few seconds,
-//! it counts open-gate time (and closed-gate working time, for the "still waiting" notice of
-//! `waiting_notice`), expires and discards, and drains each mailbox with due messages
-//! whose gate is open (`send`), then saves Sent copies (`sentcopy`). The retry policy is the
-//! pure `retry::next`; the gate and its clock are in `gate`. This module is the only caller of
-//! `smtp`. It never sends a message twice without a person's say: a message whose outcome is
-//! unknown waits for `postbote queue retry` or `cancel`.
+//! The parts: `enqueue` validates and commits in one store transaction and wakes the loop (and
+//! holds `cancel` and `retry_now`); `run` is the daemon's queue loop; `gate` is the
+//! office-session gate, its clock and the sessions that open it; `send` drains one mailbox
+//! over one SMTP connection and `outcome` says, purely, what its answers mean; the retry
+//! policy is the pure `retry::next`, pacing the pure `rate` with its glue in `pacing`;
+//! `notices` and `waiting_notice` tell senders about failed, expired and waiting mail;
+//! `sentcopy` saves Sent copies. A message's [`State`] lives in the store, which also keeps
+//! what follows it. This module is the only caller of `smtp`. It never sends a message twice
+//! without a person's say: a message whose outcome is unknown waits for `postbote queue
+//! retry` or `cancel`.
 
 pub mod append;
 pub mod compose;

@@ -1,9 +1,9 @@
 //! Draining one mailbox's due messages through one reused SMTP connection.
 //!
-//! The order of writes is the crash-safety argument: `outbox_begin` commits `sending` before
-//! MAIL FROM; `outbox_finish` commits each recipient's answer and the message's new state
-//! after the reply to the final "."; a connection that breaks after the "." went out makes
-//! the message `unknown`, never `deferred`. The gate is checked before every message, so a
+//! The order of writes is the crash-safety argument: `begin_counted` commits `sending`, with
+//! the envelope's recipients in flight, before MAIL FROM; `finish` commits each recipient's
+//! answer and the message's new state after the reply to the final "."; a connection that
+//! breaks after the "." went out makes the message `unknown`, never `deferred`. The gate is checked before every message, so a
 //! session that ends mid-drain lets the message in flight finish and starts no other.
 //! Cancellation is honoured only between messages. What a failure means is decided by
 //! `retry::next`; this module only applies it.
@@ -12,10 +12,13 @@
 //! reached, the mailbox's waiting messages are held until the time it names and the drain
 //! stops. An envelope is counted in the store before it goes out. A message with more
 //! recipients than a limit allows goes out as several envelopes with the same bytes; each
-//! envelope's recipients are recorded as soon as its answer is in, so a crash between
-//! envelopes never sends anyone a second copy. A throttling answer slows the transport down;
-//! an answer saying the account is blocked pauses the mailbox like a refused login, puts a
-//! notice into its INBOX, and fails nobody.
+//! envelope's recipients are settled as soon as its answer is in and the next envelope's are
+//! recorded in flight before it goes, so a crash between envelopes sends only to the rest
+//! and never anyone a second copy; when pacing holds the rest, only the envelope that went is
+//! settled and the others wait, pending. What the answers mean is `outcome`'s. A throttling
+//! answer slows the transport down; an answer at MAIL FROM or to the message saying the
+//! account is blocked pauses the mailbox like a refused login, puts a notice into its INBOX,
+//! and fails nobody.
 
 use std::time::Duration;
 

@@ -1,11 +1,19 @@
-//! Tables of the outbound queue: messages, recipients, the attempt log, transport pauses
-//! (`schema/0002_outbox.sql`; office sessions are in `sessions`).
+//! Tables of the outbound queue: messages, recipients, the attempt log, the recipients in
+//! flight (`schema/0002_outbox.sql`, `0011_outbox_in_flight.sql`), reached as
+//! `store.outbox()` ([`Outbox`]). Reading the queue for people and the pauses are in
+//! `outbox_list`, pacing in `outbox_rate`, the "still waiting" notice in `waiting`; office
+//! sessions are `store.sessions()`.
 //!
-//! Every state change of a message is one transaction, so the queue is exactly as durable as
-//! the store. The rule that matters most lives here as much as in `outbox`: a message becomes
-//! `sending` in a committed transaction *before* its SMTP dialogue starts and `sent` only in
-//! the transaction that records the final 250; rows found in `sending` at start-up become
-//! `unknown` and are never sent again without a person's say. Nothing here talks to a server.
+//! Every state change of a message ([`State`]) is one transaction, so the queue is exactly as
+//! durable as the store, and what depends on the state follows in that same transaction
+//! ([`follow`]: the phone's EmailSubmission and the auto-responder's record), so nobody polls
+//! for it. The rule that matters most lives here as much as in `outbox`: a message becomes
+//! `sending`, with the recipients of its envelope recorded as in flight, in a committed
+//! transaction *before* its SMTP dialogue starts, and `sent` only in the transaction that
+//! records the final 250. A message found in `sending` at start-up with recipients in flight
+//! becomes `unknown` and is never sent again without a person's say; one without (stopped
+//! between two envelopes) is due again for the recipients still pending, and nobody gets a
+//! second copy. Nothing here talks to a server.
 
 use rusqlite::{OptionalExtension, params};
 
@@ -126,10 +134,10 @@ impl Store {
         self.read(|c| {
             let mut s = c.prepare_cached(
                 "SELECT id, message_id, raw, sent_copy_tries FROM outbox_message
-                 WHERE account = ?1 AND status = 'sent' AND sent_copy_done = 0 ORDER BY id LIMIT ?2",
+                 WHERE account = ?1 AND status = ?3 AND sent_copy_done = 0 ORDER BY id LIMIT ?2",
             )?;
             let rows = s
-                .query_map(params![account, limit as i64], |r| {
+                .query_map(params![account, limit as i64, State::Sent], |r| {
                     Ok(SentCopy { id: r.get(0)?, message_id: r.get(1)?, raw: r.get(2)?, tries: r.get(3)? })
                 })?
                 .collect::<rusqlite::Result<_>>()?;

@@ -94,3 +94,20 @@ impl rusqlite::types::FromSql for State {
         v.as_str()?.parse().map_err(|e: StoreError| rusqlite::types::FromSqlError::Other(Box::new(e)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_state_reads_back_and_a_strange_word_is_an_error() {
+        for st in State::ALL {
+            assert_eq!(st.as_str().parse::<State>().unwrap(), st);
+            assert_eq!(serde_json::to_value(st).unwrap(), serde_json::json!(st.as_str()));
+        }
+        let e = "postponed".parse::<State>().unwrap_err().to_string();
+        assert!(e.contains("\"postponed\" is not one of queued, sending"), "{e}");
+        let waiting: Vec<&str> = State::ALL.into_iter().filter(|s| s.is_waiting()).map(State::as_str).collect();
+        assert_eq!(crate::store::outbox::WAITING, format!("('{}')", waiting.join("','")));
+    }
+}
