@@ -318,8 +318,15 @@ async fn dialogue<S: AsyncRead + AsyncWrite + Unpin>(
             };
             (script.lock().unwrap())(n).unwrap_or_else(|| "250 2.1.0 Ok".into())
         } else if let Some(r) = up.strip_prefix("RCPT TO:<") {
-            rcpts.push(r.trim_end_matches('>').to_lowercase());
-            "250 2.1.5 Ok".into()
+            let r = r.trim_end_matches('>').to_lowercase();
+            // A recipient whose own mailbox was closed: refused with words that also fit a
+            // blocked sending account.
+            if r.starts_with("closed-") {
+                format!("550 5.7.1 <{r}>: Recipient address rejected: account disabled")
+            } else {
+                rcpts.push(r);
+                "250 2.1.5 Ok".into()
+            }
         } else if up == "DATA" {
             io.get_mut().write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n").await?;
             loop {
@@ -516,6 +523,31 @@ async fn blocked_account_554_pauses_the_login_with_a_notice_and_loses_nothing() 
     let mut want: Vec<String> = rcpts.iter().map(|r| r.to_lowercase()).collect();
     want.sort();
     assert_eq!(got, want, "every recipient exactly once");
+    h.stop().await;
+}
+
+/// Regression: a recipient refused at RCPT with "account disabled" (their mailbox was
+/// closed) paused the whole mailbox as if the sending account were blocked, and the other
+/// recipients and messages waited for a person. It is that recipient's failure only: the
+/// rest is delivered, no pause is set, and the next message goes out too.
+#[tokio::test]
+async fn a_recipient_refused_as_disabled_fails_alone_and_pauses_nothing() {
+    let server = Scripted::start(Box::new(|_| None)).await;
+    let mut h = Harness::new(server.port, "", "");
+    let (closed, open, next) = (h.rcpt("closed-kunde"), h.rcpt("kunde"), h.rcpt("kunde2"));
+    let first = h.enqueue(&[closed.clone(), open.clone()], "Angebot").id;
+    let second = h.enqueue(std::slice::from_ref(&next), "Rechnung").id;
+    h.start();
+    h.wait_all_sent(&[first, second], Duration::from_secs(30)).await;
+    assert!(h.app.store.outbox().pause(&h.u).unwrap().is_none(), "a recipient's refusal must not pause the mailbox");
+    let m = h.show(first);
+    let of = |a: &str| m.recipients.iter().find(|r| r.address.eq_ignore_ascii_case(a)).unwrap().status.clone();
+    assert_eq!((of(&closed), of(&open)), ("failed".to_string(), "sent".to_string()), "{m:?}");
+    let mut got = server.delivered();
+    got.sort();
+    let mut want = vec![open.to_lowercase(), next.to_lowercase()];
+    want.sort();
+    assert_eq!(got, want);
     h.stop().await;
 }
 
