@@ -203,11 +203,18 @@ pub async fn drain(app: &App, mb: &Mailbox, token: &CancellationToken) -> Result
                         (SmtpError::Refused { reply, .. }, Some(c)) => {
                             let text = reply.strip_prefix(&c.to_string()).unwrap_or(reply).trim().to_string();
                             let r = Reply { code: c, lines: vec![text] };
-                            if failure_at(Stage::Greeting, &r) == Failure::Throttle {
-                                pacing.throttled(app, mb, &r)?;
-                                Failure::Throttle
-                            } else {
-                                Failure::Reply(c)
+                            match failure_at(Stage::Greeting, &r) {
+                                Failure::Throttle => {
+                                    pacing.throttled(app, mb, &r)?;
+                                    Failure::Throttle
+                                }
+                                // "554 5.7.1 your account is blocked" before any envelope: the
+                                // mailbox pauses, as it would at MAIL FROM; nothing is deferred.
+                                Failure::AccountBlocked => {
+                                    blocked(app, mb, &ep, &label, m.id, &r)?;
+                                    break;
+                                }
+                                _ => Failure::Reply(c),
                             }
                         }
                         (_, Some(c)) => Failure::Reply(c),

@@ -602,6 +602,27 @@ async fn throttle_in_the_greeting_slows_the_transport_and_the_message_still_goes
     h.stop().await;
 }
 
+/// Regression: a provider that says the account is blocked already in its greeting was taken
+/// for a broken server: everything due was deferred by the longest retry interval, with no
+/// pause and no notice. The greeting is about the account as much as MAIL FROM is: the
+/// mailbox pauses, nothing fails and no envelope is tried.
+#[tokio::test]
+async fn account_blocked_in_the_greeting_pauses_the_mailbox() {
+    let server = Scripted::start(Box::new(|_| None)).await;
+    server.seen.lock().unwrap().refuse_greeting = Some((1, "554 5.7.1 Your account has been suspended".into()));
+    let mut h = Harness::new(server.port, "", "");
+    let r = h.rcpt("g");
+    let q = h.enqueue(std::slice::from_ref(&r), "Angebot");
+    h.start();
+    let pause = wait_for("the pause", Duration::from_secs(30), || h.app.store.outbox().pause(&h.u).unwrap()).await;
+    assert!(pause.reason.contains("blocked the sending account"), "{pause:?}");
+    let m = h.show(q.id);
+    assert!(m.status.is_waiting(), "{m:?}");
+    assert!(m.recipients.iter().all(|r| r.status == "pending"), "nobody failed: {m:?}");
+    assert_eq!(server.mails(), 0, "no envelope was tried");
+    h.stop().await;
+}
+
 /// A split message meets the per-minute limit between its envelopes: the envelopes sent are
 /// recorded once, the rest of the recipients wait "held by rate limit", nobody gets two copies.
 #[tokio::test]
