@@ -1,11 +1,15 @@
-//! The office-session gate and the clock that only runs while it is open.
+//! The office-session gate, the clock that only runs while it is open, and the office
+//! sessions that open it.
 //!
 //! A transport with `send_while = "session"` may send only while at least one office session
 //! holds an unexpired lease (sessions live in the store, so the command line and the daemon
 //! agree); `"always"` is always open. The [`OpenClock`] turns observations of the gate into
 //! "seconds the gate was open", which is what a message's lifetime is measured in: a two-week
-//! holiday with the office closed uses none of it. Sessions are created and renewed by the
-//! control endpoint; this module only reads them and never sends anything.
+//! holiday with the office closed uses none of it (nor does time in which the message is held
+//! by pacing or its mailbox is paused: the store leaves those out). The session functions
+//! (`session_login`, `session_heartbeat`, `session_logout`, each also `_via` a named channel
+//! for the audit trail) are what the control endpoint and the command line call; they cap
+//! leases by `control.max_session_ttl` and wake the loop. Nothing here sends.
 
 use std::time::Duration;
 
