@@ -377,10 +377,19 @@ impl Outbox<'_> {
         })
     }
 
-    /// Committed before the SMTP dialogue of a message starts, with no envelope in flight (it
-    /// is settled without one). [`Outbox::begin_counted`] is the one for an envelope.
+    /// Committed before the SMTP dialogue of a message starts, with every pending recipient in
+    /// flight (so a stop before `finish` leaves it `unknown`). The queue uses
+    /// [`Outbox::begin_counted`], which names the envelope's recipients.
     pub fn begin(&self, id: i64) -> Result<bool> {
-        self.store.write(|t| begin(t, id, now(), &[]))
+        self.store.write(|t| {
+            let pending: Vec<String> = {
+                let mut s = t.tx.prepare_cached(
+                    "SELECT address FROM outbox_recipient WHERE message = ?1 AND status = 'pending' ORDER BY address",
+                )?;
+                s.query_map([id], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?
+            };
+            begin(t, id, now(), &pending)
+        })
     }
 
     /// Record what an attempt did, and the message's new state, in one transaction. The

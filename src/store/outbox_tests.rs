@@ -24,9 +24,9 @@ fn new(to: &[&str]) -> NewOutboxMessage {
 fn sending_at_startup_becomes_unknown_and_is_never_due_again() {
     let (_d, s) = store();
     let id = s.outbox().insert(&new(&["a@kunde.test"])).unwrap();
-    let rcpts = ["a@kunde.test".to_string()];
-    assert!(s.outbox().begin_counted(id, &[], now(), &rcpts).unwrap());
-    assert!(!s.outbox().begin_counted(id, &[], now(), &rcpts).unwrap(), "a message being sent cannot be begun twice");
+    assert!(s.outbox().begin(id).unwrap());
+    assert_eq!(s.outbox().in_flight(id).unwrap(), vec!["a@kunde.test"], "begun: its recipients are in flight");
+    assert!(!s.outbox().begin(id).unwrap(), "a message being sent cannot be begun twice");
     let u = s.outbox().mark_unknown().unwrap();
     assert_eq!(u.len(), 1);
     assert_eq!(s.outbox().state(id).unwrap(), Some(State::Unknown));
