@@ -33,7 +33,7 @@ use crate::store::autoreply::{Candidate, DecisionRecord, ReplyRecord};
 
 /// How many messages one pass reads from the store at a time.
 const BATCH: usize = 200;
-/// Even without a store change, look again this often (outbox states, the hourly cap).
+/// Even without a store change, look again this often (the hourly cap).
 const TICK: Duration = Duration::from_secs(15);
 
 #[derive(Debug, thiserror::Error)]
@@ -194,16 +194,10 @@ pub async fn run(app: App, token: CancellationToken) -> anyhow::Result<()> {
     }
 }
 
-/// Refresh the outbox state of this mailbox's open replies, then decide every new message.
-/// Returns how many decisions were recorded. Each decision commits with the cursor move.
+/// Decide every new message of this mailbox. Returns how many decisions were recorded. Each
+/// decision commits with the cursor move. (The state of earlier replies needs no refresh: the
+/// outbox writes it into their record in the transaction that changes it.)
 pub fn pass(app: &App, m: &Mailbox, now: DateTime<Utc>) -> Result<usize, StoreError> {
-    for (reply_id, outbox_id, seen) in app.store.autoreply_open_replies(&m.id)? {
-        // A reply the outbox no longer knows is "gone": it was never sent.
-        let state = outbox::state(app, outbox_id)?.unwrap_or_else(|| "gone".into());
-        if state != seen {
-            app.store.autoreply_set_reply_state(reply_id, &state, now.timestamp())?;
-        }
-    }
     let settings = app.store.autoreply_settings(&m.id)?.unwrap_or_default();
     let cursor = match app.store.autoreply_cursor(&m.id)? {
         Some(c) => c,
@@ -335,22 +329,6 @@ pub async fn status(app: &App, mailbox_id: &str) -> anyhow::Result<crate::status
     let s = app.store.autoreply_settings(mailbox_id)?.unwrap_or_default();
     let counts = app.store.autoreply_counts(mailbox_id)?;
     let mut replies = app.store.autoreply_reply_states(mailbox_id)?;
-    // The responder refreshes the stored state of open replies on its next pass; status reads
-    // the outbox now, so it never shows a reply as queued that has been sent meanwhile.
-    for (_, outbox_id, seen) in app.store.autoreply_open_replies(mailbox_id)? {
-        let live = outbox::state(app, outbox_id)?.unwrap_or_else(|| "gone".into());
-        if live != seen {
-            for (state, n) in replies.iter_mut() {
-                if *state == seen {
-                    *n -= 1;
-                }
-            }
-            match replies.iter_mut().find(|(state, _)| *state == live) {
-                Some((_, n)) => *n += 1,
-                None => replies.push((live, 1)),
-            }
-        }
-    }
     replies.retain(|(_, n)| *n > 0);
     replies.sort();
     let cursor = app.store.autoreply_cursor(mailbox_id)?;

@@ -473,6 +473,63 @@ fn loop_records_every_decision_once() {
     assert_eq!(part.json["replies"], serde_json::json!({"cancelled": 1}), "{:?}", part.lines);
 }
 
+/// A reply's record takes the outbox's state as it is when the decision is recorded (the
+/// queue may have moved it already), and follows every later change in the outbox's own
+/// transaction: nobody polls, and no pass is needed for the record to be true.
+#[test]
+fn a_reply_record_follows_the_outbox_without_a_pass() {
+    use crate::store::autoreply::{DecisionRecord, ReplyRecord};
+    use crate::store::outbox::NewOutboxMessage;
+    let dir = tempfile::tempdir().unwrap();
+    let a = app(dir.path(), "");
+    a.store.autoreply_arm("info", 0).unwrap();
+    let queue = || {
+        a.store
+            .outbox()
+            .insert(&NewOutboxMessage {
+                account: "info".into(),
+                origin: "autoreply",
+                message_id: "r@bau-firma.test".into(),
+                from_addr: "info@bau-firma.test".into(),
+                subject: "Auto: x".into(),
+                raw: b"From: info@bau-firma.test\r\n\r\nx\r\n".to_vec(),
+                recipients: vec!["k@kunde.test".into()],
+                discard_after: None,
+            })
+            .unwrap()
+    };
+    let record = |outbox_id: i64| {
+        let d = DecisionRecord {
+            message: None,
+            rfc_message_id: None,
+            sender: Some("k@kunde.test".into()),
+            subject: String::new(),
+            reply: true,
+            reason: "reply".into(),
+            detail: String::new(),
+        };
+        let r = ReplyRecord {
+            sender: "k@kunde.test".into(),
+            thread_id: None,
+            outbox_id,
+            message_id: "r@bau-firma.test".into(),
+        };
+        a.store.autoreply_record("info", &d, Some(&r), None).unwrap();
+    };
+    let states = || a.store.autoreply_reply_states("info").unwrap();
+    // The queue cancelled it before the decision was recorded: the record says so.
+    let early = queue();
+    assert!(crate::outbox::cancel(&a, early, "test").unwrap());
+    record(early);
+    assert_eq!(states(), vec![("cancelled".to_string(), 1)]);
+    // Recorded while queued, then cancelled: the record follows at once.
+    let late = queue();
+    record(late);
+    assert_eq!(states(), vec![("cancelled".to_string(), 1), ("queued".to_string(), 1)]);
+    assert!(crate::outbox::cancel(&a, late, "test").unwrap());
+    assert_eq!(states(), vec![("cancelled".to_string(), 2)]);
+}
+
 /// The history the store gives `decide`: only sent replies count as answered, queued ones
 /// block a second reply, cancelled ones count for nothing, `memory_since` forgets.
 #[test]

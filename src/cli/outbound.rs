@@ -9,12 +9,12 @@
 use std::io::Read;
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::{Context, anyhow, bail};
 use clap::{Args, Subcommand};
 use serde_json::json;
 
 use crate::app::App;
-use crate::outbox::{self, Origin, Outgoing, compose};
+use crate::outbox::{self, Origin, Outgoing, State, compose};
 
 #[derive(Debug, Args)]
 pub struct SendArgs {
@@ -193,24 +193,28 @@ fn when(app: &App, t: Option<i64>) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
-fn state_words(s: &str) -> &'static str {
+fn state_words(s: State) -> &'static str {
     match s {
-        "queued" => "waiting to be sent",
-        "sending" => "being sent",
-        "deferred" => "will be tried again",
-        "sent" => "sent",
-        "failed" => "could not be delivered",
-        "cancelled" => "cancelled",
-        "expired" => "given up (too long undeliverable)",
-        "unknown" => "UNKNOWN: may or may not have gone out; decide with `queue retry` or `queue cancel`",
-        _ => "?",
+        State::Queued => "waiting to be sent",
+        State::Sending => "being sent",
+        State::Deferred => "will be tried again",
+        State::Sent => "sent",
+        State::Failed => "could not be delivered",
+        State::Cancelled => "cancelled",
+        State::Expired => "given up (too long undeliverable)",
+        State::Unknown => "UNKNOWN: may or may not have gone out; decide with `queue retry` or `queue cancel`",
     }
 }
 
 pub async fn queue(app: &App, c: QueueCmd) -> anyhow::Result<ExitCode> {
     match c {
         QueueCmd::List { mailbox, status, limit, json } => {
-            let rows = app.store.outbox_list(mailbox.as_deref(), status.as_deref(), limit)?;
+            let status = status
+                .as_deref()
+                .map(str::parse::<State>)
+                .transpose()
+                .map_err(|e| anyhow!("queue list --status: {e}"))?;
+            let rows = app.store.outbox().list(mailbox.as_deref(), status, limit)?;
             if json {
                 outln!("{}", serde_json::to_string_pretty(&rows)?)?;
                 return Ok(ExitCode::SUCCESS);
@@ -229,8 +233,8 @@ pub async fn queue(app: &App, c: QueueCmd) -> anyhow::Result<ExitCode> {
                     to.join(", "),
                     m.subject
                 )?;
-                match m.status.as_str() {
-                    "deferred" => match m.waiting.filter(|w| w.starts_with(outbox::rate::HELD)) {
+                match m.status {
+                    State::Deferred => match m.waiting.filter(|w| w.starts_with(outbox::rate::HELD)) {
                         Some(w) => outln!("        {w}")?,
                         None => outln!(
                             "        next attempt {}: {}",
@@ -238,7 +242,7 @@ pub async fn queue(app: &App, c: QueueCmd) -> anyhow::Result<ExitCode> {
                             m.last_error.unwrap_or_default()
                         )?,
                     },
-                    "queued" | "unknown" | "failed" => {
+                    State::Queued | State::Unknown | State::Failed => {
                         if let Some(w) = m.waiting.or(m.last_error) {
                             outln!("        {w}")?;
                         }
@@ -249,23 +253,23 @@ pub async fn queue(app: &App, c: QueueCmd) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         QueueCmd::Show { id, json } => {
-            let Some((m, attempts)) = app.store.outbox_show(id)? else { bail!("no queued message {id}") };
+            let Some((m, attempts)) = app.store.outbox().show(id)? else { bail!("no queued message {id}") };
             if json {
                 outln!("{}", serde_json::to_string_pretty(&json!({ "message": m, "attempts": attempts }))?)?;
                 return Ok(ExitCode::SUCCESS);
             }
             let failed = m.recipients.iter().filter(|r| r.status == "failed").count();
-            let partly = if m.status == "sent" && failed > 0 {
+            let partly = if m.status == State::Sent && failed > 0 {
                 format!(", but not to {failed} recipient(s): see below")
             } else {
                 String::new()
             };
-            outln!("message {}: {} ({}{partly})", m.id, m.status, state_words(&m.status))?;
+            outln!("message {}: {} ({}{partly})", m.id, m.status, state_words(m.status))?;
             outln!("  mailbox:    {} (from {}), queued by {}", m.account, m.from, m.origin)?;
             outln!("  subject:    {}", m.subject)?;
             outln!("  Message-ID: <{}>", m.message_id)?;
             outln!("  queued:     {}", when(app, Some(m.created_at)))?;
-            if m.status == "deferred" || m.status == "queued" {
+            if m.status.is_waiting() {
                 outln!("  next try:   {}", when(app, Some(m.due_at)))?;
             }
             if let Some(w) = &m.waiting {

@@ -116,7 +116,7 @@ async fn guard(State(g): State<Guard>, ConnectInfo(peer): ConnectInfo<Peer>, req
         Ok(()) => next.run(req).await,
         Err(refusal) => {
             tracing::warn!(%peer, reason = %refusal, method = %req.method(), path = %req.uri().path(), "control endpoint: request refused");
-            if let Err(e) = g.app.store.audit_refused(&peer.to_string(), &refusal.to_string()) {
+            if let Err(e) = g.app.store.sessions().audit_refused(&peer.to_string(), &refusal.to_string()) {
                 tracing::warn!(error = %e, "control endpoint: cannot record the refusal");
             }
             error(refusal.status(), refusal.to_string())
@@ -144,7 +144,7 @@ pub async fn serve(app: App, token: CancellationToken) -> anyhow::Result<()> {
     // Leases granted before control.max_session_ttl existed, or before it was lowered, end by
     // then at the latest.
     let until = crate::store::now() + c.max_session_ttl.as_secs() as i64;
-    let capped = app.store.sessions_cap_leases(until)?;
+    let capped = app.store.sessions().cap_leases(until)?;
     if capped > 0 {
         tracing::info!(sessions = capped, "office session leases shortened to control.max_session_ttl");
     }

@@ -95,10 +95,7 @@ fn every_file_reaches_only_lower_layers_and_only_the_dispatcher_reaches_the_type
             if to >= *layer {
                 wrong.push(format!("{file} (layer {layer}) reaches {r} (layer {to})"));
             }
-            // The submission poller is started by `serve` until the outbox updates the
-            // submission row in its own transaction and the poller goes.
-            let poller = *module == "jmap" && r == "submission";
-            if to == TYPES && *module != "dispatch" && *layer != TYPES && !poller {
+            if to == TYPES && *module != "dispatch" && *layer != TYPES {
                 wrong.push(format!("{file} reaches the data-type file {r}; only the dispatcher may"));
             }
             if to == TYPES && *layer == TYPES {

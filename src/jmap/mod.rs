@@ -85,7 +85,7 @@ pub fn router(server: Server) -> Router {
 ///
 /// The port is bound and the certificate loaded before anything is started, so a server that
 /// cannot start leaves nothing behind. Everything it starts (the change-log purge, the
-/// submission poller, the TLS accept loop, axum's connections) ends with this future, also
+/// TLS accept loop, axum's connections) ends with this future, also
 /// when it is dropped without `token` being cancelled: the helpers live in a `JoinSet` owned
 /// here, and the rest watch a child token that a drop guard cancels.
 pub async fn serve(app: App, token: CancellationToken) -> anyhow::Result<()> {
@@ -97,7 +97,6 @@ pub async fn serve(app: App, token: CancellationToken) -> anyhow::Result<()> {
     let _stop_when_dropped = stop.clone().drop_guard();
     let mut helpers = tokio::task::JoinSet::new();
     helpers.spawn(purge_daily(app.clone(), stop.clone()));
-    helpers.spawn(submission::follow_queue(app.clone(), stop.clone()));
     let server = Server::new(app, stop.clone());
     tracing::info!(listen = %cfg.listen, url = %cfg.public_url, tls = acceptor.is_some(), "jmap server listening");
     let routes = router(server).into_make_service_with_connect_info::<PeerAddr>();

@@ -4,9 +4,9 @@
 //! Phone) and returns at once: the queue sends it when its transport's gate opens (for the
 //! direct path, only while an office session is logged in). `undoStatus` and
 //! `deliveryStatus` are read from the queue's state each time (`outbox::state`), so they
-//! follow it, and a task beside the server logs each change of that state as an
-//! EmailSubmission update (so `/changes` and push see it); cancelling (`undoStatus:
-//! canceled`) works while the message still waits.
+//! follow it, and every change of that state is logged as an EmailSubmission update in the
+//! queue's own transaction (`store::outbox::follow`), so `/changes` and push see it at once;
+//! cancelling (`undoStatus: canceled`) works while the message still waits.
 //! `onSuccessUpdateEmail` / `onSuccessDestroyEmail` become one implicit `Email/set` that the
 //! dispatcher runs right after (`Ctx::then`), answered under the same call id.
 
@@ -18,7 +18,7 @@ use super::method::{
 };
 use super::set::{SetArgs, SetResponse, set_args};
 use super::{body, ids};
-use crate::outbox::{EnqueueError, Origin, Outgoing};
+use crate::outbox::{EnqueueError, Origin, Outgoing, State};
 use crate::store::ObjType;
 
 const SUB_PROPS: &[&str] = &[
@@ -43,14 +43,14 @@ fn parse_sub(s: &str) -> Option<i64> {
 }
 
 /// (undoStatus, delivered) for a queue state.
-fn statuses(queue_state: Option<&str>) -> (&'static str, &'static str) {
+fn statuses(queue_state: Option<State>) -> (&'static str, &'static str) {
     match queue_state {
-        Some("queued" | "deferred") => ("pending", "queued"),
-        Some("sending") => ("final", "queued"),
-        Some("sent") => ("final", "yes"),
-        Some("failed" | "expired") => ("final", "no"),
-        Some("cancelled") => ("canceled", "no"),
-        _ => ("final", "unknown"),
+        Some(State::Queued | State::Deferred) => ("pending", "queued"),
+        Some(State::Sending) => ("final", "queued"),
+        Some(State::Sent) => ("final", "yes"),
+        Some(State::Failed | State::Expired) => ("final", "no"),
+        Some(State::Cancelled) => ("canceled", "no"),
+        Some(State::Unknown) | None => ("final", "unknown"),
     }
 }
 
@@ -64,7 +64,7 @@ pub fn submission_get(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResu
     let mut list = Vec::new();
     for s in &rows {
         let q = crate::outbox::state(ctx.app, s.outbox_id)?;
-        let (undo, delivered) = statuses(q.as_deref());
+        let (undo, delivered) = statuses(q);
         let envelope: Value = serde_json::from_str(&s.envelope).unwrap_or(Value::Null);
         let delivery: Map<String, Value> = envelope["rcptTo"]
             .as_array()
@@ -317,7 +317,7 @@ pub fn submission_query(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodRe
     let states = ctx.states(&mailbox)?;
     let mut rows: Vec<(crate::store::jmap::Submission, &'static str)> = Vec::new();
     for s in ctx.app.store.jmap_submissions(&mailbox, None)? {
-        let undo = statuses(crate::outbox::state(ctx.app, s.outbox_id)?.as_deref()).0;
+        let undo = statuses(crate::outbox::state(ctx.app, s.outbox_id)?).0;
         rows.push((s, undo));
     }
     check_sort_size(&args)?;
@@ -398,51 +398,19 @@ pub fn submission_query_changes(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> 
     ))
 }
 
-/// How often the queue states of open submissions are compared with what was last seen.
-const FOLLOW_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
-
-/// Log an EmailSubmission update whenever the outbound queue moves a phone's message on
-/// (queued -> sending -> sent, ...), so `EmailSubmission/changes` and push see it. Runs beside
-/// the server; never inside a request.
-pub async fn follow_queue(app: crate::app::App, token: tokio_util::sync::CancellationToken) {
-    loop {
-        tokio::select! {
-            _ = token.cancelled() => return,
-            _ = tokio::time::sleep(FOLLOW_EVERY) => {}
-        }
-        let app2 = app.clone();
-        let r = tokio::task::spawn_blocking(move || -> Result<(), crate::store::StoreError> {
-            for (account, id, outbox_id, last) in app2.store.jmap_submissions_open()? {
-                if let Some(now) = crate::outbox::state(&app2, outbox_id)?
-                    && last.as_deref() != Some(now.as_str())
-                {
-                    app2.store.jmap_submission_status(&account, id, &now)?;
-                }
-            }
-            Ok(())
-        })
-        .await;
-        match r {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "jmap: following submission states failed; retrying"),
-            Err(e) => tracing::warn!(error = %e, "jmap: following submission states failed; retrying"),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn undo_and_delivery_follow_the_queue_state() {
-        assert_eq!(statuses(Some("queued")), ("pending", "queued"));
-        assert_eq!(statuses(Some("deferred")), ("pending", "queued"));
-        assert_eq!(statuses(Some("sending")), ("final", "queued"));
-        assert_eq!(statuses(Some("sent")), ("final", "yes"));
-        assert_eq!(statuses(Some("failed")), ("final", "no"));
-        assert_eq!(statuses(Some("cancelled")), ("canceled", "no"));
-        assert_eq!(statuses(Some("unknown")), ("final", "unknown"));
+        assert_eq!(statuses(Some(State::Queued)), ("pending", "queued"));
+        assert_eq!(statuses(Some(State::Deferred)), ("pending", "queued"));
+        assert_eq!(statuses(Some(State::Sending)), ("final", "queued"));
+        assert_eq!(statuses(Some(State::Sent)), ("final", "yes"));
+        assert_eq!(statuses(Some(State::Failed)), ("final", "no"));
+        assert_eq!(statuses(Some(State::Cancelled)), ("canceled", "no"));
+        assert_eq!(statuses(Some(State::Unknown)), ("final", "unknown"));
         assert_eq!(statuses(None), ("final", "unknown"));
     }
 }

@@ -1,16 +1,24 @@
-//! The office-session gate and the clock that only runs while it is open.
+//! The office-session gate, the clock that only runs while it is open, and the office
+//! sessions that open it.
 //!
 //! A transport with `send_while = "session"` may send only while at least one office session
 //! holds an unexpired lease (sessions live in the store, so the command line and the daemon
 //! agree); `"always"` is always open. The [`OpenClock`] turns observations of the gate into
 //! "seconds the gate was open", which is what a message's lifetime is measured in: a two-week
-//! holiday with the office closed uses none of it. Sessions are created and renewed by the
-//! control endpoint; this module only reads them and never sends anything.
+//! holiday with the office closed uses none of it (nor does time in which the message is held
+//! by pacing or its mailbox is paused: the store leaves those out). The session functions
+//! (`session_login`, `session_heartbeat`, `session_logout`, each also `_via` a named channel
+//! for the audit trail) are what the control endpoint and the command line call; they cap
+//! leases by `control.max_session_ttl` and wake the loop. Nothing here sends.
+
+use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::EnqueueError;
 use crate::app::App;
 use crate::config::{SendWhile, Transport};
+use crate::store::now;
 use crate::store::sessions::OfficeSession;
 
 /// Whether `transport` may send now, and the live sessions that hold it open.
@@ -34,7 +42,7 @@ pub fn policy(app: &App, transport: Transport) -> SendWhile {
 
 pub fn state(app: &App, transport: Transport) -> Result<GateState, crate::store::StoreError> {
     let policy = policy(app, transport);
-    let sessions = app.store.sessions_active(crate::store::now())?;
+    let sessions = app.store.sessions().active(crate::store::now())?;
     let open = match policy {
         SendWhile::Always => true,
         SendWhile::Session => !sessions.is_empty(),
@@ -71,6 +79,64 @@ impl OpenClock {
         self.carry_ms = total % 1000;
         (total / 1000) as u64
     }
+}
+
+// ----------------------------------------------------------------------- office sessions
+
+/// "cli uid N": a session change made in this process (the command line while the daemon is
+/// not running), as the audit trail records it.
+pub fn this_process() -> String {
+    // SAFETY: getuid has no arguments, cannot fail and touches no memory of ours.
+    format!("cli uid {}", unsafe { libc::getuid() })
+}
+
+/// Log an office session in; the gate of `send_while = "session"` transports opens.
+pub fn session_login(app: &App, user: &str, ttl: Option<Duration>) -> Result<OfficeSession, EnqueueError> {
+    session_login_via(app, user, ttl, &this_process())
+}
+
+/// Log an office session in for a request that came in `how` (recorded in the audit trail).
+/// The lease is `ttl` (default `control.session_ttl`), never more than `control.max_session_ttl`.
+pub fn session_login_via(
+    app: &App,
+    user: &str,
+    ttl: Option<Duration>,
+    how: &str,
+) -> Result<OfficeSession, EnqueueError> {
+    let user = user.trim();
+    if user.is_empty() || user.len() > 200 {
+        return Err(EnqueueError::Refused("a session needs a user name (1 to 200 characters)".into()));
+    }
+    let c = &app.config.control;
+    let ttl = ttl.unwrap_or(c.session_ttl).min(c.max_session_ttl).as_secs().max(1) as i64;
+    let s = app.store.sessions().insert(&super::random_hex(16), user, ttl, how)?;
+    app.outbox_wake.notify_one();
+    Ok(s)
+}
+
+pub fn session_heartbeat(app: &App, id: &str) -> Result<Option<OfficeSession>, crate::store::StoreError> {
+    session_heartbeat_via(app, id, &this_process())
+}
+
+/// Renew a lease to now + the session's ttl, never more than `control.max_session_ttl` ahead.
+pub fn session_heartbeat_via(
+    app: &App,
+    id: &str,
+    how: &str,
+) -> Result<Option<OfficeSession>, crate::store::StoreError> {
+    app.store.sessions().heartbeat(id, app.config.control.max_session_ttl.as_secs() as i64, how)
+}
+
+pub fn session_logout(app: &App, id: &str) -> Result<bool, crate::store::StoreError> {
+    session_logout_via(app, id, &this_process())
+}
+
+pub fn session_logout_via(app: &App, id: &str, how: &str) -> Result<bool, crate::store::StoreError> {
+    app.store.sessions().end(id, how)
+}
+
+pub fn sessions(app: &App) -> Result<Vec<OfficeSession>, crate::store::StoreError> {
+    app.store.sessions().active(now())
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use super::send::{BLOCKED, fingerprint};
 use crate::app::App;
 use crate::config::{Mailbox, RateLimits};
 use crate::smtp::{Endpoint, Reply};
-use crate::store::outbox::Pause;
+use crate::store::outbox_list::Pause;
 use crate::store::outbox_rate::Throttle;
 use crate::store::{StoreError, now};
 
@@ -35,7 +35,8 @@ impl Pacing {
     fn adaptive(app: &App, key: &str) -> Result<Option<rate::Adaptive>, StoreError> {
         Ok(app
             .store
-            .outbox_throttle(key)?
+            .outbox()
+            .throttle(key)?
             .map(|t| rate::Adaptive { interval: t.interval_secs, throttled_at: t.throttled_at }))
     }
 
@@ -47,8 +48,8 @@ impl Pacing {
             return Ok(Pace::Now);
         }
         let since = at - rate::DAY;
-        let t_sends = app.store.outbox_sends_since(&self.keys[0], since)?;
-        let l_sends = app.store.outbox_sends_since(&self.keys[1], since)?;
+        let t_sends = app.store.outbox().sends_since(&self.keys[0], since)?;
+        let l_sends = app.store.outbox().sends_since(&self.keys[1], since)?;
         Ok(rate::next_send(
             &[
                 rate::Window { limits: self.limits[0], sends: &t_sends, adaptive },
@@ -62,7 +63,7 @@ impl Pacing {
     pub(crate) fn hold(&self, app: &App, mb: &Mailbox, until: i64) -> Result<(), StoreError> {
         let at = now();
         let why = held_text(app.config.agent.time_zone, until, at);
-        let n = app.store.outbox_hold(&mb.id, until, &why, at)?;
+        let n = app.store.outbox().hold(&mb.id, until, &why, at)?;
         tracing::info!(mailbox = %mb.id, messages = n, "{why}");
         Ok(())
     }
@@ -71,9 +72,9 @@ impl Pacing {
     pub(crate) fn throttled(&self, app: &App, mb: &Mailbox, reply: &Reply) -> Result<(), StoreError> {
         let at = now();
         let prev = Self::adaptive(app, &self.keys[0])?;
-        let sends = app.store.outbox_sends_since(&self.keys[0], at - rate::MINUTE)?;
+        let sends = app.store.outbox().sends_since(&self.keys[0], at - rate::MINUTE)?;
         let a = rate::throttled(prev, &self.limits[0], &sends, at);
-        app.store.outbox_set_throttle(&Throttle {
+        app.store.outbox().set_throttle(&Throttle {
             key: self.keys[0].clone(),
             interval_secs: a.interval,
             throttled_at: at,
@@ -113,7 +114,7 @@ pub(crate) fn blocked(
     let reason = format!("{BLOCKED} ({})", reply.summary());
     tracing::error!(mailbox = %mb.id, reply = %reply.summary(), "the provider blocked the sending account: sending paused for this mailbox");
     let salt = super::random_hex(8);
-    app.store.outbox_set_pause(&Pause {
+    app.store.outbox().set_pause(&Pause {
         account: mb.id.clone(),
         transport: mb.transport.as_str().into(),
         reason: reason.clone(),
@@ -121,13 +122,13 @@ pub(crate) fn blocked(
         fingerprint: fingerprint(&salt, ep),
         salt,
     })?;
-    app.store.outbox_note(
+    app.store.outbox().note(
         id,
         label,
         Some(reply.code as i64),
         &format!("{reason}: sending paused for this mailbox; no recipient was given up"),
     )?;
-    app.store.outbox_mark_waiting(
+    app.store.outbox().mark_waiting(
         &mb.id,
         Some(&format!("paused: {reason}; once the provider unblocks it, run `postbote queue retry ID`")),
         now(),
@@ -168,12 +169,12 @@ fn blocked_notice(tz: chrono_tz::Tz, to: &str, server: &str, reply: &str) -> Vec
 pub fn rate_status(app: &App, mb: &Mailbox, at: i64) -> Result<crate::status::Part, StoreError> {
     let tz = app.config.agent.time_zone;
     let mut lines = Vec::new();
-    let held = app.store.rate_held(&mb.id, rate::HELD)?;
+    let held = app.store.outbox().rate_held(&mb.id, rate::HELD)?;
     if let Some((n, until)) = held {
         lines.push(format!("outbox: {n} message(s) {}", held_text(tz, until.max(at), at)));
     }
     let key = format!("transport:{}", mb.transport.as_str());
-    let throttle = app.store.outbox_throttle(&key)?;
+    let throttle = app.store.outbox().throttle(&key)?;
     let slowed = throttle.as_ref().and_then(|t| {
         rate::Adaptive { interval: t.interval_secs, throttled_at: t.throttled_at }.current(at).map(|i| (t, i))
     });

@@ -36,8 +36,9 @@ pub const RECOVER_EVERY: i64 = 300;
 /// grows by a quarter each time: slowly, unlike the halving).
 pub const RECOVER_FACTOR: f64 = 0.8;
 
-/// The words people read in `status` and `queue list` for a message held back by pacing.
-pub const HELD: &str = "held by rate limit until";
+/// The words people read in `status` and `queue list` for a message held back by pacing (the
+/// store keeps them: the lifetime clock stands still while they are the reason).
+pub use crate::store::outbox_rate::HELD;
 
 /// What the pacing policy says about the next envelope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,9 +1,9 @@
 //! Draining one mailbox's due messages through one reused SMTP connection.
 //!
-//! The order of writes is the crash-safety argument: `outbox_begin` commits `sending` before
-//! MAIL FROM; `outbox_finish` commits each recipient's answer and the message's new state
-//! after the reply to the final "."; a connection that breaks after the "." went out makes
-//! the message `unknown`, never `deferred`. The gate is checked before every message, so a
+//! The order of writes is the crash-safety argument: `begin_counted` commits `sending`, with
+//! the envelope's recipients in flight, before MAIL FROM; `finish` commits each recipient's
+//! answer and the message's new state after the reply to the final "."; a connection that
+//! breaks after the "." went out makes the message `unknown`, never `deferred`. The gate is checked before every message, so a
 //! session that ends mid-drain lets the message in flight finish and starts no other.
 //! Cancellation is honoured only between messages. What a failure means is decided by
 //! `retry::next`; this module only applies it.
@@ -12,26 +12,32 @@
 //! reached, the mailbox's waiting messages are held until the time it names and the drain
 //! stops. An envelope is counted in the store before it goes out. A message with more
 //! recipients than a limit allows goes out as several envelopes with the same bytes; each
-//! envelope's recipients are recorded as soon as its answer is in, so a crash between
-//! envelopes never sends anyone a second copy. A throttling answer slows the transport down;
-//! an answer saying the account is blocked pauses the mailbox like a refused login, puts a
-//! notice into its INBOX, and fails nobody.
+//! envelope's recipients are settled as soon as its answer is in and the next envelope's are
+//! recorded in flight before it goes, so a crash between envelopes sends only to the rest
+//! and never anyone a second copy; when pacing holds the rest, only the envelope that went is
+//! settled and the others wait, pending. What the answers mean is `outcome`'s. A throttling
+//! answer slows the transport down; an answer at MAIL FROM or to the message saying the
+//! account is blocked pauses the mailbox like a refused login, puts a notice into its INBOX,
+//! and fails nobody.
 
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
-use super::compose::NoticeLine;
+use super::outcome::{Signal, Stage, combine, failure_at, outcome};
 use super::pacing::{self, Pacing, blocked};
-use super::rate::{self, Pace, ReplyClass};
+use super::rate::{self, Pace};
 use super::retry::{self, Decision, Failure};
 use super::{gate, notify_failed};
 use crate::app::App;
 use crate::config::{Mailbox, Transport};
-use crate::smtp::{Endpoint, Reply, SendError, SendReport, Session, SmtpError, Transcript};
-use crate::store::outbox::{AttemptResult, DueMessage, Pause, RcptOutcome};
+use crate::smtp::{Endpoint, Reply, Session, SmtpError, Transcript};
+use crate::store::outbox::{AttemptResult, DueMessage, State};
+use crate::store::outbox_list::Pause;
 use crate::store::{StoreError, now};
+
+pub use super::outcome::BLOCKED;
 
 /// Why waiting messages of a mailbox are not being sent, in words for `queue list`.
 pub const GATE_CLOSED: &str = "waiting for an office session to log in (send_while = \"session\")";
@@ -109,18 +115,18 @@ pub async fn drain(app: &App, mb: &Mailbox, token: &CancellationToken) -> Result
     let schedule = &app.config.outbox.retry_schedule;
     let max_per_conn = app.config.outbox.max_messages_per_connection;
 
-    if let Some(p) = store.outbox_pause(&mb.id)? {
+    if let Some(p) = store.outbox().pause(&mb.id)? {
         if fingerprint(&p.salt, &ep) == p.fingerprint {
             let why = if p.reason.starts_with(BLOCKED) {
                 format!("paused: {}; once the provider unblocks it, run `postbote queue retry ID`", p.reason)
             } else {
                 format!("paused: {} refused the login; fix the password, then run `postbote queue retry ID`", ep.name())
             };
-            store.outbox_mark_waiting(&mb.id, Some(&why), now())?;
+            store.outbox().mark_waiting(&mb.id, Some(&why), now())?;
             return Ok(0);
         }
         tracing::info!(mailbox = %mb.id, "the outgoing login changed since it was refused: sending again");
-        store.outbox_clear_pause(&mb.id)?;
+        store.outbox().clear_pause(&mb.id)?;
     }
 
     let pacing = Pacing::of(app, mb, &ep);
@@ -132,15 +138,15 @@ pub async fn drain(app: &App, mb: &Mailbox, token: &CancellationToken) -> Result
             break;
         }
         if !gate::is_open(app, mb.transport)? {
-            store.outbox_mark_waiting(&mb.id, Some(GATE_CLOSED), now())?;
+            store.outbox().mark_waiting(&mb.id, Some(GATE_CLOSED), now())?;
             break;
         }
-        let Some(m) = store.outbox_next(&mb.id, now())? else { break };
+        let Some(m) = store.outbox().next(&mb.id, now())? else { break };
         if m.pending.is_empty() {
             // Every recipient was settled earlier (e.g. by `queue retry` of a sent message).
-            let status = if m.already_sent > 0 { "sent" } else { "failed" };
-            store.outbox_begin(m.id)?;
-            store.outbox_finish(
+            let status = if m.already_sent > 0 { State::Sent } else { State::Failed };
+            store.outbox().begin(m.id)?;
+            store.outbox().finish(
                 m.id,
                 &AttemptResult {
                     server: label.clone(),
@@ -169,7 +175,7 @@ pub async fn drain(app: &App, mb: &Mailbox, token: &CancellationToken) -> Result
                     let text = e.to_string();
                     tracing::warn!(mailbox = %mb.id, error = %text, "outgoing login refused: sending paused for this mailbox");
                     let salt = super::random_hex(8);
-                    store.outbox_set_pause(&Pause {
+                    store.outbox().set_pause(&Pause {
                         account: mb.id.clone(),
                         transport: mb.transport.as_str().into(),
                         reason: text.clone(),
@@ -177,7 +183,7 @@ pub async fn drain(app: &App, mb: &Mailbox, token: &CancellationToken) -> Result
                         fingerprint: fingerprint(&salt, &ep),
                         salt,
                     })?;
-                    store.outbox_note(
+                    store.outbox().note(
                         m.id,
                         &label,
                         code,
@@ -187,7 +193,7 @@ pub async fn drain(app: &App, mb: &Mailbox, token: &CancellationToken) -> Result
                         "paused: {} refused the login; fix the password, then run `postbote queue retry ID`",
                         ep.name()
                     );
-                    store.outbox_mark_waiting(&mb.id, Some(&why), now())?;
+                    store.outbox().mark_waiting(&mb.id, Some(&why), now())?;
                     break;
                 }
                 Err(e) => {
@@ -197,11 +203,18 @@ pub async fn drain(app: &App, mb: &Mailbox, token: &CancellationToken) -> Result
                         (SmtpError::Refused { reply, .. }, Some(c)) => {
                             let text = reply.strip_prefix(&c.to_string()).unwrap_or(reply).trim().to_string();
                             let r = Reply { code: c, lines: vec![text] };
-                            if failure_of(&r) == Failure::Throttle {
-                                pacing.throttled(app, mb, &r)?;
-                                Failure::Throttle
-                            } else {
-                                Failure::Reply(c)
+                            match failure_at(Stage::Greeting, &r) {
+                                Failure::Throttle => {
+                                    pacing.throttled(app, mb, &r)?;
+                                    Failure::Throttle
+                                }
+                                // "554 5.7.1 your account is blocked" before any envelope: the
+                                // mailbox pauses, as it would at MAIL FROM; nothing is deferred.
+                                Failure::AccountBlocked => {
+                                    blocked(app, mb, &ep, &label, m.id, &r)?;
+                                    break;
+                                }
+                                _ => Failure::Reply(c),
                             }
                         }
                         (_, Some(c)) => Failure::Reply(c),
@@ -213,7 +226,7 @@ pub async fn drain(app: &App, mb: &Mailbox, token: &CancellationToken) -> Result
                         _ => schedule.last().copied().unwrap_or(Duration::from_secs(4 * 3600)),
                     };
                     tracing::warn!(mailbox = %mb.id, error = %e, retry_in_s = delay.as_secs(), "no SMTP session");
-                    store.outbox_defer_due(&mb.id, now(), now() + delay.as_secs() as i64, &label, &e.to_string())?;
+                    store.outbox().defer_due(&mb.id, now(), now() + delay.as_secs() as i64, &label, &e.to_string())?;
                     break;
                 }
             }
@@ -231,24 +244,23 @@ pub async fn drain(app: &App, mb: &Mailbox, token: &CancellationToken) -> Result
                     "DKIM signing failed: {e}; fix [mailbox.dkim] (mail waits, unsigned mail would fail DMARC)"
                 );
                 tracing::warn!(mailbox = %mb.id, error = %text, "not sending");
-                store.outbox_defer_due(&mb.id, now(), now() + delay.as_secs() as i64, "postbote", &text)?;
+                store.outbox().defer_due(&mb.id, now(), now() + delay.as_secs() as i64, "postbote", &text)?;
                 break;
             }
         };
         let s = session.as_mut().expect("connected above");
-        if !store.outbox_begin_counted(m.id, &pacing.keys, now())? {
+        let per_envelope = rate::recipients_per_envelope(&pacing.limits).unwrap_or(usize::MAX);
+        let (mut these, mut left) = m.pending.split_at(per_envelope.min(m.pending.len()));
+        // `sending`, this envelope counted and its recipients in flight: one transaction.
+        if !store.outbox().begin_counted(m.id, &pacing.keys, now(), these)? {
             continue;
         }
         attempted += 1;
         on_conn += 1;
-        let per_envelope = rate::recipients_per_envelope(&pacing.limits).unwrap_or(usize::MAX);
         let mut envelopes: Vec<AttemptResult> = Vec::new();
         let mut signal = Signal::Fine;
         let mut held = None;
-        let mut left: &[String] = &m.pending;
         loop {
-            let (these, rest) = left.split_at(per_envelope.min(left.len()));
-            left = rest;
             let res = s.send(envelope_from(mb, &m.from_addr), these, &raw).await;
             let part = DueMessage { pending: these.to_vec(), ..m.clone() };
             let (result, failed, sig) = outcome(&part, &res, schedule, now(), &label);
@@ -263,14 +275,15 @@ pub async fn drain(app: &App, mb: &Mailbox, token: &CancellationToken) -> Result
             if stop {
                 break;
             }
-            // Between envelopes: this one's recipients are recorded before the next goes out.
+            // Between envelopes: this one's recipients are settled before the next goes out.
             let last = envelopes.last().expect("pushed above");
-            store.outbox_finish(m.id, &AttemptResult { status: "sending", due_at: None, ..last.clone() })?;
+            store.outbox().finish(m.id, &AttemptResult { status: State::Sending, due_at: None, ..last.clone() })?;
             if let Pace::HeldUntil(t) = pacing.pace(app, now())? {
                 held = Some(t);
                 break;
             }
-            store.outbox_log_send(&pacing.keys, m.id, now())?;
+            (these, left) = left.split_at(per_envelope.min(left.len()));
+            store.outbox().next_envelope(m.id, &pacing.keys, now(), these)?;
         }
         let mut result = combine(&m, envelopes, held, now());
         if let Some(t) = held {
@@ -281,8 +294,8 @@ pub async fn drain(app: &App, mb: &Mailbox, token: &CancellationToken) -> Result
                 format!("the other recipients wait: {}", pacing::held_text(app.config.agent.time_zone, t, now())),
             )];
         }
-        store.outbox_finish(m.id, &result)?;
-        tracing::debug!(mailbox = %mb.id, id = m.id, status = result.status, "attempt recorded");
+        store.outbox().finish(m.id, &result)?;
+        tracing::debug!(mailbox = %mb.id, id = m.id, status = %result.status, "attempt recorded");
         match signal {
             Signal::Fine => {}
             Signal::Throttled(reply) => pacing.throttled(app, mb, &reply)?,
@@ -302,360 +315,9 @@ pub async fn drain(app: &App, mb: &Mailbox, token: &CancellationToken) -> Result
     Ok(attempted)
 }
 
-/// Turn one attempt's replies into recipient states and the message's next state. Pure.
-pub fn outcome(
-    m: &DueMessage,
-    res: &Result<SendReport, SendError>,
-    schedule: &[Duration],
-    at: i64,
-    server: &str,
-) -> (AttemptResult, Vec<NoticeLine>, Signal) {
-    let attempts = (m.attempts + 1) as u32;
-    let mut r = AttemptResult {
-        server: server.into(),
-        recipients: vec![],
-        notes: vec![],
-        status: "deferred",
-        due_at: None,
-        last_error: None,
-    };
-    let mut failed = Vec::new();
-    let report = match res {
-        Err(SendError { after_dot: true, error }) => {
-            r.status = "unknown";
-            r.last_error = Some(format!("{error} after the whole message was handed over"));
-            r.notes.push((
-                None,
-                format!("{error}: the message had been handed over, so it may have been delivered; it is not sent again by itself"),
-            ));
-            return (r, failed, Signal::Fine);
-        }
-        Err(SendError { after_dot: false, error }) => {
-            let d = match retry::next(attempts, &Failure::Connection, schedule) {
-                Decision::RetryAfter(d) => d,
-                _ => Duration::from_secs(3600),
-            };
-            r.due_at = Some(at + d.as_secs() as i64);
-            r.last_error = Some(error.to_string());
-            r.notes.push((None, format!("{error}; next attempt in {}", human(d))));
-            return (r, failed, Signal::Fine);
-        }
-        Ok(report) => report,
-    };
-
-    let mut delays = Vec::new();
-    let mut signal = Signal::Fine;
-    let mut apply = |addr: &str, reply: &crate::smtp::Reply, r: &mut AttemptResult| {
-        let code = Some(reply.code as i64);
-        let failure = failure_of(reply);
-        match &failure {
-            Failure::Throttle => signal = signal.clone().max(Signal::Throttled(reply.clone())),
-            Failure::AccountBlocked => signal = signal.clone().max(Signal::Blocked(reply.clone())),
-            _ => {}
-        }
-        match retry::next(attempts, &failure, schedule) {
-            Decision::Fail => {
-                r.recipients.push((addr.into(), RcptOutcome::Failed, code, reply.summary()));
-                failed.push(NoticeLine { recipient: addr.into(), reply: reply.summary() });
-            }
-            Decision::RetryAfter(d) => {
-                delays.push(d);
-                r.recipients.push((
-                    addr.into(),
-                    RcptOutcome::Deferred,
-                    code,
-                    format!("{}; next attempt in {}", reply.summary(), human(d)),
-                ));
-            }
-            Decision::Pause => {
-                // The account is blocked: the recipient is not at fault and stays pending.
-                delays.push(Duration::ZERO);
-                r.recipients.push((
-                    addr.into(),
-                    RcptOutcome::Deferred,
-                    code,
-                    format!("{}; {BLOCKED}", reply.summary()),
-                ));
-            }
-        }
-    };
-    let mut sent_now = 0;
-    if let Some(mf) = &report.mail_from {
-        r.notes.push((Some(mf.code as i64), format!("MAIL FROM refused: {}", mf.summary())));
-        for a in &m.pending {
-            apply(a, mf, &mut r);
-        }
-    } else {
-        let accepted: Vec<&String> = report.rcpts.iter().filter(|(_, rp)| rp.is_positive()).map(|(a, _)| a).collect();
-        for (a, rp) in &report.rcpts {
-            if !rp.is_positive() {
-                apply(a, rp, &mut r);
-            }
-        }
-        match &report.data {
-            Some(d) if d.is_positive() => {
-                for a in &accepted {
-                    r.recipients.push((
-                        (*a).clone(),
-                        RcptOutcome::Sent,
-                        Some(d.code as i64),
-                        format!("delivered: {}", d.summary()),
-                    ));
-                    sent_now += 1;
-                }
-            }
-            Some(d) => {
-                for a in &accepted {
-                    apply(a, d, &mut r);
-                }
-            }
-            None => {}
-        }
-    }
-    if !delays.is_empty() {
-        let d = delays.into_iter().min().unwrap_or(Duration::from_secs(60));
-        r.status = "deferred";
-        r.due_at = Some(at + d.as_secs() as i64);
-        r.last_error = r.recipients.iter().find(|x| x.1 == RcptOutcome::Deferred).map(|x| format!("{}: {}", x.0, x.3));
-    } else if sent_now > 0 || m.already_sent > 0 {
-        r.status = "sent";
-        r.last_error = r.recipients.iter().find(|x| x.1 == RcptOutcome::Failed).map(|x| format!("{}: {}", x.0, x.3));
-    } else {
-        r.status = "failed";
-        r.last_error = r.recipients.iter().find(|x| x.1 == RcptOutcome::Failed).map(|x| format!("{}: {}", x.0, x.3));
-    }
-    (r, failed, signal)
-}
-
-/// "5 min", "2 h", "30 s".
-pub fn human(d: Duration) -> String {
-    let s = d.as_secs();
-    if s >= 3600 && s.is_multiple_of(3600) {
-        format!("{} h", s / 3600)
-    } else if s >= 60 && s.is_multiple_of(60) {
-        format!("{} min", s / 60)
-    } else {
-        format!("{s} s")
-    }
-}
-
-/// The start of a pause's reason when the provider blocked the account (not a refused login).
-pub const BLOCKED: &str = "the provider blocked the sending account";
-
-/// What one envelope's answers ask of the whole transport or login.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Signal {
-    Fine,
-    /// A throttling answer: slow the transport down.
-    Throttled(Reply),
-    /// The account is blocked: pause the mailbox and tell its people.
-    Blocked(Reply),
-}
-
-impl Signal {
-    fn rank(&self) -> u8 {
-        match self {
-            Signal::Fine => 0,
-            Signal::Throttled(_) => 1,
-            Signal::Blocked(_) => 2,
-        }
-    }
-
-    /// The graver of two (the first of equals).
-    pub fn max(self, other: Signal) -> Signal {
-        if other.rank() > self.rank() { other } else { self }
-    }
-}
-
-/// What kind of failure a negative answer is, for `retry::next`.
-pub fn failure_of(reply: &Reply) -> Failure {
-    match rate::classify(reply.code, reply.enhanced(), &reply.text()) {
-        ReplyClass::Throttle => Failure::Throttle,
-        ReplyClass::AccountBlocked => Failure::AccountBlocked,
-        ReplyClass::Other => Failure::Reply(reply.code),
-    }
-}
-
-/// One attempt's envelopes (one, or several for a split message) as the message's new state.
-/// `held`: pacing stopped the attempt before the remaining recipients' envelope. Pure.
-pub fn combine(m: &DueMessage, mut envelopes: Vec<AttemptResult>, held: Option<i64>, at: i64) -> AttemptResult {
-    let mut last = envelopes.pop().expect("an attempt has at least one envelope");
-    let covered = last.recipients.len() == m.pending.len();
-    if envelopes.is_empty() && held.is_none() && (covered || last.status == "unknown") {
-        return last;
-    }
-    let all = || envelopes.iter().chain(std::iter::once(&last)).flat_map(|e| e.recipients.iter());
-    let sent = all().filter(|r| r.1 == RcptOutcome::Sent).count() as i64 + m.already_sent;
-    let settled = all().filter(|r| r.1 != RcptOutcome::Deferred).count();
-    let error = last.last_error.clone().or_else(|| envelopes.iter().rev().find_map(|e| e.last_error.clone()));
-    if last.status == "unknown" {
-        last.last_error = error;
-        return last;
-    }
-    if settled < m.pending.len() {
-        let due = envelopes.iter().chain(std::iter::once(&last)).filter_map(|e| e.due_at).chain(held).min();
-        last.status = "deferred";
-        last.due_at = Some(due.unwrap_or(at));
-    } else {
-        last.status = if sent > 0 { "sent" } else { "failed" };
-        last.due_at = None;
-    }
-    last.last_error = error;
-    last
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::smtp::Reply;
-
-    fn msg(pending: &[&str], attempts: i64, already_sent: i64) -> DueMessage {
-        DueMessage {
-            id: 1,
-            account: "a".into(),
-            message_id: "m@x".into(),
-            from_addr: "a@x.test".into(),
-            raw: vec![],
-            attempts,
-            pending: pending.iter().map(|s| s.to_string()).collect(),
-            already_sent,
-        }
-    }
-    fn rp(code: u16) -> Reply {
-        Reply { code, lines: vec!["text".into()] }
-    }
-
-    #[test]
-    fn one_refused_recipient_does_not_sink_the_others() {
-        let m = msg(&["ok@k.test", "reject@k.test", "greylist@k.test"], 0, 0);
-        let report = SendReport {
-            mail_from: None,
-            rcpts: vec![
-                ("ok@k.test".into(), rp(250)),
-                ("reject@k.test".into(), rp(550)),
-                ("greylist@k.test".into(), rp(450)),
-            ],
-            data: Some(rp(250)),
-        };
-        let sched = [Duration::from_secs(60)];
-        let (r, failed, _) = outcome(&m, &Ok(report), &sched, 1000, "s");
-        let st: Vec<_> = r.recipients.iter().map(|x| (x.0.as_str(), x.1.clone())).collect();
-        assert!(st.contains(&("ok@k.test", RcptOutcome::Sent)));
-        assert!(st.contains(&("reject@k.test", RcptOutcome::Failed)));
-        assert!(st.contains(&("greylist@k.test", RcptOutcome::Deferred)));
-        assert_eq!((r.status, r.due_at), ("deferred", Some(1060)));
-        assert_eq!(failed.len(), 1);
-
-        // The greylisted one later goes through: the message is sent (one failure noted).
-        let m = msg(&["greylist@k.test"], 1, 1);
-        let report =
-            SendReport { mail_from: None, rcpts: vec![("greylist@k.test".into(), rp(250))], data: Some(rp(250)) };
-        assert_eq!(outcome(&m, &Ok(report), &sched, 2000, "s").0.status, "sent");
-    }
-
-    #[test]
-    fn broken_connection_before_and_after_the_dot() {
-        let m = msg(&["a@k.test"], 2, 0);
-        let err = |after_dot| SendError {
-            after_dot,
-            error: SmtpError::Connection { server: "s".into(), message: "reset".into() },
-        };
-        let (r, _, _) = outcome(&m, &Err(err(true)), &crate::outbox::retry::DEFAULT_SCHEDULE, 0, "s");
-        assert_eq!(r.status, "unknown", "after the dot the server may have it: never resend silently");
-        let (r, _, _) = outcome(&m, &Err(err(false)), &crate::outbox::retry::DEFAULT_SCHEDULE, 0, "s");
-        assert_eq!((r.status, r.due_at), ("deferred", Some(15 * 60)), "third attempt waits 15 min");
-    }
-
-    fn rpt(code: u16, text: &str) -> Reply {
-        Reply { code, lines: vec![text.into()] }
-    }
-
-    #[test]
-    fn throttling_and_blocked_answers_fail_nobody() {
-        let m = msg(&["a@k.test", "b@k.test"], 3, 0);
-        let sched = [Duration::from_secs(60), Duration::from_secs(600)];
-        // "451 too many" at MAIL FROM: both wait the first interval (not the fourth), and the
-        // transport is told to slow down.
-        let report = SendReport { mail_from: Some(rpt(451, "4.7.1 Too many messages")), rcpts: vec![], data: None };
-        let (r, failed, sig) = outcome(&m, &Ok(report), &sched, 1000, "s");
-        assert_eq!((r.status, r.due_at, failed.len()), ("deferred", Some(1060), 0));
-        assert!(matches!(sig, Signal::Throttled(_)));
-        // A 5xx that means rate is a throttle too: nobody fails.
-        let report = SendReport {
-            mail_from: None,
-            rcpts: vec![("a@k.test".into(), rpt(250, "ok")), ("b@k.test".into(), rpt(250, "ok"))],
-            data: Some(rpt(550, "5.4.5 Daily user sending quota exceeded.")),
-        };
-        let (r, failed, sig) = outcome(&m, &Ok(report), &sched, 1000, "s");
-        assert_eq!((r.status, failed.len()), ("deferred", 0));
-        assert!(matches!(sig, Signal::Throttled(_)));
-        // The account is blocked: nobody fails, the pause decides.
-        let report =
-            SendReport { mail_from: Some(rpt(554, "5.7.1 Your account has been blocked")), rcpts: vec![], data: None };
-        let (r, failed, sig) = outcome(&m, &Ok(report), &sched, 1000, "s");
-        assert_eq!((r.status, failed.len()), ("deferred", 0));
-        assert!(r.recipients.iter().all(|x| x.1 == RcptOutcome::Deferred));
-        assert!(matches!(sig, Signal::Blocked(_)));
-        // A greylisted recipient is not a transport-wide throttle.
-        let report = SendReport {
-            mail_from: None,
-            rcpts: vec![
-                ("a@k.test".into(), rpt(450, "4.7.1 Greylisted (test): please try again later")),
-                ("b@k.test".into(), rpt(250, "ok")),
-            ],
-            data: Some(rpt(250, "ok")),
-        };
-        let (r, _, sig) = outcome(&m, &Ok(report), &sched, 1000, "s");
-        assert_eq!((r.status, r.due_at, sig), ("deferred", Some(1000 + 600), Signal::Fine));
-        assert_eq!(
-            Signal::Fine.max(Signal::Throttled(rpt(451, "x"))).max(Signal::Fine),
-            Signal::Throttled(rpt(451, "x"))
-        );
-        assert!(matches!(Signal::Throttled(rpt(451, "x")).max(Signal::Blocked(rpt(554, "y"))), Signal::Blocked(_)));
-    }
-
-    #[test]
-    fn envelopes_of_a_split_message_combine_into_one_state() {
-        let sent = |a: &str| (a.to_string(), RcptOutcome::Sent, Some(250), "delivered".to_string());
-        let env = |rs: Vec<(String, RcptOutcome, Option<i64>, String)>, status, due| AttemptResult {
-            server: "s".into(),
-            recipients: rs,
-            notes: vec![],
-            status,
-            due_at: due,
-            last_error: None,
-        };
-        let m = msg(&["a@k.test", "b@k.test", "c@k.test"], 0, 0);
-        // All three envelopes delivered: sent.
-        let e = vec![
-            env(vec![sent("a@k.test")], "sent", None),
-            env(vec![sent("b@k.test")], "sent", None),
-            env(vec![sent("c@k.test")], "sent", None),
-        ];
-        assert_eq!(combine(&m, e, None, 5).status, "sent");
-        // Pacing held the third envelope: the message waits until then, the first two are done.
-        let e = vec![env(vec![sent("a@k.test")], "sent", None), env(vec![sent("b@k.test")], "sent", None)];
-        let r = combine(&m, e, Some(500), 5);
-        assert_eq!((r.status, r.due_at), ("deferred", Some(500)));
-        // A greylisted recipient in the first envelope: the earliest due wins.
-        let grey = ("a@k.test".to_string(), RcptOutcome::Deferred, Some(450), "later".to_string());
-        let e = vec![
-            env(vec![grey], "deferred", Some(65)),
-            env(vec![sent("b@k.test")], "sent", None),
-            env(vec![sent("c@k.test")], "sent", None),
-        ];
-        assert_eq!(combine(&m, e, None, 5).due_at, Some(65));
-        // The connection broke after the dot of the second envelope: unknown.
-        let e = vec![env(vec![sent("a@k.test")], "sent", None), env(vec![], "unknown", None)];
-        assert_eq!(combine(&m, e, None, 5).status, "unknown");
-        // Every recipient failed: failed.
-        let fail = |a: &str| (a.to_string(), RcptOutcome::Failed, Some(550), "no".to_string());
-        let e = vec![
-            env(vec![fail("a@k.test"), fail("b@k.test")], "failed", None),
-            env(vec![fail("c@k.test")], "failed", None),
-        ];
-        assert_eq!(combine(&m, e, None, 5).status, "failed");
-    }
 
     #[test]
     fn transcripts_switch_off_by_themselves() {
@@ -677,26 +339,5 @@ mod tests {
         s.log_sessions = false;
         s.log_sessions_until = None;
         assert!(!transcripts_on(&s));
-    }
-
-    #[test]
-    fn all_refused_is_failed_and_data_refusal_applies_to_accepted() {
-        let m = msg(&["a@k.test", "b@k.test"], 0, 0);
-        let report = SendReport {
-            mail_from: None,
-            rcpts: vec![("a@k.test".into(), rp(550)), ("b@k.test".into(), rp(553))],
-            data: None,
-        };
-        let (r, failed, _) = outcome(&m, &Ok(report), &[], 0, "s");
-        assert_eq!((r.status, failed.len()), ("failed", 2));
-        let report = SendReport {
-            mail_from: None,
-            rcpts: vec![("a@k.test".into(), rp(250)), ("b@k.test".into(), rp(250))],
-            data: Some(rp(552)),
-        };
-        let (r, failed, _) = outcome(&m, &Ok(report), &[], 0, "s");
-        assert_eq!((r.status, failed.len()), ("failed", 2));
-        let report = SendReport { mail_from: Some(rp(451)), rcpts: vec![], data: None };
-        assert_eq!(outcome(&m, &Ok(report), &[], 0, "s").0.status, "deferred");
     }
 }

@@ -315,7 +315,7 @@ async fn copy_one_by_one(app: &App, mb: &Mailbox) -> Result<usize, CopyError> {
 /// the mirrored Sent folder or, failing that, in the server's Sent folder. The others stay
 /// `unknown` for a person (`queue retry` sends, `queue cancel` drops). Returns how many settled.
 pub async fn reconcile_unknown(app: &App) -> Result<usize, CopyError> {
-    let unknown = app.store.outbox_mark_unknown()?;
+    let unknown = app.store.outbox().mark_unknown()?;
     let mut settled = 0;
     let mut accounts: Vec<&str> = unknown.iter().map(|u| u.account.as_str()).collect();
     accounts.dedup();
@@ -324,7 +324,7 @@ pub async fn reconcile_unknown(app: &App) -> Result<usize, CopyError> {
         let mut left = Vec::new();
         for u in unknown.iter().filter(|u| u.account == account) {
             if app.store.message_id_in_role(account, "sent", &u.message_id)? {
-                app.store.outbox_resolve_sent(u.id, "its Message-ID was found in the mirrored Sent folder")?;
+                app.store.outbox().resolve_sent(u.id, "its Message-ID was found in the mirrored Sent folder")?;
                 settled += 1;
             } else {
                 left.push(u);
@@ -338,10 +338,9 @@ pub async fn reconcile_unknown(app: &App) -> Result<usize, CopyError> {
             let folder = resolve_folder(app, mb, &mut s, &mb.sent_folder).await?;
             for u in left {
                 if has_message_id(mb, &mut s, &folder, &u.message_id).await? {
-                    app.store.outbox_resolve_sent(
-                        u.id,
-                        &format!("its Message-ID was found in the server's folder \"{folder}\""),
-                    )?;
+                    app.store
+                        .outbox()
+                        .resolve_sent(u.id, &format!("its Message-ID was found in the server's folder \"{folder}\""))?;
                     settled += 1;
                 }
             }

@@ -53,7 +53,7 @@ pub fn tick(app: &App, clock: &mut WaitClock, at: i64) -> Result<(), StoreError>
         if let Some((prev, was_closed)) = clock.last
             && was_closed[slot(t)]
         {
-            app.store.outbox_add_gate_wait(&accounts, waiting::working_secs(&rule.hours, rule.tz, prev, at))?;
+            app.store.outbox().add_gate_wait(&accounts, waiting::working_secs(&rule.hours, rule.tz, prev, at))?;
         }
         held_accounts.extend(accounts);
     }
@@ -62,7 +62,7 @@ pub fn tick(app: &App, clock: &mut WaitClock, at: i64) -> Result<(), StoreError>
         return Ok(());
     }
 
-    let rows = app.store.outbox_held(&held_accounts)?;
+    let rows = app.store.outbox().held(&held_accounts)?;
     if rows.is_empty() {
         return Ok(());
     }
@@ -80,7 +80,7 @@ pub fn tick(app: &App, clock: &mut WaitClock, at: i64) -> Result<(), StoreError>
     let mut last = HashMap::new();
     for r in &rows {
         if !last.contains_key(&r.account)
-            && let Some(t) = app.store.outbox_last_waiting_notice(&r.account)?
+            && let Some(t) = app.store.outbox().last_waiting_notice(&r.account)?
         {
             last.insert(r.account.clone(), t);
         }
@@ -89,7 +89,7 @@ pub fn tick(app: &App, clock: &mut WaitClock, at: i64) -> Result<(), StoreError>
         let Some(mb) = cfg.mailbox(&s.account) else { continue };
         let items: Vec<&HeldRow> = s.ids.iter().filter_map(|id| rows.iter().find(|r| r.id == *id)).collect();
         let raw = render(rule.tz, mb.primary_address(), &items, at, &super::random_hex(16));
-        app.store.outbox_waiting_noticed(&mb.id, &s.ids, raw, at)?;
+        app.store.outbox().waiting_noticed(&mb.id, &s.ids, raw, at)?;
         app.wake_writeback(&mb.id);
         tracing::info!(mailbox = %mb.id, messages = s.ids.len(), "told the sender that mail waits for an office session");
     }

@@ -268,8 +268,11 @@ impl Store {
             let reply_id = match reply {
                 Some(r) => {
                     t.tx.execute(
-                        "INSERT INTO autoreply_reply (account, sender, thread_id, outbox_id, message_id, queued_at)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        // The state as the outbox has it now (it may have moved since it was queued);
+                        // from here on the outbox keeps it current (`store::outbox::follow`).
+                        "INSERT INTO autoreply_reply (account, sender, thread_id, outbox_id, message_id, queued_at, state, sent_at)
+                         SELECT ?1, ?2, ?3, ?4, ?5, ?6, COALESCE(o.status, 'queued'), o.sent_at
+                         FROM (SELECT 1) LEFT JOIN outbox_message o ON o.id = ?4",
                         params![account, r.sender, r.thread_id, r.outbox_id, r.message_id, at],
                     )?;
                     Some(t.tx.last_insert_rowid())

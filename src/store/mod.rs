@@ -16,7 +16,9 @@ pub mod deliverability;
 pub mod jmap;
 pub mod messages;
 pub mod outbox;
+pub mod outbox_list;
 pub mod outbox_rate;
+pub mod outbox_state;
 pub mod sent_copy;
 pub mod sessions;
 pub mod waiting;
@@ -40,6 +42,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0008_control_audit", include_str!("../../schema/0008_control_audit.sql")),
     ("0009_outbox_rates", include_str!("../../schema/0009_outbox_rates.sql")),
     ("0010_waiting_notice", include_str!("../../schema/0010_waiting_notice.sql")),
+    ("0011_outbox_in_flight", include_str!("../../schema/0011_outbox_in_flight.sql")),
 ];
 
 const READERS: usize = 8;

@@ -107,10 +107,23 @@ fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OfficeSession> {
 }
 
 impl Store {
+    /// Office sessions and the control endpoint's audit trail.
+    pub fn sessions(&self) -> Sessions<'_> {
+        Sessions { store: self }
+    }
+}
+
+/// Office sessions and the control endpoint's audit trail, reached as `store.sessions()`.
+#[derive(Clone, Copy)]
+pub struct Sessions<'a> {
+    store: &'a Store,
+}
+
+impl Sessions<'_> {
     /// Open a session with a lease of `ttl_secs` (already capped by the caller), recorded as
     /// opened by `how`.
-    pub fn session_insert(&self, id: &str, user: &str, ttl_secs: i64, how: &str) -> Result<OfficeSession> {
-        self.write(|t| {
+    pub fn insert(&self, id: &str, user: &str, ttl_secs: i64, how: &str) -> Result<OfficeSession> {
+        self.store.write(|t| {
             let at = now();
             let s = OfficeSession {
                 id: id.into(),
@@ -131,8 +144,8 @@ impl Store {
 
     /// Renew a live session's lease to now + its ttl, but never more than `max_secs` from now.
     /// None if it does not exist, ended, or already expired.
-    pub fn session_heartbeat(&self, id: &str, max_secs: i64, how: &str) -> Result<Option<OfficeSession>> {
-        self.write(|t| {
+    pub fn heartbeat(&self, id: &str, max_secs: i64, how: &str) -> Result<Option<OfficeSession>> {
+        self.store.write(|t| {
             let at = now();
             let n = t.tx.execute(
                 "UPDATE office_session SET lease_until = ?2 + min(ttl_secs, ?3)
@@ -150,8 +163,8 @@ impl Store {
     }
 
     /// End a live session. False if there is none with this id.
-    pub fn session_end(&self, id: &str, how: &str) -> Result<bool> {
-        self.write(|t| {
+    pub fn end(&self, id: &str, how: &str) -> Result<bool> {
+        self.store.write(|t| {
             let at = now();
             let n = t.tx.execute(
                 "UPDATE office_session SET ended_at = ?2 WHERE id = ?1 AND ended_at IS NULL",
@@ -169,8 +182,8 @@ impl Store {
 
     /// Shorten every live lease that runs past `until` to end then (a lease granted before
     /// `control.max_session_ttl` existed, or before it was lowered). Returns how many.
-    pub fn sessions_cap_leases(&self, until: i64) -> Result<usize> {
-        self.write(|t| {
+    pub fn cap_leases(&self, until: i64) -> Result<usize> {
+        self.store.write(|t| {
             Ok(t.tx.execute(
                 "UPDATE office_session SET lease_until = ?1 WHERE ended_at IS NULL AND lease_until > ?1",
                 [until],
@@ -179,8 +192,8 @@ impl Store {
     }
 
     /// Sessions whose lease runs at `at` and that have not logged out.
-    pub fn sessions_active(&self, at: i64) -> Result<Vec<OfficeSession>> {
-        self.read(|c| {
+    pub fn active(&self, at: i64) -> Result<Vec<OfficeSession>> {
+        self.store.read(|c| {
             let mut s = c.prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM office_session WHERE ended_at IS NULL AND lease_until > ?1 ORDER BY created_at"
             ))?;
@@ -190,8 +203,8 @@ impl Store {
     }
 
     /// Every session whose lease or logout is after `since`, newest first.
-    pub fn sessions_recent(&self, since: i64) -> Result<Vec<OfficeSession>> {
-        self.read(|c| {
+    pub fn recent(&self, since: i64) -> Result<Vec<OfficeSession>> {
+        self.store.read(|c| {
             let mut s = c.prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM office_session WHERE lease_until > ?1 OR ended_at > ?1 ORDER BY created_at DESC"
             ))?;
@@ -202,7 +215,7 @@ impl Store {
 
     /// Record a request the control endpoint refused: `how` names the peer, `detail` the reason.
     pub fn audit_refused(&self, how: &str, detail: &str) -> Result<()> {
-        self.write(|t| {
+        self.store.write(|t| {
             t.tx.execute(
                 "INSERT INTO control_audit (at, action, how, detail) VALUES (?1, 'refused', ?2, ?3)",
                 params![now(), how, detail],
@@ -213,7 +226,7 @@ impl Store {
 
     /// The newest `limit` audit rows, newest first.
     pub fn audit_recent(&self, limit: usize) -> Result<Vec<AuditEntry>> {
-        self.read(|c| {
+        self.store.read(|c| {
             let mut s = c.prepare_cached(
                 "SELECT at, action, session_id, user, how, lease_until, detail FROM control_audit ORDER BY id DESC LIMIT ?1",
             )?;
@@ -246,15 +259,15 @@ mod tests {
     #[test]
     fn sessions_lease_heartbeat_logout() {
         let (_d, s) = store();
-        s.session_insert("s1", "anna", 100, "cli uid 0").unwrap();
-        assert_eq!(s.sessions_active(now()).unwrap().len(), 1);
-        assert!(s.sessions_active(now() + 101).unwrap().is_empty(), "the lease runs out");
-        assert!(s.session_heartbeat("s1", 1000, "unix uid 7").unwrap().is_some());
-        assert!(s.session_end("s1", "tcp 127.0.0.1:9").unwrap());
-        assert!(s.sessions_active(now()).unwrap().is_empty());
-        assert!(s.session_heartbeat("s1", 1000, "x").unwrap().is_none(), "a logged-out session cannot be renewed");
-        assert!(!s.session_end("s1", "x").unwrap());
-        let trail = s.audit_recent(10).unwrap();
+        s.sessions().insert("s1", "anna", 100, "cli uid 0").unwrap();
+        assert_eq!(s.sessions().active(now()).unwrap().len(), 1);
+        assert!(s.sessions().active(now() + 101).unwrap().is_empty(), "the lease runs out");
+        assert!(s.sessions().heartbeat("s1", 1000, "unix uid 7").unwrap().is_some());
+        assert!(s.sessions().end("s1", "tcp 127.0.0.1:9").unwrap());
+        assert!(s.sessions().active(now()).unwrap().is_empty());
+        assert!(s.sessions().heartbeat("s1", 1000, "x").unwrap().is_none(), "a logged-out session cannot be renewed");
+        assert!(!s.sessions().end("s1", "x").unwrap());
+        let trail = s.sessions().audit_recent(10).unwrap();
         let seen: Vec<(AuditAction, &str)> = trail.iter().map(|a| (a.action, a.how.as_str())).collect();
         assert_eq!(
             seen,
@@ -272,12 +285,12 @@ mod tests {
     #[test]
     fn heartbeat_and_cap_never_exceed_the_limit() {
         let (_d, s) = store();
-        s.session_insert("long", "anna", 3600, "cli uid 0").unwrap();
-        let renewed = s.session_heartbeat("long", 600, "cli uid 0").unwrap().unwrap();
+        s.sessions().insert("long", "anna", 3600, "cli uid 0").unwrap();
+        let renewed = s.sessions().heartbeat("long", 600, "cli uid 0").unwrap().unwrap();
         assert!(renewed.lease_until <= now() + 600, "{renewed:?}");
-        s.session_insert("old", "bernd", 520 * 7 * 86_400, "cli uid 0").unwrap();
-        assert_eq!(s.sessions_cap_leases(now() + 43_200).unwrap(), 1);
-        let old = s.sessions_active(now()).unwrap().into_iter().find(|x| x.id == "old").unwrap();
+        s.sessions().insert("old", "bernd", 520 * 7 * 86_400, "cli uid 0").unwrap();
+        assert_eq!(s.sessions().cap_leases(now() + 43_200).unwrap(), 1);
+        let old = s.sessions().active(now()).unwrap().into_iter().find(|x| x.id == "old").unwrap();
         assert!(old.lease_until <= now() + 43_200);
     }
 
@@ -286,12 +299,12 @@ mod tests {
     #[test]
     fn refused_requests_are_recorded_apart_and_never_push_out_logins() {
         let (_d, s) = store();
-        s.session_insert("s1", "anna", 100, "cli uid 0").unwrap();
-        s.audit_refused("tcp 127.0.0.1:5", "no token").unwrap();
-        let a = &s.audit_recent(1).unwrap()[0];
+        s.sessions().insert("s1", "anna", 100, "cli uid 0").unwrap();
+        s.sessions().audit_refused("tcp 127.0.0.1:5", "no token").unwrap();
+        let a = &s.sessions().audit_recent(1).unwrap()[0];
         assert_eq!((a.action, a.detail.as_deref(), a.user.as_deref()), (AuditAction::Refused, Some("no token"), None));
         for _ in 0..REFUSED_KEEP + 10 {
-            s.audit_refused("tcp 127.0.0.1:5", "wrong token").unwrap();
+            s.sessions().audit_refused("tcp 127.0.0.1:5", "wrong token").unwrap();
         }
         let count = |action: &str| -> i64 {
             s.read(|c| Ok(c.query_row("SELECT count(*) FROM control_audit WHERE action = ?1", [action], |r| r.get(0))?))

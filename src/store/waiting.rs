@@ -8,8 +8,8 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use super::outbox::{WAITING, add_attempt, put_inbox_notice};
-use super::{Result, Store};
+use super::Result;
+use super::outbox::{Outbox, WAITING, add_attempt, put_inbox_notice};
 
 /// A waiting message the sender has not yet been told about.
 #[derive(Debug, Clone)]
@@ -26,14 +26,14 @@ pub struct HeldRow {
     pub recipients: Vec<String>,
 }
 
-impl Store {
+impl Outbox<'_> {
     /// Add `secs` of closed-gate working time to every waiting message of these accounts
     /// (auto-replies excepted: they are never the subject of a notice).
-    pub fn outbox_add_gate_wait(&self, accounts: &[String], secs: i64) -> Result<()> {
+    pub fn add_gate_wait(&self, accounts: &[String], secs: i64) -> Result<()> {
         if accounts.is_empty() || secs <= 0 {
             return Ok(());
         }
-        self.write(|t| {
+        self.store.write(|t| {
             let mut s = t.tx.prepare_cached(&format!(
                 "INSERT INTO outbox_wait (message, account, gate_secs)
                  SELECT id, account, ?2 FROM outbox_message
@@ -48,8 +48,8 @@ impl Store {
     }
 
     /// Waiting messages of these accounts that have no notice yet and have accrued some wait.
-    pub fn outbox_held(&self, accounts: &[String]) -> Result<Vec<HeldRow>> {
-        self.read(|c| {
+    pub fn held(&self, accounts: &[String]) -> Result<Vec<HeldRow>> {
+        self.store.read(|c| {
             let mut s = c.prepare_cached(&format!(
                 "SELECT m.id, m.account, m.origin, m.message_id, m.subject, m.created_at, w.gate_secs
                  FROM outbox_message m JOIN outbox_wait w ON w.message = m.id
@@ -85,8 +85,8 @@ impl Store {
     }
 
     /// When this account's sender was last told that mail waits (unix seconds).
-    pub fn outbox_last_waiting_notice(&self, account: &str) -> Result<Option<i64>> {
-        self.read(|c| {
+    pub fn last_waiting_notice(&self, account: &str) -> Result<Option<i64>> {
+        self.store.read(|c| {
             Ok(c.query_row("SELECT MAX(notice_at) FROM outbox_wait WHERE account = ?1", [account], |r| {
                 r.get::<_, Option<i64>>(0)
             })
@@ -97,8 +97,8 @@ impl Store {
 
     /// Put the notice `raw` into the account's INBOX (store now, server through the
     /// write-back queue) and mark `ids` as told, in one transaction. Returns the notice's id.
-    pub fn outbox_waiting_noticed(&self, account: &str, ids: &[i64], raw: Vec<u8>, at: i64) -> Result<i64> {
-        self.write(|t| {
+    pub fn waiting_noticed(&self, account: &str, ids: &[i64], raw: Vec<u8>, at: i64) -> Result<i64> {
+        self.store.write(|t| {
             let id = put_inbox_notice(t, account, raw, &["$postbote-notice"])?;
             for m in ids {
                 t.tx.prepare_cached("UPDATE outbox_wait SET notice_at = ?2 WHERE message = ?1")?
@@ -122,7 +122,7 @@ impl Store {
 mod tests {
     use super::super::now;
     use super::super::outbox::NewOutboxMessage;
-    use super::*;
+    use crate::store::Store;
 
     fn new(origin: &'static str) -> NewOutboxMessage {
         NewOutboxMessage {
@@ -144,24 +144,25 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(&dir.path().join("s.sqlite")).unwrap();
         s.ensure_accounts(["becker"]).unwrap();
-        let office = s.outbox_insert(&new("office")).unwrap();
-        let reply = s.outbox_insert(&new("autoreply")).unwrap();
+        let office = s.outbox().insert(&new("office")).unwrap();
+        let reply = s.outbox().insert(&new("autoreply")).unwrap();
         let accounts = vec!["becker".to_string()];
-        assert!(s.outbox_held(&accounts).unwrap().is_empty(), "nothing accrued yet");
-        s.outbox_add_gate_wait(&accounts, 60).unwrap();
-        s.outbox_add_gate_wait(&accounts, 30).unwrap();
-        let held = s.outbox_held(&accounts).unwrap();
+        assert!(s.outbox().held(&accounts).unwrap().is_empty(), "nothing accrued yet");
+        s.outbox().add_gate_wait(&accounts, 60).unwrap();
+        s.outbox().add_gate_wait(&accounts, 30).unwrap();
+        let held = s.outbox().held(&accounts).unwrap();
         assert_eq!(held.len(), 1, "auto-replies never accrue: {held:?}");
         assert_eq!((held[0].id, held[0].gate_wait_secs), (office, 90));
         assert_eq!(held[0].recipients, vec!["kunde@kunde.test"]);
         assert!(reply > office);
 
-        assert_eq!(s.outbox_last_waiting_notice("becker").unwrap(), None);
+        assert_eq!(s.outbox().last_waiting_notice("becker").unwrap(), None);
         let at = now();
-        s.outbox_waiting_noticed("becker", &[office], b"From: a@b.test\r\nSubject: n\r\n\r\nx\r\n".to_vec(), at)
+        s.outbox()
+            .waiting_noticed("becker", &[office], b"From: a@b.test\r\nSubject: n\r\n\r\nx\r\n".to_vec(), at)
             .unwrap();
-        assert_eq!(s.outbox_last_waiting_notice("becker").unwrap(), Some(at));
-        assert!(s.outbox_held(&accounts).unwrap().is_empty(), "a told message is not listed again");
+        assert_eq!(s.outbox().last_waiting_notice("becker").unwrap(), Some(at));
+        assert!(s.outbox().held(&accounts).unwrap().is_empty(), "a told message is not listed again");
         assert!(s.folders("becker").unwrap().iter().any(|f| f.name == "INBOX"), "the notice made the INBOX");
     }
 }

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use postbote::app::App;
 use postbote::config::Config;
-use postbote::outbox::{self, Origin, Outgoing};
+use postbote::outbox::{self, Origin, Outgoing, State};
 use postbote::store::Store;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -361,8 +361,8 @@ async fn ten_kills_during_an_outbox_drain_of_200_lose_and_duplicate_nothing() {
         .unwrap();
         queued.push((q, rcpt));
     }
-    let count = |status: &str| app.store.outbox_counts(Some("becker")).unwrap().get(status).copied().unwrap_or(0);
-    let done = || (count("sent") + count("unknown")) as usize;
+    let count = |status: State| app.store.outbox().counts(Some("becker")).unwrap().get(&status).copied().unwrap_or(0);
+    let done = || (count(State::Sent) + count(State::Unknown)) as usize;
     let mut kills = 0;
     for (i, (mark, delay)) in kill_points(&mut rng, KILLS, 1, n - 20, 150).into_iter().enumerate() {
         let mut child = spawn(&path, &["run"], &dir.path().join(format!("run{i}.log")));
@@ -373,7 +373,7 @@ async fn ten_kills_during_an_outbox_drain_of_200_lose_and_duplicate_nothing() {
     let killed_at = done();
     let mut clean = spawn(&path, &["run"], &dir.path().join("clean.log"));
     wait_for("the queue to settle", Duration::from_secs(120), || {
-        let busy: i64 = ["queued", "deferred", "sending"].iter().map(|s| count(s)).sum();
+        let busy: i64 = [State::Queued, State::Deferred, State::Sending].into_iter().map(count).sum();
         (busy == 0).then_some(())
     })
     .await;
@@ -381,8 +381,10 @@ async fn ten_kills_during_an_outbox_drain_of_200_lose_and_duplicate_nothing() {
     clean.wait().unwrap();
 
     let rcpts: BTreeSet<String> = queued.iter().map(|(_, r)| r.clone()).collect();
-    let statuses: Vec<String> =
-        queued.iter().map(|(q, _)| app.store.outbox_status_of(q.id).unwrap().unwrap_or_default()).collect();
+    let statuses: Vec<String> = queued
+        .iter()
+        .map(|(q, _)| app.store.outbox().state(q.id).unwrap().map(|s| s.to_string()).unwrap_or_default())
+        .collect();
     let sent_rcpts: BTreeSet<String> =
         queued.iter().zip(&statuses).filter(|(_, s)| *s == "sent").map(|((_, r), _)| r.clone()).collect();
     // Postfix hands a queued message to the capture a moment later: wait for every sent one.

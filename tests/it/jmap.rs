@@ -855,7 +855,14 @@ async fn submission_through_the_office_gate_and_vacation() {
     // The outbox settles its own Sent copy without putting a second one beside the phone's.
     eventually(Duration::from_secs(30), "the outbox's Sent copy settled", || {
         let app = d.app.clone();
-        async move { app.store.outbox_list(Some("becker"), Some("sent"), 50).unwrap().iter().all(|m| m.sent_copy_done) }
+        async move {
+            app.store
+                .outbox()
+                .list(Some("becker"), Some(postbote::outbox::State::Sent), 50)
+                .unwrap()
+                .iter()
+                .all(|m| m.sent_copy_done)
+        }
     })
     .await;
     let copies = server_subjects(&user, "Sent").iter().filter(|s| **s == subject).count();

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use postbote::app::App;
-use postbote::outbox::{self, Origin, Outgoing};
+use postbote::outbox::{self, Origin, Outgoing, State};
 use tokio_util::sync::CancellationToken;
 
 // ----------------------------------------------------------------------------- helpers
@@ -230,13 +230,13 @@ password_file = "{d}/smtp.pw"
 
     async fn wait_until_sent(app: &App, id: i64) {
         wait_for("the message to be sent", Duration::from_secs(10), || {
-            (outbox::state(app, id).unwrap().as_deref() == Some("sent")).then_some(())
+            (outbox::state(app, id).unwrap() == Some(State::Sent)).then_some(())
         })
         .await;
     }
 
     fn status(&self, id: i64) -> String {
-        outbox::state(&self.app, id).unwrap().unwrap_or_default()
+        outbox::state(&self.app, id).unwrap().map(|s| s.to_string()).unwrap_or_default()
     }
 
     async fn wait_status(&self, id: i64, want: &str, timeout: Duration) {
@@ -247,7 +247,7 @@ password_file = "{d}/smtp.pw"
     /// it waits: proof that the queue was considered, not just that time passed.
     async fn wait_checked(&self, id: i64, after: i64) -> String {
         wait_for("the queue loop to look at the message", Duration::from_secs(15), || {
-            let (m, _) = self.app.store.outbox_show(id).unwrap()?;
+            let (m, _) = self.app.store.outbox().show(id).unwrap()?;
             (m.checked_at.is_some_and(|c| c > after)).then(|| m.waiting.clone().unwrap_or_default())
         })
         .await
@@ -287,7 +287,7 @@ async fn direct_delivers_with_company_envelope_and_sent_copy() {
     h.wait_status(q.id, "sent", Duration::from_secs(10)).await;
     // The Sent copy, exactly once, even after more loop passes.
     wait_for("the Sent copy", Duration::from_secs(15), || {
-        h.app.store.outbox_show(q.id).unwrap().filter(|(m, _)| m.sent_copy_done).map(|_| ())
+        h.app.store.outbox().show(q.id).unwrap().filter(|(m, _)| m.sent_copy_done).map(|_| ())
     })
     .await;
     assert_eq!(sent_copies(&h, &q.message_id).await, 1);
@@ -328,7 +328,7 @@ async fn relay_uses_hosted_envelope_and_company_from_and_never_duplicates_the_se
     assert!(header(&got.raw, "Bcc").is_none() && header(&hidden.raw, "Bcc").is_none(), "Bcc is never sent");
     h.wait_status(q.id, "sent", Duration::from_secs(10)).await;
     wait_for("the Sent copy", Duration::from_secs(15), || {
-        h.app.store.outbox_show(q.id).unwrap().filter(|(m, _)| m.sent_copy_done).map(|_| ())
+        h.app.store.outbox().show(q.id).unwrap().filter(|(m, _)| m.sent_copy_done).map(|_| ())
     })
     .await;
     assert_eq!(sent_copies(&h, &q.message_id).await, 1);
@@ -345,11 +345,11 @@ async fn relay_uses_hosted_envelope_and_company_from_and_never_duplicates_the_se
         .unwrap();
     h.app.outbox_wake.notify_one();
     wait_for("the copy to be settled again", Duration::from_secs(15), || {
-        h.app.store.outbox_show(q.id).unwrap().filter(|(m, _)| m.sent_copy_done).map(|_| ())
+        h.app.store.outbox().show(q.id).unwrap().filter(|(m, _)| m.sent_copy_done).map(|_| ())
     })
     .await;
     assert_eq!(sent_copies(&h, &q.message_id).await, 1, "a retried append never duplicates");
-    let (_, trail) = h.app.store.outbox_show(q.id).unwrap().unwrap();
+    let (_, trail) = h.app.store.outbox().show(q.id).unwrap().unwrap();
     assert!(trail.iter().any(|a| a.text.contains("not appended twice")), "{trail:?}");
     h.stop().await;
 }
@@ -429,7 +429,7 @@ async fn greylisted_recipient_is_deferred_then_delivered_and_rejected_one_gets_a
     wait_captured(&ok, Duration::from_secs(20)).await;
     // First attempt: 450 for the greylisted one, recorded in the audit trail.
     wait_for("the 450 in the audit trail", Duration::from_secs(10), || {
-        let (_, trail) = h.app.store.outbox_show(q.id).unwrap()?;
+        let (_, trail) = h.app.store.outbox().show(q.id).unwrap()?;
         trail.iter().any(|a| a.recipient.as_deref() == Some(grey.as_str()) && a.code == Some(450)).then_some(())
     })
     .await;
@@ -438,7 +438,7 @@ async fn greylisted_recipient_is_deferred_then_delivered_and_rejected_one_gets_a
     h.wait_status(q.id, "sent", Duration::from_secs(10)).await;
     assert_eq!(captured_for(&ok).len(), 1, "the accepted recipient got exactly one copy");
     assert!(captured_for(&rej).is_empty());
-    let (m, _) = h.app.store.outbox_show(q.id).unwrap().unwrap();
+    let (m, _) = h.app.store.outbox().show(q.id).unwrap().unwrap();
     let st: HashMap<_, _> = m.recipients.iter().map(|r| (r.address.clone(), r.status.clone())).collect();
     assert_eq!((st[&ok].as_str(), st[&grey].as_str(), st[&rej].as_str()), ("sent", "sent", "failed"));
     // The notice is in the sender's INBOX in the store, readable in both languages.
@@ -479,7 +479,7 @@ async fn wrong_password_pauses_the_transport_without_hammering() {
     let h = Harness::start(Opts { wrong_smtp_password: true, ..Opts::default() }).await;
     let q1 = h.enqueue(&[h.rcpt("p1")], "one");
     let q2 = h.enqueue(&[h.rcpt("p2")], "two");
-    wait_for("the pause", Duration::from_secs(20), || h.app.store.outbox_pause(&h.u).unwrap()).await;
+    wait_for("the pause", Duration::from_secs(20), || h.app.store.outbox().pause(&h.u).unwrap()).await;
     // Several more passes of the loop over the paused mailbox.
     for _ in 0..3 {
         let t = postbote::store::now();
@@ -488,7 +488,7 @@ async fn wrong_password_pauses_the_transport_without_hammering() {
     }
     let refusals: usize = [q1.id, q2.id]
         .iter()
-        .map(|id| h.app.store.outbox_show(*id).unwrap().unwrap().1.iter().filter(|a| a.code == Some(535)).count())
+        .map(|id| h.app.store.outbox().show(*id).unwrap().unwrap().1.iter().filter(|a| a.code == Some(535)).count())
         .sum();
     assert_eq!(refusals, 1, "one refused login, then no more tries");
     assert_eq!((h.status(q1.id).as_str(), h.status(q2.id).as_str()), ("queued", "queued"));
@@ -577,7 +577,7 @@ async fn sigkill_while_sending_loses_nothing_and_never_sends_twice_silently() {
     first.kill().unwrap(); // SIGKILL
     first.wait().unwrap();
     let after_kill: Vec<String> =
-        queued.iter().map(|(q, _)| app.store.outbox_status_of(q.id).unwrap().unwrap()).collect();
+        queued.iter().map(|(q, _)| app.store.outbox().state(q.id).unwrap().unwrap().to_string()).collect();
     assert!(after_kill.iter().any(|s| s == "queued"), "the kill came too late to test anything: {after_kill:?}");
 
     let mut second = spawn("run2.log");
@@ -594,8 +594,8 @@ async fn sigkill_while_sending_loses_nothing_and_never_sends_twice_silently() {
     assert!(!third.status.success(), "a second daemon on one store must not start: {said}");
     assert!(said.contains("another postbote daemon") && said.contains(&pid), "{said}");
     wait_for("the queue to settle", Duration::from_secs(60), || {
-        let counts = app.store.outbox_counts(Some(&u)).unwrap();
-        let busy: i64 = ["queued", "deferred", "sending"].iter().filter_map(|s| counts.get(*s)).sum();
+        let counts = app.store.outbox().counts(Some(&u)).unwrap();
+        let busy: i64 = [State::Queued, State::Deferred, State::Sending].iter().filter_map(|s| counts.get(s)).sum();
         (busy == 0).then_some(())
     })
     .await;
@@ -605,7 +605,7 @@ async fn sigkill_while_sending_loses_nothing_and_never_sends_twice_silently() {
     let mut unknown = 0;
     for (q, rcpt) in &queued {
         let copies = captured_for(rcpt).len();
-        let status = app.store.outbox_status_of(q.id).unwrap().unwrap();
+        let status = app.store.outbox().state(q.id).unwrap().unwrap();
         match status.as_str() {
             "sent" => assert_eq!(copies, 1, "message {} is sent and must have arrived exactly once", q.id),
             "unknown" => {
@@ -643,7 +643,7 @@ async fn unknown_after_crash_is_settled_from_the_sent_folder_or_waits_for_a_pers
     };
     let (found, lost) = (mk("found"), mk("lost"));
     // The daemon "died" while sending both.
-    assert!(app.store.outbox_begin(found.id).unwrap() && app.store.outbox_begin(lost.id).unwrap());
+    assert!(app.store.outbox().begin(found.id).unwrap() && app.store.outbox().begin(lost.id).unwrap());
     // The provider kept a copy of the first one in Sent (as some servers do when relaying).
     let mb = app.config.mailbox(&u).unwrap();
     let mut s = postbote::imap_sync::conn::connect(&app.config, mb).await.unwrap();
@@ -653,10 +653,10 @@ async fn unknown_after_crash_is_settled_from_the_sent_folder_or_waits_for_a_pers
     let _ = s.logout().await;
 
     assert_eq!(outbox::sentcopy::reconcile_unknown(&app).await.unwrap(), 1);
-    assert_eq!(outbox::state(&app, found.id).unwrap().as_deref(), Some("sent"));
-    let (m, _) = app.store.outbox_show(found.id).unwrap().unwrap();
+    assert_eq!(outbox::state(&app, found.id).unwrap(), Some(State::Sent));
+    let (m, _) = app.store.outbox().show(found.id).unwrap().unwrap();
     assert!(m.resolved.unwrap().contains("found in the server's folder \"Sent\""));
-    assert_eq!(outbox::state(&app, lost.id).unwrap().as_deref(), Some("unknown"));
+    assert_eq!(outbox::state(&app, lost.id).unwrap(), Some(State::Unknown));
 
     // Nothing sends an unknown message by itself...
     let token = CancellationToken::new();
@@ -672,7 +672,7 @@ async fn unknown_after_crash_is_settled_from_the_sent_folder_or_waits_for_a_pers
     wait_captured(&rcpt, Duration::from_secs(20)).await;
     token.cancel();
     task.await.unwrap().unwrap();
-    assert_eq!(outbox::state(&app, lost.id).unwrap().as_deref(), Some("sent"));
+    assert_eq!(outbox::state(&app, lost.id).unwrap(), Some(State::Sent));
 }
 
 /// A session that logs out mid-drain lets the message in flight finish and starts no other:
@@ -767,7 +767,7 @@ async fn dkim_signs_when_configured_and_a_broken_key_holds_the_mail() {
     let b = h.rcpt("nokey");
     let q = h.enqueue(std::slice::from_ref(&b), "unsigned?");
     h.wait_status(q.id, "deferred", Duration::from_secs(20)).await;
-    let (m, _) = h.app.store.outbox_show(q.id).unwrap().unwrap();
+    let (m, _) = h.app.store.outbox().show(q.id).unwrap().unwrap();
     assert!(m.last_error.as_deref().unwrap_or("").contains("DKIM signing failed"), "{:?}", m.last_error);
     assert!(captured_for(&b).is_empty(), "nothing leaves unsigned");
     outbox::cancel(&h.app, q.id, "test over").unwrap();

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use postbote::app::App;
-use postbote::outbox::{self, Origin, Outgoing};
+use postbote::outbox::{self, Origin, Outgoing, State};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio_util::sync::CancellationToken;
 
@@ -143,12 +143,12 @@ password_file = "{d}/smtp.pw"
     }
 
     fn show(&self, id: i64) -> postbote::store::outbox::OutboxSummary {
-        self.app.store.outbox_show(id).unwrap().unwrap().0
+        self.app.store.outbox().show(id).unwrap().unwrap().0
     }
 
     async fn wait_all_sent(&self, ids: &[i64], timeout: Duration) {
         wait_for("every message to be sent", timeout, || {
-            ids.iter().all(|id| outbox::state(&self.app, *id).unwrap().as_deref() == Some("sent")).then_some(())
+            ids.iter().all(|id| outbox::state(&self.app, *id).unwrap() == Some(State::Sent)).then_some(())
         })
         .await;
     }
@@ -318,8 +318,15 @@ async fn dialogue<S: AsyncRead + AsyncWrite + Unpin>(
             };
             (script.lock().unwrap())(n).unwrap_or_else(|| "250 2.1.0 Ok".into())
         } else if let Some(r) = up.strip_prefix("RCPT TO:<") {
-            rcpts.push(r.trim_end_matches('>').to_lowercase());
-            "250 2.1.5 Ok".into()
+            let r = r.trim_end_matches('>').to_lowercase();
+            // A recipient whose own mailbox was closed: refused with words that also fit a
+            // blocked sending account.
+            if r.starts_with("closed-") {
+                format!("550 5.7.1 <{r}>: Recipient address rejected: account disabled")
+            } else {
+                rcpts.push(r);
+                "250 2.1.5 Ok".into()
+            }
         } else if up == "DATA" {
             io.get_mut().write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n").await?;
             loop {
@@ -447,13 +454,13 @@ async fn throttle_451_slows_the_transport_and_the_queue_still_drains() {
     assert_eq!(got, want, "every recipient exactly once");
     assert_eq!(server.mails(), 8, "six messages and two throttled attempts, nothing more");
 
-    let throttle = h.app.store.outbox_throttle("transport:direct").unwrap().expect("the transport was slowed down");
+    let throttle = h.app.store.outbox().throttle("transport:direct").unwrap().expect("the transport was slowed down");
     assert!(throttle.reply.contains("Too many messages"), "{throttle:?}");
     assert!(throttle.interval_secs >= 1.0);
     let throttled: Vec<_> = ids
         .iter()
         .filter(|id| {
-            let (_, attempts) = h.app.store.outbox_show(**id).unwrap().unwrap();
+            let (_, attempts) = h.app.store.outbox().show(**id).unwrap().unwrap();
             attempts.iter().any(|a| a.code == Some(451))
         })
         .collect();
@@ -482,7 +489,7 @@ async fn blocked_account_554_pauses_the_login_with_a_notice_and_loses_nothing() 
     let rcpts: Vec<String> = (0..4).map(|i| h.rcpt(&format!("b{i}"))).collect();
     let ids: Vec<i64> = rcpts.iter().map(|r| h.enqueue(std::slice::from_ref(r), "Rechnung").id).collect();
     h.start();
-    let pause = wait_for("the pause", Duration::from_secs(30), || h.app.store.outbox_pause(&h.u).unwrap()).await;
+    let pause = wait_for("the pause", Duration::from_secs(30), || h.app.store.outbox().pause(&h.u).unwrap()).await;
     assert!(pause.reason.contains("blocked the sending account"), "{pause:?}");
     assert!(pause.reason.contains("554 5.7.1 Your account has been blocked"));
     // The loop looks again, and tries nothing while paused.
@@ -494,7 +501,7 @@ async fn blocked_account_554_pauses_the_login_with_a_notice_and_loses_nothing() 
     })
     .await;
     assert_eq!(server.mails(), 2, "no MAIL FROM after the block");
-    let states: Vec<String> = ids.iter().map(|id| h.show(*id).status).collect();
+    let states: Vec<String> = ids.iter().map(|id| h.show(*id).status.to_string()).collect();
     assert_eq!(states[0], "sent");
     assert!(states[1..].iter().all(|s| s == "queued" || s == "deferred"), "nothing failed: {states:?}");
     assert!(ids[1..].iter().all(|id| h.show(*id).recipients.iter().all(|r| r.status == "pending")));
@@ -516,6 +523,31 @@ async fn blocked_account_554_pauses_the_login_with_a_notice_and_loses_nothing() 
     let mut want: Vec<String> = rcpts.iter().map(|r| r.to_lowercase()).collect();
     want.sort();
     assert_eq!(got, want, "every recipient exactly once");
+    h.stop().await;
+}
+
+/// Regression: a recipient refused at RCPT with "account disabled" (their mailbox was
+/// closed) paused the whole mailbox as if the sending account were blocked, and the other
+/// recipients and messages waited for a person. It is that recipient's failure only: the
+/// rest is delivered, no pause is set, and the next message goes out too.
+#[tokio::test]
+async fn a_recipient_refused_as_disabled_fails_alone_and_pauses_nothing() {
+    let server = Scripted::start(Box::new(|_| None)).await;
+    let mut h = Harness::new(server.port, "", "");
+    let (closed, open, next) = (h.rcpt("closed-kunde"), h.rcpt("kunde"), h.rcpt("kunde2"));
+    let first = h.enqueue(&[closed.clone(), open.clone()], "Angebot").id;
+    let second = h.enqueue(std::slice::from_ref(&next), "Rechnung").id;
+    h.start();
+    h.wait_all_sent(&[first, second], Duration::from_secs(30)).await;
+    assert!(h.app.store.outbox().pause(&h.u).unwrap().is_none(), "a recipient's refusal must not pause the mailbox");
+    let m = h.show(first);
+    let of = |a: &str| m.recipients.iter().find(|r| r.address.eq_ignore_ascii_case(a)).unwrap().status.clone();
+    assert_eq!((of(&closed), of(&open)), ("failed".to_string(), "sent".to_string()), "{m:?}");
+    let mut got = server.delivered();
+    got.sort();
+    let mut want = vec![open.to_lowercase(), next.to_lowercase()];
+    want.sort();
+    assert_eq!(got, want);
     h.stop().await;
 }
 
@@ -565,8 +597,29 @@ async fn throttle_in_the_greeting_slows_the_transport_and_the_message_still_goes
     h.wait_all_sent(&[q.id], Duration::from_secs(30)).await;
     assert_eq!(server.delivered(), vec![r.to_lowercase()], "delivered once");
     assert_eq!(server.seen.lock().unwrap().connections, 2, "refused once, then accepted");
-    let t = h.app.store.outbox_throttle("transport:direct").unwrap().expect("the transport was slowed down");
+    let t = h.app.store.outbox().throttle("transport:direct").unwrap().expect("the transport was slowed down");
     assert!(t.reply.contains("Too many connections"), "{t:?}");
+    h.stop().await;
+}
+
+/// Regression: a provider that says the account is blocked already in its greeting was taken
+/// for a broken server: everything due was deferred by the longest retry interval, with no
+/// pause and no notice. The greeting is about the account as much as MAIL FROM is: the
+/// mailbox pauses, nothing fails and no envelope is tried.
+#[tokio::test]
+async fn account_blocked_in_the_greeting_pauses_the_mailbox() {
+    let server = Scripted::start(Box::new(|_| None)).await;
+    server.seen.lock().unwrap().refuse_greeting = Some((1, "554 5.7.1 Your account has been suspended".into()));
+    let mut h = Harness::new(server.port, "", "");
+    let r = h.rcpt("g");
+    let q = h.enqueue(std::slice::from_ref(&r), "Angebot");
+    h.start();
+    let pause = wait_for("the pause", Duration::from_secs(30), || h.app.store.outbox().pause(&h.u).unwrap()).await;
+    assert!(pause.reason.contains("blocked the sending account"), "{pause:?}");
+    let m = h.show(q.id);
+    assert!(m.status.is_waiting(), "{m:?}");
+    assert!(m.recipients.iter().all(|r| r.status == "pending"), "nobody failed: {m:?}");
+    assert_eq!(server.mails(), 0, "no envelope was tried");
     h.stop().await;
 }
 
@@ -581,14 +634,14 @@ async fn a_split_message_held_between_envelopes_records_each_recipient_once() {
     h.start();
     let m = wait_for("two envelopes out and the rest held", Duration::from_secs(30), || {
         let m = h.show(q.id);
-        (m.status == "deferred" && m.waiting.as_deref().is_some_and(|w| w.starts_with("held by rate limit until")))
+        (m.status == State::Deferred && m.waiting.as_deref().is_some_and(|w| w.starts_with("held by rate limit until")))
             .then_some(m)
     })
     .await;
     let st: Vec<&str> = m.recipients.iter().map(|r| r.status.as_str()).collect();
     assert_eq!(st.iter().filter(|s| **s == "sent").count(), 4, "{st:?}");
     assert_eq!(st.iter().filter(|s| **s == "pending").count(), 1, "{st:?}");
-    let (_, trail) = h.app.store.outbox_show(q.id).unwrap().unwrap();
+    let (_, trail) = h.app.store.outbox().show(q.id).unwrap().unwrap();
     for r in m.recipients.iter().filter(|r| r.status == "sent") {
         let rows = trail.iter().filter(|a| a.recipient.as_deref() == Some(r.address.as_str())).count();
         assert_eq!(rows, 1, "one audit line for {}: {trail:?}", r.address);

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Datelike;
 use postbote::app::App;
-use postbote::outbox::{self, Origin, Outgoing};
+use postbote::outbox::{self, Origin, Outgoing, State};
 use postbote::store::outbox::{AttemptResult, RcptOutcome};
 use tokio_util::sync::CancellationToken;
 
@@ -209,7 +209,7 @@ async fn still_waiting_notice_comes_once_after_the_configured_time_and_never_for
     assert_eq!(imap.uid_search("SUBJECT \"Not sent yet\"").len(), 1, "exactly one notice on the server");
     imap.logout();
     assert_eq!(waited(&app, r.id), (0, None));
-    assert_eq!(outbox::state(&app, a.id).unwrap().as_deref(), Some("queued"), "the notice does not send it");
+    assert_eq!(outbox::state(&app, a.id).unwrap(), Some(State::Queued), "the notice does not send it");
 }
 
 /// Outside working hours the closed gate costs nothing: with working hours on another day
@@ -226,7 +226,7 @@ async fn nothing_accrues_outside_working_hours() {
     let task = tokio::spawn(outbox::run(app.clone(), token.clone()));
     let start = postbote::store::now();
     wait_for("the loop to look at the message for more than 3 s", Duration::from_secs(30), || {
-        let (m, _) = app.store.outbox_show(a.id).unwrap()?;
+        let (m, _) = app.store.outbox().show(a.id).unwrap()?;
         m.checked_at.is_some_and(|c| c >= start + 4).then_some(())
     })
     .await;
@@ -243,16 +243,17 @@ fn sent_messages(app: &App, u: &str, n: usize) -> Vec<outbox::Queued> {
     (0..n)
         .map(|i| {
             let q = enqueue(app, u, &format!("k{i}"), &format!("Kopie {i}"), Origin::Office, &body);
-            assert!(app.store.outbox_begin(q.id).unwrap());
+            assert!(app.store.outbox().begin(q.id).unwrap());
             let rcpt = format!("k{i}-{u}@kunde.test");
             app.store
-                .outbox_finish(
+                .outbox()
+                .finish(
                     q.id,
                     &AttemptResult {
                         server: "test".into(),
                         recipients: vec![(rcpt, RcptOutcome::Sent, Some(250), "250 ok".into())],
                         notes: vec![],
-                        status: "sent",
+                        status: State::Sent,
                         due_at: None,
                         last_error: None,
                     },
