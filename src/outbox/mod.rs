@@ -11,7 +11,6 @@
 //! `smtp`. It never sends a message twice without a person's say: a message whose outcome is
 //! unknown waits for `postbote queue retry` or `cancel`.
 
-pub mod append;
 pub mod compose;
 pub mod gate;
 pub mod pacing;
