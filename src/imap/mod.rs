@@ -23,7 +23,7 @@ pub mod roles;
 pub mod wire;
 
 #[cfg(test)]
-mod script;
+pub(crate) mod script;
 
 pub use conn::{Session, connect, connect_to};
 pub use error::{Error, Refusal, Status};

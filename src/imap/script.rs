@@ -1,7 +1,8 @@
 //! A scripted IMAP server for the quirk tests: a tokio listener on 127.0.0.1 that answers each
 //! command of one client with canned lines, and fails the test when a command is not the one
 //! the script expects. Literals are read (and a synchronizing one is answered with `+`), so
-//! APPEND and MULTIAPPEND can be scripted too. `{tag}` in a reply is the client's tag.
+//! APPEND and MULTIAPPEND can be scripted too. `{tag}` in a reply is the client's tag; a reply
+//! `<close>` hangs up instead of answering.
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
@@ -50,6 +51,9 @@ pub async fn greet(steps: Vec<Step>) -> (async_imap::Client<TcpStream>, tokio::t
             }
             let Some(s) = steps.next() else { panic!("unexpected command after the script ended: {line}") };
             assert!(line.contains(s.expect), "expected a command with {:?}, got {line:?}", s.expect);
+            if s.replies.iter().any(|r| r == "<close>") {
+                break;
+            }
             for reply in s.replies {
                 w.write_all(format!("{}\r\n", reply.replace("{tag}", &tag)).as_bytes()).await.unwrap();
             }

@@ -16,7 +16,7 @@
 
 use crate::app::App;
 use crate::imap::folder::wire_name;
-use crate::imap::wire::{self, Done};
+use crate::imap::wire::{self, Done, SessionOf, Stream};
 use crate::imap::{self, Error, Refusal, ServerProfile, Session};
 use crate::store::jmap::{QueuedOp, WritebackEffect, WritebackOp, WritebackSummary};
 
@@ -35,7 +35,7 @@ pub enum WritebackError {
 
 /// One command; `Ok(Err(refusal))` when the server said NO or BAD, `Err` when the connection
 /// failed.
-async fn command(s: &mut Session, cmd: &str, what: &str) -> Result<Result<Done, Refusal>, Error> {
+async fn command<S: Stream>(s: &mut SessionOf<S>, cmd: &str, what: &str) -> Result<Result<Done, Refusal>, Error> {
     match wire::simple(s, cmd, what).await {
         Ok(d) => Ok(Ok(d)),
         Err(Error::Refused { refusal, .. }) => Ok(Err(refusal)),
@@ -47,7 +47,7 @@ async fn command(s: &mut Session, cmd: &str, what: &str) -> Result<Result<Done, 
 struct Selected(Option<String>);
 
 impl Selected {
-    async fn select(&mut self, s: &mut Session, folder: &str) -> Result<Result<Done, Refusal>, Error> {
+    async fn select<S: Stream>(&mut self, s: &mut SessionOf<S>, folder: &str) -> Result<Result<Done, Refusal>, Error> {
         if self.0.as_deref() == Some(folder) {
             return Ok(Ok(Done::default()));
         }
@@ -73,8 +73,8 @@ fn effect(d: Done) -> WritebackEffect {
 }
 
 /// Carry out one op; Ok(Err(text)) when the server refused it.
-async fn perform(
-    s: &mut Session,
+async fn perform<S: Stream>(
+    s: &mut SessionOf<S>,
     profile: &ServerProfile,
     sel: &mut Selected,
     op: &WritebackOp,
@@ -196,10 +196,10 @@ pub async fn drain(app: &App, mailbox: &str, session: &mut Session) -> Result<us
 }
 
 /// [`drain`] with what the session learned about its server.
-pub async fn drain_with(
+pub async fn drain_with<S: Stream>(
     app: &App,
     mailbox: &str,
-    session: &mut Session,
+    session: &mut SessionOf<S>,
     profile: &ServerProfile,
 ) -> Result<usize, WritebackError> {
     let mut done = 0;
@@ -258,6 +258,66 @@ fn kind(op: &WritebackOp) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::imap::script::{self, step};
+    use crate::mirror::SyncError;
+
+    /// An app with one mailbox, "becker", and its store in `dir`.
+    fn app(dir: &std::path::Path) -> App {
+        let text = format!(
+            "[agent]\ndata_dir = \"{}\"\n[imap]\nhost = \"localhost\"\n[relay]\nhost = \"localhost\"\n\
+             [[mailbox]]\nid = \"becker\"\nname = \"B\"\naddresses = [\"becker@bau-firma.test\"]\nhosted_address = \"b@h.test\"\npassword_file = \"{pw}\"\n",
+            dir.display(),
+            pw = dir.join("pw").display()
+        );
+        std::fs::write(dir.join("pw"), "secret\n").unwrap();
+        let path = dir.join("c.toml");
+        std::fs::write(&path, text).unwrap();
+        let cfg = crate::config::Config::load(&path).unwrap();
+        let store = crate::store::Store::open(&cfg.store_path()).unwrap();
+        store.ensure_accounts(["becker"]).unwrap();
+        App::new(std::sync::Arc::new(cfg), store)
+    }
+
+    /// Regression: a store failure during the write-back used to become a string and a
+    /// reconnect. It is a store error, which ends the mirror's task (the daemon restarts it).
+    #[tokio::test]
+    async fn a_store_failure_is_a_store_error_not_a_reconnect() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = app(dir.path());
+        // Break the store under the app: its queue table is gone.
+        let raw = rusqlite::Connection::open(app.config.store_path()).unwrap();
+        raw.execute_batch("ALTER TABLE writeback_op RENAME TO writeback_op_gone").unwrap();
+        let (mut s, server) = script::serve(vec![]).await;
+        let e = drain_with(&app, "becker", &mut s, &ServerProfile::default()).await.unwrap_err();
+        assert!(matches!(e, WritebackError::Store(_)), "{e}");
+        assert!(matches!(SyncError::from(e), SyncError::Store(_)), "the mirror's task ends instead of reconnecting");
+        s.logout().await.unwrap();
+        server.await.unwrap();
+    }
+
+    /// A connection that breaks mid-op is an IMAP error (reconnect) and keeps the op queued; a
+    /// CREATE the server refuses because the folder exists is done.
+    #[tokio::test]
+    async fn a_broken_connection_is_an_imap_error_and_keeps_the_op() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = app(dir.path());
+        app.store.jmap_mailbox_create("becker", "Kunden").unwrap().unwrap();
+        assert_eq!(app.store.writeback_pending("becker").unwrap(), 1);
+
+        let (mut s, server) = script::serve(vec![step("CREATE \"Kunden\"", &["<close>"])]).await;
+        let e = drain_with(&app, "becker", &mut s, &ServerProfile::default()).await.unwrap_err();
+        assert!(matches!(e, WritebackError::Imap(imap::Error::Io { .. })), "{e}");
+        assert!(matches!(SyncError::from(e), SyncError::Imap(_)), "the mirror reconnects");
+        assert_eq!(app.store.writeback_pending("becker").unwrap(), 1, "the op waits for the next connection");
+        server.await.unwrap();
+
+        let (mut s, server) =
+            script::serve(vec![step("CREATE \"Kunden\"", &["{tag} NO [ALREADYEXISTS] Mailbox already exists"])]).await;
+        assert_eq!(drain_with(&app, "becker", &mut s, &ServerProfile::default()).await.unwrap(), 1);
+        assert_eq!(app.store.writeback_pending("becker").unwrap(), 0);
+        s.logout().await.unwrap();
+        server.await.unwrap();
+    }
 
     #[test]
     fn status_is_silent_when_nothing_waits_and_says_what_waits_or_was_given_up() {
