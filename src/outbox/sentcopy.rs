@@ -20,6 +20,7 @@ use std::collections::HashSet;
 use crate::app::App;
 use crate::config::{FolderSpec, Mailbox};
 use crate::imap::append;
+use crate::imap::wire::{SessionOf, Stream};
 use crate::imap::{self, ServerProfile, Session, folder, mutf7};
 use crate::store::outbox::SentCopy;
 
@@ -93,7 +94,7 @@ pub async fn resolve_folder(app: &App, mb: &Mailbox, s: &mut Session, spec: &Fol
 }
 
 /// EXAMINE `folder` (a name as people write it).
-async fn examine(mb: &Mailbox, s: &mut Session, folder: &str) -> Result<(), CopyError> {
+async fn examine<S: Stream>(mb: &Mailbox, s: &mut SessionOf<S>, folder: &str) -> Result<(), CopyError> {
     folder::examine(s, false, &mutf7::encode(folder), folder).await.map_err(imap_err(mb))?;
     Ok(())
 }
@@ -157,10 +158,10 @@ struct Settled {
 
 /// Settle one batch: copies the device already put into Sent, copies a crash may have left on
 /// the server, then append the rest.
-async fn batch(
+async fn batch<S: Stream>(
     app: &App,
     mb: &Mailbox,
-    s: &mut Session,
+    s: &mut SessionOf<S>,
     profile: &ServerProfile,
     folder: &str,
     copies: Vec<SentCopy>,
@@ -241,9 +242,9 @@ async fn batch(
 
 /// Which of these Message-IDs are in `folder`: one SEARCH for up to [`LOOKUP`] of them, then a
 /// FETCH of the headers of what it found, to tell which matched.
-async fn message_ids_in(
+async fn message_ids_in<S: Stream>(
     mb: &Mailbox,
-    s: &mut Session,
+    s: &mut SessionOf<S>,
     folder: &str,
     ids: &[&str],
 ) -> Result<HashSet<String>, CopyError> {
@@ -339,4 +340,82 @@ pub async fn reconcile_unknown(app: &App) -> Result<usize, CopyError> {
         }
     }
     Ok(settled)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::imap::script::{self, step};
+
+    fn app(dir: &std::path::Path) -> App {
+        let text = format!(
+            "[agent]\ndata_dir = \"{}\"\n[imap]\nhost = \"localhost\"\n[relay]\nhost = \"localhost\"\n\
+             [[mailbox]]\nid = \"becker\"\nname = \"B\"\naddresses = [\"becker@bau-firma.test\"]\nhosted_address = \"b@h.test\"\npassword_file = \"{pw}\"\n",
+            dir.display(),
+            pw = dir.join("pw").display()
+        );
+        std::fs::write(dir.join("pw"), "secret\n").unwrap();
+        let path = dir.join("c.toml");
+        std::fs::write(&path, text).unwrap();
+        let cfg = crate::config::Config::load(&path).unwrap();
+        let store = crate::store::Store::open(&cfg.store_path()).unwrap();
+        store.ensure_accounts(["becker"]).unwrap();
+        App::new(std::sync::Arc::new(cfg), store)
+    }
+
+    /// A server that offers MULTIAPPEND refuses the batch; one by one it takes the first copy
+    /// and refuses the second, which is tried twice more (after a Message-ID lookup each
+    /// time, since it was tried before) and then set aside: recorded in its audit trail,
+    /// counted, and no longer handed out.
+    #[tokio::test]
+    async fn a_refused_batch_falls_back_and_a_copy_refused_three_times_is_set_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = app(dir.path());
+        let mb = app.config.mailbox("becker").unwrap().clone();
+        let a = app.store.outbox_insert_sent_for_test("becker", "a@bau-firma.test", b"Subject: a\r\n\r\na\r\n");
+        let b = app.store.outbox_insert_sent_for_test("becker", "b@bau-firma.test", b"Subject: b\r\n\r\nbb\r\n");
+        let lookup = || {
+            vec![
+                step("EXAMINE \"Sent\"", &["* OK [UIDVALIDITY 1] ok", "{tag} OK done"]),
+                step("UID SEARCH HEADER Message-ID \"<b@bau-firma.test>\"", &["* SEARCH", "{tag} OK done"]),
+                step("APPEND \"Sent\" (\\Seen) {18+}", &["{tag} NO [LIMIT] Message refused"]),
+            ]
+        };
+        let mut steps = vec![
+            step("APPEND \"Sent\" (\\Seen) {17+}", &["{tag} NO [LIMIT] Batch too large"]),
+            step("APPEND \"Sent\" (\\Seen) {17+}", &["{tag} OK [APPENDUID 1 10] done"]),
+            step("APPEND \"Sent\" (\\Seen) {18+}", &["{tag} NO [LIMIT] Message refused"]),
+        ];
+        steps.extend(lookup());
+        steps.extend(lookup());
+        let (mut s, server) = script::serve(steps).await;
+        let multi = ServerProfile::from_capabilities(["MULTIAPPEND", "LITERAL+"]);
+        let single = ServerProfile::from_capabilities(["LITERAL+"]);
+
+        let copies = app.store.outbox_sent_copies_due("becker", BATCH).unwrap();
+        assert_eq!(copies.len(), 2);
+        let got = batch(&app, &mb, &mut s, &multi, "Sent", copies).await.unwrap();
+        assert_eq!((got.settled, got.refused), (1, 1));
+        for round in 2..=3 {
+            let copies = app.store.outbox_sent_copies_due("becker", BATCH).unwrap();
+            assert_eq!(copies.iter().map(|c| c.id).collect::<Vec<_>>(), vec![b], "round {round}");
+            let got = batch(&app, &mb, &mut s, &single, "Sent", copies).await.unwrap();
+            assert_eq!((got.settled, got.refused), (0, 1), "round {round}");
+        }
+        assert!(app.store.outbox_sent_copies_due("becker", BATCH).unwrap().is_empty(), "b is set aside");
+        let (n, last) = app.store.outbox_sent_copies_set_aside("becker").unwrap();
+        assert_eq!((n, last.as_deref()), (1, Some("[LIMIT] Message refused")));
+        let (ma, _) = app.store.outbox_show(a).unwrap().unwrap();
+        assert!(ma.sent_copy_done);
+        let (mb_row, attempts) = app.store.outbox_show(b).unwrap().unwrap();
+        assert!(!mb_row.sent_copy_done);
+        assert!(
+            attempts.iter().any(
+                |t| t.text.contains("refused the copy for the Sent folder 3 times") && t.text.contains("set aside")
+            ),
+            "{attempts:?}"
+        );
+        s.logout().await.unwrap();
+        server.await.unwrap();
+    }
 }

@@ -100,4 +100,18 @@ impl Store {
             )?)
         })
     }
+
+    /// A message of `account` that went out and still needs its Sent copy (tests only).
+    #[cfg(test)]
+    pub fn outbox_insert_sent_for_test(&self, account: &str, message_id: &str, raw: &[u8]) -> i64 {
+        self.write(|t| {
+            t.tx.execute(
+                "INSERT INTO outbox_message (account, status, origin, message_id, from_addr, raw, created_at, due_at, updated_at)
+                 VALUES (?1, 'sent', 'office', ?2, 'becker@bau-firma.test', ?3, 0, 0, 0)",
+                params![account, message_id, raw],
+            )?;
+            Ok(t.tx.last_insert_rowid())
+        })
+        .unwrap()
+    }
 }
