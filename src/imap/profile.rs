@@ -66,9 +66,9 @@ impl ServerProfile {
         }
     }
 
-    /// Ask the server what it offers, and ENABLE QRESYNC (else CONDSTORE) where offered. ENABLE
-    /// must come before any folder is selected, so this is the first thing a session does.
-    pub async fn learn<S: Stream>(s: &mut SessionOf<S>) -> Result<ServerProfile, Error> {
+    /// Ask the server what it offers (CAPABILITY), enabling nothing: for a session that only
+    /// appends and searches (the Sent copy).
+    pub async fn ask<S: Stream>(s: &mut SessionOf<S>) -> Result<ServerProfile, Error> {
         let caps = s.capabilities().await.map_err(|e| Error::io("CAPABILITY", e))?;
         let names: Vec<String> = caps
             .iter()
@@ -77,7 +77,13 @@ impl ServerProfile {
                 _ => None,
             })
             .collect();
-        let mut p = ServerProfile::from_capabilities(names.iter().map(String::as_str));
+        Ok(ServerProfile::from_capabilities(names.iter().map(String::as_str)))
+    }
+
+    /// Ask the server what it offers, and ENABLE QRESYNC (else CONDSTORE) where offered. ENABLE
+    /// must come before any folder is selected, so this is the first thing a session does.
+    pub async fn learn<S: Stream>(s: &mut SessionOf<S>) -> Result<ServerProfile, Error> {
+        let mut p = ServerProfile::ask(s).await?;
         if p.qresync {
             match wire::simple(s, "ENABLE QRESYNC", "ENABLE QRESYNC").await {
                 Ok(_) => {}

@@ -118,7 +118,7 @@ pub async fn copy_sent(app: &App, mb: &Mailbox) -> Result<usize, CopyError> {
         return Ok(0);
     }
     let mut s = connect(app, mb).await?;
-    let mut profile = ServerProfile::learn(&mut s).await.map_err(imap_err(mb))?;
+    let mut profile = ServerProfile::ask(&mut s).await.map_err(imap_err(mb))?;
     if method != Method::Auto {
         profile.multiappend = false;
     }
