@@ -4,9 +4,10 @@
 //! server's (roles come from `imap::roles`), `plan` decides per folder what to fetch (pure,
 //! table-tested), `pass` carries a plan out batch by batch, `report` says what a pass did, and
 //! `writeback` writes a phone's changes to the server on the same session, before each pass
-//! (the mirror drives it). This file holds the two entry points: [`sync_once`] for `postbote sync --once`, and [`run`], the daemon task, which syncs,
-//! then IDLEs on INBOX and wakes for new mail, the poll schedule, a device's change waiting
-//! for write-back, or shutdown. It reconnects with backoff; a refused login is retried only
+//! (the mirror drives it). This file holds the two entry points: [`sync_once`] for
+//! `postbote sync --once`, and [`run`], the daemon task, which syncs, then IDLEs on INBOX and
+//! wakes for new mail, the poll schedule, a device's change waiting for write-back, or
+//! shutdown. It reconnects with backoff; a refused login is retried only
 //! every [`AUTH_RETRY`], so a wrong password never locks the account or spins.
 //!
 //! The mirror never sends mail and never changes the server (folders are EXAMINEd); the

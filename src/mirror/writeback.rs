@@ -1,8 +1,9 @@
 //! Write-back of device changes to IMAP, from the durable queue in the store.
 //!
 //! Contract with the mirror: the per-mailbox IMAP task owns the connection and calls
-//! [`drain`] before every sync pass and whenever its mailbox's write-back wake-up (`App::wake_writeback`) fires, so a change made
-//! on a phone reaches the server before the mirror looks at the server again. Each queued op
+//! [`drain`] before every sync pass and whenever its mailbox's write-back wake-up
+//! (`App::wake_writeback`) fires, so a change made on a phone reaches the server before the
+//! mirror looks at the server again. Each queued op
 //! (UID STORE of pending keywords, UID MOVE, expunge, APPEND, CREATE/RENAME/DELETE) is removed
 //! from the queue only after the server confirmed it; the store then records what the server
 //! said (the new UID from COPYUID/APPENDUID, the end of a tombstone, the confirmed keyword
