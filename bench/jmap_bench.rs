@@ -1,7 +1,7 @@
 //! JMAP benchmark against the local stack (run with `bench/jmap.sh`).
 //!
 //! 1. Catch-up: a Dovecot mailbox of 10,000 messages is mirrored into a fresh store by the real
-//!    mirror (`imap_sync::sync_once`); a phone and an IMAP client both note their state; 500 new
+//!    mirror (`mirror::sync_once`); a phone and an IMAP client both note their state; 500 new
 //!    messages arrive and are mirrored; then, in one run, the time for the phone to catch up
 //!    (one request: `Email/changes` + `Email/get` of the list properties by result reference)
 //!    is compared with an IMAP client catching up on the same data from Dovecot (`SELECT
@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use async_imap::imap_proto::{Response, ResponseCode};
 use postbote::app::App;
 use postbote::config::Config;
-use postbote::imap_sync::{conn, wire};
+use postbote::imap::{self as conn, wire};
 use postbote::store::Store;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -106,7 +106,7 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 /// SELECT (CONDSTORE) and the changed messages' envelopes and flags; returns (fetched, highestmodseq).
-async fn imap_catch_up(s: &mut conn::ImapSession, since: u64) -> (usize, u64) {
+async fn imap_catch_up(s: &mut conn::Session, since: u64) -> (usize, u64) {
     let cmd = wire::send(s, "SELECT INBOX (CONDSTORE)", "SELECT").await.unwrap();
     let mut hms = 0;
     while let Some(x) = cmd
@@ -164,7 +164,7 @@ async fn main() {
     store.ensure_accounts(["bench"]).unwrap();
     let app = App::new(cfg.clone(), store.clone());
     let t = Instant::now();
-    let r = postbote::imap_sync::sync_once(&app, "bench", false).await.unwrap();
+    let r = postbote::mirror::sync_once(&app, "bench", false).await.unwrap();
     eprintln!("initial mirror: {r} in {:?}", t.elapsed());
 
     // The JMAP server on loopback.
@@ -190,7 +190,7 @@ async fn main() {
 
     eprintln!("{NEW} new messages arrive ...");
     stack(&["populate", &user, &NEW.to_string(), "3000"]);
-    let r = postbote::imap_sync::sync_once(&app, "bench", false).await.unwrap();
+    let r = postbote::mirror::sync_once(&app, "bench", false).await.unwrap();
     eprintln!("mirrored: {r}");
 
     let body = json!({"using": ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail"], "methodCalls": [

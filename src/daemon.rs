@@ -42,7 +42,7 @@ pub async fn run(app: App, shutdown: impl Future<Output = ()>) -> anyhow::Result
             let app = app.clone();
             move |t| {
                 let (app, id) = (app.clone(), id.clone());
-                async move { crate::imap_sync::run(app, id, t).await }
+                async move { crate::mirror::run(app, id, t).await }
             }
         });
     }

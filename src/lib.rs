@@ -28,12 +28,15 @@ pub mod deliverability;
 pub mod dkim;
 /// postbote's files are private: directories 0700, files 0600; finds and repairs looser modes.
 pub mod files;
-/// One task per mailbox mirroring IMAP folders into the store: planning apart from I/O.
-pub mod imap_sync;
+/// The one IMAP client layer: connection, login, the streaming reader, folder roles, server quirks.
+pub mod imap;
 /// The JMAP server for phones; wire types live only here.
 pub mod jmap;
 /// Raw RFC 5322 bytes to the fields a message list needs; never fails, flags what is malformed.
 pub mod message;
+/// One task per mailbox mirroring IMAP folders into the store (planning apart from I/O), and the
+/// write-back of phones' changes it drives.
+pub mod mirror;
 /// The durable outbound queue, its retry policy and the office-session gate; the only caller of `smtp`.
 pub mod outbox;
 /// SMTP transports (direct, relay) and the redacting session transcript.
@@ -44,5 +47,3 @@ pub mod status;
 pub mod store;
 /// TLS client settings (system roots plus an optional CA file) for IMAP and SMTP.
 pub mod tls;
-/// Writes what a phone changed back to IMAP from a durable queue.
-pub mod writeback;

@@ -52,7 +52,7 @@ pub async fn collect(app: &App) -> anyhow::Result<Report> {
             ("outbox", crate::outbox::status(app, &m.id).await?),
             ("autoreply", crate::autoreply::status(app, &m.id).await?),
             ("deliverability", crate::deliverability::status(app, &m.id).await?),
-            ("writeback", crate::writeback::status(app, &m.id)?),
+            ("writeback", crate::mirror::writeback::status(app, &m.id)?),
         ];
         let mut obj = json!({
             "id": m.id,

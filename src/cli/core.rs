@@ -117,7 +117,7 @@ pub async fn sync(app: &App, a: SyncArgs) -> anyhow::Result<ExitCode> {
     let progress = !a.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let mut failed = 0;
     for id in ids {
-        match crate::imap_sync::sync_once(app, &id, progress).await {
+        match crate::mirror::sync_once(app, &id, progress).await {
             Ok(report) => outln!("{id}: {report}")?,
             Err(e) => {
                 failed += 1;

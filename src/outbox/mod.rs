@@ -12,7 +12,6 @@
 //! without a person's say: a message whose outcome is unknown waits for `postbote queue
 //! retry` or `cancel`.
 
-pub mod append;
 pub mod compose;
 pub mod enqueue;
 pub mod gate;

@@ -43,6 +43,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0009_outbox_rates", include_str!("../../schema/0009_outbox_rates.sql")),
     ("0010_waiting_notice", include_str!("../../schema/0010_waiting_notice.sql")),
     ("0011_outbox_in_flight", include_str!("../../schema/0011_outbox_in_flight.sql")),
+    ("0012_sent_copy_refusals", include_str!("../../schema/0012_sent_copy_refusals.sql")),
 ];
 
 const READERS: usize = 8;

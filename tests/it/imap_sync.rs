@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use postbote::app::App;
 use postbote::config::Config;
-use postbote::imap_sync;
+use postbote::mirror as imap_sync;
 use postbote::store::Store;
 use tokio_util::sync::CancellationToken;
 
@@ -542,15 +542,15 @@ async fn dovecot_restarted_mid_sync_resumes_without_duplicates_or_gaps() {
 /// the test tells the mirror to act as if it did not.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_qresync_or_condstore_flags_and_expunges_still_arrive() {
-    use postbote::imap_sync::mirror::{Mirror, PassOptions};
-    use postbote::imap_sync::plan::Caps;
+    use postbote::mirror::plan::Caps;
+    use postbote::mirror::{Mirror, PassOptions};
     for caps in [Caps { condstore: true, qresync: false }, Caps { condstore: false, qresync: false }] {
         let e = env("fallback");
         for n in 1..=4 {
             deliver(&e.user, "INBOX", &mail(n, &format!("m{n}")));
         }
         let mb = e.app.config.mailbox(ID).unwrap().clone();
-        let mut s = postbote::imap_sync::conn::connect(&e.app.config, &mb).await.unwrap();
+        let mut s = postbote::imap::connect(&e.app.config, &mb).await.unwrap();
         let mut m = Mirror::start(&e.app, &mb, &mut s).await.unwrap();
         m.caps = caps;
         let r = m.pass(&mut s, PassOptions::default()).await.unwrap();
@@ -617,7 +617,7 @@ async fn a_folder_with_umlauts_is_mirrored_under_its_real_name() {
 /// makes no second copy of the old ones; once the rename is written back the lists agree.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pending_rename_survives_a_folder_listing_taken_before_it_is_written_back() {
-    use postbote::imap_sync::mirror::{Mirror, PassOptions};
+    use postbote::mirror::{Mirror, PassOptions};
     let (user, pw) = unique_user("pendren");
     doveadm(&["mailbox", "create", "-u", &user, "Kunden", "Kunden/Meier"]);
     deliver(&user, "Kunden/Meier", &mail(1, "Angebot Meier"));
@@ -635,7 +635,7 @@ async fn a_pending_rename_survives_a_folder_listing_taken_before_it_is_written_b
     // The phone renames the parent (store + queue, no IMAP yet).
     e.app.store.jmap_mailbox_rename(ID, parent, "Firma").unwrap().unwrap();
     let mb = e.app.config.mailbox(ID).unwrap().clone();
-    let mut s = imap_sync::conn::connect(&e.app.config, &mb).await.unwrap();
+    let mut s = postbote::imap::connect(&e.app.config, &mb).await.unwrap();
     let mut m = Mirror::start(&e.app, &mb, &mut s).await.unwrap();
     m.pass(&mut s, PassOptions::default()).await.unwrap();
     let inbox = e.app.store.folder_by_name(ID, "INBOX").unwrap().unwrap().id;
@@ -644,7 +644,7 @@ async fn a_pending_rename_survives_a_folder_listing_taken_before_it_is_written_b
     assert_eq!(e.messages("Firma/Meier").len(), 1, "the mail below the renamed folder stays");
 
     // Written back: the server has the new names, and a new listing keeps everything.
-    postbote::writeback::drain(&e.app, ID, &mut s).await.unwrap();
+    postbote::mirror::writeback::drain(&e.app, ID, &mut s).await.unwrap();
     m.discover(&mut s).await.unwrap();
     m.pass(&mut s, PassOptions::default()).await.unwrap();
     assert_eq!(server_uids(&user, "Firma/Meier").len(), 1);

@@ -932,7 +932,7 @@ async fn writeback_survives_restart_and_merges_with_server_flags() {
         App::new(Arc::new(cfg), store)
     };
     let app = open();
-    postbote::imap_sync::sync_once(&app, "becker", false).await.unwrap();
+    postbote::mirror::sync_once(&app, "becker", false).await.unwrap();
     let id = app.store.list_messages("becker", None, 10).unwrap()[0].id;
     // The phone flags it (store + queue, no IMAP), then the process ends before a drain.
     let upd = postbote::store::jmap::EmailUpdate {
@@ -946,8 +946,8 @@ async fn writeback_survives_restart_and_merges_with_server_flags() {
     // After the restart the change is still queued; the next sync pass writes it back first.
     let app = open();
     assert_eq!(app.store.writeback_pending("becker").unwrap(), 1, "the queued change survived the restart");
-    postbote::imap_sync::sync_once(&app, "becker", false).await.unwrap();
-    postbote::imap_sync::sync_once(&app, "becker", false).await.unwrap();
+    postbote::mirror::sync_once(&app, "becker", false).await.unwrap();
+    postbote::mirror::sync_once(&app, "becker", false).await.unwrap();
     assert_eq!(app.store.writeback_pending("becker").unwrap(), 0);
     let flags = server_flags(&user, "INBOX");
     assert!(flags[0].1.contains("\\Seen") && flags[0].1.contains("\\Flagged"), "server: {flags:?}");
@@ -1111,7 +1111,7 @@ async fn a_mailbox_made_on_the_phone_is_mirrored_and_survives_rediscovery() {
     let check = |name: &'static str| {
         let (d, token, mbox, email_id) = (&d, token.clone(), mbox.clone(), email_id.clone());
         async move {
-            postbote::imap_sync::sync_once(&d.app, "becker", false).await.unwrap();
+            postbote::mirror::sync_once(&d.app, "becker", false).await.unwrap();
             let (_, v) = d
                 .api(
                     &token,
@@ -1215,7 +1215,7 @@ async fn nested_mailboxes_follow_the_server_hierarchy() {
         std::future::ready(folders().contains(&"Kunden 2026/Meier".to_string()))
     })
     .await;
-    postbote::imap_sync::sync_once(&d.app, "becker", false).await.unwrap();
+    postbote::mirror::sync_once(&d.app, "becker", false).await.unwrap();
     let r = call(json!([["Mailbox/get", {"accountId": "becker", "ids": [k.clone(), m.clone()], "properties": ["name", "parentId"]}, "0"]])).await;
     assert_eq!(r[0][1]["list"][0]["name"], "Kunden 2026", "{r}");
     assert_eq!((&r[0][1]["list"][1]["name"], &r[0][1]["list"][1]["parentId"]), (&json!("Meier"), &json!(k)), "{r}");

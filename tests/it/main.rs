@@ -10,6 +10,7 @@ mod imap_sync;
 mod jmap;
 mod outbox;
 mod rates;
+mod sent_copy;
 mod support;
 mod trust_jmap;
 mod waiting;

@@ -257,7 +257,7 @@ password_file = "{d}/smtp.pw"
 /// A Sent folder search on Dovecot: how many copies with this Message-ID.
 async fn sent_copies(h: &Harness, message_id: &str) -> usize {
     let mb = h.app.config.mailbox(&h.u).unwrap();
-    let mut s = postbote::imap_sync::conn::connect(&h.app.config, mb).await.unwrap();
+    let mut s = postbote::imap::connect(&h.app.config, mb).await.unwrap();
     s.examine("Sent").await.unwrap();
     let n = s.uid_search(format!("HEADER Message-ID \"<{message_id}>\"")).await.unwrap().len();
     let _ = s.logout().await;
@@ -454,13 +454,13 @@ async fn greylisted_recipient_is_deferred_then_delivered_and_rejected_one_gets_a
     assert!(!raw.contains(&ok), "the notice names only the failed recipient");
     // A sync writes it back to the server's INBOX, where the office program reads mail, and
     // the mirror then knows it by its UID instead of fetching it a second time.
-    postbote::imap_sync::sync_once(&h.app, &h.u, false).await.unwrap();
+    postbote::mirror::sync_once(&h.app, &h.u, false).await.unwrap();
     let mut imap = support::RawImap::login(&format!("{}.bau-firma@handwerk.test", h.u), &format!("{}-imap-pw", h.u));
     imap.select("INBOX");
     let on_server = imap.uid_search("SUBJECT \"Rechnung 42\" KEYWORD $postbote-notice");
     assert_eq!(on_server.len(), 1, "the notice is in the server's INBOX, once");
     imap.logout();
-    postbote::imap_sync::sync_once(&h.app, &h.u, false).await.unwrap();
+    postbote::mirror::sync_once(&h.app, &h.u, false).await.unwrap();
     let notices: Vec<_> = h
         .app
         .store
@@ -646,7 +646,7 @@ async fn unknown_after_crash_is_settled_from_the_sent_folder_or_waits_for_a_pers
     assert!(app.store.outbox().begin(found.id).unwrap() && app.store.outbox().begin(lost.id).unwrap());
     // The provider kept a copy of the first one in Sent (as some servers do when relaying).
     let mb = app.config.mailbox(&u).unwrap();
-    let mut s = postbote::imap_sync::conn::connect(&app.config, mb).await.unwrap();
+    let mut s = postbote::imap::connect(&app.config, mb).await.unwrap();
     let copy =
         format!("From: <{u}@bau-firma.test>\r\nMessage-ID: <{}>\r\nSubject: found\r\n\r\nx\r\n", found.message_id);
     s.append("Sent", None, None, copy.as_bytes()).await.unwrap();

@@ -344,11 +344,14 @@ async fn pipelined_appends_killed_halfway_leave_one_sent_copy_per_message() {
 /// nothing and says why.
 #[tokio::test]
 async fn batched_appends_with_and_without_literal_plus_and_refusals() {
-    use postbote::outbox::append::{AppendError, Mode, append_all};
+    use postbote::imap::{
+        Error as AppendError,
+        append::{Mode, append_all},
+    };
     let s = setup("2h", "Mon-Fri 07:00-18:00");
     let app = app_for(&s.path);
     let mb = app.config.mailbox(&s.u).unwrap();
-    let mut session = postbote::imap_sync::conn::connect(&app.config, mb).await.unwrap();
+    let mut session = postbote::imap::connect(&app.config, mb).await.unwrap();
     let mut expected = 0;
     for (mode, plus) in
         [(Mode::MultiAppend, true), (Mode::MultiAppend, false), (Mode::Pipelined, true), (Mode::Pipelined, false)]

@@ -1,26 +1,13 @@
 //! Which server folders the config's folder list means, decided without I/O.
 //!
 //! The config names folders by SPECIAL-USE role (`\Sent`, RFC 6154) or by name (`INBOX`,
-//! `Projekte/2026`). The server's LIST answer carries each folder's role attributes; this
-//! module maps one onto the other. A role the server does not offer is left out (logged by
-//! the caller), never guessed from a name.
+//! `Projekte/2026`). The server's LIST answer carries each folder's role (read by
+//! `imap::roles`, the one mapping of attributes to roles); this module maps one onto the
+//! other. A role the server does not offer is left out (logged by the caller), never guessed
+//! from a name.
 
 use crate::config::FolderSpec;
-
-/// One LIST answer line, reduced to what matters.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Listed {
-    /// The name as the server spells it (modified UTF-7), for commands.
-    pub wire: String,
-    /// The name for people and the store.
-    pub name: String,
-    /// The SPECIAL-USE role in JMAP spelling (`sent`, `drafts`, ...), `inbox` for INBOX.
-    pub role: Option<String>,
-    /// `\Noselect` or `\NonExistent`: a name in the hierarchy, not a folder.
-    pub selectable: bool,
-    /// The hierarchy delimiter (`/`, `.`); None for a flat name space.
-    pub delimiter: Option<String>,
-}
+use crate::imap::Listed;
 
 /// A folder to mirror.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,21 +15,6 @@ pub struct Target {
     pub wire: String,
     pub name: String,
     pub role: Option<String>,
-}
-
-/// The role of a LIST attribute, in JMAP spelling; `None` for attributes that are not roles.
-pub fn role_of_attribute(attr: &str) -> Option<&'static str> {
-    Some(match attr.to_ascii_lowercase().as_str() {
-        "\\sent" => "sent",
-        "\\drafts" => "drafts",
-        "\\trash" => "trash",
-        "\\junk" => "junk",
-        "\\archive" => "archive",
-        "\\all" => "all",
-        "\\flagged" => "flagged",
-        "\\important" => "important",
-        _ => return None,
-    })
 }
 
 /// Map the config's specs onto the listed folders. Returns the folders to mirror (each once,
@@ -74,7 +46,7 @@ mod tests {
 
     fn l(name: &str, role: Option<&str>) -> Listed {
         Listed {
-            wire: super::super::wire::mutf7::encode(name),
+            wire: crate::imap::mutf7::encode(name),
             name: name.into(),
             role: role.map(String::from),
             selectable: true,
@@ -115,12 +87,5 @@ mod tests {
         );
         assert_eq!(targets[2].wire, "Entw&APw-rfe");
         assert_eq!(missing, vec![FolderSpec::Role("junk".into()), FolderSpec::Name("Projekte".into())]);
-    }
-
-    #[test]
-    fn attributes_to_roles() {
-        assert_eq!(role_of_attribute("\\Sent"), Some("sent"));
-        assert_eq!(role_of_attribute("\\JUNK"), Some("junk"));
-        assert_eq!(role_of_attribute("\\HasNoChildren"), None);
     }
 }

@@ -10,21 +10,19 @@
 //! at most. A message the server cannot give is logged and holds UIDNEXT back, so the next
 //! pass asks for it again instead of skipping it forever.
 
-use std::fmt;
 use std::ops::RangeInclusive;
 use std::time::Instant;
 
-use async_imap::imap_proto::{AttributeValue, MailboxDatum, NameAttribute, Response, ResponseCode, StatusAttribute};
-use indicatif::ProgressBar;
 use tokio_util::sync::CancellationToken;
 
 use super::SyncError;
-use super::conn::ImapSession;
-use super::folders::{self, Listed, Target};
+use super::folders::{self, Target};
 use super::plan::{self, Caps, Expunges, Flags, Plan, Server, Stored};
-use super::wire::{self, mutf7, quote};
+use super::report::{FolderReport, Progress, Report};
 use crate::app::App;
 use crate::config::{FolderSpec, Mailbox};
+use crate::imap::fetch::{self, FlagItem};
+use crate::imap::{self, Error, ServerProfile, Session, folder, wire};
 use crate::store::messages::{Folder, FolderState, NewMessage};
 
 /// A batch is committed early once it holds this many bytes (a few large attachments).
@@ -46,6 +44,9 @@ pub struct MirrorFolder {
 pub struct Mirror {
     app: App,
     mailbox: Mailbox,
+    /// What the server offers and its quirks.
+    pub profile: ServerProfile,
+    /// The extensions planning uses (from the profile; a test may narrow them).
     pub caps: Caps,
     pub idle: bool,
     pub folders: Vec<MirrorFolder>,
@@ -56,74 +57,6 @@ pub struct Mirror {
     selected: std::sync::Mutex<Option<String>>,
 }
 
-/// What a pass did to one folder.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FolderReport {
-    pub name: String,
-    pub new: usize,
-    pub flags: usize,
-    pub expunged: usize,
-    pub reset: bool,
-    /// Messages the server listed but gave no body for (asked for again next pass).
-    pub missing: usize,
-}
-
-impl FolderReport {
-    fn changed(&self) -> bool {
-        self.new + self.flags + self.expunged + self.missing > 0 || self.reset
-    }
-}
-
-/// What a pass did to a mailbox: printed by `postbote sync --once`.
-#[derive(Debug, Clone, Default)]
-pub struct Report {
-    pub folders: Vec<FolderReport>,
-    pub destroyed: Vec<String>,
-    pub elapsed_ms: u128,
-}
-
-impl Report {
-    pub fn new_messages(&self) -> usize {
-        self.folders.iter().map(|f| f.new).sum()
-    }
-}
-
-impl fmt::Display for Report {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let changed: Vec<&FolderReport> = self.folders.iter().filter(|r| r.changed()).collect();
-        if changed.is_empty() && self.destroyed.is_empty() {
-            write!(f, "nothing new ({} folders checked", self.folders.len())?;
-        } else {
-            let mut first = true;
-            for r in changed {
-                if !first {
-                    f.write_str("; ")?;
-                }
-                first = false;
-                write!(f, "{}:", r.name)?;
-                if r.reset {
-                    f.write_str(" UIDVALIDITY changed, fetched again,")?;
-                }
-                write!(f, " {} new", r.new)?;
-                if r.flags > 0 {
-                    write!(f, ", {} flags changed", r.flags)?;
-                }
-                if r.expunged > 0 {
-                    write!(f, ", {} removed", r.expunged)?;
-                }
-                if r.missing > 0 {
-                    write!(f, ", {} not delivered by the server (retried next time)", r.missing)?;
-                }
-            }
-            for d in &self.destroyed {
-                write!(f, "; {d}: gone on the server, removed")?;
-            }
-            write!(f, " ({} folders checked", self.folders.len())?;
-        }
-        write!(f, " in {} ms)", self.elapsed_ms)
-    }
-}
-
 /// Where a pass stops early and what it shows while it runs.
 #[derive(Default)]
 pub struct PassOptions<'a> {
@@ -132,53 +65,9 @@ pub struct PassOptions<'a> {
     pub progress: bool,
 }
 
-/// A progress bar only for long fetches.
-struct Progress {
-    enabled: bool,
-    bar: Option<ProgressBar>,
-}
-
-impl Progress {
-    const MIN: usize = 500;
-
-    fn add(&mut self, n: usize, folder: &str) {
-        if !self.enabled || (self.bar.is_none() && n < Self::MIN) {
-            return;
-        }
-        match &self.bar {
-            Some(bar) => {
-                bar.set_prefix(folder.to_string());
-                bar.inc_length(n as u64);
-            }
-            None => {
-                let b = ProgressBar::with_draw_target(Some(n as u64), indicatif::ProgressDrawTarget::stderr());
-                if let Ok(style) =
-                    indicatif::ProgressStyle::with_template("{prefix:>12} [{bar:40}] {pos}/{len} messages, {eta} left")
-                {
-                    b.set_style(style.progress_chars("=> "));
-                }
-                b.set_prefix(folder.to_string());
-                self.bar = Some(b);
-            }
-        }
-    }
-
-    fn inc(&self, n: usize) {
-        if let Some(b) = &self.bar {
-            b.inc(n as u64);
-        }
-    }
-
-    fn finish(&self) {
-        if let Some(b) = &self.bar {
-            b.finish_and_clear();
-        }
-    }
-}
-
 impl Mirror {
     /// Learn the session's extensions (enabling QRESYNC where offered) and the folders.
-    pub async fn start(app: &App, mailbox: &Mailbox, s: &mut ImapSession) -> Result<Mirror, SyncError> {
+    pub async fn start(app: &App, mailbox: &Mailbox, s: &mut Session) -> Result<Mirror, SyncError> {
         let mut m = Self::prepare(app, mailbox, s).await?;
         m.discover(s).await?;
         Ok(m)
@@ -187,28 +76,19 @@ impl Mirror {
     /// Learn the session's extensions and enable QRESYNC where offered; the folders are not
     /// listed yet ([`Mirror::discover`]). ENABLE must come before any folder is selected, so
     /// this is the first thing a session does, before the write-back.
-    pub async fn prepare(app: &App, mailbox: &Mailbox, s: &mut ImapSession) -> Result<Mirror, SyncError> {
-        let caps =
-            s.capabilities().await.map_err(|e| SyncError::Io { what: "CAPABILITY".into(), message: e.to_string() })?;
-        let idle = caps.has_str("IDLE");
-        let condstore = caps.has_str("CONDSTORE") || caps.has_str("QRESYNC");
-        let mut qresync = false;
-        if caps.has_str("QRESYNC") {
-            wire::simple(s, "ENABLE QRESYNC", "ENABLE QRESYNC").await?;
-            qresync = true;
-        } else if condstore {
-            wire::simple(s, "ENABLE CONDSTORE", "ENABLE CONDSTORE").await.ok();
-        }
+    pub async fn prepare(app: &App, mailbox: &Mailbox, s: &mut Session) -> Result<Mirror, SyncError> {
+        let profile = ServerProfile::learn(s).await?;
         let m = Mirror {
             app: app.clone(),
             mailbox: mailbox.clone(),
-            caps: Caps { condstore, qresync },
-            idle,
+            caps: Caps { condstore: profile.condstore, qresync: profile.qresync },
+            idle: profile.idle,
+            profile,
             folders: Vec::new(),
             discovered_at: None,
             selected: std::sync::Mutex::new(None),
         };
-        tracing::debug!(mailbox = %mailbox.id, condstore, qresync, idle, "session ready");
+        tracing::debug!(mailbox = %mailbox.id, profile = ?m.profile, "session ready");
         Ok(m)
     }
 
@@ -218,14 +98,8 @@ impl Mirror {
 
     /// LIST the server's folders, map the config onto them, create what is new in the store
     /// and destroy what is gone. Returns the names of folders destroyed.
-    pub async fn discover(&mut self, s: &mut ImapSession) -> Result<Vec<String>, SyncError> {
-        let cmd = wire::send(s, "LIST \"\" \"*\"", "LIST").await?;
-        let mut listed = Vec::new();
-        while let Some(item) = cmd.next(s, listed_folder).await? {
-            if let Some(l) = item {
-                listed.push(l);
-            }
-        }
+    pub async fn discover(&mut self, s: &mut Session) -> Result<Vec<String>, SyncError> {
+        let listed = imap::roles::list(s).await?;
         let store = &self.app.store;
         // The personal name space has one delimiter; INBOX's is the one to trust.
         let delimiter = listed
@@ -268,7 +142,7 @@ impl Mirror {
     }
 
     /// Sync every folder once.
-    pub async fn pass(&mut self, s: &mut ImapSession, opts: PassOptions<'_>) -> Result<Report, SyncError> {
+    pub async fn pass(&mut self, s: &mut Session, opts: PassOptions<'_>) -> Result<Report, SyncError> {
         let started = Instant::now();
         let mut report = Report::default();
         if self.discovered_at.is_none_or(|t| t.elapsed() > DISCOVERY_INTERVAL) {
@@ -289,16 +163,14 @@ impl Mirror {
                     report.folders.push(r);
                     i += 1;
                 }
-                Err(SyncError::Refused { what, message })
-                    if what.starts_with("STATUS") || what.starts_with("EXAMINE") =>
-                {
+                Err(SyncError::FolderRefused(e)) => {
                     // The folder may be gone: read the list again. If it is still listed, the
                     // refusal is a real error.
-                    tracing::debug!(mailbox = %self.account(), folder = %f.folder.name, %message, "folder refused; listing again");
+                    tracing::debug!(mailbox = %self.account(), folder = %f.folder.name, error = %e, "folder refused; listing again");
                     let destroyed = self.discover(s).await?;
                     if !destroyed.contains(&f.folder.name) {
                         progress.finish();
-                        return Err(SyncError::Refused { what, message });
+                        return Err(SyncError::Imap(e));
                     }
                     report.destroyed.extend(destroyed);
                     // The list changed under us: continue with the folder now at index i.
@@ -319,92 +191,18 @@ impl Mirror {
         Ok(report)
     }
 
-    async fn status(&self, s: &mut ImapSession, f: &MirrorFolder) -> Result<Server, SyncError> {
-        let items = if self.caps.condstore {
-            "(UIDNEXT UIDVALIDITY MESSAGES HIGHESTMODSEQ)"
-        } else {
-            "(UIDNEXT UIDVALIDITY MESSAGES)"
-        };
-        let cmd =
-            wire::send(s, &format!("STATUS {} {items}", quote(&f.wire)), format!("STATUS {}", f.folder.name)).await?;
-        let mut sv = Server::default();
-        let mut got_validity = false;
-        while let Some(attrs) = cmd
-            .next(s, |r| match r {
-                Response::MailboxData(MailboxDatum::Status { mailbox, status }) if *mailbox == f.wire => {
-                    Some(status.clone())
-                }
-                _ => None,
-            })
-            .await?
-        {
-            for a in attrs.into_iter().flatten() {
-                match a {
-                    StatusAttribute::UidNext(n) => sv.uidnext = Some(n),
-                    StatusAttribute::UidValidity(n) => {
-                        sv.uidvalidity = n;
-                        got_validity = true;
-                    }
-                    StatusAttribute::Messages(n) => sv.exists = n,
-                    StatusAttribute::HighestModSeq(n) => sv.highestmodseq = Some(n),
-                    _ => {}
-                }
-            }
-        }
-        if !got_validity {
-            return Err(SyncError::Io {
-                what: format!("STATUS {}", f.folder.name),
-                message: "the answer has no UIDVALIDITY".into(),
-            });
-        }
-        Ok(sv)
-    }
-
     /// EXAMINE the folder (read-only) and return its numbers.
-    pub async fn examine(&self, s: &mut ImapSession, wire_name: &str, name: &str) -> Result<Server, SyncError> {
-        let cond = if self.caps.condstore { " (CONDSTORE)" } else { "" };
+    pub async fn examine(&self, s: &mut Session, wire_name: &str, name: &str) -> Result<Server, SyncError> {
         // A failed EXAMINE leaves nothing selected; a good one selects this folder.
         *self.selected.lock().unwrap_or_else(|p| p.into_inner()) = None;
-        let cmd = wire::send(s, &format!("EXAMINE {}{cond}", quote(wire_name)), format!("EXAMINE {name}")).await?;
-        let mut sv = Server::default();
-        let mut got_validity = false;
-        while let Some(item) = cmd
-            .next(s, |r| match r {
-                Response::MailboxData(MailboxDatum::Exists(n)) => Some(Select::Exists(*n)),
-                Response::Data { outcome, .. } => match outcome.code {
-                    Some(ResponseCode::UidValidity(n)) => Some(Select::UidValidity(n)),
-                    Some(ResponseCode::UidNext(n)) => Some(Select::UidNext(n)),
-                    Some(ResponseCode::HighestModSeq(n)) => Some(Select::HighestModSeq(n)),
-                    _ => None,
-                },
-                _ => None,
-            })
-            .await?
-        {
-            match item {
-                Some(Select::Exists(n)) => sv.exists = n,
-                Some(Select::UidValidity(n)) => {
-                    sv.uidvalidity = n;
-                    got_validity = true;
-                }
-                Some(Select::UidNext(n)) => sv.uidnext = Some(n),
-                Some(Select::HighestModSeq(n)) => sv.highestmodseq = Some(n),
-                None => {}
-            }
-        }
-        if !got_validity {
-            return Err(SyncError::Io {
-                what: format!("EXAMINE {name}"),
-                message: "the answer has no UIDVALIDITY".into(),
-            });
-        }
+        let sv = folder::examine(s, self.caps.condstore, wire_name, name).await.map_err(refused_folder)?;
         *self.selected.lock().unwrap_or_else(|p| p.into_inner()) = Some(wire_name.to_string());
         Ok(sv)
     }
 
     async fn sync_folder(
         &self,
-        s: &mut ImapSession,
+        s: &mut Session,
         f: &MirrorFolder,
         opts: &PassOptions<'_>,
         progress: &mut Progress,
@@ -415,7 +213,11 @@ impl Mirror {
         let row = store.folder_by_name(self.account(), &f.folder.name)?.unwrap_or_else(|| f.folder.clone());
         let stored = Stored { uidvalidity: row.uidvalidity, uidnext: row.uidnext, highestmodseq: row.highestmodseq };
         let is_selected = self.selected.lock().unwrap_or_else(|p| p.into_inner()).as_deref() == Some(f.wire.as_str());
-        let sv = if is_selected { self.examine(s, &f.wire, &row.name).await? } else { self.status(s, f).await? };
+        let sv = folder::numbers(s, &self.profile, self.caps.condstore, &f.wire, &row.name, is_selected)
+            .await
+            .map_err(refused_folder)?;
+        // The folder stays selected only if the server was asked by EXAMINE and said yes.
+        let is_selected = is_selected && self.profile.stale_status_when_selected;
         let p = plan::plan(stored, sv, self.caps);
         if p.is_nothing() {
             if stored.uidvalidity != Some(sv.uidvalidity) || (sv.uidnext.is_some() && stored.uidnext != sv.uidnext) {
@@ -435,7 +237,7 @@ impl Mirror {
     #[allow(clippy::too_many_arguments)]
     async fn run_plan(
         &self,
-        s: &mut ImapSession,
+        s: &mut Session,
         row: &Folder,
         sv: Server,
         p: Plan,
@@ -498,7 +300,7 @@ impl Mirror {
         if p.expunges == Expunges::DiffIfCountDiffers {
             let held = store.folder_uids(row.id)?;
             if held.len() != sv.exists as usize {
-                let on_server = self.search(s, "UID SEARCH ALL", &row.name, 1).await?;
+                let on_server = folder::uid_search(s, "ALL", &row.name, 1).await?;
                 let gone: Vec<u32> = held.into_iter().filter(|u| on_server.binary_search(u).is_err()).collect();
                 if !gone.is_empty() {
                     report.expunged += store.expunge_uids(self.account(), row.id, &gone, None)?;
@@ -515,7 +317,7 @@ impl Mirror {
     /// the VANISHED ranges or every UID seen (when `collect_seen`).
     async fn fetch_flags(
         &self,
-        s: &mut ImapSession,
+        s: &mut Session,
         row: &Folder,
         cmd: &str,
         collect_seen: bool,
@@ -526,27 +328,7 @@ impl Mirror {
         let mut seen = Vec::new();
         let mut vanished: Vec<RangeInclusive<u32>> = Vec::new();
         let mut changed = 0;
-        while let Some(item) = c
-            .next(s, |r| match r {
-                Response::Fetch(_, attrs) => {
-                    let mut uid = None;
-                    let mut flags = None;
-                    for a in attrs {
-                        match a {
-                            AttributeValue::Uid(u) => uid = Some(*u),
-                            AttributeValue::Flags(f) => {
-                                flags = Some(f.iter().map(|x| x.to_string()).collect::<Vec<_>>())
-                            }
-                            _ => {}
-                        }
-                    }
-                    uid.map(|u| FlagItem::Flags(u, flags))
-                }
-                Response::Vanished { uids, .. } => Some(FlagItem::Vanished(uids.clone())),
-                _ => None,
-            })
-            .await?
-        {
+        while let Some(item) = c.next(s, fetch::flags).await? {
             match item {
                 Some(FlagItem::Flags(uid, flags)) => {
                     if collect_seen {
@@ -569,30 +351,12 @@ impl Mirror {
         Ok((changed, if collect_seen { FlagsResult::Seen(seen) } else { FlagsResult::Vanished(vanished) }))
     }
 
-    /// `UID SEARCH ...`: the UIDs at or above `min`, ascending.
-    async fn search(&self, s: &mut ImapSession, cmd: &str, name: &str, min: u32) -> Result<Vec<u32>, SyncError> {
-        let c = wire::send(s, cmd, format!("UID SEARCH {name}")).await?;
-        let mut uids = Vec::new();
-        while let Some(found) = c
-            .next(s, |r| match r {
-                Response::MailboxData(MailboxDatum::Search(v)) => v.clone(),
-                _ => Vec::new(),
-            })
-            .await?
-        {
-            uids.extend(found.into_iter().filter(|u| *u >= min));
-        }
-        uids.sort_unstable();
-        uids.dedup();
-        Ok(uids)
-    }
-
     /// Fetch the messages with UIDs from `from` up that the store does not hold. Returns the
     /// first UID the server listed but did not deliver, if any.
     #[allow(clippy::too_many_arguments)]
     async fn fetch_new(
         &self,
-        s: &mut ImapSession,
+        s: &mut Session,
         row: &Folder,
         sv: Server,
         from: u32,
@@ -602,7 +366,7 @@ impl Mirror {
     ) -> Result<Option<u32>, SyncError> {
         let store = &self.app.store;
         // `from:*` includes the highest UID even when it is below `from`: `search` filters.
-        let mut uids = self.search(s, &format!("UID SEARCH UID {from}:*"), &row.name, from).await?;
+        let mut uids = folder::uid_search(s, &format!("UID {from}:*"), &row.name, from).await?;
         let held = store.folder_uids_from(row.id, from)?;
         if !held.is_empty() {
             uids.retain(|u| held.binary_search(u).is_err());
@@ -629,15 +393,16 @@ impl Mirror {
             let mut batch: Vec<NewMessage> = Vec::with_capacity(chunk.len());
             let mut bytes = 0usize;
             let mut got: Vec<u32> = Vec::with_capacity(chunk.len());
-            while let Some(item) = c
-                .next(s, |r| match r {
-                    Response::Fetch(_, attrs) => new_message(attrs),
-                    _ => None,
-                })
-                .await?
-            {
+            while let Some(item) = c.next(s, fetch::message).await? {
                 let Some(m) = item else { continue };
                 let Some(uid) = m.uid else { continue };
+                let m = NewMessage {
+                    uid: m.uid,
+                    modseq: m.modseq,
+                    flags: m.flags,
+                    internal_date: m.internal_date,
+                    raw: m.raw,
+                };
                 if chunk.binary_search(&uid).is_err() {
                     continue; // an unsolicited FETCH for another message
                 }
@@ -684,50 +449,17 @@ impl Mirror {
         let folder_id = row.id;
         let ids = tokio::task::spawn_blocking(move || store.insert_messages(&account, folder_id, batch, Some(st)))
             .await
-            .map_err(|e| SyncError::Io { what: "store batch".into(), message: e.to_string() })??;
+            .map_err(|e| SyncError::Batch(e.to_string()))??;
         Ok(ids.len())
     }
 }
 
-enum FlagItem {
-    Flags(u32, Option<Vec<String>>),
-    Vanished(Vec<RangeInclusive<u32>>),
-}
-
-enum Select {
-    Exists(u32),
-    UidValidity(u32),
-    UidNext(u32),
-    HighestModSeq(u64),
-}
-
-/// A LIST answer line as [`Listed`]; `None` for other responses.
-fn listed_folder(r: &Response<'_>) -> Option<Listed> {
-    let Response::MailboxData(MailboxDatum::List(l)) = r else { return None };
-    let wire = l.name.to_string();
-    let name = mutf7::decode(&wire);
-    let mut role = None;
-    let mut selectable = true;
-    for a in &l.name_attributes {
-        match a {
-            NameAttribute::NoSelect => selectable = false,
-            NameAttribute::Sent => role = Some("sent"),
-            NameAttribute::Drafts => role = Some("drafts"),
-            NameAttribute::Trash => role = Some("trash"),
-            NameAttribute::Junk => role = Some("junk"),
-            NameAttribute::Archive => role = Some("archive"),
-            NameAttribute::All => role = Some("all"),
-            NameAttribute::Flagged => role = Some("flagged"),
-            NameAttribute::Extension(e) if e.eq_ignore_ascii_case("\\NonExistent") => selectable = false,
-            NameAttribute::Extension(e) => role = role.or(folders::role_of_attribute(e)),
-            _ => {}
-        }
+/// A refused STATUS or EXAMINE: the folder may be gone (the pass lists the folders again).
+fn refused_folder(e: Error) -> SyncError {
+    match e {
+        Error::Refused { .. } => SyncError::FolderRefused(e),
+        e => SyncError::Imap(e),
     }
-    if name.eq_ignore_ascii_case("INBOX") {
-        role = Some("inbox");
-    }
-    let delimiter = l.delimiter.as_deref().map(String::from);
-    Some(Listed { wire, name, role: role.map(String::from), selectable, delimiter })
 }
 
 enum FlagsResult {
@@ -737,60 +469,4 @@ enum FlagsResult {
 
 fn state(sv: Server, uidnext: Option<u32>) -> FolderState {
     FolderState { uidvalidity: sv.uidvalidity, uidnext, highestmodseq: sv.highestmodseq }
-}
-
-/// A FETCH answer with a body, as the store takes it; `None` without a body.
-fn new_message(attrs: &[AttributeValue<'_>]) -> Option<NewMessage> {
-    let mut m = NewMessage { uid: None, modseq: None, flags: Vec::new(), internal_date: 0, raw: Vec::new() };
-    let mut body = false;
-    for a in attrs {
-        match a {
-            AttributeValue::Uid(u) => m.uid = Some(*u),
-            AttributeValue::ModSeq(v) => m.modseq = Some(*v),
-            AttributeValue::Flags(f) => m.flags = f.iter().map(|x| x.to_string()).collect(),
-            AttributeValue::InternalDate(d) => m.internal_date = internal_date(d).unwrap_or(0),
-            AttributeValue::BodySection { section: None, data: Some(d), .. } | AttributeValue::Rfc822(Some(d)) => {
-                m.raw = d.to_vec();
-                body = true;
-            }
-            _ => {}
-        }
-    }
-    body.then_some(m)
-}
-
-/// INTERNALDATE (`" 2-Nov-2026 09:15:00 +0100"`) as unix seconds.
-pub fn internal_date(s: &str) -> Option<i64> {
-    chrono::DateTime::parse_from_str(s.trim(), "%d-%b-%Y %H:%M:%S %z").ok().map(|d| d.timestamp())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn internal_dates_parse_with_and_without_padding() {
-        assert_eq!(internal_date(" 2-Nov-2026 09:15:00 +0100"), Some(1_793_607_300));
-        assert_eq!(internal_date("02-Nov-2026 09:15:00 +0100"), Some(1_793_607_300));
-        assert_eq!(internal_date("garbage"), None);
-    }
-
-    #[test]
-    fn report_says_what_changed() {
-        let r = Report {
-            folders: vec![
-                FolderReport { name: "INBOX".into(), new: 3, flags: 1, ..Default::default() },
-                FolderReport { name: "Sent".into(), ..Default::default() },
-            ],
-            destroyed: vec![],
-            elapsed_ms: 12,
-        };
-        assert_eq!(r.to_string(), "INBOX: 3 new, 1 flags changed (2 folders checked in 12 ms)");
-        let quiet = Report {
-            folders: vec![FolderReport { name: "INBOX".into(), ..Default::default() }],
-            destroyed: vec![],
-            elapsed_ms: 4,
-        };
-        assert_eq!(quiet.to_string(), "nothing new (1 folders checked in 4 ms)");
-    }
 }

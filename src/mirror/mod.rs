@@ -1,34 +1,36 @@
 //! The IMAP mirror: one task per mailbox keeps the store a copy of the hosted server's folders.
 //!
-//! `conn` opens the session, `folders` maps the config's folder list onto the server's
-//! (SPECIAL-USE roles), `plan` decides per folder what to fetch (pure, table-tested), `mirror`
-//! carries a plan out batch by batch, `wire` reads raw responses. This file holds the two entry
-//! points: [`sync_once`] for `postbote sync --once`, and [`run`], the daemon task, which syncs,
-//! then IDLEs on INBOX and wakes for new mail, the poll schedule, a device's change waiting
-//! for write-back, or shutdown. It reconnects with backoff; a refused login is retried only
+//! It speaks IMAP only through [`crate::imap`]. `folders` maps the config's folder list onto the
+//! server's (roles come from `imap::roles`), `plan` decides per folder what to fetch (pure,
+//! table-tested), `pass` carries a plan out batch by batch, `report` says what a pass did, and
+//! `writeback` writes a phone's changes to the server on the same session, before each pass
+//! (the mirror drives it). This file holds the two entry points: [`sync_once`] for
+//! `postbote sync --once`, and [`run`], the daemon task, which syncs, then IDLEs on INBOX and
+//! wakes for new mail, the poll schedule, a device's change waiting for write-back, or
+//! shutdown. It reconnects with backoff; a refused login is retried only
 //! every [`AUTH_RETRY`], so a wrong password never locks the account or spins.
 //!
 //! The mirror never sends mail and never changes the server (folders are EXAMINEd); the
-//! write-back module does that on the same session, before each pass. Credentials are never
-//! logged: commands are named in errors, never quoted.
+//! write-back does that. A store failure ends the task (the daemon restarts it); an IMAP
+//! failure, in the pass or in the write-back, reconnects. Credentials are never logged:
+//! commands are named in errors, never quoted.
 
-pub mod conn;
 pub mod folders;
-pub mod mirror;
+pub mod pass;
 pub mod plan;
-pub mod wire;
+pub mod report;
+pub mod writeback;
 
 use std::time::Duration;
 
-use async_imap::extensions::idle::IdleResponse;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
 use crate::config::Mailbox;
+use crate::imap::{self, Session};
 use crate::store::StoreError;
-use conn::{ConnectError, ImapSession};
-pub use mirror::Report;
-use mirror::{Mirror, PassOptions};
+pub use pass::{Mirror, PassOptions};
+pub use report::Report;
 
 /// A refused login is tried again after this long (or when the daemon restarts).
 pub const AUTH_RETRY: Duration = Duration::from_secs(15 * 60);
@@ -39,16 +41,17 @@ const BACKOFF_MAX: Duration = Duration::from_secs(300);
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
+    /// Anything IMAP: the task reconnects (after [`AUTH_RETRY`] for a refused login).
     #[error(transparent)]
-    Connect(#[from] ConnectError),
-    #[error("IMAP {what}: {message}")]
-    Io { what: String, message: String },
-    #[error("the server refused {what}: {message}")]
-    Refused { what: String, message: String },
+    Imap(#[from] imap::Error),
+    /// The server refused STATUS or EXAMINE of a mirrored folder: it may be gone.
+    #[error("{0}")]
+    FolderRefused(imap::Error),
+    /// The store failed: the task ends and the daemon restarts it.
     #[error("{0}")]
     Store(#[from] StoreError),
-    #[error("write-back failed: {0}")]
-    Writeback(String),
+    #[error("store batch: {0}")]
+    Batch(String),
     #[error("no mailbox \"{0}\" in the config")]
     NoMailbox(String),
     #[error("agent.poll: {0}")]
@@ -59,7 +62,16 @@ pub enum SyncError {
 
 impl SyncError {
     pub fn is_auth(&self) -> bool {
-        matches!(self, SyncError::Connect(c) if c.is_auth())
+        matches!(self, SyncError::Imap(e) if e.is_auth())
+    }
+}
+
+impl From<writeback::WritebackError> for SyncError {
+    fn from(e: writeback::WritebackError) -> Self {
+        match e {
+            writeback::WritebackError::Imap(e) => SyncError::Imap(e),
+            writeback::WritebackError::Store(e) => SyncError::Store(e),
+        }
     }
 }
 
@@ -71,9 +83,9 @@ pub async fn sync_once(app: &App, mailbox: &str, progress: bool) -> anyhow::Resu
 async fn sync_once_inner(app: &App, mailbox: &str, progress: bool) -> Result<Report, SyncError> {
     let mb = app.config.mailbox(mailbox).ok_or_else(|| SyncError::NoMailbox(mailbox.to_string()))?.clone();
     let r = async {
-        let mut s = conn::connect(&app.config, &mb).await?;
+        let mut s = imap::connect(&app.config, &mb).await?;
         let mut m = Mirror::prepare(app, &mb, &mut s).await?;
-        crate::writeback::drain(app, &mb.id, &mut s).await.map_err(|e| SyncError::Writeback(format!("{e:#}")))?;
+        writeback::drain_with(app, &mb.id, &mut s, &m.profile).await?;
         m.discover(&mut s).await?;
         let report = m.pass(&mut s, PassOptions { cancel: None, progress }).await?;
         let _ = tokio::time::timeout(Duration::from_secs(5), s.logout()).await;
@@ -149,7 +161,7 @@ async fn connected(
     synced: &mut bool,
 ) -> Result<(), SyncError> {
     let mut s = tokio::select! {
-        r = conn::connect(&app.config, mb) => r?,
+        r = imap::connect(&app.config, mb) => r?,
         _ = token.cancelled() => return Ok(()),
     };
     // ENABLE first (it must precede any SELECT), then a phone's queued changes, so the first
@@ -158,11 +170,11 @@ async fn connected(
         r = Mirror::prepare(app, mb, &mut s) => r?,
         _ = token.cancelled() => return Ok(()),
     };
-    crate::writeback::drain(app, &mb.id, &mut s).await.map_err(|e| SyncError::Writeback(format!("{e:#}")))?;
+    writeback::drain_with(app, &mb.id, &mut s, &m.profile).await?;
     m.discover(&mut s).await?;
     tracing::info!(mailbox = %mb.id, folders = m.folders.len(), "connected");
     loop {
-        crate::writeback::drain(app, &mb.id, &mut s).await.map_err(|e| SyncError::Writeback(format!("{e:#}")))?;
+        writeback::drain_with(app, &mb.id, &mut s, &m.profile).await?;
         while s.unsolicited_responses.try_recv().is_ok() {}
         let report = m.pass(&mut s, PassOptions { cancel: Some(token), progress: false }).await?;
         app.store.record_sync_ok(&mb.id)?;
@@ -199,12 +211,12 @@ fn next_poll(cron: &croner::Cron, tz: chrono_tz::Tz) -> Result<Duration, SyncErr
 /// so a difference between the server and the store is news).
 async fn wait(
     m: &Mirror,
-    mut s: ImapSession,
+    mut s: Session,
     until: Duration,
     settled: bool,
     app: &App,
     token: &CancellationToken,
-) -> Result<(ImapSession, Wake), SyncError> {
+) -> Result<(Session, Wake), SyncError> {
     let deadline = tokio::time::Instant::now() + until;
     let wb = app.writeback_notify(m.account());
     let Some(inbox) = m.idle_folder().filter(|_| m.idle).map(str::to_string) else {
@@ -226,28 +238,16 @@ async fn wait(
             return Ok((s, Wake::Server));
         }
     }
-    let mut handle = s.idle();
-    handle.init().await.map_err(|e| SyncError::Io { what: "IDLE".into(), message: e.to_string() })?;
-    let wake = {
-        let (idle, _stop) = handle.wait_with_timeout(IDLE_RENEW);
-        tokio::select! {
-            r = idle => match r {
-                Ok(IdleResponse::NewData(_)) => Wake::Server,
-                Ok(IdleResponse::Timeout) => Wake::Renew,
-                Ok(IdleResponse::ManualInterrupt) => Wake::Renew,
-                Err(e) => return Err(SyncError::Io { what: "IDLE".into(), message: e.to_string() }),
-            },
-            _ = token.cancelled() => Wake::Cancelled,
-            _ = tokio::time::sleep_until(deadline) => Wake::Schedule,
-            _ = wb.notified() => Wake::Writeback,
-        }
+    let mut idle = imap::idle::start(s).await?;
+    let wake = tokio::select! {
+        r = idle.wait(IDLE_RENEW) => match r? {
+            imap::idle::Woke::Server => Wake::Server,
+            imap::idle::Woke::Timeout => Wake::Renew,
+        },
+        _ = token.cancelled() => Wake::Cancelled,
+        _ = tokio::time::sleep_until(deadline) => Wake::Schedule,
+        _ = wb.notified() => Wake::Writeback,
     };
-    let done = tokio::time::timeout(wire::READ_TIMEOUT, handle.done()).await;
-    let s = match done {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => return Err(SyncError::Io { what: "IDLE DONE".into(), message: e.to_string() }),
-        Err(_) => return Err(SyncError::Io { what: "IDLE DONE".into(), message: "no answer".into() }),
-    };
-    while s.unsolicited_responses.try_recv().is_ok() {}
+    let s = idle.done().await?;
     Ok((s, wake))
 }

@@ -1,7 +1,7 @@
 //! Opening an authenticated IMAP session to the hosted server: TCP, TLS (implicit or
 //! STARTTLS, never plain), LOGIN. Shared by the mirror, the write-back and the outbox's
 //! Sent copy. Errors say which step failed and never contain the password; a refused login
-//! is its own kind so callers can back off instead of locking the account.
+//! is its own kind ([`Error::Auth`]) so callers can back off instead of locking the account.
 
 use std::time::Duration;
 
@@ -9,56 +9,34 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
+use super::Error;
 use crate::config::{Config, ImapServer, Mailbox, Tls};
 
-pub type ImapSession = async_imap::Session<TlsStream<TcpStream>>;
+/// An authenticated session to the hosted server.
+pub type Session = async_imap::Session<TlsStream<TcpStream>>;
 
 /// How long connecting, the TLS handshake and LOGIN may take together.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
-#[derive(Debug, thiserror::Error)]
-pub enum ConnectError {
-    #[error("cannot connect to {server}: {message}")]
-    Connect { server: String, message: String },
-    #[error("TLS with {server} failed: {message}")]
-    Tls { server: String, message: String },
-    #[error("{server} refused the login of {login}: {message}")]
-    AuthFailed { server: String, login: String, message: String },
-    #[error("{server}: {message}")]
-    Protocol { server: String, message: String },
-}
-
-impl ConnectError {
-    pub fn is_auth(&self) -> bool {
-        matches!(self, ConnectError::AuthFailed { .. })
-    }
-}
-
 /// Connect and log in as `mailbox`.
-pub async fn connect(config: &Config, mailbox: &Mailbox) -> Result<ImapSession, ConnectError> {
+pub async fn connect(config: &Config, mailbox: &Mailbox) -> Result<Session, Error> {
     connect_to(&config.imap, &mailbox.login, mailbox.password.expose()).await
 }
 
-pub async fn connect_to(server: &ImapServer, login: &str, password: &str) -> Result<ImapSession, ConnectError> {
+pub async fn connect_to(server: &ImapServer, login: &str, password: &str) -> Result<Session, Error> {
     let name = format!("{}:{}", server.host, server.port);
     match tokio::time::timeout(CONNECT_TIMEOUT, connect_inner(server, &name, login, password)).await {
         Ok(r) => r,
-        Err(_) => Err(ConnectError::Connect {
-            server: name,
-            message: format!("no answer within {}s", CONNECT_TIMEOUT.as_secs()),
-        }),
+        Err(_) => {
+            Err(Error::Connect { server: name, message: format!("no answer within {}s", CONNECT_TIMEOUT.as_secs()) })
+        }
     }
 }
 
-async fn connect_inner(
-    server: &ImapServer,
-    name: &str,
-    login: &str,
-    password: &str,
-) -> Result<ImapSession, ConnectError> {
-    let conn_err = |e: std::io::Error| ConnectError::Connect { server: name.to_string(), message: e.to_string() };
-    let tls_err = |m: String| ConnectError::Tls { server: name.to_string(), message: m };
-    let proto = |m: String| ConnectError::Protocol { server: name.to_string(), message: m };
+async fn connect_inner(server: &ImapServer, name: &str, login: &str, password: &str) -> Result<Session, Error> {
+    let conn_err = |e: std::io::Error| Error::Connect { server: name.to_string(), message: e.to_string() };
+    let tls_err = |m: String| Error::Tls { server: name.to_string(), message: m };
+    let proto = |m: String| Error::Protocol { what: name.to_string(), message: m };
 
     let tcp = TcpStream::connect((server.host.as_str(), server.port)).await.map_err(conn_err)?;
     tcp.set_nodelay(true).ok();
@@ -86,14 +64,21 @@ async fn connect_inner(
             async_imap::Client::new(tls)
         }
     };
+    log_in(client, name, login, password).await
+}
+
+/// LOGIN. A refusal is [`Error::Auth`] whether the server says NO or, as some do, BAD.
+pub(crate) async fn log_in<S: super::wire::Stream>(
+    client: async_imap::Client<S>,
+    name: &str,
+    login: &str,
+    password: &str,
+) -> Result<async_imap::Session<S>, Error> {
+    let proto = |m: String| Error::Protocol { what: name.to_string(), message: m };
     match client.login(login, password).await {
         Ok(session) => Ok(session),
         Err((async_imap::error::Error::No(m), _)) | Err((async_imap::error::Error::Bad(m), _)) => {
-            Err(ConnectError::AuthFailed {
-                server: name.to_string(),
-                login: login.to_string(),
-                message: server_text(&m),
-            })
+            Err(Error::Auth { server: name.to_string(), login: login.to_string(), message: server_text(&m) })
         }
         Err((e, _)) => Err(proto(format!("login failed: {e}"))),
     }

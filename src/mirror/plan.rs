@@ -6,7 +6,8 @@
 //! expunges up to date, fetch new messages, look for expunges by UID diff. Flags come before
 //! new messages so that the HIGHESTMODSEQ each new-message batch records is never ahead of
 //! flag changes not yet applied: a crash anywhere resumes exactly.
-//! This module does no I/O and knows no types of the IMAP crate; it is table-tested.
+//! This module does no I/O and knows no types of the IMAP crate (only `imap::Numbers`, plain
+//! numbers); it is table-tested.
 
 /// What the store remembers about a folder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -16,14 +17,8 @@ pub struct Stored {
     pub highestmodseq: Option<u64>,
 }
 
-/// What the server says about a folder now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Server {
-    pub uidvalidity: u32,
-    pub uidnext: Option<u32>,
-    pub highestmodseq: Option<u64>,
-    pub exists: u32,
-}
+/// What the server says about a folder now (STATUS or EXAMINE).
+pub type Server = crate::imap::Numbers;
 
 /// The extensions of the session that matter to planning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

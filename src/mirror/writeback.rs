@@ -1,0 +1,347 @@
+//! Write-back of device changes to IMAP, from the durable queue in the store.
+//!
+//! Contract with the mirror: the per-mailbox IMAP task owns the connection and calls
+//! [`drain`] before every sync pass and whenever its mailbox's write-back wake-up
+//! (`App::wake_writeback`) fires, so a change made on a phone reaches the server before the
+//! mirror looks at the server again. Each queued op
+//! (UID STORE of pending keywords, UID MOVE, expunge, APPEND, CREATE/RENAME/DELETE) is removed
+//! from the queue only after the server confirmed it; the store then records what the server
+//! said (the new UID from COPYUID/APPENDUID, the end of a tombstone, the confirmed keyword
+//! rows). A connection failure ends the drain with [`WritebackError::Imap`] and keeps the op
+//! queued, so an IMAP outage loses nothing (the mirror reconnects); a store failure is
+//! [`WritebackError::Store`] (the mirror's task ends and the daemon restarts it). An op the
+//! server refuses (a tagged NO or BAD, [`imap::Error::Refused`]) is retried on later drains and
+//! dropped (with a warning) after a few refusals: one bad item never blocks the queue.
+//! It speaks IMAP only through [`crate::imap`], never parses mail and never touches a
+//! device-visible field itself: all of that is in `store::jmap`.
+
+use crate::app::App;
+use crate::imap::folder::wire_name;
+use crate::imap::wire::{self, Done, SessionOf, Stream};
+use crate::imap::{self, Error, Refusal, ServerProfile, Session};
+use crate::store::jmap::{QueuedOp, WritebackEffect, WritebackOp, WritebackSummary};
+
+/// After this many refusals an op is dropped.
+const GIVE_UP_AFTER: i64 = 5;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WritebackError {
+    /// The connection failed: the op stays queued and the caller reconnects.
+    #[error("write-back: {0}")]
+    Imap(#[from] imap::Error),
+    /// The store failed: the caller's task ends and is restarted.
+    #[error("write-back: {0}")]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// One command; `Ok(Err(refusal))` when the server said NO or BAD, `Err` when the connection
+/// failed.
+async fn command<S: Stream>(s: &mut SessionOf<S>, cmd: &str, what: &str) -> Result<Result<Done, Refusal>, Error> {
+    match wire::simple(s, cmd, what).await {
+        Ok(d) => Ok(Ok(d)),
+        Err(Error::Refused { refusal, .. }) => Ok(Err(refusal)),
+        Err(e) => Err(e),
+    }
+}
+
+/// The session's selected folder, so consecutive ops on one folder select it once.
+struct Selected(Option<String>);
+
+impl Selected {
+    async fn select<S: Stream>(&mut self, s: &mut SessionOf<S>, folder: &str) -> Result<Result<Done, Refusal>, Error> {
+        if self.0.as_deref() == Some(folder) {
+            return Ok(Ok(Done::default()));
+        }
+        self.0 = None;
+        let o = command(s, &format!("SELECT {}", wire_name(folder)), &format!("SELECT {folder}")).await?;
+        if o.is_ok() {
+            self.0 = Some(folder.to_string());
+        }
+        Ok(o)
+    }
+}
+
+fn flag_list(flags: &[String]) -> String {
+    flags.iter().map(|k| crate::store::messages::keyword_to_flag(k)).collect::<Vec<_>>().join(" ")
+}
+
+/// The new UID a UIDPLUS answer names, as the store's effect.
+fn effect(d: Done) -> WritebackEffect {
+    match d.new_uid {
+        Some((v, u)) => WritebackEffect::NewUid { uidvalidity: v, uid: u },
+        None => WritebackEffect::None,
+    }
+}
+
+/// Carry out one op; Ok(Err(text)) when the server refused it.
+async fn perform<S: Stream>(
+    s: &mut SessionOf<S>,
+    profile: &ServerProfile,
+    sel: &mut Selected,
+    op: &WritebackOp,
+) -> Result<Result<WritebackEffect, String>, Error> {
+    // `?` on the outer result is a broken connection; `try_ok!` stops at a refusal.
+    macro_rules! try_ok {
+        ($e:expr) => {
+            match $e.await? {
+                Ok(d) => d,
+                Err(r) => return Ok(Err(r.to_string())),
+            }
+        };
+    }
+    match op {
+        WritebackOp::Obsolete | WritebackOp::Wait => Ok(Ok(WritebackEffect::None)),
+        WritebackOp::Flags { folder, uid, add, remove, .. } => {
+            try_ok!(sel.select(s, folder));
+            for (sign, list) in [("+", add), ("-", remove)] {
+                if list.is_empty() {
+                    continue;
+                }
+                let cmd = format!("UID STORE {uid} {sign}FLAGS.SILENT ({})", flag_list(list));
+                try_ok!(command(s, &cmd, &format!("UID STORE {folder}")));
+            }
+            Ok(Ok(WritebackEffect::None))
+        }
+        WritebackOp::Move { from, uid, to, .. } => {
+            try_ok!(sel.select(s, from));
+            let d = try_ok!(command(s, &format!("UID MOVE {uid} {}", wire_name(to)), &format!("UID MOVE {from}")));
+            Ok(Ok(effect(d)))
+        }
+        WritebackOp::Expunge { folder, uid, .. } => {
+            try_ok!(sel.select(s, folder));
+            try_ok!(command(s, &format!("UID STORE {uid} +FLAGS.SILENT (\\Deleted)"), &format!("UID STORE {folder}")));
+            try_ok!(command(s, &format!("UID EXPUNGE {uid}"), &format!("UID EXPUNGE {folder}")));
+            Ok(Ok(WritebackEffect::None))
+        }
+        WritebackOp::Append { folder, flags, raw, internal_date, .. } => {
+            let appended = imap::append::append_one(s, folder, &flags.join(" "), Some(*internal_date), raw).await;
+            match appended {
+                Ok(d) => Ok(Ok(effect(d))),
+                Err(Error::Refused { refusal, .. }) => Ok(Err(refusal.to_string())),
+                Err(e) => Err(e),
+            }
+        }
+        WritebackOp::Create { name } => {
+            match command(s, &format!("CREATE {}", wire_name(name)), &format!("CREATE {name}")).await? {
+                Ok(_) => Ok(Ok(WritebackEffect::None)),
+                // A folder that exists already is what we wanted.
+                Err(r) if profile.already_exists(&r) => Ok(Ok(WritebackEffect::None)),
+                Err(r) => Ok(Err(r.to_string())),
+            }
+        }
+        WritebackOp::Rename { from, to } => {
+            if sel.0.is_some() {
+                command(s, "UNSELECT", "UNSELECT").await?.ok();
+                sel.0 = None;
+            }
+            let cmd = format!("RENAME {} {}", wire_name(from), wire_name(to));
+            try_ok!(command(s, &cmd, &format!("RENAME {from}")));
+            Ok(Ok(WritebackEffect::None))
+        }
+        WritebackOp::Delete { name } => {
+            if sel.0.as_deref() == Some(name) {
+                command(s, "UNSELECT", "UNSELECT").await?.ok();
+                sel.0 = None;
+            }
+            match command(s, &format!("DELETE {}", wire_name(name)), &format!("DELETE {name}")).await? {
+                Ok(_) => Ok(Ok(WritebackEffect::None)),
+                // A folder that is gone already is what we wanted.
+                Err(r) if profile.nonexistent(&r) => Ok(Ok(WritebackEffect::None)),
+                Err(r) => Ok(Err(r.to_string())),
+            }
+        }
+    }
+}
+
+/// What `status` shows about the phone changes of one mailbox waiting for the server.
+pub fn status(app: &App, mailbox: &str) -> anyhow::Result<crate::status::Part> {
+    Ok(render_status(&app.store.writeback_summary(mailbox)?, app.config.agent.time_zone))
+}
+
+fn render_status(w: &WritebackSummary, tz: chrono_tz::Tz) -> crate::status::Part {
+    let when = |t: Option<i64>| t.map(|t| crate::status::local_time(tz, t)).unwrap_or_default();
+    let mut lines = Vec::new();
+    if w.pending > 0 {
+        lines.push(format!("phone changes waiting for the server: {} (oldest from {})", w.pending, when(w.oldest_at)));
+        if let Some(e) = &w.last_error {
+            lines.push(format!("  the server refused one, retrying: {e}"));
+        }
+    }
+    if w.dropped > 0 {
+        lines.push(format!(
+            "phone changes the server refused for good: {} (last at {}: {}); the server's state was kept",
+            w.dropped,
+            when(w.last_dropped_at),
+            w.last_dropped.as_deref().unwrap_or("")
+        ));
+    }
+    crate::status::Part {
+        json: serde_json::json!({
+            "pending": w.pending,
+            "oldest_at": w.oldest_at,
+            "last_error": w.last_error,
+            "dropped": w.dropped,
+            "last_dropped": w.last_dropped,
+            "last_dropped_at": w.last_dropped_at,
+        }),
+        lines,
+    }
+}
+
+/// Write this mailbox's pending device changes to the server. Returns how many were done.
+/// [`WritebackError::Imap`] means the connection is unusable (pending changes stay queued);
+/// [`WritebackError::Store`] that the store failed.
+pub async fn drain(app: &App, mailbox: &str, session: &mut Session) -> Result<usize, WritebackError> {
+    let profile = ServerProfile::default();
+    drain_with(app, mailbox, session, &profile).await
+}
+
+/// [`drain`] with what the session learned about its server.
+pub async fn drain_with<S: Stream>(
+    app: &App,
+    mailbox: &str,
+    session: &mut SessionOf<S>,
+    profile: &ServerProfile,
+) -> Result<usize, WritebackError> {
+    let mut done = 0;
+    let mut after = 0;
+    let mut sel = Selected(None);
+    // Ops queued while we work are picked up in the same drain (the queue is read in id order).
+    while let Some(q) = app.store.writeback_next(mailbox, after)? {
+        after = q.id;
+        if q.op == WritebackOp::Wait {
+            continue;
+        }
+        match perform(session, profile, &mut sel, &q.op).await? {
+            Ok(effect) => {
+                app.store.writeback_done(mailbox, &q, effect)?;
+                if !matches!(q.op, WritebackOp::Obsolete) {
+                    done += 1;
+                }
+            }
+            Err(text) => refused(app, mailbox, &q, &text)?,
+        }
+    }
+    if sel.0.is_some() {
+        // Leave no folder selected: the mirror selects what it needs itself.
+        let _ = command(session, "UNSELECT", "UNSELECT").await;
+    }
+    if done > 0 {
+        tracing::debug!(mailbox, done, "write-back: changes written to IMAP");
+    }
+    Ok(done)
+}
+
+fn refused(app: &App, mailbox: &str, q: &QueuedOp, text: &str) -> Result<(), WritebackError> {
+    let dropped = app.store.writeback_refused(q, kind(&q.op), text, GIVE_UP_AFTER)?;
+    if dropped {
+        tracing::warn!(mailbox, op = ?kind(&q.op), attempts = q.attempts + 1, error = text, "write-back: the server refused a change repeatedly; dropped it");
+    } else {
+        tracing::info!(mailbox, op = ?kind(&q.op), error = text, "write-back: the server refused a change; will retry");
+    }
+    Ok(())
+}
+
+fn kind(op: &WritebackOp) -> &'static str {
+    match op {
+        WritebackOp::Flags { .. } => "store flags",
+        WritebackOp::Move { .. } => "move",
+        WritebackOp::Expunge { .. } => "expunge",
+        WritebackOp::Append { .. } => "append",
+        WritebackOp::Create { .. } => "create folder",
+        WritebackOp::Rename { .. } => "rename folder",
+        WritebackOp::Delete { .. } => "delete folder",
+        WritebackOp::Obsolete => "obsolete",
+        WritebackOp::Wait => "waiting for its append",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::imap::script::{self, step};
+    use crate::mirror::SyncError;
+
+    /// An app with one mailbox, "becker", and its store in `dir`.
+    fn app(dir: &std::path::Path) -> App {
+        let text = format!(
+            "[agent]\ndata_dir = \"{}\"\n[imap]\nhost = \"localhost\"\n[relay]\nhost = \"localhost\"\n\
+             [[mailbox]]\nid = \"becker\"\nname = \"B\"\naddresses = [\"becker@bau-firma.test\"]\nhosted_address = \"b@h.test\"\npassword_file = \"{pw}\"\n",
+            dir.display(),
+            pw = dir.join("pw").display()
+        );
+        std::fs::write(dir.join("pw"), "secret\n").unwrap();
+        let path = dir.join("c.toml");
+        std::fs::write(&path, text).unwrap();
+        let cfg = crate::config::Config::load(&path).unwrap();
+        let store = crate::store::Store::open(&cfg.store_path()).unwrap();
+        store.ensure_accounts(["becker"]).unwrap();
+        App::new(std::sync::Arc::new(cfg), store)
+    }
+
+    /// Regression: a store failure during the write-back used to become a string and a
+    /// reconnect. It is a store error, which ends the mirror's task (the daemon restarts it).
+    #[tokio::test]
+    async fn a_store_failure_is_a_store_error_not_a_reconnect() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = app(dir.path());
+        // Break the store under the app: its queue table is gone.
+        let raw = rusqlite::Connection::open(app.config.store_path()).unwrap();
+        raw.execute_batch("ALTER TABLE writeback_op RENAME TO writeback_op_gone").unwrap();
+        let (mut s, server) = script::serve(vec![]).await;
+        let e = drain_with(&app, "becker", &mut s, &ServerProfile::default()).await.unwrap_err();
+        assert!(matches!(e, WritebackError::Store(_)), "{e}");
+        assert!(matches!(SyncError::from(e), SyncError::Store(_)), "the mirror's task ends instead of reconnecting");
+        s.logout().await.unwrap();
+        server.await.unwrap();
+    }
+
+    /// A connection that breaks mid-op is an IMAP error (reconnect) and keeps the op queued; a
+    /// CREATE the server refuses because the folder exists is done.
+    #[tokio::test]
+    async fn a_broken_connection_is_an_imap_error_and_keeps_the_op() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = app(dir.path());
+        app.store.jmap_mailbox_create("becker", "Kunden").unwrap().unwrap();
+        assert_eq!(app.store.writeback_pending("becker").unwrap(), 1);
+
+        let (mut s, server) = script::serve(vec![step("CREATE \"Kunden\"", &["<close>"])]).await;
+        let e = drain_with(&app, "becker", &mut s, &ServerProfile::default()).await.unwrap_err();
+        assert!(matches!(e, WritebackError::Imap(imap::Error::Io { .. })), "{e}");
+        assert!(matches!(SyncError::from(e), SyncError::Imap(_)), "the mirror reconnects");
+        assert_eq!(app.store.writeback_pending("becker").unwrap(), 1, "the op waits for the next connection");
+        server.await.unwrap();
+
+        let (mut s, server) =
+            script::serve(vec![step("CREATE \"Kunden\"", &["{tag} NO [ALREADYEXISTS] Mailbox already exists"])]).await;
+        assert_eq!(drain_with(&app, "becker", &mut s, &ServerProfile::default()).await.unwrap(), 1);
+        assert_eq!(app.store.writeback_pending("becker").unwrap(), 0);
+        s.logout().await.unwrap();
+        server.await.unwrap();
+    }
+
+    #[test]
+    fn status_is_silent_when_nothing_waits_and_says_what_waits_or_was_given_up() {
+        let tz = chrono_tz::Europe::Berlin;
+        assert!(render_status(&WritebackSummary::default(), tz).lines.is_empty());
+        let w = WritebackSummary {
+            pending: 3,
+            oldest_at: Some(1_796_000_000),
+            last_error: Some("NO [TRYCREATE] Mailbox doesn't exist".into()),
+            dropped: 1,
+            last_dropped: Some("move: NO [TRYCREATE] Mailbox doesn't exist".into()),
+            last_dropped_at: Some(1_796_003_600),
+        };
+        let p = render_status(&w, tz);
+        assert_eq!(p.lines.len(), 3, "{:?}", p.lines);
+        assert!(
+            p.lines[0].starts_with("phone changes waiting for the server: 3 (oldest from 30.11.2026"),
+            "{:?}",
+            p.lines
+        );
+        assert!(p.lines[1].contains("retrying") && p.lines[1].contains("TRYCREATE"));
+        assert!(p.lines[2].contains("refused for good: 1") && p.lines[2].contains("move:"));
+        assert_eq!(p.json["pending"], 3);
+        assert_eq!(p.json["dropped"], 1);
+    }
+}
