@@ -16,6 +16,9 @@
 //! - Scripted answers by recipient local part: `reject*` 550 and `full*` 552 and `tempfail*`
 //!   451 at RCPT; `greylist*` 450 on the first attempt for that recipient, accepted from one
 //!   second later on; after queueing `bounce*` bounces (DSN to the sender) and `defer*` stays queued.
+//! - Cyrus IMAP 3.6 is a second hosted server with the same users and passwords (not the same
+//!   mail): IMAP 12143 (STARTTLS; plain LOGIN allowed), IMAPS 12993. [`Server`] speaks for
+//!   either server on the server side of a mirror test.
 //! - unbound answers DNS on 5353 for the zones in `scripts/dns/zones/`.
 //! - TLS uses one self-signed certificate ([`ca_file`]) for localhost, 127.0.0.1, ::1 and
 //!   mail.handwerk.test: trust that file as the only CA.
@@ -27,6 +30,10 @@
 
 #[cfg(test)]
 mod selftest;
+mod servers;
+
+#[allow(unused_imports)]
+pub use servers::{CYRUS_IMAP_PORT, CYRUS_IMAPS_PORT, Server, doveadm, password_of};
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -342,8 +349,13 @@ pub fn imap_quote(s: &str) -> String {
 impl RawImap {
     /// Connects to 127.0.0.1:10143 and reads the greeting.
     pub fn connect() -> Self {
+        Self::connect_to(IMAP_PORT)
+    }
+
+    /// Connects to 127.0.0.1:`port` (an IMAP port without TLS) and reads the greeting.
+    pub fn connect_to(port: u16) -> Self {
         ensure_stack();
-        let stream = TcpStream::connect((HOST, IMAP_PORT)).expect("connecting to Dovecot on 127.0.0.1:10143");
+        let stream = TcpStream::connect((HOST, port)).unwrap_or_else(|e| panic!("connecting to 127.0.0.1:{port}: {e}"));
         stream.set_read_timeout(Some(IO_TIMEOUT)).expect("read timeout");
         stream.set_write_timeout(Some(IO_TIMEOUT)).expect("write timeout");
         let writer = stream.try_clone().expect("cloning the socket");
@@ -355,7 +367,12 @@ impl RawImap {
 
     /// Connects and logs in; panics when the login fails.
     pub fn login(user: &str, password: &str) -> Self {
-        let mut imap = Self::connect();
+        Self::login_on(IMAP_PORT, user, password)
+    }
+
+    /// Connects to 127.0.0.1:`port` and logs in; panics when the login fails.
+    pub fn login_on(port: u16, user: &str, password: &str) -> Self {
+        let mut imap = Self::connect_to(port);
         imap.command(&format!("LOGIN {} {}", imap_quote(user), imap_quote(password)));
         imap
     }
@@ -397,7 +414,7 @@ impl RawImap {
     /// UID (from APPENDUID).
     pub fn append(&mut self, folder: &str, flags: &str, raw: &[u8]) -> u32 {
         let tag = self.next_tag();
-        // LITERAL+ (Dovecot offers it): no need to wait for the continuation request
+        // LITERAL+ (Dovecot and Cyrus offer it): no need to wait for the continuation request
         let mut cmd = format!("{tag} APPEND {} ({flags}) {{{}+}}\r\n", imap_quote(folder), raw.len()).into_bytes();
         cmd.extend_from_slice(raw);
         cmd.extend_from_slice(b"\r\n");
