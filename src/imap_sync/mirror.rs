@@ -702,8 +702,11 @@ struct BatchWriter {
     account: String,
     folder_id: i64,
     /// The batch being written and how many messages it holds.
-    in_flight: Option<(tokio::task::JoinHandle<Result<Vec<i64>, StoreError>>, usize)>,
+    in_flight: Option<(Writing, usize)>,
 }
+
+/// A batch's store transaction on a blocking thread; it yields the ids of the new messages.
+type Writing = tokio::task::JoinHandle<Result<Vec<i64>, StoreError>>;
 
 impl BatchWriter {
     /// Wait for the batch being written, if any; returns how many of its messages were new.
