@@ -295,16 +295,25 @@ fn clean_id(s: &str) -> String {
 }
 
 fn squash_whitespace(s: &str, max_chars: usize) -> String {
-    let mut out = String::with_capacity(s.len().min(max_chars * 2));
+    // Most text is ASCII: then a byte is a char, and ASCII white space is Unicode white space
+    // except the vertical tab, which `split_ascii_whitespace` would keep.
+    if s.is_ascii() && !s.contains('\x0B') {
+        return squash_words(s.split_ascii_whitespace(), max_chars, str::len);
+    }
+    squash_words(s.split_whitespace(), max_chars, |w| w.chars().count())
+}
+
+fn squash_words<'a>(words: impl Iterator<Item = &'a str>, max_chars: usize, count: fn(&str) -> usize) -> String {
+    let mut out = String::new();
     let mut n = 0;
-    for word in s.split_whitespace() {
+    for word in words {
         if n > 0 {
             out.push(' ');
             n += 1;
         }
         // A word that fits is copied whole (most of them): pushing char by char was the
         // largest single cost of storing a message.
-        let chars = word.chars().count();
+        let chars = count(word);
         if n + chars <= max_chars {
             out.push_str(word);
             n += chars;
@@ -388,6 +397,8 @@ Gr\xfc\xdfe aus K\xf6ln, bitte um R\xfcckruf.\r\n";
         assert_eq!(squash_whitespace("Grüße aus", 5), "Grüße ");
         assert_eq!(squash_whitespace("äöü", 2), "äö");
         assert_eq!(squash_whitespace("", 2), "");
+        assert_eq!(squash_whitespace("a\x0Bb \x0C c", 10), "a b c");
+        assert_eq!(squash_whitespace("a\u{a0}b\u{2003}c", 10), "a b c");
     }
 
     #[test]
