@@ -6,9 +6,10 @@
 //! the server; write-back does that), plans again with the fresher numbers and runs the steps.
 //! New messages are fetched in batches of `agent.batch_size` UIDs (and at most
 //! [`BATCH_BYTES`]); each batch is one store transaction that also records how far the folder
-//! is done, so a crash resumes exactly where the last commit ended, and memory holds one batch
-//! at most. A message the server cannot give is logged and holds UIDNEXT back, so the next
-//! pass asks for it again instead of skipping it forever.
+//! is done, so a crash resumes exactly where the last commit ended. A batch is parsed and
+//! written on a blocking thread while the next one is read ([`BatchWriter`]), one at a time and
+//! in order, so memory holds two batches at most. A message the server cannot give is logged
+//! and holds UIDNEXT back, so the next pass asks for it again instead of skipping it forever.
 
 use std::ops::RangeInclusive;
 use std::time::Instant;
@@ -24,9 +25,11 @@ use crate::config::{FolderSpec, Mailbox};
 use crate::imap::fetch::{self, FlagItem};
 use crate::imap::{self, Error, ServerProfile, Session, folder, wire};
 use crate::store::messages::{Folder, FolderState, NewMessage};
+use crate::store::{Store, StoreError};
 
-/// A batch is committed early once it holds this many bytes (a few large attachments).
-pub const BATCH_BYTES: usize = 32 << 20;
+/// A batch is committed early once it holds this many bytes (a few large attachments). One
+/// batch is written while the next is read, so the mirror holds twice this at most.
+pub const BATCH_BYTES: usize = 16 << 20;
 /// Flag updates are applied in transactions of this many messages.
 const FLAG_CHUNK: usize = 2000;
 /// The folder list is read again after this long even when nothing failed.
@@ -387,70 +390,113 @@ impl Mirror {
         if cancelled() {
             return Err(SyncError::Cancelled);
         }
-        let mut next = Some(wire::send(s, &fetch(chunks[0]), what.clone()).await?);
-        for (i, chunk) in chunks.iter().copied().enumerate() {
-            let Some(c) = next.take() else { return Err(SyncError::Cancelled) };
-            let mut batch: Vec<NewMessage> = Vec::with_capacity(chunk.len());
-            let mut bytes = 0usize;
-            let mut got: Vec<u32> = Vec::with_capacity(chunk.len());
-            while let Some(item) = c.next(s, fetch::message).await? {
-                let Some(m) = item else { continue };
-                let Some(uid) = m.uid else { continue };
-                let m = NewMessage {
-                    uid: m.uid,
-                    modseq: m.modseq,
-                    flags: m.flags,
-                    internal_date: m.internal_date,
-                    raw: m.raw,
-                };
-                if chunk.binary_search(&uid).is_err() {
-                    continue; // an unsolicited FETCH for another message
+        let mut writer = BatchWriter {
+            store: store.clone(),
+            account: self.account().to_string(),
+            folder_id: row.id,
+            in_flight: None,
+        };
+        let progress = &*progress;
+        let fetched = async {
+            let mut next = Some(wire::send(s, &fetch(chunks[0]), what.clone()).await?);
+            for (i, chunk) in chunks.iter().copied().enumerate() {
+                let Some(c) = next.take() else { return Err(SyncError::Cancelled) };
+                let mut batch: Vec<NewMessage> = Vec::with_capacity(chunk.len());
+                let mut bytes = 0usize;
+                let mut got: Vec<u32> = Vec::with_capacity(chunk.len());
+                while let Some(item) = c.next(s, fetch::message).await? {
+                    let Some(m) = item else { continue };
+                    let Some(uid) = m.uid else { continue };
+                    if chunk.binary_search(&uid).is_err() {
+                        continue; // an unsolicited FETCH for another message
+                    }
+                    let m = NewMessage {
+                        uid: m.uid,
+                        modseq: m.modseq,
+                        flags: m.flags,
+                        internal_date: m.internal_date,
+                        raw: m.raw,
+                    };
+                    got.push(uid);
+                    bytes += m.raw.len();
+                    batch.push(m);
+                    if bytes >= BATCH_BYTES {
+                        // Large messages: commit early, without moving UIDNEXT (the batch's
+                        // remainder is not in yet).
+                        report.new += writer.start(std::mem::take(&mut batch), state(sv, None), progress).await?;
+                        bytes = 0;
+                    }
                 }
-                got.push(uid);
-                bytes += m.raw.len();
-                batch.push(m);
-                if bytes >= BATCH_BYTES {
-                    // Large messages: commit early, without moving UIDNEXT (the batch's
-                    // remainder is not in yet).
-                    let n = batch.len();
-                    report.new += self.commit(row, std::mem::take(&mut batch), state(sv, None)).await?;
-                    progress.inc(n);
-                    bytes = 0;
+                got.sort_unstable();
+                for uid in chunk.iter().filter(|u| got.binary_search(u).is_err()) {
+                    tracing::warn!(mailbox = %self.account(), folder = %row.name, uid, "the server listed this message but gave no body; asking again next pass");
+                    report.missing += 1;
+                    first_missing = Some(first_missing.map_or(*uid, |m: u32| m.min(*uid)));
+                }
+                // Ask for the next batch before writing this one: the server prepares it while
+                // the store commits, and it is read while this one is written.
+                if let Some(following) = chunks.get(i + 1)
+                    && !cancelled()
+                {
+                    next = Some(wire::send(s, &fetch(following), what.clone()).await?);
+                }
+                let done_up_to = chunk.last().map(|u| u + 1);
+                report.new += writer.start(batch, state(sv, first_missing.or(done_up_to)), progress).await?;
+                if next.is_none() && i + 1 < chunks.len() {
+                    return Err(SyncError::Cancelled);
                 }
             }
-            got.sort_unstable();
-            for uid in chunk.iter().filter(|u| got.binary_search(u).is_err()) {
-                tracing::warn!(mailbox = %self.account(), folder = %row.name, uid, "the server listed this message but gave no body; asking again next pass");
-                report.missing += 1;
-                first_missing = Some(first_missing.map_or(*uid, |m: u32| m.min(*uid)));
-            }
-            // Ask for the next batch before writing this one: the server prepares it while the
-            // store commits (it waits in the socket, not in memory here).
-            if let Some(following) = chunks.get(i + 1)
-                && !cancelled()
-            {
-                next = Some(wire::send(s, &fetch(following), what.clone()).await?);
-            }
-            let done_up_to = chunk.last().map(|u| u + 1);
-            let n = batch.len();
-            report.new += self.commit(row, batch, state(sv, first_missing.or(done_up_to))).await?;
-            progress.inc(n);
-            if next.is_none() && i + 1 < chunks.len() {
-                return Err(SyncError::Cancelled);
-            }
+            Ok(first_missing)
         }
+        .await;
+        // Whatever stopped the reading, the batch being written is waited for: it is in the
+        // store (or its error is known) before the pass records anything else or gives up.
+        let last = writer.settle(progress).await;
+        let first_missing = fetched?;
+        report.new += last?;
         Ok(first_missing)
     }
+}
 
-    /// One store transaction for a batch (parsing and writing off the async threads).
-    async fn commit(&self, row: &Folder, batch: Vec<NewMessage>, st: FolderState) -> Result<usize, SyncError> {
-        let store = self.app.store.clone();
-        let account = self.account().to_string();
-        let folder_id = row.id;
-        let ids = tokio::task::spawn_blocking(move || store.insert_messages(&account, folder_id, batch, Some(st)))
-            .await
-            .map_err(|e| SyncError::Batch(e.to_string()))??;
+/// The store side of a fetch of new messages. One batch at a time is parsed and inserted on a
+/// blocking thread while the next is read from the server, so the network and the store work
+/// at once on two cores; a batch is handed over only after the one before it has committed, so
+/// batches commit in order (each records how far the folder is done) and memory holds two
+/// batches at most.
+struct BatchWriter {
+    store: Store,
+    account: String,
+    folder_id: i64,
+    /// The batch being written and how many messages it holds.
+    in_flight: Option<(Writing, usize)>,
+}
+
+/// A batch's store transaction on a blocking thread; it yields the ids of the new messages.
+type Writing = tokio::task::JoinHandle<Result<Vec<i64>, StoreError>>;
+
+impl BatchWriter {
+    /// Wait for the batch being written, if any; returns how many of its messages were new.
+    async fn settle(&mut self, progress: &Progress) -> Result<usize, SyncError> {
+        let Some((writing, n)) = self.in_flight.take() else { return Ok(0) };
+        let ids = writing.await.map_err(|e| SyncError::Batch(e.to_string()))??;
+        progress.inc(n);
         Ok(ids.len())
+    }
+
+    /// Wait for the batch before, then start writing `batch` with the folder's state `st` in
+    /// one store transaction. Returns how many messages of the batch before were new.
+    async fn start(
+        &mut self,
+        batch: Vec<NewMessage>,
+        st: FolderState,
+        progress: &Progress,
+    ) -> Result<usize, SyncError> {
+        let new = self.settle(progress).await?;
+        let (store, account, folder_id) = (self.store.clone(), self.account.clone(), self.folder_id);
+        let n = batch.len();
+        let writing = tokio::task::spawn_blocking(move || store.insert_messages(&account, folder_id, batch, Some(st)));
+        self.in_flight = Some((writing, n));
+        Ok(new)
     }
 }
 
