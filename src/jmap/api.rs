@@ -19,7 +19,8 @@ use super::auth::Authed;
 use super::{Server, email, ids, limits, mail, session, submission};
 use crate::app::App;
 use crate::store::ObjType;
-use crate::store::jmap::{AccountStates, ChangesError};
+use crate::store::changes::AccountStates;
+use crate::store::changes::ChangesError;
 
 pub const CORE: &str = "urn:ietf:params:jmap:core";
 pub const MAIL: &str = "urn:ietf:params:jmap:mail";
@@ -294,7 +295,8 @@ impl Ctx<'_> {
     pub fn states(&self, mailbox: &str) -> Result<AccountStates, MethodError> {
         self.app
             .store
-            .account_states(mailbox)?
+            .changes()
+            .states(mailbox)?
             .ok_or_else(|| MethodError::server(format!("account {mailbox} is not in the store")))
     }
 
@@ -642,7 +644,7 @@ pub fn changes(
     args: &Map<String, Value>,
     ty: ObjType,
     encode: fn(i64) -> String,
-) -> Result<(Map<String, Value>, crate::store::jmap::Changes), MethodError> {
+) -> Result<(Map<String, Value>, crate::store::changes::Changes), MethodError> {
     let (account_id, mailbox) = ctx.account(args)?;
     let since = opt_str(args, "sinceState")?.ok_or_else(|| MethodError::invalid("sinceState is required"))?.to_string();
     let max = match opt_int(args, "maxChanges")? {
@@ -658,7 +660,7 @@ pub fn changes(
         )
     };
     let since_m = super::ids::parse_state(&since, &states.epoch).ok_or_else(cannot)?;
-    let c = match ctx.app.store.changes(&mailbox, ty, since_m, max)? {
+    let c = match ctx.app.store.changes().since(&mailbox, ty, since_m, max)? {
         Ok(c) => c,
         Err(ChangesError::TooOld) => return Err(cannot()),
         Err(ChangesError::TooMany) => {

@@ -22,9 +22,9 @@ use crate::app::App;
 /// The bytes of a blob `mailbox` may read, by JMAP blob id.
 pub fn read_blob(app: &App, mailbox: &str, blob_id: &str) -> Result<Option<Vec<u8>>, crate::store::StoreError> {
     match ids::parse_blob(blob_id) {
-        Some(BlobRef::Stored(id)) => app.store.jmap_blob(mailbox, id),
+        Some(BlobRef::Stored(id)) => app.store.blobs().get(mailbox, id),
         Some(BlobRef::Part { email, part }) => {
-            let Some(raw) = app.store.jmap_email_raw(mailbox, email)? else { return Ok(None) };
+            let Some(raw) = app.store.emails().raw(mailbox, email)? else { return Ok(None) };
             Ok(mail_parser::MessageParser::default().parse(&raw).and_then(|m| super::body::part_bytes(&m, part)))
         }
         None => Ok(None),
@@ -83,7 +83,7 @@ pub async fn upload(
         .to_string();
     let store = server.app.store.clone();
     let size = bytes.len();
-    match server.blocking(move || store.jmap_upload(&mailbox, &bytes)).await {
+    match server.blocking(move || store.blobs().upload(&mailbox, &bytes)).await {
         Ok(Ok(id)) => {
             let body = json!({"accountId": account, "blobId": ids::blob(id), "type": ty, "size": size});
             let mut r = (StatusCode::CREATED, body.to_string()).into_response();

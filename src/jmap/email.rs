@@ -23,7 +23,12 @@ use super::limits;
 use super::mail::set_error;
 use crate::message::EmailAddress;
 use crate::store::ObjType;
-use crate::store::jmap::{EmailFilter, EmailRow, EmailSortKey, EmailUpdate, KeywordPatch, MailboxPatch};
+use crate::store::email_query::EmailFilter;
+use crate::store::email_query::EmailRow;
+use crate::store::email_query::EmailSortKey;
+use crate::store::email_set::EmailUpdate;
+use crate::store::email_set::KeywordPatch;
+use crate::store::email_set::MailboxPatch;
 
 const LIST_PROPS: &[&str] = &[
     "id",
@@ -125,7 +130,7 @@ pub fn get(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
 
     let states = ctx.states(&mailbox)?;
     let nums: Vec<i64> = want.iter().filter_map(|i| ids::parse_email(i)).collect();
-    let rows = ctx.app.store.jmap_emails(&mailbox, &nums)?;
+    let rows = ctx.app.store.emails().get(&mailbox, &nums)?;
     let mut list = Vec::new();
     let mut not_found = Vec::new();
     for id in want {
@@ -141,7 +146,7 @@ pub fn get(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
             }
         }
         if needs_parse {
-            let raw = ctx.app.store.jmap_email_raw(&mailbox, r.id)?.unwrap_or_default();
+            let raw = ctx.app.store.emails().raw(&mailbox, r.id)?.unwrap_or_default();
             let parsed = MessageParser::default().parse(&raw);
             let msg = match &parsed {
                 Some(m) => m,
@@ -336,7 +341,7 @@ fn run_query(ctx: &Ctx<'_>, mailbox: &str, args: &Map<String, Value>) -> Result<
         None => EmailFilter::And(vec![]),
     };
     let sort = parse_sort(args)?;
-    let rows = ctx.app.store.jmap_query(mailbox, &filter, &sort)?;
+    let rows = ctx.app.store.emails().query(mailbox, &filter, &sort)?;
     if opt_bool(args, "collapseThreads", false)? {
         let mut seen = HashSet::new();
         Ok(rows.into_iter().filter(|(_, t)| seen.insert(*t)).map(|(id, _)| id).collect())
@@ -409,7 +414,7 @@ pub fn query_changes(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResul
     let states = ctx.states(&mailbox)?;
     let cannot = || MethodError::with("cannotCalculateChanges", "the query state is too old; run Email/query again");
     let since_m = ids::parse_state(&since, &states.epoch).ok_or_else(cannot)?;
-    let c = match ctx.app.store.changes(&mailbox, ObjType::Email, since_m, limits::MAX_CHANGES)? {
+    let c = match ctx.app.store.changes().since(&mailbox, ObjType::Email, since_m, limits::MAX_CHANGES)? {
         Ok(c) if !c.has_more => c,
         _ => return Err(cannot()),
     };
@@ -721,7 +726,7 @@ pub fn set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
                 continue;
             }
         };
-        match ctx.app.store.jmap_email_create(&mailbox, folder, raw, &kw, received_at(o))? {
+        match ctx.app.store.emails().create(&mailbox, folder, raw, &kw, received_at(o))? {
             Ok(c) => {
                 ctx.created.insert(cid.clone(), ids::email(c.id));
                 created.insert(
@@ -770,7 +775,7 @@ pub fn set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
     let mut destroyed = Vec::new();
     if !updates.is_empty() || !destroys.is_empty() {
         // The state was checked above; creates in this same call may have moved it on.
-        let Some((up, de)) = ctx.app.store.jmap_email_set(&mailbox, None, &updates, &destroys)? else {
+        let Some((up, de)) = ctx.app.store.emails().set(&mailbox, None, &updates, &destroys)? else {
             return Err(MethodError::new("stateMismatch"));
         };
         for (key, r) in update_keys.into_iter().zip(up) {
@@ -844,7 +849,7 @@ pub fn import(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
                 .insert(cid, json!({"type": "invalidEmail", "description": "the blob is not an RFC 5322 message"}));
             continue;
         }
-        match ctx.app.store.jmap_email_create(&mailbox, folder, raw, &kw, received_at(o))? {
+        match ctx.app.store.emails().create(&mailbox, folder, raw, &kw, received_at(o))? {
             Ok(c) => {
                 ctx.created.insert(cid.clone(), ids::email(c.id));
                 created.insert(cid, json!({"id": ids::email(c.id), "blobId": ids::blob(c.blob_id), "threadId": ids::thread(c.thread_id), "size": c.size}));
@@ -907,7 +912,7 @@ pub fn search_snippets(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodRes
         terms(&parse_filter(ctx, f)?, &mut t);
     }
     let nums: Vec<i64> = want.iter().filter_map(|i| ids::parse_email(i)).collect();
-    let rows = ctx.app.store.jmap_emails(&mailbox, &nums)?;
+    let rows = ctx.app.store.emails().get(&mailbox, &nums)?;
     let mut list = Vec::new();
     let mut not_found = Vec::new();
     for id in want {
@@ -915,7 +920,7 @@ pub fn search_snippets(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodRes
             Some(r) => {
                 // A hit beyond the preview is shown from the body around it.
                 let preview = mark(&r.preview, &t).or_else(|| {
-                    let raw = ctx.app.store.message_raw(r.id).ok().flatten()?;
+                    let raw = ctx.app.store.messages().raw(r.id).ok().flatten()?;
                     mark(&crate::message::body_snippet(&raw, &t)?, &t)
                 });
                 list.push(json!({"emailId": id, "subject": mark(&r.subject, &t), "preview": preview}))

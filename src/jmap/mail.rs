@@ -16,7 +16,8 @@ use super::api::{
 use super::ids;
 use super::tree::{Node, Tree};
 use crate::store::ObjType;
-use crate::store::jmap::{MailboxRow, SetFailure};
+use crate::store::email_set::SetFailure;
+use crate::store::mailboxes::MailboxRow;
 
 const MAILBOX_PROPS: &[&str] = &[
     "id",
@@ -46,8 +47,8 @@ fn sort_order(role: Option<&str>) -> i64 {
 
 /// The account's mailbox tree, from the live folders and the delimiter.
 fn tree_of(ctx: &Ctx<'_>, mailbox: &str) -> Result<Tree, MethodError> {
-    let folders = ctx.app.store.folders(mailbox)?;
-    let delimiter = ctx.app.store.delimiter(mailbox)?;
+    let folders = ctx.app.store.folders().all(mailbox)?;
+    let delimiter = ctx.app.store.folders().delimiter(mailbox)?;
     Ok(Tree::new(folders.iter().map(|f| (f.id, f.name.as_str())), delimiter.as_deref()))
 }
 
@@ -92,8 +93,8 @@ pub fn mailbox_get(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult 
     let ids = get_ids(ctx, &args)?;
     let props = get_properties(&args, MAILBOX_PROPS, MAILBOX_PROPS)?;
     let states = ctx.states(&mailbox)?;
-    let rows = ctx.app.store.jmap_mailboxes(&mailbox)?;
-    let tree = tree_of_rows(&rows, ctx.app.store.delimiter(&mailbox)?.as_deref());
+    let rows = ctx.app.store.mailboxes().all(&mailbox)?;
+    let tree = tree_of_rows(&rows, ctx.app.store.folders().delimiter(&mailbox)?.as_deref());
     let (list, not_found) = match ids {
         None => (rows.iter().map(|m| mailbox_json(m, &tree, &props)).collect::<Vec<_>>(), vec![]),
         Some(want) => {
@@ -130,8 +131,8 @@ pub fn mailbox_changes(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodRes
 pub fn mailbox_query(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
     let (account_id, mailbox) = ctx.account(&args)?;
     let states = ctx.states(&mailbox)?;
-    let mut rows = ctx.app.store.jmap_mailboxes(&mailbox)?;
-    let tree = tree_of_rows(&rows, ctx.app.store.delimiter(&mailbox)?.as_deref());
+    let mut rows = ctx.app.store.mailboxes().all(&mailbox)?;
+    let tree = tree_of_rows(&rows, ctx.app.store.folders().delimiter(&mailbox)?.as_deref());
     let short = |m: &MailboxRow| node_of(&tree, m).name;
     let parent = |m: &MailboxRow| node_of(&tree, m).parent;
     super::api::check_sort_size(&args)?;
@@ -315,7 +316,7 @@ pub fn mailbox_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult 
                 continue;
             }
         };
-        match store.jmap_mailbox_create(&mailbox, &full)? {
+        match store.mailboxes().create(&mailbox, &full)? {
             Ok(id) => {
                 ctx.created.insert(cid.clone(), ids::mailbox(id));
                 created.insert(cid, json!({"id": ids::mailbox(id), "parentId": parent.map(ids::mailbox), "role": null, "sortOrder": 10, "totalEmails": 0, "unreadEmails": 0,
@@ -372,7 +373,7 @@ pub fn mailbox_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult 
         });
         let r = match full {
             Ok(full) if full == node.full => Ok(()),
-            Ok(full) => store.jmap_mailbox_rename(&mailbox, n, &full)?,
+            Ok(full) => store.mailboxes().rename(&mailbox, n, &full)?,
             Err(e) => {
                 not_updated.insert(id, e);
                 continue;
@@ -392,7 +393,7 @@ pub fn mailbox_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult 
             not_destroyed.insert(id, json!({"type": "notFound"}));
             continue;
         };
-        match store.jmap_mailbox_destroy(&mailbox, n, remove_emails)? {
+        match store.mailboxes().destroy(&mailbox, n, remove_emails)? {
             Ok(()) => destroyed.push(id),
             Err(f) => {
                 not_destroyed.insert(id, set_error(f));
@@ -418,7 +419,7 @@ pub fn thread_get(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
     get_properties(&args, &["id", "emailIds"], &["id", "emailIds"])?;
     let states = ctx.states(&mailbox)?;
     let nums: Vec<i64> = want.iter().filter_map(|i| ids::parse_thread(i)).collect();
-    let threads = ctx.app.store.jmap_threads(&mailbox, &nums)?;
+    let threads = ctx.app.store.emails().threads(&mailbox, &nums)?;
     let mut list = Vec::new();
     let mut not_found = Vec::new();
     for id in want {

@@ -65,7 +65,7 @@ pub fn submission_get(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResu
     let props = get_properties(&args, SUB_PROPS, SUB_PROPS)?;
     let states = ctx.states(&mailbox)?;
     let nums: Option<Vec<i64>> = want.as_ref().map(|w| w.iter().filter_map(|i| parse_sub(i)).collect());
-    let rows = ctx.app.store.jmap_submissions(&mailbox, nums.as_deref())?;
+    let rows = ctx.app.store.submissions().get(&mailbox, nums.as_deref())?;
     let mut list = Vec::new();
     for s in &rows {
         let q = crate::outbox::state(ctx.app, s.outbox_id)?;
@@ -189,8 +189,8 @@ pub fn submission_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResu
                 continue;
             }
         };
-        let rows = ctx.app.store.jmap_emails(&mailbox, &[email_id])?;
-        let (Some(row), Some(raw)) = (rows.first(), ctx.app.store.jmap_email_raw(&mailbox, email_id)?) else {
+        let rows = ctx.app.store.emails().get(&mailbox, &[email_id])?;
+        let (Some(row), Some(raw)) = (rows.first(), ctx.app.store.emails().raw(&mailbox, email_id)?) else {
             not_created.insert(
                 cid,
                 json!({"type": "invalidProperties", "properties": ["emailId"], "description": "no such email"}),
@@ -236,7 +236,7 @@ pub fn submission_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResu
             Err(EnqueueError::Store(e)) => return Err(e.into()),
         };
         tracing::info!(mailbox, device = ctx.authed.device, outbox_id = q.id, "jmap: a phone submitted a message");
-        let sid = ctx.app.store.jmap_submission_add(
+        let sid = ctx.app.store.submissions().add(
             &mailbox,
             email_id,
             row.thread_id,
@@ -255,7 +255,7 @@ pub fn submission_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResu
             not_updated.insert(id, json!({"type": "notFound"}));
             continue;
         };
-        let Some(sub) = ctx.app.store.jmap_submissions(&mailbox, Some(&[n]))?.into_iter().next() else {
+        let Some(sub) = ctx.app.store.submissions().get(&mailbox, Some(&[n]))?.into_iter().next() else {
             not_updated.insert(id, json!({"type": "notFound"}));
             continue;
         };
@@ -268,7 +268,7 @@ pub fn submission_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResu
             continue;
         }
         if crate::outbox::cancel(ctx.app, sub.outbox_id, "cancelled from a phone")? {
-            ctx.app.store.jmap_submission_touched(&mailbox, n)?;
+            ctx.app.store.submissions().touched(&mailbox, n)?;
             updated.insert(id, Value::Null);
         } else {
             not_updated.insert(
@@ -280,7 +280,7 @@ pub fn submission_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResu
     let (mut destroyed, mut not_destroyed) = (Vec::new(), Map::new());
     for id in destroy {
         match ctx.resolve_id(&id).as_deref().and_then(parse_sub) {
-            Some(n) if ctx.app.store.jmap_submission_destroy(&mailbox, n)? => destroyed.push(json!(id)),
+            Some(n) if ctx.app.store.submissions().destroy(&mailbox, n)? => destroyed.push(json!(id)),
             _ => {
                 not_destroyed.insert(id, json!({"type": "notFound"}));
             }
@@ -308,7 +308,7 @@ pub fn submission_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResu
             return succeeded.iter().find(|(cid, _, _)| cid == k).map(|(_, _, email)| email.clone());
         }
         let n = parse_sub(key)?;
-        let sub = ctx.app.store.jmap_submissions(&mailbox, Some(&[n])).ok()?.into_iter().next()?;
+        let sub = ctx.app.store.submissions().get(&mailbox, Some(&[n])).ok()?.into_iter().next()?;
         Some(ids::email(sub.email_id))
     };
     let mut upd = Map::new();
@@ -336,8 +336,8 @@ pub fn submission_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResu
 pub fn submission_query(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
     let (account_id, mailbox) = ctx.account(&args)?;
     let states = ctx.states(&mailbox)?;
-    let mut rows: Vec<(crate::store::jmap::Submission, &'static str)> = Vec::new();
-    for s in ctx.app.store.jmap_submissions(&mailbox, None)? {
+    let mut rows: Vec<(crate::store::submissions::Submission, &'static str)> = Vec::new();
+    for s in ctx.app.store.submissions().get(&mailbox, None)? {
         let undo = statuses(crate::outbox::state(ctx.app, s.outbox_id)?.as_deref()).0;
         rows.push((s, undo));
     }
@@ -433,11 +433,11 @@ pub async fn follow_queue(app: crate::app::App, token: tokio_util::sync::Cancell
         }
         let app2 = app.clone();
         let r = tokio::task::spawn_blocking(move || -> Result<(), crate::store::StoreError> {
-            for (account, id, outbox_id, last) in app2.store.jmap_submissions_open()? {
+            for (account, id, outbox_id, last) in app2.store.submissions().open()? {
                 if let Some(now) = crate::outbox::state(&app2, outbox_id)?
                     && last.as_deref() != Some(now.as_str())
                 {
-                    app2.store.jmap_submission_status(&account, id, &now)?;
+                    app2.store.submissions().set_status(&account, id, &now)?;
                 }
             }
             Ok(())

@@ -12,7 +12,8 @@ use std::collections::BTreeMap;
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
-use super::messages::{NewMessage, ensure_folder, insert_message};
+use super::folders::ensure_folder;
+use super::messages::{NewMessage, insert_message};
 use super::{Result, Store, now};
 
 /// States in which a message still waits to be sent.
@@ -667,7 +668,7 @@ pub(super) fn put_inbox_notice(t: &mut super::Tx<'_>, account: &str, raw: Vec<u8
     let id = insert_message(t, account, folder, &m, &parsed)?.expect("a local message is always new");
     t.log(account, super::ObjType::Mailbox, folder, super::Op::CountsOnly, None)?;
     t.touch(account, super::ObjType::EmailDelivery)?;
-    super::jmap::queue(t, account, "append", Some(id), None, None, None, None)?;
+    super::writeback::queue(t, account, "append", Some(id), None, None, None, None)?;
     Ok(id)
 }
 

@@ -10,7 +10,7 @@
 //! IMAP outage loses nothing. An op the server refuses is retried on later drains and dropped
 //! (with a warning) after a few refusals: one bad item never blocks the queue.
 //! This module never parses mail and never touches a device-visible field itself: all of that
-//! is in `store::jmap`.
+//! is in `store::writeback`.
 
 use std::time::Duration;
 
@@ -20,7 +20,10 @@ use async_imap::imap_proto::{Response, ResponseCode, Status};
 use crate::app::App;
 use crate::imap_sync::conn::ImapSession;
 use crate::imap_sync::wire::{mutf7, quote};
-use crate::store::jmap::{QueuedOp, WritebackEffect, WritebackOp, WritebackSummary};
+use crate::store::writeback::QueuedOp;
+use crate::store::writeback::WritebackEffect;
+use crate::store::writeback::WritebackOp;
+use crate::store::writeback::WritebackSummary;
 
 /// After this many refusals an op is dropped.
 const GIVE_UP_AFTER: i64 = 5;
@@ -284,7 +287,7 @@ async fn perform(
 /// An error means the connection is unusable; pending changes stay queued.
 /// What `status` shows about the phone changes of one mailbox waiting for the server.
 pub fn status(app: &App, mailbox: &str) -> anyhow::Result<crate::status::Part> {
-    Ok(render_status(&app.store.writeback_summary(mailbox)?, app.config.agent.time_zone))
+    Ok(render_status(&app.store.writeback().summary(mailbox)?, app.config.agent.time_zone))
 }
 
 fn render_status(w: &WritebackSummary, tz: chrono_tz::Tz) -> crate::status::Part {
@@ -322,14 +325,14 @@ pub async fn drain(app: &App, mailbox: &str, session: &mut ImapSession) -> anyho
     let mut after = 0;
     let mut sel = Selected(None);
     // Ops queued while we work are picked up in the same drain (the queue is read in id order).
-    while let Some(q) = app.store.writeback_next(mailbox, after)? {
+    while let Some(q) = app.store.writeback().next(mailbox, after)? {
         after = q.id;
         if q.op == WritebackOp::Wait {
             continue;
         }
         match perform(session, &mut sel, &q.op).await? {
             Ok(effect) => {
-                app.store.writeback_done(mailbox, &q, effect)?;
+                app.store.writeback().done(mailbox, &q, effect)?;
                 if !matches!(q.op, WritebackOp::Obsolete) {
                     done += 1;
                 }
@@ -348,7 +351,7 @@ pub async fn drain(app: &App, mailbox: &str, session: &mut ImapSession) -> anyho
 }
 
 fn refused(app: &App, mailbox: &str, q: &QueuedOp, text: &str) -> Result<(), WritebackError> {
-    let dropped = app.store.writeback_refused(q, kind(&q.op), text, GIVE_UP_AFTER)?;
+    let dropped = app.store.writeback().refused(q, kind(&q.op), text, GIVE_UP_AFTER)?;
     if dropped {
         tracing::warn!(mailbox, op = ?kind(&q.op), attempts = q.attempts + 1, error = text, "write-back: the server refused a change repeatedly; dropped it");
     } else {

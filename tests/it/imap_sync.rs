@@ -134,12 +134,12 @@ impl Env {
     }
 
     fn uids(&self, folder: &str) -> BTreeSet<u32> {
-        let f = self.app.store.folder_by_name(ID, folder).unwrap().unwrap_or_else(|| panic!("no folder {folder}"));
-        self.app.store.folder_uids(f.id).unwrap().into_iter().collect()
+        let f = self.app.store.folders().by_name(ID, folder).unwrap().unwrap_or_else(|| panic!("no folder {folder}"));
+        self.app.store.folders().uids(f.id).unwrap().into_iter().collect()
     }
 
     fn messages(&self, folder: &str) -> Vec<postbote::store::messages::MessageSummary> {
-        self.app.store.list_messages(ID, Some(folder), 1_000_000).unwrap()
+        self.app.store.messages().list(ID, Some(folder), 1_000_000).unwrap()
     }
 
     fn binary(&self, args: &[&str]) -> std::process::Output {
@@ -202,9 +202,9 @@ async fn initial_sync_then_a_poll_finds_nothing_new() {
     assert_eq!(r.new_messages(), 121, "{r}");
     assert_eq!(e.uids("INBOX"), server_uids(&e.user, "INBOX"));
     assert_eq!(e.uids("Sent"), server_uids(&e.user, "Sent"));
-    let sent = e.app.store.folder_by_name(ID, "Sent").unwrap().unwrap();
+    let sent = e.app.store.folders().by_name(ID, "Sent").unwrap().unwrap();
     assert_eq!(sent.role.as_deref(), Some("sent"), "found by its SPECIAL-USE role");
-    assert!(e.app.store.folder_by_name(ID, "Archive").unwrap().is_some());
+    assert!(e.app.store.folders().by_name(ID, "Archive").unwrap().is_some());
 
     let before = e.app.store.account_state(ID).unwrap().unwrap().0;
     let r = e.sync().await;
@@ -312,10 +312,10 @@ async fn a_recreated_folder_is_fetched_again_without_duplicates_and_a_deleted_on
     let subjects: Vec<String> = e.messages("Archive").into_iter().map(|m| m.subject).collect();
     assert_eq!(subjects, vec!["neu", "neu"], "old copies gone, new ones once");
     assert_eq!(e.uids("Archive"), server_uids(&user, "Archive"));
-    let f = e.app.store.folder_by_name(ID, "Archive").unwrap().unwrap();
+    let f = e.app.store.folders().by_name(ID, "Archive").unwrap().unwrap();
     assert_eq!(f.uidvalidity, Some(server_uidvalidity(&user, "Archive")));
-    assert!(e.app.store.folder_by_name(ID, "Projekte").unwrap().is_none(), "a folder gone on the server is removed");
-    assert!(e.app.store.list_messages(ID, None, 100).unwrap().iter().all(|m| m.folder != "Projekte"));
+    assert!(e.app.store.folders().by_name(ID, "Projekte").unwrap().is_none(), "a folder gone on the server is removed");
+    assert!(e.app.store.messages().list(ID, None, 100).unwrap().iter().all(|m| m.folder != "Projekte"));
 
     let r = e.sync().await;
     assert_eq!(r.new_messages(), 0, "{r}");
@@ -349,13 +349,13 @@ Message-ID: <latin1@kunde.test>\r\n\r\nbitte pr\xfcfen\r\n"
     let m = by_id("rfc2047@kunde.test");
     assert_eq!(m.subject, "Angebot für Badsanierung – Müller");
     assert_eq!(m.from[0].name.as_deref(), Some("Jürgen Müller"));
-    assert_eq!(e.app.store.message_raw(m.id).unwrap().unwrap(), rfc2047);
+    assert_eq!(e.app.store.messages().raw(m.id).unwrap().unwrap(), rfc2047);
     let m = by_id("latin1@kunde.test");
     assert_eq!(m.subject, "Prüfung der Rechnung");
-    assert_eq!(e.app.store.message_raw(m.id).unwrap().unwrap(), latin1);
+    assert_eq!(e.app.store.messages().raw(m.id).unwrap().unwrap(), latin1);
     let bad = list.iter().find(|m| m.message_id.is_none()).expect("the malformed message is kept");
     assert!(bad.parse_error.is_some(), "and flagged");
-    let raw = e.app.store.message_raw(bad.id).unwrap().unwrap();
+    let raw = e.app.store.messages().raw(bad.id).unwrap().unwrap();
     // Dovecot stores what it is given, apart from line endings it may normalise.
     assert_eq!(raw.iter().filter(|b| **b != b'\r').count(), malformed.iter().filter(|b| **b != b'\r').count());
 }
@@ -392,7 +392,7 @@ Content-Transfer-Encoding: base64\r\n\r\n"
     let m = e.messages("INBOX").into_iter().find(|m| m.message_id.as_deref() == Some("large@arch.test")).unwrap();
     assert!(m.has_attachment);
     assert_eq!(m.size as usize, raw.len());
-    assert!(e.app.store.message_raw(m.id).unwrap().unwrap() == raw, "the raw bytes are what was delivered");
+    assert!(e.app.store.messages().raw(m.id).unwrap().unwrap() == raw, "the raw bytes are what was delivered");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -402,8 +402,10 @@ async fn the_daemon_task_sees_new_mail_through_idle_and_stops_on_cancel() {
     let token = CancellationToken::new();
     let task = tokio::spawn(imap_sync::run(e.app.clone(), ID.into(), token.clone()));
     let store = e.app.store.clone();
-    eventually(Duration::from_secs(30), "the first pass", || store.sync_status(ID).unwrap().last_sync_at.is_some())
-        .await;
+    eventually(Duration::from_secs(30), "the first pass", || {
+        store.sync_state().status(ID).unwrap().last_sync_at.is_some()
+    })
+    .await;
     assert_eq!(e.messages("INBOX").len(), 1);
 
     // The poll schedule runs every 2 minutes: only IDLE can bring the message in this quickly.
@@ -458,7 +460,7 @@ async fn a_wrong_password_is_reported_and_not_retried_in_a_loop() {
     let store = e.app.store.clone();
     let t0 = Instant::now();
     eventually(Duration::from_secs(30), "the refusal recorded by the task", || {
-        store.sync_status(ID).unwrap().last_error_at.is_some_and(|t| t >= postbote::store::now() - 1)
+        store.sync_state().status(ID).unwrap().last_error_at.is_some_and(|t| t >= postbote::store::now() - 1)
             && attempts() > before
     })
     .await;
@@ -467,7 +469,7 @@ async fn a_wrong_password_is_reported_and_not_retried_in_a_loop() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(attempts() - before, 1, "exactly one login attempt in 5 seconds");
-    let st = store.sync_status(ID).unwrap();
+    let st = store.sync_state().status(ID).unwrap();
     assert!(st.auth_failed);
     assert!(!task.is_finished(), "the task waits; it does not crash");
     token.cancel();
@@ -511,7 +513,7 @@ async fn dovecot_restarted_mid_sync_resumes_without_duplicates_or_gaps() {
     let token = CancellationToken::new();
     let task = tokio::spawn(imap_sync::run(e.app.clone(), ID.to_string(), token.clone()));
     let store = e.app.store.clone();
-    let inbox_count = move || store.list_messages(ID, Some("INBOX"), 5000).map(|l| l.len()).unwrap_or(0);
+    let inbox_count = move || store.messages().list(ID, Some("INBOX"), 5000).map(|l| l.len()).unwrap_or(0);
     eventually(Duration::from_secs(60), "the first batches committed", || inbox_count() >= 200).await;
     tokio::task::spawn_blocking(|| support::spare_dovecot("restart")).await.unwrap();
     let at_restart = inbox_count();
@@ -521,7 +523,7 @@ async fn dovecot_restarted_mid_sync_resumes_without_duplicates_or_gaps() {
     // retry waits at least a second).
     let store = e.app.store.clone();
     eventually(Duration::from_secs(10), "the task to notice the restart", || {
-        store.sync_status(ID).map(|s| s.last_error.is_some()).unwrap_or(false)
+        store.sync_state().status(ID).map(|s| s.last_error.is_some()).unwrap_or(false)
     })
     .await;
 
@@ -582,13 +584,13 @@ async fn cancelling_a_long_sync_stops_after_a_committed_batch() {
     let task = tokio::spawn(imap_sync::run(e.app.clone(), ID.into(), token.clone()));
     let store = e.app.store.clone();
     eventually(Duration::from_secs(60), "the first batches committed", || {
-        store.list_messages(ID, Some("INBOX"), 5000).map(|l| l.len()).unwrap_or(0) >= 200
+        store.messages().list(ID, Some("INBOX"), 5000).map(|l| l.len()).unwrap_or(0) >= 200
     })
     .await;
     token.cancel();
     tokio::time::timeout(Duration::from_secs(10), task).await.expect("run returns promptly").unwrap().unwrap();
     let held = e.uids("INBOX");
-    let f = e.app.store.folder_by_name(ID, "INBOX").unwrap().unwrap();
+    let f = e.app.store.folders().by_name(ID, "INBOX").unwrap().unwrap();
     let uidnext = f.uidnext.expect("a committed batch records UIDNEXT");
     let server = server_uids(&e.user, "INBOX");
     let below: BTreeSet<u32> = server.iter().copied().filter(|u| *u < uidnext).collect();
@@ -623,22 +625,23 @@ async fn a_pending_rename_survives_a_folder_listing_taken_before_it_is_written_b
     deliver(&user, "Kunden/Meier", &mail(1, "Angebot Meier"));
     let e = env_for(&user, &pw, r#"["INBOX", "Kunden", "Kunden/Meier"]"#);
     e.sync().await;
-    let parent = e.app.store.folder_by_name(ID, "Kunden").unwrap().unwrap().id;
-    let child = e.app.store.folder_by_name(ID, "Kunden/Meier").unwrap().unwrap().id;
+    let parent = e.app.store.folders().by_name(ID, "Kunden").unwrap().unwrap().id;
+    let child = e.app.store.folders().by_name(ID, "Kunden/Meier").unwrap().unwrap().id;
     assert_eq!(e.messages("Kunden/Meier").len(), 1);
     let names = |e: &Env| {
-        let mut v: Vec<(String, i64)> = e.app.store.folders(ID).unwrap().into_iter().map(|f| (f.name, f.id)).collect();
+        let mut v: Vec<(String, i64)> =
+            e.app.store.folders().all(ID).unwrap().into_iter().map(|f| (f.name, f.id)).collect();
         v.sort();
         v
     };
 
     // The phone renames the parent (store + queue, no IMAP yet).
-    e.app.store.jmap_mailbox_rename(ID, parent, "Firma").unwrap().unwrap();
+    e.app.store.mailboxes().rename(ID, parent, "Firma").unwrap().unwrap();
     let mb = e.app.config.mailbox(ID).unwrap().clone();
     let mut s = imap_sync::conn::connect(&e.app.config, &mb).await.unwrap();
     let mut m = Mirror::start(&e.app, &mb, &mut s).await.unwrap();
     m.pass(&mut s, PassOptions::default()).await.unwrap();
-    let inbox = e.app.store.folder_by_name(ID, "INBOX").unwrap().unwrap().id;
+    let inbox = e.app.store.folders().by_name(ID, "INBOX").unwrap().unwrap().id;
     let want = vec![("Firma".to_string(), parent), ("Firma/Meier".to_string(), child), ("INBOX".to_string(), inbox)];
     assert_eq!(names(&e), want, "no folder dropped, none duplicated under the old names");
     assert_eq!(e.messages("Firma/Meier").len(), 1, "the mail below the renamed folder stays");
