@@ -2,7 +2,7 @@
 //!
 //! A token is stored only as its SHA-256; the token itself is shown once, when the device is
 //! added. Looking a device up by its token notes the use, at most once a minute, so that
-//! authentication is not a write per request. Reached as `store.devices().all()`.
+//! authentication is not a write per request. Reached as `store.devices()`.
 
 use rusqlite::{OptionalExtension, params};
 
@@ -36,7 +36,7 @@ const DEVICE_COLUMNS: &str = "id, mailbox, name, grants, created_at, last_used_a
 /// How long a device's `last_used_at` may lag behind (so authentication is not a write per request).
 const LAST_USED_GRANULARITY: i64 = 60;
 
-/// The devices table, reached as `store.devices().all()`.
+/// The devices table, reached as `store.devices()`.
 #[derive(Clone, Copy)]
 pub struct Devices<'a>(&'a Store);
 
