@@ -13,6 +13,7 @@ use super::folders::{descendants, ensure_folder, live_folder, rename_folder};
 use super::writeback::queue;
 use super::{ObjType, Op, Result, Store};
 
+/// A folder as `Mailbox/get` shows it, with its message and thread counts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MailboxRow {
     pub id: i64,
@@ -36,6 +37,7 @@ impl Store {
 }
 
 impl Mailboxes<'_> {
+    /// The live folders of `account` with their counts, in id order.
     pub fn all(&self, account: &str) -> Result<Vec<MailboxRow>> {
         self.0.read(|c| {
             let mut s = c.prepare_cached(
@@ -116,6 +118,8 @@ impl Mailboxes<'_> {
         })
     }
 
+    /// Destroy a folder on a device's behalf (written back as IMAP DELETE); its messages
+    /// go with it only when `remove_emails` says so.
     pub fn destroy(&self, account: &str, id: i64, remove_emails: bool) -> Result<std::result::Result<(), SetFailure>> {
         self.0.write(|t| {
             let row = live_folder(t, account, id)?;

@@ -293,8 +293,6 @@ impl Writeback<'_> {
         })
     }
 
-    /// The server refused the op: count the attempt; after `give_up_after` attempts drop it.
-    /// Returns true if it was dropped.
     /// A refusal of `q` by the server: counted, and after `give_up_after` attempts the op is
     /// dropped (`what` and `error` are kept for `status`). True when it was dropped.
     pub fn refused(&self, q: &QueuedOp, what: &str, error: &str, give_up_after: i64) -> Result<bool> {
@@ -373,7 +371,6 @@ impl Writeback<'_> {
         })
     }
 
-    /// How many write-back ops wait for an account.
     /// What `status` says about the write-back queue of `account`.
     pub fn summary(&self, account: &str) -> Result<WritebackSummary> {
         self.0.read(|c| {
@@ -396,6 +393,7 @@ impl Writeback<'_> {
         })
     }
 
+    /// How many write-back ops wait for an account.
     pub fn pending(&self, account: &str) -> Result<i64> {
         self.0
             .read(|c| Ok(c.query_row("SELECT COUNT(*) FROM writeback_op WHERE account = ?1", [account], |r| r.get(0))?))
