@@ -175,7 +175,7 @@ async fn main() {
     let routes = postbote::jmap::router(server).into_make_service_with_connect_info::<postbote::jmap::PeerAddr>();
     tokio::spawn(async move { axum::serve(listener, routes).await.unwrap() });
     let (phone, hash) = postbote::jmap::auth::new_token();
-    store.add_device("bench", "bench phone", &[], &hash).unwrap();
+    store.devices().add("bench", "bench phone", &[], &hash).unwrap();
 
     // Both clients note their state.
     let mut http = Http::connect(port).await;
@@ -263,7 +263,7 @@ async fn main() {
     let mut tokens = Vec::new();
     for i in 0..DEVICES {
         let (t, h) = postbote::jmap::auth::new_token();
-        store.add_device("bench", &format!("poller {i}"), &[], &h).unwrap();
+        store.devices().add("bench", &format!("poller {i}"), &[], &h).unwrap();
         tokens.push(t);
     }
     let v: Value = serde_json::from_slice(

@@ -37,8 +37,8 @@ pub async fn collect(app: &App) -> anyhow::Result<Report> {
     let global = crate::outbox::status_global(app).await?;
     global_lines.extend(global.lines.iter().cloned());
     for m in &app.config.mailboxes {
-        let sync = app.store.sync_status(&m.id)?;
-        let folders = app.store.folder_counts(&m.id)?;
+        let sync = app.store.sync_state().status(&m.id)?;
+        let folders = app.store.folders().counts(&m.id)?;
         text.push_str(&format!("{} ({}, {}):\n", m.id, m.name, m.primary_address()));
         text.push_str(&format!("  last sync: {}\n", when(sync.last_sync_at)));
         if let Some(e) = &sync.last_error {

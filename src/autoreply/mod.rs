@@ -53,7 +53,7 @@ fn mailbox<'a>(app: &'a App, id: &str) -> Result<&'a Mailbox, AutoreplyError> {
 /// The mailbox's effective settings (switched off if nothing was ever set).
 pub fn load_settings(app: &App, mailbox_id: &str) -> Result<Settings, AutoreplyError> {
     mailbox(app, mailbox_id)?;
-    Ok(app.store.autoreply_settings(mailbox_id)?.unwrap_or_default())
+    Ok(app.store.autoreply().settings(mailbox_id)?.unwrap_or_default())
 }
 
 /// Validate and store a mailbox's settings; logs a VacationResponse change (id 1) under the
@@ -62,7 +62,7 @@ pub fn load_settings(app: &App, mailbox_id: &str) -> Result<Settings, AutoreplyE
 pub fn save_settings(app: &App, mailbox_id: &str, settings: &Settings) -> Result<(), AutoreplyError> {
     mailbox(app, mailbox_id)?;
     settings.validate()?;
-    app.store.save_autoreply_settings(mailbox_id, settings, None)?;
+    app.store.autoreply().save_settings(mailbox_id, settings, None)?;
     Ok(())
 }
 
@@ -75,15 +75,15 @@ pub fn apply_config(app: &App) -> Result<Vec<String>, AutoreplyError> {
     for m in &app.config.mailboxes {
         let Some(raw) = &m.vacation else { continue };
         let fp = Settings::config_fingerprint(raw, tz);
-        if app.store.autoreply_config_hash(&m.id)?.as_deref() == Some(fp.as_str()) {
+        if app.store.autoreply().config_hash(&m.id)?.as_deref() == Some(fp.as_str()) {
             continue;
         }
         let mut s =
             Settings::from_config(raw, tz).map_err(|e| InvalidSettings(format!("mailbox \"{}\": {}", m.id, e.0)))?;
-        if let Some(old) = app.store.autoreply_settings(&m.id)? {
+        if let Some(old) = app.store.autoreply().settings(&m.id)? {
             s.memory_since = old.memory_since;
         }
-        app.store.save_autoreply_settings(&m.id, &s, Some(&fp))?;
+        app.store.autoreply().save_settings(&m.id, &s, Some(&fp))?;
         applied.push(m.id.clone());
     }
     Ok(applied)
@@ -105,7 +105,7 @@ fn history_for(
     let memory_since = settings.memory_since.map(|t| t.timestamp()).unwrap_or(0);
     let mut h = History { watching_since, ..Default::default() };
     if let Some(sender) = msg.return_path.address() {
-        let r = app.store.autoreply_history(&m.id, sender, msg.thread_id, memory_since, now.timestamp())?;
+        let r = app.store.autoreply().history(&m.id, sender, msg.thread_id, memory_since, now.timestamp())?;
         h.last_sent_to_sender = r.last_sent_to_sender.map(ts);
         h.pending_for_sender = r.pending_for_sender;
         h.conversation_answered = r.conversation_answered;
@@ -117,7 +117,7 @@ fn history_for(
             FolderSpec::Name(n) => (None, Some(n.as_str())),
         };
         let addrs: Vec<&str> = msg.return_path.address().into_iter().chain(msg.from.as_deref()).collect();
-        h.known_sender = app.store.autoreply_known_correspondent(&m.id, role, name, &addrs)?;
+        h.known_sender = app.store.autoreply().known_correspondent(&m.id, role, name, &addrs)?;
     }
     Ok(h)
 }
@@ -198,15 +198,15 @@ pub async fn run(app: App, token: CancellationToken) -> anyhow::Result<()> {
 /// decision commits with the cursor move. (The state of earlier replies needs no refresh: the
 /// outbox writes it into their record in the transaction that changes it.)
 pub fn pass(app: &App, m: &Mailbox, now: DateTime<Utc>) -> Result<usize, StoreError> {
-    let settings = app.store.autoreply_settings(&m.id)?.unwrap_or_default();
-    let cursor = match app.store.autoreply_cursor(&m.id)? {
+    let settings = app.store.autoreply().settings(&m.id)?.unwrap_or_default();
+    let cursor = match app.store.autoreply().cursor(&m.id)? {
         Some(c) => c,
-        None => app.store.autoreply_arm(&m.id, now.timestamp())?,
+        None => app.store.autoreply().arm(&m.id, now.timestamp())?,
     };
     let mut after = cursor.position;
     let mut decided = 0;
     loop {
-        let batch = app.store.autoreply_candidates(&m.id, after, BATCH)?;
+        let batch = app.store.autoreply().candidates(&m.id, after, BATCH)?;
         let Some(last) = batch.last().map(|c| (c.modseq, c.id)) else { break };
         let mut passed_initial = 0;
         for c in &batch {
@@ -216,7 +216,7 @@ pub fn pass(app: &App, m: &Mailbox, now: DateTime<Utc>) -> Result<usize, StoreEr
                 Handled::Passed => {}
             }
         }
-        app.store.autoreply_advance(&m.id, last, passed_initial)?;
+        app.store.autoreply().advance(&m.id, last, passed_initial)?;
         after = last;
     }
     Ok(decided)
@@ -240,10 +240,10 @@ pub fn handle(
     if c.received_at < armed_at {
         return Ok(Handled::InitialSync);
     }
-    let Some(raw) = app.store.message_raw(c.id)? else { return Ok(Handled::Passed) };
+    let Some(raw) = app.store.messages().raw(c.id)? else { return Ok(Handled::Passed) };
     let msg = Incoming::parse(&raw, ts(c.received_at), in_junk, Some(c.thread_id));
     if let Some(mid) = &msg.message_id
-        && app.store.autoreply_decided(&m.id, mid)?
+        && app.store.autoreply().decided(&m.id, mid)?
     {
         return Ok(Handled::Passed);
     }
@@ -263,7 +263,7 @@ pub fn handle(
     let to = match (d.reply, msg.return_path.address()) {
         (true, Some(to)) => to.to_string(),
         _ => {
-            app.store.autoreply_record(&m.id, &record, None, Some((c.modseq, c.id)))?;
+            app.store.autoreply().record(&m.id, &record, None, Some((c.modseq, c.id)))?;
             return Ok(Handled::Decided { reason: d.reason, queued: None });
         }
     };
@@ -279,7 +279,7 @@ pub fn handle(
         Ok(q) => {
             let r =
                 ReplyRecord { sender: to.clone(), thread_id: msg.thread_id, outbox_id: q.id, message_id: q.message_id };
-            app.store.autoreply_record(&m.id, &record, Some(&r), Some((c.modseq, c.id)))?;
+            app.store.autoreply().record(&m.id, &record, Some(&r), Some((c.modseq, c.id)))?;
             tracing::info!(mailbox = %m.id, to = %to, outbox_id = q.id, "automatic reply queued");
             Ok(Handled::Decided { reason: d.reason, queued: Some(q.id) })
         }
@@ -287,7 +287,7 @@ pub fn handle(
             // The decision stands; that the outbox refused it is part of the record.
             tracing::warn!(mailbox = %m.id, to = %to, error = %e, "automatic reply not queued");
             record.detail = format!("{}; not queued: {e}", record.detail);
-            app.store.autoreply_record(&m.id, &record, None, Some((c.modseq, c.id)))?;
+            app.store.autoreply().record(&m.id, &record, None, Some((c.modseq, c.id)))?;
             Ok(Handled::Decided { reason: d.reason, queued: None })
         }
     }
@@ -312,7 +312,7 @@ pub fn explain(app: &App, mailbox_id: &str, raw: &[u8], at: DateTime<Utc>) -> Re
     let mut ids = msg.references.clone();
     ids.extend(msg.in_reply_to.iter().cloned());
     ids.extend(msg.message_id.iter().cloned());
-    msg.thread_id = app.store.thread_of_ids(&m.id, &ids)?;
+    msg.thread_id = app.store.autoreply().thread_of_ids(&m.id, &ids)?;
     let history = history_for(app, m, &settings, &msg, at, None)?;
     let ctx = Context { mailbox: m, time_zone: app.config.agent.time_zone };
     let decision = decide(&msg, &ctx, &settings, &history, at);
@@ -326,12 +326,12 @@ pub fn explain(app: &App, mailbox_id: &str, raw: &[u8], at: DateTime<Utc>) -> Re
 /// `status`: the settings in a line, decisions per reason, replies per outbox state.
 pub async fn status(app: &App, mailbox_id: &str) -> anyhow::Result<crate::status::Part> {
     let tz = app.config.agent.time_zone;
-    let s = app.store.autoreply_settings(mailbox_id)?.unwrap_or_default();
-    let counts = app.store.autoreply_counts(mailbox_id)?;
-    let mut replies = app.store.autoreply_reply_states(mailbox_id)?;
+    let s = app.store.autoreply().settings(mailbox_id)?.unwrap_or_default();
+    let counts = app.store.autoreply().counts(mailbox_id)?;
+    let mut replies = app.store.autoreply().reply_states(mailbox_id)?;
     replies.retain(|(_, n)| *n > 0);
     replies.sort();
-    let cursor = app.store.autoreply_cursor(mailbox_id)?;
+    let cursor = app.store.autoreply().cursor(mailbox_id)?;
     let mut lines = vec![if s.is_enabled {
         format!("auto-reply: on ({})", s.describe_window(tz))
     } else {

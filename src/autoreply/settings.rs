@@ -5,94 +5,28 @@
 //! (internal text, interval, recurring absence, audience, caps). Dates are UTC instants; the
 //! config's local dates are converted with `config::local_datetime` (a bare end date is
 //! inclusive: the leave ends at the following local midnight). This module does no I/O.
+//!
+//! The types themselves ([`Settings`], [`Answer`]) live in the store, which persists them, and
+//! are re-exported here; this module adds what the auto-responder does with them: checking,
+//! reading the config, describing the window.
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use crate::config::{self, RawVacation};
 
-/// RFC 5230 §4.1: the default interval per sender is 7 days; at least 1 day.
-pub const DEFAULT_INTERVAL_SECS: i64 = 7 * 86_400;
+pub use crate::store::autoreply::{
+    Answer, DEFAULT_INTERVAL_SECS, DEFAULT_MAX_AGE_SECS, DEFAULT_MAX_PER_HOUR, Settings,
+};
+
+/// RFC 5230 §4.1: an interval is at least one day.
 pub const MIN_INTERVAL_SECS: i64 = 86_400;
-pub const DEFAULT_MAX_AGE_SECS: i64 = 3 * 86_400;
-pub const DEFAULT_MAX_PER_HOUR: u32 = 30;
 /// The subject when none is configured; `{subject}` is the original subject.
 pub const DEFAULT_SUBJECT: &str = "Automatische Antwort: {subject}";
 /// The subject when the original had none.
 pub const SUBJECT_WITHOUT_ORIGINAL: &str = "Automatische Antwort";
 pub const DEFAULT_TEXT: &str =
     "Vielen Dank für Ihre Nachricht. Ich bin zurzeit nicht im Büro und lese sie nach meiner Rückkehr.";
-
-/// Who gets a reply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Answer {
-    #[default]
-    Everyone,
-    /// Only senders this mailbox has written to before, or of the company's own domain.
-    Known,
-}
-
-impl Answer {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Answer::Everyone => "everyone",
-            Answer::Known => "known",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Answer> {
-        match s {
-            "everyone" => Some(Answer::Everyone),
-            "known" => Some(Answer::Known),
-            _ => None,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Settings {
-    pub is_enabled: bool,
-    /// First instant of the leave; None: since always.
-    pub from_date: Option<DateTime<Utc>>,
-    /// First instant after the leave; None: open end.
-    pub to_date: Option<DateTime<Utc>>,
-    /// Subject template (`{subject}` = the original subject); None: [`DEFAULT_SUBJECT`].
-    pub subject: Option<String>,
-    /// None: [`DEFAULT_TEXT`].
-    pub text_body: Option<String>,
-    pub html_body: Option<String>,
-    /// The text for senders of the company's own domain; None: `text_body`.
-    pub internal_body: Option<String>,
-    /// Answer each sender at most once per this many seconds (at least one day).
-    pub interval_secs: i64,
-    /// Recurring absence as 5-field cron expressions in the agent's time zone.
-    pub schedule: Vec<String>,
-    pub answer: Answer,
-    pub max_per_hour: u32,
-    /// A queued reply older than this is cancelled; older incoming mail is not answered.
-    pub max_age_secs: i64,
-    /// Replies made before this instant are forgotten (`vacation set --reset-memory`).
-    pub memory_since: Option<DateTime<Utc>>,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            is_enabled: false,
-            from_date: None,
-            to_date: None,
-            subject: None,
-            text_body: None,
-            html_body: None,
-            internal_body: None,
-            interval_secs: DEFAULT_INTERVAL_SECS,
-            schedule: Vec::new(),
-            answer: Answer::Everyone,
-            max_per_hour: DEFAULT_MAX_PER_HOUR,
-            max_age_secs: DEFAULT_MAX_AGE_SECS,
-            memory_since: None,
-        }
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 #[error("vacation settings: {0}")]

@@ -374,7 +374,7 @@ fn app(dir: &Path, vacation: &str) -> App {
 }
 
 fn deliver(app: &App, account: &str, folder: &str, role: &str, uid: u32, file: &str, at: DateTime<Utc>) -> i64 {
-    let f = app.store.ensure_folder(account, folder, Some(role)).unwrap();
+    let f = app.store.folders().ensure(account, folder, Some(role)).unwrap();
     let raw = std::fs::read(corpus_dir().join(file)).unwrap();
     let m = crate::store::messages::NewMessage {
         uid: Some(uid),
@@ -383,7 +383,7 @@ fn deliver(app: &App, account: &str, folder: &str, role: &str, uid: u32, file: &
         internal_date: at.timestamp(),
         raw,
     };
-    app.store.insert_messages(account, f.id, vec![m], None).unwrap()[0]
+    app.store.messages().insert(account, f.id, vec![m], None).unwrap()[0]
 }
 
 /// The config's leave is applied once; a later change from the CLI or a phone survives a
@@ -446,13 +446,13 @@ fn loop_records_every_decision_once() {
     assert_eq!(super::pass(&a, &m, later + chrono::Duration::seconds(5)).unwrap(), 3);
     assert_eq!(super::pass(&a, &m, later + chrono::Duration::seconds(10)).unwrap(), 0, "nothing is decided twice");
     let counts: std::collections::BTreeMap<String, i64> =
-        a.store.autoreply_counts("becker").unwrap().into_iter().collect();
+        a.store.autoreply().counts("becker").unwrap().into_iter().collect();
     assert_eq!(counts.get("list_header"), Some(&1));
     assert_eq!(counts.get("reply"), Some(&1));
     assert_eq!(counts.get("spam"), Some(&1));
     assert_eq!(counts.values().sum::<i64>(), 3);
-    assert_eq!(a.store.autoreply_cursor("becker").unwrap().unwrap().initial_skipped, 1);
-    let recent = a.store.autoreply_recent("becker", 10).unwrap();
+    assert_eq!(a.store.autoreply().cursor("becker").unwrap().unwrap().initial_skipped, 1);
+    let recent = a.store.autoreply().recent("becker", 10).unwrap();
     let reply = recent.iter().find(|r| r.reason == "reply").unwrap();
     assert_eq!(reply.sender.as_deref(), Some("boehm@kunde.test"));
     // Whether the outbox took it or refused it, the record says so.
@@ -465,7 +465,7 @@ fn loop_records_every_decision_once() {
     assert!(part.lines[0].starts_with("auto-reply: on"), "{:?}", part.lines);
     assert!(part.lines.iter().any(|l| l.contains("spam 1")), "{:?}", part.lines);
     // The outbox's verdict shows at once, before the responder's next pass records it.
-    let open = a.store.autoreply_open_replies("becker").unwrap();
+    let open = a.store.autoreply().open_replies("becker").unwrap();
     assert_eq!(open.len(), 1, "the reply waits in the queue (no office session)");
     assert!(crate::outbox::cancel(&a, open[0].1, "test").unwrap());
     let part =
@@ -482,7 +482,7 @@ fn a_reply_record_follows_the_outbox_without_a_pass() {
     use crate::store::outbox::NewOutboxMessage;
     let dir = tempfile::tempdir().unwrap();
     let a = app(dir.path(), "");
-    a.store.autoreply_arm("info", 0).unwrap();
+    a.store.autoreply().arm("info", 0).unwrap();
     let queue = || {
         a.store
             .outbox()
@@ -514,9 +514,9 @@ fn a_reply_record_follows_the_outbox_without_a_pass() {
             outbox_id,
             message_id: "r@bau-firma.test".into(),
         };
-        a.store.autoreply_record("info", &d, Some(&r), None).unwrap();
+        a.store.autoreply().record("info", &d, Some(&r), None).unwrap();
     };
-    let states = || a.store.autoreply_reply_states("info").unwrap();
+    let states = || a.store.autoreply().reply_states("info").unwrap();
     // The queue cancelled it before the decision was recorded: the record says so.
     let early = queue();
     assert!(crate::outbox::cancel(&a, early, "test").unwrap());
@@ -537,7 +537,7 @@ fn reply_history_follows_the_outbox_state() {
     use crate::store::autoreply::{DecisionRecord, ReplyRecord};
     let dir = tempfile::tempdir().unwrap();
     let a = app(dir.path(), "");
-    a.store.autoreply_arm("info", 0).unwrap();
+    a.store.autoreply().arm("info", 0).unwrap();
     let rec = |sender: &str, thread: i64, outbox_id: i64| {
         let d = DecisionRecord {
             message: None,
@@ -554,24 +554,24 @@ fn reply_history_follows_the_outbox_state() {
             outbox_id,
             message_id: format!("r{outbox_id}@bau-firma.test"),
         };
-        a.store.autoreply_record("info", &d, Some(&r), None).unwrap();
-        a.store.autoreply_open_replies("info").unwrap().into_iter().find(|(_, o, _)| *o == outbox_id).unwrap().0
+        a.store.autoreply().record("info", &d, Some(&r), None).unwrap();
+        a.store.autoreply().open_replies("info").unwrap().into_iter().find(|(_, o, _)| *o == outbox_id).unwrap().0
     };
     let now = crate::store::now();
     let r1 = rec("a@kunde.test", 10, 101);
-    let h = a.store.autoreply_history("info", "a@kunde.test", Some(10), 0, now).unwrap();
+    let h = a.store.autoreply().history("info", "a@kunde.test", Some(10), 0, now).unwrap();
     assert!(h.pending_for_sender && h.conversation_answered && h.last_sent_to_sender.is_none());
     assert_eq!(h.replies_last_hour, 1);
-    a.store.autoreply_set_reply_state(r1, "sent", now).unwrap();
-    let h = a.store.autoreply_history("info", "a@kunde.test", Some(10), 0, now).unwrap();
+    a.store.autoreply().set_reply_state(r1, "sent", now).unwrap();
+    let h = a.store.autoreply().history("info", "a@kunde.test", Some(10), 0, now).unwrap();
     assert!(!h.pending_for_sender && h.conversation_answered);
     assert_eq!(h.last_sent_to_sender, Some(now));
     let r2 = rec("b@kunde.test", 11, 102);
-    a.store.autoreply_set_reply_state(r2, "cancelled", now).unwrap();
-    let h = a.store.autoreply_history("info", "b@kunde.test", Some(11), 0, now).unwrap();
+    a.store.autoreply().set_reply_state(r2, "cancelled", now).unwrap();
+    let h = a.store.autoreply().history("info", "b@kunde.test", Some(11), 0, now).unwrap();
     assert!(!h.pending_for_sender && !h.conversation_answered && h.last_sent_to_sender.is_none());
     // A memory reset forgets the sent reply.
-    let h = a.store.autoreply_history("info", "a@kunde.test", Some(10), now + 1, now).unwrap();
+    let h = a.store.autoreply().history("info", "a@kunde.test", Some(10), now + 1, now).unwrap();
     assert!(!h.conversation_answered && h.last_sent_to_sender.is_none());
 }
 
@@ -580,11 +580,11 @@ fn reply_history_follows_the_outbox_state() {
 fn known_correspondents_come_from_the_sent_folder() {
     let dir = tempfile::tempdir().unwrap();
     let a = app(dir.path(), "");
-    let f = a.store.ensure_folder("becker", "Sent", Some("sent")).unwrap();
+    let f = a.store.folders().ensure("becker", "Sent", Some("sent")).unwrap();
     let raw = b"From: becker@bau-firma.test\r\nTo: Kunde <Mueller@Kunde.test>\r\nCc: lange@architekten.test\r\nMessage-ID: <s1@bau-firma.test>\r\nSubject: Angebot\r\n\r\nx".to_vec();
     let m = crate::store::messages::NewMessage { uid: Some(1), modseq: None, flags: vec![], internal_date: 0, raw };
-    a.store.insert_messages("becker", f.id, vec![m], None).unwrap();
-    let known = |addr: &str| a.store.autoreply_known_correspondent("becker", Some("sent"), None, &[addr]).unwrap();
+    a.store.messages().insert("becker", f.id, vec![m], None).unwrap();
+    let known = |addr: &str| a.store.autoreply().known_correspondent("becker", Some("sent"), None, &[addr]).unwrap();
     assert!(known("mueller@kunde.test"));
     assert!(known("lange@architekten.test"));
     assert!(!known("fremd@kunde.test"));
@@ -637,9 +637,9 @@ fn queued_replies_block_per_conversation_and_per_sender() {
     deliver(&a, "info", "INBOX", "inbox", 2, "shared-second.eml", t);
     super::pass(&a, &info, t).unwrap();
     let reasons: Vec<String> =
-        a.store.autoreply_recent("info", 10).unwrap().into_iter().rev().map(|d| d.reason).collect();
+        a.store.autoreply().recent("info", 10).unwrap().into_iter().rev().map(|d| d.reason).collect();
     assert_eq!(reasons, vec!["reply", "conversation_answered"]);
-    let first = &a.store.autoreply_recent("info", 10).unwrap()[1];
+    let first = &a.store.autoreply().recent("info", 10).unwrap()[1];
     assert_eq!(first.reply_state.as_deref(), Some("queued"), "{first:?}");
 
     // Employee: the same sender twice while the reply waits.
@@ -648,7 +648,7 @@ fn queued_replies_block_per_conversation_and_per_sender() {
     super::pass(&a, &becker, t).unwrap();
     let raw = std::fs::read(corpus_dir().join("customer.eml")).unwrap();
     let again = String::from_utf8(raw).unwrap().replace("<c1.20270102@kunde.test>", "<c2.20270102@kunde.test>");
-    let f = a.store.folder_by_name("becker", "INBOX").unwrap().unwrap();
+    let f = a.store.folders().by_name("becker", "INBOX").unwrap().unwrap();
     let m = crate::store::messages::NewMessage {
         uid: Some(3),
         modseq: None,
@@ -656,12 +656,12 @@ fn queued_replies_block_per_conversation_and_per_sender() {
         internal_date: t.timestamp(),
         raw: again.clone().into_bytes(),
     };
-    a.store.insert_messages("becker", f.id, vec![m], None).unwrap();
+    a.store.messages().insert("becker", f.id, vec![m], None).unwrap();
     super::pass(&a, &becker, t).unwrap();
-    let recent = a.store.autoreply_recent("becker", 10).unwrap();
+    let recent = a.store.autoreply().recent("becker", 10).unwrap();
     assert_eq!(recent[0].reason, "reply_pending", "{recent:?}");
     // The waiting reply is cancelled (the leave ended): the sender was never answered.
-    let (_, outbox_id, _) = a.store.autoreply_open_replies("becker").unwrap()[0];
+    let (_, outbox_id, _) = a.store.autoreply().open_replies("becker").unwrap()[0];
     assert!(crate::outbox::cancel(&a, outbox_id, "test").unwrap());
     let m = crate::store::messages::NewMessage {
         uid: Some(4),
@@ -670,9 +670,9 @@ fn queued_replies_block_per_conversation_and_per_sender() {
         internal_date: t.timestamp(),
         raw: again.replace("<c2.20270102@kunde.test>", "<c3.20270102@kunde.test>").into_bytes(),
     };
-    a.store.insert_messages("becker", f.id, vec![m], None).unwrap();
+    a.store.messages().insert("becker", f.id, vec![m], None).unwrap();
     super::pass(&a, &becker, t).unwrap();
-    let recent = a.store.autoreply_recent("becker", 10).unwrap();
+    let recent = a.store.autoreply().recent("becker", 10).unwrap();
     assert_eq!(recent[0].reason, "reply", "{recent:?}");
     assert_eq!(recent[1].reply_state, None);
     assert_eq!(recent[3].reply_state.as_deref(), Some("cancelled"), "{recent:?}");
@@ -702,10 +702,10 @@ fn a_message_after_an_expunged_one_is_decided_under_a_new_id() {
     let t = now + chrono::Duration::seconds(5);
     let first = deliver(&a, "becker", "INBOX", "inbox", 1, "spam-flagged.eml", t);
     assert_eq!(super::pass(&a, &m, t).unwrap(), 1);
-    let inbox = a.store.folder_by_name("becker", "INBOX").unwrap().unwrap();
-    assert_eq!(a.store.expunge_uids("becker", inbox.id, &[1], None).unwrap(), 1);
+    let inbox = a.store.folders().by_name("becker", "INBOX").unwrap().unwrap();
+    assert_eq!(a.store.messages().expunge("becker", inbox.id, &[1], None).unwrap(), 1);
     let second = deliver(&a, "becker", "INBOX", "inbox", 2, "customer.eml", t);
     assert!(second > first, "ids are never reused: {second} after {first}");
     assert_eq!(super::pass(&a, &m, t).unwrap(), 1, "the new message is decided");
-    assert_eq!(a.store.autoreply_recent("becker", 1).unwrap()[0].sender.as_deref(), Some("mueller@kunde.test"));
+    assert_eq!(a.store.autoreply().recent("becker", 1).unwrap()[0].sender.as_deref(), Some("mueller@kunde.test"));
 }

@@ -142,7 +142,7 @@ pub fn messages(app: &App, c: MessagesCmd) -> anyhow::Result<ExitCode> {
     match c {
         MessagesCmd::List { mailbox, folder, limit, json } => {
             app.config.mailbox(&mailbox).with_context(|| format!("no mailbox \"{mailbox}\" in the config"))?;
-            let list = app.store.list_messages(&mailbox, folder.as_deref(), limit)?;
+            let list = app.store.messages().list(&mailbox, folder.as_deref(), limit)?;
             if json {
                 outln!("{}", serde_json::to_string_pretty(&list)?)?;
                 return Ok(ExitCode::SUCCESS);

@@ -54,7 +54,7 @@ pub async fn device(app: &App, c: DeviceCmd) -> anyhow::Result<ExitCode> {
                 }
             }
             let (token, hash) = crate::jmap::auth::new_token();
-            let id = app.store.add_device(&mailbox, name, &grants, &hash)?;
+            let id = app.store.devices().add(&mailbox, name, &grants, &hash)?;
             outln!("device {id} \"{name}\" for mailbox {mailbox} added.")?;
             outln!("token (shown only now; use it as the password, user name \"{mailbox}\", or as a Bearer token):")?;
             outln!("{token}")?;
@@ -62,7 +62,7 @@ pub async fn device(app: &App, c: DeviceCmd) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         DeviceCmd::List { json } => {
-            let devices = app.store.devices()?;
+            let devices = app.store.devices().all()?;
             if json {
                 let v: Vec<serde_json::Value> = devices
                     .iter()
@@ -90,7 +90,7 @@ pub async fn device(app: &App, c: DeviceCmd) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         DeviceCmd::Revoke { id } => {
-            if app.store.revoke_device(id)? {
+            if app.store.devices().revoke(id)? {
                 outln!("device {id} revoked")?;
                 Ok(ExitCode::SUCCESS)
             } else {

@@ -219,7 +219,7 @@ pub fn save(app: &App, reports: &[PathReport]) -> Result<Vec<Worse>, DoctorError
             report: r.to_json().to_string(),
             checked_at: crate::store::now(),
         };
-        let before = app.store.save_verdict(&stored)?.as_deref().and_then(Level::parse);
+        let before = app.store.verdicts().save(&stored)?.as_deref().and_then(Level::parse);
         if let (Some(b), Some(s_now), Some(s_before)) = (before, v.level.severity(), before.and_then(Level::severity))
             && s_now > s_before
         {
@@ -280,7 +280,7 @@ pub async fn run_schedule(app: App, token: CancellationToken, first: Duration, e
 
 /// What `status` shows: the last verdict of the path the mailbox sends on (all paths in JSON).
 pub async fn status(app: &App, mailbox: &str) -> anyhow::Result<crate::status::Part> {
-    let rows = app.store.verdicts(mailbox)?;
+    let rows = app.store.verdicts().all(mailbox)?;
     let tz = app.config.agent.time_zone;
     let when = |t: i64| crate::status::local_time(tz, t);
     let mut lines = Vec::new();

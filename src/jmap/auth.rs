@@ -149,7 +149,7 @@ impl FromRequestParts<Server> for Authed {
                 if token.is_empty() || token.len() > 200 {
                     return Ok(None);
                 }
-                let Some(dev) = store.device_by_token(&hash_token(&token)).map_err(|e| e.to_string())? else {
+                let Some(dev) = store.devices().by_token(&hash_token(&token)).map_err(|e| e.to_string())? else {
                     return Ok(None);
                 };
                 if user.as_ref().is_some_and(|u| *u != dev.mailbox) {

@@ -71,7 +71,7 @@ pub async fn upload(
         .to_string();
     let store = server.app.store.clone();
     let size = bytes.len();
-    match server.blocking(move || store.jmap_upload(&mailbox, &bytes)).await {
+    match server.blocking(move || store.blobs().upload(&mailbox, &bytes)).await {
         Ok(Ok(id)) => {
             let body = json!({"accountId": account, "blobId": ids::blob(id), "type": ty, "size": size});
             let mut r = (StatusCode::CREATED, body.to_string()).into_response();

@@ -60,7 +60,7 @@ impl Es {
             if !accounts.contains(&a.mailbox) {
                 continue;
             }
-            let Ok(Some(states)) = self.app.store.account_states(&a.mailbox) else { continue };
+            let Ok(Some(states)) = self.app.store.changes().states(&a.mailbox) else { continue };
             let mut m = Map::new();
             for ty in ObjType::ALL {
                 if ty == ObjType::Identity || !self.wanted(ty) {

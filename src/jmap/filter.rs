@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::ids;
 use super::method::{Ctx, MethodError, check_filter_size};
-use crate::store::jmap::EmailFilter;
+use crate::store::email_query::EmailFilter;
 
 /// A client's filter, within the documented limits, as the store's filter.
 pub fn parse_filter(ctx: &Ctx<'_>, v: &Value) -> Result<EmailFilter, MethodError> {

@@ -15,7 +15,7 @@ use super::method::{
 use super::set::{SetArgs, SetResponse, set_args, set_error};
 use super::tree::{Node, Tree};
 use crate::store::ObjType;
-use crate::store::jmap::MailboxRow;
+use crate::store::mailboxes::MailboxRow;
 
 const MAILBOX_PROPS: &[&str] = &[
     "id",
@@ -45,8 +45,8 @@ fn sort_order(role: Option<&str>) -> i64 {
 
 /// The account's mailbox tree, from the live folders and the delimiter.
 fn tree_of(ctx: &Ctx<'_>, mailbox: &str) -> Result<Tree, MethodError> {
-    let folders = ctx.app.store.folders(mailbox)?;
-    let delimiter = ctx.app.store.delimiter(mailbox)?;
+    let folders = ctx.app.store.folders().all(mailbox)?;
+    let delimiter = ctx.app.store.folders().delimiter(mailbox)?;
     Ok(Tree::new(folders.iter().map(|f| (f.id, f.name.as_str())), delimiter.as_deref()))
 }
 
@@ -91,8 +91,8 @@ pub fn mailbox_get(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult 
     let ids = get_ids(ctx, &args)?;
     let props = get_properties(&args, MAILBOX_PROPS, MAILBOX_PROPS)?;
     let states = ctx.states(&mailbox)?;
-    let rows = ctx.app.store.jmap_mailboxes(&mailbox)?;
-    let tree = tree_of_rows(&rows, ctx.app.store.delimiter(&mailbox)?.as_deref());
+    let rows = ctx.app.store.mailboxes().all(&mailbox)?;
+    let tree = tree_of_rows(&rows, ctx.app.store.folders().delimiter(&mailbox)?.as_deref());
     let (list, not_found) = match ids {
         None => (rows.iter().map(|m| mailbox_json(m, &tree, &props)).collect::<Vec<_>>(), vec![]),
         Some(want) => {
@@ -129,8 +129,8 @@ pub fn mailbox_changes(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodRes
 pub fn mailbox_query(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
     let (account_id, mailbox) = ctx.account(&args)?;
     let states = ctx.states(&mailbox)?;
-    let mut rows = ctx.app.store.jmap_mailboxes(&mailbox)?;
-    let tree = tree_of_rows(&rows, ctx.app.store.delimiter(&mailbox)?.as_deref());
+    let mut rows = ctx.app.store.mailboxes().all(&mailbox)?;
+    let tree = tree_of_rows(&rows, ctx.app.store.folders().delimiter(&mailbox)?.as_deref());
     let short = |m: &MailboxRow| node_of(&tree, m).name;
     let parent = |m: &MailboxRow| node_of(&tree, m).parent;
     check_sort_size(&args)?;
@@ -297,7 +297,7 @@ pub fn mailbox_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult 
                 continue;
             }
         };
-        match store.jmap_mailbox_create(&mailbox, &full)? {
+        match store.mailboxes().create(&mailbox, &full)? {
             Ok(id) => {
                 ctx.created.insert(cid.clone(), ids::mailbox(id));
                 resp.created(cid, json!({"id": ids::mailbox(id), "parentId": parent.map(ids::mailbox), "role": null, "sortOrder": 10, "totalEmails": 0, "unreadEmails": 0,
@@ -354,7 +354,7 @@ pub fn mailbox_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult 
         });
         let r = match full {
             Ok(full) if full == node.full => Ok(()),
-            Ok(full) => store.jmap_mailbox_rename(&mailbox, n, &full)?,
+            Ok(full) => store.mailboxes().rename(&mailbox, n, &full)?,
             Err(e) => {
                 resp.not_updated(id, e);
                 continue;
@@ -374,7 +374,7 @@ pub fn mailbox_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult 
             resp.not_destroyed(id, json!({"type": "notFound"}));
             continue;
         };
-        match store.jmap_mailbox_destroy(&mailbox, n, remove_emails)? {
+        match store.mailboxes().destroy(&mailbox, n, remove_emails)? {
             Ok(()) => resp.destroyed(id),
             Err(f) => {
                 resp.not_destroyed(id, set_error(f));

@@ -15,7 +15,8 @@ use super::device::Authed;
 use super::{body, ids, limits};
 use crate::app::App;
 use crate::store::ObjType;
-use crate::store::jmap::{AccountStates, ChangesError};
+use crate::store::changes::AccountStates;
+use crate::store::changes::ChangesError;
 
 /// A method-level error (`["error", {type, description}, callId]`).
 #[derive(Debug, Clone, PartialEq)]
@@ -87,7 +88,8 @@ impl Ctx<'_> {
     pub fn states(&self, mailbox: &str) -> Result<AccountStates, MethodError> {
         self.app
             .store
-            .account_states(mailbox)?
+            .changes()
+            .states(mailbox)?
             .ok_or_else(|| MethodError::server(format!("account {mailbox} is not in the store")))
     }
 
@@ -123,9 +125,9 @@ impl Ctx<'_> {
 /// The bytes of a blob `mailbox` may read, by JMAP blob id; for the download route too.
 pub fn read_blob(app: &App, mailbox: &str, blob_id: &str) -> Result<Option<Vec<u8>>, crate::store::StoreError> {
     match ids::parse_blob(blob_id) {
-        Some(ids::BlobRef::Stored(id)) => app.store.jmap_blob(mailbox, id),
+        Some(ids::BlobRef::Stored(id)) => app.store.blobs().get(mailbox, id),
         Some(ids::BlobRef::Part { email, part }) => {
-            let Some(raw) = app.store.jmap_email_raw(mailbox, email)? else { return Ok(None) };
+            let Some(raw) = app.store.emails().raw(mailbox, email)? else { return Ok(None) };
             Ok(mail_parser::MessageParser::default().parse(&raw).and_then(|m| body::part_bytes(&m, part)))
         }
         None => Ok(None),
@@ -270,7 +272,7 @@ pub fn changes(
     args: &Map<String, Value>,
     ty: ObjType,
     encode: fn(i64) -> String,
-) -> Result<(Map<String, Value>, crate::store::jmap::Changes), MethodError> {
+) -> Result<(Map<String, Value>, crate::store::changes::Changes), MethodError> {
     let (account_id, mailbox) = ctx.account(args)?;
     let since = opt_str(args, "sinceState")?.ok_or_else(|| MethodError::invalid("sinceState is required"))?.to_string();
     let max = match opt_int(args, "maxChanges")? {
@@ -286,7 +288,7 @@ pub fn changes(
         )
     };
     let since_m = ids::parse_state(&since, &states.epoch).ok_or_else(cannot)?;
-    let c = match ctx.app.store.changes(&mailbox, ty, since_m, max)? {
+    let c = match ctx.app.store.changes().since(&mailbox, ty, since_m, max)? {
         Ok(c) => c,
         Err(ChangesError::TooOld) => return Err(cannot()),
         Err(ChangesError::TooMany) => {

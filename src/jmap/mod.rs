@@ -117,7 +117,7 @@ pub async fn serve(app: App, token: CancellationToken) -> anyhow::Result<()> {
 async fn purge_daily(app: App, token: CancellationToken) {
     loop {
         let store = app.store.clone();
-        match tokio::task::spawn_blocking(move || store.purge_changes(limits::CHANGE_LOG_DAYS * 86_400)).await {
+        match tokio::task::spawn_blocking(move || store.changes().purge(limits::CHANGE_LOG_DAYS * 86_400)).await {
             Ok(Ok(n)) if n > 0 => {
                 tracing::info!(rows = n, "jmap: purged change-log rows older than {} days", limits::CHANGE_LOG_DAYS)
             }

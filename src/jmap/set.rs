@@ -10,7 +10,8 @@ use super::ids;
 use super::limits;
 use super::method::{Ctx, MethodError, MethodResult, opt_str, opt_str_list};
 use crate::store::ObjType;
-use crate::store::jmap::{AccountStates, SetFailure};
+use crate::store::changes::AccountStates;
+use crate::store::email_set::SetFailure;
 
 /// `ifInState` must name the type's current state, else the whole call is refused.
 pub fn check_if_in_state(args: &Map<String, Value>, states: &AccountStates, ty: ObjType) -> Result<(), MethodError> {

@@ -8,7 +8,7 @@ use super::filter::parse_filter;
 use super::ids;
 use super::limits;
 use super::method::{Ctx, MethodError, MethodResult, opt_str_list};
-use crate::store::jmap::EmailFilter;
+use crate::store::email_query::EmailFilter;
 
 /// Search terms of a filter that a snippet can highlight.
 fn terms(f: &EmailFilter, out: &mut Vec<String>) {
@@ -53,7 +53,7 @@ pub fn search_snippets(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodRes
         terms(&parse_filter(ctx, f)?, &mut t);
     }
     let nums: Vec<i64> = want.iter().filter_map(|i| ids::parse_email(i)).collect();
-    let rows = ctx.app.store.jmap_emails(&mailbox, &nums)?;
+    let rows = ctx.app.store.emails().get(&mailbox, &nums)?;
     let mut list = Vec::new();
     let mut not_found = Vec::new();
     for id in want {
@@ -61,7 +61,7 @@ pub fn search_snippets(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodRes
             Some(r) => {
                 // A hit beyond the preview is shown from the body around it.
                 let preview = mark(&r.preview, &t).or_else(|| {
-                    let raw = ctx.app.store.message_raw(r.id).ok().flatten()?;
+                    let raw = ctx.app.store.messages().raw(r.id).ok().flatten()?;
                     mark(&crate::message::body_snippet(&raw, &t)?, &t)
                 });
                 list.push(json!({"emailId": id, "subject": mark(&r.subject, &t), "preview": preview}))

@@ -60,7 +60,7 @@ pub fn submission_get(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResu
     let props = get_properties(&args, SUB_PROPS, SUB_PROPS)?;
     let states = ctx.states(&mailbox)?;
     let nums: Option<Vec<i64>> = want.as_ref().map(|w| w.iter().filter_map(|i| parse_sub(i)).collect());
-    let rows = ctx.app.store.jmap_submissions(&mailbox, nums.as_deref())?;
+    let rows = ctx.app.store.submissions().get(&mailbox, nums.as_deref())?;
     let mut list = Vec::new();
     for s in &rows {
         let q = crate::outbox::state(ctx.app, s.outbox_id)?;
@@ -184,8 +184,8 @@ pub fn submission_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResu
                 continue;
             }
         };
-        let rows = ctx.app.store.jmap_emails(&mailbox, &[email_id])?;
-        let (Some(row), Some(raw)) = (rows.first(), ctx.app.store.jmap_email_raw(&mailbox, email_id)?) else {
+        let rows = ctx.app.store.emails().get(&mailbox, &[email_id])?;
+        let (Some(row), Some(raw)) = (rows.first(), ctx.app.store.emails().raw(&mailbox, email_id)?) else {
             resp.not_created(
                 cid,
                 json!({"type": "invalidProperties", "properties": ["emailId"], "description": "no such email"}),
@@ -231,7 +231,7 @@ pub fn submission_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResu
             Err(EnqueueError::Store(e)) => return Err(e.into()),
         };
         tracing::info!(mailbox, device = ctx.authed.device, outbox_id = q.id, "jmap: a phone submitted a message");
-        let sid = ctx.app.store.jmap_submission_add(
+        let sid = ctx.app.store.submissions().add(
             &mailbox,
             email_id,
             row.thread_id,
@@ -249,7 +249,7 @@ pub fn submission_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResu
             resp.not_updated(id, json!({"type": "notFound"}));
             continue;
         };
-        let Some(sub) = ctx.app.store.jmap_submissions(&mailbox, Some(&[n]))?.into_iter().next() else {
+        let Some(sub) = ctx.app.store.submissions().get(&mailbox, Some(&[n]))?.into_iter().next() else {
             resp.not_updated(id, json!({"type": "notFound"}));
             continue;
         };
@@ -262,7 +262,7 @@ pub fn submission_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResu
             continue;
         }
         if crate::outbox::cancel(ctx.app, sub.outbox_id, "cancelled from a phone")? {
-            ctx.app.store.jmap_submission_touched(&mailbox, n)?;
+            ctx.app.store.submissions().touched(&mailbox, n)?;
             resp.updated(id);
         } else {
             resp.not_updated(
@@ -273,7 +273,7 @@ pub fn submission_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResu
     }
     for id in destroy {
         match ctx.resolve_id(&id).as_deref().and_then(parse_sub) {
-            Some(n) if ctx.app.store.jmap_submission_destroy(&mailbox, n)? => resp.destroyed(id),
+            Some(n) if ctx.app.store.submissions().destroy(&mailbox, n)? => resp.destroyed(id),
             _ => {
                 resp.not_destroyed(id, json!({"type": "notFound"}));
             }
@@ -291,7 +291,7 @@ pub fn submission_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResu
             return succeeded.iter().find(|(cid, _, _)| cid == k).map(|(_, _, email)| email.clone());
         }
         let n = parse_sub(key)?;
-        let sub = ctx.app.store.jmap_submissions(&mailbox, Some(&[n])).ok()?.into_iter().next()?;
+        let sub = ctx.app.store.submissions().get(&mailbox, Some(&[n])).ok()?.into_iter().next()?;
         Some(ids::email(sub.email_id))
     };
     let mut upd = Map::new();
@@ -315,8 +315,8 @@ pub fn submission_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResu
 pub fn submission_query(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
     let (account_id, mailbox) = ctx.account(&args)?;
     let states = ctx.states(&mailbox)?;
-    let mut rows: Vec<(crate::store::jmap::Submission, &'static str)> = Vec::new();
-    for s in ctx.app.store.jmap_submissions(&mailbox, None)? {
+    let mut rows: Vec<(crate::store::submissions::Submission, &'static str)> = Vec::new();
+    for s in ctx.app.store.submissions().get(&mailbox, None)? {
         let undo = statuses(crate::outbox::state(ctx.app, s.outbox_id)?).0;
         rows.push((s, undo));
     }

@@ -13,7 +13,7 @@ pub fn thread_get(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
     get_properties(&args, &["id", "emailIds"], &["id", "emailIds"])?;
     let states = ctx.states(&mailbox)?;
     let nums: Vec<i64> = want.iter().filter_map(|i| ids::parse_thread(i)).collect();
-    let threads = ctx.app.store.jmap_threads(&mailbox, &nums)?;
+    let threads = ctx.app.store.emails().threads(&mailbox, &nums)?;
     let mut list = Vec::new();
     let mut not_found = Vec::new();
     for id in want {

@@ -99,9 +99,9 @@ async fn sync_once_inner(app: &App, mailbox: &str, progress: bool) -> Result<Rep
 /// Write the outcome of a pass where `status` shows it.
 fn record<T>(app: &App, id: &str, r: &Result<T, SyncError>) -> Result<(), SyncError> {
     match r {
-        Ok(_) => app.store.record_sync_ok(id)?,
+        Ok(_) => app.store.sync_state().record_ok(id)?,
         Err(SyncError::Cancelled) => {}
-        Err(e) => app.store.record_sync_error(id, &e.to_string(), e.is_auth())?,
+        Err(e) => app.store.sync_state().record_error(id, &e.to_string(), e.is_auth())?,
     }
     Ok(())
 }
@@ -127,7 +127,7 @@ pub async fn run(app: App, mailbox: String, token: CancellationToken) -> anyhow:
             Err(e) => e,
         };
         let auth = e.is_auth();
-        app.store.record_sync_error(&mb.id, &e.to_string(), auth)?;
+        app.store.sync_state().record_error(&mb.id, &e.to_string(), auth)?;
         let wait = if auth { AUTH_RETRY } else { backoff };
         if auth {
             tracing::error!(mailbox = %mb.id, error = %e, retry_in_s = wait.as_secs(), "login refused; check the password");
@@ -177,7 +177,7 @@ async fn connected(
         writeback::drain_with(app, &mb.id, &mut s, &m.profile).await?;
         while s.unsolicited_responses.try_recv().is_ok() {}
         let report = m.pass(&mut s, PassOptions { cancel: Some(token), progress: false }).await?;
-        app.store.record_sync_ok(&mb.id)?;
+        app.store.sync_state().record_ok(&mb.id)?;
         *synced = true;
         tracing::debug!(mailbox = %mb.id, %report, "pass done");
         if token.is_cancelled() {
@@ -229,7 +229,7 @@ async fn wait(
     };
     let sv = m.examine(&mut s, &inbox, "INBOX").await?;
     if settled && let Some(f) = m.folders.iter().find(|f| f.wire == inbox) {
-        let row = app.store.folder_by_name(&f.folder.account, &f.folder.name)?;
+        let row = app.store.folders().by_name(&f.folder.account, &f.folder.name)?;
         if let Some(row) = row
             && (row.uidvalidity != Some(sv.uidvalidity)
                 || (sv.uidnext.is_some() && row.uidnext != sv.uidnext)

@@ -24,7 +24,9 @@ use crate::app::App;
 use crate::config::{FolderSpec, Mailbox};
 use crate::imap::fetch::{self, FlagItem};
 use crate::imap::{self, Error, ServerProfile, Session, folder, wire};
-use crate::store::messages::{Folder, FolderState, NewMessage};
+use crate::store::folders::Folder;
+use crate::store::folders::FolderState;
+use crate::store::messages::NewMessage;
 use crate::store::{Store, StoreError};
 
 /// A batch is committed early once it holds this many bytes (a few large attachments). One
@@ -110,27 +112,27 @@ impl Mirror {
             .find(|l| l.name.eq_ignore_ascii_case("INBOX"))
             .or_else(|| listed.first())
             .and_then(|l| l.delimiter.as_deref());
-        store.set_delimiter(self.account(), delimiter)?;
+        store.folders().set_delimiter(self.account(), delimiter)?;
         // The config's folders, and those a phone created or renamed.
         let mut specs = self.mailbox.folders.clone();
-        specs.extend(store.device_folders(self.account())?.into_iter().map(FolderSpec::Name));
+        specs.extend(store.folders().made_by_devices(self.account())?.into_iter().map(FolderSpec::Name));
         let (mut targets, missing) = folders::resolve(&specs, &listed);
         for spec in missing {
             tracing::debug!(mailbox = %self.account(), folder = ?spec, "the server has no such folder; not mirrored");
         }
         // What the server still lists under the old name of a pending rename (or a pending
         // delete) is the store's renamed (or destroyed) folder: never a new one.
-        let in_flux = store.folder_names_in_flux(self.account())?;
+        let in_flux = store.folders().names_in_flux(self.account())?;
         targets.retain(|t| {
             !in_flux.iter().any(|n| t.name == *n || delimiter.is_some_and(|d| t.name.starts_with(&format!("{n}{d}"))))
         });
         let mut kept = Vec::new();
         for Target { wire, name, role } in targets {
-            let folder = store.ensure_folder(self.account(), &name, role.as_deref())?;
+            let folder = store.folders().ensure(self.account(), &name, role.as_deref())?;
             kept.push(MirrorFolder { wire, folder });
         }
         let kept_ids: Vec<i64> = kept.iter().map(|k| k.folder.id).collect();
-        let destroyed = store.destroy_folders_not_kept(self.account(), &kept_ids)?;
+        let destroyed = store.folders().destroy_not_kept(self.account(), &kept_ids)?;
         for name in &destroyed {
             tracing::info!(mailbox = %self.account(), folder = %name, "folder is gone on the server (or no longer configured): removed");
         }
@@ -213,7 +215,7 @@ impl Mirror {
         let mut report = FolderReport { name: f.folder.name.clone(), ..Default::default() };
         let store = &self.app.store;
         // The row may have moved on since discovery (an earlier pass on this connection).
-        let row = store.folder_by_name(self.account(), &f.folder.name)?.unwrap_or_else(|| f.folder.clone());
+        let row = store.folders().by_name(self.account(), &f.folder.name)?.unwrap_or_else(|| f.folder.clone());
         let stored = Stored { uidvalidity: row.uidvalidity, uidnext: row.uidnext, highestmodseq: row.highestmodseq };
         let is_selected = self.selected.lock().unwrap_or_else(|p| p.into_inner()).as_deref() == Some(f.wire.as_str());
         let sv = folder::numbers(s, &self.profile, self.caps.condstore, &f.wire, &row.name, is_selected)
@@ -224,7 +226,7 @@ impl Mirror {
         let p = plan::plan(stored, sv, self.caps);
         if p.is_nothing() {
             if stored.uidvalidity != Some(sv.uidvalidity) || (sv.uidnext.is_some() && stored.uidnext != sv.uidnext) {
-                store.set_folder_state(row.id, state(sv, sv.uidnext))?;
+                store.folders().set_state(row.id, state(sv, sv.uidnext))?;
             }
             tracing::debug!(mailbox = %self.account(), folder = %row.name, "nothing new");
             return Ok(report);
@@ -250,7 +252,7 @@ impl Mirror {
     ) -> Result<(), SyncError> {
         let store = &self.app.store;
         if p.reset {
-            let n = store.reset_folder(row.id, sv.uidvalidity)?;
+            let n = store.folders().reset(row.id, sv.uidvalidity)?;
             tracing::info!(mailbox = %self.account(), folder = %row.name, forgotten = n, "UIDVALIDITY changed: fetching the folder again");
             report.reset = true;
         }
@@ -264,10 +266,10 @@ impl Mirror {
                     .await?;
                 report.flags += flags;
                 if let FlagsResult::Vanished(ranges) = gone {
-                    let held = store.folder_uids(row.id)?;
+                    let held = store.folders().uids(row.id)?;
                     let gone: Vec<u32> = held.into_iter().filter(|u| ranges.iter().any(|r| r.contains(u))).collect();
                     if !gone.is_empty() {
-                        report.expunged += store.expunge_uids(self.account(), row.id, &gone, None)?;
+                        report.expunged += store.messages().expunge(self.account(), row.id, &gone, None)?;
                     }
                 }
             }
@@ -280,16 +282,16 @@ impl Mirror {
                 report.flags += flags;
                 if let (Expunges::FromFullFetch, FlagsResult::Seen(mut seen)) = (p.expunges, seen) {
                     seen.sort_unstable();
-                    let held = store.folder_uids(row.id)?;
+                    let held = store.folders().uids(row.id)?;
                     let gone: Vec<u32> = held.into_iter().filter(|u| seen.binary_search(u).is_err()).collect();
                     if !gone.is_empty() {
-                        report.expunged += store.expunge_uids(self.account(), row.id, &gone, None)?;
+                        report.expunged += store.messages().expunge(self.account(), row.id, &gone, None)?;
                     }
                 }
             }
         }
         if p.flags != Flags::Unchanged {
-            store.set_folder_state(
+            store.folders().set_state(
                 row.id,
                 FolderState { uidvalidity: sv.uidvalidity, uidnext: None, highestmodseq: sv.highestmodseq },
             )?;
@@ -301,18 +303,18 @@ impl Mirror {
         }
         // 3. Expunges by UID diff where the server gave no better way.
         if p.expunges == Expunges::DiffIfCountDiffers {
-            let held = store.folder_uids(row.id)?;
+            let held = store.folders().uids(row.id)?;
             if held.len() != sv.exists as usize {
                 let on_server = folder::uid_search(s, "ALL", &row.name, 1).await?;
                 let gone: Vec<u32> = held.into_iter().filter(|u| on_server.binary_search(u).is_err()).collect();
                 if !gone.is_empty() {
-                    report.expunged += store.expunge_uids(self.account(), row.id, &gone, None)?;
+                    report.expunged += store.messages().expunge(self.account(), row.id, &gone, None)?;
                 }
             }
         }
         // 4. The folder is done up to what the server said when it was selected.
         let uidnext = first_missing.or(sv.uidnext);
-        store.set_folder_state(row.id, state(sv, uidnext))?;
+        store.folders().set_state(row.id, state(sv, uidnext))?;
         Ok(())
     }
 
@@ -345,11 +347,11 @@ impl Mirror {
                 None => {}
             }
             if updates.len() >= FLAG_CHUNK {
-                changed += store.apply_flags(self.account(), row.id, &std::mem::take(&mut updates), None)?;
+                changed += store.messages().apply_flags(self.account(), row.id, &std::mem::take(&mut updates), None)?;
             }
         }
         if !updates.is_empty() {
-            changed += store.apply_flags(self.account(), row.id, &updates, None)?;
+            changed += store.messages().apply_flags(self.account(), row.id, &updates, None)?;
         }
         Ok((changed, if collect_seen { FlagsResult::Seen(seen) } else { FlagsResult::Vanished(vanished) }))
     }
@@ -370,7 +372,7 @@ impl Mirror {
         let store = &self.app.store;
         // `from:*` includes the highest UID even when it is below `from`: `search` filters.
         let mut uids = folder::uid_search(s, &format!("UID {from}:*"), &row.name, from).await?;
-        let held = store.folder_uids_from(row.id, from)?;
+        let held = store.folders().uids_from(row.id, from)?;
         if !held.is_empty() {
             uids.retain(|u| held.binary_search(u).is_err());
         }
@@ -494,7 +496,8 @@ impl BatchWriter {
         let new = self.settle(progress).await?;
         let (store, account, folder_id) = (self.store.clone(), self.account.clone(), self.folder_id);
         let n = batch.len();
-        let writing = tokio::task::spawn_blocking(move || store.insert_messages(&account, folder_id, batch, Some(st)));
+        let writing =
+            tokio::task::spawn_blocking(move || store.messages().insert(&account, folder_id, batch, Some(st)));
         self.in_flight = Some((writing, n));
         Ok(new)
     }

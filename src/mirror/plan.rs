@@ -53,7 +53,7 @@ pub enum Expunges {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Plan {
-    /// UIDVALIDITY changed: every UID we hold is void (`store.reset_folder`), fetch all.
+    /// UIDVALIDITY changed: every UID we hold is void (`store.folders().reset`), fetch all.
     pub reset: bool,
     pub flags: Flags,
     /// Fetch messages with UIDs from this one up.

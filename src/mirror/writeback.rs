@@ -13,13 +13,16 @@
 //! server refuses (a tagged NO or BAD, [`imap::Error::Refused`]) is retried on later drains and
 //! dropped (with a warning) after a few refusals: one bad item never blocks the queue.
 //! It speaks IMAP only through [`crate::imap`], never parses mail and never touches a
-//! device-visible field itself: all of that is in `store::jmap`.
+//! device-visible field itself: all of that is in `store::writeback`.
 
 use crate::app::App;
 use crate::imap::folder::wire_name;
 use crate::imap::wire::{self, Done, SessionOf, Stream};
 use crate::imap::{self, Error, Refusal, ServerProfile, Session};
-use crate::store::jmap::{QueuedOp, WritebackEffect, WritebackOp, WritebackSummary};
+use crate::store::writeback::QueuedOp;
+use crate::store::writeback::WritebackEffect;
+use crate::store::writeback::WritebackOp;
+use crate::store::writeback::WritebackSummary;
 
 /// After this many refusals an op is dropped.
 const GIVE_UP_AFTER: i64 = 5;
@@ -155,7 +158,7 @@ async fn perform<S: Stream>(
 
 /// What `status` shows about the phone changes of one mailbox waiting for the server.
 pub fn status(app: &App, mailbox: &str) -> anyhow::Result<crate::status::Part> {
-    Ok(render_status(&app.store.writeback_summary(mailbox)?, app.config.agent.time_zone))
+    Ok(render_status(&app.store.writeback().summary(mailbox)?, app.config.agent.time_zone))
 }
 
 fn render_status(w: &WritebackSummary, tz: chrono_tz::Tz) -> crate::status::Part {
@@ -207,14 +210,14 @@ pub async fn drain_with<S: Stream>(
     let mut after = 0;
     let mut sel = Selected(None);
     // Ops queued while we work are picked up in the same drain (the queue is read in id order).
-    while let Some(q) = app.store.writeback_next(mailbox, after)? {
+    while let Some(q) = app.store.writeback().next(mailbox, after)? {
         after = q.id;
         if q.op == WritebackOp::Wait {
             continue;
         }
         match perform(session, profile, &mut sel, &q.op).await? {
             Ok(effect) => {
-                app.store.writeback_done(mailbox, &q, effect)?;
+                app.store.writeback().done(mailbox, &q, effect)?;
                 if !matches!(q.op, WritebackOp::Obsolete) {
                     done += 1;
                 }
@@ -233,7 +236,7 @@ pub async fn drain_with<S: Stream>(
 }
 
 fn refused(app: &App, mailbox: &str, q: &QueuedOp, text: &str) -> Result<(), WritebackError> {
-    let dropped = app.store.writeback_refused(q, kind(&q.op), text, GIVE_UP_AFTER)?;
+    let dropped = app.store.writeback().refused(q, kind(&q.op), text, GIVE_UP_AFTER)?;
     if dropped {
         tracing::warn!(mailbox, op = ?kind(&q.op), attempts = q.attempts + 1, error = text, "write-back: the server refused a change repeatedly; dropped it");
     } else {
@@ -302,20 +305,20 @@ mod tests {
     async fn a_broken_connection_is_an_imap_error_and_keeps_the_op() {
         let dir = tempfile::tempdir().unwrap();
         let app = app(dir.path());
-        app.store.jmap_mailbox_create("becker", "Kunden").unwrap().unwrap();
-        assert_eq!(app.store.writeback_pending("becker").unwrap(), 1);
+        app.store.mailboxes().create("becker", "Kunden").unwrap().unwrap();
+        assert_eq!(app.store.writeback().pending("becker").unwrap(), 1);
 
         let (mut s, server) = script::serve(vec![step("CREATE \"Kunden\"", &["<close>"])]).await;
         let e = drain_with(&app, "becker", &mut s, &ServerProfile::default()).await.unwrap_err();
         assert!(matches!(e, WritebackError::Imap(imap::Error::Io { .. })), "{e}");
         assert!(matches!(SyncError::from(e), SyncError::Imap(_)), "the mirror reconnects");
-        assert_eq!(app.store.writeback_pending("becker").unwrap(), 1, "the op waits for the next connection");
+        assert_eq!(app.store.writeback().pending("becker").unwrap(), 1, "the op waits for the next connection");
         server.await.unwrap();
 
         let (mut s, server) =
             script::serve(vec![step("CREATE \"Kunden\"", &["{tag} NO [ALREADYEXISTS] Mailbox already exists"])]).await;
         assert_eq!(drain_with(&app, "becker", &mut s, &ServerProfile::default()).await.unwrap(), 1);
-        assert_eq!(app.store.writeback_pending("becker").unwrap(), 0);
+        assert_eq!(app.store.writeback().pending("becker").unwrap(), 0);
         s.logout().await.unwrap();
         server.await.unwrap();
     }

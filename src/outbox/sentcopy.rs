@@ -83,7 +83,7 @@ pub async fn resolve_folder(app: &App, mb: &Mailbox, s: &mut Session, spec: &Fol
         FolderSpec::Name(n) => return Ok(n.clone()),
         FolderSpec::Role(r) => r.to_lowercase(),
     };
-    if let Some(f) = app.store.folders(&mb.id)?.into_iter().find(|f| f.role.as_deref() == Some(role.as_str())) {
+    if let Some(f) = app.store.folders().all(&mb.id)?.into_iter().find(|f| f.role.as_deref() == Some(role.as_str())) {
         return Ok(f.name);
     }
     let listed = imap::roles::list(s).await.map_err(imap_err(mb))?;

@@ -3,13 +3,91 @@
 //!
 //! Saving settings logs a VacationResponse change (object id 1) under the account's modseq in
 //! the same transaction, so a phone's `VacationResponse/changes` never misses one. Nothing
-//! here decides anything; `autoreply` reads and records.
+//! here decides anything; `autoreply` reads and records. The settings' types live here, as
+//! the store persists them; `autoreply::settings` re-exports them and adds their checks.
+//! Reached as `store.autoreply()`.
 
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 
 use super::{ObjType, Op, Result, Store, StoreError, now};
-use crate::autoreply::settings::{Answer, Settings};
+
+/// RFC 5230 §4.1: the default interval per sender is 7 days (the auto-responder requires at
+/// least one day).
+pub const DEFAULT_INTERVAL_SECS: i64 = 7 * 86_400;
+pub const DEFAULT_MAX_AGE_SECS: i64 = 3 * 86_400;
+pub const DEFAULT_MAX_PER_HOUR: u32 = 30;
+
+/// Who gets a reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Answer {
+    #[default]
+    Everyone,
+    /// Only senders this mailbox has written to before, or of the company's own domain.
+    Known,
+}
+
+impl Answer {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Answer::Everyone => "everyone",
+            Answer::Known => "known",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Answer> {
+        match s {
+            "everyone" => Some(Answer::Everyone),
+            "known" => Some(Answer::Known),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub is_enabled: bool,
+    /// First instant of the leave; None: since always.
+    pub from_date: Option<DateTime<Utc>>,
+    /// First instant after the leave; None: open end.
+    pub to_date: Option<DateTime<Utc>>,
+    /// Subject template (`{subject}` = the original subject); None: the auto-responder's default subject.
+    pub subject: Option<String>,
+    /// None: the auto-responder's default text.
+    pub text_body: Option<String>,
+    pub html_body: Option<String>,
+    /// The text for senders of the company's own domain; None: `text_body`.
+    pub internal_body: Option<String>,
+    /// Answer each sender at most once per this many seconds (at least one day).
+    pub interval_secs: i64,
+    /// Recurring absence as 5-field cron expressions in the agent's time zone.
+    pub schedule: Vec<String>,
+    pub answer: Answer,
+    pub max_per_hour: u32,
+    /// A queued reply older than this is cancelled; older incoming mail is not answered.
+    pub max_age_secs: i64,
+    /// Replies made before this instant are forgotten (`vacation set --reset-memory`).
+    pub memory_since: Option<DateTime<Utc>>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            is_enabled: false,
+            from_date: None,
+            to_date: None,
+            subject: None,
+            text_body: None,
+            html_body: None,
+            internal_body: None,
+            interval_secs: DEFAULT_INTERVAL_SECS,
+            schedule: Vec::new(),
+            answer: Answer::Everyone,
+            max_per_hour: DEFAULT_MAX_PER_HOUR,
+            max_age_secs: DEFAULT_MAX_AGE_SECS,
+            memory_since: None,
+        }
+    }
+}
 
 /// The outbox states in which a reply may still go out.
 pub const OPEN_STATES: [&str; 4] = ["queued", "sending", "deferred", "unknown"];
@@ -90,10 +168,21 @@ fn dt(t: Option<i64>) -> Option<DateTime<Utc>> {
     t.and_then(|t| DateTime::from_timestamp(t, 0))
 }
 
+/// The auto-responder's tables, reached as `store.autoreply()`.
+#[derive(Clone, Copy)]
+pub struct Autoreply<'a>(&'a Store);
+
 impl Store {
+    /// The auto-responder's settings, cursor, replies and decisions.
+    pub fn autoreply(&self) -> Autoreply<'_> {
+        Autoreply(self)
+    }
+}
+
+impl Autoreply<'_> {
     /// The stored settings of a mailbox, or None if none were ever saved.
-    pub fn autoreply_settings(&self, account: &str) -> Result<Option<Settings>> {
-        self.read(|c| {
+    pub fn settings(&self, account: &str) -> Result<Option<Settings>> {
+        self.0.read(|c| {
             Ok(c.query_row(
                 "SELECT enabled, from_date, to_date, subject, text_body, html_body, internal_body, interval_secs,
                         schedule, answer, max_per_hour, max_age_secs, memory_since
@@ -122,8 +211,8 @@ impl Store {
     }
 
     /// The fingerprint of the config section last applied to this mailbox.
-    pub fn autoreply_config_hash(&self, account: &str) -> Result<Option<String>> {
-        self.read(|c| {
+    pub fn config_hash(&self, account: &str) -> Result<Option<String>> {
+        self.0.read(|c| {
             Ok(c.query_row("SELECT config_hash FROM autoreply_settings WHERE account = ?1", [account], |r| r.get(0))
                 .optional()?
                 .flatten())
@@ -132,9 +221,9 @@ impl Store {
 
     /// Save a mailbox's settings and log the VacationResponse change in the same transaction.
     /// `config_hash`: Some when the config is being applied; None keeps the stored one.
-    pub fn save_autoreply_settings(&self, account: &str, s: &Settings, config_hash: Option<&str>) -> Result<()> {
+    pub fn save_settings(&self, account: &str, s: &Settings, config_hash: Option<&str>) -> Result<()> {
         let schedule = serde_json::to_string(&s.schedule).map_err(|e| StoreError::Other(e.to_string()))?;
-        self.write(|t| {
+        self.0.write(|t| {
             let existed: bool = t
                 .tx
                 .query_row("SELECT 1 FROM autoreply_settings WHERE account = ?1", [account], |_| Ok(true))
@@ -175,8 +264,8 @@ impl Store {
         })
     }
 
-    pub fn autoreply_cursor(&self, account: &str) -> Result<Option<Cursor>> {
-        self.read(|c| {
+    pub fn cursor(&self, account: &str) -> Result<Option<Cursor>> {
+        self.0.read(|c| {
             Ok(c.query_row(
                 "SELECT last_modseq, last_message_id, armed_at, initial_skipped FROM autoreply_cursor WHERE account = ?1",
                 [account],
@@ -188,8 +277,8 @@ impl Store {
 
     /// Start watching an account: from the start of the change log (everything is looked at;
     /// what was received before `armed_at` only counted), armed now.
-    pub fn autoreply_arm(&self, account: &str, armed_at: i64) -> Result<Cursor> {
-        self.write(|t| {
+    pub fn arm(&self, account: &str, armed_at: i64) -> Result<Cursor> {
+        self.0.write(|t| {
             t.tx.execute(
                 "INSERT INTO autoreply_cursor (account, last_modseq, last_message_id, armed_at) VALUES (?1, 0, 0, ?2)
                  ON CONFLICT(account) DO NOTHING",
@@ -197,13 +286,13 @@ impl Store {
             )?;
             Ok(())
         })?;
-        Ok(self.autoreply_cursor(account)?.expect("just armed"))
+        Ok(self.cursor(account)?.expect("just armed"))
     }
 
     /// Messages created after `after` = (modseq, message id), in any folder, in the order they
     /// were created, with their folder's role. A message destroyed since is not returned.
-    pub fn autoreply_candidates(&self, account: &str, after: (i64, i64), limit: usize) -> Result<Vec<Candidate>> {
-        self.read(|c| {
+    pub fn candidates(&self, account: &str, after: (i64, i64), limit: usize) -> Result<Vec<Candidate>> {
+        self.0.read(|c| {
             let mut s = c.prepare_cached(
                 "SELECT m.id, f.role, m.received_at, m.thread_id, l.modseq
                  FROM change_log l JOIN message m ON m.id = l.object_id JOIN folder f ON f.id = m.folder_id
@@ -230,8 +319,8 @@ impl Store {
     }
 
     /// Move the cursor past messages nothing is recorded for (other folders, first sync).
-    pub fn autoreply_advance(&self, account: &str, to: (i64, i64), initial_skipped: i64) -> Result<()> {
-        self.write(|t| {
+    pub fn advance(&self, account: &str, to: (i64, i64), initial_skipped: i64) -> Result<()> {
+        self.0.write(|t| {
             advance(t, account, to)?;
             t.tx.execute(
                 "UPDATE autoreply_cursor SET initial_skipped = initial_skipped + ?2 WHERE account = ?1",
@@ -243,8 +332,8 @@ impl Store {
 
     /// A decision was recorded before for a message with this Message-ID (a copy moved back
     /// into the inbox is not decided twice).
-    pub fn autoreply_decided(&self, account: &str, rfc_message_id: &str) -> Result<bool> {
-        self.read(|c| {
+    pub fn decided(&self, account: &str, rfc_message_id: &str) -> Result<bool> {
+        self.0.read(|c| {
             Ok(c.query_row(
                 "SELECT 1 FROM autoreply_decision WHERE account = ?1 AND rfc_message_id = ?2 LIMIT 1",
                 params![account, rfc_message_id],
@@ -256,14 +345,14 @@ impl Store {
     }
 
     /// Record a decision (and the reply queued for it) and move the cursor, in one transaction.
-    pub fn autoreply_record(
+    pub fn record(
         &self,
         account: &str,
         d: &DecisionRecord,
         reply: Option<&ReplyRecord>,
         cursor_to: Option<(i64, i64)>,
     ) -> Result<i64> {
-        self.write(|t| {
+        self.0.write(|t| {
             let at = now();
             let reply_id = match reply {
                 Some(r) => {
@@ -293,8 +382,8 @@ impl Store {
     }
 
     /// Replies whose outbox state may still change: (reply id, outbox id, state last seen).
-    pub fn autoreply_open_replies(&self, account: &str) -> Result<Vec<(i64, i64, String)>> {
-        self.read(|c| {
+    pub fn open_replies(&self, account: &str) -> Result<Vec<(i64, i64, String)>> {
+        self.0.read(|c| {
             let mut s = c.prepare_cached(
                 "SELECT id, outbox_id, state FROM autoreply_reply
                  WHERE account = ?1 AND state IN ('queued', 'sending', 'deferred', 'unknown') ORDER BY id",
@@ -306,8 +395,8 @@ impl Store {
     }
 
     /// Store the outbox state last seen for a reply; the first time it is "sent", note when.
-    pub fn autoreply_set_reply_state(&self, reply_id: i64, state: &str, seen_at: i64) -> Result<()> {
-        self.write(|t| {
+    pub fn set_reply_state(&self, reply_id: i64, state: &str, seen_at: i64) -> Result<()> {
+        self.0.write(|t| {
             t.tx.execute(
                 "UPDATE autoreply_reply SET state = ?2,
                     sent_at = CASE WHEN ?2 = 'sent' AND sent_at IS NULL THEN ?3 ELSE sent_at END
@@ -320,7 +409,7 @@ impl Store {
 
     /// Earlier replies of the account to `sender` and in `thread`, counting only those queued
     /// since `memory_since`; `now` for the hourly cap.
-    pub fn autoreply_history(
+    pub fn history(
         &self,
         account: &str,
         sender: &str,
@@ -328,7 +417,7 @@ impl Store {
         memory_since: i64,
         now: i64,
     ) -> Result<ReplyHistory> {
-        self.read(|c| {
+        self.0.read(|c| {
             let last_sent: Option<i64> = c.query_row(
                 "SELECT MAX(sent_at) FROM autoreply_reply WHERE account = ?1 AND sender = ?2 AND state = 'sent' AND queued_at >= ?3",
                 params![account, sender, memory_since],
@@ -365,7 +454,7 @@ impl Store {
 
     /// Has this mailbox written to any of `addresses` (To or Cc of a message in its sent
     /// folder, given by SPECIAL-USE role or by name)? Its own automatic replies do not count.
-    pub fn autoreply_known_correspondent(
+    pub fn known_correspondent(
         &self,
         account: &str,
         sent_role: Option<&str>,
@@ -375,7 +464,7 @@ impl Store {
         if addresses.is_empty() {
             return Ok(false);
         }
-        self.read(|c| {
+        self.0.read(|c| {
             let mut s = c.prepare_cached(
                 "SELECT EXISTS (
                    SELECT 1 FROM message m JOIN folder f ON f.id = m.folder_id
@@ -398,7 +487,7 @@ impl Store {
 
     /// The conversation a message with these ids belongs to, if the store has seen any of them.
     pub fn thread_of_ids(&self, account: &str, ids: &[String]) -> Result<Option<i64>> {
-        self.read(|c| {
+        self.0.read(|c| {
             let mut s = c.prepare_cached("SELECT thread_id FROM thread_ref WHERE account = ?1 AND msgid = ?2")?;
             let mut found = None;
             for id in ids {
@@ -411,8 +500,8 @@ impl Store {
     }
 
     /// Decisions per reason code, all time.
-    pub fn autoreply_counts(&self, account: &str) -> Result<Vec<(String, i64)>> {
-        self.read(|c| {
+    pub fn counts(&self, account: &str) -> Result<Vec<(String, i64)>> {
+        self.0.read(|c| {
             let mut s = c.prepare_cached(
                 "SELECT reason, COUNT(*) FROM autoreply_decision WHERE account = ?1 GROUP BY reason ORDER BY COUNT(*) DESC, reason",
             )?;
@@ -422,8 +511,8 @@ impl Store {
     }
 
     /// Replies queued per outbox state, all time.
-    pub fn autoreply_reply_states(&self, account: &str) -> Result<Vec<(String, i64)>> {
-        self.read(|c| {
+    pub fn reply_states(&self, account: &str) -> Result<Vec<(String, i64)>> {
+        self.0.read(|c| {
             let mut s = c.prepare_cached(
                 "SELECT state, COUNT(*) FROM autoreply_reply WHERE account = ?1 GROUP BY state ORDER BY state",
             )?;
@@ -433,8 +522,8 @@ impl Store {
     }
 
     /// The newest decisions, newest first.
-    pub fn autoreply_recent(&self, account: &str, limit: usize) -> Result<Vec<DecisionRow>> {
-        self.read(|c| {
+    pub fn recent(&self, account: &str, limit: usize) -> Result<Vec<DecisionRow>> {
+        self.0.read(|c| {
             let mut s = c.prepare_cached(
                 "SELECT d.decided_at, d.sender, d.subject, d.reply, d.reason, d.detail, r.state
                  FROM autoreply_decision d LEFT JOIN autoreply_reply r ON r.id = d.reply_id

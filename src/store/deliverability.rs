@@ -25,11 +25,22 @@ pub struct StoredVerdict {
     pub checked_at: i64,
 }
 
+/// The doctor's verdicts, reached as `store.verdicts()`.
+#[derive(Clone, Copy)]
+pub struct Verdicts<'a>(&'a Store);
+
 impl Store {
+    /// The last verdict per mailbox, domain and path.
+    pub fn verdicts(&self) -> Verdicts<'_> {
+        Verdicts(self)
+    }
+}
+
+impl Verdicts<'_> {
     /// Replace the verdict for (account, domain, transport); returns the definite level it had
     /// before (`None` when there was none). `v.definite_level` is ignored: it is derived here.
-    pub fn save_verdict(&self, v: &StoredVerdict) -> Result<Option<String>> {
-        self.write(|t| {
+    pub fn save(&self, v: &StoredVerdict) -> Result<Option<String>> {
+        self.0.write(|t| {
             let before: Option<String> = t
                 .tx
                 .query_row(
@@ -58,8 +69,8 @@ impl Store {
     }
 
     /// Every stored verdict of an account, the configured path first.
-    pub fn verdicts(&self, account: &str) -> Result<Vec<StoredVerdict>> {
-        self.read(|c| {
+    pub fn all(&self, account: &str) -> Result<Vec<StoredVerdict>> {
+        self.0.read(|c| {
             let mut s = c.prepare(
                 "SELECT account, domain, transport, configured, level, definite_level, reason_de, reason_en, fix_de, fix_en, report, checked_at
                  FROM deliverability_verdict WHERE account = ?1 ORDER BY configured DESC, domain, transport",
@@ -113,10 +124,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("s.sqlite")).unwrap();
         store.ensure_accounts(["becker"]).unwrap();
-        assert_eq!(store.save_verdict(&v("ok")).unwrap(), None);
-        assert_eq!(store.save_verdict(&v("could_not_check")).unwrap().as_deref(), Some("ok"));
-        assert_eq!(store.save_verdict(&v("will_fail")).unwrap().as_deref(), Some("ok"));
-        let rows = store.verdicts("becker").unwrap();
+        assert_eq!(store.verdicts().save(&v("ok")).unwrap(), None);
+        assert_eq!(store.verdicts().save(&v("could_not_check")).unwrap().as_deref(), Some("ok"));
+        assert_eq!(store.verdicts().save(&v("will_fail")).unwrap().as_deref(), Some("ok"));
+        let rows = store.verdicts().all("becker").unwrap();
         assert_eq!(rows.len(), 1);
         assert_eq!((rows[0].level.as_str(), rows[0].definite_level.as_deref()), ("will_fail", Some("will_fail")));
     }

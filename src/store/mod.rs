@@ -9,11 +9,26 @@
 //! modseq, and [`Tx::log`] records the change under it, in the same transaction as the change
 //! itself. After the commit the store broadcasts a [`StateChange`] (for JMAP push, the
 //! auto-responder and anything else that waits for mail). Nothing outside this module
-//! builds SQL; the submodules each own the tables of one feature.
+//! builds SQL.
+//!
+//! Each submodule owns one family of tables and is reached through a small handle named after
+//! it: `store.folders().by_name(..)`, `store.changes().since(..)`, `store.writeback().next(..)`.
+//! The mirror's side and the devices' side of the same tables are separate families
+//! (`folders` / `mailboxes`, `messages` / `emails`). Files import only this root and files
+//! below them, never one another in a circle: `blobs`, `folders` at the bottom; `messages`
+//! above them; `writeback` above those; `email_set` and `mailboxes` (device writes, which
+//! queue write-back ops) on top. The store imports no feature module: the types it persists
+//! live here (the auto-responder's settings in `autoreply`).
 
 pub mod autoreply;
+pub mod blobs;
+pub mod changes;
 pub mod deliverability;
-pub mod jmap;
+pub mod devices;
+pub mod email_query;
+pub mod email_set;
+pub mod folders;
+pub mod mailboxes;
 pub mod messages;
 pub mod outbox;
 pub mod outbox_list;
@@ -21,7 +36,10 @@ pub mod outbox_rate;
 pub mod outbox_state;
 pub mod sent_copy;
 pub mod sessions;
+pub mod submissions;
+pub mod sync_state;
 pub mod waiting;
+pub mod writeback;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -325,10 +343,35 @@ fn migrate(conn: &mut Connection) -> Result<()> {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Exclusive)?;
         tx.execute_batch(sql).map_err(|source| StoreError::Migration { name, source })?;
         if *name == "0007_search_text" {
-            messages::fill_search_text(&tx)?;
+            fill_search_text(&tx)?;
         }
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
         tx.commit()?;
+    }
+    Ok(())
+}
+
+/// Fill `message_text` for every message stored before it existed (migration 0007), from the
+/// raw bytes, in the migration's transaction.
+fn fill_search_text(tx: &rusqlite::Transaction<'_>) -> Result<()> {
+    let total: i64 = tx.query_row("SELECT COUNT(*) FROM message", [], |r| r.get(0))?;
+    if total > 0 {
+        tracing::info!(messages = total, "filling in the search text of the stored messages (once, at this upgrade)");
+    }
+    let mut read = tx.prepare(
+        "SELECT m.id, b.data FROM message m JOIN blob b ON b.id = m.blob_id
+         WHERE NOT EXISTS (SELECT 1 FROM message_text t WHERE t.message_id = m.id)",
+    )?;
+    let mut write = tx.prepare("INSERT INTO message_text (message_id, body) VALUES (?1, ?2)")?;
+    let mut rows = read.query([])?;
+    let mut n = 0;
+    while let Some(r) = rows.next()? {
+        let (id, raw): (i64, Vec<u8>) = (r.get(0)?, r.get(1)?);
+        write.execute(params![id, crate::message::parse(&raw).search_text])?;
+        n += 1;
+    }
+    if n > 0 {
+        tracing::info!(messages = n, "search text filled in for the messages stored before");
     }
     Ok(())
 }
@@ -362,61 +405,4 @@ pub(crate) fn test_store() -> (tempfile::TempDir, Store) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn migrations_apply_once_and_bump_broadcasts_after_commit() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s.sqlite");
-        let store = Store::open(&path).unwrap();
-        store.ensure_accounts(["becker"]).unwrap();
-        let mut rx = store.subscribe();
-        let m = store
-            .write(|t| {
-                t.log("becker", ObjType::Email, 7, Op::Created, None)?;
-                t.log("becker", ObjType::Mailbox, 1, Op::CountsOnly, None)?;
-                t.bump("becker")
-            })
-            .unwrap();
-        assert_eq!(m, 1, "one modseq per transaction");
-        let c = rx.try_recv().unwrap();
-        assert_eq!(c.modseq, 1);
-        assert_eq!(c.types, [ObjType::Mailbox, ObjType::Email].into_iter().collect());
-        // A failed transaction leaves nothing and broadcasts nothing.
-        let r: Result<()> = store.write(|t| {
-            t.log("becker", ObjType::Email, 8, Op::Created, None)?;
-            Err(StoreError::Other("boom".into()))
-        });
-        assert!(r.is_err());
-        assert!(rx.try_recv().is_err());
-        assert_eq!(store.account_state("becker").unwrap().unwrap().0, 1);
-        drop(store);
-        // Re-opening does not re-run migrations.
-        let store = Store::open(&path).unwrap();
-        assert_eq!(store.account_state("becker").unwrap().unwrap().0, 1);
-    }
-
-    #[test]
-    fn created_then_destroyed_in_one_transaction_is_destroyed() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("s.sqlite")).unwrap();
-        store.ensure_accounts(["a"]).unwrap();
-        store
-            .write(|t| {
-                t.log("a", ObjType::Email, 1, Op::Created, None)?;
-                t.log("a", ObjType::Email, 1, Op::Updated, None)?;
-                t.log("a", ObjType::Email, 2, Op::Created, None)?;
-                t.log("a", ObjType::Email, 2, Op::Destroyed, None)
-            })
-            .unwrap();
-        let ops: Vec<(i64, i64)> = store
-            .read(|c| {
-                let mut s = c.prepare("SELECT object_id, op FROM change_log ORDER BY object_id")?;
-                let rows = s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
-                Ok(rows)
-            })
-            .unwrap();
-        assert_eq!(ops, vec![(1, 0), (2, 2)]);
-    }
-}
+mod tests;

@@ -17,7 +17,8 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use super::messages::{NewMessage, ensure_folder, insert_message};
+use super::folders::ensure_folder;
+use super::messages::{NewMessage, insert_message};
 pub use super::outbox_list::{AttemptRow, OutboxSummary, Pause, RecipientRow};
 use super::outbox_rate::HELD;
 pub use super::outbox_state::State;
@@ -626,7 +627,7 @@ pub(super) fn put_inbox_notice(t: &mut super::Tx<'_>, account: &str, raw: Vec<u8
     let id = insert_message(t, account, folder, &m, &parsed)?.expect("a local message is always new");
     t.log(account, super::ObjType::Mailbox, folder, super::Op::CountsOnly, None)?;
     t.touch(account, super::ObjType::EmailDelivery)?;
-    super::jmap::queue(t, account, "append", Some(id), None, None, None, None)?;
+    super::writeback::queue(t, account, "append", Some(id), None, None, None, None)?;
     Ok(id)
 }
 

@@ -200,7 +200,7 @@ mod e2e {
     }
 
     fn decision_for(app: &App, subject: &str) -> Option<postbote::store::autoreply::DecisionRow> {
-        app.store.autoreply_recent("becker", 50).unwrap().into_iter().find(|d| d.subject == subject)
+        app.store.autoreply().recent("becker", 50).unwrap().into_iter().find(|d| d.subject == subject)
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -288,8 +288,8 @@ password_file = "{d}/smtp-pw"
         }));
         // The mirror has done its first pass and the responder has counted the old message.
         wait_for("the first sync and the responder's cursor", Duration::from_secs(60), || {
-            let synced = app.store.sync_status("becker").unwrap().last_sync_at.is_some();
-            let cursor = app.store.autoreply_cursor("becker").unwrap()?;
+            let synced = app.store.sync_state().status("becker").unwrap().last_sync_at.is_some();
+            let cursor = app.store.autoreply().cursor("becker").unwrap()?;
             (synced && cursor.initial_skipped == 1).then_some(())
         })
         .await;

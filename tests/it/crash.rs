@@ -169,8 +169,8 @@ async fn latin1_safety_headers_are_skipped_end_to_end_and_nothing_is_sent() {
         let _ = stopped.await;
     }));
     wait_for("the first sync and the responder's cursor", Duration::from_secs(60), || {
-        let synced = app.store.sync_status("becker").unwrap().last_sync_at.is_some();
-        (synced && app.store.autoreply_cursor("becker").unwrap().is_some()).then_some(())
+        let synced = app.store.sync_state().status("becker").unwrap().last_sync_at.is_some();
+        (synced && app.store.autoreply().cursor("becker").unwrap().is_some()).then_some(())
     })
     .await;
 
@@ -211,7 +211,7 @@ async fn latin1_safety_headers_are_skipped_end_to_end_and_nothing_is_sent() {
     smtp_send(&customer, &[&hosted], plain.as_bytes());
 
     let decision =
-        |subject: &str| app.store.autoreply_recent("becker", 50).unwrap().into_iter().find(|d| d.subject == subject);
+        |subject: &str| app.store.autoreply().recent("becker", 50).unwrap().into_iter().find(|d| d.subject == subject);
     // The ASCII customer is answered and the reply reaches Postfix: the whole path works.
     let row =
         wait_for("the plain message's decision", Duration::from_secs(90), || decision(&format!("Plain {id}"))).await;
@@ -250,9 +250,10 @@ async fn ten_kills_during_a_mirror_of_3000_messages_lose_and_duplicate_nothing()
     let app = app_for(&path);
     let stored = || {
         app.store
-            .folder_by_name("becker", "INBOX")
+            .folders()
+            .by_name("becker", "INBOX")
             .unwrap()
-            .map(|f| app.store.folder_uids(f.id).unwrap().len())
+            .map(|f| app.store.folders().uids(f.id).unwrap().len())
             .unwrap_or(0)
     };
     let mut kills = 0;
@@ -274,7 +275,7 @@ async fn ten_kills_during_a_mirror_of_3000_messages_lose_and_duplicate_nothing()
 
     let server = server_uids(&hosted);
     assert_eq!(server.len(), n, "populate put {n} messages on Dovecot");
-    let rows = app.store.list_messages("becker", Some("INBOX"), 1_000_000).unwrap();
+    let rows = app.store.messages().list("becker", Some("INBOX"), 1_000_000).unwrap();
     let mut per_key: HashMap<String, usize> = HashMap::new();
     for r in &rows {
         let key = r.message_id.clone().unwrap_or_else(|| format!("uid {:?}", r.uid));

@@ -83,11 +83,11 @@ async fn the_daily_task_checks_after_its_first_wait_records_and_stops_when_cance
     let task =
         tokio::spawn(deliverability::run_schedule(app, token.clone(), Duration::ZERO, Duration::from_secs(3600)));
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while store.verdicts("strict").unwrap().len() < 2 {
+    while store.verdicts().all("strict").unwrap().len() < 2 {
         assert!(std::time::Instant::now() < deadline, "the first check stored nothing within 30 s");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let rows = store.verdicts("strict").unwrap();
+    let rows = store.verdicts().all("strict").unwrap();
     assert_eq!((rows[0].transport.as_str(), rows[0].level.as_str(), rows[0].configured), ("relay", "will_fail", true));
     token.cancel();
     tokio::time::timeout(Duration::from_secs(5), task).await.expect("the task ends when cancelled").unwrap().unwrap();
@@ -331,7 +331,7 @@ async fn a_verdict_that_gets_worse_is_reported_and_could_not_check_is_not() {
     // A DNS outage in between is neither worse nor better, and does not hide the known state.
     reports[relay].verdict.level = Level::CouldNotCheck;
     assert!(deliverability::save(&app, &reports).unwrap().is_empty());
-    let rows = app.store.verdicts("strict").unwrap();
+    let rows = app.store.verdicts().all("strict").unwrap();
     let row = rows.iter().find(|r| r.transport == "relay").unwrap();
     assert_eq!((row.level.as_str(), row.definite_level.as_deref()), ("could_not_check", Some("will_fail")));
 }

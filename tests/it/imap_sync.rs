@@ -151,12 +151,12 @@ impl Env {
     }
 
     fn uids(&self, folder: &str) -> BTreeSet<u32> {
-        let f = self.app.store.folder_by_name(ID, folder).unwrap().unwrap_or_else(|| panic!("no folder {folder}"));
-        self.app.store.folder_uids(f.id).unwrap().into_iter().collect()
+        let f = self.app.store.folders().by_name(ID, folder).unwrap().unwrap_or_else(|| panic!("no folder {folder}"));
+        self.app.store.folders().uids(f.id).unwrap().into_iter().collect()
     }
 
     fn messages(&self, folder: &str) -> Vec<postbote::store::messages::MessageSummary> {
-        self.app.store.list_messages(ID, Some(folder), 1_000_000).unwrap()
+        self.app.store.messages().list(ID, Some(folder), 1_000_000).unwrap()
     }
 
     fn deliver(&self, folder: &str, raw: &[u8]) {
@@ -227,9 +227,9 @@ async fn initial_sync_then_a_poll_finds_nothing_new(srv: Server) {
     assert_eq!(r.new_messages(), 121, "{r}");
     assert_eq!(e.uids("INBOX"), e.server_uids("INBOX"));
     assert_eq!(e.uids("Sent"), e.server_uids("Sent"));
-    let sent = e.app.store.folder_by_name(ID, "Sent").unwrap().unwrap();
+    let sent = e.app.store.folders().by_name(ID, "Sent").unwrap().unwrap();
     assert_eq!(sent.role.as_deref(), Some("sent"), "found by its SPECIAL-USE role");
-    assert!(e.app.store.folder_by_name(ID, "Archive").unwrap().is_some());
+    assert!(e.app.store.folders().by_name(ID, "Archive").unwrap().is_some());
 
     let before = e.app.store.account_state(ID).unwrap().unwrap().0;
     let r = e.sync().await;
@@ -333,10 +333,10 @@ async fn a_recreated_folder_is_fetched_again_without_duplicates_and_a_deleted_on
     let subjects: Vec<String> = e.messages("Archive").into_iter().map(|m| m.subject).collect();
     assert_eq!(subjects, vec!["neu", "neu"], "old copies gone, new ones once");
     assert_eq!(e.uids("Archive"), e.server_uids("Archive"));
-    let f = e.app.store.folder_by_name(ID, "Archive").unwrap().unwrap();
+    let f = e.app.store.folders().by_name(ID, "Archive").unwrap().unwrap();
     assert_eq!(f.uidvalidity, Some(srv.uidvalidity(&user, "Archive")));
-    assert!(e.app.store.folder_by_name(ID, "Projekte").unwrap().is_none(), "a folder gone on the server is removed");
-    assert!(e.app.store.list_messages(ID, None, 100).unwrap().iter().all(|m| m.folder != "Projekte"));
+    assert!(e.app.store.folders().by_name(ID, "Projekte").unwrap().is_none(), "a folder gone on the server is removed");
+    assert!(e.app.store.messages().list(ID, None, 100).unwrap().iter().all(|m| m.folder != "Projekte"));
 
     let r = e.sync().await;
     assert_eq!(r.new_messages(), 0, "{r}");
@@ -373,16 +373,16 @@ Message-ID: <latin1@kunde.test>\r\n\r\nbitte pr\xfcfen\r\n"
     let m = by_id("rfc2047@kunde.test");
     assert_eq!(m.subject, "Angebot für Badsanierung – Müller");
     assert_eq!(m.from[0].name.as_deref(), Some("Jürgen Müller"));
-    assert_eq!(e.app.store.message_raw(m.id).unwrap().unwrap(), rfc2047);
+    assert_eq!(e.app.store.messages().raw(m.id).unwrap().unwrap(), rfc2047);
     let m = by_id("latin1@kunde.test");
     assert_eq!(m.subject, "Prüfung der Rechnung");
-    assert_eq!(e.app.store.message_raw(m.id).unwrap().unwrap(), latin1);
+    assert_eq!(e.app.store.messages().raw(m.id).unwrap().unwrap(), latin1);
     if srv == Server::Cyrus {
         return;
     }
     let bad = list.iter().find(|m| m.message_id.is_none()).expect("the malformed message is kept");
     assert!(bad.parse_error.is_some(), "and flagged");
-    let raw = e.app.store.message_raw(bad.id).unwrap().unwrap();
+    let raw = e.app.store.messages().raw(bad.id).unwrap().unwrap();
     // Dovecot stores what it is given, apart from line endings it may normalise.
     assert_eq!(raw.iter().filter(|b| **b != b'\r').count(), malformed.iter().filter(|b| **b != b'\r').count());
 }
@@ -418,7 +418,7 @@ Content-Transfer-Encoding: base64\r\n\r\n"
     let m = e.messages("INBOX").into_iter().find(|m| m.message_id.as_deref() == Some("large@arch.test")).unwrap();
     assert!(m.has_attachment);
     assert_eq!(m.size as usize, raw.len());
-    assert!(e.app.store.message_raw(m.id).unwrap().unwrap() == raw, "the raw bytes are what was delivered");
+    assert!(e.app.store.messages().raw(m.id).unwrap().unwrap() == raw, "the raw bytes are what was delivered");
 }
 
 async fn the_daemon_task_sees_new_mail_through_idle_and_stops_on_cancel(srv: Server) {
@@ -427,8 +427,10 @@ async fn the_daemon_task_sees_new_mail_through_idle_and_stops_on_cancel(srv: Ser
     let token = CancellationToken::new();
     let task = tokio::spawn(imap_sync::run(e.app.clone(), ID.into(), token.clone()));
     let store = e.app.store.clone();
-    eventually(Duration::from_secs(30), "the first pass", || store.sync_status(ID).unwrap().last_sync_at.is_some())
-        .await;
+    eventually(Duration::from_secs(30), "the first pass", || {
+        store.sync_state().status(ID).unwrap().last_sync_at.is_some()
+    })
+    .await;
     assert_eq!(e.messages("INBOX").len(), 1);
 
     // The poll schedule runs every 2 minutes: only IDLE can bring the message in this quickly.
@@ -479,20 +481,20 @@ async fn a_wrong_password_is_reported_and_not_retried_in_a_loop(srv: Server) {
     let before = attempts();
     // The binary's own refusal: Cyrus answers a refused LOGIN only after 3 s
     // (failedloginpause), so the task's refusal is recorded at a later second than this.
-    let binary_refusal = e.app.store.sync_status(ID).unwrap().last_error_at;
+    let binary_refusal = e.app.store.sync_state().status(ID).unwrap().last_error_at;
     let token = CancellationToken::new();
     let task = tokio::spawn(imap_sync::run(e.app.clone(), ID.into(), token.clone()));
     let store = e.app.store.clone();
     eventually(Duration::from_secs(30), "the refusal recorded by the task", || {
-        store.sync_status(ID).unwrap().last_error_at.is_some_and(|t| t >= postbote::store::now() - 1)
+        store.sync_state().status(ID).unwrap().last_error_at.is_some_and(|t| t >= postbote::store::now() - 1)
             && match before {
                 Some(b) => attempts().unwrap_or(0) > b,
-                None => store.sync_status(ID).unwrap().last_error_at > binary_refusal,
+                None => store.sync_state().status(ID).unwrap().last_error_at > binary_refusal,
             }
     })
     .await;
     let t0 = Instant::now();
-    let first_refusal = store.sync_status(ID).unwrap().last_error_at;
+    let first_refusal = store.sync_state().status(ID).unwrap().last_error_at;
     // Watch a few more seconds: a spinning task would log in again and again.
     while t0.elapsed() < Duration::from_secs(5) {
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -500,12 +502,12 @@ async fn a_wrong_password_is_reported_and_not_retried_in_a_loop(srv: Server) {
     match before {
         Some(b) => assert_eq!(attempts().unwrap_or(0) - b, 1, "exactly one login attempt in 5 seconds"),
         None => assert_eq!(
-            store.sync_status(ID).unwrap().last_error_at,
+            store.sync_state().status(ID).unwrap().last_error_at,
             first_refusal,
             "no second refusal recorded in 5 seconds"
         ),
     }
-    let st = store.sync_status(ID).unwrap();
+    let st = store.sync_state().status(ID).unwrap();
     assert!(st.auth_failed);
     assert!(!task.is_finished(), "the task waits; it does not crash");
     token.cancel();
@@ -549,7 +551,7 @@ async fn dovecot_restarted_mid_sync_resumes_without_duplicates_or_gaps() {
     let token = CancellationToken::new();
     let task = tokio::spawn(imap_sync::run(e.app.clone(), ID.to_string(), token.clone()));
     let store = e.app.store.clone();
-    let inbox_count = move || store.list_messages(ID, Some("INBOX"), 5000).map(|l| l.len()).unwrap_or(0);
+    let inbox_count = move || store.messages().list(ID, Some("INBOX"), 5000).map(|l| l.len()).unwrap_or(0);
     eventually(Duration::from_secs(60), "the first batches committed", || inbox_count() >= 200).await;
     tokio::task::spawn_blocking(|| support::spare_dovecot("restart")).await.unwrap();
     let at_restart = inbox_count();
@@ -559,7 +561,7 @@ async fn dovecot_restarted_mid_sync_resumes_without_duplicates_or_gaps() {
     // retry waits at least a second).
     let store = e.app.store.clone();
     eventually(Duration::from_secs(10), "the task to notice the restart", || {
-        store.sync_status(ID).map(|s| s.last_error.is_some()).unwrap_or(false)
+        store.sync_state().status(ID).map(|s| s.last_error.is_some()).unwrap_or(false)
     })
     .await;
 
@@ -618,13 +620,13 @@ async fn cancelling_a_long_sync_stops_after_a_committed_batch(srv: Server) {
     let task = tokio::spawn(imap_sync::run(e.app.clone(), ID.into(), token.clone()));
     let store = e.app.store.clone();
     eventually(Duration::from_secs(60), "the first batches committed", || {
-        store.list_messages(ID, Some("INBOX"), 5000).map(|l| l.len()).unwrap_or(0) >= 200
+        store.messages().list(ID, Some("INBOX"), 5000).map(|l| l.len()).unwrap_or(0) >= 200
     })
     .await;
     token.cancel();
     tokio::time::timeout(Duration::from_secs(10), task).await.expect("run returns promptly").unwrap().unwrap();
     let held = e.uids("INBOX");
-    let f = e.app.store.folder_by_name(ID, "INBOX").unwrap().unwrap();
+    let f = e.app.store.folders().by_name(ID, "INBOX").unwrap().unwrap();
     let uidnext = f.uidnext.expect("a committed batch records UIDNEXT");
     let server = e.server_uids("INBOX");
     let below: BTreeSet<u32> = server.iter().copied().filter(|u| *u < uidnext).collect();
@@ -658,22 +660,23 @@ async fn a_pending_rename_survives_a_folder_listing_taken_before_it_is_written_b
     srv.deliver(&user, "Kunden/Meier", &mail(1, "Angebot Meier"));
     let e = env_for(srv, &user, &pw, r#"["INBOX", "Kunden", "Kunden/Meier"]"#);
     e.sync().await;
-    let parent = e.app.store.folder_by_name(ID, "Kunden").unwrap().unwrap().id;
-    let child = e.app.store.folder_by_name(ID, "Kunden/Meier").unwrap().unwrap().id;
+    let parent = e.app.store.folders().by_name(ID, "Kunden").unwrap().unwrap().id;
+    let child = e.app.store.folders().by_name(ID, "Kunden/Meier").unwrap().unwrap().id;
     assert_eq!(e.messages("Kunden/Meier").len(), 1);
     let names = |e: &Env| {
-        let mut v: Vec<(String, i64)> = e.app.store.folders(ID).unwrap().into_iter().map(|f| (f.name, f.id)).collect();
+        let mut v: Vec<(String, i64)> =
+            e.app.store.folders().all(ID).unwrap().into_iter().map(|f| (f.name, f.id)).collect();
         v.sort();
         v
     };
 
     // The phone renames the parent (store + queue, no IMAP yet).
-    e.app.store.jmap_mailbox_rename(ID, parent, "Firma").unwrap().unwrap();
+    e.app.store.mailboxes().rename(ID, parent, "Firma").unwrap().unwrap();
     let mb = e.app.config.mailbox(ID).unwrap().clone();
     let mut s = postbote::imap::connect(&e.app.config, &mb).await.unwrap();
     let mut m = Mirror::start(&e.app, &mb, &mut s).await.unwrap();
     m.pass(&mut s, PassOptions::default()).await.unwrap();
-    let inbox = e.app.store.folder_by_name(ID, "INBOX").unwrap().unwrap().id;
+    let inbox = e.app.store.folders().by_name(ID, "INBOX").unwrap().unwrap().id;
     let want = vec![("Firma".to_string(), parent), ("Firma/Meier".to_string(), child), ("INBOX".to_string(), inbox)];
     assert_eq!(names(&e), want, "no folder dropped, none duplicated under the old names");
     assert_eq!(e.messages("Firma/Meier").len(), 1, "the mail below the renamed folder stays");

@@ -210,7 +210,7 @@ impl Daemon {
     fn device(&self, mailbox: &str, grants: &[&str]) -> (i64, String) {
         let (token, hash) = postbote::jmap::auth::new_token();
         let grants: Vec<String> = grants.iter().map(|s| s.to_string()).collect();
-        let id = self.app.store.add_device(mailbox, "Testphone", &grants, &hash).unwrap();
+        let id = self.app.store.devices().add(mailbox, "Testphone", &grants, &hash).unwrap();
         (id, token)
     }
 
@@ -403,7 +403,7 @@ async fn phone_flow_against_dovecot() {
     d.app.wake_writeback("becker");
     eventually(Duration::from_secs(30), "the write-back queue empty", || {
         let app = d.app.clone();
-        async move { app.store.writeback_pending("becker").unwrap() == 0 }
+        async move { app.store.writeback().pending("becker").unwrap() == 0 }
     })
     .await;
     let mut r = client.build();
@@ -933,25 +933,25 @@ async fn writeback_survives_restart_and_merges_with_server_flags() {
     };
     let app = open();
     postbote::mirror::sync_once(&app, "becker", false).await.unwrap();
-    let id = app.store.list_messages("becker", None, 10).unwrap()[0].id;
+    let id = app.store.messages().list("becker", None, 10).unwrap()[0].id;
     // The phone flags it (store + queue, no IMAP), then the process ends before a drain.
-    let upd = postbote::store::jmap::EmailUpdate {
-        keywords: Some(postbote::store::jmap::KeywordPatch::Set(vec![("$flagged".into(), true)])),
+    let upd = postbote::store::email_set::EmailUpdate {
+        keywords: Some(postbote::store::email_set::KeywordPatch::Set(vec![("$flagged".into(), true)])),
         folder: None,
     };
-    app.store.jmap_email_set("becker", None, &[(id, upd)], &[]).unwrap().unwrap();
+    app.store.emails().set("becker", None, &[(id, upd)], &[]).unwrap().unwrap();
     drop(app);
     // Meanwhile another client marks it read on the server.
     doveadm(&["flags", "add", "-u", &user, "\\Seen", "mailbox", "INBOX", "all"]);
     // After the restart the change is still queued; the next sync pass writes it back first.
     let app = open();
-    assert_eq!(app.store.writeback_pending("becker").unwrap(), 1, "the queued change survived the restart");
+    assert_eq!(app.store.writeback().pending("becker").unwrap(), 1, "the queued change survived the restart");
     postbote::mirror::sync_once(&app, "becker", false).await.unwrap();
     postbote::mirror::sync_once(&app, "becker", false).await.unwrap();
-    assert_eq!(app.store.writeback_pending("becker").unwrap(), 0);
+    assert_eq!(app.store.writeback().pending("becker").unwrap(), 0);
     let flags = server_flags(&user, "INBOX");
     assert!(flags[0].1.contains("\\Seen") && flags[0].1.contains("\\Flagged"), "server: {flags:?}");
-    let kw = app.store.list_messages("becker", None, 10).unwrap()[0].keywords.clone();
+    let kw = app.store.messages().list("becker", None, 10).unwrap()[0].keywords.clone();
     assert_eq!(kw, vec!["$flagged".to_string(), "$seen".to_string()], "store");
 }
 
@@ -1081,7 +1081,7 @@ async fn a_mailbox_made_on_the_phone_is_mirrored_and_survives_rediscovery() {
     let (_, token) = d.device("becker", &[]);
     let mut m1 = None;
     eventually(Duration::from_secs(30), "the two messages mirrored", || {
-        let l = d.app.store.list_messages("becker", Some("INBOX"), 10).unwrap();
+        let l = d.app.store.messages().list("becker", Some("INBOX"), 10).unwrap();
         m1 = l.iter().find(|m| m.subject == "Auftrag Meier").map(|m| m.id);
         std::future::ready(l.len() == 2)
     })
@@ -1160,7 +1160,7 @@ async fn nested_mailboxes_follow_the_server_hierarchy() {
     let d = daemon(&[Mb("becker", "employee", &user, &pw)]).await;
     let (_, token) = d.device("becker", &[]);
     eventually(Duration::from_secs(30), "the first sync", || {
-        std::future::ready(d.app.store.list_messages("becker", Some("INBOX"), 10).unwrap().len() == 1)
+        std::future::ready(d.app.store.messages().list("becker", Some("INBOX"), 10).unwrap().len() == 1)
     })
     .await;
     let call = |calls: Value| {

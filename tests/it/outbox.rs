@@ -442,11 +442,11 @@ async fn greylisted_recipient_is_deferred_then_delivered_and_rejected_one_gets_a
     let st: HashMap<_, _> = m.recipients.iter().map(|r| (r.address.clone(), r.status.clone())).collect();
     assert_eq!((st[&ok].as_str(), st[&grey].as_str(), st[&rej].as_str()), ("sent", "sent", "failed"));
     // The notice is in the sender's INBOX in the store, readable in both languages.
-    let inbox = h.app.store.list_messages(&h.u, Some("INBOX"), 10).unwrap();
+    let inbox = h.app.store.messages().list(&h.u, Some("INBOX"), 10).unwrap();
     let notice =
         inbox.iter().find(|m| m.subject.contains("Not delivered: Rechnung 42")).expect("a notice in the INBOX");
     assert!(notice.uid.is_none(), "not on the server yet: the harness runs no IMAP task");
-    let raw = String::from_utf8(h.app.store.message_raw(notice.id).unwrap().unwrap()).unwrap();
+    let raw = String::from_utf8(h.app.store.messages().raw(notice.id).unwrap().unwrap()).unwrap();
     assert!(
         raw.contains(&rej) && raw.contains("550") && raw.contains("NICHT zugestellt") && raw.contains("NOT delivered"),
         "{raw}"
@@ -464,7 +464,8 @@ async fn greylisted_recipient_is_deferred_then_delivered_and_rejected_one_gets_a
     let notices: Vec<_> = h
         .app
         .store
-        .list_messages(&h.u, Some("INBOX"), 10)
+        .messages()
+        .list(&h.u, Some("INBOX"), 10)
         .unwrap()
         .into_iter()
         .filter(|m| m.subject.contains("Not delivered: Rechnung 42"))

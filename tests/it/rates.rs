@@ -505,7 +505,7 @@ async fn blocked_account_554_pauses_the_login_with_a_notice_and_loses_nothing() 
     assert_eq!(states[0], "sent");
     assert!(states[1..].iter().all(|s| s == "queued" || s == "deferred"), "nothing failed: {states:?}");
     assert!(ids[1..].iter().all(|id| h.show(*id).recipients.iter().all(|r| r.status == "pending")));
-    let inbox = h.app.store.list_messages(&h.u, Some("INBOX"), 10).unwrap();
+    let inbox = h.app.store.messages().list(&h.u, Some("INBOX"), 10).unwrap();
     assert_eq!(
         inbox.iter().filter(|m| m.subject.contains("Sending paused: account blocked")).count(),
         1,

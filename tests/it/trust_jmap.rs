@@ -95,7 +95,7 @@ folders = ["INBOX", "\\Sent", "\\Drafts", "\\Trash"]
 impl Daemon {
     fn device(&self) -> String {
         let (token, hash) = postbote::jmap::auth::new_token();
-        self.app.store.add_device("becker", "Testphone", &[], &hash).unwrap();
+        self.app.store.devices().add("becker", "Testphone", &[], &hash).unwrap();
         token
     }
 
@@ -168,11 +168,11 @@ impl Daemon {
 
     /// The raw bytes the store keeps of every email of the account.
     fn stored_raw(&self) -> Vec<String> {
-        let filter = postbote::store::jmap::EmailFilter::And(vec![]);
-        let rows = self.app.store.jmap_query("becker", &filter, &[]).unwrap();
+        let filter = postbote::store::email_query::EmailFilter::And(vec![]);
+        let rows = self.app.store.emails().query("becker", &filter, &[]).unwrap();
         rows.iter()
             .map(|(id, _)| {
-                String::from_utf8_lossy(&self.app.store.jmap_email_raw("becker", *id).unwrap().unwrap()).into_owned()
+                String::from_utf8_lossy(&self.app.store.emails().raw("becker", *id).unwrap().unwrap()).into_owned()
             })
             .collect()
     }

@@ -144,7 +144,7 @@ fn waited(app: &App, id: i64) -> (i64, Option<i64>) {
 
 /// "Still waiting" notices in the store's INBOX of the mailbox.
 fn notices(app: &App, u: &str) -> Vec<postbote::store::messages::MessageSummary> {
-    let list = app.store.list_messages(u, Some("INBOX"), 100).unwrap();
+    let list = app.store.messages().list(u, Some("INBOX"), 100).unwrap();
     list.into_iter().filter(|m| m.subject.contains("Not sent yet") || m.subject.contains("not sent yet")).collect()
 }
 
@@ -170,7 +170,7 @@ async fn still_waiting_notice_comes_once_after_the_configured_time_and_never_for
     assert!(told_a.is_some(), "the message is marked as told");
     assert!(wait_a >= 3, "told after {wait_a} s of closed-gate time, before the configured 3 s");
     assert_eq!(waited(&app, r.id), (0, None), "an auto-reply accrues nothing and is never told about");
-    let raw = app.store.message_raw(notice.id).unwrap().unwrap();
+    let raw = app.store.messages().raw(notice.id).unwrap().unwrap();
     let parsed = mail_parser::MessageParser::default().parse(&raw[..]).unwrap();
     let body = parsed.body_text(0).unwrap_or_default().to_string();
     let rcpt = format!("kunde-{u}@kunde.test");

@@ -22,7 +22,7 @@ use super::method::{
 };
 use crate::message::EmailAddress;
 use crate::store::ObjType;
-use crate::store::jmap::EmailRow;
+use crate::store::email_query::EmailRow;
 
 const LIST_PROPS: &[&str] = &[
     "id",
@@ -120,7 +120,7 @@ pub fn get(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
 
     let states = ctx.states(&mailbox)?;
     let nums: Vec<i64> = want.iter().filter_map(|i| ids::parse_email(i)).collect();
-    let rows = ctx.app.store.jmap_emails(&mailbox, &nums)?;
+    let rows = ctx.app.store.emails().get(&mailbox, &nums)?;
     let mut list = Vec::new();
     let mut not_found = Vec::new();
     for id in want {
@@ -136,7 +136,7 @@ pub fn get(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
             }
         }
         if needs_parse {
-            let raw = ctx.app.store.jmap_email_raw(&mailbox, r.id)?.unwrap_or_default();
+            let raw = ctx.app.store.emails().raw(&mailbox, r.id)?.unwrap_or_default();
             let parsed = MessageParser::default().parse(&raw);
             let msg = match &parsed {
                 Some(m) => m,

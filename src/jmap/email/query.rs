@@ -14,7 +14,8 @@ use crate::jmap::method::{
 };
 use crate::jmap::{ids, limits};
 use crate::store::ObjType;
-use crate::store::jmap::{EmailFilter, EmailSortKey};
+use crate::store::email_query::EmailFilter;
+use crate::store::email_query::EmailSortKey;
 
 fn parse_sort(args: &Map<String, Value>) -> Result<Vec<(EmailSortKey, bool)>, MethodError> {
     let Some(sort) = args.get("sort").filter(|s| !s.is_null()) else {
@@ -46,7 +47,7 @@ fn run_query(ctx: &Ctx<'_>, mailbox: &str, args: &Map<String, Value>) -> Result<
         None => EmailFilter::And(vec![]),
     };
     let sort = parse_sort(args)?;
-    let rows = ctx.app.store.jmap_query(mailbox, &filter, &sort)?;
+    let rows = ctx.app.store.emails().query(mailbox, &filter, &sort)?;
     if opt_bool(args, "collapseThreads", false)? {
         let mut seen = HashSet::new();
         Ok(rows.into_iter().filter(|(_, t)| seen.insert(*t)).map(|(id, _)| id).collect())
@@ -119,7 +120,7 @@ pub fn query_changes(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResul
     let states = ctx.states(&mailbox)?;
     let cannot = || MethodError::with("cannotCalculateChanges", "the query state is too old; run Email/query again");
     let since_m = ids::parse_state(&since, &states.epoch).ok_or_else(cannot)?;
-    let c = match ctx.app.store.changes(&mailbox, ObjType::Email, since_m, limits::MAX_CHANGES)? {
+    let c = match ctx.app.store.changes().since(&mailbox, ObjType::Email, since_m, limits::MAX_CHANGES)? {
         Ok(c) if !c.has_more => c,
         _ => return Err(cannot()),
     };

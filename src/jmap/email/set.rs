@@ -9,7 +9,9 @@ use crate::jmap::method::{Ctx, MethodError, MethodResult};
 use crate::jmap::set::{SetArgs, SetResponse, check_if_in_state, set_args, set_error};
 use crate::jmap::{ids, limits};
 use crate::store::ObjType;
-use crate::store::jmap::{EmailUpdate, KeywordPatch, MailboxPatch};
+use crate::store::email_set::EmailUpdate;
+use crate::store::email_set::KeywordPatch;
+use crate::store::email_set::MailboxPatch;
 
 fn parse_update(ctx: &Ctx<'_>, patch: &Map<String, Value>) -> Result<EmailUpdate, Value> {
     let invalid = |p: &str, d: &str| json!({"type": "invalidProperties", "properties": [p], "description": d});
@@ -291,7 +293,7 @@ pub fn set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
                 continue;
             }
         };
-        match ctx.app.store.jmap_email_create(&mailbox, folder, raw, &kw, received_at(o))? {
+        match ctx.app.store.emails().create(&mailbox, folder, raw, &kw, received_at(o))? {
             Ok(c) => {
                 ctx.created.insert(cid.clone(), ids::email(c.id));
                 resp.created(
@@ -336,7 +338,7 @@ pub fn set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
     }
     if !updates.is_empty() || !destroys.is_empty() {
         // The state was checked above; creates in this same call may have moved it on.
-        let Some((up, de)) = ctx.app.store.jmap_email_set(&mailbox, None, &updates, &destroys)? else {
+        let Some((up, de)) = ctx.app.store.emails().set(&mailbox, None, &updates, &destroys)? else {
             return Err(MethodError::new("stateMismatch"));
         };
         for (key, r) in update_keys.into_iter().zip(up) {
@@ -401,7 +403,7 @@ pub fn import(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
             );
             continue;
         }
-        match ctx.app.store.jmap_email_create(&mailbox, folder, raw, &kw, received_at(o))? {
+        match ctx.app.store.emails().create(&mailbox, folder, raw, &kw, received_at(o))? {
             Ok(c) => {
                 ctx.created.insert(cid.clone(), ids::email(c.id));
                 resp.created(cid, json!({"id": ids::email(c.id), "blobId": ids::blob(c.blob_id), "threadId": ids::thread(c.thread_id), "size": c.size}));
