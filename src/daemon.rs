@@ -2,7 +2,8 @@
 //!
 //! `run` takes the shutdown future as an argument (tests pass their own), starts one IMAP task
 //! per mailbox and one task each for the outbox, the auto-responder, the control endpoint, the
-//! JMAP server and the daily deliverability check, then waits. On shutdown it cancels the token
+//! JMAP server and the daily deliverability check, and one that broadcasts what the command
+//! line commits meanwhile, then waits. On shutdown it cancels the token
 //! every task selects on and joins them all: each task stops at a safe point (after a commit,
 //! never between "sent" and "recorded as sent"). A task that fails is restarted with backoff;
 //! one failing mailbox never stops the others. Only one daemon runs per data directory
@@ -68,6 +69,10 @@ pub async fn run(app: App, shutdown: impl Future<Output = ()>) -> anyhow::Result
         let app = app.clone();
         move |t| crate::deliverability::run_daily(app.clone(), t)
     });
+    supervise(&tracker, &token, "other writers".into(), {
+        let app = app.clone();
+        move |t| notice_other_writers(app.clone(), t)
+    });
     tracker.close();
     tracing::info!(mailboxes = app.config.mailboxes.len(), "postbote running");
 
@@ -79,6 +84,30 @@ pub async fn run(app: App, shutdown: impl Future<Output = ()>) -> anyhow::Result
     tracker.wait().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// How often the store is asked whether another process (the command line) committed.
+const OTHER_WRITERS_EVERY: Duration = Duration::from_secs(1);
+
+/// Broadcast, within a second, what the command line wrote while the daemon runs (a queue
+/// cancel, a vacation change), so phones get their push and the auto-responder its wake-up
+/// ([`crate::store::Store::notice_other_writers`]).
+async fn notice_other_writers(app: App, token: CancellationToken) -> anyhow::Result<()> {
+    let mut seen = crate::store::OtherWriters::default();
+    loop {
+        let store = app.store.clone();
+        let (s, r) = tokio::task::spawn_blocking(move || {
+            let r = store.notice_other_writers(&mut seen);
+            (seen, r)
+        })
+        .await?;
+        seen = s;
+        r?;
+        tokio::select! {
+            _ = token.cancelled() => return Ok(()),
+            _ = tokio::time::sleep(OTHER_WRITERS_EVERY) => {}
+        }
+    }
 }
 
 /// The daemon's claim on its data directory, held for as long as it lives: an exclusive lock

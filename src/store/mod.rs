@@ -140,6 +140,14 @@ pub struct StateChange {
     pub types: BTreeSet<ObjType>,
 }
 
+/// What [`Store::notice_other_writers`] saw last: the writer connection's data version and
+/// each account's modseq.
+#[derive(Debug, Default)]
+pub struct OtherWriters {
+    data_version: Option<i64>,
+    modseqs: std::collections::HashMap<String, i64>,
+}
+
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<Inner>,
@@ -201,6 +209,37 @@ impl Store {
     /// Changes committed from now on (in this process).
     pub fn subscribe(&self) -> broadcast::Receiver<StateChange> {
         self.inner.changes.subscribe()
+    }
+
+    /// Broadcast here what another process committed. A write by the command line while the
+    /// daemon runs (`postbote queue cancel`, `vacation set`) is broadcast only in that process,
+    /// so the daemon's JMAP push and auto-responder would not hear of it. Called every second
+    /// or so: when the writer connection's `PRAGMA data_version` moved (it moves only for
+    /// commits of other connections, and this process's readers never write), every account
+    /// whose modseq moved since the last call gets a [`StateChange`] without types (listeners
+    /// read the type states themselves). The first call only takes note. Returns how many
+    /// changes it broadcast.
+    pub fn notice_other_writers(&self, seen: &mut OtherWriters) -> Result<usize> {
+        let (version, modseqs) = {
+            let conn = self.inner.writer.lock().unwrap_or_else(|p| p.into_inner());
+            let version: i64 = conn.query_row("PRAGMA data_version", [], |r| r.get(0))?;
+            if seen.data_version == Some(version) {
+                return Ok(0);
+            }
+            let mut st = conn.prepare_cached("SELECT id, modseq FROM account")?;
+            let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+            (version, rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        };
+        let first = seen.data_version.replace(version).is_none();
+        let mut sent = 0;
+        for (account, modseq) in modseqs {
+            let before = seen.modseqs.insert(account.clone(), modseq);
+            if !first && before.is_none_or(|b| b < modseq) {
+                let _ = self.inner.changes.send(StateChange { account, modseq, types: BTreeSet::new() });
+                sent += 1;
+            }
+        }
+        Ok(sent)
     }
 
     /// Run `f` in one IMMEDIATE transaction on the writer connection; commit if it returns Ok.

@@ -451,3 +451,48 @@ fn created_then_destroyed_in_one_transaction_is_destroyed() {
         .unwrap();
     assert_eq!(ops, vec![(1, 0), (2, 2)]);
 }
+
+/// A store of the release before the queue followed its own changes (schema 10): two tasks
+/// copied the queue's state into the reply record and the phone's submission every 2 s, and
+/// postbote stopped after the queue sent a reply but before the copy. After the upgrade the
+/// reply counts as sent (not as still pending for its sender), and at the daemon's start the
+/// submission takes the message's state with a change logged for the phones.
+#[test]
+fn records_left_behind_by_the_old_pollers_catch_up_after_the_upgrade() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("postbote.db");
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        for (_, sql) in &super::MIGRATIONS[..10] {
+            c.execute_batch(sql).unwrap();
+        }
+        c.execute_batch(
+            "PRAGMA user_version = 10;
+             INSERT INTO account (id, epoch, created_at) VALUES ('becker', 'e1', 1);
+             INSERT INTO outbox_message (id, account, status, origin, message_id, from_addr, raw, created_at, due_at,
+                 sent_at, updated_at)
+               VALUES (7, 'becker', 'sent', 'autoreply', 'r@bau-firma.test', 'becker@bau-firma.test', x'00', 100, 100, 110, 110);
+             INSERT INTO autoreply_reply (account, sender, outbox_id, message_id, queued_at, state)
+               VALUES ('becker', 'kunde@example.test', 7, 'r@bau-firma.test', 100, 'queued');
+             INSERT INTO email_submission (account, email_id, thread_id, identity, outbox_id, envelope, send_at, last_status)
+               VALUES ('becker', 1, 1, 'i', 7, '{}', 100, 'queued');",
+        )
+        .unwrap();
+    }
+    let s = Store::open(&path).unwrap();
+    let h = s.autoreply().history("becker", "kunde@example.test", None, 0, 200).unwrap();
+    assert_eq!(h.last_sent_to_sender, Some(110), "the reply went out at 110");
+    assert!(!h.pending_for_sender, "a reply sent before the upgrade still counts as pending");
+
+    let before = s.changes().states("becker").unwrap().unwrap().modseq(ObjType::EmailSubmission);
+    assert!(s.outbox().mark_unknown().unwrap().is_empty());
+    let after = s.changes().states("becker").unwrap().unwrap().modseq(ObjType::EmailSubmission);
+    assert!(after > before, "the submission's catching up is logged for the phones");
+    let last: Option<String> = s
+        .read(|c| Ok(c.query_row("SELECT last_status FROM email_submission WHERE outbox_id = 7", [], |r| r.get(0))?))
+        .unwrap();
+    assert_eq!(last.as_deref(), Some("sent"));
+    // Nothing left to catch up: a second start logs nothing.
+    s.outbox().mark_unknown().unwrap();
+    assert_eq!(s.changes().states("becker").unwrap().unwrap().modseq(ObjType::EmailSubmission), after);
+}

@@ -1309,3 +1309,54 @@ async fn serve_leaves_no_task_behind_when_it_cannot_start_or_is_dropped() {
     settles_to(alive, before, "after dropping a running server").await;
     drop(taken);
 }
+
+/// A phone's submission cancelled from the command line (another process, `postbote queue
+/// cancel`) is logged in that process's transaction (`store::outbox::follow`) and broadcast
+/// only there; the daemon notices the other process's commit (`Store::notice_other_writers`)
+/// and pushes it to the phone within a second or two.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_submission_cancelled_from_another_process_is_pushed() {
+    let (user, pw) = support::unique_user("jmapclicancel");
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let address = format!("jmapcli{}x{nanos}@bau-firma.test", std::process::id());
+    let smtp_pw = format!("smtp{nanos}");
+    support::stack(&["add-user", &address, &smtp_pw], None);
+    // Direct transport, no office session: the message waits in the queue.
+    let d = daemon_with(&[Mb("becker", "employee", &user, &pw)], Some((&address, &smtp_pw))).await;
+    let (_, token) = d.device("becker", &[]);
+    let client = d.client(&token).await;
+    // Let the first sync settle, so no mirror change carries the submission's state along.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while d.app.store.folders().all("becker").unwrap().iter().all(|f| f.role.as_deref() != Some("sent")) {
+        assert!(Instant::now() < deadline, "Sent not mirrored");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let raw = format!("From: {address}\r\nTo: kunde{nanos}@kunde.test\r\nSubject: Storno\r\n\r\ndoch nicht\r\n");
+    let q = postbote::outbox::enqueue(
+        &d.app,
+        postbote::outbox::Outgoing {
+            mailbox: "becker".into(),
+            raw: raw.into_bytes(),
+            recipients: None,
+            origin: postbote::outbox::Origin::Phone,
+            discard_after: None,
+        },
+    )
+    .unwrap();
+    d.app.store.submissions().add("becker", 1, 1, "I0", q.id, "{}").unwrap();
+    let mut push = client.event_source(None::<Vec<jmap_client::DataType>>, false, None, None).await.unwrap();
+    // A state event for the submission's creation may come first; take what is there.
+    while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(500), push.next()).await {}
+
+    // `postbote queue cancel`: its own process, its own store handle.
+    let cli = App::new(Arc::new(Config::load(&d.config).unwrap()), Store::open(&d.app.config.store_path()).unwrap());
+    assert!(postbote::outbox::cancel(&cli, q.id, "cancelled by a person").unwrap());
+    let event = tokio::time::timeout(Duration::from_secs(10), push.next()).await;
+    assert!(
+        matches!(event, Ok(Some(Ok(_)))),
+        "no push within 10 s for a submission cancelled by another process: {event:?}"
+    );
+    d.stop().await;
+}
