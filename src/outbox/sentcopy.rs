@@ -126,10 +126,12 @@ pub async fn copy_sent(app: &App, mb: &Mailbox) -> Result<usize, CopyError> {
     let mut n = 0;
     let mut refused: Option<(usize, String)> = None;
     let mut seen = HashSet::new();
-    while !copies.is_empty() {
-        // Every batch settles each of its copies or fails; a copy that comes back anyway
-        // must not make this a loop.
-        if !copies.iter().all(|c| seen.insert(c.id)) {
+    loop {
+        // Every batch settles each of its copies or fails; a copy that comes back anyway (a
+        // refused one is due again until it is set aside) is left for the next run, so it
+        // neither makes this a loop nor holds up the copies behind it.
+        copies.retain(|c| seen.insert(c.id));
+        if copies.is_empty() {
             break;
         }
         let done = batch(app, mb, &mut s, &profile, &folder, copies).await?;
