@@ -43,7 +43,7 @@ pub mod mirror;
 pub mod outbox;
 /// SMTP transports (direct, relay) and the redacting session transcript.
 pub mod smtp;
-/// `postbote status`: what every part reports about each mailbox.
+/// `postbote status`: renders what every part reports about each mailbox, as text and as JSON.
 pub mod status;
 /// The SQLite store: the only module that speaks SQL; every visible change bumps a modseq.
 pub mod store;
