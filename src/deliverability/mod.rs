@@ -279,7 +279,7 @@ pub async fn run_schedule(app: App, token: CancellationToken, first: Duration, e
 }
 
 /// The last verdicts of one mailbox, one per company domain and sending path: what `status`
-/// shows (the text the path it sends on, the JSON all of them).
+/// shows (its text the paths the mailbox sends on, its JSON every path).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Summary {
     /// Empty until the doctor has run once.
