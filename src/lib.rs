@@ -15,6 +15,8 @@ pub mod authlimit;
 pub mod autoreply;
 /// The command line (clap derive); each subcommand calls one library function.
 pub mod cli;
+/// Unix times as the office reads them, in the configured time zone (`local_time`).
+pub mod clock;
 /// Validated configuration (TOML in two stages; secrets redacted in `Debug`).
 pub mod config;
 /// The local control endpoint (loopback or Unix socket) the office program talks to: a token on
@@ -41,7 +43,7 @@ pub mod mirror;
 pub mod outbox;
 /// SMTP transports (direct, relay) and the redacting session transcript.
 pub mod smtp;
-/// `postbote status`: what every part reports about each mailbox.
+/// `postbote status`: renders what every part reports about each mailbox, as text and as JSON.
 pub mod status;
 /// The SQLite store: the only module that speaks SQL; every visible change bumps a modseq.
 pub mod store;

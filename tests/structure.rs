@@ -48,49 +48,53 @@ fn top_module(file: &Path) -> String {
     first.strip_suffix(".rs").map(str::to_owned).unwrap_or(first)
 }
 
-/// Every top-level module named after `crate::` in `text`, with its line number: plain paths
-/// (`crate::store::Store`) and groups (`use crate::{app::App, store};`).
+/// Every top-level module named after `crate::` in `text`, with the number of the line the
+/// `crate::` is on: plain paths (`crate::store::Store`) and groups (`use crate::{app::App,
+/// store};`), also a group that rustfmt spread over several lines.
 fn crate_refs(text: &str) -> Vec<(String, usize)> {
     let mut refs = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        let mut rest = line;
-        while let Some(at) = rest.find("crate::") {
-            // `pub(crate)` and `$crate::` are not paths into another module.
-            let before = &rest[..at];
-            rest = &rest[at + "crate::".len()..];
-            if before.ends_with('$') || before.ends_with(|c: char| c.is_alphanumeric() || c == '_') {
-                continue;
-            }
-            if let Some(group) = rest.strip_prefix('{') {
-                // Only the first segment of each item at depth 0 of the group is a module.
-                let mut depth = 0;
-                let mut item_start = true;
-                let mut ident = String::new();
-                for c in group.chars() {
-                    match c {
-                        '{' => depth += 1,
-                        '}' if depth == 0 => break,
-                        '}' => depth -= 1,
-                        ',' if depth == 0 => item_start = true,
-                        c if item_start && (c.is_alphanumeric() || c == '_') => ident.push(c),
-                        _ => {
-                            if !ident.is_empty() {
-                                refs.push((std::mem::take(&mut ident), n + 1));
-                            }
-                            if !c.is_whitespace() {
-                                item_start = false;
-                            }
+    let mut from = 0;
+    while let Some(found) = text[from..].find("crate::") {
+        let at = from + found;
+        from = at + "crate::".len();
+        let n = text[..at].matches('\n').count();
+        let rest = &text[from..];
+        // `pub(crate)` and `$crate::` are not paths into another module.
+        let before = &text[..at];
+        if before.ends_with('$') || before.ends_with(|c: char| c.is_alphanumeric() || c == '_') {
+            continue;
+        }
+        if let Some(group) = rest.strip_prefix('{') {
+            // Only the first segment of each item at depth 0 of the group is a module.
+            let mut depth = 0;
+            let mut item_start = true;
+            let mut ident = String::new();
+            for c in group.chars() {
+                match c {
+                    '{' => depth += 1,
+                    '}' if depth == 0 => break,
+                    // A group never holds a `;`: an unclosed `{` (in a comment) ends here.
+                    ';' => break,
+                    '}' => depth -= 1,
+                    ',' if depth == 0 => item_start = true,
+                    c if item_start && (c.is_alphanumeric() || c == '_') => ident.push(c),
+                    _ => {
+                        if !ident.is_empty() {
+                            refs.push((std::mem::take(&mut ident), n + 1));
+                        }
+                        if !c.is_whitespace() {
+                            item_start = false;
                         }
                     }
                 }
-                if !ident.is_empty() {
-                    refs.push((ident, n + 1));
-                }
-            } else {
-                let ident: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
-                if !ident.is_empty() {
-                    refs.push((ident, n + 1));
-                }
+            }
+            if !ident.is_empty() {
+                refs.push((ident, n + 1));
+            }
+        } else {
+            let ident: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+            if !ident.is_empty() {
+                refs.push((ident, n + 1));
             }
         }
     }
@@ -102,6 +106,9 @@ fn crate_ref_parsing() {
     let text = "use crate::{app::App, store::{self, Store}, files};\nlet x = crate::outbox::State::Queued;\npub(crate) fn f() {}\nmacro $crate::x";
     let got: Vec<_> = crate_refs(text).into_iter().map(|(m, _)| m).collect();
     assert_eq!(got, ["app", "store", "files", "outbox"]);
+    // rustfmt breaks a long group over lines; each module in it still counts, at the `use` line.
+    let text = "//! essay\nuse crate::{\n    app::App,\n    status::{Part, Report},\n    store,\n};\nfn f() { crate::clock::local_time(tz, 0) }";
+    assert_eq!(crate_refs(text), [("app".into(), 2), ("status".into(), 2), ("store".into(), 2), ("clock".into(), 7)]);
 }
 
 fn layer_of(module: &str) -> Option<usize> {

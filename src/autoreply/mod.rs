@@ -19,7 +19,6 @@ pub mod settings;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 pub use decide::{Context, Decision, History, Incoming, Reason, ReturnPath, decide};
@@ -323,40 +322,31 @@ pub fn explain(app: &App, mailbox_id: &str, raw: &[u8], at: DateTime<Utc>) -> Re
     Ok(Explanation { decision, at, settings, reply, return_path: msg.return_path })
 }
 
-/// `status`: the settings in a line, decisions per reason, replies per outbox state.
-pub async fn status(app: &App, mailbox_id: &str) -> anyhow::Result<crate::status::Part> {
-    let tz = app.config.agent.time_zone;
-    let s = app.store.autoreply().settings(mailbox_id)?.unwrap_or_default();
-    let counts = app.store.autoreply().counts(mailbox_id)?;
-    let mut replies = app.store.autoreply().reply_states(mailbox_id)?;
+/// What the responder of one mailbox is set to and has done: what `status` shows.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// The leave settings (defaults, switched off, when none were ever stored);
+    /// [`Settings::describe_window`] words the window.
+    pub settings: Settings,
+    /// Decisions per reason code, most frequent first.
+    pub decisions: Vec<(String, i64)>,
+    /// Replies per outbox state, by state; states without replies are left out.
+    pub replies: Vec<(String, i64)>,
+    /// Messages that came with the first sync of old mail and were never answered.
+    pub initial_sync_skipped: i64,
+}
+
+/// The settings, decisions per reason and replies per outbox state of `mailbox_id`.
+pub fn status(app: &App, mailbox_id: &str) -> Result<Summary, crate::store::StoreError> {
+    let store = app.store.autoreply();
+    let mut replies = store.reply_states(mailbox_id)?;
     replies.retain(|(_, n)| *n > 0);
     replies.sort();
-    let cursor = app.store.autoreply().cursor(mailbox_id)?;
-    let mut lines = vec![if s.is_enabled {
-        format!("auto-reply: on ({})", s.describe_window(tz))
-    } else {
-        "auto-reply: off".to_string()
-    }];
-    if !counts.is_empty() {
-        let c: Vec<String> = counts.iter().map(|(r, n)| format!("{r} {n}")).collect();
-        lines.push(format!("  decisions: {}", c.join(", ")));
-    }
-    if !replies.is_empty() {
-        let c: Vec<String> = replies.iter().map(|(r, n)| format!("{r} {n}")).collect();
-        lines.push(format!("  replies: {}", c.join(", ")));
-    }
-    let obj = |v: &[(String, i64)]| serde_json::Value::Object(v.iter().map(|(k, n)| (k.clone(), json!(n))).collect());
-    Ok(crate::status::Part {
-        json: json!({
-            "enabled": s.is_enabled,
-            "from_date": s.from_date.map(|t| t.to_rfc3339()),
-            "to_date": s.to_date.map(|t| t.to_rfc3339()),
-            "schedule": s.schedule,
-            "decisions": obj(&counts),
-            "replies": obj(&replies),
-            "initial_sync_skipped": cursor.map(|c| c.initial_skipped).unwrap_or(0),
-        }),
-        lines,
+    Ok(Summary {
+        settings: store.settings(mailbox_id)?.unwrap_or_default(),
+        decisions: store.counts(mailbox_id)?,
+        replies,
+        initial_sync_skipped: store.cursor(mailbox_id)?.map(|c| c.initial_skipped).unwrap_or(0),
     })
 }
 

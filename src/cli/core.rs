@@ -149,7 +149,7 @@ pub fn messages(app: &App, c: MessagesCmd) -> anyhow::Result<ExitCode> {
             }
             let tz = app.config.agent.time_zone;
             for m in list {
-                let date = crate::status::local_time(tz, m.sent_at.unwrap_or(m.received_at));
+                let date = crate::clock::local_time(tz, m.sent_at.unwrap_or(m.received_at));
                 let from = m.from.first().map(|a| a.to_string()).unwrap_or_else(|| "(no sender)".into());
                 let mut marks = String::new();
                 marks.push(if m.keywords.iter().any(|k| k == "$seen") { ' ' } else { 'N' });

@@ -78,7 +78,7 @@ pub async fn device(app: &App, c: DeviceCmd) -> anyhow::Result<ExitCode> {
                 outln!("no devices (add one with: postbote device add --mailbox ID --name NAME)")?;
             }
             let tz = app.config.agent.time_zone;
-            let fmt = |t: Option<i64>| t.map_or_else(|| "never".into(), |t| crate::status::local_time(tz, t));
+            let fmt = |t: Option<i64>| t.map_or_else(|| "never".into(), |t| crate::clock::local_time(tz, t));
             for d in devices {
                 let state = match d.revoked_at {
                     Some(t) => format!("revoked {}", fmt(Some(t))),

@@ -278,47 +278,52 @@ pub async fn run_schedule(app: App, token: CancellationToken, first: Duration, e
     }
 }
 
-/// What `status` shows: the last verdict of the path the mailbox sends on (all paths in JSON).
-pub async fn status(app: &App, mailbox: &str) -> anyhow::Result<crate::status::Part> {
-    let rows = app.store.verdicts().all(mailbox)?;
-    let tz = app.config.agent.time_zone;
-    let when = |t: i64| crate::status::local_time(tz, t);
-    let mut lines = Vec::new();
-    if rows.is_empty() {
-        lines.push("deliverability: not checked yet (`postbote doctor`)".to_string());
-    }
-    for r in rows.iter().filter(|r| r.configured) {
-        let mut level = Level::parse(&r.level).map(|l| l.label(Lang::En)).unwrap_or("?").to_string();
-        if let (Level::CouldNotCheck, Some(known)) =
-            (Level::parse(&r.level).unwrap_or(Level::Ok), r.definite_level.as_deref().and_then(Level::parse))
-        {
-            level = format!("{level}, last known: {}", known.label(Lang::En));
-        }
-        lines.push(format!(
-            "deliverability {} via {}: {level} ({}): {}",
-            r.domain,
-            r.transport,
-            when(r.checked_at),
-            r.reason_en
-        ));
-    }
-    let json = Value::Array(
-        rows.iter()
-            .map(|r| {
-                json!({
-                    "domain": r.domain,
-                    "transport": r.transport,
-                    "configured": r.configured,
-                    "level": r.level,
-                    "last_definite_level": r.definite_level,
-                    "reason": { "de": r.reason_de, "en": r.reason_en },
-                    "fix": r.fix_en.as_ref().map(|en| json!({ "de": r.fix_de, "en": en })),
-                    "checked_at": r.checked_at,
-                })
-            })
-            .collect(),
-    );
-    Ok(crate::status::Part { json, lines })
+/// The last verdicts of one mailbox, one per company domain and sending path: what `status`
+/// shows (its text the paths the mailbox sends on, its JSON every path).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    /// Empty until the doctor has run once.
+    pub paths: Vec<PathStatus>,
+}
+
+/// The last verdict about one company domain on one sending path.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PathStatus {
+    pub domain: String,
+    /// "direct" or "relay".
+    pub transport: String,
+    /// Whether this is the path the mailbox sends on.
+    pub configured: bool,
+    /// `None` only for a level this version does not know.
+    pub level: Option<Level>,
+    /// The last level that said something about the domain: a check that could not be made
+    /// leaves it as it was.
+    pub last_definite_level: Option<Level>,
+    pub reason: verdict::Text,
+    pub fix: Option<verdict::Text>,
+    /// Unix seconds.
+    pub checked_at: i64,
+}
+
+/// The last verdicts of `mailbox` as the store keeps them.
+pub fn status(app: &App, mailbox: &str) -> Result<Summary, crate::store::StoreError> {
+    let paths = app
+        .store
+        .verdicts()
+        .all(mailbox)?
+        .into_iter()
+        .map(|r| PathStatus {
+            level: Level::parse(&r.level),
+            last_definite_level: r.definite_level.as_deref().and_then(Level::parse),
+            reason: verdict::Text { de: r.reason_de, en: r.reason_en },
+            fix: r.fix_en.map(|en| verdict::Text { de: r.fix_de.unwrap_or_default(), en }),
+            domain: r.domain,
+            transport: r.transport,
+            configured: r.configured,
+            checked_at: r.checked_at,
+        })
+        .collect();
+    Ok(Summary { paths })
 }
 
 /// Render reports for people; every word comes from the verdict's catalog.

@@ -1,10 +1,11 @@
 //! Pacing glue between the queue and the pure policy in `rate`: which keys and limits apply
 //! to a mailbox's envelopes, asking whether the next one may go, holding the mailbox's waiting
 //! messages until it may, recording a transport's slow-down after a throttling answer, pausing
-//! a mailbox whose account the provider blocked (with a notice in its INBOX), and the rate
-//! lines of `status`. Every count and state it uses is in the store (`store::outbox_rate`), so
-//! `status` in another process sees the same, and a restart changes nothing. It never talks to
-//! a server and never decides a message's state (that is `send`).
+//! a mailbox whose account the provider blocked (with a notice in its INBOX), and what pacing
+//! does to a mailbox now ([`RateSummary`], which `status` shows). Every count and state it uses
+//! is in the store (`store::outbox_rate`), so `status` in another process sees the same, and a
+//! restart changes nothing. It never talks to a server and never decides a message's state
+//! (that is `send`).
 
 use super::rate::{self, Pace};
 use super::send::{BLOCKED, fingerprint};
@@ -93,11 +94,9 @@ impl Pacing {
 
 /// "held by rate limit until 14:05" in the office's time zone; with the date when not today.
 pub fn held_text(tz: chrono_tz::Tz, until: i64, now: i64) -> String {
-    let local = |t: i64| chrono::DateTime::from_timestamp(t, 0).map(|d| d.with_timezone(&tz));
-    match (local(until), local(now)) {
-        (Some(u), Some(n)) if u.date_naive() == n.date_naive() => format!("{} {}", rate::HELD, u.format("%H:%M")),
-        (Some(u), _) => format!("{} {}", rate::HELD, u.format("%d.%m.%Y %H:%M")),
-        _ => rate::HELD.to_string(),
+    match crate::clock::local_time_short(tz, until, now) {
+        t if t.is_empty() => rate::HELD.to_string(),
+        t => format!("{} {t}", rate::HELD),
     }
 }
 
@@ -165,33 +164,46 @@ fn blocked_notice(tz: chrono_tz::Tz, to: &str, server: &str, reply: &str) -> Vec
     out
 }
 
-/// The rate lines of `postbote status` for one mailbox.
-pub fn rate_status(app: &App, mb: &Mailbox, at: i64) -> Result<crate::status::Part, StoreError> {
-    let tz = app.config.agent.time_zone;
-    let mut lines = Vec::new();
-    let held = app.store.outbox().rate_held(&mb.id, rate::HELD)?;
-    if let Some((n, until)) = held {
-        lines.push(format!("outbox: {n} message(s) {}", held_text(tz, until.max(at), at)));
-    }
+/// What pacing does to one mailbox now, for `status`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RateSummary {
+    /// When this was taken (unix seconds); a hold may end before it.
+    pub at: i64,
+    /// Messages the rate limit holds back, and until when.
+    pub held: Option<Held>,
+    /// The transport's slow-down after a throttling answer, while it lasts.
+    pub slowed_down: Option<SlowDown>,
+}
+
+/// Messages of a mailbox held by the rate limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Held {
+    pub messages: i64,
+    /// When the first of them may go (unix seconds).
+    pub until: i64,
+}
+
+/// A transport sending slower after the provider said "too many".
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlowDown {
+    /// The throttling answer, for people.
+    pub reply: String,
+    /// When it came (unix seconds).
+    pub at: i64,
+    /// The least time between two envelopes now; it shrinks by itself.
+    pub interval_secs: f64,
+}
+
+/// Pacing of `mb` at `at`: what is held back and whether its transport is slowed down.
+pub fn rate_status(app: &App, mb: &Mailbox, at: i64) -> Result<RateSummary, StoreError> {
+    let held = app.store.outbox().rate_held(&mb.id, rate::HELD)?.map(|(messages, until)| Held { messages, until });
     let key = format!("transport:{}", mb.transport.as_str());
-    let throttle = app.store.outbox().throttle(&key)?;
-    let slowed = throttle.as_ref().and_then(|t| {
-        rate::Adaptive { interval: t.interval_secs, throttled_at: t.throttled_at }.current(at).map(|i| (t, i))
+    let slowed_down = app.store.outbox().throttle(&key)?.and_then(|t| {
+        rate::Adaptive { interval: t.interval_secs, throttled_at: t.throttled_at }
+            .current(at)
+            .map(|interval_secs| SlowDown { reply: t.reply, at: t.throttled_at, interval_secs })
     });
-    if let Some((t, interval)) = slowed {
-        lines.push(format!(
-            "outbox: {} slowed down after \"{}\" at {}: at most one message every {} s, speeding up again by itself",
-            mb.transport.as_str(),
-            t.reply,
-            crate::status::local_time(tz, t.throttled_at),
-            interval.ceil()
-        ));
-    }
-    let json = serde_json::json!({
-        "held": held.map(|(n, until)| serde_json::json!({ "messages": n, "until": until })),
-        "slowed_down": slowed.map(|(t, i)| serde_json::json!({ "reply": t.reply, "at": t.throttled_at, "interval_secs": i })),
-    });
-    Ok(crate::status::Part { json, lines })
+    Ok(RateSummary { at, held, slowed_down })
 }
 
 #[cfg(test)]

@@ -243,6 +243,12 @@ password_file = "{d}/smtp.pw"
         wait_for(&format!("message {id} to be {want}"), timeout, || (self.status(id) == want).then_some(())).await;
     }
 
+    /// The outbox lines and JSON `postbote status` shows for the harness's mailbox.
+    fn status_part(&self) -> postbote::status::Part {
+        let summary = outbox::status(&self.app, &self.u).unwrap();
+        postbote::status::outbox::render(&summary, self.app.config.agent.time_zone)
+    }
+
     /// Wait until the loop has looked at message `id` after `after` (unix seconds) and noted why
     /// it waits: proof that the queue was considered, not just that time passed.
     async fn wait_checked(&self, id: i64, after: i64) -> String {
@@ -367,7 +373,7 @@ async fn closed_gate_holds_mail_until_login_and_lease_expiry_closes_it() {
     h.wait_checked(q.id, t1).await;
     assert!(captured_for(&a).is_empty(), "sent while the gate was closed");
     assert_eq!(h.status(q.id), "queued");
-    let part = outbox::status(&h.app, &h.u).await.unwrap();
+    let part = h.status_part();
     assert_eq!(part.json["gate"]["open"], false);
 
     // A login through the control endpoint: the queue drains within a second or so.
@@ -493,7 +499,7 @@ async fn wrong_password_pauses_the_transport_without_hammering() {
         .sum();
     assert_eq!(refusals, 1, "one refused login, then no more tries");
     assert_eq!((h.status(q1.id).as_str(), h.status(q2.id).as_str()), ("queued", "queued"));
-    let part = outbox::status(&h.app, &h.u).await.unwrap();
+    let part = h.status_part();
     assert!(part.json["paused"]["reason"].as_str().unwrap().contains("535"), "{}", part.json);
     assert!(part.lines.iter().any(|l| l.contains("SENDING PAUSED")), "{:?}", part.lines);
     assert!(!format!("{:?}{}", part.lines, part.json).contains("not-the-password"));
@@ -531,7 +537,7 @@ async fn transcript_records_the_session_without_any_credential() {
     assert!(text.contains(&format!("C: MAIL FROM:<{login}>")) && text.contains(&format!("C: RCPT TO:<{a}>")), "{text}");
     assert!(text.contains("S: 235") && text.contains("C: DATA") && text.contains("bytes, not recorded"), "{text}");
     assert!(!text.contains("Guten Tag"), "the body is replaced by its size");
-    let part = outbox::status(&h.app, &h.u).await.unwrap();
+    let part = h.status_part();
     assert!(part.lines.iter().any(|l| l.contains("WARNING: SMTP sessions are being recorded")), "{:?}", part.lines);
     h.stop().await;
 }
