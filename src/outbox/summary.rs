@@ -34,6 +34,10 @@ pub struct Summary {
     /// When recording stops by itself (unix seconds), if an end is configured.
     pub transcripts_until: Option<i64>,
     pub rate: pacing::RateSummary,
+    /// Sent copies the server refused three times, set aside and not tried again, and the
+    /// newest refusal's words.
+    pub sent_copies_set_aside: i64,
+    pub sent_copy_refusal: Option<String>,
 }
 
 /// Why and since when a mailbox's sending is paused.
@@ -85,6 +89,7 @@ pub fn status(app: &App, mailbox: &str) -> anyhow::Result<Summary> {
         at: p.at,
         transport: p.transport,
     });
+    let (sent_copies_set_aside, sent_copy_refusal) = app.store.outbox_sent_copies_set_aside(mailbox)?;
     Ok(Summary {
         transport: mb.transport,
         host: server.host.clone(),
@@ -95,6 +100,8 @@ pub fn status(app: &App, mailbox: &str) -> anyhow::Result<Summary> {
         transcripts: send::transcripts_on(server),
         transcripts_until: server.log_sessions_until.map(|u| u.timestamp()),
         rate: pacing::rate_status(app, mb, now())?,
+        sent_copies_set_aside,
+        sent_copy_refusal,
     })
 }
 

@@ -49,6 +49,13 @@ pub fn render(s: &Summary, tz: chrono_tz::Tz) -> Part {
     }
     let rate = render_rate(&s.rate, s.transport.as_str(), tz);
     lines.extend(rate.lines);
+    if s.sent_copies_set_aside > 0 {
+        lines.push(format!(
+            "outbox: {} Sent copy(ies) set aside after the server refused them 3 times (last: {}); the mail itself went out",
+            s.sent_copies_set_aside,
+            s.sent_copy_refusal.as_deref().unwrap_or("no reason given")
+        ));
+    }
     if s.transcripts {
         lines.push(format!(
             "outbox: WARNING: SMTP sessions are being recorded{} (they show who mails whom): set log_sessions = false when done",
@@ -67,6 +74,7 @@ pub fn render(s: &Summary, tz: chrono_tz::Tz) -> Part {
         "paused": s.paused.as_ref().map(|p| json!({ "reason": p.reason, "at": p.at, "transport": p.transport })),
         "transcripts": s.transcripts,
         "rate": rate.json,
+        "sent_copies_set_aside": s.sent_copies_set_aside,
     });
     Part { json, lines }
 }
@@ -166,6 +174,8 @@ mod tests {
             transcripts: false,
             transcripts_until: None,
             rate: RateSummary { at: T, held: None, slowed_down: None },
+            sent_copies_set_aside: 0,
+            sent_copy_refusal: None,
         }
     }
 
@@ -183,6 +193,7 @@ mod tests {
                 "paused": null,
                 "transcripts": false,
                 "rate": { "held": null, "slowed_down": null },
+                "sent_copies_set_aside": 0,
             })
         );
     }
@@ -213,6 +224,8 @@ mod tests {
         });
         s.transcripts = true;
         s.transcripts_until = Some(T + 86_400);
+        s.sent_copies_set_aside = 2;
+        s.sent_copy_refusal = Some("NO [LIMIT] Mailbox is full".into());
         s.rate = RateSummary {
             at: T,
             held: Some(Held { messages: 2, until: T + 600 }),
@@ -228,6 +241,7 @@ mod tests {
                 "outbox: gate open (1 office session(s) logged in)",
                 "outbox: 2 message(s) held by rate limit until 14:15",
                 "outbox: direct slowed down after \"421 4.7.0 too many\" at 04.12.2026 14:04: at most one message every 30 s, speeding up again by itself",
+                "outbox: 2 Sent copy(ies) set aside after the server refused them 3 times (last: NO [LIMIT] Mailbox is full); the mail itself went out",
                 "outbox: WARNING: SMTP sessions are being recorded until 05.12.2026 14:05 (they show who mails whom): set log_sessions = false when done",
             ]
         );
@@ -244,6 +258,7 @@ mod tests {
                     "held": { "messages": 2, "until": T + 600 },
                     "slowed_down": { "reply": "421 4.7.0 too many", "at": T - 60, "interval_secs": 29.2 },
                 },
+                "sent_copies_set_aside": 2,
             })
         );
     }
