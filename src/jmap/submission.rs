@@ -262,7 +262,6 @@ pub fn submission_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResu
             continue;
         }
         if crate::outbox::cancel(ctx.app, sub.outbox_id, "cancelled from a phone")? {
-            ctx.app.store.submissions().touched(&mailbox, n)?;
             resp.updated(id);
         } else {
             resp.not_updated(

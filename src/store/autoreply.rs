@@ -1,5 +1,6 @@
 //! Tables of the auto-responder: settings per mailbox, its read cursor, the replies it queued
-//! (with the outbox state last seen) and every decision with its reason.
+//! (with their message's state, which the queue keeps current) and every decision with its
+//! reason.
 //!
 //! Saving settings logs a VacationResponse change (object id 1) under the account's modseq in
 //! the same transaction, so a phone's `VacationResponse/changes` never misses one. Nothing
@@ -88,9 +89,6 @@ impl Default for Settings {
         }
     }
 }
-
-/// The outbox states in which a reply may still go out.
-pub const OPEN_STATES: [&str; 4] = ["queued", "sending", "deferred", "unknown"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cursor {
@@ -381,7 +379,8 @@ impl Autoreply<'_> {
         })
     }
 
-    /// Replies whose outbox state may still change: (reply id, outbox id, state last seen).
+    /// Replies whose outbox state may still change: (reply id, outbox id, state) (tests).
+    #[cfg(test)]
     pub fn open_replies(&self, account: &str) -> Result<Vec<(i64, i64, String)>> {
         self.0.read(|c| {
             let mut s = c.prepare_cached(
@@ -394,7 +393,9 @@ impl Autoreply<'_> {
         })
     }
 
-    /// Store the outbox state last seen for a reply; the first time it is "sent", note when.
+    /// Set a reply's state by hand; the first time it is "sent", note when (tests; the queue
+    /// keeps it with `store::outbox::follow`).
+    #[cfg(test)]
     pub fn set_reply_state(&self, reply_id: i64, state: &str, seen_at: i64) -> Result<()> {
         self.0.write(|t| {
             t.tx.execute(

@@ -285,18 +285,4 @@ impl Emails<'_> {
             Ok(out)
         })
     }
-
-    /// Email ids of the given threads, for `collapseThreads` query changes.
-    pub fn thread_ids_of(&self, account: &str, emails: &[i64]) -> Result<Vec<i64>> {
-        self.0.read(|c| {
-            let mut s = c.prepare_cached(
-                "SELECT DISTINCT aux FROM change_log WHERE account = ?1 AND type = 2 AND aux IS NOT NULL
-                   AND object_id IN (SELECT value FROM json_each(?2))",
-            )?;
-            let rows = s
-                .query_map(params![account, serde_json::to_string(emails).unwrap_or_default()], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
-            Ok(rows)
-        })
-    }
 }

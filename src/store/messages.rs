@@ -247,20 +247,6 @@ impl Messages<'_> {
             .or_else(ignore_no_rows)?)
         })
     }
-
-    /// Messages of the account received after `since` (unix seconds), oldest first, with the
-    /// folder role: what the auto-responder looks at.
-    pub fn since(&self, account: &str, after_id: i64, limit: usize) -> Result<Vec<MessageSummary>> {
-        self.0.read(|c| {
-            let mut s = c.prepare_cached(&format!(
-                "SELECT {SUMMARY_COLUMNS} FROM message m JOIN folder f ON f.id = m.folder_id
-                 WHERE m.account = ?1 AND m.id > ?2 ORDER BY m.id LIMIT ?3"
-            ))?;
-            let rows =
-                s.query_map(params![account, after_id, limit as i64], summary_row)?.collect::<rusqlite::Result<_>>()?;
-            Ok(rows)
-        })
-    }
 }
 
 pub(crate) const SUMMARY_COLUMNS: &str =

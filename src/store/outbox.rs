@@ -130,22 +130,6 @@ impl Store {
         })
     }
 
-    /// Sent messages of an account whose Sent-folder copy is missing.
-    pub fn outbox_sent_copies(&self, account: &str, limit: usize) -> Result<Vec<SentCopy>> {
-        self.read(|c| {
-            let mut s = c.prepare_cached(
-                "SELECT id, message_id, raw, sent_copy_tries FROM outbox_message
-                 WHERE account = ?1 AND status = ?3 AND sent_copy_done = 0 ORDER BY id LIMIT ?2",
-            )?;
-            let rows = s
-                .query_map(params![account, limit as i64, State::Sent], |r| {
-                    Ok(SentCopy { id: r.get(0)?, message_id: r.get(1)?, raw: r.get(2)?, tries: r.get(3)? })
-                })?
-                .collect::<rusqlite::Result<_>>()?;
-            Ok(rows)
-        })
-    }
-
     /// Committed before an APPEND, so a retry after a crash knows to search first.
     pub fn outbox_sent_copy_try(&self, id: i64) -> Result<()> {
         self.write(|t| {
@@ -309,6 +293,7 @@ impl Outbox<'_> {
 
     /// The recipients whose copy is in doubt: those of the envelope in flight (while the
     /// message is `sending`) or of the one in flight when it became `unknown`.
+    #[cfg(test)]
     pub fn in_flight(&self, id: i64) -> Result<Vec<String>> {
         self.store.read(|c| {
             let mut s = c.prepare_cached("SELECT address FROM outbox_in_flight WHERE message = ?1 ORDER BY address")?;

@@ -154,12 +154,6 @@ impl Outbox<'_> {
         })
     }
 
-    /// The message's raw bytes as queued.
-    pub fn raw(&self, id: i64) -> Result<Option<Vec<u8>>> {
-        self.store
-            .read(|c| Ok(c.query_row("SELECT raw FROM outbox_message WHERE id = ?1", [id], |r| r.get(0)).optional()?))
-    }
-
     pub fn pause(&self, account: &str) -> Result<Option<Pause>> {
         self.store.read(|c| {
             Ok(c.query_row(

@@ -57,11 +57,6 @@ impl State {
     pub const fn is_waiting(self) -> bool {
         matches!(self, State::Queued | State::Deferred)
     }
-
-    /// Nothing happens to it any more by itself or by a person.
-    pub const fn is_final(self) -> bool {
-        matches!(self, State::Sent | State::Failed | State::Expired | State::Cancelled)
-    }
 }
 
 impl std::fmt::Display for State {

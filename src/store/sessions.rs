@@ -202,17 +202,6 @@ impl Sessions<'_> {
         })
     }
 
-    /// Every session whose lease or logout is after `since`, newest first.
-    pub fn recent(&self, since: i64) -> Result<Vec<OfficeSession>> {
-        self.store.read(|c| {
-            let mut s = c.prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM office_session WHERE lease_until > ?1 OR ended_at > ?1 ORDER BY created_at DESC"
-            ))?;
-            let rows = s.query_map([since], session_row)?.collect::<rusqlite::Result<_>>()?;
-            Ok(rows)
-        })
-    }
-
     /// Record a request the control endpoint refused: `how` names the peer, `detail` the reason.
     pub fn audit_refused(&self, how: &str, detail: &str) -> Result<()> {
         self.store.write(|t| {

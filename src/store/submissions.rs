@@ -79,38 +79,6 @@ impl Submissions<'_> {
         })
     }
 
-    /// Submissions whose queue state may still change: (account, id, outbox id, last status).
-    #[allow(clippy::type_complexity)]
-    pub fn open(&self) -> Result<Vec<(String, i64, i64, Option<String>)>> {
-        self.0.read(|c| {
-            let mut s = c.prepare_cached(
-                "SELECT account, id, outbox_id, last_status FROM email_submission
-                 WHERE destroyed = 0 AND (last_status IS NULL OR last_status NOT IN ('sent', 'failed', 'cancelled', 'expired'))",
-            )?;
-            let rows = s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?.collect::<rusqlite::Result<_>>()?;
-            Ok(rows)
-        })
-    }
-
-    /// The queue state of a submission is now `status`: remember it and log the change.
-    pub fn set_status(&self, account: &str, id: i64, status: &str) -> Result<()> {
-        self.0.write(|t| {
-            let n = t.tx.execute(
-                "UPDATE email_submission SET last_status = ?3 WHERE id = ?1 AND account = ?2 AND last_status IS NOT ?3",
-                params![id, account, status],
-            )?;
-            if n == 1 {
-                t.log(account, ObjType::EmailSubmission, id, Op::Updated, None)?;
-            }
-            Ok(())
-        })
-    }
-
-    /// Log that a submission changed (its queue state was changed from here, e.g. cancelled).
-    pub fn touched(&self, account: &str, id: i64) -> Result<()> {
-        self.0.write(|t| t.log(account, ObjType::EmailSubmission, id, Op::Updated, None))
-    }
-
     /// Forget a submission (the message itself is not affected). False if there is none.
     pub fn destroy(&self, account: &str, id: i64) -> Result<bool> {
         self.0.write(|t| {

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use postbote::app::App;
 use postbote::config::Config;
-use postbote::mirror as imap_sync;
+use postbote::mirror;
 use postbote::store::Store;
 use tokio_util::sync::CancellationToken;
 
@@ -136,10 +136,10 @@ fn env(srv: Server, tag: &str) -> Env {
 impl Env {
     /// Sync once. A dropped connection (a busy machine, a stack restarted by hand) is retried
     /// a few times; everything else fails the test.
-    async fn sync(&self) -> imap_sync::Report {
+    async fn sync(&self) -> mirror::Report {
         let mut tries = 0;
         loop {
-            match imap_sync::sync_once(&self.app, ID, false).await {
+            match mirror::sync_once(&self.app, ID, false).await {
                 Ok(r) => return r,
                 Err(e) if tries < 5 && is_connection_trouble(&e.to_string()) => {
                     tries += 1;
@@ -425,7 +425,7 @@ async fn the_daemon_task_sees_new_mail_through_idle_and_stops_on_cancel(srv: Ser
     let e = env(srv, "idle");
     e.deliver("INBOX", &mail(1, "vorher"));
     let token = CancellationToken::new();
-    let task = tokio::spawn(imap_sync::run(e.app.clone(), ID.into(), token.clone()));
+    let task = tokio::spawn(mirror::run(e.app.clone(), ID.into(), token.clone()));
     let store = e.app.store.clone();
     eventually(Duration::from_secs(30), "the first pass", || {
         store.sync_state().status(ID).unwrap().last_sync_at.is_some()
@@ -483,7 +483,7 @@ async fn a_wrong_password_is_reported_and_not_retried_in_a_loop(srv: Server) {
     // (failedloginpause), so the task's refusal is recorded at a later second than this.
     let binary_refusal = e.app.store.sync_state().status(ID).unwrap().last_error_at;
     let token = CancellationToken::new();
-    let task = tokio::spawn(imap_sync::run(e.app.clone(), ID.into(), token.clone()));
+    let task = tokio::spawn(mirror::run(e.app.clone(), ID.into(), token.clone()));
     let store = e.app.store.clone();
     eventually(Duration::from_secs(30), "the refusal recorded by the task", || {
         store.sync_state().status(ID).unwrap().last_error_at.is_some_and(|t| t >= postbote::store::now() - 1)
@@ -549,7 +549,7 @@ async fn dovecot_restarted_mid_sync_resumes_without_duplicates_or_gaps() {
     let e = env_on(Server::Dovecot, &user, &pw, r#"["INBOX", "\\Sent", "\\Archive"]"#, support::SPARE_IMAPS);
 
     let token = CancellationToken::new();
-    let task = tokio::spawn(imap_sync::run(e.app.clone(), ID.to_string(), token.clone()));
+    let task = tokio::spawn(mirror::run(e.app.clone(), ID.to_string(), token.clone()));
     let store = e.app.store.clone();
     let inbox_count = move || store.messages().list(ID, Some("INBOX"), 5000).map(|l| l.len()).unwrap_or(0);
     eventually(Duration::from_secs(60), "the first batches committed", || inbox_count() >= 200).await;
@@ -617,7 +617,7 @@ async fn cancelling_a_long_sync_stops_after_a_committed_batch(srv: Server) {
     let e = env(srv, "cancel");
     srv.populate(&e.user, 3000);
     let token = CancellationToken::new();
-    let task = tokio::spawn(imap_sync::run(e.app.clone(), ID.into(), token.clone()));
+    let task = tokio::spawn(mirror::run(e.app.clone(), ID.into(), token.clone()));
     let store = e.app.store.clone();
     eventually(Duration::from_secs(60), "the first batches committed", || {
         store.messages().list(ID, Some("INBOX"), 5000).map(|l| l.len()).unwrap_or(0) >= 200
