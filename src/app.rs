@@ -40,24 +40,41 @@ impl App {
     }
 }
 
+/// Unit tests' app: the mailbox "becker" (and "info", a shared one, when `with_info`), with
+/// its config, password file and store in `dir`, and their account rows.
+#[cfg(test)]
+pub(crate) fn for_test(dir: &std::path::Path, with_info: bool) -> App {
+    let pw = dir.join("pw");
+    let mailbox = |id: &str, kind: &str, hosted: &str| {
+        format!(
+            "[[mailbox]]\nid = \"{id}\"\nkind = \"{kind}\"\nname = \"{id}\"\naddresses = [\"{id}@bau-firma.test\"]\n\
+             hosted_address = \"{hosted}\"\npassword_file = \"{}\"\n",
+            pw.display()
+        )
+    };
+    let mut text = format!(
+        "[agent]\ndata_dir = \"{}\"\n[imap]\nhost = \"localhost\"\n[relay]\nhost = \"localhost\"\n{}",
+        dir.display(),
+        mailbox("becker", "employee", "b@h.test")
+    );
+    if with_info {
+        text += &mailbox("info", "shared", "i@h.test");
+    }
+    std::fs::write(&pw, "secret\n").unwrap();
+    let path = dir.join("c.toml");
+    std::fs::write(&path, text).unwrap();
+    let cfg = crate::config::Config::load(&path).unwrap();
+    let store = crate::store::Store::open(&cfg.store_path()).unwrap();
+    store.ensure_accounts(cfg.mailboxes.iter().map(|m| m.id.as_str())).unwrap();
+    App::new(Arc::new(cfg), store)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
     fn each_mailbox_has_its_own_write_back_wake_up() {
         let dir = tempfile::tempdir().unwrap();
-        let text = format!(
-            "[agent]\ndata_dir = \"{}\"\n[imap]\nhost = \"localhost\"\n[relay]\nhost = \"localhost\"\n\
-             [[mailbox]]\nid = \"becker\"\nname = \"B\"\naddresses = [\"becker@bau-firma.test\"]\nhosted_address = \"b@h.test\"\npassword_file = \"{pw}\"\n\
-             [[mailbox]]\nid = \"info\"\nkind = \"shared\"\nname = \"I\"\naddresses = [\"info@bau-firma.test\"]\nhosted_address = \"i@h.test\"\npassword_file = \"{pw}\"\n",
-            dir.path().display(),
-            pw = dir.path().join("pw").display()
-        );
-        std::fs::write(dir.path().join("pw"), "secret\n").unwrap();
-        let path = dir.path().join("c.toml");
-        std::fs::write(&path, text).unwrap();
-        let cfg = crate::config::Config::load(&path).unwrap();
-        let store = crate::store::Store::open(&cfg.store_path()).unwrap();
-        let app = super::App::new(std::sync::Arc::new(cfg), store);
+        let app = super::for_test(dir.path(), true);
         let (b, i) = (app.writeback_notify("becker"), app.writeback_notify("info"));
         assert!(!std::sync::Arc::ptr_eq(&b, &i));
         app.wake_writeback("info");

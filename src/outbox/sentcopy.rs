@@ -349,19 +349,7 @@ mod tests {
     use crate::imap::script::{self, step};
 
     fn app(dir: &std::path::Path) -> App {
-        let text = format!(
-            "[agent]\ndata_dir = \"{}\"\n[imap]\nhost = \"localhost\"\n[relay]\nhost = \"localhost\"\n\
-             [[mailbox]]\nid = \"becker\"\nname = \"B\"\naddresses = [\"becker@bau-firma.test\"]\nhosted_address = \"b@h.test\"\npassword_file = \"{pw}\"\n",
-            dir.display(),
-            pw = dir.join("pw").display()
-        );
-        std::fs::write(dir.join("pw"), "secret\n").unwrap();
-        let path = dir.join("c.toml");
-        std::fs::write(&path, text).unwrap();
-        let cfg = crate::config::Config::load(&path).unwrap();
-        let store = crate::store::Store::open(&cfg.store_path()).unwrap();
-        store.ensure_accounts(["becker"]).unwrap();
-        App::new(std::sync::Arc::new(cfg), store)
+        crate::app::for_test(dir, false)
     }
 
     /// A server that offers MULTIAPPEND refuses the batch; one by one it takes the first copy
