@@ -110,6 +110,11 @@ pub(super) fn add_attempt(
     Ok(())
 }
 
+/// A line of the message's audit trail written by postbote itself (no server, no recipient).
+pub(super) fn own_note(c: &rusqlite::Connection, id: i64, at: i64, text: &str) -> rusqlite::Result<()> {
+    add_attempt(c, id, at, "postbote", None, None, text)
+}
+
 impl Store {
     /// The outbound queue's tables.
     pub fn outbox(&self) -> Outbox<'_> {
@@ -138,10 +143,10 @@ impl Store {
         })
     }
 
-    pub fn outbox_sent_copy_done(&self, id: i64, note: &str) -> Result<()> {
+    pub fn outbox_sent_copy_done(&self, id: i64, text: &str) -> Result<()> {
         self.write(|t| {
             t.tx.execute("UPDATE outbox_message SET sent_copy_done = 1 WHERE id = ?1", [id])?;
-            add_attempt(&t.tx, id, now(), "postbote", None, None, note)?;
+            own_note(&t.tx, id, now(), text)?;
             Ok(())
         })
     }
@@ -189,7 +194,7 @@ impl Outbox<'_> {
             for r in &m.recipients {
                 s.execute(params![id, r])?;
             }
-            add_attempt(&t.tx, id, at, "postbote", None, None, &format!("queued for {} recipient(s)", m.recipients.len()))?;
+            own_note(&t.tx, id, at, &format!("queued for {} recipient(s)", m.recipients.len()))?;
             Ok(id)
         })
     }
@@ -211,7 +216,7 @@ impl Outbox<'_> {
                 params![id, reason, at, State::Cancelled, State::Queued, State::Deferred, State::Unknown],
             )?;
             if n > 0 {
-                add_attempt(&t.tx, id, at, "postbote", None, None, &format!("cancelled: {reason}"))?;
+                own_note(&t.tx, id, at, &format!("cancelled: {reason}"))?;
                 follow(t, id, State::Cancelled, at)?;
             }
             Ok(n > 0)
@@ -255,14 +260,7 @@ impl Outbox<'_> {
                         "UPDATE outbox_message SET status = ?2, due_at = ?3, waiting = NULL, updated_at = ?3 WHERE id = ?1",
                         params![id, State::Queued, at],
                     )?;
-                    add_attempt(
-                        &t.tx,
-                        *id,
-                        at,
-                        "postbote",
-                        None,
-                        None,
-                        "postbote stopped between two envelopes of this message; no envelope was in flight, so the recipients still pending get it now and nobody twice",
+                    own_note(&t.tx, *id, at, "postbote stopped between two envelopes of this message; no envelope was in flight, so the recipients still pending get it now and nobody twice",
                     )?;
                     follow(t, *id, State::Queued, at)?;
                     continue;
@@ -272,14 +270,7 @@ impl Outbox<'_> {
                         last_error = 'postbote stopped while sending: the server may or may not have accepted it' WHERE id = ?1",
                     params![id, at, State::Unknown],
                 )?;
-                add_attempt(
-                    &t.tx,
-                    *id,
-                    at,
-                    "postbote",
-                    None,
-                    None,
-                    "postbote stopped while this message was being sent; outcome unknown, it is not sent again by itself",
+                own_note(&t.tx, *id, at, "postbote stopped while this message was being sent; outcome unknown, it is not sent again by itself",
                 )?;
                 follow(t, *id, State::Unknown, at)?;
             }
@@ -317,7 +308,7 @@ impl Outbox<'_> {
                     [id],
                 )?;
                 t.tx.execute("DELETE FROM outbox_in_flight WHERE message = ?1", [id])?;
-                add_attempt(&t.tx, id, at, "postbote", None, None, &format!("marked sent: {how}"))?;
+                own_note(&t.tx, id, at, &format!("marked sent: {how}"))?;
                 follow(t, id, State::Sent, at)?;
             }
             Ok(n > 0)
@@ -494,7 +485,7 @@ impl Outbox<'_> {
                         resolved = 'not delivered within its lifetime (counted while sending was allowed)' WHERE id = ?1",
                     params![id, at, State::Expired],
                 )?;
-                add_attempt(&t.tx, *id, at, "postbote", None, None, "expired: given up after the configured lifetime")?;
+                own_note(&t.tx, *id, at, "expired: given up after the configured lifetime")?;
                 follow(t, *id, State::Expired, at)?;
             }
             let discarded: Vec<i64> = {
@@ -509,7 +500,7 @@ impl Outbox<'_> {
                         resolved = 'not sent before its discard time (sending it late would be wrong)' WHERE id = ?1",
                     params![id, at, State::Cancelled],
                 )?;
-                add_attempt(&t.tx, id, at, "postbote", None, None, "cancelled: its discard time passed before it could be sent")?;
+                own_note(&t.tx, id, at, "cancelled: its discard time passed before it could be sent")?;
                 follow(t, id, State::Cancelled, at)?;
             }
             Ok(expired)
@@ -553,7 +544,7 @@ impl Outbox<'_> {
                 params![id, at, State::Queued],
             )?;
             t.tx.execute("DELETE FROM outbox_pause WHERE account = ?1", [&account])?;
-            add_attempt(&t.tx, id, at, "postbote", None, None, &format!("{who} asked to send it again (was {status})"))?;
+            own_note(&t.tx, id, at, &format!("{who} asked to send it again (was {status})"))?;
             follow(t, id, State::Queued, at)?;
             Ok(Some(account))
         })

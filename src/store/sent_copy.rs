@@ -7,7 +7,7 @@
 
 use rusqlite::params;
 
-use super::outbox::{SentCopy, add_attempt};
+use super::outbox::{SentCopy, own_note};
 use super::{Result, Store, now};
 
 impl Store {
@@ -36,7 +36,7 @@ impl Store {
             for id in ids {
                 t.tx.prepare_cached("UPDATE outbox_message SET sent_copy_done = 1 WHERE id = ?1")?
                     .execute(params![id])?;
-                add_attempt(&t.tx, *id, at, "postbote", None, None, note)?;
+                own_note(&t.tx, *id, at, note)?;
             }
             Ok(())
         })
@@ -83,7 +83,7 @@ impl Store {
             } else {
                 format!("the server refused the copy for the Sent folder ({text}); will try again")
             };
-            add_attempt(&t.tx, id, at, "postbote", None, None, &note)?;
+            own_note(&t.tx, id, at, &note)?;
             Ok(set_aside)
         })
     }

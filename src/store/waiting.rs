@@ -9,7 +9,7 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::Result;
-use super::outbox::{Outbox, WAITING, add_attempt, put_inbox_notice};
+use super::outbox::{Outbox, WAITING, own_note, put_inbox_notice};
 
 /// A waiting message the sender has not yet been told about.
 #[derive(Debug, Clone)]
@@ -103,15 +103,7 @@ impl Outbox<'_> {
             for m in ids {
                 t.tx.prepare_cached("UPDATE outbox_wait SET notice_at = ?2 WHERE message = ?1")?
                     .execute(params![m, at])?;
-                add_attempt(
-                    &t.tx,
-                    *m,
-                    at,
-                    "postbote",
-                    None,
-                    None,
-                    "a notice that it still waits for an office session was put into the INBOX",
-                )?;
+                own_note(&t.tx, *m, at, "a notice that it still waits for an office session was put into the INBOX")?;
             }
             Ok(id)
         })
