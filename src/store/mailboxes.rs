@@ -11,7 +11,7 @@ use rusqlite::{OptionalExtension, params};
 use super::email_set::{SetFailure, destroy_email};
 use super::folders::{descendants, ensure_folder, live_folder, rename_folder};
 use super::writeback::queue;
-use super::{ObjType, Op, Result, Store};
+use super::{ObjType, Op, Result, Store, Tx};
 
 /// A folder as `Mailbox/get` shows it, with its message and thread counts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,15 +68,8 @@ impl Mailboxes<'_> {
     /// Create a folder on a device's behalf (written back as IMAP CREATE).
     pub fn create(&self, account: &str, name: &str) -> Result<std::result::Result<i64, SetFailure>> {
         self.0.write(|t| {
-            let exists =
-                t.tx.query_row(
-                    "SELECT 1 FROM folder WHERE account = ?1 AND name = ?2 AND destroyed = 0",
-                    params![account, name],
-                    |_| Ok(()),
-                )
-                .optional()?;
-            if exists.is_some() {
-                return Ok(Err(SetFailure::AlreadyExists(format!("a mailbox named \"{name}\" exists"))));
+            if let Some(taken) = name_taken(t, account, name)? {
+                return Ok(Err(taken));
             }
             let id = ensure_folder(t, account, name, None)?;
             t.tx.execute("UPDATE folder SET by_device = 1 WHERE id = ?1", [id])?;
@@ -97,15 +90,8 @@ impl Mailboxes<'_> {
             if role.as_deref() == Some("inbox") {
                 return Ok(Err(SetFailure::Forbidden("the inbox cannot be renamed".into())));
             }
-            let exists =
-                t.tx.query_row(
-                    "SELECT 1 FROM folder WHERE account = ?1 AND name = ?2 AND destroyed = 0",
-                    params![account, name],
-                    |_| Ok(()),
-                )
-                .optional()?;
-            if exists.is_some() {
-                return Ok(Err(SetFailure::AlreadyExists(format!("a mailbox named \"{name}\" exists"))));
+            if let Some(taken) = name_taken(t, account, name)? {
+                return Ok(Err(taken));
             }
             // Mailboxes below the new name would become its children here, but not on the
             // server, and a rename the server refuses could not be undone cleanly.
@@ -148,4 +134,16 @@ impl Mailboxes<'_> {
             Ok(Ok(()))
         })
     }
+}
+
+/// A live folder of `account` already has `name`: the failure a device is told.
+fn name_taken(t: &Tx<'_>, account: &str, name: &str) -> Result<Option<SetFailure>> {
+    let exists =
+        t.tx.query_row(
+            "SELECT 1 FROM folder WHERE account = ?1 AND name = ?2 AND destroyed = 0",
+            params![account, name],
+            |_| Ok(()),
+        )
+        .optional()?;
+    Ok(exists.map(|()| SetFailure::AlreadyExists(format!("a mailbox named \"{name}\" exists"))))
 }
