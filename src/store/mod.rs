@@ -301,6 +301,20 @@ impl Tx<'_> {
 
     /// Record that `object_id` of `ty` changed (`op`) under this transaction's modseq.
     pub fn log(&mut self, account: &str, ty: ObjType, object_id: i64, op: Op, aux: Option<i64>) -> Result<()> {
+        self.log_entry(account, ty, object_id, op, aux)?;
+        self.touch(account, ty)
+    }
+
+    /// [`Tx::log`] without moving the type's state: for a caller that logs many objects of one
+    /// type and then calls [`Tx::touch`] once (the state is the transaction's modseq either way).
+    pub(crate) fn log_entry(
+        &mut self,
+        account: &str,
+        ty: ObjType,
+        object_id: i64,
+        op: Op,
+        aux: Option<i64>,
+    ) -> Result<()> {
         let m = self.bump(account)?;
         // Cached: a batch of new mail logs several changes per message.
         self.tx
@@ -313,7 +327,6 @@ impl Tx<'_> {
                ELSE 3 END",
             )?
             .execute(params![account, ty as i64, m, object_id, op as i64, aux, now()])?;
-        self.touch(account, ty)?;
         Ok(())
     }
 
