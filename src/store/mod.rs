@@ -2,8 +2,9 @@
 //!
 //! Opening it applies the append-only migrations in `schema/` (tracked by `PRAGMA
 //! user_version`) and sets WAL, `synchronous=NORMAL`, a busy timeout and foreign keys.
-//! There is one writer connection behind a mutex and a small pool of readers, so a phone's
-//! read never waits behind an IMAP batch being written.
+//! There is one writer connection behind a mutex (with a page cache that holds a mirror batch)
+//! and a small pool of readers, so a phone's read never waits behind an IMAP batch being
+//! written.
 //!
 //! Every write a device could see goes through [`Tx::bump`]: it takes the account's next
 //! modseq, and [`Tx::log`] records the change under it, in the same transaction as the change
@@ -158,6 +159,9 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// The writer connection's page cache, in KiB (SQLite's negative `cache_size`).
+const WRITER_CACHE_KIB: i64 = -8192;
+
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -182,6 +186,11 @@ impl Store {
         // WAL lets readers go on while the writer commits; it is a property of the file.
         writer.pragma_update(None, "journal_mode", "WAL").map_err(open_err)?;
         configure(&writer).map_err(open_err)?;
+        // Room for a whole mirror batch of dirty pages (200 messages of a few KB, their search
+        // text and index entries): with the default 2 MB, pages spill into the log in the middle
+        // of a batch and are written again at its commit. Measured on 10,000 messages of 5 KB:
+        // a quarter fewer writes to the log and half the checkpoint's reads.
+        writer.pragma_update(None, "cache_size", WRITER_CACHE_KIB).map_err(open_err)?;
         migrate(&mut writer)?;
         let (changes, _) = broadcast::channel(1024);
         Ok(Store {
