@@ -25,10 +25,10 @@ use crate::app::App;
 use crate::config::{FolderSpec, Mailbox};
 use crate::imap::fetch::{self, FlagItem};
 use crate::imap::{self, Error, ServerProfile, Session, folder, wire};
-use crate::store::Store;
 use crate::store::folders::Folder;
 use crate::store::folders::FolderState;
 use crate::store::messages::{self, NewMessage};
+use crate::store::{Store, StoreError};
 
 /// A batch is committed early once it holds this many bytes (a few large attachments). One
 /// batch is written and one prepared while the next is read, so the mirror holds three times
@@ -533,7 +533,14 @@ impl BatchWriter {
                     return Err(SyncError::Batch("the batch before this one was not stored".into()));
                 }
                 let ids = tokio::task::spawn_blocking(move || {
-                    store.messages().insert_ready(&account, folder_id, ready, Some(st))
+                    let ids = store.messages().insert_ready(&account, folder_id, ready, Some(st))?;
+                    // Copy the batch into the database file while the next batch is inserted.
+                    tokio::task::spawn_blocking(move || {
+                        if let Err(e) = store.checkpoint() {
+                            tracing::debug!(error = %e, "background checkpoint failed; the writer's own will do");
+                        }
+                    });
+                    Ok::<_, StoreError>(ids)
                 })
                 .await
                 .map_err(joined)??;
