@@ -8,8 +8,9 @@
 //! [`BATCH_BYTES`]); each batch is one store transaction that also records how far the folder
 //! is done, so a crash resumes exactly where the last commit ended. While the next batch is
 //! read, the one before is parsed on one blocking thread and the one before that written on
-//! another ([`BatchWriter`]), in order, so memory holds three batches at most. A message the
-//! server cannot give is logged and holds UIDNEXT back, so the next pass asks for it again
+//! another ([`BatchWriter`]), in order, so memory holds three batches at most; after each
+//! commit the store's log is copied into its file on a third ([`Store::checkpoint`]). A message
+//! the server cannot give is logged and holds UIDNEXT back, so the next pass asks for it again
 //! instead of skipping it forever.
 
 use std::ops::RangeInclusive;
@@ -469,7 +470,8 @@ impl Mirror {
 /// next one; so network, parsing and SQL work at once. Batches commit in order (each records
 /// how far the folder is done): a batch is inserted only after the one before it committed,
 /// and not at all if that one failed. Memory holds three batches at most: one being read, one
-/// being prepared, one being written.
+/// being prepared, one being written. After each commit a checkpoint is started beside the
+/// next insert, so the writer does not stop to copy the log into the database file.
 struct BatchWriter {
     store: Store,
     account: String,
