@@ -6,10 +6,12 @@
 //! the server; write-back does that), plans again with the fresher numbers and runs the steps.
 //! New messages are fetched in batches of `agent.batch_size` UIDs (and at most
 //! [`BATCH_BYTES`]); each batch is one store transaction that also records how far the folder
-//! is done, so a crash resumes exactly where the last commit ended. A batch is parsed and
-//! written on a blocking thread while the next one is read ([`BatchWriter`]), one at a time and
-//! in order, so memory holds two batches at most. A message the server cannot give is logged
-//! and holds UIDNEXT back, so the next pass asks for it again instead of skipping it forever.
+//! is done, so a crash resumes exactly where the last commit ended. While the next batch is
+//! read, the one before is parsed on one blocking thread and the one before that written on
+//! another ([`BatchWriter`]), in order, so memory holds three batches at most; after each
+//! commit the store's log is copied into its file on a third ([`Store::checkpoint`]). A message
+//! the server cannot give is logged and holds UIDNEXT back, so the next pass asks for it again
+//! instead of skipping it forever.
 
 use std::ops::RangeInclusive;
 use std::time::Instant;
@@ -26,12 +28,13 @@ use crate::imap::fetch::{self, FlagItem};
 use crate::imap::{self, Error, ServerProfile, Session, folder, wire};
 use crate::store::folders::Folder;
 use crate::store::folders::FolderState;
-use crate::store::messages::NewMessage;
+use crate::store::messages::{self, NewMessage};
 use crate::store::{Store, StoreError};
 
 /// A batch is committed early once it holds this many bytes (a few large attachments). One
-/// batch is written while the next is read, so the mirror holds twice this at most.
-pub const BATCH_BYTES: usize = 16 << 20;
+/// batch is written and one prepared while the next is read, so the mirror holds three times
+/// this at most (about what two batches of 16 MB came to before).
+pub const BATCH_BYTES: usize = 11 << 20;
 /// Flag updates are applied in transactions of this many messages.
 const FLAG_CHUNK: usize = 2000;
 /// The folder list is read again after this long even when nothing failed.
@@ -396,7 +399,8 @@ impl Mirror {
             store: store.clone(),
             account: self.account().to_string(),
             folder_id: row.id,
-            in_flight: None,
+            in_flight: Default::default(),
+            last_done: None,
         };
         let progress = &*progress;
         let fetched = async {
@@ -460,45 +464,95 @@ impl Mirror {
     }
 }
 
-/// The store side of a fetch of new messages. One batch at a time is parsed and inserted on a
-/// blocking thread while the next is read from the server, so the network and the store work
-/// at once on two cores; a batch is handed over only after the one before it has committed, so
-/// batches commit in order (each records how far the folder is done) and memory holds two
-/// batches at most.
+/// The store side of a fetch of new messages, in two stages behind the reader: a batch is
+/// prepared (parsed, hashed, its columns written: [`messages::prepare`]) on a blocking thread
+/// while the batch before it is being inserted on another, and the reader meanwhile reads the
+/// next one; so network, parsing and SQL work at once. Batches commit in order (each records
+/// how far the folder is done): a batch is inserted only after the one before it committed,
+/// and not at all if that one failed. Memory holds three batches at most: one being read, one
+/// being prepared, one being written. After each commit a checkpoint is started beside the
+/// next insert, so the writer does not stop to copy the log into the database file.
 struct BatchWriter {
     store: Store,
     account: String,
     folder_id: i64,
-    /// The batch being written and how many messages it holds.
-    in_flight: Option<(Writing, usize)>,
+    /// The batches handed over and not yet settled, oldest first, with their sizes.
+    in_flight: std::collections::VecDeque<(Writing, usize)>,
+    /// Told when the newest batch handed over has committed (true) or failed (false).
+    last_done: Option<tokio::sync::oneshot::Receiver<bool>>,
 }
 
-/// A batch's store transaction on a blocking thread; it yields the ids of the new messages.
-type Writing = tokio::task::JoinHandle<Result<Vec<i64>, StoreError>>;
+/// A batch's preparation and store transaction; it yields the ids of the new messages.
+type Writing = tokio::task::JoinHandle<Result<Vec<i64>, SyncError>>;
 
 impl BatchWriter {
-    /// Wait for the batch being written, if any; returns how many of its messages were new.
-    async fn settle(&mut self, progress: &Progress) -> Result<usize, SyncError> {
-        let Some((writing, n)) = self.in_flight.take() else { return Ok(0) };
+    /// Wait for the oldest batch handed over; returns how many of its messages were new.
+    async fn settle_one(&mut self, progress: &Progress) -> Result<usize, SyncError> {
+        let Some((writing, n)) = self.in_flight.pop_front() else { return Ok(0) };
         let ids = writing.await.map_err(|e| SyncError::Batch(e.to_string()))??;
         progress.inc(n);
         Ok(ids.len())
     }
 
-    /// Wait for the batch before, then start writing `batch` with the folder's state `st` in
-    /// one store transaction. Returns how many messages of the batch before were new.
+    /// Wait for every batch handed over; returns how many messages were new. Each one is
+    /// waited for even after an error, so nothing is still writing when this returns.
+    async fn settle(&mut self, progress: &Progress) -> Result<usize, SyncError> {
+        let (mut new, mut first_err) = (0, None);
+        while !self.in_flight.is_empty() {
+            match self.settle_one(progress).await {
+                Ok(n) => new += n,
+                Err(e) => first_err = first_err.or(Some(e)),
+            }
+        }
+        first_err.map_or(Ok(new), Err)
+    }
+
+    /// Hand `batch` over with the folder's state `st`, to be prepared at once and inserted in
+    /// one store transaction after the batch before it. Waits first while two batches are in
+    /// flight; returns how many messages of the batches settled meanwhile were new.
     async fn start(
         &mut self,
         batch: Vec<NewMessage>,
         st: FolderState,
         progress: &Progress,
     ) -> Result<usize, SyncError> {
-        let new = self.settle(progress).await?;
+        let mut new = 0;
+        while self.in_flight.len() >= 2 {
+            new += self.settle_one(progress).await?;
+        }
         let (store, account, folder_id) = (self.store.clone(), self.account.clone(), self.folder_id);
         let n = batch.len();
-        let writing =
-            tokio::task::spawn_blocking(move || store.messages().insert(&account, folder_id, batch, Some(st)));
-        self.in_flight = Some((writing, n));
+        let before = self.last_done.take();
+        let (done, done_rx) = tokio::sync::oneshot::channel();
+        self.last_done = Some(done_rx);
+        let joined = |e: tokio::task::JoinError| SyncError::Batch(e.to_string());
+        let writing = tokio::spawn(async move {
+            let r = async {
+                let ready = tokio::task::spawn_blocking(move || messages::prepare(batch)).await.map_err(joined)?;
+                if let Some(before) = before
+                    && before.await != Ok(true)
+                {
+                    return Err(SyncError::Batch("the batch before this one was not stored".into()));
+                }
+                let ids = tokio::task::spawn_blocking(move || {
+                    let ids = store.messages().insert_ready(&account, folder_id, ready, Some(st))?;
+                    // Copy the batch into the database file while the next batch is inserted.
+                    tokio::task::spawn_blocking(move || {
+                        if let Err(e) = store.checkpoint() {
+                            tracing::debug!(error = %e, "background checkpoint failed; the writer's own will do");
+                        }
+                    });
+                    Ok::<_, StoreError>(ids)
+                })
+                .await
+                .map_err(joined)??;
+                Ok(ids)
+            }
+            .await;
+            let _ = done.send(r.is_ok());
+            r
+        });
+        self.in_flight.push_back((writing, n));
         Ok(new)
     }
 }

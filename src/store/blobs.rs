@@ -55,9 +55,19 @@ impl Blobs<'_> {
 }
 
 pub(super) fn put_blob(t: &mut Tx<'_>, data: &[u8]) -> Result<i64> {
-    let hash = hex::encode(Sha256::digest(data));
+    put_hashed_blob(t, &blob_hash(data), data)
+}
+
+/// The key a blob is stored under: its SHA-256, in hex. Computed before the write lock is taken
+/// where that matters (the mirror's batches).
+pub(super) fn blob_hash(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+/// [`put_blob`] with the hash already known ([`blob_hash`] of `data`).
+pub(super) fn put_hashed_blob(t: &mut Tx<'_>, hash: &str, data: &[u8]) -> Result<i64> {
     if let Some(id) =
-        t.tx.prepare_cached("SELECT id FROM blob WHERE sha256 = ?1")?.query_row([&hash], |r| r.get(0)).optional()?
+        t.tx.prepare_cached("SELECT id FROM blob WHERE sha256 = ?1")?.query_row([hash], |r| r.get(0)).optional()?
     {
         return Ok(id);
     }

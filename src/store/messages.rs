@@ -10,7 +10,7 @@
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
-use super::blobs::put_blob;
+use super::blobs::{blob_hash, put_hashed_blob};
 use super::folders::{FolderState, destroy_message, set_state};
 use super::{ObjType, Op, Result, Store, Tx, ignore_no_rows, now};
 use crate::message::{self, EmailAddress, Parsed};
@@ -108,22 +108,30 @@ impl Messages<'_> {
         batch: Vec<NewMessage>,
         state: Option<FolderState>,
     ) -> Result<Vec<i64>> {
-        // Parse outside the write lock: it is the expensive part.
-        let parsed: Vec<(NewMessage, Parsed)> = batch
-            .into_iter()
-            .map(|m| {
-                let p = message::parse(&m.raw);
-                (m, p)
-            })
-            .collect();
+        self.insert_ready(account, folder_id, prepare(batch), state)
+    }
+
+    /// [`Messages::insert`] of a batch already [`prepare`]d: only the SQL is left to do, so the
+    /// write lock is held for that alone.
+    pub fn insert_ready(
+        &self,
+        account: &str,
+        folder_id: i64,
+        batch: Vec<Ready>,
+        state: Option<FolderState>,
+    ) -> Result<Vec<i64>> {
         self.0.write(|t| {
             let mut ids = Vec::new();
-            for (m, p) in parsed {
-                if let Some(id) = insert_message(t, account, folder_id, &m, &p)? {
+            let uidvalidity = folder_uidvalidity(t, folder_id)?;
+            for r in &batch {
+                if let Some(id) = insert_ready(t, account, folder_id, uidvalidity, r)? {
                     ids.push(id);
                 }
             }
             if !ids.is_empty() {
+                // Each message was logged without moving its type's state: move it once.
+                t.touch(account, ObjType::Email)?;
+                t.touch(account, ObjType::Thread)?;
                 t.log(account, ObjType::Mailbox, folder_id, Op::CountsOnly, None)?;
                 let role: Option<String> =
                     t.tx.query_row("SELECT role FROM folder WHERE id = ?1", [folder_id], |r| r.get(0))?;
@@ -304,6 +312,47 @@ fn thread_for(t: &mut Tx<'_>, account: &str, p: &Parsed) -> Result<(i64, bool)> 
     Ok((thread, created))
 }
 
+/// A message made ready for the store before the write lock is taken: parsed, its blob hashed
+/// and its JSON columns written. This is the CPU-heavy part of an insert; the mirror does it on
+/// another thread while the batch before is being written.
+pub struct Ready {
+    m: NewMessage,
+    p: Parsed,
+    hash: String,
+    /// in_reply_to, references, from, sender, to, cc, bcc, reply_to, keywords: as JSON.
+    json: [String; 9],
+}
+
+/// Parse, hash and serialize a batch of fetched messages (no store access).
+pub fn prepare(batch: Vec<NewMessage>) -> Vec<Ready> {
+    batch
+        .into_iter()
+        .map(|m| {
+            let p = message::parse(&m.raw);
+            ready(m, p)
+        })
+        .collect()
+}
+
+fn ready(m: NewMessage, p: Parsed) -> Ready {
+    let json = [
+        json(&p.in_reply_to),
+        json(&p.references),
+        json(&p.from),
+        json(&p.sender),
+        json(&p.to),
+        json(&p.cc),
+        json(&p.bcc),
+        json(&p.reply_to),
+        json(&keywords_of(&m.flags)),
+    ];
+    Ready { hash: blob_hash(&m.raw), m, p, json }
+}
+
+fn folder_uidvalidity(t: &mut Tx<'_>, folder_id: i64) -> Result<Option<u32>> {
+    Ok(t.tx.prepare_cached("SELECT uidvalidity FROM folder WHERE id = ?1")?.query_row([folder_id], |r| r.get(0))?)
+}
+
 /// Insert one message (or return None if the server copy is already stored or tombstoned).
 pub(crate) fn insert_message(
     t: &mut Tx<'_>,
@@ -312,6 +361,26 @@ pub(crate) fn insert_message(
     m: &NewMessage,
     p: &Parsed,
 ) -> Result<Option<i64>> {
+    let uidvalidity = folder_uidvalidity(t, folder_id)?;
+    let r = ready(m.clone(), p.clone());
+    let id = insert_ready(t, account, folder_id, uidvalidity, &r)?;
+    if id.is_some() {
+        t.touch(account, ObjType::Email)?;
+        t.touch(account, ObjType::Thread)?;
+    }
+    Ok(id)
+}
+
+/// Insert one prepared message with the folder's `uidvalidity`, logging it and its thread
+/// without moving their types' states (the caller touches Email and Thread once).
+fn insert_ready(
+    t: &mut Tx<'_>,
+    account: &str,
+    folder_id: i64,
+    uidvalidity: Option<u32>,
+    r: &Ready,
+) -> Result<Option<i64>> {
+    let (m, p) = (&r.m, &r.p);
     if let Some(uid) = m.uid {
         let exists: Option<i64> =
             t.tx.prepare_cached(
@@ -324,10 +393,9 @@ pub(crate) fn insert_message(
             return Ok(None);
         }
     }
-    let uidvalidity: Option<u32> =
-        t.tx.prepare_cached("SELECT uidvalidity FROM folder WHERE id = ?1")?.query_row([folder_id], |r| r.get(0))?;
-    let blob = put_blob(t, &m.raw)?;
+    let blob = put_hashed_blob(t, &r.hash, &m.raw)?;
     let (thread, thread_created) = thread_for(t, account, p)?;
+    let [in_reply_to, refs, from, sender, to, cc, bcc, reply_to, keywords] = &r.json;
     t.tx.prepare_cached(
         "INSERT INTO message (account, folder_id, imap_folder_id, uid, uidvalidity, server_modseq, blob_id, thread_id, size,
             received_at, sent_at, message_id, in_reply_to, refs, from_addr, sender_addr, to_addr, cc_addr, bcc_addr,
@@ -346,26 +414,26 @@ pub(crate) fn insert_message(
         m.internal_date,
         p.sent_at,
         p.message_id,
-        json(&p.in_reply_to),
-        json(&p.references),
-        json(&p.from),
-        json(&p.sender),
-        json(&p.to),
-        json(&p.cc),
-        json(&p.bcc),
-        json(&p.reply_to),
+        in_reply_to,
+        refs,
+        from,
+        sender,
+        to,
+        cc,
+        bcc,
+        reply_to,
         p.subject,
         p.preview,
         p.has_attachment,
-        json(&keywords_of(&m.flags)),
+        keywords,
         p.problem,
         now(),
     ])?;
     let id = t.tx.last_insert_rowid();
     t.tx.prepare_cached("INSERT INTO message_text (message_id, body) VALUES (?1, ?2)")?
         .execute(params![id, p.search_text])?;
-    t.log(account, ObjType::Email, id, Op::Created, Some(thread))?;
-    t.log(account, ObjType::Thread, thread, if thread_created { Op::Created } else { Op::Updated }, None)?;
+    t.log_entry(account, ObjType::Email, id, Op::Created, Some(thread))?;
+    t.log_entry(account, ObjType::Thread, thread, if thread_created { Op::Created } else { Op::Updated }, None)?;
     Ok(Some(id))
 }
 
