@@ -457,10 +457,11 @@ impl Mirror {
         .await;
         // Whatever stopped the reading, the batch being written is waited for: it is in the
         // store (or its error is known) before the pass records anything else or gives up.
+        // When both failed, the store's error wins: it ends the task (the daemon restarts it),
+        // where the reading's would only reconnect and meet the same store again.
         let last = writer.settle(progress).await;
-        let first_missing = fetched?;
         report.new += last?;
-        Ok(first_missing)
+        fetched
     }
 }
 
