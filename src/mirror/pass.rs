@@ -457,11 +457,17 @@ impl Mirror {
         .await;
         // Whatever stopped the reading, the batch being written is waited for: it is in the
         // store (or its error is known) before the pass records anything else or gives up.
-        // When both failed, the store's error wins: it ends the task (the daemon restarts it),
-        // where the reading's would only reconnect and meet the same store again.
-        let last = writer.settle(progress).await;
-        report.new += last?;
-        fetched
+        // A store error wins over any other, wherever it surfaced (a batch handed over after
+        // a failed one only reports that the one before was not stored): it ends the task (the
+        // daemon restarts it), where another error would only reconnect and meet the same
+        // store again.
+        match (fetched, writer.settle(progress).await) {
+            (Err(e @ SyncError::Store(_)), _) => Err(e),
+            (fetched, last) => {
+                report.new += last?;
+                fetched
+            }
+        }
     }
 }
 

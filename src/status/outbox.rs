@@ -51,8 +51,9 @@ pub fn render(s: &Summary, tz: chrono_tz::Tz) -> Part {
     lines.extend(rate.lines);
     if s.sent_copies_set_aside > 0 {
         lines.push(format!(
-            "outbox: {} Sent copy(ies) set aside after the server refused them 3 times (last: {}); the mail itself went out",
+            "outbox: {} Sent copy(ies) set aside after the server refused them {} times (last: {}); the mail itself went out",
             s.sent_copies_set_aside,
+            crate::outbox::sentcopy::SET_ASIDE_AFTER,
             s.sent_copy_refusal.as_deref().unwrap_or("no reason given")
         ));
     }

@@ -63,6 +63,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0010_waiting_notice", include_str!("../../schema/0010_waiting_notice.sql")),
     ("0011_outbox_in_flight", include_str!("../../schema/0011_outbox_in_flight.sql")),
     ("0012_sent_copy_refusals", include_str!("../../schema/0012_sent_copy_refusals.sql")),
+    ("0013_reply_state_catch_up", include_str!("../../schema/0013_reply_state_catch_up.sql")),
 ];
 
 const READERS: usize = 8;

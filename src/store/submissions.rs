@@ -44,8 +44,10 @@ impl Submissions<'_> {
     ) -> Result<i64> {
         self.0.write(|t| {
             t.tx.execute(
-                "INSERT INTO email_submission (account, email_id, thread_id, identity, outbox_id, envelope, send_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                // The state as the outbox has it now; from here on the outbox keeps it current
+                // (`store::outbox::follow`).
+                "INSERT INTO email_submission (account, email_id, thread_id, identity, outbox_id, envelope, send_at, last_status)
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, o.status FROM (SELECT 1) LEFT JOIN outbox_message o ON o.id = ?5",
                 params![account, email_id, thread_id, identity, outbox_id, envelope, now()],
             )?;
             let id = t.tx.last_insert_rowid();

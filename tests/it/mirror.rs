@@ -690,3 +690,28 @@ async fn a_pending_rename_survives_a_folder_listing_taken_before_it_is_written_b
     assert_eq!(e.messages("Firma/Meier").len(), 1);
     let _ = &e.dir;
 }
+
+/// When a batch's store transaction fails while the batch after it is already handed over,
+/// the pass ends with the store's error (`SyncError::Store`: the task ends and the daemon
+/// restarts it), not with the follower's "the batch before this one was not stored", which
+/// would only reconnect and lose the store's real error. Three batches of 200 are needed: the
+/// failure is seen when the third is handed over, with the second still in flight.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_failure_with_a_batch_behind_it_ends_the_pass_with_the_store_error() {
+    let srv = Server::Dovecot;
+    let e = env(srv, "storefail");
+    srv.populate(&e.user, 700);
+    let raw = rusqlite::Connection::open(e.app.config.store_path()).unwrap();
+    raw.execute_batch(
+        "CREATE TRIGGER review_boom BEFORE INSERT ON message WHEN NEW.uid IS NOT NULL
+         BEGIN SELECT RAISE(ABORT, 'review boom'); END;",
+    )
+    .unwrap();
+    drop(raw);
+    let err = mirror::sync_once(&e.app, ID, false).await.expect_err("the store refuses every message");
+    let sync = err.downcast_ref::<mirror::SyncError>().expect("a SyncError");
+    assert!(
+        matches!(sync, mirror::SyncError::Store(_)),
+        "the store's error should end the pass, got {sync:?} ({err:#})"
+    );
+}
