@@ -112,6 +112,32 @@ async fn daemon_with(mailboxes: &[Mb<'_>], direct: Option<(&str, &str)>) -> Daem
     daemon_full(mailboxes, direct, false).await
 }
 
+/// A daemon for "becker" that sends on the direct path with an SMTP login of its own, and a
+/// phone's client for it.
+struct SendingDirect {
+    d: Daemon,
+    client: Client,
+    /// The hosted IMAP user, the SMTP login's address and the phone's token.
+    user: String,
+    address: String,
+    token: String,
+    /// Makes this test's addresses and subjects its own.
+    nanos: u32,
+}
+
+/// [`SendingDirect`], with logins named after `tag`.
+async fn daemon_sending_direct(tag: &str) -> SendingDirect {
+    let (user, pw) = support::unique_user(tag);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let address = format!("{tag}{}x{nanos}@bau-firma.test", std::process::id());
+    let smtp_pw = format!("smtp{nanos}");
+    support::stack(&["add-user", &address, &smtp_pw], None);
+    let d = daemon_with(&[Mb("becker", "employee", &user, &pw)], Some((&address, &smtp_pw))).await;
+    let (_, token) = d.device("becker", &[]);
+    let client = d.client(&token).await;
+    SendingDirect { d, client, user, address, token, nanos }
+}
+
 /// `tls`: serve JMAP over TLS with the stack's certificate (CN localhost).
 async fn daemon_full(mailboxes: &[Mb<'_>], direct: Option<(&str, &str)>, tls: bool) -> Daemon {
     postbote::tls::install_provider();
@@ -721,14 +747,7 @@ async fn submission_status(d: &Daemon, token: &str, sub_id: &str) -> Value {
 /// `postbote autoreply explain` decides on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn submission_through_the_office_gate_and_vacation() {
-    let (user, pw) = support::unique_user("jmapsub");
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-    let address = format!("jmapsub{}x{nanos}@bau-firma.test", std::process::id());
-    let smtp_pw = format!("smtp{nanos}");
-    support::stack(&["add-user", &address, &smtp_pw], None);
-    let d = daemon_with(&[Mb("becker", "employee", &user, &pw)], Some((&address, &smtp_pw))).await;
-    let (_, token) = d.device("becker", &[]);
-    let client = d.client(&token).await;
+    let SendingDirect { d, client, user, address, token, nanos } = daemon_sending_direct("jmapsub").await;
 
     // Wait for Drafts and Sent to be mirrored.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -1316,15 +1335,8 @@ async fn serve_leaves_no_task_behind_when_it_cannot_start_or_is_dropped() {
 /// and pushes it to the phone within a second or two.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_submission_cancelled_from_another_process_is_pushed() {
-    let (user, pw) = support::unique_user("jmapclicancel");
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-    let address = format!("jmapcli{}x{nanos}@bau-firma.test", std::process::id());
-    let smtp_pw = format!("smtp{nanos}");
-    support::stack(&["add-user", &address, &smtp_pw], None);
     // Direct transport, no office session: the message waits in the queue.
-    let d = daemon_with(&[Mb("becker", "employee", &user, &pw)], Some((&address, &smtp_pw))).await;
-    let (_, token) = d.device("becker", &[]);
-    let client = d.client(&token).await;
+    let SendingDirect { d, client, address, nanos, .. } = daemon_sending_direct("jmapcli").await;
     // Let the first sync settle, so no mirror change carries the submission's state along.
     let deadline = Instant::now() + Duration::from_secs(30);
     while d.app.store.folders().all("becker").unwrap().iter().all(|f| f.role.as_deref() != Some("sent")) {
