@@ -625,4 +625,4 @@ pub(super) fn put_inbox_notice(t: &mut super::Tx<'_>, account: &str, raw: Vec<u8
 
 #[cfg(test)]
 #[path = "outbox_tests.rs"]
-mod tests;
+pub(crate) mod tests;

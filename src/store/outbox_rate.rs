@@ -137,7 +137,7 @@ mod tests {
     use super::*;
     use crate::store::Store;
     use crate::store::now;
-    use crate::store::outbox::NewOutboxMessage;
+    use crate::store::outbox::tests::new;
     use crate::store::outbox::State;
 
     fn store() -> (tempfile::TempDir, Store) {
@@ -171,8 +171,7 @@ mod tests {
     fn a_crash_between_envelopes_resends_only_the_rest() {
         use crate::store::outbox::{AttemptResult, RcptOutcome};
         let (_d, s) = store();
-        let mut n = new_message();
-        n.recipients = vec!["a@kunde.test".into(), "b@kunde.test".into(), "c@kunde.test".into(), "d@kunde.test".into()];
+        let n = new(&["a@kunde.test", "b@kunde.test", "c@kunde.test", "d@kunde.test"]);
         let id = s.outbox().insert(&n).unwrap();
         let keys = ["transport:direct".to_string()];
         let first = ["a@kunde.test".to_string(), "b@kunde.test".to_string()];
@@ -206,18 +205,6 @@ mod tests {
         assert_eq!(s.outbox().next("becker", now()).unwrap().unwrap().pending, vec!["c@kunde.test", "d@kunde.test"]);
     }
 
-    fn new_message() -> NewOutboxMessage {
-        NewOutboxMessage {
-            account: "becker".into(),
-            origin: "office",
-            message_id: "x@bau-firma.test".into(),
-            from_addr: "becker@bau-firma.test".into(),
-            subject: "s".into(),
-            raw: b"From: becker@bau-firma.test\r\n\r\nhi\r\n".to_vec(),
-            recipients: vec!["a@kunde.test".into()],
-            discard_after: None,
-        }
-    }
 
     /// The lifetime counts only time in which a message could have been sent. A hold by
     /// pacing neither resets nor extends what was counted, and while it holds the clock stands
@@ -227,7 +214,7 @@ mod tests {
     fn a_rate_hold_or_a_pause_does_not_use_up_the_lifetime() {
         use crate::store::outbox_list::Pause;
         let (_d, s) = store();
-        let id = s.outbox().insert(&new_message()).unwrap();
+        let id = s.outbox().insert(&new(&["a@kunde.test"])).unwrap();
         let t = now();
         let open = |s: &Store| s.outbox().show(id).unwrap().unwrap().0.open_secs;
         let becker = ["becker".to_string()];
@@ -258,7 +245,7 @@ mod tests {
     #[test]
     fn hold_and_held() {
         let (_d, s) = store();
-        let id = s.outbox().insert(&new_message()).unwrap();
+        let id = s.outbox().insert(&new(&["a@kunde.test"])).unwrap();
         let t = now();
         assert_eq!(s.outbox().rate_held("becker", "held").unwrap(), None);
         assert_eq!(s.outbox().hold("becker", t + 60, "held by rate limit until 14:05", t).unwrap(), 1);

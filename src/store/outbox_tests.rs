@@ -7,7 +7,8 @@ fn store() -> (tempfile::TempDir, Store) {
     crate::store::test_store()
 }
 
-fn new(to: &[&str]) -> NewOutboxMessage {
+/// A message of "becker" from the office to `to` (also used by the rate tests).
+pub(crate) fn new(to: &[&str]) -> NewOutboxMessage {
     NewOutboxMessage {
         account: "becker".into(),
         origin: "office",
