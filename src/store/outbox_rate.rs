@@ -137,8 +137,8 @@ mod tests {
     use super::*;
     use crate::store::Store;
     use crate::store::now;
-    use crate::store::outbox::tests::new;
     use crate::store::outbox::State;
+    use crate::store::outbox::tests::new;
 
     fn store() -> (tempfile::TempDir, Store) {
         crate::store::test_store()
@@ -204,7 +204,6 @@ mod tests {
         assert!(s.outbox().in_flight(id).unwrap().is_empty());
         assert_eq!(s.outbox().next("becker", now()).unwrap().unwrap().pending, vec!["c@kunde.test", "d@kunde.test"]);
     }
-
 
     /// The lifetime counts only time in which a message could have been sent. A hold by
     /// pacing neither resets nor extends what was counted, and while it holds the clock stands

@@ -54,15 +54,17 @@ fn header(eml: &[u8], name: &str) -> Option<String> {
 }
 
 #[derive(Clone)]
-struct Opts {
-    transport: &'static str,
-    send_while: &'static str,
-    relay_implicit: bool,
-    wrong_smtp_password: bool,
-    log_sessions: bool,
-    control_unix: bool,
+pub(crate) struct Opts {
+    pub(crate) transport: &'static str,
+    pub(crate) send_while: &'static str,
+    pub(crate) relay_implicit: bool,
+    pub(crate) wrong_smtp_password: bool,
+    pub(crate) log_sessions: bool,
+    pub(crate) control_unix: bool,
     /// Some(true): sign with a fresh key; Some(false): a key file that does not exist.
-    dkim: Option<bool>,
+    pub(crate) dkim: Option<bool>,
+    /// The mailbox's `sent_folder`, when not the default.
+    pub(crate) sent_folder: Option<&'static str>,
 }
 
 impl Default for Opts {
@@ -75,12 +77,13 @@ impl Default for Opts {
             log_sessions: false,
             control_unix: false,
             dkim: None,
+            sent_folder: None,
         }
     }
 }
 
 /// One mailbox with fresh Dovecot users, its own store and control port.
-struct Harness {
+pub(crate) struct Harness {
     _dir: tempfile::TempDir,
     app: App,
     u: String,
@@ -91,7 +94,7 @@ struct Harness {
 
 impl Harness {
     /// Write the config and create the users; nothing runs yet.
-    fn prepare(o: &Opts) -> (tempfile::TempDir, String, String, PathBuf) {
+    pub(crate) fn prepare(o: &Opts) -> (tempfile::TempDir, String, String, PathBuf) {
         postbote::tls::install_provider();
         support::ensure_stack();
         let u = unique("ob");
@@ -140,7 +143,7 @@ addresses = ["{u}@bau-firma.test"]
 hosted_address = "{u}.bau-firma@handwerk.test"
 password_file = "{d}/imap.pw"
 transport = "{t}"
-[mailbox.smtp]
+{sent}[mailbox.smtp]
 login = "{u}@bau-firma.test"
 password_file = "{d}/smtp.pw"
 {dkim}"#,
@@ -149,6 +152,7 @@ password_file = "{d}/smtp.pw"
             ls = o.log_sessions,
             sw = o.send_while,
             t = o.transport,
+            sent = o.sent_folder.map(|f| format!("sent_folder = \"{f}\"\n")).unwrap_or_default(),
             dkim = match o.dkim {
                 None => String::new(),
                 Some(valid) => {
@@ -170,7 +174,7 @@ password_file = "{d}/smtp.pw"
         (dir, u, smtp_pw, path)
     }
 
-    fn app_for(path: &Path) -> App {
+    pub(crate) fn app_for(path: &Path) -> App {
         let cfg = postbote::config::Config::load(path).unwrap();
         let store = postbote::store::Store::open(&cfg.store_path()).unwrap();
         store.ensure_accounts(cfg.mailboxes.iter().map(|m| m.id.as_str())).unwrap();

@@ -5,26 +5,15 @@
 //! The test has its own Dovecot users and store; Postfix captures what is sent. Waiting is
 //! polling for a condition with a deadline, never a bare sleep.
 
-use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use postbote::app::App;
-use postbote::config::Config;
 use postbote::outbox::{self, Origin, Outgoing};
-use postbote::store::Store;
 use tokio_util::sync::CancellationToken;
 
-use crate::support::{self, free_port, stack_dir};
+use crate::outbox::{Harness, Opts};
+use crate::support::{self, doveadm};
 
 const SENT: &str = "Éléments envoyés";
-
-fn doveadm(args: &[&str]) -> String {
-    let conf = stack_dir().join("dovecot/dovecot.conf");
-    let out = Command::new("doveadm").arg("-c").arg(conf).args(args).stdin(Stdio::null()).output().unwrap();
-    assert!(out.status.success(), "doveadm {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// How many messages with this Message-ID the server holds in `folder`.
 fn on_server(user: &str, folder: &str, message_id: &str) -> usize {
@@ -36,65 +25,10 @@ fn on_server(user: &str, folder: &str, message_id: &str) -> usize {
 
 #[tokio::test]
 async fn a_sent_folder_with_a_non_ascii_name_gets_its_copies_and_is_searched() {
-    postbote::tls::install_provider();
-    support::ensure_stack();
-    let u = format!("sc{}", support::unique_token().replace('.', "x"));
+    let (_dir, u, _, path) = Harness::prepare(&Opts { sent_folder: Some(SENT), ..Opts::default() });
     let imap_user = format!("{u}.bau-firma@handwerk.test");
-    let (imap_pw, smtp_pw) = (format!("{u}-imap-pw"), format!("{u}-smtp-Pw!"));
-    support::stack(&["add-user", &imap_user, &imap_pw], None);
-    support::stack(&["add-user", &format!("{u}@bau-firma.test"), &smtp_pw], None);
     doveadm(&["mailbox", "create", "-u", &imap_user, SENT]);
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("imap.pw"), &imap_pw).unwrap();
-    std::fs::write(dir.path().join("smtp.pw"), &smtp_pw).unwrap();
-    let text = format!(
-        r#"
-[agent]
-data_dir = "{d}/data"
-[imap]
-host = "localhost"
-port = 10143
-tls = "starttls"
-ca_file = "{ca}"
-[relay]
-host = "localhost"
-port = 10587
-tls = "starttls"
-ca_file = "{ca}"
-send_while = "always"
-[direct]
-host = "localhost"
-port = 10587
-tls = "starttls"
-ca_file = "{ca}"
-send_while = "always"
-[outbox]
-retry_schedule = ["1s"]
-[control]
-listen = "127.0.0.1:{port}"
-[jmap]
-enabled = false
-[[mailbox]]
-id = "{u}"
-name = "Test {u}"
-addresses = ["{u}@bau-firma.test"]
-hosted_address = "{imap_user}"
-password_file = "{d}/imap.pw"
-sent_folder = "{SENT}"
-[mailbox.smtp]
-login = "{u}@bau-firma.test"
-password_file = "{d}/smtp.pw"
-"#,
-        d = dir.path().display(),
-        ca = support::ca_file().display(),
-        port = free_port(),
-    );
-    let path = dir.path().join("postbote.toml");
-    std::fs::write(&path, text).unwrap();
-    let cfg = Config::load(&path).unwrap();
-    let store = Store::open(&cfg.store_path()).unwrap();
-    store.ensure_accounts([u.as_str()]).unwrap();
-    let app = App::new(Arc::new(cfg), store);
+    let app = Harness::app_for(&path);
 
     let mk = |local: &str| {
         let raw =
