@@ -427,11 +427,16 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     for (i, (name, sql)) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Exclusive)?;
         tx.execute_batch(sql).map_err(|source| StoreError::Migration { name, source })?;
-        if *name == "0007_search_text" {
-            fill_search_text(&tx)?;
+        // Migrations that need Rust run it in their own transaction. (What `catch_up` logs is
+        // not broadcast: nobody listens before the store is open.)
+        let mut t = Tx { tx, bumped: Vec::new() };
+        match *name {
+            "0007_search_text" => fill_search_text(&t.tx)?,
+            "0013_reply_state_catch_up" => outbox::catch_up(&mut t)?,
+            _ => {}
         }
-        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
-        tx.commit()?;
+        t.tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        t.tx.commit()?;
     }
     Ok(())
 }

@@ -228,25 +228,9 @@ impl Outbox<'_> {
     /// server may have accepted it. If none was (the stop fell between two envelopes of a split
     /// message), nobody's copy is in doubt and the message is `queued` again for the recipients
     /// still pending. Returns every `unknown` message, old and new.
-    ///
-    /// The same transaction brings every phone's submission and reply record that disagrees
-    /// with its message up to the message's state (a store from before the queue followed its
-    /// own changes), logging the change for the phone.
     pub fn mark_unknown(&self) -> Result<Vec<Unknown>> {
         self.store.write(|t| {
             let at = now();
-            let behind: Vec<(i64, State, i64)> = {
-                let mut s = t.tx.prepare(
-                    "SELECT o.id, o.status, COALESCE(o.sent_at, o.updated_at) FROM outbox_message o
-                     WHERE EXISTS (SELECT 1 FROM email_submission s
-                                   WHERE s.outbox_id = o.id AND s.destroyed = 0 AND s.last_status IS NOT o.status)
-                        OR EXISTS (SELECT 1 FROM autoreply_reply r WHERE r.outbox_id = o.id AND r.state IS NOT o.status)",
-                )?;
-                s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<_>>()?
-            };
-            for (id, state, when) in behind {
-                follow(t, id, state, when)?;
-            }
             let ids: Vec<(i64, i64)> = {
                 let mut s = t.tx.prepare(
                     "SELECT id, (SELECT COUNT(*) FROM outbox_in_flight f WHERE f.message = m.id)
@@ -601,6 +585,26 @@ pub(super) fn follow(t: &mut Tx<'_>, id: i64, state: State, at: i64) -> Result<(
          WHERE outbox_id = ?1 AND state IS NOT ?2",
     )?
     .execute(params![id, state, at, State::Sent])?;
+    Ok(())
+}
+
+/// Migration 0013, once: before the queue followed its own changes, two tasks copied its
+/// state into the phones' submissions and the reply records every 2 s, so a store of that
+/// release may hold records left behind by its last stop. Each one takes its message's state
+/// through [`follow`], which logs the change for the phones.
+pub(super) fn catch_up(t: &mut Tx<'_>) -> Result<()> {
+    let behind: Vec<(i64, State, i64)> = {
+        let mut s = t.tx.prepare(
+            "SELECT o.id, o.status, COALESCE(o.sent_at, o.updated_at) FROM outbox_message o
+             WHERE EXISTS (SELECT 1 FROM email_submission s
+                           WHERE s.outbox_id = o.id AND s.destroyed = 0 AND s.last_status IS NOT o.status)
+                OR EXISTS (SELECT 1 FROM autoreply_reply r WHERE r.outbox_id = o.id AND r.state IS NOT o.status)",
+        )?;
+        s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<_>>()?
+    };
+    for (id, state, when) in behind {
+        follow(t, id, state, when)?;
+    }
     Ok(())
 }
 
