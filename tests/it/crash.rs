@@ -25,7 +25,7 @@ use postbote::store::Store;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::support::{self, BECKER_SMTP, ca_file, capture_dir, smtp_send, stack_dir, unique_token, unique_user};
+use crate::support::{self, BECKER_SMTP, ca_file, capture_dir, smtp_send, unique_token, unique_user};
 
 /// The default seed; `POSTBOTE_CRASH_SEED` picks another.
 const DEFAULT_SEED: u64 = 20_261_204;
@@ -296,16 +296,10 @@ async fn ten_kills_during_a_mirror_of_3000_messages_lose_and_duplicate_nothing()
 }
 
 fn server_uids(user: &str) -> BTreeSet<u32> {
-    let conf = stack_dir().join("dovecot/dovecot.conf");
-    let out = Command::new("doveadm")
-        .arg("-c")
-        .arg(conf)
-        .args(["-f", "flow", "fetch", "-u", user, "uid", "mailbox", "INBOX", "all"])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "doveadm fetch failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.trim().strip_prefix("uid=")?.parse().ok()).collect()
+    support::doveadm(&["-f", "flow", "fetch", "-u", user, "uid", "mailbox", "INBOX", "all"])
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("uid=")?.parse().ok())
+        .collect()
 }
 
 // ------------------------------------------------------------------------------ the outbox

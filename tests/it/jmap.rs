@@ -7,7 +7,7 @@
 //! server: every wait polls for its condition with a timeout.
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,29 +20,12 @@ use postbote::app::App;
 use postbote::config::Config;
 use postbote::store::Store;
 
-use crate::support::{self, free_port, stack_dir};
+use crate::support::{self, doveadm, free_port, stack_dir};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 // ------------------------------------------------------------------------------ the stack
-
-fn run(cmd: &mut Command) -> String {
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn doveadm(args: &[&str]) -> String {
-    let conf = stack_dir().join("dovecot/dovecot.conf");
-    run(Command::new("doveadm").arg("-c").arg(conf).args(args))
-}
 
 fn deliver(user: &str, folder: &str, raw: &[u8]) {
     support::deliver_to_folder(user, folder, raw);
