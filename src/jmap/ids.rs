@@ -15,6 +15,9 @@ pub fn mailbox(id: i64) -> String {
 pub fn thread(id: i64) -> String {
     format!("T{id}")
 }
+pub fn submission(id: i64) -> String {
+    format!("S{id}")
+}
 pub fn blob(id: i64) -> String {
     format!("B{id}")
 }
@@ -38,6 +41,9 @@ pub fn parse_mailbox(s: &str) -> Option<i64> {
 }
 pub fn parse_thread(s: &str) -> Option<i64> {
     parse_prefixed(s, 'T')
+}
+pub fn parse_submission(s: &str) -> Option<i64> {
+    parse_prefixed(s, 'S')
 }
 
 /// A blob id: a stored blob, or a part of an email.

@@ -34,14 +34,6 @@ const SUB_PROPS: &[&str] = &[
     "mdnBlobIds",
 ];
 
-fn parse_sub(s: &str) -> Option<i64> {
-    let rest = s.strip_prefix('S')?;
-    if rest.is_empty() || rest.len() > 18 || !rest.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    rest.parse().ok()
-}
-
 /// (undoStatus, delivered) for a queue state.
 fn statuses(queue_state: Option<State>) -> (&'static str, &'static str) {
     match queue_state {
@@ -59,7 +51,7 @@ pub fn submission_get(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResu
     let want = get_ids(ctx, &args)?;
     let props = get_properties(&args, SUB_PROPS, SUB_PROPS)?;
     let states = ctx.states(&mailbox)?;
-    let nums: Option<Vec<i64>> = want.as_ref().map(|w| w.iter().filter_map(|i| parse_sub(i)).collect());
+    let nums: Option<Vec<i64>> = want.as_ref().map(|w| w.iter().filter_map(|i| ids::parse_submission(i)).collect());
     let rows = ctx.app.store.submissions().get(&mailbox, nums.as_deref())?;
     let mut list = Vec::new();
     for s in &rows {
@@ -78,7 +70,7 @@ pub fn submission_get(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResu
         let mut o = Map::new();
         for p in &props {
             let v = match p.as_str() {
-                "id" => json!(format!("S{}", s.id)),
+                "id" => json!(ids::submission(s.id)),
                 "identityId" => json!(s.identity),
                 "emailId" => json!(ids::email(s.email_id)),
                 "threadId" => json!(ids::thread(s.thread_id)),
@@ -91,14 +83,16 @@ pub fn submission_get(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResu
             };
             o.insert(p.clone(), v);
         }
-        o.insert("id".into(), json!(format!("S{}", s.id)));
+        o.insert("id".into(), json!(ids::submission(s.id)));
         list.push(Value::Object(o));
     }
     let not_found: Vec<String> = match &want {
         None => vec![],
-        Some(w) => {
-            w.iter().filter(|i| !parse_sub(i).is_some_and(|n| rows.iter().any(|r| r.id == n))).cloned().collect()
-        }
+        Some(w) => w
+            .iter()
+            .filter(|i| !ids::parse_submission(i).is_some_and(|n| rows.iter().any(|r| r.id == n)))
+            .cloned()
+            .collect(),
     };
     Ok(json!({
         "accountId": account_id,
@@ -109,7 +103,7 @@ pub fn submission_get(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResu
 }
 
 pub fn submission_changes(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
-    Ok(Value::Object(type_changes(ctx, &args, ObjType::EmailSubmission, |i| format!("S{i}"))?.0))
+    Ok(Value::Object(type_changes(ctx, &args, ObjType::EmailSubmission, ids::submission)?.0))
 }
 
 /// An address that may go into `MAIL FROM:<…>` or `RCPT TO:<…>`: one word with an `@`.
@@ -239,13 +233,13 @@ pub fn submission_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResu
             q.id,
             &envelope.to_string(),
         )?;
-        let id = format!("S{sid}");
+        let id = ids::submission(sid);
         ctx.created.insert(cid.clone(), id.clone());
         resp.created(cid.clone(), json!({"id": id, "threadId": ids::thread(row.thread_id), "sendAt": utc(crate::store::now()), "undoStatus": "pending"}));
         succeeded.push((cid, id, ids::email(email_id)));
     }
     for (id, patch) in update {
-        let Some(n) = ctx.resolve_id(&id).as_deref().and_then(parse_sub) else {
+        let Some(n) = ctx.resolve_id(&id).as_deref().and_then(ids::parse_submission) else {
             resp.not_updated(id, json!({"type": "notFound"}));
             continue;
         };
@@ -271,7 +265,7 @@ pub fn submission_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResu
         }
     }
     for id in destroy {
-        match ctx.resolve_id(&id).as_deref().and_then(parse_sub) {
+        match ctx.resolve_id(&id).as_deref().and_then(ids::parse_submission) {
             Some(n) if ctx.app.store.submissions().destroy(&mailbox, n)? => resp.destroyed(id),
             _ => {
                 resp.not_destroyed(id, json!({"type": "notFound"}));
@@ -289,7 +283,7 @@ pub fn submission_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResu
         if let Some(k) = key.strip_prefix('#') {
             return succeeded.iter().find(|(cid, _, _)| cid == k).map(|(_, _, email)| email.clone());
         }
-        let n = parse_sub(key)?;
+        let n = ids::parse_submission(key)?;
         let sub = ctx.app.store.submissions().get(&mailbox, Some(&[n])).ok()?.into_iter().next()?;
         Some(ids::email(sub.email_id))
     };
@@ -381,7 +375,7 @@ pub fn submission_query(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodRe
         "queryState": ids::state(&states.epoch, states.modseq(ObjType::EmailSubmission)),
         "canCalculateChanges": false,
         "position": start,
-        "ids": rows.iter().skip(start).take(limit).map(|(s, _)| json!(format!("S{}", s.id))).collect::<Vec<_>>(),
+        "ids": rows.iter().skip(start).take(limit).map(|(s, _)| json!(ids::submission(s.id))).collect::<Vec<_>>(),
     });
     if opt_bool(&args, "calculateTotal", false)? {
         out["total"] = json!(total);

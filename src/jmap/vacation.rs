@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 
 use super::body;
 use super::ids;
-use super::method::{Ctx, MethodError, MethodResult, get_ids, get_properties};
+use super::method::{Ctx, MethodError, MethodResult, get_ids, get_properties, utc};
 use super::set::{SetArgs, SetResponse, set_args};
 use crate::store::ObjType;
 
@@ -19,8 +19,8 @@ fn vacation_json(s: &crate::autoreply::Settings, props: &[String]) -> Value {
         let v = match p.as_str() {
             "id" => json!("singleton"),
             "isEnabled" => json!(s.is_enabled),
-            "fromDate" => s.from_date.map_or(Value::Null, |d| json!(d.format("%Y-%m-%dT%H:%M:%SZ").to_string())),
-            "toDate" => s.to_date.map_or(Value::Null, |d| json!(d.format("%Y-%m-%dT%H:%M:%SZ").to_string())),
+            "fromDate" => s.from_date.map_or(Value::Null, |d| utc(d.timestamp())),
+            "toDate" => s.to_date.map_or(Value::Null, |d| utc(d.timestamp())),
             "subject" => json!(s.subject),
             "textBody" => json!(s.text_body),
             "htmlBody" => json!(s.html_body),
