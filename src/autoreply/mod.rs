@@ -339,13 +339,11 @@ pub struct Summary {
 /// The settings, decisions per reason and replies per outbox state of `mailbox_id`.
 pub fn status(app: &App, mailbox_id: &str) -> Result<Summary, crate::store::StoreError> {
     let store = app.store.autoreply();
-    let mut replies = store.reply_states(mailbox_id)?;
-    replies.retain(|(_, n)| *n > 0);
-    replies.sort();
     Ok(Summary {
         settings: store.settings(mailbox_id)?.unwrap_or_default(),
         decisions: store.counts(mailbox_id)?,
-        replies,
+        // One row per state that has replies, ordered by state.
+        replies: store.reply_states(mailbox_id)?,
         initial_sync_skipped: store.cursor(mailbox_id)?.map(|c| c.initial_skipped).unwrap_or(0),
     })
 }

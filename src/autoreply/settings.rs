@@ -117,7 +117,7 @@ impl Settings {
 
     /// The leave window in words, in local time.
     pub fn describe_window(&self, tz: chrono_tz::Tz) -> String {
-        let fmt = |t: DateTime<Utc>| t.with_timezone(&tz).format("%d.%m.%Y %H:%M").to_string();
+        let fmt = |t: DateTime<Utc>| crate::clock::local_time(tz, t.timestamp());
         let mut parts = Vec::new();
         match (self.from_date, self.to_date) {
             (Some(f), Some(t)) => parts.push(format!("from {} until before {}", fmt(f), fmt(t))),

@@ -100,7 +100,7 @@ pub fn decide(
 ) -> Decision {
     use Reason::*;
     let tz = ctx.time_zone;
-    let fmt = |t: DateTime<Utc>| t.with_timezone(&tz).format("%d.%m.%Y %H:%M").to_string();
+    let fmt = |t: DateTime<Utc>| crate::clock::local_time(tz, t.timestamp());
 
     // 1. Is the responder on for this message?
     if !settings.is_enabled {
