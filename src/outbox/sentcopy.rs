@@ -277,22 +277,24 @@ async fn copy_one_by_one(app: &App, mb: &Mailbox) -> Result<usize, CopyError> {
     let mut n = 0;
     for c in copies {
         if app.store.message_id_in_role(&mb.id, "sent", &c.message_id)? {
-            app.store
-                .outbox_sent_copy_done(c.id, "the copy was already in the Sent folder (moved there by the device)")?;
+            app.store.outbox_sent_copies_done(
+                &[c.id],
+                "the copy was already in the Sent folder (moved there by the device)",
+            )?;
             n += 1;
             continue;
         }
         if c.tries > 0 && has_message_id(mb, &mut s, &folder, &c.message_id).await? {
-            app.store.outbox_sent_copy_done(
-                c.id,
+            app.store.outbox_sent_copies_done(
+                &[c.id],
                 &format!("copy already in the folder \"{folder}\" (not appended twice)"),
             )?;
             n += 1;
             continue;
         }
-        app.store.outbox_sent_copy_try(c.id)?;
+        app.store.outbox_sent_copies_try(&[c.id])?;
         append::append_one(&mut s, &folder, "\\Seen", None, &c.raw).await.map_err(imap_err(mb))?;
-        app.store.outbox_sent_copy_done(c.id, &format!("copy saved in the folder \"{folder}\""))?;
+        app.store.outbox_sent_copies_done(&[c.id], &format!("copy saved in the folder \"{folder}\""))?;
         n += 1;
     }
     let _ = s.logout().await;

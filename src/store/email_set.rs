@@ -143,7 +143,7 @@ impl Emails<'_> {
                 raw,
             };
             let size = m.raw.len() as i64;
-            let id = insert_message(t, account, folder, &m, &parsed)?
+            let id = insert_message(t, account, folder, m, parsed)?
                 .ok_or_else(|| StoreError::Other("a local message cannot exist already".into()))?;
             let (blob_id, thread_id): (i64, i64) =
                 t.tx.query_row("SELECT blob_id, thread_id FROM message WHERE id = ?1", [id], |r| {

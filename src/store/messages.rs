@@ -100,7 +100,10 @@ impl Store {
 
 impl Messages<'_> {
     /// Store a batch of fetched messages and, in the same transaction, the folder's new state.
-    /// Returns the ids of the messages that were new (a UID already stored is skipped).
+    /// Returns the ids of the messages that were new (a UID already stored is skipped). The
+    /// mirror prepares and inserts its batches in two stages ([`prepare`], `insert_ready`);
+    /// this is both at once, for tests.
+    #[cfg(test)]
     pub fn insert(
         &self,
         account: &str,
@@ -358,11 +361,11 @@ pub(crate) fn insert_message(
     t: &mut Tx<'_>,
     account: &str,
     folder_id: i64,
-    m: &NewMessage,
-    p: &Parsed,
+    m: NewMessage,
+    p: Parsed,
 ) -> Result<Option<i64>> {
     let uidvalidity = folder_uidvalidity(t, folder_id)?;
-    let r = ready(m.clone(), p.clone());
+    let r = ready(m, p);
     let id = insert_ready(t, account, folder_id, uidvalidity, &r)?;
     if id.is_some() {
         t.touch(account, ObjType::Email)?;

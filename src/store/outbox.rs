@@ -135,22 +135,6 @@ impl Store {
         })
     }
 
-    /// Committed before an APPEND, so a retry after a crash knows to search first.
-    pub fn outbox_sent_copy_try(&self, id: i64) -> Result<()> {
-        self.write(|t| {
-            t.tx.execute("UPDATE outbox_message SET sent_copy_tries = sent_copy_tries + 1 WHERE id = ?1", [id])?;
-            Ok(())
-        })
-    }
-
-    pub fn outbox_sent_copy_done(&self, id: i64, text: &str) -> Result<()> {
-        self.write(|t| {
-            t.tx.execute("UPDATE outbox_message SET sent_copy_done = 1 WHERE id = ?1", [id])?;
-            own_note(&t.tx, id, now(), text)?;
-            Ok(())
-        })
-    }
-
     /// Put a message postbote wrote itself (a notice about a failed delivery) into the
     /// account's INBOX: at once in the store, where phones and `messages list` see it, and
     /// through the write-back queue on the server (IMAP APPEND), where the office program
@@ -620,7 +604,7 @@ pub(super) fn put_inbox_notice(t: &mut super::Tx<'_>, account: &str, raw: Vec<u8
         internal_date: now(),
         raw,
     };
-    let id = insert_message(t, account, folder, &m, &parsed)?.expect("a local message is always new");
+    let id = insert_message(t, account, folder, m, parsed)?.expect("a local message is always new");
     t.log(account, super::ObjType::Mailbox, folder, super::Op::CountsOnly, None)?;
     t.touch(account, super::ObjType::EmailDelivery)?;
     super::writeback::queue(t, account, "append", Some(id), None, None, None, None)?;

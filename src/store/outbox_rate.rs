@@ -54,7 +54,8 @@ impl Outbox<'_> {
         })
     }
 
-    /// Count one more envelope under `keys` (without a message in flight: tests and tools).
+    /// Count one more envelope under `keys` (without a message in flight; tests).
+    #[cfg(test)]
     pub fn log_send(&self, keys: &[String], message: i64, at: i64) -> Result<()> {
         self.store.write(|t| Ok(log(&t.tx, keys, message, at)?))
     }

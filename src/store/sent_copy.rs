@@ -1,4 +1,4 @@
-//! Sent-copy bookkeeping for a whole batch at once (the single-copy calls are in `outbox.rs`):
+//! Sent-copy bookkeeping, for a whole batch at once (or a batch of one):
 //! `tries` is committed for every copy of a batch before its APPEND goes out, and `done` for
 //! the copies the server confirmed, each in one transaction. A copy the server refuses is
 //! counted, and set aside after a few refusals, so one message the server will never take is
