@@ -308,6 +308,7 @@ pub async fn reconcile_unknown(app: &App) -> Result<usize, CopyError> {
     let unknown = app.store.outbox().mark_unknown()?;
     let mut settled = 0;
     let mut accounts: Vec<&str> = unknown.iter().map(|u| u.account.as_str()).collect();
+    accounts.sort_unstable();
     accounts.dedup();
     for account in accounts {
         let Some(mb) = app.config.mailbox(account) else { continue };
@@ -326,13 +327,14 @@ pub async fn reconcile_unknown(app: &App) -> Result<usize, CopyError> {
         let result: Result<(), CopyError> = async {
             let mut s = connect(app, mb).await?;
             let folder = resolve_folder(app, mb, &mut s, &mb.sent_folder).await?;
-            for u in left {
-                if has_message_id(mb, &mut s, &folder, &u.message_id).await? {
-                    app.store
-                        .outbox()
-                        .resolve_sent(u.id, &format!("its Message-ID was found in the server's folder \"{folder}\""))?;
-                    settled += 1;
-                }
+            // One EXAMINE and a SEARCH per 50 Message-IDs, not both per message.
+            let ids: Vec<&str> = left.iter().map(|u| u.message_id.as_str()).collect();
+            let there = message_ids_in(mb, &mut s, &folder, &ids).await?;
+            for u in left.into_iter().filter(|u| there.contains(&u.message_id)) {
+                app.store
+                    .outbox()
+                    .resolve_sent(u.id, &format!("its Message-ID was found in the server's folder \"{folder}\""))?;
+                settled += 1;
             }
             let _ = s.logout().await;
             Ok(())
