@@ -86,7 +86,7 @@ async fn sync_once_inner(app: &App, mailbox: &str, progress: bool) -> Result<Rep
         let mut s = imap::connect(&app.config, &mb).await?;
         let mut m = Mirror::prepare(app, &mb, &mut s).await?;
         writeback::drain_with(app, &mb.id, &mut s, &m.profile).await?;
-        m.discover(&mut s).await?;
+        // The pass lists the folders first (nothing is discovered yet).
         let report = m.pass(&mut s, PassOptions { cancel: None, progress }).await?;
         let _ = tokio::time::timeout(Duration::from_secs(5), s.logout()).await;
         Ok::<_, SyncError>(report)
@@ -164,15 +164,14 @@ async fn connected(
         r = imap::connect(&app.config, mb) => r?,
         _ = token.cancelled() => return Ok(()),
     };
-    // ENABLE first (it must precede any SELECT), then a phone's queued changes, so the first
-    // look at the server's folder list already sees its folder changes.
+    // ENABLE first (it must precede any SELECT). Each round then writes a phone's queued
+    // changes back before the pass, whose first step on a new connection is the folder list,
+    // so that list already sees the phone's folder changes.
     let mut m = tokio::select! {
         r = Mirror::prepare(app, mb, &mut s) => r?,
         _ = token.cancelled() => return Ok(()),
     };
-    writeback::drain_with(app, &mb.id, &mut s, &m.profile).await?;
-    m.discover(&mut s).await?;
-    tracing::info!(mailbox = %mb.id, folders = m.folders.len(), "connected");
+    tracing::info!(mailbox = %mb.id, "connected");
     loop {
         writeback::drain_with(app, &mb.id, &mut s, &m.profile).await?;
         while s.unsolicited_responses.try_recv().is_ok() {}
@@ -219,7 +218,7 @@ async fn wait(
 ) -> Result<(Session, Wake), SyncError> {
     let deadline = tokio::time::Instant::now() + until;
     let wb = app.writeback_notify(m.account());
-    let Some(inbox) = m.idle_folder().filter(|_| m.idle).map(str::to_string) else {
+    let Some(inbox) = m.idle_folder().filter(|_| m.profile.idle).map(str::to_string) else {
         let wake = tokio::select! {
             _ = token.cancelled() => Wake::Cancelled,
             _ = tokio::time::sleep_until(deadline) => Wake::Schedule,

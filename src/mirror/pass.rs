@@ -56,7 +56,6 @@ pub struct Mirror {
     pub profile: ServerProfile,
     /// The extensions planning uses (from the profile; a test may narrow them).
     pub caps: Caps,
-    pub idle: bool,
     pub folders: Vec<MirrorFolder>,
     pub discovered_at: Option<Instant>,
     /// The folder the session has selected (EXAMINE), if any. STATUS on it would answer from
@@ -90,7 +89,6 @@ impl Mirror {
             app: app.clone(),
             mailbox: mailbox.clone(),
             caps: Caps { condstore: profile.condstore, qresync: profile.qresync },
-            idle: profile.idle,
             profile,
             folders: Vec::new(),
             discovered_at: None,
