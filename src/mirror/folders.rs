@@ -7,7 +7,7 @@
 //! from a name.
 
 use crate::config::FolderSpec;
-use crate::imap::Listed;
+use crate::imap::{Listed, roles};
 
 /// A folder to mirror.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,11 +23,16 @@ pub fn resolve(specs: &[FolderSpec], listed: &[Listed]) -> (Vec<Target>, Vec<Fol
     let mut targets: Vec<Target> = Vec::new();
     let mut missing = Vec::new();
     for spec in specs {
-        let found = listed.iter().filter(|l| l.selectable).find(|l| match spec {
-            FolderSpec::Role(r) => l.role.as_deref() == Some(r.as_str()),
-            FolderSpec::Name(n) if n.eq_ignore_ascii_case("INBOX") => l.name.eq_ignore_ascii_case("INBOX"),
-            FolderSpec::Name(n) => l.name == *n || l.wire == *n,
-        });
+        let found = match spec {
+            FolderSpec::Role(r) => roles::with_role(listed, r),
+            FolderSpec::Name(n) => listed.iter().filter(|l| l.selectable).find(|l| {
+                if n.eq_ignore_ascii_case("INBOX") {
+                    l.name.eq_ignore_ascii_case("INBOX")
+                } else {
+                    l.name == *n || l.wire == *n
+                }
+            }),
+        };
         match found {
             Some(l) => {
                 if !targets.iter().any(|t| t.wire == l.wire) {
