@@ -40,7 +40,13 @@ pub enum WritebackError {
 /// One command; `Ok(Err(refusal))` when the server said NO or BAD, `Err` when the connection
 /// failed.
 async fn command<S: Stream>(s: &mut SessionOf<S>, cmd: &str, what: &str) -> Result<Result<Done, Refusal>, Error> {
-    match wire::simple(s, cmd, what).await {
+    split(wire::simple(s, cmd, what).await)
+}
+
+/// A command's outcome as `Ok(Err(refusal))` when the server said NO or BAD, `Err` when the
+/// connection failed.
+fn split(r: Result<Done, Error>) -> Result<Result<Done, Refusal>, Error> {
+    match r {
         Ok(d) => Ok(Ok(d)),
         Err(Error::Refused { refusal, .. }) => Ok(Err(refusal)),
         Err(e) => Err(e),
@@ -61,6 +67,14 @@ impl Selected {
             self.0 = Some(folder.to_string());
         }
         Ok(o)
+    }
+
+    /// Leave the selected folder, if any (a refused UNSELECT changes nothing for us).
+    async fn clear<S: Stream>(&mut self, s: &mut SessionOf<S>) -> Result<(), Error> {
+        if self.0.take().is_some() {
+            command(s, "UNSELECT", "UNSELECT").await?.ok();
+        }
+        Ok(())
     }
 }
 
@@ -118,11 +132,7 @@ async fn perform<S: Stream>(
         }
         WritebackOp::Append { folder, flags, raw, internal_date, .. } => {
             let appended = imap::append::append_one(s, folder, &flags.join(" "), Some(*internal_date), raw).await;
-            match appended {
-                Ok(d) => Ok(Ok(effect(d))),
-                Err(Error::Refused { refusal, .. }) => Ok(Err(refusal.to_string())),
-                Err(e) => Err(e),
-            }
+            Ok(split(appended)?.map(effect).map_err(|r| r.to_string()))
         }
         WritebackOp::Create { name } => {
             match command(s, &format!("CREATE {}", wire_name(name)), &format!("CREATE {name}")).await? {
@@ -133,18 +143,14 @@ async fn perform<S: Stream>(
             }
         }
         WritebackOp::Rename { from, to } => {
-            if sel.0.is_some() {
-                command(s, "UNSELECT", "UNSELECT").await?.ok();
-                sel.0 = None;
-            }
+            sel.clear(s).await?;
             let cmd = format!("RENAME {} {}", wire_name(from), wire_name(to));
             try_ok!(command(s, &cmd, &format!("RENAME {from}")));
             Ok(Ok(WritebackEffect::None))
         }
         WritebackOp::Delete { name } => {
             if sel.0.as_deref() == Some(name) {
-                command(s, "UNSELECT", "UNSELECT").await?.ok();
-                sel.0 = None;
+                sel.clear(s).await?;
             }
             match command(s, &format!("DELETE {}", wire_name(name)), &format!("DELETE {name}")).await? {
                 Ok(_) => Ok(Ok(WritebackEffect::None)),
@@ -196,10 +202,8 @@ pub async fn drain_with<S: Stream>(
             Err(text) => refused(app, mailbox, &q, &text)?,
         }
     }
-    if sel.0.is_some() {
-        // Leave no folder selected: the mirror selects what it needs itself.
-        let _ = command(session, "UNSELECT", "UNSELECT").await;
-    }
+    // Leave no folder selected: the mirror selects what it needs itself.
+    let _ = sel.clear(session).await;
     if done > 0 {
         tracing::debug!(mailbox, done, "write-back: changes written to IMAP");
     }
