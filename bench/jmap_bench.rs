@@ -10,6 +10,11 @@
 //!    ratios.
 //! 2. Polling: 50 devices, each on its own keep-alive connection, poll an empty
 //!    `Email/changes` for a bounded number of requests; prints requests per second and p50/p99.
+//! 3. Drafts: a device creates 100 drafts from `bodyStructure` (multipart/alternative, German
+//!    text) and submits each, one request per draft as a phone does (Email/set create +
+//!    EmailSubmission/set by creation reference); with the mirror running, prints the time
+//!    until all 100 submissions are in the outbox and until all 100 drafts are in Drafts on
+//!    Dovecot (written back by APPEND).
 //!
 //! Loopback only; the server runs in this process (`jmap::router`), so clients and server
 //! share the machine's cores. Numbers are printed, never asserted.
@@ -31,6 +36,7 @@ use tokio::net::TcpStream;
 const RUNS: usize = 7;
 const DEVICES: usize = 50;
 const POLLS_PER_DEVICE: usize = 200;
+const DRAFTS: usize = 100;
 
 /// Mailbox size and new messages: 10,000 and 500 unless `JMAP_BENCH_BASE` / `JMAP_BENCH_NEW`
 /// say otherwise (a quick smoke run of the bench itself).
@@ -153,7 +159,7 @@ async fn main() {
     let text = format!(
         "[agent]\ndata_dir = \"{d}/data\"\nbatch_size = 500\n[imap]\nhost = \"localhost\"\nport = 10993\ntls = \"implicit\"\nca_file = \"{ca}\"\n\
          [relay]\nhost = \"localhost\"\nport = 10587\n[jmap]\nenabled = false\n\
-         [[mailbox]]\nid = \"bench\"\nname = \"Bench\"\naddresses = [\"bench@bau-firma.test\"]\nhosted_address = \"{user}\"\npassword_file = \"{d}/pw\"\nfolders = [\"INBOX\"]\n",
+         [[mailbox]]\nid = \"bench\"\nname = \"Bench\"\naddresses = [\"bench@bau-firma.test\"]\nhosted_address = \"{user}\"\npassword_file = \"{d}/pw\"\nfolders = [\"INBOX\", \"Drafts\"]\n",
         d = dir.path().display(),
         ca = stack_dir().join("certs/cert.pem").display(),
     );
@@ -306,5 +312,85 @@ async fn main() {
         pct(0.99),
         pct(1.0)
     );
+
+    drafts(&app, &cfg, &mb, port, &phone, &token).await;
     token.cancel();
+}
+
+/// Messages in `folder` on the hosted server, by STATUS on a fresh session.
+async fn hosted_count(cfg: &Config, mb: &postbote::config::Mailbox, folder: &str) -> u64 {
+    let mut s = conn::connect(cfg, mb).await.unwrap();
+    let st = s.status(folder, "(MESSAGES)").await.unwrap();
+    let _ = s.logout().await;
+    st.exists as u64
+}
+
+/// Part 3: 100 drafts from `bodyStructure`, each submitted, with the mirror writing back.
+async fn drafts(
+    app: &App,
+    cfg: &Config,
+    mb: &postbote::config::Mailbox,
+    port: u16,
+    phone: &str,
+    token: &tokio_util::sync::CancellationToken,
+) {
+    let using = json!(["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail", "urn:ietf:params:jmap:submission"]);
+    let mut http = Http::connect(port).await;
+    let v: Value = serde_json::from_slice(
+        &http
+            .post(
+                phone,
+                json!({"using": using, "methodCalls": [
+                ["Mailbox/query", {"accountId": "bench", "filter": {"role": "drafts"}}, "m"],
+                ["Identity/get", {"accountId": "bench"}, "i"]]})
+                .to_string()
+                .as_bytes(),
+            )
+            .await,
+    )
+    .unwrap();
+    let drafts = v["methodResponses"][0][1]["ids"][0].as_str().unwrap_or_else(|| panic!("no Drafts: {v}")).to_string();
+    let identity = v["methodResponses"][1][1]["list"][0]["id"].as_str().unwrap().to_string();
+    let before = hosted_count(cfg, mb, "Drafts").await;
+    let queued_before = app.store.outbox().list(Some("bench"), None, 1_000_000).map(|l| l.len()).unwrap_or(0);
+    let mirror = tokio::spawn(postbote::mirror::run(app.clone(), "bench".into(), token.child_token()));
+
+    let t = Instant::now();
+    for i in 0..DRAFTS {
+        let body = json!({"using": using, "methodCalls": [
+            ["Email/set", {"accountId": "bench", "create": {"d": {
+                "mailboxIds": {drafts.clone(): true}, "keywords": {"$draft": true},
+                "from": [{"name": "Bench Büro", "email": "bench@bau-firma.test"}],
+                "to": [{"name": "Jürgen Käßmann", "email": format!("kunde{i}@kunde.test")}],
+                "subject": format!("Angebot Nr. {i}: Dachsanierung, Gerüst und Rinnen"),
+                "bodyStructure": {"type": "multipart/alternative", "subParts": [
+                    {"partId": "t", "type": "text/plain"},
+                    {"partId": "h", "type": "text/html"}]},
+                "bodyValues": {
+                    "t": {"value": format!("Sehr geehrter Herr Käßmann,\n\nanbei unser Angebot Nr. {i} für die Dachsanierung.\nMit freundlichen Grüßen\nBench Büro\n")},
+                    "h": {"value": format!("<p>Sehr geehrter Herr Käßmann,</p><p>anbei unser Angebot Nr. {i} für die Dachsanierung.</p><p>Mit freundlichen Grüßen<br>Bench Büro</p>")}}}}}, "e"],
+            ["EmailSubmission/set", {"accountId": "bench", "create": {"s": {"identityId": identity, "emailId": "#d"}}}, "s"]]})
+        .to_string();
+        let v: Value = serde_json::from_slice(&http.post(phone, body.as_bytes()).await).unwrap();
+        assert!(v["methodResponses"][1][1]["created"]["s"]["id"].is_string(), "draft {i} not submitted: {v}");
+    }
+    let requests = t.elapsed();
+    let queued = app.store.outbox().list(Some("bench"), None, 1_000_000).map(|l| l.len()).unwrap_or(0) - queued_before;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let mut on_server = 0;
+    while on_server < DRAFTS as u64 {
+        assert!(Instant::now() < deadline, "only {on_server} of {DRAFTS} drafts reached Dovecot within 5 min");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        on_server = hosted_count(cfg, mb, "Drafts").await - before;
+    }
+    let written_back = t.elapsed();
+    println!("{DRAFTS} drafts from bodyStructure, each submitted (one request per draft, mirror running):");
+    println!(
+        "  all {queued} in the outbox after {:.2} s ({:.1} ms per request); all {DRAFTS} in Drafts on Dovecot after {:.2} s",
+        requests.as_secs_f64(),
+        requests.as_secs_f64() * 1e3 / DRAFTS as f64,
+        written_back.as_secs_f64()
+    );
+    token.cancel();
+    let _ = mirror.await;
 }
