@@ -153,6 +153,7 @@ fn dispatch(ctx: &mut Ctx<'_>, using: &[String], name: &str, args: Map<String, V
         "Thread/changes" => thread::thread_changes(ctx, args),
         "Identity/get" => identity::identity_get(ctx, args),
         "Identity/changes" => identity::identity_changes(ctx, args),
+        "Identity/set" => identity::identity_set(ctx, args),
         "Email/get" => email::get(ctx, args),
         "Email/changes" => email::changes(ctx, args),
         "Email/query" => email::query(ctx, args),
