@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 
 use super::device::Authed;
 use super::method::{Ctx, MethodError, MethodResult};
-use super::{email, identity, mailbox, push, snippet, submission, thread, vacation};
+use super::{copy, email, identity, mailbox, push, snippet, submission, thread, vacation};
 use crate::app::App;
 
 pub const CORE: &str = "urn:ietf:params:jmap:core";
@@ -131,7 +131,7 @@ pub fn run(app: &App, authed: &Authed, req: Request, session_state: String) -> V
 
 fn dispatch(ctx: &mut Ctx<'_>, using: &[String], name: &str, args: Map<String, Value>) -> MethodResult {
     let cap = match name.split_once('/').map(|x| x.0) {
-        Some("Core" | "PushSubscription") => CORE,
+        Some("Core" | "PushSubscription" | "Blob") => CORE,
         Some("Mailbox" | "Thread" | "Email" | "SearchSnippet") => MAIL,
         Some("Identity" | "EmailSubmission") => SUBMISSION,
         Some("VacationResponse") => VACATION,
@@ -153,12 +153,15 @@ fn dispatch(ctx: &mut Ctx<'_>, using: &[String], name: &str, args: Map<String, V
         "Thread/changes" => thread::thread_changes(ctx, args),
         "Identity/get" => identity::identity_get(ctx, args),
         "Identity/changes" => identity::identity_changes(ctx, args),
+        "Identity/set" => identity::identity_set(ctx, args),
         "Email/get" => email::get(ctx, args),
         "Email/changes" => email::changes(ctx, args),
         "Email/query" => email::query(ctx, args),
         "Email/queryChanges" => email::query_changes(ctx, args),
         "Email/set" => email::set(ctx, args),
         "Email/import" => email::import(ctx, args),
+        "Email/copy" => copy::email_copy(ctx, args),
+        "Blob/copy" => copy::blob_copy(ctx, args),
         "SearchSnippet/get" => snippet::search_snippets(ctx, args),
         "EmailSubmission/get" => submission::submission_get(ctx, args),
         "EmailSubmission/changes" => submission::submission_changes(ctx, args),

@@ -29,6 +29,7 @@ pub mod devices;
 pub mod email_query;
 pub mod email_set;
 pub mod folders;
+pub mod identities;
 pub mod mailboxes;
 pub mod messages;
 pub mod outbox;
@@ -64,6 +65,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0011_outbox_in_flight", include_str!("../../schema/0011_outbox_in_flight.sql")),
     ("0012_sent_copy_refusals", include_str!("../../schema/0012_sent_copy_refusals.sql")),
     ("0013_reply_state_catch_up", include_str!("../../schema/0013_reply_state_catch_up.sql")),
+    ("0017_identities", include_str!("../../schema/0017_identities.sql")),
 ];
 
 const READERS: usize = 8;

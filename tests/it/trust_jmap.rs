@@ -475,7 +475,8 @@ async fn email_set_refuses_header_injection() {
 
 /// VacationResponse/set refuses a subject with a line break (it would become the header of
 /// every auto-reply) and keeps the old one; EmailSubmission refuses an envelope address with
-/// a line break (it would become an SMTP command); Identity cannot be changed from a phone.
+/// a line break (it would become an SMTP command); Identity/set refuses a name with a line
+/// break (a phone copies it into From) and keeps the old one.
 /// On main the vacation subject was flattened and saved, and a mailFrom was not looked at.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn vacation_submission_and_identity_refuse_line_breaks() {
@@ -543,7 +544,9 @@ async fn vacation_submission_and_identity_refuse_line_breaks() {
     assert_eq!(res["notCreated"]["f"]["type"], "invalidProperties", "{res}");
     assert_eq!(res["notCreated"]["f"]["properties"], json!(["envelope"]), "{res}");
     assert_eq!(r[1][1]["list"], json!([]), "nothing was queued: {}", r[1]);
-    assert_eq!(r[2][0], "error", "{}", r[2]);
+    assert_eq!(r[2][1]["notUpdated"][&identity]["type"], "invalidProperties", "{}", r[2]);
+    assert_eq!(r[2][1]["notUpdated"][&identity]["properties"], json!(["name"]), "{}", r[2]);
+    assert_eq!(r[2][1]["updated"], json!({}), "{}", r[2]);
     assert_eq!(r[3][1]["list"][0]["name"], "Hans Becker", "{}", r[3]);
     for raw in d.stored_raw() {
         assert_no_injected_header(&raw);
