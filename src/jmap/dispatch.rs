@@ -159,6 +159,7 @@ fn dispatch(ctx: &mut Ctx<'_>, using: &[String], name: &str, args: Map<String, V
         "Email/queryChanges" => email::query_changes(ctx, args),
         "Email/set" => email::set(ctx, args),
         "Email/import" => email::import(ctx, args),
+        "Email/parse" => email::parse(ctx, args),
         "SearchSnippet/get" => snippet::search_snippets(ctx, args),
         "EmailSubmission/get" => submission::submission_get(ctx, args),
         "EmailSubmission/changes" => submission::submission_changes(ctx, args),
