@@ -343,7 +343,10 @@ fn part(
     if depth > MAX_DEPTH {
         return Err(invalid(&[loc.here()], "body parts are nested too deep"));
     }
-    for k in o.keys() {
+    for (k, v) in o {
+        if v.is_null() {
+            continue;
+        }
         if k == "headers" {
             return Err(invalid(
                 &[at(k)],
@@ -510,8 +513,9 @@ fn simple_body(o: &Map<String, Value>, inp: &mut Inputs<'_>) -> Result<Part, Val
 /// account may use.
 pub fn draft(o: &Map<String, Value>, blob: &mut dyn FnMut(&str) -> Option<Vec<u8>>) -> Result<Draft, Value> {
     let same = |k: &str| k.to_string();
-    for k in o.keys() {
-        if body::parse_header_prop(k).is_some()
+    for (k, v) in o {
+        if v.is_null()
+            || body::parse_header_prop(k).is_some()
             || CONVENIENCE.iter().any(|(c, _)| c == k)
             || OTHER_PROPS.contains(&k.as_str())
         {
