@@ -9,8 +9,6 @@
 use mail_parser::{Address, HeaderValue, MessageParser, MimeHeaders, PartType};
 use serde_json::{Map, Value, json};
 
-use super::ids;
-
 pub const BODY_PROPS: &[&str] = &[
     "partId",
     "blobId",
@@ -202,12 +200,15 @@ pub fn part_bytes(msg: &mail_parser::Message<'_>, i: usize) -> Option<Vec<u8>> {
     })
 }
 
-/// An EmailBodyPart object for part `i` with the requested properties. `email`: the stored
-/// email whose part this is, which names the part's blob; a message that is not stored
-/// (Email/parse) has no part blobs, and `blobId` is null.
+/// The blob id of each part of a message, by part index (`P<email>-<part>` for a stored
+/// email).
+pub type PartBlob<'a> = &'a dyn Fn(usize) -> Option<String>;
+
+/// An EmailBodyPart object for part `i` with the requested properties; `blob` names the
+/// blob of a part.
 pub fn part_json(
     msg: &mail_parser::Message<'_>,
-    email: Option<i64>,
+    blob: PartBlob<'_>,
     i: usize,
     props: &[String],
     recurse: bool,
@@ -226,8 +227,8 @@ pub fn part_json(
                     json!(i.to_string())
                 }
             }
-            "blobId" => match email {
-                Some(e) if !multipart => json!(ids::part_blob(e, i)),
+            "blobId" => match blob(i) {
+                Some(b) if !multipart => json!(b),
                 _ => Value::Null,
             },
             "size" => json!(if multipart { 0 } else { part_bytes(msg, i).map_or(0, |b| b.len()) }),
@@ -249,7 +250,7 @@ pub fn part_json(
             "location" => json!(part.content_location()),
             "subParts" => match (&part.body, recurse) {
                 (PartType::Multipart(children), true) => {
-                    json!(children.iter().map(|c| part_json(msg, email, *c as usize, props, true)).collect::<Vec<_>>())
+                    json!(children.iter().map(|c| part_json(msg, blob, *c as usize, props, true)).collect::<Vec<_>>())
                 }
                 _ => continue,
             },
@@ -307,6 +308,7 @@ pub fn is_mime_type(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::jmap::ids;
 
     const MSG: &[u8] = b"From: =?UTF-8?Q?J=C3=BCrgen?= <j@kunde.test>\r\n\
 To: Becker <becker@bau-firma.test>, info@bau-firma.test\r\n\
@@ -380,7 +382,7 @@ Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n\
     fn parts_and_body_values() {
         let msg = MessageParser::default().parse(MSG).unwrap();
         let props: Vec<String> = DEFAULT_BODY_PROPS.iter().chain(["subParts"].iter()).map(|s| s.to_string()).collect();
-        let s = part_json(&msg, Some(7), 0, &props, true);
+        let s = part_json(&msg, &|i| Some(ids::part_blob(7, i)), 0, &props, true);
         assert_eq!(s["type"], "multipart/mixed");
         assert_eq!(s["partId"], Value::Null);
         assert_eq!(s["subParts"][0]["type"], "text/plain");

@@ -293,8 +293,9 @@ async fn drafts_from_body_structure_reach_dovecot_as_built() {
     d.stop().await;
 }
 
-/// Email/parse reads an uploaded .eml and a message attached to a stored draft; a blob that is
-/// not a message is notParsable, an unknown one notFound.
+/// Email/parse reads an uploaded .eml and a message attached to a stored draft, and gives each
+/// part a blob that downloads; a blob that is not a message is notParsable, an unknown one
+/// notFound.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn email_parse_reads_uploaded_and_attached_messages() {
     let (user, pw) = support::unique_user("jmapparse");
@@ -334,6 +335,9 @@ async fn email_parse_reads_uploaded_and_attached_messages() {
     assert_eq!(e["sentAt"], "2026-11-02T08:15:00Z");
     let t = e["textBody"][0]["partId"].as_str().unwrap();
     assert_eq!(e["bodyValues"][t]["value"], "Können Sie nächste Woche vorbeikommen?\r\n");
+    // The part has a blob of its own, which downloads as the decoded text.
+    let part = e["textBody"][0]["blobId"].as_str().unwrap();
+    assert_eq!(client.download(part).await.unwrap(), "Können Sie nächste Woche vorbeikommen?\r\n".as_bytes());
 
     // A draft that forwards it as an attached message; the attached part parses as the original.
     let r = d

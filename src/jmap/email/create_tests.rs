@@ -93,7 +93,7 @@ fn alternative_and_mixed_trees_nest() {
     let msg = MessageParser::default().parse(&raw).unwrap();
     let props: Vec<String> =
         ["type", "name", "charset", "subParts", "disposition"].iter().map(|s| s.to_string()).collect();
-    let s = crate::jmap::body::part_json(&msg, Some(1), 0, &props, true);
+    let s = crate::jmap::body::part_json(&msg, &|i| Some(format!("P1-{i}")), 0, &props, true);
     assert_eq!(s["type"], "multipart/mixed");
     assert_eq!(s["subParts"][0]["type"], "multipart/alternative");
     assert_eq!(s["subParts"][0]["subParts"][1]["type"], "text/html");
@@ -165,7 +165,7 @@ fn the_simple_form_keeps_its_layout() {
     .unwrap();
     let msg = MessageParser::default().parse(&raw).unwrap();
     let props: Vec<String> = ["type", "name", "disposition", "cid", "subParts"].iter().map(|s| s.to_string()).collect();
-    let s = crate::jmap::body::part_json(&msg, Some(1), 0, &props, true);
+    let s = crate::jmap::body::part_json(&msg, &|i| Some(format!("P1-{i}")), 0, &props, true);
     assert_eq!(s["type"], "multipart/mixed");
     assert_eq!(s["subParts"][0]["type"], "multipart/alternative");
     assert_eq!(s["subParts"][1]["name"], "Rechnung Größe.pdf");

@@ -139,9 +139,18 @@ impl BodyArgs {
         self.props.iter().any(|p| BODY_LEVEL.contains(&p.as_str()) || p.starts_with("header:"))
     }
 
-    /// The body-level and `header:*` properties of the message `raw` into `o`. `email`: the
-    /// stored email the parts belong to (their blob ids), if any.
-    fn fill(&self, o: &mut Map<String, Value>, raw: &[u8], email: Option<i64>) {
+    /// Whether a property asked for lists body parts with their blob ids.
+    fn needs_part_blobs(&self) -> bool {
+        self.body_props.iter().any(|p| p == "blobId")
+            && self
+                .props
+                .iter()
+                .any(|p| matches!(p.as_str(), "bodyStructure" | "textBody" | "htmlBody" | "attachments"))
+    }
+
+    /// The body-level and `header:*` properties of the message `raw` into `o`; `email` names
+    /// the blob of each part.
+    fn fill(&self, o: &mut Map<String, Value>, raw: &[u8], email: body::PartBlob<'_>) {
         let Some(msg) = MessageParser::default().parse(raw) else {
             // Not parseable at all: body properties are empty, headers null.
             for p in &self.props {
@@ -227,7 +236,7 @@ pub fn get(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
         }
         if b.needs_parse() {
             let raw = ctx.app.store.emails().raw(&mailbox, r.id)?.unwrap_or_default();
-            b.fill(&mut o, &raw, Some(r.id));
+            b.fill(&mut o, &raw, &|i| Some(ids::part_blob(r.id, i)));
         }
         list.push(Value::Object(o));
     }

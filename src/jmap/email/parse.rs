@@ -5,15 +5,19 @@
 //! The list properties come from the same reading the store does at ingest
 //! (`message::parse`), the body properties and `header:*` from the same code as `Email/get`.
 //! What only a stored email has (`id`, `mailboxIds`, `keywords`, `receivedAt`, `threadId`) is
-//! null, and so are the `blobId`s of the parts: a part of a message that is not stored has no
-//! blob of its own here. A blob without a header section is `notParsable`; an unknown one
-//! (or one of another account) is `notFound`. Nothing here writes.
+//! null. A part of a message that is not stored has no `P<email>-<part>` blob, so when part
+//! blob ids are asked for, each leaf's decoded content is stored as an upload of the account
+//! (content-addressed: parsing again stores nothing new; like any upload it is kept at least
+//! a day) and named by that blob's id. That is the only write. A blob without a header
+//! section is `notParsable`; an unknown one (or one of another account) is `notFound`.
 
 use serde_json::{Map, Value, json};
 
+use mail_parser::{MessageParser, PartType};
+
 use super::{BodyArgs, LIST_PROPS, list_value};
-use crate::jmap::limits;
 use crate::jmap::method::{Ctx, MethodError, MethodResult, opt_str_list};
+use crate::jmap::{body, ids, limits};
 use crate::store::email_query::EmailRow;
 
 /// What Email/parse returns without `properties` (RFC 8621 section 4.9).
@@ -40,12 +44,28 @@ const DEFAULT_PROPS: &[&str] = &[
 /// Properties only a stored email has: null here.
 const STORED_ONLY: &[&str] = &["id", "mailboxIds", "keywords", "receivedAt", "threadId"];
 
+/// Stores the decoded bytes of a part and names its blob.
+type StorePart<'a> = &'a mut dyn FnMut(&[u8]) -> Result<String, MethodError>;
+
 /// The Email object of the message `raw` (blob `blob_id`), or None when it is not a message.
-fn email_of(raw: &[u8], blob_id: &str, b: &BodyArgs) -> Option<Value> {
+/// The leaf parts get blobs of their own through `store_part` when their blob ids are asked
+/// for.
+fn email_of(raw: &[u8], blob_id: &str, b: &BodyArgs, store_part: StorePart<'_>) -> Result<Option<Value>, MethodError> {
     let p = crate::message::parse(raw);
     let not_a_message = |why: &str| why.contains("not a message") || why.contains("no header section");
     if p.problem.as_deref().is_some_and(not_a_message) {
-        return None;
+        return Ok(None);
+    }
+    let mut part_blobs: Vec<Option<String>> = Vec::new();
+    if b.needs_part_blobs()
+        && let Some(msg) = MessageParser::default().parse(raw)
+    {
+        for (i, part) in msg.parts.iter().enumerate() {
+            part_blobs.push(match (&part.body, body::part_bytes(&msg, i)) {
+                (PartType::Multipart(_), _) | (_, None) => None,
+                (_, Some(bytes)) => Some(store_part(&bytes)?),
+            });
+        }
     }
     let row = EmailRow {
         id: 0,
@@ -84,9 +104,9 @@ fn email_of(raw: &[u8], blob_id: &str, b: &BodyArgs) -> Option<Value> {
         o.insert(prop.clone(), v);
     }
     if b.needs_parse() {
-        b.fill(&mut o, raw, None);
+        b.fill(&mut o, raw, &|i| part_blobs.get(i).cloned().flatten());
     }
-    Some(Value::Object(o))
+    Ok(Some(Value::Object(o)))
 }
 
 pub fn parse(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
@@ -105,7 +125,9 @@ pub fn parse(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
     for id in blob_ids {
         match ctx.blob(&mailbox, &id)? {
             None => not_found.push(id),
-            Some(raw) => match email_of(&raw, &id, &b) {
+            Some(raw) => match email_of(&raw, &id, &b, &mut |bytes| {
+                Ok(ids::blob(ctx.app.store.blobs().upload(&mailbox, bytes)?))
+            })? {
                 Some(e) => {
                     parsed.insert(id, e);
                 }
@@ -124,6 +146,16 @@ pub fn parse(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `email_of` with part blobs named B100, B101, ... and never stored.
+    fn email(raw: &[u8], b: &BodyArgs) -> Option<Value> {
+        let mut n = 99;
+        email_of(raw, "B7", b, &mut |_| {
+            n += 1;
+            Ok(format!("B{n}"))
+        })
+        .unwrap()
+    }
 
     fn args(props: Option<&[&str]>) -> BodyArgs {
         let mut a = Map::new();
@@ -145,7 +177,7 @@ Sch\xc3\xb6ne Gr\xc3\xbc\xc3\x9fe\r\n";
 
     #[test]
     fn a_message_blob_reads_as_an_email_without_what_only_storing_gives() {
-        let e = email_of(EML, "B7", &args(None)).unwrap();
+        let e = email(EML, &args(None)).unwrap();
         assert_eq!(e["subject"], "Grüße aus Köln");
         assert_eq!(e["from"], json!([{"name": "Jürgen Müller", "email": "j@kunde.test"}]));
         assert_eq!(e["messageId"], json!(["p1@kunde.test"]));
@@ -153,15 +185,11 @@ Sch\xc3\xb6ne Gr\xc3\xbc\xc3\x9fe\r\n";
         assert_eq!(e["preview"], "Schöne Grüße");
         let part = e["textBody"][0]["partId"].as_str().unwrap();
         assert_eq!(e["bodyValues"][part]["value"], "Schöne Grüße\r\n");
-        assert_eq!(e["textBody"][0]["blobId"], Value::Null);
+        assert_eq!(e["textBody"][0]["blobId"], "B100", "the part got a blob of its own");
         assert!(e.get("id").is_none(), "not asked for, not given");
 
-        let e = email_of(
-            EML,
-            "B7",
-            &args(Some(&["id", "blobId", "mailboxIds", "keywords", "receivedAt", "threadId", "size"])),
-        )
-        .unwrap();
+        let e = email(EML, &args(Some(&["id", "blobId", "mailboxIds", "keywords", "receivedAt", "threadId", "size"])))
+            .unwrap();
         for p in STORED_ONLY {
             assert_eq!(e[*p], Value::Null, "{p}");
         }
@@ -171,7 +199,7 @@ Sch\xc3\xb6ne Gr\xc3\xbc\xc3\x9fe\r\n";
 
     #[test]
     fn a_blob_that_is_not_a_message_is_not_parsable() {
-        assert!(email_of(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n", "B1", &args(None)).is_none());
-        assert!(email_of(b"", "B1", &args(None)).is_none());
+        assert!(email(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n", &args(None)).is_none());
+        assert!(email(b"", &args(None)).is_none());
     }
 }
