@@ -4,7 +4,9 @@
 //! A body is given either as `bodyStructure` (a tree of parts, leaves by `partId` into
 //! `bodyValues` or by `blobId`) or as `textBody` / `htmlBody` / `attachments`; both end up as
 //! the same tree of [`Part`]s, so one builder writes every draft. The rules of section 4.6 are
-//! checked here, in one place: no `headers` property, no two properties for one header field,
+//! checked here, in one place: no `headers` property, no two properties for one header field
+//! (a part's `header:Content-Type` and `header:Content-Disposition` are read as its type,
+//! charset, name and disposition, and refused beside them),
 //! parsed forms only where section 4.1.2 allows them, `Content-*` only on parts, no
 //! Content-Transfer-Encoding, `bodyStructure` alone, a leaf with a partId or a blobId and not
 //! both, no charset or size beside a partId, no partId, blobId, charset or size on a multipart.
@@ -14,6 +16,7 @@
 
 use std::collections::BTreeMap;
 
+use mail_parser::MimeHeaders;
 use serde_json::{Map, Value, json};
 
 use super::build::{Addr, Content, Draft, HeaderValue, Part};
@@ -253,7 +256,8 @@ fn header_fields(
             return Err(invalid(&[at(k)], "Content-* header fields belong on body parts (bodyStructure)"));
         }
         if on_part && (name.eq_ignore_ascii_case("Content-Type") || name.eq_ignore_ascii_case("Content-Disposition")) {
-            return Err(invalid(&[at(k)], "give the part's type, charset, name and disposition instead"));
+            // Read as the part's type, charset, name and disposition (`content_header`).
+            continue;
         }
         if !form_allowed(name, hp.form) {
             return Err(invalid(&[at(k)], "this header field cannot be given in that form (RFC 8621 section 4.1.2)"));
@@ -319,6 +323,58 @@ fn body_values(o: &Map<String, Value>) -> Result<BTreeMap<String, String>, Value
     Ok(out)
 }
 
+/// A part's `header:Content-Type` or `header:Content-Disposition`, read as the properties it
+/// stands for: (the property, the value as `type/subtype` or the disposition, lowercase, and
+/// its parameters). `same`: the part's properties that give the same header field.
+#[allow(clippy::type_complexity)]
+fn content_header(
+    o: &Map<String, Value>,
+    field: &str,
+    same: &[&str],
+    at: &dyn Fn(&str) -> String,
+) -> Result<Option<(String, String, Vec<(String, String)>)>, Value> {
+    let given: Vec<(&String, body::HeaderProp, &Value)> = o
+        .iter()
+        .filter(|(_, v)| !v.is_null())
+        .filter_map(|(k, v)| {
+            body::parse_header_prop(k).filter(|h| h.name.eq_ignore_ascii_case(field)).map(|h| (k, h, v))
+        })
+        .collect();
+    let Some((k, hp, v)) = given.first() else { return Ok(None) };
+    let also: Vec<String> =
+        same.iter().filter(|p| present(o, p)).map(|p| at(p)).chain(given.iter().skip(1).map(|g| at(g.0))).collect();
+    if !also.is_empty() {
+        let props: Vec<String> = also.into_iter().chain([at(k)]).collect();
+        return Err(invalid(&props, "two properties give the same header field"));
+    }
+    let value = match (v.as_str(), hp.form, hp.all) {
+        (Some(s), Form::Raw | Form::Text, false) if body::one_line(s) => s,
+        _ => return Err(invalid(&[at(k)], "give this header field as one line of text, raw or asText")),
+    };
+    let raw = format!("{field}:{value}\r\n\r\n");
+    let parsed = mail_parser::MessageParser::default().parse(raw.as_bytes());
+    let read = parsed.as_ref().and_then(|m| {
+        let part = m.root_part();
+        let ct = if field == "Content-Type" { part.content_type() } else { part.content_disposition() }?;
+        let main = match ct.subtype() {
+            Some(st) => format!("{}/{st}", ct.ctype()),
+            None => ct.ctype().to_string(),
+        };
+        let params =
+            ct.attributes().unwrap_or_default().iter().map(|a| (a.name.to_ascii_lowercase(), a.value.to_string()));
+        Some((main.to_ascii_lowercase(), params.collect::<Vec<_>>()))
+    });
+    let ok = |m: &str| if field == "Content-Type" { body::is_mime_type(m) } else { is_token(m) };
+    match read {
+        Some((main, params)) if ok(&main) => Ok(Some((k.to_string(), main, params))),
+        _ => Err(invalid(&[at(k)], "not a header field value this server can read")),
+    }
+}
+
+fn param(params: &[(String, String)], name: &str) -> Option<String> {
+    params.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
+}
+
 /// What a part reads from outside itself.
 struct Inputs<'a> {
     values: &'a BTreeMap<String, String>,
@@ -365,15 +421,21 @@ fn part(
         }
     };
     let mut p = Part::default();
+    let ct = content_header(o, "Content-Type", &["type", "charset"], &at)?;
+    let cd = content_header(o, "Content-Disposition", &["disposition", "name"], &at)?;
     let ty = s("type")?.map(|t| t.to_ascii_lowercase());
     if ty.as_deref().is_some_and(|t| !body::is_mime_type(t)) {
         return Err(invalid(&[at("type")], "an attachment's type must be a MIME type like application/pdf"));
     }
-    p.name = s("name")?;
+    let ty = ty.or_else(|| ct.as_ref().map(|c| c.1.clone()));
+    let header_charset = ct.as_ref().and_then(|c| param(&c.2, "charset").map(|v| (c.0.clone(), v)));
+    p.name = s("name")?
+        .or_else(|| cd.as_ref().and_then(|c| param(&c.2, "filename")))
+        .or_else(|| ct.as_ref().and_then(|c| param(&c.2, "name")));
     if p.name.as_deref().is_some_and(|n| !body::one_line(n)) {
         return Err(invalid(&[at("name")], "an attachment's name must be one line of text"));
     }
-    p.disposition = s("disposition")?.map(|d| d.to_ascii_lowercase());
+    p.disposition = s("disposition")?.map(|d| d.to_ascii_lowercase()).or_else(|| cd.as_ref().map(|c| c.1.clone()));
     if p.disposition.as_deref().is_some_and(|d| !is_token(d)) {
         return Err(invalid(&[at("disposition")], "a disposition is a word like attachment or inline"));
     }
@@ -414,6 +476,9 @@ fn part(
                             return Err(invalid(&[at(k)], "not with a partId: the server chooses it"));
                         }
                     }
+                    if let Some((k, _)) = &header_charset {
+                        return Err(invalid(&[at(k)], "no charset with a partId: the server chooses it"));
+                    }
                     let value = inp
                         .values
                         .get(&id)
@@ -427,7 +492,8 @@ fn part(
                 (None, Some(b)) => {
                     let data = (inp.blob)(&b).ok_or_else(|| json!({"type": "blobNotFound", "notFound": [b]}))?;
                     p.ty = ty.unwrap_or_else(|| default_ty.to_string());
-                    p.charset = s("charset")?.map(|c| c.to_ascii_lowercase());
+                    p.charset =
+                        s("charset")?.or_else(|| header_charset.map(|(_, c)| c)).map(|c| c.to_ascii_lowercase());
                     if p.charset.as_deref().is_some_and(|c| !is_token(c)) {
                         return Err(invalid(&[at("charset")], "a charset name like iso-8859-1"));
                     }

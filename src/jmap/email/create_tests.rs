@@ -110,6 +110,22 @@ fn alternative_and_mixed_trees_nest() {
 }
 
 #[test]
+fn a_parts_content_headers_are_read_as_its_properties() {
+    let raw = make(structure(json!({"subParts": [
+        {"partId": "t"},
+        {"blobId": "B3", "header:Content-Type": " text/plain; charset=iso-8859-1",
+         "header:Content-Disposition:asText": "attachment; filename=\"Grüße.txt\""},
+    ]})))
+    .unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    assert_eq!(text.matches("Content-Type: text/plain; charset=\"iso-8859-1\"").count(), 1, "{text}");
+    assert!(text.contains("filename*=UTF-8''Gr%C3%BC%C3%9Fe.txt"), "{text}");
+    let msg = MessageParser::default().parse(&raw).unwrap();
+    assert_eq!(msg.attachment(0).unwrap().attachment_name(), Some("Grüße.txt"));
+    assert_eq!(msg.attachment(0).unwrap().text_contents(), Some("Grüße"));
+}
+
+#[test]
 fn header_properties_in_every_form() {
     let raw = make(with(json!({
         "textBody": [{"partId": "t"}],
@@ -234,6 +250,22 @@ fn the_rules_of_section_4_6_each_name_the_property() {
         (
             structure(json!({"partId": "t", "header:Subject:asText": "x"})),
             json!(["bodyStructure/header:Subject:asText"]),
+        ),
+        (
+            structure(json!({"blobId": "B1", "type": "application/pdf", "header:Content-Type": " application/pdf"})),
+            json!(["bodyStructure/type", "bodyStructure/header:Content-Type"]),
+        ),
+        (
+            structure(json!({"blobId": "B1", "name": "a.pdf", "header:Content-Disposition:asText": "attachment"})),
+            json!(["bodyStructure/name", "bodyStructure/header:Content-Disposition:asText"]),
+        ),
+        (
+            structure(json!({"partId": "t", "header:Content-Type": " text/plain; charset=iso-8859-1"})),
+            json!(["bodyStructure/header:Content-Type"]),
+        ),
+        (
+            structure(json!({"blobId": "B1", "header:Content-Type:asAddresses": []})),
+            json!(["bodyStructure/header:Content-Type:asAddresses"]),
         ),
         // Parsed forms only where section 4.1.2 allows them.
         (with(json!({"header:Reply-To:asText": "x"})), json!(["header:Reply-To:asText"])),
