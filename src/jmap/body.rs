@@ -1,15 +1,13 @@
 //! MIME structure as JMAP sees it: body parts, body values, `header:Name:asForm[:all]`
-//! properties, and building the RFC 5322 bytes of a draft a phone creates.
+//! properties, and the checks every string bound for a header passes (drafts are built in
+//! `email/build`).
 //!
 //! Parsing happens on demand from the stored raw bytes (mail-parser, which never panics on
 //! hostile input). Part ids are mail-parser's part indexes, so `P<email>-<part>` names the
-//! decoded content of one part as a blob. A draft gets a Message-ID on the mailbox's company
-//! domain and a Date if it has none (RFC 8621 section 4.6).
+//! decoded content of one part as a blob.
 
 use mail_parser::{Address, HeaderValue, MessageParser, MimeHeaders, PartType};
 use serde_json::{Map, Value, json};
-
-use super::ids;
 
 pub const BODY_PROPS: &[&str] = &[
     "partId",
@@ -202,8 +200,19 @@ pub fn part_bytes(msg: &mail_parser::Message<'_>, i: usize) -> Option<Vec<u8>> {
     })
 }
 
-/// An EmailBodyPart object for part `i` with the requested properties.
-pub fn part_json(msg: &mail_parser::Message<'_>, email: i64, i: usize, props: &[String], recurse: bool) -> Value {
+/// The blob id of each part of a message, by part index (`P<email>-<part>` for a stored
+/// email).
+pub type PartBlob<'a> = &'a dyn Fn(usize) -> Option<String>;
+
+/// An EmailBodyPart object for part `i` with the requested properties; `blob` names the
+/// blob of a part.
+pub fn part_json(
+    msg: &mail_parser::Message<'_>,
+    blob: PartBlob<'_>,
+    i: usize,
+    props: &[String],
+    recurse: bool,
+) -> Value {
     let Some(part) = msg.parts.get(i) else { return Value::Null };
     let raw = msg.raw_message();
     let ty = part_type(part);
@@ -218,13 +227,10 @@ pub fn part_json(msg: &mail_parser::Message<'_>, email: i64, i: usize, props: &[
                     json!(i.to_string())
                 }
             }
-            "blobId" => {
-                if multipart {
-                    Value::Null
-                } else {
-                    json!(ids::part_blob(email, i))
-                }
-            }
+            "blobId" => match blob(i) {
+                Some(b) if !multipart => json!(b),
+                _ => Value::Null,
+            },
             "size" => json!(if multipart { 0 } else { part_bytes(msg, i).map_or(0, |b| b.len()) }),
             "headers" => all_headers(&part.headers, raw),
             "name" => json!(part.attachment_name()),
@@ -244,7 +250,7 @@ pub fn part_json(msg: &mail_parser::Message<'_>, email: i64, i: usize, props: &[
             "location" => json!(part.content_location()),
             "subParts" => match (&part.body, recurse) {
                 (PartType::Multipart(children), true) => {
-                    json!(children.iter().map(|c| part_json(msg, email, *c as usize, props, true)).collect::<Vec<_>>())
+                    json!(children.iter().map(|c| part_json(msg, blob, *c as usize, props, true)).collect::<Vec<_>>())
                 }
                 _ => continue,
             },
@@ -283,30 +289,7 @@ pub fn is_text(msg: &mail_parser::Message<'_>, i: usize) -> bool {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Drafts
-
-/// What a phone sent to create an email, reduced to what we build from.
-#[allow(clippy::type_complexity)]
-#[derive(Debug, Default)]
-pub struct Draft {
-    pub from: Vec<(Option<String>, String)>,
-    pub sender: Vec<(Option<String>, String)>,
-    pub to: Vec<(Option<String>, String)>,
-    pub cc: Vec<(Option<String>, String)>,
-    pub bcc: Vec<(Option<String>, String)>,
-    pub reply_to: Vec<(Option<String>, String)>,
-    pub subject: Option<String>,
-    pub sent_at: Option<i64>,
-    pub message_id: Option<String>,
-    pub in_reply_to: Vec<String>,
-    pub references: Vec<String>,
-    pub text: Option<String>,
-    pub html: Option<String>,
-    /// (type, name, bytes, inline cid)
-    pub attachments: Vec<(String, Option<String>, Vec<u8>, Option<String>)>,
-    /// Extra headers given as `header:Name:asText` (or raw).
-    pub headers: Vec<(String, String)>,
-}
+// Strings bound for a header
 
 /// Whether a client's string may become a header value, or part of one: it has no CR, LF or
 /// NUL, so it cannot end a header line and start another. Every string a device gives that
@@ -322,74 +305,10 @@ pub fn is_mime_type(s: &str) -> bool {
     s.split_once('/').is_some_and(|(a, b)| token(a) && token(b))
 }
 
-fn addr<'a>(list: &'a [(Option<String>, String)]) -> mail_builder::headers::address::Address<'a> {
-    use mail_builder::headers::address::Address as A;
-    A::new_list(list.iter().map(|(n, e)| A::new_address(n.as_deref(), e.as_str())).collect())
-}
-
-/// The RFC 5322 bytes of a draft. `domain` names the Message-ID's right-hand side.
-pub fn build_draft(d: &Draft, domain: &str, now: i64) -> Vec<u8> {
-    use mail_builder::MessageBuilder;
-    use mail_builder::headers::raw::Raw;
-    let message_id = d.message_id.clone().unwrap_or_else(|| {
-        use rand::Rng;
-        let n: u64 = rand::rng().random();
-        format!("{now:x}.{n:016x}@{domain}")
-    });
-    let mut b = MessageBuilder::new().message_id(message_id).date(d.sent_at.unwrap_or(now));
-    if !d.from.is_empty() {
-        b = b.from(addr(&d.from));
-    }
-    if !d.sender.is_empty() {
-        b = b.sender(addr(&d.sender));
-    }
-    if !d.to.is_empty() {
-        b = b.to(addr(&d.to));
-    }
-    if !d.cc.is_empty() {
-        b = b.cc(addr(&d.cc));
-    }
-    if !d.bcc.is_empty() {
-        b = b.bcc(addr(&d.bcc));
-    }
-    if !d.reply_to.is_empty() {
-        b = b.reply_to(addr(&d.reply_to));
-    }
-    if let Some(s) = &d.subject {
-        b = b.subject(s.as_str());
-    }
-    if !d.in_reply_to.is_empty() {
-        b = b.in_reply_to(d.in_reply_to.clone());
-    }
-    if !d.references.is_empty() {
-        b = b.references(d.references.clone());
-    }
-    for (n, v) in &d.headers {
-        b = b.header(n.clone(), Raw::new(v.clone()));
-    }
-    match (&d.text, &d.html) {
-        (None, None) => b = b.text_body(""),
-        (t, h) => {
-            if let Some(t) = t {
-                b = b.text_body(t.as_str());
-            }
-            if let Some(h) = h {
-                b = b.html_body(h.as_str());
-            }
-        }
-    }
-    for (ty, name, data, cid) in &d.attachments {
-        b = match cid {
-            Some(cid) => b.inline(ty.clone(), cid.clone(), data.clone()),
-            None => b.attachment(ty.clone(), name.clone().unwrap_or_else(|| "attachment".into()), data.clone()),
-        };
-    }
-    b.write_to_vec().unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::jmap::ids;
 
     const MSG: &[u8] = b"From: =?UTF-8?Q?J=C3=BCrgen?= <j@kunde.test>\r\n\
 To: Becker <becker@bau-firma.test>, info@bau-firma.test\r\n\
@@ -463,7 +382,7 @@ Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n\
     fn parts_and_body_values() {
         let msg = MessageParser::default().parse(MSG).unwrap();
         let props: Vec<String> = DEFAULT_BODY_PROPS.iter().chain(["subParts"].iter()).map(|s| s.to_string()).collect();
-        let s = part_json(&msg, 7, 0, &props, true);
+        let s = part_json(&msg, &|i| Some(ids::part_blob(7, i)), 0, &props, true);
         assert_eq!(s["type"], "multipart/mixed");
         assert_eq!(s["partId"], Value::Null);
         assert_eq!(s["subParts"][0]["type"], "text/plain");
@@ -478,22 +397,5 @@ Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n\
         let v = body_value(&msg, msg.text_body[0] as usize, 3).unwrap();
         assert_eq!(v["value"], "Gr");
         assert_eq!(v["isTruncated"], true);
-    }
-
-    #[test]
-    fn drafts_get_message_id_and_date() {
-        let d = Draft {
-            from: vec![(Some("Hans Becker".into()), "becker@bau-firma.test".into())],
-            to: vec![(None, "kunde@kunde.test".into())],
-            subject: Some("Angebot für Sie".into()),
-            text: Some("Guten Tag".into()),
-            ..Default::default()
-        };
-        let raw = build_draft(&d, "bau-firma.test", 1_790_000_000);
-        let p = crate::message::parse(&raw);
-        assert!(p.message_id.as_deref().is_some_and(|m| m.ends_with("@bau-firma.test")), "{:?}", p.message_id);
-        assert_eq!(p.sent_at, Some(1_790_000_000));
-        assert_eq!(p.subject, "Angebot für Sie");
-        assert_eq!(p.from[0].email, "becker@bau-firma.test");
     }
 }

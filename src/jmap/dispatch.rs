@@ -162,6 +162,7 @@ fn dispatch(ctx: &mut Ctx<'_>, using: &[String], name: &str, args: Map<String, V
         "Email/import" => email::import(ctx, args),
         "Email/copy" => copy::email_copy(ctx, args),
         "Blob/copy" => copy::blob_copy(ctx, args),
+        "Email/parse" => email::parse(ctx, args),
         "SearchSnippet/get" => snippet::search_snippets(ctx, args),
         "EmailSubmission/get" => submission::submission_get(ctx, args),
         "EmailSubmission/changes" => submission::submission_changes(ctx, args),

@@ -8,6 +8,7 @@ mod deliverability;
 mod hygiene;
 mod jmap;
 mod jmap_copy;
+mod jmap_create;
 mod mirror;
 mod outbox;
 mod rates;

@@ -1,14 +1,19 @@
 //! Email methods (RFC 8621 section 4): `Email/get` and `Email/changes` here, the queries in
-//! `query`, `Email/set` and `Email/import` in `set`.
+//! `query`, `Email/set` and `Email/import` in `set` (a create is checked in `create` and
+//! written in `build`), `Email/parse` in `parse`.
 //!
 //! The list properties come straight from the message row (precomputed at ingest); body
 //! properties and `header:*` parse the stored raw bytes on demand. `Email/set` and
 //! `Email/import` write to the store (visible at once, logged under the modseq) and queue the
 //! IMAP side; then they wake the write-back and return without waiting for it.
 
+mod build;
+mod create;
+mod parse;
 mod query;
 mod set;
 
+pub use parse::parse;
 pub use query::{query, query_changes};
 pub use set::{import, set};
 
@@ -87,37 +92,131 @@ fn list_value(r: &EmailRow, p: &str) -> Option<Value> {
     })
 }
 
+/// The arguments Email/get and Email/parse share about bodies (RFC 8621 section 4.2).
+struct BodyArgs {
+    props: Vec<String>,
+    body_props: Vec<String>,
+    fetch_text: bool,
+    fetch_html: bool,
+    fetch_all: bool,
+    max_bytes: usize,
+}
+
+impl BodyArgs {
+    fn read(args: &Map<String, Value>, known: &[&str], default: &[&str]) -> Result<BodyArgs, MethodError> {
+        let props =
+            opt_str_list(args, "properties")?.unwrap_or_else(|| default.iter().map(|s| s.to_string()).collect());
+        for p in &props {
+            if !known.contains(&p.as_str()) && !BODY_LEVEL.contains(&p.as_str()) && body::parse_header_prop(p).is_none()
+            {
+                return Err(MethodError::invalid(format!("unknown property \"{p}\"")));
+            }
+        }
+        let body_props = opt_str_list(args, "bodyProperties")?
+            .unwrap_or_else(|| DEFAULT_BODY_PROPS.iter().map(|s| s.to_string()).collect());
+        for p in &body_props {
+            if !BODY_PROPS.contains(&p.as_str()) && body::parse_header_prop(p).is_none() {
+                return Err(MethodError::invalid(format!("unknown body property \"{p}\"")));
+            }
+        }
+        let max_bytes = match opt_int(args, "maxBodyValueBytes")? {
+            None => 0,
+            Some(n) if n > 0 => n as usize,
+            Some(_) => return Err(MethodError::invalid("maxBodyValueBytes must be a positive integer")),
+        };
+        Ok(BodyArgs {
+            props,
+            body_props,
+            fetch_text: opt_bool(args, "fetchTextBodyValues", false)?,
+            fetch_html: opt_bool(args, "fetchHTMLBodyValues", false)?,
+            fetch_all: opt_bool(args, "fetchAllBodyValues", false)?,
+            max_bytes,
+        })
+    }
+
+    /// Whether a property asked for needs the message parsed.
+    fn needs_parse(&self) -> bool {
+        self.props.iter().any(|p| BODY_LEVEL.contains(&p.as_str()) || p.starts_with("header:"))
+    }
+
+    /// Whether a property asked for lists body parts with their blob ids.
+    fn needs_part_blobs(&self) -> bool {
+        self.body_props.iter().any(|p| p == "blobId")
+            && self
+                .props
+                .iter()
+                .any(|p| matches!(p.as_str(), "bodyStructure" | "textBody" | "htmlBody" | "attachments"))
+    }
+
+    /// The body-level and `header:*` properties of the message `raw` into `o`; `email` names
+    /// the blob of each part.
+    fn fill(&self, o: &mut Map<String, Value>, raw: &[u8], email: body::PartBlob<'_>) {
+        let Some(msg) = MessageParser::default().parse(raw) else {
+            // Not parseable at all: body properties are empty, headers null.
+            for p in &self.props {
+                if BODY_LEVEL.contains(&p.as_str()) {
+                    let v = match p.as_str() {
+                        "bodyValues" => json!({}),
+                        "bodyStructure" => Value::Null,
+                        _ => json!([]),
+                    };
+                    o.insert(p.clone(), v);
+                } else if p.starts_with("header:") {
+                    o.insert(p.clone(), Value::Null);
+                }
+            }
+            return;
+        };
+        let parts = |list: &[u32]| {
+            json!(
+                list.iter()
+                    .map(|i| body::part_json(&msg, email, *i as usize, &self.body_props, false))
+                    .collect::<Vec<_>>()
+            )
+        };
+        for p in &self.props {
+            let v = match p.as_str() {
+                "bodyStructure" => body::part_json(&msg, email, 0, &self.body_props, true),
+                "textBody" => parts(&msg.text_body),
+                "htmlBody" => parts(&msg.html_body),
+                "attachments" => parts(&msg.attachments),
+                "headers" => body::part_json(&msg, email, 0, &["headers".to_string()], false)["headers"].clone(),
+                "bodyValues" => {
+                    let mut want: Vec<usize> = Vec::new();
+                    if self.fetch_all {
+                        want.extend((0..msg.parts.len()).filter(|i| body::is_text(&msg, *i)));
+                    } else {
+                        if self.fetch_text {
+                            want.extend(msg.text_body.iter().map(|i| *i as usize));
+                        }
+                        if self.fetch_html {
+                            want.extend(msg.html_body.iter().map(|i| *i as usize));
+                        }
+                    }
+                    let mut bv = Map::new();
+                    for i in want {
+                        if let Some(v) = body::body_value(&msg, i, self.max_bytes) {
+                            bv.insert(i.to_string(), v);
+                        }
+                    }
+                    Value::Object(bv)
+                }
+                other => match body::parse_header_prop(other) {
+                    Some(hp) => body::header_prop_value(&msg.root_part().headers, raw, &hp),
+                    None => continue,
+                },
+            };
+            o.insert(p.clone(), v);
+        }
+    }
+}
+
 pub fn get(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
     let (account_id, mailbox) = ctx.account(&args)?;
     let want = get_ids(ctx, &args)?
         .ok_or_else(|| MethodError::with("requestTooLarge", "Email/get needs ids (use Email/query first)"))?;
-    let props = opt_str_list(&args, "properties")?
-        .unwrap_or_else(|| LIST_PROPS.iter().chain(DEFAULT_EXTRA_PROPS).map(|s| s.to_string()).collect());
-    for p in &props {
-        if !LIST_PROPS.contains(&p.as_str())
-            && !BODY_LEVEL.contains(&p.as_str())
-            && body::parse_header_prop(p).is_none()
-        {
-            return Err(MethodError::invalid(format!("unknown property \"{p}\"")));
-        }
-    }
-    let body_props = opt_str_list(&args, "bodyProperties")?
-        .unwrap_or_else(|| DEFAULT_BODY_PROPS.iter().map(|s| s.to_string()).collect());
-    for p in &body_props {
-        if !BODY_PROPS.contains(&p.as_str()) && body::parse_header_prop(p).is_none() {
-            return Err(MethodError::invalid(format!("unknown body property \"{p}\"")));
-        }
-    }
-    let fetch_text = opt_bool(&args, "fetchTextBodyValues", false)?;
-    let fetch_html = opt_bool(&args, "fetchHTMLBodyValues", false)?;
-    let fetch_all = opt_bool(&args, "fetchAllBodyValues", false)?;
-    let max_bytes = match opt_int(&args, "maxBodyValueBytes")? {
-        None => 0,
-        Some(n) if n > 0 => n as usize,
-        Some(_) => return Err(MethodError::invalid("maxBodyValueBytes must be a positive integer")),
-    };
-    let needs_parse = props.iter().any(|p| BODY_LEVEL.contains(&p.as_str()) || p.starts_with("header:"));
-
+    let default: Vec<&str> = LIST_PROPS.iter().chain(DEFAULT_EXTRA_PROPS).copied().collect();
+    let b = BodyArgs::read(&args, LIST_PROPS, &default)?;
     let states = ctx.states(&mailbox)?;
     let nums: Vec<i64> = want.iter().filter_map(|i| ids::parse_email(i)).collect();
     let rows = ctx.app.store.emails().get(&mailbox, &nums)?;
@@ -130,87 +229,14 @@ pub fn get(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
         };
         let mut o = Map::new();
         o.insert("id".into(), json!(ids::email(r.id)));
-        for p in &props {
+        for p in &b.props {
             if let Some(v) = list_value(r, p) {
                 o.insert(p.clone(), v);
             }
         }
-        if needs_parse {
+        if b.needs_parse() {
             let raw = ctx.app.store.emails().raw(&mailbox, r.id)?.unwrap_or_default();
-            let parsed = MessageParser::default().parse(&raw);
-            let msg = match &parsed {
-                Some(m) => m,
-                None => {
-                    // Not parseable at all: body properties are empty, headers null.
-                    for p in &props {
-                        if BODY_LEVEL.contains(&p.as_str()) {
-                            o.insert(
-                                p.clone(),
-                                if p == "bodyValues" {
-                                    json!({})
-                                } else if p == "bodyStructure" {
-                                    Value::Null
-                                } else {
-                                    json!([])
-                                },
-                            );
-                        } else if p.starts_with("header:") {
-                            o.insert(p.clone(), Value::Null);
-                        }
-                    }
-                    list.push(Value::Object(o));
-                    continue;
-                }
-            };
-            for p in &props {
-                let v = match p.as_str() {
-                    "bodyStructure" => body::part_json(msg, r.id, 0, &body_props, true),
-                    "textBody" => json!(
-                        msg.text_body
-                            .iter()
-                            .map(|i| body::part_json(msg, r.id, *i as usize, &body_props, false))
-                            .collect::<Vec<_>>()
-                    ),
-                    "htmlBody" => json!(
-                        msg.html_body
-                            .iter()
-                            .map(|i| body::part_json(msg, r.id, *i as usize, &body_props, false))
-                            .collect::<Vec<_>>()
-                    ),
-                    "attachments" => json!(
-                        msg.attachments
-                            .iter()
-                            .map(|i| body::part_json(msg, r.id, *i as usize, &body_props, false))
-                            .collect::<Vec<_>>()
-                    ),
-                    "headers" => body::part_json(msg, r.id, 0, &["headers".to_string()], false)["headers"].clone(),
-                    "bodyValues" => {
-                        let mut parts: Vec<usize> = Vec::new();
-                        if fetch_all {
-                            parts.extend((0..msg.parts.len()).filter(|i| body::is_text(msg, *i)));
-                        } else {
-                            if fetch_text {
-                                parts.extend(msg.text_body.iter().map(|i| *i as usize));
-                            }
-                            if fetch_html {
-                                parts.extend(msg.html_body.iter().map(|i| *i as usize));
-                            }
-                        }
-                        let mut bv = Map::new();
-                        for i in parts {
-                            if let Some(v) = body::body_value(msg, i, max_bytes) {
-                                bv.insert(i.to_string(), v);
-                            }
-                        }
-                        Value::Object(bv)
-                    }
-                    other => match body::parse_header_prop(other) {
-                        Some(hp) => body::header_prop_value(&msg.root_part().headers, &raw, &hp),
-                        None => continue,
-                    },
-                };
-                o.insert(p.clone(), v);
-            }
+            b.fill(&mut o, &raw, &|i| Some(ids::part_blob(r.id, i)));
         }
         list.push(Value::Object(o));
     }

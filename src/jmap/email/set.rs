@@ -1,10 +1,13 @@
 //! `Email/set` and `Email/import` (RFC 8621 sections 4.6 and 4.8): keyword and mailbox patches,
-//! drafts built from JMAP properties (`body::build_draft`), and imports of uploaded blobs. Each
-//! writes to the store at once and queues the IMAP side; the response wakes the write-back.
+//! drafts built from JMAP properties (checked by `create`, written by `build`), and imports of
+//! uploaded blobs. Each writes to the store at once and queues the IMAP side; the response
+//! wakes the write-back. An email is in exactly one mailbox (the hosted server is IMAP, a
+//! message is in one folder): a create, an import or an update that would give it two is
+//! refused with `tooManyMailboxes`, the `maxMailboxesPerEmail` of 1 the session advertises.
 
 use serde_json::{Map, Value, json};
 
-use crate::jmap::body::{self, Draft};
+use super::{build, create};
 use crate::jmap::method::{Ctx, MethodError, MethodResult};
 use crate::jmap::set::{SetArgs, SetResponse, check_if_in_state, set_args, set_error};
 use crate::jmap::{ids, limits};
@@ -52,6 +55,9 @@ fn parse_update(ctx: &Ctx<'_>, patch: &Map<String, Value>) -> Result<EmailUpdate
                         .ok_or_else(|| invalid("mailboxIds", "unknown mailbox"))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
+            if list.len() > 1 {
+                return Err(too_many_mailboxes());
+            }
             u.folder = Some(MailboxPatch::Replace(list));
         } else if let Some(m) = k.strip_prefix("mailboxIds/") {
             let id = ctx
@@ -78,165 +84,40 @@ fn parse_update(ctx: &Ctx<'_>, patch: &Map<String, Value>) -> Result<EmailUpdate
     Ok(u)
 }
 
-fn addresses_of(v: Option<&Value>, prop: &str) -> Result<Vec<(Option<String>, String)>, Value> {
-    match v {
-        None | Some(Value::Null) => Ok(vec![]),
-        Some(Value::Array(a)) => a
-            .iter()
-            .map(|x| {
-                let email = x
-                    .get("email")
-                    .and_then(Value::as_str)
-                    .filter(|e| e.contains('@') && body::one_line(e) && !e.contains(['<', '>', ' ', '\t']));
-                let name = match x.get("name") {
-                    None | Some(Value::Null) => None,
-                    Some(Value::String(n)) if body::one_line(n) => Some(n.clone()),
-                    Some(_) => {
-                        return Err(json!({"type": "invalidProperties", "properties": [prop], "description": "an address name must be one line of text"}));
-                    }
-                };
-                match email {
-                    Some(e) => Ok((name, e.to_string())),
-                    None => Err(json!({"type": "invalidProperties", "properties": [prop], "description": "each address needs a valid email"})),
-                }
-            })
-            .collect(),
-        Some(_) => Err(json!({"type": "invalidProperties", "properties": [prop]})),
-    }
+/// The SetError of an email given more than one mailbox: the hosted server is IMAP, where a
+/// message is in one folder (`maxMailboxesPerEmail` is 1).
+fn too_many_mailboxes() -> Value {
+    json!({"type": "tooManyMailboxes", "description": "an email is in exactly one mailbox here (maxMailboxesPerEmail 1)"})
 }
 
-/// Build the raw bytes of a created email from its JMAP properties.
+/// Refuse a `mailboxIds/X` patch that would leave email `n` in more than one mailbox.
+fn one_mailbox_after(ctx: &Ctx<'_>, mailbox: &str, n: i64, u: EmailUpdate) -> Result<EmailUpdate, Value> {
+    let Some(MailboxPatch::Set(pairs)) = &u.folder else { return Ok(u) };
+    // An email that is gone is the store's notFound, below.
+    let Some(row) = ctx.app.store.emails().get(mailbox, &[n]).ok().and_then(|r| r.into_iter().next()) else {
+        return Ok(u);
+    };
+    let mut after = vec![row.folder_id];
+    for (f, on) in pairs {
+        after.retain(|x| x != f);
+        if *on {
+            after.push(*f);
+        }
+    }
+    if after.len() > 1 { Err(too_many_mailboxes()) } else { Ok(u) }
+}
+
+/// Build the raw bytes of a created email from its JMAP properties (`create` checks them,
+/// `build` writes them).
 fn draft_from(ctx: &Ctx<'_>, mailbox: &str, o: &Map<String, Value>) -> Result<Vec<u8>, Value> {
-    let invalid = |p: &str, d: &str| json!({"type": "invalidProperties", "properties": [p], "description": d});
-    let mut d = Draft {
-        from: addresses_of(o.get("from"), "from")?,
-        sender: addresses_of(o.get("sender"), "sender")?,
-        to: addresses_of(o.get("to"), "to")?,
-        cc: addresses_of(o.get("cc"), "cc")?,
-        bcc: addresses_of(o.get("bcc"), "bcc")?,
-        reply_to: addresses_of(o.get("replyTo"), "replyTo")?,
-        subject: match o.get("subject") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) if body::one_line(s) => Some(s.clone()),
-            Some(Value::String(_)) => return Err(invalid("subject", "no line breaks in the subject")),
-            Some(_) => return Err(invalid("subject", "must be a string")),
-        },
-        ..Default::default()
-    };
-    if let Some(s) = o.get("sentAt").and_then(Value::as_str) {
-        d.sent_at =
-            Some(chrono::DateTime::parse_from_rfc3339(s).map_err(|_| invalid("sentAt", "not a date"))?.timestamp());
-    }
-    let ids_of = |p: &str| -> Result<Vec<String>, Value> {
-        match o.get(p) {
-            None | Some(Value::Null) => Ok(vec![]),
-            Some(Value::Array(a)) => a
-                .iter()
-                .map(|x| {
-                    x.as_str()
-                        .filter(|s| body::one_line(s) && !s.contains(['<', '>', ' ', '\t']))
-                        .map(String::from)
-                        .ok_or_else(|| invalid(p, "message ids without <>"))
-                })
-                .collect(),
-            _ => Err(invalid(p, "must be a list")),
-        }
-    };
-    d.message_id = ids_of("messageId")?.into_iter().next();
-    d.in_reply_to = ids_of("inReplyTo")?;
-    d.references = ids_of("references")?;
-    let values = o.get("bodyValues").and_then(Value::as_object).cloned().unwrap_or_default();
-    let body_text = |parts: Option<&Value>, prop: &str| -> Result<Option<String>, Value> {
-        let Some(Value::Array(parts)) = parts else { return Ok(None) };
-        let mut out = String::new();
-        for p in parts {
-            let pid = p
-                .get("partId")
-                .and_then(Value::as_str)
-                .ok_or_else(|| invalid(prop, "each part needs a partId into bodyValues"))?;
-            let v = values
-                .get(pid)
-                .and_then(|v| v.get("value"))
-                .and_then(Value::as_str)
-                .ok_or_else(|| invalid("bodyValues", "a partId has no value"))?;
-            out.push_str(v);
-        }
-        Ok(Some(out))
-    };
-    if o.contains_key("bodyStructure") {
-        return Err(invalid("bodyStructure", "create with textBody/htmlBody and bodyValues instead"));
-    }
-    d.text = body_text(o.get("textBody"), "textBody")?;
-    d.html = body_text(o.get("htmlBody"), "htmlBody")?;
-    if let Some(Value::Array(atts)) = o.get("attachments") {
-        for a in atts {
-            let blob = a
-                .get("blobId")
-                .and_then(Value::as_str)
-                .ok_or_else(|| invalid("attachments", "each attachment needs a blobId"))?;
-            let data = ctx
-                .blob(mailbox, blob)
-                .ok()
-                .flatten()
-                .ok_or_else(|| json!({"type": "blobNotFound", "notFound": [blob]}))?;
-            // Each of these becomes part of a MIME header of the attachment.
-            let ty = a.get("type").and_then(Value::as_str).unwrap_or("application/octet-stream").to_string();
-            if !body::is_mime_type(&ty) {
-                return Err(invalid("attachments", "an attachment's type must be a MIME type like application/pdf"));
-            }
-            let name = a.get("name").and_then(Value::as_str).map(String::from);
-            if name.as_deref().is_some_and(|n| !body::one_line(n)) {
-                return Err(invalid("attachments", "an attachment's name must be one line of text"));
-            }
-            let cid = if a.get("disposition").and_then(Value::as_str) == Some("inline") {
-                a.get("cid").and_then(Value::as_str).map(String::from)
-            } else {
-                None
-            };
-            if cid.as_deref().is_some_and(|c| !body::one_line(c) || c.contains(['<', '>', ' ', '\t'])) {
-                return Err(invalid("attachments", "an attachment's cid must be a content id without <>"));
-            }
-            d.attachments.push((ty, name, data, cid));
-        }
-    }
-    for (k, v) in o {
-        if let Some(hp) = body::parse_header_prop(k) {
-            let s = v.as_str().ok_or_else(|| invalid(k, "header values are strings"))?;
-            if !body::one_line(s) {
-                return Err(invalid(k, "no line breaks in header values"));
-            }
-            d.headers.push((hp.name, s.to_string()));
-        } else if !matches!(
-            k.as_str(),
-            "mailboxIds"
-                | "keywords"
-                | "receivedAt"
-                | "from"
-                | "sender"
-                | "to"
-                | "cc"
-                | "bcc"
-                | "replyTo"
-                | "subject"
-                | "sentAt"
-                | "messageId"
-                | "inReplyTo"
-                | "references"
-                | "textBody"
-                | "htmlBody"
-                | "bodyValues"
-                | "attachments"
-        ) {
-            return Err(invalid(k, "cannot be set on create"));
-        }
-    }
+    let d = create::draft(o, &mut |b| ctx.blob(mailbox, b).ok().flatten())?;
     let domain = ctx
         .app
         .config
         .mailbox(mailbox)
         .and_then(|m| m.company_domains().into_iter().next())
         .unwrap_or_else(|| "postbote.invalid".into());
-    Ok(body::build_draft(&d, &domain, crate::store::now()))
+    Ok(build::build(d, &domain, crate::store::now()))
 }
 
 /// The one mailbox and the keywords of a create (Email/set or Email/import).
@@ -256,7 +137,7 @@ fn placement(ctx: &Ctx<'_>, o: &Map<String, Value>) -> Result<(i64, Vec<String>)
     let folder = match list.as_slice() {
         [one] => *one,
         [] => return Err(invalid("mailboxIds", "an email must be in a mailbox")),
-        _ => return Err(json!({"type": "tooManyMailboxes", "description": "an email is in exactly one mailbox here"})),
+        _ => return Err(too_many_mailboxes()),
     };
     let keywords = match o.get("keywords") {
         None | Some(Value::Null) => vec![],
@@ -313,7 +194,12 @@ pub fn set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
             resp.not_updated(id, json!({"type": "notFound"}));
             continue;
         };
-        match patch.as_object().ok_or_else(|| json!({"type": "invalidPatch"})).and_then(|p| parse_update(ctx, p)) {
+        let parsed = patch
+            .as_object()
+            .ok_or_else(|| json!({"type": "invalidPatch"}))
+            .and_then(|p| parse_update(ctx, p))
+            .and_then(|u| one_mailbox_after(ctx, &mailbox, n, u));
+        match parsed {
             Ok(u) => {
                 updates.push((n, u));
                 update_keys.push(id);
@@ -391,9 +277,17 @@ pub fn import(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
                 continue;
             }
         };
-        let blob = o.get("blobId").and_then(Value::as_str).unwrap_or_default();
-        let Some(raw) = ctx.blob(&mailbox, blob)? else {
-            resp.not_created(cid, json!({"type": "blobNotFound", "notFound": [blob]}));
+        // RFC 8621 section 4.8: a blobId that names no blob is an invalid property of the
+        // import, not blobNotFound.
+        let raw = match o.get("blobId").and_then(Value::as_str) {
+            Some(blob) => ctx.blob(&mailbox, blob)?,
+            None => None,
+        };
+        let Some(raw) = raw else {
+            resp.not_created(
+                cid,
+                json!({"type": "invalidProperties", "properties": ["blobId"], "description": "no such blob in this account"}),
+            );
             continue;
         };
         if crate::message::parse(&raw).problem.as_deref().is_some_and(|p| p.contains("not a message")) {
