@@ -49,7 +49,8 @@ fn account_capabilities() -> Value {
             "maxMailboxDepth": null,
             "maxSizeMailboxName": 200,
             "maxSizeAttachmentsPerEmail": limits::MAX_SIZE_UPLOAD,
-            "emailQuerySortOptions": ["receivedAt", "sentAt", "size", "subject", "from", "to"],
+            "emailQuerySortOptions": ["receivedAt", "sentAt", "size", "subject", "from", "to",
+                "hasKeyword", "someInThreadHaveKeyword", "allInThreadHaveKeyword"],
             "mayCreateTopLevelMailbox": true,
         },
         SUBMISSION: {
