@@ -52,6 +52,15 @@ fn parse_sort(args: &Map<String, Value>) -> Result<Vec<(EmailSortKey, bool)>, Me
                 Some(p) => return Err(MethodError::with("unsupportedSort", format!("cannot sort by {p}"))),
                 None => return Err(MethodError::invalid("a sort comparator needs a property")),
             };
+            // The one collation the session lists (RFC 8620 section 5.5: any other is
+            // unsupportedSort); text sorts compare ASCII letters without case.
+            match c.get("collation") {
+                None | Some(Value::Null) => {}
+                Some(Value::String(s)) if s == "i;ascii-casemap" => {}
+                Some(other) => {
+                    return Err(MethodError::with("unsupportedSort", format!("collation {other} is not supported")));
+                }
+            }
             Ok((key, c.get("isAscending").and_then(Value::as_bool).unwrap_or(true)))
         })
         .collect()
@@ -283,6 +292,26 @@ mod tests {
         let after = [(1, 1, 10, true), (2, 1, 20, false), (3, 2, 15, true)];
         check(&before, &after, false, true);
         check(&before, &after, true, true);
+    }
+
+    #[test]
+    fn keyword_sorts_need_their_keyword_and_only_the_listed_collation_is_taken() {
+        let sort = |v: Value| {
+            let mut m = Map::new();
+            m.insert("sort".into(), v);
+            parse_sort(&m)
+        };
+        assert_eq!(
+            sort(json!([{"property": "hasKeyword", "keyword": "$seen", "isAscending": false}])).unwrap(),
+            [(EmailSortKey::HasKeyword("$seen".into()), false)]
+        );
+        assert_eq!(sort(json!([{"property": "allInThreadHaveKeyword"}])).unwrap_err().kind, "invalidArguments");
+        assert!(sort(json!([{"property": "subject", "collation": "i;ascii-casemap"}])).is_ok());
+        assert_eq!(
+            sort(json!([{"property": "subject", "collation": "i;unicode-casemap"}])).unwrap_err().kind,
+            "unsupportedSort"
+        );
+        assert_eq!(sort(json!([{"property": "keywords"}])).unwrap_err().kind, "unsupportedSort");
     }
 
     #[test]
