@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::support::{self, free_port, stack_dir};
 
-const USING: [&str; 2] = ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail"];
+const USING: [&str; 3] = ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail", "urn:ietf:params:jmap:submission"];
 
 struct Daemon {
     _dir: tempfile::TempDir,
@@ -355,5 +355,26 @@ async fn content_type_and_creation_references_in_set() {
     assert_eq!(r[1]["notDestroyed"], json!({"#y": {"type": "notFound"}}), "{}", r[1]);
     let got = d.call("Mailbox/get", json!({"accountId": "becker", "ids": [a], "properties": ["name"]})).await;
     assert_eq!(got["list"][0]["name"], "Angebote 2027", "{got}");
+    d.stop().await;
+}
+
+/// Mailbox/query and EmailSubmission/query say `canCalculateChanges: false`, and their
+/// /queryChanges answer `cannotCalculateChanges` (RFC 8620 section 5.6: the client then runs
+/// the query again), after checking the account like every method.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mailbox_and_submission_query_changes_keep_what_their_queries_promise() {
+    let (user, pw) = support::unique_user("jmapqcother");
+    let d = daemon(&user, &pw).await;
+    for (query, changes) in
+        [("Mailbox/query", "Mailbox/queryChanges"), ("EmailSubmission/query", "EmailSubmission/queryChanges")]
+    {
+        let r = d.call(query, json!({"accountId": "becker"})).await;
+        assert_eq!(r["canCalculateChanges"], false, "{query}: {r}");
+        let state = r["queryState"].as_str().unwrap_or_else(|| panic!("{query}: {r}")).to_string();
+        let r = d.call(changes, json!({"accountId": "becker", "sinceQueryState": state})).await;
+        assert_eq!(r["type"], "cannotCalculateChanges", "{changes}: {r}");
+        let r = d.call(changes, json!({"accountId": "fremd", "sinceQueryState": state})).await;
+        assert_eq!(r["type"], "accountNotFound", "{changes}: {r}");
+    }
     d.stop().await;
 }
