@@ -186,21 +186,44 @@ pub(super) fn register_functions(c: &Connection) -> rusqlite::Result<()> {
 /// Whether the header section of `raw` has a field named `name` (ASCII case-insensitive)
 /// whose value contains `needle` (already in [`crate::message::search_needle`] form), or any
 /// such field when `needle` is None. A value is read as it is written (unfolded; bytes that
-/// are not UTF-8 as Windows-1252) and, when it holds RFC 2047 encoded words, decoded too:
-/// either reading may match. Only the header section is looked at.
+/// are not UTF-8 as Windows-1252, as `message::header_fields` reads them) and, when it holds
+/// RFC 2047 encoded words, decoded too: either reading may match. The lines are read up to
+/// the blank line that ends the header section and no further (with none, all of `raw` is
+/// header), and only a field of that name is decoded: this runs once per candidate message.
 pub fn header_matches(raw: &[u8], name: &[u8], needle: Option<&str>) -> bool {
-    let end = crate::message::find_header_end(raw);
-    let headers = if end == 0 { raw } else { &raw[..end] };
-    crate::message::header_fields(headers).iter().any(|(n, v)| {
-        if !n.as_bytes().eq_ignore_ascii_case(name) {
-            return false;
-        }
+    let value_matches = |value: &[u8]| {
         let Some(needle) = needle else { return true };
-        if crate::message::search_needle(v).contains(needle) {
+        let v = crate::message::decode_8bit(value).replace(['\r', '\n'], "");
+        crate::message::search_needle(&v).contains(needle)
+            || (v.contains("=?")
+                && decoded_words(&v).is_some_and(|d| crate::message::search_needle(&d).contains(needle)))
+    };
+    // The value of the field being read, when it is one of `name`.
+    let mut value: Option<Vec<u8>> = None;
+    for line in raw.split(|b| *b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.first().is_some_and(|b| *b == b' ' || *b == b'\t') {
+            if let Some(v) = value.as_mut() {
+                v.extend_from_slice(line);
+            }
+            continue;
+        }
+        if let Some(v) = value.take()
+            && value_matches(&v)
+        {
             return true;
         }
-        v.contains("=?") && decoded_words(v).is_some_and(|d| crate::message::search_needle(&d).contains(needle))
-    })
+        if line.is_empty() {
+            return false;
+        }
+        let Some(colon) = line.iter().position(|b| *b == b':') else { continue };
+        // Obsolete syntax (RFC 5322 section 4.5) allows white space before the colon.
+        let field = line[..colon].trim_ascii_end();
+        if field.eq_ignore_ascii_case(name) {
+            value = Some(line[colon + 1..].to_vec());
+        }
+    }
+    value.is_some_and(|v| value_matches(&v))
 }
 
 /// A header value with its RFC 2047 encoded words decoded, as mail-parser reads unstructured
