@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 
 use super::device::Authed;
 use super::method::{Ctx, MethodError, MethodResult};
-use super::{email, identity, mailbox, push, snippet, submission, thread, vacation};
+use super::{blob_copy, email, identity, mailbox, push, snippet, submission, thread, vacation};
 use crate::app::App;
 
 pub const CORE: &str = "urn:ietf:params:jmap:core";
@@ -131,7 +131,10 @@ pub fn run(app: &App, authed: &Authed, req: Request, session_state: String) -> V
 
 fn dispatch(ctx: &mut Ctx<'_>, using: &[String], name: &str, args: Map<String, Value>) -> MethodResult {
     let cap = match name.split_once('/').map(|x| x.0) {
+        // Blob/copy is core (RFC 8620 section 6.3); the other Blob methods belong to the blob
+        // capability (RFC 9404), which this server does not implement.
         Some("Core" | "PushSubscription") => CORE,
+        _ if name == "Blob/copy" => CORE,
         Some("Mailbox" | "Thread" | "Email" | "SearchSnippet") => MAIL,
         Some("Identity" | "EmailSubmission") => SUBMISSION,
         Some("VacationResponse") => VACATION,
@@ -142,6 +145,7 @@ fn dispatch(ctx: &mut Ctx<'_>, using: &[String], name: &str, args: Map<String, V
     }
     match name {
         "Core/echo" => Ok(Value::Object(args)),
+        "Blob/copy" => blob_copy::blob_copy(ctx, args),
         "PushSubscription/get" => push::subscription_get(args),
         "PushSubscription/set" => push::subscription_set(args),
         "Mailbox/get" => mailbox::mailbox_get(ctx, args),

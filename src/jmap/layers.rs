@@ -26,6 +26,7 @@ const FILES: &[(&str, &str, u8, &str)] = &[
     ("submission", "submission", TYPES, include_str!("submission.rs")),
     ("vacation", "vacation", TYPES, include_str!("vacation.rs")),
     ("push", "push", TYPES, include_str!("push.rs")),
+    ("blob_copy", "blob_copy", TYPES, include_str!("blob_copy.rs")),
     ("dispatch", "dispatch", 5, include_str!("dispatch.rs")),
     // Transport.
     ("server", "server", 6, include_str!("server.rs")),

@@ -14,7 +14,7 @@
 //!   arguments and the one `SetResponse` builder), `filter` (the Email filter).
 //! - one file per data type: `mailbox`, `thread`, `email` (get; `query`, `set` inside),
 //!   `snippet` (SearchSnippet), `identity`, `submission` (EmailSubmission), `vacation`
-//!   (VacationResponse), `push` (PushSubscription).
+//!   (VacationResponse), `push` (PushSubscription), `blob_copy` (Blob/copy).
 //! - `dispatch`: the request envelope, result references, and the only importer of the types.
 //! - transport: `server` (shared state, problem+json), `listen` (TLS, peer address), `auth`
 //!   (the one place that reads `Authorization`; handlers take [`auth::Authed`]), `api`
@@ -26,6 +26,7 @@
 pub mod api;
 pub mod auth;
 pub mod blob;
+pub mod blob_copy;
 pub mod body;
 pub mod device;
 pub mod dispatch;

@@ -32,12 +32,16 @@ struct Daemon {
 
 /// A daemon for one mailbox "becker" (Dovecot user `user`) and a phone's token for it.
 async fn daemon(user: &str, pw: &str) -> Daemon {
+    daemon_with(&[("becker", user, pw)]).await
+}
+
+/// A daemon for the mailboxes (id, Dovecot user, password), and a phone's token for the first
+/// that may use the others too.
+async fn daemon_with(mailboxes: &[(&str, &str, &str)]) -> Daemon {
     postbote::tls::install_provider();
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let pw_file = dir.path().join("becker.password");
-    std::fs::write(&pw_file, format!("{pw}\n")).unwrap();
-    let text = format!(
+    let mut text = format!(
         r#"[agent]
 data_dir = "{data}"
 
@@ -56,21 +60,28 @@ listen = "127.0.0.1:{control}"
 
 [jmap]
 listen = "127.0.0.1:{port}"
-
-[[mailbox]]
-id = "becker"
-kind = "employee"
-name = "Hans Becker"
-addresses = ["becker@bau-firma.test"]
-hosted_address = "{user}"
-password_file = "{pw_file}"
-folders = ["INBOX", "\\Sent", "\\Drafts", "\\Trash"]
 "#,
         data = dir.path().join("data").display(),
         ca = stack_dir().join("certs/cert.pem").display(),
         control = free_port(),
-        pw_file = pw_file.display(),
     );
+    for (id, user, pw) in mailboxes {
+        let pw_file = dir.path().join(format!("{id}.password"));
+        std::fs::write(&pw_file, format!("{pw}\n")).unwrap();
+        text.push_str(&format!(
+            r#"
+[[mailbox]]
+id = "{id}"
+kind = "employee"
+name = "Mailbox {id}"
+addresses = ["{id}@bau-firma.test"]
+hosted_address = "{user}"
+password_file = "{pw_file}"
+folders = ["INBOX", "\\Sent", "\\Drafts", "\\Trash"]
+"#,
+            pw_file = pw_file.display(),
+        ));
+    }
     let config = dir.path().join("postbote.toml");
     std::fs::write(&config, text).unwrap();
     let cfg = Config::load(&config).unwrap();
@@ -78,7 +89,8 @@ folders = ["INBOX", "\\Sent", "\\Drafts", "\\Trash"]
     store.ensure_accounts(cfg.mailboxes.iter().map(|m| m.id.as_str())).unwrap();
     let app = App::new(Arc::new(cfg), store);
     let (token, hash) = postbote::jmap::auth::new_token();
-    app.store.devices().add("becker", "Testphone", &[], &hash).unwrap();
+    let grants: Vec<String> = mailboxes[1..].iter().map(|m| m.0.to_string()).collect();
+    app.store.devices().add(mailboxes[0].0, "Testphone", &grants, &hash).unwrap();
     let stop = CancellationToken::new();
     let task = tokio::spawn({
         let (app, stop) = (app.clone(), stop.clone());
@@ -376,5 +388,48 @@ async fn mailbox_and_submission_query_changes_keep_what_their_queries_promise() 
         let r = d.call(changes, json!({"accountId": "fremd", "sinceQueryState": state})).await;
         assert_eq!(r["type"], "accountNotFound", "{changes}: {r}");
     }
+    d.stop().await;
+}
+
+/// Blob/copy (RFC 8620 section 6.3, core): a raw message of one account of the device becomes
+/// readable in its other account under a new id; within one account a blob is itself; a blob
+/// the source account cannot read is notFound, and an account the device may not use is
+/// fromAccountNotFound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn blob_copy_between_the_accounts_of_a_device() {
+    let (user, pw) = support::unique_user("jmapblobcopy");
+    let (info, info_pw) = support::unique_user("jmapblobcopyinfo");
+    support::deliver(&user, &mail(1, 1, "Kopie", b""));
+    let d = daemon_with(&[("becker", &user, &pw), ("info", &info, &info_pw)]).await;
+    d.wait_for(1).await;
+    let id = d.id_of("Kopie").await;
+    let r = d.call("Email/get", json!({"accountId": "becker", "ids": [id], "properties": ["blobId"]})).await;
+    let blob = r["list"][0]["blobId"].as_str().unwrap().to_string();
+    let download = |account: &str, blob: &str| {
+        let path = format!("/jmap/download/{account}/{blob}/m.eml?accept=message/rfc822");
+        let auth = format!("Bearer {}", d.token);
+        async move {
+            let mut s = tokio::net::TcpStream::connect(("127.0.0.1", d.port)).await.unwrap();
+            let req =
+                format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nAuthorization: {auth}\r\n\r\n");
+            s.write_all(req.as_bytes()).await.unwrap();
+            let mut out = Vec::new();
+            s.read_to_end(&mut out).await.unwrap();
+            String::from_utf8_lossy(&out).split(' ').nth(1).unwrap().parse::<u16>().unwrap()
+        }
+    };
+    assert_eq!(download("info", &blob).await, 404, "not readable in the other account before the copy");
+    let r = d
+        .call("Blob/copy", json!({"fromAccountId": "becker", "accountId": "info", "blobIds": [blob, "B999999"]}))
+        .await;
+    let copy = r["copied"][&blob].as_str().unwrap_or_else(|| panic!("{r}")).to_string();
+    assert_eq!(r["notCopied"], json!({"B999999": {"type": "notFound"}}), "{r}");
+    assert_eq!((r["fromAccountId"].clone(), r["accountId"].clone()), (json!("becker"), json!("info")));
+    assert_eq!(download("info", &copy).await, 200, "the copy is readable in the other account");
+    let r = d.call("Blob/copy", json!({"fromAccountId": "becker", "accountId": "becker", "blobIds": [blob]})).await;
+    assert_eq!(r["copied"], json!({blob.clone(): blob}), "{r}");
+    assert_eq!(r["notCopied"], Value::Null);
+    let r = d.call("Blob/copy", json!({"fromAccountId": "fremd", "accountId": "becker", "blobIds": [blob]})).await;
+    assert_eq!(r["type"], "fromAccountNotFound", "{r}");
     d.stop().await;
 }
