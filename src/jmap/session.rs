@@ -98,6 +98,7 @@ pub fn session(app: &App, authed: &Authed) -> Value {
 pub fn state(app: &App, authed: &Authed) -> String {
     let mut h = Sha256::new();
     h.update(capabilities().to_string());
+    h.update(account_capabilities().to_string());
     h.update(&app.config.jmap.public_url);
     for a in &authed.accounts {
         h.update(&a.account_id);
