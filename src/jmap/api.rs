@@ -4,6 +4,12 @@
 //!
 //! Limits are checked before any work: the size before the body is read (and while reading),
 //! the number of calls before the first is run, concurrent requests per device.
+//!
+//! A body whose Content-Type is not `application/json` (parameters such as `charset=utf-8`
+//! allowed) is refused before it is read, with the problem type `notJSON` and status 400:
+//! RFC 8620 section 3.6.1 defines that type for exactly this ("the content type of the request
+//! was not application/json or the request did not parse as I-JSON"), so a client learns the
+//! JMAP reason rather than a bare HTTP 415.
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -20,8 +26,22 @@ fn limit_problem(limit: &str, detail: &str) -> Response {
     problem(StatusCode::BAD_REQUEST, "urn:ietf:params:jmap:error:limit", detail, Some(limit))
 }
 
+/// Whether a Content-Type header value is `application/json`, with or without parameters.
+fn is_json(content_type: Option<&HeaderValue>) -> bool {
+    let Some(v) = content_type.and_then(|v| v.to_str().ok()) else { return false };
+    v.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+}
+
 /// `POST apiUrl`.
 pub async fn post_api(State(server): State<Server>, authed: Authed, headers: HeaderMap, body: Body) -> Response {
+    if !is_json(headers.get(header::CONTENT_TYPE)) {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "urn:ietf:params:jmap:error:notJSON",
+            "the request's Content-Type must be application/json",
+            None,
+        );
+    }
     if let Some(len) =
         headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok())
         && len > limits::MAX_SIZE_REQUEST as u64
@@ -89,5 +109,21 @@ pub async fn post_api(State(server): State<Server>, authed: Authed, headers: Hea
             r
         }
         Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, "about:blank", &format!("the request failed: {e}"), None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_type_is_application_json_with_any_parameters() {
+        for ok in ["application/json", "application/json; charset=utf-8", "Application/JSON;charset=UTF-8"] {
+            assert!(is_json(Some(&HeaderValue::from_static(ok))), "{ok}");
+        }
+        for bad in ["text/plain", "application/jsonx", "application/problem+json", "multipart/form-data; a=b", ""] {
+            assert!(!is_json(Some(&HeaderValue::from_static(bad))), "{bad}");
+        }
+        assert!(!is_json(None), "no Content-Type at all");
     }
 }

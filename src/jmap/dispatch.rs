@@ -131,7 +131,10 @@ pub fn run(app: &App, authed: &Authed, req: Request, session_state: String) -> V
 
 fn dispatch(ctx: &mut Ctx<'_>, using: &[String], name: &str, args: Map<String, Value>) -> MethodResult {
     let cap = match name.split_once('/').map(|x| x.0) {
-        Some("Core" | "PushSubscription" | "Blob") => CORE,
+        Some("Core" | "PushSubscription") => CORE,
+        // Blob/copy is core (RFC 8620 section 6.3); the other Blob methods belong to the blob
+        // capability (RFC 9404), which this server does not implement.
+        Some("Blob") if name == "Blob/copy" => CORE,
         Some("Mailbox" | "Thread" | "Email" | "SearchSnippet") => MAIL,
         Some("Identity" | "EmailSubmission") => SUBMISSION,
         Some("VacationResponse") => VACATION,

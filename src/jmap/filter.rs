@@ -1,5 +1,6 @@
 //! The Email filter (RFC 8621 section 4.4.1): a client's FilterOperator / FilterCondition tree,
-//! checked against the documented limits, as the store's `EmailFilter`. Shared by
+//! checked against the documented limits, as the store's `EmailFilter`: every condition of
+//! the RFC (`header` and the three thread-keyword conditions included). Shared by
 //! `Email/query`, `Email/queryChanges` and `SearchSnippet/get` (which highlights its terms).
 
 use serde_json::Value;
@@ -75,10 +76,50 @@ fn parse_filter_node(ctx: &Ctx<'_>, v: &Value) -> Result<EmailFilter, MethodErro
             "bcc" => EmailFilter::Bcc(text(k, v)?),
             "subject" => EmailFilter::Subject(text(k, v)?),
             "body" => EmailFilter::Body(text(k, v)?),
+            "header" => header(v)?,
+            "someInThreadHaveKeyword" => EmailFilter::SomeInThreadHaveKeyword(text(k, v)?),
+            "noneInThreadHaveKeyword" => EmailFilter::NoneInThreadHaveKeyword(text(k, v)?),
+            "allInThreadHaveKeyword" => EmailFilter::AllInThreadHaveKeyword(text(k, v)?),
             other => {
                 return Err(MethodError::with("unsupportedFilter", format!("filter \"{other}\" is not supported")));
             }
         });
     }
     Ok(EmailFilter::And(all))
+}
+
+/// `header`: `[name]` (the field exists) or `[name, text]` (its value contains the text).
+fn header(v: &Value) -> Result<EmailFilter, MethodError> {
+    let bad = || MethodError::invalid("filter header must be [name] or [name, text], strings");
+    let list = v.as_array().ok_or_else(bad)?;
+    let strings: Vec<&str> = list.iter().map(Value::as_str).collect::<Option<_>>().ok_or_else(bad)?;
+    match strings[..] {
+        // A field name is printable ASCII without a colon (RFC 5322 section 2.2).
+        [name, ..] if name.is_empty() || !name.bytes().all(|b| (33..=126).contains(&b) && b != b':') => {
+            Err(MethodError::invalid(format!("\"{name}\" is not a header field name")))
+        }
+        [name] => Ok(EmailFilter::Header(name.to_string(), None)),
+        [name, text] => Ok(EmailFilter::Header(name.to_string(), Some(text.to_string()))),
+        _ => Err(bad()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn header_filter_shapes() {
+        assert_eq!(header(&json!(["X-Prio"])).unwrap(), EmailFilter::Header("X-Prio".into(), None));
+        assert_eq!(
+            header(&json!(["Subject", "Bad"])).unwrap(),
+            EmailFilter::Header("Subject".into(), Some("Bad".into()))
+        );
+        for bad in
+            [json!([]), json!(["a", "b", "c"]), json!("Subject"), json!([1]), json!(["Sub ject"]), json!(["a:b"])]
+        {
+            assert_eq!(header(&bad).unwrap_err().kind, "invalidArguments", "{bad}");
+        }
+    }
 }

@@ -49,7 +49,8 @@ fn account_capabilities() -> Value {
             "maxMailboxDepth": null,
             "maxSizeMailboxName": 200,
             "maxSizeAttachmentsPerEmail": limits::MAX_SIZE_UPLOAD,
-            "emailQuerySortOptions": ["receivedAt", "sentAt", "size", "subject", "from", "to"],
+            "emailQuerySortOptions": ["receivedAt", "sentAt", "size", "subject", "from", "to",
+                "hasKeyword", "someInThreadHaveKeyword", "allInThreadHaveKeyword"],
             "mayCreateTopLevelMailbox": true,
         },
         SUBMISSION: {
@@ -97,6 +98,7 @@ pub fn session(app: &App, authed: &Authed) -> Value {
 pub fn state(app: &App, authed: &Authed) -> String {
     let mut h = Sha256::new();
     h.update(capabilities().to_string());
+    h.update(account_capabilities().to_string());
     h.update(&app.config.jmap.public_url);
     for a in &authed.accounts {
         h.update(&a.account_id);

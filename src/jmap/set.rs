@@ -3,6 +3,14 @@
 //! the SetError of a store refusal, and the one [`SetResponse`] builder that writes the
 //! response with the type's state before and after. A /set whose changes IMAP follows wakes
 //! the mailbox's write-back through it, only when something changed.
+//!
+//! Creation ids are request-wide (RFC 8620 section 5.3 and its erratum 6607): an `update` key
+//! or `destroy` id `#c` names the object created as `c` earlier in the request or in the same
+//! call (creates run first). A method resolves it with `Ctx::resolve_id`, and the builder names
+//! the real id in `updated`, `notUpdated`, `destroyed` and `notDestroyed` when it finishes, so
+//! no method has to; a `#c` that no creation made stays as given, answered `notFound`.
+
+use std::collections::HashMap;
 
 use serde_json::{Map, Value, json};
 
@@ -93,7 +101,34 @@ impl SetResponse {
         !self.created.is_empty() || !self.updated.is_empty() || !self.destroyed.is_empty()
     }
 
-    /// The six lists alone, for a type without a state (PushSubscription).
+    /// Name by their real ids the objects that `update` and `destroy` gave as `#creationId`
+    /// (those the request created); an unknown `#c` stays as it was given.
+    fn with_real_ids(mut self, created: &HashMap<String, String>) -> Self {
+        let real = |k: &str| k.strip_prefix('#').and_then(|c| created.get(c)).cloned();
+        for map in [&mut self.updated, &mut self.not_updated, &mut self.not_destroyed] {
+            let refs: Vec<String> = map.keys().filter(|k| k.starts_with('#')).cloned().collect();
+            for key in refs {
+                if let (Some(id), Some(v)) = (real(&key), map.get(&key).cloned()) {
+                    map.remove(&key);
+                    map.insert(id, v);
+                }
+            }
+        }
+        for d in &mut self.destroyed {
+            if let Some(id) = d.as_str().and_then(real) {
+                *d = Value::String(id);
+            }
+        }
+        self
+    }
+
+    /// The six lists of a type without a state (PushSubscription), creation references named
+    /// by their real ids.
+    pub fn stateless(self, ctx: &Ctx<'_>) -> Value {
+        self.with_real_ids(&ctx.created).into_json()
+    }
+
+    /// The six lists alone, as they were given.
     pub fn into_json(self) -> Value {
         json!({
             "created": self.created, "updated": self.updated, "destroyed": self.destroyed,
@@ -110,7 +145,8 @@ impl SetResponse {
         before: &AccountStates,
         ty: ObjType,
     ) -> MethodResult {
-        with_states(ctx, account_id, mailbox, before, ty, self.into_json())
+        let body = self.with_real_ids(&ctx.created).into_json();
+        with_states(ctx, account_id, mailbox, before, ty, body)
     }
 
     /// The /set response of a type the write-back takes to IMAP: wakes `mailbox`'s write-back
@@ -204,5 +240,27 @@ mod tests {
         assert_eq!(v["updated"], json!({"M3": null}));
         assert_eq!(v["destroyed"], json!(["M4"]));
         assert_eq!(v["notCreated"]["k1"]["type"], "forbidden");
+    }
+
+    /// `#c` in update and destroy is answered under the id the request created for `c`; a
+    /// reference nothing created stays as given (answered notFound by the method).
+    #[test]
+    fn creation_references_are_answered_by_their_real_ids() {
+        let created: HashMap<String, String> =
+            [("a", "M7"), ("b", "M8"), ("c", "M9")].into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut r = SetResponse::default();
+        r.created("a".into(), json!({"id": "M7"}));
+        r.updated("#a".into());
+        r.not_updated("#b".into(), json!({"type": "invalidProperties"}));
+        r.not_updated("#x".into(), json!({"type": "notFound"}));
+        r.destroyed("#c".into());
+        r.destroyed("M3".into());
+        r.not_destroyed("#b".into(), json!({"type": "mailboxHasEmail"}));
+        let v = r.with_real_ids(&created).into_json();
+        assert_eq!(v["created"], json!({"a": {"id": "M7"}}), "creation ids stay the keys of created");
+        assert_eq!(v["updated"], json!({"M7": null}));
+        assert_eq!(v["notUpdated"], json!({"M8": {"type": "invalidProperties"}, "#x": {"type": "notFound"}}));
+        assert_eq!(v["destroyed"], json!(["M9", "M3"]));
+        assert_eq!(v["notDestroyed"], json!({"M8": {"type": "mailboxHasEmail"}}));
     }
 }

@@ -69,6 +69,8 @@ pub fn search_snippets(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodRes
             None => not_found.push(id),
         }
     }
+    // notFound is null when every id was found (RFC 8621 section 5.1).
+    let not_found = if not_found.is_empty() { Value::Null } else { json!(not_found) };
     Ok(json!({"accountId": account_id, "list": list, "notFound": not_found}))
 }
 

@@ -9,6 +9,7 @@ mod hygiene;
 mod jmap;
 mod jmap_copy;
 mod jmap_create;
+mod jmap_query;
 mod mirror;
 mod outbox;
 mod rates;
