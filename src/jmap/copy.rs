@@ -197,7 +197,8 @@ pub fn blob_copy(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
                 copied.insert(b, json!(ids::blob(id)));
             }
             None => {
-                not_copied.insert(b, json!({"type": "blobNotFound"}));
+                // RFC 8620 section 6.3: a blob that cannot be found is `notFound`.
+                not_copied.insert(b, json!({"type": "notFound"}));
             }
         }
     }

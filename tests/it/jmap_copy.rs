@@ -341,7 +341,7 @@ async fn email_and_blob_copy_between_granted_accounts_reach_dovecot() {
             json!([["Blob/copy", {"fromAccountId": "info", "accountId": "becker", "blobIds": ["B999999", blob]}, "b"]]),
         )
         .await;
-    assert_eq!(r[0][1]["notCopied"]["B999999"]["type"], "blobNotFound", "{}", r[0]);
+    assert_eq!(r[0][1]["notCopied"]["B999999"]["type"], "notFound", "{}", r[0]);
     assert_eq!(r[0][1]["copied"][blob], copied.as_str(), "{}", r[0]);
     let (status, own) = d.download(&token, "becker", &copied).await;
     let (_, original) = d.download(&token, "info", blob).await;
