@@ -19,9 +19,9 @@
 //! - `dispatch`: the request envelope, result references, and the only importer of the types.
 //! - transport: `server` (shared state, problem+json), `listen` (TLS, peer address), `auth`
 //!   (the one place that reads `Authorization`; handlers take [`auth::Authed`]), `api`
-//!   (`POST apiUrl`), `session`, `blob` (upload, download), `eventsource`, `push_delivery` (the task that POSTs
-//!   to push subscriptions; the daemon starts it), and this file
-//!   (routes and `serve`).
+//!   (`POST apiUrl`), `session`, `blob` (upload, download), `eventsource`, `push_delivery` (the
+//!   task that POSTs to push subscriptions; the daemon starts it), and this file (routes and
+//!   `serve`).
 //!
 //! Plain HTTP is served only on loopback (the config refuses anything else); otherwise TLS.
 

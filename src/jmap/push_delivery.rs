@@ -386,14 +386,19 @@ async fn post(tls: &Arc<ClientConfig>, sub: &Subscription, json: &[u8]) -> Resul
         req.header(hyper::header::CONTENT_TYPE, "application/json; charset=utf-8")
     };
     let req = req.body(Full::new(Bytes::from(body))).map_err(|e| post_err("request")(&e))?;
+    // The connection is driven here until the answer's head is in; it may finish first
+    // (the push service closes after answering), and the answer is still read then.
     let mut conn = std::pin::pin!(conn);
-    let resp = tokio::select! {
-        r = sender.send_request(req) => r.map_err(|e| post_err("http")(&e))?,
-        r = &mut conn => {
-            return Err(PostError(match r {
-                Ok(()) => "the connection closed before an answer".into(),
-                Err(e) => format!("http: {e}"),
-            }))
+    let mut send = std::pin::pin!(sender.send_request(req));
+    let mut conn_done = false;
+    let resp = loop {
+        tokio::select! {
+            biased;
+            r = &mut send => break r.map_err(|e| post_err("http")(&e))?,
+            r = &mut conn, if !conn_done => {
+                conn_done = true;
+                r.map_err(|e| post_err("http")(&e))?;
+            }
         }
     };
     Ok(resp.status().as_u16())

@@ -7,6 +7,7 @@ mod crash;
 mod deliverability;
 mod hygiene;
 mod jmap;
+mod jmap_push;
 mod mirror;
 mod outbox;
 mod rates;
