@@ -17,7 +17,8 @@
 -- `types` is a JSON array of type names, or NULL for every type.
 -- AUTOINCREMENT: a subscription id is never reused, so a destroyed one's late retries can
 -- never reach a new one's URL under the same id.
-CREATE TABLE push_subscription (
+-- IF NOT EXISTS: the statements can be applied again to a store that already has them.
+CREATE TABLE IF NOT EXISTS push_subscription (
   id                 INTEGER PRIMARY KEY AUTOINCREMENT,
   device             INTEGER NOT NULL REFERENCES device(id) ON DELETE CASCADE,
   device_client_id   TEXT NOT NULL,
@@ -31,4 +32,4 @@ CREATE TABLE push_subscription (
   types              TEXT,
   created_at         INTEGER NOT NULL
 );
-CREATE INDEX push_subscription_device ON push_subscription (device);
+CREATE INDEX IF NOT EXISTS push_subscription_device ON push_subscription (device);
