@@ -10,7 +10,9 @@
 //! push), it POSTs a `StateChange` with the types (filtered by the subscription's `types`)
 //! whose state moved since the last push that arrived. A failed POST is retried after
 //! [`RETRY`] (1 s, 5 s, 30 s, 2 min), then given up: the next change carries this one's
-//! states too. A 404 or 410 means the push service forgot the subscription: it is removed.
+//! states too (a verification given up removes its subscription: it can never be verified).
+//! A 404 or 410 means the push service forgot the subscription: it is removed. Shutdown
+//! abandons a POST in flight; nothing about it is recorded as sent.
 //! The subscription is read again before every attempt, so one destroyed, expired or of a
 //! revoked device gets nothing more. With `keys` the body is encrypted (RFC 8291, see
 //! `push_wire`) and sent with `Content-Encoding: aes128gcm`; every POST carries `TTL`.
@@ -249,6 +251,10 @@ enum Sent {
 
 async fn worker(app: App, tls: Arc<ClientConfig>, id: i64, wake: Arc<Notify>, stop: CancellationToken) {
     let Some(live) = load(&app, id).await else { return };
+    // What the phone is taken to know now: pushes report only what moves from here. Taken
+    // before the verification goes out, so a change made while it is on its way is pushed.
+    // Every type is noted, since the client may change `types` later.
+    let (_, mut seen) = diff(&states_of(&app, &live), None, &Seen::new());
     if !live.sub.verification_sent {
         let body = push_wire::verification(id, &live.sub.server_code);
         match deliver(&app, &tls, id, &body, &stop).await {
@@ -258,14 +264,19 @@ async fn worker(app: App, tls: Arc<ClientConfig>, id: i64, wake: Arc<Notify>, st
             }
             Sent::Gone => return gone(&app, &live.sub).await,
             Sent::GaveUp => {
-                tracing::warn!(subscription = id, host = live.sub.host(), "push: the verification could not be sent");
+                // The client can never verify it: remove it (the client sees it gone and may
+                // make a new one), rather than trying again at every start.
+                tracing::warn!(
+                    subscription = id,
+                    host = live.sub.host(),
+                    "push: the verification could not be delivered; subscription removed"
+                );
+                blocking(&app, move |s| s.push().remove(id)).await;
                 return;
             }
             Sent::Stopped => return,
         }
     }
-    // What the phone is taken to know now: pushes report only what moves from here.
-    let (_, mut seen) = diff(&states_of(&app, &live), live.sub.types.as_deref(), &Seen::new());
     let mut next_allowed = Instant::now();
     loop {
         tokio::select! {
@@ -315,7 +326,11 @@ async fn deliver(app: &App, tls: &Arc<ClientConfig>, id: i64, body: &Value, stop
     for attempt in 0.. {
         let Some(live) = load(app, id).await else { return Sent::Stopped };
         let sub = &live.sub;
-        let outcome = match tokio::time::timeout(TIMEOUT, post(tls, sub, json.as_bytes())).await {
+        let attempt_result = tokio::select! {
+            _ = stop.cancelled() => return Sent::Stopped,
+            r = tokio::time::timeout(TIMEOUT, post(tls, sub, json.as_bytes())) => r,
+        };
+        let outcome = match attempt_result {
             Ok(Ok(status)) => {
                 let o = classify(status);
                 if o != Outcome::Delivered {

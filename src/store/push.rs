@@ -197,26 +197,29 @@ impl<'a> Push<'a> {
     /// Change the device's subscription `id`; false if the device has no such subscription.
     pub fn update(&self, device: i64, id: i64, u: &Update) -> Result<bool> {
         let r = self.0.write(|t| {
-            let mut n = t.tx.execute(
-                "UPDATE push_subscription SET id = id WHERE id = ?1 AND device = ?2 AND expires > ?3",
-                params![id, device, now()],
-            )?;
-            if n == 0 {
+            let mine =
+                t.tx.query_row(
+                    "SELECT 1 FROM push_subscription WHERE id = ?1 AND device = ?2 AND expires > ?3",
+                    params![id, device, now()],
+                    |_| Ok(()),
+                )
+                .optional()?;
+            if mine.is_none() {
                 return Ok(false);
             }
             if let Some(code) = &u.client_code {
-                n += t.tx.execute("UPDATE push_subscription SET client_code = ?2 WHERE id = ?1", params![id, code])?;
+                t.tx.execute("UPDATE push_subscription SET client_code = ?2 WHERE id = ?1", params![id, code])?;
             }
             if let Some(expires) = u.expires {
-                n += t.tx.execute("UPDATE push_subscription SET expires = ?2 WHERE id = ?1", params![id, expires])?;
+                t.tx.execute("UPDATE push_subscription SET expires = ?2 WHERE id = ?1", params![id, expires])?;
             }
             if let Some(types) = &u.types {
-                n += t.tx.execute(
+                t.tx.execute(
                     "UPDATE push_subscription SET types = ?2 WHERE id = ?1",
                     params![id, types_json(types.as_deref())],
                 )?;
             }
-            Ok(n > 0)
+            Ok(true)
         });
         self.written(r)
     }

@@ -553,5 +553,24 @@ async fn a_push_is_retried_after_a_server_error_and_a_gone_subscription_is_remov
         d.call(&phone, "Mailbox/set", json!({"accountId": "becker", "create": {"n": {"name": "Push-Test-2"}}})).await;
     assert!(m["created"]["n"]["id"].is_string(), "{m}");
     rx.nothing_for(Duration::from_millis(2500), "a push after 410").await;
+
+    // A URL the push service does not know (404 to the verification): removed at once.
+    rx.answer(&[404]);
+    let r = d
+        .call(
+            &phone,
+            "PushSubscription/set",
+            json!({"create": {"b": {"deviceClientId": "p", "url": rx.url("unbekannt")}}}),
+        )
+        .await;
+    assert!(r["created"]["b"]["id"].is_string(), "{r}");
+    let p = rx.next(Duration::from_secs(20), "the PushVerification answered 404").await;
+    assert_eq!(p.path, "/push/unbekannt");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while d.call(&phone, "PushSubscription/get", json!({})).await["list"] != json!([]) {
+        assert!(Instant::now() < deadline, "the subscription answered 404 is still there");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    rx.nothing_for(Duration::from_millis(1500), "a retry after 404").await;
     d.stop().await;
 }
