@@ -260,7 +260,7 @@ pub fn subscription_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodRe
             Ok((id, expires)) => {
                 count += 1;
                 ctx.created.insert(cid.clone(), subscription_id(id));
-                resp.created(cid.clone(), json!({"id": subscription_id(id), "expires": utc(expires), "keys": null}));
+                resp.created(cid.clone(), json!({"id": subscription_id(id), "expires": utc(expires)}));
             }
             Err(e) => resp.not_created(cid.clone(), e),
         }

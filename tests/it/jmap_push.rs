@@ -492,6 +492,19 @@ async fn an_encrypted_subscription_is_verified_then_gets_state_changes_for_new_m
     assert_eq!(epoch, stored.epoch);
     assert!(modseq.parse::<i64>().unwrap() >= mirrored, "{pushed} is older than the mirrored mail ({mirrored})");
 
+    // A burst: three mails in quick succession reach the URL at most once a second.
+    for n in 0..3 {
+        d.new_mail(&format!("Schwall {n}")).await;
+    }
+    let mut pushes = vec![rx.next(Duration::from_secs(20), "a StateChange for the burst").await];
+    while let Ok(Some(p)) = tokio::time::timeout(Duration::from_millis(2500), rx.posts.recv()).await {
+        pushes.push(p);
+    }
+    for w in pushes.windows(2) {
+        assert!(w[1].at - w[0].at >= Duration::from_millis(900), "two pushes {:?} apart", w[1].at - w[0].at);
+    }
+    assert!(pushes.len() <= 3, "{} pushes for three mails", pushes.len());
+
     // Destroyed: nothing more.
     let s = d.call(&phone, "PushSubscription/set", json!({"destroy": [id]})).await;
     assert_eq!(s["destroyed"], json!([id]), "{s}");
