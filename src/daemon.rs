@@ -2,9 +2,9 @@
 //!
 //! `run` takes the shutdown future as an argument (tests pass their own), starts one IMAP task
 //! per mailbox and one task each for the outbox, the auto-responder, the control endpoint, the
-//! JMAP server and the daily deliverability check, and one that broadcasts what the command
-//! line commits meanwhile, then waits. On shutdown it cancels the token
-//! every task selects on and joins them all: each task stops at a safe point (after a commit,
+//! JMAP server and its push delivery, and the daily deliverability check, and one that
+//! broadcasts what the command line commits meanwhile, then waits. On shutdown it cancels the
+//! token every task selects on and joins them all: each task stops at a safe point (after a commit,
 //! never between "sent" and "recorded as sent"). A task that fails is restarted with backoff;
 //! one failing mailbox never stops the others. Only one daemon runs per data directory
 //! ([`DaemonLock`]).
@@ -63,6 +63,10 @@ pub async fn run(app: App, shutdown: impl Future<Output = ()>) -> anyhow::Result
         supervise(&tracker, &token, "jmap".into(), {
             let app = app.clone();
             move |t| crate::jmap::serve(app.clone(), t)
+        });
+        supervise(&tracker, &token, "push".into(), {
+            let app = app.clone();
+            move |t| crate::jmap::push_delivery::run(app.clone(), t)
         });
     }
     supervise(&tracker, &token, "deliverability".into(), {

@@ -1,5 +1,6 @@
 //! `[jmap]`: where the JMAP server for devices listens, the URL devices reach it at, its TLS
-//! files, and which reverse proxies may name the client. Plain HTTP only on loopback.
+//! files, which reverse proxies may name the client, and an extra CA for the push services it
+//! POSTs to (the platform's roots are always trusted). Plain HTTP only on loopback.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -17,6 +18,8 @@ pub struct Jmap {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// Reverse proxies whose `X-Forwarded-For` names the client (empty: the header is ignored).
     pub trusted_proxies: Vec<super::Net>,
+    /// A PEM file of further CAs to trust for push URLs, besides the platform's roots.
+    pub push_ca_file: Option<PathBuf>,
 }
 
 impl Jmap {
@@ -50,6 +53,7 @@ impl Jmap {
             .iter()
             .map(|p| p.parse().map_err(|e| invalid(format!("jmap.trusted_proxies: {e}"))))
             .collect::<Result<_, _>>()?;
-        Ok(Jmap { enabled, listen, public_url, tls, trusted_proxies })
+        let push_ca_file = raw.push_ca_file.map(rel).map(|p| existing_file(p, "jmap.push_ca_file")).transpose()?;
+        Ok(Jmap { enabled, listen, public_url, tls, trusted_proxies, push_ca_file })
     }
 }

@@ -98,6 +98,7 @@ pub struct RawJmap {
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub trusted_proxies: Option<Vec<String>>,
+    pub push_ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize, Default)]

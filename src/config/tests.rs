@@ -104,6 +104,10 @@ fn errors_name_the_mailbox_the_key_and_the_problem() {
         ),
         ("[jmap]\nlisten = \"0.0.0.0:8080\"", "plain HTTP is only allowed on loopback"),
         (
+            "[jmap]\npush_ca_file = \"/nonexistent/push-ca.pem\"",
+            "jmap.push_ca_file \"/nonexistent/push-ca.pem\" is not a readable file",
+        ),
+        (
             "[jmap]\ntrusted_proxies = [\"10.0.0.0/8\", \"proxy.lan\"]",
             "jmap.trusted_proxies: \"proxy.lan\" is not an IP address or an address/prefix",
         ),

@@ -145,8 +145,8 @@ fn dispatch(ctx: &mut Ctx<'_>, using: &[String], name: &str, args: Map<String, V
     }
     match name {
         "Core/echo" => Ok(Value::Object(args)),
-        "PushSubscription/get" => push::subscription_get(args),
-        "PushSubscription/set" => push::subscription_set(args),
+        "PushSubscription/get" => push::subscription_get(ctx, args),
+        "PushSubscription/set" => push::subscription_set(ctx, args),
         "Mailbox/get" => mailbox::mailbox_get(ctx, args),
         "Mailbox/changes" => mailbox::mailbox_changes(ctx, args),
         "Mailbox/query" => mailbox::mailbox_query(ctx, args),

@@ -10,6 +10,7 @@ const FILES: &[(&str, &str, u8, &str)] = &[
     ("device", "device", 0, include_str!("device.rs")),
     ("tree", "tree", 0, include_str!("tree.rs")),
     ("listen", "listen", 0, include_str!("listen.rs")),
+    ("push_wire", "push_wire", 0, include_str!("push_wire.rs")),
     ("body", "body", 1, include_str!("body.rs")),
     // The method toolkit.
     ("method", "method", 2, include_str!("method.rs")),
@@ -38,6 +39,7 @@ const FILES: &[(&str, &str, u8, &str)] = &[
     ("session", "session", 8, include_str!("session.rs")),
     ("blob", "blob", 8, include_str!("blob.rs")),
     ("eventsource", "eventsource", 8, include_str!("eventsource.rs")),
+    ("push_delivery", "push_delivery", 8, include_str!("push_delivery.rs")),
     ("api", "api", 9, include_str!("api.rs")),
     ("mod", "jmap", 10, include_str!("mod.rs")),
 ];

@@ -9,7 +9,8 @@
 //!
 //! Layers, bottom to top; a file imports only files of the layers below it:
 //! - foundations: `ids` (ids and state strings), `limits`, `device` (who is asking), `body`
-//!   (MIME parts, header forms, drafts), `tree` (the mailbox hierarchy).
+//!   (MIME parts, header forms, drafts), `tree` (the mailbox hierarchy), `push_wire` (what goes
+//!   to a push URL, and its Web Push encryption).
 //! - the method toolkit: `method` (`Ctx`, `MethodError`, argument helpers), `set` (the /set
 //!   arguments and the one `SetResponse` builder), `filter` (the Email filter).
 //! - one file per data type: `mailbox`, `thread`, `email` (get; `query`, `set` inside),
@@ -19,8 +20,9 @@
 //! - `dispatch`: the request envelope, result references, and the only importer of the types.
 //! - transport: `server` (shared state, problem+json), `listen` (TLS, peer address), `auth`
 //!   (the one place that reads `Authorization`; handlers take [`auth::Authed`]), `api`
-//!   (`POST apiUrl`), `session`, `blob` (upload, download), `eventsource`, and this file
-//!   (routes and `serve`).
+//!   (`POST apiUrl`), `session`, `blob` (upload, download), `eventsource`, `push_delivery` (the
+//!   task that POSTs to push subscriptions; the daemon starts it), and this file (routes and
+//!   `serve`).
 //!
 //! Plain HTTP is served only on loopback (the config refuses anything else); otherwise TLS.
 
@@ -43,6 +45,8 @@ pub mod listen;
 pub mod mailbox;
 pub mod method;
 pub mod push;
+pub mod push_delivery;
+pub mod push_wire;
 pub mod server;
 pub mod session;
 pub mod set;

@@ -36,6 +36,7 @@ pub mod outbox;
 pub mod outbox_list;
 pub mod outbox_rate;
 pub mod outbox_state;
+pub mod push;
 pub mod sent_copy;
 pub mod sessions;
 pub mod submissions;
@@ -65,6 +66,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0011_outbox_in_flight", include_str!("../../schema/0011_outbox_in_flight.sql")),
     ("0012_sent_copy_refusals", include_str!("../../schema/0012_sent_copy_refusals.sql")),
     ("0013_reply_state_catch_up", include_str!("../../schema/0013_reply_state_catch_up.sql")),
+    ("0016_push", include_str!("../../schema/0016_push.sql")),
     ("0017_identities", include_str!("../../schema/0017_identities.sql")),
 ];
 
@@ -164,6 +166,8 @@ struct Inner {
     /// A read-write connection of its own for [`Store::checkpoint`], opened on first use.
     checkpointer: Mutex<Option<Connection>>,
     changes: broadcast::Sender<StateChange>,
+    /// Wakes the push delivery after a write to the push subscriptions (`push`).
+    push_wake: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for Store {
@@ -214,6 +218,7 @@ impl Store {
                 readers: Mutex::new(Vec::new()),
                 checkpointer: Mutex::new(None),
                 changes,
+                push_wake: tokio::sync::Notify::new(),
             }),
         })
     }

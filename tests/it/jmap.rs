@@ -829,7 +829,7 @@ async fn submission_through_the_office_gate_and_vacation() {
         .api(&token, &json!({"using": using, "methodCalls": [
             ["EmailSubmission/query", {"accountId": "becker", "filter": {"emailIds": [email_id], "undoStatus": "final"}, "sort": [{"property": "sentAt"}]}, "q"],
             ["EmailSubmission/set", {"accountId": "becker", "update": {sub_id.clone(): {"undoStatus": "canceled"}}}, "c"],
-            ["PushSubscription/set", {"create": {"p": {"deviceClientId": "x", "url": "https://push.example/x", "types": null}}}, "p"]]}))
+            ["PushSubscription/set", {"create": {"p": {"deviceClientId": "x", "url": "http://push.example/x", "types": null}}}, "p"]]}))
         .await;
     let r = &v["methodResponses"];
     assert_eq!(r[0][1]["ids"], json!([sub_id]), "{v}");
@@ -838,7 +838,9 @@ async fn submission_through_the_office_gate_and_vacation() {
         "cannotUnsend",
         "a sent message cannot be cancelled: {v}"
     );
-    assert_eq!(r[2][1]["notCreated"]["p"]["type"], "forbidden", "{v}");
+    // Push goes to https:// URLs only (tests/it/jmap_push.rs covers the rest of it).
+    assert_eq!(r[2][1]["notCreated"]["p"]["type"], "invalidProperties", "{v}");
+    assert_eq!(r[2][1]["notCreated"]["p"]["properties"], json!(["url"]), "{v}");
     // In Sent: for the phone at once, on Dovecot once written back.
     assert!(support::captured_for(&rcpt2).is_empty(), "the cancelled submission was sent");
     let mut r = client.build();

@@ -10,6 +10,7 @@ mod jmap;
 mod jmap_copy;
 mod jmap_create;
 mod jmap_query;
+mod jmap_push;
 mod mirror;
 mod outbox;
 mod rates;
