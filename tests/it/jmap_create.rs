@@ -161,7 +161,8 @@ impl Daemon {
 }
 
 /// The messages of `folder` on Dovecot as doveadm shows them (LF line ends), once `n` of
-/// them hold `tag`.
+/// them hold `tag` in their decoded Subject (in the raw bytes it may be Q- or B-encoded,
+/// whichever is shorter, which depends on the subject's length).
 async fn on_dovecot(user: &str, folder: &str, tag: &str, n: usize) -> Vec<String> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -173,7 +174,10 @@ async fn on_dovecot(user: &str, folder: &str, tag: &str, n: usize) -> Vec<String
                 let out = doveadm(&["-f", "pager", "fetch", "-u", user, "text", "mailbox", folder, "uid", uid.trim()]);
                 out.trim_end_matches(['\x0c', '\n']).strip_prefix("text:\n").unwrap_or(&out).to_string()
             })
-            .filter(|m| m.contains(tag))
+            .filter(|m| {
+                let msg = mail_parser::MessageParser::default().parse(m.as_bytes());
+                msg.is_some_and(|msg| msg.subject().is_some_and(|s| s.contains(tag)))
+            })
             .collect();
         if found.len() >= n {
             return found;
