@@ -194,7 +194,7 @@ pub fn mailbox_query(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResul
     let mut out = json!({
         "accountId": account_id,
         "queryState": ids::state(&states.epoch, states.modseq(ObjType::Mailbox)),
-        "canCalculateChanges": false,
+        "canCalculateChanges": true,
         "position": start,
         "ids": ids,
     });
@@ -204,9 +204,50 @@ pub fn mailbox_query(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResul
     Ok(out)
 }
 
+/// `Mailbox/queryChanges` (RFC 8620 section 5.6), from the Mailbox change log: it runs
+/// `Mailbox/query` itself over the whole result, so the two cannot disagree. A change of
+/// counts alone moves no mailbox (no filter or sort reads them). A mailbox's name, parent and
+/// place in a tree depend on which of its ancestors are mirrored, so when the query reads
+/// any of these (`name`, `parentId`, `filterAsTree`, `sortAsTree`, a name sort) and a mailbox
+/// was created, destroyed or renamed, every result counts as changed (the answer is the whole
+/// list again, still correct); filters on `role`, `hasAnyRole`, `isSubscribed` and the
+/// `sortOrder` sort get the exact changes.
 pub fn mailbox_query_changes(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
+    use super::method::{Requery, cannot_calculate, query_changes};
     ctx.account(&args)?;
-    Err(MethodError::with("cannotCalculateChanges", "Mailbox/query results are not tracked; run Mailbox/query again"))
+    check_sort_size(&args)?;
+    if let Some(f) = args.get("filter").filter(|f| !f.is_null()) {
+        check_filter_size(f)?;
+    }
+    let own_row_filter = match args.get("filter") {
+        None | Some(Value::Null) => true,
+        Some(Value::Object(f)) => f.keys().all(|k| ["role", "hasAnyRole", "isSubscribed"].contains(&k.as_str())),
+        Some(_) => false,
+    };
+    let own_row_sort = match args.get("sort") {
+        None | Some(Value::Null) => true,
+        Some(Value::Array(s)) => s.iter().all(|c| c.get("property").and_then(Value::as_str) == Some("sortOrder")),
+        Some(_) => false,
+    };
+    let reads_tree = !own_row_filter
+        || !own_row_sort
+        || opt_bool(&args, "filterAsTree", false)?
+        || opt_bool(&args, "sortAsTree", false)?;
+    let mut whole = args.clone();
+    whole.insert("position".into(), json!(0));
+    whole.insert("limit".into(), json!(super::limits::MAX_QUERY_LIMIT));
+    whole.insert("calculateTotal".into(), json!(true));
+    query_changes(ctx, &args, ObjType::Mailbox, "Mailbox/query", ids::mailbox, |ctx, _, _, c| {
+        let r = mailbox_query(ctx, whole)?;
+        let results: Vec<i64> =
+            r["ids"].as_array().into_iter().flatten().filter_map(|i| i.as_str().and_then(ids::parse_mailbox)).collect();
+        if r["total"].as_u64() != Some(results.len() as u64) {
+            return Err(cannot_calculate("Mailbox/query"));
+        }
+        let moved = !c.created.is_empty() || !c.destroyed.is_empty() || !c.counts_only;
+        let also_changed = if reads_tree && moved { results.clone() } else { Vec::new() };
+        Ok(Requery { results, also_changed, ignore_updates: c.counts_only })
+    })
 }
 
 fn mailbox_name(v: Option<&Value>) -> Result<String, Value> {

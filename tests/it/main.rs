@@ -10,6 +10,7 @@ mod jmap;
 mod jmap_copy;
 mod jmap_create;
 mod jmap_push;
+mod jmap_qchanges;
 mod jmap_query;
 mod mirror;
 mod outbox;
