@@ -206,12 +206,13 @@ pub fn mailbox_query(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResul
 
 /// `Mailbox/queryChanges` (RFC 8620 section 5.6), from the Mailbox change log: it runs
 /// `Mailbox/query` itself over the whole result, so the two cannot disagree. A change of
-/// counts alone moves no mailbox (no filter or sort reads them). A mailbox's name, parent and
-/// place in a tree depend on which of its ancestors are mirrored, so when the query reads
-/// any of these (`name`, `parentId`, `filterAsTree`, `sortAsTree`, a name sort) and a mailbox
-/// was created, destroyed or renamed, every result counts as changed (the answer is the whole
-/// list again, still correct); filters on `role`, `hasAnyRole`, `isSubscribed` and the
-/// `sortOrder` sort get the exact changes.
+/// counts alone moves no mailbox (no filter or sort reads them). A mailbox's `name` and
+/// `parentId` depend on which of its ancestors are mirrored, but the store logs the folders
+/// below one that came, went or was renamed as updated, so those filters and the name sort
+/// get exact changes. `filterAsTree` and `sortAsTree` also place a mailbox by its ancestors'
+/// other properties (role, sort order), which the log does not carry down: with either, a
+/// change other than counts makes every result count as changed (the whole list again,
+/// still correct) rather than `cannotCalculateChanges`.
 pub fn mailbox_query_changes(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
     use super::method::{Requery, cannot_calculate, query_changes};
     ctx.account(&args)?;
@@ -219,20 +220,7 @@ pub fn mailbox_query_changes(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> Met
     if let Some(f) = args.get("filter").filter(|f| !f.is_null()) {
         check_filter_size(f)?;
     }
-    let own_row_filter = match args.get("filter") {
-        None | Some(Value::Null) => true,
-        Some(Value::Object(f)) => f.keys().all(|k| ["role", "hasAnyRole", "isSubscribed"].contains(&k.as_str())),
-        Some(_) => false,
-    };
-    let own_row_sort = match args.get("sort") {
-        None | Some(Value::Null) => true,
-        Some(Value::Array(s)) => s.iter().all(|c| c.get("property").and_then(Value::as_str) == Some("sortOrder")),
-        Some(_) => false,
-    };
-    let reads_tree = !own_row_filter
-        || !own_row_sort
-        || opt_bool(&args, "filterAsTree", false)?
-        || opt_bool(&args, "sortAsTree", false)?;
+    let as_tree = opt_bool(&args, "filterAsTree", false)? || opt_bool(&args, "sortAsTree", false)?;
     let mut whole = args.clone();
     whole.insert("position".into(), json!(0));
     whole.insert("limit".into(), json!(super::limits::MAX_QUERY_LIMIT));
@@ -245,7 +233,7 @@ pub fn mailbox_query_changes(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> Met
             return Err(cannot_calculate("Mailbox/query"));
         }
         let moved = !c.created.is_empty() || !c.destroyed.is_empty() || !c.counts_only;
-        let also_changed = if reads_tree && moved { results.clone() } else { Vec::new() };
+        let also_changed = if as_tree && moved { results.clone() } else { Vec::new() };
         Ok(Requery { results, also_changed, ignore_updates: c.counts_only })
     })
 }

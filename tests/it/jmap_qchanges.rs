@@ -31,8 +31,8 @@ struct Daemon {
     task: tokio::task::JoinHandle<()>,
 }
 
-/// A daemon for one mailbox "becker" (Dovecot user `user`) that also mirrors the folder
-/// `Lager` once the server has it, whose relay sends only during an office session (none is
+/// A daemon for one mailbox "becker" (Dovecot user `user`) that also mirrors the folders
+/// `Lager`, `Kunden` and `Kunden/Meier` once the server has them, whose relay sends only during an office session (none is
 /// opened, so submissions wait and can be cancelled), and a phone's token for it.
 async fn daemon(user: &str, pw: &str) -> Daemon {
     postbote::tls::install_provider();
@@ -68,7 +68,7 @@ name = "Mailbox becker"
 addresses = ["becker@bau-firma.test"]
 hosted_address = "{user}"
 password_file = "{pw_file}"
-folders = ["INBOX", "\\Sent", "\\Drafts", "\\Trash", "Lager"]
+folders = ["INBOX", "\\Sent", "\\Drafts", "\\Trash", "Lager", "Kunden", "Kunden/Meier"]
 "#,
         data = dir.path().join("data").display(),
         ca = stack_dir().join("certs/cert.pem").display(),
@@ -185,33 +185,44 @@ fn strings(v: &Value) -> Vec<String> {
     v.as_array().unwrap_or_else(|| panic!("not a list: {v}")).iter().map(|s| s.as_str().unwrap().to_string()).collect()
 }
 
-/// Mailbox/query, then a folder made by the phone, one made on Dovecot and mirrored, and one
-/// destroyed: for a plain query, a role filter and a name-sorted tree, queryChanges from the
+/// Mailbox/query, then a folder made by the phone, two made on Dovecot and mirrored (one the
+/// parent of a folder mirrored before), and one destroyed: for a plain query, a role filter,
+/// a name-sorted tree and the top-level folders, queryChanges from the
 /// old state turns the old results into the new ones; the plain query gets exactly the three
 /// folders; the lists respect maxChanges, and a garbage or missing state is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn mailbox_query_changes_turn_the_old_folder_list_into_the_new() {
     let (user, pw) = support::unique_user("jmapqcmbox");
+    // Kunden/Meier without its parent: a top-level mailbox named "Kunden/Meier" until the
+    // server has Kunden too.
+    doveadm(&["mailbox", "create", "-u", &user, "Kunden/Meier"]);
     let d = daemon(&user, &pw).await;
     d.mailbox("role", "drafts").await;
+    let meier = d.mailbox("name", "Kunden/Meier").await;
     let r = d.call("Mailbox/set", json!({"accountId": "becker", "create": {"a": {"name": "Alt"}}})).await;
     let alt = r["created"]["a"]["id"].as_str().unwrap_or_else(|| panic!("{r}")).to_string();
     let queries = [
         json!({}),
         json!({"filter": {"hasAnyRole": false}}),
         json!({"sort": [{"property": "name"}], "sortAsTree": true, "filterAsTree": true}),
+        // Meier leaves this one when Kunden comes, though Meier itself did not change.
+        json!({"filter": {"parentId": null}, "sort": [{"property": "name"}]}),
     ];
     let mut before = Vec::new();
     for q in &queries {
         before.push(d.query("Mailbox/query", q).await);
     }
     assert!(before[0].0.contains(&alt), "{:?}", before[0]);
+    assert!(before[3].0.contains(&meier), "{:?}", before[3]);
 
     let r = d.call("Mailbox/set", json!({"accountId": "becker", "create": {"n": {"name": "Neu"}}})).await;
     let neu = r["created"]["n"]["id"].as_str().unwrap_or_else(|| panic!("{r}")).to_string();
     doveadm(&["mailbox", "create", "-u", &user, "Lager"]);
+    doveadm(&["mailbox", "create", "-u", &user, "Kunden"]);
     postbote::mirror::sync_once(&d.app, "becker", false).await.unwrap();
     let lager = d.mailbox("name", "Lager").await;
+    d.mailbox("name", "Kunden").await;
+    assert_eq!(d.mailbox("name", "Meier").await, meier, "Meier now sits below Kunden");
     let r = d.call("Mailbox/set", json!({"accountId": "becker", "destroy": [alt]})).await;
     assert_eq!(r["destroyed"], json!([alt]), "{r}");
 
@@ -226,6 +237,18 @@ async fn mailbox_query_changes_turn_the_old_folder_list_into_the_new() {
         let again = d.changes("Mailbox/queryChanges", q, json!({"sinceQueryState": c["newQueryState"].clone()})).await;
         assert_eq!(apply(&new, &again), new, "{again}");
     }
+    // Meier's parent came: the store logged Meier as updated, so the top-level query gets
+    // the exact change (Meier removed, not added again) without the whole list.
+    let (new, _) = d.query("Mailbox/query", &queries[3]).await;
+    assert!(!new.contains(&meier), "no longer top-level: {new:?}");
+    let c = d.changes("Mailbox/queryChanges", &queries[3], json!({"sinceQueryState": before[3].1})).await;
+    assert!(strings(&c["removed"]).contains(&meier), "{c}");
+    assert!(c["added"].as_array().unwrap().len() < new.len(), "not the whole list again: {c}");
+    // A tree query gets the whole list again: a parent's role or sort order also places its
+    // children, and the log does not carry those down.
+    let (new, _) = d.query("Mailbox/query", &queries[2]).await;
+    let c = d.changes("Mailbox/queryChanges", &queries[2], json!({"sinceQueryState": before[2].1})).await;
+    assert_eq!(c["added"].as_array().unwrap().len(), new.len(), "{c}");
     // A query that reads only the mailbox itself gets the exact changes.
     let (old, state) = &before[0];
     let c = d.changes("Mailbox/queryChanges", &queries[0], json!({"sinceQueryState": state})).await;
