@@ -194,7 +194,7 @@ pub fn mailbox_query(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResul
     let mut out = json!({
         "accountId": account_id,
         "queryState": ids::state(&states.epoch, states.modseq(ObjType::Mailbox)),
-        "canCalculateChanges": false,
+        "canCalculateChanges": true,
         "position": start,
         "ids": ids,
     });
@@ -204,9 +204,38 @@ pub fn mailbox_query(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResul
     Ok(out)
 }
 
+/// `Mailbox/queryChanges` (RFC 8620 section 5.6), from the Mailbox change log: it runs
+/// `Mailbox/query` itself over the whole result, so the two cannot disagree. A change of
+/// counts alone moves no mailbox (no filter or sort reads them). A mailbox's `name` and
+/// `parentId` depend on which of its ancestors are mirrored, but the store logs the folders
+/// below one that came, went or was renamed as updated, so those filters and the name sort
+/// get exact changes. `filterAsTree` and `sortAsTree` also place a mailbox by its ancestors'
+/// other properties (role, sort order), which the log does not carry down: with either, a
+/// change other than counts makes every result count as changed (the whole list again,
+/// still correct) rather than `cannotCalculateChanges`.
 pub fn mailbox_query_changes(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
+    use super::method::{Requery, cannot_calculate, query_changes};
     ctx.account(&args)?;
-    Err(MethodError::with("cannotCalculateChanges", "Mailbox/query results are not tracked; run Mailbox/query again"))
+    check_sort_size(&args)?;
+    if let Some(f) = args.get("filter").filter(|f| !f.is_null()) {
+        check_filter_size(f)?;
+    }
+    let as_tree = opt_bool(&args, "filterAsTree", false)? || opt_bool(&args, "sortAsTree", false)?;
+    let mut whole = args.clone();
+    whole.insert("position".into(), json!(0));
+    whole.insert("limit".into(), json!(super::limits::MAX_QUERY_LIMIT));
+    whole.insert("calculateTotal".into(), json!(true));
+    query_changes(ctx, &args, ObjType::Mailbox, "Mailbox/query", ids::mailbox, |ctx, _, _, c| {
+        let r = mailbox_query(ctx, whole)?;
+        let results: Vec<i64> =
+            r["ids"].as_array().into_iter().flatten().filter_map(|i| i.as_str().and_then(ids::parse_mailbox)).collect();
+        if r["total"].as_u64() != Some(results.len() as u64) {
+            return Err(cannot_calculate("Mailbox/query"));
+        }
+        let moved = !c.created.is_empty() || !c.destroyed.is_empty() || !c.counts_only;
+        let also_changed = if as_tree && moved { results.clone() } else { Vec::new() };
+        Ok(Requery { results, also_changed, ignore_updates: c.counts_only })
+    })
 }
 
 fn mailbox_name(v: Option<&Value>) -> Result<String, Value> {

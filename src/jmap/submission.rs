@@ -5,7 +5,8 @@
 //! direct path, only while an office session is logged in). `undoStatus` and
 //! `deliveryStatus` are read from the queue's state each time (`outbox::state`), so they
 //! follow it, and every change of that state is logged as an EmailSubmission update in the
-//! queue's own transaction (`store::outbox::follow`), so `/changes` and push see it at once;
+//! queue's own transaction (`store::outbox::follow`), so `/changes`, `/queryChanges` and push see
+//! it at once;
 //! cancelling (`undoStatus: canceled`) works while the message still waits.
 //! `onSuccessUpdateEmail` / `onSuccessDestroyEmail` become one implicit `Email/set` that the
 //! dispatcher runs right after (`Ctx::then`), answered under the same call id.
@@ -13,8 +14,8 @@
 use serde_json::{Map, Value, json};
 
 use super::method::{
-    Ctx, MethodError, MethodResult, changes as type_changes, check_filter_size, check_sort_size, get_ids,
-    get_properties, opt_bool, opt_str_list, query_window, utc,
+    Ctx, MethodError, MethodResult, Requery, changes as type_changes, check_filter_size, check_sort_size, get_ids,
+    get_properties, opt_bool, opt_str_list, query_changes, query_window, utc,
 };
 use super::set::{SetArgs, SetResponse, set_args};
 use super::{body, ids};
@@ -304,16 +305,16 @@ pub fn submission_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResu
     Ok(response)
 }
 
-/// `EmailSubmission/query` over the account's submissions (few; filtered and sorted here).
-pub fn submission_query(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
-    let (account_id, mailbox) = ctx.account(&args)?;
-    let states = ctx.states(&mailbox)?;
+/// The ids of the account's submissions that `args`' filter keeps, in its sort order (few;
+/// filtered and sorted here). Every filter and sort reads only the submission itself and its
+/// queue state, whose every change is logged as an update of the submission.
+fn submission_results(ctx: &Ctx<'_>, args: &Map<String, Value>, mailbox: &str) -> Result<Vec<i64>, MethodError> {
     let mut rows: Vec<(crate::store::submissions::Submission, &'static str)> = Vec::new();
-    for s in ctx.app.store.submissions().get(&mailbox, None)? {
+    for s in ctx.app.store.submissions().get(mailbox, None)? {
         let undo = statuses(crate::outbox::state(ctx.app, s.outbox_id)?).0;
         rows.push((s, undo));
     }
-    check_sort_size(&args)?;
+    check_sort_size(args)?;
     if let Some(f) = args.get("filter").filter(|f| !f.is_null()) {
         check_filter_size(f)?;
         let f = f.as_object().ok_or_else(|| MethodError::invalid("filter must be an object"))?;
@@ -368,14 +369,22 @@ pub fn submission_query(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodRe
             }
         }
     }
-    let total = rows.len();
+    Ok(rows.into_iter().map(|(s, _)| s.id).collect())
+}
+
+/// `EmailSubmission/query`; its `queryState` is the EmailSubmission state.
+pub fn submission_query(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
+    let (account_id, mailbox) = ctx.account(&args)?;
+    let states = ctx.states(&mailbox)?;
+    let results = submission_results(ctx, &args, &mailbox)?;
+    let total = results.len();
     let (start, limit) = query_window(&args, total)?;
     let mut out = json!({
         "accountId": account_id,
         "queryState": ids::state(&states.epoch, states.modseq(ObjType::EmailSubmission)),
-        "canCalculateChanges": false,
+        "canCalculateChanges": true,
         "position": start,
-        "ids": rows.iter().skip(start).take(limit).map(|(s, _)| json!(ids::submission(s.id))).collect::<Vec<_>>(),
+        "ids": results.iter().skip(start).take(limit).map(|id| json!(ids::submission(*id))).collect::<Vec<_>>(),
     });
     if opt_bool(&args, "calculateTotal", false)? {
         out["total"] = json!(total);
@@ -383,12 +392,23 @@ pub fn submission_query(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodRe
     Ok(out)
 }
 
+/// `EmailSubmission/queryChanges` (RFC 8620 section 5.6) from the EmailSubmission change
+/// log: every filter and sort reads only the submission, so the changed ones are exactly
+/// those that may move.
 pub fn submission_query_changes(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
     ctx.account(&args)?;
-    Err(MethodError::with(
-        "cannotCalculateChanges",
-        "EmailSubmission/query results are not tracked; run the query again",
-    ))
+    check_sort_size(&args)?;
+    if let Some(f) = args.get("filter").filter(|f| !f.is_null()) {
+        check_filter_size(f)?;
+    }
+    let query = "EmailSubmission/query";
+    query_changes(ctx, &args, ObjType::EmailSubmission, query, ids::submission, |ctx, mailbox, _, _| {
+        Ok(Requery {
+            results: submission_results(ctx, &args, mailbox)?,
+            also_changed: Vec::new(),
+            ignore_updates: false,
+        })
+    })
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! `Email/query` and `Email/queryChanges` (RFC 8621 sections 4.4 and 4.5).
 //!
 //! `queryState` is the Email state; `Email/queryChanges` re-runs the query and reports the
-//! mutable-filter answer of RFC 8620 section 5.6: removed = every email that changed (updated
+//! mutable-filter answer of RFC 8620 section 5.6 (`method::query_changes`): removed = every email that changed (updated
 //! or destroyed), added = those of them, and the new ones, now in the results, with their
 //! index. Where an email's place depends on the other emails of its thread (`collapseThreads`
 //! keeps the first of each thread; the thread-keyword filters and sorts look at the whole
@@ -16,7 +16,7 @@ use serde_json::{Map, Value, json};
 
 use crate::jmap::filter::parse_filter;
 use crate::jmap::method::{
-    Ctx, MethodError, MethodResult, check_filter_size, check_sort_size, opt_bool, opt_int, opt_str,
+    self, Ctx, MethodError, MethodResult, Requery, check_filter_size, check_sort_size, opt_bool, opt_int, opt_str,
 };
 use crate::jmap::{ids, limits};
 use crate::store::ObjType;
@@ -100,34 +100,6 @@ impl Query {
     }
 }
 
-/// The `removed` and `added` of Email/queryChanges (RFC 8620 section 5.6) for a query whose
-/// filter and sort are mutable, from the new `results` and the emails created, updated and
-/// destroyed since the old state; `mates` are the emails of the threads those changes touched
-/// (empty unless the query looks at threads), which count as changed too. Removed: every
-/// changed email that may have been in the old results; added: every result that is new or
-/// was removed, with its index.
-fn changes_lists(
-    results: &[i64],
-    created: &[i64],
-    updated: &[i64],
-    destroyed: &[i64],
-    mates: &[i64],
-) -> (Vec<i64>, Vec<(i64, usize)>) {
-    let created: HashSet<i64> = created.iter().copied().collect();
-    let mut removed: Vec<i64> =
-        updated.iter().chain(destroyed).chain(mates).copied().filter(|id| !created.contains(id)).collect();
-    removed.sort_unstable();
-    removed.dedup();
-    let again: HashSet<i64> = removed.iter().copied().collect();
-    let added = results
-        .iter()
-        .enumerate()
-        .filter(|(_, id)| created.contains(id) || again.contains(id))
-        .map(|(idx, id)| (*id, idx))
-        .collect();
-    (removed, added)
-}
-
 pub fn query(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
     let (account_id, mailbox) = ctx.account(&args)?;
     let states = ctx.states(&mailbox)?;
@@ -169,55 +141,31 @@ pub fn query(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
 }
 
 pub fn query_changes(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
-    let (account_id, mailbox) = ctx.account(&args)?;
+    ctx.account(&args)?;
     // Limits first, whatever the state: an oversized filter is refused as such.
     if let Some(f) = args.get("filter").filter(|f| !f.is_null()) {
         check_filter_size(f)?;
     }
     check_sort_size(&args)?;
     let query = Query::parse(ctx, &args)?;
-    let since = opt_str(&args, "sinceQueryState")?
-        .ok_or_else(|| MethodError::invalid("sinceQueryState is required"))?
-        .to_string();
-    let max = match opt_int(&args, "maxChanges")? {
-        None => limits::MAX_CHANGES,
-        Some(n) if n > 0 => n as usize,
-        Some(_) => return Err(MethodError::invalid("maxChanges must be a positive integer")),
-    };
-    let states = ctx.states(&mailbox)?;
-    let cannot = || MethodError::with("cannotCalculateChanges", "the query state is too old; run Email/query again");
-    let since_m = ids::parse_state(&since, &states.epoch).ok_or_else(cannot)?;
-    let c = match ctx.app.store.changes().since(&mailbox, ObjType::Email, since_m, limits::MAX_CHANGES)? {
-        Ok(c) if !c.has_more => c,
-        _ => return Err(cannot()),
-    };
-    let mates = if query.looks_at_thread() && c.new_modseq > since_m {
-        ctx.app.store.emails().in_changed_threads(&mailbox, since_m, c.new_modseq)?.ok_or_else(cannot)?
-    } else {
-        Vec::new()
-    };
-    let results = query.run(ctx, &mailbox)?;
-    let (removed, added) = changes_lists(&results, &c.created, &c.updated, &c.destroyed, &mates);
-    // Each id in removed or added is one change (RFC 8620 section 5.6).
-    if removed.len() + added.len() > max {
-        return Err(MethodError::new("tooManyChanges"));
-    }
-    let mut out = json!({
-        "accountId": account_id,
-        "oldQueryState": since,
-        "newQueryState": ids::state(&states.epoch, c.new_modseq),
-        "removed": removed.iter().map(|i| ids::email(*i)).collect::<Vec<_>>(),
-        "added": added.iter().map(|(id, idx)| json!({"id": ids::email(*id), "index": idx})).collect::<Vec<_>>(),
-    });
-    if opt_bool(&args, "calculateTotal", false)? {
-        out["total"] = json!(results.len());
-    }
-    Ok(out)
+    method::query_changes(ctx, &args, ObjType::Email, "Email/query", ids::email, |ctx, mailbox, since_m, c| {
+        let also_changed = if query.looks_at_thread() && c.new_modseq > since_m {
+            ctx.app
+                .store
+                .emails()
+                .in_changed_threads(mailbox, since_m, c.new_modseq)?
+                .ok_or_else(|| method::cannot_calculate("Email/query"))?
+        } else {
+            Vec::new()
+        };
+        Ok(Requery { results: query.run(ctx, mailbox)?, also_changed, ignore_updates: false })
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::jmap::method::changes_lists;
 
     /// A client's cache after RFC 8620 section 5.6: drop every removed id, then insert every
     /// added one at its index, lowest index first.
