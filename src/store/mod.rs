@@ -1,7 +1,9 @@
 //! The store: one SQLite file, and the only module that speaks SQL.
 //!
 //! Opening it applies the append-only migrations in `schema/` (tracked by `PRAGMA
-//! user_version`) and sets WAL, `synchronous=NORMAL`, a busy timeout and foreign keys.
+//! user_version`) and sets WAL, `synchronous=NORMAL`, a busy timeout and foreign keys; every
+//! connection also gets the SQL function that searches the packed search text
+//! ([`search_text`]).
 //! There is one writer connection behind a mutex (with a page cache that holds a mirror batch)
 //! and a small pool of readers, so a phone's read never waits behind an IMAP batch being
 //! written; a third connection copies the log into the file while the mirror writes.
@@ -16,7 +18,7 @@
 //! it: `store.folders().by_name(..)`, `store.changes().since(..)`, `store.writeback().next(..)`.
 //! The mirror's side and the devices' side of the same tables are separate families
 //! (`folders` / `mailboxes`, `messages` / `emails`). Files import only this root and files
-//! below them, never one another in a circle: `blobs`, `folders` at the bottom; `messages`
+//! below them, never one another in a circle: `blobs`, `folders`, `search_text` at the bottom; `messages`
 //! above them; `writeback` above those; `email_set` and `mailboxes` (device writes, which
 //! queue write-back ops) on top. The store imports no feature module: the types it persists
 //! live here (the auto-responder's settings in `autoreply`).
@@ -35,6 +37,7 @@ pub mod outbox;
 pub mod outbox_list;
 pub mod outbox_rate;
 pub mod outbox_state;
+pub mod search_text;
 pub mod sent_copy;
 pub mod sessions;
 pub mod submissions;
@@ -64,6 +67,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0011_outbox_in_flight", include_str!("../../schema/0011_outbox_in_flight.sql")),
     ("0012_sent_copy_refusals", include_str!("../../schema/0012_sent_copy_refusals.sql")),
     ("0013_reply_state_catch_up", include_str!("../../schema/0013_reply_state_catch_up.sql")),
+    ("0014_packed_search_text", include_str!("../../schema/0014_packed_search_text.sql")),
 ];
 
 const READERS: usize = 8;
@@ -177,6 +181,7 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
+    search_text::register(conn)?;
     Ok(())
 }
 
@@ -433,6 +438,7 @@ fn migrate(conn: &mut Connection) -> Result<()> {
         match *name {
             "0007_search_text" => fill_search_text(&t.tx)?,
             "0013_reply_state_catch_up" => outbox::catch_up(&mut t)?,
+            "0014_packed_search_text" => search_text::pack_stored(&t.tx)?,
             _ => {}
         }
         t.tx.pragma_update(None, "user_version", (i + 1) as i64)?;
@@ -442,7 +448,7 @@ fn migrate(conn: &mut Connection) -> Result<()> {
 }
 
 /// Fill `message_text` for every message stored before it existed (migration 0007), from the
-/// raw bytes, in the migration's transaction.
+/// raw bytes, in the migration's transaction; packed as the store keeps it now.
 fn fill_search_text(tx: &rusqlite::Transaction<'_>) -> Result<()> {
     let total: i64 = tx.query_row("SELECT COUNT(*) FROM message", [], |r| r.get(0))?;
     if total > 0 {
@@ -457,7 +463,7 @@ fn fill_search_text(tx: &rusqlite::Transaction<'_>) -> Result<()> {
     let mut n = 0;
     while let Some(r) = rows.next()? {
         let (id, raw): (i64, Vec<u8>) = (r.get(0)?, r.get(1)?);
-        write.execute(params![id, crate::message::parse(&raw).search_text])?;
+        write.execute(params![id, search_text::pack(&crate::message::parse(&raw).search_text)])?;
         n += 1;
     }
     if n > 0 {
