@@ -224,9 +224,12 @@ pub fn body_snippet(raw: &[u8], terms: &[String]) -> Option<String> {
 }
 
 /// Offset just past the blank line that ends the header section (0 if there is none).
+/// A bare-LF blank line counts only before the first CRLF one: a CRLF message (all of them on
+/// the wire) is read as far as its header ends, not to its end looking for "\n\n".
 pub fn find_header_end(raw: &[u8]) -> usize {
-    let crlf = raw.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4);
-    let lf = raw.windows(2).position(|w| w == b"\n\n").map(|i| i + 2);
+    use memchr::memmem;
+    let crlf = memmem::find(raw, b"\r\n\r\n").map(|i| i + 4);
+    let lf = memmem::find(&raw[..crlf.unwrap_or(raw.len())], b"\n\n").map(|i| i + 2);
     match (crlf, lf) {
         (Some(a), Some(b)) => a.min(b),
         (a, b) => a.or(b).unwrap_or(0),
@@ -440,6 +443,16 @@ Gr\xfc\xdfe aus K\xf6ln, bitte um R\xfcckruf.\r\n";
         assert_eq!(squash_whitespace("", 2), "");
         assert_eq!(squash_whitespace("a\x0Bb \x0C c", 10), "a b c");
         assert_eq!(squash_whitespace("a\u{a0}b\u{2003}c", 10), "a b c");
+    }
+
+    #[test]
+    fn the_header_ends_at_the_first_blank_line_of_either_kind() {
+        assert_eq!(find_header_end(b"A: b\r\n\r\nbody\n\nmore"), 8);
+        assert_eq!(find_header_end(b"A: b\n\nbody\r\n\r\nmore"), 6);
+        assert_eq!(find_header_end(b"A: b\nC: d\n\n"), 11);
+        assert_eq!(find_header_end(b"A: b\r\n\n\r\n\r\n"), 7, "LF after CRLF");
+        assert_eq!(find_header_end(b"A: b\r\nC: d"), 0);
+        assert_eq!(find_header_end(b""), 0);
     }
 
     #[test]
