@@ -174,6 +174,9 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// The page size of a new store, in bytes.
+const PAGE_SIZE: i64 = 16 * 1024;
+
 /// The writer connection's page cache, in KiB (SQLite's negative `cache_size`).
 const WRITER_CACHE_KIB: i64 = -8192;
 
@@ -199,6 +202,12 @@ impl Store {
             .map_err(|e| StoreError::Other(format!("cannot create {}: {e}", path.display())))?;
         let open_err = |source| StoreError::Open { path: path.to_owned(), source };
         let mut writer = Connection::open(path).map_err(open_err)?;
+        // A new store gets pages of 16 KB (an existing one keeps its size: it is fixed when the
+        // first table is made). A message of a few KB then sits in one page instead of a chain
+        // of 4 KB ones, and the log and the checkpoint move a quarter as many pages, each one
+        // write; a full sync of 10,000 messages spent about a third less time in the kernel. A
+        // small write (a flag) logs a few 16 KB pages instead of 4 KB ones.
+        writer.pragma_update(None, "page_size", PAGE_SIZE).map_err(open_err)?;
         // WAL lets readers go on while the writer commits; it is a property of the file.
         writer.pragma_update(None, "journal_mode", "WAL").map_err(open_err)?;
         configure(&writer).map_err(open_err)?;
