@@ -338,9 +338,10 @@ fn filter_sql(f: &EmailFilter, out: &mut String, args: &mut Vec<Value>) {
     }
 }
 
-/// The decoded body text (`message_text`, lowercased with Unicode rules) contains `s`.
+/// The decoded body text (`message_text`, lowercased with Unicode rules, kept packed:
+/// `search_text`) contains `s`.
 fn body_contains(s: &str, out: &mut String, args: &mut Vec<Value>) {
-    out.push_str("EXISTS (SELECT 1 FROM message_text t WHERE t.message_id = m.id AND instr(t.body, ?) > 0)");
+    out.push_str("EXISTS (SELECT 1 FROM message_text t WHERE t.message_id = m.id AND search_text_contains(t.body, ?))");
     args.push(Value::Text(crate::message::search_needle(s)));
 }
 

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::blobs::{blob_hash, put_hashed_blob};
 use super::folders::{FolderState, destroy_message, set_state};
-use super::{ObjType, Op, Result, Store, Tx, ignore_no_rows, now};
+use super::{ObjType, Op, Result, Store, Tx, ignore_no_rows, now, search_text};
 use crate::message::{self, EmailAddress, Parsed};
 
 /// A message as fetched from the server.
@@ -315,13 +315,16 @@ fn thread_for(t: &mut Tx<'_>, account: &str, p: &Parsed) -> Result<(i64, bool)> 
     Ok((thread, created))
 }
 
-/// A message made ready for the store before the write lock is taken: parsed, its blob hashed
-/// and its JSON columns written. This is the CPU-heavy part of an insert; the mirror does it on
-/// another thread while the batch before is being written.
+/// A message made ready for the store before the write lock is taken: parsed, its blob hashed,
+/// its search text packed and its JSON columns written. This is the CPU-heavy part of an
+/// insert; the mirror does it on another thread while the batch before is being written.
 pub struct Ready {
     m: NewMessage,
+    /// The parsed fields, without the search text (that is in `search`).
     p: Parsed,
     hash: String,
+    /// The search text as `message_text` keeps it ([`search_text::pack`]).
+    search: Vec<u8>,
     /// in_reply_to, references, from, sender, to, cc, bcc, reply_to, keywords: as JSON.
     json: [String; 9],
 }
@@ -337,7 +340,8 @@ pub fn prepare(batch: Vec<NewMessage>) -> Vec<Ready> {
         .collect()
 }
 
-fn ready(m: NewMessage, p: Parsed) -> Ready {
+fn ready(m: NewMessage, mut p: Parsed) -> Ready {
+    let search = search_text::pack(&std::mem::take(&mut p.search_text));
     let json = [
         json(&p.in_reply_to),
         json(&p.references),
@@ -349,7 +353,7 @@ fn ready(m: NewMessage, p: Parsed) -> Ready {
         json(&p.reply_to),
         json(&keywords_of(&m.flags)),
     ];
-    Ready { hash: blob_hash(&m.raw), m, p, json }
+    Ready { hash: blob_hash(&m.raw), m, p, search, json }
 }
 
 fn folder_uidvalidity(t: &mut Tx<'_>, folder_id: i64) -> Result<Option<u32>> {
@@ -434,7 +438,7 @@ fn insert_ready(
     ])?;
     let id = t.tx.last_insert_rowid();
     t.tx.prepare_cached("INSERT INTO message_text (message_id, body) VALUES (?1, ?2)")?
-        .execute(params![id, p.search_text])?;
+        .execute(params![id, r.search])?;
     t.log_entry(account, ObjType::Email, id, Op::Created, Some(thread))?;
     t.log_entry(account, ObjType::Thread, thread, if thread_created { Op::Created } else { Op::Updated }, None)?;
     Ok(Some(id))
