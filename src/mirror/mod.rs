@@ -6,8 +6,8 @@
 //! `writeback` writes a phone's changes to the server on the same session, before each pass
 //! (the mirror drives it). This file holds the two entry points: [`sync_once`] for
 //! `postbote sync --once`, and [`run`], the daemon task, which syncs, then IDLEs on INBOX and
-//! wakes for new mail, the poll schedule, a device's change waiting for write-back, or
-//! shutdown. It reconnects with backoff; a refused login is retried only
+//! wakes for new mail, the poll schedule, a device's change waiting for write-back (new, or
+//! refused and due again), or shutdown. It reconnects with backoff; a refused login is retried only
 //! every [`AUTH_RETRY`], so a wrong password never locks the account or spins.
 //!
 //! The mirror never sends mail and never changes the server (folders are EXAMINEd); the
@@ -218,11 +218,14 @@ async fn wait(
 ) -> Result<(Session, Wake), SyncError> {
     let deadline = tokio::time::Instant::now() + until;
     let wb = app.writeback_notify(m.account());
+    // A phone change the server refused is tried again when it is due.
+    let retry = tokio::time::Instant::now() + writeback::next_due(app, m.account())?.unwrap_or(until);
     let Some(inbox) = m.idle_folder().filter(|_| m.profile.idle).map(str::to_string) else {
         let wake = tokio::select! {
             _ = token.cancelled() => Wake::Cancelled,
             _ = tokio::time::sleep_until(deadline) => Wake::Schedule,
             _ = wb.notified() => Wake::Writeback,
+            _ = tokio::time::sleep_until(retry) => Wake::Writeback,
         };
         return Ok((s, wake));
     };
@@ -246,6 +249,7 @@ async fn wait(
         _ = token.cancelled() => Wake::Cancelled,
         _ = tokio::time::sleep_until(deadline) => Wake::Schedule,
         _ = wb.notified() => Wake::Writeback,
+        _ = tokio::time::sleep_until(retry) => Wake::Writeback,
     };
     let s = idle.done().await?;
     Ok((s, wake))

@@ -350,6 +350,21 @@ pub(super) fn rename_folder(t: &mut Tx<'_>, account: &str, id: i64, old: &str, n
     log_below(t, account, new)
 }
 
+/// Whether folder `id` is subscribed (no row: yes).
+pub(super) fn subscribed(t: &Tx<'_>, id: i64) -> Result<bool> {
+    Ok(t.tx
+        .query_row("SELECT subscribed FROM folder_pref WHERE folder_id = ?1", [id], |r| r.get(0))
+        .optional()?
+        .unwrap_or(true))
+}
+
+/// Set one column (`subscribed` or `sort_order`) of folder `id`'s preferences.
+pub(super) fn set_pref(t: &Tx<'_>, id: i64, column: &str, value: i64) -> Result<()> {
+    t.tx.execute("INSERT OR IGNORE INTO folder_pref (folder_id) VALUES (?1)", [id])?;
+    t.tx.execute(&format!("UPDATE folder_pref SET {column} = ?2 WHERE folder_id = ?1"), params![id, value])?;
+    Ok(())
+}
+
 /// Whether folder `id` (named `current`) and the folders below it can take back the names
 /// under `old` without meeting another live folder. If not, the undo is skipped: the next
 /// folder listing then goes by the server.

@@ -41,6 +41,7 @@ pub mod submissions;
 pub mod sync_state;
 pub mod waiting;
 pub mod writeback;
+mod writeback_names;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -64,6 +65,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0011_outbox_in_flight", include_str!("../../schema/0011_outbox_in_flight.sql")),
     ("0012_sent_copy_refusals", include_str!("../../schema/0012_sent_copy_refusals.sql")),
     ("0013_reply_state_catch_up", include_str!("../../schema/0013_reply_state_catch_up.sql")),
+    ("0015_writeback_retry_and_subscriptions", include_str!("../../schema/0015_writeback_retry_and_subscriptions.sql")),
 ];
 
 const READERS: usize = 8;
