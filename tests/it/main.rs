@@ -14,3 +14,4 @@ mod sent_copy;
 mod support;
 mod trust_jmap;
 mod waiting;
+mod writeback;
