@@ -156,7 +156,7 @@ async fn perform<S: Stream>(
             try_ok!(command(s, &cmd, &format!("RENAME {from}")));
             Ok(Ok(WritebackEffect::None))
         }
-        WritebackOp::Delete { name } => {
+        WritebackOp::Delete { name, .. } => {
             sel.clear(s).await?;
             match command(s, &format!("DELETE {}", wire_name(name)), &format!("DELETE {name}")).await? {
                 Ok(_) => Ok(Ok(WritebackEffect::None)),

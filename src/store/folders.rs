@@ -93,7 +93,9 @@ impl Folders<'_> {
     }
 
     /// Destroy the live folders of `account` that are not in `kept` (gone on the server, or no
-    /// longer configured), with their messages, and return their names. Nothing is destroyed
+    /// longer configured), with their messages, and return their names. A message shown in
+    /// such a folder but still held in another one on the server (its MOVE not written back)
+    /// goes back to where the server holds it instead. Nothing is destroyed
     /// while a folder CREATE, RENAME or DELETE waits in the write-back queue: until it is done
     /// the server's list cannot be compared with the store's (a folder a phone just made or
     /// renamed, or one below it, would look gone). Decided in the destroying transaction, so a
@@ -114,6 +116,21 @@ impl Folders<'_> {
             };
             let mut gone = Vec::new();
             for (id, name) in live.into_iter().filter(|(id, _)| !kept.contains(id)) {
+                // A message a phone moved here whose MOVE has not reached the server is still
+                // held where it was: it shows there again (its MOVE can no longer be done).
+                // Destroying it would lose it here while the server keeps it.
+                let back: Vec<(i64, i64, i64)> = {
+                    let mut s = t.tx.prepare(
+                        "SELECT id, imap_folder_id, thread_id FROM message WHERE folder_id = ?1 AND imap_folder_id != ?1",
+                    )?;
+                    s.query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<_>>()?
+                };
+                for (m, held, thread) in back {
+                    t.tx.execute("UPDATE message SET folder_id = imap_folder_id WHERE id = ?1", [m])?;
+                    t.tx.execute("DELETE FROM writeback_op WHERE message_id = ?1 AND kind = 'move'", [m])?;
+                    t.log(account, ObjType::Email, m, Op::Updated, Some(thread))?;
+                    t.log(account, ObjType::Mailbox, held, Op::CountsOnly, None)?;
+                }
                 destroy_messages_where(t, account, "imap_folder_id = ?1 OR folder_id = ?1", id)?;
                 t.tx.execute("UPDATE folder SET destroyed = 1 WHERE id = ?1", [id])?;
                 t.log(account, ObjType::Mailbox, id, Op::Destroyed, None)?;
@@ -407,7 +424,7 @@ pub(super) fn destroy_message(t: &mut Tx<'_>, account: &str, id: i64, thread: i6
     Ok(())
 }
 
-fn destroy_messages_where(t: &mut Tx<'_>, account: &str, cond: &str, folder_id: i64) -> Result<usize> {
+pub(super) fn destroy_messages_where(t: &mut Tx<'_>, account: &str, cond: &str, folder_id: i64) -> Result<usize> {
     let rows: Vec<(i64, i64, i64)> = {
         let mut s = t.tx.prepare(&format!("SELECT id, thread_id, folder_id FROM message WHERE {cond}"))?;
         s.query_map([folder_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<_>>()?

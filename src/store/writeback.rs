@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use rusqlite::{OptionalExtension, params};
 
-use super::folders::{live_folder, names_free_for_undo, rename_folder, set_pref, subscribed};
+use super::folders::{destroy_messages_where, live_folder, names_free_for_undo, rename_folder, set_pref, subscribed};
 use super::messages::keyword_to_flag;
 use super::writeback_names::{Located, delimiter, overlaps, renamed, server_name, touched_by_row};
 use super::{ObjType, Op, Result, Store, Tx, now};
@@ -109,7 +109,9 @@ pub enum WritebackOp {
         from: String,
         to: String,
     },
+    /// DELETE `name`, the server's name of the store's folder `folder_id` (destroyed).
     Delete {
+        folder_id: Option<i64>,
         name: String,
     },
     /// SUBSCRIBE (`on`) or UNSUBSCRIBE `name`.
@@ -278,7 +280,7 @@ fn resolve(
             (Some(from), Some(to)) => WritebackOp::Rename { from, to },
             _ => WritebackOp::Obsolete,
         },
-        ("delete", _) => name.map_or(WritebackOp::Obsolete, |name| WritebackOp::Delete { name }),
+        ("delete", _) => name.map_or(WritebackOp::Obsolete, |name| WritebackOp::Delete { folder_id, name }),
         ("subscribe", _) => match (folder_id, name) {
             (Some(folder_id), Some(name)) => WritebackOp::Subscribe { folder_id, name, on: uid == Some(1) },
             _ => WritebackOp::Obsolete,
@@ -296,7 +298,9 @@ fn names_of(op: &WritebackOp) -> Vec<&str> {
             vec![folder]
         }
         WritebackOp::Move { from, to, .. } | WritebackOp::Rename { from, to } => vec![from, to],
-        WritebackOp::Create { name } | WritebackOp::Delete { name } | WritebackOp::Subscribe { name, .. } => vec![name],
+        WritebackOp::Create { name } | WritebackOp::Delete { name, .. } | WritebackOp::Subscribe { name, .. } => {
+            vec![name]
+        }
         WritebackOp::Obsolete | WritebackOp::Wait => vec![],
     }
 }
@@ -420,6 +424,18 @@ impl Writeback<'_> {
                         "UPDATE message SET imap_folder_id = ?2, uid = NULL WHERE id = ?1",
                         params![message_id, to_folder_id],
                     )?;
+                }
+                // The mirror may have fetched mail into the folder between the phone's destroy
+                // and this DELETE: the server dropped it with the folder, so does the store.
+                (WritebackOp::Delete { folder_id: Some(folder), .. }, _) => {
+                    let destroyed: bool =
+                        t.tx.query_row("SELECT destroyed FROM folder WHERE id = ?1", [folder], |r| r.get(0))
+                            .optional()?
+                            .unwrap_or(false);
+                    if destroyed {
+                        destroy_messages_where(t, account, "imap_folder_id = ?1 OR folder_id = ?1", *folder)?;
+                        t.tx.execute("DELETE FROM imap_tombstone WHERE folder_id = ?1", [folder])?;
+                    }
                 }
                 (WritebackOp::Expunge { folder_id, uid, .. }, _) => {
                     t.tx.execute(
@@ -603,7 +619,7 @@ fn undo(t: &mut Tx<'_>, account: &str, folder: Option<i64>, q: &QueuedOp) -> Res
         }
         // The server never made it: the next folder listing drops it from the store.
         WritebackOp::Create { name } => format!("the folder \"{name}\" goes at the next folder listing"),
-        WritebackOp::Delete { name } => format!("nothing: the folder \"{name}\" stays on the server"),
+        WritebackOp::Delete { name, .. } => format!("nothing: the folder \"{name}\" stays on the server"),
         WritebackOp::Append { .. } => "nothing: the message stays in postbote only, not on the server".into(),
         // The server keeps its subscription: so does the store.
         WritebackOp::Subscribe { folder_id, on, .. } => {

@@ -3,6 +3,7 @@
 
 mod autoreply;
 mod control;
+mod convergence;
 mod crash;
 mod deliverability;
 mod hygiene;
