@@ -632,3 +632,7 @@ fn undo(t: &mut Tx<'_>, account: &str, folder: Option<i64>, q: &QueuedOp) -> Res
         WritebackOp::Obsolete | WritebackOp::Wait => "nothing".into(),
     })
 }
+
+#[cfg(test)]
+#[path = "writeback_tests.rs"]
+mod tests;
