@@ -235,6 +235,18 @@ pub async fn drain_scheduled<S: Stream>(
     Ok(done)
 }
 
+/// Read the server's subscriptions (LSUB) into the store, so that a folder subscribed or
+/// unsubscribed in webmail shows so on the phone; a phone's own change still waiting for the
+/// server is kept. The mirror calls it after a pass that listed the folders.
+pub async fn read_subscriptions<S: Stream>(
+    app: &App,
+    mailbox: &str,
+    session: &mut SessionOf<S>,
+) -> Result<usize, WritebackError> {
+    let names = imap::roles::subscribed(session).await?;
+    Ok(app.store.folders().set_subscriptions(mailbox, &names)?)
+}
+
 /// How long until a refused change of `mailbox` is due again, if one waits.
 pub fn next_due(app: &App, mailbox: &str) -> Result<Option<std::time::Duration>, crate::store::StoreError> {
     let now = crate::store::now();

@@ -141,6 +141,32 @@ impl Folders<'_> {
         })
     }
 
+    /// Take the server's subscriptions (`names`: the subscribed folders) into the live
+    /// folders, except those whose SUBSCRIBE or UNSUBSCRIBE from a phone still waits in the
+    /// write-back queue (decided in this transaction). A folder that changes is logged as an
+    /// updated Mailbox. Returns how many changed.
+    pub fn set_subscriptions(&self, account: &str, names: &[String]) -> Result<usize> {
+        self.0.write(|t| {
+            let live: Vec<(i64, String)> = {
+                let mut s = t.tx.prepare(
+                    "SELECT id, name FROM folder f WHERE account = ?1 AND destroyed = 0 AND NOT EXISTS
+                       (SELECT 1 FROM writeback_op w WHERE w.account = ?1 AND w.kind = 'subscribe' AND w.folder_id = f.id)",
+                )?;
+                s.query_map([account], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?
+            };
+            let mut changed = 0;
+            for (id, name) in live {
+                let on = names.iter().any(|n| *n == name || (name.eq_ignore_ascii_case("INBOX") && n.eq_ignore_ascii_case("INBOX")));
+                if subscribed(t, id)? != on {
+                    set_pref(t, id, "subscribed", on as i64)?;
+                    t.log(account, ObjType::Mailbox, id, Op::Updated, None)?;
+                    changed += 1;
+                }
+            }
+            Ok(changed)
+        })
+    }
+
     pub fn by_name(&self, account: &str, name: &str) -> Result<Option<Folder>> {
         self.0.read(|c| {
             Ok(c.query_row(

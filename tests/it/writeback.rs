@@ -317,7 +317,8 @@ async fn a_refused_change_backs_off_and_is_given_up_only_when_the_schedule_is_us
 }
 
 /// `isSubscribed`: a folder made on the phone is subscribed on the server too; unsubscribing
-/// and subscribing again reach Dovecot's subscriptions, under the folder's name at the time.
+/// and subscribing again reach Dovecot's subscriptions, under the folder's name at the time;
+/// a change made in webmail reaches the store when the mirror lists the folders.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn is_subscribed_reaches_the_servers_subscriptions() {
     let e = Env::new("wbsubs");
@@ -335,7 +336,23 @@ async fn is_subscribed_reaches_the_servers_subscriptions() {
     assert!(!subs.iter().any(|s| s.starts_with("Rechnungen")), "{subs:?}");
     assert!(subs.contains(&"Archiv alt".to_string()), "{subs:?}");
     e.sync().await;
-    let rows = e.app.store.mailboxes().all(ID).unwrap();
-    let row = |id: i64| rows.iter().find(|r| r.id == id).unwrap().clone();
+    let rows = || e.app.store.mailboxes().all(ID).unwrap();
+    let row = |id: i64| rows().into_iter().find(|r| r.id == id).unwrap();
     assert_eq!((row(f).subscribed, row(quiet).subscribed, row(quiet).sort_order), (false, true, Some(3)));
+
+    // Changed in webmail: the mirror reads the subscriptions when it lists the folders, and
+    // the sortOrder, which IMAP does not have, stays.
+    doveadm(&["mailbox", "subscribe", "-u", &e.user, "Rechnungen 2026"]);
+    doveadm(&["mailbox", "unsubscribe", "-u", &e.user, "Archiv alt"]);
+    e.sync().await;
+    assert_eq!((row(f).subscribed, row(quiet).subscribed, row(quiet).sort_order), (true, false, Some(3)));
+    // A phone's change not yet written back is not overwritten by the server's old state.
+    e.app.store.mailboxes().set_subscribed(ID, quiet, true).unwrap().unwrap();
+    let mb = e.app.config.mailbox(ID).unwrap().clone();
+    let mut s = postbote::imap::connect(&e.app.config, &mb).await.unwrap();
+    postbote::mirror::writeback::read_subscriptions(&e.app, ID, &mut s).await.unwrap();
+    assert!(row(quiet).subscribed, "the phone's change waits for the server, and shows meanwhile");
+    let _ = s.logout().await;
+    e.drain(&at_once()).await;
+    assert!(e.server_subscribed().contains(&"Archiv alt".to_string()));
 }
