@@ -356,3 +356,56 @@ async fn is_subscribed_reaches_the_servers_subscriptions() {
     e.drain(&at_once()).await;
     assert!(e.server_subscribed().contains(&"Archiv alt".to_string()));
 }
+
+/// Mailbox `sortOrder` and `isSubscribed` through the JMAP methods: stored, returned by
+/// Mailbox/get and Mailbox/query's filter, answered `updated` only once applied, refused when
+/// not of their type; the subscription reaches Dovecot, the order stays across syncs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mailbox_sort_order_and_is_subscribed_through_jmap() {
+    use postbote::jmap::device::{Access, Authed};
+    use postbote::jmap::dispatch::{Request, run};
+    use serde_json::{Value, json};
+    let e = Env::new("wbjmapprefs");
+    e.sync().await;
+    let authed = Authed {
+        device: 1,
+        username: ID.into(),
+        accounts: vec![Access { account_id: ID.into(), mailbox: ID.into(), personal: true }],
+    };
+    let call = |calls: Value| {
+        let req = Request::parse(
+            json!({"using": ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail"], "methodCalls": calls}),
+        )
+        .unwrap();
+        run(&e.app, &authed, req, "s".into())["methodResponses"].clone()
+    };
+    let r = call(
+        json!([["Mailbox/set", {"accountId": ID, "create": {"a": {"name": "Aufträge", "isSubscribed": false, "sortOrder": 5}}}, "0"]]),
+    );
+    let id = r[0][1]["created"]["a"]["id"].as_str().unwrap_or_else(|| panic!("{r}")).to_string();
+    assert_eq!(
+        (&r[0][1]["created"]["a"]["isSubscribed"], &r[0][1]["created"]["a"]["sortOrder"]),
+        (&json!(false), &json!(5))
+    );
+    let get = |id: &str| {
+        let r = call(
+            json!([["Mailbox/get", {"accountId": ID, "ids": [id], "properties": ["isSubscribed", "sortOrder"]}, "0"]]),
+        );
+        (r[0][1]["list"][0]["isSubscribed"].clone(), r[0][1]["list"][0]["sortOrder"].clone())
+    };
+    assert_eq!(get(&id), (json!(false), json!(5)));
+    let r = call(json!([["Mailbox/set", {"accountId": ID, "update": {
+        id.clone(): {"isSubscribed": true, "sortOrder": 7}}}, "0"],
+        ["Mailbox/set", {"accountId": ID, "update": {id.clone(): {"sortOrder": -1}}}, "1"],
+        ["Mailbox/set", {"accountId": ID, "update": {id.clone(): {"isSubscribed": "yes"}}}, "2"],
+        ["Mailbox/query", {"accountId": ID, "filter": {"isSubscribed": true}}, "3"]]));
+    assert!(r[0][1]["updated"].get(&id).is_some(), "{r}");
+    assert_eq!(r[1][1]["notUpdated"][&id]["properties"], json!(["sortOrder"]), "{r}");
+    assert_eq!(r[2][1]["notUpdated"][&id]["properties"], json!(["isSubscribed"]), "{r}");
+    assert!(r[3][1]["ids"].as_array().unwrap().contains(&json!(id)), "{r}");
+    assert_eq!(get(&id), (json!(true), json!(7)));
+    e.drain(&at_once()).await;
+    assert!(e.server_subscribed().contains(&"Aufträge".to_string()), "{:?}", e.server_subscribed());
+    e.sync().await;
+    assert_eq!(get(&id), (json!(true), json!(7)), "kept across a sync");
+}
