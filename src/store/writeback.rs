@@ -321,9 +321,13 @@ fn blocked(
     if mine.is_empty() {
         return Ok(false);
     }
-    let mut s = c.prepare_cached(
-        "SELECT kind, message_id, folder_id, name, old_name FROM writeback_op WHERE account = ?1 AND id < ?2 ORDER BY id",
-    )?;
+    // A message op looks only at earlier folder ops: a long queue of flag changes stays cheap.
+    let mut s = c.prepare_cached(if is_folder_kind(kind) {
+        "SELECT kind, message_id, folder_id, name, old_name FROM writeback_op WHERE account = ?1 AND id < ?2 ORDER BY id"
+    } else {
+        "SELECT kind, message_id, folder_id, name, old_name FROM writeback_op WHERE account = ?1 AND id < ?2
+           AND kind IN ('create', 'rename', 'delete', 'subscribe') ORDER BY id"
+    })?;
     let earlier: Vec<EarlierRow> = s
         .query_map(params![account, id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
         .collect::<rusqlite::Result<_>>()?;
