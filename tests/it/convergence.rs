@@ -1,8 +1,9 @@
 //! Randomized convergence of the write-back and the mirror against the real Dovecot.
 //!
 //! A seeded generator interleaves a phone's changes (folder create, rename, move to another
-//! parent and destroy; email import, draft, move, keyword change and destroy; made through the
-//! store calls the JMAP methods make) with changes another client makes on the server at the
+//! parent and destroy, email move, keyword change and destroy, all through the JMAP methods
+//! in-process; email import and draft through the store call `Email/import` and `Email/set`
+//! make, as those need an uploaded blob) with changes another client makes on the server at the
 //! same time (new mail, flags, moves and expunges through `doveadm`, folders it creates or a
 //! phone-made folder it deletes), while a mirror task writes back and syncs all along on its
 //! own session. Afterwards the write-back queue is run dry and the mirror syncs until nothing
@@ -13,18 +14,19 @@
 //!
 //! CI runs [`CI_SEEDS`]; `POSTBOTE_CONVERGENCE_SEEDS=N` runs N further seeds,
 //! `POSTBOTE_CONVERGENCE_SEED=S` exactly seed S. A failure prints the seed, the operations and
-//! the difference.
+//! the difference; `POSTBOTE_CONVERGENCE_VERBOSE=1` prints every seed's operations.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use postbote::jmap::ids;
 use postbote::mirror::writeback::{RetrySchedule, WritebackError, drain_scheduled};
 use postbote::mirror::{Mirror, PassOptions};
-use postbote::store::email_set::{EmailUpdate, KeywordPatch, MailboxPatch};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use serde_json::{Value, json};
 
 use crate::support::doveadm;
 use crate::writeback::{Env, ID};
@@ -208,6 +210,44 @@ fn pick<'a, T>(rng: &mut StdRng, v: &'a [T]) -> Option<&'a T> {
     (!v.is_empty()).then(|| &v[rng.random_range(0..v.len())])
 }
 
+/// One JMAP method call made as the phone's device, in-process (the methods the HTTP
+/// transport hands requests to); returns the method's response arguments.
+fn jmap(e: &Env, method: &str, args: serde_json::Value) -> serde_json::Value {
+    use postbote::jmap::device::{Access, Authed};
+    use postbote::jmap::dispatch::{Request, run};
+    let authed = Authed {
+        device: 1,
+        username: ID.into(),
+        accounts: vec![Access { account_id: ID.into(), mailbox: ID.into(), personal: true }],
+    };
+    let mut args = args;
+    args["accountId"] = serde_json::json!(ID);
+    let req = Request::parse(serde_json::json!({
+        "using": ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail"],
+        "methodCalls": [[method, args, "c"]],
+    }))
+    .unwrap();
+    let r = run(&e.app, &authed, req, "s".into());
+    r["methodResponses"][0][1].clone()
+}
+
+/// A /set response in short: what was created, updated or destroyed, or the error.
+fn outcome(r: &serde_json::Value) -> String {
+    let full = |v: &Value| {
+        !v.is_null() && v.as_object().is_none_or(|o| !o.is_empty()) && v.as_array().is_none_or(|a| !a.is_empty())
+    };
+    let mut out = Vec::new();
+    if let Some(c) = r.get("created").and_then(Value::as_object).filter(|c| !c.is_empty()) {
+        out.push(format!("created {:?}", c.values().map(|v| v["id"].to_string()).collect::<Vec<_>>()));
+    }
+    for k in ["updated", "destroyed", "notCreated", "notUpdated", "notDestroyed", "type", "description"] {
+        if let Some(v) = r.get(k).filter(|v| full(v)) {
+            out.push(format!("{k} {v}"));
+        }
+    }
+    out.join(", ")
+}
+
 /// One operation, phone or server; returns its description.
 fn step(e: &Env, rng: &mut StdRng, seed: u64, n: usize, server_only: &mut BTreeSet<String>) -> String {
     let store = &e.app.store;
@@ -217,28 +257,42 @@ fn step(e: &Env, rng: &mut StdRng, seed: u64, n: usize, server_only: &mut BTreeS
     let is_leaf = |name: &str| !folders.iter().any(|(_, f)| f.starts_with(&format!("{name}/")));
     let msgs = store_message_ids(e);
     match rng.random_range(0..100) {
-        // The phone.
+        // The phone, through the JMAP methods.
         0..=9 => {
-            let parent = if rng.random_bool(0.3) { pick(rng, &others).map(|(_, f)| f.clone()) } else { None };
-            let name = parent.map_or(format!("p{n}"), |p| format!("{p}/p{n}"));
-            format!("phone: create folder {name:?} -> {:?}", store.mailboxes().create(ID, &name).unwrap())
+            let parent = if rng.random_bool(0.3) { pick(rng, &others).cloned() } else { None };
+            let r = jmap(
+                e,
+                "Mailbox/set",
+                json!({"create": {"k": {"name": format!("p{n}"),
+                "parentId": parent.as_ref().map(|(id, _)| ids::mailbox(*id))}}}),
+            );
+            format!("phone: create folder \"p{n}\" below {:?} -> {}", parent.map(|p| p.1), outcome(&r))
         }
         10..=16 => match pick(rng, &others).cloned() {
             Some((id, old)) => {
                 // A new last name, and sometimes a new parent (another folder, or the top).
                 let parent = match rng.random_range(0..3) {
-                    0 => pick(rng, &others).map(|(_, f)| f.clone()).filter(|p| !p.starts_with(&old)),
-                    1 => None,
-                    _ => old.rsplit_once('/').map(|(p, _)| p.to_string()),
+                    0 => pick(rng, &others).cloned().filter(|(_, p)| !p.starts_with(&old)).map(Some),
+                    1 => Some(None),
+                    _ => None,
                 };
-                let name = parent.map_or(format!("r{n}"), |p| format!("{p}/r{n}"));
-                format!("phone: rename {old:?} to {name:?} -> {:?}", store.mailboxes().rename(ID, id, &name).unwrap())
+                let mut patch = json!({"name": format!("r{n}")});
+                if let Some(p) = &parent {
+                    patch["parentId"] = json!(p.as_ref().map(|(id, _)| ids::mailbox(*id)));
+                }
+                let r = jmap(e, "Mailbox/set", json!({"update": {ids::mailbox(id): patch}}));
+                format!(
+                    "phone: rename {old:?} to \"r{n}\" below {:?} -> {}",
+                    parent.map(|p| p.map(|p| p.1)),
+                    outcome(&r)
+                )
             }
             None => "phone: rename (no folder)".into(),
         },
         17..=21 => match pick(rng, &others).cloned().filter(|(_, f)| is_leaf(f)) {
             Some((id, name)) => {
-                format!("phone: destroy folder {name:?} -> {:?}", store.mailboxes().destroy(ID, id, true).unwrap())
+                let r = jmap(e, "Mailbox/set", json!({"destroy": [ids::mailbox(id)], "onDestroyRemoveEmails": true}));
+                format!("phone: destroy folder {name:?} -> {}", outcome(&r))
             }
             None => "phone: destroy folder (none without children)".into(),
         },
@@ -252,11 +306,9 @@ fn step(e: &Env, rng: &mut StdRng, seed: u64, n: usize, server_only: &mut BTreeS
         }
         34..=43 => match (pick(rng, &msgs).copied(), pick(rng, &folders).cloned()) {
             (Some(m), Some((to, tname))) => {
-                let u = EmailUpdate { keywords: None, folder: Some(MailboxPatch::Replace(vec![to])) };
-                format!(
-                    "phone: move email {m} to {tname:?} -> {:?}",
-                    store.emails().set(ID, None, &[(m, u)], &[]).unwrap()
-                )
+                let r =
+                    jmap(e, "Email/set", json!({"update": {ids::email(m): {"mailboxIds": {ids::mailbox(to): true}}}}));
+                format!("phone: move email {m} to {tname:?} -> {}", outcome(&r))
             }
             _ => "phone: move (nothing)".into(),
         },
@@ -264,13 +316,17 @@ fn step(e: &Env, rng: &mut StdRng, seed: u64, n: usize, server_only: &mut BTreeS
             Some(m) => {
                 let k = ["$seen", "$flagged", "$answered", "kunde"][rng.random_range(0..4)].to_string();
                 let on = rng.random_bool(0.6);
-                let u = EmailUpdate { keywords: Some(KeywordPatch::Set(vec![(k.clone(), on)])), folder: None };
-                format!("phone: email {m} {k}={on} -> {:?}", store.emails().set(ID, None, &[(m, u)], &[]).unwrap())
+                let patch = json!({format!("keywords/{k}"): if on { json!(true) } else { Value::Null }});
+                let r = jmap(e, "Email/set", json!({"update": {ids::email(m): patch}}));
+                format!("phone: email {m} {k}={on} -> {}", outcome(&r))
             }
             None => "phone: keyword (nothing)".into(),
         },
         56..=63 => match pick(rng, &msgs).copied() {
-            Some(m) => format!("phone: destroy email {m} -> {:?}", store.emails().set(ID, None, &[], &[m]).unwrap()),
+            Some(m) => {
+                let r = jmap(e, "Email/set", json!({"destroy": [ids::email(m)]}));
+                format!("phone: destroy email {m} -> {}", outcome(&r))
+            }
             None => "phone: destroy email (nothing)".into(),
         },
         // The server, on folders it has now that the mirror follows.
@@ -367,6 +423,9 @@ async fn run_seed(seed: u64) -> Result<(), String> {
     let mut store_tree: Vec<String> = store_folders(&e).into_iter().map(|(_, f)| f).collect();
     store_tree.sort();
     let (server, store) = (server_seen(&e, &tree), store_seen(&e));
+    if std::env::var_os("POSTBOTE_CONVERGENCE_VERBOSE").is_some() {
+        eprintln!("seed {seed} ops:\n  {}\nfolders: {tree:?}, messages: {}", ops.join("\n  "), server.len());
+    }
     if tree == store_tree && server == store {
         return Ok(());
     }
