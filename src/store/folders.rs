@@ -143,20 +143,26 @@ impl Folders<'_> {
 
     /// Take the server's subscriptions (`names`: the subscribed folders) into the live
     /// folders, except those whose SUBSCRIBE or UNSUBSCRIBE from a phone still waits in the
-    /// write-back queue (decided in this transaction). A folder that changes is logged as an
-    /// updated Mailbox. Returns how many changed.
+    /// write-back queue (decided in this transaction). INBOX counts as subscribed whatever the
+    /// server says (servers often leave it out, and a phone may hide what is not subscribed),
+    /// and a server without any subscription changes nothing (its users do not use them). A
+    /// folder that changes is logged as an updated Mailbox. Returns how many changed.
     pub fn set_subscriptions(&self, account: &str, names: &[String]) -> Result<usize> {
+        if names.iter().all(|n| n.eq_ignore_ascii_case("INBOX")) {
+            return Ok(0);
+        }
         self.0.write(|t| {
-            let live: Vec<(i64, String)> = {
+            let live: Vec<(i64, String, Option<String>)> = {
                 let mut s = t.tx.prepare(
-                    "SELECT id, name FROM folder f WHERE account = ?1 AND destroyed = 0 AND NOT EXISTS
+                    "SELECT id, name, role FROM folder f WHERE account = ?1 AND destroyed = 0 AND NOT EXISTS
                        (SELECT 1 FROM writeback_op w WHERE w.account = ?1 AND w.kind = 'subscribe' AND w.folder_id = f.id)",
                 )?;
-                s.query_map([account], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?
+                s.query_map([account], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<_>>()?
             };
             let mut changed = 0;
-            for (id, name) in live {
-                let on = names.iter().any(|n| *n == name || (name.eq_ignore_ascii_case("INBOX") && n.eq_ignore_ascii_case("INBOX")));
+            for (id, name, role) in live {
+                let inbox = role.as_deref() == Some("inbox") || name.eq_ignore_ascii_case("INBOX");
+                let on = inbox || names.contains(&name);
                 if subscribed(t, id)? != on {
                     set_pref(t, id, "subscribed", on as i64)?;
                     t.log(account, ObjType::Mailbox, id, Op::Updated, None)?;

@@ -346,6 +346,9 @@ async fn is_subscribed_reaches_the_servers_subscriptions() {
     doveadm(&["mailbox", "unsubscribe", "-u", &e.user, "Archiv alt"]);
     e.sync().await;
     assert_eq!((row(f).subscribed, row(quiet).subscribed, row(quiet).sort_order), (true, false, Some(3)));
+    let inbox = e.folder("INBOX");
+    assert!(!e.server_subscribed().contains(&"INBOX".to_string()), "Dovecot leaves INBOX out here");
+    assert!(row(inbox).subscribed, "INBOX is always shown subscribed");
     // A phone's change not yet written back is not overwritten by the server's old state.
     e.app.store.mailboxes().set_subscribed(ID, quiet, true).unwrap().unwrap();
     let mb = e.app.config.mailbox(ID).unwrap().clone();
