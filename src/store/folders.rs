@@ -185,10 +185,46 @@ impl Folders<'_> {
         })
     }
 
-    /// The folder with this name, created (and logged as a new Mailbox) if it is new.
+    /// The folder the server lists as `name`: the store's folder of that name, created (and
+    /// logged as a new Mailbox) if it is new. While a phone's DELETE or RENAME of `name` waits
+    /// in the write-back queue, the server's `name` is that folder (destroyed, or renamed in
+    /// the store), and it is returned instead of a new one: a folder listing taken just before
+    /// the phone's change must not bring the folder back as a new mailbox. Decided in the
+    /// creating transaction.
     pub fn ensure(&self, account: &str, name: &str, role: Option<&str>) -> Result<Folder> {
-        self.0.write(|t| ensure_folder(t, account, name, role))?;
-        Ok(self.by_name(account, name)?.expect("just ensured"))
+        let id = self.0.write(|t| {
+            let live: Option<i64> =
+                t.tx.query_row(
+                    "SELECT id FROM folder WHERE account = ?1 AND name = ?2 AND destroyed = 0",
+                    params![account, name],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let stale: Option<i64> = match live {
+                Some(_) => None,
+                None => {
+                    t.tx.query_row(
+                        "SELECT folder_id FROM writeback_op WHERE account = ?1 AND folder_id IS NOT NULL
+                           AND ((kind = 'delete' AND name = ?2) OR (kind = 'rename' AND old_name = ?2))
+                         ORDER BY id DESC LIMIT 1",
+                        params![account, name],
+                        |r| r.get(0),
+                    )
+                    .optional()?
+                }
+            };
+            match stale {
+                Some(id) => Ok(id),
+                None => ensure_folder(t, account, name, role),
+            }
+        })?;
+        self.0.read(|c| {
+            Ok(c.query_row(
+                "SELECT id, account, name, role, uidvalidity, uidnext, highestmodseq, last_sync_at FROM folder WHERE id = ?1",
+                [id],
+                folder_row,
+            )?)
+        })
     }
 
     /// UIDVALIDITY changed: every UID we hold for the folder is void. The server copies are

@@ -184,3 +184,23 @@ fn a_refused_op_waits_and_holds_back_only_what_depends_on_it() {
     assert_eq!((w.pending, w.next_retry_at, w.last_error.as_deref()), (3, Some(now() + 3600), Some("NO")));
     assert_eq!(s.writeback().next_due("becker").unwrap(), Some(now() + 3600));
 }
+
+/// Regression (found by the convergence test): a folder listing taken just before a phone
+/// destroyed or renamed a folder brought it back as a new, empty mailbox (the mirror checks
+/// the names waiting in the queue before, not in, the transaction that makes the folder).
+#[test]
+fn a_folder_listing_taken_before_a_phones_destroy_or_rename_brings_nothing_back() {
+    let (_d, s) = store();
+    let gone = s.folders().ensure("becker", "Alt", None).unwrap().id;
+    let moved = s.folders().ensure("becker", "Kunden", None).unwrap().id;
+    s.mailboxes().destroy("becker", gone, false).unwrap().unwrap();
+    s.mailboxes().rename("becker", moved, "Firma").unwrap().unwrap();
+    // The listing still says "Alt" and "Kunden".
+    assert_eq!(s.folders().ensure("becker", "Alt", None).unwrap().id, gone);
+    assert_eq!(s.folders().ensure("becker", "Kunden", None).unwrap().id, moved);
+    let names: Vec<String> = s.folders().all("becker").unwrap().into_iter().map(|f| f.name).collect();
+    assert_eq!(names, ["Firma"], "no new mailbox");
+    // A phone's new folder of the old name is a folder of its own.
+    let again = s.mailboxes().create_with("becker", "Alt", false, None).unwrap().unwrap();
+    assert_eq!(s.folders().ensure("becker", "Alt", None).unwrap().id, again);
+}
