@@ -5,8 +5,9 @@
 //! is given free when another folder takes it. A folder that appears, goes or is renamed
 //! changes the parent of the folders below it, and those are logged as updated Mailboxes. The
 //! helpers that destroy a folder's messages live here because resetting or dropping a folder
-//! is what needs them most; the mirror's expunge uses them too. Reached as `store.folders()`;
-//! what devices do to folders is in `mailboxes.rs`.
+//! is what needs them most; the mirror's expunge uses them too. A folder's JMAP `sortOrder` and
+//! `isSubscribed` live beside it (`folder_pref`); the mirror takes the server's subscriptions
+//! in here. Reached as `store.folders()`; what devices do to folders is in `mailboxes.rs`.
 
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
