@@ -185,8 +185,8 @@ impl Store {
 
 /// A message as an op needs it: (folder held in, uid, folder shown in, keywords, internal date).
 type MessageRow = (i64, Option<u32>, i64, String, i64);
-/// An earlier op as [`blocked`] reads it: (kind, message, folder, name, old name).
-type EarlierRow = (String, Option<i64>, Option<i64>, Option<String>, Option<String>);
+/// An earlier op as [`blocked`] reads it: (id, kind, message, folder, name, old name).
+type EarlierRow = (i64, String, Option<i64>, Option<i64>, Option<String>, Option<String>);
 type Row = (i64, String, Option<i64>, Option<i64>, Option<i64>, Option<String>, Option<String>, i64, Option<i64>);
 
 /// Whether an op of this kind is about a folder (and carries its names).
@@ -214,10 +214,20 @@ fn resolve(
             .optional()
     };
     let at = |fid: i64| server_name(c, account, id, fid, d);
+    // A message without a UID waits for its APPEND; with none queued (given up, or a server
+    // without UIDPLUS) there is no server copy to change.
+    let uidless = |mid: i64| -> Result<WritebackOp> {
+        let appending: bool = c
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM writeback_op WHERE account = ?1 AND kind = 'append' AND message_id = ?2)",
+            )?
+            .query_row(params![account, mid], |r| r.get(0))?;
+        Ok(if appending { WritebackOp::Wait } else { WritebackOp::Obsolete })
+    };
     Ok(match (kind, message_id) {
         ("flags", Some(mid)) => match msg(mid)? {
             None => WritebackOp::Obsolete,
-            Some((_, None, ..)) => WritebackOp::Wait,
+            Some((_, None, ..)) => uidless(mid)?,
             Some((held, Some(uid), ..)) => {
                 let mut add = Vec::new();
                 let mut remove = Vec::new();
@@ -240,7 +250,8 @@ fn resolve(
         },
         ("move", Some(mid)) => match msg(mid)? {
             Some((held, uid, shown, ..)) if held != shown => match (uid, at(held)?, at(shown)?) {
-                (None, ..) | (_, Located::NotYet, _) | (_, _, Located::NotYet) => WritebackOp::Wait,
+                (None, ..) => uidless(mid)?,
+                (_, Located::NotYet, _) | (_, _, Located::NotYet) => WritebackOp::Wait,
                 (Some(uid), Located::At(from), Located::At(to)) => {
                     WritebackOp::Move { message_id: mid, from, uid, to, to_folder_id: shown }
                 }
@@ -323,19 +334,19 @@ fn blocked(
     }
     // A message op looks only at earlier folder ops: a long queue of flag changes stays cheap.
     let mut s = c.prepare_cached(if is_folder_kind(kind) {
-        "SELECT kind, message_id, folder_id, name, old_name FROM writeback_op WHERE account = ?1 AND id < ?2 ORDER BY id"
+        "SELECT id, kind, message_id, folder_id, name, old_name FROM writeback_op WHERE account = ?1 AND id < ?2 ORDER BY id"
     } else {
-        "SELECT kind, message_id, folder_id, name, old_name FROM writeback_op WHERE account = ?1 AND id < ?2
+        "SELECT id, kind, message_id, folder_id, name, old_name FROM writeback_op WHERE account = ?1 AND id < ?2
            AND kind IN ('create', 'rename', 'delete', 'subscribe') ORDER BY id"
     })?;
     let earlier: Vec<EarlierRow> = s
-        .query_map(params![account, id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
+        .query_map(params![account, id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?
         .collect::<rusqlite::Result<_>>()?;
-    for (ekind, mid, fid, name, old) in earlier {
+    for (eid, ekind, mid, fid, name, old) in earlier {
         if !is_folder_kind(kind) && !is_folder_kind(&ekind) {
             continue;
         }
-        let theirs = touched_by_row(c, account, &ekind, mid, fid, name.as_deref(), old.as_deref())?;
+        let theirs = touched_by_row(c, account, eid, &ekind, mid, fid, name.as_deref(), old.as_deref())?;
         if theirs.iter().any(|t| mine.iter().any(|m| overlaps(t, m, d))) {
             return Ok(true);
         }

@@ -92,12 +92,14 @@ pub(super) fn server_name(c: &Connection, account: &str, op_id: i64, fid: i64, d
     Ok(Located::At(name))
 }
 
-/// The names a queued op touches, for deciding what later ops must wait for: the names a
+/// The names queued op `op_id` touches, for deciding what later ops must wait for: the names a
 /// folder op carries, or the store's names of the folders a message op's message is shown in
-/// and held in (a destroyed folder by its DELETE's name).
+/// and held in (a destroyed folder by its DELETE's name), but not one created after the op.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn touched_by_row(
     c: &Connection,
     account: &str,
+    op_id: i64,
     kind: &str,
     message_id: Option<i64>,
     folder_id: Option<i64>,
@@ -120,6 +122,16 @@ pub(super) fn touched_by_row(
         }
     }
     for fid in folders {
+        // A folder created after the op is not on the server at its turn: the op waits for
+        // that CREATE and must not hold it back.
+        let created_later: bool = c
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM writeback_op WHERE account = ?1 AND kind = 'create' AND folder_id = ?2 AND id > ?3)",
+            )?
+            .query_row(params![account, fid, op_id], |r| r.get(0))?;
+        if created_later {
+            continue;
+        }
         let row: Option<(String, bool)> = c
             .prepare_cached("SELECT name, destroyed FROM folder WHERE id = ?1")?
             .query_row([fid], |r| Ok((r.get(0)?, r.get(1)?)))

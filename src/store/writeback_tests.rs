@@ -204,3 +204,39 @@ fn a_folder_listing_taken_before_a_phones_destroy_or_rename_brings_nothing_back(
     let again = s.mailboxes().create_with("becker", "Alt", false, None).unwrap().unwrap();
     assert_eq!(s.folders().ensure("becker", "Alt", None).unwrap().id, again);
 }
+
+/// Regression (found by the convergence test): a message moved into a folder created after its
+/// first move waited for that CREATE, which waited for the move: the queue never emptied. And
+/// a change to a message whose APPEND was given up waited for ever.
+#[test]
+fn an_op_waiting_for_a_later_create_does_not_hold_it_back() {
+    let (_d, s) = store();
+    let inbox = s.folders().ensure("becker", "INBOX", Some("inbox")).unwrap().id;
+    let a = s.folders().ensure("becker", "Alt", None).unwrap().id;
+    let m = synced(&s, inbox, 5);
+    let to =
+        |f: i64| EmailUpdate { keywords: None, folder: Some(crate::store::email_set::MailboxPatch::Replace(vec![f])) };
+    s.emails().set("becker", None, &[(m, to(a))], &[]).unwrap().unwrap();
+    let b = s.mailboxes().create_with("becker", "Neu", false, None).unwrap().unwrap();
+    s.emails().set("becker", None, &[(m, to(b))], &[]).unwrap().unwrap();
+    let mut sent = Vec::new();
+    for _ in 0..10 {
+        let Some(q) = queue_now(&s).into_iter().find(|q| q.op != WritebackOp::Wait) else { break };
+        sent.push(q.op.clone());
+        s.writeback().done("becker", &q, WritebackEffect::NewUid { uidvalidity: 1, uid: 6 }).unwrap();
+    }
+    assert_eq!(s.writeback().pending("becker").unwrap(), 0, "{sent:?}");
+    assert!(matches!(&sent[0], WritebackOp::Create { name } if name == "Neu"), "{sent:?}");
+    assert!(matches!(&sent[1], WritebackOp::Move { to, .. } if to == "Neu"), "{sent:?}");
+
+    // A draft whose APPEND was given up: a later keyword change has nothing to wait for.
+    let c = s.emails().create("becker", inbox, b"Subject: d\r\n\r\nx".to_vec(), &[], 1).unwrap().unwrap();
+    let flag = EmailUpdate { keywords: Some(KeywordPatch::Set(vec![("$seen".into(), true)])), folder: None };
+    s.emails().set("becker", None, &[(c.id, flag)], &[]).unwrap().unwrap();
+    let append = queue_now(&s).remove(0);
+    assert!(matches!(
+        s.writeback().refused(&append, "append", "NO", &RetrySchedule(vec![])).unwrap(),
+        Refused::GaveUp(_)
+    ));
+    assert_eq!(queue_now(&s)[0].op, WritebackOp::Obsolete);
+}

@@ -134,15 +134,19 @@ async fn mirror_loop(e: Arc<Env>, stop: Arc<AtomicBool>) {
 }
 
 /// Run the queue dry and sync until a pass finds the queue still empty.
-async fn settle(e: &Env) {
+async fn settle(e: &Env) -> Result<(), String> {
     let mb = e.app.config.mailbox(ID).unwrap().clone();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        assert!(
-            Instant::now() < deadline,
-            "the write-back queue never emptied: {:?}",
-            e.app.store.writeback().summary(ID)
-        );
+        if Instant::now() > deadline {
+            let mut queue = Vec::new();
+            let mut after = 0;
+            while let Some(q) = e.app.store.writeback().next(ID, after).unwrap() {
+                after = q.id;
+                queue.push(format!("{q:?}"));
+            }
+            return Err(format!("the write-back queue never emptied:\n  {}", queue.join("\n  ")));
+        }
         let mut s = postbote::imap::connect(&e.app.config, &mb).await.unwrap();
         let mut m = Mirror::prepare(&e.app, &mb, &mut s).await.unwrap();
         drain_scheduled(&e.app, ID, &mut s, &m.profile, &schedule()).await.unwrap();
@@ -158,7 +162,7 @@ async fn settle(e: &Env) {
             m.pass(&mut s, PassOptions::default()).await.unwrap();
             let _ = s.logout().await;
             if e.app.store.writeback().pending(ID).unwrap() == 0 {
-                return;
+                return Ok(());
             }
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -418,7 +422,7 @@ async fn run_seed(seed: u64) -> Result<(), String> {
     }
     stop.store(true, Ordering::SeqCst);
     task.await.map_err(|err| format!("the mirror task failed: {err}\nops:\n  {}", ops.join("\n  ")))?;
-    settle(&e).await;
+    settle(&e).await.map_err(|err| format!("seed {seed}: {err}\nops:\n  {}", ops.join("\n  ")))?;
     let tree = server_tree(&e, &server_only);
     let mut store_tree: Vec<String> = store_folders(&e).into_iter().map(|(_, f)| f).collect();
     store_tree.sort();
