@@ -12,7 +12,8 @@
 //! one second between attempts here, so a conflict is given up within seconds, and giving up
 //! must also converge (the server's state wins).
 //!
-//! CI runs [`CI_SEEDS`]; `POSTBOTE_CONVERGENCE_SEEDS=N` runs N further seeds,
+//! CI runs [`CI_SEEDS`]; `POSTBOTE_CONVERGENCE_SEEDS=N` runs N further seeds (from 1000, or
+//! from `POSTBOTE_CONVERGENCE_FROM`),
 //! `POSTBOTE_CONVERGENCE_SEED=S` exactly seed S. A failure prints the seed, the operations and
 //! the difference; `POSTBOTE_CONVERGENCE_VERBOSE=1` prints every seed's operations.
 
@@ -42,8 +43,10 @@ fn seeds() -> Vec<u64> {
     if let Ok(s) = std::env::var("POSTBOTE_CONVERGENCE_SEED") {
         return vec![s.trim().parse().unwrap_or_else(|_| panic!("POSTBOTE_CONVERGENCE_SEED \"{s}\" is not a number"))];
     }
-    let more: u64 = std::env::var("POSTBOTE_CONVERGENCE_SEEDS").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
-    CI_SEEDS.iter().copied().chain((0..more).map(|i| 1000 + i)).collect()
+    let num = |k: &str| std::env::var(k).ok().and_then(|s| s.trim().parse::<u64>().ok());
+    let (more, from) =
+        (num("POSTBOTE_CONVERGENCE_SEEDS").unwrap_or(0), num("POSTBOTE_CONVERGENCE_FROM").unwrap_or(1000));
+    CI_SEEDS.iter().copied().chain((0..more).map(|i| from + i)).collect()
 }
 
 /// Refused changes wait a second (the store counts whole seconds) and get four attempts.
