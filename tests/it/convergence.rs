@@ -67,9 +67,20 @@ fn mail(seed: u64, n: usize, tag: &str) -> Vec<u8> {
 }
 
 /// The server's folders the mirror follows (all but the special ones and those only the
-/// server side made), sorted.
+/// server side made), sorted. Folders only: a name the server keeps as a `\Noselect` node of
+/// the hierarchy (a CREATE of `a/b` makes `a` one) is no folder, and `mailbox status` leaves it
+/// out.
 fn server_tree(e: &Env, server_only: &BTreeSet<String>) -> Vec<String> {
-    e.server_folders().into_iter().filter(|f| !server_only.contains(f) && !UNFOLLOWED.contains(&f.as_str())).collect()
+    let out = doveadm(&["-f", "tab", "mailbox", "status", "-u", &e.user, "messages", "*"]);
+    let mut v: Vec<String> = out
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split('\t').next())
+        .map(str::to_string)
+        .filter(|f| !server_only.contains(f) && !UNFOLLOWED.contains(&f.as_str()))
+        .collect();
+    v.sort();
+    v
 }
 
 /// (folder, uid, Message-ID, keywords) of every message on the server.
