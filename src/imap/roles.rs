@@ -4,7 +4,8 @@
 //! `\Archive`, `\All`, `\Flagged`; RFC 8457: `\Important`) in JMAP spelling (`sent`, ...), and
 //! `inbox` for INBOX. A role is never guessed from a folder's name, and a name the server
 //! marks `\Noselect` or `\NonExistent` has no role: it is a node in the hierarchy, not a folder
-//! anyone can read or append to. The mirror, the write-back and the Sent copy all ask here.
+//! anyone can read or append to. The mirror, the write-back and the Sent copy all ask here;
+//! the mirror also reads the subscriptions (LSUB) here.
 
 use async_imap::imap_proto::{MailboxDatum, NameAttribute, Response};
 
@@ -81,6 +82,17 @@ pub async fn list<S: Stream>(s: &mut SessionOf<S>) -> Result<Vec<Listed>, Error>
     let mut out = Vec::new();
     while let Some(item) = cmd.next(s, listed).await? {
         out.extend(item);
+    }
+    Ok(out)
+}
+
+/// `LSUB "" "*"`: the folders the user subscribed to (names as people write them). A name
+/// the server marks `\Noselect` only stands for subscribed folders below it and is left out.
+pub async fn subscribed<S: Stream>(s: &mut SessionOf<S>) -> Result<Vec<String>, Error> {
+    let cmd = wire::send(s, "LSUB \"\" \"*\"", "LSUB").await?;
+    let mut out = Vec::new();
+    while let Some(item) = cmd.next(s, listed).await? {
+        out.extend(item.filter(|l| l.selectable).map(|l| l.name));
     }
     Ok(out)
 }

@@ -3,7 +3,9 @@
 //! A Mailbox is a mirrored IMAP folder. Its `parentId` and `name` come from the full IMAP
 //! name and the server's hierarchy delimiter ([`super::tree`]): `Kunden/Meier` is `Meier`
 //! below `Kunden` when `Kunden` is mirrored too. `Mailbox/set` changes the store at once and
-//! queues CREATE / RENAME / DELETE for IMAP (a RENAME carries the children along).
+//! queues CREATE / RENAME / DELETE for IMAP (a RENAME carries the children along), and
+//! SUBSCRIBE / UNSUBSCRIBE for `isSubscribed`. `sortOrder` is kept in the store only (IMAP has
+//! no order of folders); without one a mailbox sorts by its role.
 
 use serde_json::{Map, Value, json};
 
@@ -43,6 +45,29 @@ fn sort_order(role: Option<&str>) -> i64 {
     }
 }
 
+/// The phone's sortOrder, or the default by role.
+fn effective_order(m: &MailboxRow) -> i64 {
+    m.sort_order.unwrap_or_else(|| sort_order(m.role.as_deref()))
+}
+
+/// `isSubscribed` and `sortOrder` of a create or update, checked: (isSubscribed, sortOrder).
+#[allow(clippy::type_complexity)]
+fn subscription_and_order(obj: &Map<String, Value>) -> Result<(Option<bool>, Option<i64>), Value> {
+    let subscribed = match obj.get("isSubscribed") {
+        None => None,
+        Some(Value::Bool(b)) => Some(*b),
+        Some(_) => return Err(invalid(("isSubscribed", "isSubscribed must be true or false"))),
+    };
+    let order = match obj.get("sortOrder") {
+        None => None,
+        Some(v) => match v.as_i64() {
+            Some(n) if (0..=u32::MAX as i64).contains(&n) => Some(n),
+            _ => return Err(invalid(("sortOrder", "sortOrder must be a number from 0 to 2^32-1"))),
+        },
+    };
+    Ok((subscribed, order))
+}
+
 /// The account's mailbox tree, from the live folders and the delimiter.
 fn tree_of(ctx: &Ctx<'_>, mailbox: &str) -> Result<Tree, MethodError> {
     let folders = ctx.app.store.folders().all(mailbox)?;
@@ -68,7 +93,7 @@ fn mailbox_json(m: &MailboxRow, tree: &Tree, props: &[String]) -> Value {
             "name" => json!(node.name),
             "parentId" => json!(node.parent.map(ids::mailbox)),
             "role" => json!(m.role),
-            "sortOrder" => json!(sort_order(m.role.as_deref())),
+            "sortOrder" => json!(effective_order(m)),
             "totalEmails" => json!(m.total),
             "unreadEmails" => json!(m.unread),
             "totalThreads" => json!(m.total_threads),
@@ -77,7 +102,7 @@ fn mailbox_json(m: &MailboxRow, tree: &Tree, props: &[String]) -> Value {
                 "mayReadItems": true, "mayAddItems": true, "mayRemoveItems": true, "maySetSeen": true, "maySetKeywords": true,
                 "mayCreateChild": tree.delimiter.is_some(), "mayRename": !inbox, "mayDelete": !inbox, "maySubmit": true,
             }),
-            "isSubscribed" => json!(true),
+            "isSubscribed" => json!(m.subscribed),
             _ => continue,
         };
         o.insert(p.clone(), v);
@@ -148,11 +173,7 @@ pub fn mailbox_query(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResul
                 ("role", Value::Null) => rows.retain(|m| m.role.is_none()),
                 ("role", Value::String(s)) => rows.retain(|m| m.role.as_deref() == Some(s.as_str())),
                 ("hasAnyRole", Value::Bool(b)) => rows.retain(|m| m.role.is_some() == *b),
-                ("isSubscribed", Value::Bool(b)) => {
-                    if !b {
-                        rows.clear()
-                    }
-                }
+                ("isSubscribed", Value::Bool(b)) => rows.retain(|m| m.subscribed == *b),
                 _ => return Err(MethodError::with("unsupportedFilter", format!("filter \"{k}\" is not supported"))),
             }
         }
@@ -175,7 +196,7 @@ pub fn mailbox_query(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResul
         for s in sort.iter().rev() {
             let asc = s.get("isAscending").and_then(Value::as_bool).unwrap_or(true);
             match s.get("property").and_then(Value::as_str) {
-                Some("sortOrder") => rows.sort_by_key(|m| sort_order(m.role.as_deref())),
+                Some("sortOrder") => rows.sort_by_key(effective_order),
                 Some("name") => rows.sort_by_key(|m| short(m).to_lowercase()),
                 _ => return Err(MethodError::new("unsupportedSort")),
             }
@@ -315,6 +336,16 @@ pub fn mailbox_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult 
                 continue;
             }
         };
+        let (subscribed, order) = match subscription_and_order(&obj) {
+            Ok(x) => x,
+            Err(e) => {
+                resp.not_created(cid, e);
+                continue;
+            }
+        };
+        // A mailbox made on the phone is subscribed unless it says otherwise, so webmail and
+        // the office program list it too.
+        let subscribed = subscribed.unwrap_or(true);
         // Read again for every creation: an earlier one of this request may be the parent.
         let tree = tree_of(ctx, &mailbox)?;
         let full = parent_id(ctx, &tree, obj.get("parentId"))
@@ -326,11 +357,12 @@ pub fn mailbox_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult 
                 continue;
             }
         };
-        match store.mailboxes().create(&mailbox, &full)? {
+        match store.mailboxes().create_with(&mailbox, &full, subscribed, order)? {
             Ok(id) => {
                 ctx.created.insert(cid.clone(), ids::mailbox(id));
-                resp.created(cid, json!({"id": ids::mailbox(id), "parentId": parent.map(ids::mailbox), "role": null, "sortOrder": 10, "totalEmails": 0, "unreadEmails": 0,
-                    "totalThreads": 0, "unreadThreads": 0, "isSubscribed": true,
+                resp.created(cid, json!({"id": ids::mailbox(id), "parentId": parent.map(ids::mailbox), "role": null,
+                    "sortOrder": order.unwrap_or_else(|| sort_order(None)), "totalEmails": 0, "unreadEmails": 0,
+                    "totalThreads": 0, "unreadThreads": 0, "isSubscribed": subscribed,
                     "myRights": {"mayReadItems": true, "mayAddItems": true, "mayRemoveItems": true, "maySetSeen": true, "maySetKeywords": true,
                         "mayCreateChild": tree.delimiter.is_some(), "mayRename": true, "mayDelete": true, "maySubmit": true}}));
             }
@@ -351,6 +383,13 @@ pub fn mailbox_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult 
             resp.not_updated(id, json!({"type": "invalidProperties", "properties": [bad]}));
             continue;
         }
+        let (subscribed, order) = match subscription_and_order(&patch) {
+            Ok(x) => x,
+            Err(e) => {
+                resp.not_updated(id, e);
+                continue;
+            }
+        };
         let tree = tree_of(ctx, &mailbox)?;
         let Some(node) = tree.get(n).cloned() else {
             resp.not_updated(id, json!({"type": "notFound"}));
@@ -381,7 +420,7 @@ pub fn mailbox_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult 
             }
             _ => tree.full_name(parent, &name).map_err(invalid),
         });
-        let r = match full {
+        let mut r = match full {
             Ok(full) if full == node.full => Ok(()),
             Ok(full) => store.mailboxes().rename(&mailbox, n, &full)?,
             Err(e) => {
@@ -389,6 +428,14 @@ pub fn mailbox_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult 
                 continue;
             }
         };
+        // Each is applied (and queued for the server where IMAP has it) before it is
+        // answered `updated`.
+        if let (Ok(()), Some(on)) = (&r, subscribed) {
+            r = store.mailboxes().set_subscribed(&mailbox, n, on)?;
+        }
+        if let (Ok(()), Some(order)) = (&r, order) {
+            r = store.mailboxes().set_sort_order(&mailbox, n, order)?;
+        }
         match r {
             Ok(()) => {
                 resp.updated(id);

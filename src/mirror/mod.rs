@@ -6,9 +6,10 @@
 //! `writeback` writes a phone's changes to the server on the same session, before each pass
 //! (the mirror drives it). This file holds the two entry points: [`sync_once`] for
 //! `postbote sync --once`, and [`run`], the daemon task, which syncs, then IDLEs on INBOX and
-//! wakes for new mail, the poll schedule, a device's change waiting for write-back, or
-//! shutdown. It reconnects with backoff; a refused login is retried only
-//! every [`AUTH_RETRY`], so a wrong password never locks the account or spins.
+//! wakes for new mail, the poll schedule, a device's change waiting for write-back (new, or
+//! refused and due again), or shutdown. Whenever a pass lists the folders, the server's
+//! subscriptions (LSUB) are read too. It reconnects with backoff; a refused login is retried
+//! only every [`AUTH_RETRY`], so a wrong password never locks the account or spins.
 //!
 //! The mirror never sends mail and never changes the server (folders are EXAMINEd); the
 //! write-back does that. A store failure ends the task (the daemon restarts it); an IMAP
@@ -86,8 +87,9 @@ async fn sync_once_inner(app: &App, mailbox: &str, progress: bool) -> Result<Rep
         let mut s = imap::connect(&app.config, &mb).await?;
         let mut m = Mirror::prepare(app, &mb, &mut s).await?;
         writeback::drain_with(app, &mb.id, &mut s, &m.profile).await?;
-        // The pass lists the folders first (nothing is discovered yet).
+        // The pass lists the folders first (nothing is discovered yet); then the subscriptions.
         let report = m.pass(&mut s, PassOptions { cancel: None, progress }).await?;
+        writeback::read_subscriptions(app, &mb.id, &mut s).await?;
         let _ = tokio::time::timeout(Duration::from_secs(5), s.logout()).await;
         Ok::<_, SyncError>(report)
     }
@@ -175,7 +177,12 @@ async fn connected(
     loop {
         writeback::drain_with(app, &mb.id, &mut s, &m.profile).await?;
         while s.unsolicited_responses.try_recv().is_ok() {}
+        let listing = m.discovered_at.is_none_or(|t| t.elapsed() > pass::DISCOVERY_INTERVAL);
         let report = m.pass(&mut s, PassOptions { cancel: Some(token), progress: false }).await?;
+        // The subscriptions are read whenever the folders are listed.
+        if listing {
+            writeback::read_subscriptions(app, &mb.id, &mut s).await?;
+        }
         app.store.sync_state().record_ok(&mb.id)?;
         *synced = true;
         tracing::debug!(mailbox = %mb.id, %report, "pass done");
@@ -218,11 +225,14 @@ async fn wait(
 ) -> Result<(Session, Wake), SyncError> {
     let deadline = tokio::time::Instant::now() + until;
     let wb = app.writeback_notify(m.account());
+    // A phone change the server refused is tried again when it is due.
+    let retry = tokio::time::Instant::now() + writeback::next_due(app, m.account())?.unwrap_or(until);
     let Some(inbox) = m.idle_folder().filter(|_| m.profile.idle).map(str::to_string) else {
         let wake = tokio::select! {
             _ = token.cancelled() => Wake::Cancelled,
             _ = tokio::time::sleep_until(deadline) => Wake::Schedule,
             _ = wb.notified() => Wake::Writeback,
+            _ = tokio::time::sleep_until(retry) => Wake::Writeback,
         };
         return Ok((s, wake));
     };
@@ -246,6 +256,7 @@ async fn wait(
         _ = token.cancelled() => Wake::Cancelled,
         _ = tokio::time::sleep_until(deadline) => Wake::Schedule,
         _ = wb.notified() => Wake::Writeback,
+        _ = tokio::time::sleep_until(retry) => Wake::Writeback,
     };
     let s = idle.done().await?;
     Ok((s, wake))

@@ -1,17 +1,21 @@
 //! Write-back of device changes to IMAP, from the durable queue in the store.
 //!
 //! Contract with the mirror: the per-mailbox IMAP task owns the connection and calls
-//! [`drain`] before every sync pass and whenever its mailbox's write-back wake-up
-//! (`App::wake_writeback`) fires, so a change made on a phone reaches the server before the
-//! mirror looks at the server again. Each queued op
-//! (UID STORE of pending keywords, UID MOVE, expunge, APPEND, CREATE/RENAME/DELETE) is removed
-//! from the queue only after the server confirmed it; the store then records what the server
-//! said (the new UID from COPYUID/APPENDUID, the end of a tombstone, the confirmed keyword
-//! rows). A connection failure ends the drain with [`WritebackError::Imap`] and keeps the op
-//! queued, so an IMAP outage loses nothing (the mirror reconnects); a store failure is
+//! [`drain`] before every sync pass, whenever its mailbox's write-back wake-up
+//! (`App::wake_writeback`) fires, and when a refused change is due again ([`next_due`]), so a
+//! change made on a phone reaches the server before the mirror looks at the server again. Each
+//! queued op (UID STORE of pending keywords, UID MOVE, expunge, APPEND, CREATE/RENAME/DELETE,
+//! SUBSCRIBE/UNSUBSCRIBE) is removed from the queue only after the server confirmed it; the
+//! store then records what the server said (the new UID from COPYUID/APPENDUID, the end of a
+//! tombstone, the confirmed keyword rows). The queue is run in order; an op that must wait for
+//! an earlier one is passed over and the queue is read again as long as ops get done. A
+//! connection failure ends the drain with [`WritebackError::Imap`] and keeps the op queued, so
+//! an IMAP outage loses nothing (the mirror reconnects); a store failure is
 //! [`WritebackError::Store`] (the mirror's task ends and the daemon restarts it). An op the
-//! server refuses (a tagged NO or BAD, [`imap::Error::Refused`]) is retried on later drains and
-//! dropped (with a warning) after a few refusals: one bad item never blocks the queue.
+//! server refuses (a tagged NO or BAD, [`imap::Error::Refused`]) waits as the store's
+//! [`RetrySchedule`] says (seconds, then minutes, then hours) and is given up, undone in the
+//! store and logged when the schedule is used up: one bad item never blocks the queue, and a
+//! burst of refusals cannot give a change up within seconds.
 //! It speaks IMAP only through [`crate::imap`], never parses mail and never touches a
 //! device-visible field itself: all of that is in `store::writeback`.
 
@@ -19,13 +23,8 @@ use crate::app::App;
 use crate::imap::folder::wire_name;
 use crate::imap::wire::{self, Done, SessionOf, Stream};
 use crate::imap::{self, Error, Refusal, ServerProfile, Session};
-use crate::store::writeback::QueuedOp;
-use crate::store::writeback::WritebackEffect;
-use crate::store::writeback::WritebackOp;
-pub use crate::store::writeback::WritebackSummary as Summary;
-
-/// After this many refusals an op is dropped.
-const GIVE_UP_AFTER: i64 = 5;
+use crate::store::writeback::{QueuedOp, Refused, WritebackEffect, WritebackOp};
+pub use crate::store::writeback::{RetrySchedule, WritebackSummary as Summary};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WritebackError {
@@ -131,6 +130,10 @@ async fn perform<S: Stream>(
             Ok(Ok(WritebackEffect::None))
         }
         WritebackOp::Append { folder, flags, raw, internal_date, .. } => {
+            // Select the folder afresh for the next op on it, so its view has the new message.
+            if sel.0.as_deref() == Some(folder) {
+                sel.0 = None;
+            }
             let appended = imap::append::append_one(s, folder, &flags.join(" "), Some(*internal_date), raw).await;
             Ok(split(appended)?.map(effect).map_err(|r| r.to_string()))
         }
@@ -142,16 +145,19 @@ async fn perform<S: Stream>(
                 Err(r) => Ok(Err(r.to_string())),
             }
         }
+        WritebackOp::Subscribe { name, on, .. } => {
+            let verb = if *on { "SUBSCRIBE" } else { "UNSUBSCRIBE" };
+            try_ok!(command(s, &format!("{verb} {}", wire_name(name)), &format!("{verb} {name}")));
+            Ok(Ok(WritebackEffect::None))
+        }
         WritebackOp::Rename { from, to } => {
             sel.clear(s).await?;
             let cmd = format!("RENAME {} {}", wire_name(from), wire_name(to));
             try_ok!(command(s, &cmd, &format!("RENAME {from}")));
             Ok(Ok(WritebackEffect::None))
         }
-        WritebackOp::Delete { name } => {
-            if sel.0.as_deref() == Some(name) {
-                sel.clear(s).await?;
-            }
+        WritebackOp::Delete { name, .. } => {
+            sel.clear(s).await?;
             match command(s, &format!("DELETE {}", wire_name(name)), &format!("DELETE {name}")).await? {
                 Ok(_) => Ok(Ok(WritebackEffect::None)),
                 // A folder that is gone already is what we wanted.
@@ -183,23 +189,42 @@ pub async fn drain_with<S: Stream>(
     session: &mut SessionOf<S>,
     profile: &ServerProfile,
 ) -> Result<usize, WritebackError> {
+    drain_scheduled(app, mailbox, session, profile, &RetrySchedule::standard()).await
+}
+
+/// [`drain_with`] with the waits between refusals given (tests shorten them).
+pub async fn drain_scheduled<S: Stream>(
+    app: &App,
+    mailbox: &str,
+    session: &mut SessionOf<S>,
+    profile: &ServerProfile,
+    schedule: &RetrySchedule,
+) -> Result<usize, WritebackError> {
     let mut done = 0;
-    let mut after = 0;
     let mut sel = Selected(None);
-    // Ops queued while we work are picked up in the same drain (the queue is read in id order).
-    while let Some(q) = app.store.writeback().next(mailbox, after)? {
-        after = q.id;
-        if q.op == WritebackOp::Wait {
-            continue;
-        }
-        match perform(session, profile, &mut sel, &q.op).await? {
-            Ok(effect) => {
-                app.store.writeback().done(mailbox, &q, effect)?;
-                if !matches!(q.op, WritebackOp::Obsolete) {
-                    done += 1;
-                }
+    loop {
+        // One run over the queue in id order; ops queued meanwhile are picked up too.
+        let (mut progress, mut waiting, mut after) = (false, false, 0);
+        while let Some(q) = app.store.writeback().next(mailbox, after)? {
+            after = q.id;
+            if q.op == WritebackOp::Wait {
+                waiting = true;
+                continue;
             }
-            Err(text) => refused(app, mailbox, &q, &text)?,
+            match perform(session, profile, &mut sel, &q.op).await? {
+                Ok(effect) => {
+                    app.store.writeback().done(mailbox, &q, effect)?;
+                    if !matches!(q.op, WritebackOp::Obsolete) {
+                        done += 1;
+                    }
+                    progress = true;
+                }
+                Err(text) => refused(app, mailbox, &q, &text, schedule)?,
+            }
+        }
+        // An op passed over may have waited for one done after it was passed: run again.
+        if !(progress && waiting) {
+            break;
         }
     }
     // Leave no folder selected: the mirror selects what it needs itself.
@@ -210,12 +235,42 @@ pub async fn drain_with<S: Stream>(
     Ok(done)
 }
 
-fn refused(app: &App, mailbox: &str, q: &QueuedOp, text: &str) -> Result<(), WritebackError> {
-    let dropped = app.store.writeback().refused(q, kind(&q.op), text, GIVE_UP_AFTER)?;
-    if dropped {
-        tracing::warn!(mailbox, op = ?kind(&q.op), attempts = q.attempts + 1, error = text, "write-back: the server refused a change repeatedly; dropped it");
-    } else {
-        tracing::info!(mailbox, op = ?kind(&q.op), error = text, "write-back: the server refused a change; will retry");
+/// Read the server's subscriptions (LSUB) into the store, so that a folder subscribed or
+/// unsubscribed in webmail shows so on the phone; a phone's own change still waiting for the
+/// server is kept. The mirror calls it after a pass that listed the folders.
+pub async fn read_subscriptions<S: Stream>(
+    app: &App,
+    mailbox: &str,
+    session: &mut SessionOf<S>,
+) -> Result<usize, WritebackError> {
+    let names = imap::roles::subscribed(session).await?;
+    Ok(app.store.folders().set_subscriptions(mailbox, &names)?)
+}
+
+/// How long until a refused change of `mailbox` is due again, if one waits.
+pub fn next_due(app: &App, mailbox: &str) -> Result<Option<std::time::Duration>, crate::store::StoreError> {
+    let now = crate::store::now();
+    Ok(app
+        .store
+        .writeback()
+        .next_due(mailbox)?
+        .map(|t| std::time::Duration::from_secs(t.saturating_sub(now).max(0) as u64)))
+}
+
+fn refused(app: &App, mailbox: &str, q: &QueuedOp, text: &str, schedule: &RetrySchedule) -> Result<(), WritebackError> {
+    match app.store.writeback().refused(q, kind(&q.op), text, schedule)? {
+        Refused::GaveUp(undone) => tracing::warn!(
+            mailbox, op = kind(&q.op), attempts = q.attempts + 1, error = text, undone = %undone,
+            "write-back: the server refused a change repeatedly; gave it up"
+        ),
+        Refused::RetryAt(at) => tracing::info!(
+            mailbox,
+            op = kind(&q.op),
+            attempts = q.attempts + 1,
+            error = text,
+            retry_in_s = at - crate::store::now(),
+            "write-back: the server refused a change; will retry"
+        ),
     }
     Ok(())
 }
@@ -229,8 +284,10 @@ fn kind(op: &WritebackOp) -> &'static str {
         WritebackOp::Create { .. } => "create folder",
         WritebackOp::Rename { .. } => "rename folder",
         WritebackOp::Delete { .. } => "delete folder",
+        WritebackOp::Subscribe { on: true, .. } => "subscribe folder",
+        WritebackOp::Subscribe { on: false, .. } => "unsubscribe folder",
         WritebackOp::Obsolete => "obsolete",
-        WritebackOp::Wait => "waiting for its append",
+        WritebackOp::Wait => "waiting",
     }
 }
 
@@ -268,18 +325,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let app = app(dir.path());
         app.store.mailboxes().create("becker", "Kunden").unwrap().unwrap();
-        assert_eq!(app.store.writeback().pending("becker").unwrap(), 1);
+        assert_eq!(app.store.writeback().pending("becker").unwrap(), 2, "CREATE and SUBSCRIBE");
 
         let (mut s, server) = script::serve(vec![step("CREATE \"Kunden\"", &["<close>"])]).await;
         let e = drain_with(&app, "becker", &mut s, &ServerProfile::default()).await.unwrap_err();
         assert!(matches!(e, WritebackError::Imap(imap::Error::Io { .. })), "{e}");
         assert!(matches!(SyncError::from(e), SyncError::Imap(_)), "the mirror reconnects");
-        assert_eq!(app.store.writeback().pending("becker").unwrap(), 1, "the op waits for the next connection");
+        assert_eq!(app.store.writeback().pending("becker").unwrap(), 2, "the ops wait for the next connection");
         server.await.unwrap();
 
-        let (mut s, server) =
-            script::serve(vec![step("CREATE \"Kunden\"", &["{tag} NO [ALREADYEXISTS] Mailbox already exists"])]).await;
-        assert_eq!(drain_with(&app, "becker", &mut s, &ServerProfile::default()).await.unwrap(), 1);
+        let (mut s, server) = script::serve(vec![
+            step("CREATE \"Kunden\"", &["{tag} NO [ALREADYEXISTS] Mailbox already exists"]),
+            step("SUBSCRIBE \"Kunden\"", &["{tag} OK done"]),
+        ])
+        .await;
+        assert_eq!(drain_with(&app, "becker", &mut s, &ServerProfile::default()).await.unwrap(), 2);
         assert_eq!(app.store.writeback().pending("becker").unwrap(), 0);
         s.logout().await.unwrap();
         server.await.unwrap();

@@ -5,8 +5,9 @@
 //! is given free when another folder takes it. A folder that appears, goes or is renamed
 //! changes the parent of the folders below it, and those are logged as updated Mailboxes. The
 //! helpers that destroy a folder's messages live here because resetting or dropping a folder
-//! is what needs them most; the mirror's expunge uses them too. Reached as `store.folders()`;
-//! what devices do to folders is in `mailboxes.rs`.
+//! is what needs them most; the mirror's expunge uses them too. A folder's JMAP `sortOrder` and
+//! `isSubscribed` live beside it (`folder_pref`); the mirror takes the server's subscriptions
+//! in here. Reached as `store.folders()`; what devices do to folders is in `mailboxes.rs`.
 
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
@@ -93,7 +94,9 @@ impl Folders<'_> {
     }
 
     /// Destroy the live folders of `account` that are not in `kept` (gone on the server, or no
-    /// longer configured), with their messages, and return their names. Nothing is destroyed
+    /// longer configured), with their messages, and return their names. A message shown in
+    /// such a folder but still held in another one on the server (its MOVE not written back)
+    /// goes back to where the server holds it instead. Nothing is destroyed
     /// while a folder CREATE, RENAME or DELETE waits in the write-back queue: until it is done
     /// the server's list cannot be compared with the store's (a folder a phone just made or
     /// renamed, or one below it, would look gone). Decided in the destroying transaction, so a
@@ -114,6 +117,21 @@ impl Folders<'_> {
             };
             let mut gone = Vec::new();
             for (id, name) in live.into_iter().filter(|(id, _)| !kept.contains(id)) {
+                // A message a phone moved here whose MOVE has not reached the server is still
+                // held where it was: it shows there again (its MOVE can no longer be done).
+                // Destroying it would lose it here while the server keeps it.
+                let back: Vec<(i64, i64, i64)> = {
+                    let mut s = t.tx.prepare(
+                        "SELECT id, imap_folder_id, thread_id FROM message WHERE folder_id = ?1 AND imap_folder_id != ?1",
+                    )?;
+                    s.query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<_>>()?
+                };
+                for (m, held, thread) in back {
+                    t.tx.execute("UPDATE message SET folder_id = imap_folder_id WHERE id = ?1", [m])?;
+                    t.tx.execute("DELETE FROM writeback_op WHERE message_id = ?1 AND kind = 'move'", [m])?;
+                    t.log(account, ObjType::Email, m, Op::Updated, Some(thread))?;
+                    t.log(account, ObjType::Mailbox, held, Op::CountsOnly, None)?;
+                }
                 destroy_messages_where(t, account, "imap_folder_id = ?1 OR folder_id = ?1", id)?;
                 t.tx.execute("UPDATE folder SET destroyed = 1 WHERE id = ?1", [id])?;
                 t.log(account, ObjType::Mailbox, id, Op::Destroyed, None)?;
@@ -121,6 +139,38 @@ impl Folders<'_> {
                 gone.push(name);
             }
             Ok(gone)
+        })
+    }
+
+    /// Take the server's subscriptions (`names`: the subscribed folders) into the live
+    /// folders, except those whose SUBSCRIBE or UNSUBSCRIBE from a phone still waits in the
+    /// write-back queue (decided in this transaction). INBOX counts as subscribed whatever the
+    /// server says (servers often leave it out, and a phone may hide what is not subscribed),
+    /// and a server without any subscription changes nothing (its users do not use them). A
+    /// folder that changes is logged as an updated Mailbox. Returns how many changed.
+    pub fn set_subscriptions(&self, account: &str, names: &[String]) -> Result<usize> {
+        if names.iter().all(|n| n.eq_ignore_ascii_case("INBOX")) {
+            return Ok(0);
+        }
+        self.0.write(|t| {
+            let live: Vec<(i64, String, Option<String>)> = {
+                let mut s = t.tx.prepare(
+                    "SELECT id, name, role FROM folder f WHERE account = ?1 AND destroyed = 0 AND NOT EXISTS
+                       (SELECT 1 FROM writeback_op w WHERE w.account = ?1 AND w.kind = 'subscribe' AND w.folder_id = f.id)",
+                )?;
+                s.query_map([account], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<_>>()?
+            };
+            let mut changed = 0;
+            for (id, name, role) in live {
+                let inbox = role.as_deref() == Some("inbox") || name.eq_ignore_ascii_case("INBOX");
+                let on = inbox || names.contains(&name);
+                if subscribed(t, id)? != on {
+                    set_pref(t, id, "subscribed", on as i64)?;
+                    t.log(account, ObjType::Mailbox, id, Op::Updated, None)?;
+                    changed += 1;
+                }
+            }
+            Ok(changed)
         })
     }
 
@@ -136,10 +186,46 @@ impl Folders<'_> {
         })
     }
 
-    /// The folder with this name, created (and logged as a new Mailbox) if it is new.
+    /// The folder the server lists as `name`: the store's folder of that name, created (and
+    /// logged as a new Mailbox) if it is new. While a phone's DELETE or RENAME of `name` waits
+    /// in the write-back queue, the server's `name` is that folder (destroyed, or renamed in
+    /// the store), and it is returned instead of a new one: a folder listing taken just before
+    /// the phone's change must not bring the folder back as a new mailbox. Decided in the
+    /// creating transaction.
     pub fn ensure(&self, account: &str, name: &str, role: Option<&str>) -> Result<Folder> {
-        self.0.write(|t| ensure_folder(t, account, name, role))?;
-        Ok(self.by_name(account, name)?.expect("just ensured"))
+        let id = self.0.write(|t| {
+            let live: Option<i64> =
+                t.tx.query_row(
+                    "SELECT id FROM folder WHERE account = ?1 AND name = ?2 AND destroyed = 0",
+                    params![account, name],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let stale: Option<i64> = match live {
+                Some(_) => None,
+                None => {
+                    t.tx.query_row(
+                        "SELECT folder_id FROM writeback_op WHERE account = ?1 AND folder_id IS NOT NULL
+                           AND ((kind = 'delete' AND name = ?2) OR (kind = 'rename' AND old_name = ?2))
+                         ORDER BY id DESC LIMIT 1",
+                        params![account, name],
+                        |r| r.get(0),
+                    )
+                    .optional()?
+                }
+            };
+            match stale {
+                Some(id) => Ok(id),
+                None => ensure_folder(t, account, name, role),
+            }
+        })?;
+        self.0.read(|c| {
+            Ok(c.query_row(
+                "SELECT id, account, name, role, uidvalidity, uidnext, highestmodseq, last_sync_at FROM folder WHERE id = ?1",
+                [id],
+                folder_row,
+            )?)
+        })
     }
 
     /// UIDVALIDITY changed: every UID we hold for the folder is void. The server copies are
@@ -350,6 +436,21 @@ pub(super) fn rename_folder(t: &mut Tx<'_>, account: &str, id: i64, old: &str, n
     log_below(t, account, new)
 }
 
+/// Whether folder `id` is subscribed (no row: yes).
+pub(super) fn subscribed(t: &Tx<'_>, id: i64) -> Result<bool> {
+    Ok(t.tx
+        .query_row("SELECT subscribed FROM folder_pref WHERE folder_id = ?1", [id], |r| r.get(0))
+        .optional()?
+        .unwrap_or(true))
+}
+
+/// Set one column (`subscribed` or `sort_order`) of folder `id`'s preferences.
+pub(super) fn set_pref(t: &Tx<'_>, id: i64, column: &str, value: i64) -> Result<()> {
+    t.tx.execute("INSERT OR IGNORE INTO folder_pref (folder_id) VALUES (?1)", [id])?;
+    t.tx.execute(&format!("UPDATE folder_pref SET {column} = ?2 WHERE folder_id = ?1"), params![id, value])?;
+    Ok(())
+}
+
 /// Whether folder `id` (named `current`) and the folders below it can take back the names
 /// under `old` without meeting another live folder. If not, the undo is skipped: the next
 /// folder listing then goes by the server.
@@ -392,7 +493,7 @@ pub(super) fn destroy_message(t: &mut Tx<'_>, account: &str, id: i64, thread: i6
     Ok(())
 }
 
-fn destroy_messages_where(t: &mut Tx<'_>, account: &str, cond: &str, folder_id: i64) -> Result<usize> {
+pub(super) fn destroy_messages_where(t: &mut Tx<'_>, account: &str, cond: &str, folder_id: i64) -> Result<usize> {
     let rows: Vec<(i64, i64, i64)> = {
         let mut s = t.tx.prepare(&format!("SELECT id, thread_id, folder_id FROM message WHERE {cond}"))?;
         s.query_map([folder_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<_>>()?

@@ -4,12 +4,14 @@
 //! A device's change is made in the store at once, logged, and queued as one IMAP CREATE,
 //! RENAME or DELETE in the same transaction; a rename takes the folders below it along, as
 //! the server does. A folder a device made or renamed is marked `by_device`, so the mirror
-//! keeps it although the config does not name it. Reached as `store.mailboxes()`.
+//! keeps it although the config does not name it. A phone's `isSubscribed` is queued as
+//! SUBSCRIBE / UNSUBSCRIBE (a folder made on the phone is subscribed, so webmail shows it too);
+//! its `sortOrder` is the store's alone, as IMAP has none. Reached as `store.mailboxes()`.
 
 use rusqlite::{OptionalExtension, params};
 
 use super::email_set::{SetFailure, destroy_email};
-use super::folders::{descendants, ensure_folder, live_folder, rename_folder};
+use super::folders::{descendants, ensure_folder, live_folder, rename_folder, set_pref, subscribed};
 use super::writeback::queue;
 use super::{ObjType, Op, Result, Store, Tx};
 
@@ -23,6 +25,9 @@ pub struct MailboxRow {
     pub unread: i64,
     pub total_threads: i64,
     pub unread_threads: i64,
+    /// The phone's own order (None: by role), and whether the folder is subscribed.
+    pub sort_order: Option<i64>,
+    pub subscribed: bool,
 }
 
 /// The folders as devices see and change them, reached as `store.mailboxes()`.
@@ -45,8 +50,9 @@ impl Mailboxes<'_> {
                    (SELECT COUNT(*) FROM message m WHERE m.folder_id = f.id),
                    (SELECT COUNT(*) FROM message m WHERE m.folder_id = f.id AND m.keywords NOT LIKE '%\"$seen\"%'),
                    (SELECT COUNT(DISTINCT m.thread_id) FROM message m WHERE m.folder_id = f.id),
-                   (SELECT COUNT(DISTINCT m.thread_id) FROM message m WHERE m.folder_id = f.id AND m.keywords NOT LIKE '%\"$seen\"%')
-                 FROM folder f WHERE f.account = ?1 AND f.destroyed = 0 ORDER BY f.id",
+                   (SELECT COUNT(DISTINCT m.thread_id) FROM message m WHERE m.folder_id = f.id AND m.keywords NOT LIKE '%\"$seen\"%'),
+                   p.sort_order, COALESCE(p.subscribed, 1)
+                 FROM folder f LEFT JOIN folder_pref p ON p.folder_id = f.id WHERE f.account = ?1 AND f.destroyed = 0 ORDER BY f.id",
             )?;
             let rows = s
                 .query_map([account], |r| {
@@ -58,6 +64,8 @@ impl Mailboxes<'_> {
                         unread: r.get(4)?,
                         total_threads: r.get(5)?,
                         unread_threads: r.get(6)?,
+                        sort_order: r.get(7)?,
+                        subscribed: r.get(8)?,
                     })
                 })?
                 .collect::<rusqlite::Result<_>>()?;
@@ -65,16 +73,67 @@ impl Mailboxes<'_> {
         })
     }
 
-    /// Create a folder on a device's behalf (written back as IMAP CREATE).
+    /// Create a subscribed folder on a device's behalf (written back as IMAP CREATE and
+    /// SUBSCRIBE).
     pub fn create(&self, account: &str, name: &str) -> Result<std::result::Result<i64, SetFailure>> {
+        self.create_with(account, name, true, None)
+    }
+
+    /// Create a folder on a device's behalf with its `isSubscribed` and `sortOrder`.
+    pub fn create_with(
+        &self,
+        account: &str,
+        name: &str,
+        subscribed: bool,
+        sort_order: Option<i64>,
+    ) -> Result<std::result::Result<i64, SetFailure>> {
         self.0.write(|t| {
             if let Some(taken) = name_taken(t, account, name)? {
                 return Ok(Err(taken));
             }
             let id = ensure_folder(t, account, name, None)?;
             t.tx.execute("UPDATE folder SET by_device = 1 WHERE id = ?1", [id])?;
+            t.tx.execute(
+                "INSERT OR REPLACE INTO folder_pref (folder_id, sort_order, subscribed) VALUES (?1, ?2, ?3)",
+                params![id, sort_order, subscribed],
+            )?;
             queue(t, account, "create", None, Some(id), None, Some(name), None)?;
+            if subscribed {
+                queue(t, account, "subscribe", None, Some(id), Some(1), Some(name), None)?;
+            }
             Ok(Ok(id))
+        })
+    }
+
+    /// Subscribe or unsubscribe a folder on a device's behalf (written back as IMAP SUBSCRIBE
+    /// or UNSUBSCRIBE under its name now, which is the server's when the op's turn comes).
+    pub fn set_subscribed(&self, account: &str, id: i64, on: bool) -> Result<std::result::Result<(), SetFailure>> {
+        self.0.write(|t| {
+            let Some((name, _)) = live_folder(t, account, id)? else { return Ok(Err(SetFailure::NotFound)) };
+            if subscribed(t, id)? != on {
+                set_pref(t, id, "subscribed", on as i64)?;
+                t.log(account, ObjType::Mailbox, id, Op::Updated, None)?;
+                queue(t, account, "subscribe", None, Some(id), Some(on as i64), Some(&name), None)?;
+            }
+            Ok(Ok(()))
+        })
+    }
+
+    /// Give a folder the device's `sortOrder` (kept here only: IMAP has no order of folders).
+    pub fn set_sort_order(&self, account: &str, id: i64, order: i64) -> Result<std::result::Result<(), SetFailure>> {
+        self.0.write(|t| {
+            if live_folder(t, account, id)?.is_none() {
+                return Ok(Err(SetFailure::NotFound));
+            }
+            let now: Option<i64> =
+                t.tx.query_row("SELECT sort_order FROM folder_pref WHERE folder_id = ?1", [id], |r| r.get(0))
+                    .optional()?
+                    .flatten();
+            if now != Some(order) {
+                set_pref(t, id, "sort_order", order)?;
+                t.log(account, ObjType::Mailbox, id, Op::Updated, None)?;
+            }
+            Ok(Ok(()))
         })
     }
 

@@ -46,6 +46,7 @@ pub mod submissions;
 pub mod sync_state;
 pub mod waiting;
 pub mod writeback;
+mod writeback_names;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -70,6 +71,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0012_sent_copy_refusals", include_str!("../../schema/0012_sent_copy_refusals.sql")),
     ("0013_reply_state_catch_up", include_str!("../../schema/0013_reply_state_catch_up.sql")),
     ("0014_packed_search_text", include_str!("../../schema/0014_packed_search_text.sql")),
+    ("0015_writeback_retry_and_subscriptions", include_str!("../../schema/0015_writeback_retry_and_subscriptions.sql")),
     ("0016_push", include_str!("../../schema/0016_push.sql")),
     ("0017_identities", include_str!("../../schema/0017_identities.sql")),
 ];

@@ -8,7 +8,12 @@ use super::email_query::EmailFilter;
 use super::email_set::{EmailUpdate, KeywordPatch, MailboxPatch, SetFailure};
 use super::folders::FolderState;
 use super::messages::NewMessage;
-use super::writeback::{WritebackEffect, WritebackOp};
+use super::writeback::{Refused, RetrySchedule, WritebackEffect, WritebackOp};
+
+/// Five attempts, each due again at once.
+fn five() -> RetrySchedule {
+    RetrySchedule(vec![std::time::Duration::ZERO; 4])
+}
 use super::{ObjType, Op, Result, Store, StoreError};
 
 fn store() -> (tempfile::TempDir, Store) {
@@ -75,7 +80,10 @@ fn a_refused_store_is_retried_then_dropped_with_its_pending_keywords() {
     for attempt in 1..=5 {
         let q = s.writeback().next("becker", 0).unwrap().unwrap();
         assert_eq!(q.attempts, attempt - 1);
-        assert_eq!(s.writeback().refused(&q, "store flags", "NO refused", 5).unwrap(), attempt == 5);
+        assert_eq!(
+            matches!(s.writeback().refused(&q, "store flags", "NO refused", &five()).unwrap(), Refused::GaveUp(_)),
+            attempt == 5
+        );
         if attempt == 1 {
             let w = s.writeback().summary("becker").unwrap();
             assert_eq!((w.pending, w.last_error.as_deref(), w.dropped), (1, Some("NO refused"), 0));
@@ -107,7 +115,7 @@ fn a_refused_move_or_rename_given_up_shows_the_servers_state_again() {
         let mut after = 0;
         while let Some(q) = s.writeback().next("becker", after).unwrap() {
             after = q.id;
-            s.writeback().refused(&q, "x", "NO refused", 5).unwrap();
+            s.writeback().refused(&q, "x", "NO refused", &five()).unwrap();
         }
     }
     assert_eq!(s.writeback().pending("becker").unwrap(), 0);
@@ -148,7 +156,7 @@ fn changes_wait_for_a_pending_rename_and_follow_its_undo() {
     // The server refuses the first rename five times: it is given up and undone.
     for _ in 0..5 {
         let first = s.writeback().next("becker", 0).unwrap().unwrap();
-        s.writeback().refused(&first, "rename folder", "NO [ALREADYEXISTS] Mailbox already exists", 5).unwrap();
+        s.writeback().refused(&first, "rename folder", "NO [ALREADYEXISTS] Mailbox already exists", &five()).unwrap();
     }
     assert_eq!(s.folders().all("becker").unwrap()[0].name, "Kunden");
     let q = queue(&s);
@@ -162,7 +170,7 @@ fn changes_wait_for_a_pending_rename_and_follow_its_undo() {
     for _ in 0..5 {
         let first = s.writeback().next("becker", 0).unwrap().unwrap();
         assert!(matches!(first.op, WritebackOp::Rename { .. }));
-        s.writeback().refused(&first, "rename folder", "NO", 5).unwrap();
+        s.writeback().refused(&first, "rename folder", "NO", &five()).unwrap();
     }
     let names: Vec<(i64, String)> = s.folders().all("becker").unwrap().into_iter().map(|f| (f.id, f.name)).collect();
     assert_eq!(names, vec![(kunden.id, "Neu".to_string()), (other, "Kunden".to_string())]);

@@ -1,17 +1,26 @@
 //! The write-back queue: what devices changed that the IMAP server has not yet confirmed.
 //!
-//! Device writes queue an op here in their own transaction ([`queue`]). The write-back task
-//! takes the oldest op resolved against the current store ([`Writeback::next`]), so an op
-//! whose object is gone is obsolete and one whose message is not on the server yet waits; an
-//! op touching a folder name an earlier RENAME has not yet given the server waits too. A
-//! confirmed op records its effect (a new UID); one refused too often is dropped and undone in
-//! the store, so the server's state shows again. This file never talks to IMAP. Reached as
+//! Device writes queue an op here in their own transaction ([`queue`]). The queue is carried
+//! out in order, so a folder op carries the names it was queued with (the server has exactly
+//! those names when its turn comes), and a message op's folder is named for its place in the
+//! queue (`writeback_names`): a name the store made up for a destroyed folder never reaches
+//! the server. [`Writeback::next`] resolves the next op against the current store: one whose
+//! object is gone is obsolete; one whose message is not on the server yet, whose folder is
+//! created later, that touches a folder name an earlier op still waiting is about, or that was
+//! refused and is not due again waits. A confirmed op records its effect (a new UID; a
+//! message destroyed while its APPEND or MOVE was under way has that new copy expunged). A
+//! refused op is retried on a growing [`RetrySchedule`] (seconds, minutes, then hours); when the
+//! schedule is used up it is dropped and undone in the store, so the server's state shows
+//! again, and `status` says what was undone. This file never talks to IMAP. Reached as
 //! `store.writeback()`.
+
+use std::time::Duration;
 
 use rusqlite::{OptionalExtension, params};
 
-use super::folders::{live_folder, names_free_for_undo, rename_folder};
+use super::folders::{destroy_messages_where, live_folder, names_free_for_undo, rename_folder, set_pref, subscribed};
 use super::messages::keyword_to_flag;
+use super::writeback_names::{Located, delimiter, overlaps, renamed, server_name, touched_by_row};
 use super::{ObjType, Op, Result, Store, Tx, now};
 
 /// Queue a write-back op in the caller's transaction.
@@ -32,6 +41,31 @@ pub(super) fn queue(
     )?
     .execute(params![account, kind, message_id, folder_id, uid, name, old_name, now()])?;
     Ok(())
+}
+
+/// How long a refused op waits before its next attempt: one wait per refusal; when they are
+/// used up the op is given up. Pure, so tests shorten it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetrySchedule(pub Vec<Duration>);
+
+impl RetrySchedule {
+    /// 5 s, 30 s, 2 min, 10 min, 30 min, then hourly: a change is given up at its 12th
+    /// refusal, about six and a half hours after the first.
+    pub fn standard() -> Self {
+        let mut w: Vec<Duration> = [5, 30, 120, 600, 1800].into_iter().map(Duration::from_secs).collect();
+        w.extend(std::iter::repeat_n(Duration::from_secs(3600), 6));
+        RetrySchedule(w)
+    }
+
+    /// The wait after the `refusals`-th refusal (counting from 1); None: give up.
+    pub fn after(&self, refusals: i64) -> Option<Duration> {
+        usize::try_from(refusals - 1).ok().and_then(|i| self.0.get(i).copied())
+    }
+
+    /// How many attempts an op gets.
+    pub fn attempts(&self) -> usize {
+        self.0.len() + 1
+    }
 }
 
 /// One queued operation with what the IMAP task needs to carry it out.
@@ -75,12 +109,21 @@ pub enum WritebackOp {
         from: String,
         to: String,
     },
+    /// DELETE `name`, the server's name of the store's folder `folder_id` (destroyed).
     Delete {
+        folder_id: Option<i64>,
         name: String,
+    },
+    /// SUBSCRIBE (`on`) or UNSUBSCRIBE `name`.
+    Subscribe {
+        folder_id: i64,
+        name: String,
+        on: bool,
     },
     /// The op refers to something that is gone: drop it.
     Obsolete,
-    /// The message is not on the server yet (its APPEND is still queued): leave the op queued.
+    /// Not now: its message or folder is not on the server yet, an earlier op it depends on
+    /// still waits, or it was refused and is not due again. It stays queued.
     Wait,
 }
 
@@ -90,12 +133,16 @@ pub struct WritebackSummary {
     /// Changes waiting for the server, and since when the oldest waits.
     pub pending: i64,
     pub oldest_at: Option<i64>,
-    /// The server's last refusal of a change that is still being retried.
+    /// The server's last refusal of a change that is still being retried, and when the next
+    /// refused change is tried again.
     pub last_error: Option<String>,
-    /// Changes given up after repeated refusals (the server's state won), and the last one.
+    pub next_retry_at: Option<i64>,
+    /// Changes given up after repeated refusals (the server's state won), the last one, and
+    /// what the store undid for it.
     pub dropped: i64,
     pub last_dropped: Option<String>,
     pub last_dropped_at: Option<i64>,
+    pub last_undone: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,6 +163,15 @@ pub enum WritebackEffect {
     },
 }
 
+/// What became of a refused op.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refused {
+    /// Tried again at this unix time.
+    RetryAt(i64),
+    /// Given up; what the store undid so that it shows the server's state.
+    GaveUp(String),
+}
+
 /// The write-back queue, reached as `store.writeback()`.
 #[derive(Clone, Copy)]
 pub struct Writeback<'a>(&'a Store);
@@ -127,109 +183,211 @@ impl Store {
     }
 }
 
+/// A message as an op needs it: (folder held in, uid, folder shown in, keywords, internal date).
+type MessageRow = (i64, Option<u32>, i64, String, i64);
+/// An earlier op as [`blocked`] reads it: (id, kind, message, folder, name, old name).
+type EarlierRow = (i64, String, Option<i64>, Option<i64>, Option<String>, Option<String>);
+type Row = (i64, String, Option<i64>, Option<i64>, Option<i64>, Option<String>, Option<String>, i64, Option<i64>);
+
+/// Whether an op of this kind is about a folder (and carries its names).
+fn is_folder_kind(kind: &str) -> bool {
+    matches!(kind, "create" | "rename" | "delete" | "subscribe")
+}
+
+/// The op of row `id`, resolved against the store as it is now, for its place in the queue.
+#[allow(clippy::too_many_arguments)]
+fn resolve(
+    c: &rusqlite::Connection,
+    account: &str,
+    id: i64,
+    kind: &str,
+    message_id: Option<i64>,
+    folder_id: Option<i64>,
+    uid: Option<i64>,
+    name: Option<String>,
+    old_name: Option<String>,
+    d: Option<&str>,
+) -> Result<WritebackOp> {
+    let msg = |mid: i64| -> rusqlite::Result<Option<MessageRow>> {
+        c.prepare_cached("SELECT imap_folder_id, uid, folder_id, keywords, received_at FROM message WHERE id = ?1")?
+            .query_row([mid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+            .optional()
+    };
+    let at = |fid: i64| server_name(c, account, id, fid, d);
+    // A message without a UID waits for its APPEND; with none queued (given up, or a server
+    // without UIDPLUS) there is no server copy to change.
+    let uidless = |mid: i64| -> Result<WritebackOp> {
+        let appending: bool = c
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM writeback_op WHERE account = ?1 AND kind = 'append' AND message_id = ?2)",
+            )?
+            .query_row(params![account, mid], |r| r.get(0))?;
+        Ok(if appending { WritebackOp::Wait } else { WritebackOp::Obsolete })
+    };
+    Ok(match (kind, message_id) {
+        ("flags", Some(mid)) => match msg(mid)? {
+            None => WritebackOp::Obsolete,
+            Some((_, None, ..)) => uidless(mid)?,
+            Some((held, Some(uid), ..)) => {
+                let mut add = Vec::new();
+                let mut remove = Vec::new();
+                let mut s =
+                    c.prepare_cached("SELECT keyword, op FROM keyword_pending WHERE message_id = ?1 ORDER BY keyword")?;
+                for p in s.query_map([mid], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+                    let (k, op) = p?;
+                    if op == 1 { add.push(k) } else { remove.push(k) }
+                }
+                if add.is_empty() && remove.is_empty() {
+                    WritebackOp::Obsolete
+                } else {
+                    match at(held)? {
+                        Located::At(folder) => WritebackOp::Flags { message_id: mid, folder, uid, add, remove },
+                        Located::NotYet => WritebackOp::Wait,
+                        Located::Gone => WritebackOp::Obsolete,
+                    }
+                }
+            }
+        },
+        ("move", Some(mid)) => match msg(mid)? {
+            Some((held, uid, shown, ..)) if held != shown => match (uid, at(held)?, at(shown)?) {
+                (None, ..) => uidless(mid)?,
+                (_, Located::NotYet, _) | (_, _, Located::NotYet) => WritebackOp::Wait,
+                (Some(uid), Located::At(from), Located::At(to)) => {
+                    WritebackOp::Move { message_id: mid, from, uid, to, to_folder_id: shown }
+                }
+                _ => WritebackOp::Obsolete,
+            },
+            _ => WritebackOp::Obsolete,
+        },
+        ("append", Some(mid)) => match msg(mid)? {
+            Some((_, None, shown, kw, date)) => match at(shown)? {
+                Located::At(folder) => {
+                    let raw: Vec<u8> = c.query_row(
+                        "SELECT b.data FROM message m JOIN blob b ON b.id = m.blob_id WHERE m.id = ?1",
+                        [mid],
+                        |r| r.get(0),
+                    )?;
+                    let kw: Vec<String> = serde_json::from_str(&kw).unwrap_or_default();
+                    let flags = kw.iter().map(|k| keyword_to_flag(k)).collect();
+                    WritebackOp::Append { message_id: mid, folder, folder_id: shown, flags, raw, internal_date: date }
+                }
+                Located::NotYet => WritebackOp::Wait,
+                Located::Gone => WritebackOp::Obsolete,
+            },
+            _ => WritebackOp::Obsolete,
+        },
+        ("expunge", _) => match (folder_id, uid) {
+            (Some(fid), Some(uid)) => match at(fid)? {
+                Located::At(folder) => WritebackOp::Expunge { folder_id: fid, folder, uid: uid as u32 },
+                Located::NotYet => WritebackOp::Wait,
+                Located::Gone => WritebackOp::Obsolete,
+            },
+            _ => WritebackOp::Obsolete,
+        },
+        // Folder ops go out under the names they were queued with: the server has exactly
+        // those when their turn comes.
+        ("create", _) => name.map_or(WritebackOp::Obsolete, |name| WritebackOp::Create { name }),
+        ("rename", _) => match (old_name, name) {
+            (Some(from), Some(to)) => WritebackOp::Rename { from, to },
+            _ => WritebackOp::Obsolete,
+        },
+        ("delete", _) => name.map_or(WritebackOp::Obsolete, |name| WritebackOp::Delete { folder_id, name }),
+        ("subscribe", _) => match (folder_id, name) {
+            (Some(folder_id), Some(name)) => WritebackOp::Subscribe { folder_id, name, on: uid == Some(1) },
+            _ => WritebackOp::Obsolete,
+        },
+        _ => WritebackOp::Obsolete,
+    })
+}
+
+/// The server names `op` touches.
+fn names_of(op: &WritebackOp) -> Vec<&str> {
+    match op {
+        WritebackOp::Flags { folder, .. }
+        | WritebackOp::Expunge { folder, .. }
+        | WritebackOp::Append { folder, .. } => {
+            vec![folder]
+        }
+        WritebackOp::Move { from, to, .. } | WritebackOp::Rename { from, to } => vec![from, to],
+        WritebackOp::Create { name } | WritebackOp::Delete { name, .. } | WritebackOp::Subscribe { name, .. } => {
+            vec![name]
+        }
+        WritebackOp::Obsolete | WritebackOp::Wait => vec![],
+    }
+}
+
+/// Whether an earlier op still in the queue (refused and not due, or waiting itself) is about a
+/// name `op` touches: then `op` waits for it. A message op waits only for folder ops; a folder
+/// op waits for any op on its names, so a folder is never renamed or deleted under a message
+/// change that has not reached it yet.
+fn blocked(
+    c: &rusqlite::Connection,
+    account: &str,
+    id: i64,
+    kind: &str,
+    op: &WritebackOp,
+    d: Option<&str>,
+) -> Result<bool> {
+    let mine = names_of(op);
+    if mine.is_empty() {
+        return Ok(false);
+    }
+    // A message op looks only at earlier folder ops: a long queue of flag changes stays cheap.
+    let mut s = c.prepare_cached(if is_folder_kind(kind) {
+        "SELECT id, kind, message_id, folder_id, name, old_name FROM writeback_op WHERE account = ?1 AND id < ?2 ORDER BY id"
+    } else {
+        "SELECT id, kind, message_id, folder_id, name, old_name FROM writeback_op WHERE account = ?1 AND id < ?2
+           AND kind IN ('create', 'rename', 'delete', 'subscribe') ORDER BY id"
+    })?;
+    let earlier: Vec<EarlierRow> = s
+        .query_map(params![account, id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (eid, ekind, mid, fid, name, old) in earlier {
+        if !is_folder_kind(kind) && !is_folder_kind(&ekind) {
+            continue;
+        }
+        let theirs = touched_by_row(c, account, eid, &ekind, mid, fid, name.as_deref(), old.as_deref())?;
+        if theirs.iter().any(|t| mine.iter().any(|m| overlaps(t, m, d))) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 impl Writeback<'_> {
-    /// The oldest queued write-back op of `account`, resolved against the current store.
-    #[allow(clippy::type_complexity)]
+    /// The oldest queued write-back op of `account` after `after`, resolved against the current
+    /// store for its place in the queue.
     pub fn next(&self, account: &str, after: i64) -> Result<Option<QueuedOp>> {
+        let now = now();
         self.0.read(|c| {
-            let row: Option<(i64, String, Option<i64>, Option<i64>, Option<i64>, Option<String>, Option<String>, i64)> = c
+            let row: Option<Row> = c
                 .prepare_cached(
-                    "SELECT id, kind, message_id, folder_id, uid, name, old_name, attempts FROM writeback_op
+                    "SELECT id, kind, message_id, folder_id, uid, name, old_name, attempts, due_at FROM writeback_op
                      WHERE account = ?1 AND id > ?2 ORDER BY id LIMIT 1",
                 )?
-                .query_row(params![account, after], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?)))
+                .query_row(params![account, after], |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                        r.get(7)?,
+                        r.get(8)?,
+                    ))
+                })
                 .optional()?;
-            let Some((id, kind, message_id, folder_id, uid, name, old_name, attempts)) = row else { return Ok(None) };
-            let folder_name = |fid: i64| -> rusqlite::Result<Option<String>> {
-                c.query_row("SELECT name FROM folder WHERE id = ?1", [fid], |r| r.get(0)).optional()
+            let Some((id, kind, message_id, folder_id, uid, name, old_name, attempts, due_at)) = row else {
+                return Ok(None);
             };
-            // (imap folder name, imap_folder_id, uid, visible folder id, visible folder name, keywords, internal date)
-            let msg = |mid: i64| -> rusqlite::Result<Option<(String, i64, Option<u32>, i64, String, String, i64)>> {
-                c.query_row(
-                    "SELECT fi.name, m.imap_folder_id, m.uid, m.folder_id, fv.name, m.keywords, m.received_at
-                     FROM message m JOIN folder fi ON fi.id = m.imap_folder_id JOIN folder fv ON fv.id = m.folder_id WHERE m.id = ?1",
-                    [mid],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
-                )
-                .optional()
-            };
-            let op = match (kind.as_str(), message_id) {
-                ("flags", Some(mid)) => match msg(mid)? {
-                    Some((_, _, None, _, _, _, _)) => WritebackOp::Wait,
-                    Some((folder, _, Some(uid), _, _, _, _)) => {
-                        let mut add = Vec::new();
-                        let mut remove = Vec::new();
-                        let mut s = c.prepare_cached("SELECT keyword, op FROM keyword_pending WHERE message_id = ?1 ORDER BY keyword")?;
-                        for p in s.query_map([mid], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
-                            let (k, op) = p?;
-                            if op == 1 { add.push(k) } else { remove.push(k) }
-                        }
-                        if add.is_empty() && remove.is_empty() { WritebackOp::Obsolete } else { WritebackOp::Flags { message_id: mid, folder, uid, add, remove } }
-                    }
-                    _ => WritebackOp::Obsolete,
-                },
-                ("move", Some(mid)) => match msg(mid)? {
-                    Some((from, imap_fid, Some(uid), vis_fid, to, _, _)) if imap_fid != vis_fid => {
-                        WritebackOp::Move { message_id: mid, from, uid, to, to_folder_id: vis_fid }
-                    }
-                    Some((_, imap_fid, None, vis_fid, _, _, _)) if imap_fid != vis_fid => WritebackOp::Wait,
-                    _ => WritebackOp::Obsolete,
-                },
-                ("append", Some(mid)) => match msg(mid)? {
-                    Some((_, _, None, vis_fid, folder, kw, date)) => {
-                        let raw: Vec<u8> = c.query_row("SELECT b.data FROM message m JOIN blob b ON b.id = m.blob_id WHERE m.id = ?1", [mid], |r| r.get(0))?;
-                        let kw: Vec<String> = serde_json::from_str(&kw).unwrap_or_default();
-                        WritebackOp::Append { message_id: mid, folder, folder_id: vis_fid, flags: kw.iter().map(|k| keyword_to_flag(k)).collect(), raw, internal_date: date }
-                    }
-                    _ => WritebackOp::Obsolete,
-                },
-                ("expunge", _) => match (folder_id, uid) {
-                    (Some(fid), Some(uid)) => match folder_name(fid)? {
-                        Some(folder) => WritebackOp::Expunge { folder_id: fid, folder, uid: uid as u32 },
-                        None => WritebackOp::Obsolete,
-                    },
-                    _ => WritebackOp::Obsolete,
-                },
-                // Under the folder's name now: a rename given up and undone meanwhile moved it.
-                ("create", _) => match folder_id.map(folder_name).transpose()?.flatten().or(name) {
-                    Some(name) => WritebackOp::Create { name },
-                    None => WritebackOp::Obsolete,
-                },
-                ("rename", _) => match (old_name, name) {
-                    (Some(from), Some(to)) => WritebackOp::Rename { from, to },
-                    _ => WritebackOp::Obsolete,
-                },
-                ("delete", _) => name.map_or(WritebackOp::Obsolete, |name| WritebackOp::Delete { name }),
-                _ => WritebackOp::Obsolete,
-            };
-            // A folder name an earlier RENAME still waits to give the server does not exist
-            // there yet (or is another folder, if the server refuses that rename): whatever
-            // touches it waits until the rename is done, or given up and undone.
-            let renaming: Vec<String> = {
-                let mut s = c.prepare_cached(
-                    "SELECT name FROM writeback_op WHERE account = ?1 AND kind = 'rename' AND id < ?2 AND name IS NOT NULL",
-                )?;
-                s.query_map(params![account, id], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?
-            };
-            let op = if renaming.is_empty() {
-                op
-            } else {
-                let delimiter: Option<String> =
-                    c.query_row("SELECT delimiter FROM account WHERE id = ?1", [account], |r| r.get(0)).optional()?.flatten();
-                let within = |n: &str| {
-                    renaming.iter().any(|r| {
-                        n == r || delimiter.as_deref().is_some_and(|d| n.strip_prefix(r.as_str()).is_some_and(|t| t.starts_with(d)))
-                    })
-                };
-                let touched: Vec<&str> = match &op {
-                    WritebackOp::Flags { folder, .. } | WritebackOp::Expunge { folder, .. } | WritebackOp::Append { folder, .. } => vec![folder],
-                    WritebackOp::Move { from, to, .. } => vec![from, to],
-                    WritebackOp::Create { name } | WritebackOp::Delete { name } => vec![name],
-                    WritebackOp::Rename { from, .. } => vec![from],
-                    WritebackOp::Obsolete | WritebackOp::Wait => vec![],
-                };
-                if touched.iter().any(|n| within(n)) { WritebackOp::Wait } else { op }
-            };
+            if due_at.is_some_and(|t| t > now) {
+                return Ok(Some(QueuedOp { id, attempts, op: WritebackOp::Wait }));
+            }
+            let d = delimiter(c, account)?;
+            let op = resolve(c, account, id, &kind, message_id, folder_id, uid, name, old_name, d.as_deref())?;
+            let op = if blocked(c, account, id, &kind, &op, d.as_deref())? { WritebackOp::Wait } else { op };
             Ok(Some(QueuedOp { id, attempts, op }))
         })
     }
@@ -237,6 +395,9 @@ impl Writeback<'_> {
     /// The server confirmed the op: record its effect and remove it from the queue.
     pub fn done(&self, account: &str, q: &QueuedOp, effect: WritebackEffect) -> Result<()> {
         self.0.write(|t| {
+            // First, so that nothing queued below can be taken for it (ids are never reused
+            // since 0015, but the order costs nothing).
+            t.tx.execute("DELETE FROM writeback_op WHERE id = ?1 AND account = ?2", params![q.id, account])?;
             match (&q.op, effect) {
                 (WritebackOp::Flags { message_id, add, remove, .. }, _) => {
                     // Only the rows that were sent are confirmed; a change made meanwhile stays.
@@ -250,20 +411,19 @@ impl Writeback<'_> {
                         s.execute(params![message_id, k, 0])?;
                     }
                 }
-                (WritebackOp::Move { message_id, to_folder_id, .. }, WritebackEffect::NewUid { uidvalidity, uid }) => {
-                    t.tx.execute(
-                        "UPDATE message SET imap_folder_id = ?2, uid = ?3, uidvalidity = ?4 WHERE id = ?1",
-                        params![message_id, to_folder_id, uid, uidvalidity],
-                    )?;
-                }
-                (WritebackOp::Append { message_id, folder_id, .. }, WritebackEffect::NewUid { uidvalidity, uid }) => {
+                (
+                    WritebackOp::Move { message_id, to_folder_id: folder_id, .. }
+                    | WritebackOp::Append { message_id, folder_id, .. },
+                    WritebackEffect::NewUid { uidvalidity, uid },
+                ) => {
                     let n = t.tx.execute(
                         "UPDATE message SET imap_folder_id = ?2, uid = ?3, uidvalidity = ?4 WHERE id = ?1",
                         params![message_id, folder_id, uid, uidvalidity],
                     )?;
                     if n == 0 {
-                        // Destroyed on the device while the APPEND was under way: expunge the
-                        // new server copy too, and keep the mirror from fetching it meanwhile.
+                        // Destroyed on the device while the APPEND or MOVE was under way: its
+                        // destroy could not know the new copy. Expunge that copy too, and keep
+                        // the mirror from fetching it meanwhile.
                         t.tx.execute(
                             "INSERT OR IGNORE INTO imap_tombstone (folder_id, uid) VALUES (?1, ?2)",
                             params![folder_id, uid],
@@ -280,6 +440,18 @@ impl Writeback<'_> {
                         params![message_id, to_folder_id],
                     )?;
                 }
+                // The mirror may have fetched mail into the folder between the phone's destroy
+                // and this DELETE: the server dropped it with the folder, so does the store.
+                (WritebackOp::Delete { folder_id: Some(folder), .. }, _) => {
+                    let destroyed: bool =
+                        t.tx.query_row("SELECT destroyed FROM folder WHERE id = ?1", [folder], |r| r.get(0))
+                            .optional()?
+                            .unwrap_or(false);
+                    if destroyed {
+                        destroy_messages_where(t, account, "imap_folder_id = ?1 OR folder_id = ?1", *folder)?;
+                        t.tx.execute("DELETE FROM imap_tombstone WHERE folder_id = ?1", [folder])?;
+                    }
+                }
                 (WritebackOp::Expunge { folder_id, uid, .. }, _) => {
                     t.tx.execute(
                         "DELETE FROM imap_tombstone WHERE folder_id = ?1 AND uid = ?2",
@@ -288,108 +460,81 @@ impl Writeback<'_> {
                 }
                 _ => {}
             }
-            t.tx.execute("DELETE FROM writeback_op WHERE id = ?1 AND account = ?2", params![q.id, account])?;
             Ok(())
         })
     }
 
-    /// A refusal of `q` by the server: counted, and after `give_up_after` attempts the op is
-    /// dropped (`what` and `error` are kept for `status`). True when it was dropped.
-    pub fn refused(&self, q: &QueuedOp, what: &str, error: &str, give_up_after: i64) -> Result<bool> {
+    /// A refusal of `q` by the server: the op waits as `schedule` says, and once the schedule
+    /// is used up it is dropped and undone in the store (`what`, `error` and what was undone are
+    /// kept for `status`).
+    pub fn refused(&self, q: &QueuedOp, what: &str, error: &str, schedule: &RetrySchedule) -> Result<Refused> {
         self.0.write(|t| {
-            if q.attempts + 1 >= give_up_after {
-                let row: Option<(String, Option<i64>)> = t
-                    .tx
-                    .query_row("SELECT account, folder_id FROM writeback_op WHERE id = ?1", [q.id], |r| {
-                        Ok((r.get(0)?, r.get(1)?))
-                    })
-                    .optional()?;
-                // Gone meanwhile (a phone destroyed what it was about): nothing left to give up.
-                let Some((account, folder)) = row else { return Ok(true) };
+            let row: Option<(String, Option<i64>)> =
+                t.tx.query_row("SELECT account, folder_id FROM writeback_op WHERE id = ?1", [q.id], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()?;
+            // Gone meanwhile (a phone destroyed what it was about): nothing left to retry or undo.
+            let Some((account, folder)) = row else {
+                return Ok(Refused::GaveUp("nothing (withdrawn meanwhile)".into()));
+            };
+            if let Some(wait) = schedule.after(q.attempts + 1) {
+                let at = now() + wait.as_secs() as i64 + i64::from(wait.subsec_nanos() > 0);
                 t.tx.execute(
-                    "UPDATE sync_state SET writeback_dropped = writeback_dropped + 1, writeback_last_dropped = ?2,
-                       writeback_last_dropped_at = ?3
-                     WHERE account = (SELECT account FROM writeback_op WHERE id = ?1)",
-                    params![q.id, format!("{what}: {error}"), now()],
+                    "UPDATE writeback_op SET attempts = attempts + 1, last_error = ?2, due_at = ?3 WHERE id = ?1",
+                    params![q.id, error, at],
                 )?;
-                t.tx.execute("DELETE FROM writeback_op WHERE id = ?1", [q.id])?;
-                match &q.op {
-                    // The server keeps its copy: let the mirror bring it back.
-                    WritebackOp::Expunge { folder_id, uid, .. } => {
-                        t.tx.execute(
-                            "DELETE FROM imap_tombstone WHERE folder_id = ?1 AND uid = ?2",
-                            params![folder_id, uid],
-                        )?;
-                    }
-                    // The server keeps its flags: stop laying the refused change over them.
-                    WritebackOp::Flags { message_id, .. } => {
-                        t.tx.execute("DELETE FROM keyword_pending WHERE message_id = ?1", [message_id])?;
-                    }
-                    // The server keeps the message where it was: show it there again.
-                    WritebackOp::Move { message_id, .. } => {
-                        let moved: Option<(i64, i64, i64)> =
-                            t.tx.query_row(
-                                "SELECT folder_id, imap_folder_id, thread_id FROM message
-                                 WHERE id = ?1 AND imap_folder_id IS NOT NULL AND folder_id != imap_folder_id",
-                                [message_id],
-                                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                            )
-                            .optional()?;
-                        if let Some((shown, held, thread)) = moved {
-                            t.tx.execute("UPDATE message SET folder_id = imap_folder_id WHERE id = ?1", [message_id])?;
-                            t.log(&account, ObjType::Email, *message_id, Op::Updated, Some(thread))?;
-                            t.log(&account, ObjType::Mailbox, shown, Op::CountsOnly, None)?;
-                            t.log(&account, ObjType::Mailbox, held, Op::CountsOnly, None)?;
-                        }
-                    }
-                    // The server keeps the old name: so does the store, children included. Later
-                    // renames of the same folder waited for this one and go with it.
-                    WritebackOp::Rename { from, .. } => {
-                        if let Some(folder) = folder {
-                            t.tx.execute(
-                                "DELETE FROM writeback_op WHERE account = ?1 AND kind = 'rename' AND folder_id = ?2 AND id > ?3",
-                                params![account, folder, q.id],
-                            )?;
-                            if let Some((current, _)) = live_folder(t, &account, folder)?
-                                && current != *from
-                                && names_free_for_undo(t, &account, folder, &current, from)?
-                            {
-                                rename_folder(t, &account, folder, &current, from)?;
-                            }
-                        }
-                    }
-                    _ => {}
-                }
-                Ok(true)
-            } else {
-                t.tx.execute(
-                    "UPDATE writeback_op SET attempts = attempts + 1, last_error = ?2 WHERE id = ?1",
-                    params![q.id, error],
-                )?;
-                Ok(false)
+                return Ok(Refused::RetryAt(at));
             }
+            t.tx.execute("DELETE FROM writeback_op WHERE id = ?1", [q.id])?;
+            let undone = undo(t, &account, folder, q)?;
+            t.tx.execute(
+                "UPDATE sync_state SET writeback_dropped = writeback_dropped + 1, writeback_last_dropped = ?2,
+                   writeback_last_dropped_at = ?3
+                 WHERE account = ?1",
+                params![account, format!("{what}: {error}"), now()],
+            )?;
+            t.tx.execute(
+                "INSERT INTO writeback_given_up (account, at, what, error, undone) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![account, now(), what, error, undone],
+            )?;
+            Ok(Refused::GaveUp(undone))
         })
     }
 
     /// What `status` says about the write-back queue of `account`.
     pub fn summary(&self, account: &str) -> Result<WritebackSummary> {
+        let now = now();
         self.0.read(|c| {
-            let (pending, oldest_at, last_error): (i64, Option<i64>, Option<String>) = c.query_row(
-                "SELECT COUNT(*), MIN(created_at),
-                   (SELECT last_error FROM writeback_op WHERE account = ?1 AND last_error IS NOT NULL ORDER BY id DESC LIMIT 1)
-                 FROM writeback_op WHERE account = ?1",
-                [account],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )?;
-            let (dropped, last_dropped, last_dropped_at) = c
+            let (pending, oldest_at, last_error, next_retry_at): (i64, Option<i64>, Option<String>, Option<i64>) = c
                 .query_row(
-                    "SELECT writeback_dropped, writeback_last_dropped, writeback_last_dropped_at FROM sync_state WHERE account = ?1",
+                    "SELECT COUNT(*), MIN(created_at),
+                   (SELECT last_error FROM writeback_op WHERE account = ?1 AND last_error IS NOT NULL ORDER BY id DESC LIMIT 1),
+                   (SELECT MIN(due_at) FROM writeback_op WHERE account = ?1 AND due_at > ?2)
+                 FROM writeback_op WHERE account = ?1",
+                    params![account, now],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )?;
+            let (dropped, last_dropped, last_dropped_at, last_undone) = c
+                .query_row(
+                    "SELECT writeback_dropped, writeback_last_dropped, writeback_last_dropped_at,
+                       (SELECT undone FROM writeback_given_up WHERE account = ?1 ORDER BY id DESC LIMIT 1)
+                     FROM sync_state WHERE account = ?1",
                     [account],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
                 )
                 .optional()?
-                .unwrap_or((0, None, None));
-            Ok(WritebackSummary { pending, oldest_at, last_error, dropped, last_dropped, last_dropped_at })
+                .unwrap_or((0, None, None, None));
+            Ok(WritebackSummary {
+                pending,
+                oldest_at,
+                last_error,
+                next_retry_at,
+                dropped,
+                last_dropped,
+                last_dropped_at,
+                last_undone,
+            })
         })
     }
 
@@ -398,4 +543,111 @@ impl Writeback<'_> {
         self.0
             .read(|c| Ok(c.query_row("SELECT COUNT(*) FROM writeback_op WHERE account = ?1", [account], |r| r.get(0))?))
     }
+
+    /// When the earliest refused op of `account` is due again (unix seconds), if one waits.
+    pub fn next_due(&self, account: &str) -> Result<Option<i64>> {
+        let now = now();
+        self.0.read(|c| {
+            Ok(c.query_row(
+                "SELECT MIN(due_at) FROM writeback_op WHERE account = ?1 AND due_at > ?2",
+                params![account, now],
+                |r| r.get(0),
+            )?)
+        })
+    }
 }
+
+/// Undo in the store what a given-up op changed there, so the server's state shows again; says
+/// what was undone, for `status`.
+fn undo(t: &mut Tx<'_>, account: &str, folder: Option<i64>, q: &QueuedOp) -> Result<String> {
+    let folder_name = |t: &Tx<'_>, id: i64| -> Result<String> {
+        Ok(t.tx.query_row("SELECT name FROM folder WHERE id = ?1", [id], |r| r.get(0)).optional()?.unwrap_or_default())
+    };
+    Ok(match &q.op {
+        // The server keeps its copy: let the mirror bring it back.
+        WritebackOp::Expunge { folder_id, uid, .. } => {
+            t.tx.execute("DELETE FROM imap_tombstone WHERE folder_id = ?1 AND uid = ?2", params![folder_id, uid])?;
+            format!("the message deleted on the phone comes back from \"{}\"", folder_name(t, *folder_id)?)
+        }
+        // The server keeps its flags: stop laying the refused change over them.
+        WritebackOp::Flags { message_id, .. } => {
+            t.tx.execute("DELETE FROM keyword_pending WHERE message_id = ?1", [message_id])?;
+            "the message's flags are the server's again".into()
+        }
+        // The server keeps the message where it was: show it there again.
+        WritebackOp::Move { message_id, .. } => {
+            let moved: Option<(i64, i64, i64)> =
+                t.tx.query_row(
+                    "SELECT folder_id, imap_folder_id, thread_id FROM message
+                     WHERE id = ?1 AND imap_folder_id IS NOT NULL AND folder_id != imap_folder_id",
+                    [message_id],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?;
+            match moved {
+                Some((shown, held, thread)) => {
+                    t.tx.execute("UPDATE message SET folder_id = imap_folder_id WHERE id = ?1", [message_id])?;
+                    t.log(account, ObjType::Email, *message_id, Op::Updated, Some(thread))?;
+                    t.log(account, ObjType::Mailbox, shown, Op::CountsOnly, None)?;
+                    t.log(account, ObjType::Mailbox, held, Op::CountsOnly, None)?;
+                    format!("the message is shown in \"{}\" again", folder_name(t, held)?)
+                }
+                None => "nothing (the message moved on meanwhile)".into(),
+            }
+        }
+        // The server keeps the old name: so does the store, children included. Later renames
+        // of the same folder waited for this one and go with it; later folder ops carry names
+        // below the old name again.
+        WritebackOp::Rename { from, to } => {
+            let Some(folder) = folder else { return Ok("nothing".into()) };
+            t.tx.execute(
+                "DELETE FROM writeback_op WHERE account = ?1 AND kind = 'rename' AND folder_id = ?2 AND id > ?3",
+                params![account, folder, q.id],
+            )?;
+            match live_folder(t, account, folder)? {
+                Some((current, _)) if current == *from => format!("the folder is named \"{from}\" again"),
+                Some((current, _)) if names_free_for_undo(t, account, folder, &current, from)? => {
+                    rename_folder(t, account, folder, &current, from)?;
+                    let d = delimiter(&t.tx, account)?;
+                    let later: Vec<(i64, Option<String>, Option<String>)> = {
+                        let mut s = t.tx.prepare(
+                            "SELECT id, name, old_name FROM writeback_op WHERE account = ?1 AND id > ?2
+                             AND kind IN ('create', 'rename', 'delete', 'subscribe')",
+                        )?;
+                        s.query_map(params![account, q.id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                            .collect::<rusqlite::Result<_>>()?
+                    };
+                    let back = |n: Option<String>| n.map(|n| renamed(&n, to, from, d.as_deref()).unwrap_or(n));
+                    for (id, name, old) in later {
+                        t.tx.execute(
+                            "UPDATE writeback_op SET name = ?2, old_name = ?3 WHERE id = ?1",
+                            params![id, back(name), back(old)],
+                        )?;
+                    }
+                    format!("the folder is named \"{from}\" again")
+                }
+                Some((current, _)) => {
+                    format!("nothing: the folder keeps \"{current}\" (\"{from}\" is taken meanwhile)")
+                }
+                None => "nothing (the folder was deleted meanwhile)".into(),
+            }
+        }
+        // The server never made it: the next folder listing drops it from the store.
+        WritebackOp::Create { name } => format!("the folder \"{name}\" goes at the next folder listing"),
+        WritebackOp::Delete { name, .. } => format!("nothing: the folder \"{name}\" stays on the server"),
+        WritebackOp::Append { .. } => "nothing: the message stays in postbote only, not on the server".into(),
+        // The server keeps its subscription: so does the store.
+        WritebackOp::Subscribe { folder_id, on, .. } => {
+            if live_folder(t, account, *folder_id)?.is_some() && subscribed(t, *folder_id)? == *on {
+                set_pref(t, *folder_id, "subscribed", !on as i64)?;
+                t.log(account, ObjType::Mailbox, *folder_id, Op::Updated, None)?;
+            }
+            format!("the mailbox is shown {} again", if *on { "unsubscribed" } else { "subscribed" })
+        }
+        WritebackOp::Obsolete | WritebackOp::Wait => "nothing".into(),
+    })
+}
+
+#[cfg(test)]
+#[path = "writeback_tests.rs"]
+mod tests;

@@ -3,6 +3,7 @@
 
 mod autoreply;
 mod control;
+mod convergence;
 mod crash;
 mod deliverability;
 mod hygiene;
@@ -19,3 +20,4 @@ mod sent_copy;
 mod support;
 mod trust_jmap;
 mod waiting;
+mod writeback;

@@ -1,0 +1,242 @@
+//! Tests of the write-back queue's rules: the names ops carry and resolve to, what waits for
+//! what, the retry schedule, and what a confirmed op records when the phone was faster.
+
+use std::time::Duration;
+
+use super::*;
+use crate::store::email_set::{EmailUpdate, KeywordPatch};
+use crate::store::folders::FolderState;
+use crate::store::messages::NewMessage;
+
+fn store() -> (tempfile::TempDir, Store) {
+    let (d, s) = crate::store::test_store();
+    s.folders().set_delimiter("becker", Some("/")).unwrap();
+    (d, s)
+}
+
+/// Every queued op as `next` resolves it now, in order.
+fn queue_now(s: &Store) -> Vec<QueuedOp> {
+    let mut out = Vec::new();
+    let mut after = 0;
+    while let Some(q) = s.writeback().next("becker", after).unwrap() {
+        after = q.id;
+        out.push(q);
+    }
+    out
+}
+
+fn synced(s: &Store, folder: i64, uid: u32) -> i64 {
+    let m = NewMessage {
+        uid: Some(uid),
+        modseq: None,
+        flags: vec![],
+        internal_date: 1_790_000_000,
+        raw: format!("From: k@kunde.test\r\nMessage-ID: <{uid}@x>\r\nSubject: m{uid}\r\n\r\nbody\r\n").into_bytes(),
+    };
+    s.messages().insert("becker", folder, vec![m], Some(FolderState { uidvalidity: 1, ..Default::default() })).unwrap()
+        [0]
+}
+
+#[test]
+fn the_standard_schedule_gives_up_after_about_six_hours_and_twelve_attempts() {
+    let r = RetrySchedule::standard();
+    assert_eq!(r.attempts(), 12);
+    assert_eq!(r.after(1), Some(Duration::from_secs(5)));
+    assert_eq!(r.after(2), Some(Duration::from_secs(30)));
+    assert_eq!(r.after(11), Some(Duration::from_secs(3600)));
+    assert_eq!(r.after(12), None, "the twelfth refusal gives up");
+    let total: Duration = r.0.iter().sum();
+    assert!(total > Duration::from_secs(6 * 3600) && total < Duration::from_secs(7 * 3600), "{total:?}");
+}
+
+/// Regression: CREATE went out under the folder's name at write-back time, so a folder
+/// created and renamed before its CREATE was written back was created under the new name and
+/// the RENAME failed; a destroyed folder's CREATE went out under the store's own name for it.
+#[test]
+fn folder_ops_carry_the_names_they_were_queued_with() {
+    let (_d, s) = store();
+    let a = s.mailboxes().create_with("becker", "Angebote", false, None).unwrap().unwrap();
+    s.mailboxes().rename("becker", a, "Angebote 2026").unwrap().unwrap();
+    let b = s.mailboxes().create_with("becker", "Lager", false, None).unwrap().unwrap();
+    s.mailboxes().destroy("becker", b, false).unwrap().unwrap();
+    s.mailboxes().create_with("becker", "Lager", false, None).unwrap().unwrap();
+    let ops: Vec<WritebackOp> = queue_now(&s).into_iter().map(|q| q.op).collect();
+    assert_eq!(
+        ops,
+        vec![
+            WritebackOp::Create { name: "Angebote".into() },
+            WritebackOp::Wait,
+            WritebackOp::Create { name: "Lager".into() },
+            WritebackOp::Wait,
+            WritebackOp::Wait,
+        ],
+        "each waits for the op on its name before it"
+    );
+    // Written back in order, each with its own names.
+    let mut sent = Vec::new();
+    while let Some(q) = queue_now(&s).into_iter().find(|q| q.op != WritebackOp::Wait) {
+        sent.push(q.op.clone());
+        s.writeback().done("becker", &q, WritebackEffect::None).unwrap();
+    }
+    assert_eq!(
+        sent,
+        vec![
+            WritebackOp::Create { name: "Angebote".into() },
+            WritebackOp::Rename { from: "Angebote".into(), to: "Angebote 2026".into() },
+            WritebackOp::Create { name: "Lager".into() },
+            WritebackOp::Delete { folder_id: Some(b), name: "Lager".into() },
+            WritebackOp::Create { name: "Lager".into() },
+        ]
+    );
+}
+
+/// A message op's folder is the server's name at its place in the queue: a rename queued after
+/// it is not done yet when it runs; a folder destroyed after it has the name its DELETE carries.
+#[test]
+fn a_message_ops_folder_is_named_for_its_place_in_the_queue() {
+    let (_d, s) = store();
+    let k = s.folders().ensure("becker", "Kunden", None).unwrap().id;
+    let l = s.folders().ensure("becker", "Lager", None).unwrap().id;
+    let m = synced(&s, k, 7);
+    let n = synced(&s, k, 8);
+    let o = synced(&s, l, 9);
+    let flag = EmailUpdate { keywords: Some(KeywordPatch::Set(vec![("$flagged".into(), true)])), folder: None };
+    s.emails().set("becker", None, &[(o, flag)], &[n]).unwrap().unwrap();
+    s.mailboxes().rename("becker", l, "Lager alt").unwrap().unwrap();
+    s.mailboxes().rename("becker", k, "Firma").unwrap().unwrap();
+    s.mailboxes().destroy("becker", k, true).unwrap().unwrap();
+    s.mailboxes().create_with("becker", "Firma", false, None).unwrap().unwrap();
+    // Carried out in order (each confirmed before the next is looked at).
+    let mut sent = Vec::new();
+    while let Some(q) = queue_now(&s).into_iter().next() {
+        sent.push(q.op.clone());
+        s.writeback().done("becker", &q, WritebackEffect::None).unwrap();
+    }
+    let q = sent;
+    assert!(matches!(&q[0], WritebackOp::Flags { folder, uid: 9, .. } if folder == "Lager"), "{:?}", q[0]);
+    assert!(matches!(&q[1], WritebackOp::Expunge { folder, uid: 8, .. } if folder == "Kunden"), "{:?}", q[1]);
+    assert!(matches!(&q[2], WritebackOp::Rename { from, to } if from == "Lager" && to == "Lager alt"));
+    assert!(matches!(&q[3], WritebackOp::Rename { from, to } if from == "Kunden" && to == "Firma"));
+    // The message destroyed with the folder: its expunge goes to the name before the DELETE.
+    assert!(matches!(&q[4], WritebackOp::Expunge { folder, uid: 7, .. } if folder == "Firma"), "{:?}", q[4]);
+    assert!(matches!(&q[5], WritebackOp::Delete { name, .. } if name == "Firma"));
+    assert!(matches!(&q[6], WritebackOp::Create { name } if name == "Firma"));
+    assert!(q.iter().all(|op| !format!("{op:?}").contains("destroyed")));
+    let _ = m;
+}
+
+/// Regression: SQLite gave a new op the largest id + 1, so when a phone destroyed a message
+/// whose APPEND was under way (its op the newest), the expunge of the new server copy took
+/// the APPEND op's id and was deleted with it when the APPEND was confirmed: the copy stayed
+/// on the server for good, tombstoned here. A MOVE under way is covered the same way.
+#[test]
+fn a_message_destroyed_while_its_append_or_move_runs_has_the_new_copy_expunged() {
+    let (_d, s) = store();
+    let inbox = s.folders().ensure("becker", "INBOX", Some("inbox")).unwrap().id;
+    let other = s.folders().ensure("becker", "Archiv", None).unwrap().id;
+    // An op that stays queued below the others.
+    let held = synced(&s, inbox, 1);
+    let flag = EmailUpdate { keywords: Some(KeywordPatch::Set(vec![("$seen".into(), true)])), folder: None };
+    s.emails().set("becker", None, &[(held, flag)], &[]).unwrap().unwrap();
+    let c = s.emails().create("becker", inbox, b"Subject: x\r\n\r\ny".to_vec(), &[], 1).unwrap().unwrap();
+    let append = queue_now(&s).pop().unwrap();
+    assert!(matches!(append.op, WritebackOp::Append { .. }));
+    // The phone destroys it while the APPEND is on the wire; then the server confirms it.
+    s.emails().set("becker", None, &[], &[c.id]).unwrap().unwrap();
+    s.writeback().done("becker", &append, WritebackEffect::NewUid { uidvalidity: 1, uid: 40 }).unwrap();
+    let q = queue_now(&s);
+    assert!(q.iter().any(|q| matches!(q.op, WritebackOp::Expunge { uid: 40, .. })), "{q:?}");
+    assert!(q.iter().all(|x| x.id != append.id), "no op takes the APPEND's id");
+
+    let moved = synced(&s, inbox, 2);
+    let mv = EmailUpdate { keywords: None, folder: Some(crate::store::email_set::MailboxPatch::Replace(vec![other])) };
+    s.emails().set("becker", None, &[(moved, mv)], &[]).unwrap().unwrap();
+    let mv = queue_now(&s).into_iter().find(|q| matches!(q.op, WritebackOp::Move { .. })).unwrap();
+    s.emails().set("becker", None, &[], &[moved]).unwrap().unwrap();
+    s.writeback().done("becker", &mv, WritebackEffect::NewUid { uidvalidity: 1, uid: 9 }).unwrap();
+    let q = queue_now(&s);
+    assert!(
+        q.iter().any(|q| matches!(&q.op, WritebackOp::Expunge { uid: 9, folder, .. } if folder == "Archiv")),
+        "{q:?}"
+    );
+}
+
+/// A refused op waits for its due time and blocks later ops on its names meanwhile; other
+/// ops go on.
+#[test]
+fn a_refused_op_waits_and_holds_back_only_what_depends_on_it() {
+    let (_d, s) = store();
+    let inbox = s.folders().ensure("becker", "INBOX", Some("inbox")).unwrap().id;
+    let k = s.folders().ensure("becker", "Kunden", None).unwrap().id;
+    let m = synced(&s, inbox, 3);
+    s.mailboxes().rename("becker", k, "Firma").unwrap().unwrap();
+    s.mailboxes().create_with("becker", "Firma/2026", false, None).unwrap().unwrap();
+    let flag = EmailUpdate { keywords: Some(KeywordPatch::Set(vec![("$seen".into(), true)])), folder: None };
+    s.emails().set("becker", None, &[(m, flag)], &[]).unwrap().unwrap();
+    let q = queue_now(&s);
+    let slow = RetrySchedule(vec![Duration::from_secs(3600)]);
+    assert_eq!(s.writeback().refused(&q[0], "rename folder", "NO", &slow).unwrap(), Refused::RetryAt(now() + 3600));
+    let q = queue_now(&s);
+    assert_eq!(q[0].op, WritebackOp::Wait, "not due again");
+    assert_eq!(q[1].op, WritebackOp::Wait, "the folder below the new name waits for the rename");
+    assert!(matches!(q[2].op, WritebackOp::Flags { .. }), "an op on another folder goes on");
+    let w = s.writeback().summary("becker").unwrap();
+    assert_eq!((w.pending, w.next_retry_at, w.last_error.as_deref()), (3, Some(now() + 3600), Some("NO")));
+    assert_eq!(s.writeback().next_due("becker").unwrap(), Some(now() + 3600));
+}
+
+/// Regression (found by the convergence test): a folder listing taken just before a phone
+/// destroyed or renamed a folder brought it back as a new, empty mailbox (the mirror checks
+/// the names waiting in the queue before, not in, the transaction that makes the folder).
+#[test]
+fn a_folder_listing_taken_before_a_phones_destroy_or_rename_brings_nothing_back() {
+    let (_d, s) = store();
+    let gone = s.folders().ensure("becker", "Alt", None).unwrap().id;
+    let moved = s.folders().ensure("becker", "Kunden", None).unwrap().id;
+    s.mailboxes().destroy("becker", gone, false).unwrap().unwrap();
+    s.mailboxes().rename("becker", moved, "Firma").unwrap().unwrap();
+    // The listing still says "Alt" and "Kunden".
+    assert_eq!(s.folders().ensure("becker", "Alt", None).unwrap().id, gone);
+    assert_eq!(s.folders().ensure("becker", "Kunden", None).unwrap().id, moved);
+    let names: Vec<String> = s.folders().all("becker").unwrap().into_iter().map(|f| f.name).collect();
+    assert_eq!(names, ["Firma"], "no new mailbox");
+    // A phone's new folder of the old name is a folder of its own.
+    let again = s.mailboxes().create_with("becker", "Alt", false, None).unwrap().unwrap();
+    assert_eq!(s.folders().ensure("becker", "Alt", None).unwrap().id, again);
+}
+
+/// Regression (found by the convergence test): a message moved into a folder created after its
+/// first move waited for that CREATE, which waited for the move: the queue never emptied. And
+/// a change to a message whose APPEND was given up waited for ever.
+#[test]
+fn an_op_waiting_for_a_later_create_does_not_hold_it_back() {
+    let (_d, s) = store();
+    let inbox = s.folders().ensure("becker", "INBOX", Some("inbox")).unwrap().id;
+    let a = s.folders().ensure("becker", "Alt", None).unwrap().id;
+    let m = synced(&s, inbox, 5);
+    let to =
+        |f: i64| EmailUpdate { keywords: None, folder: Some(crate::store::email_set::MailboxPatch::Replace(vec![f])) };
+    s.emails().set("becker", None, &[(m, to(a))], &[]).unwrap().unwrap();
+    let b = s.mailboxes().create_with("becker", "Neu", false, None).unwrap().unwrap();
+    s.emails().set("becker", None, &[(m, to(b))], &[]).unwrap().unwrap();
+    let mut sent = Vec::new();
+    for _ in 0..10 {
+        let Some(q) = queue_now(&s).into_iter().find(|q| q.op != WritebackOp::Wait) else { break };
+        sent.push(q.op.clone());
+        s.writeback().done("becker", &q, WritebackEffect::NewUid { uidvalidity: 1, uid: 6 }).unwrap();
+    }
+    assert_eq!(s.writeback().pending("becker").unwrap(), 0, "{sent:?}");
+    assert!(matches!(&sent[0], WritebackOp::Create { name } if name == "Neu"), "{sent:?}");
+    assert!(matches!(&sent[1], WritebackOp::Move { to, .. } if to == "Neu"), "{sent:?}");
+
+    // A draft whose APPEND was given up: a later keyword change has nothing to wait for.
+    let c = s.emails().create("becker", inbox, b"Subject: d\r\n\r\nx".to_vec(), &[], 1).unwrap().unwrap();
+    let flag = EmailUpdate { keywords: Some(KeywordPatch::Set(vec![("$seen".into(), true)])), folder: None };
+    s.emails().set("becker", None, &[(c.id, flag)], &[]).unwrap().unwrap();
+    let append = queue_now(&s).remove(0);
+    assert!(matches!(
+        s.writeback().refused(&append, "append", "NO", &RetrySchedule(vec![])).unwrap(),
+        Refused::GaveUp(_)
+    ));
+    assert_eq!(queue_now(&s)[0].op, WritebackOp::Obsolete);
+}
