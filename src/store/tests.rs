@@ -505,3 +505,14 @@ fn records_left_behind_by_the_old_pollers_catch_up_at_the_upgrade() {
     assert!(s.outbox().mark_unknown().unwrap().is_empty());
     assert_eq!(submissions(&s), logged);
 }
+
+/// A store's `user_version` is the number of migrations applied, so a migration's file number
+/// must be its place in the list: a migration merged out of order would be skipped by stores
+/// already past its place, and one already applied would run again.
+#[test]
+fn migrations_are_numbered_by_their_place_in_the_list() {
+    for (i, (name, _)) in super::MIGRATIONS.iter().enumerate() {
+        let number: usize = name[..4].parse().unwrap_or_else(|_| panic!("{name}: no four-digit number"));
+        assert_eq!(number, i + 1, "{name} is migration {} in the list", i + 1);
+    }
+}
