@@ -290,6 +290,26 @@ fn the_rules_of_section_4_6_each_name_the_property() {
 }
 
 #[test]
+fn too_many_leaves_or_octets_are_too_large() {
+    let leaves = |n: usize| structure(json!({"subParts": vec![json!({"blobId": "B1"}); n]}));
+    make(leaves(MAX_LEAVES)).unwrap();
+    let e = refused(leaves(MAX_LEAVES + 1));
+    assert_eq!(e["type"], "tooLarge", "{e}");
+
+    // Two leaves of one big blob: each counts towards maxSizeAttachmentsPerEmail.
+    let half = MAX_BYTES / 2 + 1;
+    let mut reads = 0;
+    let mut big = |_: &str| {
+        reads += 1;
+        Some(vec![b'x'; half])
+    };
+    let o = structure(json!({"subParts": [{"blobId": "B7"}, {"blobId": "B7"}, {"blobId": "B7"}]}));
+    let e = draft(o.as_object().unwrap(), &mut big).unwrap_err();
+    assert_eq!(e["type"], "tooLarge", "{e}");
+    assert_eq!(reads, 2, "nothing is read past the limit");
+}
+
+#[test]
 fn unknown_blobs_and_deep_trees_are_refused() {
     let e = refused(structure(json!({"subParts": [{"blobId": "B99"}]})));
     assert_eq!(e, json!({"type": "blobNotFound", "notFound": ["B99"]}));
