@@ -169,6 +169,20 @@ fn message_id_and_date_given_as_headers_are_not_doubled() {
 }
 
 #[test]
+fn message_id_and_date_on_the_root_part_are_not_doubled() {
+    let raw = make(structure(json!({
+        "partId": "t",
+        "header:Message-ID:asMessageIds": ["wurzel@bau-firma.test"],
+        "header:Date:asDate": "2026-11-02T09:15:00Z",
+    })))
+    .unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    assert_eq!(text.matches("Message-ID:").count(), 1, "{text}");
+    assert_eq!(text.matches("\r\nDate:").count() + usize::from(text.starts_with("Date:")), 1, "{text}");
+    assert!(text.contains("<wurzel@bau-firma.test>"), "{text}");
+}
+
+#[test]
 fn the_simple_form_keeps_its_layout() {
     let raw = make(with(json!({
         "textBody": [{"partId": "t"}],
