@@ -16,6 +16,7 @@ const FILES: &[(&str, &str, u8, &str)] = &[
     ("method", "method", 2, include_str!("method.rs")),
     ("set", "set", 3, include_str!("set.rs")),
     ("filter", "filter", 3, include_str!("filter.rs")),
+    ("placement", "placement", 3, include_str!("placement.rs")),
     // One file per data type.
     ("mailbox", "mailbox", TYPES, include_str!("mailbox.rs")),
     ("thread", "thread", TYPES, include_str!("thread.rs")),

@@ -44,6 +44,7 @@ pub mod limits;
 pub mod listen;
 pub mod mailbox;
 pub mod method;
+pub mod placement;
 pub mod push;
 pub mod push_delivery;
 pub mod push_wire;

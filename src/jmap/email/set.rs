@@ -12,6 +12,7 @@ use serde_json::{Map, Value, json};
 
 use super::{build, create};
 use crate::jmap::method::{Ctx, MethodError, MethodResult};
+use crate::jmap::placement::{self, too_many_mailboxes};
 use crate::jmap::set::{SetArgs, SetResponse, check_if_in_state, set_args, set_error};
 use crate::jmap::{body, ids, limits};
 use crate::store::email_set::EmailUpdate;
@@ -85,12 +86,6 @@ fn parse_update(ctx: &Ctx<'_>, patch: &Map<String, Value>) -> Result<EmailUpdate
         u.folder = Some(MailboxPatch::Set(mb_set));
     }
     Ok(u)
-}
-
-/// The SetError of an email given more than one mailbox: the hosted server is IMAP, where a
-/// message is in one folder (`maxMailboxesPerEmail` is 1).
-fn too_many_mailboxes() -> Value {
-    json!({"type": "tooManyMailboxes", "description": "an email is in exactly one mailbox here (maxMailboxesPerEmail 1)"})
 }
 
 /// Refuse a `mailboxIds/X` patch that would leave email `n` in more than one mailbox.
@@ -175,40 +170,11 @@ fn read_once<'a>(
     }
 }
 
-/// The one mailbox and the keywords of a create (Email/set or Email/import).
-fn placement(ctx: &Ctx<'_>, o: &Map<String, Value>) -> Result<(i64, Vec<String>), Value> {
-    let invalid = |p: &str, d: &str| json!({"type": "invalidProperties", "properties": [p], "description": d});
-    let mb = o.get("mailboxIds").and_then(Value::as_object).ok_or_else(|| invalid("mailboxIds", "is required"))?;
-    let list: Vec<i64> = mb
-        .iter()
-        .filter(|(_, v)| **v == Value::Bool(true))
-        .map(|(k, _)| {
-            ctx.resolve_id(k)
-                .as_deref()
-                .and_then(ids::parse_mailbox)
-                .ok_or_else(|| invalid("mailboxIds", "unknown mailbox"))
-        })
-        .collect::<Result<_, _>>()?;
-    let folder = match list.as_slice() {
-        [one] => *one,
-        [] => return Err(invalid("mailboxIds", "an email must be in a mailbox")),
-        _ => return Err(too_many_mailboxes()),
-    };
-    let keywords = match o.get("keywords") {
-        None | Some(Value::Null) => vec![],
-        Some(Value::Object(k)) => {
-            k.iter().filter(|(_, v)| **v == Value::Bool(true)).map(|(k, _)| k.to_lowercase()).collect()
-        }
-        Some(_) => return Err(invalid("keywords", "must be an object")),
-    };
-    Ok((folder, keywords))
-}
-
-fn received_at(o: &Map<String, Value>) -> i64 {
-    o.get("receivedAt")
-        .and_then(Value::as_str)
-        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
-        .map_or_else(crate::store::now, |d| d.timestamp())
+/// The one mailbox, the keywords and the receivedAt of a create (Email/set or Email/import):
+/// no keywords when none are given, received now when no receivedAt is.
+fn placement(ctx: &Ctx<'_>, o: &Map<String, Value>) -> Result<(i64, Vec<String>, i64), Value> {
+    let p = placement::parse(|s| ctx.resolve_id(s), o)?;
+    Ok((p.folder, p.keywords.unwrap_or_default(), p.received_at.unwrap_or_else(crate::store::now)))
 }
 
 pub fn set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
@@ -222,17 +188,17 @@ pub fn set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
             continue;
         };
         let r = match placement(ctx, o) {
-            Ok((folder, kw)) => draft_from(ctx, &mailbox, o)?.map(|raw| (folder, kw, raw)),
+            Ok((folder, kw, at)) => draft_from(ctx, &mailbox, o)?.map(|raw| (folder, kw, at, raw)),
             Err(e) => Err(e),
         };
-        let (folder, kw, raw) = match r {
+        let (folder, kw, at, raw) = match r {
             Ok(x) => x,
             Err(e) => {
                 resp.not_created(cid, e);
                 continue;
             }
         };
-        match ctx.app.store.emails().create(&mailbox, folder, raw, &kw, received_at(o))? {
+        match ctx.app.store.emails().create(&mailbox, folder, raw, &kw, at)? {
             Ok(c) => {
                 ctx.created.insert(cid.clone(), ids::email(c.id));
                 resp.created(
@@ -328,7 +294,7 @@ pub fn import(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
             resp.not_created(cid, json!({"type": "invalidProperties"}));
             continue;
         };
-        let (folder, kw) = match placement(ctx, o) {
+        let (folder, kw, at) = match placement(ctx, o) {
             Ok(x) => x,
             Err(e) => {
                 resp.not_created(cid, e);
@@ -355,7 +321,7 @@ pub fn import(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
             );
             continue;
         }
-        match ctx.app.store.emails().create(&mailbox, folder, raw, &kw, received_at(o))? {
+        match ctx.app.store.emails().create(&mailbox, folder, raw, &kw, at)? {
             Ok(c) => {
                 ctx.created.insert(cid.clone(), ids::email(c.id));
                 resp.created(cid, json!({"id": ids::email(c.id), "blobId": ids::blob(c.blob_id), "threadId": ids::thread(c.thread_id), "size": c.size}));
