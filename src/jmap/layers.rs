@@ -7,11 +7,11 @@
 const FILES: &[(&str, &str, u8, &str)] = &[
     ("ids", "ids", 0, include_str!("ids.rs")),
     ("limits", "limits", 0, include_str!("limits.rs")),
-    ("device", "device", 0, include_str!("device.rs")),
     ("tree", "tree", 0, include_str!("tree.rs")),
     ("listen", "listen", 0, include_str!("listen.rs")),
     ("push_wire", "push_wire", 0, include_str!("push_wire.rs")),
     ("body", "body", 1, include_str!("body.rs")),
+    ("device", "device", 1, include_str!("device.rs")),
     // The method toolkit.
     ("method", "method", 2, include_str!("method.rs")),
     ("set", "set", 3, include_str!("set.rs")),

@@ -35,7 +35,7 @@ use tokio_rustls::rustls::ClientConfig;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::{ids, push_wire};
+use super::{device, ids, push_wire};
 use crate::app::App;
 use crate::store::changes::AccountStates;
 use crate::store::push::{Live, Subscription};
@@ -113,22 +113,11 @@ pub fn diff(states: &[(String, AccountStates)], types: Option<&[String]>, seen: 
     (changed, next)
 }
 
-/// The mailboxes a subscription's device may see: its own, then its grants, as far as the
-/// config still has them (as `auth` decides for a request).
-fn mailboxes(app: &App, live: &Live) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for mb in std::iter::once(&live.mailbox).chain(live.grants.iter()) {
-        if app.config.mailbox(mb).is_some() && !out.contains(mb) {
-            out.push(mb.clone());
-        }
-    }
-    out
-}
-
+/// The accounts' states a subscription's device may see (as `auth` decides for a request).
 fn states_of(app: &App, live: &Live) -> Vec<(String, AccountStates)> {
-    mailboxes(app, live)
+    device::accounts(&app.config, &live.mailbox, &live.grants)
         .into_iter()
-        .filter_map(|mb| Some((ids::account(&mb), app.store.changes().states(&mb).ok()??)))
+        .filter_map(|a| Some((a.account_id, app.store.changes().states(&a.mailbox).ok()??)))
         .collect()
 }
 
@@ -227,7 +216,8 @@ fn reconcile(
         keep
     });
     for l in live {
-        let mailboxes: HashSet<String> = mailboxes(app, &l).into_iter().collect();
+        let mailboxes: HashSet<String> =
+            device::accounts(&app.config, &l.mailbox, &l.grants).into_iter().map(|a| a.mailbox).collect();
         if let Some(w) = workers.get_mut(&l.sub.id) {
             w.mailboxes = mailboxes;
             continue;
