@@ -14,11 +14,10 @@
 //! a state from before it gets `cannotCalculateChanges` rather than a delta that misses it.
 
 use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
 
-use super::ids;
 use super::method::{Ctx, MethodError, MethodResult, changes, get_ids, get_properties, opt_str};
 use super::set::{SetArgs, SetResponse, set_args};
+use super::{ids, type_state};
 use crate::store::ObjType;
 use crate::store::identities::{IdentityAddress, IdentitySettings, IdentityUpdate};
 
@@ -30,20 +29,14 @@ const MAX_SIGNATURE: usize = 64 * 1024;
 /// The most addresses in `replyTo` or `bcc`.
 const MAX_ADDRESSES: usize = 50;
 
-/// What the config contributes to the state: the identities' ids, addresses and names.
+/// What the config contributes to the state (`type_state`, which pushes use too).
 fn config_hash(ctx: &Ctx<'_>, mailbox: &str) -> String {
-    let mut h = Sha256::new();
-    for i in ctx.identities(mailbox) {
-        h.update(i["id"].to_string());
-        h.update(i["email"].to_string());
-        h.update(i["name"].to_string());
-    }
-    hex::encode(&h.finalize()[..8])
+    type_state::identity_hash(&ctx.app.config, mailbox)
 }
 
 /// `<hash>.<epoch>-<modseq>` from the store's plain state.
 fn full_state(ctx: &Ctx<'_>, mailbox: &str, plain: &str) -> String {
-    format!("{}.{plain}", config_hash(ctx, mailbox))
+    type_state::identity(&ctx.app.config, mailbox, plain)
 }
 
 /// The store's plain state inside a state this server gave out under the current config.

@@ -12,6 +12,7 @@ const FILES: &[(&str, &str, u8, &str)] = &[
     ("push_wire", "push_wire", 0, include_str!("push_wire.rs")),
     ("body", "body", 1, include_str!("body.rs")),
     ("device", "device", 1, include_str!("device.rs")),
+    ("type_state", "type_state", 1, include_str!("type_state.rs")),
     // The method toolkit.
     ("method", "method", 2, include_str!("method.rs")),
     ("set", "set", 3, include_str!("set.rs")),

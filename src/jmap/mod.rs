@@ -55,6 +55,7 @@ pub mod snippet;
 pub mod submission;
 pub mod thread;
 pub mod tree;
+pub mod type_state;
 pub mod vacation;
 
 use std::time::Duration;
