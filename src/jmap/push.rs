@@ -160,7 +160,7 @@ fn new_code() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-fn create_one(ctx: &Ctx<'_>, o: &Map<String, Value>, count: usize) -> Result<(i64, i64), Value> {
+fn create_one(ctx: &Ctx<'_>, o: &Map<String, Value>) -> Result<(i64, i64), Value> {
     const KNOWN: &[&str] = &["deviceClientId", "url", "keys", "verificationCode", "expires", "types", "id"];
     let unknown: Vec<&str> = o.keys().map(String::as_str).filter(|k| !KNOWN.contains(k)).collect();
     if !unknown.is_empty() {
@@ -182,11 +182,6 @@ fn create_one(ctx: &Ctx<'_>, o: &Map<String, Value>, count: usize) -> Result<(i6
     let keys = read_keys(o.get("keys"))?;
     let expires = clamp_expires(read_expires(o.get("expires"))?, now()).map_err(|e| invalid(&["expires"], e))?;
     let types = read_types(o.get("types"))?;
-    if count >= MAX_PER_DEVICE {
-        return Err(
-            json!({"type": "overQuota", "description": format!("at most {MAX_PER_DEVICE} push subscriptions per device")}),
-        );
-    }
     let code = new_code();
     let new = NewSubscription {
         device: ctx.authed.device,
@@ -197,8 +192,13 @@ fn create_one(ctx: &Ctx<'_>, o: &Map<String, Value>, count: usize) -> Result<(i6
         expires,
         types: types.as_deref(),
     };
-    let id = ctx.app.store.push().create(&new).map_err(|e| MethodError::from(e).to_json())?;
-    Ok((id, expires))
+    match ctx.app.store.push().create(&new, MAX_PER_DEVICE) {
+        Ok(Some(id)) => Ok((id, expires)),
+        Ok(None) => Err(
+            json!({"type": "overQuota", "description": format!("at most {MAX_PER_DEVICE} push subscriptions per device")}),
+        ),
+        Err(e) => Err(MethodError::from(e).to_json()),
+    }
 }
 
 fn update_one(ctx: &Ctx<'_>, s: &Subscription, patch: &Map<String, Value>) -> Result<Option<i64>, Value> {
@@ -250,15 +250,13 @@ pub fn subscription_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodRe
     }
     let device = ctx.authed.device;
     let mut resp = SetResponse::default();
-    let mut count = ctx.app.store.push().of_device(device)?.len();
     for (cid, v) in &create {
         let Some(o) = v.as_object() else {
             resp.not_created(cid.clone(), invalid(&[], "a PushSubscription must be an object"));
             continue;
         };
-        match create_one(ctx, o, count) {
+        match create_one(ctx, o) {
             Ok((id, expires)) => {
-                count += 1;
                 ctx.created.insert(cid.clone(), subscription_id(id));
                 resp.created(cid.clone(), json!({"id": subscription_id(id), "expires": utc(expires)}));
             }
