@@ -21,8 +21,8 @@ use super::limits;
 use super::method::{Ctx, MethodError, MethodResult, get_ids, opt_str_list, utc};
 use super::push_wire::{self, parse_subscription_id, subscription_id};
 use super::set::SetResponse;
-use crate::store::now;
 use crate::store::push::{NewSubscription, Subscription, Update, WebPushKeys};
+use crate::store::{ObjType, now};
 
 /// The longest a subscription lives: an `expires` later than this from now is clamped, and
 /// a subscription without one gets this. A phone renews it while it runs.
@@ -113,7 +113,13 @@ fn read_types(v: Option<&Value>) -> Result<Option<Vec<String>>, Value> {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Array(a)) if a.len() <= MAX_TYPES => a
             .iter()
-            .map(|t| t.as_str().filter(|s| !s.is_empty() && s.len() <= 64).map(String::from).ok_or_else(bad))
+            .map(|t| {
+                let name = t.as_str().ok_or_else(bad)?;
+                if !ObjType::ALL.iter().any(|ty| ty.name() == name) {
+                    return Err(invalid(&["types"], format!("\"{name}\" is not a type this server pushes")));
+                }
+                Ok(name.to_string())
+            })
             .collect::<Result<Vec<_>, _>>()
             .map(Some),
         Some(_) => Err(bad()),
@@ -346,6 +352,8 @@ mod tests {
         assert_eq!(read_types(Some(&json!(["Email", "Mailbox"]))), Ok(Some(vec!["Email".into(), "Mailbox".into()])));
         assert!(read_types(Some(&json!("Email"))).is_err());
         assert!(read_types(Some(&json!([1]))).is_err());
+        let e = read_types(Some(&json!(["Email", "Kalender"]))).unwrap_err();
+        assert_eq!((e["type"].as_str(), e["properties"].clone()), (Some("invalidProperties"), json!(["types"])), "{e}");
         assert!(read_types(Some(&json!(vec!["Email"; MAX_TYPES + 1]))).is_err());
     }
 }
