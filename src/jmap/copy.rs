@@ -121,7 +121,11 @@ pub fn email_copy(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
                     json!({"id": ids::email(n.id), "blobId": ids::blob(n.blob_id), "threadId": ids::thread(n.thread_id),
                            "size": n.size, "receivedAt": utc(received_at)}),
                 );
-                copied.push(ids::email(c.id));
+                // The same original copied twice is destroyed once.
+                let original = ids::email(c.id);
+                if !copied.contains(&original) {
+                    copied.push(original);
+                }
             }
             Err(f) => resp.not_created(cid, set_error(f)),
         }
