@@ -102,9 +102,16 @@ fn email_of(
         has_attachment: p.has_attachment,
         keywords: vec![],
     };
+    // `subject` is `String|null` (RFC 8621 section 4.1.3): null when the message has no
+    // Subject header field. (A stored email keeps only the text, so Email/get cannot tell.)
+    let no_subject = || {
+        MessageParser::default()
+            .parse_headers(raw)
+            .is_none_or(|m| !m.root_part().headers().iter().any(|h| h.name().eq_ignore_ascii_case("Subject")))
+    };
     let mut o = Map::new();
     for prop in &b.props {
-        let v = if STORED_ONLY.contains(&prop.as_str()) {
+        let v = if STORED_ONLY.contains(&prop.as_str()) || (prop == "subject" && no_subject()) {
             Value::Null
         } else if prop == "blobId" {
             json!(blob_id)
@@ -211,6 +218,17 @@ Sch\xc3\xb6ne Gr\xc3\xbc\xc3\x9fe\r\n";
         }
         assert_eq!(e["blobId"], "B7");
         assert_eq!(e["size"], EML.len());
+    }
+
+    #[test]
+    fn a_message_without_a_subject_has_a_null_subject() {
+        let e = email(b"From: a@kunde.test\r\nTo: b@bau-firma.test\r\n\r\nHallo\r\n", &args(None)).unwrap();
+        assert_eq!(e["subject"], Value::Null, "{e}");
+        for p in ["messageId", "inReplyTo", "references", "sender", "cc", "bcc", "replyTo", "sentAt"] {
+            assert_eq!(e[p], Value::Null, "{p} is absent: {e}");
+        }
+        let e = email(b"From: a@kunde.test\r\nSubject:\r\n\r\nHallo\r\n", &args(None)).unwrap();
+        assert_eq!(e["subject"], "", "an empty Subject is the empty string: {e}");
     }
 
     #[test]
