@@ -23,8 +23,8 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
+use super::device;
 pub use super::device::{Access, Authed};
-use super::ids;
 use super::listen::PeerAddr;
 use super::server::{Server, problem};
 use crate::authlimit::{self, Key, Verdict};
@@ -155,15 +155,7 @@ impl FromRequestParts<Server> for Authed {
                 if user.as_ref().is_some_and(|u| *u != dev.mailbox) {
                     return Ok(None);
                 }
-                // Accounts: the device's mailbox, then its grants, as far as the config still has them.
-                let mut accounts = Vec::new();
-                for (mb, personal) in
-                    std::iter::once((dev.mailbox.clone(), true)).chain(dev.grants.iter().map(|g| (g.clone(), false)))
-                {
-                    if config.mailbox(&mb).is_some() && !accounts.iter().any(|a: &Access| a.mailbox == mb) {
-                        accounts.push(Access { account_id: ids::account(&mb), mailbox: mb, personal });
-                    }
-                }
+                let accounts = device::accounts(&config, &dev.mailbox, &dev.grants);
                 if accounts.is_empty() {
                     return Ok(None);
                 }

@@ -19,7 +19,7 @@ use serde_json::{Map, Value, json};
 
 use super::method::{Ctx, MethodError, MethodResult, opt_bool, opt_str, opt_str_list, utc};
 use super::set::{SetResponse, check_if_in_state, set_error};
-use super::{ids, limits};
+use super::{ids, limits, placement};
 use crate::store::ObjType;
 
 /// The from-account of a /copy: `fromAccountId` the device may use, not `account_id` itself.
@@ -60,45 +60,7 @@ fn parse_create(resolve: impl Fn(&str) -> Option<String>, o: &Map<String, Value>
         .ok_or_else(|| invalid("id", "the id of the email to copy is required"))?;
     let id =
         ids::parse_email(&id).ok_or_else(|| json!({"type": "notFound", "description": "no such email to copy"}))?;
-    let mb = o
-        .get("mailboxIds")
-        .and_then(Value::as_object)
-        .ok_or_else(|| invalid("mailboxIds", "a mailbox of the target account is required"))?;
-    let list: Vec<i64> = mb
-        .iter()
-        .filter(|(_, v)| **v == Value::Bool(true))
-        .map(|(k, _)| {
-            resolve(k).as_deref().and_then(ids::parse_mailbox).ok_or_else(|| invalid("mailboxIds", "unknown mailbox"))
-        })
-        .collect::<Result<_, _>>()?;
-    let folder = match list.as_slice() {
-        [one] => *one,
-        [] => return Err(invalid("mailboxIds", "an email must be in a mailbox")),
-        _ => {
-            return Err(
-                json!({"type": "tooManyMailboxes", "description": "an email is in exactly one mailbox here (maxMailboxesPerEmail 1)"}),
-            );
-        }
-    };
-    let keywords = match o.get("keywords") {
-        None | Some(Value::Null) => None,
-        Some(Value::Object(k)) => {
-            if k.values().any(|v| *v != Value::Bool(true)) {
-                return Err(invalid("keywords", "values must be true"));
-            }
-            Some(k.keys().map(|k| k.to_lowercase()).collect())
-        }
-        Some(_) => return Err(invalid("keywords", "must be an object")),
-    };
-    let received_at = match o.get("receivedAt") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(
-            chrono::DateTime::parse_from_rfc3339(s)
-                .map_err(|_| invalid("receivedAt", "must be a UTCDate"))?
-                .timestamp(),
-        ),
-        Some(_) => return Err(invalid("receivedAt", "must be a UTCDate")),
-    };
+    let placement::Placement { folder, keywords, received_at } = placement::parse(&resolve, o)?;
     Ok(CopyCreate { id, folder, keywords, received_at })
 }
 
@@ -159,7 +121,11 @@ pub fn email_copy(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
                     json!({"id": ids::email(n.id), "blobId": ids::blob(n.blob_id), "threadId": ids::thread(n.thread_id),
                            "size": n.size, "receivedAt": utc(received_at)}),
                 );
-                copied.push(ids::email(c.id));
+                // The same original copied twice is destroyed once.
+                let original = ids::email(c.id);
+                if !copied.contains(&original) {
+                    copied.push(original);
+                }
             }
             Err(f) => resp.not_created(cid, set_error(f)),
         }

@@ -2,7 +2,11 @@
 //!
 //! `auth` (transport) makes an [`Authed`] from the `Authorization` header; the methods read it
 //! through their `Ctx` and never see a header. It lives below both so that request handling
-//! does not depend on HTTP.
+//! does not depend on HTTP. [`accounts`] is the one rule of which accounts a device sees, for
+//! a request (`auth`) and for a push (`push_delivery`) alike.
+
+use super::ids;
+use crate::config::Config;
 
 /// A JMAP account a device may use: its own mailbox or a shared one it was granted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,5 +29,50 @@ impl Authed {
     /// The mailbox behind a JMAP account id, if this device may use it.
     pub fn mailbox(&self, account_id: &str) -> Option<&str> {
         self.accounts.iter().find(|a| a.account_id == account_id).map(|a| a.mailbox.as_str())
+    }
+}
+
+/// The accounts a device sees: its own mailbox, then its grants, as far as the config still has
+/// them, each once.
+pub fn accounts(config: &Config, own: &str, grants: &[String]) -> Vec<Access> {
+    let mut out: Vec<Access> = Vec::new();
+    for (mb, personal) in std::iter::once((own, true)).chain(grants.iter().map(|g| (g.as_str(), false))) {
+        if config.mailbox(mb).is_some() && !out.iter().any(|a| a.mailbox == mb) {
+            out.push(Access { account_id: ids::account(mb), mailbox: mb.to_string(), personal });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_mailbox_first_then_grants_the_config_still_has_each_once() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("pw"), "geheim\n").unwrap();
+        let mailbox = |id: &str| {
+            format!(
+                "[[mailbox]]\nid = \"{id}\"\naddresses = [\"{id}@bau-firma.test\"]\nhosted_address = \"{id}@handwerk.test\"\npassword_file = \"{}\"\n",
+                dir.path().join("pw").display()
+            )
+        };
+        let text = format!(
+            "[imap]\nhost = \"imap.handwerk.test\"\n[relay]\nhost = \"smtp.handwerk.test\"\n{}{}",
+            mailbox("becker"),
+            mailbox("buero")
+        );
+        let config = Config::parse(&text, &dir.path().join("p.toml")).unwrap();
+        let grants = ["buero".to_string(), "weg".to_string(), "becker".to_string(), "buero".to_string()];
+        let got = accounts(&config, "becker", &grants);
+        assert_eq!(
+            got,
+            [
+                Access { account_id: "becker".into(), mailbox: "becker".into(), personal: true },
+                Access { account_id: "buero".into(), mailbox: "buero".into(), personal: false },
+            ]
+        );
+        assert!(accounts(&config, "weg", &[]).is_empty(), "a mailbox the config no longer has is no account");
     }
 }

@@ -3,7 +3,8 @@
 //! A connection subscribes to the store's post-commit broadcast (`Store::subscribe`) and sends
 //! a `state` event whenever a type the client asked for changed in an account the device may
 //! see: a commit from the IMAP mirror reaches the phone within the coalescing window
-//! (`COALESCE`), far under a second. Only types whose state actually moved are listed.
+//! (`COALESCE`), far under a second. Only types whose state actually moved are listed, each
+//! with the state its `/get` gives (`type_state`; Identity with its config hash).
 //! `closeafter=state` ends the response after the first state event; `ping=N` sends a ping
 //! every N seconds (clamped to 10..=300). The stream ends when the server shuts down.
 
@@ -19,8 +20,8 @@ use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 use super::auth::Authed;
-use super::ids;
 use super::server::Server;
+use super::type_state;
 use crate::app::App;
 use crate::store::{ObjType, StateChange};
 
@@ -63,10 +64,10 @@ impl Es {
             let Ok(Some(states)) = self.app.store.changes().states(&a.mailbox) else { continue };
             let mut m = Map::new();
             for ty in ObjType::ALL {
-                if ty == ObjType::Identity || !self.wanted(ty) {
+                if !self.wanted(ty) {
                     continue;
                 }
-                let s = ids::state(&states.epoch, states.modseq(ty));
+                let s = type_state::of(&self.app.config, &a.mailbox, &states, ty);
                 let key = (a.account_id.clone(), ty.name());
                 if self.last.get(&key) != Some(&s) {
                     self.last.insert(key, s.clone());

@@ -13,12 +13,13 @@
 //! it (`<hash>.<epoch>-<modseq>`), so a config change (an address added) is a new state, and
 //! a state from before it gets `cannotCalculateChanges` rather than a delta that misses it.
 
-use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 
-use super::ids;
+use serde_json::{Map, Value, json};
+
 use super::method::{Ctx, MethodError, MethodResult, changes, get_ids, get_properties, opt_str};
 use super::set::{SetArgs, SetResponse, set_args};
+use super::{ids, type_state};
 use crate::store::ObjType;
 use crate::store::identities::{IdentityAddress, IdentitySettings, IdentityUpdate};
 
@@ -30,20 +31,14 @@ const MAX_SIGNATURE: usize = 64 * 1024;
 /// The most addresses in `replyTo` or `bcc`.
 const MAX_ADDRESSES: usize = 50;
 
-/// What the config contributes to the state: the identities' ids, addresses and names.
+/// What the config contributes to the state (`type_state`, which pushes use too).
 fn config_hash(ctx: &Ctx<'_>, mailbox: &str) -> String {
-    let mut h = Sha256::new();
-    for i in ctx.identities(mailbox) {
-        h.update(i["id"].to_string());
-        h.update(i["email"].to_string());
-        h.update(i["name"].to_string());
-    }
-    hex::encode(&h.finalize()[..8])
+    type_state::identity_hash(&ctx.app.config, mailbox)
 }
 
 /// `<hash>.<epoch>-<modseq>` from the store's plain state.
 fn full_state(ctx: &Ctx<'_>, mailbox: &str, plain: &str) -> String {
-    format!("{}.{plain}", config_hash(ctx, mailbox))
+    type_state::identity(&ctx.app.config, mailbox, plain)
 }
 
 /// The store's plain state inside a state this server gave out under the current config.
@@ -73,15 +68,18 @@ fn addresses_json(list: &Option<Vec<IdentityAddress>>) -> Value {
 
 /// Every identity of the mailbox: as Identity/get shows it, and what a device set on it.
 fn all(ctx: &Ctx<'_>, mailbox: &str) -> Result<Vec<(Value, IdentitySettings)>, MethodError> {
-    let mut set = ctx.app.store.identities().settings(mailbox)?;
-    Ok(ctx
-        .identities(mailbox)
+    Ok(merge(&ctx.identities(mailbox), ctx.app.store.identities().settings(mailbox)?))
+}
+
+/// The config's identities `config` with the settings `set` a device stored on them.
+fn merge(config: &[Value], mut set: HashMap<String, IdentitySettings>) -> Vec<(Value, IdentitySettings)> {
+    config
         .iter()
         .map(|c| {
             let s = c["email"].as_str().and_then(|e| set.remove(&e.to_lowercase())).unwrap_or_default();
             (identity_json(c, &s), s)
         })
-        .collect())
+        .collect()
 }
 
 pub fn identity_get(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
@@ -151,7 +149,10 @@ pub fn identity_set(ctx: &mut Ctx<'_>, mut args: Map<String, Value>) -> MethodRe
         args.insert("ifInState".into(), json!(plain));
     }
     let SetArgs { create, update, destroy } = set_args(&args, &states, ObjType::Identity)?;
-    let current = all(ctx, &mailbox)?;
+    // Checked above against the state read when the call began; checked again, with the
+    // patches applied to the settings as they are, inside the store's write transaction.
+    let expect = args.contains_key("ifInState").then(|| states.modseq(ObjType::Identity));
+    let config = ctx.identities(&mailbox);
     let mut resp = SetResponse::default();
     for (cid, _) in create {
         resp.not_created(
@@ -159,30 +160,50 @@ pub fn identity_set(ctx: &mut Ctx<'_>, mut args: Map<String, Value>) -> MethodRe
             json!({"type": "forbidden", "description": "identities are the mailbox's company addresses in the configuration, and each already has one; ask the office to add an address"}),
         );
     }
-    let mut updates = Vec::new();
-    for (id, patch) in update {
-        let found = ctx
-            .resolve_id(&id)
-            .and_then(|i| current.iter().position(|c| c.0["id"] == i.as_str()).map(|pos| (pos, &current[pos])));
-        let Some((pos, (now, base))) = found else {
-            resp.not_updated(id, json!({"type": "notFound"}));
-            continue;
-        };
-        let Some(patch) = patch.as_object() else {
-            resp.not_updated(id, json!({"type": "invalidPatch", "description": "an update must be an object"}));
-            continue;
-        };
-        match apply_patch(now, base.clone(), patch) {
-            Ok(settings) => {
-                let email = now["email"].as_str().unwrap_or_default().to_string();
-                updates.push(IdentityUpdate { object_id: pos as i64, email, settings });
-                resp.updated(id);
+    let resolved: Vec<(String, Option<String>, Value)> = update
+        .into_iter()
+        .map(|(id, patch)| {
+            let target = ctx.resolve_id(&id);
+            (id, target, patch)
+        })
+        .collect();
+    let outcome = ctx.app.store.identities().update(&mailbox, expect, |stored| {
+        let current = merge(&config, stored);
+        let mut updates = Vec::new();
+        let mut results: Vec<(String, Result<(), Value>)> = Vec::new();
+        for (id, target, patch) in resolved {
+            let found = target
+                .and_then(|i| current.iter().position(|c| c.0["id"] == i.as_str()).map(|pos| (pos, &current[pos])));
+            let Some((pos, (now, base))) = found else {
+                results.push((id, Err(json!({"type": "notFound"}))));
+                continue;
+            };
+            let Some(patch) = patch.as_object() else {
+                results.push((id, Err(json!({"type": "invalidPatch", "description": "an update must be an object"}))));
+                continue;
+            };
+            match apply_patch(now, base.clone(), patch) {
+                Ok(settings) => {
+                    let email = now["email"].as_str().unwrap_or_default().to_string();
+                    updates.push(IdentityUpdate { object_id: pos as i64, email, settings });
+                    results.push((id, Ok(())));
+                }
+                Err(e) => results.push((id, Err(e))),
             }
+        }
+        (updates, results)
+    })?;
+    let Some(results) = outcome else {
+        return Err(MethodError::new("stateMismatch"));
+    };
+    for (id, r) in results {
+        match r {
+            Ok(()) => resp.updated(id),
             Err(e) => resp.not_updated(id, e),
         }
     }
     for id in destroy {
-        let known = ctx.resolve_id(&id).is_some_and(|i| current.iter().any(|c| c.0["id"] == i.as_str()));
+        let known = ctx.resolve_id(&id).is_some_and(|i| config.iter().any(|c| c["id"] == i.as_str()));
         let e = if known {
             json!({"type": "forbidden", "description": "an identity of the configuration cannot be destroyed"})
         } else {
@@ -190,7 +211,6 @@ pub fn identity_set(ctx: &mut Ctx<'_>, mut args: Map<String, Value>) -> MethodRe
         };
         resp.not_destroyed(id, e);
     }
-    ctx.app.store.identities().update(&mailbox, &updates)?;
     let mut body = resp.finish(ctx, &account_id, &mailbox, &states, ObjType::Identity)?;
     for k in ["oldState", "newState"] {
         if let Some(s) = body[k].as_str() {

@@ -7,15 +7,17 @@
 const FILES: &[(&str, &str, u8, &str)] = &[
     ("ids", "ids", 0, include_str!("ids.rs")),
     ("limits", "limits", 0, include_str!("limits.rs")),
-    ("device", "device", 0, include_str!("device.rs")),
     ("tree", "tree", 0, include_str!("tree.rs")),
     ("listen", "listen", 0, include_str!("listen.rs")),
     ("push_wire", "push_wire", 0, include_str!("push_wire.rs")),
     ("body", "body", 1, include_str!("body.rs")),
+    ("device", "device", 1, include_str!("device.rs")),
+    ("type_state", "type_state", 1, include_str!("type_state.rs")),
     // The method toolkit.
     ("method", "method", 2, include_str!("method.rs")),
     ("set", "set", 3, include_str!("set.rs")),
     ("filter", "filter", 3, include_str!("filter.rs")),
+    ("placement", "placement", 3, include_str!("placement.rs")),
     // One file per data type.
     ("mailbox", "mailbox", TYPES, include_str!("mailbox.rs")),
     ("thread", "thread", TYPES, include_str!("thread.rs")),

@@ -44,6 +44,7 @@ pub mod limits;
 pub mod listen;
 pub mod mailbox;
 pub mod method;
+pub mod placement;
 pub mod push;
 pub mod push_delivery;
 pub mod push_wire;
@@ -54,6 +55,7 @@ pub mod snippet;
 pub mod submission;
 pub mod thread;
 pub mod tree;
+pub mod type_state;
 pub mod vacation;
 
 use std::time::Duration;

@@ -21,8 +21,8 @@ use super::limits;
 use super::method::{Ctx, MethodError, MethodResult, get_ids, opt_str_list, utc};
 use super::push_wire::{self, parse_subscription_id, subscription_id};
 use super::set::SetResponse;
-use crate::store::now;
 use crate::store::push::{NewSubscription, Subscription, Update, WebPushKeys};
+use crate::store::{ObjType, now};
 
 /// The longest a subscription lives: an `expires` later than this from now is clamped, and
 /// a subscription without one gets this. A phone renews it while it runs.
@@ -113,7 +113,13 @@ fn read_types(v: Option<&Value>) -> Result<Option<Vec<String>>, Value> {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Array(a)) if a.len() <= MAX_TYPES => a
             .iter()
-            .map(|t| t.as_str().filter(|s| !s.is_empty() && s.len() <= 64).map(String::from).ok_or_else(bad))
+            .map(|t| {
+                let name = t.as_str().ok_or_else(bad)?;
+                if !ObjType::ALL.iter().any(|ty| ty.name() == name) {
+                    return Err(invalid(&["types"], format!("\"{name}\" is not a type this server pushes")));
+                }
+                Ok(name.to_string())
+            })
             .collect::<Result<Vec<_>, _>>()
             .map(Some),
         Some(_) => Err(bad()),
@@ -160,7 +166,7 @@ fn new_code() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-fn create_one(ctx: &Ctx<'_>, o: &Map<String, Value>, count: usize) -> Result<(i64, i64), Value> {
+fn create_one(ctx: &Ctx<'_>, o: &Map<String, Value>) -> Result<(i64, i64), Value> {
     const KNOWN: &[&str] = &["deviceClientId", "url", "keys", "verificationCode", "expires", "types", "id"];
     let unknown: Vec<&str> = o.keys().map(String::as_str).filter(|k| !KNOWN.contains(k)).collect();
     if !unknown.is_empty() {
@@ -182,11 +188,6 @@ fn create_one(ctx: &Ctx<'_>, o: &Map<String, Value>, count: usize) -> Result<(i6
     let keys = read_keys(o.get("keys"))?;
     let expires = clamp_expires(read_expires(o.get("expires"))?, now()).map_err(|e| invalid(&["expires"], e))?;
     let types = read_types(o.get("types"))?;
-    if count >= MAX_PER_DEVICE {
-        return Err(
-            json!({"type": "overQuota", "description": format!("at most {MAX_PER_DEVICE} push subscriptions per device")}),
-        );
-    }
     let code = new_code();
     let new = NewSubscription {
         device: ctx.authed.device,
@@ -197,8 +198,13 @@ fn create_one(ctx: &Ctx<'_>, o: &Map<String, Value>, count: usize) -> Result<(i6
         expires,
         types: types.as_deref(),
     };
-    let id = ctx.app.store.push().create(&new).map_err(|e| MethodError::from(e).to_json())?;
-    Ok((id, expires))
+    match ctx.app.store.push().create(&new, MAX_PER_DEVICE) {
+        Ok(Some(id)) => Ok((id, expires)),
+        Ok(None) => Err(
+            json!({"type": "overQuota", "description": format!("at most {MAX_PER_DEVICE} push subscriptions per device")}),
+        ),
+        Err(e) => Err(MethodError::from(e).to_json()),
+    }
 }
 
 fn update_one(ctx: &Ctx<'_>, s: &Subscription, patch: &Map<String, Value>) -> Result<Option<i64>, Value> {
@@ -250,15 +256,13 @@ pub fn subscription_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodRe
     }
     let device = ctx.authed.device;
     let mut resp = SetResponse::default();
-    let mut count = ctx.app.store.push().of_device(device)?.len();
     for (cid, v) in &create {
         let Some(o) = v.as_object() else {
             resp.not_created(cid.clone(), invalid(&[], "a PushSubscription must be an object"));
             continue;
         };
-        match create_one(ctx, o, count) {
+        match create_one(ctx, o) {
             Ok((id, expires)) => {
-                count += 1;
                 ctx.created.insert(cid.clone(), subscription_id(id));
                 resp.created(cid.clone(), json!({"id": subscription_id(id), "expires": utc(expires)}));
             }
@@ -348,6 +352,8 @@ mod tests {
         assert_eq!(read_types(Some(&json!(["Email", "Mailbox"]))), Ok(Some(vec!["Email".into(), "Mailbox".into()])));
         assert!(read_types(Some(&json!("Email"))).is_err());
         assert!(read_types(Some(&json!([1]))).is_err());
+        let e = read_types(Some(&json!(["Email", "Kalender"]))).unwrap_err();
+        assert_eq!((e["type"].as_str(), e["properties"].clone()), (Some("invalidProperties"), json!(["types"])), "{e}");
         assert!(read_types(Some(&json!(vec!["Email"; MAX_TYPES + 1]))).is_err());
     }
 }

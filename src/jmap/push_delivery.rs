@@ -35,9 +35,8 @@ use tokio_rustls::rustls::ClientConfig;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::{ids, push_wire};
+use super::{device, push_wire, type_state};
 use crate::app::App;
-use crate::store::changes::AccountStates;
 use crate::store::push::{Live, Subscription};
 use crate::store::{ObjType, now};
 
@@ -87,23 +86,24 @@ pub fn wanted(types: Option<&[String]>, ty: ObjType) -> bool {
 /// (account id, type name) -> the state last pushed (or seen when the worker started).
 type Seen = HashMap<(String, &'static str), String>;
 
+/// The state of every type of one account, as `/get` gives it (`type_state::of`).
+pub type TypeStates = Vec<(ObjType, String)>;
+
 /// The StateChange's `changed` for the accounts' `states`: the wanted types whose state
-/// differs from `seen`, and the entries `seen` takes on once the push arrived. Identity has
-/// no change log here (it follows the config), like in EventSource.
-pub fn diff(states: &[(String, AccountStates)], types: Option<&[String]>, seen: &Seen) -> (Map<String, Value>, Seen) {
+/// differs from `seen`, and the entries `seen` takes on once the push arrived.
+pub fn diff(states: &[(String, TypeStates)], types: Option<&[String]>, seen: &Seen) -> (Map<String, Value>, Seen) {
     let mut changed = Map::new();
     let mut next = Seen::new();
     for (account_id, st) in states {
         let mut m = Map::new();
-        for ty in ObjType::ALL {
-            if ty == ObjType::Identity || !wanted(types, ty) {
+        for (ty, s) in st {
+            if !wanted(types, *ty) {
                 continue;
             }
-            let s = ids::state(&st.epoch, st.modseq(ty));
             let key = (account_id.clone(), ty.name());
-            if seen.get(&key) != Some(&s) {
+            if seen.get(&key) != Some(s) {
                 m.insert(ty.name().into(), Value::String(s.clone()));
-                next.insert(key, s);
+                next.insert(key, s.clone());
             }
         }
         if !m.is_empty() {
@@ -113,22 +113,17 @@ pub fn diff(states: &[(String, AccountStates)], types: Option<&[String]>, seen: 
     (changed, next)
 }
 
-/// The mailboxes a subscription's device may see: its own, then its grants, as far as the
-/// config still has them (as `auth` decides for a request).
-fn mailboxes(app: &App, live: &Live) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for mb in std::iter::once(&live.mailbox).chain(live.grants.iter()) {
-        if app.config.mailbox(mb).is_some() && !out.contains(mb) {
-            out.push(mb.clone());
-        }
-    }
-    out
-}
-
-fn states_of(app: &App, live: &Live) -> Vec<(String, AccountStates)> {
-    mailboxes(app, live)
+/// The states of the accounts a subscription's device may see (as `auth` decides for a
+/// request).
+fn states_of(app: &App, live: &Live) -> Vec<(String, TypeStates)> {
+    device::accounts(&app.config, &live.mailbox, &live.grants)
         .into_iter()
-        .filter_map(|mb| Some((ids::account(&mb), app.store.changes().states(&mb).ok()??)))
+        .filter_map(|a| {
+            let st = app.store.changes().states(&a.mailbox).ok()??;
+            let all =
+                ObjType::ALL.into_iter().map(|ty| (ty, type_state::of(&app.config, &a.mailbox, &st, ty))).collect();
+            Some((a.account_id, all))
+        })
         .collect()
 }
 
@@ -227,7 +222,8 @@ fn reconcile(
         keep
     });
     for l in live {
-        let mailboxes: HashSet<String> = mailboxes(app, &l).into_iter().collect();
+        let mailboxes: HashSet<String> =
+            device::accounts(&app.config, &l.mailbox, &l.grants).into_iter().map(|a| a.mailbox).collect();
         if let Some(w) = workers.get_mut(&l.sub.id) {
             w.mailboxes = mailboxes;
             continue;
@@ -423,11 +419,12 @@ async fn post(tls: &Arc<ClientConfig>, sub: &Subscription, json: &[u8]) -> Resul
 mod tests {
     use super::*;
 
-    fn states(epoch: &str, email: i64, mailbox: i64) -> AccountStates {
-        let mut s = AccountStates { epoch: epoch.into(), ..Default::default() };
-        s.types.insert(ObjType::Email, (email, 0));
-        s.types.insert(ObjType::Mailbox, (mailbox, 0));
-        s
+    fn states(epoch: &str, email: i64, mailbox: i64) -> TypeStates {
+        vec![
+            (ObjType::Email, format!("{epoch}-{email}")),
+            (ObjType::Mailbox, format!("{epoch}-{mailbox}")),
+            (ObjType::Identity, format!("h.{epoch}-0")),
+        ]
     }
 
     #[test]
@@ -447,7 +444,7 @@ mod tests {
         let first = [("becker".to_string(), states("e", 5, 3)), ("info".to_string(), states("f", 1, 1))];
         let (changed, seen) = diff(&first, None, &Seen::new());
         assert_eq!(changed.len(), 2);
-        assert!(!changed["becker"].as_object().unwrap().contains_key("Identity"));
+        assert_eq!(changed["becker"]["Identity"], "h.e-0", "Identity is pushed with its /get state");
         let (none, _) = diff(&first, None, &seen);
         assert!(none.is_empty(), "nothing moved: nothing to push");
         let later = [("becker".to_string(), states("e", 6, 3)), ("info".to_string(), states("f", 1, 1))];

@@ -42,16 +42,26 @@ impl Blobs<'_> {
 
     /// Store an upload of `account` and return its blob id.
     pub fn upload(&self, account: &str, data: &[u8]) -> Result<i64> {
-        self.0.write(|t| {
-            let id = put_blob(t, data)?;
-            t.tx.execute(
-                "INSERT INTO blob_upload (blob_id, account, created_at) VALUES (?1, ?2, ?3)
-                 ON CONFLICT(blob_id, account) DO UPDATE SET created_at = excluded.created_at",
-                params![id, account, now()],
-            )?;
-            Ok(id)
-        })
+        self.0.write(|t| upload_one(t, account, data))
     }
+
+    /// Store several uploads of `account` in one transaction; their blob ids, in order.
+    pub fn upload_all(&self, account: &str, parts: &[&[u8]]) -> Result<Vec<i64>> {
+        if parts.is_empty() {
+            return Ok(vec![]);
+        }
+        self.0.write(|t| parts.iter().map(|data| upload_one(t, account, data)).collect())
+    }
+}
+
+fn upload_one(t: &mut Tx<'_>, account: &str, data: &[u8]) -> Result<i64> {
+    let id = put_blob(t, data)?;
+    t.tx.execute(
+        "INSERT INTO blob_upload (blob_id, account, created_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT(blob_id, account) DO UPDATE SET created_at = excluded.created_at",
+        params![id, account, now()],
+    )?;
+    Ok(id)
 }
 
 pub(super) fn put_blob(t: &mut Tx<'_>, data: &[u8]) -> Result<i64> {

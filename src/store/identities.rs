@@ -3,14 +3,15 @@
 //!
 //! The identities themselves come from the config (one per company address); this table only
 //! keeps what a device changed, keyed by the address, so that reordering the config's
-//! addresses keeps each setting with its address. An update is logged as an Identity change
-//! under the account's modseq in its own transaction, so `Identity/changes` sees it. Nothing
+//! addresses keeps each setting with its address. An update reads, patches and writes the
+//! settings in one transaction (its `ifInState` checked there too), and is logged as an
+//! Identity change under the account's modseq, so `Identity/changes` sees it. Nothing
 //! here decides what is valid: the JMAP side checks the values before they reach the store.
 //! Reached as `store.identities()`.
 
 use std::collections::HashMap;
 
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 
 use super::{ObjType, Op, Result, Store, now};
 
@@ -72,37 +73,59 @@ fn from_json(text: Option<String>) -> Option<Vec<IdentityAddress>> {
     )
 }
 
+const SELECT: &str = "SELECT email, name, reply_to, bcc, text_signature, html_signature
+                      FROM identity_setting WHERE account = ?1";
+
+fn read_settings(c: &rusqlite::Connection, account: &str) -> Result<HashMap<String, IdentitySettings>> {
+    let mut s = c.prepare_cached(SELECT)?;
+    let rows = s.query_map([account], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            IdentitySettings {
+                name: r.get(1)?,
+                reply_to: from_json(r.get(2)?),
+                bcc: from_json(r.get(3)?),
+                text_signature: r.get(4)?,
+                html_signature: r.get(5)?,
+            },
+        ))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 impl Identities<'_> {
     /// The settings of `account`'s identities that a device changed, by address (lowercased).
     pub fn settings(&self, account: &str) -> Result<HashMap<String, IdentitySettings>> {
-        self.0.read(|c| {
-            let mut s = c.prepare_cached(
-                "SELECT email, name, reply_to, bcc, text_signature, html_signature
-                 FROM identity_setting WHERE account = ?1",
-            )?;
-            let rows = s.query_map([account], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    IdentitySettings {
-                        name: r.get(1)?,
-                        reply_to: from_json(r.get(2)?),
-                        bcc: from_json(r.get(3)?),
-                        text_signature: r.get(4)?,
-                        html_signature: r.get(5)?,
-                    },
-                ))
-            })?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
-        })
+        self.0.read(|c| read_settings(c, account))
     }
 
-    /// Store the new settings of these identities and log each as updated, in one transaction.
-    pub fn update(&self, account: &str, updates: &[IdentityUpdate]) -> Result<()> {
-        if updates.is_empty() {
-            return Ok(());
-        }
+    /// Patch `account`'s identity settings in one write transaction: `patch` is given the
+    /// settings as they are inside it (so a concurrent update is never lost) and returns the
+    /// updates to store, each logged as an Identity change, and what the caller wants back.
+    /// `if_in_state`: the Identity modseq the client saw; None (and nothing written) if the
+    /// account has moved on since.
+    pub fn update<T>(
+        &self,
+        account: &str,
+        if_in_state: Option<i64>,
+        patch: impl FnOnce(HashMap<String, IdentitySettings>) -> (Vec<IdentityUpdate>, T),
+    ) -> Result<Option<T>> {
         self.0.write(|t| {
-            for u in updates {
+            if let Some(want) = if_in_state {
+                let now_at: i64 =
+                    t.tx.query_row(
+                        "SELECT modseq FROM type_state WHERE account = ?1 AND type = ?2",
+                        params![account, ObjType::Identity as i64],
+                        |r| r.get(0),
+                    )
+                    .optional()?
+                    .unwrap_or(0);
+                if now_at != want {
+                    return Ok(None);
+                }
+            }
+            let (updates, out) = patch(read_settings(&t.tx, account)?);
+            for u in &updates {
                 let s = &u.settings;
                 t.tx.prepare_cached(
                     "INSERT INTO identity_setting
@@ -125,7 +148,7 @@ impl Identities<'_> {
                 ])?;
                 t.log(account, ObjType::Identity, u.object_id, Op::Updated, None)?;
             }
-            Ok(())
+            Ok(Some(out))
         })
     }
 }
@@ -147,12 +170,8 @@ mod tests {
             text_signature: "Mit freundlichen Grüßen\nHans Becker".into(),
             html_signature: String::new(),
         };
-        s.identities()
-            .update(
-                "becker",
-                &[IdentityUpdate { object_id: 0, email: "Becker@Bau-Firma.test".into(), settings: settings.clone() }],
-            )
-            .unwrap();
+        let put = |u: IdentityUpdate| s.identities().update("becker", None, |_| (vec![u], ())).unwrap().unwrap();
+        put(IdentityUpdate { object_id: 0, email: "Becker@Bau-Firma.test".into(), settings: settings.clone() });
         let got = s.identities().settings("becker").unwrap();
         assert_eq!(got.get("becker@bau-firma.test"), Some(&settings), "keyed by the lowercased address");
         let after = s.changes().states("becker").unwrap().unwrap().modseq(ObjType::Identity);
@@ -162,13 +181,52 @@ mod tests {
 
         // A second update replaces the first; a missing list stays missing.
         let plain = IdentitySettings { name: Some("H. Becker".into()), ..Default::default() };
-        s.identities()
-            .update(
-                "becker",
-                &[IdentityUpdate { object_id: 0, email: "becker@bau-firma.test".into(), settings: plain.clone() }],
-            )
-            .unwrap();
+        put(IdentityUpdate { object_id: 0, email: "becker@bau-firma.test".into(), settings: plain.clone() });
         assert_eq!(s.identities().settings("becker").unwrap()["becker@bau-firma.test"], plain);
         assert!(s.identities().settings("other").unwrap().is_empty(), "other accounts see nothing");
+    }
+
+    #[test]
+    fn a_patch_sees_what_a_concurrent_update_wrote_and_a_stale_state_writes_nothing() {
+        let (_d, s) = test_store();
+        let id = |name: &str, sig: &str| IdentityUpdate {
+            object_id: 0,
+            email: "becker@bau-firma.test".into(),
+            settings: IdentitySettings { name: Some(name.into()), text_signature: sig.into(), ..Default::default() },
+        };
+        let state = s.changes().states("becker").unwrap().unwrap().modseq(ObjType::Identity);
+        let (started, go) = std::sync::mpsc::channel();
+        std::thread::scope(|scope| {
+            // A: changes the signature, and holds its transaction a moment.
+            scope.spawn(|| {
+                s.identities()
+                    .update("becker", None, |_| {
+                        started.send(()).unwrap();
+                        std::thread::sleep(std::time::Duration::from_millis(200));
+                        (vec![id("Hans Becker", "Gruß")], ())
+                    })
+                    .unwrap()
+                    .unwrap();
+            });
+            go.recv().unwrap();
+            // B: changes the name only, patching what it finds: A's signature stays.
+            s.identities()
+                .update("becker", None, |now| {
+                    let mut cur = now.get("becker@bau-firma.test").cloned().unwrap_or_default();
+                    cur.name = Some("H. Becker".into());
+                    (vec![IdentityUpdate { settings: cur, ..id("", "") }], ())
+                })
+                .unwrap()
+                .unwrap();
+        });
+        let got = &s.identities().settings("becker").unwrap()["becker@bau-firma.test"];
+        assert_eq!((got.name.as_deref(), got.text_signature.as_str()), (Some("H. Becker"), "Gruß"));
+        // The state seen before both is stale now: nothing is written.
+        let r = s.identities().update("becker", Some(state), |_| (vec![id("X", "Y")], ())).unwrap();
+        assert!(r.is_none());
+        assert_eq!(
+            s.identities().settings("becker").unwrap()["becker@bau-firma.test"].name.as_deref(),
+            Some("H. Becker")
+        );
     }
 }

@@ -162,8 +162,18 @@ impl<'a> Push<'a> {
         r
     }
 
-    pub fn create(&self, s: &NewSubscription<'_>) -> Result<i64> {
+    /// Add a subscription, unless its device already has `max` live ones (None then). The
+    /// count is taken in the insert's transaction, so two requests at once cannot pass it.
+    pub fn create(&self, s: &NewSubscription<'_>, max: usize) -> Result<Option<i64>> {
         let r = self.0.write(|t| {
+            let live: i64 = t.tx.query_row(
+                "SELECT COUNT(*) FROM push_subscription WHERE device = ?1 AND expires > ?2",
+                params![s.device, now()],
+                |r| r.get(0),
+            )?;
+            if live >= max as i64 {
+                return Ok(None);
+            }
             t.tx.execute(
                 "INSERT INTO push_subscription (device, device_client_id, url, p256dh, auth, server_code, expires, types, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -179,7 +189,7 @@ impl<'a> Push<'a> {
                     now()
                 ],
             )?;
-            Ok(t.tx.last_insert_rowid())
+            Ok(Some(t.tx.last_insert_rowid()))
         });
         self.written(r)
     }
@@ -302,7 +312,7 @@ mod tests {
         let a = s.devices().add("becker", "a", &[], "h1").unwrap();
         let b = s.devices().add("becker", "b", &[], "h2").unwrap();
         let types = vec!["Email".to_string()];
-        let id = s.push().create(&new(a, "https://push.test/secret", Some(&types))).unwrap();
+        let id = s.push().create(&new(a, "https://push.test/secret", Some(&types)), 16).unwrap().unwrap();
         assert_eq!(s.push().of_device(a).unwrap().len(), 1);
         assert!(s.push().of_device(b).unwrap().is_empty());
         assert!(!s.push().update(b, id, &Update { expires: Some(now() + 10), ..Default::default() }).unwrap());
@@ -326,11 +336,24 @@ mod tests {
     fn expired_subscriptions_are_not_live_and_are_removed() {
         let (_d, s) = super::super::test_store();
         let a = s.devices().add("becker", "a", &[], "h1").unwrap();
-        let id = s.push().create(&new(a, "https://push.test/x", None)).unwrap();
+        let id = s.push().create(&new(a, "https://push.test/x", None), 16).unwrap().unwrap();
         assert!(s.push().live(id, now() + 3599).unwrap().is_some());
         assert!(s.push().live(id, now() + 3600).unwrap().is_none());
         assert_eq!(s.push().remove_expired(now()).unwrap(), 0);
         assert_eq!(s.push().remove_expired(now() + 3600).unwrap(), 1);
+    }
+
+    #[test]
+    fn the_limit_per_device_is_counted_in_the_insert() {
+        let (_d, s) = super::super::test_store();
+        let a = s.devices().add("becker", "a", &[], "h1").unwrap();
+        let b = s.devices().add("becker", "b", &[], "h2").unwrap();
+        for _ in 0..2 {
+            assert!(s.push().create(&new(a, "https://push.test/x", None), 2).unwrap().is_some());
+        }
+        assert_eq!(s.push().create(&new(a, "https://push.test/x", None), 2).unwrap(), None);
+        assert!(s.push().create(&new(b, "https://push.test/x", None), 2).unwrap().is_some(), "per device");
+        assert_eq!(s.push().of_device(a).unwrap().len(), 2);
     }
 
     #[test]

@@ -368,7 +368,8 @@ async fn email_and_blob_copy_between_granted_accounts_reach_dovecot() {
     assert_eq!(got["keywords"], json!({"$flagged": true}));
     assert_eq!(got["receivedAt"], dach["receivedAt"], "the original's receivedAt by default");
 
-    // A copy that destroys its original, guarded by the from-account's state.
+    // A copy that destroys its original, guarded by the from-account's state; the same
+    // original copied twice in one call is destroyed once.
     let info_state = d.api(&token, json!([["Email/get", {"accountId": "info", "ids": []}, "s"]])).await[0][1]["state"]
         .as_str()
         .unwrap()
@@ -378,16 +379,19 @@ async fn email_and_blob_copy_between_granted_accounts_reach_dovecot() {
             &token,
             json!([["Email/copy", {"fromAccountId": "info", "accountId": "becker",
                 "onSuccessDestroyOriginal": true, "destroyFromIfInState": info_state,
-                "create": {"k": {"id": keller["id"], "mailboxIds": {&inbox: true}}}}, "c"]]),
+                "create": {"k": {"id": keller["id"], "mailboxIds": {&inbox: true}},
+                           "k2": {"id": keller["id"], "mailboxIds": {&inbox: true}}}}, "c"]]),
         )
         .await;
     assert_eq!(r.len(), 2, "the copy and the implicit Email/set: {r:?}");
     assert_eq!(r[0][0], "Email/copy");
     assert_eq!(r[0][1]["fromAccountId"], "info");
     assert!(r[0][1]["created"]["k"]["id"].is_string(), "{}", r[0]);
+    assert!(r[0][1]["created"]["k2"]["id"].is_string(), "{}", r[0]);
     assert_eq!((r[1][0].as_str(), r[1][2].as_str()), (Some("Email/set"), Some("c")), "{}", r[1]);
     assert_eq!(r[1][1]["accountId"], "info");
     assert_eq!(r[1][1]["destroyed"], json!([keller["id"]]), "{}", r[1]);
+    assert!(r[1][1]["notDestroyed"].as_object().is_none_or(|m| m.is_empty()), "{}", r[1]);
 
     // Dovecot: both copies in becker's INBOX, the destroyed original gone from info's.
     eventually(Duration::from_secs(30), "the copies and the destroy on Dovecot", || {
@@ -395,7 +399,8 @@ async fn email_and_blob_copy_between_granted_accounts_reach_dovecot() {
         async move {
             let mut own = server_subjects(&ub, "INBOX");
             own.sort();
-            own == ["Anfrage Dach", "Anfrage Keller"] && server_subjects(&ui, "INBOX") == ["Anfrage Dach"]
+            own == ["Anfrage Dach", "Anfrage Keller", "Anfrage Keller"]
+                && server_subjects(&ui, "INBOX") == ["Anfrage Dach"]
         }
     })
     .await;

@@ -430,3 +430,46 @@ async fn unknown_import_blob_and_one_mailbox_per_email() {
     assert!(r[2][1]["updated"].get(&id).is_some(), "a move is one mailbox for another: {}", r[2][1]);
     d.stop().await;
 }
+
+/// Email/set create and Email/import read mailboxIds, keywords and receivedAt as Email/copy
+/// does (RFC 8621 section 4.1.1): a keyword that is not `true` and a receivedAt that is not a
+/// UTCDate are invalidProperties, never dropped or taken for "now".
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn creates_and_imports_refuse_false_keywords_and_bad_dates() {
+    let (user, pw) = support::unique_user("jmapstrict");
+    let d = daemon(&user, &pw).await;
+    let drafts = d.mailbox("drafts").await;
+    let eml = b"From: a@kunde.test\r\nSubject: Streng\r\nMessage-ID: <streng@kunde.test>\r\n\r\nHallo\r\n";
+    let blob = d.upload("message/rfc822", eml).await;
+    let draft = |extra: Value| {
+        let mut o = json!({"mailboxIds": {drafts.clone(): true}, "subject": "Streng",
+                           "bodyValues": {"t": {"value": "x"}}, "bodyStructure": {"partId": "t"}});
+        for (k, v) in extra.as_object().unwrap() {
+            o[k] = v.clone();
+        }
+        o
+    };
+    let import = |extra: Value| {
+        let mut o = json!({"blobId": blob.clone(), "mailboxIds": {drafts.clone(): true}});
+        for (k, v) in extra.as_object().unwrap() {
+            o[k] = v.clone();
+        }
+        o
+    };
+    let r = d
+        .api(json!([["Email/set", {"accountId": "becker", "create": {
+            "kw": draft(json!({"keywords": {"$seen": false}})),
+            "date": draft(json!({"receivedAt": "gestern"})),
+        }}, "s"], ["Email/import", {"accountId": "becker", "emails": {
+            "kw": import(json!({"keywords": {"$flagged": false}})),
+            "date": import(json!({"receivedAt": "2026-13-45"})),
+        }}, "i"]]))
+        .await;
+    for res in [&r[0][1], &r[1][1]] {
+        assert_eq!(res["notCreated"]["kw"]["type"], "invalidProperties", "{res}");
+        assert_eq!(res["notCreated"]["kw"]["properties"], json!(["keywords"]), "{res}");
+        assert_eq!(res["notCreated"]["date"]["properties"], json!(["receivedAt"]), "{res}");
+        assert!(res["created"].as_object().is_none_or(|m| m.is_empty()), "{res}");
+    }
+    d.stop().await;
+}

@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::support::{self, free_port, stack_dir};
 
-const USING: [&str; 2] = ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail"];
+const USING: [&str; 3] = ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail", "urn:ietf:params:jmap:submission"];
 
 // ------------------------------------------------------------------ the push service
 
@@ -585,5 +585,48 @@ async fn a_push_is_retried_after_a_server_error_and_a_gone_subscription_is_remov
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     rx.nothing_for(Duration::from_millis(1500), "a retry after 404").await;
+    d.stop().await;
+}
+
+/// An Identity/set is pushed like any other change, with the state Identity/get returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_identity_change_is_pushed_with_the_state_identity_get_gives() {
+    let ca = TestCa::new();
+    let mut rx = Receiver::start(&ca).await;
+    let d = daemon("push-ident", &ca.ca_file()).await;
+    let phone = d.device();
+    let r = d
+        .call(
+            &phone,
+            "PushSubscription/set",
+            json!({"create": {"a": {"deviceClientId": "p", "url": rx.url("ident"), "types": ["Identity"]}}}),
+        )
+        .await;
+    let id = r["created"]["a"]["id"].as_str().unwrap_or_else(|| panic!("{r}")).to_string();
+    let p = rx.next(Duration::from_secs(20), "the PushVerification").await;
+    let v: Value = serde_json::from_slice(&p.body).unwrap();
+    let s = d
+        .call(
+            &phone,
+            "PushSubscription/set",
+            json!({"update": {id.clone(): {"verificationCode": v["verificationCode"]}}}),
+        )
+        .await;
+    assert!(s["updated"].as_object().is_some_and(|u| u.contains_key(&id)), "{s}");
+
+    let u = d
+        .call(
+            &phone,
+            "Identity/set",
+            json!({"accountId": "becker", "update": {"I0": {"name": "Hans Becker, Meister"}}}),
+        )
+        .await;
+    assert!(u["updated"].as_object().is_some_and(|m| m.contains_key("I0")), "{u}");
+    let p = rx.next(Duration::from_secs(20), "a StateChange for the identity").await;
+    let v: Value = serde_json::from_slice(&p.body).unwrap();
+    assert_eq!(v["@type"], "StateChange", "{v}");
+    let g = d.call(&phone, "Identity/get", json!({"accountId": "becker"})).await;
+    assert_eq!(v["changed"]["becker"]["Identity"], g["state"], "{v} {g}");
+    assert_eq!(g["state"], u["newState"], "{g} {u}");
     d.stop().await;
 }

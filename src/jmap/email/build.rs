@@ -193,10 +193,19 @@ fn has_header(headers: &[(String, HeaderValue)], name: &str) -> bool {
     headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
 }
 
-/// The RFC 5322 bytes of a draft. `domain` names the Message-ID's right-hand side.
-pub fn build(d: Draft, domain: &str, now: i64) -> Vec<u8> {
+/// The RFC 5322 bytes of a draft. `domain` names the Message-ID's right-hand side. The root
+/// part's header fields other than `Content-*` land in the same header block as the email's,
+/// so they are written as the email's: a Message-ID or Date given on the root part keeps the
+/// builder from adding its own.
+pub fn build(mut d: Draft, domain: &str, now: i64) -> Vec<u8> {
+    let (content, top): (Vec<_>, Vec<_>) = std::mem::take(&mut d.body.headers)
+        .into_iter()
+        .partition(|(n, _)| n.get(..8).is_some_and(|p| p.eq_ignore_ascii_case("Content-")));
+    d.body.headers = content;
+    d.headers.extend(top);
     let mut b = MessageBuilder::new();
-    if !has_header(&d.headers, "Message-ID") {
+    let given = |name: &str| has_header(&d.headers, name);
+    if !given("Message-ID") {
         let message_id = d.message_id.clone().unwrap_or_else(|| {
             use rand::Rng;
             let n: u64 = rand::rng().random();
@@ -204,7 +213,7 @@ pub fn build(d: Draft, domain: &str, now: i64) -> Vec<u8> {
         });
         b = b.message_id(message_id);
     }
-    if !has_header(&d.headers, "Date") {
+    if !given("Date") {
         b = b.date(d.sent_at.unwrap_or(now));
     }
     for (name, list) in [

@@ -25,6 +25,18 @@ use crate::jmap::body::{self, Form};
 /// How deep a `bodyStructure` may nest.
 pub const MAX_DEPTH: usize = 10;
 
+/// How many leaf parts (a `partId` or a `blobId`) one create may have.
+pub const MAX_LEAVES: usize = 256;
+
+/// How many octets the leaf parts of one create may hold together: the
+/// `maxSizeAttachmentsPerEmail` the session advertises.
+pub const MAX_BYTES: usize = crate::jmap::limits::MAX_SIZE_UPLOAD;
+
+/// The `tooLarge` SetError (RFC 8620 section 5.3) of a create past a limit.
+fn too_large(description: &str) -> Value {
+    json!({"type": "tooLarge", "description": description})
+}
+
 /// The `invalidProperties` SetError naming `props`.
 pub fn invalid<S: AsRef<str>>(props: &[S], description: &str) -> Value {
     let mut list: Vec<&str> = props.iter().map(|p| p.as_ref()).collect();
@@ -375,10 +387,33 @@ fn param(params: &[(String, String)], name: &str) -> Option<String> {
     params.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
 }
 
-/// What a part reads from outside itself.
+/// What a part reads from outside itself, and what the leaves read so far add up to.
 struct Inputs<'a> {
     values: &'a BTreeMap<String, String>,
     blob: &'a mut dyn FnMut(&str) -> Option<Vec<u8>>,
+    leaves: usize,
+    bytes: usize,
+}
+
+impl Inputs<'_> {
+    /// Count one more leaf, refusing the create past [`MAX_LEAVES`] before anything is read.
+    fn leaf(&mut self) -> Result<(), Value> {
+        self.leaves += 1;
+        if self.leaves > MAX_LEAVES {
+            return Err(too_large(&format!("at most {MAX_LEAVES} body parts in one email")));
+        }
+        Ok(())
+    }
+    /// Count `n` more octets of content, refusing the create past [`MAX_BYTES`].
+    fn add(&mut self, n: usize) -> Result<(), Value> {
+        self.bytes = self.bytes.saturating_add(n);
+        if self.bytes > MAX_BYTES {
+            return Err(too_large(&format!(
+                "the body parts of this email come to more than {MAX_BYTES} octets (maxSizeAttachmentsPerEmail)"
+            )));
+        }
+        Ok(())
+    }
 }
 
 const PART_PROPS: &[&str] =
@@ -483,14 +518,19 @@ fn part(
                         .values
                         .get(&id)
                         .ok_or_else(|| invalid(&[at("partId")], "the partId is not in bodyValues"))?;
+                    let value = value.clone();
+                    inp.leaf()?;
+                    inp.add(value.len())?;
                     p.ty = ty.unwrap_or_else(|| default_ty.to_string());
                     if !p.ty.starts_with("text/") {
                         return Err(invalid(&[at("type")], "a part from bodyValues is text/*"));
                     }
-                    p.content = Content::Text(value.clone());
+                    p.content = Content::Text(value);
                 }
                 (None, Some(b)) => {
+                    inp.leaf()?;
                     let data = (inp.blob)(&b).ok_or_else(|| json!({"type": "blobNotFound", "notFound": [b]}))?;
+                    inp.add(data.len())?;
                     p.ty = ty.unwrap_or_else(|| default_ty.to_string());
                     p.charset =
                         s("charset")?.or_else(|| header_charset.map(|(_, c)| c)).map(|c| c.to_ascii_lowercase());
@@ -576,7 +616,9 @@ fn simple_body(o: &Map<String, Value>, inp: &mut Inputs<'_>) -> Result<Part, Val
 }
 
 /// The [`Draft`] of a create, or the SetError that refuses it. `blob` reads a blob the
-/// account may use.
+/// account may use; it is called once per leaf that names a blob (the caller keeps what it
+/// read, so one blob named twice is read once). At most [`MAX_LEAVES`] leaves and
+/// [`MAX_BYTES`] octets of content: past either the create is `tooLarge`.
 pub fn draft(o: &Map<String, Value>, blob: &mut dyn FnMut(&str) -> Option<Vec<u8>>) -> Result<Draft, Value> {
     let same = |k: &str| k.to_string();
     for (k, v) in o {
@@ -626,7 +668,7 @@ pub fn draft(o: &Map<String, Value>, blob: &mut dyn FnMut(&str) -> Option<Vec<u8
     d.headers = fields.into_iter().map(|(_, f, v)| (f, v)).collect();
 
     let values = body_values(o)?;
-    let mut inp = Inputs { values: &values, blob };
+    let mut inp = Inputs { values: &values, blob, leaves: 0, bytes: 0 };
     d.body = if present(o, "bodyStructure") {
         let with: Vec<&str> = ["textBody", "htmlBody", "attachments"].into_iter().filter(|k| present(o, k)).collect();
         if !with.is_empty() {

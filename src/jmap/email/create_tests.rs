@@ -169,6 +169,20 @@ fn message_id_and_date_given_as_headers_are_not_doubled() {
 }
 
 #[test]
+fn message_id_and_date_on_the_root_part_are_not_doubled() {
+    let raw = make(structure(json!({
+        "partId": "t",
+        "header:Message-ID:asMessageIds": ["wurzel@bau-firma.test"],
+        "header:Date:asDate": "2026-11-02T09:15:00Z",
+    })))
+    .unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    assert_eq!(text.matches("Message-ID:").count(), 1, "{text}");
+    assert_eq!(text.matches("\r\nDate:").count() + usize::from(text.starts_with("Date:")), 1, "{text}");
+    assert!(text.contains("<wurzel@bau-firma.test>"), "{text}");
+}
+
+#[test]
 fn the_simple_form_keeps_its_layout() {
     let raw = make(with(json!({
         "textBody": [{"partId": "t"}],
@@ -287,6 +301,26 @@ fn the_rules_of_section_4_6_each_name_the_property() {
     for (o, want) in cases {
         assert_eq!(props(o.clone()), want, "{o}");
     }
+}
+
+#[test]
+fn too_many_leaves_or_octets_are_too_large() {
+    let leaves = |n: usize| structure(json!({"subParts": vec![json!({"blobId": "B1"}); n]}));
+    make(leaves(MAX_LEAVES)).unwrap();
+    let e = refused(leaves(MAX_LEAVES + 1));
+    assert_eq!(e["type"], "tooLarge", "{e}");
+
+    // Two leaves of one big blob: each counts towards maxSizeAttachmentsPerEmail.
+    let half = MAX_BYTES / 2 + 1;
+    let mut reads = 0;
+    let mut big = |_: &str| {
+        reads += 1;
+        Some(vec![b'x'; half])
+    };
+    let o = structure(json!({"subParts": [{"blobId": "B7"}, {"blobId": "B7"}, {"blobId": "B7"}]}));
+    let e = draft(o.as_object().unwrap(), &mut big).unwrap_err();
+    assert_eq!(e["type"], "tooLarge", "{e}");
+    assert_eq!(reads, 2, "nothing is read past the limit");
 }
 
 #[test]

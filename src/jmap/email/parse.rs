@@ -8,7 +8,8 @@
 //! null. A part of a message that is not stored has no `P<email>-<part>` blob, so when part
 //! blob ids are asked for, each leaf's decoded content is stored as an upload of the account
 //! (content-addressed: parsing again stores nothing new; like any upload it is kept at least
-//! a day) and named by that blob's id. That is the only write. A blob without a header
+//! a day) and named by that blob's id. That is the only write: one transaction per parsed
+//! message, for all of its parts. A blob without a header
 //! section is `notParsable`; an unknown one (or one of another account) is `notFound`.
 
 use serde_json::{Map, Value, json};
@@ -44,13 +45,19 @@ const DEFAULT_PROPS: &[&str] = &[
 /// Properties only a stored email has: null here.
 const STORED_ONLY: &[&str] = &["id", "mailboxIds", "keywords", "receivedAt", "threadId"];
 
-/// Stores the decoded bytes of a part and names its blob.
-type StorePart<'a> = &'a mut dyn FnMut(&[u8]) -> Result<String, MethodError>;
+/// Stores the decoded bytes of a message's leaf parts (all at once, in one transaction) and
+/// names their blobs, in order.
+type StoreParts<'a> = &'a mut dyn FnMut(&[&[u8]]) -> Result<Vec<String>, MethodError>;
 
 /// The Email object of the message `raw` (blob `blob_id`), or None when it is not a message.
-/// The leaf parts get blobs of their own through `store_part` when their blob ids are asked
-/// for.
-fn email_of(raw: &[u8], blob_id: &str, b: &BodyArgs, store_part: StorePart<'_>) -> Result<Option<Value>, MethodError> {
+/// The leaf parts get blobs of their own through `store_parts` (called once) when their blob
+/// ids are asked for.
+fn email_of(
+    raw: &[u8],
+    blob_id: &str,
+    b: &BodyArgs,
+    store_parts: StoreParts<'_>,
+) -> Result<Option<Value>, MethodError> {
     let p = crate::message::parse(raw);
     let not_a_message = |why: &str| why.contains("not a message") || why.contains("no header section");
     if p.problem.as_deref().is_some_and(not_a_message) {
@@ -60,12 +67,18 @@ fn email_of(raw: &[u8], blob_id: &str, b: &BodyArgs, store_part: StorePart<'_>) 
     if b.needs_part_blobs()
         && let Some(msg) = MessageParser::default().parse(raw)
     {
-        for (i, part) in msg.parts.iter().enumerate() {
-            part_blobs.push(match (&part.body, body::part_bytes(&msg, i)) {
-                (PartType::Multipart(_), _) | (_, None) => None,
-                (_, Some(bytes)) => Some(store_part(&bytes)?),
-            });
-        }
+        let leaves: Vec<Option<Vec<u8>>> = msg
+            .parts
+            .iter()
+            .enumerate()
+            .map(|(i, part)| match &part.body {
+                PartType::Multipart(_) => None,
+                _ => body::part_bytes(&msg, i),
+            })
+            .collect();
+        let bytes: Vec<&[u8]> = leaves.iter().flatten().map(Vec::as_slice).collect();
+        let mut names = store_parts(&bytes)?.into_iter();
+        part_blobs = leaves.iter().map(|l| l.as_ref().and_then(|_| names.next())).collect();
     }
     let row = EmailRow {
         id: 0,
@@ -89,9 +102,16 @@ fn email_of(raw: &[u8], blob_id: &str, b: &BodyArgs, store_part: StorePart<'_>) 
         has_attachment: p.has_attachment,
         keywords: vec![],
     };
+    // `subject` is `String|null` (RFC 8621 section 4.1.3): null when the message has no
+    // Subject header field. (A stored email keeps only the text, so Email/get cannot tell.)
+    let no_subject = || {
+        MessageParser::default()
+            .parse_headers(raw)
+            .is_none_or(|m| !m.root_part().headers().iter().any(|h| h.name().eq_ignore_ascii_case("Subject")))
+    };
     let mut o = Map::new();
     for prop in &b.props {
-        let v = if STORED_ONLY.contains(&prop.as_str()) {
+        let v = if STORED_ONLY.contains(&prop.as_str()) || (prop == "subject" && no_subject()) {
             Value::Null
         } else if prop == "blobId" {
             json!(blob_id)
@@ -125,8 +145,8 @@ pub fn parse(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
     for id in blob_ids {
         match ctx.blob(&mailbox, &id)? {
             None => not_found.push(id),
-            Some(raw) => match email_of(&raw, &id, &b, &mut |bytes| {
-                Ok(ids::blob(ctx.app.store.blobs().upload(&mailbox, bytes)?))
+            Some(raw) => match email_of(&raw, &id, &b, &mut |parts| {
+                Ok(ctx.app.store.blobs().upload_all(&mailbox, parts)?.into_iter().map(ids::blob).collect())
             })? {
                 Some(e) => {
                     parsed.insert(id, e);
@@ -147,14 +167,17 @@ pub fn parse(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
 mod tests {
     use super::*;
 
-    /// `email_of` with part blobs named B100, B101, ... and never stored.
+    /// `email_of` with part blobs named B100, B101, ... and never stored; all of a message's
+    /// parts are stored in one call.
     fn email(raw: &[u8], b: &BodyArgs) -> Option<Value> {
-        let mut n = 99;
-        email_of(raw, "B7", b, &mut |_| {
-            n += 1;
-            Ok(format!("B{n}"))
+        let mut calls = 0;
+        let e = email_of(raw, "B7", b, &mut |parts| {
+            calls += 1;
+            Ok((0..parts.len()).map(|i| format!("B{}", 100 + i)).collect())
         })
-        .unwrap()
+        .unwrap();
+        assert!(calls <= 1, "the parts of one message are stored in one transaction");
+        e
     }
 
     fn args(props: Option<&[&str]>) -> BodyArgs {
@@ -198,8 +221,29 @@ Sch\xc3\xb6ne Gr\xc3\xbc\xc3\x9fe\r\n";
     }
 
     #[test]
+    fn a_message_without_a_subject_has_a_null_subject() {
+        let e = email(b"From: a@kunde.test\r\nTo: b@bau-firma.test\r\n\r\nHallo\r\n", &args(None)).unwrap();
+        assert_eq!(e["subject"], Value::Null, "{e}");
+        for p in ["messageId", "inReplyTo", "references", "sender", "cc", "bcc", "replyTo", "sentAt"] {
+            assert_eq!(e[p], Value::Null, "{p} is absent: {e}");
+        }
+        let e = email(b"From: a@kunde.test\r\nSubject:\r\n\r\nHallo\r\n", &args(None)).unwrap();
+        assert_eq!(e["subject"], "", "an empty Subject is the empty string: {e}");
+    }
+
+    #[test]
     fn a_blob_that_is_not_a_message_is_not_parsable() {
         assert!(email(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n", &args(None)).is_none());
         assert!(email(b"", &args(None)).is_none());
+    }
+
+    #[test]
+    fn every_leaf_of_a_message_is_stored_in_one_call() {
+        let eml = b"From: a@kunde.test\r\nSubject: Zwei\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n\
+--x\r\nContent-Type: text/plain\r\n\r\nHallo\r\n\
+--x\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=a.pdf\r\n\r\n%PDF\r\n--x--\r\n";
+        let e = email(eml, &args(Some(&["textBody", "attachments"]))).unwrap();
+        assert_eq!(e["textBody"][0]["blobId"], "B100", "{e}");
+        assert_eq!(e["attachments"][0]["blobId"], "B101", "{e}");
     }
 }

@@ -5,16 +5,20 @@
 //! message is in one folder): a create, an import or an update that would give it two is
 //! refused with `tooManyMailboxes`, the `maxMailboxesPerEmail` of 1 the session advertises.
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
 use serde_json::{Map, Value, json};
 
 use super::{build, create};
 use crate::jmap::method::{Ctx, MethodError, MethodResult};
+use crate::jmap::placement::{self, too_many_mailboxes};
 use crate::jmap::set::{SetArgs, SetResponse, check_if_in_state, set_args, set_error};
-use crate::jmap::{ids, limits};
-use crate::store::ObjType;
+use crate::jmap::{body, ids, limits};
 use crate::store::email_set::EmailUpdate;
 use crate::store::email_set::KeywordPatch;
 use crate::store::email_set::MailboxPatch;
+use crate::store::{ObjType, StoreError};
 
 fn parse_update(ctx: &Ctx<'_>, patch: &Map<String, Value>) -> Result<EmailUpdate, Value> {
     let invalid = |p: &str, d: &str| json!({"type": "invalidProperties", "properties": [p], "description": d});
@@ -84,12 +88,6 @@ fn parse_update(ctx: &Ctx<'_>, patch: &Map<String, Value>) -> Result<EmailUpdate
     Ok(u)
 }
 
-/// The SetError of an email given more than one mailbox: the hosted server is IMAP, where a
-/// message is in one folder (`maxMailboxesPerEmail` is 1).
-fn too_many_mailboxes() -> Value {
-    json!({"type": "tooManyMailboxes", "description": "an email is in exactly one mailbox here (maxMailboxesPerEmail 1)"})
-}
-
 /// Refuse a `mailboxIds/X` patch that would leave email `n` in more than one mailbox.
 fn one_mailbox_after(ctx: &Ctx<'_>, mailbox: &str, n: i64, u: EmailUpdate) -> Result<EmailUpdate, Value> {
     let Some(MailboxPatch::Set(pairs)) = &u.folder else { return Ok(u) };
@@ -108,52 +106,75 @@ fn one_mailbox_after(ctx: &Ctx<'_>, mailbox: &str, n: i64, u: EmailUpdate) -> Re
 }
 
 /// Build the raw bytes of a created email from its JMAP properties (`create` checks them,
-/// `build` writes them).
-fn draft_from(ctx: &Ctx<'_>, mailbox: &str, o: &Map<String, Value>) -> Result<Vec<u8>, Value> {
-    let d = create::draft(o, &mut |b| ctx.blob(mailbox, b).ok().flatten())?;
+/// `build` writes them). Each distinct blob id is read once, and each email a `P<email>-<part>`
+/// id names is parsed once; a store error while reading is the method's error, not a missing
+/// blob.
+fn draft_from(ctx: &Ctx<'_>, mailbox: &str, o: &Map<String, Value>) -> Result<Result<Vec<u8>, Value>, MethodError> {
+    let mut messages: HashMap<i64, Option<mail_parser::Message<'static>>> = HashMap::new();
+    let read = |b: &str| -> Result<Option<Vec<u8>>, StoreError> {
+        match ids::parse_blob(b) {
+            Some(ids::BlobRef::Stored(id)) => ctx.app.store.blobs().get(mailbox, id),
+            Some(ids::BlobRef::Part { email, part }) => {
+                let m = match messages.entry(email) {
+                    Entry::Occupied(e) => e.into_mut(),
+                    Entry::Vacant(e) => {
+                        let raw = ctx.app.store.emails().raw(mailbox, email)?;
+                        e.insert(
+                            raw.and_then(|r| mail_parser::MessageParser::default().parse(&r).map(|m| m.into_owned())),
+                        )
+                    }
+                };
+                Ok(m.as_ref().and_then(|m| body::part_bytes(m, part)))
+            }
+            None => Ok(None),
+        }
+    };
+    let mut failed = None;
+    let d = create::draft(o, &mut read_once(read, &mut failed));
+    if let Some(e) = failed {
+        return Err(e.into());
+    }
     let domain = ctx
         .app
         .config
         .mailbox(mailbox)
         .and_then(|m| m.company_domains().into_iter().next())
         .unwrap_or_else(|| "postbote.invalid".into());
-    Ok(build::build(d, &domain, crate::store::now()))
+    Ok(d.map(|d| build::build(d, &domain, crate::store::now())))
 }
 
-/// The one mailbox and the keywords of a create (Email/set or Email/import).
-fn placement(ctx: &Ctx<'_>, o: &Map<String, Value>) -> Result<(i64, Vec<String>), Value> {
-    let invalid = |p: &str, d: &str| json!({"type": "invalidProperties", "properties": [p], "description": d});
-    let mb = o.get("mailboxIds").and_then(Value::as_object).ok_or_else(|| invalid("mailboxIds", "is required"))?;
-    let list: Vec<i64> = mb
-        .iter()
-        .filter(|(_, v)| **v == Value::Bool(true))
-        .map(|(k, _)| {
-            ctx.resolve_id(k)
-                .as_deref()
-                .and_then(ids::parse_mailbox)
-                .ok_or_else(|| invalid("mailboxIds", "unknown mailbox"))
-        })
-        .collect::<Result<_, _>>()?;
-    let folder = match list.as_slice() {
-        [one] => *one,
-        [] => return Err(invalid("mailboxIds", "an email must be in a mailbox")),
-        _ => return Err(too_many_mailboxes()),
-    };
-    let keywords = match o.get("keywords") {
-        None | Some(Value::Null) => vec![],
-        Some(Value::Object(k)) => {
-            k.iter().filter(|(_, v)| **v == Value::Bool(true)).map(|(k, _)| k.to_lowercase()).collect()
+/// `read` behind a memo: each distinct blob id is read once. The first store error is kept in
+/// `failed` (every later read answers None), for the caller to return once the draft is done.
+fn read_once<'a>(
+    mut read: impl FnMut(&str) -> Result<Option<Vec<u8>>, StoreError> + 'a,
+    failed: &'a mut Option<StoreError>,
+) -> impl FnMut(&str) -> Option<Vec<u8>> + 'a {
+    let mut seen: HashMap<String, Option<Vec<u8>>> = HashMap::new();
+    move |b: &str| {
+        if failed.is_some() {
+            return None;
         }
-        Some(_) => return Err(invalid("keywords", "must be an object")),
-    };
-    Ok((folder, keywords))
+        if let Some(v) = seen.get(b) {
+            return v.clone();
+        }
+        match read(b) {
+            Ok(v) => {
+                seen.insert(b.to_string(), v.clone());
+                v
+            }
+            Err(e) => {
+                *failed = Some(e);
+                None
+            }
+        }
+    }
 }
 
-fn received_at(o: &Map<String, Value>) -> i64 {
-    o.get("receivedAt")
-        .and_then(Value::as_str)
-        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
-        .map_or_else(crate::store::now, |d| d.timestamp())
+/// The one mailbox, the keywords and the receivedAt of a create (Email/set or Email/import):
+/// no keywords when none are given, received now when no receivedAt is.
+fn placement(ctx: &Ctx<'_>, o: &Map<String, Value>) -> Result<(i64, Vec<String>, i64), Value> {
+    let p = placement::parse(|s| ctx.resolve_id(s), o)?;
+    Ok((p.folder, p.keywords.unwrap_or_default(), p.received_at.unwrap_or_else(crate::store::now)))
 }
 
 pub fn set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
@@ -166,15 +187,18 @@ pub fn set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
             resp.not_created(cid, json!({"type": "invalidProperties", "description": "must be an object"}));
             continue;
         };
-        let r = placement(ctx, o).and_then(|(folder, kw)| draft_from(ctx, &mailbox, o).map(|raw| (folder, kw, raw)));
-        let (folder, kw, raw) = match r {
+        let r = match placement(ctx, o) {
+            Ok((folder, kw, at)) => draft_from(ctx, &mailbox, o)?.map(|raw| (folder, kw, at, raw)),
+            Err(e) => Err(e),
+        };
+        let (folder, kw, at, raw) = match r {
             Ok(x) => x,
             Err(e) => {
                 resp.not_created(cid, e);
                 continue;
             }
         };
-        match ctx.app.store.emails().create(&mailbox, folder, raw, &kw, received_at(o))? {
+        match ctx.app.store.emails().create(&mailbox, folder, raw, &kw, at)? {
             Ok(c) => {
                 ctx.created.insert(cid.clone(), ids::email(c.id));
                 resp.created(
@@ -270,7 +294,7 @@ pub fn import(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
             resp.not_created(cid, json!({"type": "invalidProperties"}));
             continue;
         };
-        let (folder, kw) = match placement(ctx, o) {
+        let (folder, kw, at) = match placement(ctx, o) {
             Ok(x) => x,
             Err(e) => {
                 resp.not_created(cid, e);
@@ -297,7 +321,7 @@ pub fn import(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
             );
             continue;
         }
-        match ctx.app.store.emails().create(&mailbox, folder, raw, &kw, received_at(o))? {
+        match ctx.app.store.emails().create(&mailbox, folder, raw, &kw, at)? {
             Ok(c) => {
                 ctx.created.insert(cid.clone(), ids::email(c.id));
                 resp.created(cid, json!({"id": ids::email(c.id), "blobId": ids::blob(c.blob_id), "threadId": ids::thread(c.thread_id), "size": c.size}));
@@ -308,4 +332,36 @@ pub fn import(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
         }
     }
     resp.imported(ctx, &account_id, &mailbox, &states)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_blob_named_twice_is_read_once_and_a_store_error_is_kept() {
+        let mut calls = Vec::new();
+        let mut failed = None;
+        {
+            let mut read = read_once(
+                |b: &str| {
+                    calls.push(b.to_string());
+                    match b {
+                        "B1" => Ok(Some(b"one".to_vec())),
+                        "B2" => Err(StoreError::Other("disk".into())),
+                        _ => Ok(None),
+                    }
+                },
+                &mut failed,
+            );
+            assert_eq!(read("B1").as_deref(), Some(&b"one"[..]));
+            assert_eq!(read("B1").as_deref(), Some(&b"one"[..]));
+            assert_eq!(read("B9"), None);
+            assert_eq!(read("B9"), None);
+            assert_eq!(read("B2"), None);
+            assert_eq!(read("B1"), None, "after a store error nothing more is read");
+        }
+        assert_eq!(calls, ["B1", "B9", "B2"]);
+        assert!(failed.is_some(), "the store error is kept for the caller, not taken for a missing blob");
+    }
 }
