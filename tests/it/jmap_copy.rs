@@ -5,153 +5,46 @@
 //! Each test makes its own Dovecot users, data directory, config and ports. Nothing sleeps to
 //! wait for a server: every wait polls for its condition with a timeout.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use jmap_client::client::{Client, Credentials};
-use postbote::app::App;
-use postbote::config::Config;
-use postbote::store::Store;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_util::sync::CancellationToken;
 
-use crate::support::{self, doveadm, free_port, stack_dir};
+use crate::support::jmapd::{self, Daemon};
+use crate::support::{self, doveadm};
 
 const USING: [&str; 3] = ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail", "urn:ietf:params:jmap:submission"];
 
-struct Daemon {
-    _dir: tempfile::TempDir,
-    app: App,
-    url: String,
-    port: u16,
-    stop: CancellationToken,
-    task: tokio::task::JoinHandle<()>,
-}
-
 /// A daemon for these mailboxes: (id, kind, Dovecot user, password).
 async fn daemon(mailboxes: &[(&str, &str, &str, &str)]) -> Daemon {
-    postbote::tls::install_provider();
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let mut text = format!(
-        r#"[agent]
-data_dir = "{data}"
-
-[imap]
-host = "127.0.0.1"
-port = 10993
-tls = "implicit"
-ca_file = "{ca}"
-
-[relay]
-host = "127.0.0.1"
-port = 10587
-
-[control]
-listen = "127.0.0.1:{control}"
-
-[jmap]
-listen = "127.0.0.1:{port}"
-"#,
-        data = dir.path().join("data").display(),
-        ca = stack_dir().join("certs/cert.pem").display(),
-        control = free_port(),
-    );
+    let mut b = jmapd::Builder::new().using(&USING);
     for (id, kind, user, pw) in mailboxes {
-        let pw_file = dir.path().join(format!("{id}.password"));
-        std::fs::write(&pw_file, format!("{pw}\n")).unwrap();
-        text.push_str(&format!(
-            r#"
-[[mailbox]]
-id = "{id}"
-kind = "{kind}"
-name = "Mailbox {id}"
-addresses = ["{id}@bau-firma.test"]
-hosted_address = "{user}"
-password_file = "{pw}"
-folders = ["INBOX", "\\Sent", "\\Drafts", "\\Trash"]
-"#,
-            pw = pw_file.display(),
-        ));
+        b = b.mailbox(jmapd::Mailbox::new(id, user, pw).kind(kind));
     }
-    let config = dir.path().join("postbote.toml");
-    std::fs::write(&config, text).unwrap();
-    let cfg = Config::load(&config).unwrap();
-    let store = Store::open(&cfg.store_path()).unwrap();
-    store.ensure_accounts(cfg.mailboxes.iter().map(|m| m.id.as_str())).unwrap();
-    let app = App::new(Arc::new(cfg), store);
-    let stop = CancellationToken::new();
-    let task = tokio::spawn({
-        let (app, stop) = (app.clone(), stop.clone());
-        async move { postbote::daemon::run(app, stop.cancelled_owned()).await.unwrap() }
-    });
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-        assert!(Instant::now() < deadline, "the JMAP port did not open");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let url = format!("http://127.0.0.1:{port}");
-    Daemon { _dir: dir, app, url, port, stop, task }
+    b.start().await
 }
 
-impl Daemon {
-    /// A device of `mailbox` with these grants, as `postbote device add --grant` makes it.
-    fn device(&self, mailbox: &str, grants: &[&str]) -> String {
-        let (token, hash) = postbote::jmap::auth::new_token();
-        let grants: Vec<String> = grants.iter().map(|s| s.to_string()).collect();
-        self.app.store.devices().add(mailbox, "Testphone", &grants, &hash).unwrap();
-        token
-    }
+/// A raw HTTP/1.1 request with the device's token; returns (status, body). The answer is
+/// never chunked.
+async fn http(d: &Daemon, method: &str, path: &str, token: &str, body: &[u8]) -> (u16, Vec<u8>) {
+    let (status, headers, body) = d.authed(method, path, token, Some("application/json"), body).await;
+    assert!(
+        !headers.iter().any(|(k, v)| k == "transfer-encoding" && v.to_ascii_lowercase().contains("chunked")),
+        "{headers:?}"
+    );
+    (status, body)
+}
 
-    async fn client(&self, token: &str) -> Client {
-        Client::new()
-            .credentials(Credentials::bearer(token))
-            .timeout(Duration::from_secs(30))
-            .connect(&self.url)
-            .await
-            .unwrap()
-    }
+/// One API request with `calls`; the method responses.
+async fn api(d: &Daemon, token: &str, calls: Value) -> Vec<Value> {
+    let body = json!({"using": USING, "methodCalls": calls}).to_string();
+    let (status, b) = http(d, "POST", "/jmap/api/", token, body.as_bytes()).await;
+    let v: Value = serde_json::from_slice(&b).unwrap_or(Value::Null);
+    assert_eq!(status, 200, "{v}");
+    v["methodResponses"].as_array().cloned().unwrap_or_default()
+}
 
-    /// A raw HTTP/1.1 request with the device's token; returns (status, body).
-    async fn http(&self, method: &str, path: &str, token: &str, body: &[u8]) -> (u16, Vec<u8>) {
-        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.unwrap();
-        let head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nAuthorization: Bearer {token}\r\n\
-             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-            body.len()
-        );
-        s.write_all(head.as_bytes()).await.unwrap();
-        s.write_all(body).await.unwrap();
-        let mut out = Vec::new();
-        tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut out))
-            .await
-            .expect("an answer in time")
-            .unwrap();
-        let end = out.windows(4).position(|w| w == b"\r\n\r\n").expect("a header section") + 4;
-        let head = String::from_utf8_lossy(&out[..end]).into_owned();
-        assert!(!head.to_ascii_lowercase().contains("transfer-encoding: chunked"), "{head}");
-        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-        (status, out[end..].to_vec())
-    }
-
-    /// One API request with `calls`; the method responses.
-    async fn api(&self, token: &str, calls: Value) -> Vec<Value> {
-        let body = json!({"using": USING, "methodCalls": calls}).to_string();
-        let (status, b) = self.http("POST", "/jmap/api/", token, body.as_bytes()).await;
-        let v: Value = serde_json::from_slice(&b).unwrap_or(Value::Null);
-        assert_eq!(status, 200, "{v}");
-        v["methodResponses"].as_array().cloned().unwrap_or_default()
-    }
-
-    async fn download(&self, token: &str, account: &str, blob: &str) -> (u16, Vec<u8>) {
-        self.http("GET", &format!("/jmap/download/{account}/{blob}/x.eml"), token, b"").await
-    }
-
-    async fn stop(self) {
-        self.stop.cancel();
-        tokio::time::timeout(Duration::from_secs(30), self.task).await.expect("the daemon stops").unwrap();
-    }
+async fn download(d: &Daemon, token: &str, account: &str, blob: &str) -> (u16, Vec<u8>) {
+    http(d, "GET", &format!("/jmap/download/{account}/{blob}/x.eml"), token, b"").await
 }
 
 /// The subjects of every message in a folder on Dovecot.
@@ -192,7 +85,7 @@ async fn identity_set_is_stored_returned_and_reported_as_a_change() {
     let token = d.device("becker", &[]);
     let client = d.client(&token).await;
 
-    let r = d.api(&token, json!([["Identity/get", {"accountId": "becker"}, "g"]])).await;
+    let r = api(&d, &token, json!([["Identity/get", {"accountId": "becker"}, "g"]])).await;
     let s0 = r[0][1]["state"].as_str().unwrap().to_string();
     assert_eq!(r[0][1]["list"][0]["id"], "I0", "{}", r[0]);
     assert_eq!(r[0][1]["list"][0]["name"], "Mailbox becker");
@@ -333,7 +226,7 @@ async fn email_and_blob_copy_between_granted_accounts_reach_dovecot() {
     let client = d.client(&token).await;
     // Blob/copy (before any email copy shares the blob): the shared email's raw message becomes readable in the own account.
     let blob = dach["blobId"].as_str().unwrap();
-    assert_eq!(d.download(&token, "becker", blob).await.0, 404, "not readable in the own account before");
+    assert_eq!(download(&d, &token, "becker", blob).await.0, 404, "not readable in the own account before");
     let copied = client.blob_copy("info", blob).await.unwrap();
     let r = d
         .api(
@@ -343,8 +236,8 @@ async fn email_and_blob_copy_between_granted_accounts_reach_dovecot() {
         .await;
     assert_eq!(r[0][1]["notCopied"]["B999999"]["type"], "notFound", "{}", r[0]);
     assert_eq!(r[0][1]["copied"][blob], copied.as_str(), "{}", r[0]);
-    let (status, own) = d.download(&token, "becker", &copied).await;
-    let (_, original) = d.download(&token, "info", blob).await;
+    let (status, own) = download(&d, &token, "becker", &copied).await;
+    let (_, original) = download(&d, &token, "info", blob).await;
     assert_eq!(status, 200);
     assert_eq!(own, original);
     assert!(String::from_utf8_lossy(&own).contains("Subject: Anfrage Dach"));
@@ -370,10 +263,11 @@ async fn email_and_blob_copy_between_granted_accounts_reach_dovecot() {
 
     // A copy that destroys its original, guarded by the from-account's state; the same
     // original copied twice in one call is destroyed once.
-    let info_state = d.api(&token, json!([["Email/get", {"accountId": "info", "ids": []}, "s"]])).await[0][1]["state"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let info_state =
+        api(&d, &token, json!([["Email/get", {"accountId": "info", "ids": []}, "s"]])).await[0][1]["state"]
+            .as_str()
+            .unwrap()
+            .to_string();
     let r = d
         .api(
             &token,

@@ -5,158 +5,63 @@
 //! create goes through the `jmap-client` crate, a client we did not write; the rest is raw
 //! JSON, because the error cases are what a client library hides.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use jmap_client::client::{Client, Credentials};
+use jmap_client::client::Client;
 use jmap_client::email::EmailBodyPart;
 use jmap_client::email::Property;
 use mail_parser::MimeHeaders;
-use postbote::app::App;
-use postbote::config::Config;
-use postbote::store::Store;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_util::sync::CancellationToken;
 
-use crate::support::{self, doveadm, free_port, stack_dir};
+use crate::support::{self, doveadm, jmapd};
 
 const USING: [&str; 2] = ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail"];
 const PDF: &[u8] = b"%PDF-1.4\n% Kostenvoranschlag\n";
 
-struct Daemon {
-    _dir: tempfile::TempDir,
-    port: u16,
-    stop: CancellationToken,
-    task: tokio::task::JoinHandle<()>,
+/// A daemon and a phone's token for its mailbox.
+struct Phone {
+    d: jmapd::Daemon,
     token: String,
 }
 
 /// A daemon for one mailbox "becker" on the Dovecot user `user`, and a device token for it.
-async fn daemon(user: &str, pw: &str) -> Daemon {
-    postbote::tls::install_provider();
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let pw_file = dir.path().join("becker.password");
-    std::fs::write(&pw_file, format!("{pw}\n")).unwrap();
-    let text = format!(
-        r#"[agent]
-data_dir = "{data}"
-
-[imap]
-host = "127.0.0.1"
-port = 10993
-tls = "implicit"
-ca_file = "{ca}"
-
-[relay]
-host = "127.0.0.1"
-port = 10587
-
-[control]
-listen = "127.0.0.1:{control}"
-
-[jmap]
-listen = "127.0.0.1:{port}"
-
-[[mailbox]]
-id = "becker"
-kind = "employee"
-name = "Hans Becker"
-addresses = ["becker@bau-firma.test"]
-hosted_address = "{user}"
-password_file = "{pw_file}"
-folders = ["INBOX", "\\Drafts"]
-"#,
-        data = dir.path().join("data").display(),
-        ca = stack_dir().join("certs/cert.pem").display(),
-        control = free_port(),
-        pw_file = pw_file.display(),
-    );
-    let config = dir.path().join("postbote.toml");
-    std::fs::write(&config, text).unwrap();
-    let cfg = Config::load(&config).unwrap();
-    let store = Store::open(&cfg.store_path()).unwrap();
-    store.ensure_accounts(cfg.mailboxes.iter().map(|m| m.id.as_str())).unwrap();
-    let app = App::new(Arc::new(cfg), store);
-    let stop = CancellationToken::new();
-    let task = tokio::spawn({
-        let (app, stop) = (app.clone(), stop.clone());
-        async move { postbote::daemon::run(app, stop.cancelled_owned()).await.unwrap() }
-    });
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-        assert!(Instant::now() < deadline, "the JMAP port did not open");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let (token, hash) = postbote::jmap::auth::new_token();
-    app.store.devices().add("becker", "Testphone", &[], &hash).unwrap();
-    Daemon { _dir: dir, port, stop, task, token }
+async fn daemon(user: &str, pw: &str) -> Phone {
+    let d = jmapd::Builder::new()
+        .using(&USING)
+        .mailbox(jmapd::Mailbox::new("becker", user, pw).name("Hans Becker").folders(r#"["INBOX", "\\Drafts"]"#))
+        .start()
+        .await;
+    let token = d.device("becker", &[]);
+    Phone { d, token }
 }
 
-impl Daemon {
+impl Phone {
     /// A raw HTTP/1.1 request; returns (status, body).
     async fn http(&self, method: &str, path: &str, content_type: &str, body: &[u8]) -> (u16, Vec<u8>) {
-        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.unwrap();
-        let req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nAuthorization: Bearer {}\r\n\
-             Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
-            self.token,
-            body.len()
-        );
-        s.write_all(req.as_bytes()).await.unwrap();
-        s.write_all(body).await.unwrap();
-        let mut out = Vec::new();
-        tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut out))
-            .await
-            .expect("an answer in time")
-            .unwrap();
-        let end = out.windows(4).position(|w| w == b"\r\n\r\n").expect("a header section") + 4;
-        let head = String::from_utf8_lossy(&out[..end]).into_owned();
-        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-        (status, out[end..].to_vec())
+        let (status, _, body) = self.d.authed(method, path, &self.token, Some(content_type), body).await;
+        (status, body)
     }
 
     /// One API request with `calls`; the method responses.
     async fn api(&self, calls: Value) -> Vec<Value> {
-        let body = json!({"using": USING, "methodCalls": calls}).to_string();
-        let (status, b) = self.http("POST", "/jmap/api/", "application/json", body.as_bytes()).await;
-        let v: Value = serde_json::from_slice(&b).unwrap_or(Value::Null);
-        assert_eq!(status, 200, "{v}");
-        v["methodResponses"].as_array().cloned().unwrap_or_default()
+        self.d.api(&self.token, calls).await
     }
 
     async fn upload(&self, ty: &str, data: &[u8]) -> String {
-        let (status, b) = self.http("POST", "/jmap/upload/becker/", ty, data).await;
-        assert_eq!(status, 201);
-        serde_json::from_slice::<Value>(&b).unwrap()["blobId"].as_str().unwrap().to_string()
+        self.d.upload(&self.token, "becker", ty, data).await
     }
 
     /// The id of the mailbox with `role`, once the mirror has brought it in.
     async fn mailbox(&self, role: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let r = self.api(json!([["Mailbox/get", {"accountId": "becker"}, "m"]])).await;
-            if let Some(m) = r[0][1]["list"].as_array().and_then(|l| l.iter().find(|m| m["role"] == role)) {
-                return m["id"].as_str().unwrap().to_string();
-            }
-            assert!(Instant::now() < deadline, "no {role} mailbox after 30 s");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        self.d.mailbox(&self.token, "becker", role).await
     }
 
     async fn client(&self) -> Client {
-        Client::new()
-            .credentials(Credentials::bearer(self.token.as_str()))
-            .timeout(Duration::from_secs(30))
-            .connect(&format!("http://127.0.0.1:{}", self.port))
-            .await
-            .unwrap()
+        self.d.client(&self.token).await
     }
 
     async fn stop(self) {
-        self.stop.cancel();
-        tokio::time::timeout(Duration::from_secs(30), self.task).await.expect("the daemon stops").unwrap();
+        self.d.stop().await;
     }
 }
 

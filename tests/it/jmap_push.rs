@@ -19,15 +19,13 @@ use aws_lc_rs::agreement::{self, ECDH_P256, PrivateKey, UnparsedPublicKey};
 use aws_lc_rs::hmac;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use postbote::app::App;
-use postbote::config::Config;
-use postbote::store::{ObjType, Store};
+use postbote::store::ObjType;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::support::{self, free_port, stack_dir};
+use crate::support::{self, jmapd};
 
 const USING: [&str; 3] = ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail", "urn:ietf:params:jmap:submission"];
 
@@ -273,105 +271,35 @@ impl PhoneKeys {
 
 // ------------------------------------------------------------------ the daemon
 
+/// The daemon for mailbox "becker" and its Dovecot user.
 struct Daemon {
-    _dir: tempfile::TempDir,
-    app: App,
-    port: u16,
+    d: jmapd::Daemon,
     user: String,
-    stop: CancellationToken,
-    task: Option<tokio::task::JoinHandle<()>>,
 }
 
 async fn daemon(tag: &str, push_ca: &Path) -> Daemon {
-    postbote::tls::install_provider();
     let (user, pw) = support::unique_user(tag);
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let pw_file = dir.path().join("becker.password");
-    std::fs::write(&pw_file, format!("{pw}\n")).unwrap();
-    let text = format!(
-        r#"[agent]
-data_dir = "{data}"
-
-[imap]
-host = "127.0.0.1"
-port = 10993
-tls = "implicit"
-ca_file = "{ca}"
-
-[relay]
-host = "127.0.0.1"
-port = 10587
-
-[control]
-listen = "127.0.0.1:{control}"
-
-[jmap]
-listen = "127.0.0.1:{port}"
-push_ca_file = "{push_ca}"
-
-[[mailbox]]
-id = "becker"
-kind = "employee"
-name = "Mailbox becker"
-addresses = ["becker@bau-firma.test"]
-hosted_address = "{user}"
-password_file = "{pw}"
-folders = ["INBOX", "\\Sent", "\\Drafts", "\\Trash"]
-"#,
-        data = dir.path().join("data").display(),
-        ca = stack_dir().join("certs/cert.pem").display(),
-        control = free_port(),
-        push_ca = push_ca.display(),
-        pw = pw_file.display(),
-    );
-    let config = dir.path().join("postbote.toml");
-    std::fs::write(&config, text).unwrap();
-    let cfg = Config::load(&config).unwrap();
-    let store = Store::open(&cfg.store_path()).unwrap();
-    store.ensure_accounts(cfg.mailboxes.iter().map(|m| m.id.as_str())).unwrap();
-    let app = App::new(Arc::new(cfg), store);
-    let stop = CancellationToken::new();
-    let task = tokio::spawn({
-        let (app, stop) = (app.clone(), stop.clone());
-        async move { postbote::daemon::run(app, stop.cancelled_owned()).await.unwrap() }
-    });
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-        assert!(Instant::now() < deadline, "the JMAP port did not open");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    Daemon { _dir: dir, app, port, user, stop, task: Some(task) }
+    let d = jmapd::Builder::new()
+        .using(&USING)
+        .jmap(&format!("push_ca_file = \"{}\"", push_ca.display()))
+        .mailbox(jmapd::Mailbox::new("becker", &user, &pw))
+        .start()
+        .await;
+    Daemon { d, user }
 }
 
 impl Daemon {
     fn device(&self) -> String {
-        let (token, hash) = postbote::jmap::auth::new_token();
-        self.app.store.devices().add("becker", "Testphone", &[], &hash).unwrap();
-        token
+        self.d.device("becker", &[])
     }
 
     /// One JMAP method call; its response arguments.
     async fn call(&self, token: &str, method: &str, args: Value) -> Value {
-        let body = json!({"using": USING, "methodCalls": [[method, args, "c"]]}).to_string();
-        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.unwrap();
-        let req = format!(
-            "POST /jmap/api/ HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nAuthorization: Bearer {token}\r\n\
-             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        s.write_all(req.as_bytes()).await.unwrap();
-        let mut out = Vec::new();
-        tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut out)).await.expect("an answer").unwrap();
-        let end = out.windows(4).position(|w| w == b"\r\n\r\n").expect("a header section") + 4;
-        let v: Value = serde_json::from_slice(&out[end..]).unwrap_or(Value::Null);
-        let r = &v["methodResponses"][0];
-        assert_eq!(r[0], method, "{v}");
-        r[1].clone()
+        self.d.answer(token, method, args).await
     }
 
     fn email_modseq(&self) -> i64 {
-        self.app.store.changes().states("becker").unwrap().map_or(0, |s| s.modseq(ObjType::Email))
+        self.d.app.store.changes().states("becker").unwrap().map_or(0, |s| s.modseq(ObjType::Email))
     }
 
     /// Deliver a message on Dovecot and wait until the mirror stored it.
@@ -390,11 +318,8 @@ impl Daemon {
         }
     }
 
-    async fn stop(mut self) {
-        self.stop.cancel();
-        if let Some(t) = self.task.take() {
-            tokio::time::timeout(Duration::from_secs(30), t).await.expect("the daemon stops").unwrap();
-        }
+    async fn stop(self) {
+        self.d.stop().await;
     }
 }
 
@@ -486,7 +411,7 @@ async fn an_encrypted_subscription_is_verified_then_gets_state_changes_for_new_m
     assert!(changed.contains_key("Email"), "{v}");
     assert!(changed.keys().all(|k| k == "Email" || k == "Mailbox"), "only the subscribed types: {v}");
     // The pushed state is the Email state of the store once the mail was in (or a later one).
-    let stored = d.app.store.changes().states("becker").unwrap().unwrap();
+    let stored = d.d.app.store.changes().states("becker").unwrap().unwrap();
     let pushed = changed["Email"].as_str().unwrap();
     let (epoch, modseq) = pushed.rsplit_once('-').unwrap();
     assert_eq!(epoch, stored.epoch);

@@ -8,120 +8,46 @@
 //! Each test makes its own Dovecot user, data directory, config and ports; nothing sleeps to
 //! wait for a server: every wait polls for its condition with a timeout.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use postbote::app::App;
-use postbote::config::Config;
-use postbote::store::Store;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_util::sync::CancellationToken;
 
-use crate::support::{self, doveadm, free_port, stack_dir};
+use crate::support::{self, doveadm, jmapd};
 
 const USING: [&str; 3] = ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail", "urn:ietf:params:jmap:submission"];
 
-struct Daemon {
-    _dir: tempfile::TempDir,
-    app: App,
-    port: u16,
+/// A daemon and a phone's token for its mailbox.
+struct Phone {
+    d: jmapd::Daemon,
     token: String,
-    stop: CancellationToken,
-    task: tokio::task::JoinHandle<()>,
 }
 
 /// A daemon for one mailbox "becker" (Dovecot user `user`) that also mirrors the folders
 /// `Lager`, `Kunden` and `Kunden/Meier` once the server has them, whose relay sends only during an office session (none is
 /// opened, so submissions wait and can be cancelled), and a phone's token for it.
-async fn daemon(user: &str, pw: &str) -> Daemon {
-    postbote::tls::install_provider();
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let pw_file = dir.path().join("becker.password");
-    std::fs::write(&pw_file, format!("{pw}\n")).unwrap();
-    let text = format!(
-        r#"[agent]
-data_dir = "{data}"
-
-[imap]
-host = "127.0.0.1"
-port = 10993
-tls = "implicit"
-ca_file = "{ca}"
-
-[relay]
-host = "127.0.0.1"
-port = 10587
-send_while = "session"
-
-[control]
-listen = "127.0.0.1:{control}"
-
-[jmap]
-listen = "127.0.0.1:{port}"
-
-[[mailbox]]
-id = "becker"
-kind = "employee"
-name = "Mailbox becker"
-addresses = ["becker@bau-firma.test"]
-hosted_address = "{user}"
-password_file = "{pw_file}"
-folders = ["INBOX", "\\Sent", "\\Drafts", "\\Trash", "Lager", "Kunden", "Kunden/Meier"]
-"#,
-        data = dir.path().join("data").display(),
-        ca = stack_dir().join("certs/cert.pem").display(),
-        control = free_port(),
-        pw_file = pw_file.display(),
-    );
-    let config = dir.path().join("postbote.toml");
-    std::fs::write(&config, text).unwrap();
-    let cfg = Config::load(&config).unwrap();
-    let store = Store::open(&cfg.store_path()).unwrap();
-    store.ensure_accounts(cfg.mailboxes.iter().map(|m| m.id.as_str())).unwrap();
-    let app = App::new(Arc::new(cfg), store);
-    let (token, hash) = postbote::jmap::auth::new_token();
-    app.store.devices().add("becker", "Testphone", &[], &hash).unwrap();
-    let stop = CancellationToken::new();
-    let task = tokio::spawn({
-        let (app, stop) = (app.clone(), stop.clone());
-        async move { postbote::daemon::run(app, stop.cancelled_owned()).await.unwrap() }
-    });
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-        assert!(Instant::now() < deadline, "the JMAP port did not open");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    Daemon { _dir: dir, app, port, token, stop, task }
+async fn daemon(user: &str, pw: &str) -> Phone {
+    let d = jmapd::Builder::new()
+        .using(&USING)
+        .relay(r#"send_while = "session""#)
+        .mailbox(
+            jmapd::Mailbox::new("becker", user, pw)
+                .folders(r#"["INBOX", "\\Sent", "\\Drafts", "\\Trash", "Lager", "Kunden", "Kunden/Meier"]"#),
+        )
+        .start()
+        .await;
+    let token = d.device("becker", &[]);
+    Phone { d, token }
 }
 
-impl Daemon {
+impl Phone {
     /// One API request with `calls`; the method responses' arguments, in order.
     async fn api(&self, calls: Value) -> Vec<Value> {
-        let body = json!({"using": USING, "methodCalls": calls}).to_string();
-        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.unwrap();
-        let req = format!(
-            "POST /jmap/api/ HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nAuthorization: Bearer {}\r\n\
-             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            self.token,
-            body.len()
-        );
-        s.write_all(req.as_bytes()).await.unwrap();
-        let mut out = Vec::new();
-        tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut out))
-            .await
-            .expect("an answer in time")
-            .unwrap();
-        let end = out.windows(4).position(|w| w == b"\r\n\r\n").expect("a header section") + 4;
-        let v: Value = serde_json::from_slice(&out[end..]).unwrap_or(Value::Null);
-        assert!(out.starts_with(b"HTTP/1.1 200"), "{v}");
-        v["methodResponses"].as_array().unwrap().iter().map(|r| r[1].clone()).collect()
+        self.d.api(&self.token, calls).await.iter().map(|r| r[1].clone()).collect()
     }
 
     /// One call; its response's arguments.
     async fn call(&self, name: &str, args: Value) -> Value {
-        self.api(json!([[name, args, "c"]])).await.remove(0)
+        self.d.call(&self.token, name, args).await
     }
 
     /// The ids and queryState of `method` with these arguments (accountId added).
@@ -159,8 +85,7 @@ impl Daemon {
     }
 
     async fn stop(self) {
-        self.stop.cancel();
-        tokio::time::timeout(Duration::from_secs(30), self.task).await.expect("the daemon stops").unwrap();
+        self.d.stop().await;
     }
 }
 
@@ -219,7 +144,7 @@ async fn mailbox_query_changes_turn_the_old_folder_list_into_the_new() {
     let neu = r["created"]["n"]["id"].as_str().unwrap_or_else(|| panic!("{r}")).to_string();
     doveadm(&["mailbox", "create", "-u", &user, "Lager"]);
     doveadm(&["mailbox", "create", "-u", &user, "Kunden"]);
-    postbote::mirror::sync_once(&d.app, "becker", false).await.unwrap();
+    postbote::mirror::sync_once(&d.d.app, "becker", false).await.unwrap();
     let lager = d.mailbox("name", "Lager").await;
     d.mailbox("name", "Kunden").await;
     assert_eq!(d.mailbox("name", "Meier").await, meier, "Meier now sits below Kunden");

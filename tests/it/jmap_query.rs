@@ -8,142 +8,53 @@
 //! Each test makes its own Dovecot user, data directory, config and ports; nothing sleeps to
 //! wait for a server: every wait polls for its condition with a timeout.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use postbote::app::App;
-use postbote::config::Config;
-use postbote::store::Store;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_util::sync::CancellationToken;
 
-use crate::support::{self, free_port, stack_dir};
+use crate::support::{self, jmapd};
 
 const USING: [&str; 3] = ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail", "urn:ietf:params:jmap:submission"];
 
-struct Daemon {
-    _dir: tempfile::TempDir,
-    port: u16,
+/// A daemon and a phone's token for its first mailbox.
+struct Phone {
+    d: jmapd::Daemon,
     token: String,
-    stop: CancellationToken,
-    task: tokio::task::JoinHandle<()>,
 }
 
 /// A daemon for one mailbox "becker" (Dovecot user `user`) and a phone's token for it.
-async fn daemon(user: &str, pw: &str) -> Daemon {
+async fn daemon(user: &str, pw: &str) -> Phone {
     daemon_with(&[("becker", user, pw)]).await
 }
 
 /// A daemon for the mailboxes (id, Dovecot user, password), and a phone's token for the first
 /// that may use the others too.
-async fn daemon_with(mailboxes: &[(&str, &str, &str)]) -> Daemon {
-    postbote::tls::install_provider();
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let mut text = format!(
-        r#"[agent]
-data_dir = "{data}"
-
-[imap]
-host = "127.0.0.1"
-port = 10993
-tls = "implicit"
-ca_file = "{ca}"
-
-[relay]
-host = "127.0.0.1"
-port = 10587
-
-[control]
-listen = "127.0.0.1:{control}"
-
-[jmap]
-listen = "127.0.0.1:{port}"
-"#,
-        data = dir.path().join("data").display(),
-        ca = stack_dir().join("certs/cert.pem").display(),
-        control = free_port(),
-    );
+async fn daemon_with(mailboxes: &[(&str, &str, &str)]) -> Phone {
+    let mut b = jmapd::Builder::new().using(&USING);
     for (id, user, pw) in mailboxes {
-        let pw_file = dir.path().join(format!("{id}.password"));
-        std::fs::write(&pw_file, format!("{pw}\n")).unwrap();
-        text.push_str(&format!(
-            r#"
-[[mailbox]]
-id = "{id}"
-kind = "employee"
-name = "Mailbox {id}"
-addresses = ["{id}@bau-firma.test"]
-hosted_address = "{user}"
-password_file = "{pw_file}"
-folders = ["INBOX", "\\Sent", "\\Drafts", "\\Trash"]
-"#,
-            pw_file = pw_file.display(),
-        ));
+        b = b.mailbox(jmapd::Mailbox::new(id, user, pw));
     }
-    let config = dir.path().join("postbote.toml");
-    std::fs::write(&config, text).unwrap();
-    let cfg = Config::load(&config).unwrap();
-    let store = Store::open(&cfg.store_path()).unwrap();
-    store.ensure_accounts(cfg.mailboxes.iter().map(|m| m.id.as_str())).unwrap();
-    let app = App::new(Arc::new(cfg), store);
-    let (token, hash) = postbote::jmap::auth::new_token();
-    let grants: Vec<String> = mailboxes[1..].iter().map(|m| m.0.to_string()).collect();
-    app.store.devices().add(mailboxes[0].0, "Testphone", &grants, &hash).unwrap();
-    let stop = CancellationToken::new();
-    let task = tokio::spawn({
-        let (app, stop) = (app.clone(), stop.clone());
-        async move { postbote::daemon::run(app, stop.cancelled_owned()).await.unwrap() }
-    });
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-        assert!(Instant::now() < deadline, "the JMAP port did not open");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    Daemon { _dir: dir, port, token, stop, task }
+    let d = b.start().await;
+    let grants: Vec<&str> = mailboxes[1..].iter().map(|m| m.0).collect();
+    let token = d.device(mailboxes[0].0, &grants);
+    Phone { d, token }
 }
 
-impl Daemon {
+impl Phone {
     /// A raw HTTP/1.1 POST to the API; returns (status, headers lowercased, body).
     async fn post(&self, content_type: Option<&str>, body: &[u8]) -> (u16, Vec<(String, String)>, Vec<u8>) {
-        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.unwrap();
-        let mut req = format!(
-            "POST /jmap/api/ HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nAuthorization: Bearer {}\r\n",
-            self.token
-        );
-        if let Some(ct) = content_type {
-            req.push_str(&format!("Content-Type: {ct}\r\n"));
-        }
-        req.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
-        s.write_all(req.as_bytes()).await.unwrap();
-        // A server that refuses a body early may close before it is all written.
-        let _ = s.write_all(body).await;
-        let mut out = Vec::new();
-        let _ =
-            tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut out)).await.expect("an answer in time");
-        let end = out.windows(4).position(|w| w == b"\r\n\r\n").expect("a header section") + 4;
-        let head = String::from_utf8_lossy(&out[..end]).into_owned();
-        let mut lines = head.lines();
-        let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
-        let hdrs = lines
-            .filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string())))
-            .collect();
-        (status, hdrs, out[end..].to_vec())
+        self.d.authed("POST", "/jmap/api/", &self.token, content_type, body).await
     }
 
     /// One API request with `calls`; the method responses' arguments, in order.
     async fn api(&self, calls: Value) -> Vec<Value> {
-        let body = json!({"using": USING, "methodCalls": calls}).to_string();
-        let (status, _, b) = self.post(Some("application/json"), body.as_bytes()).await;
-        let v: Value = serde_json::from_slice(&b).unwrap_or(Value::Null);
-        assert_eq!(status, 200, "{v}");
-        v["methodResponses"].as_array().unwrap().iter().map(|r| r[1].clone()).collect()
+        self.d.api(&self.token, calls).await.iter().map(|r| r[1].clone()).collect()
     }
 
     /// One call; its response's arguments.
     async fn call(&self, name: &str, args: Value) -> Value {
-        self.api(json!([[name, args, "c"]])).await.remove(0)
+        self.d.call(&self.token, name, args).await
     }
 
     /// The ids of an Email/query with these arguments (accountId added).
@@ -173,8 +84,7 @@ impl Daemon {
     }
 
     async fn stop(self) {
-        self.stop.cancel();
-        tokio::time::timeout(Duration::from_secs(30), self.task).await.expect("the daemon stops").unwrap();
+        self.d.stop().await;
     }
 }
 
@@ -197,7 +107,7 @@ fn mail(n: u32, root: u32, subject: &str, extra: &[u8]) -> Vec<u8> {
 }
 
 /// Set `keyword` on the emails `ids` from the phone.
-async fn set_keyword(d: &Daemon, ids: &[&str], keyword: &str) {
+async fn set_keyword(d: &Phone, ids: &[&str], keyword: &str) {
     let update: serde_json::Map<String, Value> =
         ids.iter().map(|id| (id.to_string(), json!({format!("keywords/{keyword}"): true}))).collect();
     let r = d.call("Email/set", json!({"accountId": "becker", "update": update})).await;
@@ -429,7 +339,7 @@ async fn blob_copy_between_the_accounts_of_a_device() {
         let path = format!("/jmap/download/{account}/{blob}/m.eml?accept=message/rfc822");
         let auth = format!("Bearer {}", d.token);
         async move {
-            let mut s = tokio::net::TcpStream::connect(("127.0.0.1", d.port)).await.unwrap();
+            let mut s = tokio::net::TcpStream::connect(("127.0.0.1", d.d.port)).await.unwrap();
             let req =
                 format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nAuthorization: {auth}\r\n\r\n");
             s.write_all(req.as_bytes()).await.unwrap();

@@ -4,17 +4,12 @@
 //! only from a trusted proxy, filters over the documented limits get a JMAP limit error
 //! instead of the store's text, and no string a phone sends can add a header to a message.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use postbote::app::App;
-use postbote::config::Config;
-use postbote::store::Store;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_util::sync::CancellationToken;
 
-use crate::support::{self, free_port, stack_dir};
+use crate::support;
+use crate::support::jmapd::{self, Daemon};
 
 const USING: [&str; 4] = [
     "urn:ietf:params:jmap:core",
@@ -23,164 +18,29 @@ const USING: [&str; 4] = [
     "urn:ietf:params:jmap:vacationresponse",
 ];
 
-struct Daemon {
-    _dir: tempfile::TempDir,
-    app: App,
-    port: u16,
-    stop: CancellationToken,
-    task: tokio::task::JoinHandle<()>,
-}
-
 /// A daemon for one mailbox "becker" (Dovecot user `user`), with `jmap_extra` appended to [jmap].
 async fn daemon(user: &str, pw: &str, jmap_extra: &str) -> Daemon {
-    postbote::tls::install_provider();
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let pw_file = dir.path().join("becker.password");
-    std::fs::write(&pw_file, format!("{pw}\n")).unwrap();
-    let text = format!(
-        r#"[agent]
-data_dir = "{data}"
-
-[imap]
-host = "127.0.0.1"
-port = 10993
-tls = "implicit"
-ca_file = "{ca}"
-
-[relay]
-host = "127.0.0.1"
-port = 10587
-
-[control]
-listen = "127.0.0.1:{control}"
-
-[jmap]
-listen = "127.0.0.1:{port}"
-{jmap_extra}
-
-[[mailbox]]
-id = "becker"
-kind = "employee"
-name = "Hans Becker"
-addresses = ["becker@bau-firma.test"]
-hosted_address = "{user}"
-password_file = "{pw_file}"
-folders = ["INBOX", "\\Sent", "\\Drafts", "\\Trash"]
-"#,
-        data = dir.path().join("data").display(),
-        ca = stack_dir().join("certs/cert.pem").display(),
-        control = free_port(),
-        pw_file = pw_file.display(),
-    );
-    let config = dir.path().join("postbote.toml");
-    std::fs::write(&config, text).unwrap();
-    let cfg = Config::load(&config).unwrap();
-    let store = Store::open(&cfg.store_path()).unwrap();
-    store.ensure_accounts(cfg.mailboxes.iter().map(|m| m.id.as_str())).unwrap();
-    let app = App::new(Arc::new(cfg), store);
-    let stop = CancellationToken::new();
-    let task = tokio::spawn({
-        let (app, stop) = (app.clone(), stop.clone());
-        async move { postbote::daemon::run(app, stop.cancelled_owned()).await.unwrap() }
-    });
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-        assert!(Instant::now() < deadline, "the JMAP port did not open");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    Daemon { _dir: dir, app, port, stop, task }
+    jmapd::Builder::new()
+        .using(&USING)
+        .jmap(jmap_extra)
+        .mailbox(jmapd::Mailbox::new("becker", user, pw).name("Hans Becker"))
+        .start()
+        .await
 }
 
-impl Daemon {
-    fn device(&self) -> String {
-        let (token, hash) = postbote::jmap::auth::new_token();
-        self.app.store.devices().add("becker", "Testphone", &[], &hash).unwrap();
-        token
-    }
+/// `GET /.well-known/jmap` with these headers: (status, Retry-After).
+async fn session(d: &Daemon, headers: &[(&str, &str)]) -> (u16, Option<String>) {
+    let (status, h, _) = d.http("GET", "/.well-known/jmap", headers, b"").await;
+    (status, h.into_iter().find(|(k, _)| k == "retry-after").map(|(_, v)| v))
+}
 
-    /// A raw HTTP/1.1 request; returns (status, headers lowercased, body).
-    async fn http(
-        &self,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: &[u8],
-    ) -> (u16, Vec<(String, String)>, Vec<u8>) {
-        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.unwrap();
-        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
-        for (k, v) in headers {
-            req.push_str(&format!("{k}: {v}\r\n"));
-        }
-        req.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
-        s.write_all(req.as_bytes()).await.unwrap();
-        s.write_all(body).await.unwrap();
-        let mut out = Vec::new();
-        tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut out))
-            .await
-            .expect("an answer in time")
-            .unwrap();
-        let end = out.windows(4).position(|w| w == b"\r\n\r\n").expect("a header section") + 4;
-        let head = String::from_utf8_lossy(&out[..end]).into_owned();
-        let mut lines = head.lines();
-        let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
-        let hdrs = lines
-            .filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string())))
-            .collect();
-        (status, hdrs, out[end..].to_vec())
-    }
-
-    /// `GET /.well-known/jmap` with these headers: (status, Retry-After).
-    async fn session(&self, headers: &[(&str, &str)]) -> (u16, Option<String>) {
-        let (status, h, _) = self.http("GET", "/.well-known/jmap", headers, b"").await;
-        (status, h.into_iter().find(|(k, _)| k == "retry-after").map(|(_, v)| v))
-    }
-
-    /// One API request with `calls`; the method responses.
-    async fn api(&self, token: &str, calls: Value) -> Vec<Value> {
-        let auth = format!("Bearer {token}");
-        let body = json!({"using": USING, "methodCalls": calls}).to_string();
-        let (status, _, b) = self
-            .http(
-                "POST",
-                "/jmap/api/",
-                &[("Authorization", &auth), ("Content-Type", "application/json")],
-                body.as_bytes(),
-            )
-            .await;
-        let v: Value = serde_json::from_slice(&b).unwrap_or(Value::Null);
-        assert_eq!(status, 200, "{v}");
-        v["methodResponses"].as_array().cloned().unwrap_or_default()
-    }
-
-    /// The id of the mailbox with `role`, once the mirror has brought it in.
-    async fn mailbox(&self, token: &str, role: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let r = self.api(token, json!([["Mailbox/get", {"accountId": account()}, "m"]])).await;
-            if let Some(m) = r[0][1]["list"].as_array().and_then(|l| l.iter().find(|m| m["role"] == role)) {
-                return m["id"].as_str().unwrap().to_string();
-            }
-            assert!(Instant::now() < deadline, "no {role} mailbox after 30 s");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// The raw bytes the store keeps of every email of the account.
-    fn stored_raw(&self) -> Vec<String> {
-        let filter = postbote::store::email_query::EmailFilter::And(vec![]);
-        let rows = self.app.store.emails().query("becker", &filter, &[]).unwrap();
-        rows.iter()
-            .map(|(id, _)| {
-                String::from_utf8_lossy(&self.app.store.emails().raw("becker", *id).unwrap().unwrap()).into_owned()
-            })
-            .collect()
-    }
-
-    async fn stop(self) {
-        self.stop.cancel();
-        tokio::time::timeout(Duration::from_secs(30), self.task).await.expect("the daemon stops").unwrap();
-    }
+/// The raw bytes the store keeps of every email of the account.
+fn stored_raw(d: &Daemon) -> Vec<String> {
+    let filter = postbote::store::email_query::EmailFilter::And(vec![]);
+    let rows = d.app.store.emails().query("becker", &filter, &[]).unwrap();
+    rows.iter()
+        .map(|(id, _)| String::from_utf8_lossy(&d.app.store.emails().raw("becker", *id).unwrap().unwrap()).into_owned())
+        .collect()
 }
 
 fn account() -> String {
@@ -222,13 +82,13 @@ fn assert_no_injected_header(raw: &str) {
 async fn no_credential_requests_never_lock_out_a_valid_token() {
     let (user, pw) = support::unique_user("trustnocred");
     let d = daemon(&user, &pw, "").await;
-    let token = d.device();
+    let token = d.device("becker", &[]);
     for i in 0..12 {
-        let (status, retry) = d.session(&[]).await;
+        let (status, retry) = session(&d, &[]).await;
         assert_eq!((status, retry), (401, None), "request {i} without a credential");
     }
     let bearer = format!("Bearer {token}");
-    assert_eq!(d.session(&[("Authorization", &bearer)]).await.0, 200);
+    assert_eq!(session(&d, &[("Authorization", &bearer)]).await.0, 200);
     d.stop().await;
 }
 
@@ -239,11 +99,11 @@ async fn no_credential_requests_never_lock_out_a_valid_token() {
 async fn wrong_tokens_are_limited_but_a_valid_token_is_served() {
     let (user, pw) = support::unique_user("trustwrong");
     let d = daemon(&user, &pw, "").await;
-    let token = d.device();
+    let token = d.device("becker", &[]);
     let mut answers = Vec::new();
     for i in 0..20 {
         let wrong = format!("Bearer wrong-token-{i}");
-        answers.push(d.session(&[("Authorization", &wrong)]).await);
+        answers.push(session(&d, &[("Authorization", &wrong)]).await);
     }
     assert!(answers[..9].iter().all(|a| *a == (401, None)), "{answers:?}");
     let (status, retry) = answers.last().unwrap();
@@ -251,7 +111,7 @@ async fn wrong_tokens_are_limited_but_a_valid_token_is_served() {
     let retry: u64 = retry.as_deref().expect("Retry-After").parse().expect("seconds");
     assert!((1..=3600).contains(&retry), "{retry}");
     let bearer = format!("Bearer {token}");
-    assert_eq!(d.session(&[("Authorization", &bearer)]).await.0, 200);
+    assert_eq!(session(&d, &[("Authorization", &bearer)]).await.0, 200);
     assert_eq!(d.api(&token, json!([["Core/echo", {"hello": true}, "e"]])).await[0][1]["hello"], true);
     d.stop().await;
 }
@@ -265,24 +125,24 @@ async fn wrong_tokens_are_limited_but_a_valid_token_is_served() {
 async fn forwarded_for_counts_only_from_a_trusted_proxy() {
     let (user, pw) = support::unique_user("trustproxy");
     let d = daemon(&user, &pw, "trusted_proxies = [\"127.0.0.1\"]").await;
-    let token = d.device();
+    let token = d.device("becker", &[]);
     let bearer = format!("Bearer {token}");
     let guesser = ("X-Forwarded-For", "203.0.113.66");
     let mut last = (0, None);
     for i in 0..12 {
         let wrong = format!("Bearer wrong-{i}");
-        last = d.session(&[("Authorization", &wrong), guesser]).await;
+        last = session(&d, &[("Authorization", &wrong), guesser]).await;
     }
     assert_eq!(last.0, 429, "{last:?}");
     // Another client behind the proxy: its own count (a wrong token is merely 401) ...
     let other = ("X-Forwarded-For", "198.51.100.7");
-    assert_eq!(d.session(&[("Authorization", "Bearer a-typo"), other]).await, (401, None));
+    assert_eq!(session(&d, &[("Authorization", "Bearer a-typo"), other]).await, (401, None));
     // ... what the client wrote left of the proxy's entry is not believed ...
     let spoofed = ("X-Forwarded-For", "198.51.100.7, 203.0.113.66");
-    assert_eq!(d.session(&[("Authorization", "Bearer wrong-x"), spoofed]).await.0, 429);
+    assert_eq!(session(&d, &[("Authorization", "Bearer wrong-x"), spoofed]).await.0, 429);
     // ... and valid tokens are served, from the other client and from the guessing one.
-    assert_eq!(d.session(&[("Authorization", &bearer), other]).await.0, 200);
-    assert_eq!(d.session(&[("Authorization", &bearer), guesser]).await.0, 200);
+    assert_eq!(session(&d, &[("Authorization", &bearer), other]).await.0, 200);
+    assert_eq!(session(&d, &[("Authorization", &bearer), guesser]).await.0, 200);
     // Wrong passwords for one Basic user name from ever new addresses count against the user
     // name; the right token under that user name is still served.
     use base64::Engine;
@@ -292,25 +152,26 @@ async fn forwarded_for_counts_only_from_a_trusted_proxy() {
     // The tenth is at the limit only if no time passed (scores decay); the eleventh is over it.
     for i in 0..11 {
         let xff = format!("192.0.2.{}", 100 + i);
-        statuses.push(d.session(&[("Authorization", &basic(&format!("guess{i}"))), ("X-Forwarded-For", &xff)]).await.0);
+        statuses
+            .push(session(&d, &[("Authorization", &basic(&format!("guess{i}"))), ("X-Forwarded-For", &xff)]).await.0);
     }
     assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
     assert!(statuses[..9].iter().all(|s| *s == 401), "{statuses:?}");
-    assert_eq!(d.session(&[("Authorization", &basic(&token)), ("X-Forwarded-For", "192.0.2.200")]).await.0, 200);
+    assert_eq!(session(&d, &[("Authorization", &basic(&token)), ("X-Forwarded-For", "192.0.2.200")]).await.0, 200);
     d.stop().await;
 
     // Not a trusted peer: X-Forwarded-For is ignored, so a new address per request does not
     // escape the count of the peer itself.
     let (user, pw) = support::unique_user("trustnoproxy");
     let d = daemon(&user, &pw, "trusted_proxies = [\"192.0.2.1\"]").await;
-    let token = d.device();
+    let token = d.device("becker", &[]);
     let mut statuses = Vec::new();
     for i in 0..12 {
         let (wrong, xff) = (format!("Bearer wrong-{i}"), format!("203.0.113.{i}"));
-        statuses.push(d.session(&[("Authorization", &wrong), ("X-Forwarded-For", &xff)]).await.0);
+        statuses.push(session(&d, &[("Authorization", &wrong), ("X-Forwarded-For", &xff)]).await.0);
     }
     assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
-    assert_eq!(d.session(&[("Authorization", &format!("Bearer {token}"))]).await.0, 200);
+    assert_eq!(session(&d, &[("Authorization", &format!("Bearer {token}"))]).await.0, 200);
     d.stop().await;
 }
 
@@ -332,8 +193,8 @@ async fn oversized_filters_and_sorts_get_limit_errors() {
     let (user, pw) = support::unique_user("trustfilter");
     support::deliver_to_folder(&user, "INBOX", b"From: k@kunde.test\r\nSubject: Angebot\r\n\r\nText\r\n");
     let d = daemon(&user, &pw, "").await;
-    let token = d.device();
-    d.mailbox(&token, "inbox").await;
+    let token = d.device("becker", &[]);
+    d.mailbox(&token, &account(), "inbox").await;
     let wide = json!({"operator": "AND", "conditions": (0..10_000).map(|i| json!({"text": format!("w{i}")})).collect::<Vec<_>>()});
     let mut deep = json!({"text": "angebot"});
     for _ in 0..30 {
@@ -399,8 +260,8 @@ async fn oversized_filters_and_sorts_get_limit_errors() {
 async fn email_set_refuses_header_injection() {
     let (user, pw) = support::unique_user("trustset");
     let d = daemon(&user, &pw, "").await;
-    let token = d.device();
-    let drafts = d.mailbox(&token, "drafts").await;
+    let token = d.device("becker", &[]);
+    let drafts = d.mailbox(&token, &account(), "drafts").await;
     let acc = account();
     // A blob for the attachments.
     let auth = format!("Bearer {token}");
@@ -464,7 +325,7 @@ async fn email_set_refuses_header_injection() {
         assert_eq!(e["properties"], json!([prop]), "attempt {i}: {e}");
     }
     assert!(res["created"]["ok"]["id"].is_string(), "{res}");
-    let raws = d.stored_raw();
+    let raws = stored_raw(&d);
     assert_eq!(raws.len(), 1, "only the valid draft is stored");
     for raw in &raws {
         assert_no_injected_header(raw);
@@ -482,8 +343,8 @@ async fn email_set_refuses_header_injection() {
 async fn vacation_submission_and_identity_refuse_line_breaks() {
     let (user, pw) = support::unique_user("trustvac");
     let d = daemon(&user, &pw, "").await;
-    let token = d.device();
-    let drafts = d.mailbox(&token, "drafts").await;
+    let token = d.device("becker", &[]);
+    let drafts = d.mailbox(&token, &account(), "drafts").await;
     let acc = account();
 
     let r = d
@@ -548,7 +409,7 @@ async fn vacation_submission_and_identity_refuse_line_breaks() {
     assert_eq!(r[2][1]["notUpdated"][&identity]["properties"], json!(["name"]), "{}", r[2]);
     assert_eq!(r[2][1]["updated"], json!({}), "{}", r[2]);
     assert_eq!(r[3][1]["list"][0]["name"], "Hans Becker", "{}", r[3]);
-    for raw in d.stored_raw() {
+    for raw in stored_raw(&d) {
         assert_no_injected_header(&raw);
     }
     d.stop().await;
