@@ -6,7 +6,6 @@
 //! `daemon::run` in-process, so the tests run in parallel. Nothing sleeps to wait for a
 //! server: every wait polls for its condition with a timeout.
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,6 +19,7 @@ use postbote::app::App;
 use postbote::config::Config;
 use postbote::store::Store;
 
+use crate::support::jmapd::{self, Daemon};
 use crate::support::{self, doveadm, free_port, stack_dir};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -72,16 +72,6 @@ where
 
 // --------------------------------------------------------------------------- the daemon
 
-struct Daemon {
-    _dir: tempfile::TempDir,
-    app: App,
-    url: String,
-    port: u16,
-    config: PathBuf,
-    stop: CancellationToken,
-    task: Option<tokio::task::JoinHandle<()>>,
-}
-
 /// A mailbox of the config: (id, kind, Dovecot user, password).
 struct Mb<'a>(&'a str, &'a str, &'a str, &'a str);
 
@@ -116,177 +106,31 @@ async fn daemon_sending_direct(tag: &str) -> SendingDirect {
     let smtp_pw = format!("smtp{nanos}");
     support::stack(&["add-user", &address, &smtp_pw], None);
     let d = daemon_with(&[Mb("becker", "employee", &user, &pw)], Some((&address, &smtp_pw))).await;
-    let (_, token) = d.device("becker", &[]);
+    let token = d.device("becker", &[]);
     let client = d.client(&token).await;
     SendingDirect { d, client, user, address, token, nanos }
 }
 
 /// `tls`: serve JMAP over TLS with the stack's certificate (CN localhost).
 async fn daemon_full(mailboxes: &[Mb<'_>], direct: Option<(&str, &str)>, tls: bool) -> Daemon {
-    postbote::tls::install_provider();
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let mut text = format!(
-        r#"[agent]
-data_dir = "{data}"
-
-[imap]
-host = "127.0.0.1"
-port = 10993
-tls = "implicit"
-ca_file = "{ca}"
-
-[relay]
-host = "127.0.0.1"
-port = 10587
-
-[outbox]
-retry_schedule = ["1s"]
-
-[control]
-listen = "127.0.0.1:{control}"
-
-[jmap]
-listen = "127.0.0.1:{port}"
-"#,
-        data = dir.path().join("data").display(),
-        ca = stack_dir().join("certs/cert.pem").display(),
-        control = free_port(),
-    );
+    let mut b = jmapd::Builder::new().using(&USING).section("[outbox]\nretry_schedule = [\"1s\"]\n");
     if tls {
-        let certs = stack_dir().join("certs");
-        text.push_str(&format!(
-            "tls_cert = \"{}\"\ntls_key = \"{}\"\npublic_url = \"https://localhost:{port}\"\n",
-            certs.join("cert.pem").display(),
-            certs.join("key.pem").display()
-        ));
+        b = b.tls();
     }
     if direct.is_some() {
-        text.push_str(&format!(
-            "\n[direct]\nhost = \"localhost\"\nport = 10587\ntls = \"starttls\"\nca_file = \"{}\"\nsend_while = \"session\"\n",
+        b = b.section(&format!(
+            "[direct]\nhost = \"localhost\"\nport = 10587\ntls = \"starttls\"\nca_file = \"{}\"\nsend_while = \"session\"\n",
             stack_dir().join("certs/cert.pem").display()
         ));
     }
     for (i, Mb(id, kind, user, pw)) in mailboxes.iter().enumerate() {
-        let pw_file = dir.path().join(format!("{id}.password"));
-        std::fs::write(&pw_file, format!("{pw}\n")).unwrap();
-        let direct = direct.filter(|_| i == 0);
-        let address = direct.map_or(format!("{id}@bau-firma.test"), |(a, _)| a.to_string());
-        text.push_str(&format!(
-            r#"
-[[mailbox]]
-id = "{id}"
-kind = "{kind}"
-name = "Mailbox {id}"
-addresses = ["{address}"]
-hosted_address = "{user}"
-password_file = "{pw}"
-folders = ["INBOX", "\\Sent", "\\Drafts", "\\Trash"]
-transport = "{transport}"
-"#,
-            pw = pw_file.display(),
-            transport = if direct.is_some() { "direct" } else { "relay" },
-        ));
-        if let Some((a, smtp_pw)) = direct {
-            let f = dir.path().join("smtp.password");
-            std::fs::write(&f, format!("{smtp_pw}\n")).unwrap();
-            text.push_str(&format!("[mailbox.smtp]\nlogin = \"{a}\"\npassword_file = \"{}\"\n", f.display()));
-        }
+        let mb = jmapd::Mailbox::new(id, user, pw).kind(kind);
+        b = b.mailbox(match direct.filter(|_| i == 0) {
+            Some((address, smtp_pw)) => mb.address(address).transport("direct").smtp(address, smtp_pw),
+            None => mb.transport("relay"),
+        });
     }
-    let config = dir.path().join("postbote.toml");
-    std::fs::write(&config, text).unwrap();
-    let cfg = Config::load(&config).unwrap();
-    let store = Store::open(&cfg.store_path()).unwrap();
-    store.ensure_accounts(cfg.mailboxes.iter().map(|m| m.id.as_str())).unwrap();
-    let app = App::new(Arc::new(cfg), store);
-    let stop = CancellationToken::new();
-    let task = tokio::spawn({
-        let (app, stop) = (app.clone(), stop.clone());
-        async move {
-            postbote::daemon::run(app, stop.cancelled_owned()).await.unwrap();
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-        assert!(Instant::now() < deadline, "the JMAP port did not open");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let url = if tls { format!("https://localhost:{port}") } else { format!("http://127.0.0.1:{port}") };
-    Daemon { _dir: dir, app, url, port, config, stop, task: Some(task) }
-}
-
-impl Daemon {
-    fn device(&self, mailbox: &str, grants: &[&str]) -> (i64, String) {
-        let (token, hash) = postbote::jmap::auth::new_token();
-        let grants: Vec<String> = grants.iter().map(|s| s.to_string()).collect();
-        let id = self.app.store.devices().add(mailbox, "Testphone", &grants, &hash).unwrap();
-        (id, token)
-    }
-
-    async fn client(&self, token: &str) -> Client {
-        Client::new()
-            .credentials(Credentials::bearer(token))
-            .timeout(Duration::from_secs(30))
-            .connect(&self.url)
-            .await
-            .unwrap()
-    }
-
-    /// A raw HTTP/1.1 request; returns (status, headers lowercased, body).
-    async fn http(
-        &self,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: &[u8],
-    ) -> (u16, Vec<(String, String)>, Vec<u8>) {
-        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.unwrap();
-        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
-        let mut has_len = false;
-        for (k, v) in headers {
-            has_len |= k.eq_ignore_ascii_case("content-length");
-            req.push_str(&format!("{k}: {v}\r\n"));
-        }
-        if !has_len {
-            req.push_str(&format!("Content-Length: {}\r\n", body.len()));
-        }
-        req.push_str("\r\n");
-        s.write_all(req.as_bytes()).await.unwrap();
-        // A server that refuses a body early may close before it is all written: read the
-        // answer anyway.
-        let _ = s.write_all(body).await;
-        let mut out = Vec::new();
-        let _ =
-            tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut out)).await.expect("HTTP answer in time");
-        let end = out.windows(4).position(|w| w == b"\r\n\r\n").expect("a header section") + 4;
-        let head = String::from_utf8_lossy(&out[..end]).into_owned();
-        let mut lines = head.lines();
-        let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
-        let hdrs = lines
-            .filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string())))
-            .collect();
-        (status, hdrs, out[end..].to_vec())
-    }
-
-    async fn api(&self, token: &str, body: &Value) -> (u16, Value) {
-        let auth = format!("Bearer {token}");
-        let (status, _, b) = self
-            .http(
-                "POST",
-                "/jmap/api/",
-                &[("Authorization", &auth), ("Content-Type", "application/json")],
-                body.to_string().as_bytes(),
-            )
-            .await;
-        (status, serde_json::from_slice(&b).unwrap_or(Value::Null))
-    }
-
-    async fn stop(mut self) {
-        self.stop.cancel();
-        if let Some(t) = self.task.take() {
-            tokio::time::timeout(Duration::from_secs(30), t).await.expect("the daemon stops").unwrap();
-        }
-    }
+    b.start().await
 }
 
 fn header<'a>(h: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -306,7 +150,7 @@ async fn phone_flow_against_dovecot() {
         deliver(&user, "INBOX", &mail(n, &format!("Anfrage {n}")));
     }
     let d = daemon(&[Mb("becker", "employee", &user, &pw)]).await;
-    let (_, token) = d.device("becker", &[]);
+    let token = d.device("becker", &[]);
     let client = d.client(&token).await;
     assert_eq!(client.session().username(), "becker");
 
@@ -549,7 +393,7 @@ async fn auth_and_account_isolation() {
         let token = token.clone();
         async move {
             let (_, v) = d
-                .api(
+                .post(
                     &token,
                     &json!({"using": USING, "methodCalls": [
                 ["Email/query", {"accountId": "info", "calculateTotal": true}, "q"]]}),
@@ -567,22 +411,22 @@ async fn auth_and_account_isolation() {
         json!(["Email/changes", {"accountId": "mueller", "sinceState": "x"}, "d"]),
         json!(["Email/set", {"accountId": "mueller", "destroy": ["M1"]}, "e"]),
     ] {
-        let (status, v) = d.api(&token, &json!({"using": USING, "methodCalls": [call]})).await;
+        let (status, v) = d.post(&token, &json!({"using": USING, "methodCalls": [call]})).await;
         assert_eq!(status, 200);
         assert_eq!(v["methodResponses"][0][0], "error");
         assert_eq!(v["methodResponses"][0][1]["type"], "accountNotFound", "{v}");
     }
     // Ids of another account are not found through one's own account either.
     let (_, v) = d
-        .api(
+        .post(
             &token,
             &json!({"using": USING, "methodCalls": [["Email/get", {"accountId": "becker", "ids": ["M1", "M2"]}, "a"]]}),
         )
         .await;
     assert_eq!(v["methodResponses"][0][1]["list"], json!([]), "{v}");
-    let (_, plain) = d.device("becker", &[]);
+    let plain = d.device("becker", &[]);
     let (_, v) =
-        d.api(&plain, &json!({"using": USING, "methodCalls": [["Email/query", {"accountId": "info"}, "a"]]})).await;
+        d.post(&plain, &json!({"using": USING, "methodCalls": [["Email/query", {"accountId": "info"}, "a"]]})).await;
     assert_eq!(v["methodResponses"][0][1]["type"], "accountNotFound");
 
     // Revoked: 401 from then on.
@@ -616,7 +460,7 @@ async fn request_errors_limits_and_references() {
     deliver(&user, "INBOX", &mail(1, "Erste"));
     deliver(&user, "INBOX", &format!("From: k@kunde.test\r\nSubject: Re: Erste\r\nMessage-ID: <r1.{}@x>\r\nIn-Reply-To: <m1.{}.5@kunde.test>\r\n\r\nAntwort\r\n", std::process::id(), std::process::id()).into_bytes());
     let d = daemon(&[Mb("becker", "employee", &user, &pw)]).await;
-    let (_, token) = d.device("becker", &[]);
+    let token = d.device("becker", &[]);
     let auth = format!("Bearer {token}");
     let post = |body: Vec<u8>, extra: Vec<(&'static str, String)>| {
         let d = &d;
@@ -660,7 +504,7 @@ async fn request_errors_limits_and_references() {
 
     // Method errors: unknown method, a method outside `using`, bad arguments; later calls still run.
     let (s, v) = d
-        .api(
+        .post(
             &token,
             &json!({"using": ["urn:ietf:params:jmap:core"], "methodCalls": [
             ["Foo/bar", {}, "a"],
@@ -677,13 +521,13 @@ async fn request_errors_limits_and_references() {
     eventually(Duration::from_secs(30), "two emails mirrored", || {
         let (d, token) = (&d, token.clone());
         async move {
-            let (_, v) = d.api(&token, &json!({"using": USING, "methodCalls": [["Email/query", {"accountId": "becker", "calculateTotal": true}, "q"]]})).await;
+            let (_, v) = d.post(&token, &json!({"using": USING, "methodCalls": [["Email/query", {"accountId": "becker", "calculateTotal": true}, "q"]]})).await;
             v["methodResponses"][0][1]["total"] == 2
         }
     })
     .await;
     let (_, v) = d
-        .api(&token, &json!({"using": USING, "methodCalls": [
+        .post(&token, &json!({"using": USING, "methodCalls": [
             ["Email/query", {"accountId": "becker", "sort": [{"property": "receivedAt", "isAscending": false}], "collapseThreads": true, "position": 0, "limit": 10, "calculateTotal": true}, "t0"],
             ["Email/get", {"accountId": "becker", "#ids": {"resultOf": "t0", "name": "Email/query", "path": "/ids"}, "properties": ["threadId"]}, "t1"],
             ["Thread/get", {"accountId": "becker", "#ids": {"resultOf": "t1", "name": "Email/get", "path": "/list/*/threadId"}}, "t2"],
@@ -704,7 +548,7 @@ async fn request_errors_limits_and_references() {
 
     // Changes from a state that is not ours, and a too-small maxChanges.
     let (_, v) = d
-        .api(
+        .post(
             &token,
             &json!({"using": USING, "methodCalls": [
         ["Email/changes", {"accountId": "becker", "sinceState": "0000000000000000-1"}, "a"],
@@ -720,7 +564,7 @@ async fn request_errors_limits_and_references() {
 
 async fn submission_status(d: &Daemon, token: &str, sub_id: &str) -> Value {
     let using = json!(["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail", "urn:ietf:params:jmap:submission"]);
-    let (_, v) = d.api(token, &json!({"using": using, "methodCalls": [["EmailSubmission/get", {"accountId": "becker", "ids": [sub_id]}, "g"]]})).await;
+    let (_, v) = d.post(token, &json!({"using": using, "methodCalls": [["EmailSubmission/get", {"accountId": "becker", "ids": [sub_id]}, "g"]]})).await;
     v["methodResponses"][0][1]["list"][0].clone()
 }
 
@@ -749,7 +593,7 @@ async fn submission_through_the_office_gate_and_vacation() {
     let subject = format!("Angebot {nanos}");
     let using = json!(["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail", "urn:ietf:params:jmap:submission"]);
     let (_, v) = d
-        .api(&token, &json!({"using": using, "methodCalls": [
+        .post(&token, &json!({"using": using, "methodCalls": [
             ["Identity/get", {"accountId": "becker"}, "i"],
             ["Email/set", {"accountId": "becker", "create": {"draft": {
                 "mailboxIds": {drafts.clone(): true}, "keywords": {"$draft": true, "$seen": true},
@@ -779,7 +623,7 @@ async fn submission_through_the_office_gate_and_vacation() {
     // A second submission, cancelled while it waits: it never leaves.
     let rcpt2 = format!("jmapstorno{}x{nanos}@kunde.test", std::process::id());
     let (_, v) = d
-        .api(&token, &json!({"using": using, "methodCalls": [
+        .post(&token, &json!({"using": using, "methodCalls": [
             ["Email/set", {"accountId": "becker", "create": {"d2": {
                 "mailboxIds": {drafts.clone(): true}, "from": [{"email": address}], "to": [{"email": rcpt2}],
                 "subject": "Storno", "textBody": [{"partId": "1"}], "bodyValues": {"1": {"value": "doch nicht"}}}}}, "e"],
@@ -787,7 +631,7 @@ async fn submission_through_the_office_gate_and_vacation() {
         .await;
     let sub2 = v["methodResponses"][1][1]["created"]["s2"]["id"].as_str().unwrap_or_else(|| panic!("{v}")).to_string();
     let (_, v) = d
-        .api(&token, &json!({"using": using, "methodCalls": [["EmailSubmission/set", {"accountId": "becker", "update": {sub2.clone(): {"undoStatus": "canceled"}}}, "c"]]}))
+        .post(&token, &json!({"using": using, "methodCalls": [["EmailSubmission/set", {"accountId": "becker", "update": {sub2.clone(): {"undoStatus": "canceled"}}}, "c"]]}))
         .await;
     assert!(v["methodResponses"][0][1]["updated"].get(&sub2).is_some(), "{v}");
     assert_eq!(submission_status(&d, &token, &sub2).await["undoStatus"], "canceled");
@@ -817,7 +661,7 @@ async fn submission_through_the_office_gate_and_vacation() {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let (_, v) = d
-            .api(&token, &json!({"using": using, "methodCalls": [["EmailSubmission/changes", {"accountId": "becker", "sinceState": sub_state}, "c"]]}))
+            .post(&token, &json!({"using": using, "methodCalls": [["EmailSubmission/changes", {"accountId": "becker", "sinceState": sub_state}, "c"]]}))
             .await;
         if v["methodResponses"][0][1]["updated"].as_array().is_some_and(|u| u.contains(&json!(sub_id))) {
             break;
@@ -826,7 +670,7 @@ async fn submission_through_the_office_gate_and_vacation() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let (_, v) = d
-        .api(&token, &json!({"using": using, "methodCalls": [
+        .post(&token, &json!({"using": using, "methodCalls": [
             ["EmailSubmission/query", {"accountId": "becker", "filter": {"emailIds": [email_id], "undoStatus": "final"}, "sort": [{"property": "sentAt"}]}, "q"],
             ["EmailSubmission/set", {"accountId": "becker", "update": {sub_id.clone(): {"undoStatus": "canceled"}}}, "c"],
             ["PushSubscription/set", {"create": {"p": {"deviceClientId": "x", "url": "http://push.example/x", "types": null}}}, "p"]]}))
@@ -873,7 +717,7 @@ async fn submission_through_the_office_gate_and_vacation() {
     assert_eq!(copies, 1, "one copy of the submitted message in Sent on Dovecot, not two");
 
     // Vacation from the phone is what the auto-responder decides on.
-    let msg = d._dir.path().join("kunde.eml");
+    let msg = d.dir.path().join("kunde.eml");
     std::fs::write(&msg, format!("Return-Path: <kunde@kunde.test>\r\nFrom: Kunde <kunde@kunde.test>\r\nTo: {address}\r\nSubject: Frage\r\nMessage-ID: <q{nanos}@kunde.test>\r\nDate: Mon, 2 Nov 2026 09:15:00 +0100\r\n\r\nHallo\r\n")).unwrap();
     let tz = d.app.config.agent.time_zone;
     let at = (chrono::Utc::now() + chrono::Duration::days(1)).with_timezone(&tz).format("%Y-%m-%dT%H:%M").to_string();
@@ -894,7 +738,7 @@ async fn submission_through_the_office_gate_and_vacation() {
     let from = (chrono::Utc::now() - chrono::Duration::days(1)).format("%Y-%m-%dT%H:%M:%SZ").to_string();
     let to = (chrono::Utc::now() + chrono::Duration::days(10)).format("%Y-%m-%dT%H:%M:%SZ").to_string();
     let (_, v) = d
-        .api(&token, &json!({"using": vusing, "methodCalls": [
+        .post(&token, &json!({"using": vusing, "methodCalls": [
             ["VacationResponse/set", {"accountId": "becker", "update": {"singleton": {"isEnabled": true, "fromDate": from, "toDate": to, "textBody": "Bin im Urlaub."}}}, "v"],
             ["VacationResponse/get", {"accountId": "becker"}, "g"],
             ["VacationResponse/set", {"accountId": "becker", "create": {"x": {}}, "destroy": ["singleton"]}, "w"]]}))
@@ -965,7 +809,7 @@ async fn writeback_survives_restart_and_merges_with_server_flags() {
 async fn tls_listener_serves_the_session() {
     let (user, pw) = support::unique_user("jmaptls");
     let d = daemon_full(&[Mb("becker", "employee", &user, &pw)], None, true).await;
-    let (_, token) = d.device("becker", &[]);
+    let token = d.device("becker", &[]);
     // Plain HTTP on the TLS port gets no JMAP answer.
     let mut s = tokio::net::TcpStream::connect(("127.0.0.1", d.port)).await.unwrap();
     s.write_all(b"GET /.well-known/jmap HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await.unwrap();
@@ -998,8 +842,8 @@ async fn concurrency_and_upload_limits_are_enforced() {
     use postbote::jmap::limits;
     let (user, pw) = support::unique_user("jmaplimits");
     let d = daemon(&[Mb("becker", "employee", &user, &pw)]).await;
-    let (_, token) = d.device("becker", &[]);
-    let (_, other) = d.device("becker", &[]);
+    let token = d.device("becker", &[]);
+    let other = d.device("becker", &[]);
     let auth = format!("Authorization: Bearer {token}\r\n");
     let echo = json!({"using": USING, "methodCalls": [["Core/echo", {"hello": true}, "0"]]});
 
@@ -1025,7 +869,7 @@ async fn concurrency_and_upload_limits_are_enforced() {
                 *s = hold().await;
             }
         }
-        let (status, v) = d.api(&token, &echo).await;
+        let (status, v) = d.post(&token, &echo).await;
         if status == 429 {
             break v;
         }
@@ -1036,12 +880,12 @@ async fn concurrency_and_upload_limits_are_enforced() {
     assert_eq!(refused["type"], "urn:ietf:params:jmap:error:limit", "{refused}");
     assert_eq!(refused["limit"], "maxConcurrentRequests", "{refused}");
     // The limit is per device: another phone of the same mailbox is served meanwhile.
-    let (status, v) = d.api(&other, &echo).await;
+    let (status, v) = d.post(&other, &echo).await;
     assert_eq!((status, &v["methodResponses"][0][1]["hello"]), (200, &json!(true)), "{v}");
     drop(held);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let (status, v) = d.api(&token, &echo).await;
+        let (status, v) = d.post(&token, &echo).await;
         if status == 200 {
             break;
         }
@@ -1082,7 +926,7 @@ async fn a_mailbox_made_on_the_phone_is_mirrored_and_survives_rediscovery() {
     deliver(&user, "INBOX", &mail(1, "Auftrag Meier"));
     deliver(&user, "INBOX", &mail(2, "Auftrag Schulz"));
     let d = daemon(&[Mb("becker", "employee", &user, &pw)]).await;
-    let (_, token) = d.device("becker", &[]);
+    let token = d.device("becker", &[]);
     let mut m1 = None;
     eventually(Duration::from_secs(30), "the two messages mirrored", || {
         let l = d.app.store.messages().list("becker", Some("INBOX"), 10).unwrap();
@@ -1093,7 +937,7 @@ async fn a_mailbox_made_on_the_phone_is_mirrored_and_survives_rediscovery() {
     let email_id = postbote::jmap::ids::email(m1.unwrap());
 
     let (s, v) = d
-        .api(
+        .post(
             &token,
             &json!({"using": USING, "methodCalls": [
                 ["Mailbox/set", {"accountId": "becker", "create": {"k": {"name": "Erledigt"}}}, "0"],
@@ -1117,7 +961,7 @@ async fn a_mailbox_made_on_the_phone_is_mirrored_and_survives_rediscovery() {
         async move {
             postbote::mirror::sync_once(&d.app, "becker", false).await.unwrap();
             let (_, v) = d
-                .api(
+                .post(
                     &token,
                     &json!({"using": USING, "methodCalls": [
                         ["Mailbox/get", {"accountId": "becker", "ids": [mbox.clone()], "properties": ["name", "totalEmails"]}, "0"],
@@ -1137,7 +981,7 @@ async fn a_mailbox_made_on_the_phone_is_mirrored_and_survives_rediscovery() {
 
     // Renamed on the phone: the server follows and the mirror keeps it under the new name.
     let (_, v) = d
-        .api(
+        .post(
             &token,
             &json!({"using": USING, "methodCalls": [
                 ["Mailbox/set", {"accountId": "becker", "update": {mbox.clone(): {"name": "Erledigt 2026"}}}, "0"]]}),
@@ -1162,7 +1006,7 @@ async fn nested_mailboxes_follow_the_server_hierarchy() {
     let (user, pw) = support::unique_user("jmapnest");
     deliver(&user, "INBOX", &mail(1, "Auftrag"));
     let d = daemon(&[Mb("becker", "employee", &user, &pw)]).await;
-    let (_, token) = d.device("becker", &[]);
+    let token = d.device("becker", &[]);
     eventually(Duration::from_secs(30), "the first sync", || {
         std::future::ready(d.app.store.messages().list("becker", Some("INBOX"), 10).unwrap().len() == 1)
     })
@@ -1170,7 +1014,7 @@ async fn nested_mailboxes_follow_the_server_hierarchy() {
     let call = |calls: Value| {
         let (d, token) = (&d, token.clone());
         async move {
-            let (s, v) = d.api(&token, &json!({"using": USING, "methodCalls": calls})).await;
+            let (s, v) = d.post(&token, &json!({"using": USING, "methodCalls": calls})).await;
             assert_eq!(s, 200, "{v}");
             v["methodResponses"].clone()
         }

@@ -274,7 +274,7 @@ port = 10587
         } else {
             self.using
         };
-        Daemon { app, url, port, config, using, stop, task: Some(task), _dir: dir }
+        Daemon { app, url, port, config, using, stop, task: Some(task), dir }
     }
 }
 
@@ -296,7 +296,8 @@ pub struct Daemon {
     using: Vec<String>,
     stop: CancellationToken,
     task: Option<tokio::task::JoinHandle<()>>,
-    _dir: tempfile::TempDir,
+    /// The data directory and config; a test may keep files of its own there.
+    pub dir: tempfile::TempDir,
 }
 
 impl Daemon {
