@@ -8,17 +8,14 @@
 //! `mirror::writeback::drain_scheduled` on a real session, so each test decides exactly when
 //! the write-back runs. Each test has its own Dovecot user.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use postbote::app::App;
-use postbote::config::Config;
 use postbote::mirror::Mirror;
 use postbote::mirror::writeback::{RetrySchedule, drain_scheduled};
-use postbote::store::Store;
 
-use crate::support::{ca_file, doveadm, unique_user};
+use crate::support::{doveadm, jmapd, unique_user};
 
 pub const ID: &str = "becker";
 
@@ -27,35 +24,6 @@ pub struct Env {
     pub app: App,
     pub user: String,
     _dir: tempfile::TempDir,
-}
-
-fn config_text(dir: &Path, user: &str, pw: &Path, folders: &str) -> String {
-    format!(
-        r#"[agent]
-data_dir = "{data}"
-
-[imap]
-host = "127.0.0.1"
-port = 10993
-tls = "implicit"
-ca_file = "{ca}"
-
-[relay]
-host = "127.0.0.1"
-port = 10587
-
-[[mailbox]]
-id = "{ID}"
-name = "Hans Becker"
-addresses = ["becker@bau-firma.test"]
-hosted_address = "{user}"
-password_file = "{pw}"
-folders = {folders}
-"#,
-        data = dir.join("data").display(),
-        ca = ca_file().display(),
-        pw = pw.display(),
-    )
 }
 
 impl Env {
@@ -71,17 +39,9 @@ impl Env {
 
     /// An environment for an existing user.
     pub fn for_user(user: &str, password: &str, folders: &str) -> Env {
-        postbote::tls::install_provider();
-        let user = user.to_string();
-        let dir = tempfile::tempdir().unwrap();
-        let pw = dir.path().join("password");
-        std::fs::write(&pw, format!("{password}\n")).unwrap();
-        let config = dir.path().join("postbote.toml");
-        std::fs::write(&config, config_text(dir.path(), &user, &pw, folders)).unwrap();
-        let cfg = Config::load(&config).unwrap();
-        let store = Store::open(&cfg.store_path()).unwrap();
-        store.ensure_accounts([ID]).unwrap();
-        Env { app: App::new(Arc::new(cfg), store), user, _dir: dir }
+        let mailbox = jmapd::Mailbox::new(ID, user, password).default_kind().name("Hans Becker").folders(folders);
+        let setup = jmapd::Builder::new().mailbox(mailbox).open();
+        Env { app: setup.app, user: user.to_string(), _dir: setup.dir }
     }
 
     pub async fn sync(&self) {
