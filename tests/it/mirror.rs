@@ -12,20 +12,17 @@
 //! condition with a timeout.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use postbote::app::App;
-use postbote::config::Config;
 use postbote::mirror;
-use postbote::store::Store;
 use tokio_util::sync::CancellationToken;
 
 // ------------------------------------------------------------------------------ the stack
 
-use crate::support::{self, Server, ca_file, unique_user};
+use crate::support::{self, Server, jmapd, unique_user};
 
 /// Makes `dovecot::NAME` and `cyrus::NAME` test functions from each `async fn NAME(srv: Server)`.
 macro_rules! on_both_servers {
@@ -77,35 +74,9 @@ struct Env {
 
 const ID: &str = "becker";
 
-fn config_text(dir: &Path, user: &str, password_file: &Path, folders: &str, port: u16) -> String {
-    format!(
-        r#"[agent]
-data_dir = "{data}"
-batch_size = 200
-
-[imap]
-host = "127.0.0.1"
-port = {port}
-tls = "implicit"
-ca_file = "{ca}"
-
-[relay]
-host = "127.0.0.1"
-port = 10587
-
-[[mailbox]]
-id = "{ID}"
-name = "Hans Becker"
-addresses = ["becker@bau-firma.test"]
-hosted_address = "{user}"
-login = "{user}"
-password_file = "{pw}"
-folders = {folders}
-"#,
-        data = dir.join("data").display(),
-        ca = ca_file().display(),
-        pw = password_file.display(),
-    )
+/// The mailbox "becker" on `user`, following `folders` (a TOML array).
+fn mailbox(user: &str, pw: &str, folders: &str) -> jmapd::Mailbox {
+    jmapd::Mailbox::new(ID, user, pw).default_kind().name("Hans Becker").login(user).folders(folders)
 }
 
 /// A data directory and config for `user` (password `pw`) on `srv`, mirroring `folders`
@@ -116,16 +87,9 @@ fn env_for(srv: Server, user: &str, pw: &str, folders: &str) -> Env {
 
 /// The same against the server listening for IMAPS on `port` (the spare Dovecot, say).
 fn env_on(srv: Server, user: &str, pw: &str, folders: &str, port: u16) -> Env {
-    postbote::tls::install_provider();
-    let dir = tempfile::tempdir().unwrap();
-    let pw_file = dir.path().join("password");
-    std::fs::write(&pw_file, format!("{pw}\n")).unwrap();
-    let config = dir.path().join("postbote.toml");
-    std::fs::write(&config, config_text(dir.path(), user, &pw_file, folders, port)).unwrap();
-    let cfg = Config::load(&config).unwrap();
-    let store = Store::open(&cfg.store_path()).unwrap();
-    store.ensure_accounts([ID]).unwrap();
-    Env { app: App::new(Arc::new(cfg), store), dir, user: user.to_string(), config, srv }
+    let setup =
+        jmapd::Builder::new().agent("batch_size = 200").imap_port(port).mailbox(mailbox(user, pw, folders)).open();
+    Env { app: setup.app, dir: setup.dir, user: user.to_string(), config: setup.config, srv }
 }
 
 fn env(srv: Server, tag: &str) -> Env {
@@ -517,12 +481,11 @@ async fn a_wrong_password_is_reported_and_not_retried_in_a_loop(srv: Server) {
 #[test]
 fn a_broken_config_names_the_key() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("postbote.toml");
-    let pw = dir.path().join("pw");
-    std::fs::write(&pw, "x\n").unwrap();
-    let text =
-        config_text(dir.path(), "x@handwerk.test", &pw, r#"["INBOX"]"#, 10993).replace("port = 10993", "port = 99999");
-    std::fs::write(&cfg, text).unwrap();
+    let cfg = jmapd::Builder::new()
+        .agent("batch_size = 200")
+        .imap_port(99_999u32)
+        .mailbox(mailbox("x@handwerk.test", "x", r#"["INBOX"]"#))
+        .write(dir.path());
     let out = Command::new(env!("CARGO_BIN_EXE_postbote"))
         .arg("--config")
         .arg(&cfg)

@@ -109,7 +109,7 @@ impl Mailbox {
 pub struct Builder {
     mailboxes: Vec<Mailbox>,
     agent: String,
-    imap_port: Option<u16>,
+    imap_port: Option<u32>,
     relay: String,
     jmap: String,
     sections: String,
@@ -134,9 +134,10 @@ impl Builder {
         self
     }
 
-    /// Another IMAPS port than Dovecot's 10993 (Cyrus, the spare Dovecot).
-    pub fn imap_port(mut self, port: u16) -> Builder {
-        self.imap_port = Some(port);
+    /// Another IMAPS port than Dovecot's 10993 (Cyrus, the spare Dovecot), or a number that
+    /// is no port for a test of the config check.
+    pub fn imap_port(mut self, port: impl Into<u32>) -> Builder {
+        self.imap_port = Some(port.into());
         self
     }
 
@@ -235,6 +236,14 @@ port = 10587
             }
         }
         text
+    }
+
+    /// Writes `postbote.toml` without listeners (and the password files) into `dir`, and
+    /// nothing else: for a test of the config check itself. Its path.
+    pub fn write(&self, dir: &Path) -> PathBuf {
+        let config = dir.join("postbote.toml");
+        std::fs::write(&config, self.text(dir, None)).unwrap();
+        config
     }
 
     fn setup(&self, listen: Option<(u16, u16)>) -> Setup {
