@@ -19,8 +19,8 @@ use postbote::app::App;
 use postbote::config::Config;
 use postbote::store::Store;
 
-use crate::support::jmapd::{self, Daemon};
-use crate::support::{self, doveadm, free_port, stack_dir};
+use crate::support::jmapd::{self, Daemon, eventually};
+use crate::support::{self, doveadm, free_port, server_subjects, stack_dir};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
@@ -43,11 +43,6 @@ fn server_flags(user: &str, folder: &str) -> Vec<(u32, String)> {
         .collect()
 }
 
-fn server_subjects(user: &str, folder: &str) -> Vec<String> {
-    let out = doveadm(&["-f", "tab", "fetch", "-u", user, "hdr.subject", "mailbox", folder, "all"]);
-    out.lines().skip(1).map(|l| l.trim().to_string()).collect()
-}
-
 fn mail(n: u32, subject: &str) -> Vec<u8> {
     format!(
         "From: Kunde {n} <kunde{n}@kunde.test>\r\nTo: becker@bau-firma.test\r\nSubject: {subject}\r\n\
@@ -56,18 +51,6 @@ fn mail(n: u32, subject: &str) -> Vec<u8> {
         subject.len()
     )
     .into_bytes()
-}
-
-async fn eventually<F, Fut>(limit: Duration, what: &str, mut cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + limit;
-    while !cond().await {
-        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 // --------------------------------------------------------------------------- the daemon

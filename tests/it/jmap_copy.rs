@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::support::jmapd::{self, Daemon};
-use crate::support::{self, doveadm};
+use crate::support::jmapd::{self, Daemon, eventually};
+use crate::support::{self, server_subjects};
 
 const USING: [&str; 3] = ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail", "urn:ietf:params:jmap:submission"];
 
@@ -47,12 +47,6 @@ async fn download(d: &Daemon, token: &str, account: &str, blob: &str) -> (u16, V
     http(d, "GET", &format!("/jmap/download/{account}/{blob}/x.eml"), token, b"").await
 }
 
-/// The subjects of every message in a folder on Dovecot.
-fn server_subjects(user: &str, folder: &str) -> Vec<String> {
-    let out = doveadm(&["-f", "tab", "fetch", "-u", user, "hdr.subject", "mailbox", folder, "all"]);
-    out.lines().skip(1).map(|l| l.trim().to_string()).collect()
-}
-
 fn mail(n: u32, subject: &str) -> Vec<u8> {
     format!(
         "From: Kunde {n} <kunde{n}@kunde.test>\r\nTo: info@bau-firma.test\r\nSubject: {subject}\r\n\
@@ -61,18 +55,6 @@ fn mail(n: u32, subject: &str) -> Vec<u8> {
         subject.len()
     )
     .into_bytes()
-}
-
-async fn eventually<F, Fut>(limit: Duration, what: &str, mut cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + limit;
-    while !cond().await {
-        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// Identity/set changes the five settable properties of a configured identity; Identity/get

@@ -7,62 +7,25 @@
 
 use std::time::{Duration, Instant};
 
-use jmap_client::client::Client;
 use jmap_client::email::EmailBodyPart;
 use jmap_client::email::Property;
 use mail_parser::MimeHeaders;
 use serde_json::{Value, json};
 
-use crate::support::{self, doveadm, jmapd};
+use crate::support::jmapd::{self, Phone};
+use crate::support::{self, doveadm};
 
 const USING: [&str; 2] = ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail"];
 const PDF: &[u8] = b"%PDF-1.4\n% Kostenvoranschlag\n";
 
-/// A daemon and a phone's token for its mailbox.
-struct Phone {
-    d: jmapd::Daemon,
-    token: String,
-}
-
 /// A daemon for one mailbox "becker" on the Dovecot user `user`, and a device token for it.
 async fn daemon(user: &str, pw: &str) -> Phone {
-    let d = jmapd::Builder::new()
+    jmapd::Builder::new()
         .using(&USING)
         .mailbox(jmapd::Mailbox::new("becker", user, pw).name("Hans Becker").folders(r#"["INBOX", "\\Drafts"]"#))
         .start()
-        .await;
-    let token = d.device("becker", &[]);
-    Phone { d, token }
-}
-
-impl Phone {
-    /// A raw HTTP/1.1 request; returns (status, body).
-    async fn http(&self, method: &str, path: &str, content_type: &str, body: &[u8]) -> (u16, Vec<u8>) {
-        let (status, _, body) = self.d.authed(method, path, &self.token, Some(content_type), body).await;
-        (status, body)
-    }
-
-    /// One API request with `calls`; the method responses.
-    async fn api(&self, calls: Value) -> Vec<Value> {
-        self.d.api(&self.token, calls).await
-    }
-
-    async fn upload(&self, ty: &str, data: &[u8]) -> String {
-        self.d.upload(&self.token, "becker", ty, data).await
-    }
-
-    /// The id of the mailbox with `role`, once the mirror has brought it in.
-    async fn mailbox(&self, role: &str) -> String {
-        self.d.mailbox(&self.token, "becker", role).await
-    }
-
-    async fn client(&self) -> Client {
-        self.d.client(&self.token).await
-    }
-
-    async fn stop(self) {
-        self.d.stop().await;
-    }
+        .await
+        .phone("becker", &[])
 }
 
 /// The messages of `folder` on Dovecot as doveadm shows them (LF line ends), once `n` of
@@ -109,7 +72,7 @@ fn with_subject<'a>(all: &'a [String], word: &str) -> &'a str {
 async fn drafts_from_body_structure_reach_dovecot_as_built() {
     let (user, pw) = support::unique_user("jmapcreate");
     let d = daemon(&user, &pw).await;
-    let drafts = d.mailbox("drafts").await;
+    let drafts = d.mailbox_id("drafts").await;
     let pdf = d.upload("application/pdf", PDF).await;
     let tag = format!("t{}", std::process::id());
     let text = "Guten Tag Herr Müller,\nanbei das Angebot für Ihr Bad.\nSchöne Grüße\nHans Becker";
@@ -209,7 +172,7 @@ async fn drafts_from_body_structure_reach_dovecot_as_built() {
 async fn email_parse_reads_uploaded_and_attached_messages() {
     let (user, pw) = support::unique_user("jmapparse");
     let d = daemon(&user, &pw).await;
-    let drafts = d.mailbox("drafts").await;
+    let drafts = d.mailbox_id("drafts").await;
     let eml = "From: =?UTF-8?Q?J=C3=BCrgen_M=C3=BCller?= <j@kunde.test>\r\nTo: becker@bau-firma.test\r\n\
                Subject: =?UTF-8?Q?Anfrage_f=C3=BCr_die_K=C3=BCche?=\r\nMessage-ID: <anfrage.1@kunde.test>\r\n\
                Date: Mon, 2 Nov 2026 09:15:00 +0100\r\nMIME-Version: 1.0\r\n\
@@ -277,10 +240,10 @@ async fn email_parse_reads_uploaded_and_attached_messages() {
 async fn unknown_import_blob_and_one_mailbox_per_email() {
     let (user, pw) = support::unique_user("jmaponembox");
     let d = daemon(&user, &pw).await;
-    let drafts = d.mailbox("drafts").await;
-    let inbox = d.mailbox("inbox").await;
+    let drafts = d.mailbox_id("drafts").await;
+    let inbox = d.mailbox_id("inbox").await;
 
-    let (status, b) = d.http("GET", "/.well-known/jmap", "application/json", b"").await;
+    let (status, _, b) = d.d.authed("GET", "/.well-known/jmap", &d.token, Some("application/json"), b"").await;
     assert_eq!(status, 200);
     let session: Value = serde_json::from_slice(&b).unwrap();
     assert_eq!(
@@ -343,7 +306,7 @@ async fn unknown_import_blob_and_one_mailbox_per_email() {
 async fn creates_and_imports_refuse_false_keywords_and_bad_dates() {
     let (user, pw) = support::unique_user("jmapstrict");
     let d = daemon(&user, &pw).await;
-    let drafts = d.mailbox("drafts").await;
+    let drafts = d.mailbox_id("drafts").await;
     let eml = b"From: a@kunde.test\r\nSubject: Streng\r\nMessage-ID: <streng@kunde.test>\r\n\r\nHallo\r\n";
     let blob = d.upload("message/rfc822", eml).await;
     let draft = |extra: Value| {

@@ -12,21 +12,16 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::support::{self, doveadm, jmapd};
+use crate::support::jmapd::{self, Phone};
+use crate::support::{self, doveadm};
 
 const USING: [&str; 3] = ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail", "urn:ietf:params:jmap:submission"];
-
-/// A daemon and a phone's token for its mailbox.
-struct Phone {
-    d: jmapd::Daemon,
-    token: String,
-}
 
 /// A daemon for one mailbox "becker" (Dovecot user `user`) that also mirrors the folders
 /// `Lager`, `Kunden` and `Kunden/Meier` once the server has them, whose relay sends only during an office session (none is
 /// opened, so submissions wait and can be cancelled), and a phone's token for it.
 async fn daemon(user: &str, pw: &str) -> Phone {
-    let d = jmapd::Builder::new()
+    jmapd::Builder::new()
         .using(&USING)
         .relay(r#"send_while = "session""#)
         .mailbox(
@@ -34,58 +29,41 @@ async fn daemon(user: &str, pw: &str) -> Phone {
                 .folders(r#"["INBOX", "\\Sent", "\\Drafts", "\\Trash", "Lager", "Kunden", "Kunden/Meier"]"#),
         )
         .start()
-        .await;
-    let token = d.device("becker", &[]);
-    Phone { d, token }
+        .await
+        .phone("becker", &[])
 }
 
-impl Phone {
-    /// One API request with `calls`; the method responses' arguments, in order.
-    async fn api(&self, calls: Value) -> Vec<Value> {
-        self.d.api(&self.token, calls).await.iter().map(|r| r[1].clone()).collect()
-    }
+/// The ids and queryState of `method` with these arguments (accountId added).
+async fn query(d: &Phone, method: &str, args: &Value) -> (Vec<String>, String) {
+    let mut args = args.clone();
+    args["accountId"] = json!("becker");
+    let r = d.call(method, args).await;
+    assert_eq!(r["canCalculateChanges"], true, "{method}: {r}");
+    let ids = r["ids"].as_array().unwrap_or_else(|| panic!("{method}: {r}"));
+    (ids.iter().map(|i| i.as_str().unwrap().to_string()).collect(), r["queryState"].as_str().unwrap().to_string())
+}
 
-    /// One call; its response's arguments.
-    async fn call(&self, name: &str, args: Value) -> Value {
-        self.d.call(&self.token, name, args).await
+/// `method` (a /queryChanges) with the query's arguments and these (accountId added).
+async fn changes(d: &Phone, method: &str, query: &Value, extra: Value) -> Value {
+    let mut args = query.clone();
+    args["accountId"] = json!("becker");
+    for (k, v) in extra.as_object().unwrap() {
+        args[k] = v.clone();
     }
+    d.call(method, args).await
+}
 
-    /// The ids and queryState of `method` with these arguments (accountId added).
-    async fn query(&self, method: &str, args: &Value) -> (Vec<String>, String) {
-        let mut args = args.clone();
-        args["accountId"] = json!("becker");
-        let r = self.call(method, args).await;
-        assert_eq!(r["canCalculateChanges"], true, "{method}: {r}");
-        let ids = r["ids"].as_array().unwrap_or_else(|| panic!("{method}: {r}"));
-        (ids.iter().map(|i| i.as_str().unwrap().to_string()).collect(), r["queryState"].as_str().unwrap().to_string())
-    }
-
-    /// `method` (a /queryChanges) with the query's arguments and these (accountId added).
-    async fn changes(&self, method: &str, query: &Value, extra: Value) -> Value {
-        let mut args = query.clone();
-        args["accountId"] = json!("becker");
-        for (k, v) in extra.as_object().unwrap() {
-            args[k] = v.clone();
+/// The id of the mailbox whose `prop` (name or role) is `value`, once there is one.
+async fn mailbox(d: &Phone, prop: &str, value: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = d.call("Mailbox/get", json!({"accountId": "becker", "properties": ["name", "role"]})).await;
+        let found = r["list"].as_array().and_then(|l| l.iter().find(|m| m[prop] == value).cloned());
+        if let Some(m) = found {
+            return m["id"].as_str().unwrap().to_string();
         }
-        self.call(method, args).await
-    }
-
-    /// The id of the mailbox whose `prop` (name or role) is `value`, once there is one.
-    async fn mailbox(&self, prop: &str, value: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let r = self.call("Mailbox/get", json!({"accountId": "becker", "properties": ["name", "role"]})).await;
-            let found = r["list"].as_array().and_then(|l| l.iter().find(|m| m[prop] == value).cloned());
-            if let Some(m) = found {
-                return m["id"].as_str().unwrap().to_string();
-            }
-            assert!(Instant::now() < deadline, "no mailbox with {prop} {value}: {r}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    async fn stop(self) {
-        self.d.stop().await;
+        assert!(Instant::now() < deadline, "no mailbox with {prop} {value}: {r}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -122,8 +100,8 @@ async fn mailbox_query_changes_turn_the_old_folder_list_into_the_new() {
     // server has Kunden too.
     doveadm(&["mailbox", "create", "-u", &user, "Kunden/Meier"]);
     let d = daemon(&user, &pw).await;
-    d.mailbox("role", "drafts").await;
-    let meier = d.mailbox("name", "Kunden/Meier").await;
+    mailbox(&d, "role", "drafts").await;
+    let meier = mailbox(&d, "name", "Kunden/Meier").await;
     let r = d.call("Mailbox/set", json!({"accountId": "becker", "create": {"a": {"name": "Alt"}}})).await;
     let alt = r["created"]["a"]["id"].as_str().unwrap_or_else(|| panic!("{r}")).to_string();
     let queries = [
@@ -135,7 +113,7 @@ async fn mailbox_query_changes_turn_the_old_folder_list_into_the_new() {
     ];
     let mut before = Vec::new();
     for q in &queries {
-        before.push(d.query("Mailbox/query", q).await);
+        before.push(query(&d, "Mailbox/query", q).await);
     }
     assert!(before[0].0.contains(&alt), "{:?}", before[0]);
     assert!(before[3].0.contains(&meier), "{:?}", before[3]);
@@ -145,48 +123,49 @@ async fn mailbox_query_changes_turn_the_old_folder_list_into_the_new() {
     doveadm(&["mailbox", "create", "-u", &user, "Lager"]);
     doveadm(&["mailbox", "create", "-u", &user, "Kunden"]);
     postbote::mirror::sync_once(&d.d.app, "becker", false).await.unwrap();
-    let lager = d.mailbox("name", "Lager").await;
-    d.mailbox("name", "Kunden").await;
-    assert_eq!(d.mailbox("name", "Meier").await, meier, "Meier now sits below Kunden");
+    let lager = mailbox(&d, "name", "Lager").await;
+    mailbox(&d, "name", "Kunden").await;
+    assert_eq!(mailbox(&d, "name", "Meier").await, meier, "Meier now sits below Kunden");
     let r = d.call("Mailbox/set", json!({"accountId": "becker", "destroy": [alt]})).await;
     assert_eq!(r["destroyed"], json!([alt]), "{r}");
 
     for (q, (old, state)) in queries.iter().zip(&before) {
-        let c = d.changes("Mailbox/queryChanges", q, json!({"sinceQueryState": state, "calculateTotal": true})).await;
-        let (new, _) = d.query("Mailbox/query", q).await;
+        let c = changes(&d, "Mailbox/queryChanges", q, json!({"sinceQueryState": state, "calculateTotal": true})).await;
+        let (new, _) = query(&d, "Mailbox/query", q).await;
         assert_eq!(apply(old, &c), new, "query {q}: old {old:?} changes {c}");
         assert_eq!(c["oldQueryState"], state.as_str());
         assert_eq!(c["total"], new.len(), "{c}");
         assert!(new.contains(&neu) && new.contains(&lager) && !new.contains(&alt), "{new:?}");
         // From the new state: nothing (more) to do.
-        let again = d.changes("Mailbox/queryChanges", q, json!({"sinceQueryState": c["newQueryState"].clone()})).await;
+        let again =
+            changes(&d, "Mailbox/queryChanges", q, json!({"sinceQueryState": c["newQueryState"].clone()})).await;
         assert_eq!(apply(&new, &again), new, "{again}");
     }
     // Meier's parent came: the store logged Meier as updated, so the top-level query gets
     // the exact change (Meier removed, not added again) without the whole list.
-    let (new, _) = d.query("Mailbox/query", &queries[3]).await;
+    let (new, _) = query(&d, "Mailbox/query", &queries[3]).await;
     assert!(!new.contains(&meier), "no longer top-level: {new:?}");
-    let c = d.changes("Mailbox/queryChanges", &queries[3], json!({"sinceQueryState": before[3].1})).await;
+    let c = changes(&d, "Mailbox/queryChanges", &queries[3], json!({"sinceQueryState": before[3].1})).await;
     assert!(strings(&c["removed"]).contains(&meier), "{c}");
     assert!(c["added"].as_array().unwrap().len() < new.len(), "not the whole list again: {c}");
     // A tree query gets the whole list again: a parent's role or sort order also places its
     // children, and the log does not carry those down.
-    let (new, _) = d.query("Mailbox/query", &queries[2]).await;
-    let c = d.changes("Mailbox/queryChanges", &queries[2], json!({"sinceQueryState": before[2].1})).await;
+    let (new, _) = query(&d, "Mailbox/query", &queries[2]).await;
+    let c = changes(&d, "Mailbox/queryChanges", &queries[2], json!({"sinceQueryState": before[2].1})).await;
     assert_eq!(c["added"].as_array().unwrap().len(), new.len(), "{c}");
     // A query that reads only the mailbox itself gets the exact changes.
     let (old, state) = &before[0];
-    let c = d.changes("Mailbox/queryChanges", &queries[0], json!({"sinceQueryState": state})).await;
+    let c = changes(&d, "Mailbox/queryChanges", &queries[0], json!({"sinceQueryState": state})).await;
     assert!(strings(&c["removed"]).contains(&alt), "{c}");
     let added: Vec<String> = c["added"].as_array().unwrap().iter().map(|a| a["id"].as_str().unwrap().into()).collect();
     assert!(added.contains(&neu) && added.contains(&lager), "{c}");
     assert!(added.len() < old.len(), "not the whole list again: {c}");
 
-    let c = d.changes("Mailbox/queryChanges", &queries[0], json!({"sinceQueryState": state, "maxChanges": 1})).await;
+    let c = changes(&d, "Mailbox/queryChanges", &queries[0], json!({"sinceQueryState": state, "maxChanges": 1})).await;
     assert_eq!(c["type"], "tooManyChanges", "{c}");
-    let c = d.changes("Mailbox/queryChanges", &queries[0], json!({"sinceQueryState": "garbage"})).await;
+    let c = changes(&d, "Mailbox/queryChanges", &queries[0], json!({"sinceQueryState": "garbage"})).await;
     assert_eq!(c["type"], "cannotCalculateChanges", "{c}");
-    let c = d.changes("Mailbox/queryChanges", &queries[0], json!({})).await;
+    let c = changes(&d, "Mailbox/queryChanges", &queries[0], json!({})).await;
     assert_eq!(c["type"], "invalidArguments", "{c}");
     d.stop().await;
 }
@@ -199,12 +178,12 @@ async fn mailbox_query_changes_turn_the_old_folder_list_into_the_new() {
 async fn submission_query_changes_turn_the_old_results_into_the_new() {
     let (user, pw) = support::unique_user("jmapqcsub");
     let d = daemon(&user, &pw).await;
-    let drafts = d.mailbox("role", "drafts").await;
+    let drafts = mailbox(&d, "role", "drafts").await;
     let submit = |n: u32| {
         let (d, drafts) = (&d, drafts.clone());
         async move {
             let r = d
-                .api(json!([
+                .args(json!([
                     ["Email/set", {"accountId": "becker", "create": {"d": {
                         "mailboxIds": {drafts: true}, "from": [{"email": "becker@bau-firma.test"}],
                         "to": [{"email": format!("kunde{n}@kunde.test")}], "subject": format!("Angebot {n}"),
@@ -224,7 +203,7 @@ async fn submission_query_changes_turn_the_old_results_into_the_new() {
     ];
     let mut before = Vec::new();
     for q in &queries {
-        before.push(d.query("EmailSubmission/query", q).await);
+        before.push(query(&d, "EmailSubmission/query", q).await);
     }
     assert_eq!(before[0].0, [s1.clone(), s2.clone()]);
     assert_eq!(before[1].0.len(), 2, "{:?}", before[1]);
@@ -236,23 +215,27 @@ async fn submission_query_changes_turn_the_old_results_into_the_new() {
     assert!(r["updated"].get(&s1).is_some(), "{r}");
 
     for (q, (old, state)) in queries.iter().zip(&before) {
-        let c = d.changes("EmailSubmission/queryChanges", q, json!({"sinceQueryState": state})).await;
-        let (new, _) = d.query("EmailSubmission/query", q).await;
+        let c = changes(&d, "EmailSubmission/queryChanges", q, json!({"sinceQueryState": state})).await;
+        let (new, _) = query(&d, "EmailSubmission/query", q).await;
         assert_eq!(apply(old, &c), new, "query {q}: old {old:?} changes {c}");
         assert!(new.contains(&s3) && new.contains(&s2), "{new:?}");
     }
-    let (new, _) = d.query("EmailSubmission/query", &queries[1]).await;
+    let (new, _) = query(&d, "EmailSubmission/query", &queries[1]).await;
     assert!(!new.contains(&s1), "the cancelled one is no longer pending: {new:?}");
     // Exactly what changed: s1 (cancelled) and s3 (new); s2 stays where it was.
-    let c = d.changes("EmailSubmission/queryChanges", &queries[0], json!({"sinceQueryState": before[0].1})).await;
+    let c = changes(&d, "EmailSubmission/queryChanges", &queries[0], json!({"sinceQueryState": before[0].1})).await;
     assert_eq!(c["removed"], json!([s1]), "{c}");
     assert_eq!(c["added"], json!([{"id": s1, "index": 0}, {"id": s3, "index": 2}]), "{c}");
 
-    let c = d
-        .changes("EmailSubmission/queryChanges", &queries[0], json!({"sinceQueryState": before[0].1, "maxChanges": 1}))
-        .await;
+    let c = changes(
+        &d,
+        "EmailSubmission/queryChanges",
+        &queries[0],
+        json!({"sinceQueryState": before[0].1, "maxChanges": 1}),
+    )
+    .await;
     assert_eq!(c["type"], "tooManyChanges", "{c}");
-    let c = d.changes("EmailSubmission/queryChanges", &queries[0], json!({"sinceQueryState": "1-2-3"})).await;
+    let c = changes(&d, "EmailSubmission/queryChanges", &queries[0], json!({"sinceQueryState": "1-2-3"})).await;
     assert_eq!(c["type"], "cannotCalculateChanges", "{c}");
     d.stop().await;
 }

@@ -13,15 +13,10 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::support::{self, jmapd};
+use crate::support;
+use crate::support::jmapd::{self, Phone};
 
 const USING: [&str; 3] = ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail", "urn:ietf:params:jmap:submission"];
-
-/// A daemon and a phone's token for its first mailbox.
-struct Phone {
-    d: jmapd::Daemon,
-    token: String,
-}
 
 /// A daemon for one mailbox "becker" (Dovecot user `user`) and a phone's token for it.
 async fn daemon(user: &str, pw: &str) -> Phone {
@@ -35,57 +30,39 @@ async fn daemon_with(mailboxes: &[(&str, &str, &str)]) -> Phone {
     for (id, user, pw) in mailboxes {
         b = b.mailbox(jmapd::Mailbox::new(id, user, pw));
     }
-    let d = b.start().await;
     let grants: Vec<&str> = mailboxes[1..].iter().map(|m| m.0).collect();
-    let token = d.device(mailboxes[0].0, &grants);
-    Phone { d, token }
+    b.start().await.phone(mailboxes[0].0, &grants)
 }
 
-impl Phone {
-    /// A raw HTTP/1.1 POST to the API; returns (status, headers lowercased, body).
-    async fn post(&self, content_type: Option<&str>, body: &[u8]) -> (u16, Vec<(String, String)>, Vec<u8>) {
-        self.d.authed("POST", "/jmap/api/", &self.token, content_type, body).await
-    }
+/// A raw HTTP/1.1 POST to the API; returns (status, headers lowercased, body).
+async fn post(d: &Phone, content_type: Option<&str>, body: &[u8]) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    d.d.authed("POST", "/jmap/api/", &d.token, content_type, body).await
+}
 
-    /// One API request with `calls`; the method responses' arguments, in order.
-    async fn api(&self, calls: Value) -> Vec<Value> {
-        self.d.api(&self.token, calls).await.iter().map(|r| r[1].clone()).collect()
-    }
+/// The ids of an Email/query with these arguments (accountId added).
+async fn query(d: &Phone, mut args: Value) -> Vec<String> {
+    args["accountId"] = json!("becker");
+    let r = d.call("Email/query", args).await;
+    let ids = r["ids"].as_array().unwrap_or_else(|| panic!("{r}"));
+    ids.iter().map(|i| i.as_str().unwrap().to_string()).collect()
+}
 
-    /// One call; its response's arguments.
-    async fn call(&self, name: &str, args: Value) -> Value {
-        self.d.call(&self.token, name, args).await
+/// Wait until the mirror has brought in `n` emails.
+async fn wait_for(d: &Phone, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while query(d, json!({})).await.len() != n {
+        assert!(Instant::now() < deadline, "timed out waiting for {n} emails");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
 
-    /// The ids of an Email/query with these arguments (accountId added).
-    async fn query(&self, mut args: Value) -> Vec<String> {
-        args["accountId"] = json!("becker");
-        let r = self.call("Email/query", args).await;
-        let ids = r["ids"].as_array().unwrap_or_else(|| panic!("{r}"));
-        ids.iter().map(|i| i.as_str().unwrap().to_string()).collect()
-    }
-
-    /// Wait until the mirror has brought in `n` emails.
-    async fn wait_for(&self, n: usize) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while self.query(json!({})).await.len() != n {
-            assert!(Instant::now() < deadline, "timed out waiting for {n} emails");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// The email id whose subject is `subject`.
-    async fn id_of(&self, subject: &str) -> String {
-        let r = self.call("Email/query", json!({"accountId": "becker", "filter": {"subject": subject}})).await;
-        let ids = r["ids"].as_array().unwrap();
-        let r = self.call("Email/get", json!({"accountId": "becker", "ids": ids, "properties": ["subject"]})).await;
-        let e = r["list"].as_array().unwrap().iter().find(|e| e["subject"] == subject);
-        e.unwrap_or_else(|| panic!("no email \"{subject}\": {r}"))["id"].as_str().unwrap().to_string()
-    }
-
-    async fn stop(self) {
-        self.d.stop().await;
-    }
+/// The email id whose subject is `subject`.
+async fn id_of(d: &Phone, subject: &str) -> String {
+    let r = d.call("Email/query", json!({"accountId": "becker", "filter": {"subject": subject}})).await;
+    let ids = r["ids"].as_array().unwrap();
+    let r = d.call("Email/get", json!({"accountId": "becker", "ids": ids, "properties": ["subject"]})).await;
+    let e = r["list"].as_array().unwrap().iter().find(|e| e["subject"] == subject);
+    e.unwrap_or_else(|| panic!("no email \"{subject}\": {r}"))["id"].as_str().unwrap().to_string()
 }
 
 /// A message of thread `root` (its first message when `n == root`), received `n` hours after
@@ -143,17 +120,17 @@ async fn header_thread_keywords_collapsed_query_changes_and_snippets() {
     support::deliver(&user, &mail(3, 1, "Re: Re: Bad", b""));
     support::deliver(&user, &mail(4, 4, "Dach", b"X-Prioritaet: hoch\r\n"));
     let d = daemon(&user, &pw).await;
-    d.wait_for(4).await;
+    wait_for(&d, 4).await;
     let (e1, e2, e3, e4) =
-        (d.id_of("Bad").await, d.id_of("Re: Bad").await, d.id_of("Re: Re: Bad").await, d.id_of("Dach").await);
+        (id_of(&d, "Bad").await, id_of(&d, "Re: Bad").await, id_of(&d, "Re: Re: Bad").await, id_of(&d, "Dach").await);
     let (e1, e2, e3, e4) = (e1.as_str(), e2.as_str(), e3.as_str(), e4.as_str());
 
     // header: by name alone, and by a value whose bytes are not UTF-8 (read as Latin-1).
-    assert_eq!(d.query(json!({"filter": {"header": ["x-prioritaet"]}})).await, [e4]);
-    assert_eq!(d.query(json!({"filter": {"header": ["X-Kunde", "MÜLLER aus köln"]}})).await, [e1]);
-    assert_eq!(d.query(json!({"filter": {"header": ["X-Kunde", "Meier"]}})).await, Vec::<String>::new());
+    assert_eq!(query(&d, json!({"filter": {"header": ["x-prioritaet"]}})).await, [e4]);
+    assert_eq!(query(&d, json!({"filter": {"header": ["X-Kunde", "MÜLLER aus köln"]}})).await, [e1]);
+    assert_eq!(query(&d, json!({"filter": {"header": ["X-Kunde", "Meier"]}})).await, Vec::<String>::new());
     assert_eq!(
-        d.query(json!({"filter": {"header": ["In-Reply-To"]}, "sort": [{"property": "receivedAt"}]})).await,
+        query(&d, json!({"filter": {"header": ["In-Reply-To"]}, "sort": [{"property": "receivedAt"}]})).await,
         [e2, e3]
     );
     let r = d.call("Email/query", json!({"accountId": "becker", "filter": {"header": []}})).await;
@@ -163,13 +140,13 @@ async fn header_thread_keywords_collapsed_query_changes_and_snippets() {
     set_keyword(&d, &[e1, e2, e3], "$flagged").await;
     set_keyword(&d, &[e2], "$seen").await;
     let by_date = json!([{"property": "receivedAt", "isAscending": true}]);
-    let q = |filter: Value| d.query(json!({"filter": filter, "sort": by_date}));
+    let q = |filter: Value| query(&d, json!({"filter": filter, "sort": by_date}));
     assert_eq!(q(json!({"someInThreadHaveKeyword": "$seen"})).await, [e1, e2, e3]);
     assert_eq!(q(json!({"noneInThreadHaveKeyword": "$seen"})).await, [e4]);
     assert_eq!(q(json!({"allInThreadHaveKeyword": "$flagged"})).await, [e1, e2, e3]);
     assert_eq!(q(json!({"allInThreadHaveKeyword": "$seen"})).await, Vec::<String>::new());
     assert_eq!(q(json!({"noneInThreadHaveKeyword": "$flagged"})).await, [e4]);
-    let sorted = |sort: Value| d.query(json!({"sort": sort}));
+    let sorted = |sort: Value| query(&d, json!({"sort": sort}));
     assert_eq!(
         sorted(
             json!([{"property": "hasKeyword", "keyword": "$seen", "isAscending": false}, {"property": "receivedAt"}])
@@ -196,8 +173,8 @@ async fn header_thread_keywords_collapsed_query_changes_and_snippets() {
     assert_eq!(old, [e4, e3], "the thread is represented by its newest email");
     // A fourth message joins the thread, newer than everything: it replaces e3.
     support::deliver(&user, &mail(5, 1, "Re: Re: Re: Bad", b""));
-    d.wait_for(5).await;
-    let e5 = d.id_of("Re: Re: Re: Bad").await;
+    wait_for(&d, 5).await;
+    let e5 = id_of(&d, "Re: Re: Re: Bad").await;
     let mut args = collapsed.clone();
     args["sinceQueryState"] = before["queryState"].clone();
     args["calculateTotal"] = json!(true);
@@ -237,7 +214,7 @@ async fn content_type_and_creation_references_in_set() {
     let d = daemon(&user, &pw).await;
     let echo = json!({"using": USING, "methodCalls": [["Core/echo", {"hallo": 1}, "e"]]}).to_string();
     for ct in [None, Some("text/plain"), Some("application/x-www-form-urlencoded"), Some("application/jsonl")] {
-        let (status, h, body) = d.post(ct, echo.as_bytes()).await;
+        let (status, h, body) = post(&d, ct, echo.as_bytes()).await;
         let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
         assert_eq!(status, 400, "{ct:?}: {v}");
         let ctype = h.iter().find(|(k, _)| k == "content-type").map(|(_, v)| v.as_str());
@@ -246,7 +223,7 @@ async fn content_type_and_creation_references_in_set() {
         assert_eq!(v["status"], 400, "{v}");
     }
     for ct in ["application/json", "application/json; charset=utf-8", "Application/JSON;charset=UTF-8"] {
-        let (status, _, body) = d.post(Some(ct), echo.as_bytes()).await;
+        let (status, _, body) = post(&d, Some(ct), echo.as_bytes()).await;
         assert_eq!(status, 200, "{ct}: {}", String::from_utf8_lossy(&body));
     }
 
@@ -257,7 +234,7 @@ async fn content_type_and_creation_references_in_set() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let r = d
-        .api(json!([
+        .args(json!([
             ["Mailbox/set", {"accountId": "becker", "create": {"a": {"name": "Angebote"}, "b": {"name": "Baustellen"}}}, "0"],
             ["Mailbox/set", {"accountId": "becker", "create": {"c": {"name": "Alt"}},
                 "update": {"#a": {"name": "Angebote 2027"}, "#x": {"name": "Nichts"}},
@@ -294,7 +271,7 @@ async fn mailbox_and_submission_query_changes_keep_what_their_queries_promise() 
         // The query, its changes since its own state, and the query again; the mirror may
         // still bring in folders meanwhile: whatever it did, the lists lead to the new results.
         let r = d
-            .api(json!([
+            .args(json!([
                 [query, {"accountId": "becker"}, "q"],
                 [changes, {"accountId": "becker",
                     "#sinceQueryState": {"resultOf": "q", "name": query, "path": "/queryState"}}, "c"],
@@ -331,8 +308,8 @@ async fn blob_copy_between_the_accounts_of_a_device() {
     let (info, info_pw) = support::unique_user("jmapblobcopyinfo");
     support::deliver(&user, &mail(1, 1, "Kopie", b""));
     let d = daemon_with(&[("becker", &user, &pw), ("info", &info, &info_pw)]).await;
-    d.wait_for(1).await;
-    let id = d.id_of("Kopie").await;
+    wait_for(&d, 1).await;
+    let id = id_of(&d, "Kopie").await;
     let r = d.call("Email/get", json!({"accountId": "becker", "ids": [id], "properties": ["blobId"]})).await;
     let blob = r["list"][0]["blobId"].as_str().unwrap().to_string();
     let download = |account: &str, blob: &str| {

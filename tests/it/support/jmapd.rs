@@ -23,6 +23,19 @@ use tokio_util::sync::CancellationToken;
 
 use super::{ca_file, free_port, stack_dir};
 
+/// Polls `cond` every 50 ms until it holds; fails after `limit`, saying `what` it waited for.
+pub async fn eventually<F, Fut>(limit: Duration, what: &str, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    while !cond().await {
+        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// The folders a mailbox follows unless a test says otherwise.
 pub const FOLDERS: &str = r#"["INBOX", "\\Sent", "\\Drafts", "\\Trash"]"#;
 
@@ -434,5 +447,55 @@ impl Daemon {
         if let Some(t) = self.task.take() {
             tokio::time::timeout(Duration::from_secs(30), t).await.expect("the daemon stops").unwrap();
         }
+    }
+}
+
+/// A daemon and the token of one device of `mailbox`: for the tests that speak for one phone.
+pub struct Phone {
+    pub d: Daemon,
+    pub token: String,
+    account: String,
+}
+
+impl Daemon {
+    /// This daemon with a device of `mailbox` (with these grants) to speak for.
+    pub fn phone(self, mailbox: &str, grants: &[&str]) -> Phone {
+        let token = self.device(mailbox, grants);
+        Phone { d: self, token, account: postbote::jmap::ids::account(mailbox) }
+    }
+}
+
+impl Phone {
+    /// One API request with `calls`; the method responses.
+    pub async fn api(&self, calls: Value) -> Vec<Value> {
+        self.d.api(&self.token, calls).await
+    }
+
+    /// One API request with `calls`; the method responses' arguments, in order.
+    pub async fn args(&self, calls: Value) -> Vec<Value> {
+        self.api(calls).await.iter().map(|r| r[1].clone()).collect()
+    }
+
+    /// One call; its response's arguments, an error's included.
+    pub async fn call(&self, method: &str, args: Value) -> Value {
+        self.d.call(&self.token, method, args).await
+    }
+
+    /// The id of the phone's own mailbox with `role`, once the mirror has brought it in.
+    pub async fn mailbox_id(&self, role: &str) -> String {
+        self.d.mailbox(&self.token, &self.account, role).await
+    }
+
+    /// Uploads `data` of type `ty` into the phone's own account; the blob id.
+    pub async fn upload(&self, ty: &str, data: &[u8]) -> String {
+        self.d.upload(&self.token, &self.account, ty, data).await
+    }
+
+    pub async fn client(&self) -> Client {
+        self.d.client(&self.token).await
+    }
+
+    pub async fn stop(self) {
+        self.d.stop().await;
     }
 }

@@ -237,6 +237,12 @@ pub fn deliver_to_folder(address: &str, folder: &str, raw: &[u8]) {
     stack(&["deliver", address, folder], Some(raw));
 }
 
+/// The Subject of every message in `folder` of the Dovecot user `user`, as doveadm shows it.
+pub fn server_subjects(user: &str, folder: &str) -> Vec<String> {
+    let out = doveadm(&["-f", "tab", "fetch", "-u", user, "hdr.subject", "mailbox", folder, "all"]);
+    out.lines().skip(1).map(|l| l.trim().to_string()).collect()
+}
+
 /// One message Postfix captured for a recipient outside handwerk.test.
 #[derive(Debug, Clone)]
 pub struct Captured {
