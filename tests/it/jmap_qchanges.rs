@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::support::jmapd::{self, Phone};
+use crate::support::jmapd::{self, Phone, apply};
 use crate::support::{self, doveadm};
 
 const USING: [&str; 3] = ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail", "urn:ietf:params:jmap:submission"];
@@ -65,23 +65,6 @@ async fn mailbox(d: &Phone, prop: &str, value: &str) -> String {
         assert!(Instant::now() < deadline, "no mailbox with {prop} {value}: {r}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-/// A client's cached query results after RFC 8620 section 5.6: drop every removed id, then
-/// insert every added one at its index, lowest index first.
-fn apply(old: &[String], changes: &Value) -> Vec<String> {
-    let list = |k: &str| changes[k].as_array().unwrap_or_else(|| panic!("no {k}: {changes}")).clone();
-    let removed: Vec<String> = list("removed").iter().map(|v| v.as_str().unwrap().to_string()).collect();
-    let mut out: Vec<String> = old.iter().filter(|id| !removed.contains(id)).cloned().collect();
-    let mut added: Vec<(usize, String)> = list("added")
-        .iter()
-        .map(|a| (a["index"].as_u64().unwrap() as usize, a["id"].as_str().unwrap().to_string()))
-        .collect();
-    added.sort();
-    for (idx, id) in added {
-        out.insert(idx.min(out.len()), id);
-    }
-    out
 }
 
 fn strings(v: &Value) -> Vec<String> {

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::support;
-use crate::support::jmapd::{self, Phone};
+use crate::support::jmapd::{self, Phone, apply};
 
 const USING: [&str; 3] = ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail", "urn:ietf:params:jmap:submission"];
 
@@ -89,24 +89,6 @@ async fn set_keyword(d: &Phone, ids: &[&str], keyword: &str) {
         ids.iter().map(|id| (id.to_string(), json!({format!("keywords/{keyword}"): true}))).collect();
     let r = d.call("Email/set", json!({"accountId": "becker", "update": update})).await;
     assert_eq!(r["updated"].as_object().map(|o| o.len()), Some(ids.len()), "{r}");
-}
-
-/// A client's cached query results after RFC 8620 section 5.6: drop every removed id, then
-/// insert every added one at its index, lowest index first.
-fn apply(old: &[String], changes: &Value) -> Vec<String> {
-    let removed: Vec<&str> = changes["removed"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
-    let mut out: Vec<String> = old.iter().filter(|id| !removed.contains(&id.as_str())).cloned().collect();
-    let mut added: Vec<(usize, String)> = changes["added"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| (a["index"].as_u64().unwrap() as usize, a["id"].as_str().unwrap().to_string()))
-        .collect();
-    added.sort();
-    for (idx, id) in added {
-        out.insert(idx.min(out.len()), id);
-    }
-    out
 }
 
 /// A thread of three and a lone message with a raw ISO-8859-1 header: the `header` filter, the

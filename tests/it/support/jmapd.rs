@@ -6,8 +6,10 @@
 //! a JMAP listener on free loopback ports and waits for the JMAP port ([`Builder::start`]).
 //!
 //! [`Daemon`] then speaks JMAP as a phone does: device tokens, a `jmap-client` [`Client`], and
-//! raw HTTP with JSON for what a client library hides. Nothing here sleeps to let a server come
-//! up: every wait polls for its condition with a timeout.
+//! raw HTTP with JSON for what a client library hides; [`Phone`] is a daemon with one device's
+//! token, for the tests that speak for a single phone. [`eventually`] and [`apply`] (a client's
+//! cached query after `/queryChanges`) are shared by the JMAP tests too. Nothing here sleeps to
+//! let a server come up: every wait polls for its condition with a timeout.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -34,6 +36,23 @@ where
         assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for: {what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// A client's cached query results after RFC 8620 section 5.6: drop every removed id, then
+/// insert every added one at its index, lowest index first.
+pub fn apply(old: &[String], changes: &Value) -> Vec<String> {
+    let list = |k: &str| changes[k].as_array().unwrap_or_else(|| panic!("no {k}: {changes}")).clone();
+    let removed: Vec<String> = list("removed").iter().map(|v| v.as_str().unwrap().to_string()).collect();
+    let mut out: Vec<String> = old.iter().filter(|id| !removed.contains(id)).cloned().collect();
+    let mut added: Vec<(usize, String)> = list("added")
+        .iter()
+        .map(|a| (a["index"].as_u64().unwrap() as usize, a["id"].as_str().unwrap().to_string()))
+        .collect();
+    added.sort();
+    for (idx, id) in added {
+        out.insert(idx.min(out.len()), id);
+    }
+    out
 }
 
 /// The folders a mailbox follows unless a test says otherwise.
