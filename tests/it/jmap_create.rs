@@ -296,6 +296,15 @@ async fn unknown_import_blob_and_one_mailbox_per_email() {
     assert_eq!(r[0][1]["notUpdated"][&id]["type"], "tooManyMailboxes", "{}", r[0][1]);
     assert_eq!(r[1][1]["notUpdated"][&id]["type"], "tooManyMailboxes", "{}", r[1][1]);
     assert!(r[2][1]["updated"].get(&id).is_some(), "a move is one mailbox for another: {}", r[2][1]);
+    // A whole mailboxIds whose value is not true is refused (RFC 8621 section 4.1.1), not taken
+    // as a move into that mailbox.
+    let r = d
+        .api(json!([["Email/set", {"accountId": "becker", "update": {
+            id.clone(): {"mailboxIds": {drafts.clone(): false}},
+        }}, "u4"]]))
+        .await;
+    assert_eq!(r[0][1]["notUpdated"][&id]["type"], "invalidProperties", "{}", r[0][1]);
+    assert_eq!(r[0][1]["notUpdated"][&id]["properties"], json!(["mailboxIds"]), "{}", r[0][1]);
     d.stop().await;
 }
 

@@ -50,6 +50,10 @@ fn parse_update(ctx: &Ctx<'_>, patch: &Map<String, Value>) -> Result<EmailUpdate
                 return Err(json!({"type": "invalidPatch", "description": "mailboxIds and mailboxIds/… together"}));
             }
             let o = v.as_object().ok_or_else(|| invalid("mailboxIds", "must be an object"))?;
+            // RFC 8621 section 4.1.1: every value of a whole mailboxIds is true.
+            if o.values().any(|x| x != &Value::Bool(true)) {
+                return Err(invalid("mailboxIds", "values must be true"));
+            }
             let list = o
                 .keys()
                 .map(|m| {
