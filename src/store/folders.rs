@@ -96,7 +96,8 @@ impl Folders<'_> {
     /// Destroy the live folders of `account` that are not in `kept` (gone on the server, or no
     /// longer configured), with their messages, and return their names. A message shown in
     /// such a folder but still held in another one on the server (its MOVE not written back)
-    /// goes back to where the server holds it instead. Nothing is destroyed
+    /// goes back to where the server holds it instead; one only the store has (no UID yet)
+    /// moves to the inbox, and its APPEND goes there (with no inbox, the folder stays). Nothing is destroyed
     /// while a folder CREATE, RENAME or DELETE waits in the write-back queue: until it is done
     /// the server's list cannot be compared with the store's (a folder a phone just made or
     /// renamed, or one below it, would look gone). Decided in the destroying transaction, so a
@@ -131,6 +132,12 @@ impl Folders<'_> {
                     t.tx.execute("DELETE FROM writeback_op WHERE message_id = ?1 AND kind = 'move'", [m])?;
                     t.log(account, ObjType::Email, m, Op::Updated, Some(thread))?;
                     t.log(account, ObjType::Mailbox, held, Op::CountsOnly, None)?;
+                }
+                // A message only the store has (no UID: its APPEND waits, or was given up) is
+                // not on the server to lose: it stays, in the folder it is shown in if that
+                // stays, otherwise in the inbox, where its APPEND then goes.
+                if !keep_local_only(t, account, id, kept)? {
+                    continue;
                 }
                 destroy_messages_where(t, account, "imap_folder_id = ?1 OR folder_id = ?1", id)?;
                 t.tx.execute("UPDATE folder SET destroyed = 1 WHERE id = ?1", [id])?;
@@ -330,6 +337,43 @@ impl Folders<'_> {
             Ok(())
         })
     }
+}
+
+/// Save the messages without a UID held in or shown in folder `gone` (about to be destroyed):
+/// one shown elsewhere is held there now; one shown in `gone` moves to the account's inbox
+/// (a kept folder), its MOVE dropped. Returns false when there is such a message and no
+/// inbox to take it: the folder is then kept.
+fn keep_local_only(t: &mut Tx<'_>, account: &str, gone: i64, kept: &[i64]) -> Result<bool> {
+    let local: Vec<(i64, i64, i64)> = {
+        let mut s = t.tx.prepare(
+            "SELECT id, folder_id, thread_id FROM message WHERE uid IS NULL AND (imap_folder_id = ?1 OR folder_id = ?1)",
+        )?;
+        s.query_map([gone], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<_>>()?
+    };
+    if local.is_empty() {
+        return Ok(true);
+    }
+    let inbox: Option<i64> = {
+        let mut s = t.tx.prepare(
+            "SELECT id FROM folder WHERE account = ?1 AND destroyed = 0 AND id != ?2
+               AND (role = 'inbox' OR name = 'INBOX' COLLATE NOCASE) ORDER BY role IS NULL, id",
+        )?;
+        let ids: Vec<i64> = s.query_map(params![account, gone], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+        ids.into_iter().find(|i| kept.contains(i))
+    };
+    if inbox.is_none() && local.iter().any(|(_, shown, _)| *shown == gone) {
+        return Ok(false);
+    }
+    for (m, shown, thread) in local {
+        let to = if shown != gone { shown } else { inbox.unwrap_or(shown) };
+        t.tx.execute("UPDATE message SET folder_id = ?2, imap_folder_id = ?2 WHERE id = ?1", params![m, to])?;
+        t.tx.execute("DELETE FROM writeback_op WHERE message_id = ?1 AND kind = 'move'", [m])?;
+        if shown != to {
+            t.log(account, ObjType::Email, m, Op::Updated, Some(thread))?;
+            t.log(account, ObjType::Mailbox, to, Op::CountsOnly, None)?;
+        }
+    }
+    Ok(true)
 }
 
 fn folder_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Folder> {

@@ -240,3 +240,47 @@ fn an_op_waiting_for_a_later_create_does_not_hold_it_back() {
     ));
     assert_eq!(queue_now(&s)[0].op, WritebackOp::Obsolete);
 }
+
+/// The folder a message is shown in and held in, from the store.
+fn placed(s: &Store, m: i64) -> Option<(i64, i64)> {
+    s.read(|c| {
+        Ok(c.query_row("SELECT folder_id, imap_folder_id FROM message WHERE id = ?1", [m], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?)
+    })
+    .unwrap()
+}
+
+/// Regression: a folder that dropped out of the server's list was destroyed with every message
+/// in it, also those only the store had (a draft whose APPEND waited): a draft saved in a
+/// folder whose CREATE was given up, or in a folder webmail deleted, was lost for good.
+#[test]
+fn a_message_only_the_store_has_survives_its_folder_going() {
+    let (_d, s) = store();
+    let inbox = s.folders().ensure("becker", "INBOX", Some("inbox")).unwrap().id;
+    // A phone makes a folder and saves a draft in it; the server refuses the CREATE for good.
+    let p = s.mailboxes().create_with("becker", "Baustelle", false, None).unwrap().unwrap();
+    let draft = s.emails().create("becker", p, b"Subject: d\r\n\r\nx".to_vec(), &[], 1).unwrap().unwrap().id;
+    let create = queue_now(&s).remove(0);
+    assert!(matches!(create.op, WritebackOp::Create { .. }));
+    assert!(matches!(
+        s.writeback().refused(&create, "create", "NO", &RetrySchedule(vec![])).unwrap(),
+        Refused::GaveUp(_)
+    ));
+    // Webmail deletes a folder while a draft's APPEND into it waits.
+    let w = s.folders().ensure("becker", "Webmail", None).unwrap().id;
+    let other = s.emails().create("becker", w, b"Subject: e\r\n\r\ny".to_vec(), &[], 1).unwrap().unwrap().id;
+    let gone = s.folders().destroy_not_kept("becker", &[inbox]).unwrap();
+    assert_eq!(gone, ["Baustelle", "Webmail"]);
+    assert_eq!(placed(&s, draft), Some((inbox, inbox)), "the draft is kept, in the inbox");
+    assert_eq!(placed(&s, other), Some((inbox, inbox)));
+    let appends: Vec<String> = queue_now(&s)
+        .into_iter()
+        .filter_map(|q| match q.op {
+            WritebackOp::Append { folder, .. } => Some(folder),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(appends, ["INBOX", "INBOX"], "their APPENDs follow them");
+}
