@@ -284,3 +284,66 @@ fn a_message_only_the_store_has_survives_its_folder_going() {
         .collect();
     assert_eq!(appends, ["INBOX", "INBOX"], "their APPENDs follow them");
 }
+
+/// The folder ops queued, as (kind, name, old name), in order; subscriptions left out.
+fn folder_ops(s: &Store) -> Vec<(String, Option<String>, Option<String>)> {
+    s.read(|c| {
+        let mut st = c.prepare(
+            "SELECT kind, name, old_name FROM writeback_op WHERE kind IN ('create', 'rename', 'delete') ORDER BY id",
+        )?;
+        Ok(st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<_>>()?)
+    })
+    .unwrap()
+}
+
+fn op(kind: &str, name: &str, old: Option<&str>) -> (String, Option<String>, Option<String>) {
+    (kind.into(), Some(name.into()), old.map(String::from))
+}
+
+/// Give up the first op in the queue (it must be a RENAME).
+fn give_up_first_rename(s: &Store) -> String {
+    let q = queue_now(s).remove(0);
+    assert!(matches!(q.op, WritebackOp::Rename { .. }), "{q:?}");
+    match s.writeback().refused(&q, "rename folder", "NO", &RetrySchedule(vec![])).unwrap() {
+        Refused::GaveUp(undone) => undone,
+        r => panic!("{r:?}"),
+    }
+}
+
+/// Regression: undoing a given-up rename rewrote every later folder op with the first rename's
+/// names only. After A→B, B→C, a new folder "B" was created as "A" (the server's existing
+/// folder: ALREADYEXISTS counted as done, the new folder never reached the server); a new
+/// folder "C/x" kept "C/x" though the store renamed it to "A/x".
+#[test]
+fn undoing_a_rename_rewrites_later_names_along_the_chain_of_renames() {
+    let (_d, s) = store();
+    let f = s.folders().ensure("becker", "A", None).unwrap().id;
+    s.mailboxes().rename("becker", f, "B").unwrap().unwrap();
+    s.mailboxes().rename("becker", f, "C").unwrap().unwrap();
+    s.mailboxes().create_with("becker", "B", false, None).unwrap().unwrap();
+    let x = s.mailboxes().create_with("becker", "C/x", false, None).unwrap().unwrap();
+    assert_eq!(give_up_first_rename(&s), "the folder is named \"A\" again");
+    assert_eq!(folder_ops(&s), vec![op("create", "B", None), op("create", "A/x", None)]);
+    let names: Vec<(i64, String)> = s.folders().all("becker").unwrap().into_iter().map(|f| (f.id, f.name)).collect();
+    assert!(names.contains(&(f, "A".into())) && names.contains(&(x, "A/x".into())), "{names:?}");
+    assert!(names.iter().any(|(_, n)| n == "B"), "{names:?}");
+}
+
+/// Regression: undoing a rename of a folder destroyed meanwhile rewrote nothing: its DELETE
+/// and the expunges of its messages went to the name the server never got.
+#[test]
+fn undoing_a_rename_of_a_folder_destroyed_meanwhile_names_the_servers_folder() {
+    let (_d, s) = store();
+    let f = s.folders().ensure("becker", "A", None).unwrap().id;
+    synced(&s, f, 4);
+    s.mailboxes().rename("becker", f, "B").unwrap().unwrap();
+    s.mailboxes().rename("becker", f, "C").unwrap().unwrap();
+    s.mailboxes().destroy("becker", f, true).unwrap().unwrap();
+    give_up_first_rename(&s);
+    assert_eq!(folder_ops(&s), vec![op("delete", "A", None)]);
+    let q = queue_now(&s).remove(0);
+    assert!(matches!(&q.op, WritebackOp::Expunge { folder, uid: 4, .. } if folder == "A"), "{q:?}");
+    s.writeback().done("becker", &q, WritebackEffect::None).unwrap();
+    let q = queue_now(&s).remove(0);
+    assert!(matches!(&q.op, WritebackOp::Delete { name, .. } if name == "A"), "{q:?}");
+}
