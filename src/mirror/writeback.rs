@@ -247,13 +247,19 @@ pub async fn read_subscriptions<S: Stream>(
     Ok(app.store.folders().set_subscriptions(mailbox, &names)?)
 }
 
-/// How long until a refused change of `mailbox` is due again, if one waits.
-pub fn next_due(app: &App, mailbox: &str) -> Result<Option<std::time::Duration>, crate::store::StoreError> {
+/// How long until a refused change of `mailbox` is due again, if one waits: counted from when
+/// the last drain began (`drained_at`, unix seconds), so a change that fell due during the
+/// pass after it gives no wait at all (see `Writeback::next_due`).
+pub fn next_due(
+    app: &App,
+    mailbox: &str,
+    drained_at: i64,
+) -> Result<Option<std::time::Duration>, crate::store::StoreError> {
     let now = crate::store::now();
     Ok(app
         .store
         .writeback()
-        .next_due(mailbox)?
+        .next_due(mailbox, drained_at)?
         .map(|t| std::time::Duration::from_secs(t.saturating_sub(now).max(0) as u64)))
 }
 

@@ -544,13 +544,16 @@ impl Writeback<'_> {
             .read(|c| Ok(c.query_row("SELECT COUNT(*) FROM writeback_op WHERE account = ?1", [account], |r| r.get(0))?))
     }
 
-    /// When the earliest refused op of `account` is due again (unix seconds), if one waits.
-    pub fn next_due(&self, account: &str) -> Result<Option<i64>> {
-        let now = now();
+    /// When the earliest refused op of `account` that was not due when the last drain began
+    /// (`since`, unix seconds) is due: the time to drain again. One that fell due during that
+    /// drain gives a time already past (drain again now); one that was due when it began was
+    /// looked at then (tried, or waiting for an earlier op) and does not count, so a blocked
+    /// op never makes a busy loop.
+    pub fn next_due(&self, account: &str, since: i64) -> Result<Option<i64>> {
         self.0.read(|c| {
             Ok(c.query_row(
                 "SELECT MIN(due_at) FROM writeback_op WHERE account = ?1 AND due_at > ?2",
-                params![account, now],
+                params![account, since],
                 |r| r.get(0),
             )?)
         })

@@ -182,7 +182,7 @@ fn a_refused_op_waits_and_holds_back_only_what_depends_on_it() {
     assert!(matches!(q[2].op, WritebackOp::Flags { .. }), "an op on another folder goes on");
     let w = s.writeback().summary("becker").unwrap();
     assert_eq!((w.pending, w.next_retry_at, w.last_error.as_deref()), (3, Some(now() + 3600), Some("NO")));
-    assert_eq!(s.writeback().next_due("becker").unwrap(), Some(now() + 3600));
+    assert_eq!(s.writeback().next_due("becker", now()).unwrap(), Some(now() + 3600));
 }
 
 /// Regression (found by the convergence test): a folder listing taken just before a phone
@@ -346,4 +346,23 @@ fn undoing_a_rename_of_a_folder_destroyed_meanwhile_names_the_servers_folder() {
     s.writeback().done("becker", &q, WritebackEffect::None).unwrap();
     let q = queue_now(&s).remove(0);
     assert!(matches!(&q.op, WritebackOp::Delete { name, .. } if name == "A"), "{q:?}");
+}
+
+/// Regression: the wake-up for a refused op was looked for after the pass, among ops not due
+/// yet, so one that fell due during the pass waited for the next poll. It counts from when
+/// the drain began; one that was already due then (tried, or held back) does not count, so a
+/// held-back op makes no busy loop.
+#[test]
+fn a_retry_that_falls_due_during_a_pass_wakes_the_write_back() {
+    let (_d, s) = store();
+    let k = s.folders().ensure("becker", "Kunden", None).unwrap().id;
+    s.mailboxes().rename("becker", k, "Firma").unwrap().unwrap();
+    let q = queue_now(&s).remove(0);
+    let quick = RetrySchedule(vec![Duration::from_secs(5)]);
+    let drained_at = now();
+    assert!(matches!(s.writeback().refused(&q, "rename folder", "NO", &quick).unwrap(), Refused::RetryAt(_)));
+    // The pass took longer than the wait: the op fell due during it.
+    s.write(|t| Ok(t.tx.execute("UPDATE writeback_op SET due_at = ?1", [now() - 1])?)).unwrap();
+    assert_eq!(s.writeback().next_due("becker", drained_at - 10).unwrap(), Some(now() - 1), "drain again now");
+    assert_eq!(s.writeback().next_due("becker", now()).unwrap(), None, "looked at by the next drain");
 }
