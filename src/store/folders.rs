@@ -151,7 +151,8 @@ impl Folders<'_> {
 
     /// Take the server's subscriptions (`names`: the subscribed folders) into the live
     /// folders, except those whose SUBSCRIBE or UNSUBSCRIBE from a phone still waits in the
-    /// write-back queue (decided in this transaction). INBOX counts as subscribed whatever the
+    /// write-back queue, and none while a folder CREATE, RENAME or DELETE waits there (the
+    /// server's names cannot be compared with the store's then; decided in this transaction). INBOX counts as subscribed whatever the
     /// server says (servers often leave it out, and a phone may hide what is not subscribed),
     /// and a server without any subscription changes nothing (its users do not use them). A
     /// folder that changes is logged as an updated Mailbox. Returns how many changed.
@@ -160,6 +161,16 @@ impl Folders<'_> {
             return Ok(0);
         }
         self.0.write(|t| {
+            // While a folder CREATE, RENAME or DELETE waits, the server's names are not the
+            // store's (a renamed folder and those below it are listed by their old names).
+            let in_flux: bool = t.tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM writeback_op WHERE account = ?1 AND kind IN ('create', 'rename', 'delete'))",
+                [account],
+                |r| r.get(0),
+            )?;
+            if in_flux {
+                return Ok(0);
+            }
             let live: Vec<(i64, String, Option<String>)> = {
                 let mut s = t.tx.prepare(
                     "SELECT id, name, role FROM folder f WHERE account = ?1 AND destroyed = 0 AND NOT EXISTS
@@ -171,10 +182,15 @@ impl Folders<'_> {
             for (id, name, role) in live {
                 let inbox = role.as_deref() == Some("inbox") || name.eq_ignore_ascii_case("INBOX");
                 let on = inbox || names.contains(&name);
-                if subscribed(t, id)? != on {
+                // Written even when it is the default: a rename then knows the folder is
+                // subscribed on the server (see `known_subscribed`).
+                if known_subscribed(t, id)? != Some(on) {
+                    let was = subscribed(t, id)?;
                     set_pref(t, id, "subscribed", on as i64)?;
-                    t.log(account, ObjType::Mailbox, id, Op::Updated, None)?;
-                    changed += 1;
+                    if was != on {
+                        t.log(account, ObjType::Mailbox, id, Op::Updated, None)?;
+                        changed += 1;
+                    }
                 }
             }
             Ok(changed)
@@ -486,6 +502,12 @@ pub(super) fn subscribed(t: &Tx<'_>, id: i64) -> Result<bool> {
         .query_row("SELECT subscribed FROM folder_pref WHERE folder_id = ?1", [id], |r| r.get(0))
         .optional()?
         .unwrap_or(true))
+}
+
+/// Whether folder `id` is subscribed as the server said or a device set it (no row: not known,
+/// the server's subscriptions never read, or the server has none).
+pub(super) fn known_subscribed(t: &Tx<'_>, id: i64) -> Result<Option<bool>> {
+    Ok(t.tx.query_row("SELECT subscribed FROM folder_pref WHERE folder_id = ?1", [id], |r| r.get(0)).optional()?)
 }
 
 /// Set one column (`subscribed` or `sort_order`) of folder `id`'s preferences.

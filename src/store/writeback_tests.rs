@@ -366,3 +366,32 @@ fn a_retry_that_falls_due_during_a_pass_wakes_the_write_back() {
     assert_eq!(s.writeback().next_due("becker", drained_at - 10).unwrap(), Some(now() - 1), "drain again now");
     assert_eq!(s.writeback().next_due("becker", now()).unwrap(), None, "looked at by the next drain");
 }
+
+/// Regression: the server's subscriptions, read while a phone's rename waited (listed under
+/// the old names), unsubscribed the renamed folder and those below it; and the RENAME alone
+/// need not move the subscription on the server.
+#[test]
+fn a_rename_keeps_the_subscriptions_and_queues_them_under_the_new_names() {
+    let (_d, s) = store();
+    s.folders().ensure("becker", "INBOX", Some("inbox")).unwrap();
+    let k = s.folders().ensure("becker", "Kunden", None).unwrap().id;
+    let x = s.folders().ensure("becker", "Kunden/Meier", None).unwrap().id;
+    let lsub = |names: &[&str]| {
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        s.folders().set_subscriptions("becker", &names).unwrap()
+    };
+    lsub(&["INBOX", "Kunden", "Kunden/Meier"]);
+    s.mailboxes().rename("becker", k, "Firma").unwrap().unwrap();
+    let names: Vec<(String, Option<String>)> = s
+        .read(|c| {
+            let mut st =
+                c.prepare("SELECT name, old_name FROM writeback_op WHERE kind = 'subscribe' AND uid = 1 ORDER BY id")?;
+            Ok(st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?)
+        })
+        .unwrap();
+    assert_eq!(names, [("Firma".to_string(), None), ("Firma/Meier".to_string(), None)], "each new name subscribed");
+    // The server's list, taken before the RENAME reached it, changes nothing meanwhile.
+    lsub(&["INBOX", "Kunden", "Kunden/Meier"]);
+    let on = |id: i64| s.mailboxes().all("becker").unwrap().into_iter().find(|m| m.id == id).unwrap().subscribed;
+    assert!(on(k) && on(x));
+}
