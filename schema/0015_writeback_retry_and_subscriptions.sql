@@ -25,8 +25,18 @@ CREATE TABLE writeback_op_new (
   created_at  INTEGER NOT NULL,
   due_at      INTEGER
 );
-INSERT INTO writeback_op_new (id, account, kind, message_id, folder_id, uid, name, old_name, attempts, last_error, created_at)
-  SELECT id, account, kind, message_id, folder_id, uid, name, old_name, attempts, last_error, created_at FROM writeback_op;
+-- Run again (tests reset user_version), the table already has due_at and an id counter: both
+-- are kept. An unqualified due_at in the subquery is the old table's when it has one, else
+-- the NULL of `fallback` (a name the subquery does not find is looked up outside it).
+INSERT INTO writeback_op_new (id, account, kind, message_id, folder_id, uid, name, old_name, attempts, last_error, created_at, due_at)
+  SELECT w.id, w.account, w.kind, w.message_id, w.folder_id, w.uid, w.name, w.old_name, w.attempts, w.last_error,
+         w.created_at, (SELECT due_at FROM writeback_op x WHERE x.id = w.id)
+  FROM writeback_op w, (SELECT NULL AS due_at) AS fallback;
+UPDATE sqlite_sequence SET seq = MAX(seq, (SELECT seq FROM sqlite_sequence WHERE name = 'writeback_op'))
+  WHERE name = 'writeback_op_new' AND EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'writeback_op');
+INSERT INTO sqlite_sequence (name, seq)
+  SELECT 'writeback_op_new', seq FROM sqlite_sequence WHERE name = 'writeback_op'
+  AND NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'writeback_op_new');
 DROP TABLE writeback_op;
 ALTER TABLE writeback_op_new RENAME TO writeback_op;
 CREATE INDEX writeback_op_account ON writeback_op (account, id);

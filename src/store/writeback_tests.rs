@@ -395,3 +395,35 @@ fn a_rename_keeps_the_subscriptions_and_queues_them_under_the_new_names() {
     let on = |id: i64| s.mailboxes().all("becker").unwrap().into_iter().find(|m| m.id == id).unwrap().subscribed;
     assert!(on(k) && on(x));
 }
+
+/// Regression: migration 0015 run again (as tests do, resetting `user_version`) dropped the
+/// retry waits (the copy left `due_at` out) and restarted the id counter, so a new op took
+/// the id of one deleted before.
+#[test]
+fn migration_0015_run_again_keeps_the_waits_and_the_id_counter() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("postbote.db");
+    let (due, last) = {
+        let s = Store::open(&path).unwrap();
+        s.ensure_accounts(["becker"]).unwrap();
+        s.folders().set_delimiter("becker", Some("/")).unwrap();
+        let k = s.folders().ensure("becker", "Kunden", None).unwrap().id;
+        let l = s.folders().ensure("becker", "Lager", None).unwrap().id;
+        s.mailboxes().rename("becker", k, "Firma").unwrap().unwrap();
+        s.mailboxes().rename("becker", l, "Lager alt").unwrap().unwrap();
+        let q = queue_now(&s);
+        let due = match s.writeback().refused(&q[0], "rename", "NO", &RetrySchedule(vec![Duration::from_secs(600)])) {
+            Ok(Refused::RetryAt(at)) => at,
+            r => panic!("{r:?}"),
+        };
+        s.writeback().done("becker", &q[1], WritebackEffect::None).unwrap();
+        (due, q[1].id)
+    };
+    rusqlite::Connection::open(&path).unwrap().execute_batch("PRAGMA user_version = 14;").unwrap();
+    let s = Store::open(&path).unwrap();
+    assert_eq!(s.writeback().next_due("becker", 0).unwrap(), Some(due), "the wait is kept");
+    let k = s.folders().by_name("becker", "Firma").unwrap().unwrap().id;
+    s.mailboxes().rename("becker", k, "Firma 2").unwrap().unwrap();
+    let newest = queue_now(&s).last().unwrap().id;
+    assert!(newest > last, "a new op takes no old id: {newest} after {last}");
+}
