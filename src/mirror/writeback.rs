@@ -269,6 +269,12 @@ fn refused(app: &App, mailbox: &str, q: &QueuedOp, text: &str, schedule: &RetryS
             mailbox, op = kind(&q.op), attempts = q.attempts + 1, error = text, undone = %undone,
             "write-back: the server refused a change repeatedly; gave it up"
         ),
+        Refused::Withdrawn => tracing::debug!(
+            mailbox,
+            op = kind(&q.op),
+            error = text,
+            "write-back: the server refused a change withdrawn meanwhile"
+        ),
         Refused::RetryAt(at) => tracing::info!(
             mailbox,
             op = kind(&q.op),

@@ -170,6 +170,9 @@ pub enum Refused {
     RetryAt(i64),
     /// Given up; what the store undid so that it shows the server's state.
     GaveUp(String),
+    /// The op was gone already (a phone withdrew the change meanwhile): nothing to retry,
+    /// nothing given up.
+    Withdrawn,
 }
 
 /// The write-back queue, reached as `store.writeback()`.
@@ -476,7 +479,7 @@ impl Writeback<'_> {
                 .optional()?;
             // Gone meanwhile (a phone destroyed what it was about): nothing left to retry or undo.
             let Some((account, folder)) = row else {
-                return Ok(Refused::GaveUp("nothing (withdrawn meanwhile)".into()));
+                return Ok(Refused::Withdrawn);
             };
             if let Some(wait) = schedule.after(q.attempts + 1) {
                 let at = now() + wait.as_secs() as i64 + i64::from(wait.subsec_nanos() > 0);

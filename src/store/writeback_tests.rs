@@ -427,3 +427,16 @@ fn migration_0015_run_again_keeps_the_waits_and_the_id_counter() {
     let newest = queue_now(&s).last().unwrap().id;
     assert!(newest > last, "a new op takes no old id: {newest} after {last}");
 }
+
+/// A refusal of an op a phone withdrew meanwhile is no give-up: nothing is counted or logged.
+#[test]
+fn a_refused_op_withdrawn_meanwhile_is_not_given_up() {
+    let (_d, s) = store();
+    let inbox = s.folders().ensure("becker", "INBOX", Some("inbox")).unwrap().id;
+    let c = s.emails().create("becker", inbox, b"Subject: d\r\n\r\nx".to_vec(), &[], 1).unwrap().unwrap();
+    let append = queue_now(&s).remove(0);
+    s.emails().set("becker", None, &[], &[c.id]).unwrap().unwrap();
+    let r = s.writeback().refused(&append, "append", "NO", &RetrySchedule(vec![])).unwrap();
+    assert_eq!(r, Refused::Withdrawn);
+    assert_eq!(s.writeback().summary("becker").unwrap().dropped, 0);
+}
