@@ -213,7 +213,12 @@ pub async fn drain_scheduled<S: Stream>(
             }
             match perform(session, profile, &mut sel, &q.op).await? {
                 Ok(effect) => {
+                    // An original moved here by Email/copy waits in its account for this APPEND.
+                    let waiting = app.store.writeback().waiting_for(q.id)?;
                     app.store.writeback().done(mailbox, &q, effect)?;
+                    for other in waiting {
+                        app.wake_writeback(&other);
+                    }
                     if !matches!(q.op, WritebackOp::Obsolete) {
                         done += 1;
                     }

@@ -7,7 +7,9 @@
 //! the server. [`Writeback::next`] resolves the next op against the current store: one whose
 //! object is gone is obsolete; one whose message is not on the server yet, whose folder is
 //! created later, that touches a folder name an earlier op still waiting is about, or that was
-//! refused and is not due again waits. A confirmed op records its effect (a new UID; a
+//! refused and is not due again waits; so does an expunge tied to another account's APPEND
+//! (`waits_for`: an original moved away by Email/copy), which is dropped if that APPEND is
+//! given up. A confirmed op records its effect (a new UID; a
 //! message destroyed while its APPEND or MOVE was under way has that new copy expunged). A
 //! refused op is retried on a growing [`RetrySchedule`] (seconds, minutes, then hours); when the
 //! schedule is used up it is dropped and undone in the store (`writeback_undo.rs`), so the server's state shows
@@ -279,6 +281,8 @@ fn resolve(
             },
             _ => WritebackOp::Obsolete,
         },
+        // An expunge that waits for another op (the APPEND of a copy in another account).
+        ("expunge", _) if waiting_for_op(c, id)? => WritebackOp::Wait,
         ("expunge", _) => match (folder_id, uid) {
             (Some(fid), Some(uid)) => match at(fid)? {
                 Located::At(folder) => WritebackOp::Expunge { folder_id: fid, folder, uid: uid as u32 },
@@ -301,6 +305,14 @@ fn resolve(
         },
         _ => WritebackOp::Obsolete,
     })
+}
+
+/// Op `id` names an op it waits for (`waits_for`) that is still queued.
+fn waiting_for_op(c: &rusqlite::Connection, id: i64) -> Result<bool> {
+    Ok(c.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM writeback_op w JOIN writeback_op o ON o.id = w.waits_for WHERE w.id = ?1)",
+    )?
+    .query_row([id], |r| r.get(0))?)
 }
 
 /// The server names `op` touches.
@@ -538,6 +550,16 @@ impl Writeback<'_> {
                 last_dropped_at,
                 last_undone,
             })
+        })
+    }
+
+    /// The accounts with an op that waits for op `id` (see `waits_for` in migration 0015): to
+    /// be woken when it is done.
+    pub fn waiting_for(&self, id: i64) -> Result<Vec<String>> {
+        self.0.read(|c| {
+            let mut s = c.prepare_cached("SELECT DISTINCT account FROM writeback_op WHERE waits_for = ?1")?;
+            let rows = s.query_map([id], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+            Ok(rows)
         })
     }
 

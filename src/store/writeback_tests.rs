@@ -440,3 +440,49 @@ fn a_refused_op_withdrawn_meanwhile_is_not_given_up() {
     assert_eq!(r, Refused::Withdrawn);
     assert_eq!(s.writeback().summary("becker").unwrap().dropped, 0);
 }
+
+/// Regression: Email/copy with onSuccessDestroyOriginal queued the original's expunge in its
+/// own account's queue, tied to nothing: when the copy's APPEND was given up, the original was
+/// gone from its server and the copy existed only here. The expunge now waits for the APPEND
+/// and goes with it when that is given up (the original comes back).
+#[test]
+fn an_original_moved_to_another_account_leaves_its_server_only_after_the_copy_arrived() {
+    let (_d, s) = store();
+    s.ensure_accounts(["buero"]).unwrap();
+    let inbox = s.folders().ensure("becker", "INBOX", Some("inbox")).unwrap().id;
+    let target = s.folders().ensure("buero", "INBOX", Some("inbox")).unwrap().id;
+    let copy_of = |uid: u32| {
+        let original = synced(&s, inbox, uid);
+        let raw = s.messages().raw(original).unwrap().unwrap();
+        let copy = s.emails().create("buero", target, raw, &[], 1).unwrap().unwrap().id;
+        s.emails().copied_from(copy, original).unwrap();
+        s.emails().set("becker", None, &[], &[original]).unwrap().unwrap();
+        copy
+    };
+    let append_of = |copy: i64| {
+        let mut after = 0;
+        while let Some(q) = s.writeback().next("buero", after).unwrap() {
+            after = q.id;
+            if matches!(q.op, WritebackOp::Append { message_id, .. } if message_id == copy) {
+                return q;
+            }
+        }
+        panic!("no APPEND of {copy}")
+    };
+    // Confirmed: then the original's expunge goes.
+    let first = copy_of(1);
+    assert_eq!(queue_now(&s).remove(0).op, WritebackOp::Wait, "the expunge waits for the APPEND");
+    let append = append_of(first);
+    assert_eq!(s.writeback().waiting_for(append.id).unwrap(), ["becker"], "woken when it is done");
+    s.writeback().done("buero", &append, WritebackEffect::NewUid { uidvalidity: 1, uid: 1 }).unwrap();
+    let q = queue_now(&s).remove(0);
+    assert!(matches!(q.op, WritebackOp::Expunge { uid: 1, .. }), "{q:?}");
+    s.writeback().done("becker", &q, WritebackEffect::None).unwrap();
+    // Given up: the original's expunge and tombstone go with it.
+    let second = copy_of(2);
+    assert_eq!(queue_now(&s).remove(0).op, WritebackOp::Wait);
+    let r = s.writeback().refused(&append_of(second), "append", "NO", &RetrySchedule(vec![])).unwrap();
+    assert!(matches!(&r, Refused::GaveUp(u) if u.contains("original comes back")), "{r:?}");
+    assert!(queue_now(&s).is_empty(), "the expunge is dropped");
+    assert_eq!(s.folders().uids(inbox).unwrap(), Vec::<u32>::new(), "no tombstone: the mirror fetches it again");
+}

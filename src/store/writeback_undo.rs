@@ -72,7 +72,23 @@ pub(super) fn undo(t: &mut Tx<'_>, account: &str, folder: Option<i64>, q: &Queue
         // The server never made it: the next folder listing drops it from the store.
         WritebackOp::Create { name } => format!("the folder \"{name}\" goes at the next folder listing"),
         WritebackOp::Delete { name, .. } => format!("nothing: the folder \"{name}\" stays on the server"),
-        WritebackOp::Append { .. } => "nothing: the message stays in postbote only, not on the server".into(),
+        // The copy never reached its server: the original an Email/copy destroyed for it is
+        // not expunged from its own (dropped with its tombstone, so the mirror brings it back).
+        WritebackOp::Append { .. } => {
+            let waiting: Vec<(i64, Option<i64>, Option<i64>)> = {
+                let mut s = t.tx.prepare("SELECT id, folder_id, uid FROM writeback_op WHERE waits_for = ?1")?;
+                s.query_map([q.id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<_>>()?
+            };
+            for (id, folder, uid) in &waiting {
+                t.tx.execute("DELETE FROM writeback_op WHERE id = ?1", [id])?;
+                t.tx.execute("DELETE FROM imap_tombstone WHERE folder_id = ?1 AND uid = ?2", params![folder, uid])?;
+            }
+            if waiting.is_empty() {
+                "nothing: the message stays in postbote only, not on the server".into()
+            } else {
+                "the message stays in postbote only, not on the server; its original comes back".into()
+            }
+        }
         // The server keeps its subscription: so does the store.
         WritebackOp::Subscribe { folder_id, on, .. } => {
             if live_folder(t, account, *folder_id)?.is_some() && subscribed(t, *folder_id)? == *on {
