@@ -23,14 +23,41 @@ CREATE TABLE writeback_op_new (
   attempts    INTEGER NOT NULL DEFAULT 0,
   last_error  TEXT,
   created_at  INTEGER NOT NULL,
-  due_at      INTEGER
+  due_at      INTEGER,
+  waits_for   INTEGER
 );
-INSERT INTO writeback_op_new (id, account, kind, message_id, folder_id, uid, name, old_name, attempts, last_error, created_at)
-  SELECT id, account, kind, message_id, folder_id, uid, name, old_name, attempts, last_error, created_at FROM writeback_op;
+-- waits_for: the op (of any account) this one waits for while it is queued; when that op is
+-- given up, this one is dropped and undone too. The expunge of an original moved to another
+-- account by Email/copy with onSuccessDestroyOriginal waits for the copy's APPEND: the
+-- original leaves its server only once the copy is on the other.
+-- Run again (tests reset user_version), the table already has due_at, waits_for and an id
+-- counter: all are kept. An unqualified column in a subquery is the old table's when it has
+-- one, else the NULL of `fallback` (a name the subquery does not find is looked up outside).
+INSERT INTO writeback_op_new (id, account, kind, message_id, folder_id, uid, name, old_name, attempts, last_error, created_at,
+    due_at, waits_for)
+  SELECT w.id, w.account, w.kind, w.message_id, w.folder_id, w.uid, w.name, w.old_name, w.attempts, w.last_error,
+         w.created_at, (SELECT due_at FROM writeback_op x WHERE x.id = w.id),
+         (SELECT waits_for FROM writeback_op x WHERE x.id = w.id)
+  FROM writeback_op w, (SELECT NULL AS due_at, NULL AS waits_for) AS fallback;
+UPDATE sqlite_sequence SET seq = MAX(seq, (SELECT seq FROM sqlite_sequence WHERE name = 'writeback_op'))
+  WHERE name = 'writeback_op_new' AND EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'writeback_op');
+INSERT INTO sqlite_sequence (name, seq)
+  SELECT 'writeback_op_new', seq FROM sqlite_sequence WHERE name = 'writeback_op'
+  AND NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'writeback_op_new');
 DROP TABLE writeback_op;
 ALTER TABLE writeback_op_new RENAME TO writeback_op;
 CREATE INDEX writeback_op_account ON writeback_op (account, id);
 CREATE INDEX writeback_op_message ON writeback_op (message_id) WHERE message_id IS NOT NULL;
+CREATE INDEX writeback_op_waits_for ON writeback_op (waits_for) WHERE waits_for IS NOT NULL;
+
+-- A message copied by Email/copy (copy_id, in the target account) from an original of another
+-- account: the original's expunge, if onSuccessDestroyOriginal asks for it, waits for the
+-- copy's APPEND. Dropped with the original.
+CREATE TABLE IF NOT EXISTS copy_origin (
+  copy_id     INTEGER PRIMARY KEY,
+  original_id INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS copy_origin_original ON copy_origin (original_id);
 
 -- Every change given up for good, with what the store undid so that it shows the server's
 -- state (the message shown where the server keeps it, the folder's old name): `status` shows

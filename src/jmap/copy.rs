@@ -10,7 +10,10 @@
 //! exactly one mailbox of the target account (`maxMailboxesPerEmail` is 1). With
 //! `onSuccessDestroyOriginal` the originals copied are destroyed by an implicit `Email/set` in
 //! the from-account (asked of the dispatcher through `Ctx::then`, answered as a second
-//! response under the same call id), guarded by `destroyFromIfInState`.
+//! response under the same call id), guarded by `destroyFromIfInState`. The original's
+//! expunge from its server then waits for the copy's APPEND to the other (the store records
+//! which copy came from which original); if that APPEND is given up, the expunge is dropped
+//! and the original comes back in its account.
 //!
 //! A copied blob is readable in the target account like an upload of it: the bytes are the
 //! same stored blob (content-addressed); a part of an email becomes a blob of its own.
@@ -115,6 +118,10 @@ pub fn email_copy(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult {
         let received_at = c.received_at.unwrap_or(original.received_at);
         match ctx.app.store.emails().create(&mailbox, c.folder, raw, &keywords, received_at)? {
             Ok(n) => {
+                if destroy_original {
+                    // The original's expunge then waits for this copy's APPEND.
+                    ctx.app.store.emails().copied_from(n.id, c.id)?;
+                }
                 ctx.created.insert(cid.clone(), ids::email(n.id));
                 resp.created(
                     cid,

@@ -175,6 +175,9 @@ async fn connected(
     };
     tracing::info!(mailbox = %mb.id, "connected");
     loop {
+        // A refused change that falls due after this drain began wakes the task (at once if it
+        // fell due during the pass).
+        let drained_at = crate::store::now();
         writeback::drain_with(app, &mb.id, &mut s, &m.profile).await?;
         while s.unsolicited_responses.try_recv().is_ok() {}
         let listing = m.discovered_at.is_none_or(|t| t.elapsed() > pass::DISCOVERY_INTERVAL);
@@ -193,7 +196,7 @@ async fn connected(
         let next_poll = next_poll(cron, app.config.agent.time_zone)?;
         let settled = report.folders.iter().all(|f| f.missing == 0);
         let wake;
-        (s, wake) = wait(&m, s, next_poll, settled, app, token).await?;
+        (s, wake) = wait(&m, s, next_poll, settled, drained_at, app, token).await?;
         tracing::debug!(mailbox = %mb.id, ?wake, "awake");
         if wake == Wake::Cancelled {
             let _ = tokio::time::timeout(Duration::from_secs(2), s.logout()).await;
@@ -220,13 +223,14 @@ async fn wait(
     mut s: Session,
     until: Duration,
     settled: bool,
+    drained_at: i64,
     app: &App,
     token: &CancellationToken,
 ) -> Result<(Session, Wake), SyncError> {
     let deadline = tokio::time::Instant::now() + until;
     let wb = app.writeback_notify(m.account());
     // A phone change the server refused is tried again when it is due.
-    let retry = tokio::time::Instant::now() + writeback::next_due(app, m.account())?.unwrap_or(until);
+    let retry = tokio::time::Instant::now() + writeback::next_due(app, m.account(), drained_at)?.unwrap_or(until);
     let Some(inbox) = m.idle_folder().filter(|_| m.profile.idle).map(str::to_string) else {
         let wake = tokio::select! {
             _ = token.cancelled() => Wake::Cancelled,

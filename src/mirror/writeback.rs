@@ -213,7 +213,12 @@ pub async fn drain_scheduled<S: Stream>(
             }
             match perform(session, profile, &mut sel, &q.op).await? {
                 Ok(effect) => {
+                    // An original moved here by Email/copy waits in its account for this APPEND.
+                    let waiting = app.store.writeback().waiting_for(q.id)?;
                     app.store.writeback().done(mailbox, &q, effect)?;
+                    for other in waiting {
+                        app.wake_writeback(&other);
+                    }
                     if !matches!(q.op, WritebackOp::Obsolete) {
                         done += 1;
                     }
@@ -247,13 +252,19 @@ pub async fn read_subscriptions<S: Stream>(
     Ok(app.store.folders().set_subscriptions(mailbox, &names)?)
 }
 
-/// How long until a refused change of `mailbox` is due again, if one waits.
-pub fn next_due(app: &App, mailbox: &str) -> Result<Option<std::time::Duration>, crate::store::StoreError> {
+/// How long until a refused change of `mailbox` is due again, if one waits: counted from when
+/// the last drain began (`drained_at`, unix seconds), so a change that fell due during the
+/// pass after it gives no wait at all (see `Writeback::next_due`).
+pub fn next_due(
+    app: &App,
+    mailbox: &str,
+    drained_at: i64,
+) -> Result<Option<std::time::Duration>, crate::store::StoreError> {
     let now = crate::store::now();
     Ok(app
         .store
         .writeback()
-        .next_due(mailbox)?
+        .next_due(mailbox, drained_at)?
         .map(|t| std::time::Duration::from_secs(t.saturating_sub(now).max(0) as u64)))
 }
 
@@ -262,6 +273,12 @@ fn refused(app: &App, mailbox: &str, q: &QueuedOp, text: &str, schedule: &RetryS
         Refused::GaveUp(undone) => tracing::warn!(
             mailbox, op = kind(&q.op), attempts = q.attempts + 1, error = text, undone = %undone,
             "write-back: the server refused a change repeatedly; gave it up"
+        ),
+        Refused::Withdrawn => tracing::debug!(
+            mailbox,
+            op = kind(&q.op),
+            error = text,
+            "write-back: the server refused a change withdrawn meanwhile"
         ),
         Refused::RetryAt(at) => tracing::info!(
             mailbox,

@@ -156,6 +156,21 @@ impl Emails<'_> {
     }
 }
 
+impl Emails<'_> {
+    /// Message `copy` was made by Email/copy from `original` (of another account): if the
+    /// original is destroyed (`onSuccessDestroyOriginal`), its expunge waits for the copy's
+    /// APPEND.
+    pub fn copied_from(&self, copy: i64, original: i64) -> Result<()> {
+        self.0.write(|t| {
+            t.tx.execute(
+                "INSERT OR REPLACE INTO copy_origin (copy_id, original_id) VALUES (?1, ?2)",
+                params![copy, original],
+            )?;
+            Ok(())
+        })
+    }
+}
+
 fn update_email(
     t: &mut Tx<'_>,
     account: &str,
@@ -286,7 +301,21 @@ pub(super) fn destroy_email(t: &mut Tx<'_>, account: &str, id: i64) -> Result<st
         t.tx.prepare_cached("INSERT OR IGNORE INTO imap_tombstone (folder_id, uid) VALUES (?1, ?2)")?
             .execute(params![imap_folder, uid])?;
         queue(t, account, "expunge", None, Some(imap_folder), Some(uid), None, None)?;
+        // A message copied to another account (Email/copy) leaves its server only once the
+        // copy's APPEND is done; if that is given up, this expunge goes with it.
+        let append: Option<i64> =
+            t.tx.prepare_cached(
+                "SELECT w.id FROM copy_origin c JOIN writeback_op w ON w.message_id = c.copy_id AND w.kind = 'append'
+                 WHERE c.original_id = ?1 ORDER BY w.id LIMIT 1",
+            )?
+            .query_row([id], |r| r.get(0))
+            .optional()?;
+        if let Some(append) = append {
+            let expunge = t.tx.last_insert_rowid();
+            t.tx.execute("UPDATE writeback_op SET waits_for = ?2 WHERE id = ?1", params![expunge, append])?;
+        }
     }
+    t.tx.prepare_cached("DELETE FROM copy_origin WHERE original_id = ?1")?.execute([id])?;
     // A pending APPEND or STORE of this message is moot now.
     t.tx.prepare_cached("DELETE FROM writeback_op WHERE message_id = ?1")?.execute([id])?;
     t.tx.prepare_cached("DELETE FROM message WHERE id = ?1")?.execute([id])?;

@@ -96,7 +96,8 @@ impl Folders<'_> {
     /// Destroy the live folders of `account` that are not in `kept` (gone on the server, or no
     /// longer configured), with their messages, and return their names. A message shown in
     /// such a folder but still held in another one on the server (its MOVE not written back)
-    /// goes back to where the server holds it instead. Nothing is destroyed
+    /// goes back to where the server holds it instead; one only the store has (no UID yet)
+    /// moves to the inbox, and its APPEND goes there (with no inbox, the folder stays). Nothing is destroyed
     /// while a folder CREATE, RENAME or DELETE waits in the write-back queue: until it is done
     /// the server's list cannot be compared with the store's (a folder a phone just made or
     /// renamed, or one below it, would look gone). Decided in the destroying transaction, so a
@@ -132,6 +133,12 @@ impl Folders<'_> {
                     t.log(account, ObjType::Email, m, Op::Updated, Some(thread))?;
                     t.log(account, ObjType::Mailbox, held, Op::CountsOnly, None)?;
                 }
+                // A message only the store has (no UID: its APPEND waits, or was given up) is
+                // not on the server to lose: it stays, in the folder it is shown in if that
+                // stays, otherwise in the inbox, where its APPEND then goes.
+                if !keep_local_only(t, account, id, kept)? {
+                    continue;
+                }
                 destroy_messages_where(t, account, "imap_folder_id = ?1 OR folder_id = ?1", id)?;
                 t.tx.execute("UPDATE folder SET destroyed = 1 WHERE id = ?1", [id])?;
                 t.log(account, ObjType::Mailbox, id, Op::Destroyed, None)?;
@@ -144,7 +151,8 @@ impl Folders<'_> {
 
     /// Take the server's subscriptions (`names`: the subscribed folders) into the live
     /// folders, except those whose SUBSCRIBE or UNSUBSCRIBE from a phone still waits in the
-    /// write-back queue (decided in this transaction). INBOX counts as subscribed whatever the
+    /// write-back queue, and none while a folder CREATE, RENAME or DELETE waits there (the
+    /// server's names cannot be compared with the store's then; decided in this transaction). INBOX counts as subscribed whatever the
     /// server says (servers often leave it out, and a phone may hide what is not subscribed),
     /// and a server without any subscription changes nothing (its users do not use them). A
     /// folder that changes is logged as an updated Mailbox. Returns how many changed.
@@ -153,6 +161,16 @@ impl Folders<'_> {
             return Ok(0);
         }
         self.0.write(|t| {
+            // While a folder CREATE, RENAME or DELETE waits, the server's names are not the
+            // store's (a renamed folder and those below it are listed by their old names).
+            let in_flux: bool = t.tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM writeback_op WHERE account = ?1 AND kind IN ('create', 'rename', 'delete'))",
+                [account],
+                |r| r.get(0),
+            )?;
+            if in_flux {
+                return Ok(0);
+            }
             let live: Vec<(i64, String, Option<String>)> = {
                 let mut s = t.tx.prepare(
                     "SELECT id, name, role FROM folder f WHERE account = ?1 AND destroyed = 0 AND NOT EXISTS
@@ -164,10 +182,15 @@ impl Folders<'_> {
             for (id, name, role) in live {
                 let inbox = role.as_deref() == Some("inbox") || name.eq_ignore_ascii_case("INBOX");
                 let on = inbox || names.contains(&name);
-                if subscribed(t, id)? != on {
+                // Written even when it is the default: a rename then knows the folder is
+                // subscribed on the server (see `known_subscribed`).
+                if known_subscribed(t, id)? != Some(on) {
+                    let was = subscribed(t, id)?;
                     set_pref(t, id, "subscribed", on as i64)?;
-                    t.log(account, ObjType::Mailbox, id, Op::Updated, None)?;
-                    changed += 1;
+                    if was != on {
+                        t.log(account, ObjType::Mailbox, id, Op::Updated, None)?;
+                        changed += 1;
+                    }
                 }
             }
             Ok(changed)
@@ -332,6 +355,43 @@ impl Folders<'_> {
     }
 }
 
+/// Save the messages without a UID held in or shown in folder `gone` (about to be destroyed):
+/// one shown elsewhere is held there now; one shown in `gone` moves to the account's inbox
+/// (a kept folder), its MOVE dropped. Returns false when there is such a message and no
+/// inbox to take it: the folder is then kept.
+fn keep_local_only(t: &mut Tx<'_>, account: &str, gone: i64, kept: &[i64]) -> Result<bool> {
+    let local: Vec<(i64, i64, i64)> = {
+        let mut s = t.tx.prepare(
+            "SELECT id, folder_id, thread_id FROM message WHERE uid IS NULL AND (imap_folder_id = ?1 OR folder_id = ?1)",
+        )?;
+        s.query_map([gone], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<_>>()?
+    };
+    if local.is_empty() {
+        return Ok(true);
+    }
+    let inbox: Option<i64> = {
+        let mut s = t.tx.prepare(
+            "SELECT id FROM folder WHERE account = ?1 AND destroyed = 0 AND id != ?2
+               AND (role = 'inbox' OR name = 'INBOX' COLLATE NOCASE) ORDER BY role IS NULL, id",
+        )?;
+        let ids: Vec<i64> = s.query_map(params![account, gone], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+        ids.into_iter().find(|i| kept.contains(i))
+    };
+    if inbox.is_none() && local.iter().any(|(_, shown, _)| *shown == gone) {
+        return Ok(false);
+    }
+    for (m, shown, thread) in local {
+        let to = if shown != gone { shown } else { inbox.unwrap_or(shown) };
+        t.tx.execute("UPDATE message SET folder_id = ?2, imap_folder_id = ?2 WHERE id = ?1", params![m, to])?;
+        t.tx.execute("DELETE FROM writeback_op WHERE message_id = ?1 AND kind = 'move'", [m])?;
+        if shown != to {
+            t.log(account, ObjType::Email, m, Op::Updated, Some(thread))?;
+            t.log(account, ObjType::Mailbox, to, Op::CountsOnly, None)?;
+        }
+    }
+    Ok(true)
+}
+
 fn folder_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Folder> {
     Ok(Folder {
         id: r.get(0)?,
@@ -442,6 +502,12 @@ pub(super) fn subscribed(t: &Tx<'_>, id: i64) -> Result<bool> {
         .query_row("SELECT subscribed FROM folder_pref WHERE folder_id = ?1", [id], |r| r.get(0))
         .optional()?
         .unwrap_or(true))
+}
+
+/// Whether folder `id` is subscribed as the server said or a device set it (no row: not known,
+/// the server's subscriptions never read, or the server has none).
+pub(super) fn known_subscribed(t: &Tx<'_>, id: i64) -> Result<Option<bool>> {
+    Ok(t.tx.query_row("SELECT subscribed FROM folder_pref WHERE folder_id = ?1", [id], |r| r.get(0)).optional()?)
 }
 
 /// Set one column (`subscribed` or `sort_order`) of folder `id`'s preferences.

@@ -6,12 +6,13 @@
 //! the server does. A folder a device made or renamed is marked `by_device`, so the mirror
 //! keeps it although the config does not name it. A phone's `isSubscribed` is queued as
 //! SUBSCRIBE / UNSUBSCRIBE (a folder made on the phone is subscribed, so webmail shows it too);
-//! its `sortOrder` is the store's alone, as IMAP has none. Reached as `store.mailboxes()`.
+//! a rename queues a SUBSCRIBE of the new name of each folder known to be subscribed, as a server need not move
+//! subscriptions along. Its `sortOrder` is the store's alone, as IMAP has none. Reached as `store.mailboxes()`.
 
 use rusqlite::{OptionalExtension, params};
 
 use super::email_set::{SetFailure, destroy_email};
-use super::folders::{descendants, ensure_folder, live_folder, rename_folder, set_pref, subscribed};
+use super::folders::{descendants, ensure_folder, known_subscribed, live_folder, rename_folder, set_pref, subscribed};
 use super::writeback::queue;
 use super::{ObjType, Op, Result, Store, Tx};
 
@@ -159,6 +160,14 @@ impl Mailboxes<'_> {
             }
             rename_folder(t, account, id, &old, name)?;
             queue(t, account, "rename", None, Some(id), None, Some(name), Some(&old))?;
+            // RFC 3501 leaves it to the server whether RENAME moves subscriptions: the folders
+            // known to be subscribed are subscribed under their new names.
+            let moved = std::iter::once((id, name.to_string())).chain(descendants(t, account, name)?);
+            for (f, new_name) in moved {
+                if known_subscribed(t, f)? == Some(true) {
+                    queue(t, account, "subscribe", None, Some(f), Some(1), Some(&new_name), None)?;
+                }
+            }
             Ok(Ok(()))
         })
     }

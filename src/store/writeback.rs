@@ -7,10 +7,12 @@
 //! the server. [`Writeback::next`] resolves the next op against the current store: one whose
 //! object is gone is obsolete; one whose message is not on the server yet, whose folder is
 //! created later, that touches a folder name an earlier op still waiting is about, or that was
-//! refused and is not due again waits. A confirmed op records its effect (a new UID; a
+//! refused and is not due again waits; so does an expunge tied to another account's APPEND
+//! (`waits_for`: an original moved away by Email/copy), which is dropped if that APPEND is
+//! given up. A confirmed op records its effect (a new UID; a
 //! message destroyed while its APPEND or MOVE was under way has that new copy expunged). A
 //! refused op is retried on a growing [`RetrySchedule`] (seconds, minutes, then hours); when the
-//! schedule is used up it is dropped and undone in the store, so the server's state shows
+//! schedule is used up it is dropped and undone in the store (`writeback_undo.rs`), so the server's state shows
 //! again, and `status` says what was undone. This file never talks to IMAP. Reached as
 //! `store.writeback()`.
 
@@ -18,10 +20,10 @@ use std::time::Duration;
 
 use rusqlite::{OptionalExtension, params};
 
-use super::folders::{destroy_messages_where, live_folder, names_free_for_undo, rename_folder, set_pref, subscribed};
+use super::folders::destroy_messages_where;
 use super::messages::keyword_to_flag;
-use super::writeback_names::{Located, delimiter, overlaps, renamed, server_name, touched_by_row};
-use super::{ObjType, Op, Result, Store, Tx, now};
+use super::writeback_names::{Located, delimiter, overlaps, server_name, touched_by_row};
+use super::{Result, Store, Tx, now};
 
 /// Queue a write-back op in the caller's transaction.
 #[allow(clippy::too_many_arguments)]
@@ -170,6 +172,9 @@ pub enum Refused {
     RetryAt(i64),
     /// Given up; what the store undid so that it shows the server's state.
     GaveUp(String),
+    /// The op was gone already (a phone withdrew the change meanwhile): nothing to retry,
+    /// nothing given up.
+    Withdrawn,
 }
 
 /// The write-back queue, reached as `store.writeback()`.
@@ -276,6 +281,8 @@ fn resolve(
             },
             _ => WritebackOp::Obsolete,
         },
+        // An expunge that waits for another op (the APPEND of a copy in another account).
+        ("expunge", _) if waiting_for_op(c, id)? => WritebackOp::Wait,
         ("expunge", _) => match (folder_id, uid) {
             (Some(fid), Some(uid)) => match at(fid)? {
                 Located::At(folder) => WritebackOp::Expunge { folder_id: fid, folder, uid: uid as u32 },
@@ -298,6 +305,14 @@ fn resolve(
         },
         _ => WritebackOp::Obsolete,
     })
+}
+
+/// Op `id` names an op it waits for (`waits_for`) that is still queued.
+fn waiting_for_op(c: &rusqlite::Connection, id: i64) -> Result<bool> {
+    Ok(c.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM writeback_op w JOIN writeback_op o ON o.id = w.waits_for WHERE w.id = ?1)",
+    )?
+    .query_row([id], |r| r.get(0))?)
 }
 
 /// The server names `op` touches.
@@ -476,7 +491,7 @@ impl Writeback<'_> {
                 .optional()?;
             // Gone meanwhile (a phone destroyed what it was about): nothing left to retry or undo.
             let Some((account, folder)) = row else {
-                return Ok(Refused::GaveUp("nothing (withdrawn meanwhile)".into()));
+                return Ok(Refused::Withdrawn);
             };
             if let Some(wait) = schedule.after(q.attempts + 1) {
                 let at = now() + wait.as_secs() as i64 + i64::from(wait.subsec_nanos() > 0);
@@ -538,115 +553,41 @@ impl Writeback<'_> {
         })
     }
 
+    /// The accounts with an op that waits for op `id` (see `waits_for` in migration 0015): to
+    /// be woken when it is done.
+    pub fn waiting_for(&self, id: i64) -> Result<Vec<String>> {
+        self.0.read(|c| {
+            let mut s = c.prepare_cached("SELECT DISTINCT account FROM writeback_op WHERE waits_for = ?1")?;
+            let rows = s.query_map([id], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+            Ok(rows)
+        })
+    }
+
     /// How many write-back ops wait for an account.
     pub fn pending(&self, account: &str) -> Result<i64> {
         self.0
             .read(|c| Ok(c.query_row("SELECT COUNT(*) FROM writeback_op WHERE account = ?1", [account], |r| r.get(0))?))
     }
 
-    /// When the earliest refused op of `account` is due again (unix seconds), if one waits.
-    pub fn next_due(&self, account: &str) -> Result<Option<i64>> {
-        let now = now();
+    /// When the earliest refused op of `account` that was not due when the last drain began
+    /// (`since`, unix seconds) is due: the time to drain again. One that fell due during that
+    /// drain gives a time already past (drain again now); one that was due when it began was
+    /// looked at then (tried, or waiting for an earlier op) and does not count, so a blocked
+    /// op never makes a busy loop.
+    pub fn next_due(&self, account: &str, since: i64) -> Result<Option<i64>> {
         self.0.read(|c| {
             Ok(c.query_row(
                 "SELECT MIN(due_at) FROM writeback_op WHERE account = ?1 AND due_at > ?2",
-                params![account, now],
+                params![account, since],
                 |r| r.get(0),
             )?)
         })
     }
 }
 
-/// Undo in the store what a given-up op changed there, so the server's state shows again; says
-/// what was undone, for `status`.
-fn undo(t: &mut Tx<'_>, account: &str, folder: Option<i64>, q: &QueuedOp) -> Result<String> {
-    let folder_name = |t: &Tx<'_>, id: i64| -> Result<String> {
-        Ok(t.tx.query_row("SELECT name FROM folder WHERE id = ?1", [id], |r| r.get(0)).optional()?.unwrap_or_default())
-    };
-    Ok(match &q.op {
-        // The server keeps its copy: let the mirror bring it back.
-        WritebackOp::Expunge { folder_id, uid, .. } => {
-            t.tx.execute("DELETE FROM imap_tombstone WHERE folder_id = ?1 AND uid = ?2", params![folder_id, uid])?;
-            format!("the message deleted on the phone comes back from \"{}\"", folder_name(t, *folder_id)?)
-        }
-        // The server keeps its flags: stop laying the refused change over them.
-        WritebackOp::Flags { message_id, .. } => {
-            t.tx.execute("DELETE FROM keyword_pending WHERE message_id = ?1", [message_id])?;
-            "the message's flags are the server's again".into()
-        }
-        // The server keeps the message where it was: show it there again.
-        WritebackOp::Move { message_id, .. } => {
-            let moved: Option<(i64, i64, i64)> =
-                t.tx.query_row(
-                    "SELECT folder_id, imap_folder_id, thread_id FROM message
-                     WHERE id = ?1 AND imap_folder_id IS NOT NULL AND folder_id != imap_folder_id",
-                    [message_id],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                )
-                .optional()?;
-            match moved {
-                Some((shown, held, thread)) => {
-                    t.tx.execute("UPDATE message SET folder_id = imap_folder_id WHERE id = ?1", [message_id])?;
-                    t.log(account, ObjType::Email, *message_id, Op::Updated, Some(thread))?;
-                    t.log(account, ObjType::Mailbox, shown, Op::CountsOnly, None)?;
-                    t.log(account, ObjType::Mailbox, held, Op::CountsOnly, None)?;
-                    format!("the message is shown in \"{}\" again", folder_name(t, held)?)
-                }
-                None => "nothing (the message moved on meanwhile)".into(),
-            }
-        }
-        // The server keeps the old name: so does the store, children included. Later renames
-        // of the same folder waited for this one and go with it; later folder ops carry names
-        // below the old name again.
-        WritebackOp::Rename { from, to } => {
-            let Some(folder) = folder else { return Ok("nothing".into()) };
-            t.tx.execute(
-                "DELETE FROM writeback_op WHERE account = ?1 AND kind = 'rename' AND folder_id = ?2 AND id > ?3",
-                params![account, folder, q.id],
-            )?;
-            match live_folder(t, account, folder)? {
-                Some((current, _)) if current == *from => format!("the folder is named \"{from}\" again"),
-                Some((current, _)) if names_free_for_undo(t, account, folder, &current, from)? => {
-                    rename_folder(t, account, folder, &current, from)?;
-                    let d = delimiter(&t.tx, account)?;
-                    let later: Vec<(i64, Option<String>, Option<String>)> = {
-                        let mut s = t.tx.prepare(
-                            "SELECT id, name, old_name FROM writeback_op WHERE account = ?1 AND id > ?2
-                             AND kind IN ('create', 'rename', 'delete', 'subscribe')",
-                        )?;
-                        s.query_map(params![account, q.id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                            .collect::<rusqlite::Result<_>>()?
-                    };
-                    let back = |n: Option<String>| n.map(|n| renamed(&n, to, from, d.as_deref()).unwrap_or(n));
-                    for (id, name, old) in later {
-                        t.tx.execute(
-                            "UPDATE writeback_op SET name = ?2, old_name = ?3 WHERE id = ?1",
-                            params![id, back(name), back(old)],
-                        )?;
-                    }
-                    format!("the folder is named \"{from}\" again")
-                }
-                Some((current, _)) => {
-                    format!("nothing: the folder keeps \"{current}\" (\"{from}\" is taken meanwhile)")
-                }
-                None => "nothing (the folder was deleted meanwhile)".into(),
-            }
-        }
-        // The server never made it: the next folder listing drops it from the store.
-        WritebackOp::Create { name } => format!("the folder \"{name}\" goes at the next folder listing"),
-        WritebackOp::Delete { name, .. } => format!("nothing: the folder \"{name}\" stays on the server"),
-        WritebackOp::Append { .. } => "nothing: the message stays in postbote only, not on the server".into(),
-        // The server keeps its subscription: so does the store.
-        WritebackOp::Subscribe { folder_id, on, .. } => {
-            if live_folder(t, account, *folder_id)?.is_some() && subscribed(t, *folder_id)? == *on {
-                set_pref(t, *folder_id, "subscribed", !on as i64)?;
-                t.log(account, ObjType::Mailbox, *folder_id, Op::Updated, None)?;
-            }
-            format!("the mailbox is shown {} again", if *on { "unsubscribed" } else { "subscribed" })
-        }
-        WritebackOp::Obsolete | WritebackOp::Wait => "nothing".into(),
-    })
-}
+#[path = "writeback_undo.rs"]
+mod undo;
+use undo::undo;
 
 #[cfg(test)]
 #[path = "writeback_tests.rs"]
