@@ -411,7 +411,7 @@ pub fn changes_lists(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -442,7 +442,7 @@ mod tests {
 
     /// A client's cache after RFC 8620 section 5.6: drop every removed id, then insert every
     /// added one at its index, lowest index first.
-    fn apply(old: &[i64], removed: &[i64], added: &[(i64, usize)]) -> Vec<i64> {
+    pub(crate) fn apply(old: &[i64], removed: &[i64], added: &[(i64, usize)]) -> Vec<i64> {
         let mut out: Vec<i64> = old.iter().copied().filter(|id| !removed.contains(id)).collect();
         let mut added = added.to_vec();
         added.sort_by_key(|a| a.1);

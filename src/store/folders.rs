@@ -104,12 +104,7 @@ impl Folders<'_> {
     /// phone's change committed meanwhile is seen.
     pub fn destroy_not_kept(&self, account: &str, kept: &[i64]) -> Result<Vec<String>> {
         self.0.write(|t| {
-            let in_flux: bool = t.tx.query_row(
-                "SELECT EXISTS (SELECT 1 FROM writeback_op WHERE account = ?1 AND kind IN ('create', 'rename', 'delete'))",
-                [account],
-                |r| r.get(0),
-            )?;
-            if in_flux {
+            if folder_ops_pending(&t.tx, account)? {
                 return Ok(Vec::new());
             }
             let live: Vec<(i64, String)> = {
@@ -163,12 +158,7 @@ impl Folders<'_> {
         self.0.write(|t| {
             // While a folder CREATE, RENAME or DELETE waits, the server's names are not the
             // store's (a renamed folder and those below it are listed by their old names).
-            let in_flux: bool = t.tx.query_row(
-                "SELECT EXISTS (SELECT 1 FROM writeback_op WHERE account = ?1 AND kind IN ('create', 'rename', 'delete'))",
-                [account],
-                |r| r.get(0),
-            )?;
-            if in_flux {
+            if folder_ops_pending(&t.tx, account)? {
                 return Ok(0);
             }
             let live: Vec<(i64, String, Option<String>)> = {
@@ -568,4 +558,14 @@ pub(super) fn destroy_messages_where(t: &mut Tx<'_>, account: &str, cond: &str, 
         destroy_message(t, account, *id, *thread, *visible)?;
     }
     Ok(rows.len())
+}
+
+/// Whether a folder CREATE, RENAME or DELETE of `account` waits in the write-back queue: until
+/// it is done the server's folder names are not the store's.
+fn folder_ops_pending(tx: &rusqlite::Transaction<'_>, account: &str) -> Result<bool> {
+    Ok(tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM writeback_op WHERE account = ?1 AND kind IN ('create', 'rename', 'delete'))",
+        [account],
+        |r| r.get(0),
+    )?)
 }

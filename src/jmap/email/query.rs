@@ -166,18 +166,7 @@ pub fn query_changes(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResul
 mod tests {
     use super::*;
     use crate::jmap::method::changes_lists;
-
-    /// A client's cache after RFC 8620 section 5.6: drop every removed id, then insert every
-    /// added one at its index, lowest index first.
-    fn apply(old: &[i64], removed: &[i64], added: &[(i64, usize)]) -> Vec<i64> {
-        let mut out: Vec<i64> = old.iter().copied().filter(|id| !removed.contains(id)).collect();
-        let mut added = added.to_vec();
-        added.sort_by_key(|a| a.1);
-        for (id, idx) in added {
-            out.insert(idx.min(out.len()), id);
-        }
-        out
-    }
+    use crate::jmap::method::tests::apply;
 
     /// (id, thread, received, has the keyword), newest first when collapsed like a phone asks.
     type Mail = (i64, i64, i64, bool);
