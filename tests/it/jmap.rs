@@ -1091,9 +1091,11 @@ async fn serve_leaves_no_task_behind_when_it_cannot_start_or_is_dropped() {
         App::new(Arc::new(cfg), store)
     };
     let alive = || tokio::runtime::Handle::current().metrics().num_alive_tasks();
-    // Aborted tasks end at their next poll: give them a moment, never a fixed sleep.
+    // Aborted tasks end at their next poll: give them a moment, never a fixed sleep. The
+    // deadline is generous because a loaded machine may be slow to poll them; a task that
+    // never ends fails it all the same.
     async fn settles_to(alive: impl Fn() -> usize, want: usize, what: &str) {
-        let deadline = Instant::now() + Duration::from_secs(5);
+        let deadline = Instant::now() + Duration::from_secs(30);
         while alive() > want {
             assert!(Instant::now() < deadline, "{what}: {} tasks alive, {want} before", alive());
             tokio::time::sleep(Duration::from_millis(10)).await;
