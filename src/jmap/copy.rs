@@ -20,7 +20,9 @@
 
 use serde_json::{Map, Value, json};
 
-use super::method::{Ctx, MethodError, MethodResult, opt_bool, opt_str, opt_str_list, utc};
+use super::method::{
+    Ctx, MethodError, MethodResult, invalid_property as invalid, opt_bool, opt_str, opt_str_list, utc,
+};
 use super::set::{SetResponse, check_if_in_state, set_error};
 use super::{ids, limits, placement};
 use crate::store::ObjType;
@@ -52,7 +54,6 @@ struct CopyCreate {
 
 /// `resolve` is `Ctx::resolve_id` (creation ids of this request).
 fn parse_create(resolve: impl Fn(&str) -> Option<String>, o: &Map<String, Value>) -> Result<CopyCreate, Value> {
-    let invalid = |p: &str, d: &str| json!({"type": "invalidProperties", "properties": [p], "description": d});
     if let Some(k) = o.keys().find(|k| !matches!(k.as_str(), "id" | "mailboxIds" | "keywords" | "receivedAt")) {
         return Err(invalid(k, "only mailboxIds, keywords and receivedAt can be given on a copy"));
     }

@@ -17,7 +17,9 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value, json};
 
-use super::method::{Ctx, MethodError, MethodResult, changes, get_ids, get_properties, opt_str};
+use super::method::{
+    Ctx, MethodError, MethodResult, changes, get_ids, get_properties, invalid_property as invalid, opt_str,
+};
 use super::set::{SetArgs, SetResponse, set_args};
 use super::{ids, type_state};
 use crate::store::ObjType;
@@ -224,7 +226,6 @@ pub fn identity_set(ctx: &mut Ctx<'_>, mut args: Map<String, Value>) -> MethodRe
 /// SetError that refuses it. Nothing is changed unless all of the patch is valid; what the
 /// patch leaves out stays as it was (a name never set keeps following the config).
 fn apply_patch(now: &Value, mut s: IdentitySettings, patch: &Map<String, Value>) -> Result<IdentitySettings, Value> {
-    let invalid = |p: &str, d: &str| json!({"type": "invalidProperties", "properties": [p], "description": d});
     for (k, v) in patch {
         match k.as_str() {
             "id" | "email" | "mayDelete" => {
@@ -235,7 +236,7 @@ fn apply_patch(now: &Value, mut s: IdentitySettings, patch: &Map<String, Value>)
             "name" => match v.as_str() {
                 Some(n) if n.contains(['\r', '\n']) => return Err(invalid(k, "must not contain a line break")),
                 Some(n) if n.chars().count() > MAX_NAME => {
-                    return Err(invalid(k, &format!("is longer than {MAX_NAME} characters")));
+                    return Err(invalid(k, format!("is longer than {MAX_NAME} characters")));
                 }
                 Some(n) => s.name = Some(n.to_string()),
                 None => return Err(invalid(k, "must be a string")),
@@ -245,7 +246,7 @@ fn apply_patch(now: &Value, mut s: IdentitySettings, patch: &Map<String, Value>)
             "textSignature" | "htmlSignature" => {
                 let Some(text) = v.as_str() else { return Err(invalid(k, "must be a string")) };
                 if text.len() > MAX_SIGNATURE {
-                    return Err(invalid(k, &format!("is longer than {MAX_SIGNATURE} bytes")));
+                    return Err(invalid(k, format!("is longer than {MAX_SIGNATURE} bytes")));
                 }
                 if k == "textSignature" {
                     s.text_signature = text.to_string();

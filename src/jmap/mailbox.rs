@@ -11,8 +11,8 @@ use serde_json::{Map, Value, json};
 
 use super::ids;
 use super::method::{
-    Ctx, MethodError, MethodResult, changes, check_filter_size, check_sort_size, get_ids, get_properties, opt_bool,
-    query_window,
+    Ctx, MethodError, MethodResult, changes, check_filter_size, check_sort_size, get_ids, get_properties,
+    invalid_property, opt_bool, query_window,
 };
 use super::set::{SetArgs, SetResponse, set_args, set_error};
 use super::tree::{Node, Tree};
@@ -56,13 +56,13 @@ fn subscription_and_order(obj: &Map<String, Value>) -> Result<(Option<bool>, Opt
     let subscribed = match obj.get("isSubscribed") {
         None => None,
         Some(Value::Bool(b)) => Some(*b),
-        Some(_) => return Err(invalid(("isSubscribed", "isSubscribed must be true or false"))),
+        Some(_) => return Err(invalid_property("isSubscribed", "isSubscribed must be true or false")),
     };
     let order = match obj.get("sortOrder") {
         None => None,
         Some(v) => match v.as_i64() {
             Some(n) if (0..=u32::MAX as i64).contains(&n) => Some(n),
-            _ => return Err(invalid(("sortOrder", "sortOrder must be a number from 0 to 2^32-1"))),
+            _ => return Err(invalid_property("sortOrder", "sortOrder must be a number from 0 to 2^32-1")),
         },
     };
     Ok((subscribed, order))
@@ -264,9 +264,7 @@ fn mailbox_name(v: Option<&Value>) -> Result<String, Value> {
         Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 200 && !s.contains(['\r', '\n', '*', '%']) => {
             Ok(s.trim().to_string())
         }
-        _ => Err(
-            json!({"type": "invalidProperties", "properties": ["name"], "description": "a name of 1 to 200 characters without * % or line breaks is required"}),
-        ),
+        _ => Err(invalid_property("name", "a name of 1 to 200 characters without * % or line breaks is required")),
     }
 }
 
@@ -290,11 +288,6 @@ fn creation_order(create: Map<String, Value>) -> Vec<(String, Value)> {
     out
 }
 
-/// A SetError `invalidProperties` for (property, description).
-fn invalid((property, description): (&'static str, &'static str)) -> Value {
-    json!({"type": "invalidProperties", "properties": [property], "description": description})
-}
-
 /// The `parentId` of a create or update: null, a mailbox of the tree, or a creation reference.
 fn parent_id(ctx: &Ctx<'_>, tree: &Tree, v: Option<&Value>) -> Result<Option<i64>, Value> {
     match v {
@@ -305,8 +298,8 @@ fn parent_id(ctx: &Ctx<'_>, tree: &Tree, v: Option<&Value>) -> Result<Option<i64
             .and_then(ids::parse_mailbox)
             .filter(|p| tree.get(*p).is_some())
             .map(Some)
-            .ok_or_else(|| invalid(("parentId", "no such parent mailbox"))),
-        Some(_) => Err(invalid(("parentId", "parentId must be a mailbox id or null"))),
+            .ok_or_else(|| invalid_property("parentId", "no such parent mailbox")),
+        Some(_) => Err(invalid_property("parentId", "parentId must be a mailbox id or null")),
     }
 }
 
@@ -326,7 +319,7 @@ pub fn mailbox_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult 
             continue;
         }
         if obj.get("role").is_some_and(|p| !p.is_null()) {
-            resp.not_created(cid, json!({"type": "invalidProperties", "properties": ["role"], "description": "roles come from the IMAP server"}));
+            resp.not_created(cid, invalid_property("role", "roles come from the IMAP server"));
             continue;
         }
         let name = match mailbox_name(obj.get("name")) {
@@ -348,8 +341,9 @@ pub fn mailbox_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult 
         let subscribed = subscribed.unwrap_or(true);
         // Read again for every creation: an earlier one of this request may be the parent.
         let tree = tree_of(ctx, &mailbox)?;
-        let full = parent_id(ctx, &tree, obj.get("parentId"))
-            .and_then(|parent| tree.full_name(parent, &name).map(|f| (parent, f)).map_err(invalid));
+        let full = parent_id(ctx, &tree, obj.get("parentId")).and_then(|parent| {
+            tree.full_name(parent, &name).map(|f| (parent, f)).map_err(|(p, d)| invalid_property(p, d))
+        });
         let (parent, full) = match full {
             Ok(x) => x,
             Err(e) => {
@@ -410,15 +404,15 @@ pub fn mailbox_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult 
             Some(v) => parent_id(ctx, &tree, Some(v)),
         };
         let full = parent.and_then(|parent| match parent {
-            Some(p) if tree.is_within(p, n) => Err(invalid(("parentId", "a mailbox cannot move below itself"))),
+            Some(p) if tree.is_within(p, n) => Err(invalid_property("parentId", "a mailbox cannot move below itself")),
             _ if name == node.name && parent == node.parent => Ok(node.full.clone()),
             // Moved with its name unchanged: a mailbox at the top whose parent is not
             // mirrored shows its full name; it moves as its last level.
             _ if name == node.name => {
                 let last = tree.delimiter.as_deref().and_then(|d| node.full.rsplit(d).next()).unwrap_or(&name);
-                tree.full_name(parent, last).map_err(invalid)
+                tree.full_name(parent, last).map_err(|(p, d)| invalid_property(p, d))
             }
-            _ => tree.full_name(parent, &name).map_err(invalid),
+            _ => tree.full_name(parent, &name).map_err(|(p, d)| invalid_property(p, d)),
         });
         let mut r = match full {
             Ok(full) if full == node.full => Ok(()),

@@ -203,6 +203,22 @@ pub fn query_window(args: &Map<String, Value>, total: usize) -> Result<(usize, u
 }
 
 // ---------------------------------------------------------------------------------------------
+// SetErrors shared by the methods
+
+/// The `invalidProperties` SetError (RFC 8620 section 5.3) naming `props` (a property named
+/// twice in a row once), with a description for the phone's developer.
+pub fn invalid_properties<S: AsRef<str>>(props: &[S], description: impl AsRef<str>) -> Value {
+    let mut list: Vec<&str> = props.iter().map(|p| p.as_ref()).collect();
+    list.dedup();
+    json!({"type": "invalidProperties", "properties": list, "description": description.as_ref()})
+}
+
+/// The `invalidProperties` SetError naming one property.
+pub fn invalid_property(property: &str, description: impl AsRef<str>) -> Value {
+    invalid_properties(&[property], description)
+}
+
+// ---------------------------------------------------------------------------------------------
 // Argument helpers shared by the methods
 
 pub fn opt_str<'a>(args: &'a Map<String, Value>, key: &str) -> Result<Option<&'a str>, MethodError> {

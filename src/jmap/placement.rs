@@ -20,9 +20,7 @@ pub struct Placement {
     pub received_at: Option<i64>,
 }
 
-fn invalid(p: &str, d: &str) -> Value {
-    json!({"type": "invalidProperties", "properties": [p], "description": d})
-}
+use super::method::invalid_property as invalid;
 
 /// The SetError of an email given more than one mailbox (`maxMailboxesPerEmail` is 1).
 pub fn too_many_mailboxes() -> Value {

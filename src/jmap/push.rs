@@ -18,7 +18,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value, json};
 
 use super::limits;
-use super::method::{Ctx, MethodError, MethodResult, get_ids, opt_str_list, utc};
+use super::method::{Ctx, MethodError, MethodResult, get_ids, invalid_properties as invalid, opt_str_list, utc};
 use super::push_wire::{self, parse_subscription_id, subscription_id};
 use super::set::SetResponse;
 use crate::store::push::{NewSubscription, Subscription, Update, WebPushKeys};
@@ -76,10 +76,6 @@ fn to_json(s: &Subscription, props: &[String]) -> Value {
         m.insert(p.clone(), v);
     }
     Value::Object(m)
-}
-
-fn invalid(props: &[&str], description: impl Into<String>) -> Value {
-    json!({"type": "invalidProperties", "properties": props, "description": description.into()})
 }
 
 /// When a subscription asked to expire at `asked` (None: never) ends, seen at `now`: at most
@@ -258,7 +254,7 @@ pub fn subscription_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodRe
     let mut resp = SetResponse::default();
     for (cid, v) in &create {
         let Some(o) = v.as_object() else {
-            resp.not_created(cid.clone(), invalid(&[], "a PushSubscription must be an object"));
+            resp.not_created(cid.clone(), invalid::<&str>(&[], "a PushSubscription must be an object"));
             continue;
         };
         match create_one(ctx, o) {

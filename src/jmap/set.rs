@@ -16,7 +16,7 @@ use serde_json::{Map, Value, json};
 
 use super::ids;
 use super::limits;
-use super::method::{Ctx, MethodError, MethodResult, opt_str, opt_str_list};
+use super::method::{Ctx, MethodError, MethodResult, invalid_property, opt_str, opt_str_list};
 use crate::store::ObjType;
 use crate::store::changes::AccountStates;
 use crate::store::email_set::SetFailure;
@@ -199,12 +199,12 @@ pub fn set_error(f: SetFailure) -> Value {
         SetFailure::MailboxHasChild => {
             json!({"type": "mailboxHasChild", "description": "the mailbox has mailboxes below it; destroy or move those first"})
         }
-        SetFailure::Invalid(p, d) => json!({"type": "invalidProperties", "properties": [p], "description": d}),
+        SetFailure::Invalid(p, d) => invalid_property(p, d),
         SetFailure::MailboxHasEmail => {
             json!({"type": "mailboxHasEmail", "description": "the mailbox still holds emails (set onDestroyRemoveEmails to remove them)"})
         }
         SetFailure::Forbidden(d) => json!({"type": "forbidden", "description": d}),
-        SetFailure::AlreadyExists(d) => json!({"type": "invalidProperties", "properties": ["name"], "description": d}),
+        SetFailure::AlreadyExists(d) => invalid_property("name", d),
     }
 }
 

@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 
 use super::method::{
     Ctx, MethodError, MethodResult, Requery, changes as type_changes, check_filter_size, check_sort_size, get_ids,
-    get_properties, opt_bool, opt_str_list, query_changes, query_window, utc,
+    get_properties, invalid_property, opt_bool, opt_str_list, query_changes, query_window, utc,
 };
 use super::set::{SetArgs, SetResponse, set_args};
 use super::{body, ids};
@@ -122,13 +122,11 @@ fn envelope_of(v: Option<&Value>, identity_email: &str) -> Result<(Option<Vec<St
             if let Some(from) = e.get("mailFrom").filter(|f| !f.is_null())
                 && !from["email"].as_str().is_some_and(smtp_address_ok)
             {
-                return Err(
-                    json!({"type": "invalidProperties", "properties": ["envelope"], "description": "mailFrom must be a plain address"}),
-                );
+                return Err(invalid_property("envelope", "mailFrom must be a plain address"));
             }
             let rcpts: Vec<String> = e["rcptTo"]
                 .as_array()
-                .ok_or_else(|| json!({"type": "invalidProperties", "properties": ["envelope"], "description": "rcptTo is required"}))?
+                .ok_or_else(|| invalid_property("envelope", "rcptTo is required"))?
                 .iter()
                 .filter_map(|r| r["email"].as_str().map(String::from))
                 .collect();
@@ -157,19 +155,13 @@ pub fn submission_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResu
         let o = obj.as_object().cloned().unwrap_or_default();
         let identity = o.get("identityId").and_then(Value::as_str).unwrap_or_default().to_string();
         let Some(ident) = identities.iter().find(|i| i["id"] == identity.as_str()) else {
-            resp.not_created(
-                cid,
-                json!({"type": "invalidProperties", "properties": ["identityId"], "description": "no such identity"}),
-            );
+            resp.not_created(cid, invalid_property("identityId", "no such identity"));
             continue;
         };
         let ident_email = ident["email"].as_str().unwrap_or_default().to_string();
         let email_ref = o.get("emailId").and_then(Value::as_str).unwrap_or_default();
         let Some(email_id) = ctx.resolve_id(email_ref).as_deref().and_then(ids::parse_email) else {
-            resp.not_created(
-                cid,
-                json!({"type": "invalidProperties", "properties": ["emailId"], "description": "no such email"}),
-            );
+            resp.not_created(cid, invalid_property("emailId", "no such email"));
             continue;
         };
         let (rcpts, mut envelope) = match envelope_of(o.get("envelope"), &ident_email) {
@@ -181,10 +173,7 @@ pub fn submission_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResu
         };
         let rows = ctx.app.store.emails().get(&mailbox, &[email_id])?;
         let (Some(row), Some(raw)) = (rows.first(), ctx.app.store.emails().raw(&mailbox, email_id)?) else {
-            resp.not_created(
-                cid,
-                json!({"type": "invalidProperties", "properties": ["emailId"], "description": "no such email"}),
-            );
+            resp.not_created(cid, invalid_property("emailId", "no such email"));
             continue;
         };
         // The From must be the identity's address (RFC 8621 section 9.6).

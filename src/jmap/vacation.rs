@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 
 use super::body;
 use super::ids;
-use super::method::{Ctx, MethodError, MethodResult, get_ids, get_properties, utc};
+use super::method::{Ctx, MethodError, MethodResult, get_ids, get_properties, invalid_property, utc};
 use super::set::{SetArgs, SetResponse, set_args};
 use crate::store::ObjType;
 
@@ -60,11 +60,9 @@ pub fn vacation_get(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult
 fn date(v: &Value, prop: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>, Value> {
     match v {
         Value::Null => Ok(None),
-        Value::String(s) => {
-            chrono::DateTime::parse_from_rfc3339(s).map(|d| Some(d.with_timezone(&chrono::Utc))).map_err(
-                |_| json!({"type": "invalidProperties", "properties": [prop], "description": "a UTCDate is expected"}),
-            )
-        }
+        Value::String(s) => chrono::DateTime::parse_from_rfc3339(s)
+            .map(|d| Some(d.with_timezone(&chrono::Utc)))
+            .map_err(|_| invalid_property(prop, "a UTCDate is expected")),
         _ => Err(json!({"type": "invalidProperties", "properties": [prop]})),
     }
 }
@@ -98,9 +96,9 @@ pub fn vacation_set(ctx: &mut Ctx<'_>, args: Map<String, Value>) -> MethodResult
                 ("toDate", v) => date(v, k).map(|d| s.to_date = d),
                 // The subject becomes a header of every auto-reply: refused with a line break,
                 // so it never reaches the renderer.
-                ("subject", Value::String(t)) if !body::one_line(t) => Err(
-                    json!({"type": "invalidProperties", "properties": ["subject"], "description": "the subject must be one line"}),
-                ),
+                ("subject", Value::String(t)) if !body::one_line(t) => {
+                    Err(invalid_property("subject", "the subject must be one line"))
+                }
                 ("subject", Value::Null | Value::String(_)) => {
                     s.subject = v.as_str().map(String::from);
                     Ok(())

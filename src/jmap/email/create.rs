@@ -38,11 +38,7 @@ fn too_large(description: &str) -> Value {
 }
 
 /// The `invalidProperties` SetError naming `props`.
-pub fn invalid<S: AsRef<str>>(props: &[S], description: &str) -> Value {
-    let mut list: Vec<&str> = props.iter().map(|p| p.as_ref()).collect();
-    list.dedup();
-    json!({"type": "invalidProperties", "properties": list, "description": description})
-}
+pub use crate::jmap::method::invalid_properties as invalid;
 
 /// Where a part sits: its path in the object, or the one list property (`textBody`,
 /// `htmlBody`, `attachments`) every error in it names.
@@ -594,7 +590,7 @@ fn simple_body(o: &Map<String, Value>, inp: &mut Inputs<'_>) -> Result<Part, Val
         let Some(v) = parts.first() else { return Ok(None) };
         let p = part(v, &Loc::Flat(key), 0, inp, ty, &[])?;
         if p.ty != ty {
-            return Err(invalid(&[key], &format!("the part's type must be {ty}")));
+            return Err(invalid(&[key], format!("the part's type must be {ty}")));
         }
         Ok(Some(p))
     };

@@ -11,7 +11,7 @@ use std::collections::hash_map::Entry;
 use serde_json::{Map, Value, json};
 
 use super::{build, create};
-use crate::jmap::method::{Ctx, MethodError, MethodResult};
+use crate::jmap::method::{Ctx, MethodError, MethodResult, invalid_property as invalid};
 use crate::jmap::placement::{self, too_many_mailboxes};
 use crate::jmap::set::{SetArgs, SetResponse, check_if_in_state, set_args, set_error};
 use crate::jmap::{body, ids, limits};
@@ -21,7 +21,6 @@ use crate::store::email_set::MailboxPatch;
 use crate::store::{ObjType, StoreError};
 
 fn parse_update(ctx: &Ctx<'_>, patch: &Map<String, Value>) -> Result<EmailUpdate, Value> {
-    let invalid = |p: &str, d: &str| json!({"type": "invalidProperties", "properties": [p], "description": d});
     let mut u = EmailUpdate::default();
     let mut kw_set: Vec<(String, bool)> = Vec::new();
     let mut mb_set: Vec<(i64, bool)> = Vec::new();
