@@ -520,4 +520,4 @@ pub(crate) fn test_store() -> (tempfile::TempDir, Store) {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -128,17 +128,7 @@ mod tests {
             .messages()
             .insert("becker", f.id, vec![msg(1, "Bitte um RÜCKRUF"), msg(2, "Angebot   Fliesen")], None)
             .unwrap();
-        let find = |s: &Store, needle: &str| -> Vec<i64> {
-            let mut got: Vec<i64> = s
-                .emails()
-                .query("becker", &EmailFilter::Body(needle.into()), &[])
-                .unwrap()
-                .into_iter()
-                .map(|(id, _)| id)
-                .collect();
-            got.sort();
-            got
-        };
+        let find = |s: &Store, needle: &str| crate::store::tests::matching(s, &EmailFilter::Body(needle.into()));
         let kinds = |s: &Store| -> Vec<String> {
             s.read(|c| {
                 let mut st = c.prepare("SELECT typeof(body) FROM message_text ORDER BY message_id")?;

@@ -140,16 +140,7 @@ fn changes_wait_for_a_pending_rename_and_follow_its_undo() {
     s.mailboxes().rename("becker", kunden.id, "Archiv 2").unwrap().unwrap();
     let flag = EmailUpdate { keywords: Some(KeywordPatch::Set(vec![("$flagged".into(), true)])), folder: None };
     s.emails().set("becker", None, &[(ids[0], flag)], &[]).unwrap().unwrap();
-    let queue = |s: &Store| {
-        let mut out = Vec::new();
-        let mut after = 0;
-        while let Some(q) = s.writeback().next("becker", after).unwrap() {
-            after = q.id;
-            out.push(q);
-        }
-        out
-    };
-    let q = queue(&s);
+    let q = super::writeback::tests::queue_now(&s);
     assert!(matches!(&q[0].op, WritebackOp::Rename { from, to } if from == "Kunden" && to == "Archiv"));
     assert_eq!(q[1].op, WritebackOp::Wait, "the second rename waits for the first");
     assert_eq!(q[2].op, WritebackOp::Wait, "the flag change waits: \"Archiv 2\" is not on the server yet");
@@ -159,7 +150,7 @@ fn changes_wait_for_a_pending_rename_and_follow_its_undo() {
         s.writeback().refused(&first, "rename folder", "NO [ALREADYEXISTS] Mailbox already exists", &five()).unwrap();
     }
     assert_eq!(s.folders().all("becker").unwrap()[0].name, "Kunden");
-    let q = queue(&s);
+    let q = super::writeback::tests::queue_now(&s);
     assert_eq!(q.len(), 1, "the later rename went with the first");
     assert!(matches!(&q[0].op, WritebackOp::Flags { folder, uid: 7, .. } if folder == "Kunden"), "{:?}", q[0].op);
 
@@ -308,21 +299,8 @@ fn text_and_body_search_the_decoded_body() {
         )
         .unwrap();
     let find = |s: &Store, needle: &str| -> Vec<i64> {
-        let mut got: Vec<i64> = s
-            .emails()
-            .query("becker", &EmailFilter::Text(needle.into()), &[])
-            .unwrap()
-            .into_iter()
-            .map(|(id, _)| id)
-            .collect();
-        got.sort();
-        let body: Vec<i64> = s
-            .emails()
-            .query("becker", &EmailFilter::Body(needle.into()), &[])
-            .unwrap()
-            .into_iter()
-            .map(|(id, _)| id)
-            .collect();
+        let got = matching(s, &EmailFilter::Text(needle.into()));
+        let body = matching(s, &EmailFilter::Body(needle.into()));
         assert_eq!(body.len(), got.len(), "{needle}: body and text agree on body words");
         got
     };
@@ -515,4 +493,11 @@ fn migrations_are_numbered_by_their_place_in_the_list() {
         let number: usize = name[..4].parse().unwrap_or_else(|_| panic!("{name}: no four-digit number"));
         assert_eq!(number, i + 1, "{name} is migration {} in the list", i + 1);
     }
+}
+
+/// The ids of becker's emails that `filter` finds, in id order.
+pub(crate) fn matching(s: &Store, filter: &EmailFilter) -> Vec<i64> {
+    let mut got: Vec<i64> = s.emails().query("becker", filter, &[]).unwrap().into_iter().map(|(id, _)| id).collect();
+    got.sort();
+    got
 }

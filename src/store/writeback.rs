@@ -591,4 +591,4 @@ use undo::undo;
 
 #[cfg(test)]
 #[path = "writeback_tests.rs"]
-mod tests;
+pub(crate) mod tests;

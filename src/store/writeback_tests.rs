@@ -15,7 +15,7 @@ fn store() -> (tempfile::TempDir, Store) {
 }
 
 /// Every queued op as `next` resolves it now, in order.
-fn queue_now(s: &Store) -> Vec<QueuedOp> {
+pub(crate) fn queue_now(s: &Store) -> Vec<QueuedOp> {
     let mut out = Vec::new();
     let mut after = 0;
     while let Some(q) = s.writeback().next("becker", after).unwrap() {
