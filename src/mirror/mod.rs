@@ -87,9 +87,8 @@ async fn sync_once_inner(app: &App, mailbox: &str, progress: bool) -> Result<Rep
         let mut s = imap::connect(&app.config, &mb).await?;
         let mut m = Mirror::prepare(app, &mb, &mut s).await?;
         writeback::drain_with(app, &mb.id, &mut s, &m.profile).await?;
-        // The pass lists the folders first (nothing is discovered yet); then the subscriptions.
+        // The pass lists the folders (and reads the subscriptions) first: nothing is discovered yet.
         let report = m.pass(&mut s, PassOptions { cancel: None, progress }).await?;
-        writeback::read_subscriptions(app, &mb.id, &mut s).await?;
         let _ = tokio::time::timeout(Duration::from_secs(5), s.logout()).await;
         Ok::<_, SyncError>(report)
     }
@@ -180,12 +179,7 @@ async fn connected(
         let drained_at = crate::store::now();
         writeback::drain_with(app, &mb.id, &mut s, &m.profile).await?;
         while s.unsolicited_responses.try_recv().is_ok() {}
-        let listing = m.discovered_at.is_none_or(|t| t.elapsed() > pass::DISCOVERY_INTERVAL);
         let report = m.pass(&mut s, PassOptions { cancel: Some(token), progress: false }).await?;
-        // The subscriptions are read whenever the folders are listed.
-        if listing {
-            writeback::read_subscriptions(app, &mb.id, &mut s).await?;
-        }
         app.store.sync_state().record_ok(&mb.id)?;
         *synced = true;
         tracing::debug!(mailbox = %mb.id, %report, "pass done");

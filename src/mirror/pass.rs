@@ -138,6 +138,8 @@ impl Mirror {
             tracing::info!(mailbox = %self.account(), folder = %name, "folder is gone on the server (or no longer configured): removed");
         }
         self.folders = kept;
+        // The server's subscriptions are read whenever the folders are listed.
+        super::writeback::read_subscriptions(&self.app, self.account(), s).await?;
         self.discovered_at = Some(Instant::now());
         Ok(destroyed)
     }

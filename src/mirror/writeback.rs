@@ -242,7 +242,7 @@ pub async fn drain_scheduled<S: Stream>(
 
 /// Read the server's subscriptions (LSUB) into the store, so that a folder subscribed or
 /// unsubscribed in webmail shows so on the phone; a phone's own change still waiting for the
-/// server is kept. The mirror calls it after a pass that listed the folders.
+/// server is kept. The mirror's pass calls it whenever it lists the folders.
 pub async fn read_subscriptions<S: Stream>(
     app: &App,
     mailbox: &str,
