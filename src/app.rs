@@ -1,5 +1,6 @@
-//! What every long-running task of the daemon shares: the validated config, the store, and
-//! the wake-ups that let one task tell another "there is work" without polling.
+//! What every long-running task of the daemon shares: the validated config, the store, the
+//! wake-ups that let one task tell another "there is work" without polling, and the devices'
+//! open connections (`crate::devices::Live`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -7,6 +8,7 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 
 use crate::config::Config;
+use crate::devices::Live;
 use crate::store::Store;
 
 #[derive(Clone, Debug)]
@@ -19,12 +21,15 @@ pub struct App {
     /// IMAP. One per mailbox, since `notify_one` wakes a single waiting task: with one shared
     /// for all, another mailbox's task could take the wake-up.
     writeback_wake: Arc<HashMap<String, Arc<Notify>>>,
+    /// The devices' open IMAP and SMTP connections: the cap, and their end on revocation.
+    pub live: Arc<Live>,
 }
 
 impl App {
     pub fn new(config: Arc<Config>, store: Store) -> App {
         let writeback_wake = config.mailboxes.iter().map(|m| (m.id.clone(), Arc::new(Notify::new()))).collect();
-        App { config, store, outbox_wake: Arc::new(Notify::new()), writeback_wake: Arc::new(writeback_wake) }
+        let live = Live::new(store.clone(), config.phones.max_connections_per_device);
+        App { config, store, outbox_wake: Arc::new(Notify::new()), writeback_wake: Arc::new(writeback_wake), live }
     }
 
     /// Tell `mailbox`'s IMAP task that write-back work is queued.

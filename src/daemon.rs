@@ -2,8 +2,9 @@
 //!
 //! `run` takes the shutdown future as an argument (tests pass their own), starts one IMAP task
 //! per mailbox and one task each for the outbox, the auto-responder, the control endpoint, the
-//! JMAP server and its push delivery, and the daily deliverability check, and one that
-//! broadcasts what the command line commits meanwhile, then waits. On shutdown it cancels the
+//! JMAP server and its push delivery, and the daily deliverability check, one that
+//! broadcasts what the command line commits meanwhile, one that ends a revoked device's
+//! connections, and one that re-reads TLS certificates on SIGHUP, then waits. On shutdown it cancels the
 //! token every task selects on and joins them all: each task stops at a safe point (after a commit,
 //! never between "sent" and "recorded as sent"). A task that fails is restarted with backoff;
 //! one failing mailbox never stops the others. Only one daemon runs per data directory
@@ -77,6 +78,14 @@ pub async fn run(app: App, shutdown: impl Future<Output = ()>) -> anyhow::Result
         let app = app.clone();
         move |t| notice_other_writers(app.clone(), t)
     });
+    // Devices' connections: none is open yet (a crash cannot close its rows), revocations
+    // end them, and SIGHUP re-reads every listener's certificate.
+    app.store.devices().connections_clear()?;
+    supervise(&tracker, &token, "revocations".into(), {
+        let app = app.clone();
+        move |t| app.live.clone().watch_revocations(t)
+    });
+    supervise(&tracker, &token, "certificates".into(), reload_certificates_on_sighup);
     tracker.close();
     tracing::info!(mailboxes = app.config.mailboxes.len(), "postbote running");
 
@@ -88,6 +97,24 @@ pub async fn run(app: App, shutdown: impl Future<Output = ()>) -> anyhow::Result
     tracker.wait().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Re-read every listener's TLS certificate and key on SIGHUP (certbot's renewal hook sends
+/// it); a file that cannot be read keeps the old certificate and is logged.
+async fn reload_certificates_on_sighup(token: CancellationToken) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hup = signal(SignalKind::hangup())?;
+    loop {
+        tokio::select! {
+            _ = token.cancelled() => return Ok(()),
+            _ = hup.recv() => {}
+        }
+        let (ok, errors) = crate::devices::tls::reload_all();
+        tracing::info!(reloaded = ok, failed = errors.len(), "SIGHUP: TLS certificates re-read");
+        for e in errors {
+            tracing::warn!(error = %e, "SIGHUP: a certificate was not re-read; the old one stays");
+        }
+    }
 }
 
 /// How often the store is asked whether another process (the command line) committed.

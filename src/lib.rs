@@ -26,6 +26,9 @@ pub mod control;
 pub mod daemon;
 /// SPF / DKIM / DMARC diagnosis.
 pub mod deliverability;
+/// What every listener devices use shares: tokens, the login check, server TLS re-read on
+/// SIGHUP, open connections per device.
+pub mod devices;
 /// DKIM signing with a mailbox's key, key generation and the record to publish (outbox and doctor).
 pub mod dkim;
 /// postbote's files are private: directories 0700, files 0600; finds and repairs looser modes.

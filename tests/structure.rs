@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[&[&str]] = &[
     &["files", "tls", "message", "authlimit", "clock", "config"],
     &["store"],
-    &["app"],
+    &["app", "devices"],
     &["imap", "smtp", "dkim"],
     &["mirror", "deliverability"],
     &["outbox"],

@@ -53,7 +53,7 @@ pub async fn device(app: &App, c: DeviceCmd) -> anyhow::Result<ExitCode> {
                     bail!("--grant {g}: that is the device's own mailbox");
                 }
             }
-            let (token, hash) = crate::jmap::auth::new_token();
+            let (token, hash) = crate::devices::new_token();
             let id = app.store.devices().add(&mailbox, name, &grants, &hash)?;
             outln!("device {id} \"{name}\" for mailbox {mailbox} added.")?;
             outln!("token (shown only now; use it as the password, user name \"{mailbox}\", or as a Bearer token):")?;

@@ -5,7 +5,7 @@
 //! that cannot be wrong: ports are ports, schedules parse, time zones exist, every password
 //! source resolves. Each section has its own file with its type and its check ([`agent`],
 //! [`servers`] for `[imap]`/`[relay]`/`[direct]`, [`outbox`], [`control`], [`jmap`], [`doctor`],
-//! [`mailbox`] with [`vacation`]); [`validate`] holds the checks they share, [`net`] the address
+//! [`phones`], [`mailbox`] with [`vacation`]); [`validate`] holds the checks they share, [`net`] the address
 //! blocks of `jmap.trusted_proxies`. Every error names the mailbox, the key and the problem:
 //! `config: mailbox "becker": smtp.port 99999 is not a port`.
 //!
@@ -26,6 +26,7 @@ mod jmap;
 mod mailbox;
 mod net;
 mod outbox;
+mod phones;
 mod raw;
 mod servers;
 mod vacation;
@@ -39,9 +40,10 @@ pub use jmap::Jmap;
 pub use mailbox::{Dkim, FolderSpec, Mailbox, MailboxKind, MailboxSmtp, Transport};
 pub use net::Net;
 pub use outbox::Outbox;
+pub use phones::{Phones, Security};
 pub use raw::{
     RawAgent, RawConfig, RawControl, RawDkim, RawDoctor, RawImap, RawJmap, RawMailbox, RawMailboxSmtp, RawOutbox,
-    RawRate, RawSmtp, RawVacation,
+    RawPhones, RawRate, RawSmtp, RawVacation,
 };
 pub use servers::{ImapServer, RateLimits, SendWhile, SmtpServer, Tls};
 pub use validate::{header_text_problem, is_address, local_datetime, parse_cron, parse_duration};
@@ -103,6 +105,7 @@ pub struct Config {
     pub control: Control,
     pub jmap: Jmap,
     pub doctor: Doctor,
+    pub phones: Phones,
     pub mailboxes: Vec<Mailbox>,
 }
 
@@ -134,6 +137,7 @@ impl Config {
         let control = Control::from_raw(&raw.control, &rel, &agent.data_dir)?;
         let jmap = Jmap::from_raw(raw.jmap, &rel)?;
         let doctor = Doctor::from_raw(raw.doctor)?;
+        let phones = Phones::from_raw(raw.phones, &rel)?;
 
         if raw.mailboxes.is_empty() {
             return Err(validate::invalid("no [[mailbox]] is configured".into()));
@@ -155,7 +159,19 @@ impl Config {
             mailboxes.push(mb);
         }
 
-        Ok(Config { path: path.to_owned(), agent, imap, relay, direct, outbox, control, jmap, doctor, mailboxes })
+        Ok(Config {
+            path: path.to_owned(),
+            agent,
+            imap,
+            relay,
+            direct,
+            outbox,
+            control,
+            jmap,
+            doctor,
+            phones,
+            mailboxes,
+        })
     }
 
     pub fn mailbox(&self, id: &str) -> Option<&Mailbox> {

@@ -22,6 +22,8 @@ pub struct RawConfig {
     pub jmap: RawJmap,
     #[serde(default)]
     pub doctor: RawDoctor,
+    #[serde(default)]
+    pub phones: RawPhones,
     #[serde(default, rename = "mailbox")]
     pub mailboxes: Vec<RawMailbox>,
 }
@@ -99,6 +101,20 @@ pub struct RawJmap {
     pub tls_key: Option<PathBuf>,
     pub trusted_proxies: Option<Vec<String>>,
     pub push_ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawPhones {
+    pub host: Option<String>,
+    pub imap_port: Option<i64>,
+    pub imap_security: Option<String>,
+    pub smtp_port: Option<i64>,
+    pub smtp_security: Option<String>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub max_connections_per_device: Option<i64>,
+    pub setup_link_ttl: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]

@@ -76,6 +76,11 @@ fn defaults_match_the_example() {
     assert_eq!(d.jmap.trusted_proxies, e.jmap.trusted_proxies);
     assert_eq!(d.doctor.dkim_selectors, e.doctor.dkim_selectors);
     assert_eq!(d.doctor.timeout, e.doctor.timeout);
+    let (dp, ep) = (&d.phones, &e.phones);
+    assert_eq!((&dp.host, dp.imap_port, dp.imap_security), (&ep.host, ep.imap_port, ep.imap_security));
+    assert_eq!((dp.smtp_port, dp.smtp_security), (ep.smtp_port, ep.smtp_security));
+    assert_eq!(dp.max_connections_per_device, ep.max_connections_per_device);
+    assert_eq!(dp.setup_link_ttl, ep.setup_link_ttl);
     assert_eq!(d.mailboxes[0].folders, e.mailboxes[0].folders);
     assert_eq!(d.mailboxes[0].sent_folder, e.mailboxes[0].sent_folder);
     assert_eq!(d.mailboxes[0].transport, e.mailboxes[0].transport);
@@ -111,6 +116,13 @@ fn errors_name_the_mailbox_the_key_and_the_problem() {
             "[jmap]\ntrusted_proxies = [\"10.0.0.0/8\", \"proxy.lan\"]",
             "jmap.trusted_proxies: \"proxy.lan\" is not an IP address or an address/prefix",
         ),
+        ("[phones]\nimap_security = \"ssl\"", "phones.imap_security \"ssl\" must be \"tls\" or \"starttls\""),
+        (
+            "[phones]\ntls_cert = \"/nonexistent/c.pem\"\ntls_key = \"/nonexistent/k.pem\"",
+            "phones.tls_cert \"/nonexistent/c.pem\" is not a readable file",
+        ),
+        ("[phones]\nmax_connections_per_device = 0", "phones.max_connections_per_device 0 must be between 1 and 1000"),
+        ("[phones]\nhost = \"mail.firma.de:993\"", "phones.host \"mail.firma.de:993\" is not a host name"),
         ("[outbox]\nlifetime = \"five days\"", "outbox.lifetime \"five days\" is not a duration"),
         ("[outbox]\nlifetime = \"0s\"", "outbox.lifetime \"0s\" must be longer than zero"),
         (

@@ -21,27 +21,15 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
-use sha2::{Digest, Sha256};
 
 use super::device;
 pub use super::device::{Access, Authed};
 use super::listen::PeerAddr;
 use super::server::{Server, problem};
-use crate::authlimit::{self, Key, Verdict};
+use crate::authlimit::{self, Key};
+use crate::devices::{Presented, Protocol, Refused};
 
-/// A fresh token (base64url of 32 random bytes) and its hash as stored.
-pub fn new_token() -> (String, String) {
-    use rand::RngCore;
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-    let hash = hash_token(&token);
-    (token, hash)
-}
-
-pub fn hash_token(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
+pub use crate::devices::{hash_token, new_token};
 
 /// What the `Authorization` header offered.
 #[derive(Debug, PartialEq, Eq)]
@@ -130,54 +118,42 @@ impl FromRequestParts<Server> for Authed {
         };
         let ip = client_ip(parts, server);
         let offered = offered(&parts.headers);
-        // What the failure counts against besides the address: the Basic user name, else a hash
-        // of what was presented.
-        let credential = match &offered {
-            Some(Offered::Basic { user, .. }) => Key::credential(&format!("user:{user}")),
-            Some(Offered::Bearer(t)) => Key::credential(&format!("token:{t}")),
-            None => Key::credential(&format!("header:{}", String::from_utf8_lossy(presented.as_bytes()))),
+        let (token, user) = match offered {
+            Some(Offered::Bearer(t)) => (t, None),
+            Some(Offered::Basic { user, password }) => (password, Some(user)),
+            None => {
+                // Unreadable: counted against the address and what was presented, never verified.
+                let credential = Key::credential(&format!("header:{}", String::from_utf8_lossy(presented.as_bytes())));
+                return Err(match server.logins.wrong(ip, credential, Instant::now()) {
+                    Refused::TooMany { retry_after } => AuthRejection::TooManyFailures(retry_after),
+                    _ => AuthRejection::Unauthorized,
+                });
+            }
         };
-        let store = server.app.store.clone();
-        let config = server.app.config.clone();
-        let found = server
-            .blocking(move || -> Result<Option<Authed>, String> {
-                let (token, user) = match offered {
-                    Some(Offered::Bearer(t)) => (t, None),
-                    Some(Offered::Basic { user, password }) => (password, Some(user)),
-                    None => return Ok(None),
-                };
-                if token.is_empty() || token.len() > 200 {
-                    return Ok(None);
-                }
-                let Some(dev) = store.devices().by_token(&hash_token(&token)).map_err(|e| e.to_string())? else {
-                    return Ok(None);
-                };
-                if user.as_ref().is_some_and(|u| *u != dev.mailbox) {
-                    return Ok(None);
-                }
-                let accounts = device::accounts(&config, &dev.mailbox, &dev.grants);
-                if accounts.is_empty() {
-                    return Ok(None);
-                }
-                Ok(Some(Authed { device: dev.id, username: dev.mailbox, accounts }))
+        let (app, logins) = (server.app.clone(), server.logins.clone());
+        let checked = server
+            .blocking(move || {
+                let presented = Presented { ip, user: user.as_deref(), token: &token, protocol: Protocol::Jmap };
+                logins.check(&app.store, &app.config, presented, Instant::now())
             })
             .await
-            .map_err(|e| AuthRejection::Internal(format!("authentication failed: {e}")))?
-            .map_err(|e| {
-                tracing::warn!(error = %e, "jmap: looking up a device token failed");
-                AuthRejection::Internal("authentication failed: the store is not available".into())
-            })?;
-        if let Some(a) = found {
-            return Ok(a);
-        }
-        match server.failures.wrong(&[Key::addr(ip), credential], Instant::now()) {
-            Verdict::Unauthorized => {
+            .map_err(|e| AuthRejection::Internal(format!("authentication failed: {e}")))?;
+        match checked {
+            Ok(login) => {
+                let accounts = device::accounts(&login.mailboxes);
+                Ok(Authed { device: login.device, username: login.mailbox, accounts })
+            }
+            Err(Refused::Wrong) => {
                 tracing::info!(%ip, "jmap: a wrong credential was presented");
                 Err(AuthRejection::Unauthorized)
             }
-            Verdict::TooMany { retry_after } => {
+            Err(Refused::TooMany { retry_after }) => {
                 tracing::info!(%ip, wait_secs = retry_after.as_secs(), "jmap: too many wrong credentials");
                 Err(AuthRejection::TooManyFailures(retry_after))
+            }
+            Err(Refused::Store(e)) => {
+                tracing::warn!(error = %e, "jmap: looking up a device token failed");
+                Err(AuthRejection::Internal("authentication failed: the store is not available".into()))
             }
         }
     }

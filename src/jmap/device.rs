@@ -6,7 +6,7 @@
 //! a request (`auth`) and for a push (`push_delivery`) alike.
 
 use super::ids;
-use crate::config::Config;
+use crate::devices::login::Granted;
 
 /// A JMAP account a device may use: its own mailbox or a shared one it was granted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,21 +32,19 @@ impl Authed {
     }
 }
 
-/// The accounts a device sees: its own mailbox, then its grants, as far as the config still has
-/// them, each once.
-pub fn accounts(config: &Config, own: &str, grants: &[String]) -> Vec<Access> {
-    let mut out: Vec<Access> = Vec::new();
-    for (mb, personal) in std::iter::once((own, true)).chain(grants.iter().map(|g| (g.as_str(), false))) {
-        if config.mailbox(mb).is_some() && !out.iter().any(|a| a.mailbox == mb) {
-            out.push(Access { account_id: ids::account(mb), mailbox: mb.to_string(), personal });
-        }
-    }
-    out
+/// The JMAP accounts of a device's mailboxes (`crate::devices::login::mailboxes`, the one rule
+/// of which mailboxes a device sees), in the same order.
+pub fn accounts(mailboxes: &[Granted]) -> Vec<Access> {
+    mailboxes
+        .iter()
+        .map(|g| Access { account_id: ids::account(&g.mailbox), mailbox: g.mailbox.clone(), personal: g.personal })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
 
     #[test]
     fn own_mailbox_first_then_grants_the_config_still_has_each_once() {
@@ -65,7 +63,7 @@ mod tests {
         );
         let config = Config::parse(&text, &dir.path().join("p.toml")).unwrap();
         let grants = ["buero".to_string(), "weg".to_string(), "becker".to_string(), "buero".to_string()];
-        let got = accounts(&config, "becker", &grants);
+        let got = accounts(&crate::devices::login::mailboxes(&config, "becker", &grants));
         assert_eq!(
             got,
             [
@@ -73,6 +71,9 @@ mod tests {
                 Access { account_id: "buero".into(), mailbox: "buero".into(), personal: false },
             ]
         );
-        assert!(accounts(&config, "weg", &[]).is_empty(), "a mailbox the config no longer has is no account");
+        assert!(
+            crate::devices::login::mailboxes(&config, "weg", &[]).is_empty(),
+            "a mailbox the config no longer has is no account"
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! The listening side of the server: the errors of starting it, the client's address for the
-//! failed-login limiter, and TLS (the certificate, and an accept loop that completes
-//! handshakes in their own tasks). Plain HTTP is served only on loopback; the config refuses
+//! failed-login limiter, and TLS (an accept loop that completes handshakes in their own
+//! tasks, with the certificate of `crate::devices::tls`, re-read on SIGHUP). Plain HTTP is served only on loopback; the config refuses
 //! anything else.
 
 use std::net::SocketAddr;
@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
-use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, thiserror::Error)]
@@ -37,27 +36,6 @@ impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TlsL
     }
 }
 
-pub(super) fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> Result<TlsAcceptor, ServeError> {
-    use rustls_pki_types::pem::PemObject;
-    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-    crate::tls::install_provider();
-    let err = |p: &std::path::Path, m: String| ServeError::Tls { path: p.display().to_string(), message: m };
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .map_err(|e| err(cert, e.to_string()))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| err(cert, e.to_string()))?;
-    if certs.is_empty() {
-        return Err(err(cert, "holds no certificate".into()));
-    }
-    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| err(key, e.to_string()))?;
-    let mut config = tokio_rustls::rustls::ServerConfig::builder()
-        .with_no_client_auth()
-        .with_single_cert(certs, key_der)
-        .map_err(|e| err(cert, format!("does not match the key: {e}")))?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(TlsAcceptor::from(Arc::new(config)))
-}
-
 /// Accepts TCP connections and completes TLS handshakes in their own tasks, so one slow or
 /// broken client never holds up the accept loop; hands finished streams to axum.
 pub(super) struct TlsListener {
@@ -69,7 +47,7 @@ impl TlsListener {
     /// The accept loop runs in `tasks`, so it ends with the server that owns them.
     pub(super) fn spawn(
         listener: TcpListener,
-        acceptor: TlsAcceptor,
+        tls: Arc<crate::devices::ServerTls>,
         token: CancellationToken,
         tasks: &mut tokio::task::JoinSet<()>,
     ) -> TlsListener {
@@ -88,7 +66,7 @@ impl TlsListener {
                         }
                     },
                 };
-                let (acceptor, tx) = (acceptor.clone(), tx.clone());
+                let (acceptor, tx) = (tls.acceptor(), tx.clone());
                 tokio::spawn(async move {
                     match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
                         Ok(Ok(tls)) => {

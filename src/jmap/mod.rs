@@ -70,7 +70,7 @@ pub use listen::{PeerAddr, ServeError};
 pub use server::Server;
 
 use crate::app::App;
-use listen::{TlsListener, tls_acceptor};
+use listen::TlsListener;
 
 /// The routes; `serve` adds the listener. Public so a test or bench can drive it directly.
 pub fn router(server: Server) -> Router {
@@ -100,7 +100,12 @@ pub async fn serve(app: App, token: CancellationToken) -> anyhow::Result<()> {
     let cfg = app.config.jmap.clone();
     let listener =
         TcpListener::bind(cfg.listen).await.map_err(|source| ServeError::Bind { addr: cfg.listen, source })?;
-    let acceptor = cfg.tls.as_ref().map(|(cert, key)| tls_acceptor(cert, key)).transpose()?;
+    let acceptor = cfg
+        .tls
+        .as_ref()
+        .map(|(cert, key)| crate::devices::ServerTls::load(cert, key, &[b"http/1.1"]))
+        .transpose()
+        .map_err(|e| ServeError::Tls { path: e.path, message: e.message })?;
     let stop = token.child_token();
     let _stop_when_dropped = stop.clone().drop_guard();
     let mut helpers = tokio::task::JoinSet::new();

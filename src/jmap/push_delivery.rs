@@ -116,7 +116,7 @@ pub fn diff(states: &[(String, TypeStates)], types: Option<&[String]>, seen: &Se
 /// The states of the accounts a subscription's device may see (as `auth` decides for a
 /// request).
 fn states_of(app: &App, live: &Live) -> Vec<(String, TypeStates)> {
-    device::accounts(&app.config, &live.mailbox, &live.grants)
+    device::accounts(&crate::devices::login::mailboxes(&app.config, &live.mailbox, &live.grants))
         .into_iter()
         .filter_map(|a| {
             let st = app.store.changes().states(&a.mailbox).ok()??;
@@ -222,8 +222,10 @@ fn reconcile(
         keep
     });
     for l in live {
-        let mailboxes: HashSet<String> =
-            device::accounts(&app.config, &l.mailbox, &l.grants).into_iter().map(|a| a.mailbox).collect();
+        let mailboxes: HashSet<String> = crate::devices::login::mailboxes(&app.config, &l.mailbox, &l.grants)
+            .into_iter()
+            .map(|g| g.mailbox)
+            .collect();
         if let Some(w) = workers.get_mut(&l.sub.id) {
             w.mailboxes = mailboxes;
             continue;

@@ -21,7 +21,7 @@ use crate::app::App;
 #[derive(Clone)]
 pub struct Server {
     pub app: App,
-    pub failures: Arc<crate::authlimit::AuthLimiter>,
+    pub logins: Arc<crate::devices::Logins>,
     /// Requests in flight per device (maxConcurrentRequests), uploads per device.
     requests: Arc<Mutex<HashMap<i64, Arc<Semaphore>>>>,
     uploads: Arc<Mutex<HashMap<i64, Arc<Semaphore>>>>,
@@ -40,7 +40,7 @@ impl Server {
     pub fn new(app: App, shutdown: CancellationToken) -> Server {
         Server {
             app,
-            failures: Arc::new(crate::authlimit::AuthLimiter::default()),
+            logins: Arc::new(crate::devices::Logins::default()),
             requests: Default::default(),
             uploads: Default::default(),
             db: Arc::new(Semaphore::new(DB_PARALLEL)),

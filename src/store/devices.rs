@@ -1,8 +1,10 @@
-//! The devices table: phones and other JMAP clients, each with a hashed token and its grants.
+//! The devices table: phones and other clients (JMAP, IMAP, SMTP submission), each with a
+//! hashed token and its grants, and the daemon's open IMAP and SMTP connections.
 //!
 //! A token is stored only as its SHA-256; the token itself is shown once, when the device is
-//! added. Looking a device up by its token notes the use, at most once a minute, so that
-//! authentication is not a write per request. Reached as `store.devices()`.
+//! added. Looking a device up by its token notes the use and the protocol, at most once a
+//! minute per protocol, so that authentication is not a write per request. Reached as
+//! `store.devices()`.
 
 use rusqlite::{OptionalExtension, params};
 
@@ -17,6 +19,8 @@ pub struct Device {
     pub created_at: i64,
     pub last_used_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    /// What the device last used: "jmap", "imap" or "smtp".
+    pub last_protocol: Option<String>,
 }
 
 fn device_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Device> {
@@ -28,10 +32,13 @@ fn device_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Device> {
         created_at: r.get(4)?,
         last_used_at: r.get(5)?,
         revoked_at: r.get(6)?,
+        last_protocol: r.get(7)?,
     })
 }
 
-const DEVICE_COLUMNS: &str = "id, mailbox, name, grants, created_at, last_used_at, revoked_at";
+const DEVICE_FROM: &str = "device d LEFT JOIN device_use u ON u.device = d.id";
+const DEVICE_COLUMNS: &str =
+    "d.id, d.mailbox, d.name, d.grants, d.created_at, d.last_used_at, d.revoked_at, u.protocol";
 
 /// How long a device's `last_used_at` may lag behind (so authentication is not a write per request).
 const LAST_USED_GRANULARITY: i64 = 60;
@@ -67,7 +74,7 @@ impl Devices<'_> {
 
     pub fn all(&self) -> Result<Vec<Device>> {
         self.0.read(|c| {
-            let mut s = c.prepare(&format!("SELECT {DEVICE_COLUMNS} FROM device ORDER BY id"))?;
+            let mut s = c.prepare(&format!("SELECT {DEVICE_COLUMNS} FROM {DEVICE_FROM} ORDER BY d.id"))?;
             let rows = s.query_map([], device_row)?.collect::<rusqlite::Result<_>>()?;
             Ok(rows)
         })
@@ -83,23 +90,82 @@ impl Devices<'_> {
         })
     }
 
-    /// The live (not revoked) device whose token hashes to `token_sha256`; notes the use.
-    pub fn by_token(&self, token_sha256: &str) -> Result<Option<Device>> {
+    /// The live (not revoked) device whose token hashes to `token_sha256`; notes the use over
+    /// `protocol` ("jmap", "imap", "smtp").
+    pub fn by_token(&self, token_sha256: &str, protocol: &str) -> Result<Option<Device>> {
         let dev = self.0.read(|c| {
             Ok(c.prepare_cached(&format!(
-                "SELECT {DEVICE_COLUMNS} FROM device WHERE token_sha256 = ?1 AND revoked_at IS NULL"
+                "SELECT {DEVICE_COLUMNS} FROM {DEVICE_FROM} WHERE d.token_sha256 = ?1 AND d.revoked_at IS NULL"
             ))?
             .query_row([token_sha256], device_row)
             .optional()?)
         })?;
         if let Some(d) = &dev
-            && d.last_used_at.is_none_or(|t| now() - t > LAST_USED_GRANULARITY)
+            && (d.last_used_at.is_none_or(|t| now() - t > LAST_USED_GRANULARITY)
+                || d.last_protocol.as_deref() != Some(protocol))
         {
             self.0.write(|t| {
                 t.tx.execute("UPDATE device SET last_used_at = ?2 WHERE id = ?1", params![d.id, now()])?;
+                t.tx.execute(
+                    "INSERT INTO device_use (device, protocol) VALUES (?1, ?2)
+                     ON CONFLICT (device) DO UPDATE SET protocol = excluded.protocol",
+                    params![d.id, protocol],
+                )?;
                 Ok(())
             })?;
         }
         Ok(dev)
+    }
+
+    /// Which of these devices are revoked (or gone): their open connections must end.
+    pub fn revoked_among(&self, ids: &[i64]) -> Result<Vec<i64>> {
+        self.0.read(|c| {
+            let mut s = c.prepare_cached("SELECT revoked_at IS NULL FROM device WHERE id = ?1")?;
+            let mut out = Vec::new();
+            for &id in ids {
+                let live: Option<bool> = s.query_row([id], |r| r.get(0)).optional()?;
+                if live != Some(true) {
+                    out.push(id);
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// Note an open IMAP or SMTP connection of a device; the id closes it.
+    pub fn connection_open(&self, device: i64, protocol: &str) -> Result<i64> {
+        self.0.write(|t| {
+            t.tx.execute(
+                "INSERT INTO device_connection (device, protocol, since) VALUES (?1, ?2, ?3)",
+                params![device, protocol, now()],
+            )?;
+            Ok(t.tx.last_insert_rowid())
+        })
+    }
+
+    pub fn connection_close(&self, id: i64) -> Result<()> {
+        self.0.write(|t| {
+            t.tx.execute("DELETE FROM device_connection WHERE id = ?1", [id])?;
+            Ok(())
+        })
+    }
+
+    /// Forget every connection row: the daemon starting holds none yet.
+    pub fn connections_clear(&self) -> Result<()> {
+        self.0.write(|t| {
+            t.tx.execute("DELETE FROM device_connection", [])?;
+            Ok(())
+        })
+    }
+
+    /// Open connections: (protocol, devices connected, connections), by protocol.
+    pub fn connections(&self) -> Result<Vec<(String, i64, i64)>> {
+        self.0.read(|c| {
+            let mut s = c.prepare(
+                "SELECT protocol, COUNT(DISTINCT device), COUNT(*) FROM device_connection GROUP BY protocol ORDER BY protocol",
+            )?;
+            let rows = s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<_>>()?;
+            Ok(rows)
+        })
     }
 }

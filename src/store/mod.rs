@@ -74,6 +74,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0015_writeback_retry_and_subscriptions", include_str!("../../schema/0015_writeback_retry_and_subscriptions.sql")),
     ("0016_push", include_str!("../../schema/0016_push.sql")),
     ("0017_identities", include_str!("../../schema/0017_identities.sql")),
+    ("0018_device_access", include_str!("../../schema/0018_device_access.sql")),
 ];
 
 const READERS: usize = 8;
