@@ -95,7 +95,21 @@ fn parse_part(raw: &[u8], range: Range<usize>, in_digest: bool, depth: usize) ->
             Some(b) if !b.is_empty() => split(raw, body.clone(), b),
             _ => Vec::new(),
         };
-        let children: Vec<Part> = ranges.into_iter().map(|r| parse_part(raw, r, digest, depth + 1)).collect();
+        let children: Vec<Part> = ranges
+            .into_iter()
+            .map(|(r, next)| {
+                let mut child = parse_part(raw, r, digest, depth + 1);
+                // Dovecot keeps the line break after a nested multipart's close delimiter
+                // in that part, even when the next boundary line follows at once.
+                if let (Kind::Multi(_), Some(b)) = (&child.kind, child.ctype.param("boundary")) {
+                    let last = raw[..child.body.end].rsplit(|c| *c == b'\n').next().unwrap_or_default();
+                    if last.strip_prefix(b"--").is_some_and(|l| l.starts_with(b) && l[b.len()..].starts_with(b"--")) {
+                        child.body.end = next;
+                    }
+                }
+                child
+            })
+            .collect();
         if children.is_empty() {
             let end = body.end;
             Kind::Multi(vec![Part {
@@ -117,7 +131,8 @@ fn parse_part(raw: &[u8], range: Range<usize>, in_digest: bool, depth: usize) ->
 
 /// The ranges of a multipart body's parts: between boundary lines, without the line break
 /// that comes before each boundary line.
-fn split(raw: &[u8], body: Range<usize>, boundary: &[u8]) -> Vec<Range<usize>> {
+/// Each with where the next boundary line starts.
+fn split(raw: &[u8], body: Range<usize>, boundary: &[u8]) -> Vec<(Range<usize>, usize)> {
     let mut parts = Vec::new();
     let mut start: Option<usize> = None;
     let mut pos = body.start;
@@ -127,7 +142,7 @@ fn split(raw: &[u8], body: Range<usize>, boundary: &[u8]) -> Vec<Range<usize>> {
         let line = &raw[pos..line_end];
         if line.len() >= 2 + boundary.len() && line.starts_with(b"--") && line[2..].starts_with(boundary) {
             if let Some(s) = start {
-                parts.push(s..end_before(raw, s, pos));
+                parts.push((s..end_before(raw, s, pos), pos));
             }
             if line[2 + boundary.len()..].starts_with(b"--") {
                 closed = true;
@@ -138,7 +153,7 @@ fn split(raw: &[u8], body: Range<usize>, boundary: &[u8]) -> Vec<Range<usize>> {
         pos = line_end;
     }
     if !closed && let Some(s) = start {
-        parts.push(s..body.end);
+        parts.push((s..body.end, body.end));
     }
     parts
 }
@@ -355,14 +370,20 @@ fn continuation(name: &[u8]) -> Option<(Vec<u8>, u32, bool)> {
 }
 
 /// The part a section path names (RFC 3501 §6.4.5): numbers count the parts of a multipart;
-/// `1` of a part that is not multipart is that part; a message/rfc822 part is entered first.
+/// `1` of a part that is not multipart is that part (not so deeper down the whole message);
+/// a message/rfc822 part is entered first.
 pub fn find<'a>(root: &'a Part, path: &[std::num::NonZeroU32]) -> Option<&'a Part> {
     let mut cur = root;
     for (i, n) in path.iter().enumerate() {
-        if i > 0
-            && let Kind::Message(inner) = &cur.kind
-        {
-            cur = inner;
+        // A message/rfc822 part is entered. Any other part without children is its own part
+        // 1, as Dovecot has it, except the whole message: `1.1` of a single-part message is
+        // nothing.
+        if i > 0 {
+            match &cur.kind {
+                Kind::Message(inner) => cur = inner,
+                Kind::Leaf if std::ptr::eq(cur, root) => return None,
+                _ => {}
+            }
         }
         let n = n.get() as usize;
         cur = match &cur.kind {

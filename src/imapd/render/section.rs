@@ -113,28 +113,102 @@ pub(super) fn body_ext(
     }
 }
 
-/// The content of the part `path` names, decoded from its transfer encoding; whether it was
-/// decoded. The whole message (empty path) is not decoded.
+/// The content of the part `path` names with every leaf decoded from its transfer encoding
+/// (RFC 3516), and whether anything was decoded. A multipart or message part is rebuilt as
+/// Dovecot rebuilds it: each decoded part's Content-Transfer-Encoding line says `binary`.
+/// The whole message (empty path) is the message header and its content so converted.
 fn decoded(raw: &[u8], root: &Part, path: &[NonZeroU32]) -> (Vec<u8>, bool) {
+    let mut out = Vec::new();
     if path.is_empty() {
-        return (raw.to_vec(), false);
+        let was = whole(raw, root, &mut out);
+        return (out, was);
     }
-    let Some(part) = mime::find(root, path) else { return (Vec::new(), false) };
-    let body = &raw[part.body.clone()];
-    let encoding = field(&raw[part.header.clone()], b"Content-Transfer-Encoding")
+    let Some(part) = mime::find(root, path) else { return (out, false) };
+    let was = content(raw, part, &mut out);
+    (out, was)
+}
+
+/// The transfer encoding of a part, in lower case ("" when none is given).
+fn encoding(raw: &[u8], part: &Part) -> Vec<u8> {
+    field(&raw[part.header.clone()], b"Content-Transfer-Encoding")
         .and_then(|(v, _)| {
             tokenize(&v, b"").0.into_iter().find_map(|t| match t {
                 Tok::Word { text, .. } => Some(text.to_ascii_lowercase()),
                 _ => None,
             })
         })
-        .unwrap_or_default();
-    match encoding.as_slice() {
-        b"base64" => (mail_parser::decoders::base64::base64_decode(body).unwrap_or_default(), true),
-        b"quoted-printable" => {
-            (mail_parser::decoders::quoted_printable::quoted_printable_decode(body).unwrap_or_default(), true)
+        .unwrap_or_default()
+}
+
+fn is_encoded(encoding: &[u8]) -> bool {
+    encoding == b"base64" || encoding == b"quoted-printable"
+}
+
+/// Header and converted content of `part`; whether anything was decoded.
+fn whole(raw: &[u8], part: &Part, out: &mut Vec<u8>) -> bool {
+    let header = &raw[part.header.clone()];
+    if matches!(part.kind, Kind::Leaf) && is_encoded(&encoding(raw, part)) {
+        let mut in_cte = false;
+        for line in header.split_inclusive(|b| *b == b'\n') {
+            if line.first().is_some_and(|b| *b == b' ' || *b == b'\t') {
+                if !in_cte {
+                    out.extend_from_slice(line);
+                }
+                continue;
+            }
+            in_cte = line
+                .iter()
+                .position(|b| *b == b':')
+                .is_some_and(|c| line[..c].trim_ascii_end().eq_ignore_ascii_case(b"Content-Transfer-Encoding"));
+            if in_cte {
+                out.extend_from_slice(b"Content-Transfer-Encoding: binary");
+                out.extend_from_slice(if line.ends_with(b"\r\n") { b"\r\n" } else { b"\n" });
+            } else {
+                out.extend_from_slice(line);
+            }
         }
-        _ => (body.to_vec(), false),
+    } else {
+        out.extend_from_slice(header);
+    }
+    content(raw, part, out)
+}
+
+/// The converted content (body) of `part`; whether anything was decoded.
+fn content(raw: &[u8], part: &Part, out: &mut Vec<u8>) -> bool {
+    let body = &raw[part.body.clone()];
+    match &part.kind {
+        Kind::Leaf => {
+            let decoded = match encoding(raw, part).as_slice() {
+                b"base64" => mail_parser::decoders::base64::base64_decode(body),
+                b"quoted-printable" => mail_parser::decoders::quoted_printable::quoted_printable_decode(body),
+                _ => None,
+            };
+            match decoded {
+                Some(d) => {
+                    out.extend_from_slice(&d);
+                    true
+                }
+                None => {
+                    out.extend_from_slice(body);
+                    false
+                }
+            }
+        }
+        Kind::Message(inner) => whole(raw, inner, out),
+        Kind::Multi(children) => {
+            let mut was = false;
+            let mut at = part.body.start;
+            for child in children {
+                if child.header.start < at || child.body.end > part.body.end {
+                    continue;
+                }
+                out.extend_from_slice(&raw[at..child.header.start]);
+                was |= whole(raw, child, out);
+                at = child.body.end;
+            }
+            out.extend_from_slice(&raw[at..part.body.end]);
+            was
+        }
     }
 }
 

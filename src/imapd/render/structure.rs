@@ -1,6 +1,6 @@
 //! BODY and BODYSTRUCTURE (RFC 3501 §7.4.2) from the MIME tree, as Dovecot writes them: type,
-//! subtype and parameter names as written; a text part without parameters gets
-//! `("charset" "us-ascii")`; encoding as written or `7bit`; size and line count (line feeds)
+//! subtype and parameter names as written; a text part without a charset gets
+//! `"charset" "us-ascii"` last; encoding as written or `7bit`; size and line count (line feeds)
 //! of the body as stored; the extension data MD5 (always NIL), disposition, language and
 //! location, for a multipart its parameters, disposition, language and location.
 
@@ -68,11 +68,10 @@ pub(super) fn body_structure(raw: &[u8], part: &Part, ext: bool) -> BodyStructur
             let body = &raw[part.body.clone()];
             let lines = memchr::memchr_iter(b'\n', body).count() as u32;
             let is_text = part.ctype.is("text");
-            let parameter_list = if part.ctype.params.is_empty() && is_text {
-                vec![(string(b"charset", false), string(b"us-ascii", false))]
-            } else {
-                params(&part.ctype.params)
-            };
+            let mut parameter_list = params(&part.ctype.params);
+            if is_text && part.ctype.param("charset").is_none() {
+                parameter_list.push((string(b"charset", false), string(b"us-ascii", false)));
+            }
             let encoding = field(header, b"Content-Transfer-Encoding")
                 .and_then(|(v, _)| {
                     let (toks, _) = tokenize(&v, b"");
