@@ -39,13 +39,16 @@ pub enum Kind {
     Message(Box<Part>),
 }
 
+/// Parameters as written: name and value, quotes removed.
+pub type Params = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// A Content-Type as written: type and subtype keep their letter case, parameters their order
-/// (RFC 2231 continuations joined and put last). `given` is false when the default applies.
+/// (RFC 2231 continuations joined and put last).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ContentType {
     pub ty: Vec<u8>,
     pub sub: Vec<u8>,
-    pub params: Vec<(Vec<u8>, Vec<u8>)>,
+    pub params: Params,
 }
 
 impl ContentType {
@@ -295,7 +298,7 @@ pub fn content_type(value: &[u8]) -> Option<ContentType> {
 }
 
 /// A value with parameters (Content-Disposition): the value and the parameters.
-pub fn value_and_params(value: &[u8]) -> Option<(Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>)> {
+pub fn value_and_params(value: &[u8]) -> Option<(Vec<u8>, Params)> {
     let (toks, _) = tokenize(value, MIME_SPECIALS);
     let toks: Vec<Tok> = toks.into_iter().filter(|t| !matches!(t, Tok::Comment(_))).collect();
     match toks.first() {
@@ -306,7 +309,7 @@ pub fn value_and_params(value: &[u8]) -> Option<(Vec<u8>, Vec<(Vec<u8>, Vec<u8>)
 
 /// `; name=value` pairs, then RFC 2231 continuations joined: `name*0`, `name*1` become
 /// `name`; an extended one (`name*0*`) becomes `name*` with the encoded pieces joined.
-fn params(toks: &[Tok]) -> Vec<(Vec<u8>, Vec<u8>)> {
+fn params(toks: &[Tok]) -> Params {
     let mut plain = Vec::new();
     let mut continued: Vec<(Vec<u8>, u32, bool, Vec<u8>)> = Vec::new();
     let mut i = 0;
