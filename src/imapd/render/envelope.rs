@@ -1,9 +1,10 @@
 //! ENVELOPE (RFC 3501 §7.4.2) from a header section, as Dovecot builds it: date, subject,
-//! in-reply-to and message-id as written (white space after the colon dropped, a folded value
-//! unfolded and sent as a literal); addresses split into name, route, mailbox and host, with
-//! comments dropped, quoted strings unquoted and encoded words left encoded; a group as its
-//! start and end markers; a missing mailbox or host as `MISSING_MAILBOX`/`MISSING_DOMAIN`.
-//! Sender and Reply-To default to From.
+//! in-reply-to and message-id as written in the last field of that name (white space after
+//! the colon dropped, a folded value unfolded and sent as a literal); addresses split into
+//! name, route, mailbox and host, with comments dropped, quoted strings unquoted and encoded
+//! words left encoded; a group as its start and end markers; a missing mailbox or host as
+//! `MISSING_MAILBOX`/`MISSING_DOMAIN`. The addresses of repeated fields are listed one after
+//! the other. Sender and Reply-To default to From.
 
 use imap_codec::imap_types::core::NString;
 use imap_codec::imap_types::envelope::{Address, Envelope};
@@ -11,9 +12,10 @@ use imap_codec::imap_types::envelope::{Address, Envelope};
 use super::mime::{Tok, tokenize};
 use super::{nstring, string};
 
-/// The first field called `name`: its value with the white space after the colon dropped,
-/// CR and LF removed, and whether it spanned more than one line.
-pub(super) fn field(header: &[u8], name: &[u8]) -> Option<(Vec<u8>, bool)> {
+/// Every field called `name`, in order: its value with the white space after the colon
+/// dropped, CR and LF removed, and whether it spanned more than one line.
+pub(super) fn fields(header: &[u8], name: &[u8]) -> Vec<(Vec<u8>, bool)> {
+    let mut out = Vec::new();
     let mut lines = header.split_inclusive(|b| *b == b'\n').peekable();
     while let Some(line) = lines.next() {
         let Some(colon) = line.iter().position(|b| *b == b':') else { continue };
@@ -34,22 +36,28 @@ pub(super) fn field(header: &[u8], name: &[u8]) -> Option<(Vec<u8>, bool)> {
             }
         }
         let start = value.iter().position(|b| !matches!(b, b' ' | b'\t')).unwrap_or(value.len());
-        let mut value = value.split_off(start);
-        while value.last().is_some_and(|b| matches!(b, b'\r' | b'\n')) {
-            value.pop();
-        }
-        let value: Vec<u8> = value.into_iter().filter(|b| !matches!(b, b'\r' | b'\n')).collect();
-        return Some((value, folded));
+        let value: Vec<u8> = value.split_off(start).into_iter().filter(|b| !matches!(b, b'\r' | b'\n')).collect();
+        out.push((value, folded));
     }
-    None
+    out
 }
 
+/// The first field called `name` (MIME fields: Dovecot reads the first).
+pub(super) fn field(header: &[u8], name: &[u8]) -> Option<(Vec<u8>, bool)> {
+    fields(header, name).into_iter().next()
+}
+
+/// The last field called `name`, as Dovecot's envelope reads Date, Subject and the ids.
 fn text(header: &[u8], name: &[u8]) -> NString<'static> {
-    NString(field(header, name).map(|(v, folded)| string(&v, folded)))
+    NString(fields(header, name).pop().map(|(v, folded)| string(&v, folded)))
 }
 
 pub(super) fn envelope(header: &[u8]) -> Envelope<'static> {
-    let list = |name: &[u8]| field(header, name).map(|(v, _)| addresses(&v));
+    // The addresses of every field of that name, one after the other, as Dovecot lists them.
+    let list = |name: &[u8]| {
+        let all = fields(header, name);
+        (!all.is_empty()).then(|| all.iter().flat_map(|(v, _)| addresses(v)).collect::<Vec<_>>())
+    };
     let from = list(b"From").unwrap_or_default();
     Envelope {
         date: text(header, b"Date"),

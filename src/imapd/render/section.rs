@@ -14,7 +14,7 @@ use imap_codec::imap_types::core::{AString, NString8, Vec1};
 use imap_codec::imap_types::extensions::binary::Literal8;
 use imap_codec::imap_types::fetch::{MessageDataItem, Section};
 
-use super::envelope::field;
+use super::envelope::fields;
 use super::mime::{self, Kind, Part, Tok, tokenize};
 use super::{literal, no_nuls};
 
@@ -128,9 +128,11 @@ fn decoded(raw: &[u8], root: &Part, path: &[NonZeroU32]) -> (Vec<u8>, bool) {
     (out, was)
 }
 
-/// The transfer encoding of a part, in lower case ("" when none is given).
+/// The transfer encoding of a part, in lower case ("" when none is given). Of two such fields
+/// Dovecot decodes by the last (while BODYSTRUCTURE shows the first), and so does this.
 fn encoding(raw: &[u8], part: &Part) -> Vec<u8> {
-    field(&raw[part.header.clone()], b"Content-Transfer-Encoding")
+    fields(&raw[part.header.clone()], b"Content-Transfer-Encoding")
+        .pop()
         .and_then(|(v, _)| {
             tokenize(&v, b"").0.into_iter().find_map(|t| match t {
                 Tok::Word { text, .. } => Some(text.to_ascii_lowercase()),
