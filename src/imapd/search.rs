@@ -9,7 +9,7 @@
 //! (`message_text`), so a word with umlauts in a quoted-printable body is found; TEXT also
 //! searches the header values. Dates compare days in UTC: BEFORE, ON and SINCE the
 //! INTERNALDATE, the SENT* keys the Date header (a message without a readable Date header
-//! uses its INTERNALDATE, as Dovecot does). RECENT is never true (postbote keeps no
+//! counts as sent on 1 January 1970, as in Dovecot). RECENT is never true (postbote keeps no
 //! `\Recent`), so NEW never is and OLD always is.
 
 use std::cell::OnceCell;
@@ -163,7 +163,7 @@ impl Ctx<'_, '_> {
             .into_iter()
             .find(|(n, _)| n.eq_ignore_ascii_case("date"))
             .and_then(|(_, v)| sent_at(&v));
-        day(date.unwrap_or(self.m.internal_date))
+        day(date.unwrap_or(0))
     }
 }
 
