@@ -8,6 +8,8 @@ use imap_codec::imap_types::command::CommandBody;
 use imap_codec::imap_types::core::Vec1;
 use imap_codec::imap_types::search::SearchKey;
 
+use proptest::prelude::*;
+
 use super::{Needs, SearchMsg, matches, needs};
 
 /// Parses SEARCH criteria; a quoted string with letters beyond ASCII is sent as a literal, as
@@ -224,4 +226,32 @@ fn malformed_mail_is_searched_without_panicking() {
     // `Date: gestern` is no date.
     assert!(matches(&key("SENTON 1-Jan-1970"), &m, 1, 1));
     assert!(matches(&key("TEXT \"kein ende\""), &m, 1, 1));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Any bytes, any string key: an answer, never a panic; NOT is always the opposite.
+    #[test]
+    fn searching_arbitrary_bytes_never_panics(
+        raw in proptest::collection::vec(any::<u8>(), 0..400),
+        word in "[a-zäöüß =?_-]{0,12}",
+    ) {
+        let m = SearchMsg {
+            seq: 1,
+            uid: 1,
+            keywords: &[],
+            deleted: false,
+            internal_date: 0,
+            size: raw.len() as u32,
+            modseq: 1,
+            raw: &raw,
+            text: Some("text"),
+        };
+        for field in ["FROM", "SUBJECT", "TEXT", "BODY", "HEADER X-Any", "SENTON 1-Jan-1970 TO"] {
+            let k = key(&format!("{field} \"{word}\""));
+            let not = SearchKey::Not(Box::new(k.clone()));
+            prop_assert_ne!(matches(&k, &m, 1, 1), matches(&not, &m, 1, 1));
+        }
+    }
 }

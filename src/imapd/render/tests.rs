@@ -265,6 +265,13 @@ proptest! {
     }
 
     #[test]
+    fn rendering_never_panics_on_arbitrary_bytes(raw in proptest::collection::vec(any::<u8>(), 0..600)) {
+        let out = fetch(&msg(&raw), &all_items());
+        prop_assert_eq!(out.len(), all_items().len());
+        wire(1, out);
+    }
+
+    #[test]
     fn a_partial_body_is_the_slice_of_the_raw_bytes(raw in mailish(), origin in 0u32..400, count in 1u32..400) {
         let spec = format!("BODY.PEEK[]<{origin}.{count}>");
         let out = fetch(&msg(&raw), &items(&spec));
