@@ -80,7 +80,8 @@ struct Ctx<'a, 'm> {
     m: &'a SearchMsg<'m>,
     last_seq: u32,
     last_uid: u32,
-    /// Header names and decoded, squashed, lowercased values, read once.
+    /// Header names (lowercase) and values (read as Windows-1252 where not UTF-8), read
+    /// once; a value is decoded only when a key reads that field.
     headers: OnceCell<Vec<(String, String)>>,
 }
 
@@ -129,7 +130,7 @@ impl Ctx<'_, '_> {
             K::Body(s) => self.body_has(s),
             K::Text(s) => {
                 let needle = needle(s);
-                self.body_has(s) || self.headers().iter().any(|(_, v)| v.contains(&needle))
+                self.body_has(s) || self.headers().iter().any(|(_, v)| searchable(v).contains(&needle))
             }
             K::ModSequence { modseq, .. } => m.modseq >= *modseq,
         }
@@ -141,17 +142,14 @@ impl Ctx<'_, '_> {
 
     fn headers(&self) -> &[(String, String)] {
         self.headers.get_or_init(|| {
-            header_fields(self.m.raw)
-                .into_iter()
-                .map(|(name, value)| (name.to_ascii_lowercase(), search_needle(&decode_words(&value))))
-                .collect()
+            header_fields(self.m.raw).into_iter().map(|(name, value)| (name.to_ascii_lowercase(), value)).collect()
         })
     }
 
     /// Any field called `name` contains `s`; an empty `s` asks only that the field exists.
     fn header_has(&self, name: &str, s: &AString<'_>) -> bool {
         let needle = needle(s);
-        self.headers().iter().any(|(n, v)| n == name && v.contains(&needle))
+        self.headers().iter().any(|(n, v)| n == name && searchable(v).contains(&needle))
     }
 
     fn body_has(&self, s: &AString<'_>) -> bool {
@@ -159,16 +157,19 @@ impl Ctx<'_, '_> {
     }
 
     fn sent_day(&self) -> Option<NaiveDate> {
-        let date = header_fields(self.m.raw)
-            .into_iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case("date"))
-            .and_then(|(_, v)| sent_at(&v));
+        let date = self.headers().iter().find(|(n, _)| n == "date").and_then(|(_, v)| sent_at(v));
         day(date.unwrap_or(0))
     }
 }
 
 fn needle(s: &AString<'_>) -> String {
     search_needle(&String::from_utf8_lossy(s.as_ref()))
+}
+
+/// A header value as strings are matched against it: words decoded, lowercased, white space
+/// squashed.
+fn searchable(value: &str) -> String {
+    search_needle(&decode_words(value))
 }
 
 /// RFC 2047 words of an unstructured value decoded (mail-parser reads it as a Subject).

@@ -35,8 +35,6 @@ use imap_codec::imap_types::flag::{Flag, FlagFetch};
 
 use crate::store::messages::keyword_to_flag;
 
-pub use mime::MAX_DEPTH;
-
 /// One message as a FETCH sees it. The session supplies its own UID and MODSEQ.
 pub struct Msg<'a> {
     pub uid: u32,
