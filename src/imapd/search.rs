@@ -7,7 +7,8 @@
 //! decoded by mail-parser, and both sides lowercased with white space squashed by
 //! `message::search_needle`. BODY and TEXT search the store's decoded, lowercased body text
 //! (`message_text`), so a word with umlauts in a quoted-printable body is found; TEXT also
-//! searches the header values. Dates compare days in UTC: BEFORE, ON and SINCE the
+//! searches every header section, names and values, the MIME parts' headers included (as
+//! Dovecot does: `TEXT content-language` finds a part's Content-Language field). Dates compare days in UTC: BEFORE, ON and SINCE the
 //! INTERNALDATE, the SENT* keys the Date header (a message without a readable Date header
 //! counts as sent on 1 January 1970, as in Dovecot). RECENT is never true (postbote keeps no
 //! `\Recent`), so NEW never is and OLD always is.
@@ -20,6 +21,7 @@ use imap_codec::imap_types::search::SearchKey;
 use imap_codec::imap_types::sequence::{SeqOrUid, Sequence, SequenceSet};
 use mail_parser::MessageParser;
 
+use super::render::mime::{self, Kind};
 use crate::message::{header_fields, search_needle};
 use crate::store::messages::flag_to_keyword;
 
@@ -72,7 +74,7 @@ pub fn needs(key: &SearchKey<'_>) -> Needs {
 
 /// Whether `m` matches `key`. `last_seq`/`last_uid` resolve `*` in sequence sets.
 pub fn matches(key: &SearchKey<'_>, m: &SearchMsg<'_>, last_seq: u32, last_uid: u32) -> bool {
-    let ctx = Ctx { m, last_seq, last_uid, headers: OnceCell::new() };
+    let ctx = Ctx { m, last_seq, last_uid, headers: OnceCell::new(), all_headers: OnceCell::new() };
     ctx.eval(key)
 }
 
@@ -83,6 +85,9 @@ struct Ctx<'a, 'm> {
     /// Header names (lowercase) and values (read as Windows-1252 where not UTF-8), read
     /// once; a value is decoded only when a key reads that field.
     headers: OnceCell<Vec<(String, String)>>,
+    /// Every header section of the message (its own and its MIME parts'), as `name: value`
+    /// lines decoded, lowercased and squashed: what TEXT reads besides the body.
+    all_headers: OnceCell<String>,
 }
 
 impl Ctx<'_, '_> {
@@ -130,7 +135,7 @@ impl Ctx<'_, '_> {
             K::Body(s) => self.body_has(s),
             K::Text(s) => {
                 let needle = needle(s);
-                self.body_has(s) || self.headers().iter().any(|(_, v)| searchable(v).contains(&needle))
+                self.body_has(s) || self.all_headers().contains(&needle)
             }
             K::ModSequence { modseq, .. } => m.modseq >= *modseq,
         }
@@ -143,6 +148,25 @@ impl Ctx<'_, '_> {
     fn headers(&self) -> &[(String, String)] {
         self.headers.get_or_init(|| {
             header_fields(self.m.raw).into_iter().map(|(name, value)| (name.to_ascii_lowercase(), value)).collect()
+        })
+    }
+
+    fn all_headers(&self) -> &str {
+        self.all_headers.get_or_init(|| {
+            let raw = self.m.raw;
+            let mut lines = Vec::new();
+            let mut parts = vec![mime::parse(raw)];
+            while let Some(part) = parts.pop() {
+                for (name, value) in header_fields(&raw[part.header.clone()]) {
+                    lines.push(format!("{name}: {}", decode_words(&value)));
+                }
+                match part.kind {
+                    Kind::Multi(children) => parts.extend(children.into_iter().rev()),
+                    Kind::Message(inner) => parts.push(*inner),
+                    Kind::Leaf => {}
+                }
+            }
+            search_needle(&lines.join("\n"))
         })
     }
 

@@ -140,6 +140,11 @@ fn every_key_on_the_offer_and_the_invoice() {
         ("TEXT heizungsanlage", true, false),
         ("TEXT \"wärmepumpe\"", true, false),
         ("TEXT \"j.weiss@example\"", false, true),
+        // field names and the MIME parts' headers too, as Dovecot searches TEXT
+        ("TEXT \"content-disposition: attachment\"", true, false),
+        ("TEXT \"angebot_mueller.pdf\"", true, false),
+        ("TEXT \"message-id: <8bit-1\"", false, true),
+        ("BODY \"content-disposition\"", false, false),
         ("NOT SEEN", false, true),
         ("OR SEEN DELETED", true, true),
         ("OR FLAGGED (DRAFT SMALLER 10)", true, false),

@@ -132,9 +132,8 @@ fn parse_part(raw: &[u8], range: Range<usize>, in_digest: bool, depth: usize) ->
     Part { header, body, ctype, kind }
 }
 
-/// The ranges of a multipart body's parts: between boundary lines, without the line break
-/// that comes before each boundary line.
-/// Each with where the next boundary line starts.
+/// The ranges of a multipart body's parts (between boundary lines, without the line break
+/// that comes before each boundary line), each with where the next boundary line starts.
 fn split(raw: &[u8], body: Range<usize>, boundary: &[u8]) -> Vec<(Range<usize>, usize)> {
     let mut parts = Vec::new();
     let mut start: Option<usize> = None;

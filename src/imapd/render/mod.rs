@@ -16,7 +16,7 @@
 //! items read the message so that `\Seen` must be set.
 
 mod envelope;
-mod mime;
+pub(super) mod mime;
 mod section;
 mod structure;
 
