@@ -7,6 +7,7 @@ mod convergence;
 mod crash;
 mod deliverability;
 mod hygiene;
+mod imapd_render;
 mod jmap;
 mod jmap_copy;
 mod jmap_create;
