@@ -28,6 +28,7 @@ pub mod blobs;
 pub mod changes;
 pub mod deliverability;
 pub mod devices;
+pub mod dmarc;
 pub mod email_query;
 pub mod email_set;
 pub mod folders;
@@ -74,6 +75,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0015_writeback_retry_and_subscriptions", include_str!("../../schema/0015_writeback_retry_and_subscriptions.sql")),
     ("0016_push", include_str!("../../schema/0016_push.sql")),
     ("0017_identities", include_str!("../../schema/0017_identities.sql")),
+    ("0020_dmarc_reports", include_str!("../../schema/0020_dmarc_reports.sql")),
 ];
 
 const READERS: usize = 8;
