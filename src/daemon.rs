@@ -2,7 +2,7 @@
 //!
 //! `run` takes the shutdown future as an argument (tests pass their own), starts one IMAP task
 //! per mailbox and one task each for the outbox, the auto-responder, the control endpoint, the
-//! JMAP server and its push delivery, and the daily deliverability check, and one that
+//! JMAP server and its push delivery, the daily deliverability check and the DMARC report collector, and one that
 //! broadcasts what the command line commits meanwhile, then waits. On shutdown it cancels the
 //! token every task selects on and joins them all: each task stops at a safe point (after a commit,
 //! never between "sent" and "recorded as sent"). A task that fails is restarted with backoff;
@@ -72,6 +72,10 @@ pub async fn run(app: App, shutdown: impl Future<Output = ()>) -> anyhow::Result
     supervise(&tracker, &token, "deliverability".into(), {
         let app = app.clone();
         move |t| crate::deliverability::run_daily(app.clone(), t)
+    });
+    supervise(&tracker, &token, "dmarc reports".into(), {
+        let app = app.clone();
+        move |t| crate::deliverability::reports::run(app.clone(), t)
     });
     supervise(&tracker, &token, "other writers".into(), {
         let app = app.clone();
