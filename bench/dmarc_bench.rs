@@ -70,7 +70,7 @@ fn big_report(records: usize) -> Vec<u8> {
     let mut xml = String::from(
         "<?xml version=\"1.0\" encoding=\"UTF-8\" ?>\n<feedback><version>1.0</version><report_metadata>\
          <org_name>Big Receiver</org_name><email>dmarc@big.example</email><report_id>big-1</report_id>\
-         <date_range><begin>1764547200</begin><end>1764633599</end></date_range></report_metadata>\
+         <date_range><begin>1796083200</begin><end>1796169599</end></date_range></report_metadata>\
          <policy_published><domain>bau-firma.test</domain><adkim>r</adkim><aspf>r</aspf><p>quarantine</p>\
          <sp>quarantine</sp><pct>100</pct></policy_published>",
     );
@@ -92,8 +92,8 @@ fn big_report(records: usize) -> Vec<u8> {
     format!(
         "From: dmarc@big.example\r\nTo: dmarc@bau-firma.test\r\nSubject: Report domain: bau-firma.test \
          Submitter: big.example Report-ID: big-1\r\nMessage-ID: <big-1@big.example>\r\nMIME-Version: 1.0\r\n\
-         Content-Type: text/xml; name=\"big.example!bau-firma.test!1764547200!1764633599.xml\"\r\n\
-         Content-Disposition: attachment; filename=\"big.example!bau-firma.test!1764547200!1764633599.xml\"\r\n\r\n{xml}"
+         Content-Type: text/xml; name=\"big.example!bau-firma.test!1796083200!1796169599.xml\"\r\n\
+         Content-Disposition: attachment; filename=\"big.example!bau-firma.test!1796083200!1796169599.xml\"\r\n\r\n{xml}"
     )
     .into_bytes()
 }

@@ -386,9 +386,9 @@ mod tests {
             (head.policy_domain.as_str(), head.policy_p.as_str(), head.policy_aspf.as_str()),
             ("bau-firma.test", "quarantine", "r")
         );
-        assert_eq!((head.date_begin, head.date_end, head.records), (1_764_547_200, 1_764_633_599, 3));
+        assert_eq!((head.date_begin, head.date_end, head.records), (1_796_083_200, 1_796_169_599, 3));
         let direct = rows.iter().find(|r| r.path == ReportPath::Direct).unwrap();
         assert_eq!((direct.spf_aligned, direct.dkim_aligned, direct.dmarc_pass()), (true, false, true));
-        assert!(rows.iter().all(|r| r.day == 1_764_547_200 / 86_400));
+        assert!(rows.iter().all(|r| r.day == 1_796_083_200 / 86_400));
     }
 }

@@ -146,4 +146,24 @@ async fn reports_are_mirrored_collected_and_counted_once() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("via the relay (relay): 526 messages, DMARC passed 210, failed 316"), "{text}");
     assert!(text.contains("Unreadable reports (2), skipped:"), "{text}");
+
+    // `postbote doctor` puts the receivers' word under each DNS prediction (the corpus' day
+    // may be outside its 7 days, so only the line itself is checked here; its wording is
+    // pinned by the unit tests of `reports_text`).
+    let out = Command::new(env!("CARGO_BIN_EXE_postbote"))
+        .arg("--config")
+        .arg(&setup.config)
+        .args(["doctor", "--lang", "en"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.matches("  receivers' reports: last 7 days: ").count(), 2, "one line per path: {text}");
+    let out = Command::new(env!("CARGO_BIN_EXE_postbote"))
+        .arg("--config")
+        .arg(&setup.config)
+        .args(["doctor", "--json"])
+        .output()
+        .unwrap();
+    let all: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(all.as_array().unwrap().iter().all(|p| p["received"]["days"] == 7), "{all}");
 }

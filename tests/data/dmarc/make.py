@@ -23,7 +23,7 @@ import zipfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DOMAIN = "bau-firma.test"
-BEGIN = 1764547200  # 2026-12-01 00:00:00 UTC
+BEGIN = 1796083200  # 2026-12-01 00:00:00 UTC
 END = BEGIN + 86399
 
 # (ip, count, disposition, dkim_aligned, spf_aligned, envelope_from, dkim results, spf result)
@@ -176,7 +176,7 @@ def microsoft():
 
 
 def gmx():
-    rid = "1764633600.0412.gmx.net"
+    rid = "1796169600.0412.gmx.net"
     xml = feedback(
         "GMX",
         "dmarc_support@gmx.net",
@@ -190,7 +190,7 @@ def gmx():
     return mail(
         "dmarc_support@gmx.net",
         subject("gmx.net", rid),
-        "<dmarc-1764633600-0412@gmx.net>",
+        "<dmarc-1796169600-0412@gmx.net>",
         "Wed, 2 Dec 2026 01:00:12 +0100",
         "application/gzip",
         fname,
@@ -199,7 +199,7 @@ def gmx():
 
 
 def webde():
-    rid = "1764633600.7731.web.de"
+    rid = "1796169600.7731.web.de"
     xml = feedback(
         "WEB.DE",
         "dmarc_support@web.de",
@@ -216,7 +216,7 @@ def webde():
     return mail(
         "dmarc_support@web.de",
         subject("web.de", rid),
-        "<dmarc-1764633600-7731@web.de>",
+        "<dmarc-1796169600-7731@web.de>",
         "Wed, 2 Dec 2026 01:03:40 +0100",
         "text/xml",
         fname,
