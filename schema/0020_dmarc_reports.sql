@@ -4,18 +4,19 @@
 -- Receivers send one report per reporting period, and may send it again (a retry, a second
 -- rua address): a report is kept once per (reporter org, report id), and its figures are added
 -- to `dmarc_day` only by the transaction that keeps it, so a report that comes twice is never
--- counted twice.
+-- counted twice. Like 0017, every table is made only if missing, so that the tests that set
+-- `user_version` back and open the store again can run this migration twice.
 
 -- Where the collector is in each reports mailbox: the highest message id it has looked at.
 -- Message ids are never reused (AUTOINCREMENT), so a message past the cursor is new.
-CREATE TABLE dmarc_cursor (
+CREATE TABLE IF NOT EXISTS dmarc_cursor (
   account       TEXT PRIMARY KEY REFERENCES account(id) ON DELETE CASCADE,
   last_message  INTEGER NOT NULL
 );
 
 -- Each report once. `message` is the store's id of the mail it came in (no reference: the mail
 -- may be deleted while the figures stay), `rfc_message_id` its Message-ID.
-CREATE TABLE dmarc_report (
+CREATE TABLE IF NOT EXISTS dmarc_report (
   id              INTEGER PRIMARY KEY AUTOINCREMENT,
   account         TEXT NOT NULL,
   message         INTEGER NOT NULL,
@@ -38,7 +39,7 @@ CREATE TABLE dmarc_report (
 
 -- A mail in the reports folder that could not be read as a report: kept, with the reason, so
 -- that `doctor reports` can list it; never retried (the bytes do not change).
-CREATE TABLE dmarc_broken (
+CREATE TABLE IF NOT EXISTS dmarc_broken (
   account         TEXT NOT NULL,
   message         INTEGER NOT NULL,
   rfc_message_id  TEXT,
@@ -51,7 +52,7 @@ CREATE TABLE dmarc_broken (
 -- The figures: messages per day (UTC day number of the report period's middle), source IP,
 -- sending path as the collector classified the IP, reporter and result. Rows with the same key
 -- from different reports add up.
-CREATE TABLE dmarc_day (
+CREATE TABLE IF NOT EXISTS dmarc_day (
   day           INTEGER NOT NULL,
   source_ip     TEXT NOT NULL,
   path          TEXT NOT NULL CHECK (path IN ('direct', 'relay', 'unknown')),
