@@ -24,7 +24,7 @@ pub mod config;
 pub mod control;
 /// Wires the tasks together; takes a shutdown future, cancels, then joins every task.
 pub mod daemon;
-/// SPF / DKIM / DMARC diagnosis.
+/// SPF / DKIM / DMARC diagnosis from DNS, and the receivers' DMARC aggregate reports beside it.
 pub mod deliverability;
 /// DKIM signing with a mailbox's key, key generation and the record to publish (outbox and doctor).
 pub mod dkim;

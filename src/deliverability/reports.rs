@@ -154,6 +154,12 @@ pub struct Collected {
 /// Read every message of the reports folder past the cursor. Without `doctor.reports_mailbox`
 /// it does nothing.
 pub fn collect(app: &App, blocks: &PathBlocks) -> Result<Collected, StoreError> {
+    collect_until(app, blocks, &CancellationToken::new())
+}
+
+/// [`collect`], stopping after the message in hand once `stop` is cancelled (each message is
+/// kept with its cursor move in one transaction, so the next pass goes on from there).
+pub fn collect_until(app: &App, blocks: &PathBlocks, stop: &CancellationToken) -> Result<Collected, StoreError> {
     let mut done = Collected::default();
     let Some(rf) = &app.config.doctor.reports else { return Ok(done) };
     let (name, role) = match &rf.folder {
@@ -168,6 +174,9 @@ pub fn collect(app: &App, blocks: &PathBlocks) -> Result<Collected, StoreError> 
             return Ok(done);
         }
         for (id, message_id) in batch {
+            if stop.is_cancelled() {
+                return Ok(done);
+            }
             after = id;
             let reading = match app.store.messages().raw(id)? {
                 Some(raw) => read_mail(&raw, blocks),
@@ -197,18 +206,25 @@ pub async fn run(app: App, token: CancellationToken) -> anyhow::Result<()> {
     }
     let mut changes = app.store.subscribe();
     let resolver = Resolver::new(app.config.doctor.resolver, app.config.doctor.timeout)?;
-    let mut blocks = path_blocks(&resolver, &app.config).await;
+    // Each lookup is bounded by doctor.timeout, but there are several: shutdown does not wait.
+    let mut blocks = tokio::select! {
+        _ = token.cancelled() => return Ok(()),
+        b = path_blocks(&resolver, &app.config) => b,
+    };
     let mut looked_up = tokio::time::Instant::now();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         while changes.try_recv().is_ok() {}
         if looked_up.elapsed() > REFRESH {
-            blocks = path_blocks(&resolver, &app.config).await;
+            blocks = tokio::select! {
+                _ = token.cancelled() => return Ok(()),
+                b = path_blocks(&resolver, &app.config) => b,
+            };
             looked_up = tokio::time::Instant::now();
         }
-        let (a, b) = (app.clone(), blocks.clone());
-        let done = tokio::task::spawn_blocking(move || collect(&a, &b)).await??;
+        let (a, b, t) = (app.clone(), blocks.clone(), token.clone());
+        let done = tokio::task::spawn_blocking(move || collect_until(&a, &b, &t)).await??;
         if done != Collected::default() {
             tracing::info!(
                 counted = done.counted,
