@@ -298,7 +298,50 @@ mod tests {
             })
     }
 
+    fn arb_record() -> impl Strategy<Value = mail_auth::report::Record> {
+        (
+            prop::sample::select(vec!["192.0.2.25", "198.51.100.4", "203.0.113.5", "203.0.113.6", "2001:db8:2::1"]),
+            0u32..5_000,
+            any::<bool>(),
+            any::<bool>(),
+        )
+            .prop_map(|(ip, count, spf, dkim)| {
+                let mut r = mail_auth::report::Record::default();
+                r.row.source_ip = Some(ip.parse().unwrap());
+                r.row.count = count;
+                let result = |pass| if pass { DmarcResult::Pass } else { DmarcResult::Fail };
+                r.row.policy_evaluated.spf = result(spf);
+                r.row.policy_evaluated.dkim = result(dkim);
+                r.identifiers.header_from = "Bau-Firma.de".into();
+                r
+            })
+    }
+
     proptest! {
+        /// Reading a report keeps every message: in all, per path as [`classify`] puts each
+        /// record, and per DMARC pass or fail.
+        #[test]
+        fn reading_a_report_conserves_the_counts(records in prop::collection::vec(arb_record(), 0..40)) {
+            let mut report = Report::default();
+            report.report_metadata.email = "noreply-dmarc-support@google.com".into();
+            report.report_metadata.date_range.begin = 1_796_083_200;
+            report.report_metadata.date_range.end = 1_796_169_599;
+            report.record = records.clone();
+            let b = blocks();
+            let (head, rows) = read(&report, &b);
+            let sum = |f: &dyn Fn(&mail_auth::report::Record) -> bool| records.iter().filter(|r| f(r)).map(|r| r.row.count as i64).sum::<i64>();
+            prop_assert_eq!(head.messages, sum(&|_| true));
+            prop_assert_eq!(rows.iter().map(|r| r.messages).sum::<i64>(), head.messages);
+            for p in ReportPath::ALL {
+                let on_path = rows.iter().filter(|r| r.path == p).map(|r| r.messages).sum::<i64>();
+                prop_assert_eq!(on_path, sum(&|r| classify(r.row.source_ip, &b) == p));
+            }
+            let passed = rows.iter().filter(|r| r.dmarc_pass()).map(|r| r.messages).sum::<i64>();
+            let pass = |r: &mail_auth::report::Record| r.row.policy_evaluated.spf == DmarcResult::Pass || r.row.policy_evaluated.dkim == DmarcResult::Pass;
+            prop_assert_eq!(passed, sum(&pass));
+            prop_assert!(rows.iter().all(|r| r.reporter == "google.com" && r.header_from == "bau-firma.de" && r.day == 20_788));
+        }
+
         /// Merging keeps every message, per path and per pass/fail, and leaves each key once.
         #[test]
         fn merging_conserves_the_counts(rows in prop::collection::vec(arb_row(), 0..60)) {
