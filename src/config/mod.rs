@@ -34,7 +34,7 @@ mod validate;
 
 pub use agent::Agent;
 pub use control::{Control, ControlListen};
-pub use doctor::Doctor;
+pub use doctor::{Doctor, ReportsFolder};
 pub use hours::WorkingHours;
 pub use jmap::Jmap;
 pub use mailbox::{Dkim, FolderSpec, Mailbox, MailboxKind, MailboxSmtp, Transport};
@@ -158,6 +158,7 @@ impl Config {
             }
             mailboxes.push(mb);
         }
+        doctor.check_mailboxes(&mailboxes)?;
 
         Ok(Config {
             path: path.to_owned(),

@@ -28,6 +28,7 @@ pub mod blobs;
 pub mod changes;
 pub mod deliverability;
 pub mod devices;
+pub mod dmarc;
 pub mod email_query;
 pub mod email_set;
 pub mod folders;
@@ -75,6 +76,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0016_push", include_str!("../../schema/0016_push.sql")),
     ("0017_identities", include_str!("../../schema/0017_identities.sql")),
     ("0018_device_access", include_str!("../../schema/0018_device_access.sql")),
+    ("0020_dmarc_reports", include_str!("../../schema/0020_dmarc_reports.sql")),
 ];
 
 const READERS: usize = 8;

@@ -6,6 +6,7 @@ mod control;
 mod convergence;
 mod crash;
 mod deliverability;
+mod dmarc;
 mod hygiene;
 mod imapd_render;
 mod jmap;
