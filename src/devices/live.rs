@@ -183,17 +183,17 @@ mod tests {
     #[tokio::test]
     async fn cap_revoke_and_rows() {
         let dir = tempfile::tempdir().unwrap();
-        let app = crate::app::for_test(dir.path(), false);
-        let dev = app.store.devices().add("becker", "iPhone", &[], "h1").unwrap();
-        let other = app.store.devices().add("becker", "iPad", &[], "h2").unwrap();
-        let live = Live::new(app.store.clone(), 2);
+        let (_, store) = crate::devices::for_test(dir.path(), false);
+        let dev = store.devices().add("becker", "iPhone", &[], "h1").unwrap();
+        let other = store.devices().add("becker", "iPad", &[], "h2").unwrap();
+        let live = Live::new(store.clone(), 2);
         let a = live.open(dev, Protocol::Imap).await.unwrap();
         let b = live.open(dev, Protocol::Smtp).await.unwrap();
         assert_eq!(live.open(dev, Protocol::Imap).await.unwrap_err(), TooMany { cap: 2 });
         let c = live.open(other, Protocol::Imap).await.unwrap();
         assert_eq!(live.counts(), vec![(Protocol::Imap, 2, 2), (Protocol::Smtp, 1, 1)]);
         assert_eq!(
-            app.store.devices().connections().unwrap(),
+            store.devices().connections().unwrap(),
             vec![("imap".to_string(), 2, 2), ("smtp".to_string(), 1, 1)]
         );
 
@@ -201,7 +201,7 @@ mod tests {
         // that device's connections and no other.
         let token = CancellationToken::new();
         let watch = tokio::spawn(live.clone().watch_revocations(token.clone()));
-        assert!(app.store.devices().revoke(dev).unwrap());
+        assert!(store.devices().revoke(dev).unwrap());
         tokio::time::timeout(Duration::from_secs(5), a.ended()).await.expect("revocation ends the connection");
         assert!(b.is_ended() && !c.is_ended());
         token.cancel();
@@ -213,7 +213,7 @@ mod tests {
         assert_eq!(live.counts(), vec![(Protocol::Imap, 1, 1), (Protocol::Smtp, 1, 1)]);
         drop((c, d));
         for _ in 0..100 {
-            if app.store.devices().connections().unwrap().is_empty() {
+            if store.devices().connections().unwrap().is_empty() {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;

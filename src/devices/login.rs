@@ -160,14 +160,14 @@ mod tests {
     #[test]
     fn user_names_the_mailbox_a_valid_token_is_never_locked_out_and_the_use_is_noted() {
         let dir = tempfile::tempdir().unwrap();
-        let app = crate::app::for_test(dir.path(), true);
+        let (config, store) = crate::devices::for_test(dir.path(), true);
         let (token, hash) = new_token();
-        let id = app.store.devices().add("becker", "iPhone", &["info".into(), "weg".into()], &hash).unwrap();
+        let id = store.devices().add("becker", "iPhone", &["info".into(), "weg".into()], &hash).unwrap();
         let logins = Logins::default();
         let ip: IpAddr = [203, 0, 113, 7].into();
         let now = Instant::now();
         let check = |user: Option<&str>, token: &str| {
-            logins.check(&app.store, &app.config, Presented { ip, user, token, protocol: Protocol::Imap }, now)
+            logins.check(&store, &config, Presented { ip, user, token, protocol: Protocol::Imap }, now)
         };
         for user in [None, Some("becker"), Some("BECKER@bau-firma.test"), Some(" b@h.test")] {
             let l = check(user, &token).unwrap_or_else(|e| panic!("{user:?}: {e:?}"));
@@ -181,7 +181,7 @@ mod tests {
                 "a grant the config no longer has is left out"
             );
         }
-        assert_eq!(app.store.devices().all().unwrap()[0].last_protocol.as_deref(), Some("imap"));
+        assert_eq!(store.devices().all().unwrap()[0].last_protocol.as_deref(), Some("imap"));
         assert_eq!(check(Some("info"), &token).unwrap_err(), Refused::Wrong, "another mailbox's name");
         // Wrong tokens from the same address, many times over: past the limit for wrong ones,
         // and still the right token gets in.

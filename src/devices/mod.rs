@@ -21,3 +21,29 @@ pub use live::{Connection, Live};
 pub use login::{Login, Logins, Presented, Protocol, Refused};
 pub use tls::ServerTls;
 pub use token::{hash_token, new_token};
+
+/// Unit tests' config and store: mailbox "becker" and, with `with_info`, the shared "info"
+/// (built here rather than through `app`, which stands beside this module).
+#[cfg(test)]
+pub(crate) fn for_test(dir: &std::path::Path, with_info: bool) -> (crate::config::Config, crate::store::Store) {
+    let pw = dir.join("pw");
+    std::fs::write(&pw, "secret\n").unwrap();
+    let mailbox = |id: &str, kind: &str, hosted: &str| {
+        format!(
+            "[[mailbox]]\nid = \"{id}\"\nkind = \"{kind}\"\naddresses = [\"{id}@bau-firma.test\"]\nhosted_address = \"{hosted}\"\npassword_file = \"{}\"\n",
+            pw.display()
+        )
+    };
+    let mut text = format!(
+        "[agent]\ndata_dir = \"{}\"\n[imap]\nhost = \"localhost\"\n[relay]\nhost = \"localhost\"\n{}",
+        dir.display(),
+        mailbox("becker", "employee", "b@h.test")
+    );
+    if with_info {
+        text += &mailbox("info", "shared", "i@h.test");
+    }
+    let config = crate::config::Config::parse(&text, &dir.join("c.toml")).unwrap();
+    let store = crate::store::Store::open(&config.store_path()).unwrap();
+    store.ensure_accounts(config.mailboxes.iter().map(|m| m.id.as_str())).unwrap();
+    (config, store)
+}
