@@ -39,6 +39,21 @@ impl Account {
         })
     }
 
+    /// The servers alone (no mailbox's address or name), for autoconfig.
+    pub fn servers(config: &Config) -> Account {
+        let p = &config.phones;
+        Account {
+            display_name: String::new(),
+            address: String::new(),
+            domains: domains(config),
+            host: p.host.clone(),
+            imap_port: p.imap_port,
+            imap_security: p.imap_security,
+            smtp_port: p.smtp_port,
+            smtp_security: p.smtp_security,
+        }
+    }
+
     /// The user name phones log in with.
     pub fn user(&self) -> &str {
         &self.address

@@ -18,6 +18,22 @@ use crate::config::Security;
 /// The profile's MIME type, as iOS expects it for a download.
 pub const CONTENT_TYPE: &str = "application/x-apple-aspen-config";
 
+/// The profile's file name for a device: its name with every run of characters other than
+/// ASCII letters, digits, `.`, `_` and `-` as one `-` (a header's filename and a path alike),
+/// then `.mobileconfig`.
+pub fn file_name(device_name: &str) -> String {
+    let mut stem = String::new();
+    for c in device_name.chars() {
+        if c.is_ascii_alphanumeric() || c == '_' || (c == '.' && !stem.is_empty()) {
+            stem.push(c);
+        } else if !stem.ends_with('-') && !stem.is_empty() {
+            stem.push('-');
+        }
+    }
+    let stem = stem.trim_end_matches(['-', '.']);
+    format!("{}.mobileconfig", if stem.is_empty() { "postbote" } else { stem })
+}
+
 /// A random (version 4) UUID in capitals, as Apple's tools write them.
 pub fn new_uuid() -> String {
     use rand::RngCore;
@@ -137,6 +153,9 @@ mod tests {
         assert_eq!((text("IncomingPassword"), text("OutgoingPassword")), ("TOKEN-123".into(), "TOKEN-123".into()));
         assert_ne!(text("PayloadUUID"), get(&top, "PayloadUUID").text());
         assert!(text("PayloadIdentifier").starts_with(&get(&top, "PayloadIdentifier").text()));
+        assert_eq!(file_name("iPhone Becker"), "iPhone-Becker.mobileconfig");
+        assert_eq!(file_name("../Müllers \"Handy\"/"), "M-llers-Handy.mobileconfig");
+        assert_eq!(file_name(" ü "), "postbote.mobileconfig");
         // Two profiles never share a UUID.
         assert_ne!(new_uuid(), new_uuid());
         assert_eq!(new_uuid().len(), 36);
