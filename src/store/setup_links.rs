@@ -2,7 +2,7 @@
 //! `store.setup_links()`.
 //!
 //! A row holds the SHA-256 of a link's secret and the profile sealed under a key derived from
-//! that secret (`crate::onboard::link` seals and opens; the store only keeps bytes). [`take`]
+//! that secret (the `onboard` module seals and opens; the store only keeps bytes). [`take`]
 //! hands the sealed profile out once, within its lifetime, and in the same transaction forgets
 //! it; after that, after expiry, or once the device is revoked, the link is [`Take::Gone`]
 //! for a week, and then unknown. Nothing here ever sees a token or a link in clear.
