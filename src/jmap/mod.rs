@@ -86,7 +86,7 @@ pub fn router(server: Server) -> Router {
         .route("/jmap/eventsource/", get(eventsource::event_source))
         .route("/jmap/eventsource", get(eventsource::event_source))
         // Phone setup, without a login: the one-time profile link and autoconfig.
-        .route("/setup/{link}", get(setup::get_profile))
+        .route("/setup/{link}", get(setup::get_profile).head(setup::head_profile))
         .route("/.well-known/autoconfig/mail/config-v1.1.xml", get(setup::get_autoconfig))
         .route("/mail/config-v1.1.xml", get(setup::get_autoconfig))
         // Size limits are enforced per route (request vs upload) with proper JMAP errors.

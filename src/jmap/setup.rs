@@ -5,7 +5,8 @@
 //! The link hands its profile out once: the store gives the sealed profile and forgets it in
 //! one transaction, and only the link opens it (`crate::onboard::link`). A second use, an
 //! expired link or a revoked device's link is 410 Gone; a link never made, 404. The link is
-//! a secret: nothing here logs it, or anything derived from it but the device's id. The
+//! a secret: nothing here logs it, or anything derived from it but the device's id. HEAD is
+//! refused (axum would answer it by running the GET, which uses the link up). The
 //! listener serves plain HTTP only on loopback, so the profile travels inside TLS.
 //!
 //! Autoconfig holds no secret: the host and ports phones use from outside and the company's
@@ -23,6 +24,14 @@ use crate::store::setup_links::Take;
 fn plain(status: StatusCode, text: &'static str) -> Response {
     let mut r = (status, text).into_response();
     r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+/// `HEAD /setup/{link}`: 405. A HEAD would otherwise run the GET and use the link up (a link
+/// checker or preview could then take the profile's one download).
+pub async fn head_profile() -> Response {
+    let mut r = plain(StatusCode::METHOD_NOT_ALLOWED, "");
+    r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET"));
     r
 }
 

@@ -159,6 +159,7 @@ async fn device_add_profile_plist_one_time_link_and_nothing_in_clear_in_the_stor
 
     // The link works once, with the profile as iOS wants it, then is gone.
     let path = format!("/setup/{secret}");
+    assert_eq!(d.http("HEAD", &path, &[], b"").await.0, 405, "a HEAD does not use the link up");
     let (status, h, body) = d.http("GET", &path, &[], b"").await;
     assert_eq!(status, 200);
     assert_eq!(header(&h, "content-type"), Some("application/x-apple-aspen-config"));
