@@ -150,7 +150,8 @@ fn add(
             "token": token,
             "jmap_url": app.config.jmap.public_url,
             "profile": profile_path.display().to_string(),
-            "link": made.as_ref().map(|m| json!({"url": m.url, "expires_at": m.expires_at, "ttl_seconds": ttl_secs})),
+            "link": made.as_ref().map(|m| json!({"url": m.url, "expires_at": m.expires_at, "ttl_seconds": ttl_secs,
+                "warning": unreachable_warning(&app.config.jmap.public_url)})),
             "manual": {
                 "address": account.address, "user": account.user(),
                 "imap": server(account.imap_port, account.imap_security),
@@ -180,6 +181,9 @@ fn add(
                 crate::clock::local_time(tz, m.expires_at)
             )?;
             outln!("  {}", m.url)?;
+            if let Some(w) = unreachable_warning(&app.config.jmap.public_url) {
+                outln!("  {w}")?;
+            }
             match qr::terminal(&m.url) {
                 Ok(code) => {
                     outln!("Scan it with the phone's camera:")?;
@@ -197,6 +201,22 @@ fn add(
         outln!("  {k:<16} {v}")?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A warning when phones cannot reach `public_url`: it names this machine (loopback).
+fn unreachable_warning(public_url: &str) -> Option<&'static str> {
+    let rest = public_url.split_once("://").map_or(public_url, |(_, r)| r);
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(v6),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    let loopback =
+        host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    loopback.then_some(
+        "Note: jmap.public_url names this machine (loopback); a phone cannot open the link. \
+         Set [jmap] public_url (with TLS) to the address phones reach, or hand the file over.",
+    )
 }
 
 fn security_key(s: crate::config::Security) -> &'static str {
@@ -253,6 +273,16 @@ fn list(app: &App, json: bool) -> anyhow::Result<ExitCode> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_loopback_public_url_is_unreachable_for_phones() {
+        for url in ["http://127.0.0.1:8080", "http://localhost", "http://[::1]:80/x", "https://LOCALHOST:8443"] {
+            assert!(super::unreachable_warning(url).is_some(), "{url}");
+        }
+        for url in ["https://mail.bau-firma.de", "https://192.168.1.20:8443", "https://[2001:db8::1]"] {
+            assert!(super::unreachable_warning(url).is_none(), "{url}");
+        }
+    }
+
     #[test]
     fn lifetimes_read_naturally() {
         assert_eq!(super::lifetime(900), "15 minutes");

@@ -75,7 +75,9 @@ pub fn tls(config_path: &Path, c: TlsCmd) -> anyhow::Result<ExitCode> {
     outln!("SHA-256 fingerprint: {}", pair.fingerprint)?;
     outln!("The phone shows this fingerprint when it first connects: compare it before trusting the certificate.")?;
     outln!()?;
-    outln!("Put these lines in the config's [phones] section, then send postbote SIGHUP (or restart it):")?;
+    outln!(
+        "Put these lines in the config's [phones] section and restart postbote (a renewed pair later needs only SIGHUP):"
+    )?;
     outln!("[phones]")?;
     outln!("host = {}", toml_string(host.trim()))?;
     outln!("tls_cert = {}", toml_string(&cert.display().to_string()))?;
