@@ -350,3 +350,65 @@ async fn tls_selfsigned_fingerprint_as_openssl_modes_and_a_handshake_trusting_on
     tls.reload().unwrap();
     handshake(&tls, &cert, "127.0.0.1").await.expect("an IP address as the host: an IP SAN");
 }
+
+/// The daemon as a process (`postbote run`, logging at trace level): neither the link nor the
+/// token it guards reaches its log, while the download itself is logged by device.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_daemon_never_logs_a_setup_link_or_token() {
+    let (user, pw) = support::unique_user("onboard-log");
+    let tmp = tempfile::tempdir().unwrap();
+    let (control, port) = (support::free_port(), support::free_port());
+    let config = jmapd::Builder::new()
+        .section(&format!("[control]\nlisten = \"127.0.0.1:{control}\"\n[jmap]\nlisten = \"127.0.0.1:{port}\"\n"))
+        .section(PHONES)
+        .mailbox(jmapd::Mailbox::new("becker", &user, &pw))
+        .write(tmp.path());
+    let dir = tmp.path();
+    ok(postbote(&config, dir, &["init"]));
+    let log_path = dir.join("daemon.log");
+    let mut daemon = Command::new(env!("CARGO_BIN_EXE_postbote"))
+        .arg("--config")
+        .arg(&config)
+        .args(["-vv", "run"])
+        .env("RUST_LOG", "trace")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    jmapd::eventually(Duration::from_secs(30), "the JMAP port opens", || async {
+        tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok()
+    })
+    .await;
+
+    let v: Value = serde_json::from_str(&ok(postbote(
+        &config,
+        dir,
+        &["device", "add", "--mailbox", "becker", "--name", "iPhone Log", "--json"],
+    )))
+    .unwrap();
+    let (token, url) = (v["token"].as_str().unwrap().to_string(), v["link"]["url"].as_str().unwrap().to_string());
+    let path = url.split_once(&format!("127.0.0.1:{port}")).unwrap().1.to_string();
+    let get = |p: String| async move {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        s.write_all(format!("GET {p} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).await.unwrap();
+        String::from_utf8_lossy(&out).split_whitespace().nth(1).unwrap().to_string()
+    };
+    assert_eq!(get(path.clone()).await, "200");
+    assert_eq!(get(path.clone()).await, "410");
+    jmapd::eventually(Duration::from_secs(10), "the download is logged", || async {
+        log().contains("setup: a device's profile was downloaded")
+    })
+    .await;
+    unsafe { libc::kill(daemon.id() as i32, libc::SIGTERM) };
+    let _ = tokio::task::spawn_blocking(move || daemon.wait()).await;
+    let secret = path.rsplit('/').next().unwrap();
+    let log = log();
+    assert!(!log.contains(secret), "the link reached the log:\n{log}");
+    assert!(!log.contains(&token), "the token reached the log:\n{log}");
+}
