@@ -44,6 +44,9 @@ pub mod message;
 /// One task per mailbox mirroring IMAP folders into the store (planning apart from I/O), and the
 /// write-back of phones' changes it drives.
 pub mod mirror;
+/// One-step phone setup, pure: the Apple profile, the autoconfig answer, the one-time link
+/// sealed under its secret, its QR code, and the self-signed certificate for the LAN.
+pub mod onboard;
 /// The durable outbound queue, its retry policy and the office-session gate; the only caller of `smtp`.
 pub mod outbox;
 /// SMTP transports (direct, relay) and the redacting session transcript.

@@ -14,7 +14,7 @@ const LAYERS: &[&[&str]] = &[
     &["files", "tls", "message", "authlimit", "clock", "config"],
     &["store"],
     &["app", "devices"],
-    &["imap", "smtp", "dkim"],
+    &["imap", "smtp", "dkim", "onboard"],
     &["mirror", "deliverability"],
     &["outbox"],
     &["autoreply"],

@@ -45,6 +45,7 @@ mod core;
 mod device;
 mod doctor;
 mod outbound;
+mod tls;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -97,9 +98,12 @@ pub enum Command {
     /// Explain auto-reply decisions.
     #[command(subcommand)]
     Autoreply(autoreply::AutoreplyCmd),
-    /// Phones and other JMAP devices.
+    /// Phones and other devices (JMAP, IMAP, SMTP submission): add with one-step setup, list, revoke.
     #[command(subcommand)]
     Device(device::DeviceCmd),
+    /// Certificates for the phones' listeners (a self-signed one for the LAN).
+    #[command(subcommand)]
+    Tls(tls::TlsCmd),
     /// Check SPF, DKIM and DMARC for the paths the mailboxes send on.
     Doctor(doctor::DoctorArgs),
     /// DKIM keys for signing by postbote.
@@ -117,7 +121,7 @@ impl Cli {
             Command::Session(outbound::SessionCmd::List { json }) => *json,
             Command::Vacation(autoreply::VacationCmd::Show { json, .. }) => *json,
             Command::Autoreply(autoreply::AutoreplyCmd::Explain { json, .. }) => *json,
-            Command::Device(device::DeviceCmd::List { json }) => *json,
+            Command::Device(device::DeviceCmd::List { json } | device::DeviceCmd::Add { json, .. }) => *json,
             Command::Doctor(a) => match &a.cmd {
                 Some(doctor::DoctorCmd::Reports(r)) => r.json,
                 None => a.json,
@@ -158,6 +162,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let path = cli.config.clone();
     match cli.command {
         Command::Config(c) => core::config(&path, c),
+        Command::Tls(c) => tls::tls(&path, c),
         cmd => {
             let cfg = load_config(&path)?;
             let store = crate::store::Store::open(&cfg.store_path())
@@ -165,7 +170,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             store.ensure_accounts(cfg.mailboxes.iter().map(|m| m.id.as_str()))?;
             let app = crate::app::App::new(std::sync::Arc::new(cfg), store);
             match cmd {
-                Command::Config(_) => unreachable!("handled above"),
+                Command::Config(_) | Command::Tls(_) => unreachable!("handled above"),
                 Command::Init => core::init(&app),
                 Command::Run => core::run_daemon(app).await,
                 Command::Sync(a) => core::sync(&app, a).await,

@@ -41,6 +41,7 @@ const FILES: &[(&str, &str, u8, &str)] = &[
     ("session", "session", 8, include_str!("session.rs")),
     ("blob", "blob", 8, include_str!("blob.rs")),
     ("eventsource", "eventsource", 8, include_str!("eventsource.rs")),
+    ("setup", "setup", 8, include_str!("setup.rs")),
     ("push_delivery", "push_delivery", 8, include_str!("push_delivery.rs")),
     ("api", "api", 9, include_str!("api.rs")),
     ("mod", "jmap", 10, include_str!("mod.rs")),

@@ -21,8 +21,8 @@
 //! - transport: `server` (shared state, problem+json), `listen` (TLS, peer address), `auth`
 //!   (the one place that reads `Authorization`; handlers take [`auth::Authed`]), `api`
 //!   (`POST apiUrl`), `session`, `blob` (upload, download), `eventsource`, `push_delivery` (the
-//!   task that POSTs to push subscriptions; the daemon starts it), and this file (routes and
-//!   `serve`).
+//!   task that POSTs to push subscriptions; the daemon starts it), `setup` (phone setup without
+//!   a login: the one-time profile link and autoconfig), and this file (routes and `serve`).
 //!
 //! Plain HTTP is served only on loopback (the config refuses anything else); otherwise TLS.
 
@@ -51,6 +51,7 @@ pub mod push_wire;
 pub mod server;
 pub mod session;
 pub mod set;
+pub mod setup;
 pub mod snippet;
 pub mod submission;
 pub mod thread;
@@ -84,6 +85,10 @@ pub fn router(server: Server) -> Router {
         .route("/jmap/download/{account}/{blob}/{name}", get(blob::download))
         .route("/jmap/eventsource/", get(eventsource::event_source))
         .route("/jmap/eventsource", get(eventsource::event_source))
+        // Phone setup, without a login: the one-time profile link and autoconfig.
+        .route("/setup/{link}", get(setup::get_profile).head(setup::head_profile))
+        .route("/.well-known/autoconfig/mail/config-v1.1.xml", get(setup::get_autoconfig))
+        .route("/mail/config-v1.1.xml", get(setup::get_autoconfig))
         // Size limits are enforced per route (request vs upload) with proper JMAP errors.
         .layer(DefaultBodyLimit::disable())
         .with_state(server)
@@ -93,7 +98,7 @@ pub fn router(server: Server) -> Router {
 ///
 /// The port is bound and the certificate loaded before anything is started, so a server that
 /// cannot start leaves nothing behind. Everything it starts (the change-log purge, the
-/// TLS accept loop, axum's connections) ends with this future, also
+/// setup-link purge, the TLS accept loop, axum's connections) ends with this future, also
 /// when it is dropped without `token` being cancelled: the helpers live in a `JoinSet` owned
 /// here, and the rest watch a child token that a drop guard cancels.
 pub async fn serve(app: App, token: CancellationToken) -> anyhow::Result<()> {
@@ -110,6 +115,7 @@ pub async fn serve(app: App, token: CancellationToken) -> anyhow::Result<()> {
     let _stop_when_dropped = stop.clone().drop_guard();
     let mut helpers = tokio::task::JoinSet::new();
     helpers.spawn(purge_daily(app.clone(), stop.clone()));
+    helpers.spawn(forget_expired_setup_links(app.clone(), stop.clone()));
     let server = Server::new(app, stop.clone());
     tracing::info!(listen = %cfg.listen, url = %cfg.public_url, tls = acceptor.is_some(), "jmap server listening");
     let routes = router(server).into_make_service_with_connect_info::<PeerAddr>();
@@ -124,6 +130,24 @@ pub async fn serve(app: App, token: CancellationToken) -> anyhow::Result<()> {
     helpers.shutdown().await;
     r.map_err(ServeError::Io)?;
     Ok(())
+}
+
+/// Every minute: forget the setup profiles of expired one-time links (`setup`), so that an
+/// unused profile does not outlive its link by more than that.
+async fn forget_expired_setup_links(app: App, token: CancellationToken) {
+    loop {
+        let store = app.store.clone();
+        match tokio::task::spawn_blocking(move || store.setup_links().purge(crate::store::now())).await {
+            Ok(Ok(n)) if n > 0 => tracing::info!(links = n, "setup: forgot the profiles of expired setup links"),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "setup: forgetting expired setup links failed; retrying"),
+            Err(e) => tracing::warn!(error = %e, "setup: the setup-link purge task failed"),
+        }
+        tokio::select! {
+            _ = token.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+        }
+    }
 }
 
 /// Once at start and then daily: drop change-log rows older than the retention.

@@ -10,6 +10,7 @@
 
 pub mod autoreply;
 pub mod deliverability;
+pub mod devices;
 pub mod files;
 pub mod mirror;
 pub mod outbox;
@@ -31,7 +32,8 @@ pub struct Report {
     pub text: String,
 }
 
-/// Every mailbox's report, then what the mailboxes share, then the data directory's modes.
+/// Every mailbox's report, then what the mailboxes share, the devices connected now, then the
+/// data directory's modes.
 pub async fn collect(app: &App) -> anyhow::Result<Report> {
     let tz = app.config.agent.time_zone;
     let mut text = String::new();
@@ -66,10 +68,14 @@ pub async fn collect(app: &App) -> anyhow::Result<Report> {
         mailboxes.push(obj);
     }
     let global = outbox::render_global(&crate::outbox::status_global(app)?, tz);
+    let devices = devices::render(&app.store.devices().connections()?);
     let data_dir = &app.config.agent.data_dir;
     let files = files::render(data_dir, &crate::files::check(data_dir));
-    for l in global.lines.iter().chain(&files.lines) {
+    for l in global.lines.iter().chain(&devices.lines).chain(&files.lines) {
         text.push_str(&format!("{l}\n"));
     }
-    Ok(Report { json: json!({ "mailboxes": mailboxes, "outbox": global.json, "files": files.json }), text })
+    Ok(Report {
+        json: json!({ "mailboxes": mailboxes, "outbox": global.json, "devices": devices.json, "files": files.json }),
+        text,
+    })
 }

@@ -80,13 +80,16 @@ impl Devices<'_> {
         })
     }
 
-    /// Revoke a device. Returns false if there is no such device or it was already revoked.
+    /// Revoke a device, and forget the setup profiles its links still hold (they carry the
+    /// token). Returns false if there is no such device or it was already revoked.
     pub fn revoke(&self, id: i64) -> Result<bool> {
         self.0.write(|t| {
-            Ok(t.tx.execute(
+            let n = t.tx.execute(
                 "UPDATE device SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
                 params![id, now()],
-            )? == 1)
+            )?;
+            t.tx.execute("UPDATE setup_link SET sealed = NULL WHERE device = ?1", [id])?;
+            Ok(n == 1)
         })
     }
 

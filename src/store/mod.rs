@@ -43,6 +43,7 @@ pub mod push;
 pub mod search_text;
 pub mod sent_copy;
 pub mod sessions;
+pub mod setup_links;
 pub mod submissions;
 pub mod sync_state;
 pub mod waiting;
@@ -77,6 +78,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0017_identities", include_str!("../../schema/0017_identities.sql")),
     ("0018_device_access", include_str!("../../schema/0018_device_access.sql")),
     ("0020_dmarc_reports", include_str!("../../schema/0020_dmarc_reports.sql")),
+    ("0021_setup_links", include_str!("../../schema/0021_setup_links.sql")),
 ];
 
 const READERS: usize = 8;

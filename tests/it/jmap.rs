@@ -323,9 +323,11 @@ async fn auth_and_account_isolation() {
     let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("becker:{p1}")));
     assert_eq!(d.http("GET", "/.well-known/jmap", &[("Authorization", &basic)], b"").await.0, 401);
 
-    // The device CLI: add prints the token once, list shows the device, revoke ends it.
+    // The device CLI: add prints the token once, list shows the device, revoke ends it. (Run
+    // in the test's directory: `add` writes the device's setup profile there.)
     let bin = |args: &[&str]| {
         let out = Command::new(env!("CARGO_BIN_EXE_postbote"))
+            .current_dir(d.dir.path())
             .arg("--config")
             .arg(&d.config)
             .args(args)

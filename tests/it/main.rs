@@ -16,6 +16,7 @@ mod jmap_push;
 mod jmap_qchanges;
 mod jmap_query;
 mod mirror;
+mod onboarding;
 mod outbox;
 mod rates;
 mod sent_copy;
