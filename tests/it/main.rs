@@ -17,6 +17,7 @@ mod mirror;
 mod outbox;
 mod rates;
 mod sent_copy;
+mod submission;
 mod support;
 mod trust_jmap;
 mod waiting;
