@@ -335,7 +335,12 @@ impl Session {
             e.auth_mechanisms = AUTH_PLAIN | AUTH_LOGIN;
         }
         self.errors = 0;
-        let _ = e.write(&mut self.out);
+        let mut answer = Vec::new();
+        let _ = e.write(&mut answer);
+        // smtp-proto's first line carries a joke; ours names the server.
+        let first = answer.windows(2).position(|w| w == b"\r\n").map_or(answer.len(), |i| i + 2);
+        self.out.extend_from_slice(format!("250-{} postbote\r\n", cfg.phones.host).as_bytes());
+        self.out.extend_from_slice(&answer[first..]);
     }
 
     fn starttls(&mut self) -> Flow {
@@ -548,7 +553,7 @@ impl Session {
         if self.live.as_ref().is_some_and(|c| c.is_ended()) {
             return Err(End::Revoked);
         }
-        let date = chrono::Local::now().to_rfc2822();
+        let date = chrono::Utc::now().with_timezone(&cfg.agent.time_zone).to_rfc2822();
         let trace = rules::received(&rules::Trace {
             helo: self.helo.as_deref().unwrap_or(""),
             peer: self.peer,

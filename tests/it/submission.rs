@@ -154,7 +154,7 @@ impl Setup {
                 ca_file().display()
             ))
             .section(&format!(
-                "[phones]\nhost = \"localhost\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
+                "[phones]\nhost = \"localhost\"\nmax_connections_per_device = 2\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
                 certs.join("cert.pem").display(),
                 certs.join("key.pem").display()
             ))
@@ -342,8 +342,8 @@ async fn wrong_from_553_too_big_552_and_the_connection_survives() {
     s.d.stop().await;
 }
 
-/// A wrong token is refused and counted; AUTH before TLS works on loopback; a revoked
-/// device's open connection is closed with 421 and its token no longer logs in; MAIL before
+/// A wrong token is refused and counted; AUTH before TLS works on loopback; a device has at
+/// most its cap of connections; a revoked device's open connection is closed with 421 and its token no longer logs in; MAIL before
 /// AUTH is 530.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn revoked_token_is_refused_and_its_open_connection_closed() {
@@ -357,6 +357,13 @@ async fn revoked_token_is_refused_and_its_open_connection_closed() {
     let (py, r) = ask(py, json!({"op": "login", "mech": "PLAIN", "user": "becker", "token": s.token})).await;
     assert_eq!(r["code"], 235, "{r}");
     assert_eq!(s.d.app.live.counts(), vec![(postbote::devices::Protocol::Smtp, 1, 1)]);
+    // The per-device cap (2 here): a third connection of the same device is turned away.
+    let (second, _) = s.client("implicit", Some("PLAIN")).await;
+    let (third, _) = s.client("starttls", None).await;
+    let (_third, r) = ask(third, json!({"op": "login", "mech": "PLAIN", "user": "becker", "token": s.token})).await;
+    assert_eq!(r["code"], 454, "{r}");
+    assert!(r["text"].as_str().unwrap().contains("already has 2 open connections; try again later"), "{r}");
+    drop(second);
 
     assert!(s.d.app.store.devices().revoke(s.device).unwrap());
     // The revocation watch ends the connection within a second or two; the client's next
