@@ -62,6 +62,8 @@ type Refusal = (u16, [u8; 3], &'static str);
 enum Flow {
     Go,
     Quit,
+    /// The reply is written; close without another.
+    Close,
     StartTls,
 }
 
@@ -141,6 +143,10 @@ impl Session {
                 Flow::Go => {}
                 Flow::Quit => {
                     self.reply(221, [2, 0, 0], "Bye");
+                    let _ = self.flush().await;
+                    return;
+                }
+                Flow::Close => {
                     let _ = self.flush().await;
                     return;
                 }
@@ -311,8 +317,8 @@ impl Session {
             Request::Bdat { .. } => {
                 // Without CHUNKING announced, the chunk that follows is not ours to read:
                 // the connection cannot be kept in step.
-                self.reply(503, [5, 5, 1], "BDAT is not offered; closing");
-                return Ok(Flow::Quit);
+                self.reply(503, [5, 5, 1], "BDAT is not offered; closing the connection");
+                return Ok(Flow::Close);
             }
             other => self.fail(502, [5, 5, 1], format!("{} is not implemented", other.name())),
         }
