@@ -140,6 +140,10 @@ struct Setup {
 
 impl Setup {
     async fn start(tag: &str, max_size: usize) -> Setup {
+        Setup::start_idle(tag, max_size, "5m").await
+    }
+
+    async fn start_idle(tag: &str, max_size: usize, idle: &str) -> Setup {
         let (user, pw) = support::unique_user(tag);
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
         let address = format!("{tag}{}x{nanos}@bau-firma.test", std::process::id());
@@ -160,7 +164,7 @@ impl Setup {
             ))
             .section(&format!(
                 "[submission]\nenabled = true\nlisten = \"127.0.0.1:{port}\"\nlisten_tls = \"127.0.0.1:{tls_port}\"\n\
-                 max_message_size = {max_size}\n"
+                 max_message_size = {max_size}\nidle_timeout = \"{idle}\"\n"
             ))
             .mailbox(jmapd::Mailbox::new("becker", &user, &pw).address(&address).transport("direct").smtp(&address, &smtp_pw))
             .start()
@@ -422,4 +426,24 @@ async fn shutdown_answers_421_and_closes() {
     assert!(r.starts_with("421 4.3.2"), "{r:?}");
     let mut rest = String::new();
     assert_eq!(c.read_line(&mut rest).await.unwrap(), 0, "closed after the 421");
+}
+
+/// A connection that says nothing for `idle_timeout` is told so and closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_idle_connection_is_closed_with_421() {
+    use tokio::io::AsyncBufReadExt;
+    let s = Setup::start_idle("subidle", 64 * 1024, "10s").await;
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", s.port)).await.unwrap();
+    let mut c = tokio::io::BufReader::new(tcp);
+    let started = std::time::Instant::now();
+    let mut line = String::new();
+    c.read_line(&mut line).await.unwrap();
+    assert!(line.starts_with("220 "), "{line:?}");
+    line.clear();
+    tokio::time::timeout(Duration::from_secs(30), c.read_line(&mut line)).await.unwrap().unwrap();
+    assert!(line.starts_with("421 4.4.2"), "{line:?}");
+    assert!(started.elapsed() >= Duration::from_secs(9), "closed after {:?}", started.elapsed());
+    line.clear();
+    assert_eq!(c.read_line(&mut line).await.unwrap(), 0, "closed after the 421");
+    s.d.stop().await;
 }
