@@ -55,5 +55,8 @@ pub mod smtp;
 pub mod status;
 /// The SQLite store: the only module that speaks SQL; every visible change bumps a modseq.
 pub mod store;
+/// The SMTP submission server for phones' own mail apps: device tokens, the sender rule, and
+/// every message committed to the outbox before `250`.
+pub mod submission;
 /// TLS client settings (system roots plus an optional CA file) for IMAP and SMTP.
 pub mod tls;

@@ -18,7 +18,7 @@ const LAYERS: &[&[&str]] = &[
     &["mirror", "deliverability"],
     &["outbox"],
     &["autoreply"],
-    &["jmap", "imapd"],
+    &["jmap", "imapd", "submission"],
     &["status", "control"],
     &["daemon", "cli"],
 ];

@@ -5,7 +5,7 @@
 //! that cannot be wrong: ports are ports, schedules parse, time zones exist, every password
 //! source resolves. Each section has its own file with its type and its check ([`agent`],
 //! [`servers`] for `[imap]`/`[relay]`/`[direct]`, [`outbox`], [`control`], [`jmap`], [`doctor`],
-//! [`phones`], [`mailbox`] with [`vacation`]); [`validate`] holds the checks they share, [`net`] the address
+//! [`phones`], [`submission`], [`mailbox`] with [`vacation`]); [`validate`] holds the checks they share, [`net`] the address
 //! blocks of `jmap.trusted_proxies`. Every error names the mailbox, the key and the problem:
 //! `config: mailbox "becker": smtp.port 99999 is not a port`.
 //!
@@ -29,6 +29,7 @@ mod outbox;
 mod phones;
 mod raw;
 mod servers;
+mod submission;
 mod vacation;
 mod validate;
 
@@ -43,9 +44,10 @@ pub use outbox::Outbox;
 pub use phones::{Phones, Security};
 pub use raw::{
     RawAgent, RawConfig, RawControl, RawDkim, RawDoctor, RawImap, RawJmap, RawMailbox, RawMailboxSmtp, RawOutbox,
-    RawPhones, RawRate, RawSmtp, RawVacation,
+    RawPhones, RawRate, RawSmtp, RawSubmission, RawVacation,
 };
 pub use servers::{ImapServer, RateLimits, SendWhile, SmtpServer, Tls};
+pub use submission::Submission;
 pub use validate::{header_text_problem, is_address, local_datetime, parse_cron, parse_duration};
 
 /// Makes a path from the config relative to the config file's directory (absolute ones stay).
@@ -106,6 +108,7 @@ pub struct Config {
     pub jmap: Jmap,
     pub doctor: Doctor,
     pub phones: Phones,
+    pub submission: Submission,
     pub mailboxes: Vec<Mailbox>,
 }
 
@@ -138,6 +141,7 @@ impl Config {
         let jmap = Jmap::from_raw(raw.jmap, &rel)?;
         let doctor = Doctor::from_raw(raw.doctor)?;
         let phones = Phones::from_raw(raw.phones, &rel)?;
+        let submission = Submission::from_raw(raw.submission, &phones)?;
 
         if raw.mailboxes.is_empty() {
             return Err(validate::invalid("no [[mailbox]] is configured".into()));
@@ -171,6 +175,7 @@ impl Config {
             jmap,
             doctor,
             phones,
+            submission,
             mailboxes,
         })
     }

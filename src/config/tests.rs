@@ -83,6 +83,10 @@ fn defaults_match_the_example() {
     assert_eq!(dp.setup_link_ttl, ep.setup_link_ttl);
     assert_eq!((&d.doctor.reports, &d.doctor.direct_ips), (&e.doctor.reports, &e.doctor.direct_ips));
     assert_eq!(d.doctor.relay_ips, e.doctor.relay_ips);
+    let (ds, es) = (&d.submission, &e.submission);
+    assert_eq!((ds.enabled, ds.listen, ds.listen_tls), (es.enabled, es.listen, es.listen_tls));
+    assert_eq!((ds.max_message_size, ds.idle_timeout), (es.max_message_size, es.idle_timeout));
+    assert_eq!((ds.max_message_size, ds.idle_timeout), (25 * 1024 * 1024, Duration::from_secs(300)));
     assert_eq!(d.mailboxes[0].folders, e.mailboxes[0].folders);
     assert_eq!(d.mailboxes[0].sent_folder, e.mailboxes[0].sent_folder);
     assert_eq!(d.mailboxes[0].transport, e.mailboxes[0].transport);
@@ -126,6 +130,17 @@ fn errors_name_the_mailbox_the_key_and_the_problem() {
         ("[phones]\nmax_connections_per_device = 0", "phones.max_connections_per_device 0 must be between 1 and 1000"),
         ("[phones]\nhost = \"mail.firma.de:993\"", "phones.host \"mail.firma.de:993\" is not a host name"),
         ("[outbox]\nlifetime = \"five days\"", "outbox.lifetime \"five days\" is not a duration"),
+        (
+            "[submission]\nenabled = true\nlisten = \"0.0.0.0:587\"",
+            "submission.listen 0.0.0.0:587 is not a loopback address: set phones.tls_cert and phones.tls_key",
+        ),
+        (
+            "[submission]\nenabled = true\nlisten_tls = \"127.0.0.1:1465\"",
+            "submission.listen_tls 127.0.0.1:1465 needs a certificate",
+        ),
+        ("[submission]\nlisten = \"localhost\"", "submission.listen \"localhost\" is not an address:port"),
+        ("[submission]\nidle_timeout = \"5 minutes\"", "submission.idle_timeout \"5 minutes\" is not a duration"),
+        ("[submission]\nmax_message_size = 10", "submission.max_message_size 10 must be between 1024"),
         ("[outbox]\nlifetime = \"0s\"", "outbox.lifetime \"0s\" must be longer than zero"),
         (
             "[agent]\npoll = \"*/5 25 * * *\"",

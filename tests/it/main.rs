@@ -20,6 +20,7 @@ mod onboarding;
 mod outbox;
 mod rates;
 mod sent_copy;
+mod submission;
 mod support;
 mod trust_jmap;
 mod waiting;
