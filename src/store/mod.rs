@@ -287,14 +287,35 @@ impl Store {
     /// Run `f` in one IMMEDIATE transaction on the writer connection; commit if it returns Ok.
     /// State changes recorded with [`Tx::bump`] are broadcast after the commit.
     pub fn write<R>(&self, f: impl FnOnce(&mut Tx<'_>) -> Result<R>) -> Result<R> {
+        self.write_with(false, f)
+    }
+
+    /// [`Store::write`], and the commit is on disk when it returns, power loss included: the
+    /// log is synced at this commit (`synchronous=FULL` for this transaction alone). For the
+    /// writes whose success is promised to someone outside, such as a queued message that an
+    /// SMTP client is told `250` for.
+    pub fn write_durable<R>(&self, f: impl FnOnce(&mut Tx<'_>) -> Result<R>) -> Result<R> {
+        self.write_with(true, f)
+    }
+
+    fn write_with<R>(&self, durable: bool, f: impl FnOnce(&mut Tx<'_>) -> Result<R>) -> Result<R> {
         let (r, bumped) = {
             let mut conn = self.inner.writer.lock().unwrap_or_else(|p| p.into_inner());
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let mut t = Tx { tx, bumped: Vec::new() };
-            let r = f(&mut t)?;
-            let Tx { tx, bumped } = t;
-            tx.commit()?;
-            (r, bumped)
+            if durable {
+                conn.pragma_update(None, "synchronous", "FULL")?;
+            }
+            let done: Result<(R, Vec<StateChange>)> = (|| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let mut t = Tx { tx, bumped: Vec::new() };
+                let r = f(&mut t)?;
+                let Tx { tx, bumped } = t;
+                tx.commit()?;
+                Ok((r, bumped))
+            })();
+            if durable {
+                conn.pragma_update(None, "synchronous", "NORMAL")?;
+            }
+            done?
         };
         for change in bumped {
             let _ = self.inner.changes.send(change);

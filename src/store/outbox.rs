@@ -152,9 +152,10 @@ pub struct Outbox<'a> {
 }
 
 impl Outbox<'_> {
-    /// Insert a message into the queue, due now. One transaction.
+    /// Insert a message into the queue, due now. One transaction, on disk when this returns
+    /// (whoever queued it, a phone's SMTP client included, is told it is queued).
     pub fn insert(&self, m: &NewOutboxMessage) -> Result<i64> {
-        self.store.write(|t| {
+        self.store.write_durable(|t| {
             let at = now();
             t.tx.prepare_cached(
                 "INSERT INTO outbox_message (account, status, origin, message_id, from_addr, subject, raw, created_at, due_at,

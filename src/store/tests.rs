@@ -501,3 +501,21 @@ pub(crate) fn matching(s: &Store, filter: &EmailFilter) -> Vec<i64> {
     got.sort();
     got
 }
+
+/// A durable write syncs the log at its commit (`synchronous=FULL` inside it) and leaves the
+/// writer as it was for every other write (`NORMAL`), also when it fails.
+#[test]
+fn a_durable_write_is_full_only_for_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(&dir.path().join("s.sqlite")).unwrap();
+    let level = |t: &mut super::Tx<'_>| -> Result<i64> { Ok(t.tx.query_row("PRAGMA synchronous", [], |r| r.get(0))?) };
+    assert_eq!(s.write(level).unwrap(), 1, "NORMAL");
+    assert_eq!(s.write_durable(level).unwrap(), 2, "FULL");
+    assert_eq!(s.write(level).unwrap(), 1);
+    let failed: Result<()> = s.write_durable(|t| {
+        t.tx.execute("INSERT INTO no_such_table VALUES (1)", [])?;
+        Ok(())
+    });
+    assert!(failed.is_err());
+    assert_eq!(s.write(level).unwrap(), 1, "NORMAL again after a failed durable write");
+}
