@@ -2,7 +2,7 @@
 //!
 //! `run` takes the shutdown future as an argument (tests pass their own), starts one IMAP task
 //! per mailbox and one task each for the outbox, the auto-responder, the control endpoint, the
-//! JMAP server and its push delivery, and the daily deliverability check, one that
+//! JMAP server and its push delivery, the web console, and the daily deliverability check, one that
 //! broadcasts what the command line commits meanwhile, one that ends a revoked device's
 //! connections, and one that re-reads TLS certificates on SIGHUP, then waits. On shutdown it cancels the
 //! token every task selects on and joins them all: each task stops at a safe point (after a commit,
@@ -68,6 +68,12 @@ pub async fn run(app: App, shutdown: impl Future<Output = ()>) -> anyhow::Result
         supervise(&tracker, &token, "push".into(), {
             let app = app.clone();
             move |t| crate::jmap::push_delivery::run(app.clone(), t)
+        });
+    }
+    if app.config.console.enabled {
+        supervise(&tracker, &token, "console".into(), {
+            let app = app.clone();
+            move |t| crate::console::serve(app.clone(), t)
         });
     }
     supervise(&tracker, &token, "deliverability".into(), {

@@ -19,7 +19,7 @@ const LAYERS: &[&[&str]] = &[
     &["outbox"],
     &["autoreply"],
     &["jmap"],
-    &["status", "control"],
+    &["status", "control", "console"],
     &["daemon", "cli"],
 ];
 

@@ -26,6 +26,7 @@
 pub mod autoreply;
 pub mod blobs;
 pub mod changes;
+pub mod console;
 pub mod deliverability;
 pub mod devices;
 pub mod email_query;
@@ -75,6 +76,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0016_push", include_str!("../../schema/0016_push.sql")),
     ("0017_identities", include_str!("../../schema/0017_identities.sql")),
     ("0018_device_access", include_str!("../../schema/0018_device_access.sql")),
+    ("0022_console", include_str!("../../schema/0022_console.sql")),
 ];
 
 const READERS: usize = 8;

@@ -2,6 +2,7 @@
 //! (Dovecot, Postfix, unbound on loopback), started by `scripts/stack up`.
 
 mod autoreply;
+mod console;
 mod control;
 mod convergence;
 mod crash;
