@@ -2,9 +2,10 @@
 //!
 //! `run` takes the shutdown future as an argument (tests pass their own), starts one IMAP task
 //! per mailbox and one task each for the outbox, the auto-responder, the control endpoint, the
-//! JMAP server and its push delivery, the web console, and the daily deliverability check, one that
-//! broadcasts what the command line commits meanwhile, one that ends a revoked device's
-//! connections, and one that re-reads TLS certificates on SIGHUP, then waits. On shutdown it cancels the
+//! JMAP server and its push delivery, the web console, the daily deliverability check and the
+//! DMARC report collector, one that broadcasts what the command line commits meanwhile, one
+//! that ends a revoked device's connections, and one that re-reads TLS certificates on SIGHUP,
+//! then waits. On shutdown it cancels the
 //! token every task selects on and joins them all: each task stops at a safe point (after a commit,
 //! never between "sent" and "recorded as sent"). A task that fails is restarted with backoff;
 //! one failing mailbox never stops the others. Only one daemon runs per data directory
@@ -79,6 +80,10 @@ pub async fn run(app: App, shutdown: impl Future<Output = ()>) -> anyhow::Result
     supervise(&tracker, &token, "deliverability".into(), {
         let app = app.clone();
         move |t| crate::deliverability::run_daily(app.clone(), t)
+    });
+    supervise(&tracker, &token, "dmarc reports".into(), {
+        let app = app.clone();
+        move |t| crate::deliverability::reports::run(app.clone(), t)
     });
     supervise(&tracker, &token, "other writers".into(), {
         let app = app.clone();

@@ -27,7 +27,7 @@ pub mod console;
 pub mod control;
 /// Wires the tasks together; takes a shutdown future, cancels, then joins every task.
 pub mod daemon;
-/// SPF / DKIM / DMARC diagnosis.
+/// SPF / DKIM / DMARC diagnosis from DNS, and the receivers' DMARC aggregate reports beside it.
 pub mod deliverability;
 /// What every listener devices use shares: tokens, the login check, server TLS re-read on
 /// SIGHUP, open connections per device.

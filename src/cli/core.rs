@@ -67,6 +67,13 @@ pub fn config(path: &std::path::Path, c: ConfigCmd) -> anyhow::Result<ExitCode> 
                 if cfg.mailboxes.len() == 1 { "" } else { "es" },
                 cfg.mailboxes.iter().map(|m| m.id.as_str()).collect::<Vec<_>>().join(", ")
             )?;
+            if let Some(r) = &cfg.doctor.reports {
+                let folder = match &r.folder {
+                    config::FolderSpec::Name(n) => n.clone(),
+                    config::FolderSpec::Role(role) => format!("\\{role}"),
+                };
+                outln!("DMARC reports: read from mailbox \"{}\", folder \"{folder}\"", r.mailbox)?;
+            }
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -1,6 +1,7 @@
-//! `postbote doctor` (SPF / DKIM / DMARC verdicts per mailbox and path) and `postbote dkim`
-//! (make a signing key, print the TXT record to publish). Both call `deliverability`; this file
-//! only parses arguments and prints.
+//! `postbote doctor` (SPF / DKIM / DMARC verdicts per mailbox and path, with what the receivers'
+//! DMARC reports said beside each), `postbote doctor reports` (those reports' figures) and
+//! `postbote dkim` (make a signing key, print the TXT record to publish). All call
+//! `deliverability`; this file only parses arguments and prints.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,6 +12,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use crate::app::App;
 use crate::deliverability::{self, verdict::Lang, verdict::Level};
 use crate::dkim;
+use crate::store::dmarc::ReportPath;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum LangArg {
@@ -20,6 +22,7 @@ pub enum LangArg {
 
 #[derive(Debug, Args)]
 #[command(
+    args_conflicts_with_subcommands = true,
     after_help = "Exit status: 0 when the path every mailbox sends on is ok; 2 when one is at risk or will fail; \
 3 when one could not be checked (DNS did not answer) and none is known to be bad. \
 The other path is judged too, for comparison, and does not count."
@@ -34,7 +37,39 @@ pub struct DoctorArgs {
     /// Language of the reasons and fixes.
     #[arg(long, value_enum, default_value = "de")]
     pub lang: LangArg,
+    #[command(subcommand)]
+    pub cmd: Option<DoctorCmd>,
 }
+
+#[derive(Debug, Subcommand)]
+pub enum DoctorCmd {
+    /// What the receivers' DMARC aggregate reports say: per path and reporter, messages, DMARC
+    /// passed and failed, SPF and DKIM aligned; unreadable reports listed. Needs doctor.reports_mailbox.
+    Reports(ReportsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportsArgs {
+    /// Today and this many days before it (UTC).
+    #[arg(long, default_value_t = 7)]
+    pub days: u32,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Language of the text.
+    #[arg(long, value_enum, default_value = "de")]
+    pub lang: LangArg,
+}
+
+fn lang(l: LangArg) -> Lang {
+    match l {
+        LangArg::De => Lang::De,
+        LangArg::En => Lang::En,
+    }
+}
+
+/// How many days `postbote doctor` looks back in the receivers' reports.
+const DOCTOR_DAYS: u32 = 7;
 
 #[derive(Debug, Subcommand)]
 pub enum DkimCmd {
@@ -58,17 +93,40 @@ pub enum DkimCmd {
 }
 
 pub async fn doctor(app: &App, a: DoctorArgs) -> anyhow::Result<ExitCode> {
+    if let Some(DoctorCmd::Reports(r)) = a.cmd {
+        return received(app, r);
+    }
     let reports = deliverability::check(&app.config, a.mailbox.as_deref()).await?;
     deliverability::save(app, &reports)?;
+    let summary = match app.config.doctor.reports {
+        Some(_) => Some(deliverability::reports::summary(app, DOCTOR_DAYS, crate::store::now())?),
+        None => None,
+    };
     if a.json {
-        let all: Vec<_> = reports.iter().map(|r| r.to_json()).collect();
+        let all: Vec<_> = reports
+            .iter()
+            .map(|r| {
+                let mut v = r.to_json();
+                if let Some(s) = &summary {
+                    let path = match r.transport {
+                        crate::config::Transport::Direct => ReportPath::Direct,
+                        crate::config::Transport::Relay => ReportPath::Relay,
+                    };
+                    let (f, failed_at) = s.for_domain(path, &r.domain);
+                    v["received"] = serde_json::json!({
+                        "days": s.days,
+                        "messages": f.messages,
+                        "dmarc_pass": f.dmarc_pass,
+                        "dmarc_fail": f.dmarc_fail,
+                        "failed_at": failed_at,
+                    });
+                }
+                v
+            })
+            .collect();
         outln!("{}", serde_json::to_string_pretty(&all)?)?;
     } else {
-        let lang = match a.lang {
-            LangArg::De => Lang::De,
-            LangArg::En => Lang::En,
-        };
-        out!("{}", deliverability::render(&reports, lang))?;
+        out!("{}", deliverability::render_with(&reports, lang(a.lang), summary.as_ref()))?;
     }
     let configured = reports.iter().filter(|r| r.configured).map(|r| r.verdict.level);
     let levels: Vec<Level> = configured.collect();
@@ -79,6 +137,22 @@ pub async fn doctor(app: &App, a: DoctorArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `postbote doctor reports`.
+fn received(app: &App, a: ReportsArgs) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        app.config.doctor.reports.is_some(),
+        "doctor reports: no DMARC reports are collected; set doctor.reports_mailbox (and reports_folder) in the config"
+    );
+    anyhow::ensure!(a.days >= 1, "doctor reports: --days must be at least 1");
+    let s = deliverability::reports::summary(app, a.days, crate::store::now())?;
+    if a.json {
+        outln!("{}", serde_json::to_string_pretty(&deliverability::reports_text::to_json(&s))?)?;
+    } else {
+        out!("{}", deliverability::reports_text::render(&s, lang(a.lang)))?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 pub async fn dkim(app: &App, c: DkimCmd) -> anyhow::Result<ExitCode> {

@@ -122,7 +122,10 @@ impl Cli {
             Command::Vacation(autoreply::VacationCmd::Show { json, .. }) => *json,
             Command::Autoreply(autoreply::AutoreplyCmd::Explain { json, .. }) => *json,
             Command::Device(device::DeviceCmd::List { json }) => *json,
-            Command::Doctor(a) => a.json,
+            Command::Doctor(a) => match &a.cmd {
+                Some(doctor::DoctorCmd::Reports(r)) => r.json,
+                None => a.json,
+            },
             _ => false,
         }
     }

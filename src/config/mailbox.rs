@@ -294,7 +294,7 @@ fn addresses(given: &[String]) -> Result<Vec<String>, KeyError> {
     Ok(addresses)
 }
 
-fn folder_spec(s: &str) -> FolderSpec {
+pub(super) fn folder_spec(s: &str) -> FolderSpec {
     match s.strip_prefix('\\') {
         Some(role) => FolderSpec::Role(role.to_lowercase()),
         None => FolderSpec::Name(s.to_string()),

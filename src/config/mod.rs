@@ -36,7 +36,7 @@ mod validate;
 pub use agent::Agent;
 pub use console::Console;
 pub use control::{Control, ControlListen};
-pub use doctor::Doctor;
+pub use doctor::{Doctor, ReportsFolder};
 pub use hours::WorkingHours;
 pub use jmap::Jmap;
 pub use mailbox::{Dkim, FolderSpec, Mailbox, MailboxKind, MailboxSmtp, Transport};
@@ -162,6 +162,7 @@ impl Config {
             }
             mailboxes.push(mb);
         }
+        doctor.check_mailboxes(&mailboxes)?;
 
         Ok(Config {
             path: path.to_owned(),

@@ -136,6 +136,10 @@ pub struct RawDoctor {
     pub resolver: Option<String>,
     pub dkim_selectors: Option<Vec<String>>,
     pub timeout: Option<String>,
+    pub reports_mailbox: Option<String>,
+    pub reports_folder: Option<String>,
+    pub direct_ips: Option<Vec<String>>,
+    pub relay_ips: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]

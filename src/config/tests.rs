@@ -83,6 +83,8 @@ fn defaults_match_the_example() {
     assert_eq!((dp.smtp_port, dp.smtp_security), (ep.smtp_port, ep.smtp_security));
     assert_eq!(dp.max_connections_per_device, ep.max_connections_per_device);
     assert_eq!(dp.setup_link_ttl, ep.setup_link_ttl);
+    assert_eq!((&d.doctor.reports, &d.doctor.direct_ips), (&e.doctor.reports, &e.doctor.direct_ips));
+    assert_eq!(d.doctor.relay_ips, e.doctor.relay_ips);
     assert_eq!(d.mailboxes[0].folders, e.mailboxes[0].folders);
     assert_eq!(d.mailboxes[0].sent_folder, e.mailboxes[0].sent_folder);
     assert_eq!(d.mailboxes[0].transport, e.mailboxes[0].transport);
@@ -146,6 +148,19 @@ fn errors_name_the_mailbox_the_key_and_the_problem() {
         ),
         ("[outbox]\nstill_waiting_after = \"2 hours\"", "outbox.still_waiting_after \"2 hours\" is not a duration"),
         ("[outbox]\nworking_hours = \"Mo-Fr 7-18\"", "outbox.working_hours \"Mo-Fr 7-18\": \"Mo\" is not a day"),
+        ("[doctor]\nreports_mailbox = \"info\"", "doctor.reports_mailbox \"info\" is not a configured mailbox"),
+        (
+            "[doctor]\nreports_mailbox = \"becker\"\nreports_folder = \"DMARC\"",
+            "doctor.reports_folder \"DMARC\" is not one of the folders mailbox \"becker\" mirrors",
+        ),
+        (
+            "[doctor]\nreports_folder = \"INBOX\"",
+            "doctor.reports_folder \"INBOX\" is set but doctor.reports_mailbox is not",
+        ),
+        (
+            "[doctor]\ndirect_ips = [\"mail.bau-firma.de\"]",
+            "doctor.direct_ips: \"mail.bau-firma.de\" is not an IP address",
+        ),
     ];
     for (extra, want) in cases {
         // [imap] and [relay] already exist in `minimal`: put overrides in their own table where needed.
@@ -172,6 +187,25 @@ fn errors_name_the_mailbox_the_key_and_the_problem() {
     assert_eq!(c.mailboxes[0].smtp.as_ref().unwrap().limits.recipients_per_message, Some(50));
     let e = err(&format!("{}[mailbox.vacation]\ninterval = \"2h\"\n", minimal(p, "")), p);
     assert!(e.contains("mailbox \"becker\": vacation.interval \"2h\" is shorter than one day"), "{e}");
+}
+
+/// The example's commented reports keys, switched on, give what they say; the folder defaults
+/// to INBOX, which a mailbox with the default folders mirrors.
+#[test]
+fn the_reports_folder_defaults_to_the_inbox() {
+    let dir = write_example_secrets();
+    let text = EXAMPLE
+        .replace("/etc/postbote/becker.password", &dir.path().join("pw").display().to_string())
+        .replace("# reports_mailbox = \"info\"", "reports_mailbox = \"info\"")
+        .replace("# direct_ips = [\"203.0.113.25\"]", "direct_ips = [\"203.0.113.25\"]");
+    unsafe { std::env::set_var("POSTBOTE_INFO_PASSWORD", "info-secret") };
+    let e = Config::parse(&text, &dir.path().join("postbote.toml")).unwrap();
+    let r = e.doctor.reports.clone().unwrap();
+    assert_eq!((r.mailbox.as_str(), &r.folder), ("info", &FolderSpec::Name("INBOX".into())));
+    let with_folder = text.replace("# reports_folder = \"INBOX\"", "reports_folder = \"INBOX\"");
+    let f = Config::parse(&with_folder, &dir.path().join("postbote.toml")).unwrap();
+    assert_eq!(f.doctor.reports, e.doctor.reports);
+    assert_eq!(e.doctor.direct_ips, vec!["203.0.113.25".parse::<std::net::IpAddr>().unwrap()]);
 }
 
 #[test]

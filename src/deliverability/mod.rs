@@ -9,13 +9,21 @@
 //! shortly after start and then daily ([`run_daily`]), stores the last verdict (shown by
 //! `status`) and logs a warning when one gets worse.
 //!
+//! Beside the prediction stand the receivers' own verdicts: DMARC aggregate reports, collected
+//! from `doctor.reports_folder` by a daemon task ([`reports`]), classified by sending path and
+//! summed per day ([`aggregate`], pure), and worded in [`reports_text`]. `postbote doctor
+//! reports` shows them; `postbote doctor` puts one line of them under each path's verdict.
+//!
 //! This module never changes DNS, never sends mail, and never reports a DNS timeout or server
 //! failure as a fault of the domain. It reads DKIM keys through [`crate::dkim`] (to tell whether
 //! the published key matches) but never signs: signing belongs to `dkim`, which the outbox calls.
 
+pub mod aggregate;
 pub mod dns;
 pub mod facts;
 pub mod records;
+pub mod reports;
+pub mod reports_text;
 pub mod verdict;
 
 use std::time::Duration;
@@ -328,6 +336,12 @@ pub fn status(app: &App, mailbox: &str) -> Result<Summary, crate::store::StoreEr
 
 /// Render reports for people; every word comes from the verdict's catalog.
 pub fn render(reports: &[PathReport], lang: Lang) -> String {
+    render_with(reports, lang, None)
+}
+
+/// [`render`], with what the receivers' DMARC reports said about each domain and path under
+/// its verdict.
+pub fn render_with(reports: &[PathReport], lang: Lang, received: Option<&reports::Summary>) -> String {
     let w = verdict::report_words(lang);
     let mut s = String::new();
     for r in reports {
@@ -357,6 +371,14 @@ pub fn render(reports: &[PathReport], lang: Lang) -> String {
                 }
                 s.push('\n');
             }
+        }
+        if let Some(sum) = received {
+            let path = match r.transport {
+                Transport::Direct => crate::store::dmarc::ReportPath::Direct,
+                Transport::Relay => crate::store::dmarc::ReportPath::Relay,
+            };
+            let line = reports_text::beside(sum, path, &r.domain, lang);
+            s.push_str(&format!("  {}: {line}\n", reports_text::beside_label(lang)));
         }
         s.push('\n');
     }

@@ -29,6 +29,7 @@ pub mod changes;
 pub mod console;
 pub mod deliverability;
 pub mod devices;
+pub mod dmarc;
 pub mod email_query;
 pub mod email_set;
 pub mod folders;
@@ -76,6 +77,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0016_push", include_str!("../../schema/0016_push.sql")),
     ("0017_identities", include_str!("../../schema/0017_identities.sql")),
     ("0018_device_access", include_str!("../../schema/0018_device_access.sql")),
+    ("0020_dmarc_reports", include_str!("../../schema/0020_dmarc_reports.sql")),
     ("0022_console", include_str!("../../schema/0022_console.sql")),
 ];
 

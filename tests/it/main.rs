@@ -7,6 +7,7 @@ mod control;
 mod convergence;
 mod crash;
 mod deliverability;
+mod dmarc;
 mod hygiene;
 mod jmap;
 mod jmap_copy;

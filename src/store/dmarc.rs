@@ -1,0 +1,377 @@
+//! The DMARC aggregate reports' tables: each report once, the mails that were not reports, the
+//! per-day figures, and the collector's cursor per reports mailbox.
+//!
+//! [`Dmarc::keep`] is the one write: in one transaction it moves the cursor past the message and
+//! either keeps the report and adds its rows to the day figures, or, when a report with the same
+//! (reporter org, report id) is already kept, adds nothing; a mail that is no report is kept as
+//! broken with its reason. So a crash never counts a report twice nor loses the cursor's place.
+//! This module stores and sums; it never parses a report or classifies an address (that is
+//! `deliverability`).
+
+use rusqlite::{OptionalExtension, params};
+
+use super::{Result, Store, StoreError, now};
+
+/// The sending path a report's source address was classified into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ReportPath {
+    /// The company's own SMTP server (`[direct]`).
+    Direct,
+    /// The hosted relay (`[relay]`).
+    Relay,
+    /// Neither: a forwarder, a mailing list, someone sending in the company's name.
+    Unknown,
+}
+
+impl ReportPath {
+    pub const ALL: [ReportPath; 3] = [ReportPath::Direct, ReportPath::Relay, ReportPath::Unknown];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReportPath::Direct => "direct",
+            ReportPath::Relay => "relay",
+            ReportPath::Unknown => "unknown",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ReportPath> {
+        ReportPath::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+}
+
+/// One report as it is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportHead {
+    pub org_name: String,
+    /// The organisational domain of the reporter's address (`google.com`, `web.de`).
+    pub reporter: String,
+    pub report_id: String,
+    pub date_begin: i64,
+    pub date_end: i64,
+    pub policy_domain: String,
+    pub policy_p: String,
+    pub policy_sp: String,
+    pub policy_adkim: String,
+    pub policy_aspf: String,
+    pub records: i64,
+    pub messages: i64,
+}
+
+/// Messages of one day, source address, path, reporter and result.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DayRow {
+    /// Days since 1970-01-01 (UTC).
+    pub day: i64,
+    pub source_ip: String,
+    pub path: ReportPath,
+    pub reporter: String,
+    pub header_from: String,
+    pub spf: String,
+    pub spf_aligned: bool,
+    pub dkim: String,
+    pub dkim_aligned: bool,
+    pub disposition: String,
+    pub messages: i64,
+}
+
+impl DayRow {
+    /// DMARC passes with an aligned SPF or an aligned DKIM pass.
+    pub fn dmarc_pass(&self) -> bool {
+        self.spf_aligned || self.dkim_aligned
+    }
+}
+
+/// What one message of the reports folder turned out to be.
+#[derive(Debug, Clone)]
+pub enum Reading {
+    Report { head: ReportHead, rows: Vec<DayRow> },
+    Broken { subject: String, error: String },
+}
+
+/// What [`Dmarc::keep`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kept {
+    /// A new report: its figures were added.
+    Counted,
+    /// A report kept before (same reporter org and report id): nothing added.
+    Duplicate,
+    /// Not a report: kept as broken.
+    Broken,
+}
+
+/// A mail that could not be read as a report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokenReport {
+    pub account: String,
+    pub message: i64,
+    pub rfc_message_id: Option<String>,
+    pub subject: String,
+    pub error: String,
+    pub stored_at: i64,
+}
+
+/// The DMARC report tables, reached as `store.dmarc()`.
+#[derive(Clone, Copy)]
+pub struct Dmarc<'a>(&'a Store);
+
+impl Store {
+    /// DMARC aggregate reports: the collector's cursor, the reports, their figures.
+    pub fn dmarc(&self) -> Dmarc<'_> {
+        Dmarc(self)
+    }
+}
+
+impl Dmarc<'_> {
+    /// The highest message id of `account` the collector has looked at (0 before the first).
+    pub fn cursor(&self, account: &str) -> Result<i64> {
+        self.0.read(|c| {
+            Ok(c.query_row("SELECT last_message FROM dmarc_cursor WHERE account = ?1", [account], |r| r.get(0))
+                .optional()?
+                .unwrap_or(0))
+        })
+    }
+
+    /// Messages of `account` past `after` (by id) in the folder named `name` or with the role
+    /// `role`, in id order, at most `limit`: (id, Message-ID).
+    pub fn waiting(
+        &self,
+        account: &str,
+        name: Option<&str>,
+        role: Option<&str>,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, Option<String>)>> {
+        self.0.read(|c| {
+            let mut s = c.prepare_cached(
+                "SELECT m.id, m.message_id FROM message m JOIN folder f ON f.id = m.folder_id
+                 WHERE m.account = ?1 AND m.id > ?2 AND f.destroyed = 0
+                   AND ((?3 IS NOT NULL AND (f.name = ?3 OR (upper(?3) = 'INBOX' AND upper(f.name) = 'INBOX')))
+                        OR (?4 IS NOT NULL AND f.role = ?4))
+                 ORDER BY m.id LIMIT ?5",
+            )?;
+            let rows = s
+                .query_map(params![account, after, name, role, limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(rows)
+        })
+    }
+
+    /// Move the cursor of `account` to `to` (never backwards), with nothing else: for the
+    /// messages that vanished before they were read.
+    pub fn advance(&self, account: &str, to: i64) -> Result<()> {
+        self.0.write(|t| advance(&t.tx, account, to))
+    }
+
+    /// Keep what `message` (of `account`, Message-ID `rfc_message_id`) turned out to be, and
+    /// move the cursor past it, in one transaction.
+    pub fn keep(&self, account: &str, message: i64, rfc_message_id: Option<&str>, reading: &Reading) -> Result<Kept> {
+        self.0.write(|t| {
+            let tx = &t.tx;
+            advance(tx, account, message)?;
+            let at = now();
+            match reading {
+                Reading::Broken { subject, error } => {
+                    tx.execute(
+                        "INSERT INTO dmarc_broken (account, message, rfc_message_id, subject, error, stored_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (account, message) DO NOTHING",
+                        params![account, message, rfc_message_id, subject, error, at],
+                    )?;
+                    Ok(Kept::Broken)
+                }
+                Reading::Report { head: h, rows } => {
+                    let inserted = tx.execute(
+                        "INSERT INTO dmarc_report (account, message, rfc_message_id, org_name, reporter, report_id,
+                           date_begin, date_end, policy_domain, policy_p, policy_sp, policy_adkim, policy_aspf,
+                           records, messages, stored_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+                         ON CONFLICT (org_name, report_id) DO NOTHING",
+                        params![
+                            account,
+                            message,
+                            rfc_message_id,
+                            h.org_name,
+                            h.reporter,
+                            h.report_id,
+                            h.date_begin,
+                            h.date_end,
+                            h.policy_domain,
+                            h.policy_p,
+                            h.policy_sp,
+                            h.policy_adkim,
+                            h.policy_aspf,
+                            h.records,
+                            h.messages,
+                            at
+                        ],
+                    )?;
+                    if inserted == 0 {
+                        return Ok(Kept::Duplicate);
+                    }
+                    let mut add = tx.prepare_cached(
+                        "INSERT INTO dmarc_day (day, source_ip, path, reporter, header_from, spf, spf_aligned, dkim,
+                           dkim_aligned, disposition, dmarc_pass, messages)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                         ON CONFLICT DO UPDATE SET messages = messages + excluded.messages",
+                    )?;
+                    for r in rows {
+                        add.execute(params![
+                            r.day,
+                            r.source_ip,
+                            r.path.as_str(),
+                            r.reporter,
+                            r.header_from,
+                            r.spf,
+                            r.spf_aligned,
+                            r.dkim,
+                            r.dkim_aligned,
+                            r.disposition,
+                            r.dmarc_pass(),
+                            r.messages
+                        ])?;
+                    }
+                    Ok(Kept::Counted)
+                }
+            }
+        })
+    }
+
+    /// The day figures from `since_day` on, ordered by their key.
+    pub fn days(&self, since_day: i64) -> Result<Vec<DayRow>> {
+        self.0.read(|c| {
+            let mut s = c.prepare_cached(
+                "SELECT day, source_ip, path, reporter, header_from, spf, spf_aligned, dkim, dkim_aligned,
+                        disposition, messages
+                 FROM dmarc_day WHERE day >= ?1
+                 ORDER BY day, source_ip, path, reporter, header_from, spf, spf_aligned, dkim, dkim_aligned, disposition",
+            )?;
+            let rows = s
+                .query_map([since_day], |r| {
+                    let path: String = r.get(2)?;
+                    Ok((path, DayRow {
+                        day: r.get(0)?,
+                        source_ip: r.get(1)?,
+                        path: ReportPath::Unknown,
+                        reporter: r.get(3)?,
+                        header_from: r.get(4)?,
+                        spf: r.get(5)?,
+                        spf_aligned: r.get(6)?,
+                        dkim: r.get(7)?,
+                        dkim_aligned: r.get(8)?,
+                        disposition: r.get(9)?,
+                        messages: r.get(10)?,
+                    }))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            rows.into_iter()
+                .map(|(p, mut row)| {
+                    row.path = ReportPath::parse(&p)
+                        .ok_or_else(|| StoreError::Other(format!("dmarc_day: unknown path \"{p}\"")))?;
+                    Ok(row)
+                })
+                .collect()
+        })
+    }
+
+    /// How many reports cover a period ending on or after `since` (unix seconds).
+    pub fn report_count(&self, since: i64) -> Result<i64> {
+        self.0
+            .read(|c| Ok(c.query_row("SELECT COUNT(*) FROM dmarc_report WHERE date_end >= ?1", [since], |r| r.get(0))?))
+    }
+
+    /// Every kept report's (org name, report id), oldest first.
+    pub fn report_ids(&self) -> Result<Vec<(String, String)>> {
+        self.0.read(|c| {
+            let mut s = c.prepare("SELECT org_name, report_id FROM dmarc_report ORDER BY id")?;
+            let rows = s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+            Ok(rows)
+        })
+    }
+
+    /// The mails that were not reports, newest first, at most `limit`.
+    pub fn broken(&self, limit: usize) -> Result<Vec<BrokenReport>> {
+        self.0.read(|c| {
+            let mut s = c.prepare_cached(
+                "SELECT account, message, rfc_message_id, subject, error, stored_at FROM dmarc_broken
+                 ORDER BY stored_at DESC, message DESC LIMIT ?1",
+            )?;
+            let rows = s
+                .query_map([limit as i64], |r| {
+                    Ok(BrokenReport {
+                        account: r.get(0)?,
+                        message: r.get(1)?,
+                        rfc_message_id: r.get(2)?,
+                        subject: r.get(3)?,
+                        error: r.get(4)?,
+                        stored_at: r.get(5)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(rows)
+        })
+    }
+}
+
+fn advance(tx: &rusqlite::Transaction<'_>, account: &str, to: i64) -> Result<()> {
+    tx.execute(
+        "INSERT INTO dmarc_cursor (account, last_message) VALUES (?1, ?2)
+         ON CONFLICT (account) DO UPDATE SET last_message = max(last_message, excluded.last_message)",
+        params![account, to],
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(id: &str, messages: i64) -> ReportHead {
+        ReportHead {
+            org_name: "google.com".into(),
+            reporter: "google.com".into(),
+            report_id: id.into(),
+            date_begin: 86_400 * 20_000,
+            date_end: 86_400 * 20_001 - 1,
+            policy_domain: "bau-firma.de".into(),
+            policy_p: "none".into(),
+            policy_sp: "none".into(),
+            policy_adkim: "r".into(),
+            policy_aspf: "r".into(),
+            records: 1,
+            messages,
+        }
+    }
+
+    fn row(messages: i64, spf_aligned: bool) -> DayRow {
+        DayRow {
+            day: 20_000,
+            source_ip: "192.0.2.10".into(),
+            path: ReportPath::Relay,
+            reporter: "google.com".into(),
+            header_from: "bau-firma.de".into(),
+            spf: "pass".into(),
+            spf_aligned,
+            dkim: "none".into(),
+            dkim_aligned: false,
+            disposition: "none".into(),
+            messages,
+        }
+    }
+
+    #[test]
+    fn a_report_is_counted_once_and_same_keyed_rows_add_up() {
+        let (_d, s) = crate::store::test_store();
+        let r1 = Reading::Report { head: head("r1", 3), rows: vec![row(3, true)] };
+        assert_eq!(s.dmarc().keep("becker", 5, Some("<a@x>"), &r1).unwrap(), Kept::Counted);
+        assert_eq!(s.dmarc().keep("becker", 9, Some("<b@x>"), &r1).unwrap(), Kept::Duplicate);
+        let r2 = Reading::Report { head: head("r2", 4), rows: vec![row(4, true), row(1, false)] };
+        assert_eq!(s.dmarc().keep("becker", 7, None, &r2).unwrap(), Kept::Counted);
+        let days = s.dmarc().days(0).unwrap();
+        assert_eq!(days.iter().map(|r| (r.spf_aligned, r.messages)).collect::<Vec<_>>(), [(false, 1), (true, 7)]);
+        assert_eq!(s.dmarc().cursor("becker").unwrap(), 9, "the cursor never moves back");
+        let broken = Reading::Broken { subject: "Report".into(), error: "no report found".into() };
+        assert_eq!(s.dmarc().keep("becker", 11, None, &broken).unwrap(), Kept::Broken);
+        assert_eq!(s.dmarc().broken(10).unwrap()[0].message, 11);
+        assert_eq!(s.dmarc().cursor("becker").unwrap(), 11);
+        assert_eq!(s.dmarc().report_ids().unwrap().len(), 2);
+    }
+}
