@@ -10,7 +10,7 @@ use crate::support::{self, jmapd};
 
 /// A daemon with the console on a free loopback port, an office account "anna" and an
 /// employee account "becker" bound to the mailbox becker (mailboxes becker and info).
-async fn start(extra: &str) -> (jmapd::Daemon, u16) {
+pub(crate) async fn start(extra: &str) -> (jmapd::Daemon, u16) {
     let (u1, p1) = support::unique_user("console-b");
     let (u2, p2) = support::unique_user("console-i");
     let port = support::free_port();

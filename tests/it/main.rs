@@ -3,6 +3,7 @@
 
 mod autoreply;
 mod console;
+mod console_browser;
 mod control;
 mod convergence;
 mod crash;
