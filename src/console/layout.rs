@@ -1,7 +1,8 @@
 //! The page around every console page: the header with the navigation a role may use, the
 //! language switch and the logout button, then the page's content. Rendered with `maud`
 //! (compiled templates, escaped by default); no inline script or style, so the strict
-//! Content-Security-Policy holds. The stylesheet makes it usable on a phone screen.
+//! Content-Security-Policy holds (`/static/console.js` is the one script, for progressive
+//! enhancement only). The stylesheet makes it usable on a phone screen.
 
 use maud::{DOCTYPE, Markup, html};
 
@@ -74,6 +75,7 @@ pub fn shell(l: Lang, title: Words, body: Markup) -> Markup {
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (l.t(title)) " · " (l.t(t::TITLE)) }
                 link rel="stylesheet" href="/static/console.css";
+                script src="/static/console.js" defer {}
             }
             body { (body) }
         }

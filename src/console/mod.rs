@@ -86,7 +86,8 @@ pub fn router(web: Web) -> Router {
         .route("/login", get(login::form).post(login::submit))
         .route("/logout", axum::routing::post(login::logout))
         .route("/lang/{code}", get(login::switch_lang))
-        .route("/static/console.css", get(stylesheet));
+        .route("/static/console.css", get(stylesheet))
+        .route("/static/console.js", get(script));
     pages::routes(r)
         .layer(middleware::from_fn(refuse_cross_site))
         .layer(middleware::from_fn(security_headers))
@@ -95,6 +96,13 @@ pub fn router(web: Web) -> Router {
 
 async fn stylesheet() -> Response {
     ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], include_str!("../../static/console.css")).into_response()
+}
+
+/// Progressive enhancement only (the live preview of an automatic reply): every page works
+/// without it.
+async fn script() -> Response {
+    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], include_str!("../../static/console.js"))
+        .into_response()
 }
 
 /// Every answer carries the security headers (`guard::SECURITY_HEADERS`).

@@ -3,7 +3,11 @@
 //! `super::words` and `crate::clock`.
 
 pub mod audit;
+pub mod autoreply;
+pub mod autoreply_explain;
+pub mod autoreply_form;
 pub mod overview;
+pub mod phones;
 pub mod sessions;
 
 use axum::Router;
@@ -17,4 +21,13 @@ pub fn routes(r: Router<Web>) -> Router<Web> {
         .route("/sessions/open", post(sessions::open))
         .route("/sessions/{id}/close", post(sessions::close))
         .route("/audit", get(audit::page))
+        .route("/autoreply", get(autoreply::list))
+        .route("/autoreply/{mailbox}", get(autoreply::page).post(autoreply::submit))
+        .route("/autoreply/{mailbox}/preview", post(autoreply::preview))
+        .route("/autoreply/{mailbox}/end", post(autoreply::end))
+        .route("/autoreply/{mailbox}/explain", post(autoreply_explain::upload))
+        .route("/autoreply/{mailbox}/explain-message", post(autoreply_explain::pick))
+        .route("/phones", get(phones::page))
+        .route("/phones/add", post(phones::add))
+        .route("/phones/{id}/revoke", post(phones::revoke))
 }
