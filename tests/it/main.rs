@@ -4,6 +4,8 @@
 mod autoreply;
 mod console;
 mod console_browser;
+mod console_people;
+mod console_people_browser;
 mod control;
 mod convergence;
 mod crash;

@@ -35,8 +35,13 @@ pub fn screenshot_dir() -> PathBuf {
 }
 
 impl Browser {
-    /// A fresh browser with an empty profile, `width`×`height` pixels.
+    /// A fresh browser with an empty profile, `width`×`height` pixels, asking for German.
     pub async fn start(width: u32, height: u32) -> Option<Browser> {
+        Browser::start_in(width, height, "de").await
+    }
+
+    /// [`Browser::start`] with Chromium's language (its `Accept-Language`) set to `lang`.
+    pub async fn start_in(width: u32, height: u32, lang: &str) -> Option<Browser> {
         let turn = ONE_AT_A_TIME.lock().await;
         let Some(driver_bin) = driver_path() else {
             assert!(std::env::var("CI").as_deref() != Ok("true"), "CI: chromedriver is missing (scripts/install)");
@@ -49,7 +54,7 @@ impl Browser {
         let mut cmd = Command::new(driver_bin);
         cmd.arg(format!("--port={port}"))
             .arg(format!("--log-path={}", log.display()))
-            .env("LANGUAGE", "de")
+            .env("LANGUAGE", lang)
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
@@ -65,6 +70,7 @@ impl Browser {
                 "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                          "--no-first-run", "--disable-background-networking", "--disable-component-update",
                          "--disable-sync", "--disable-default-apps", format!("--window-size={width},{height}"),
+                         format!("--lang={lang}"), format!("--accept-lang={lang}"),
                          format!("--user-data-dir={}", profile.path().join("profile").display())]
             }
         });
