@@ -157,8 +157,9 @@ async fn the_reply_and_phone_pages_speak_german_and_english_on_a_phone_screen() 
         }
         // The phone layout: nothing is wider than the screen.
         b.goto(&format!("{base}/autoreply/becker")).await;
-        let wide = b.client.execute("return document.documentElement.scrollWidth", vec![]).await.unwrap();
-        assert!(wide.as_u64().unwrap() <= 390, "the page fits a phone's width: {wide}");
+        let js = "return [window.innerWidth, document.documentElement.scrollWidth]";
+        let wide = b.client.execute(js, vec![]).await.unwrap();
+        assert_eq!(wide, serde_json::json!([390, 390]), "the page fits a phone's width");
         b.close().await;
     }
     // English from the browser's own language, without the switch.

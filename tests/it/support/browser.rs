@@ -74,6 +74,13 @@ impl Browser {
                          format!("--user-data-dir={}", profile.path().join("profile").display())]
             }
         });
+        let mut caps = caps;
+        // Headless Chromium keeps a window at least 500 pixels wide: a phone's screen is
+        // emulated (the viewport, not the user agent), so 390 pixels are 390.
+        if width < 500 {
+            caps["goog:chromeOptions"]["mobileEmulation"] =
+                serde_json::json!({"deviceMetrics": {"width": width, "height": height, "pixelRatio": 1.0}});
+        }
         let caps = caps.as_object().unwrap().clone().into_iter().collect();
         let connector = hyper_util::client::legacy::connect::HttpConnector::new();
         let client = tokio::time::timeout(
