@@ -182,7 +182,11 @@ async fn an_office_sets_an_employees_automatic_reply_and_the_employee_ends_it() 
     assert_eq!(a.0, 200);
     assert!(body(&a).starts_with("<div id=\"preview-body\">") && body(&a).contains("Im Urlaub:"), "{}", body(&a));
 
-    // A last day before the first is said in words, and nothing is saved.
+    // A last day before the first is said in words, in a preview and when saving, and
+    // nothing is saved.
+    let a = office.post("/autoreply/becker", &refs(&form(&token, "preview", &day(&d, -3)))).await;
+    assert_eq!(a.0, 200);
+    assert!(body(&a).contains("Der letzte Tag liegt vor dem ersten Tag."), "{}", body(&a));
     let a = office.post("/autoreply/becker", &refs(&form(&token, "save", &day(&d, -3)))).await;
     assert_eq!(a.0, 422);
     assert!(body(&a).contains("Der letzte Tag liegt vor dem ersten Tag."), "{}", body(&a));

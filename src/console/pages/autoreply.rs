@@ -130,14 +130,19 @@ pub async fn show(web: &Web, v: &Viewer, id: &str, shown: Shown, status: StatusC
     let (l, tz, now) = (v.lang, web.app.config.agent.time_zone, chrono::Utc::now());
     let m = web.app.config.mailbox(id).expect("checked");
     let form = shown.form.clone().unwrap_or_else(|| SettingsForm::of(&stored, tz));
-    // The preview follows the form; a form that does not parse previews what is stored.
-    let previewed = form.apply(&stored, tz, now).unwrap_or_else(|_| stored.clone());
+    // The preview follows the form; a form that does not parse says why and previews what
+    // is stored.
+    let (previewed, form_problem) = match form.apply(&stored, tz, now) {
+        Ok(s) => (s, None),
+        Err(p) => (stored.clone(), shown.form.as_ref().map(|_| p)),
+    };
+    let problem = shown.problem.clone().or(form_problem);
     let previews = f::previews(l, m, &previewed, tz, now);
     let here = format!("/autoreply/{id}");
     let body = html! {
         p.muted { strong { (m.name) } " · " (m.primary_address()) }
         @if let Some(n) = shown.notice { p.ok #notice { (l.t(n)) } }
-        @if let Some(p) = &shown.problem { p.error #problem { (p.show(l)) } }
+        @if let Some(p) = &problem { p.error #problem { (p.show(l)) } }
         @if stored.is_enabled {
             div.banner #autoreply-on {
                 strong { (l.t(IS_ON)) } " " (f::window(l, &stored, tz)) "."

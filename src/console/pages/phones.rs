@@ -169,7 +169,7 @@ pub async fn add(State(web): State<Web>, v: Viewer, Form(pairs): Form<Vec<(Strin
     }
     let config = &web.app.config;
     let Some(m) = config.mailbox(&mailbox) else {
-        return (StatusCode::NOT_FOUND, v.lang.t(t::FORBIDDEN)).into_response();
+        return (StatusCode::NOT_FOUND, v.lang.t(super::autoreply::NO_SUCH_MAILBOX)).into_response();
     };
     let bad_grant =
         grants.iter().any(|g| g == &mailbox || config.mailbox(g).is_none_or(|g| g.kind != MailboxKind::Shared));
