@@ -2,10 +2,10 @@
 //!
 //! `run` takes the shutdown future as an argument (tests pass their own), starts one IMAP task
 //! per mailbox and one task each for the outbox, the auto-responder, the control endpoint, the
-//! JMAP server and its push delivery, the SMTP submission server for phones, the daily
-//! deliverability check and the DMARC report collector, one that broadcasts what the command
-//! line commits meanwhile, one that ends a revoked device's connections, and one that re-reads
-//! TLS certificates on SIGHUP, then waits. On shutdown it cancels the
+//! JMAP server and its push delivery, the SMTP submission server for phones, the web console,
+//! the daily deliverability check and the DMARC report collector, one that broadcasts what the
+//! command line commits meanwhile, one that ends a revoked device's connections, and one that
+//! re-reads TLS certificates on SIGHUP, then waits. On shutdown it cancels the
 //! token every task selects on and joins them all: each task stops at a safe point (after a commit,
 //! never between "sent" and "recorded as sent"). A task that fails is restarted with backoff;
 //! one failing mailbox never stops the others. Only one daemon runs per data directory
@@ -75,6 +75,12 @@ pub async fn run(app: App, shutdown: impl Future<Output = ()>) -> anyhow::Result
         supervise(&tracker, &token, "submission".into(), {
             let app = app.clone();
             move |t| crate::submission::serve(app.clone(), t)
+        });
+    }
+    if app.config.console.enabled {
+        supervise(&tracker, &token, "console".into(), {
+            let app = app.clone();
+            move |t| crate::console::serve(app.clone(), t)
         });
     }
     supervise(&tracker, &token, "deliverability".into(), {

@@ -19,6 +19,9 @@ pub mod cli;
 pub mod clock;
 /// Validated configuration (TOML in two stages; secrets redacted in `Debug`).
 pub mod config;
+/// The office's web console: status, queue, office sessions, automatic replies, phones,
+/// deliverability; German and English; office and employee accounts.
+pub mod console;
 /// The local control endpoint (loopback or Unix socket) the office program talks to: a token on
 /// TCP, the socket's mode otherwise; no Origin, no foreign Host; every session change audited.
 pub mod control;

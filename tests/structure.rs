@@ -19,7 +19,7 @@ const LAYERS: &[&[&str]] = &[
     &["outbox"],
     &["autoreply"],
     &["jmap", "imapd", "submission"],
-    &["status", "control"],
+    &["status", "control", "console"],
     &["daemon", "cli"],
 ];
 

@@ -41,6 +41,7 @@ macro_rules! out {
 }
 
 mod autoreply;
+mod console;
 mod core;
 mod device;
 mod doctor;
@@ -109,6 +110,9 @@ pub enum Command {
     /// DKIM keys for signing by postbote.
     #[command(subcommand)]
     Dkim(doctor::DkimCmd),
+    /// The office's web console.
+    #[command(subcommand)]
+    Console(console::ConsoleCmd),
 }
 
 impl Cli {
@@ -184,6 +188,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Command::Device(c) => device::device(&app, c).await,
                 Command::Doctor(a) => doctor::doctor(&app, a).await,
                 Command::Dkim(c) => doctor::dkim(&app, c).await,
+                Command::Console(c) => console::console(&app, c).await,
             }
         }
     }

@@ -5,7 +5,7 @@
 //! that cannot be wrong: ports are ports, schedules parse, time zones exist, every password
 //! source resolves. Each section has its own file with its type and its check ([`agent`],
 //! [`servers`] for `[imap]`/`[relay]`/`[direct]`, [`outbox`], [`control`], [`jmap`], [`doctor`],
-//! [`phones`], [`submission`], [`mailbox`] with [`vacation`]); [`validate`] holds the checks they share, [`net`] the address
+//! [`phones`], [`submission`], [`console`], [`mailbox`] with [`vacation`]); [`validate`] holds the checks they share, [`net`] the address
 //! blocks of `jmap.trusted_proxies`. Every error names the mailbox, the key and the problem:
 //! `config: mailbox "becker": smtp.port 99999 is not a port`.
 //!
@@ -19,6 +19,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 mod agent;
+mod console;
 mod control;
 mod doctor;
 mod hours;
@@ -34,6 +35,7 @@ mod vacation;
 mod validate;
 
 pub use agent::Agent;
+pub use console::Console;
 pub use control::{Control, ControlListen};
 pub use doctor::{Doctor, ReportsFolder};
 pub use hours::WorkingHours;
@@ -109,6 +111,7 @@ pub struct Config {
     pub doctor: Doctor,
     pub phones: Phones,
     pub submission: Submission,
+    pub console: Console,
     pub mailboxes: Vec<Mailbox>,
 }
 
@@ -142,6 +145,7 @@ impl Config {
         let doctor = Doctor::from_raw(raw.doctor)?;
         let phones = Phones::from_raw(raw.phones, &rel)?;
         let submission = Submission::from_raw(raw.submission, &phones)?;
+        let console = Console::from_raw(raw.console, &rel)?;
 
         if raw.mailboxes.is_empty() {
             return Err(validate::invalid("no [[mailbox]] is configured".into()));
@@ -176,6 +180,7 @@ impl Config {
             doctor,
             phones,
             submission,
+            console,
             mailboxes,
         })
     }

@@ -26,6 +26,7 @@ pub struct RawConfig {
     pub phones: RawPhones,
     #[serde(default)]
     pub submission: RawSubmission,
+    pub console: RawConsole,
     #[serde(default, rename = "mailbox")]
     pub mailboxes: Vec<RawMailbox>,
 }
@@ -103,6 +104,17 @@ pub struct RawJmap {
     pub tls_key: Option<PathBuf>,
     pub trusted_proxies: Option<Vec<String>>,
     pub push_ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawConsole {
+    pub enabled: Option<bool>,
+    pub listen: Option<String>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub session_idle: Option<String>,
+    pub session_max: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]

@@ -76,6 +76,8 @@ fn defaults_match_the_example() {
     assert_eq!(d.jmap.trusted_proxies, e.jmap.trusted_proxies);
     assert_eq!(d.doctor.dkim_selectors, e.doctor.dkim_selectors);
     assert_eq!(d.doctor.timeout, e.doctor.timeout);
+    assert_eq!((d.console.enabled, d.console.listen), (e.console.enabled, e.console.listen));
+    assert_eq!((d.console.session_idle, d.console.session_max), (e.console.session_idle, e.console.session_max));
     let (dp, ep) = (&d.phones, &e.phones);
     assert_eq!((&dp.host, dp.imap_port, dp.imap_security), (&ep.host, ep.imap_port, ep.imap_security));
     assert_eq!((dp.smtp_port, dp.smtp_security), (ep.smtp_port, ep.smtp_security));
@@ -121,6 +123,14 @@ fn errors_name_the_mailbox_the_key_and_the_problem() {
         (
             "[jmap]\ntrusted_proxies = [\"10.0.0.0/8\", \"proxy.lan\"]",
             "jmap.trusted_proxies: \"proxy.lan\" is not an IP address or an address/prefix",
+        ),
+        (
+            "[console]\nenabled = true\nlisten = \"0.0.0.0:8090\"",
+            "console.listen 0.0.0.0:8090 is not a loopback address",
+        ),
+        (
+            "[console]\nsession_idle = \"13h\"",
+            "console.session_idle must be more than 0 and at most console.session_max",
         ),
         ("[phones]\nimap_security = \"ssl\"", "phones.imap_security \"ssl\" must be \"tls\" or \"starttls\""),
         (

@@ -6,9 +6,18 @@
 //! new connection, so a renewed certificate is presented from the next handshake on, and open
 //! connections keep theirs. A reload that fails (a half-written file) keeps the old
 //! certificate and says why.
+//!
+//! [`TlsListener`] is the accept loop of an HTTP listener over TLS (JMAP, the console): each
+//! handshake completes in its own task, so one slow client never holds up the others, and
+//! [`PeerAddr`] is the client's address as the handlers see it.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
 
 use tokio_rustls::TlsAcceptor;
 
@@ -99,4 +108,83 @@ pub fn reload_all() -> (usize, Vec<TlsFileError>) {
         }
     }
     (ok, errors)
+}
+
+/// The client's address, for the per-address failure counter (plain and TLS listeners).
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TcpListener>> for PeerAddr {
+    fn connect_info(s: axum::serve::IncomingStream<'_, TcpListener>) -> Self {
+        PeerAddr(*s.remote_addr())
+    }
+}
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TlsListener>> for PeerAddr {
+    fn connect_info(s: axum::serve::IncomingStream<'_, TlsListener>) -> Self {
+        PeerAddr(*s.remote_addr())
+    }
+}
+
+/// Accepts TCP connections and completes TLS handshakes in their own tasks, so one slow or
+/// broken client never holds up the accept loop; hands finished streams to axum.
+pub struct TlsListener {
+    rx: tokio::sync::mpsc::Receiver<(tokio_rustls::server::TlsStream<TcpStream>, SocketAddr)>,
+    local: SocketAddr,
+}
+
+impl TlsListener {
+    /// The accept loop runs in `tasks`, so it ends with the server that owns them.
+    pub fn spawn(
+        listener: TcpListener,
+        tls: Arc<ServerTls>,
+        token: CancellationToken,
+        tasks: &mut tokio::task::JoinSet<()>,
+    ) -> TlsListener {
+        let local = listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        tasks.spawn(async move {
+            loop {
+                let (tcp, peer) = tokio::select! {
+                    _ = token.cancelled() => return,
+                    r = listener.accept() => match r {
+                        Ok(x) => x,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            continue;
+                        }
+                    },
+                };
+                let (acceptor, tx) = (tls.acceptor(), tx.clone());
+                tokio::spawn(async move {
+                    match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                        Ok(Ok(tls)) => {
+                            let _ = tx.send((tls, peer)).await;
+                        }
+                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                });
+            }
+        });
+        TlsListener { rx, local }
+    }
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.rx.recv().await {
+            Some(x) => x,
+            // The accept task ended (shutdown): wait for graceful shutdown to stop us.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        Ok(self.local)
+    }
 }

@@ -26,6 +26,7 @@
 pub mod autoreply;
 pub mod blobs;
 pub mod changes;
+pub mod console;
 pub mod deliverability;
 pub mod devices;
 pub mod dmarc;
@@ -79,6 +80,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0018_device_access", include_str!("../../schema/0018_device_access.sql")),
     ("0020_dmarc_reports", include_str!("../../schema/0020_dmarc_reports.sql")),
     ("0021_setup_links", include_str!("../../schema/0021_setup_links.sql")),
+    ("0022_console", include_str!("../../schema/0022_console.sql")),
 ];
 
 const READERS: usize = 8;

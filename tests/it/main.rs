@@ -2,6 +2,10 @@
 //! (Dovecot, Postfix, unbound on loopback), started by `scripts/stack up`.
 
 mod autoreply;
+mod console;
+mod console_browser;
+mod console_people;
+mod console_people_browser;
 mod control;
 mod convergence;
 mod crash;

@@ -360,8 +360,7 @@ impl Daemon {
             .unwrap()
     }
 
-    /// A raw HTTP/1.1 request (Content-Length added unless given); returns (status, headers
-    /// lowercased, body).
+    /// A raw HTTP/1.1 request to the JMAP port ([`http_at`]).
     pub async fn http(
         &self,
         method: &str,
@@ -369,32 +368,7 @@ impl Daemon {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> (u16, Vec<(String, String)>, Vec<u8>) {
-        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.unwrap();
-        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
-        let mut has_len = false;
-        for (k, v) in headers {
-            has_len |= k.eq_ignore_ascii_case("content-length");
-            req.push_str(&format!("{k}: {v}\r\n"));
-        }
-        if !has_len {
-            req.push_str(&format!("Content-Length: {}\r\n", body.len()));
-        }
-        req.push_str("\r\n");
-        s.write_all(req.as_bytes()).await.unwrap();
-        // A server that refuses a body early may close before it is all written: read the
-        // answer anyway.
-        let _ = s.write_all(body).await;
-        let mut out = Vec::new();
-        let _ =
-            tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut out)).await.expect("HTTP answer in time");
-        let end = out.windows(4).position(|w| w == b"\r\n\r\n").expect("a header section") + 4;
-        let head = String::from_utf8_lossy(&out[..end]).into_owned();
-        let mut lines = head.lines();
-        let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
-        let hdrs = lines
-            .filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string())))
-            .collect();
-        (status, hdrs, out[end..].to_vec())
+        http_at(self.port, method, path, headers, body).await
     }
 
     /// A request of the device with `token`: its Bearer token and `content_type`, if any.
@@ -517,4 +491,39 @@ impl Phone {
     pub async fn stop(self) {
         self.d.stop().await;
     }
+}
+
+/// A raw HTTP/1.1 request to a loopback port (Content-Length added unless given); returns
+/// (status, headers lowercased, body).
+pub async fn http_at(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+    let mut has_len = false;
+    for (k, v) in headers {
+        has_len |= k.eq_ignore_ascii_case("content-length");
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if !has_len {
+        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    // A server that refuses a body early may close before it is all written: read the
+    // answer anyway.
+    let _ = s.write_all(body).await;
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut out)).await.expect("HTTP answer in time");
+    let end = out.windows(4).position(|w| w == b"\r\n\r\n").expect("a header section") + 4;
+    let head = String::from_utf8_lossy(&out[..end]).into_owned();
+    let mut lines = head.lines();
+    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let hdrs =
+        lines.filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string()))).collect();
+    (status, hdrs, out[end..].to_vec())
 }
