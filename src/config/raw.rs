@@ -26,6 +26,7 @@ pub struct RawConfig {
     pub phones: RawPhones,
     #[serde(default)]
     pub submission: RawSubmission,
+    #[serde(default)]
     pub console: RawConsole,
     #[serde(default, rename = "mailbox")]
     pub mailboxes: Vec<RawMailbox>,
