@@ -1,5 +1,5 @@
-//! What lets an employee's phone be set up in one step, as pure functions: nothing here reads
-//! the store, opens a socket or writes a file.
+//! What lets an employee's phone be set up in one step, as pure functions: nothing here opens
+//! a socket or writes a file, and only [`issue`] writes to the store.
 //!
 //! - [`account`]: what a phone's mail app needs to know about one mailbox (host, ports,
 //!   security, user name, address), from `[phones]` and the mailbox's config.
@@ -14,11 +14,14 @@
 //! - [`selfsigned`]: a self-signed certificate and key for the LAN, and its SHA-256
 //!   fingerprint as `openssl x509 -fingerprint -sha256` shows it.
 //! - [`xml`]: escaping text for XML, the one way every document here writes a value.
+//! - [`issue`]: a new device's profile sealed behind a fresh one-time link in the store.
 //!
-//! It stands at layer 3 beside `imap`, `smtp` and `dkim`: it imports only the config.
+//! It stands at layer 3 beside `imap`, `smtp` and `dkim`: it imports the config and, for
+//! [`issue`], the store.
 
 pub mod account;
 pub mod autoconfig;
+pub mod issue;
 pub mod link;
 pub mod profile;
 pub mod qr;

@@ -308,6 +308,17 @@ async fn a_phone_is_added_with_its_token_once_and_revoked() {
     assert!(page.contains("src=\"data:image/svg+xml;base64,"), "a QR code: {page}");
     assert!(page.contains("becker@bau-firma.test") && page.contains("/.well-known/jmap"), "{page}");
     assert!(page.contains("993") && page.contains("SSL/TLS"), "{page}");
+    // The one-time setup link, with its own QR code: the profile once, then 410.
+    let i = page.find("<code id=\"setup-url\">").expect("the setup link") + 22;
+    let url = page[i..i + page[i..].find('<').unwrap()].to_string();
+    let path = &url[url.find("/setup/").expect("a /setup/ URL")..];
+    assert!(page.contains("id=\"setup-qr\""), "{page}");
+    let first = d.http("GET", path, &[], b"").await;
+    assert_eq!(first.0, 200);
+    let profile = String::from_utf8_lossy(&first.2).into_owned();
+    assert!(profile.contains("com.apple.mail.managed"), "{profile}");
+    let second = d.http("GET", path, &[], b"").await;
+    assert_eq!(second.0, 410, "the link works once");
     // The token works, for the phone's mailbox and the granted one.
     let session = d.authed("GET", "/.well-known/jmap", &phone_token, None, b"").await;
     assert_eq!(session.0, 200, "{}", body(&session));

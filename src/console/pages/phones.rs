@@ -54,6 +54,11 @@ pub const QR: Words = w(
     "Mit der Kamera des Telefons lesen: die Einstellungen als Text.",
     "Read it with the phone's camera: the settings as text.",
 );
+pub const SETUP_LINK: Words = w("Einrichtung in einem Schritt (iPhone, iPad)", "Set up in one step (iPhone, iPad)");
+pub const SETUP_LINK_HOW: Words = w(
+    "Mit der Kamera des Telefons lesen und das Profil installieren. Der Link funktioniert einmal, bis",
+    "Scan it with the phone's camera and install the profile. The link works once, until",
+);
 pub const QR_ALT: Words = w("QR-Code mit den Einstellungen", "QR code with the settings");
 pub const BACK: Words = w("Zurück zu den Telefonen", "Back to the phones");
 pub const PORT: Words = w("Port", "Port");
@@ -223,11 +228,36 @@ pub fn qr_data_url(text: &str) -> Option<String> {
     Some(format!("data:image/svg+xml;base64,{}", base64::engine::general_purpose::STANDARD.encode(svg)))
 }
 
-/// The one-time onboarding of a new phone (a setup profile, a one-time link). Not built on
-/// this branch: it shows nothing, and the page offers the manual settings and the QR code of
-/// them instead. The onboarding's profile link goes here.
-pub fn onboarding(_web: &Web, _l: Lang, _device: i64, _token: &str) -> Option<Markup> {
-    None
+/// The one-time onboarding of a new phone: its setup profile behind a one-time link, shown
+/// with the link's QR code (the phone's camera opens it and installs the profile). Nothing
+/// when the JMAP listener that serves the link is off, or the link could not be stored (the
+/// manual settings below still work).
+pub fn onboarding(
+    web: &Web,
+    l: Lang,
+    m: &crate::config::Mailbox,
+    device: i64,
+    name: &str,
+    token: &str,
+) -> Option<Markup> {
+    let app = &web.app;
+    let account = crate::onboard::Account::of(&app.config, &m.id)?;
+    let issued = match crate::onboard::issue::setup_link(&app.config, &app.store, &account, device, name, token) {
+        Ok(i) => i?,
+        Err(e) => {
+            tracing::warn!(error = %e, device, "console: the setup link could not be stored");
+            return None;
+        }
+    };
+    let tz = app.config.agent.time_zone;
+    Some(html! {
+        section #setup-link {
+            h3 { (l.t(SETUP_LINK)) }
+            p { (l.t(SETUP_LINK_HOW)) " " (crate::clock::local_time(tz, issued.expires_at)) "." }
+            @if let Some(url) = qr_data_url(&issued.url) { img #setup-qr src=(url) alt=(l.t(SETUP_LINK)) width="240" height="240"; }
+            p { code #setup-url { (issued.url) } }
+        }
+    })
 }
 
 fn added(web: &Web, l: Lang, m: &crate::config::Mailbox, id: i64, name: &str, token: &str) -> Markup {
@@ -238,7 +268,7 @@ fn added(web: &Web, l: Lang, m: &crate::config::Mailbox, id: i64, name: &str, to
         section #new-phone {
             h2 { (name) " · " (m.name) }
             p.banner { (l.t(TOKEN_ONCE)) }
-            @if let Some(link) = onboarding(web, l, id, token) { (link) }
+            @if let Some(link) = onboarding(web, l, m, id, name, token) { (link) }
             div.split {
                 div {
                     h3 { (l.t(MANUAL)) }
