@@ -22,6 +22,8 @@ mod section;
 mod structure;
 
 #[cfg(test)]
+pub(super) mod test_wire;
+#[cfg(test)]
 mod tests;
 
 use std::borrow::Cow;
