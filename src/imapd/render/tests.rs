@@ -1,6 +1,9 @@
 //! FETCH rendering against Dovecot's own answers (`tests/imapd/*.dovecot`, recorded by
 //! `tests/imapd/record-dovecot.py` from Dovecot 2.3 for the `.eml` beside them), every item
-//! name on its own, and properties that hold for any bytes.
+//! name on its own, regression tests named after what a review found (a quadratic parameter
+//! fold, a part cut off at the nesting limit, empty Sender, white space before a colon, BINARY
+//! with NUL or an unknown encoding), and properties that hold for any bytes. The wire helpers
+//! live in `test_wire.rs`, shared with the integration test.
 
 use std::path::PathBuf;
 
