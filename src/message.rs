@@ -236,13 +236,15 @@ pub fn find_header_end(raw: &[u8]) -> usize {
     }
 }
 
-/// The unfolded raw bytes of the first header named `name` (case-insensitive).
+/// The unfolded raw bytes of the first header named `name` (case-insensitive). White space
+/// between the name and the colon is allowed (RFC 5322 §4.5 obsolete syntax), as
+/// [`header_fields`] allows it, so both readers see the same fields.
 pub fn raw_header(headers: &[u8], name: &[u8]) -> Option<Vec<u8>> {
     let mut lines = headers.split(|b| *b == b'\n').peekable();
     while let Some(line) = lines.next() {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         let Some(colon) = line.iter().position(|b| *b == b':') else { continue };
-        if !line[..colon].eq_ignore_ascii_case(name) {
+        if !trim_wsp_end(&line[..colon]).eq_ignore_ascii_case(name) {
             continue;
         }
         let mut value = line[colon + 1..].to_vec();
@@ -281,10 +283,7 @@ pub fn header_fields(raw: &[u8]) -> Vec<(String, String)> {
         continuing = false;
         let Some(colon) = line.iter().position(|b| *b == b':') else { continue };
         // Obsolete syntax (RFC 5322 §4.5) allows white space before the colon.
-        let mut name = &line[..colon];
-        while let Some(n) = name.strip_suffix(b" ").or_else(|| name.strip_suffix(b"\t")) {
-            name = n;
-        }
+        let name = trim_wsp_end(&line[..colon]);
         if name.is_empty() || name.iter().any(|b| !(33..=126).contains(b)) {
             continue;
         }
@@ -292,6 +291,14 @@ pub fn header_fields(raw: &[u8]) -> Vec<(String, String)> {
         continuing = true;
     }
     out.into_iter().map(|(n, v)| (n, decode_8bit(&v).replace(['\r', '\n'], ""))).collect()
+}
+
+/// A field name without the spaces and tabs between it and the colon.
+fn trim_wsp_end(mut name: &[u8]) -> &[u8] {
+    while let [rest @ .., b' ' | b'\t'] = name {
+        name = rest;
+    }
+    name
 }
 
 /// Bytes that are UTF-8 stay as they are; anything else is read as Windows-1252.

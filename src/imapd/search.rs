@@ -8,9 +8,12 @@
 //! `message::search_needle`. BODY and TEXT search the store's decoded, lowercased body text
 //! (`message_text`), so a word with umlauts in a quoted-printable body is found; TEXT also
 //! searches every header section, names and values, the MIME parts' headers included (as
-//! Dovecot does: `TEXT content-language` finds a part's Content-Language field). Dates compare days in UTC: BEFORE, ON and SINCE the
-//! INTERNALDATE, the SENT* keys the Date header (a message without a readable Date header
-//! counts as sent on 1 January 1970, as in Dovecot). RECENT is never true (postbote keeps no
+//! Dovecot does: `TEXT content-language` finds a part's Content-Language field), each field on
+//! its own, so a string never matches across the end of one field and the start of the next.
+//! BEFORE, ON and SINCE compare the UTC day of INTERNALDATE; the SENT* keys the day written
+//! in the Date header, in its own time zone (RFC 3501 §6.4.4: "disregarding time and
+//! timezone"; a message without a readable Date header counts as sent on 1 January 1970, as
+//! in Dovecot). RECENT is never true (postbote keeps no
 //! `\Recent`), so NEW never is and OLD always is.
 
 use std::cell::OnceCell;
@@ -85,9 +88,10 @@ struct Ctx<'a, 'm> {
     /// Header names (lowercase) and values (read as Windows-1252 where not UTF-8), read
     /// once; a value is decoded only when a key reads that field.
     headers: OnceCell<Vec<(String, String)>>,
-    /// Every header section of the message (its own and its MIME parts'), as `name: value`
-    /// lines decoded, lowercased and squashed: what TEXT reads besides the body.
-    all_headers: OnceCell<String>,
+    /// Every field of every header section of the message (its own and its MIME parts'), as
+    /// `name: value` decoded, lowercased and squashed, one string per field: what TEXT reads
+    /// besides the body.
+    all_headers: OnceCell<Vec<String>>,
 }
 
 impl Ctx<'_, '_> {
@@ -135,7 +139,7 @@ impl Ctx<'_, '_> {
             K::Body(s) => self.body_has(s),
             K::Text(s) => {
                 let needle = needle(s);
-                self.body_has(s) || self.all_headers().contains(&needle)
+                self.body_has(s) || self.all_headers().iter().any(|field| field.contains(&needle))
             }
             K::ModSequence { modseq, .. } => m.modseq >= *modseq,
         }
@@ -151,14 +155,14 @@ impl Ctx<'_, '_> {
         })
     }
 
-    fn all_headers(&self) -> &str {
+    fn all_headers(&self) -> &[String] {
         self.all_headers.get_or_init(|| {
             let raw = self.m.raw;
             let mut lines = Vec::new();
             let mut parts = vec![mime::parse(raw)];
             while let Some(part) = parts.pop() {
                 for (name, value) in header_fields(&raw[part.header.clone()]) {
-                    lines.push(format!("{name}: {}", decode_words(&value)));
+                    lines.push(search_needle(&format!("{name}: {}", decode_words(&value))));
                 }
                 match part.kind {
                     Kind::Multi(children) => parts.extend(children.into_iter().rev()),
@@ -166,7 +170,7 @@ impl Ctx<'_, '_> {
                     Kind::Leaf => {}
                 }
             }
-            search_needle(&lines.join("\n"))
+            lines
         })
     }
 
@@ -210,13 +214,19 @@ fn decode_words(value: &str) -> String {
         .unwrap_or_else(|| value.to_string())
 }
 
-/// The unix time of a Date header value, if mail-parser can read it.
+/// The time of a Date header value as written, in unix seconds with the header's own offset
+/// added (so that its UTC day is the day written there), if mail-parser can read it. RFC 3501
+/// §6.4.4 compares the Date header "disregarding time and timezone"; Dovecot adds the offset
+/// the same way.
 fn sent_at(value: &str) -> Option<i64> {
     let mut raw = b"Date: ".to_vec();
     raw.extend_from_slice(value.as_bytes());
     raw.extend_from_slice(b"\r\n\r\n");
     let msg = MessageParser::default().parse_headers(&raw)?;
-    msg.date().map(|d| d.to_timestamp())
+    msg.date().map(|d| {
+        let offset = i64::from(d.tz_hour) * 3600 + i64::from(d.tz_minute) * 60;
+        d.to_timestamp() + if d.tz_before_gmt { -offset } else { offset }
+    })
 }
 
 /// The UTC day of a unix time.

@@ -4,7 +4,7 @@
 //! name, route, mailbox and host, with comments dropped, quoted strings unquoted and encoded
 //! words left encoded; a group as its start and end markers; a missing mailbox or host as
 //! `MISSING_MAILBOX`/`MISSING_DOMAIN`. The addresses of repeated fields are listed one after
-//! the other. Sender and Reply-To default to From.
+//! the other. Sender and Reply-To default to From, also when present but empty.
 
 use imap_codec::imap_types::core::NString;
 use imap_codec::imap_types::envelope::{Address, Envelope};
@@ -53,10 +53,12 @@ fn text(header: &[u8], name: &[u8]) -> NString<'static> {
 }
 
 pub(super) fn envelope(header: &[u8]) -> Envelope<'static> {
-    // The addresses of every field of that name, one after the other, as Dovecot lists them.
+    // The addresses of every field of that name, one after the other, as Dovecot lists them;
+    // None when there is no such field or it holds no address (RFC 3501 §7.4.2: Sender and
+    // Reply-To take From's value when "absent or present but empty").
     let list = |name: &[u8]| {
-        let all = fields(header, name);
-        (!all.is_empty()).then(|| all.iter().flat_map(|(v, _)| addresses(v)).collect::<Vec<_>>())
+        let all: Vec<_> = fields(header, name).iter().flat_map(|(v, _)| addresses(v)).collect();
+        (!all.is_empty()).then_some(all)
     };
     let from = list(b"From").unwrap_or_default();
     Envelope {

@@ -7,10 +7,12 @@
 //! belongs to the boundary; a missing close delimiter ends the last part at the body's end; a
 //! boundary line matches by prefix). A multipart without a boundary has one empty text/plain
 //! child, as Dovecot shows it. A message/rfc822 part holds its inner message as a child part.
-//! Nothing here fails: any bytes give a tree (nesting is cut off at [`MAX_DEPTH`]).
+//! Nothing here fails: any bytes give a tree (nesting is cut off at [`MAX_DEPTH`], the part
+//! there shown as application/octet-stream).
 //!
 //! Header values are read with `crate::message::raw_header` and tokenised here (RFC 2045
-//! tokens, quoted strings, comments; RFC 2231 continuations joined the way Dovecot joins them).
+//! tokens, quoted strings, comments; RFC 2231 continuations joined the way Dovecot joins them;
+//! at most [`MAX_PARAMS`] parameters, as Dovecot keeps).
 //! mail-parser is not used for the tree: its offsets for a nested message are relative to a
 //! decoded copy, and its part ends do not follow the boundary rule above.
 
@@ -18,8 +20,11 @@ use std::ops::Range;
 
 use crate::message::{find_header_end, raw_header};
 
-/// Nesting deeper than this is shown as an opaque leaf.
-pub const MAX_DEPTH: usize = 64;
+/// A part this deep (the whole message is depth 0) is not entered: a message/rfc822 or
+/// multipart part there is an opaque `application/octet-stream` leaf, as in Dovecot (its
+/// `max_nested_mime_parts` is 100: the 100th nested part is cut off). A part that claims to
+/// be message/rfc822 but has no envelope or body inside would break RFC 9051's grammar.
+pub const MAX_DEPTH: usize = 99;
 
 /// One MIME part: byte ranges into the raw message.
 #[derive(Debug, Clone)]
@@ -89,8 +94,12 @@ fn parse_part(raw: &[u8], range: Range<usize>, in_digest: bool, depth: usize) ->
     let header = range.start..range.start + he;
     let body = range.start + he..range.end;
     let default = if in_digest { ContentType::message_rfc822() } else { ContentType::text_plain() };
-    let ctype = raw_header(&raw[header.clone()], b"Content-Type").and_then(|v| content_type(&v)).unwrap_or(default);
+    let mut ctype = raw_header(&raw[header.clone()], b"Content-Type").and_then(|v| content_type(&v)).unwrap_or(default);
     let kind = if depth >= MAX_DEPTH {
+        if ctype.is("multipart") || ctype.is_message_rfc822() {
+            ctype.ty = b"application".to_vec();
+            ctype.sub = b"octet-stream".to_vec();
+        }
         Kind::Leaf
     } else if ctype.is("multipart") {
         let digest = ctype.sub.eq_ignore_ascii_case(b"digest");
@@ -306,13 +315,24 @@ pub fn value_and_params(value: &[u8]) -> Option<(Vec<u8>, Params)> {
     }
 }
 
-/// `; name=value` pairs, then RFC 2231 continuations joined: `name*0`, `name*1` become
-/// `name`; an extended one (`name*0*`) becomes `name*` with the encoded pieces joined.
+/// At most this many `name=value` pairs of one header are read; the rest are dropped, as
+/// Dovecot drops them (it keeps 128, counting each RFC 2231 piece as one).
+pub const MAX_PARAMS: usize = 128;
+
+/// One RFC 2231 piece: base name, number, whether it is extended (`*n*`), value.
+type Piece = (Vec<u8>, u32, bool, Vec<u8>);
+
+/// `; name=value` pairs (the first [`MAX_PARAMS`]), then RFC 2231 continuations joined, the
+/// way Dovecot joins them: the pieces sorted by (base name as written, number), one pass over
+/// them folding neighbours of the same base; a base whose numbers run 0, 1, 2, ... becomes
+/// one parameter `name` (`name*` when a piece is extended, the encoded pieces joined); a base
+/// with a gap or a repeated number keeps its pieces as written (`name*1`). One sort and one
+/// pass, so a header with thousands of parameters costs no more than reading it.
 fn params(toks: &[Tok]) -> Params {
     let mut plain = Vec::new();
-    let mut continued: Vec<(Vec<u8>, u32, bool, Vec<u8>)> = Vec::new();
+    let mut continued: Vec<Piece> = Vec::new();
     let mut i = 0;
-    while i < toks.len() {
+    while i < toks.len() && plain.len() + continued.len() < MAX_PARAMS {
         let name = match (&toks[i], toks.get(i + 1)) {
             (Tok::Word { text, .. }, Some(Tok::Special(b'='))) => text.clone(),
             _ => {
@@ -335,22 +355,22 @@ fn params(toks: &[Tok]) -> Params {
             None => plain.push((name, value)),
         }
     }
-    let mut bases: Vec<Vec<u8>> = Vec::new();
-    for (b, ..) in &continued {
-        if !bases.iter().any(|x| x.eq_ignore_ascii_case(b)) {
-            bases.push(b.clone());
+    continued.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+    for group in continued.chunk_by(|a, b| a.0 == b.0) {
+        let in_order = group.iter().enumerate().all(|(k, p)| p.1 as usize == k);
+        if !in_order {
+            for (base, n, ext, value) in group {
+                let mut name = base.clone();
+                name.extend_from_slice(format!("*{n}{}", if *ext { "*" } else { "" }).as_bytes());
+                plain.push((name, value.clone()));
+            }
+            continue;
         }
-    }
-    for base in bases {
-        let mut pieces: Vec<&(Vec<u8>, u32, bool, Vec<u8>)> =
-            continued.iter().filter(|(b, ..)| b.eq_ignore_ascii_case(&base)).collect();
-        pieces.sort_by_key(|p| p.1);
-        let extended = pieces.iter().any(|p| p.2);
-        let mut name = base.clone();
-        if extended {
+        let mut name = group[0].0.clone();
+        if group.iter().any(|p| p.2) {
             name.push(b'*');
         }
-        plain.push((name, pieces.iter().flat_map(|p| p.3.iter().copied()).collect()));
+        plain.push((name, group.iter().flat_map(|p| p.3.iter().copied()).collect()));
     }
     plain
 }

@@ -13,13 +13,16 @@
 //!
 //! Pure: no store, no I/O, no clock; never panics on any bytes (a property test holds it to
 //! that). The session supplies UID, flags, dates and MODSEQ; `sets_seen` tells it whether the
-//! items read the message so that `\Seen` must be set.
+//! items read the message so that `\Seen` must be set; `binary_unknown_cte` whether a BINARY
+//! item must be refused with `NO [UNKNOWN-CTE]`.
 
 mod envelope;
 pub(super) mod mime;
 mod section;
 mod structure;
 
+#[cfg(test)]
+pub(super) mod test_wire;
 #[cfg(test)]
 mod tests;
 
@@ -89,6 +92,21 @@ pub fn fetch(msg: &Msg<'_>, items: &[MessageDataItemName<'_>]) -> Vec<MessageDat
         out.extend(rendered);
     }
     out
+}
+
+/// Whether a BINARY or BINARY.SIZE item names content in a transfer encoding that cannot be
+/// decoded (say `x-uuencode`). The session asks this before [`fetch`] and then answers the
+/// command `NO [UNKNOWN-CTE]` instead (RFC 3516 §4.3); `fetch` itself would send such content
+/// undecoded.
+pub fn binary_unknown_cte(msg: &Msg<'_>, items: &[MessageDataItemName<'_>]) -> bool {
+    let mut tree = None;
+    items.iter().any(|item| match item {
+        MessageDataItemName::Binary { section, .. } | MessageDataItemName::BinarySize { section } => {
+            let root = tree.get_or_insert_with(|| mime::parse(msg.raw));
+            section::unknown_cte(msg.raw, root, section)
+        }
+        _ => false,
+    })
 }
 
 /// Whether the items set `\Seen`: a BODY[...] or BINARY[...] without PEEK, RFC822 or

@@ -3,7 +3,8 @@
 //! string, as Dovecot answers it. HEADER.FIELDS keeps the named fields in their order, each
 //! with its continuation lines, then the blank line; the answer names the fields in capitals,
 //! as Dovecot's does. BINARY decodes base64 and quoted-printable (mail-parser's decoders) and
-//! answers such content as literal8.
+//! answers such content, and any content with NUL bytes, as literal8; `unknown_cte` tells the
+//! session when a part is in an encoding BINARY cannot decode.
 
 use std::borrow::Cow;
 use std::num::NonZeroU32;
@@ -146,6 +147,24 @@ fn is_encoded(encoding: &[u8]) -> bool {
     encoding == b"base64" || encoding == b"quoted-printable"
 }
 
+/// Whether some leaf of the part `path` names (the whole message for an empty path) is in a
+/// transfer encoding BINARY cannot decode: anything but none, 7bit, 8bit, binary, base64 and
+/// quoted-printable (RFC 3516 §4.3). A path that names nothing has nothing to decode.
+pub(super) fn unknown_cte(raw: &[u8], root: &Part, path: &[NonZeroU32]) -> bool {
+    fn walk(raw: &[u8], part: &Part) -> bool {
+        match &part.kind {
+            Kind::Leaf => {
+                let e = encoding(raw, part);
+                !(e.is_empty() || is_encoded(&e) || matches!(e.as_slice(), b"7bit" | b"8bit" | b"binary"))
+            }
+            Kind::Message(inner) => walk(raw, inner),
+            Kind::Multi(children) => children.iter().any(|c| walk(raw, c)),
+        }
+    }
+    let part = if path.is_empty() { Some(root) } else { mime::find(root, path) };
+    part.is_some_and(|p| walk(raw, p))
+}
+
 /// Header and converted content of `part`; whether anything was decoded.
 fn whole(raw: &[u8], part: &Part, out: &mut Vec<u8>) -> bool {
     let header = &raw[part.header.clone()];
@@ -222,7 +241,9 @@ pub(super) fn binary(
 ) -> MessageDataItem<'static> {
     let (bytes, was_decoded) = decoded(raw, root, section);
     let bytes = cut(&bytes, partial);
-    let value = if was_decoded {
+    // A literal cannot carry NUL; literal8 can, so content with NUL (Content-Transfer-Encoding:
+    // binary) goes as literal8 with its NULs intact, as Dovecot sends it.
+    let value = if was_decoded || bytes.contains(&0) {
         NString8::Literal8(Literal8 {
             data: Cow::Owned(bytes.to_vec()),
             mode: imap_codec::imap_types::core::LiteralMode::Sync,

@@ -1,21 +1,19 @@
 //! FETCH rendering against Dovecot's own answers (`tests/imapd/*.dovecot`, recorded by
 //! `tests/imapd/record-dovecot.py` from Dovecot 2.3 for the `.eml` beside them), every item
-//! name on its own, and properties that hold for any bytes.
+//! name on its own, regression tests named after what a review found (a quadratic parameter
+//! fold, a part cut off at the nesting limit, empty Sender, white space before a colon, BINARY
+//! with NUL or an unknown encoding), and properties that hold for any bytes. The wire helpers
+//! live in `test_wire.rs`, shared with the integration test.
 
-use std::num::NonZeroU32;
 use std::path::PathBuf;
 
-use imap_codec::decode::Decoder;
-use imap_codec::encode::Encoder;
-use imap_codec::imap_types::command::CommandBody;
-use imap_codec::imap_types::core::Vec1;
-use imap_codec::imap_types::fetch::{MacroOrMessageDataItemNames, MessageDataItem, MessageDataItemName};
+use imap_codec::imap_types::core::NString8;
+use imap_codec::imap_types::fetch::{MessageDataItem, MessageDataItemName};
 use imap_codec::imap_types::flag::{Flag, FlagFetch};
-use imap_codec::imap_types::response::{Data, Response};
-use imap_codec::{CommandCodec, ResponseCodec};
 use proptest::prelude::*;
 
-use super::{Msg, fetch, flags, sets_seen};
+use super::test_wire::{accepted, items, wire};
+use super::{Msg, binary_unknown_cte, fetch, flags, mime, sets_seen};
 
 fn dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/imapd")
@@ -25,49 +23,8 @@ fn eml(name: &str) -> Vec<u8> {
     std::fs::read(dir().join(name)).unwrap_or_else(|e| panic!("reading {name}: {e}"))
 }
 
-/// The item names of `FETCH 1 (<spec>)`, read by imap-codec's own parser.
-pub(crate) fn items(spec: &str) -> Vec<MessageDataItemName<'static>> {
-    let line = format!("a FETCH 1 ({spec})\r\n");
-    let (_, cmd) = CommandCodec::default().decode_static(line.as_bytes()).unwrap_or_else(|e| panic!("{spec}: {e:?}"));
-    match cmd.body {
-        CommandBody::Fetch {
-            macro_or_item_names: MacroOrMessageDataItemNames::MessageDataItemNames(names), ..
-        } => names,
-        other => panic!("not a FETCH of items: {other:?}"),
-    }
-}
-
 fn msg(raw: &[u8]) -> Msg<'_> {
     Msg { uid: 7, keywords: &[], deleted: false, internal_date: 1_793_700_000, size: raw.len() as u32, modseq: 42, raw }
-}
-
-/// `* seq FETCH (items)\r\n` as imap-codec writes it.
-pub(crate) fn wire(seq: u32, items: Vec<MessageDataItem<'static>>) -> Vec<u8> {
-    let items = Vec1::try_from(items).expect("at least one item");
-    let resp = Response::Data(Data::Fetch { seq: NonZeroU32::new(seq).unwrap(), items });
-    ResponseCodec::default().encode(&resp).dump()
-}
-
-/// The differences between imap-codec's and Dovecot's wire form that are accepted: imap-codec
-/// writes the body type of a text part as `"TEXT"` and of a message/rfc822 part as `"MESSAGE"
-/// "RFC822"`, where Dovecot keeps the letter case of the header. Both sides are put in capitals
-/// there (IMAP reads them case-insensitively).
-pub(crate) fn accepted(bytes: &[u8]) -> Vec<u8> {
-    let mut out = bytes.to_vec();
-    for (from, to) in
-        [(&b"(\"text\" "[..], &b"(\"TEXT\" "[..]), (b"(\"message\" \"rfc822\" ", b"(\"MESSAGE\" \"RFC822\" ")]
-    {
-        let mut i = 0;
-        while i + from.len() <= out.len() {
-            if out[i..i + from.len()].eq_ignore_ascii_case(from) {
-                out[i..i + from.len()].copy_from_slice(to);
-                i += from.len();
-            } else {
-                i += 1;
-            }
-        }
-    }
-    out
 }
 
 /// The records of a `.dovecot` file: item spec and Dovecot's answer.
@@ -226,6 +183,121 @@ fn deep_nesting_is_cut_off_without_overflowing_the_stack() {
     let out = fetch(&msg(&raw), &items("BODYSTRUCTURE ENVELOPE BODY.PEEK[1.1.1.1.1.1]"));
     assert_eq!(out.len(), 3);
     wire(1, out);
+}
+
+/// Regression: RFC 2231 pieces were grouped by scanning all pieces again for each base name,
+/// so 10,000 parameters took seconds and 20,000 would take minutes. Now they are sorted and
+/// folded in one pass, and only the first 128 are read, as Dovecot reads them.
+#[test]
+fn twenty_thousand_parameters_are_read_in_one_pass_and_capped_as_dovecot_caps_them() {
+    let mut value = b"text/plain".to_vec();
+    for n in 0..20_000 {
+        value.extend_from_slice(format!("; a{n}*0=x").as_bytes());
+    }
+    let ct = mime::content_type(&value).expect("a content type");
+    // The first 128 pieces, each a whole parameter, sorted by name as written.
+    let mut want: Vec<Vec<u8>> = (0..mime::MAX_PARAMS).map(|n| format!("a{n}").into_bytes()).collect();
+    want.sort();
+    let got: Vec<Vec<u8>> = ct.params.iter().map(|(n, _)| n.clone()).collect();
+    assert_eq!(got, want);
+    assert!(ct.params.iter().all(|(_, v)| v == b"x"));
+
+    // The whole message renders too: 128 parameters and the default charset.
+    let mut raw = b"Content-Type: ".to_vec();
+    raw.extend_from_slice(&value);
+    raw.extend_from_slice(b"\r\n\r\nhi\r\n");
+    let out = String::from_utf8(one(&raw, "BODYSTRUCTURE")).unwrap();
+    assert_eq!(out.matches("\"x\"").count(), mime::MAX_PARAMS, "{}", &out[..200]);
+}
+
+#[test]
+fn rfc2231_pieces_join_only_when_numbered_from_zero_without_gaps() {
+    let ct = mime::content_type(b"text/plain; a*1=b; q=1; a*0=x; c*0*=utf-8''%41; c*1=z; B*0=g; b*1=k; d*0=1; d*2=3")
+        .unwrap();
+    let got: Vec<(String, String)> = ct
+        .params
+        .iter()
+        .map(|(n, v)| (String::from_utf8_lossy(n).into_owned(), String::from_utf8_lossy(v).into_owned()))
+        .collect();
+    let want = [("q", "1"), ("B", "g"), ("a", "xb"), ("b*1", "k"), ("c*", "utf-8''%41z"), ("d*0", "1"), ("d*2", "3")];
+    assert_eq!(got, want.map(|(n, v)| (n.to_string(), v.to_string())));
+}
+
+#[test]
+fn a_part_cut_off_at_max_depth_is_application_octet_stream() {
+    for ctype in ["message/rfc822", "multipart/mixed"] {
+        let mut raw = Vec::new();
+        for n in 0..mime::MAX_DEPTH + 20 {
+            let level = match ctype {
+                "message/rfc822" => "Content-Type: message/rfc822\r\n\r\n".to_string(),
+                _ => format!("Content-Type: multipart/mixed; boundary=g{n}x\r\n\r\n--g{n}x\r\n"),
+            };
+            raw.extend_from_slice(level.as_bytes());
+        }
+        raw.extend_from_slice(b"Subject: innen\r\n\r\nText\r\n");
+        let out = String::from_utf8(one(&raw, "BODYSTRUCTURE")).unwrap();
+        assert_eq!(out.matches("\"application\" \"octet-stream\"").count(), 1, "{ctype}: {out}");
+        let entered = if ctype.starts_with("message") {
+            out.matches("\"MESSAGE\" \"RFC822\"").count()
+        } else {
+            out.matches("\"mixed\"").count()
+        };
+        assert_eq!(entered, mime::MAX_DEPTH, "{ctype}");
+    }
+}
+
+#[test]
+fn an_empty_sender_or_reply_to_takes_from() {
+    let raw = b"From: Petra Klein <p.klein@example.de>\r\nSender:\r\nReply-To: \t\r\nSubject: x\r\n\r\nText\r\n";
+    let out = String::from_utf8(one(raw, "ENVELOPE")).unwrap();
+    let from = "((\"Petra Klein\" NIL \"p.klein\" \"example.de\"))";
+    assert_eq!(out.matches(from).count(), 3, "{out}");
+}
+
+#[test]
+fn white_space_before_the_colon_is_read_by_every_header_reader() {
+    let raw = b"Subject : Aufmass\r\nContent-Type : multipart/mixed; boundary=t\r\n\r\n--t\r\n\
+                Content-Type\t: text/csv\r\n\r\na;b\r\n--t--\r\n";
+    let out = String::from_utf8(one(raw, "BODYSTRUCTURE ENVELOPE BODY.PEEK[HEADER.FIELDS (CONTENT-TYPE)]")).unwrap();
+    assert!(out.contains("(BODYSTRUCTURE ((\"TEXT\" \"csv\""), "{out}");
+    assert!(out.contains("\"mixed\" (\"boundary\" \"t\")"), "{out}");
+    assert!(out.contains("ENVELOPE (NIL \"Aufmass\""), "{out}");
+    assert!(out.contains("Content-Type : multipart/mixed; boundary=t\r\n\r\n"), "{out}");
+    let fields = crate::message::header_fields(raw);
+    assert_eq!(fields[1].0, "Content-Type");
+    let ct = crate::message::raw_header(raw, b"content-type").expect("Content-Type is found");
+    assert_eq!(ct, b" multipart/mixed; boundary=t");
+}
+
+#[test]
+fn binary_content_with_nul_is_literal8_with_the_nul_intact() {
+    let raw = b"Content-Type: multipart/mixed; boundary=t\r\n\r\n--t\r\nContent-Type: application/octet-stream\r\n\
+                Content-Transfer-Encoding: binary\r\n\r\na\x00b\x01\r\n--t--\r\n";
+    let out = fetch(&msg(raw), &items("BINARY.PEEK[1] BINARY.SIZE[1]"));
+    match &out[0] {
+        MessageDataItem::Binary { value: NString8::Literal8(l), .. } => assert_eq!(l.data.as_ref(), b"a\x00b\x01"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(wire(1, out), b"* 1 FETCH (BINARY[1] ~{4}\r\na\x00b\x01 BINARY.SIZE[1] 4)\r\n");
+    assert!(!binary_unknown_cte(&msg(raw), &items("BINARY.PEEK[1] BINARY.PEEK[]")));
+}
+
+#[test]
+fn an_unknown_transfer_encoding_is_told_before_fetch() {
+    let raw =
+        b"Content-Type: multipart/mixed; boundary=t\r\n\r\n--t\r\nContent-Type: text/plain\r\n\r\nhallo\r\n--t\r\n\
+                Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\n\
+                begin 644 a\r\n--t--\r\n";
+    let m = msg(raw);
+    for spec in ["BINARY.PEEK[2]", "BINARY[2]<0.3>", "BINARY.SIZE[2]", "BINARY.PEEK[]", "UID BINARY.PEEK[1] BINARY[2]"]
+    {
+        assert!(binary_unknown_cte(&m, &items(spec)), "{spec}");
+    }
+    for spec in ["BINARY.PEEK[1]", "BINARY.SIZE[1]", "BINARY.PEEK[3]", "BODY.PEEK[2]", "BODYSTRUCTURE"] {
+        assert!(!binary_unknown_cte(&m, &items(spec)), "{spec}");
+    }
+    let plain = eml("angebot.eml");
+    assert!(!binary_unknown_cte(&msg(&plain), &items("BINARY.PEEK[] BINARY.PEEK[2] BINARY.SIZE[1.1]")));
 }
 
 fn all_items() -> Vec<MessageDataItemName<'static>> {
