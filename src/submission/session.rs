@@ -309,7 +309,8 @@ impl Session {
             }
             if let Some(i) = self.inbuf.iter().position(|&c| c == b'\n') {
                 let line: Vec<u8> = self.inbuf.drain(..=i).collect();
-                if std::mem::take(&mut self.skipping) {
+                // Too long whether it came in many reads (skipped) or in one.
+                if std::mem::take(&mut self.skipping) || line.len() > MAX_LINE {
                     return Ok(Line::TooLong);
                 }
                 return Ok(Line::Text(line));
