@@ -1,6 +1,8 @@
 //! What every long-running task of the daemon shares: the validated config, the store, the
-//! wake-ups that let one task tell another "there is work" without polling, and the devices'
-//! open connections (`crate::devices::Live`).
+//! wake-ups that let one task tell another "there is work" without polling, the devices'
+//! open connections (`crate::devices::Live`), and the one failed-login limiter
+//! (`crate::devices::Logins`) that every listener taking device tokens checks through, so an
+//! attacker has one budget per address and per credential, not one per port and protocol.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -8,7 +10,7 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 
 use crate::config::Config;
-use crate::devices::Live;
+use crate::devices::{Live, Logins};
 use crate::store::Store;
 
 #[derive(Clone, Debug)]
@@ -23,13 +25,23 @@ pub struct App {
     writeback_wake: Arc<HashMap<String, Arc<Notify>>>,
     /// The devices' open IMAP and SMTP connections: the cap, and their end on revocation.
     pub live: Arc<Live>,
+    /// The failed-login limiter and credential check of every listener (JMAP, IMAP, SMTP
+    /// submission): wrong credentials on one count on all.
+    pub logins: Arc<Logins>,
 }
 
 impl App {
     pub fn new(config: Arc<Config>, store: Store) -> App {
         let writeback_wake = config.mailboxes.iter().map(|m| (m.id.clone(), Arc::new(Notify::new()))).collect();
         let live = Live::new(store.clone(), config.phones.max_connections_per_device);
-        App { config, store, outbox_wake: Arc::new(Notify::new()), writeback_wake: Arc::new(writeback_wake), live }
+        App {
+            config,
+            store,
+            outbox_wake: Arc::new(Notify::new()),
+            writeback_wake: Arc::new(writeback_wake),
+            live,
+            logins: Arc::new(Logins::default()),
+        }
     }
 
     /// Tell `mailbox`'s IMAP task that write-back work is queued.

@@ -96,7 +96,8 @@ pub struct Presented<'a> {
     pub protocol: Protocol,
 }
 
-/// The failed-login limiter and the credential check, shared by a listener's connections.
+/// The failed-login limiter and the credential check. The daemon has one (`app.logins`),
+/// which every listener checks through, so wrong credentials count together on all ports.
 #[derive(Debug, Default)]
 pub struct Logins {
     limiter: AuthLimiter,

@@ -124,13 +124,13 @@ impl FromRequestParts<Server> for Authed {
             None => {
                 // Unreadable: counted against the address and what was presented, never verified.
                 let credential = Key::credential(&format!("header:{}", String::from_utf8_lossy(presented.as_bytes())));
-                return Err(match server.logins.wrong(ip, credential, Instant::now()) {
+                return Err(match server.app.logins.wrong(ip, credential, Instant::now()) {
                     Refused::TooMany { retry_after } => AuthRejection::TooManyFailures(retry_after),
                     _ => AuthRejection::Unauthorized,
                 });
             }
         };
-        let (app, logins) = (server.app.clone(), server.logins.clone());
+        let (app, logins) = (server.app.clone(), server.app.logins.clone());
         let checked = server
             .blocking(move || {
                 let presented = Presented { ip, user: user.as_deref(), token: &token, protocol: Protocol::Jmap };

@@ -1,8 +1,8 @@
 //! The state every HTTP handler shares, and the request-level error document.
 //!
-//! [`Server`] holds the app, the failed-login limiter (`crate::authlimit`), the per-device
-//! permits that enforce `maxConcurrentRequests` and `maxConcurrentUpload`, and the bound on
-//! parallel store work. [`problem`] is the RFC 7807 answer for a request refused as a whole
+//! [`Server`] holds the app (whose `logins` is the failed-login limiter every listener
+//! shares), the per-device permits that enforce `maxConcurrentRequests` and
+//! `maxConcurrentUpload`, and the bound on parallel store work. [`problem`] is the RFC 7807 answer for a request refused as a whole
 //! (a method's own error is never one). Transport only: request handling never sees this.
 
 use std::collections::HashMap;
@@ -21,7 +21,6 @@ use crate::app::App;
 #[derive(Clone)]
 pub struct Server {
     pub app: App,
-    pub logins: Arc<crate::devices::Logins>,
     /// Requests in flight per device (maxConcurrentRequests), uploads per device.
     requests: Arc<Mutex<HashMap<i64, Arc<Semaphore>>>>,
     uploads: Arc<Mutex<HashMap<i64, Arc<Semaphore>>>>,
@@ -40,7 +39,6 @@ impl Server {
     pub fn new(app: App, shutdown: CancellationToken) -> Server {
         Server {
             app,
-            logins: Arc::new(crate::devices::Logins::default()),
             requests: Default::default(),
             uploads: Default::default(),
             db: Arc::new(Semaphore::new(DB_PARALLEL)),

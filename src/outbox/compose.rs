@@ -28,6 +28,20 @@ pub fn normalize_crlf(raw: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Whether every line of `raw` already ends with CRLF (no bare CR or LF), so
+/// [`normalize_crlf`] would change nothing.
+pub fn is_crlf(raw: &[u8]) -> bool {
+    let mut i = 0;
+    while let Some(p) = memchr::memchr2(b'\r', b'\n', &raw[i..]) {
+        let at = i + p;
+        if raw[at] == b'\n' || raw.get(at + 1) != Some(&b'\n') {
+            return false;
+        }
+        i = at + 2;
+    }
+    true
+}
+
 /// Split a CRLF message into its header fields (each with its folded continuation lines and
 /// final CRLF) and the rest (the empty line and the body). None if there is no header section.
 pub fn split_headers(raw: &[u8]) -> Option<(Vec<Vec<u8>>, &[u8])> {
@@ -175,6 +189,8 @@ mod tests {
 
     #[test]
     fn split_keeps_folding_and_join_round_trips() {
+        assert!(is_crlf(b"a\r\nb\r\n") && is_crlf(b"") && !is_crlf(b"a\nb\r\n") && !is_crlf(b"a\r"));
+        assert!(!is_crlf(b"a\rb\r\n"));
         let raw = normalize_crlf(b"From: a@b.test\nSubject: one\n two\nBcc: x@y.test\n\nbody\n.\n");
         let (fields, rest) = split_headers(&raw).unwrap();
         assert_eq!(fields.len(), 3);

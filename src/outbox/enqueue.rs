@@ -1,13 +1,18 @@
 //! Putting a message into the queue, and what a person or a phone may do to it there.
 //!
-//! `enqueue` validates a message for its mailbox (a company From, real recipients; Bcc leaves
-//! the header; a missing Message-ID or Date is added) and commits it in one store transaction,
-//! then wakes the loop; it returns once the message is durable. `state`, `cancel` and
+//! `enqueue` validates a message for its mailbox (exactly one From field and at most one
+//! Sender field, each a company address of the mailbox; real recipients; Bcc leaves the
+//! header; a missing Message-ID or Date is added) and commits it in one store transaction,
+//! then wakes the loop; it returns once the message is durable. The fields are counted raw
+//! ([`senders`]): a parser keeps only the last of two From fields while DKIM signs the
+//! bottom one and mail clients show the top one, so two are never let through. Only the
+//! header section is parsed, however big the body. `state`, `cancel` and
 //! `retry_now` read and change a queued message for `postbote queue`, JMAP and the
 //! auto-responder. Nothing here sends.
 
 use super::compose;
 use crate::app::App;
+use crate::message::EmailAddress;
 use crate::store::outbox::{NewOutboxMessage, State};
 
 /// Who asked for a message to be sent.
@@ -63,44 +68,87 @@ pub enum EnqueueError {
     Store(#[from] crate::store::StoreError),
 }
 
+/// The one From address of a message and its Sender address if it has one, or why the
+/// message cannot be checked: the raw header must hold exactly one `From` field and at most
+/// one `Sender` field, each with exactly one address. Reads only the header section.
+pub fn senders(raw: &[u8]) -> Result<(EmailAddress, Option<EmailAddress>), String> {
+    let fields = crate::message::header_fields(raw);
+    let count = |name: &str| fields.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).count();
+    match count("From") {
+        0 => return Err("the message has no From field".into()),
+        1 => {}
+        n => return Err(format!("the message has {n} From fields; one is allowed")),
+    }
+    let n = count("Sender");
+    if n > 1 {
+        return Err(format!("the message has {n} Sender fields; at most one is allowed"));
+    }
+    let parsed = crate::message::parse(header_section(raw));
+    let from = match parsed.from.as_slice() {
+        [one] if !one.email.is_empty() => one.clone(),
+        [] | [_] => return Err("the message has no From address".into()),
+        _ => return Err("the message has more than one From address".into()),
+    };
+    let sender = match (n, parsed.sender.as_slice()) {
+        (0, _) => None,
+        (_, [one]) if !one.email.is_empty() => Some(one.clone()),
+        _ => return Err("the Sender field does not hold exactly one address".into()),
+    };
+    Ok((from, sender))
+}
+
+/// The header section with the blank line that ends it (the whole input when it has none).
+fn header_section(raw: &[u8]) -> &[u8] {
+    match crate::message::find_header_end(raw) {
+        0 => raw,
+        end => &raw[..end],
+    }
+}
+
 /// Queue a message durably and wake the sender. Returns once it is committed.
 pub fn enqueue(app: &App, msg: Outgoing) -> Result<Queued, EnqueueError> {
     let refuse = |s: String| Err(EnqueueError::Refused(s));
     let Some(mb) = app.config.mailbox(&msg.mailbox) else {
         return refuse(format!("no mailbox \"{}\" in the config", msg.mailbox));
     };
-    let raw = compose::normalize_crlf(&msg.raw);
+    // A phone's message is CRLF already (the submission server writes it so): no copy then.
+    let raw = if compose::is_crlf(&msg.raw) { msg.raw } else { compose::normalize_crlf(&msg.raw) };
     let Some((mut fields, rest)) = compose::split_headers(&raw) else {
         return refuse(format!("mailbox \"{}\": the message has no header section", mb.id));
     };
-    let rest = rest.to_vec();
-    let parsed = crate::message::parse(&raw);
-    let from = match parsed.from.as_slice() {
-        [one] => one.clone(),
-        [] => return refuse(format!("mailbox \"{}\": the message has no From address", mb.id)),
-        _ => return refuse(format!("mailbox \"{}\": the message has more than one From address", mb.id)),
+    let (from, sender) = match senders(&raw) {
+        Ok(s) => s,
+        Err(why) => return refuse(format!("mailbox \"{}\": {why}", mb.id)),
     };
-    let from_addr = from.email.to_lowercase();
-    let from_addr = if mb.addresses.contains(&from_addr) {
-        from_addr
-    } else if from_addr == mb.hosted_address {
-        // The hosted address must never show: the recipient sees the company address.
-        let company = mb.primary_address().to_string();
-        let header = format!("From: {}\r\n", compose::mailbox_header(from.name.as_deref(), &company));
-        for f in fields.iter_mut() {
-            if compose::is_field(f, "From") {
-                *f = header.clone().into_bytes();
+    // The header section alone: the body is never parsed or copied here but once, at `join`.
+    let parsed = crate::message::parse(header_section(&raw));
+    let mut from_addr = String::new();
+    for (name, addr) in std::iter::once(("From", &from)).chain(sender.as_ref().map(|s| ("Sender", s))) {
+        let lower = addr.email.to_lowercase();
+        let company = if mb.addresses.contains(&lower) {
+            lower
+        } else if lower == mb.hosted_address {
+            // The hosted address must never show: the recipient sees the company address.
+            let company = mb.primary_address().to_string();
+            let header = format!("{name}: {}\r\n", compose::mailbox_header(addr.name.as_deref(), &company));
+            for f in fields.iter_mut() {
+                if compose::is_field(f, name) {
+                    *f = header.clone().into_bytes();
+                }
             }
+            company
+        } else {
+            return refuse(format!(
+                "mailbox \"{}\": {name} {} is not one of its company addresses ({})",
+                mb.id,
+                addr.email,
+                mb.addresses.join(", ")
+            ));
+        };
+        if name == "From" {
+            from_addr = company;
         }
-        company
-    } else {
-        return refuse(format!(
-            "mailbox \"{}\": From {} is not one of its company addresses ({})",
-            mb.id,
-            from.email,
-            mb.addresses.join(", ")
-        ));
-    };
+    }
 
     let mut recipients: Vec<String> = Vec::new();
     let given: Vec<String> = match &msg.recipients {
@@ -137,7 +185,7 @@ pub fn enqueue(app: &App, msg: Outgoing) -> Result<Queued, EnqueueError> {
     if !fields.iter().any(|f| compose::is_field(f, "Date")) {
         fields.push(format!("Date: {}\r\n", compose::date_header(app.config.agent.time_zone)).into_bytes());
     }
-    let raw = compose::join(&fields, &rest);
+    let raw = compose::join(&fields, rest);
     let id = app.store.outbox().insert(&NewOutboxMessage {
         account: mb.id.clone(),
         origin: msg.origin.as_str(),
@@ -170,4 +218,56 @@ pub fn retry_now(app: &App, id: i64, who: &str) -> Result<bool, crate::store::St
         app.outbox_wake.notify_one();
     }
     Ok(r.is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queue(app: &App, header: &str) -> Result<Queued, EnqueueError> {
+        let raw = format!("{header}To: kunde@example.test\r\nSubject: x\r\n\r\nhallo\r\n").into_bytes();
+        enqueue(
+            app,
+            Outgoing { mailbox: "becker".into(), raw, recipients: None, origin: Origin::Phone, discard_after: None },
+        )
+    }
+
+    fn refused(r: Result<Queued, EnqueueError>) -> String {
+        match r {
+            Err(EnqueueError::Refused(why)) => why,
+            other => panic!("not refused: {other:?}"),
+        }
+    }
+
+    /// Regression: mail-parser keeps the last of two From fields, so a message whose bottom
+    /// From was the company address and whose top one (the one clients show) was anyone's
+    /// passed the sender rule.
+    #[test]
+    fn exactly_one_from_and_at_most_one_sender_each_a_company_address() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = crate::app::for_test(dir.path(), true);
+        let why = refused(queue(&app, "From: chef@example.test\r\nFrom: becker@bau-firma.test\r\n"));
+        assert_eq!(why, "mailbox \"becker\": the message has 2 From fields; one is allowed");
+        let why = refused(queue(&app, "from: becker@bau-firma.test\r\nFROM : chef@example.test\r\n"));
+        assert!(why.contains("2 From fields"), "{why}");
+        let why = refused(queue(
+            &app,
+            "From: becker@bau-firma.test\r\nSender: becker@bau-firma.test\r\nSender: chef@example.test\r\n",
+        ));
+        assert!(why.contains("2 Sender fields"), "{why}");
+        let why = refused(queue(&app, "From: becker@bau-firma.test\r\nSender: chef@example.test\r\n"));
+        assert!(why.contains("Sender chef@example.test is not one of its company addresses"), "{why}");
+        let why = refused(queue(&app, "From: becker@bau-firma.test\r\nSender: info@bau-firma.test\r\n"));
+        assert!(why.contains("Sender info@bau-firma.test"), "another mailbox's address: {why}");
+        let why = refused(queue(&app, "Subject: none\r\n"));
+        assert!(why.contains("no From field"), "{why}");
+
+        // One From and one Sender of the mailbox are fine; a hosted Sender is rewritten.
+        let q = queue(&app, "From: Becker <becker@bau-firma.test>\r\nSender: B@H.test\r\n").unwrap();
+        let m = app.store.outbox().next("becker", i64::MAX).unwrap().unwrap();
+        assert_eq!(m.id, q.id);
+        let raw = String::from_utf8_lossy(&m.raw).to_string();
+        assert!(raw.contains("Sender: becker@bau-firma.test\r\n") && !raw.contains("B@H.test"), "{raw}");
+        assert!(queue(&app, "From: becker@bau-firma.test\r\n").is_ok());
+    }
 }

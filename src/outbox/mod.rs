@@ -29,7 +29,7 @@ pub mod waiting;
 pub mod waiting_notice;
 
 pub use crate::store::outbox::State;
-pub use enqueue::{EnqueueError, Origin, Outgoing, Queued, cancel, enqueue, retry_now, state};
+pub use enqueue::{EnqueueError, Origin, Outgoing, Queued, cancel, enqueue, retry_now, senders, state};
 pub use gate::{
     session_heartbeat, session_heartbeat_via, session_login, session_login_via, session_logout, session_logout_via,
     sessions, this_process,

@@ -2,11 +2,16 @@
 //! address belongs to (and the words when it belongs to none), whether AUTH may happen
 //! before TLS, how an AUTH PLAIN or LOGIN answer decodes, and the `Received:` trace header.
 //!
-//! The sender rule: `MAIL FROM` and the message's `From:` must each be an address of a
-//! mailbox the device may use (`devices::login::mailboxes`: its own, then its grants), any
-//! of the addresses the config gives that mailbox (`all_addresses`), in any case. The message
-//! is queued for the mailbox its `From:` belongs to. Nothing here ever sees the token after
-//! decoding hands it back; nothing here logs.
+//! The sender rule: `MAIL FROM`, the message's one `From:` and its `Sender:` (if any) must
+//! each be an address of a mailbox the device may use (`devices::login::mailboxes`: its own,
+//! then its grants), any of the addresses the config gives that mailbox (`all_addresses`), in
+//! any case. The header must hold exactly one `From` field and at most one `Sender` field,
+//! counted raw (`outbox::senders`, the rule `enqueue` applies to every path again). The
+//! message is queued for the mailbox its `From:` belongs to. Nothing here ever sees the token
+//! after decoding hands it back; nothing here logs.
+//!
+//! The `Received:` line goes to every recipient: it names the device by id and name and never
+//! carries the phone's address or its EHLO text (often its address on the local network).
 
 use std::net::IpAddr;
 
@@ -36,14 +41,11 @@ pub fn sender_mailbox(config: &Config, granted: &[Granted], addr: &str) -> Resul
     Err(format!("{shown} is not an address of this device's mailboxes; send as {}", allowed.join(" or ")))
 }
 
-/// The one `From:` address of a message, or why it cannot be checked.
-pub fn header_from(raw: &[u8]) -> Result<String, &'static str> {
-    let parsed = crate::message::parse(raw);
-    match parsed.from.as_slice() {
-        [one] if !one.email.is_empty() => Ok(one.email.clone()),
-        [] | [_] => Err("the message has no From: address"),
-        _ => Err("the message has more than one From: address"),
-    }
+/// The one `From:` address of a message and its `Sender:` address if it has one, or why it
+/// cannot be checked (see `outbox::senders`: fields are counted raw, only the header is read).
+pub fn header_senders(raw: &[u8]) -> Result<(String, Option<String>), String> {
+    let (from, sender) = crate::outbox::senders(raw)?;
+    Ok((from.email, sender.map(|s| s.email)))
 }
 
 /// AUTH is allowed before TLS only on a connection to a loopback address of ours: the token
@@ -52,16 +54,22 @@ pub fn plain_auth_allowed(local: IpAddr, tls: bool) -> bool {
     tls || local.is_loopback() || local.to_canonical().is_loopback()
 }
 
-/// A presented credential: user name (may be empty) and token.
+/// A presented credential: user name (may be empty), token, and the identity the client
+/// asks to act as (AUTH PLAIN's authzid, when not empty).
 #[derive(PartialEq, Eq)]
 pub struct Credential {
     pub user: String,
     pub token: String,
+    pub authz: Option<String>,
 }
 
 impl std::fmt::Debug for Credential {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credential").field("user", &self.user).field("token", &"[redacted]").finish()
+        f.debug_struct("Credential")
+            .field("user", &self.user)
+            .field("token", &"[redacted]")
+            .field("authz", &self.authz)
+            .finish()
     }
 }
 
@@ -74,20 +82,29 @@ pub fn b64(answer: &str) -> Option<Vec<u8>> {
     B64.decode(a).ok()
 }
 
-/// AUTH PLAIN (RFC 4616): `authzid NUL authcid NUL passwd`. An authzid other than the
-/// authcid is refused (a device acts only as itself).
+/// AUTH PLAIN (RFC 4616): `authzid NUL authcid NUL passwd`. A device acts only as itself:
+/// the session lets a non-empty authzid in only when it names the device's own mailbox
+/// ([`authz_allowed`]), as the user name must.
 pub fn plain(answer: &str) -> Option<Credential> {
     let bytes = b64(answer)?;
     let text = String::from_utf8(bytes).ok()?;
     let mut parts = text.split('\0');
     let (authz, user, token) = (parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some() || (!authz.is_empty() && authz != user) {
+    if parts.next().is_some() {
         return None;
     }
-    Some(Credential { user: user.to_string(), token: token.to_string() })
+    let authz = Some(authz.to_string()).filter(|a| !a.is_empty());
+    Some(Credential { user: user.to_string(), token: token.to_string(), authz })
 }
 
-/// One AUTH LOGIN answer (a user name or a token), decoded.
+/// Whether an AUTH PLAIN authzid lets the logged-in device act as itself: it names the
+/// device's own mailbox (its id or an address, in any case; `devices::login::names_mailbox`).
+pub fn authz_allowed(config: &Config, own_mailbox: &str, authz: Option<&str>) -> bool {
+    authz.is_none_or(|a| crate::devices::login::names_mailbox(config, own_mailbox, a))
+}
+
+/// One AUTH LOGIN answer (a user name or a token), decoded; None when it is not base64 of
+/// UTF-8 text.
 pub fn login_answer(answer: &str) -> Option<String> {
     String::from_utf8(b64(answer)?).ok()
 }
@@ -103,11 +120,10 @@ fn header_safe(s: &str) -> String {
         .to_string()
 }
 
-/// What the `Received:` header says about one submission.
+/// What the `Received:` header says about one submission. Neither the phone's address nor
+/// its EHLO name is here: the line goes to every recipient.
 #[derive(Debug)]
 pub struct Trace<'a> {
-    pub helo: &'a str,
-    pub peer: IpAddr,
     pub host: &'a str,
     pub device_id: i64,
     pub device_name: &'a str,
@@ -116,19 +132,18 @@ pub struct Trace<'a> {
     pub date: &'a str,
 }
 
-/// The `Received:` trace header (RFC 5321 §4.4) naming postbote and the device (never its
-/// token), with CRLF.
+/// The `Received:` trace header (RFC 5321 §4.4) naming postbote and the device by id and
+/// name (never its token or address), with CRLF. A name that is not ASCII is one or more
+/// RFC 2047 encoded words in the comment (§5(2) allows them there, not in a quoted string).
 pub fn received(t: &Trace<'_>) -> String {
     let with = if t.tls { "ESMTPSA" } else { "ESMTPA" };
-    let helo = header_safe(t.helo);
-    let helo = if helo.is_empty() { "unknown".to_string() } else { helo };
+    let name = header_safe(t.device_name).replace('"', "'");
+    let name = if name.is_ascii() { format!("\"{name}\"") } else { crate::outbox::compose::encode_word(&name) };
     format!(
-        "Received: from {helo} ([{}])\r\n\tby {} (postbote) with {with}\r\n\t(device {} \"{}\"); {}\r\n",
-        t.peer,
+        "Received: from device-{id}\r\n\tby {} (postbote) with {with}\r\n\t(device {id} {name}); {}\r\n",
         header_safe(t.host),
-        t.device_id,
-        header_safe(t.device_name).replace('"', "'"),
-        t.date
+        t.date,
+        id = t.device_id,
     )
 }
 
@@ -156,10 +171,30 @@ mod tests {
     }
 
     #[test]
-    fn header_from_takes_exactly_one_address() {
-        assert_eq!(header_from(b"From: B <b@x.test>\r\n\r\nhi\r\n").unwrap(), "b@x.test");
-        assert!(header_from(b"Subject: x\r\n\r\nhi\r\n").is_err());
-        assert!(header_from(b"From: a@x.test, b@x.test\r\n\r\nhi\r\n").is_err());
+    fn header_senders_takes_exactly_one_from_field_and_at_most_one_sender() {
+        assert_eq!(header_senders(b"From: B <b@x.test>\r\n\r\nhi\r\n").unwrap(), ("b@x.test".into(), None));
+        assert_eq!(
+            header_senders(b"From: b@x.test\r\nSender: S <s@x.test>\r\n\r\nhi\r\n").unwrap(),
+            ("b@x.test".into(), Some("s@x.test".into()))
+        );
+        assert!(header_senders(b"Subject: x\r\n\r\nhi\r\n").is_err());
+        assert!(header_senders(b"From: a@x.test, b@x.test\r\n\r\nhi\r\n").is_err());
+        // Regression: the parser kept the last of two From fields, which then passed.
+        assert!(header_senders(b"From: evil@y.test\r\nFrom: b@x.test\r\n\r\nhi\r\n").is_err());
+        assert!(header_senders(b"From: b@x.test\r\nSender: b@x.test\r\nsender: e@y.test\r\n\r\nhi\r\n").is_err());
+        // A From line in the body is content.
+        assert!(header_senders(b"From: b@x.test\r\n\r\nFrom: e@y.test\r\n").is_ok());
+    }
+
+    #[test]
+    fn an_authzid_must_name_the_devices_own_mailbox() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = crate::app::for_test(dir.path(), true);
+        for ok in [None, Some("becker"), Some("Becker"), Some("BECKER@bau-firma.test"), Some("b@h.test")] {
+            assert!(authz_allowed(&app.config, "becker", ok), "{ok:?}");
+        }
+        assert!(!authz_allowed(&app.config, "becker", Some("info")));
+        assert!(!authz_allowed(&app.config, "becker", Some("info@bau-firma.test")));
     }
 
     #[test]
@@ -176,8 +211,9 @@ mod tests {
     fn sasl_answers_decode() {
         let c = plain(&B64.encode("\0becker\0tok")).unwrap();
         assert_eq!((c.user.as_str(), c.token.as_str()), ("becker", "tok"));
-        assert!(plain(&B64.encode("becker\0becker\0tok")).is_some());
-        assert!(plain(&B64.encode("info\0becker\0tok")).is_none(), "acting as another is refused");
+        assert_eq!(plain(&B64.encode("Becker\0becker\0tok")).unwrap().authz.as_deref(), Some("Becker"));
+        assert_eq!(c.authz, None);
+        assert!(plain(&B64.encode("a\0b\0c\0d")).is_none());
         assert!(plain(&B64.encode("becker tok")).is_none());
         assert!(plain("not base64!").is_none());
         assert_eq!(login_answer(&B64.encode("becker")).unwrap(), "becker");
@@ -188,18 +224,27 @@ mod tests {
     #[test]
     fn the_trace_header_names_the_device_and_cannot_be_broken_by_client_text() {
         let h = received(&Trace {
-            helo: "[192.168.1.5]\r\nBcc: x@y",
-            peer: "192.0.2.7".parse().unwrap(),
             host: "mail.bau-firma.de",
             device_id: 3,
-            device_name: "iPhone \"Becker\" (neu)",
+            device_name: "iPhone \"Becker\" (neu)\r\nBcc: x@y",
             tls: true,
             date: "Fri, 4 Dec 2026 19:00:00 +0100",
         });
         assert_eq!(
             h,
-            "Received: from [192.168.1.5]Bcc: x@y ([192.0.2.7])\r\n\tby mail.bau-firma.de (postbote) with ESMTPSA\r\n\
-             \t(device 3 \"iPhone 'Becker' neu\"); Fri, 4 Dec 2026 19:00:00 +0100\r\n"
+            "Received: from device-3\r\n\tby mail.bau-firma.de (postbote) with ESMTPSA\r\n\
+             \t(device 3 \"iPhone 'Becker' neuBcc: x@y\"); Fri, 4 Dec 2026 19:00:00 +0100\r\n"
         );
+        // A name that is not ASCII is encoded, and the header stays ASCII.
+        let h = received(&Trace {
+            host: "mail.bau-firma.de",
+            device_id: 4,
+            device_name: "Jürgens Handy",
+            tls: false,
+            date: "Fri, 4 Dec 2026 19:00:00 +0100",
+        });
+        assert!(h.is_ascii(), "{h}");
+        assert!(h.contains("(device 4 =?UTF-8?B?"), "{h}");
+        assert!(!h.contains('"'), "no encoded word inside a quoted string: {h}");
     }
 }

@@ -5,9 +5,15 @@
 //! ends) and the EHLO answer is written by it. Replies are gathered and written when the
 //! client has nothing more in flight, so a pipelining client gets them in one write. Every
 //! wait for the client is a `select!` over its bytes, the idle timeout, the daemon's shutdown
-//! and (once logged in) the device's revocation; the three last answer 421 and close. The
-//! one step that is never cut short is the commit of a message: `250` is written only after
+//! and (once logged in) the device's revocation; the three last answer 421 and close. Every
+//! write is the same `select!` (a client that never reads must not hold the connection, or
+//! the daemon's shutdown, forever); a write that does not finish drops the connection without
+//! another word, and the last 421 itself gets only [`LAST_WRITE_TIMEOUT`]. The one step that
+//! is never cut short is the commit of a message: `250` is written only after
 //! `outbox::enqueue` returned, and a shutdown that arrives meanwhile waits for it.
+//!
+//! The message is read once into one buffer, its header alone is checked, and that buffer
+//! (with the `Received:` line put in front of it) is what the outbox gets.
 //!
 //! What is never written anywhere: the AUTH line, the SASL answers, the token, the message
 //! body. The log has the device id, the mailbox and the outbox id.
@@ -36,6 +42,9 @@ const MAX_ERRORS: u32 = 10;
 const MAX_RECIPIENTS: usize = 1000;
 /// The TLS handshake must be done by then.
 pub(super) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+/// The closing 421 (shutdown, idle, revoked) is given this long to be written, then the
+/// connection is dropped.
+const LAST_WRITE_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub(super) trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
@@ -84,6 +93,8 @@ pub(super) struct Session {
     rcpts: Vec<String>,
     errors: u32,
     shutdown: CancellationToken,
+    /// A place among the client address's connections without a login; given up at login.
+    unauthed: Option<super::UnauthedPlace>,
 }
 
 impl Session {
@@ -94,6 +105,7 @@ impl Session {
         local: IpAddr,
         tls: bool,
         shutdown: CancellationToken,
+        unauthed: super::UnauthedPlace,
     ) -> Self {
         Session {
             l,
@@ -111,6 +123,7 @@ impl Session {
             rcpts: Vec::new(),
             errors: 0,
             shutdown,
+            unauthed: Some(unauthed),
         }
     }
 
@@ -174,7 +187,15 @@ impl Session {
         };
         tracing::debug!(peer = %self.peer, ?why, "submission: closing the connection");
         self.reply(code, esc, text);
-        let _ = self.flush().await;
+        // Shutdown or revocation already happened, so this write cannot wait for them: it
+        // gets a short time of its own.
+        let out = std::mem::take(&mut self.out);
+        let io = &mut self.io;
+        let _ = tokio::time::timeout(LAST_WRITE_TIMEOUT, async move {
+            io.write_all(&out).await?;
+            io.flush().await
+        })
+        .await;
     }
 
     // ------------------------------------------------------------------ replies
@@ -214,13 +235,43 @@ impl Session {
         }
     }
 
-    async fn flush(&mut self) -> std::io::Result<()> {
-        if !self.out.is_empty() {
-            let out = std::mem::take(&mut self.out);
-            self.io.write_all(&out).await?;
-            self.io.flush().await?;
+    /// Write the gathered replies. Bounded like a read: the idle timeout, the daemon's
+    /// shutdown and the device's revocation cut it short, and then the connection is to be
+    /// dropped without another reply (`End::Gone`): the stream may hold half a reply.
+    async fn flush(&mut self) -> Result<(), End> {
+        if self.out.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        let out = std::mem::take(&mut self.out);
+        let revoked = self.revoked();
+        let idle = self.l.app.config.submission.idle_timeout;
+        let io = &mut self.io;
+        let write = async move {
+            io.write_all(&out).await?;
+            io.flush().await
+        };
+        let why = tokio::select! {
+            r = tokio::time::timeout(idle, write) => match r {
+                Ok(Ok(())) => return Ok(()),
+                Ok(Err(_)) => "the write failed",
+                Err(_) => "the client reads nothing (idle timeout)",
+            },
+            _ = self.shutdown.cancelled() => "shutdown",
+            _ = revoked => "the device was revoked",
+        };
+        tracing::debug!(peer = %self.peer, why, "submission: a reply could not be written; dropping the connection");
+        Err(End::Gone)
+    }
+
+    /// Resolves when the logged-in device is revoked; never before a login.
+    fn revoked(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let ended = self.live.as_ref().map(|c| c.ended());
+        async move {
+            match ended {
+                Some(f) => f.await,
+                None => std::future::pending().await,
+            }
+        }
     }
 
     // ------------------------------------------------------------------ reading
@@ -230,14 +281,8 @@ impl Session {
         if self.shutdown.is_cancelled() {
             return Err(End::Shutdown);
         }
-        self.flush().await.map_err(|_| End::Gone)?;
-        let revoked = self.live.as_ref().map(|c| c.ended());
-        let revoked = async move {
-            match revoked {
-                Some(f) => f.await,
-                None => std::future::pending().await,
-            }
-        };
+        self.flush().await?;
+        let revoked = self.revoked();
         let mut buf = [0u8; 16 * 1024];
         tokio::select! {
             r = self.io.read(&mut buf) => match r {
@@ -264,7 +309,8 @@ impl Session {
             }
             if let Some(i) = self.inbuf.iter().position(|&c| c == b'\n') {
                 let line: Vec<u8> = self.inbuf.drain(..=i).collect();
-                if std::mem::take(&mut self.skipping) {
+                // Too long whether it came in many reads (skipped) or in one.
+                if std::mem::take(&mut self.skipping) || line.len() > MAX_LINE {
                     return Ok(Line::TooLong);
                 }
                 return Ok(Line::Text(line));
@@ -277,7 +323,8 @@ impl Session {
         }
     }
 
-    /// One SASL answer line, without its line end ("*" cancels).
+    /// One SASL answer line, without its line end ("*" cancels); None when it was too long
+    /// or not UTF-8.
     async fn read_answer(&mut self) -> Result<Option<String>, End> {
         match self.read_line().await? {
             Line::TooLong => Ok(None),
@@ -364,7 +411,7 @@ impl Session {
     }
 
     async fn start_tls(&mut self) -> std::io::Result<()> {
-        self.flush().await?;
+        self.flush().await.map_err(|_| std::io::Error::other("the 220 could not be written"))?;
         // Anything the client sent behind STARTTLS came in clear text: never act on it.
         self.inbuf.clear();
         let acceptor = self.l.tls.as_ref().expect("checked by starttls").acceptor();
@@ -423,30 +470,49 @@ impl Session {
         } else {
             Some(initial)
         };
-        let Some(user) = user.filter(|u| u != "*") else { return Ok(Err(CANCELLED)) };
+        // A user line that is too long or not base64 of text cannot be decoded: said so at
+        // once, before the token is asked for.
+        let user = match user {
+            None => return Ok(Err(UNDECODABLE)),
+            Some(u) if u == "*" => return Ok(Err(CANCELLED)),
+            Some(u) => match rules::login_answer(&u) {
+                Some(u) => u,
+                None => return Ok(Err(UNDECODABLE)),
+            },
+        };
         self.reply(334, [0, 0, 0], "UGFzc3dvcmQ6");
-        let Some(token) = self.read_answer().await?.filter(|t| t != "*") else { return Ok(Err(CANCELLED)) };
-        Ok(match (rules::login_answer(&user), rules::login_answer(&token)) {
-            (Some(user), Some(token)) => Ok(Credential { user, token }),
-            _ => Err(UNDECODABLE),
+        Ok(match self.read_answer().await? {
+            None => Err(UNDECODABLE),
+            Some(t) if t == "*" => Err(CANCELLED),
+            Some(t) => match rules::login_answer(&t) {
+                Some(token) => Ok(Credential { user, token, authz: None }),
+                None => Err(UNDECODABLE),
+            },
         })
     }
 
     async fn check(&mut self, c: Credential) {
-        let (app, logins, ip) = (self.l.app.clone(), self.l.logins.clone(), self.peer);
+        let (app, ip) = (self.l.app.clone(), self.peer);
+        let authz = c.authz.clone();
         let checked = tokio::task::spawn_blocking(move || {
             let user = Some(c.user.as_str()).filter(|u| !u.is_empty());
             let p = Presented { ip, user, token: &c.token, protocol: Protocol::Smtp };
-            logins.check(&app.store, &app.config, p, Instant::now())
+            app.logins.check(&app.store, &app.config, p, Instant::now())
         })
         .await
         .unwrap_or_else(|e| Err(Refused::Store(e.to_string())));
         match checked {
+            Ok(login) if !rules::authz_allowed(&self.l.app.config, &login.mailbox, authz.as_deref()) => {
+                // A valid token asking to act as someone else: refused like a wrong
+                // credential, but not counted (the token was right).
+                self.fail(535, [5, 7, 8], "Authentication credentials invalid (a device acts only as itself)")
+            }
             Ok(login) => match self.l.app.live.open(login.device, Protocol::Smtp).await {
                 Ok(conn) => {
                     tracing::info!(device = login.device, mailbox = %login.mailbox, peer = %self.peer, "submission: a device logged in");
                     self.live = Some(conn);
                     self.login = Some(login);
+                    self.unauthed = None;
                     self.ok(235, [2, 7, 0], "Authentication successful");
                 }
                 Err(e) => self.fail(454, [4, 7, 0], format!("{e}; try again later")),
@@ -536,11 +602,12 @@ impl Session {
         self.commit(message).await
     }
 
-    /// The From rule, then the commit: `250` only once the message is in the outbox.
-    async fn commit(&mut self, message: Vec<u8>) -> Result<(), End> {
+    /// The From and Sender rule, then the commit: `250` only once the message is in the
+    /// outbox. `message` is the one copy of the message; it moves on into the outbox.
+    async fn commit(&mut self, mut message: Vec<u8>) -> Result<(), End> {
         let login = self.login.clone().expect("MAIL needs a login");
         let cfg = self.l.app.config.clone();
-        let from = match rules::header_from(&message) {
+        let (from, sender) = match rules::header_senders(&message) {
             Ok(f) => f,
             Err(why) => {
                 self.reset();
@@ -556,22 +623,27 @@ impl Session {
                 return Ok(());
             }
         };
+        if let Some(sender) = sender
+            && let Err(why) = rules::sender_mailbox(&cfg, &login.mailboxes, &sender)
+        {
+            self.reset();
+            self.fail(553, [5, 7, 1], format!("Sender: {why}"));
+            return Ok(());
+        }
         if self.live.as_ref().is_some_and(|c| c.is_ended()) {
             return Err(End::Revoked);
         }
         let date = chrono::Utc::now().with_timezone(&cfg.agent.time_zone).to_rfc2822();
         let trace = rules::received(&rules::Trace {
-            helo: self.helo.as_deref().unwrap_or(""),
-            peer: self.peer,
             host: &cfg.phones.host,
             device_id: login.device,
             device_name: &login.name,
             tls: self.tls,
             date: &date,
         });
-        let mut raw = trace.into_bytes();
-        raw.extend_from_slice(&message);
-        drop(message);
+        // In front of the message in its own buffer (moved along, not copied to a new one).
+        message.splice(0..0, trace.into_bytes());
+        let raw = message;
         let (device, recipients) = (login.device, std::mem::take(&mut self.rcpts));
         self.reset();
         let app = self.l.app.clone();
@@ -588,7 +660,7 @@ impl Session {
                 tracing::info!(mailbox, device, outbox_id = q.id, "submission: a phone queued a message");
                 self.ok(250, [2, 0, 0], format!("Queued as {} <{}>", q.id, q.message_id));
             }
-            Ok(Err(EnqueueError::Refused(why))) => self.fail(554, [5, 6, 0], why),
+            Ok(Err(EnqueueError::Refused(why))) => self.fail(550, [5, 6, 0], why),
             Ok(Err(EnqueueError::Store(e))) => {
                 tracing::warn!(mailbox, device, error = %e, "submission: cannot queue a message");
                 self.reply(451, [4, 3, 0], "Cannot queue the message now; try again later");

@@ -273,6 +273,11 @@ async fn starttls_plain_auth_queues_before_250_and_sends_after_office_login() {
     }
     let raw = String::from_utf8_lossy(&all.0[0].raw);
     assert!(raw.contains("(postbote) with ESMTPSA") && raw.contains("\"iPhone Becker\""), "{raw}");
+    // Ours (Postfix adds its own, about the outbox's connection, above it).
+    let ours = raw.split("Received: ").find(|f| f.contains("(postbote)")).unwrap();
+    let ours = ours.split("\r\n").take(3).collect::<Vec<_>>().join("\r\n");
+    assert!(ours.starts_with("from device-"), "{ours}");
+    assert!(!ours.contains("127.0.0.1") && !ours.contains("phone.test"), "no address or EHLO of the phone: {ours}");
     assert!(raw.contains("\n.eine Zeile mit Punkt") && !raw.contains("..eine"), "dot-unstuffed once: {raw}");
     assert!(!raw.contains(&s.token), "the token never leaves");
     assert!(!raw.to_lowercase().contains("bcc"), "{raw}");
@@ -285,7 +290,8 @@ fn swaks(port: u16, token: &str, from: &str, to: &str) -> String {
     let mut child = Command::new("swaks")
         .args(["--server", "localhost", "--port", &port.to_string(), "--tls", "--tls-verify", "--tls-ca-path"])
         .arg(ca_file())
-        .args(["--auth", "LOGIN", "--auth-user", "becker", "--auth-password", token, "--auth-hide-password"])
+        // `=`: a token may start with "-", which swaks would take for an option.
+        .args(["--auth", "LOGIN", "--auth-user", "becker", &format!("--auth-password={token}"), "--auth-hide-password"])
         .args(["--from", from, "--to", to, "--data", "-"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -319,6 +325,22 @@ async fn wrong_from_553_too_big_552_and_the_connection_survives() {
     assert_eq!(r["code"], 553, "{r}");
     assert!(r["text"].as_str().unwrap().contains("From: <chef@example.test>"), "{r}");
 
+    // Regression: two From fields, the bottom one the company's (what a parser kept and DKIM
+    // signs), the top one another's (what a mail client shows).
+    let two = format!("From: <chef@example.test>\r\n{}", message(&s.address, &to, "zwei Absender", "x"));
+    let (py, r) = ask(py, json!({"op": "raw", "from": s.address, "to": [to], "msg": two})).await;
+    assert_eq!(r["code"], 550, "{r}");
+    assert!(r["text"].as_str().unwrap().starts_with("5.6.0 the message has 2 From fields"), "{r}");
+    // A Sender is checked like From; two of them are refused.
+    let foreign = format!("Sender: <chef@example.test>\r\n{}", message(&s.address, &to, "fremder Sender", "x"));
+    let (py, r) = ask(py, json!({"op": "raw", "from": s.address, "to": [to], "msg": foreign})).await;
+    assert_eq!(r["code"], 553, "{r}");
+    assert!(r["text"].as_str().unwrap().contains("Sender: <chef@example.test> is not an address"), "{r}");
+    let senders = format!("Sender: {0}\r\nSender: {0}\r\n{1}", s.address, message(&s.address, &to, "zwei", "x"));
+    let (py, r) = ask(py, json!({"op": "raw", "from": s.address, "to": [to], "msg": senders})).await;
+    assert_eq!(r["code"], 550, "{r}");
+    assert!(r["text"].as_str().unwrap().contains("2 Sender fields"), "{r}");
+
     let big = message(&s.address, &to, "zu gross", &"0123456789abcdef\r\n".repeat(400));
     let (py, r) = ask(py, json!({"op": "sendmail", "from": s.address, "to": [to], "msg": big})).await;
     assert_eq!(r["code"], 552, "SIZE= at MAIL: {r}");
@@ -346,7 +368,9 @@ async fn wrong_from_553_too_big_552_and_the_connection_survives() {
     s.d.stop().await;
 }
 
-/// A wrong token is refused and counted; AUTH before TLS works on loopback; a device has at
+/// A wrong token is refused (that it is counted, on the budget JMAP shares, is
+/// `unauthenticated_connections_are_capped_and_logins_share_one_limiter`: here the revoked
+/// token's refusal below must stay 535, not "too many"); AUTH before TLS works on loopback; a device has at
 /// most its cap of connections; a revoked device's open connection is closed with 421 and its token no longer logs in; MAIL before
 /// AUTH is 530.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -445,5 +469,148 @@ async fn an_idle_connection_is_closed_with_421() {
     assert!(started.elapsed() >= Duration::from_secs(9), "closed after {:?}", started.elapsed());
     line.clear();
     assert_eq!(c.read_line(&mut line).await.unwrap(), 0, "closed after the 421");
+    s.d.stop().await;
+}
+
+/// The last line of one reply (a line whose fourth byte is a space), all its lines.
+async fn read_reply(c: &mut tokio::io::BufReader<tokio::net::TcpStream>) -> String {
+    use tokio::io::AsyncBufReadExt;
+    let mut all = String::new();
+    loop {
+        let mut line = String::new();
+        let n = tokio::time::timeout(Duration::from_secs(10), c.read_line(&mut line)).await.unwrap().unwrap();
+        all.push_str(&line);
+        if n == 0 || line.as_bytes().get(3) == Some(&b' ') {
+            return all;
+        }
+    }
+}
+
+/// Regression: a reply was written with a bare `write_all`, so a client that pipelines
+/// commands and never reads the replies held its connection, and the daemon's shutdown,
+/// forever. Every write is now bounded by the shutdown (and the idle timeout, revocation).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_client_that_never_reads_does_not_hold_up_shutdown() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = Setup::start("subnoread", 64 * 1024).await;
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    // A small receive window, so the server's replies pile up soon.
+    sock.set_recv_buffer_size(4096).unwrap();
+    let mut tcp = sock.connect(([127, 0, 0, 1], s.port).into()).await.unwrap();
+    let noops = "NOOP\r\n".repeat(10_000);
+    // Write until the server stops reading (its replies are stuck), at most 2000 rounds.
+    let mut stuck = false;
+    for _ in 0..2000 {
+        match tokio::time::timeout(Duration::from_secs(2), tcp.write_all(noops.as_bytes())).await {
+            Ok(r) => r.unwrap(),
+            Err(_) => {
+                stuck = true;
+                break;
+            }
+        }
+    }
+    assert!(stuck, "the server never stopped reading");
+    let started = std::time::Instant::now();
+    tokio::time::timeout(Duration::from_secs(30), s.d.stop()).await.expect("the daemon's shutdown finishes");
+    assert!(started.elapsed() < Duration::from_secs(10), "shutdown took {:?}", started.elapsed());
+    // The connection is closed: what was written before can be read, then the end (or a reset).
+    let mut buf = vec![0u8; 1 << 16];
+    let closed = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match tcp.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the connection is still open");
+}
+
+/// Connections without a login are capped per client address over both ports: the next is
+/// answered 421 4.7.0 and closed, and a login gives its place back. AUTH PLAIN's authzid may
+/// name the device's own mailbox in any case or by address; another one is 535. AUTH LOGIN
+/// with an undecodable user line is 501 "cannot decode". Wrong tokens count on one budget
+/// with JMAP: after wrong Bearer tokens, a few wrong ones here get 454 "try again later",
+/// and the right token still gets 235.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn unauthenticated_connections_are_capped_and_logins_share_one_limiter() {
+    use base64::Engine;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let s = Setup::start("subcap", 64 * 1024).await;
+    let connect = || async {
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", s.port)).await.unwrap();
+        let mut c = tokio::io::BufReader::new(tcp);
+        let hello = read_reply(&mut c).await;
+        (c, hello)
+    };
+    let mut open = Vec::new();
+    for i in 0..postbote::submission::MAX_UNAUTHED_PER_ADDR {
+        let (c, hello) = connect().await;
+        assert!(hello.starts_with("220 "), "connection {i}: {hello:?}");
+        open.push(c);
+    }
+    let (mut over, hello) = connect().await;
+    assert!(hello.starts_with("421 4.7.0"), "{hello:?}");
+    let mut rest = String::new();
+    assert_eq!(tokio::io::AsyncBufReadExt::read_line(&mut over, &mut rest).await.unwrap(), 0, "closed after 421");
+    // The implicit-TLS port counts on the same budget: closed at once.
+    let mut tls = tokio::net::TcpStream::connect(("127.0.0.1", s.tls_port)).await.unwrap();
+    let mut b = [0u8; 16];
+    let n = tokio::time::timeout(Duration::from_secs(10), tls.read(&mut b)).await.unwrap().unwrap_or(0);
+    assert_eq!(n, 0, "the implicit-TLS port closes too");
+
+    // An authzid naming the own mailbox by address, in another case: in, and a place is free.
+    let c = &mut open[0];
+    let line = format!("AUTH PLAIN {}\r\n", b64(&format!("{}\0becker\0{}", s.address.to_uppercase(), s.token)));
+    c.get_mut().write_all(line.as_bytes()).await.unwrap();
+    assert!(read_reply(c).await.starts_with("235 2.7.0"));
+    let (mut fresh, hello) = connect().await;
+    assert!(hello.starts_with("220 "), "a login frees its place: {hello:?}");
+    // Another mailbox as authzid: 535, not 501.
+    let line = format!("AUTH PLAIN {}\r\n", b64(&format!("info\0becker\0{}", s.token)));
+    fresh.get_mut().write_all(line.as_bytes()).await.unwrap();
+    let r = read_reply(&mut fresh).await;
+    assert!(r.starts_with("535 5.7.8"), "{r:?}");
+    // AUTH LOGIN, a user line that is not base64: cannot decode (not "cancelled").
+    fresh.get_mut().write_all(b"AUTH LOGIN\r\n").await.unwrap();
+    assert!(read_reply(&mut fresh).await.starts_with("334 "));
+    fresh.get_mut().write_all(b"!!kein base64!!\r\n").await.unwrap();
+    let r = read_reply(&mut fresh).await;
+    assert!(r.starts_with("501 5.5.2 Cannot decode"), "{r:?}");
+    // A user line over the length limit: the same.
+    fresh.get_mut().write_all(b"AUTH LOGIN\r\n").await.unwrap();
+    assert!(read_reply(&mut fresh).await.starts_with("334 "));
+    fresh.get_mut().write_all(format!("{}\r\n", "QUFB".repeat(2000)).as_bytes()).await.unwrap();
+    let r = read_reply(&mut fresh).await;
+    assert!(r.starts_with("501 5.5.2 Cannot decode"), "{r:?}");
+    drop(fresh);
+    drop(open);
+
+    // Wrong Bearer tokens on JMAP count against this address for SMTP too.
+    for i in 0..6 {
+        let (status, _, _) = s.d.authed("GET", "/jmap/session", &format!("falsch{i}"), None, b"").await;
+        assert_eq!(status, 401, "wrong token {i} on JMAP");
+    }
+    let mut tries = 0;
+    let last = loop {
+        tries += 1;
+        assert!(tries <= 6, "wrong SMTP tokens are not counted with JMAP's");
+        let (mut c, hello) = connect().await;
+        assert!(hello.starts_with("220 "), "{hello:?}");
+        let line = format!("AUTH PLAIN {}\r\n", b64(&format!("\0becker\0falsch{tries}")));
+        c.get_mut().write_all(line.as_bytes()).await.unwrap();
+        let r = read_reply(&mut c).await;
+        if !r.starts_with("535 ") {
+            break r;
+        }
+    };
+    assert!(last.starts_with("454 4.7.0 Too many failed logins; try again later"), "{last:?}");
+    let (mut c, _) = connect().await;
+    let line = format!("AUTH PLAIN {}\r\n", b64(&format!("\0becker\0{}", s.token)));
+    c.get_mut().write_all(line.as_bytes()).await.unwrap();
+    assert!(read_reply(&mut c).await.starts_with("235 2.7.0"), "the right token is never locked out");
+    drop(c);
     s.d.stop().await;
 }
