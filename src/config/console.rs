@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::raw::RawConsole;
-use super::validate::{duration, existing_file, invalid};
+use super::validate::{duration, invalid, tls_files};
 use super::{ConfigError, Rel};
 
 #[derive(Debug, Clone)]
@@ -25,14 +25,7 @@ impl Console {
         let listen_s = raw.listen.unwrap_or_else(|| "127.0.0.1:8090".into());
         let listen: SocketAddr =
             listen_s.parse().map_err(|_| invalid(format!("console.listen \"{listen_s}\" is not an address:port")))?;
-        let tls = match (raw.tls_cert, raw.tls_key) {
-            (Some(c), Some(k)) => {
-                Some((existing_file(rel(c), "console.tls_cert")?, existing_file(rel(k), "console.tls_key")?))
-            }
-            (None, None) => None,
-            (Some(_), None) => return Err(invalid("console.tls_cert is set but console.tls_key is not".into())),
-            (None, Some(_)) => return Err(invalid("console.tls_key is set but console.tls_cert is not".into())),
-        };
+        let tls = tls_files(raw.tls_cert, raw.tls_key, "console", rel)?;
         let enabled = raw.enabled.unwrap_or(false);
         if enabled && tls.is_none() && !listen.ip().is_loopback() {
             return Err(invalid(format!(

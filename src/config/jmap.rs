@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use super::raw::RawJmap;
-use super::validate::{existing_file, invalid};
+use super::validate::{existing_file, invalid, tls_files};
 use super::{ConfigError, Rel};
 
 #[derive(Debug, Clone)]
@@ -27,14 +27,7 @@ impl Jmap {
         let listen_s = raw.listen.unwrap_or_else(|| "127.0.0.1:8080".into());
         let listen: SocketAddr =
             listen_s.parse().map_err(|_| invalid(format!("jmap.listen \"{listen_s}\" is not an address:port")))?;
-        let tls = match (raw.tls_cert, raw.tls_key) {
-            (Some(c), Some(k)) => {
-                Some((existing_file(rel(c), "jmap.tls_cert")?, existing_file(rel(k), "jmap.tls_key")?))
-            }
-            (None, None) => None,
-            (Some(_), None) => return Err(invalid("jmap.tls_cert is set but jmap.tls_key is not".into())),
-            (None, Some(_)) => return Err(invalid("jmap.tls_key is set but jmap.tls_cert is not".into())),
-        };
+        let tls = tls_files(raw.tls_cert, raw.tls_key, "jmap", rel)?;
         let enabled = raw.enabled.unwrap_or(true);
         if enabled && tls.is_none() && !listen.ip().is_loopback() {
             return Err(invalid(format!(

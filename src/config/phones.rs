@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::raw::RawPhones;
-use super::validate::{duration, existing_file, invalid, port};
+use super::validate::{duration, invalid, port, tls_files};
 use super::{ConfigError, Rel};
 
 /// How a phone secures a connection to a port: TLS from the first byte, or STARTTLS.
@@ -47,14 +47,7 @@ impl Phones {
         if host.is_empty() || host.contains(|c: char| c.is_whitespace() || c == '/' || c == ':') {
             return Err(invalid(format!("phones.host \"{host}\" is not a host name")));
         }
-        let tls = match (raw.tls_cert, raw.tls_key) {
-            (Some(c), Some(k)) => {
-                Some((existing_file(rel(c), "phones.tls_cert")?, existing_file(rel(k), "phones.tls_key")?))
-            }
-            (None, None) => None,
-            (Some(_), None) => return Err(invalid("phones.tls_cert is set but phones.tls_key is not".into())),
-            (None, Some(_)) => return Err(invalid("phones.tls_key is set but phones.tls_cert is not".into())),
-        };
+        let tls = tls_files(raw.tls_cert, raw.tls_key, "phones", rel)?;
         let max = raw.max_connections_per_device.unwrap_or(20);
         if !(1..=1000).contains(&max) {
             return Err(invalid(format!("phones.max_connections_per_device {max} must be between 1 and 1000")));

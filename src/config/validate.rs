@@ -28,6 +28,25 @@ pub(super) fn existing_file(p: PathBuf, key: &str) -> Result<PathBuf, ConfigErro
     if p.is_file() { Ok(p) } else { Err(invalid(format!("{key} \"{}\" is not a readable file", p.display()))) }
 }
 
+/// A section's `tls_cert` and `tls_key`: both or neither, each a readable file (relative to
+/// the config's directory); an error names `section.tls_cert` / `section.tls_key`.
+pub(super) fn tls_files(
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    section: &str,
+    rel: super::Rel,
+) -> Result<Option<(PathBuf, PathBuf)>, ConfigError> {
+    match (cert, key) {
+        (Some(c), Some(k)) => Ok(Some((
+            existing_file(rel(c), &format!("{section}.tls_cert"))?,
+            existing_file(rel(k), &format!("{section}.tls_key"))?,
+        ))),
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(invalid(format!("{section}.tls_cert is set but {section}.tls_key is not"))),
+        (None, Some(_)) => Err(invalid(format!("{section}.tls_key is set but {section}.tls_cert is not"))),
+    }
+}
+
 /// A plausible addr-spec: one '@', a non-empty local part, a dotted domain, no spaces.
 pub fn is_address(a: &str) -> bool {
     match a.rsplit_once('@') {
