@@ -21,6 +21,7 @@
 pub mod aggregate;
 pub mod dns;
 pub mod facts;
+pub mod paths;
 pub mod records;
 pub mod reports;
 pub mod reports_text;
