@@ -367,6 +367,49 @@ mod tests {
         }
     }
 
+    /// A store of 0020 with figures keeps them at 0023: rows that differed only in their path
+    /// add up, the cursor is gone, and a kept report's mail counts as read.
+    #[test]
+    fn the_upgrade_keeps_the_figures_without_their_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("postbote.db");
+        let at = super::super::MIGRATIONS.iter().position(|(n, _)| *n == "0023_dmarc_seen").unwrap();
+        {
+            let c = rusqlite::Connection::open(&path).unwrap();
+            for (_, sql) in &super::super::MIGRATIONS[..at] {
+                c.execute_batch(sql).unwrap();
+            }
+            c.execute_batch(&format!(
+                "PRAGMA user_version = {at};
+                 INSERT INTO account (id, epoch, created_at) VALUES ('info', 'e1', 1);
+                 INSERT INTO dmarc_cursor (account, last_message) VALUES ('info', 9);
+                 INSERT INTO dmarc_report (account, message, org_name, reporter, report_id, date_begin, date_end,
+                     policy_domain, policy_p, policy_sp, policy_adkim, policy_aspf, records, messages, stored_at)
+                   VALUES ('info', 9, 'GMX', 'gmx.net', 'r1', 1728000000, 1728086399, 'bau-firma.de', 'none', 'none',
+                     'r', 'r', 2, 7, 1);
+                 INSERT INTO dmarc_day VALUES (20000, '192.0.2.1', 'unknown', 'gmx.net', 'bau-firma.de', 'pass', 1,
+                     'none', 0, 'none', 1, 4);
+                 INSERT INTO dmarc_day VALUES (20000, '192.0.2.1', 'direct', 'gmx.net', 'bau-firma.de', 'pass', 1,
+                     'none', 0, 'none', 1, 3);"
+            ))
+            .unwrap();
+        }
+        let s = Store::open(&path).unwrap();
+        let days = s.dmarc().days(0, i64::MAX).unwrap();
+        assert_eq!(days.iter().map(|r| (r.source_ip.as_str(), r.messages)).collect::<Vec<_>>(), [("192.0.2.1", 7)]);
+        assert_eq!(s.dmarc().report_count(20_000, 20_000).unwrap(), 1);
+        let cursor: i64 = s
+            .read(|c| {
+                Ok(c.query_row(
+                    "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('dmarc_cursor', 'dmarc_day')",
+                    [],
+                    |r| r.get(0),
+                )?)
+            })
+            .unwrap();
+        assert_eq!(cursor, 0, "the cursor and the old day table are gone");
+    }
+
     #[test]
     fn a_report_is_counted_once_and_same_keyed_rows_add_up() {
         let (_d, s) = crate::store::test_store();
