@@ -37,6 +37,9 @@ pub struct DoctorArgs {
     /// Language of the reasons and fixes.
     #[arg(long, value_enum, default_value = "de")]
     pub lang: LangArg,
+    /// For tests: the receivers' figures as of this day (YYYY-MM-DD, UTC) instead of today.
+    #[arg(long, hide = true, value_parser = parse_day)]
+    pub now: Option<i64>,
     #[command(subcommand)]
     pub cmd: Option<DoctorCmd>,
 }
@@ -50,15 +53,25 @@ pub enum DoctorCmd {
 
 #[derive(Debug, Args)]
 pub struct ReportsArgs {
-    /// Today and this many days before it (UTC).
+    /// This many days, ending today (UTC): 1 is today only.
     #[arg(long, default_value_t = 7)]
     pub days: u32,
+    /// For tests: as of this day (YYYY-MM-DD, UTC) instead of today.
+    #[arg(long, hide = true, value_parser = parse_day)]
+    pub now: Option<i64>,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
     /// Language of the text.
     #[arg(long, value_enum, default_value = "de")]
     pub lang: LangArg,
+}
+
+/// A day as the unix time of its noon (UTC), for `--now`.
+fn parse_day(s: &str) -> Result<i64, String> {
+    let d =
+        chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|e| format!("\"{s}\" is no YYYY-MM-DD day: {e}"))?;
+    Ok(d.and_hms_opt(12, 0, 0).map(|t| t.and_utc().timestamp()).unwrap_or_default())
 }
 
 fn lang(l: LangArg) -> Lang {
@@ -94,12 +107,16 @@ pub enum DkimCmd {
 
 pub async fn doctor(app: &App, a: DoctorArgs) -> anyhow::Result<ExitCode> {
     if let Some(DoctorCmd::Reports(r)) = a.cmd {
-        return received(app, r);
+        return received(app, r).await;
     }
     let reports = deliverability::check(&app.config, a.mailbox.as_deref()).await?;
     deliverability::save(app, &reports)?;
     let summary = match app.config.doctor.reports {
-        Some(_) => Some(deliverability::reports::summary(app, DOCTOR_DAYS, crate::store::now())?),
+        Some(_) => {
+            let blocks = path_blocks(app).await?;
+            let now = a.now.unwrap_or_else(crate::store::now);
+            Some(deliverability::reports::summary(&app.store, DOCTOR_DAYS, now, &blocks)?)
+        }
         None => None,
     };
     if a.json {
@@ -113,12 +130,14 @@ pub async fn doctor(app: &App, a: DoctorArgs) -> anyhow::Result<ExitCode> {
                         crate::config::Transport::Relay => ReportPath::Relay,
                     };
                     let (f, failed_at) = s.for_domain(path, &r.domain);
+                    let (unchecked, _) = s.for_domain(ReportPath::Unchecked, &r.domain);
                     v["received"] = serde_json::json!({
                         "days": s.days,
                         "messages": f.messages,
                         "dmarc_pass": f.dmarc_pass,
                         "dmarc_fail": f.dmarc_fail,
                         "failed_at": failed_at,
+                        "unchecked": unchecked.messages,
                     });
                 }
                 v
@@ -139,14 +158,23 @@ pub async fn doctor(app: &App, a: DoctorArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// The sending paths' addresses, looked up now with the doctor's resolver (a failed lookup
+/// leaves the addresses it may cover "could not check" for this run).
+async fn path_blocks(app: &App) -> anyhow::Result<deliverability::aggregate::PathBlocks> {
+    let d = &app.config.doctor;
+    let resolver = deliverability::dns::Resolver::new(d.resolver, d.timeout)?;
+    Ok(deliverability::paths::path_blocks(&resolver, &app.config).await)
+}
+
 /// `postbote doctor reports`.
-fn received(app: &App, a: ReportsArgs) -> anyhow::Result<ExitCode> {
+async fn received(app: &App, a: ReportsArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(
         app.config.doctor.reports.is_some(),
         "doctor reports: no DMARC reports are collected; set doctor.reports_mailbox (and reports_folder) in the config"
     );
     anyhow::ensure!(a.days >= 1, "doctor reports: --days must be at least 1");
-    let s = deliverability::reports::summary(app, a.days, crate::store::now())?;
+    let blocks = path_blocks(app).await?;
+    let s = deliverability::reports::summary(&app.store, a.days, a.now.unwrap_or_else(crate::store::now), &blocks)?;
     if a.json {
         outln!("{}", serde_json::to_string_pretty(&deliverability::reports_text::to_json(&s))?)?;
     } else {

@@ -1,14 +1,16 @@
-//! Pure: a parsed DMARC aggregate report (RFC 7489 appendix C, as `mail-auth` reads it) and the
-//! addresses of the two sending paths → the report's head and the per-day rows the store keeps.
+//! Pure: a parsed DMARC aggregate report (RFC 7489 appendix C, as `mail-auth` reads it) → the
+//! report's head and the per-day rows the store keeps (by source address, no path); and the
+//! addresses of the two sending paths → each row's path, when the figures are read.
 //!
-//! Each record's source address is classified ([`classify`]) into `direct` (the company's own
-//! server: the addresses its host resolves to, plus `doctor.direct_ips`), `relay` (the hosted
-//! relay: its host's addresses, `doctor.relay_ips`, and the `ip4:`/`ip6:` blocks the hosted
-//! domain's SPF record passes, [`spf_blocks`]) or `unknown`. Direct is asked first: a company
+//! A source address is classified ([`classify`]) into `direct` (the company's own server: the
+//! addresses its host resolves to, plus `doctor.direct_ips`), `relay` (the hosted relay: its
+//! host's addresses, `doctor.relay_ips`, and what the hosted domain's SPF record passes,
+//! [`spf_blocks`] and `paths`), `unknown`, or `unchecked` when a path's addresses could not be
+//! looked up and the address is not the company's for sure. Direct is asked first: a company
 //! server that the relay's SPF happens to cover is still the company's server. Records with the
 //! same day, address and result are summed ([`merge`]); the sum of the messages never changes.
 //!
-//! This module does no I/O: the addresses come from the collector (`reports`), which asks DNS.
+//! This module does no I/O: the addresses come from `paths`, which asks DNS.
 //! The reporter is named by the organisational domain (Public Suffix List, [`org_domain`]) of
 //! the report's contact address, so `noreply-dmarc-support@google.com` is `google.com`.
 
@@ -51,22 +53,38 @@ impl Block {
     }
 }
 
-/// The addresses each sending path sends from.
+/// The addresses each sending path sends from, and the lookups of each that failed (then the
+/// list is incomplete).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PathBlocks {
     pub direct: Vec<Block>,
     pub relay: Vec<Block>,
+    pub direct_failed: Vec<String>,
+    pub relay_failed: Vec<String>,
 }
 
-/// The path a record's source address belongs to; direct first, then relay.
+/// The path a record's source address belongs to; direct first, then relay. An address that is
+/// on neither list is `unchecked` while a list is incomplete (it may be on the missing part),
+/// and so is one on the relay's list while the direct one is.
 pub fn classify(ip: Option<IpAddr>, blocks: &PathBlocks) -> ReportPath {
     let Some(ip) = ip else { return ReportPath::Unknown };
     if blocks.direct.iter().any(|b| b.contains(ip)) {
         ReportPath::Direct
+    } else if !blocks.direct_failed.is_empty() {
+        ReportPath::Unchecked
     } else if blocks.relay.iter().any(|b| b.contains(ip)) {
         ReportPath::Relay
+    } else if !blocks.relay_failed.is_empty() {
+        ReportPath::Unchecked
     } else {
         ReportPath::Unknown
+    }
+}
+
+/// Give each row the path of its source address.
+pub fn classify_rows(rows: &mut [DayRow], blocks: &PathBlocks) {
+    for r in rows {
+        r.path = classify(r.source_ip.parse().ok(), blocks);
     }
 }
 
@@ -162,8 +180,8 @@ fn dkim_word(r: DkimResult) -> &'static str {
     }
 }
 
-/// The report's head and its rows, classified and merged.
-pub fn read(report: &Report, blocks: &PathBlocks) -> (ReportHead, Vec<DayRow>) {
+/// The report's head and its rows, merged, not classified (each `unchecked`).
+pub fn read(report: &Report) -> (ReportHead, Vec<DayRow>) {
     let m = &report.report_metadata;
     let p = &report.policy_published;
     let who = reporter(report);
@@ -179,7 +197,7 @@ pub fn read(report: &Report, blocks: &PathBlocks) -> (ReportHead, Vec<DayRow>) {
         DayRow {
             day,
             source_ip: r.row.source_ip.map(|ip| ip.to_string()).unwrap_or_default(),
-            path: classify(r.row.source_ip, blocks),
+            path: ReportPath::Unchecked,
             reporter: who.clone(),
             header_from: r.identifiers.header_from.trim().to_ascii_lowercase(),
             spf: spf.into(),
@@ -237,7 +255,11 @@ mod tests {
         let (mut relay, follow) = spf_blocks(&spf);
         assert_eq!(follow, ["_spf.hosted.test"]);
         relay.push(Block::host(ip("203.0.113.5")));
-        PathBlocks { direct: vec![Block::host(ip("192.0.2.25")), Block::host(ip("198.51.100.99"))], relay }
+        PathBlocks {
+            direct: vec![Block::host(ip("192.0.2.25")), Block::host(ip("198.51.100.99"))],
+            relay,
+            ..PathBlocks::default()
+        }
     }
 
     #[test]
@@ -262,6 +284,18 @@ mod tests {
         // An `ip4:` with a fail qualifier adds nothing.
         let (only_fail, _) = spf_blocks(&Spf::parse(b"v=spf1 -ip4:10.0.0.0/8 -all").unwrap());
         assert!(only_fail.is_empty());
+    }
+
+    #[test]
+    fn a_failed_lookup_leaves_what_it_may_cover_unchecked_never_unknown() {
+        let relay_failed = PathBlocks { relay_failed: vec!["_spf.hosted.test TXT: SERVFAIL".into()], ..blocks() };
+        assert_eq!(classify(Some(ip("192.0.2.25")), &relay_failed), ReportPath::Direct);
+        assert_eq!(classify(Some(ip("198.51.100.1")), &relay_failed), ReportPath::Relay);
+        assert_eq!(classify(Some(ip("203.0.113.6")), &relay_failed), ReportPath::Unchecked);
+        let direct_failed = PathBlocks { direct_failed: vec!["smtp.bau-firma.de A/AAAA: timeout".into()], ..blocks() };
+        assert_eq!(classify(Some(ip("192.0.2.25")), &direct_failed), ReportPath::Direct);
+        assert_eq!(classify(Some(ip("198.51.100.1")), &direct_failed), ReportPath::Unchecked, "maybe the company's");
+        assert_eq!(classify(Some(ip("203.0.113.6")), &direct_failed), ReportPath::Unchecked);
     }
 
     #[test]
@@ -328,7 +362,9 @@ mod tests {
             report.report_metadata.date_range.end = 1_796_169_599;
             report.record = records.clone();
             let b = blocks();
-            let (head, rows) = read(&report, &b);
+            let (head, mut rows) = read(&report);
+            prop_assert!(rows.iter().all(|r| r.path == ReportPath::Unchecked));
+            classify_rows(&mut rows, &b);
             let sum = |f: &dyn Fn(&mail_auth::report::Record) -> bool| records.iter().filter(|r| f(r)).map(|r| r.row.count as i64).sum::<i64>();
             prop_assert_eq!(head.messages, sum(&|_| true));
             prop_assert_eq!(rows.iter().map(|r| r.messages).sum::<i64>(), head.messages);

@@ -108,6 +108,32 @@ impl Resolver {
     }
 }
 
+impl Resolver {
+    /// The mail exchangers of `name` (MX), most preferred first.
+    pub async fn mx(&self, name: &str) -> Dns<Vec<String>> {
+        let fqdn = fqdn(name);
+        match tokio::time::timeout(self.timeout, self.auth.resolver().mx_lookup(fqdn.as_str())).await {
+            Err(_) => Dns::Failed(format!("no answer for {name} MX within {:?}", self.timeout)),
+            Ok(Err(e)) => classify(name, "MX", e),
+            Ok(Ok(l)) => {
+                let mut mx: Vec<(u16, String)> = l
+                    .answers()
+                    .iter()
+                    .filter_map(|r| match &r.data {
+                        RData::MX(m) => {
+                            Some((m.preference, m.exchange.to_ascii().trim_end_matches('.').to_ascii_lowercase()))
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                mx.sort();
+                let hosts: Vec<String> = mx.into_iter().map(|(_, h)| h).collect();
+                if hosts.is_empty() { Dns::Absent } else { Dns::Found(hosts) }
+            }
+        }
+    }
+}
+
 fn fqdn(name: &str) -> String {
     if name.ends_with('.') { name.to_string() } else { format!("{name}.") }
 }

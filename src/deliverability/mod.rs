@@ -10,8 +10,9 @@
 //! `status`) and logs a warning when one gets worse.
 //!
 //! Beside the prediction stand the receivers' own verdicts: DMARC aggregate reports, collected
-//! from `doctor.reports_folder` by a daemon task ([`reports`]), classified by sending path and
-//! summed per day ([`aggregate`], pure), and worded in [`reports_text`]. `postbote doctor
+//! from `doctor.reports_folder` by a daemon task ([`reports`]), summed per day and source
+//! address ([`aggregate`], pure), classified by sending path each time they are read (with the
+//! paths' addresses [`paths`] looks up then), and worded in [`reports_text`]. `postbote doctor
 //! reports` shows them; `postbote doctor` puts one line of them under each path's verdict.
 //!
 //! This module never changes DNS, never sends mail, and never reports a DNS timeout or server
@@ -21,6 +22,7 @@
 pub mod aggregate;
 pub mod dns;
 pub mod facts;
+pub mod paths;
 pub mod records;
 pub mod reports;
 pub mod reports_text;

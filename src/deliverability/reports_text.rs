@@ -29,6 +29,18 @@ pub fn number(n: i64, lang: Lang) -> String {
     if n < 0 { format!("-{out}") } else { out }
 }
 
+/// A count and its noun, singular for one: "1 Nachricht", "2 Nachrichten", "1 report".
+fn count(n: i64, one: &str, many: &str, lang: Lang) -> String {
+    format!("{} {}", number(n, lang), if n == 1 { one } else { many })
+}
+
+fn messages(n: i64, lang: Lang) -> String {
+    match lang {
+        Lang::De => count(n, "Nachricht", "Nachrichten", lang),
+        Lang::En => count(n, "message", "messages", lang),
+    }
+}
+
 fn date(day: i64) -> String {
     chrono::DateTime::from_timestamp(day * 86_400, 0).map(|d| d.date_naive().to_string()).unwrap_or_default()
 }
@@ -41,6 +53,8 @@ fn path_name(p: ReportPath, lang: Lang) -> &'static str {
         (ReportPath::Relay, Lang::En) => "via the relay (relay)",
         (ReportPath::Unknown, Lang::De) => "von unbekannten Absendern (unknown)",
         (ReportPath::Unknown, Lang::En) => "from unknown senders (unknown)",
+        (ReportPath::Unchecked, Lang::De) => "nicht zuzuordnen, DNS antwortete nicht (unchecked)",
+        (ReportPath::Unchecked, Lang::En) => "could not check, DNS did not answer (unchecked)",
     }
 }
 
@@ -60,8 +74,8 @@ fn figures_line(f: &Figures, lang: Lang) -> String {
     let n = |v| number(v, lang);
     match lang {
         Lang::De => format!(
-            "{} Nachrichten, DMARC bestanden {}, gescheitert {}; SPF ausgerichtet {}, DKIM ausgerichtet {}; unter Quarantäne {}, abgewiesen {}",
-            n(f.messages),
+            "{}, DMARC bestanden {}, gescheitert {}; SPF ausgerichtet {}, DKIM ausgerichtet {}; unter Quarantäne {}, abgewiesen {}",
+            messages(f.messages, lang),
             n(f.dmarc_pass),
             n(f.dmarc_fail),
             n(f.spf_aligned),
@@ -70,8 +84,8 @@ fn figures_line(f: &Figures, lang: Lang) -> String {
             n(f.rejected)
         ),
         Lang::En => format!(
-            "{} messages, DMARC passed {}, failed {}; SPF aligned {}, DKIM aligned {}; quarantined {}, rejected {}",
-            n(f.messages),
+            "{}, DMARC passed {}, failed {}; SPF aligned {}, DKIM aligned {}; quarantined {}, rejected {}",
+            messages(f.messages, lang),
             n(f.dmarc_pass),
             n(f.dmarc_fail),
             n(f.spf_aligned),
@@ -86,22 +100,34 @@ fn figures_line(f: &Figures, lang: Lang) -> String {
 pub fn render(s: &Summary, lang: Lang) -> String {
     let mut out = match lang {
         Lang::De => format!(
-            "DMARC-Berichte der Empfänger, letzte {} Tage (ab {}): {} Berichte\n",
-            s.days,
+            "DMARC-Berichte der Empfänger, {} (ab {}): {}\n",
+            days(s.days, lang),
             date(s.since_day),
-            number(s.reports, lang)
+            count(s.reports, "Bericht", "Berichte", lang)
         ),
         Lang::En => format!(
-            "Receivers' DMARC reports, last {} days (from {}): {} reports\n",
-            s.days,
+            "Receivers' DMARC reports, {} (from {}): {}\n",
+            days(s.days, lang),
             date(s.since_day),
-            number(s.reports, lang)
+            count(s.reports, "report", "reports", lang)
         ),
     };
     for p in &s.paths {
+        if p.path == ReportPath::Unchecked && p.total.messages == 0 {
+            continue;
+        }
         out.push_str(&format!("\n{}: {}\n", path_name(p.path, lang), figures_line(&p.total, lang)));
         for (reporter, f) in &p.reporters {
             out.push_str(&format!("  {reporter}: {}\n", figures_line(f, lang)));
+        }
+    }
+    if !s.lookups_failed.is_empty() {
+        out.push_str(match lang {
+            Lang::De => "\nNicht nachgeschlagen (beim nächsten Aufruf erneut versucht):\n",
+            Lang::En => "\nCould not be looked up (tried again next time):\n",
+        });
+        for e in &s.lookups_failed {
+            out.push_str(&format!("  {e}\n"));
         }
     }
     if !s.broken.is_empty() {
@@ -167,6 +193,7 @@ pub fn to_json(s: &Summary) -> Value {
         "since": date(s.since_day),
         "reports": s.reports,
         "paths": paths,
+        "lookups_failed": s.lookups_failed,
         "broken": broken,
     })
 }
@@ -181,33 +208,50 @@ pub fn beside(s: &Summary, path: ReportPath, domain: &str, lang: Lang) -> String
         (ReportPath::Relay, Lang::En) => "via the relay",
         (ReportPath::Unknown, Lang::De) => "von unbekannten Absendern",
         (ReportPath::Unknown, Lang::En) => "from unknown senders",
+        (ReportPath::Unchecked, Lang::De) => "ohne sicheren Pfad (DNS antwortete nicht)",
+        (ReportPath::Unchecked, Lang::En) => "on no path known for sure (DNS did not answer)",
     };
     let n = |v| number(v, lang);
-    match lang {
-        Lang::De if f.messages == 0 => {
-            format!("letzte {} Tage: die Empfänger berichten keine Nachrichten {via}", s.days)
-        }
-        Lang::En if f.messages == 0 => format!("last {} days: the receivers report no messages {via}", s.days),
+    let d = days(s.days, lang);
+    let line = match lang {
+        Lang::De if f.messages == 0 => format!("{d}: die Empfänger berichten keine Nachrichten {via}"),
+        Lang::En if f.messages == 0 => format!("{d}: the receivers report no messages {via}"),
         Lang::De if f.dmarc_fail == 0 => {
-            format!("letzte {} Tage: {} Nachrichten {via}, alle bestanden DMARC", s.days, n(f.messages))
+            let all = if f.messages == 1 { "sie bestand" } else { "alle bestanden" };
+            format!("{d}: {} {via}, {all} DMARC", messages(f.messages, lang))
         }
         Lang::En if f.dmarc_fail == 0 => {
-            format!("last {} days: {} messages {via}, all passed DMARC", s.days, n(f.messages))
+            let all = if f.messages == 1 { "it passed" } else { "all passed" };
+            format!("{d}: {} {via}, {all} DMARC", messages(f.messages, lang))
         }
         Lang::De => format!(
-            "letzte {} Tage: {} Nachrichten {via}, {} scheiterten an DMARC bei {}",
-            s.days,
-            n(f.messages),
-            n(f.dmarc_fail),
+            "{d}: {} {via}, {} an DMARC bei {}",
+            messages(f.messages, lang),
+            if f.dmarc_fail == 1 { "1 scheiterte".to_string() } else { format!("{} scheiterten", n(f.dmarc_fail)) },
             and(&failed_at, lang)
         ),
         Lang::En => format!(
-            "last {} days: {} messages {via}, {} failed DMARC at {}",
-            s.days,
-            n(f.messages),
+            "{d}: {} {via}, {} failed DMARC at {}",
+            messages(f.messages, lang),
             n(f.dmarc_fail),
             and(&failed_at, lang)
         ),
+    };
+    let (unchecked, _) = s.for_domain(ReportPath::Unchecked, domain);
+    match (unchecked.messages, lang) {
+        (0, _) => line,
+        (u, Lang::De) => format!("{line}; {} nicht zuzuordnen (DNS antwortete nicht)", messages(u, lang)),
+        (u, Lang::En) => format!("{line}; {} could not be checked (DNS did not answer)", messages(u, lang)),
+    }
+}
+
+/// "letzte 7 Tage", "last 7 days"; "heute", "today" for one.
+fn days(n: u32, lang: Lang) -> String {
+    match (n, lang) {
+        (1, Lang::De) => "heute".into(),
+        (1, Lang::En) => "today".into(),
+        (n, Lang::De) => format!("letzte {n} Tage"),
+        (n, Lang::En) => format!("last {n} days"),
     }
 }
 
@@ -241,6 +285,52 @@ mod tests {
         }
     }
 
+    fn summary(rows: Vec<DayRow>, reports: i64) -> Summary {
+        Summary {
+            days: 7,
+            since_day: 19_994,
+            reports,
+            paths: figures(&rows),
+            lookups_failed: vec![],
+            rows,
+            broken: vec![],
+        }
+    }
+
+    #[test]
+    fn one_is_singular() {
+        let s = summary(vec![row(ReportPath::Direct, "google.com", true, 1)], 1);
+        let de = render(&s, Lang::De);
+        assert!(de.starts_with("DMARC-Berichte der Empfänger, letzte 7 Tage (ab 2024-09-28): 1 Bericht\n"), "{de}");
+        assert!(de.contains("über den eigenen Server (direct): 1 Nachricht, DMARC bestanden 1"), "{de}");
+        assert!(de.contains("(relay): 0 Nachrichten,"), "{de}");
+        let en = render(&s, Lang::En);
+        assert!(en.starts_with("Receivers' DMARC reports, last 7 days (from 2024-09-28): 1 report\n"), "{en}");
+        assert!(en.contains("(direct): 1 message, DMARC passed 1"), "{en}");
+        assert!(!en.contains("unchecked"), "no unchecked line without such messages: {en}");
+        assert_eq!(
+            beside(&s, ReportPath::Direct, "bau-firma.de", Lang::En),
+            "last 7 days: 1 message via the company's own server, it passed DMARC"
+        );
+        assert_eq!(
+            beside(&s, ReportPath::Direct, "bau-firma.de", Lang::De),
+            "letzte 7 Tage: 1 Nachricht über den eigenen Server, sie bestand DMARC"
+        );
+        let s = summary(
+            vec![row(ReportPath::Relay, "gmx.net", false, 1), row(ReportPath::Unchecked, "gmx.net", true, 1)],
+            2,
+        );
+        assert_eq!(
+            beside(&s, ReportPath::Relay, "bau-firma.de", Lang::De),
+            "letzte 7 Tage: 1 Nachricht über das Relay, 1 scheiterte an DMARC bei gmx.net; 1 Nachricht nicht zuzuordnen (DNS antwortete nicht)"
+        );
+        assert_eq!(
+            beside(&s, ReportPath::Relay, "bau-firma.de", Lang::En),
+            "last 7 days: 1 message via the relay, 1 failed DMARC at gmx.net; 1 message could not be checked (DNS did not answer)"
+        );
+        assert!(render(&s, Lang::En).contains("could not check, DNS did not answer (unchecked): 1 message"));
+    }
+
     #[test]
     fn the_line_beside_the_prediction_names_the_failing_reporters() {
         let rows = vec![
@@ -249,7 +339,7 @@ mod tests {
             row(ReportPath::Relay, "web.de", false, 12),
             row(ReportPath::Direct, "google.com", true, 5),
         ];
-        let s = Summary { days: 7, since_day: 19_993, reports: 3, paths: figures(&rows), rows, broken: vec![] };
+        let s = summary(rows, 3);
         assert_eq!(
             beside(&s, ReportPath::Relay, "mail.bau-firma.de", Lang::En),
             "last 7 days: 1,240 messages via the relay, 312 failed DMARC at gmx.net and web.de"

@@ -81,6 +81,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0020_dmarc_reports", include_str!("../../schema/0020_dmarc_reports.sql")),
     ("0021_setup_links", include_str!("../../schema/0021_setup_links.sql")),
     ("0022_console", include_str!("../../schema/0022_console.sql")),
+    ("0023_dmarc_seen", include_str!("../../schema/0023_dmarc_seen.sql")),
 ];
 
 const READERS: usize = 8;

@@ -7,8 +7,11 @@ Each .eml is a report mail shaped as the receiver sends it (RFC 7489 section 7.2
 the XML as these receivers write it, element order and all): Google (zip attachment named
 google.com!DOMAIN!BEGIN!END.zip), Microsoft (gzip, enterprise.protection.outlook.com!…xml.gz),
 GMX (gzip), WEB.DE (plain XML attachment, several records of both paths and unknown senders),
-and the broken ones: a truncated zip, an XML attachment that is no report. `other-mail.eml` is an
-ordinary mail in the same folder, which is no report at all. The output is deterministic (fixed
+and the broken ones: a truncated zip, an XML attachment that is no report (it comes with a
+report's subject). The mails that are no DMARC report at all and must be passed over, not
+listed as broken: `other-mail.eml` (an ordinary mail), `xrechnung.eml` (an invoice with its
+XRechnung XML attached, as German trades businesses receive them) and `tls-report.eml` (an
+SMTP TLS report, RFC 8460: a report-shaped subject, a gzipped JSON attachment). The output is deterministic (fixed
 dates, zip and gzip timestamps), so running this again changes nothing.
 
 The addresses match the integration test (tests/it/dmarc.rs): 127.0.0.1 is the relay (its host),
@@ -270,6 +273,52 @@ def other_mail():
     ).encode()
 
 
+def xrechnung():
+    invoice = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<ubl:Invoice xmlns:ubl="urn:oasis:names:specification:ubl:schema:xsd:Invoice-2" '
+        'xmlns:cbc="urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2">'
+        "<cbc:CustomizationID>urn:cen.eu:en16931:2017#compliant#urn:xeinkauf.de:kosit:xrechnung_3.0</cbc:CustomizationID>"
+        "<cbc:ID>RE-2026-4711</cbc:ID><cbc:IssueDate>2026-12-01</cbc:IssueDate>"
+        "<cbc:InvoiceTypeCode>380</cbc:InvoiceTypeCode><cbc:DocumentCurrencyCode>EUR</cbc:DocumentCurrencyCode>"
+        "</ubl:Invoice>\n"
+    ).encode()
+    return mail(
+        "Baustoffhandel Krause <rechnung@baustoffe-krause.example>",
+        "Rechnung RE-2026-4711 (XRechnung)",
+        "<re-2026-4711@baustoffe-krause.example>",
+        "Wed, 2 Dec 2026 07:30:00 +0100",
+        "application/xml",
+        "RE-2026-4711_XRechnung.xml",
+        invoice,
+        body="Sehr geehrte Damen und Herren, anbei unsere Rechnung RE-2026-4711 als XRechnung.",
+    )
+
+
+def tls_report():
+    rid = "2026-12-01T00:00:00Z_bau-firma.test"
+    report = (
+        '{"organization-name":"Google Inc.","date-range":{"start-datetime":"2026-12-01T00:00:00Z",'
+        '"end-datetime":"2026-12-01T23:59:59Z"},"contact-info":"smtp-tls-reporting@google.com",'
+        f'"report-id":"{rid}","policies":[{{"policy":{{"policy-type":"no-policy-found",'
+        f'"policy-domain":"{DOMAIN}"}},"summary":{{"total-successful-session-count":12,'
+        '"total-failure-session-count":0}}]}'
+    ).encode()
+    fname = f"google.com!{DOMAIN}!20261201T000000Z!20261201T235959Z!001.json.gz"
+    raw = mail(
+        "noreply-smtp-tls-reporting@google.com",
+        subject("google.com", rid),
+        "<tlsrpt-20261201@google.com>",
+        "Wed, 02 Dec 2026 05:00:00 -0800",
+        "application/tlsrpt+gzip",
+        fname,
+        gzipped(report),
+    )
+    # RFC 8460 section 5.3: these headers name the report's domain and submitter.
+    head = f"TLS-Report-Domain: {DOMAIN}\r\nTLS-Report-Submitter: google.com\r\n".encode()
+    return head + raw
+
+
 if __name__ == "__main__":
     write("google.eml", google())
     write("microsoft.eml", microsoft())
@@ -278,3 +327,5 @@ if __name__ == "__main__":
     write("broken-truncated-zip.eml", broken_zip())
     write("broken-not-a-report.eml", not_a_report())
     write("other-mail.eml", other_mail())
+    write("xrechnung.eml", xrechnung())
+    write("tls-report.eml", tls_report())
