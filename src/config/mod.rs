@@ -5,7 +5,7 @@
 //! that cannot be wrong: ports are ports, schedules parse, time zones exist, every password
 //! source resolves. Each section has its own file with its type and its check ([`agent`],
 //! [`servers`] for `[imap]`/`[relay]`/`[direct]`, [`outbox`], [`control`], [`jmap`], [`doctor`],
-//! [`phones`], [`mailbox`] with [`vacation`]); [`validate`] holds the checks they share, [`net`] the address
+//! [`phones`], [`imap_server`], [`mailbox`] with [`vacation`]); [`validate`] holds the checks they share, [`net`] the address
 //! blocks of `jmap.trusted_proxies`. Every error names the mailbox, the key and the problem:
 //! `config: mailbox "becker": smtp.port 99999 is not a port`.
 //!
@@ -22,6 +22,7 @@ mod agent;
 mod control;
 mod doctor;
 mod hours;
+mod imap_server;
 mod jmap;
 mod mailbox;
 mod net;
@@ -36,14 +37,15 @@ pub use agent::Agent;
 pub use control::{Control, ControlListen};
 pub use doctor::Doctor;
 pub use hours::WorkingHours;
+pub use imap_server::ImapListen;
 pub use jmap::Jmap;
 pub use mailbox::{Dkim, FolderSpec, Mailbox, MailboxKind, MailboxSmtp, Transport};
 pub use net::Net;
 pub use outbox::Outbox;
 pub use phones::{Phones, Security};
 pub use raw::{
-    RawAgent, RawConfig, RawControl, RawDkim, RawDoctor, RawImap, RawJmap, RawMailbox, RawMailboxSmtp, RawOutbox,
-    RawPhones, RawRate, RawSmtp, RawVacation,
+    RawAgent, RawConfig, RawControl, RawDkim, RawDoctor, RawImap, RawImapServer, RawJmap, RawMailbox, RawMailboxSmtp,
+    RawOutbox, RawPhones, RawRate, RawSmtp, RawVacation,
 };
 pub use servers::{ImapServer, RateLimits, SendWhile, SmtpServer, Tls};
 pub use validate::{header_text_problem, is_address, local_datetime, parse_cron, parse_duration};
@@ -106,6 +108,7 @@ pub struct Config {
     pub jmap: Jmap,
     pub doctor: Doctor,
     pub phones: Phones,
+    pub imap_server: ImapListen,
     pub mailboxes: Vec<Mailbox>,
 }
 
@@ -138,6 +141,7 @@ impl Config {
         let jmap = Jmap::from_raw(raw.jmap, &rel)?;
         let doctor = Doctor::from_raw(raw.doctor)?;
         let phones = Phones::from_raw(raw.phones, &rel)?;
+        let imap_server = ImapListen::from_raw(raw.imap_server, phones.tls.is_some())?;
 
         if raw.mailboxes.is_empty() {
             return Err(validate::invalid("no [[mailbox]] is configured".into()));
@@ -170,6 +174,7 @@ impl Config {
             jmap,
             doctor,
             phones,
+            imap_server,
             mailboxes,
         })
     }

@@ -24,6 +24,8 @@ pub struct RawConfig {
     pub doctor: RawDoctor,
     #[serde(default)]
     pub phones: RawPhones,
+    #[serde(default)]
+    pub imap_server: RawImapServer,
     #[serde(default, rename = "mailbox")]
     pub mailboxes: Vec<RawMailbox>,
 }
@@ -115,6 +117,16 @@ pub struct RawPhones {
     pub tls_key: Option<PathBuf>,
     pub max_connections_per_device: Option<i64>,
     pub setup_link_ttl: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawImapServer {
+    pub enabled: Option<bool>,
+    pub listen: Option<String>,
+    pub listen_tls: Option<String>,
+    pub idle_timeout: Option<String>,
+    pub append_limit: Option<super::imap_server::RawSize>,
 }
 
 #[derive(Debug, Deserialize, Default)]
