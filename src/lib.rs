@@ -35,6 +35,8 @@ pub mod dkim;
 pub mod files;
 /// The one IMAP client layer: connection, login, the streaming reader, folder roles, server quirks.
 pub mod imap;
+/// The IMAP server for phones' own mail apps, served from the store (imap-next under a session).
+pub mod imapd;
 /// The JMAP server for phones; wire types live only here.
 pub mod jmap;
 /// Raw RFC 5322 bytes to the fields a message list needs; never fails, flags what is malformed.

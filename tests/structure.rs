@@ -18,7 +18,7 @@ const LAYERS: &[&[&str]] = &[
     &["mirror", "deliverability"],
     &["outbox"],
     &["autoreply"],
-    &["jmap"],
+    &["jmap", "imapd"],
     &["status", "control"],
     &["daemon", "cli"],
 ];

@@ -1,4 +1,4 @@
-//! `[imap_server]`: the IMAP server that phones' own mail apps use (`crate::imapd`). Where it
+//! `[imap_server]`: the IMAP server that phones' own mail apps use (module `imapd`). Where it
 //! listens in plain text (STARTTLS offered when `[phones]` has the TLS files; a login before
 //! TLS only on loopback) and, optionally, with TLS from the first byte; how long an idle
 //! session lives outside IDLE; and the largest message a phone may APPEND.

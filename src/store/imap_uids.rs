@@ -1,5 +1,5 @@
 //! The IMAP server's own UIDs, UIDVALIDITY, MODSEQs and `\Deleted` per store folder
-//! (migration 0019), for phones' mail apps (`crate::imapd`).
+//! (migration 0019), for phones' mail apps (module `imapd`).
 //!
 //! UIDs are assigned lazily: [`ImapUids::refresh`] is called when a session looks at a folder
 //! and brings the folder's rows up to the account's modseq in one write transaction: a message
@@ -139,6 +139,30 @@ impl ImapUids<'_> {
                 out.extend(row);
             }
             Ok(out)
+        })
+    }
+
+    /// The UID of a live message of `folder` with this Message-ID (the lowest, if several).
+    pub fn uid_of_message_id(&self, folder: i64, message_id: &str) -> Result<Option<u32>> {
+        self.0.read(|c| {
+            Ok(c.prepare_cached(
+                "SELECT MIN(u.uid) FROM imap_uid u JOIN message m ON m.id = u.message_id
+                 WHERE u.folder_id = ?1 AND u.expunged = 0 AND m.message_id = ?2",
+            )?
+            .query_row(params![folder, message_id], |r| r.get(0))?)
+        })
+    }
+
+    /// The UIDs of these messages in `folder` (live rows), in the order given; 0 for one
+    /// without a row.
+    pub fn uids_of(&self, folder: i64, messages: &[i64]) -> Result<Vec<u32>> {
+        self.0.read(|c| {
+            let mut s =
+                c.prepare_cached("SELECT uid FROM imap_uid WHERE folder_id = ?1 AND message_id = ?2 AND expunged = 0")?;
+            messages
+                .iter()
+                .map(|m| Ok(s.query_row(params![folder, m], |r| r.get(0)).optional()?.unwrap_or(0)))
+                .collect()
         })
     }
 

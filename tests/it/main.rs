@@ -7,6 +7,7 @@ mod convergence;
 mod crash;
 mod deliverability;
 mod hygiene;
+mod imapd;
 mod jmap;
 mod jmap_copy;
 mod jmap_create;

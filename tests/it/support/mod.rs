@@ -28,6 +28,7 @@
 //! Helpers panic with a message saying what failed: a test that cannot set up has failed.
 #![allow(dead_code)]
 
+pub mod imapd;
 pub mod jmapd;
 #[cfg(test)]
 mod selftest;

@@ -1,0 +1,153 @@
+//! The IMAP server for phones against real clients and the real Dovecot: mbsync (isync, a
+//! strict client) mirrors a mailbox out of postbote and compares the bytes with what it gets
+//! from Dovecot; Python's imaplib plays the phone for logins, namespaces, flags, moves,
+//! APPEND, IDLE, QRESYNC and two sessions on one folder. Each test makes its own Dovecot
+//! users, daemon and ports, so they run in parallel.
+//!
+//! Which of these need the real FETCH/SEARCH renderer (branch `imapd-render`) rather than the
+//! stand-in: `bodystructure_of_a_german_multipart_and_search_text_for_an_umlaut`.
+
+use std::time::{Duration, Instant};
+
+use crate::support::imapd::{self, Imapd, maildir_messages, mbsync, mbsync_config};
+
+use crate::support::jmapd::{Builder, Mailbox, eventually};
+use crate::support::{self, doveadm};
+
+const FOLDERS: &str = r#"["INBOX", "\\Sent", "\\Drafts", "\\Trash", "\\Archive"]"#;
+
+fn mail(n: u32, subject: &str) -> Vec<u8> {
+    format!(
+        "From: Kunde {n} <kunde{n}@kunde.test>\r\nTo: becker@bau-firma.test\r\nSubject: {subject}\r\n\
+         Date: Mon, 2 Nov 2026 09:15:00 +0100\r\nMessage-ID: <i{n}.{}@kunde.test>\r\n\r\nNachricht {n}: Angebot Badsanierung\r\n",
+        support::unique_token()
+    )
+    .into_bytes()
+}
+
+/// A German multipart message with a quoted-printable body and a PDF attachment.
+fn german_multipart() -> Vec<u8> {
+    let text = "From: =?UTF-8?Q?J=C3=BCrgen_M=C3=BCller?= <mueller@kunde.test>\r\n\
+To: becker@bau-firma.test\r\n\
+Subject: =?UTF-8?Q?Angebot_f=C3=BCr_die_Fu=C3=9Fbodenheizung?=\r\n\
+Date: Tue, 3 Nov 2026 10:00:00 +0100\r\n\
+Message-ID: <multi.GID@kunde.test>\r\n\
+MIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=\"grenze\"\r\n\
+\r\n\
+--grenze\r\n\
+Content-Type: text/plain; charset=utf-8\r\n\
+Content-Transfer-Encoding: quoted-printable\r\n\
+\r\n\
+Sehr geehrter Herr Becker,\r\n\
+anbei das Angebot f=C3=BCr die Fu=C3=9Fbodenheizung im Erdgeschoss. Die Gr=C3=B6=C3=9Fe\r\n\
+der Fl=C3=A4che betr=C3=A4gt 42 m=C2=B2.\r\n\
+--grenze\r\n\
+Content-Type: application/pdf; name=\"Angebot.pdf\"\r\n\
+Content-Disposition: attachment; filename=\"Angebot.pdf\"\r\n\
+Content-Transfer-Encoding: base64\r\n\
+\r\n\
+JVBERi0xLjQKJcfsj6IKMSAwIG9iago8PC9UeXBlL0NhdGFsb2c+PgplbmRvYmoKJSVFT0YK\r\n\
+--grenze--\r\n";
+    text.replace("GID", &support::unique_token()).into_bytes()
+}
+
+/// A daemon for one fresh Dovecot user as mailbox "becker" with `n` messages mirrored, and a
+/// device token for it.
+async fn setup(prefix: &str, n: u32) -> (Imapd, String, String, String) {
+    let (user, pw) = support::unique_user(prefix);
+    for i in 1..=n {
+        support::deliver(&user, &mail(i, &format!("Nachricht {i}")));
+    }
+    let s = imapd::start(Builder::new().mailbox(Mailbox::new("becker", &user, &pw).folders(FOLDERS))).await;
+    let store = s.d.app.store.clone();
+    eventually(Duration::from_secs(30), "the mirror brings the inbox in", || {
+        let store = store.clone();
+        async move {
+            store
+                .mailboxes()
+                .all("becker")
+                .unwrap()
+                .iter()
+                .any(|m| m.role.as_deref() == Some("inbox") && m.total == n as i64)
+        }
+    })
+    .await;
+    let token = s.d.device("becker", &[]);
+    (s, user, pw, token)
+}
+
+/// (uid, flags) of the messages of a folder on Dovecot.
+fn server_flags(user: &str, folder: &str) -> Vec<(u32, String)> {
+    let out = doveadm(&["-f", "tab", "fetch", "-u", user, "uid flags", "mailbox", folder, "all"]);
+    out.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let (uid, flags) = l.split_once('\t')?;
+            Some((uid.trim().parse().ok()?, flags.to_string()))
+        })
+        .collect()
+}
+
+async fn until_server(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn mbsync_gets_the_bytes_dovecot_has_and_a_flag_goes_back() {
+    let (s, user, pw, token) = setup("imapd-mbsync", 3).await;
+    support::deliver(&user, &german_multipart());
+    let store = s.d.app.store.clone();
+    eventually(Duration::from_secs(30), "the fourth message is mirrored", || {
+        let store = store.clone();
+        async move { store.mailboxes().all("becker").unwrap().iter().any(|m| m.total == 4) }
+    })
+    .await;
+
+    let ours = tempfile::tempdir().unwrap();
+    let theirs = tempfile::tempdir().unwrap();
+    let rc = mbsync_config(ours.path(), s.port, false, "becker", &token, "All");
+    mbsync(&rc).await;
+    let rc2 = mbsync_config(theirs.path(), 10993, true, &user, &pw, "Pull");
+    mbsync(&rc2).await;
+    let a = maildir_messages(&ours.path().join("maildir"));
+    let b = maildir_messages(&theirs.path().join("maildir"));
+    // mbsync marks each message it stores with a random X-TUID line: leave it out.
+    let inbox = |v: &[(String, Vec<u8>)]| -> Vec<String> {
+        let mut m: Vec<String> = v
+            .iter()
+            .filter(|(f, _)| f == "INBOX")
+            .map(|(_, b)| {
+                String::from_utf8_lossy(b).lines().filter(|l| !l.starts_with("X-TUID: ")).collect::<Vec<_>>().join("\n")
+            })
+            .collect();
+        m.sort();
+        m
+    };
+    assert_eq!(inbox(&a).len(), 4, "{:?}", a.iter().map(|x| &x.0).collect::<Vec<_>>());
+    assert_eq!(inbox(&a), inbox(&b), "the same bytes as from Dovecot");
+
+    // Flag one message in the Maildir (mbsync's near side) and sync back.
+    let cur = ours.path().join("maildir/INBOX/cur");
+    let file = ["cur", "new"]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(ours.path().join("maildir/INBOX").join(d)).unwrap().flatten().map(|e| e.path()))
+        .min()
+        .unwrap();
+    let name = file.file_name().unwrap().to_string_lossy().into_owned();
+    let flagged = match name.split_once(":2,") {
+        Some((base, flags)) => format!("{base}:2,F{flags}"),
+        None => format!("{name}:2,F"),
+    };
+    std::fs::rename(&file, cur.join(flagged)).unwrap();
+    mbsync(&rc).await;
+    until_server(Duration::from_secs(30), "\\Flagged reaches Dovecot", || {
+        server_flags(&user, "INBOX").iter().any(|(_, f)| f.contains("\\Flagged"))
+    })
+    .await;
+    s.d.stop().await;
+}
