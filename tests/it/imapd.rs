@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::imapd::{self, Imapd, maildir_messages, mbsync, mbsync_config};
+use crate::support::imapd::{self, Imapd, maildir_messages, mbsync, mbsync_config, python};
 
 use crate::support::jmapd::{Builder, Mailbox, eventually};
 use crate::support::{self, doveadm};
@@ -149,5 +149,126 @@ async fn mbsync_gets_the_bytes_dovecot_has_and_a_flag_goes_back() {
         server_flags(&user, "INBOX").iter().any(|(_, f)| f.contains("\\Flagged"))
     })
     .await;
+    s.d.stop().await;
+}
+
+#[tokio::test]
+async fn login_with_a_token_special_use_store_move_and_append_reach_dovecot() {
+    let (s, user, _pw, token) = setup("imapd-phone", 3).await;
+    let out = python(
+        s.port,
+        "becker@bau-firma.test",
+        &token,
+        "",
+        r#"
+M = connect()
+try:
+    M.login(USER, 'falsch')
+    print('wrong token accepted')
+except imaplib.IMAP4.error as e:
+    print('refused')
+M = login()
+typ, caps = M.capability()
+print('caps', caps[0].decode())
+typ, lst = M.list()
+for l in lst:
+    print('list', l.decode())
+typ, ns = M.namespace()
+print('ns', ns[0].decode())
+M.select('INBOX')
+typ, d = M.uid('STORE', '1', '+FLAGS', '(\\Seen)')
+print('store', typ)
+typ, d = M.uid('MOVE', '2', 'Archive')
+print('move', typ, M.response('COPYUID'))
+msg = b'From: becker@bau-firma.test\r\nTo: kunde@kunde.test\r\nSubject: Entwurf vom Telefon\r\n\r\nHallo\r\n'
+typ, d = M.append('Drafts', '(\\Draft)', None, msg)
+print('append', typ, d[0].decode())
+typ, d = M.uid('FETCH', '1:*', '(UID FLAGS)')
+print('fetch', [x.decode() for x in d if x])
+M.logout()
+"#,
+    )
+    .await;
+    let text = out.join("\n");
+    assert!(out[0] == "refused", "{text}");
+    assert!(text.contains("IDLE") && text.contains("MOVE") && text.contains("CONDSTORE"), "{text}");
+    for attr in ["\\Sent", "\\Drafts", "\\Trash", "\\Archive"] {
+        assert!(out.iter().any(|l| l.starts_with("list") && l.contains(attr)), "{attr}: {text}");
+    }
+    assert!(text.contains(r#"ns (("" "/")) NIL NIL"#), "{text}");
+    assert!(text.contains("store OK") && text.contains("move OK") && text.contains("append OK [APPENDUID"), "{text}");
+    until_server(Duration::from_secs(30), "\\Seen, the move and the draft reach Dovecot", || {
+        let inbox = server_flags(&user, "INBOX");
+        inbox.len() == 2
+            && inbox.iter().any(|(_, f)| f.contains("\\Seen"))
+            && server_flags(&user, "Archive").len() == 1
+            && support::server_subjects(&user, "Drafts").iter().any(|s| s == "Entwurf vom Telefon")
+    })
+    .await;
+    s.d.stop().await;
+}
+
+#[tokio::test]
+async fn idle_sees_a_delivery_to_dovecot_and_a_revoked_token_is_ended_and_refused() {
+    let (s, user, _pw, token) = setup("imapd-idle", 1).await;
+    let mut script = imapd::Script::spawn(
+        s.port,
+        "becker",
+        &token,
+        r#"
+M = login()
+M.select('INBOX')
+tag = M._new_tag()
+M.send(tag + b' IDLE\r\n')
+say(M.readline().decode().strip())
+start = time.time()
+while True:
+    line = M.readline().decode().strip()
+    if line.endswith('EXISTS'):
+        say('exists', line, round(time.time() - start, 2))
+        break
+M.send(b'DONE\r\n')
+while True:
+    line = M.readline().decode().strip()
+    if line.startswith(tag.decode()):
+        say('done', line)
+        break
+say('waiting')
+try:
+    while True:
+        line = M.readline().decode().strip()
+        if not line:
+            say('closed')
+            break
+        if line.startswith('* BYE'):
+            say('bye', line)
+            break
+except Exception as e:
+    say('closed', e)
+"#,
+    );
+    assert!(script.line().await.starts_with('+'), "IDLE accepted");
+    let sent = Instant::now();
+    support::deliver(&user, &mail(9, "Neu per IDLE"));
+    let exists = script.line().await;
+    let took = sent.elapsed();
+    assert!(exists.starts_with("exists * 2 EXISTS"), "{exists}");
+    assert!(took < Duration::from_secs(2), "EXISTS after {took:?}");
+    assert!(script.line().await.starts_with("done"));
+    assert_eq!(script.line().await, "waiting");
+    let id = s.d.app.store.devices().all().unwrap()[0].id;
+    assert!(s.d.app.store.devices().revoke(id).unwrap());
+    let bye = script.line().await;
+    assert!(bye.starts_with("bye * BYE"), "{bye}");
+    script.done().await;
+    let out = python(
+        s.port,
+        "becker",
+        &token,
+        "",
+        "M = connect()\ntry:\n    M.login(USER, TOKEN)\n    print('in')\nexcept imaplib.IMAP4.error as e:\n    print('refused')\n",
+    )
+    .await;
+    assert_eq!(out, vec!["refused"]);
     s.d.stop().await;
 }

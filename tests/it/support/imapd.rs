@@ -97,3 +97,46 @@ pub fn maildir_messages(maildir: &Path) -> Vec<(String, Vec<u8>)> {
     out.sort();
     out
 }
+
+/// A Python script (same prelude as [`python`]) that runs while the test acts: its stdout
+/// lines arrive as they are printed (the script must flush).
+pub struct Script {
+    child: tokio::process::Child,
+    lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+}
+
+impl Script {
+    pub fn spawn(port: u16, user: &str, token: &str, script: &str) -> Script {
+        let prelude = format!(
+            "import imaplib, sys, time, socket, re\nPORT = {port}\nUSER = {user:?}\nTOKEN = {token:?}\n\
+             def connect():\n    return imaplib.IMAP4('127.0.0.1', PORT, timeout=30)\n\
+             def login():\n    M = connect()\n    M.login(USER, TOKEN)\n    return M\n\
+             def say(*a):\n    print(*a)\n    sys.stdout.flush()\n"
+        );
+        let mut child = tokio::process::Command::new("python3")
+            .arg("-c")
+            .arg(format!("{prelude}{script}\n"))
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        use tokio::io::AsyncBufReadExt;
+        let lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        Script { child, lines }
+    }
+
+    /// The next line the script prints (within 30 s).
+    pub async fn line(&mut self) -> String {
+        tokio::time::timeout(Duration::from_secs(30), self.lines.next_line())
+            .await
+            .expect("the script printed in time")
+            .unwrap()
+            .unwrap_or_else(|| panic!("the script ended early"))
+    }
+
+    /// Waits for the script to end well.
+    pub async fn done(mut self) {
+        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await.unwrap().unwrap();
+        assert!(status.success(), "the script failed");
+    }
+}
