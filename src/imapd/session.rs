@@ -136,35 +136,32 @@ impl Session {
         let mut caps = vec![Capability::Imap4Rev1];
         let atom = |s: &str| Capability::from(Atom::try_from(s.to_string()).expect("a capability atom"));
         caps.push(atom("IMAP4rev2"));
-        match self.state {
-            State::NotAuthenticated => {
-                if !self.wire.tls && self.shared.tls.is_some() {
-                    caps.push(Capability::StartTls);
-                }
-                if self.may_login() {
-                    caps.push(Capability::Auth(AuthMechanism::Plain));
-                    caps.push(Capability::SaslIr);
-                } else {
-                    caps.push(Capability::LoginDisabled);
-                }
+        if let State::NotAuthenticated = self.state {
+            if !self.wire.tls && self.shared.tls.is_some() {
+                caps.push(Capability::StartTls);
             }
-            _ => {
-                for c in [
-                    Capability::Idle,
-                    Capability::UidPlus,
-                    Capability::Move,
-                    Capability::Enable,
-                    Capability::CondStore,
-                    Capability::QResync,
-                    Capability::Namespace,
-                    Capability::Unselect,
-                ] {
-                    caps.push(c);
-                }
-                caps.push(atom("SPECIAL-USE"));
-                caps.push(atom(&format!("APPENDLIMIT={}", cfg.imap_server.append_limit)));
+            if self.may_login() {
+                caps.push(Capability::Auth(AuthMechanism::Plain));
+                caps.push(Capability::SaslIr);
+            } else {
+                caps.push(Capability::LoginDisabled);
             }
         }
+        // The same list before and after login: some clients (Python's imaplib) ask only once.
+        for c in [
+            Capability::Idle,
+            Capability::UidPlus,
+            Capability::Move,
+            Capability::Enable,
+            Capability::CondStore,
+            Capability::QResync,
+            Capability::Namespace,
+            Capability::Unselect,
+        ] {
+            caps.push(c);
+        }
+        caps.push(atom("SPECIAL-USE"));
+        caps.push(atom(&format!("APPENDLIMIT={}", cfg.imap_server.append_limit)));
         caps.push(Capability::LiteralMinus);
         caps.push(Capability::Id);
         Vec1::try_from(caps).expect("not empty")

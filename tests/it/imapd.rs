@@ -272,3 +272,143 @@ except Exception as e:
     assert_eq!(out, vec!["refused"]);
     s.d.stop().await;
 }
+
+#[tokio::test]
+async fn condstore_then_qresync_after_changes_and_two_sessions_see_each_others_expunges() {
+    let (s, user, _pw, token) = setup("imapd-qresync", 4).await;
+    let out = python(
+        s.port,
+        "becker",
+        &token,
+        "",
+        r#"
+M = login()
+typ, d = M._simple_command('SELECT', 'INBOX', '(CONDSTORE)')
+M.state = 'SELECTED'
+validity = M.response('UIDVALIDITY')[1][0].decode()
+modseq = M.response('HIGHESTMODSEQ')[1][0].decode()
+print('state', validity, modseq)
+# A second session on the same folder.
+B = login()
+B.select('INBOX')
+# A marks 2 deleted and expunges; B is in a FETCH meanwhile, then a NOOP.
+M.store('2', '+FLAGS', '(\\Deleted)')
+typ, d = M.expunge()
+print('a-expunge', d)
+typ, d = B.fetch('1:*', '(UID)')
+print('b-fetch', [x.decode() for x in d if x], B.response('EXPUNGE'))
+typ, d = B.noop()
+print('b-noop', B.response('EXPUNGE'))
+typ, d = B.fetch('1:*', '(UID)')
+print('b-after', [x.decode() for x in d if x])
+B.store('1', '+FLAGS', '(\\Flagged)')
+B.logout()
+M.logout()
+# QRESYNC from the state before: VANISHED (EARLIER) and the changed flags.
+Q = login()
+print('enable', Q.enable('QRESYNC'))
+typ, d = Q._simple_command('SELECT', 'INBOX', '(QRESYNC (%s %s))' % (validity, modseq))
+print('vanished', Q.response('VANISHED'))
+print('fetch', Q.response('FETCH'))
+Q.logout()
+"#,
+    )
+    .await;
+    let text = out.join("\n");
+    assert!(text.contains("a-expunge [b'2']"), "{text}");
+    let b_fetch = out.iter().find(|l| l.starts_with("b-fetch")).unwrap();
+    assert!(b_fetch.contains("(UID 1)") && b_fetch.contains("(UID 3)") && b_fetch.ends_with("[None])"), "{text}");
+    assert!(text.contains("b-noop ('EXPUNGE', [b'2'])"), "{text}");
+    let after = out.iter().find(|l| l.starts_with("b-after")).unwrap();
+    assert!(after.contains("'1 (UID 1)'") && after.contains("'2 (UID 3)'") && after.contains("'3 (UID 4)'"), "{text}");
+    assert!(text.contains("vanished ('VANISHED', [b'(EARLIER) 2'])"), "{text}");
+    let fetch = out.iter().find(|l| l.starts_with("fetch")).unwrap();
+    assert!(fetch.contains("UID 1") && fetch.contains("\\\\Flagged") && fetch.contains("MODSEQ"), "{text}");
+    until_server(Duration::from_secs(30), "the expunge and the flag reach Dovecot", || {
+        let f = server_flags(&user, "INBOX");
+        f.len() == 3 && f.iter().any(|(_, fl)| fl.contains("\\Flagged"))
+    })
+    .await;
+    s.d.stop().await;
+}
+
+#[tokio::test]
+async fn a_granted_mailbox_is_under_shared_and_invisible_without_the_grant() {
+    let (user, pw) = support::unique_user("imapd-own");
+    let (info, info_pw) = support::unique_user("imapd-info");
+    support::deliver(&info, &mail(1, "An alle"));
+    let s = imapd::start(
+        Builder::new()
+            .mailbox(Mailbox::new("becker", &user, &pw).folders(FOLDERS))
+            .mailbox(Mailbox::new("info", &info, &info_pw).kind("shared").folders(FOLDERS)),
+    )
+    .await;
+    let store = s.d.app.store.clone();
+    eventually(Duration::from_secs(30), "info's inbox is mirrored", || {
+        let store = store.clone();
+        async move { store.mailboxes().all("info").unwrap().iter().any(|m| m.total == 1) }
+    })
+    .await;
+    let granted = s.d.device("becker", &["info"]);
+    let plain = s.d.device("becker", &[]);
+    let script = r#"
+M = login()
+typ, lst = M.list()
+print('shared' if any(b'Shared/info/INBOX' in l for l in lst) else 'no shared')
+typ, ns = M.namespace()
+print('ns', ns[0].decode())
+typ, d = M.select('Shared/info/INBOX')
+print('select', typ, d)
+if typ == 'OK':
+    typ, d = M.fetch('1', '(BODY.PEEK[HEADER.FIELDS (SUBJECT)])')
+    print('subject', b'An alle' in d[0][1] if d and d[0] and isinstance(d[0], tuple) else d)
+M.logout()
+"#;
+    let with = python(s.port, "becker", &granted, "", script).await;
+    let without = python(s.port, "becker", &plain, "", script).await;
+    assert_eq!(with[0], "shared", "{with:?}");
+    assert!(with[1].contains(r#"(("Shared/" "/"))"#), "{with:?}");
+    assert!(with[2].starts_with("select OK [b'1']"), "{with:?}");
+    assert_eq!(without[0], "no shared", "{without:?}");
+    assert!(without[2].starts_with("select NO"), "{without:?}");
+    s.d.stop().await;
+}
+
+/// Needs the real renderer (branch `imapd-render`): the stand-in renders no BODYSTRUCTURE and
+/// does not search text.
+#[tokio::test]
+async fn bodystructure_of_a_german_multipart_and_search_text_for_an_umlaut() {
+    let (s, user, _pw, token) = setup("imapd-render", 1).await;
+    support::deliver(&user, &german_multipart());
+    let store = s.d.app.store.clone();
+    eventually(Duration::from_secs(30), "the multipart is mirrored", || {
+        let store = store.clone();
+        async move { store.mailboxes().all("becker").unwrap().iter().any(|m| m.total == 2) }
+    })
+    .await;
+    let out = python(
+        s.port,
+        "becker",
+        &token,
+        "",
+        r#"
+M = login()
+M.select('INBOX')
+typ, d = M.fetch('2', '(BODYSTRUCTURE)')
+print('bs', d[0].decode() if isinstance(d[0], bytes) else d[0])
+M.literal = 'Fußbodenheizung'.encode('utf-8')
+typ, d = M.search('UTF-8', 'TEXT')
+print('search', d)
+M.logout()
+"#,
+    )
+    .await;
+    let text = out.join("\n");
+    let bs = text.to_ascii_uppercase();
+    assert!(
+        bs.contains("\"MIXED\"") && bs.contains("\"APPLICATION\" \"PDF\"") && bs.contains("QUOTED-PRINTABLE"),
+        "{text}"
+    );
+    assert!(text.contains("search [b'2']"), "{text}");
+    s.d.stop().await;
+}
