@@ -412,3 +412,88 @@ M.logout()
     assert!(text.contains("search [b'2']"), "{text}");
     s.d.stop().await;
 }
+
+/// How many messages with this Message-ID Dovecot holds in `folder` of `user`.
+fn on_server(user: &str, folder: &str, message_id: &str) -> usize {
+    doveadm(&["-f", "flow", "search", "-u", user, "mailbox", folder, "header", "Message-ID", message_id])
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .count()
+}
+
+#[tokio::test]
+async fn a_phones_own_sent_copy_of_what_the_outbox_sends_leaves_one_copy_in_sent() {
+    let (user, pw) = support::unique_user("imapd-sent");
+    let s = imapd::start(
+        Builder::new()
+            .relay(&format!("send_while = \"session\"\nca_file = \"{}\"", support::ca_file().display()))
+            .mailbox(Mailbox::new("becker", &user, &pw).folders(FOLDERS).transport("relay")),
+    )
+    .await;
+    let app = s.d.app.clone();
+    eventually(Duration::from_secs(30), "the Sent folder is mirrored", || {
+        let app = app.clone();
+        async move { app.store.mailboxes().all("becker").unwrap().iter().any(|m| m.role.as_deref() == Some("sent")) }
+    })
+    .await;
+    let token = s.d.device("becker", &[]);
+    let raw = |n: u32| {
+        format!(
+            "From: becker@bau-firma.test\r\nTo: kunde{n}-{}@kunde.test\r\nSubject: Vom Telefon {n}\r\n\
+             Message-ID: <phone{n}.{}@bau-firma.test>\r\n\r\nGesendet vom Telefon\r\n",
+            support::unique_token(),
+            support::unique_token()
+        )
+    };
+    let enqueue = |raw: &str| {
+        let out = postbote::outbox::Outgoing {
+            mailbox: "becker".into(),
+            raw: raw.as_bytes().to_vec(),
+            recipients: None,
+            origin: postbote::outbox::Origin::Phone,
+            discard_after: None,
+        };
+        postbote::outbox::enqueue(&app, out).unwrap()
+    };
+    let append = r#"
+M = login()
+typ, d = M.append('Sent', '(\\Seen)', None, EXTRA.encode())
+print(typ, d[0].decode())
+M.logout()
+"#;
+    // First order: the phone's APPEND while the closed gate still holds the message.
+    let (held_raw, later_raw) = (raw(1), raw(2));
+    let held = enqueue(&held_raw);
+    let out = python(s.port, "becker", &token, &held_raw, append).await;
+    assert!(out[0].starts_with("OK") && !out[0].contains("APPENDUID"), "{out:?}");
+    postbote::outbox::session_login(&app, "anna", Some(Duration::from_secs(600))).unwrap();
+    app.outbox_wake.notify_one();
+    until_server(Duration::from_secs(60), "the outbox's Sent copy of the held message", || {
+        on_server(&user, "Sent", &held.message_id) == 1
+    })
+    .await;
+
+    // Second order: sent (gate open), its Sent copy mirrored, then the phone's APPEND.
+    let later = enqueue(&later_raw);
+    until_server(Duration::from_secs(60), "the outbox's Sent copy of the second message", || {
+        on_server(&user, "Sent", &later.message_id) == 1
+    })
+    .await;
+    let store = app.store.clone();
+    let mid = later.message_id.clone();
+    eventually(Duration::from_secs(30), "the Sent copy is mirrored", || {
+        let (store, mid) = (store.clone(), mid.clone());
+        // A write-back wake-up makes the mirror run a pass over every folder.
+        app.wake_writeback("becker");
+        async move { store.message_id_in_role("becker", "sent", &mid).unwrap() }
+    })
+    .await;
+    let out = python(s.port, "becker", &token, &later_raw, append).await;
+    assert!(out[0].starts_with("OK [APPENDUID"), "{out:?}");
+
+    // Later passes bring nothing twice.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(on_server(&user, "Sent", &held.message_id), 1);
+    assert_eq!(on_server(&user, "Sent", &later.message_id), 1);
+    s.d.stop().await;
+}
