@@ -326,11 +326,12 @@ impl Session {
         let (account, folder) = (found.account.clone(), found.row.id);
         let r = self
             .blocking(move |s| {
+                let modseq = s.account_state(&account)?.map_or(0, |a| a.0);
                 let f = s.imap_uids().refresh(&account, folder)?;
-                Ok((f, s.imap_uids().live(folder)?))
+                Ok((f, s.imap_uids().live(folder)?, modseq))
             })
             .await;
-        let (f, live) = match r {
+        let (f, live, modseq) = match r {
             Ok(x) => x,
             Err(e) => return no(tag, Some(code("SERVERBUG")), &e.to_string()),
         };
@@ -353,6 +354,7 @@ impl Session {
             read_only: examine,
             uidvalidity: f.uidvalidity,
             view,
+            seen_modseq: modseq,
         });
         if let Some((validity, since, known)) = qresync
             && validity == f.uidvalidity

@@ -18,7 +18,7 @@ use imap_codec::imap_types::fetch::{MacroOrMessageDataItemNames, MessageDataItem
 use imap_codec::imap_types::flag::{Flag, StoreResponse, StoreType};
 use imap_codec::imap_types::response::{Code, Data, Status};
 use imap_codec::imap_types::search::SearchKey;
-use imap_codec::imap_types::sequence::SequenceSet;
+use imap_codec::imap_types::sequence::{SeqOrUid, Sequence, SequenceSet};
 
 use super::mailboxes::{nz, nz64, set_of};
 use super::render::{self, Msg};
@@ -86,6 +86,15 @@ impl Session {
     fn targets(&mut self, set: &SequenceSet, uid: bool) -> Vec<(u32, u32)> {
         let Some(s) = self.selected() else { return vec![] };
         let (last_seq, last_uid) = (s.view.len(), s.view.last_uid());
+        // One number (a client fetching message by message): no walk over the whole view.
+        if let [Sequence::Single(SeqOrUid::Value(n))] = set.0.as_ref() {
+            let n = n.get();
+            return if uid {
+                s.view.seq(n).map(|seq| (seq, n)).into_iter().collect()
+            } else {
+                s.view.uid(n).map(|u| (n, u)).into_iter().collect()
+            };
+        }
         s.view
             .rows
             .iter()
@@ -135,16 +144,23 @@ impl Session {
     /// Tell the selected folder's news: expunges (when allowed), new messages, changed flags.
     pub async fn updates(&mut self, may_expunge: bool) -> crate::store::Result<()> {
         let Some(s) = self.selected() else { return Ok(()) };
-        let (account, folder) = (s.account.clone(), s.folder);
+        let (account, folder, seen) = (s.account.clone(), s.folder, s.seen_modseq);
+        let gone = s.view.rows.iter().any(|k| k.gone);
         let live = self
             .blocking(move |st| {
+                let now = st.account_state(&account)?.map_or(0, |a| a.0);
+                if now == seen && !(gone && may_expunge) {
+                    return Ok(None);
+                }
                 st.imap_uids().refresh(&account, folder)?;
-                st.imap_uids().live(folder)
+                Ok(Some((now, st.imap_uids().live(folder)?)))
             })
             .await?;
+        let Some((now, live)) = live else { return Ok(()) };
         let pairs: Vec<(u32, u64)> = live.iter().map(|r| (r.uid, r.modseq)).collect();
         let qresync = self.qresync;
         let Some(s) = self.selected() else { return Ok(()) };
+        s.seen_modseq = now;
         let up = s.view.update(&pairs, may_expunge);
         if qresync {
             if let Some(set) = set_of(&up.vanished) {

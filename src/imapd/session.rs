@@ -43,6 +43,9 @@ pub struct Selected {
     pub read_only: bool,
     pub uidvalidity: u32,
     pub view: View,
+    /// The account's modseq when the view was last brought up to date: while it stands, there
+    /// is no news to look for.
+    pub seen_modseq: i64,
 }
 
 pub enum State {
