@@ -497,3 +497,45 @@ M.logout()
     assert_eq!(on_server(&user, "Sent", &later.message_id), 1);
     s.d.stop().await;
 }
+
+#[tokio::test]
+async fn starttls_and_implicit_tls_present_the_phones_certificate() {
+    let (user, pw) = support::unique_user("imapd-tls");
+    support::deliver(&user, &mail(1, "Verschlüsselt"));
+    let certs = support::stack_dir().join("certs");
+    let tls_port = support::free_port();
+    let s = imapd::start_with(
+        Builder::new().mailbox(Mailbox::new("becker", &user, &pw).folders(FOLDERS)).section(&format!(
+            "[phones]\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
+            certs.join("cert.pem").display(),
+            certs.join("key.pem").display()
+        )),
+        &format!("listen_tls = \"127.0.0.1:{tls_port}\""),
+    )
+    .await;
+    let token = s.d.device("becker", &[]);
+    let out = python(
+        s.port,
+        "becker",
+        &token,
+        &format!("{}|{tls_port}", support::ca_file().display()),
+        r#"
+import ssl
+ca, tls_port = EXTRA.split('|')
+ctx = ssl.create_default_context(cafile=ca)
+M = connect()
+print('before', 'STARTTLS' in M.capabilities, 'AUTH=PLAIN' in M.capabilities)
+M.starttls(ssl_context=ctx)
+M.login(USER, TOKEN)
+print('starttls', M.select('INBOX')[0])
+M.logout()
+T = imaplib.IMAP4_SSL('localhost', int(tls_port), ssl_context=ctx)
+T.login(USER, TOKEN)
+print('implicit', T.select('INBOX')[0], 'STARTTLS' in T.capabilities)
+T.logout()
+"#,
+    )
+    .await;
+    assert_eq!(out, vec!["before True True", "starttls OK", "implicit OK False"], "{out:?}");
+    s.d.stop().await;
+}

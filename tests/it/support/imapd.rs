@@ -18,8 +18,16 @@ pub struct Imapd {
 
 /// Start the daemon of `builder` with the IMAP server on a free port (plain, loopback).
 pub async fn start(builder: Builder) -> Imapd {
+    start_with(builder, "").await
+}
+
+/// [`start`] with more lines in `[imap_server]` (e.g. `listen_tls`).
+pub async fn start_with(builder: Builder, lines: &str) -> Imapd {
     let port = free_port();
-    let d = builder.section(&format!("[imap_server]\nenabled = true\nlisten = \"127.0.0.1:{port}\"\n")).start().await;
+    let d = builder
+        .section(&format!("[imap_server]\nenabled = true\nlisten = \"127.0.0.1:{port}\"\n{lines}\n"))
+        .start()
+        .await;
     let deadline = Instant::now() + Duration::from_secs(20);
     while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
         assert!(Instant::now() < deadline, "the IMAP port did not open");
