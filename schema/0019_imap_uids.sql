@@ -8,7 +8,8 @@
 -- the change log; a row's `modseq` is that of its last change (its MODSEQ), so a folder's
 -- HIGHESTMODSEQ is `highest_modseq`. `deleted` is IMAP's \Deleted, which is no JMAP keyword:
 -- every session sees it, and EXPUNGE destroys those messages as Email/set destroy does.
-CREATE TABLE imap_folder (
+-- IF NOT EXISTS: a store whose user_version was set back runs this again.
+CREATE TABLE IF NOT EXISTS imap_folder (
   folder_id       INTEGER PRIMARY KEY REFERENCES folder(id),
   uidvalidity     INTEGER NOT NULL,
   uidnext         INTEGER NOT NULL DEFAULT 1,
@@ -16,7 +17,7 @@ CREATE TABLE imap_folder (
   highest_modseq  INTEGER NOT NULL DEFAULT 1
 );
 
-CREATE TABLE imap_uid (
+CREATE TABLE IF NOT EXISTS imap_uid (
   folder_id   INTEGER NOT NULL REFERENCES imap_folder(folder_id),
   uid         INTEGER NOT NULL,
   message_id  INTEGER NOT NULL,                 -- message.id; the row outlives the message
@@ -25,4 +26,4 @@ CREATE TABLE imap_uid (
   expunged    INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (folder_id, uid)
 ) WITHOUT ROWID;
-CREATE INDEX imap_uid_live ON imap_uid (folder_id, message_id) WHERE expunged = 0;
+CREATE INDEX IF NOT EXISTS imap_uid_live ON imap_uid (folder_id, message_id) WHERE expunged = 0;
