@@ -68,6 +68,8 @@ port = 10587
 listen = "127.0.0.1:$CONTROL_PORT"
 [jmap]
 enabled = false
+[phones]
+max_connections_per_device = $((CONNS + 10))
 [imap_server]
 enabled = true
 listen = "127.0.0.1:$IMAP_PORT"
@@ -95,14 +97,18 @@ mbsync_config() { # DIR HOST-LINES
   mkdir -p "$1/maildir"
   cat >"$1/mbsyncrc" <<EOF
 FSync no
+
 IMAPAccount a
 $2
+
 IMAPStore remote
 Account a
+
 MaildirStore local
 Path $1/maildir/
 Inbox $1/maildir/INBOX
 SubFolders Verbatim
+
 Channel c
 Far :remote:
 Near :local:

@@ -250,18 +250,26 @@ impl Session {
         let mut mark_seen = Vec::new();
         for chunk in targets.chunks(CHUNK) {
             let uids: Vec<u32> = chunk.iter().map(|t| t.1).collect();
-            let msgs = self.load(folder, uids).await;
-            for m in msgs {
-                if since.is_some_and(|s| m.modseq <= s) {
-                    continue;
-                }
+            // The rows and, when needed, the bytes of a chunk in one trip to the store.
+            let msgs = self
+                .blocking(move |st| {
+                    let rows = st.imap_uids().messages(folder, &uids)?;
+                    rows.into_iter()
+                        .filter(|m| since.is_none_or(|s| m.modseq > s))
+                        .map(|m| {
+                            let raw = if raw_needed {
+                                st.imap_uids().raw(m.blob_id)?.unwrap_or_default()
+                            } else {
+                                Vec::new()
+                            };
+                            Ok((m, raw))
+                        })
+                        .collect::<crate::store::Result<Vec<_>>>()
+                })
+                .await
+                .unwrap_or_default();
+            for (m, raw) in msgs {
                 let Some(seq) = self.selected().and_then(|s| s.view.seq(m.uid)) else { continue };
-                let raw = if raw_needed {
-                    let blob = m.blob_id;
-                    self.blocking(move |st| st.imap_uids().raw(blob)).await.ok().flatten().unwrap_or_default()
-                } else {
-                    Vec::new()
-                };
                 let msg = Msg {
                     uid: m.uid,
                     keywords: &m.keywords,
