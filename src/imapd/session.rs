@@ -138,7 +138,8 @@ impl Session {
         let cfg = &self.shared.app.config;
         let mut caps = vec![Capability::Imap4Rev1];
         let atom = |s: &str| Capability::from(Atom::try_from(s.to_string()).expect("a capability atom"));
-        caps.push(atom("IMAP4rev2"));
+        // Not IMAP4rev2: its ESEARCH answers and LIST-EXTENDED are not served (the codec
+        // parses neither SEARCH RETURN nor LIST's selection options).
         if let State::NotAuthenticated = self.state {
             if !self.wire.tls && self.shared.tls.is_some() {
                 caps.push(Capability::StartTls);
