@@ -71,6 +71,12 @@ pub async fn run(app: App, shutdown: impl Future<Output = ()>) -> anyhow::Result
             move |t| crate::jmap::push_delivery::run(app.clone(), t)
         });
     }
+    if app.config.imap_server.enabled {
+        supervise(&tracker, &token, "imap server".into(), {
+            let app = app.clone();
+            move |t| crate::imapd::serve(app.clone(), t)
+        });
+    }
     if app.config.submission.enabled {
         supervise(&tracker, &token, "submission".into(), {
             let app = app.clone();

@@ -38,7 +38,7 @@ pub mod dkim;
 pub mod files;
 /// The one IMAP client layer: connection, login, the streaming reader, folder roles, server quirks.
 pub mod imap;
-/// The IMAP server for phones' own mail apps: FETCH rendering and SEARCH matching from the store's raw mail.
+/// The IMAP server for phones' own mail apps, served from the store (imap-next under a session).
 pub mod imapd;
 /// The JMAP server for phones; wire types live only here.
 pub mod jmap;

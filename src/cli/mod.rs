@@ -145,7 +145,16 @@ pub fn init_tracing(verbose: u8) {
         _ => "postbote=trace",
     };
     let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(base));
-    for d in ["async_imap=warn", "imap_proto=warn", "rustls=warn", "hickory_proto=warn", "hickory_resolver=warn"] {
+    // imap-next traces every fragment a phone sends, LOGIN and AUTHENTICATE lines included.
+    for d in [
+        "async_imap=warn",
+        "imap_proto=warn",
+        "imap_next=warn",
+        "imap_codec=warn",
+        "rustls=warn",
+        "hickory_proto=warn",
+        "hickory_resolver=warn",
+    ] {
         filter = filter.add_directive(d.parse().expect("static directive"));
     }
     // Colours only for a person at a terminal, never escape codes in a log file.

@@ -5,7 +5,7 @@
 //! that cannot be wrong: ports are ports, schedules parse, time zones exist, every password
 //! source resolves. Each section has its own file with its type and its check ([`agent`],
 //! [`servers`] for `[imap]`/`[relay]`/`[direct]`, [`outbox`], [`control`], [`jmap`], [`doctor`],
-//! [`phones`], [`submission`], [`console`], [`mailbox`] with [`vacation`]); [`validate`] holds the checks they share, [`net`] the address
+//! [`phones`], [`imap_server`], [`submission`], [`console`], [`mailbox`] with [`vacation`]); [`validate`] holds the checks they share, [`net`] the address
 //! blocks of `jmap.trusted_proxies`. Every error names the mailbox, the key and the problem:
 //! `config: mailbox "becker": smtp.port 99999 is not a port`.
 //!
@@ -23,6 +23,7 @@ mod console;
 mod control;
 mod doctor;
 mod hours;
+mod imap_server;
 mod jmap;
 mod mailbox;
 mod net;
@@ -39,14 +40,15 @@ pub use console::Console;
 pub use control::{Control, ControlListen};
 pub use doctor::{Doctor, ReportsFolder};
 pub use hours::WorkingHours;
+pub use imap_server::ImapListen;
 pub use jmap::Jmap;
 pub use mailbox::{Dkim, FolderSpec, Mailbox, MailboxKind, MailboxSmtp, Transport};
 pub use net::Net;
 pub use outbox::Outbox;
 pub use phones::{Phones, Security};
 pub use raw::{
-    RawAgent, RawConfig, RawControl, RawDkim, RawDoctor, RawImap, RawJmap, RawMailbox, RawMailboxSmtp, RawOutbox,
-    RawPhones, RawRate, RawSmtp, RawSubmission, RawVacation,
+    RawAgent, RawConfig, RawControl, RawDkim, RawDoctor, RawImap, RawImapServer, RawJmap, RawMailbox, RawMailboxSmtp,
+    RawOutbox, RawPhones, RawRate, RawSmtp, RawSubmission, RawVacation,
 };
 pub use servers::{ImapServer, RateLimits, SendWhile, SmtpServer, Tls};
 pub use submission::Submission;
@@ -110,6 +112,7 @@ pub struct Config {
     pub jmap: Jmap,
     pub doctor: Doctor,
     pub phones: Phones,
+    pub imap_server: ImapListen,
     pub submission: Submission,
     pub console: Console,
     pub mailboxes: Vec<Mailbox>,
@@ -144,6 +147,7 @@ impl Config {
         let jmap = Jmap::from_raw(raw.jmap, &rel)?;
         let doctor = Doctor::from_raw(raw.doctor)?;
         let phones = Phones::from_raw(raw.phones, &rel)?;
+        let imap_server = ImapListen::from_raw(raw.imap_server, phones.tls.is_some())?;
         let submission = Submission::from_raw(raw.submission, &phones)?;
         let console = Console::from_raw(raw.console, &rel)?;
 
@@ -179,6 +183,7 @@ impl Config {
             jmap,
             doctor,
             phones,
+            imap_server,
             submission,
             console,
             mailboxes,

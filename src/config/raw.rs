@@ -25,6 +25,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub phones: RawPhones,
     #[serde(default)]
+    pub imap_server: RawImapServer,
+    #[serde(default)]
     pub submission: RawSubmission,
     #[serde(default)]
     pub console: RawConsole,
@@ -140,6 +142,16 @@ pub struct RawSubmission {
     pub listen_tls: Option<String>,
     pub max_message_size: Option<i64>,
     pub idle_timeout: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawImapServer {
+    pub enabled: Option<bool>,
+    pub listen: Option<String>,
+    pub listen_tls: Option<String>,
+    pub idle_timeout: Option<String>,
+    pub append_limit: Option<super::imap_server::RawSize>,
 }
 
 #[derive(Debug, Deserialize, Default)]

@@ -89,6 +89,9 @@ fn defaults_match_the_example() {
     assert_eq!((ds.enabled, ds.listen, ds.listen_tls), (es.enabled, es.listen, es.listen_tls));
     assert_eq!((ds.max_message_size, ds.idle_timeout), (es.max_message_size, es.idle_timeout));
     assert_eq!((ds.max_message_size, ds.idle_timeout), (25 * 1024 * 1024, Duration::from_secs(300)));
+    let (di, ei) = (&d.imap_server, &e.imap_server);
+    assert_eq!((di.enabled, di.listen, di.listen_tls), (ei.enabled, ei.listen, ei.listen_tls));
+    assert_eq!((di.idle_timeout, di.append_limit), (ei.idle_timeout, ei.append_limit));
     assert_eq!(d.mailboxes[0].folders, e.mailboxes[0].folders);
     assert_eq!(d.mailboxes[0].sent_folder, e.mailboxes[0].sent_folder);
     assert_eq!(d.mailboxes[0].transport, e.mailboxes[0].transport);
@@ -139,6 +142,12 @@ fn errors_name_the_mailbox_the_key_and_the_problem() {
         ),
         ("[phones]\nmax_connections_per_device = 0", "phones.max_connections_per_device 0 must be between 1 and 1000"),
         ("[phones]\nhost = \"mail.firma.de:993\"", "phones.host \"mail.firma.de:993\" is not a host name"),
+        (
+            "[imap_server]\nenabled = true\nlisten = \"0.0.0.0:143\"",
+            "imap_server.listen 0.0.0.0:143 is not a loopback address: set phones.tls_cert and phones.tls_key",
+        ),
+        ("[imap_server]\nappend_limit = \"50 parsecs\"", "imap_server.append_limit \"50 parsecs\" is not a size"),
+        ("[imap_server]\nidle_timeout = \"10s\"", "imap_server.idle_timeout must be at least 1m"),
         ("[outbox]\nlifetime = \"five days\"", "outbox.lifetime \"five days\" is not a duration"),
         (
             "[submission]\nenabled = true\nlisten = \"0.0.0.0:587\"",

@@ -102,8 +102,8 @@ impl Ctx<'_, '_> {
             K::And(keys) => keys.as_ref().iter().all(|k| self.eval(k)),
             K::Not(k) => !self.eval(k),
             K::Or(a, b) => self.eval(a) || self.eval(b),
-            K::SequenceSet(set) => contains(set, m.seq, self.last_seq),
-            K::Uid(set) => contains(set, m.uid, self.last_uid),
+            K::SequenceSet(set) => in_set(set, m.seq, self.last_seq),
+            K::Uid(set) => in_set(set, m.uid, self.last_uid),
             K::All => true,
             K::Answered => self.has("$answered"),
             K::Unanswered => !self.has("$answered"),
@@ -234,8 +234,9 @@ fn day(unix: i64) -> Option<NaiveDate> {
     chrono::DateTime::from_timestamp(unix, 0).map(|t| t.date_naive())
 }
 
-/// Whether `n` is in `set`, `*` being `last`.
-fn contains(set: &SequenceSet, n: u32, last: u32) -> bool {
+/// Whether `n` is in `set`, `*` being `last` (for SEARCH, and the session's FETCH, STORE,
+/// COPY and EXPUNGE sets alike).
+pub fn in_set(set: &SequenceSet, n: u32, last: u32) -> bool {
     let value = |v: &SeqOrUid| match v {
         SeqOrUid::Value(v) => v.get(),
         SeqOrUid::Asterisk => last,

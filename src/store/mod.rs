@@ -20,7 +20,7 @@
 //! (`folders` / `mailboxes`, `messages` / `emails`). Files import only this root and files
 //! below them, never one another in a circle: `blobs`, `folders`, `search_text` at the bottom; `messages`
 //! above them; `writeback` above those; `email_set` and `mailboxes` (device writes, which
-//! queue write-back ops) on top. The store imports no feature module: the types it persists
+//! queue write-back ops) on top; `imap_uids` (the IMAP server's UIDs) reads the change log beside them. The store imports no feature module: the types it persists
 //! live here (the auto-responder's settings in `autoreply`).
 
 pub mod autoreply;
@@ -34,6 +34,7 @@ pub mod email_query;
 pub mod email_set;
 pub mod folders;
 pub mod identities;
+pub mod imap_uids;
 pub mod mailboxes;
 pub mod messages;
 pub mod outbox;
@@ -78,6 +79,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0016_push", include_str!("../../schema/0016_push.sql")),
     ("0017_identities", include_str!("../../schema/0017_identities.sql")),
     ("0018_device_access", include_str!("../../schema/0018_device_access.sql")),
+    ("0019_imap_uids", include_str!("../../schema/0019_imap_uids.sql")),
     ("0020_dmarc_reports", include_str!("../../schema/0020_dmarc_reports.sql")),
     ("0021_setup_links", include_str!("../../schema/0021_setup_links.sql")),
     ("0022_console", include_str!("../../schema/0022_console.sql")),

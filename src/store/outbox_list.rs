@@ -99,6 +99,16 @@ fn recipients_of(c: &rusqlite::Connection, id: i64) -> rusqlite::Result<Vec<Reci
 }
 
 impl Outbox<'_> {
+    /// Whether `account` queued a message with this Message-ID, in any state. The outbox makes
+    /// its own Sent copy of what it sends, so the IMAP server's APPEND to Sent asks this to
+    /// keep a phone's own Sent copy of the same message from being stored twice.
+    pub fn has_message_id(&self, account: &str, message_id: &str) -> Result<bool> {
+        self.store.read(|c| {
+            Ok(c.prepare_cached("SELECT EXISTS (SELECT 1 FROM outbox_message WHERE message_id = ?1 AND account = ?2)")?
+                .query_row(params![message_id, account], |r| r.get(0))?)
+        })
+    }
+
     /// How many messages are in each state, of one account or of all.
     pub fn counts(&self, account: Option<&str>) -> Result<BTreeMap<State, i64>> {
         self.store.read(|c| {

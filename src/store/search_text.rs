@@ -48,6 +48,11 @@ fn unpack(stored: ValueRef<'_>) -> Option<std::borrow::Cow<'_, [u8]>> {
     }
 }
 
+/// The text of a stored value, for a reader that matches itself (the IMAP server's SEARCH).
+pub fn text_of(stored: ValueRef<'_>) -> Option<String> {
+    unpack(stored).map(|t| String::from_utf8_lossy(&t).into_owned())
+}
+
 /// Whether the stored search text contains `needle` (bytes of UTF-8; an empty needle is in
 /// every text, as with `instr`).
 pub fn contains(stored: ValueRef<'_>, needle: &[u8]) -> bool {

@@ -12,6 +12,7 @@ mod crash;
 mod deliverability;
 mod dmarc;
 mod hygiene;
+mod imapd;
 mod imapd_render;
 mod jmap;
 mod jmap_copy;
