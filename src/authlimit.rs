@@ -91,6 +91,13 @@ impl AuthLimiter {
         m.get(key).map_or(0.0, |(s, t)| decayed(*s, *t, now))
     }
 
+    /// Read-only: whether `key` is over the limit at `now`, and if so how long to wait. Counts
+    /// nothing, so a listener can refuse before it spends work on verifying.
+    pub fn over(&self, key: &Key, now: Instant) -> Option<Duration> {
+        let s = self.score(key, now);
+        (s >= LIMIT).then(|| wait_for(s))
+    }
+
     /// Count one wrong credential against every key in `keys` (the address and the
     /// credential). Over the limit on any of them: `TooMany`, waiting for the slowest.
     pub fn wrong(&self, keys: &[Key], now: Instant) -> Verdict {
@@ -195,6 +202,11 @@ mod tests {
         // After the wait the address is below the limit again.
         assert!(l.score(&a, t0 + retry_after) < LIMIT);
         assert!(l.score(&a, t0 + retry_after - Duration::from_secs(2)) >= LIMIT);
+        // The read-only check agrees and counts nothing.
+        assert_eq!(l.over(&a, t0), Some(Duration::from_secs(65)));
+        assert_eq!(l.over(&a, t0), Some(Duration::from_secs(65)));
+        assert_eq!(l.over(&a, t0 + retry_after), None);
+        assert_eq!(l.over(&Key::addr(ip("192.0.2.2")), t0), None);
     }
 
     #[test]

@@ -1,10 +1,10 @@
 //! Who is looking: console accounts, their passwords and login sessions.
 //!
 //! Passwords are Argon2id hashes (PHC strings, `argon2` crate defaults) and are verified off
-//! the async threads. The login is limited like every other login of postbote
-//! (`crate::authlimit`): the password is checked first and a right one always gets in; a wrong
-//! one counts against the client's address and the account name, and over the limit the form
-//! says how long to wait. An unknown name costs as much as a known one (a dummy hash is
+//! the async threads, at most [`super::ARGON2_AT_ONCE`] at a time. The login is limited with
+//! `crate::authlimit`: a client address over the limit waits (429) before any password is
+//! checked; the account name never blocks, so the right password from any other address gets
+//! in at once. A wrong password counts against the address and the account name. An unknown name costs as much as a known one (a dummy hash is
 //! verified), so the timing does not tell which accounts exist.
 //!
 //! A session is a random cookie value (`HttpOnly`, `SameSite=Strict`, `Secure` whenever the
@@ -177,7 +177,16 @@ pub fn url_escape(s: &str) -> String {
 /// A path to go back to after login: only this site's own paths.
 pub fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') && !n.contains("://") => n.into(),
+        // Browsers drop TAB, CR and LF inside a URL and read `\\` as `/`, so `/\t/evil` would
+        // become `//evil`: refuse every control byte, space, DEL and backslash outright.
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.bytes().any(|b| b <= 0x20 || b == 0x7f || b == b'\\')
+                && !n.contains("://") =>
+        {
+            n.into()
+        }
         _ => "/".into(),
     }
 }
@@ -228,7 +237,19 @@ mod tests {
     #[test]
     fn next_stays_on_this_site() {
         assert_eq!(safe_next(Some("/outbox?state=held")), "/outbox?state=held");
-        for bad in ["//evil.example/", "https://evil.example/", "/\\evil", "outbox", ""] {
+        for bad in [
+            "//evil.example/",
+            "https://evil.example/",
+            "/\\evil",
+            "outbox",
+            "",
+            "/\t/evil.example/",
+            "/\r/evil.example/",
+            "/\n/evil.example/",
+            "/ /evil.example/",
+            "/\x7f/evil.example/",
+            "/\x00/evil.example/",
+        ] {
             assert_eq!(safe_next(Some(bad)), "/", "{bad}");
         }
         assert_eq!(safe_next(None), "/");

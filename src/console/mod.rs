@@ -49,9 +49,24 @@ pub struct Web {
     pub limiter: Arc<AuthLimiter>,
     /// Served over TLS: cookies are `Secure`.
     pub secure: bool,
+    /// Permits for Argon2 verifications ([`ARGON2_AT_ONCE`]), so a flood of logins cannot
+    /// take every blocking thread and all memory.
+    pub argon2: Arc<tokio::sync::Semaphore>,
 }
 
+/// Argon2 password verifications running at the same time, at most.
+pub const ARGON2_AT_ONCE: usize = 2;
+
 impl Web {
+    pub fn new(app: App, secure: bool) -> Web {
+        Web {
+            app,
+            limiter: Arc::new(AuthLimiter::default()),
+            secure,
+            argon2: Arc::new(tokio::sync::Semaphore::new(ARGON2_AT_ONCE)),
+        }
+    }
+
     /// Write an audit row for `who` doing `action` (never with a password or token).
     pub async fn audit(&self, who: &str, action: &str, detail: String) {
         let (store, who, action) = (self.app.store.clone(), who.to_string(), action.to_string());
@@ -140,7 +155,7 @@ pub async fn serve(app: App, token: CancellationToken) -> anyhow::Result<()> {
     let listener = TcpListener::bind(cfg.listen)
         .await
         .map_err(|e| anyhow::anyhow!("console: cannot listen on {}: {e}", cfg.listen))?;
-    let web = Web { app, limiter: Arc::new(AuthLimiter::default()), secure: tls.is_some() };
+    let web = Web::new(app, tls.is_some());
     let router = router(web).into_make_service_with_connect_info::<PeerAddr>();
     tracing::info!(listen = %cfg.listen, tls = tls.is_some(), "console listening");
     let stop = token.clone();
