@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
 use serde::Deserialize;
 
-use super::auth::{self, LOGIN_COOKIE, SESSION_COOKIE, Viewer};
+use super::auth::{self, LOGIN_COOKIE, Viewer};
 use super::i18n::Lang;
 use super::layout::{lang_switch, shell};
 use super::words as t;
@@ -131,7 +131,7 @@ pub async fn submit(
         return internal("a console session could not be stored");
     }
     web.audit(&user.name, "login", String::new()).await;
-    let session = auth::set_cookie(SESSION_COOKIE, &value, Some(max), web.secure);
+    let session = auth::set_cookie(auth::session_cookie(web.secure), &value, Some(max), web.secure);
     let clear = auth::set_cookie(LOGIN_COOKIE, "", Some(0), web.secure);
     let mut res = Redirect::to(&next).into_response();
     res.headers_mut().append(header::SET_COOKIE, session.parse().expect("cookie"));
@@ -152,7 +152,7 @@ pub async fn logout(State(web): State<Web>, v: Viewer, Form(f): Form<CsrfOnly>) 
     let (store, hash) = (web.app.store.clone(), v.session_hash.clone());
     let _ = tokio::task::spawn_blocking(move || store.console().end_session(&hash)).await;
     web.audit(&v.user.name, "logout", String::new()).await;
-    let clear = auth::set_cookie(SESSION_COOKIE, "", Some(0), web.secure);
+    let clear = auth::set_cookie(auth::session_cookie(web.secure), "", Some(0), web.secure);
     ([(header::SET_COOKIE, clear)], Redirect::to("/login")).into_response()
 }
 
