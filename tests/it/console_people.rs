@@ -109,6 +109,15 @@ async fn an_office_sets_an_employees_automatic_reply_and_the_employee_ends_it() 
     );
     assert_eq!(s.interval_secs, 3 * 86_400);
     assert_eq!(s.internal_body.as_deref(), Some("Bin im Urlaub, Vertretung hat Anna."));
+    // The overview says the same window as the automatic-reply page, in the page's language
+    // with the last day included (it once said the exclusive end, in English).
+    let german = |iso: &str| {
+        let (y, rest) = iso.split_once('-').unwrap();
+        let (m, dd) = rest.split_once('-').unwrap();
+        format!("{dd}.{m}.{y}")
+    };
+    let overview = body(&office.get("/").await);
+    assert!(overview.contains(&format!("bis einschließlich {}", german(&until))), "{overview}");
     let phone = d.device("becker", &[]);
     let using = ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:vacationresponse"];
     let call =
@@ -140,6 +149,11 @@ async fn an_office_sets_an_employees_automatic_reply_and_the_employee_ends_it() 
         page.contains("Bekäme keine automatische Antwort") && page.contains("<code>auto_submitted</code>"),
         "{page}"
     );
+    // Over the body limit: 413, said in the page's language.
+    let big = vec![b'x'; 3 << 20];
+    let a = office.upload("/autoreply/becker/explain", &[("csrf", &token)], ("eml", "big.eml", &big)).await;
+    assert_eq!(a.0, 413);
+    assert!(body(&a).contains("Die Datei ist zu groß"), "{}", body(&a));
     let a = office.upload("/autoreply/becker/explain", &[("csrf", "falsch")], ("eml", "auto.eml", &auto)).await;
     assert_eq!(a.0, 403, "the upload form needs its CSRF token too");
 
