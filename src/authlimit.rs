@@ -11,6 +11,11 @@
 //! is over the limit the answer is "too many", with how long to wait. Counts decay: a key's
 //! score halves every [`HALF_LIFE`].
 //!
+//! Passwords are different: an Argon2 check is costly and a password can be guessed. The
+//! console's login therefore asks [`AuthLimiter::over`] (read only) for the client address
+//! first and answers an address over the limit without verifying; it never asks for the
+//! account name, so no one can lock an account's right password out from elsewhere.
+//!
 //! This module is pure: it imports nothing from the features, does no I/O and takes the time
 //! as an argument, so its rules are tested without a clock. It never sees a credential in
 //! clear: callers pass a [`Key`] built from a hash.
