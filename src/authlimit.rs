@@ -11,6 +11,11 @@
 //! is over the limit the answer is "too many", with how long to wait. Counts decay: a key's
 //! score halves every [`HALF_LIFE`].
 //!
+//! Passwords are different: an Argon2 check is costly and a password can be guessed. The
+//! console's login therefore asks [`AuthLimiter::over`] (read only) for the client address
+//! first and answers an address over the limit without verifying; it never asks for the
+//! account name, so no one can lock an account's right password out from elsewhere.
+//!
 //! This module is pure: it imports nothing from the features, does no I/O and takes the time
 //! as an argument, so its rules are tested without a clock. It never sees a credential in
 //! clear: callers pass a [`Key`] built from a hash.
@@ -89,6 +94,13 @@ impl AuthLimiter {
     pub fn score(&self, key: &Key, now: Instant) -> f64 {
         let m = self.scores.lock().unwrap_or_else(|p| p.into_inner());
         m.get(key).map_or(0.0, |(s, t)| decayed(*s, *t, now))
+    }
+
+    /// Read-only: whether `key` is over the limit at `now`, and if so how long to wait. Counts
+    /// nothing, so a listener can refuse before it spends work on verifying.
+    pub fn over(&self, key: &Key, now: Instant) -> Option<Duration> {
+        let s = self.score(key, now);
+        (s >= LIMIT).then(|| wait_for(s))
     }
 
     /// Count one wrong credential against every key in `keys` (the address and the
@@ -195,6 +207,11 @@ mod tests {
         // After the wait the address is below the limit again.
         assert!(l.score(&a, t0 + retry_after) < LIMIT);
         assert!(l.score(&a, t0 + retry_after - Duration::from_secs(2)) >= LIMIT);
+        // The read-only check agrees and counts nothing.
+        assert_eq!(l.over(&a, t0), Some(Duration::from_secs(65)));
+        assert_eq!(l.over(&a, t0), Some(Duration::from_secs(65)));
+        assert_eq!(l.over(&a, t0 + retry_after), None);
+        assert_eq!(l.over(&Key::addr(ip("192.0.2.2")), t0), None);
     }
 
     #[test]

@@ -1,15 +1,16 @@
 //! Who is looking: console accounts, their passwords and login sessions.
 //!
 //! Passwords are Argon2id hashes (PHC strings, `argon2` crate defaults) and are verified off
-//! the async threads. The login is limited like every other login of postbote
-//! (`crate::authlimit`): the password is checked first and a right one always gets in; a wrong
-//! one counts against the client's address and the account name, and over the limit the form
-//! says how long to wait. An unknown name costs as much as a known one (a dummy hash is
+//! the async threads, at most [`super::ARGON2_AT_ONCE`] at a time. The login is limited with
+//! `crate::authlimit`: a client address over the limit waits (429) before any password is
+//! checked; the account name never blocks, so the right password from any other address gets
+//! in at once. A wrong password counts against the address and the account name. An unknown name costs as much as a known one (a dummy hash is
 //! verified), so the timing does not tell which accounts exist.
 //!
-//! A session is a random cookie value (`HttpOnly`, `SameSite=Strict`, `Secure` whenever the
-//! console is served over TLS); the store keeps its SHA-256 with an idle and an absolute end
-//! (`console.session_idle`, `console.session_max`). [`Viewer`] is the extractor of a handler
+//! A session is a random cookie value (`HttpOnly`, `SameSite=Strict`; over TLS `Secure` and
+//! named `__Host-postbote_session`, `postbote_session` on plain loopback); the store keeps
+//! its SHA-256 with an idle and an absolute end (`console.session_idle`,
+//! `console.session_max`). [`Viewer`] is the extractor of a handler
 //! that needs a logged-in account: without one it redirects to the login page.
 
 use std::time::Instant;
@@ -29,8 +30,16 @@ use super::guard::{csrf_token, tokens_match};
 use super::i18n::Lang;
 use crate::store::console::{ConsoleUser, Role};
 
-/// The session cookie's name.
+/// The session cookie's name on plain loopback.
 pub const SESSION_COOKIE: &str = "postbote_session";
+/// The session cookie's name over TLS: the `__Host-` prefix makes a browser accept it only
+/// with `Secure`, `Path=/` and no `Domain`, so no other host (a sibling subdomain) can set it.
+pub const SECURE_SESSION_COOKIE: &str = "__Host-postbote_session";
+
+/// The session cookie's name for a console served with TLS (`secure`) or without.
+pub fn session_cookie(secure: bool) -> &'static str {
+    if secure { SECURE_SESSION_COOKIE } else { SESSION_COOKIE }
+}
 /// The login form's double-submit cookie.
 pub const LOGIN_COOKIE: &str = "postbote_login";
 /// A visit is written to the store at most this often per session (and at least four times
@@ -177,7 +186,16 @@ pub fn url_escape(s: &str) -> String {
 /// A path to go back to after login: only this site's own paths.
 pub fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') && !n.contains("://") => n.into(),
+        // Browsers drop TAB, CR and LF inside a URL and read `\\` as `/`, so `/\t/evil` would
+        // become `//evil`: refuse every control byte, space, DEL and backslash outright.
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.bytes().any(|b| b <= 0x20 || b == 0x7f || b == b'\\')
+                && !n.contains("://") =>
+        {
+            n.into()
+        }
         _ => "/".into(),
     }
 }
@@ -188,7 +206,7 @@ impl FromRequestParts<Web> for Viewer {
     async fn from_request_parts(parts: &mut Parts, web: &Web) -> Result<Self, Self::Rejection> {
         let here = parts.uri.path_and_query().map_or("/".to_string(), |p| p.as_str().to_string());
         let back = if parts.method == axum::http::Method::GET { here } else { "/".into() };
-        let Some(value) = cookie(&parts.headers, SESSION_COOKIE) else {
+        let Some(value) = cookie(&parts.headers, session_cookie(web.secure)) else {
             return Err(ToLogin(back).into_response());
         };
         let hash = session_hash(&value);
@@ -228,7 +246,19 @@ mod tests {
     #[test]
     fn next_stays_on_this_site() {
         assert_eq!(safe_next(Some("/outbox?state=held")), "/outbox?state=held");
-        for bad in ["//evil.example/", "https://evil.example/", "/\\evil", "outbox", ""] {
+        for bad in [
+            "//evil.example/",
+            "https://evil.example/",
+            "/\\evil",
+            "outbox",
+            "",
+            "/\t/evil.example/",
+            "/\r/evil.example/",
+            "/\n/evil.example/",
+            "/ /evil.example/",
+            "/\x7f/evil.example/",
+            "/\x00/evil.example/",
+        ] {
             assert_eq!(safe_next(Some(bad)), "/", "{bad}");
         }
         assert_eq!(safe_next(None), "/");
@@ -244,5 +274,10 @@ mod tests {
         let c = set_cookie(SESSION_COOKIE, "v", Some(60), true);
         assert_eq!(c, "postbote_session=v; Path=/; HttpOnly; SameSite=Strict; Max-Age=60; Secure");
         assert!(!set_cookie(SESSION_COOKIE, "v", None, false).contains("Secure"));
+        // Over TLS the name carries the `__Host-` prefix, whose rules the cookie meets.
+        assert_eq!(session_cookie(false), "postbote_session");
+        let c = set_cookie(session_cookie(true), "v", Some(60), true);
+        assert!(c.starts_with("__Host-postbote_session=v; Path=/;"), "{c}");
+        assert!(c.contains("; Secure") && !c.contains("Domain"), "{c}");
     }
 }

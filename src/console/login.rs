@@ -2,8 +2,13 @@
 //!
 //! The login form has no session yet, so its CSRF token is a double-submit cookie: the form's
 //! hidden value must equal the `postbote_login` cookie, which another site can neither read
-//! nor set (`SameSite=Strict`). A right password always gets in (`crate::authlimit`); a wrong
-//! one is counted, and over the limit the form says how long to wait.
+//! nor set (`SameSite=Strict`). Before any password is checked, the client's address is looked
+//! up in the limiter (`crate::authlimit`, read only): an address over the limit is answered 429
+//! with how long to wait, without spending an Argon2 verification, even for the right password.
+//! The account name never blocks, so the right password from any address that is not over
+//! the limit always gets in. A wrong password counts against the address and the name, and
+//! is written to the audit log as `login.failed` (the name as typed and the address, never
+//! the password). At most [`super::ARGON2_AT_ONCE`] verifications run at once.
 
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -11,12 +16,13 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
 use serde::Deserialize;
 
-use super::auth::{self, LOGIN_COOKIE, SESSION_COOKIE, Viewer};
+use super::auth::{self, LOGIN_COOKIE, Viewer};
 use super::i18n::Lang;
 use super::layout::{lang_switch, shell};
 use super::words as t;
 use super::{Web, internal};
-use crate::authlimit::Verdict;
+use crate::authlimit::{Key, Verdict};
+use std::time::{Duration, Instant};
 
 #[derive(Debug, Deserialize)]
 pub struct Next {
@@ -56,6 +62,12 @@ pub async fn form(State(web): State<Web>, headers: HeaderMap, Query(q): Query<Ne
     form_response(&web, auth::lang_of(&headers), &next, StatusCode::OK, None)
 }
 
+/// "Too many wrong passwords; wait N seconds" (429), with a fresh form.
+fn too_many(web: &Web, lang: Lang, next: &str, retry_after: Duration) -> Response {
+    let msg = format!("{} {}", lang.t(t::LOGIN_TOO_MANY), retry_after.as_secs().max(1));
+    form_response(web, lang, next, StatusCode::TOO_MANY_REQUESTS, Some(msg))
+}
+
 #[derive(Deserialize)]
 pub struct LoginForm {
     #[serde(default)]
@@ -80,12 +92,25 @@ pub async fn submit(
     if cookie.is_empty() || !super::guard::tokens_match(&cookie, &f.csrf) {
         return form_response(&web, lang, &next, StatusCode::FORBIDDEN, Some(lang.t(t::LOGIN_EXPIRED_FORM).into()));
     }
+    // An address over the limit waits, right password or not, and costs no Argon2 work. Only
+    // the address decides here: the account name never blocks, so nobody can lock an
+    // account's right password out from another address.
+    if let Some(retry_after) = web.limiter.over(&Key::addr(ip), Instant::now()) {
+        tracing::info!(%ip, "console: a login from an address over the limit was refused unchecked");
+        return too_many(&web, lang, &next, retry_after);
+    }
+    // At most `ARGON2_AT_ONCE` verifications run at once; the rest wait their turn here.
+    let Ok(_permit) = web.argon2.clone().acquire_owned().await else {
+        return internal("the password check is closed");
+    };
     let (store, name, password) = (web.app.store.clone(), f.name.clone(), f.password);
     let user = match tokio::task::spawn_blocking(move || auth::check_password(&store, &name, &password)).await {
         Ok(u) => u,
         Err(e) => return internal(&e.to_string()),
     };
+    drop(_permit);
     let Some(user) = user else {
+        web.audit(f.name.trim(), "login.failed", format!("from {ip}")).await;
         return match auth::count_wrong(&web, ip, &f.name) {
             Verdict::Unauthorized => {
                 tracing::info!(%ip, "console: a wrong password was given");
@@ -93,8 +118,7 @@ pub async fn submit(
             }
             Verdict::TooMany { retry_after } => {
                 tracing::info!(%ip, "console: too many wrong passwords");
-                let msg = format!("{} {}", lang.t(t::LOGIN_TOO_MANY), retry_after.as_secs().max(1));
-                form_response(&web, lang, &next, StatusCode::TOO_MANY_REQUESTS, Some(msg))
+                too_many(&web, lang, &next, retry_after)
             }
         };
     };
@@ -107,7 +131,7 @@ pub async fn submit(
         return internal("a console session could not be stored");
     }
     web.audit(&user.name, "login", String::new()).await;
-    let session = auth::set_cookie(SESSION_COOKIE, &value, Some(max), web.secure);
+    let session = auth::set_cookie(auth::session_cookie(web.secure), &value, Some(max), web.secure);
     let clear = auth::set_cookie(LOGIN_COOKIE, "", Some(0), web.secure);
     let mut res = Redirect::to(&next).into_response();
     res.headers_mut().append(header::SET_COOKIE, session.parse().expect("cookie"));
@@ -128,7 +152,7 @@ pub async fn logout(State(web): State<Web>, v: Viewer, Form(f): Form<CsrfOnly>) 
     let (store, hash) = (web.app.store.clone(), v.session_hash.clone());
     let _ = tokio::task::spawn_blocking(move || store.console().end_session(&hash)).await;
     web.audit(&v.user.name, "logout", String::new()).await;
-    let clear = auth::set_cookie(SESSION_COOKIE, "", Some(0), web.secure);
+    let clear = auth::set_cookie(auth::session_cookie(web.secure), "", Some(0), web.secure);
     ([(header::SET_COOKIE, clear)], Redirect::to("/login")).into_response()
 }
 

@@ -49,9 +49,24 @@ pub struct Web {
     pub limiter: Arc<AuthLimiter>,
     /// Served over TLS: cookies are `Secure`.
     pub secure: bool,
+    /// Permits for Argon2 verifications ([`ARGON2_AT_ONCE`]), so a flood of logins cannot
+    /// take every blocking thread and all memory.
+    pub argon2: Arc<tokio::sync::Semaphore>,
 }
 
+/// Argon2 password verifications running at the same time, at most.
+pub const ARGON2_AT_ONCE: usize = 2;
+
 impl Web {
+    pub fn new(app: App, secure: bool) -> Web {
+        Web {
+            app,
+            limiter: Arc::new(AuthLimiter::default()),
+            secure,
+            argon2: Arc::new(tokio::sync::Semaphore::new(ARGON2_AT_ONCE)),
+        }
+    }
+
     /// Write an audit row for `who` doing `action` (never with a password or token).
     pub async fn audit(&self, who: &str, action: &str, detail: String) {
         let (store, who, action) = (self.app.store.clone(), who.to_string(), action.to_string());
@@ -75,9 +90,30 @@ impl Web {
     }
 }
 
+/// The words of a 500 page (the cause is in the daemon's log, never on the page).
+const INTERNAL: i18n::Words =
+    i18n::w("Interner Fehler; Näheres steht im Protokoll des Dienstes.", "Internal error; see the daemon's log.");
+
+/// Marks a 500 made by [`internal`], so [`localize_internal`] words it in the page's language.
+#[derive(Clone, Copy)]
+struct Internal;
+
 pub fn internal(message: &str) -> Response {
     tracing::warn!(error = message, "console: a page failed");
-    (StatusCode::INTERNAL_SERVER_ERROR, "internal error; see the daemon's log").into_response()
+    let mut res = (StatusCode::INTERNAL_SERVER_ERROR, INTERNAL.en).into_response();
+    res.extensions_mut().insert(Internal);
+    res
+}
+
+/// A 500 from [`internal`] is said in the request's language (the handler that failed may
+/// not have known it).
+async fn localize_internal(req: Request, next: Next) -> Response {
+    let lang = auth::lang_of(req.headers());
+    let res = next.run(req).await;
+    if res.extensions().get::<Internal>().is_some() {
+        return (StatusCode::INTERNAL_SERVER_ERROR, lang.t(INTERNAL)).into_response();
+    }
+    res
 }
 
 /// The routes (without the listener), for the daemon and for tests.
@@ -89,6 +125,7 @@ pub fn router(web: Web) -> Router {
         .route("/static/console.css", get(stylesheet))
         .route("/static/console.js", get(script));
     pages::routes(r)
+        .layer(middleware::from_fn(localize_internal))
         .layer(middleware::from_fn(refuse_cross_site))
         .layer(middleware::from_fn(security_headers))
         .with_state(web)
@@ -140,7 +177,7 @@ pub async fn serve(app: App, token: CancellationToken) -> anyhow::Result<()> {
     let listener = TcpListener::bind(cfg.listen)
         .await
         .map_err(|e| anyhow::anyhow!("console: cannot listen on {}: {e}", cfg.listen))?;
-    let web = Web { app, limiter: Arc::new(AuthLimiter::default()), secure: tls.is_some() };
+    let web = Web::new(app, tls.is_some());
     let router = router(web).into_make_service_with_connect_info::<PeerAddr>();
     tracing::info!(listen = %cfg.listen, tls = tls.is_some(), "console listening");
     let stop = token.clone();
@@ -170,3 +207,32 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientIp {
 
 /// Shared state for handlers that only need the app.
 pub type WebState = State<Web>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Regression: a failed page answered in English whatever the page's language.
+    #[tokio::test]
+    async fn an_internal_error_is_said_in_the_pages_language() {
+        let app = Router::new()
+            .route("/boom", get(|| async { internal("a test failure") }))
+            .layer(middleware::from_fn(localize_internal));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+        for (accept, want) in [("de-DE", INTERNAL.de), ("en", INTERNAL.en)] {
+            let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+            let req =
+                format!("GET /boom HTTP/1.1\r\nHost: x\r\nAccept-Language: {accept}\r\nConnection: close\r\n\r\n");
+            s.write_all(req.as_bytes()).await.unwrap();
+            let mut out = Vec::new();
+            s.read_to_end(&mut out).await.unwrap();
+            let out = String::from_utf8_lossy(&out);
+            assert!(out.starts_with("HTTP/1.1 500"), "{out}");
+            assert!(out.ends_with(want), "{accept}: {out}");
+        }
+        server.abort();
+    }
+}

@@ -6,119 +6,7 @@
 
 use std::time::Duration;
 
-use crate::support::{self, jmapd};
-
-/// A daemon with the console on a free loopback port, an office account "anna" and an
-/// employee account "becker" bound to the mailbox becker (mailboxes becker and info).
-pub(crate) async fn start(extra: &str) -> (jmapd::Daemon, u16) {
-    let (u1, p1) = support::unique_user("console-b");
-    let (u2, p2) = support::unique_user("console-i");
-    let port = support::free_port();
-    let d = jmapd::Builder::new()
-        .mailbox(jmapd::Mailbox::new("becker", &u1, &p1))
-        .mailbox(jmapd::Mailbox::new("info", &u2, &p2).kind("shared"))
-        .section(&format!("[console]\nenabled = true\nlisten = \"127.0.0.1:{port}\"\n{extra}"))
-        .start()
-        .await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-        assert!(std::time::Instant::now() < deadline, "the console port did not open");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let c = d.app.store.console();
-    let h = postbote::console::auth::hash_password("Büro-Passwort 1").unwrap();
-    c.put_user("anna", postbote::store::console::Role::Office, None, &h).unwrap();
-    let h = postbote::console::auth::hash_password("Becker-Passwort 2").unwrap();
-    c.put_user("becker", postbote::store::console::Role::Employee, Some("becker"), &h).unwrap();
-    (d, port)
-}
-
-type Answer = (u16, Vec<(String, String)>, Vec<u8>);
-
-fn header<'a>(a: &'a Answer, name: &str) -> Vec<&'a str> {
-    a.1.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str()).collect()
-}
-
-fn body(a: &Answer) -> String {
-    String::from_utf8_lossy(&a.2).into_owned()
-}
-
-/// The value of `name=` in the Set-Cookie headers.
-fn set_cookie(a: &Answer, name: &str) -> Option<String> {
-    header(a, "set-cookie")
-        .into_iter()
-        .find_map(|c| c.strip_prefix(&format!("{name}=")).map(|v| v.split(';').next().unwrap().to_string()))
-}
-
-/// The hidden `csrf` value of the first form on the page.
-fn csrf(page: &str) -> String {
-    let i = page.find("name=\"csrf\" value=\"").expect("a form with a CSRF token") + 19;
-    page[i..i + page[i..].find('"').unwrap()].to_string()
-}
-
-fn form(pairs: &[(&str, &str)]) -> Vec<u8> {
-    pairs
-        .iter()
-        .map(|(k, v)| {
-            format!(
-                "{k}={}",
-                v.bytes()
-                    .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
-                    .collect::<String>()
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("&")
-        .into_bytes()
-}
-
-struct Browser {
-    port: u16,
-    cookies: Vec<(String, String)>,
-}
-
-impl Browser {
-    fn new(port: u16) -> Browser {
-        Browser { port, cookies: vec![] }
-    }
-
-    fn cookie_header(&self) -> String {
-        self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
-    }
-
-    fn keep(&mut self, a: &Answer) {
-        for c in header(a, "set-cookie") {
-            let (kv, _) = c.split_once(';').unwrap_or((c, ""));
-            let (k, v) = kv.split_once('=').unwrap();
-            self.cookies.retain(|(n, _)| n != k);
-            if !v.is_empty() {
-                self.cookies.push((k.into(), v.into()));
-            }
-        }
-    }
-
-    async fn get(&mut self, path: &str) -> Answer {
-        let c = self.cookie_header();
-        let a = jmapd::http_at(self.port, "GET", path, &[("Cookie", &c), ("Accept-Language", "de-DE")], b"").await;
-        self.keep(&a);
-        a
-    }
-
-    async fn post(&mut self, path: &str, pairs: &[(&str, &str)], extra: &[(&str, &str)]) -> Answer {
-        let c = self.cookie_header();
-        let mut h = vec![("Cookie", c.as_str()), ("Content-Type", "application/x-www-form-urlencoded")];
-        h.extend_from_slice(extra);
-        let a = jmapd::http_at(self.port, "POST", path, &h, &form(pairs)).await;
-        self.keep(&a);
-        a
-    }
-
-    async fn login(&mut self, name: &str, password: &str) -> Answer {
-        let page = self.get("/login").await;
-        let token = csrf(&body(&page));
-        self.post("/login", &[("csrf", &token), ("next", "/"), ("name", name), ("password", password)], &[]).await
-    }
-}
+use crate::support::console::{Browser, body, csrf, header, set_cookie, start};
 
 #[tokio::test]
 async fn login_cookies_csrf_cross_site_roles_languages_and_the_gate() {
@@ -175,7 +63,8 @@ async fn login_cookies_csrf_cross_site_roles_languages_and_the_gate() {
     let a = b.post("/sessions/open", &[("csrf", &token), ("hours", "2")], &[("Sec-Fetch-Site", "cross-site")]).await;
     assert_eq!(a.0, 403, "cross-site fetch");
     assert!(postbote::outbox::gate::sessions(&d.app).unwrap().is_empty(), "nothing was opened");
-    let origin = format!("http://127.0.0.1:{port}");
+    // The same host on another port is another origin: refused too.
+    let origin = format!("http://127.0.0.1:{}", port.wrapping_add(1));
     let a = b
         .post(
             "/sessions/open",
@@ -183,8 +72,6 @@ async fn login_cookies_csrf_cross_site_roles_languages_and_the_gate() {
             &[("Origin", &origin), ("Sec-Fetch-Site", "same-origin")],
         )
         .await;
-    // http_at sends `Host: 127.0.0.1` without the port: the Origin with the port is another
-    // authority, so this is refused too, as it must be.
     assert_eq!(a.0, 403);
     let a = b.post("/sessions/open", &[("csrf", &token), ("hours", "2")], &[("Sec-Fetch-Site", "same-origin")]).await;
     assert_eq!(a.0, 303, "{}", body(&a));
@@ -238,13 +125,68 @@ async fn wrong_passwords_are_limited_and_never_lock_out_the_right_one() {
     // Unknown names count the same and say the same.
     let a = b.login("niemand", "egal").await;
     assert_eq!(a.0, 429);
-    // The right password still gets in, from the same address, at once.
+    // Over the limit the address waits, even with the right password: nothing is verified
+    // (no Argon2 work for a flood of guesses), the form says how long.
     let a = b.login("anna", "Büro-Passwort 1").await;
+    assert_eq!(a.0, 429, "{}", body(&a));
+    assert!(body(&a).contains("Zu viele falsche Versuche"), "{}", body(&a));
+    assert_eq!(b.get("/").await.0, 303, "still not logged in");
+    // The account is not locked: from another address the right password gets in at once,
+    // though the name "anna" is far over the limit too.
+    let mut elsewhere = Browser::from(port, "127.0.0.2");
+    let a = elsewhere.login("anna", "Büro-Passwort 1").await;
     assert_eq!(a.0, 303, "{}", body(&a));
-    assert_eq!(b.get("/").await.0, 200);
+    assert_eq!(elsewhere.get("/").await.0, 200);
+    // A wrong password for the name is still counted (and may be told "too many"), but the
+    // name never blocks: the right one from that address gets in right after.
+    let mut third = Browser::from(port, "127.0.0.3");
+    let a = third.login("anna", "auch falsch").await;
+    assert!(a.0 == 401 || a.0 == 429, "{}", a.0);
+    assert_eq!(third.login("anna-vertippt", "auch falsch").await.0, 401);
+    assert_eq!(third.login("anna", "Büro-Passwort 1").await.0, 303);
+    // Every failed login is in the audit log with the name as typed and the address, never
+    // the password.
+    let log = body(&elsewhere.get("/audit").await);
+    assert!(log.contains("login.failed") && log.contains("127.0.0.3") && log.contains("anna-vertippt"), "{log}");
+    assert!(!log.contains("nicht richtig") && !log.contains("auch falsch"), "{log}");
     // The login form refuses a post without its double-submit cookie.
     let mut other = Browser::new(port);
     let a = other.post("/login", &[("csrf", "x"), ("name", "anna"), ("password", "Büro-Passwort 1")], &[]).await;
+    assert_eq!(a.0, 403);
+    d.stop().await;
+}
+
+/// Regression: `/\t/evil.example` passed the check, and a browser drops the TAB and goes to
+/// `//evil.example/`.
+#[tokio::test]
+async fn the_language_switch_never_sends_to_another_site() {
+    let (d, port) = start("").await;
+    let mut b = Browser::new(port);
+    for back in
+        ["/%09/evil.example", "/%0d/evil.example", "/%0A/evil.example", "/%5C/evil.example", "/%20/evil.example"]
+    {
+        let a = b.get(&format!("/lang/en?back={back}")).await;
+        assert_eq!(a.0, 303, "{back}");
+        assert_eq!(header(&a, "location"), ["/"], "{back}");
+    }
+    let a = b.get("/lang/en?back=/outbox").await;
+    assert_eq!(header(&a, "location"), ["/outbox"]);
+    d.stop().await;
+}
+
+/// A browser's POST carries `Origin: http://127.0.0.1:PORT` and `Host: 127.0.0.1:PORT`:
+/// the same origin, accepted; another port is another origin.
+#[tokio::test]
+async fn a_post_whose_origin_and_host_carry_the_port_is_same_origin() {
+    let (d, port) = start("").await;
+    let mut b = Browser::new(port);
+    b.log_in("anna", "Büro-Passwort 1").await;
+    let token = csrf(&body(&b.get("/sessions").await));
+    let origin = format!("http://127.0.0.1:{port}");
+    let a = b.post("/sessions/open", &[("csrf", &token), ("hours", "1")], &[("Origin", &origin)]).await;
+    assert_eq!(a.0, 303, "{}", body(&a));
+    let other = format!("http://127.0.0.1:{}", port.wrapping_add(1));
+    let a = b.post("/sessions/open", &[("csrf", &token), ("hours", "1")], &[("Origin", &other)]).await;
     assert_eq!(a.0, 403);
     d.stop().await;
 }

@@ -6,7 +6,7 @@ use crate::support::browser::Browser;
 
 #[tokio::test]
 async fn office_logs_in_opens_and_closes_a_session_and_reads_both_languages() {
-    let (d, port) = crate::console::start("").await;
+    let (d, port) = crate::support::console::start("").await;
     let Some(b) = Browser::start(1280, 1000).await else { return };
     let base = format!("http://127.0.0.1:{port}");
 
@@ -44,7 +44,7 @@ async fn office_logs_in_opens_and_closes_a_session_and_reads_both_languages() {
 
 #[tokio::test]
 async fn an_employee_on_a_phone_sees_only_their_mailbox() {
-    let (d, port) = crate::console::start("").await;
+    let (d, port) = crate::support::console::start("").await;
     let Some(b) = Browser::start(390, 844).await else { return };
     let base = format!("http://127.0.0.1:{port}");
     b.login(&base, "becker", "Becker-Passwort 2").await;

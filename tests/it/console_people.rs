@@ -8,105 +8,8 @@
 
 use std::time::Duration;
 
+use crate::support::console::{Browser, body, csrf, header};
 use crate::support::{self, jmapd};
-
-pub(crate) type Answer = (u16, Vec<(String, String)>, Vec<u8>);
-
-pub(crate) fn header<'a>(a: &'a Answer, name: &str) -> Vec<&'a str> {
-    a.1.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str()).collect()
-}
-
-pub(crate) fn body(a: &Answer) -> String {
-    String::from_utf8_lossy(&a.2).into_owned()
-}
-
-/// The hidden `csrf` value of the first form on the page.
-pub(crate) fn csrf(page: &str) -> String {
-    let i = page.find("name=\"csrf\" value=\"").expect("a form with a CSRF token") + 19;
-    page[i..i + page[i..].find('"').unwrap()].to_string()
-}
-
-fn urlencoded(pairs: &[(&str, &str)]) -> Vec<u8> {
-    let enc = |v: &str| {
-        v.bytes()
-            .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
-            .collect::<String>()
-    };
-    pairs.iter().map(|(k, v)| format!("{k}={}", enc(v))).collect::<Vec<_>>().join("&").into_bytes()
-}
-
-/// A cookie jar over raw HTTP, as a browser without JavaScript talks to the console.
-pub(crate) struct Web {
-    port: u16,
-    lang: &'static str,
-    cookies: Vec<(String, String)>,
-}
-
-impl Web {
-    pub(crate) fn new(port: u16) -> Web {
-        Web { port, lang: "de-DE", cookies: vec![] }
-    }
-
-    fn cookie_header(&self) -> String {
-        self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
-    }
-
-    fn keep(&mut self, a: &Answer) {
-        for c in header(a, "set-cookie") {
-            let (kv, _) = c.split_once(';').unwrap_or((c, ""));
-            let (k, v) = kv.split_once('=').unwrap();
-            self.cookies.retain(|(n, _)| n != k);
-            if !v.is_empty() {
-                self.cookies.push((k.into(), v.into()));
-            }
-        }
-    }
-
-    pub(crate) async fn get(&mut self, path: &str) -> Answer {
-        let c = self.cookie_header();
-        let a = jmapd::http_at(self.port, "GET", path, &[("Cookie", &c), ("Accept-Language", self.lang)], b"").await;
-        self.keep(&a);
-        a
-    }
-
-    async fn send(&mut self, path: &str, content_type: &str, data: &[u8]) -> Answer {
-        let c = self.cookie_header();
-        let h = [("Cookie", c.as_str()), ("Content-Type", content_type), ("Accept-Language", self.lang)];
-        let a = jmapd::http_at(self.port, "POST", path, &h, data).await;
-        self.keep(&a);
-        a
-    }
-
-    pub(crate) async fn post(&mut self, path: &str, pairs: &[(&str, &str)]) -> Answer {
-        self.send(path, "application/x-www-form-urlencoded", &urlencoded(pairs)).await
-    }
-
-    /// A `multipart/form-data` POST with text fields and one file field.
-    async fn upload(&mut self, path: &str, fields: &[(&str, &str)], file: (&str, &str, &[u8])) -> Answer {
-        let boundary = "----postbote-test-boundary";
-        let mut data = Vec::new();
-        for (k, v) in fields {
-            data.extend(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n").bytes());
-        }
-        let (name, filename, bytes) = file;
-        data.extend(
-            format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{filename}\"\r\nContent-Type: message/rfc822\r\n\r\n"
-            )
-            .bytes(),
-        );
-        data.extend_from_slice(bytes);
-        data.extend(format!("\r\n--{boundary}--\r\n").bytes());
-        self.send(path, &format!("multipart/form-data; boundary={boundary}"), &data).await
-    }
-
-    pub(crate) async fn login(&mut self, name: &str, password: &str) {
-        let page = body(&self.get("/login").await);
-        let token = csrf(&page);
-        let a = self.post("/login", &[("csrf", &token), ("next", "/"), ("name", name), ("password", password)]).await;
-        assert_eq!(a.0, 303, "login as {name}: {}", body(&a));
-    }
-}
 
 /// A local date in the office's time zone, `days` from today, as `<input type=date>` sends it.
 fn day(d: &jmapd::Daemon, days: i64) -> String {
@@ -129,9 +32,9 @@ fn message(from: &str, subject: &str, extra: &str) -> Vec<u8> {
 
 #[tokio::test]
 async fn an_office_sets_an_employees_automatic_reply_and_the_employee_ends_it() {
-    let (d, port) = crate::console::start("").await;
-    let mut office = Web::new(port);
-    office.login("anna", "Büro-Passwort 1").await;
+    let (d, port) = crate::support::console::start("").await;
+    let mut office = Browser::new(port);
+    office.log_in("anna", "Büro-Passwort 1").await;
 
     // The list shows both mailboxes, switched off.
     let list = body(&office.get("/autoreply").await);
@@ -160,12 +63,12 @@ async fn an_office_sets_an_employees_automatic_reply_and_the_employee_ends_it() 
     };
 
     // Without the CSRF token nothing is saved.
-    assert_eq!(office.post("/autoreply/becker", &refs(&form("", "save", &until))).await.0, 403);
+    assert_eq!(office.post("/autoreply/becker", &refs(&form("", "save", &until)), &[]).await.0, 403);
     assert!(!postbote::autoreply::load_settings(&d.app, "becker").unwrap().is_enabled);
 
     // The preview button shows the reply as it will be sent, and saves nothing.
     let preview = form(&token, "preview", &until);
-    let a = office.post("/autoreply/becker", &refs(&preview)).await;
+    let a = office.post("/autoreply/becker", &refs(&preview), &[]).await;
     assert_eq!(a.0, 200);
     let page = body(&a);
     for want in [
@@ -178,22 +81,22 @@ async fn an_office_sets_an_employees_automatic_reply_and_the_employee_ends_it() 
     }
     assert!(!postbote::autoreply::load_settings(&d.app, "becker").unwrap().is_enabled, "a preview saves nothing");
     // The fragment console.js asks for while one types.
-    let a = office.post("/autoreply/becker/preview", &refs(&preview)).await;
+    let a = office.post("/autoreply/becker/preview", &refs(&preview), &[]).await;
     assert_eq!(a.0, 200);
     assert!(body(&a).starts_with("<div id=\"preview-body\">") && body(&a).contains("Im Urlaub:"), "{}", body(&a));
 
     // A last day before the first is said in words, in a preview and when saving, and
     // nothing is saved.
-    let a = office.post("/autoreply/becker", &refs(&form(&token, "preview", &day(&d, -3)))).await;
+    let a = office.post("/autoreply/becker", &refs(&form(&token, "preview", &day(&d, -3))), &[]).await;
     assert_eq!(a.0, 200);
     assert!(body(&a).contains("Der letzte Tag liegt vor dem ersten Tag."), "{}", body(&a));
-    let a = office.post("/autoreply/becker", &refs(&form(&token, "save", &day(&d, -3)))).await;
+    let a = office.post("/autoreply/becker", &refs(&form(&token, "save", &day(&d, -3))), &[]).await;
     assert_eq!(a.0, 422);
     assert!(body(&a).contains("Der letzte Tag liegt vor dem ersten Tag."), "{}", body(&a));
     assert!(!postbote::autoreply::load_settings(&d.app, "becker").unwrap().is_enabled);
 
     // Saved: the store has it as whole local days, both ends included, and a phone sees it at once.
-    let a = office.post("/autoreply/becker", &refs(&form(&token, "save", &until))).await;
+    let a = office.post("/autoreply/becker", &refs(&form(&token, "save", &until)), &[]).await;
     assert_eq!(a.0, 303, "{}", body(&a));
     assert_eq!(header(&a, "location"), ["/autoreply/becker?done=saved"]);
     let s = postbote::autoreply::load_settings(&d.app, "becker").unwrap();
@@ -206,6 +109,15 @@ async fn an_office_sets_an_employees_automatic_reply_and_the_employee_ends_it() 
     );
     assert_eq!(s.interval_secs, 3 * 86_400);
     assert_eq!(s.internal_body.as_deref(), Some("Bin im Urlaub, Vertretung hat Anna."));
+    // The overview says the same window as the automatic-reply page, in the page's language
+    // with the last day included (it once said the exclusive end, in English).
+    let german = |iso: &str| {
+        let (y, rest) = iso.split_once('-').unwrap();
+        let (m, dd) = rest.split_once('-').unwrap();
+        format!("{dd}.{m}.{y}")
+    };
+    let overview = body(&office.get("/").await);
+    assert!(overview.contains(&format!("bis einschließlich {}", german(&until))), "{overview}");
     let phone = d.device("becker", &[]);
     let using = ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:vacationresponse"];
     let call =
@@ -237,6 +149,11 @@ async fn an_office_sets_an_employees_automatic_reply_and_the_employee_ends_it() 
         page.contains("Bekäme keine automatische Antwort") && page.contains("<code>auto_submitted</code>"),
         "{page}"
     );
+    // Over the body limit: 413, said in the page's language.
+    let big = vec![b'x'; 3 << 20];
+    let a = office.upload("/autoreply/becker/explain", &[("csrf", &token)], ("eml", "big.eml", &big)).await;
+    assert_eq!(a.0, 413);
+    assert!(body(&a).contains("Die Datei ist zu groß"), "{}", body(&a));
     let a = office.upload("/autoreply/becker/explain", &[("csrf", "falsch")], ("eml", "auto.eml", &auto)).await;
     assert_eq!(a.0, 403, "the upload form needs its CSRF token too");
 
@@ -256,25 +173,28 @@ async fn an_office_sets_an_employees_automatic_reply_and_the_employee_ends_it() 
     let page = body(&office.get("/autoreply/becker").await);
     assert!(page.contains("Termin auf der Baustelle"), "offered in the picker: {page}");
     let id = id.unwrap().to_string();
-    let a = office.post("/autoreply/becker/explain-message", &[("csrf", &token), ("message", &id)]).await;
+    let a = office.post("/autoreply/becker/explain-message", &[("csrf", &token), ("message", &id)], &[]).await;
     assert_eq!(a.0, 200);
     assert!(body(&a).contains("explain-result") && body(&a).contains("Termin auf der Baustelle"), "{}", body(&a));
 
     // The employee sees only their own mailbox, and ends the reply.
-    let mut becker = Web::new(port);
-    becker.login("becker", "Becker-Passwort 2").await;
+    let mut becker = Browser::new(port);
+    becker.log_in("becker", "Becker-Passwort 2").await;
     let list = body(&becker.get("/autoreply").await);
     assert!(list.contains("autoreply-becker") && !list.contains("autoreply-info"), "{list}");
     let page = body(&becker.get("/autoreply/becker").await);
     assert!(page.contains("autoreply-on"), "{page}");
     let token = csrf(&page);
     assert_eq!(becker.get("/autoreply/info").await.0, 403);
-    assert_eq!(becker.post("/autoreply/info/end", &[("csrf", &token)]).await.0, 403);
-    assert_eq!(becker.post("/autoreply/info", &[("csrf", &token), ("enabled", "on"), ("action", "save")]).await.0, 403);
+    assert_eq!(becker.post("/autoreply/info/end", &[("csrf", &token)], &[]).await.0, 403);
+    assert_eq!(
+        becker.post("/autoreply/info", &[("csrf", &token), ("enabled", "on"), ("action", "save")], &[]).await.0,
+        403
+    );
     let info_token = csrf(&body(&office.get("/autoreply/info").await));
-    let a = office.post("/autoreply/info/explain-message", &[("csrf", &info_token), ("message", &id)]).await;
+    let a = office.post("/autoreply/info/explain-message", &[("csrf", &info_token), ("message", &id)], &[]).await;
     assert_eq!(a.0, 422, "a message of another mailbox is not one of info's");
-    let a = becker.post("/autoreply/becker/end", &[("csrf", &token)]).await;
+    let a = becker.post("/autoreply/becker/end", &[("csrf", &token)], &[]).await;
     assert_eq!(a.0, 303);
     let s = postbote::autoreply::load_settings(&d.app, "becker").unwrap();
     assert!(!s.is_enabled);
@@ -289,16 +209,20 @@ async fn an_office_sets_an_employees_automatic_reply_and_the_employee_ends_it() 
 
 #[tokio::test]
 async fn a_phone_is_added_with_its_token_once_and_revoked() {
-    let (d, port) = crate::console::start("").await;
-    let mut office = Web::new(port);
-    office.login("anna", "Büro-Passwort 1").await;
+    let (d, port) = crate::support::console::start("").await;
+    let mut office = Browser::new(port);
+    office.log_in("anna", "Büro-Passwort 1").await;
     let page = body(&office.get("/phones").await);
     assert!(page.contains("no-phones") && page.contains("add-phone"), "{page}");
     let token = csrf(&page);
 
     // Added: the token once, the mail app's settings, the JMAP session URL and a QR code.
     let a = office
-        .post("/phones/add", &[("csrf", &token), ("mailbox", "becker"), ("name", "iPhone Becker"), ("grant", "info")])
+        .post(
+            "/phones/add",
+            &[("csrf", &token), ("mailbox", "becker"), ("name", "iPhone Becker"), ("grant", "info")],
+            &[],
+        )
         .await;
     assert_eq!(a.0, 200, "{}", body(&a));
     let page = body(&a);
@@ -331,35 +255,39 @@ async fn a_phone_is_added_with_its_token_once_and_revoked() {
     assert!(!page.contains(&phone_token));
 
     // A phone of the shared mailbox, which the employee must not touch.
-    let a = office.post("/phones/add", &[("csrf", &token), ("mailbox", "info"), ("name", "Tablet Büro")]).await;
+    let a = office.post("/phones/add", &[("csrf", &token), ("mailbox", "info"), ("name", "Tablet Büro")], &[]).await;
     assert_eq!(a.0, 200);
     let info_phone = d.app.store.devices().all().unwrap().into_iter().find(|p| p.mailbox == "info").unwrap();
-    let a = office.post("/phones/add", &[("csrf", &token), ("mailbox", "becker"), ("name", " ")]).await;
+    let a = office.post("/phones/add", &[("csrf", &token), ("mailbox", "becker"), ("name", " ")], &[]).await;
     assert_eq!(a.0, 422);
     assert!(body(&a).contains("Bitte einen Namen angeben."));
-    let a =
-        office.post("/phones/add", &[("csrf", &token), ("mailbox", "info"), ("name", "x"), ("grant", "becker")]).await;
+    let a = office
+        .post("/phones/add", &[("csrf", &token), ("mailbox", "info"), ("name", "x"), ("grant", "becker")], &[])
+        .await;
     assert_eq!(a.0, 422, "only shared mailboxes are granted");
-    assert_eq!(office.post("/phones/add", &[("mailbox", "becker"), ("name", "ohne Token")]).await.0, 403);
+    assert_eq!(office.post("/phones/add", &[("mailbox", "becker"), ("name", "ohne Token")], &[]).await.0, 403);
 
     // The employee: only their own phones, no grants, no other mailbox.
-    let mut becker = Web::new(port);
-    becker.login("becker", "Becker-Passwort 2").await;
+    let mut becker = Browser::new(port);
+    becker.log_in("becker", "Becker-Passwort 2").await;
     let page = body(&becker.get("/phones").await);
     assert!(page.contains(&format!("phone-{}", found.id)) && !page.contains("Tablet Büro"), "{page}");
     assert!(!page.contains("name=\"grant\""), "no grants for an employee: {page}");
     let t = csrf(&page);
-    assert_eq!(becker.post("/phones/add", &[("csrf", &t), ("mailbox", "info"), ("name", "x")]).await.0, 403);
+    assert_eq!(becker.post("/phones/add", &[("csrf", &t), ("mailbox", "info"), ("name", "x")], &[]).await.0, 403);
     assert_eq!(
-        becker.post("/phones/add", &[("csrf", &t), ("mailbox", "becker"), ("name", "x"), ("grant", "info")]).await.0,
+        becker
+            .post("/phones/add", &[("csrf", &t), ("mailbox", "becker"), ("name", "x"), ("grant", "info")], &[])
+            .await
+            .0,
         403
     );
-    assert_eq!(becker.post(&format!("/phones/{}/revoke", info_phone.id), &[("csrf", &t)]).await.0, 403);
-    assert_eq!(becker.post("/phones/999999/revoke", &[("csrf", &t)]).await.0, 404);
+    assert_eq!(becker.post(&format!("/phones/{}/revoke", info_phone.id), &[("csrf", &t)], &[]).await.0, 403);
+    assert_eq!(becker.post("/phones/999999/revoke", &[("csrf", &t)], &[]).await.0, 404);
 
     // Revoked by its owner: the token stops at once and the phone's open connections end.
     let conn = d.app.live.open(found.id, postbote::devices::Protocol::Imap).await.unwrap();
-    let a = becker.post(&format!("/phones/{}/revoke", found.id), &[("csrf", &t)]).await;
+    let a = becker.post(&format!("/phones/{}/revoke", found.id), &[("csrf", &t)], &[]).await;
     assert_eq!(a.0, 303);
     assert!(conn.is_ended(), "the open IMAP connection was ended");
     assert!(d.app.store.devices().by_token(&device, "jmap").unwrap().is_none());

@@ -38,7 +38,7 @@ fn local_day(d: &crate::support::jmapd::Daemon, days: i64) -> String {
 
 #[tokio::test]
 async fn office_sets_an_employees_reply_the_employee_ends_it_and_cannot_see_another_mailbox() {
-    let (d, port) = crate::console::start("").await;
+    let (d, port) = crate::support::console::start("").await;
     let base = format!("http://127.0.0.1:{port}");
     {
         let Some(b) = Browser::start(1280, 1000).await else { return };
@@ -99,7 +99,7 @@ async fn office_sets_an_employees_reply_the_employee_ends_it_and_cannot_see_anot
 
 #[tokio::test]
 async fn a_phone_is_added_shows_its_qr_code_and_is_revoked() {
-    let (d, port) = crate::console::start("").await;
+    let (d, port) = crate::support::console::start("").await;
     let base = format!("http://127.0.0.1:{port}");
     let Some(b) = Browser::start(1280, 1000).await else { return };
     b.login(&base, "anna", "Büro-Passwort 1").await;
@@ -130,7 +130,7 @@ async fn a_phone_is_added_shows_its_qr_code_and_is_revoked() {
 /// Every page of these in both languages: by the switch, and by `Accept-Language` alone.
 #[tokio::test]
 async fn the_reply_and_phone_pages_speak_german_and_english_on_a_phone_screen() {
-    let (d, port) = crate::console::start("").await;
+    let (d, port) = crate::support::console::start("").await;
     let base = format!("http://127.0.0.1:{port}");
     let pages: [(&str, &str, &str); 3] = [
         ("/autoreply", "Abwesenheit", "Automatic reply"),

@@ -5,12 +5,16 @@
 //! worded here in both languages, keyed by the decision's stable reason code.
 //!
 //! The upload is a `multipart/form-data` form (the one form of the console that is); its two
-//! fields (`csrf`, `eml`) are read by [`multipart_fields`], a small reader of that format.
+//! fields (`csrf`, `eml`) are read by [`multipart_fields`], a small reader of that format. It
+//! refuses boundaries over RFC 2046's 70 characters, searches in linear time
+//! (`memchr::memmem`) and runs off the async threads; an upload over the body limit is a 413
+//! said in the page's language.
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Form, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 
 use super::autoreply::{Shown, check_mailbox, show};
@@ -37,6 +41,7 @@ pub const WOULD_SKIP: Words = w("Bekäme keine automatische Antwort", "Would not
 pub const REASON: Words = w("Grund", "Reason");
 pub const DETAIL: Words = w("Genauer", "Detail");
 pub const REPLY_TO: Words = w("Antwort an", "Reply to");
+pub const TOO_LARGE: Words = w("Die Datei ist zu groß (höchstens 2 MB).", "The file is too large (2 MB at most).");
 pub const NO_FILE: Words = w("Bitte eine .eml-Datei wählen.", "Please choose an .eml file.");
 pub const NOT_RECENT: Words = w(
     "Diese Nachricht gehört nicht zu den letzten dieses Postfachs.",
@@ -179,10 +184,21 @@ pub async fn upload(
     v: Viewer,
     Path(id): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let fields = multipart_fields(ct, &body).unwrap_or_default();
+    let body = match body {
+        Ok(b) => b,
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return (StatusCode::PAYLOAD_TOO_LARGE, v.lang.t(TOO_LARGE)).into_response();
+        }
+        Err(e) => return e.into_response(),
+    };
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    // Parsed off the async threads: the body may be megabytes.
+    let fields = match tokio::task::spawn_blocking(move || multipart_fields(&ct, &body).unwrap_or_default()).await {
+        Ok(f) => f,
+        Err(e) => return crate::console::internal(&e.to_string()),
+    };
     let field = |n: &str| fields.iter().find(|f| f.name == n);
     let csrf = field("csrf").map(|f| String::from_utf8_lossy(&f.data).into_owned()).unwrap_or_default();
     if let Err(r) = check_mailbox(&web, &v, &id).and_then(|_| v.csrf(&csrf)) {
@@ -294,6 +310,11 @@ pub fn multipart_fields(content_type: &str, body: &[u8]) -> Option<Vec<Field>> {
         let (k, v) = p.trim().split_once('=')?;
         k.trim().eq_ignore_ascii_case("boundary").then(|| v.trim().trim_matches('"').to_string())
     })?;
+    // RFC 2046 §5.1.1: a boundary is 1 to 70 characters. A longer one is refused, so a
+    // hostile request cannot make every search below long.
+    if boundary.is_empty() || boundary.len() > MAX_BOUNDARY {
+        return None;
+    }
     let delimiter = format!("--{boundary}").into_bytes();
     let mut fields = Vec::new();
     let mut rest = &body[find(body, &delimiter)? + delimiter.len()..];
@@ -321,8 +342,12 @@ pub fn multipart_fields(content_type: &str, body: &[u8]) -> Option<Vec<Field>> {
     Some(fields)
 }
 
+/// The longest boundary RFC 2046 allows.
+const MAX_BOUNDARY: usize = 70;
+
+/// Linear-time substring search (`memchr::memmem`), whatever the input.
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+    memchr::memmem::find(hay, needle)
 }
 
 #[cfg(test)]
@@ -341,6 +366,22 @@ From: x@y\r\n\r\n--not a boundary\r\n\r\n------WebKitFormBoundaryX--\r\n";
         assert_eq!(f[1].data, b"From: x@y\r\n\r\n--not a boundary\r\n");
         assert_eq!(multipart_fields("application/x-www-form-urlencoded", b"a=b"), None);
         assert_eq!(multipart_fields("multipart/form-data; boundary=z", b"garbage"), None);
+    }
+
+    #[test]
+    fn a_boundary_longer_than_rfc_2046_allows_is_refused() {
+        let part = |b: &str| {
+            format!("--{b}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\nabc\r\n--{b}--\r\n").into_bytes()
+        };
+        let (ok, long) = ("b".repeat(70), "b".repeat(71));
+        let f = multipart_fields(&format!("multipart/form-data; boundary={ok}"), &part(&ok)).unwrap();
+        assert_eq!(f[0].data, b"abc");
+        assert_eq!(multipart_fields(&format!("multipart/form-data; boundary={long}"), &part(&long)), None);
+        assert_eq!(multipart_fields("multipart/form-data; boundary=\"\"", b"----\r\n"), None);
+        // A hostile body (near-boundaries everywhere) is read in linear time.
+        let near = "a".repeat(69);
+        let hay = format!("--{ok}\r\n{}", format!("--{near}\r\n").repeat(20_000));
+        assert_eq!(multipart_fields(&format!("multipart/form-data; boundary={ok}"), hay.as_bytes()), None);
     }
 
     #[test]

@@ -140,7 +140,13 @@ impl SettingsForm {
 
     /// `base` (the stored settings) changed as the form says. What the form does not show
     /// (recurring absence, caps, HTML text, the per-sender memory) stays as it was.
+    ///
+    /// A field left as [`SettingsForm::of`] showed it keeps the stored value exactly: an end
+    /// at 14:00 or an interval of 36 hours set elsewhere (JMAP, the command line) is not
+    /// rounded to whole days just because the form was saved for another field.
     pub fn apply(&self, base: &Settings, tz: chrono_tz::Tz, now: DateTime<Utc>) -> Result<Settings, Problem> {
+        let shown = SettingsForm::of(base, tz);
+        let unchanged = |posted: &str, was: &str| posted.trim() == was;
         let mut s = base.clone();
         s.is_enabled = self.enabled.is_some();
         let from = parse_day(&self.from)?;
@@ -151,8 +157,12 @@ impl SettingsForm {
             return Err(Problem(BAD_ORDER, String::new()));
         }
         let bad = |d: NaiveDate| Problem(BAD_DATE, d.to_string());
-        s.from_date = from.map(|d| day_start(tz, d).ok_or_else(|| bad(d))).transpose()?;
-        s.to_date = until.map(|d| d.succ_opt().and_then(|n| day_start(tz, n)).ok_or_else(|| bad(d))).transpose()?;
+        if !unchanged(&self.from, &shown.from) {
+            s.from_date = from.map(|d| day_start(tz, d).ok_or_else(|| bad(d))).transpose()?;
+        }
+        if !unchanged(&self.until, &shown.until) {
+            s.to_date = until.map(|d| d.succ_opt().and_then(|n| day_start(tz, n)).ok_or_else(|| bad(d))).transpose()?;
+        }
         if s.is_enabled && s.to_date.is_some_and(|t| t <= now) {
             return Err(Problem(BAD_OVER, String::new()));
         }
@@ -165,6 +175,7 @@ impl SettingsForm {
         s.internal_body = text(&self.internal_body);
         let days = self.interval_days.trim();
         s.interval_secs = match days.parse::<i64>() {
+            _ if unchanged(days, &shown.interval_days) => base.interval_secs,
             Ok(d) if (1..=365).contains(&d) => d * 86_400,
             _ if days.is_empty() => base.interval_secs.max(MIN_INTERVAL_SECS),
             _ => return Err(Problem(BAD_INTERVAL, days.to_string())),
@@ -325,5 +336,31 @@ mod tests {
         assert_eq!(s.max_per_hour, 7);
         assert_eq!(s.from_date, None);
         assert_eq!(s.to_date, None);
+    }
+
+    /// Regression: saving the form for another field rounded an end at 14:00 to the end of
+    /// that day and an interval of 36 hours to 2 days.
+    #[test]
+    fn saving_keeps_values_set_elsewhere_when_their_field_is_unchanged() {
+        let now = at("2026-12-04T12:00:00Z");
+        let base = Settings {
+            is_enabled: true,
+            from_date: Some(at("2026-12-20T09:30:00Z")),
+            to_date: Some(at("2027-01-02T13:00:00Z")),
+            interval_secs: 36 * 3600,
+            ..Settings::default()
+        };
+        let mut f = SettingsForm::of(&base, TZ);
+        f.subject = "Neuer Betreff".into();
+        let s = f.apply(&base, TZ, now).unwrap();
+        assert_eq!(s.subject.as_deref(), Some("Neuer Betreff"));
+        assert_eq!((s.from_date, s.to_date, s.interval_secs), (base.from_date, base.to_date, base.interval_secs));
+        // A field that was changed is taken as whole days, as before.
+        f.until = "2027-01-05".into();
+        f.interval_days = "4".into();
+        let s = f.apply(&base, TZ, now).unwrap();
+        assert_eq!(s.from_date, base.from_date);
+        assert_eq!(s.to_date, Some(at("2027-01-05T23:00:00Z")));
+        assert_eq!(s.interval_secs, 4 * 86_400);
     }
 }

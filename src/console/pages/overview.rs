@@ -51,7 +51,7 @@ pub fn level_mark(l: Option<Level>) -> Markup {
 
 pub async fn page(State(web): State<Web>, v: Viewer) -> Response {
     let ids: Vec<String> = v.mailboxes(&web.app.config).iter().map(|m| m.id.clone()).collect();
-    let office = v.is_office();
+    let (office, lang) = (v.is_office(), v.lang);
     let data = web
         .blocking(move |app| {
             let tz = app.config.agent.time_zone;
@@ -68,7 +68,7 @@ pub async fn page(State(web): State<Web>, v: Viewer) -> Response {
                     sync: app.store.sync_state().status(id)?,
                     total: folders.iter().map(|f| f.total).sum(),
                     unread: folders.iter().filter(|f| f.role.as_deref() == Some("inbox")).map(|f| f.unread).sum(),
-                    autoreply: ar.settings.is_enabled.then(|| ar.settings.describe_window(tz)),
+                    autoreply: ar.settings.is_enabled.then(|| super::autoreply_form::window(lang, &ar.settings, tz)),
                     queue: q.counts.iter().map(|(s, n)| (*s, *n)).filter(|(_, n)| *n > 0).collect(),
                     verdicts: crate::deliverability::status(app, id)?.paths,
                 });

@@ -1,8 +1,9 @@
 //! Phones: the devices of the mailboxes this account may see, with their last use and
 //! protocol; adding one (its mailbox, its name, and for office accounts the shared mailboxes
 //! it may also see) shows its token once, with the manual settings for the phone's mail app
-//! (`[phones]`: host, IMAP and SMTP ports and security, the mailbox's address as user name,
-//! the token as password), the JMAP session URL, and a QR code of them; revoking one stops its
+//! (the phone onboarding's `onboard::Account`: host, IMAP and SMTP ports and security from
+//! `[phones]`, the mailbox's address as user name; the token as password), the JMAP session
+//! URL, and a QR code of them (`onboard::qr`); revoking one stops its
 //! token at once and ends its open IMAP and SMTP connections (`devices::live`).
 //!
 //! The token exists only in the answer to the adding POST (the store keeps its SHA-256), so
@@ -15,11 +16,13 @@ use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine;
 use maud::{Markup, html};
 
-use crate::config::{MailboxKind, Security};
+use crate::config::MailboxKind;
 use crate::console::auth::Viewer;
 use crate::console::i18n::{Lang, Words, w};
 use crate::console::words as t;
 use crate::console::{Web, layout};
+use crate::onboard::Account;
+use crate::onboard::account::security_word;
 use crate::store::devices::Device;
 
 pub const NAME: Words = w("Name", "Name");
@@ -62,13 +65,6 @@ pub const SETUP_LINK_HOW: Words = w(
 pub const QR_ALT: Words = w("QR-Code mit den Einstellungen", "QR code with the settings");
 pub const BACK: Words = w("Zurück zu den Telefonen", "Back to the phones");
 pub const PORT: Words = w("Port", "Port");
-
-fn security_words(s: Security) -> &'static str {
-    match s {
-        Security::Tls => "SSL/TLS",
-        Security::StartTls => "STARTTLS",
-    }
-}
 
 /// `/phones`: the list and the form to add one.
 pub async fn page(State(web): State<Web>, v: Viewer) -> Response {
@@ -203,16 +199,17 @@ pub async fn add(State(web): State<Web>, v: Viewer, Form(pairs): Form<Vec<(Strin
     layout::page(&v, "/phones", ADDED_TITLE, body).into_response()
 }
 
-/// The settings a phone's mail app needs, as lines of text (what the QR code holds).
-pub fn settings_text(web: &Web, address: &str, token: &str) -> String {
-    let p = &web.app.config.phones;
+/// The settings a phone's mail app needs, as lines of text (what the QR code holds): the
+/// mailbox's [`Account`] as the phone onboarding sees it, with the token and the JMAP URL.
+pub fn settings_text(web: &Web, account: &Account, token: &str) -> String {
     format!(
-        "IMAP: {host}:{ip} {is}\nSMTP: {host}:{sp} {ss}\nUser: {address}\nPassword: {token}\nJMAP: {jmap}",
-        host = p.host,
-        ip = p.imap_port,
-        is = security_words(p.imap_security),
-        sp = p.smtp_port,
-        ss = security_words(p.smtp_security),
+        "IMAP: {host}:{ip} {is}\nSMTP: {host}:{sp} {ss}\nUser: {user}\nPassword: {token}\nJMAP: {jmap}",
+        host = account.host,
+        ip = account.imap_port,
+        is = security_word(account.imap_security),
+        sp = account.smtp_port,
+        ss = security_word(account.smtp_security),
+        user = account.user(),
         jmap = jmap_session_url(web),
     )
 }
@@ -221,10 +218,10 @@ pub fn jmap_session_url(web: &Web) -> String {
     format!("{}/.well-known/jmap", web.app.config.jmap.public_url.trim_end_matches('/'))
 }
 
-/// `text` as a QR code, an SVG image in a `data:` URL (the CSP allows `img-src data:`).
+/// `text` as a QR code (`onboard::qr::svg`), an SVG image in a `data:` URL (the CSP allows
+/// `img-src data:`).
 pub fn qr_data_url(text: &str) -> Option<String> {
-    let code = qrcode::QrCode::new(text.as_bytes()).ok()?;
-    let svg = code.render::<qrcode::render::svg::Color>().min_dimensions(240, 240).quiet_zone(true).build();
+    let svg = crate::onboard::qr::svg(text).ok()?;
     Some(format!("data:image/svg+xml;base64,{}", base64::engine::general_purpose::STANDARD.encode(svg)))
 }
 
@@ -241,7 +238,7 @@ pub fn onboarding(
     token: &str,
 ) -> Option<Markup> {
     let app = &web.app;
-    let account = crate::onboard::Account::of(&app.config, &m.id)?;
+    let account = Account::of(&app.config, &m.id)?;
     let issued = match crate::onboard::issue::setup_link(&app.config, &app.store, &account, device, name, token) {
         Ok(i) => i?,
         Err(e) => {
@@ -261,9 +258,10 @@ pub fn onboarding(
 }
 
 fn added(web: &Web, l: Lang, m: &crate::config::Mailbox, id: i64, name: &str, token: &str) -> Markup {
-    let p = &web.app.config.phones;
-    let address = m.primary_address();
-    let text = settings_text(web, address, token);
+    let Some(a) = Account::of(&web.app.config, &m.id) else {
+        return html! { p.error { (l.t(NO_SUCH_PHONE)) } };
+    };
+    let text = settings_text(web, &a, token);
     html! {
         section #new-phone {
             h2 { (name) " · " (m.name) }
@@ -273,9 +271,9 @@ fn added(web: &Web, l: Lang, m: &crate::config::Mailbox, id: i64, name: &str, to
                 div {
                     h3 { (l.t(MANUAL)) }
                     dl #manual {
-                        dt { (l.t(IMAP_SERVER)) } dd { code { (p.host) } ", " (l.t(PORT)) " " (p.imap_port) ", " (security_words(p.imap_security)) }
-                        dt { (l.t(SMTP_SERVER)) } dd { code { (p.host) } ", " (l.t(PORT)) " " (p.smtp_port) ", " (security_words(p.smtp_security)) }
-                        dt { (l.t(USER)) } dd { code { (address) } }
+                        dt { (l.t(IMAP_SERVER)) } dd { code { (a.host) } ", " (l.t(PORT)) " " (a.imap_port) ", " (security_word(a.imap_security)) }
+                        dt { (l.t(SMTP_SERVER)) } dd { code { (a.host) } ", " (l.t(PORT)) " " (a.smtp_port) ", " (security_word(a.smtp_security)) }
+                        dt { (l.t(USER)) } dd { code { (a.user()) } }
                         dt { (l.t(PASSWORD)) } dd { code #token { (token) } }
                         dt { (l.t(JMAP_URL)) } dd { code { (jmap_session_url(web)) } }
                     }

@@ -29,6 +29,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod console;
 pub mod imapd;
 pub mod jmapd;
 #[cfg(test)]
