@@ -139,7 +139,8 @@ async fn device_add_profile_plist_one_time_link_and_nothing_in_clear_in_the_stor
     );
     assert_eq!(
         (m["IncomingMailServerUseSSL"].as_bool(), m["OutgoingMailServerUseSSL"].as_bool()),
-        (Some(true), Some(false))
+        (Some(true), Some(true)),
+        "\"Use SSL\" means TLS required, by STARTTLS on 587"
     );
     assert_eq!(
         (m["IncomingMailServerUsername"].as_str(), m["OutgoingMailServerUsername"].as_str()),
