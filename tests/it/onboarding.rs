@@ -101,7 +101,8 @@ async fn device_add_profile_plist_one_time_link_and_nothing_in_clear_in_the_stor
     let d = daemon(&user, &pw).await;
     let dir = d.dir.path();
     let profile = dir.join("phone.mobileconfig");
-    let name = "iPhone <Becker & Söhne> \"neu\"";
+    // Tab and line breaks too: written raw, plistlib would read the CR as a LF.
+    let name = "iPhone <Becker & Söhne> \"neu\"\tzwei\r\nZeilen";
     let out = ok(postbote(
         &d.config,
         dir,
