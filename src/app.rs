@@ -61,29 +61,8 @@ impl App {
 /// its config, password file and store in `dir`, and their account rows.
 #[cfg(test)]
 pub(crate) fn for_test(dir: &std::path::Path, with_info: bool) -> App {
-    let pw = dir.join("pw");
-    let mailbox = |id: &str, kind: &str, hosted: &str| {
-        format!(
-            "[[mailbox]]\nid = \"{id}\"\nkind = \"{kind}\"\nname = \"{id}\"\naddresses = [\"{id}@bau-firma.test\"]\n\
-             hosted_address = \"{hosted}\"\npassword_file = \"{}\"\n",
-            pw.display()
-        )
-    };
-    let mut text = format!(
-        "[agent]\ndata_dir = \"{}\"\n[imap]\nhost = \"localhost\"\n[relay]\nhost = \"localhost\"\n{}",
-        dir.display(),
-        mailbox("becker", "employee", "b@h.test")
-    );
-    if with_info {
-        text += &mailbox("info", "shared", "i@h.test");
-    }
-    std::fs::write(&pw, "secret\n").unwrap();
-    let path = dir.join("c.toml");
-    std::fs::write(&path, text).unwrap();
-    let cfg = crate::config::Config::load(&path).unwrap();
-    let store = crate::store::Store::open(&cfg.store_path()).unwrap();
-    store.ensure_accounts(cfg.mailboxes.iter().map(|m| m.id.as_str())).unwrap();
-    App::new(Arc::new(cfg), store)
+    let (config, store) = crate::devices::for_test(dir, with_info);
+    App::new(Arc::new(config), store)
 }
 
 #[cfg(test)]

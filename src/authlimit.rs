@@ -7,9 +7,11 @@
 //! credential is answered 401 and counts against nobody, so a phone probing before it logs
 //! in, or many phones behind one proxy, never lock anyone out. Only a credential that was
 //! presented and is wrong counts, once against the client's address and once against the
-//! credential itself (a hash of the token, or the user name of Basic auth); when either key
-//! is over the limit the answer is "too many", with how long to wait. Counts decay: a key's
-//! score halves every [`HALF_LIFE`].
+//! credential itself (a hash of the token, or the mailbox a user name names); when either key
+//! is over the limit the answer is "too many", with how long to wait. An IPv6 client counts
+//! per /64 (the block one client usually has) and also per /56 with a higher limit
+//! ([`LIMIT_V6_56`]), so a client that owns a whole /56 cannot take a fresh budget from each of
+//! its 256 /64s. Counts decay: a key's score halves every [`HALF_LIFE`].
 //!
 //! Passwords are different: an Argon2 check is costly and a password can be guessed. The
 //! console's login therefore asks [`AuthLimiter::over`] (read only) for the client address
@@ -31,6 +33,8 @@ use sha2::{Digest, Sha256};
 pub const HALF_LIFE: Duration = Duration::from_secs(60);
 /// At this score a key is over the limit until it has decayed below it again.
 pub const LIMIT: f64 = 10.0;
+/// The limit of an IPv6 /56 (its /64s share it): a few clients of one site together.
+pub const LIMIT_V6_56: f64 = 40.0;
 /// Keys remembered at most; beyond this the weakest are forgotten first.
 const MAX_KEYS: usize = 20_000;
 
@@ -39,6 +43,8 @@ const MAX_KEYS: usize = 20_000;
 pub enum Key {
     /// A client address; IPv6 addresses count per /64, the block one client usually has.
     Addr(IpAddr),
+    /// The /56 around an IPv6 client (its first 56 bits), limited by [`LIMIT_V6_56`].
+    Block56(std::net::Ipv6Addr),
     /// The SHA-256 of the presented credential (token, or `user:` + user name for Basic).
     Credential([u8; 32]),
 }
@@ -52,6 +58,28 @@ impl Key {
             }
             v4 => v4,
         })
+    }
+
+    /// Every key a client address counts under: the address (an IPv6 one per /64) and, for
+    /// IPv6, its /56.
+    pub fn addrs(ip: IpAddr) -> Vec<Key> {
+        let key = Key::addr(ip);
+        match ip.to_canonical() {
+            IpAddr::V6(v6) => {
+                let s = v6.segments();
+                let block = std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3] & 0xff00, 0, 0, 0, 0);
+                vec![key, Key::Block56(block)]
+            }
+            IpAddr::V4(_) => vec![key],
+        }
+    }
+
+    /// The score at which this key is over the limit.
+    pub fn limit(&self) -> f64 {
+        match self {
+            Key::Block56(_) => LIMIT_V6_56,
+            Key::Addr(_) | Key::Credential(_) => LIMIT,
+        }
     }
 
     /// A presented credential, by its hash (the clear text is not kept).
@@ -80,12 +108,12 @@ fn decayed(score: f64, since: Instant, now: Instant) -> f64 {
     score * 0.5f64.powf(elapsed / HALF_LIFE.as_secs_f64())
 }
 
-/// How long until `score` has decayed below [`LIMIT`] (at least one second).
-fn wait_for(score: f64) -> Duration {
-    if score < LIMIT {
+/// How long until `score` has decayed below `limit` (at least one second).
+fn wait_for(score: f64, limit: f64) -> Duration {
+    if score < limit {
         return Duration::ZERO;
     }
-    let secs = HALF_LIFE.as_secs_f64() * (score / LIMIT).log2();
+    let secs = HALF_LIFE.as_secs_f64() * (score / limit).log2();
     Duration::from_secs(secs.ceil().max(1.0) as u64)
 }
 
@@ -99,25 +127,30 @@ impl AuthLimiter {
     /// Read-only: whether `key` is over the limit at `now`, and if so how long to wait. Counts
     /// nothing, so a listener can refuse before it spends work on verifying.
     pub fn over(&self, key: &Key, now: Instant) -> Option<Duration> {
-        let s = self.score(key, now);
-        (s >= LIMIT).then(|| wait_for(s))
+        let (s, limit) = (self.score(key, now), key.limit());
+        (s >= limit).then(|| wait_for(s, limit))
     }
 
     /// Count one wrong credential against every key in `keys` (the address and the
-    /// credential). Over the limit on any of them: `TooMany`, waiting for the slowest.
+    /// credential). Over its limit on any of them: `TooMany`, waiting for the slowest.
     pub fn wrong(&self, keys: &[Key], now: Instant) -> Verdict {
         let mut m = self.scores.lock().unwrap_or_else(|p| p.into_inner());
         if m.len() >= MAX_KEYS {
             forget_weakest(&mut m, now);
         }
-        let mut worst: f64 = 0.0;
+        let mut over: Option<Duration> = None;
         for k in keys {
             let e = m.entry(k.clone()).or_insert((0.0, now));
             let s = decayed(e.0, e.1, now) + 1.0;
             *e = (s, now);
-            worst = worst.max(s);
+            if s >= k.limit() {
+                over = over.max(Some(wait_for(s, k.limit())));
+            }
         }
-        if worst >= LIMIT { Verdict::TooMany { retry_after: wait_for(worst) } } else { Verdict::Unauthorized }
+        match over {
+            Some(retry_after) => Verdict::TooMany { retry_after },
+            None => Verdict::Unauthorized,
+        }
     }
 
     /// Keys remembered (for tests and status).
@@ -245,6 +278,29 @@ mod tests {
         assert_eq!(Key::addr(ip("2001:db8:1:2::1")), Key::addr(ip("2001:db8:1:2:ffff::9")));
         assert_ne!(Key::addr(ip("2001:db8:1:2::1")), Key::addr(ip("2001:db8:1:3::1")));
         assert_eq!(Key::addr(ip("::ffff:192.0.2.7")), Key::addr(ip("192.0.2.7")));
+        assert_eq!(Key::addrs(ip("192.0.2.7")), [Key::addr(ip("192.0.2.7"))]);
+        let (a, b) = (Key::addrs(ip("2001:db8:1:200::1")), Key::addrs(ip("2001:db8:1:2ff:1::9")));
+        assert_ne!(a[0], b[0], "two /64s");
+        assert_eq!(a[1], b[1], "one /56");
+        assert_ne!(a[1], Key::addrs(ip("2001:db8:1:300::1"))[1], "the next /56");
+    }
+
+    /// A client with a /56 walking through its /64s gets a fresh /64 budget each time, but the
+    /// /56 they share reaches its own, higher limit.
+    #[test]
+    fn ipv6_a_56_shares_one_higher_limit() {
+        let l = AuthLimiter::default();
+        let t0 = Instant::now();
+        let mut verdicts = Vec::new();
+        for i in 0..LIMIT_V6_56 as u16 {
+            // Five tries per /64, under the /64's limit.
+            let a = ip(&format!("2001:db8:1:{:x}::{}", 0x200 + i / 5, i % 5 + 1));
+            verdicts.push(l.wrong(&Key::addrs(a), t0));
+        }
+        assert!(verdicts[..39].iter().all(|v| *v == Verdict::Unauthorized), "{verdicts:?}");
+        assert!(matches!(verdicts[39], Verdict::TooMany { .. }), "the /56 is over its limit");
+        assert!(matches!(l.wrong(&Key::addrs(ip("2001:db8:1:2ff::1")), t0), Verdict::TooMany { .. }));
+        assert_eq!(l.wrong(&Key::addrs(ip("2001:db8:1:300::1")), t0), Verdict::Unauthorized, "another /56");
     }
 
     #[test]

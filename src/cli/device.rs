@@ -6,7 +6,9 @@
 //! it writes the Apple configuration profile (the token inside, mode 0600), keeps that profile
 //! behind a one-time link that the JMAP listener serves once within `phones.setup_link_ttl`
 //! (the store holds it only sealed under the link), shows the link as a QR code, and prints
-//! the settings for apps without profiles. A device sees its own mailbox and the shared
+//! the settings for apps without profiles. If the link cannot be stored, the device is revoked
+//! and the profile removed again, as when the file cannot be written; a `jmap.public_url` that
+//! phones cannot reach (loopback) or that is plain `http://` is warned about. A device sees its own mailbox and the shared
 //! mailboxes named with `--grant`, nothing else. `revoke` stops the token at once; a running
 //! daemon ends the device's IMAP and SMTP connections within a second.
 
@@ -100,6 +102,40 @@ struct MadeLink {
     expires_at: i64,
 }
 
+/// Keep `mobileconfig` behind a new one-time link of device `id`.
+fn store_link(app: &App, id: i64, mobileconfig: &str) -> anyhow::Result<MadeLink> {
+    let secret = link::new_link();
+    let now = crate::store::now();
+    let expires_at = now + app.config.phones.setup_link_ttl.as_secs() as i64;
+    let sealed = link::seal(&secret, mobileconfig.as_bytes());
+    app.store.setup_links().add(id, &link::hash(&secret), &sealed, now, expires_at)?;
+    Ok(MadeLink { url: format!("{}/setup/{secret}", app.config.jmap.public_url), expires_at })
+}
+
+/// `keep()` the link; if that fails, undo the device as for a failed file write: revoke it
+/// and remove its profile (which holds the token), so nothing half-made is left behind.
+fn link_or_undo(
+    app: &App,
+    id: i64,
+    profile_path: &Path,
+    keep: impl FnOnce() -> anyhow::Result<MadeLink>,
+) -> anyhow::Result<MadeLink> {
+    keep().or_else(|e| {
+        let revoked = app.store.devices().revoke(id);
+        let removed = std::fs::remove_file(profile_path);
+        let undone = match (revoked, removed) {
+            (Ok(_), Ok(())) => "the device was revoked again and the profile removed; nothing else changed".to_string(),
+            (r, f) => format!(
+                "undoing it failed too: {}{}; run `postbote device revoke {id}` and delete {}",
+                r.err().map(|e| format!("revoking: {e} ")).unwrap_or_default(),
+                f.err().map(|e| format!("removing the profile: {e}")).unwrap_or_default(),
+                profile_path.display()
+            ),
+        };
+        bail!("storing the setup link: {e:#} ({undone})")
+    })
+}
+
 fn add(
     app: &App,
     mailbox: &str,
@@ -132,12 +168,7 @@ fn add(
         );
     }
     let made = if app.config.jmap.enabled {
-        let secret = link::new_link();
-        let now = crate::store::now();
-        let expires_at = now + app.config.phones.setup_link_ttl.as_secs() as i64;
-        let sealed = link::seal(&secret, mobileconfig.as_bytes());
-        app.store.setup_links().add(id, &link::hash(&secret), &sealed, now, expires_at)?;
-        Some(MadeLink { url: format!("{}/setup/{secret}", app.config.jmap.public_url), expires_at })
+        Some(link_or_undo(app, id, &profile_path, || store_link(app, id, &mobileconfig))?)
     } else {
         None
     };
@@ -203,7 +234,9 @@ fn add(
     Ok(ExitCode::SUCCESS)
 }
 
-/// A warning when phones cannot reach `public_url`: it names this machine (loopback).
+/// A warning about `public_url` for the link: phones cannot reach it (it names this machine,
+/// loopback), or it is plain `http://` to another machine, so the profile, which holds the
+/// token, would cross the network in clear.
 fn unreachable_warning(public_url: &str) -> Option<&'static str> {
     let rest = public_url.split_once("://").map_or(public_url, |(_, r)| r);
     let authority = rest.split('/').next().unwrap_or(rest);
@@ -213,9 +246,16 @@ fn unreachable_warning(public_url: &str) -> Option<&'static str> {
     };
     let loopback =
         host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
-    loopback.then_some(
-        "Note: jmap.public_url names this machine (loopback); a phone cannot open the link. \
-         Set [jmap] public_url (with TLS) to the address phones reach, or hand the file over.",
+    if loopback {
+        return Some(
+            "Note: jmap.public_url names this machine (loopback); a phone cannot open the link. \
+             Set [jmap] public_url (with TLS) to the address phones reach, or hand the file over.",
+        );
+    }
+    let plain = public_url.get(..7).is_some_and(|s| s.eq_ignore_ascii_case("http://"));
+    plain.then_some(
+        "Warning: jmap.public_url is plain http://: the profile, with the token in it, would cross \
+         the network in clear. Set [jmap] public_url to an https:// address phones reach, or hand the file over.",
     )
 }
 
@@ -281,6 +321,41 @@ mod tests {
         for url in ["https://mail.bau-firma.de", "https://192.168.1.20:8443", "https://[2001:db8::1]"] {
             assert!(super::unreachable_warning(url).is_none(), "{url}");
         }
+    }
+
+    #[test]
+    fn a_plain_http_public_url_to_another_machine_is_warned_about() {
+        for url in ["http://mail.bau-firma.de", "HTTP://192.168.1.20:8080/", "http://[2001:db8::1]:80"] {
+            let w = super::unreachable_warning(url).unwrap_or_else(|| panic!("no warning for {url}"));
+            assert!(w.contains("in clear"), "{url}: {w}");
+        }
+        assert!(super::unreachable_warning("http://127.0.0.1:8080").unwrap().contains("loopback"));
+    }
+
+    /// Storing the link fails after the profile was written: the device is revoked and the
+    /// file, which holds the token, removed. On main both stayed.
+    #[test]
+    fn a_failed_link_revokes_the_device_and_removes_the_profile() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = crate::app::for_test(dir.path(), false);
+        let id = app.store.devices().add("becker", "iPhone", &[], "hash").unwrap();
+        let path = dir.path().join("iPhone.mobileconfig");
+        super::write_new(&path, "<plist/>").unwrap();
+        let Err(e) = super::link_or_undo(&app, id, &path, || anyhow::bail!("the store is full")) else {
+            panic!("a failed link is not an error")
+        };
+        let e = format!("{e:#}");
+        assert!(e.contains("the store is full") && e.contains("revoked again and the profile removed"), "{e}");
+        assert!(!path.exists(), "the profile with the token is left behind");
+        assert!(
+            app.store.devices().all().unwrap().iter().find(|d| d.id == id).unwrap().revoked_at.is_some(),
+            "the device is still active"
+        );
+        // And when storing works, nothing is undone.
+        let id2 = app.store.devices().add("becker", "iPad", &[], "hash2").unwrap();
+        super::write_new(&path, "<plist/>").unwrap();
+        let made = super::link_or_undo(&app, id2, &path, || super::store_link(&app, id2, "<plist/>")).unwrap();
+        assert!(made.url.contains("/setup/") && path.exists());
     }
 
     #[test]

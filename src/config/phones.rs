@@ -19,7 +19,8 @@ pub enum Security {
 
 #[derive(Debug, Clone)]
 pub struct Phones {
-    /// The name phones connect to, e.g. `mail.bau-firma.de` (also the self-signed name).
+    /// The name phones connect to, e.g. `mail.bau-firma.de`, `192.168.1.20` or `fd00::20`
+    /// (an IPv6 address without brackets; also the self-signed name).
     pub host: String,
     pub imap_port: u16,
     pub imap_security: Security,
@@ -44,7 +45,10 @@ fn security(s: Option<String>, default: Security, key: &str) -> Result<Security,
 impl Phones {
     pub(super) fn from_raw(raw: RawPhones, rel: Rel) -> Result<Phones, ConfigError> {
         let host = raw.host.unwrap_or_else(|| "localhost".into());
-        if host.is_empty() || host.contains(|c: char| c.is_whitespace() || c == '/' || c == ':') {
+        // An IPv6 literal is taken as it is written, without brackets (`tls selfsigned --host ::1`
+        // prints it so); any other `:` would be a port.
+        let v6 = host.parse::<std::net::Ipv6Addr>().is_ok();
+        if host.is_empty() || host.contains(|c: char| c.is_whitespace() || c == '/' || (c == ':' && !v6)) {
             return Err(invalid(format!("phones.host \"{host}\" is not a host name")));
         }
         let tls = tls_files(raw.tls_cert, raw.tls_key, "phones", rel)?;

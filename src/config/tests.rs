@@ -148,6 +148,7 @@ fn errors_name_the_mailbox_the_key_and_the_problem() {
         ),
         ("[imap_server]\nappend_limit = \"50 parsecs\"", "imap_server.append_limit \"50 parsecs\" is not a size"),
         ("[imap_server]\nidle_timeout = \"10s\"", "imap_server.idle_timeout must be at least 1m"),
+        ("[phones]\nhost = \"[::1]:993\"", "phones.host \"[::1]:993\" is not a host name"),
         ("[outbox]\nlifetime = \"five days\"", "outbox.lifetime \"five days\" is not a duration"),
         (
             "[submission]\nenabled = true\nlisten = \"0.0.0.0:587\"",
@@ -215,6 +216,19 @@ fn errors_name_the_mailbox_the_key_and_the_problem() {
 
 /// The example's commented reports keys, switched on, give what they say; the folder defaults
 /// to INBOX, which a mailbox with the default folders mirrors.
+/// `tls selfsigned --host ::1` prints `host = "::1"`: the config takes an IPv6 literal as
+/// written. On main it was refused for its colons.
+#[test]
+fn phones_host_takes_an_ipv6_literal() {
+    let dir = write_example_secrets();
+    for host in ["::1", "fd00::20", "2001:db8::1", "192.168.1.20", "mail.bau-firma.lan"] {
+        let c =
+            Config::parse(&minimal(dir.path(), &format!("[phones]\nhost = \"{host}\"")), &dir.path().join("p.toml"))
+                .unwrap_or_else(|e| panic!("{host}: {e}"));
+        assert_eq!(c.phones.host, host);
+    }
+}
+
 #[test]
 fn the_reports_folder_defaults_to_the_inbox() {
     let dir = write_example_secrets();

@@ -227,7 +227,9 @@ impl FromRequestParts<Web> for Viewer {
 /// The failed-login limiter's verdict for a wrong password.
 pub fn count_wrong(web: &Web, ip: std::net::IpAddr, name: &str) -> crate::authlimit::Verdict {
     use crate::authlimit::Key;
-    web.limiter.wrong(&[Key::addr(ip), Key::credential(&format!("console:{}", name.trim()))], Instant::now())
+    let mut keys = Key::addrs(ip);
+    keys.push(Key::credential(&format!("console:{}", name.trim().to_lowercase())));
+    web.limiter.wrong(&keys, Instant::now())
 }
 
 #[cfg(test)]

@@ -95,7 +95,8 @@ pub async fn submit(
     // An address over the limit waits, right password or not, and costs no Argon2 work. Only
     // the address decides here: the account name never blocks, so nobody can lock an
     // account's right password out from another address.
-    if let Some(retry_after) = web.limiter.over(&Key::addr(ip), Instant::now()) {
+    let now = Instant::now();
+    if let Some(retry_after) = Key::addrs(ip).iter().filter_map(|k| web.limiter.over(k, now)).max() {
         tracing::info!(%ip, "console: a login from an address over the limit was refused unchecked");
         return too_many(&web, lang, &next, retry_after);
     }

@@ -4,10 +4,14 @@
 //! own mailbox: its id, or one of its addresses (company or hosted), in any case. The secret
 //! is the device token. The credential is verified first and a valid one is always let in,
 //! whatever its address did before (behind NAT or a proxy many phones share one address);
-//! only a presented, wrong credential counts, once against the client's address and once
-//! against the credential (`crate::authlimit`), and over the limit the answer is "too many"
-//! with how long to wait. A listener counts nothing for a connection that presents no
-//! credential. A successful check notes the device's last use and protocol.
+//! only a presented, wrong credential counts, once against the client's address (an IPv6 one
+//! per /64 and per /56) and once against the credential (`crate::authlimit`): a user name
+//! counts under the mailbox it names, whichever of its names was spelled, so another spelling
+//! gives no fresh budget (an unknown name under itself, lowercased); without one, the token.
+//! Over the limit the answer is "too many" with how long to wait, and the listener holds that
+//! answer back for [`Refused::delay`] (at most [`MAX_DELAY`]), so guesses past the limit are
+//! slow; IMAP and SMTP then close the connection. A listener counts nothing for a connection
+//! that presents no credential. A successful check notes the device's last use and protocol.
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -53,6 +57,9 @@ pub struct Login {
     pub mailboxes: Vec<Granted>,
 }
 
+/// The longest a listener holds back a "too many" answer.
+pub const MAX_DELAY: Duration = Duration::from_secs(3);
+
 /// Why a credential was not let in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refused {
@@ -62,6 +69,23 @@ pub enum Refused {
     TooMany { retry_after: Duration },
     /// The store could not be read; nothing was counted.
     Store(String),
+}
+
+impl Refused {
+    /// How long the listener waits before it answers: `min(retry_after, MAX_DELAY)` for
+    /// "too many", nothing otherwise. JMAP sleeps this long before its 429; IMAP and SMTP
+    /// sleep, answer, and close the connection, so a guesser pays the wait per connection.
+    pub fn delay(&self) -> Duration {
+        match self {
+            Refused::TooMany { retry_after } => (*retry_after).min(MAX_DELAY),
+            Refused::Wrong | Refused::Store(_) => Duration::ZERO,
+        }
+    }
+
+    /// Whether the listener should close the connection after answering (over the limit).
+    pub fn closes(&self) -> bool {
+        matches!(self, Refused::TooMany { .. })
+    }
 }
 
 /// The mailboxes a device sees: its own, then its grants, as far as the config still has
@@ -82,6 +106,16 @@ pub fn names_mailbox(config: &Config, id: &str, user: &str) -> bool {
     config
         .mailbox(id)
         .is_some_and(|m| m.id.eq_ignore_ascii_case(user) || m.all_addresses().any(|a| a.eq_ignore_ascii_case(user)))
+}
+
+/// The limiter's key of a presented user name: the id of the mailbox it names (its id or any
+/// of its addresses, in any case), or, naming none, the name itself trimmed and lowercased.
+pub fn user_key(config: &Config, user: &str) -> String {
+    let named = config.mailboxes.iter().find(|m| names_mailbox(config, &m.id, user));
+    match named {
+        Some(m) => format!("mailbox:{}", m.id),
+        None => format!("user:{}", user.trim().to_lowercase()),
+    }
 }
 
 /// A credential as a listener received it.
@@ -111,16 +145,18 @@ impl Logins {
             return Ok(login);
         }
         let credential = match user {
-            Some(u) => Key::credential(&format!("user:{}", u.trim().to_ascii_lowercase())),
+            Some(u) => Key::credential(&user_key(config, u)),
             None => Key::credential(&format!("token:{token}")),
         };
         Err(self.wrong(ip, credential, now))
     }
 
     /// Count a presented credential that was wrong (or could not even be read) against the
-    /// client's address and `credential`.
+    /// client's address (per /64 and /56 for IPv6) and `credential`.
     pub fn wrong(&self, ip: IpAddr, credential: Key, now: Instant) -> Refused {
-        match self.limiter.wrong(&[Key::addr(ip), credential], now) {
+        let mut keys = Key::addrs(ip);
+        keys.push(credential);
+        match self.limiter.wrong(&keys, now) {
             Verdict::Unauthorized => Refused::Wrong,
             Verdict::TooMany { retry_after } => Refused::TooMany { retry_after },
         }
@@ -196,5 +232,45 @@ mod tests {
             matches!(check(Some("becker"), ""), Err(Refused::TooMany { .. })),
             "an empty token is wrong, not skipped"
         );
+    }
+
+    /// Guesses for one mailbox under its id, its company address and its hosted address, in
+    /// any case, from ever new addresses, share one budget; an unknown name has its own.
+    #[test]
+    fn every_name_of_a_mailbox_counts_under_the_mailbox() {
+        let dir = tempfile::tempdir().unwrap();
+        let (config, store) = crate::devices::for_test(dir.path(), true);
+        assert_eq!(user_key(&config, " BECKER "), "mailbox:becker");
+        assert_eq!(user_key(&config, "Becker@Bau-Firma.test"), "mailbox:becker");
+        assert_eq!(user_key(&config, "b@h.TEST"), "mailbox:becker");
+        assert_eq!(user_key(&config, "i@h.test"), "mailbox:info");
+        assert_eq!(user_key(&config, " Jemand@Example.ORG"), "user:jemand@example.org");
+        let logins = Logins::default();
+        let now = Instant::now();
+        let names = ["becker", "BECKER", "becker@bau-firma.test", "Becker@Bau-Firma.TEST", "b@h.test"];
+        let answers: Vec<Refused> = (0..10u8)
+            .map(|i| {
+                let ip: IpAddr = [198, 51, 100, i].into();
+                let p = Presented { ip, user: Some(names[i as usize % 5]), token: "falsch", protocol: Protocol::Imap };
+                logins.check(&store, &config, p, now).unwrap_err()
+            })
+            .collect();
+        assert!(answers[..9].iter().all(|a| *a == Refused::Wrong), "{answers:?}");
+        assert!(
+            matches!(answers[9], Refused::TooMany { .. }),
+            "ten guesses for becker, spelled five ways: {answers:?}"
+        );
+        let other =
+            Presented { ip: [198, 51, 100, 99].into(), user: Some("info"), token: "falsch", protocol: Protocol::Imap };
+        assert_eq!(logins.check(&store, &config, other, now).unwrap_err(), Refused::Wrong, "another mailbox");
+    }
+
+    #[test]
+    fn the_delay_is_the_wait_up_to_three_seconds_and_only_for_too_many() {
+        let too_many = |s| Refused::TooMany { retry_after: Duration::from_secs(s) };
+        assert_eq!(too_many(1).delay(), Duration::from_secs(1));
+        assert_eq!(too_many(65).delay(), MAX_DELAY);
+        assert_eq!(Refused::Wrong.delay(), Duration::ZERO);
+        assert!(too_many(1).closes() && !Refused::Wrong.closes());
     }
 }

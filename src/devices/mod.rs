@@ -22,15 +22,18 @@ pub use login::{Login, Logins, Presented, Protocol, Refused};
 pub use tls::ServerTls;
 pub use token::{hash_token, new_token};
 
-/// Unit tests' config and store: mailbox "becker" and, with `with_info`, the shared "info"
-/// (built here rather than through `app`, which stands beside this module).
+/// Unit tests' config and store: mailbox "becker" and, with `with_info`, the shared "info",
+/// each named as its id, with the config file and password file in `dir` and the accounts'
+/// rows. Built here rather than through `app`, which stands beside this module;
+/// `app::for_test` is this plus `App::new`.
 #[cfg(test)]
 pub(crate) fn for_test(dir: &std::path::Path, with_info: bool) -> (crate::config::Config, crate::store::Store) {
     let pw = dir.join("pw");
     std::fs::write(&pw, "secret\n").unwrap();
     let mailbox = |id: &str, kind: &str, hosted: &str| {
         format!(
-            "[[mailbox]]\nid = \"{id}\"\nkind = \"{kind}\"\naddresses = [\"{id}@bau-firma.test\"]\nhosted_address = \"{hosted}\"\npassword_file = \"{}\"\n",
+            "[[mailbox]]\nid = \"{id}\"\nkind = \"{kind}\"\nname = \"{id}\"\naddresses = [\"{id}@bau-firma.test\"]\n\
+             hosted_address = \"{hosted}\"\npassword_file = \"{}\"\n",
             pw.display()
         )
     };
@@ -42,7 +45,9 @@ pub(crate) fn for_test(dir: &std::path::Path, with_info: bool) -> (crate::config
     if with_info {
         text += &mailbox("info", "shared", "i@h.test");
     }
-    let config = crate::config::Config::parse(&text, &dir.join("c.toml")).unwrap();
+    let path = dir.join("c.toml");
+    std::fs::write(&path, text).unwrap();
+    let config = crate::config::Config::load(&path).unwrap();
     let store = crate::store::Store::open(&config.store_path()).unwrap();
     store.ensure_accounts(config.mailboxes.iter().map(|m| m.id.as_str())).unwrap();
     (config, store)

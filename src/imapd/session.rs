@@ -350,8 +350,10 @@ impl Session {
                 tracing::info!(peer = %self.peer, "imapd: a login was refused");
                 return no(tag, Some(code("AUTHENTICATIONFAILED")), "wrong user name or token");
             }
-            Err(Refused::TooMany { retry_after }) => {
+            Err(r @ Refused::TooMany { retry_after }) => {
                 tracing::info!(peer = %self.peer, "imapd: a login was refused, too many failures");
+                // Guesses past the limit never run at full speed (a valid token never gets here).
+                tokio::time::sleep(r.delay()).await;
                 let text = format!("too many failed logins, try again in {} s", retry_after.as_secs().max(1));
                 return no(tag, Some(code("UNAVAILABLE")), &text);
             }

@@ -9,7 +9,8 @@
 //! one address). A request without credentials gets 401 and `WWW-Authenticate` for both
 //! schemes and counts against nobody; a wrong credential counts against the client's address
 //! and against the credential itself (`crate::authlimit`), and over the limit gets 429 with
-//! `Retry-After`. The client's address is the TCP peer, or what `X-Forwarded-For` says when
+//! `Retry-After`, sent only after `Refused::delay` (the wait, at most 3 s), so guesses past
+//! the limit cannot go on at full speed. The client's address is the TCP peer, or what `X-Forwarded-For` says when
 //! the peer is one of `jmap.trusted_proxies`. A handler that needs a device takes [`Authed`]
 //! as an argument.
 
@@ -125,7 +126,10 @@ impl FromRequestParts<Server> for Authed {
                 // Unreadable: counted against the address and what was presented, never verified.
                 let credential = Key::credential(&format!("header:{}", String::from_utf8_lossy(presented.as_bytes())));
                 return Err(match server.app.logins.wrong(ip, credential, Instant::now()) {
-                    Refused::TooMany { retry_after } => AuthRejection::TooManyFailures(retry_after),
+                    Refused::TooMany { retry_after } => {
+                        tokio::time::sleep(Refused::TooMany { retry_after }.delay()).await;
+                        AuthRejection::TooManyFailures(retry_after)
+                    }
                     _ => AuthRejection::Unauthorized,
                 });
             }
@@ -149,6 +153,7 @@ impl FromRequestParts<Server> for Authed {
             }
             Err(Refused::TooMany { retry_after }) => {
                 tracing::info!(%ip, wait_secs = retry_after.as_secs(), "jmap: too many wrong credentials");
+                tokio::time::sleep(Refused::TooMany { retry_after }.delay()).await;
                 Err(AuthRejection::TooManyFailures(retry_after))
             }
             Err(Refused::Store(e)) => {

@@ -6,13 +6,17 @@
 //! (`COALESCE`), far under a second. Only types whose state actually moved are listed, each
 //! with the state its `/get` gives (`type_state`; Identity with its config hash).
 //! `closeafter=state` ends the response after the first state event; `ping=N` sends a ping
-//! every N seconds (clamped to 10..=300). The stream ends when the server shuts down.
+//! every N seconds (clamped to 10..=300). Each stream holds an open JMAP connection of its
+//! device (`App::live`, counted against `phones.max_connections_per_device` and shown by
+//! `status`); it ends when the server shuts down or when the device is revoked
+//! (`Connection::ended`, also when another process revoked it).
 
 use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::extract::{Query, State};
+use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::response::sse::{Event, Sse};
 use serde_json::{Map, Value, json};
@@ -20,9 +24,10 @@ use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 use super::auth::Authed;
-use super::server::Server;
+use super::server::{Server, problem};
 use super::type_state;
 use crate::app::App;
+use crate::devices::{Connection, Protocol};
 use crate::store::{ObjType, StateChange};
 
 /// Changes committed within this window after the first go out as one event.
@@ -47,6 +52,8 @@ struct Es {
     last: HashMap<(String, &'static str), String>,
     done: bool,
     shutdown: tokio_util::sync::CancellationToken,
+    /// The device's open connection: held while the stream lasts, ends it on revocation.
+    conn: Connection,
 }
 
 impl Es {
@@ -90,6 +97,7 @@ impl Es {
             let mut accounts: HashSet<String> = HashSet::new();
             tokio::select! {
                 _ = self.shutdown.cancelled() => return None,
+                _ = self.conn.ended() => return None,
                 _ = async { match ping_at { Some(t) => tokio::time::sleep_until(t).await, None => std::future::pending().await } } => {
                     let interval = self.ping.unwrap_or_default();
                     self.next_ping = Instant::now() + interval;
@@ -133,6 +141,12 @@ pub async fn event_source(State(server): State<Server>, authed: Authed, Query(q)
         Some(t) => Some(t.split(',').map(|s| s.trim().to_string()).collect::<HashSet<_>>()),
     };
     let ping = q.ping.filter(|p| *p > 0).map(|p| Duration::from_secs(p.clamp(10, 300)));
+    let conn = match server.app.live.open(authed.device, Protocol::Jmap).await {
+        Ok(c) => c,
+        Err(e) => {
+            return problem(StatusCode::TOO_MANY_REQUESTS, "about:blank", &format!("{e}; close one first"), None);
+        }
+    };
     let rx = server.app.store.subscribe();
     let mut es = Es {
         rx,
@@ -145,6 +159,7 @@ pub async fn event_source(State(server): State<Server>, authed: Authed, Query(q)
         last: HashMap::new(),
         done: false,
         shutdown: server.shutdown.clone(),
+        conn,
     };
     // What the client is assumed to have now: events report only what moves from here.
     // (One small read of the type states; it never waits on IMAP.)

@@ -1,8 +1,10 @@
 //! The Apple configuration profile (`.mobileconfig`) that sets up iPhone Mail in one step.
 //!
 //! A property list (XML) with one `com.apple.mail.managed` payload: the IMAP account and its
-//! SMTP server, the host and ports phones use from outside, SSL on for `tls` and off for
-//! `starttls` (Mail then upgrades with STARTTLS), the mailbox's first company address as the
+//! SMTP server, the host and ports phones use from outside, "Use SSL" on for `tls` and for
+//! `starttls` alike (in Apple's Mail settings it means "TLS required": on 143 or 587 Mail then
+//! upgrades with STARTTLS, as Apple's own iCloud settings say for 587; off, Mail would send the
+//! token in clear whenever the server offers no STARTTLS), the mailbox's first company address as the
 //! user name and e-mail address, and the device token as both passwords. The account is
 //! described by the device's name. Each profile has fresh PayloadUUIDs and a PayloadIdentifier
 //! of its own, so installing a second one never replaces the first. The profile is unsigned:
@@ -45,6 +47,14 @@ pub fn new_uuid() -> String {
     format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
 }
 
+/// Apple's "Use SSL" for a port: TLS is required, from the first byte (`tls`) or after
+/// STARTTLS (`starttls`); postbote never offers a phone a port without TLS.
+fn ssl_required(security: Security) -> bool {
+    match security {
+        Security::Tls | Security::StartTls => true,
+    }
+}
+
 /// The profile for `device_name` of the mailbox `account`, with `token` as the password.
 pub fn mobileconfig(account: &Account, device_name: &str, token: &str) -> String {
     mobileconfig_with(account, device_name, token, &new_uuid(), &new_uuid())
@@ -64,13 +74,13 @@ pub fn mobileconfig_with(account: &Account, device_name: &str, token: &str, prof
         ("IncomingMailServerAuthentication", s("EmailAuthPassword")),
         ("IncomingMailServerHostName", s(&account.host)),
         ("IncomingMailServerPortNumber", i(account.imap_port)),
-        ("IncomingMailServerUseSSL", b(account.imap_security == Security::Tls)),
+        ("IncomingMailServerUseSSL", b(ssl_required(account.imap_security))),
         ("IncomingMailServerUsername", s(account.user())),
         ("IncomingPassword", s(token)),
         ("OutgoingMailServerAuthentication", s("EmailAuthPassword")),
         ("OutgoingMailServerHostName", s(&account.host)),
         ("OutgoingMailServerPortNumber", i(account.smtp_port)),
-        ("OutgoingMailServerUseSSL", b(account.smtp_security == Security::Tls)),
+        ("OutgoingMailServerUseSSL", b(ssl_required(account.smtp_security))),
         ("OutgoingMailServerUsername", s(account.user())),
         ("OutgoingPassword", s(token)),
         ("OutgoingPasswordSameAsIncomingPassword", b(true)),
@@ -147,7 +157,8 @@ mod tests {
         );
         assert_eq!(
             (name("IncomingMailServerUseSSL"), name("OutgoingMailServerUseSSL")),
-            ("true".into(), "false".into())
+            ("true".into(), "true".into()),
+            "STARTTLS on 587 is \"Use SSL\" too: TLS required"
         );
         assert_eq!(text("IncomingMailServerUsername"), "becker@bau-firma.de");
         assert_eq!((text("IncomingPassword"), text("OutgoingPassword")), ("TOKEN-123".into(), "TOKEN-123".into()));

@@ -518,11 +518,15 @@ impl Session {
                 Err(e) => self.fail(454, [4, 7, 0], format!("{e}; try again later")),
             },
             Err(Refused::Wrong) => self.fail(535, [5, 7, 8], "Authentication credentials invalid"),
-            Err(Refused::TooMany { retry_after }) => self.fail(
-                454,
-                [4, 7, 0],
-                format!("Too many failed logins; try again later (in {} s)", retry_after.as_secs().max(1)),
-            ),
+            Err(r @ Refused::TooMany { retry_after }) => {
+                // Guesses past the limit never run at full speed (a valid token never gets here).
+                tokio::time::sleep(r.delay()).await;
+                self.fail(
+                    454,
+                    [4, 7, 0],
+                    format!("Too many failed logins; try again later (in {} s)", retry_after.as_secs().max(1)),
+                )
+            }
             Err(Refused::Store(e)) => {
                 tracing::warn!(error = %e, "submission: cannot check a login");
                 self.fail(454, [4, 7, 0], "Temporary authentication failure; try again later")

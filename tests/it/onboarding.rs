@@ -101,7 +101,8 @@ async fn device_add_profile_plist_one_time_link_and_nothing_in_clear_in_the_stor
     let d = daemon(&user, &pw).await;
     let dir = d.dir.path();
     let profile = dir.join("phone.mobileconfig");
-    let name = "iPhone <Becker & Söhne> \"neu\"";
+    // Tab and line breaks too: written raw, plistlib would read the CR as a LF.
+    let name = "iPhone <Becker & Söhne> \"neu\"\tzwei\r\nZeilen";
     let out = ok(postbote(
         &d.config,
         dir,
@@ -139,7 +140,8 @@ async fn device_add_profile_plist_one_time_link_and_nothing_in_clear_in_the_stor
     );
     assert_eq!(
         (m["IncomingMailServerUseSSL"].as_bool(), m["OutgoingMailServerUseSSL"].as_bool()),
-        (Some(true), Some(false))
+        (Some(true), Some(true)),
+        "\"Use SSL\" means TLS required, by STARTTLS on 587"
     );
     assert_eq!(
         (m["IncomingMailServerUsername"].as_str(), m["OutgoingMailServerUsername"].as_str()),
@@ -266,6 +268,51 @@ async fn autoconfig_as_thunderbird_reads_it_list_shows_protocol_and_status_shows
     let j: Value = serde_json::from_str(&ok(postbote(&d.config, dir, &["device", "list", "--json"]))).unwrap();
     assert_eq!(j.as_array().unwrap().iter().find(|x| x["id"] == id).unwrap()["revoked"], true);
     drop(conn);
+    d.stop().await;
+}
+
+/// An open EventSource stream is one of the device's connections: `status` counts it, and
+/// revoking the device (in the store, as `device revoke` from another process does) ends the
+/// stream within a few seconds. On main the stream went on with a revoked token.
+#[tokio::test(flavor = "multi_thread")]
+async fn revoking_a_device_ends_its_event_source_stream() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (user, pw) = support::unique_user("onboard-es");
+    let d = daemon(&user, &pw).await;
+    let token = d.device("becker", &[]);
+    let id = d.app.store.devices().all().unwrap().iter().map(|x| x.id).max().unwrap();
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", d.port)).await.unwrap();
+    let request = format!(
+        "GET /jmap/eventsource/?types=*&closeafter=no&ping=0 HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+         Authorization: Bearer {token}\r\nAccept: text/event-stream\r\nConnection: close\r\n\r\n"
+    );
+    s.write_all(request.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf)).await.unwrap().unwrap();
+        assert!(n > 0, "closed before the headers: {}", String::from_utf8_lossy(&head));
+        head.extend_from_slice(&buf[..n]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&head));
+    jmapd::eventually(Duration::from_secs(5), "the stream counts as a JMAP connection", || async {
+        d.app.live.counts().iter().any(|(p, _, n)| *p == Protocol::Jmap && *n == 1)
+    })
+    .await;
+    // Still open a moment later: only the revocation ends it.
+    if let Ok(r) = tokio::time::timeout(Duration::from_millis(300), s.read(&mut buf)).await {
+        assert!(r.unwrap() > 0, "the stream ended before the revocation");
+    }
+    assert!(d.app.store.devices().revoke(id).unwrap());
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut rest))
+        .await
+        .expect("the revoked device's stream ends within a few seconds")
+        .unwrap();
+    jmapd::eventually(Duration::from_secs(5), "the connection is closed", || async {
+        !d.app.live.counts().iter().any(|(p, _, _)| *p == Protocol::Jmap)
+    })
+    .await;
     d.stop().await;
 }
 

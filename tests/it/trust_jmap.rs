@@ -116,6 +116,37 @@ async fn wrong_tokens_are_limited_but_a_valid_token_is_served() {
     d.stop().await;
 }
 
+/// Past the limit a wrong token waits before its 429: at least min(Retry-After, 3 s), so
+/// guesses cannot go on at full speed; the right token from the same address is answered at
+/// once. On main the 429 came as fast as a 401.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn wrong_tokens_past_the_limit_are_slowed_and_the_right_token_is_not() {
+    let (user, pw) = support::unique_user("trustslow");
+    let d = daemon(&user, &pw, "").await;
+    let token = d.device("becker", &[]);
+    let mut status = 0;
+    for i in 0..12 {
+        if status == 429 {
+            break;
+        }
+        status = session(&d, &[("Authorization", &format!("Bearer slow-wrong-{i}"))]).await.0;
+    }
+    assert_eq!(status, 429, "the limit is reached");
+    for i in 0..2 {
+        let started = std::time::Instant::now();
+        let (status, retry) = session(&d, &[("Authorization", &format!("Bearer slow-more-{i}"))]).await;
+        let took = started.elapsed();
+        assert_eq!(status, 429);
+        let retry: u64 = retry.expect("Retry-After").parse().unwrap();
+        let delay = Duration::from_secs(retry.min(3));
+        assert!(took >= delay, "a 429 after {took:?}, the wait is {delay:?}");
+    }
+    let started = std::time::Instant::now();
+    assert_eq!(session(&d, &[("Authorization", &format!("Bearer {token}"))]).await.0, 200);
+    assert!(started.elapsed() < Duration::from_secs(1), "the right token waited {:?}", started.elapsed());
+    d.stop().await;
+}
+
 /// Behind a trusted proxy every phone shares the proxy's address: two clients named by
 /// X-Forwarded-For are counted apart, and a valid token behind the proxy is served while the
 /// guessing client is over the limit. From a peer that is not a trusted proxy the header is
