@@ -4,7 +4,8 @@
 //! the header; a missing Message-ID or Date is added) and commits it in one store transaction,
 //! then wakes the loop; it returns once the message is durable. `state`, `cancel` and
 //! `retry_now` read and change a queued message for `postbote queue`, JMAP and the
-//! auto-responder. Nothing here sends.
+//! auto-responder; `mark_sent` settles an `unknown` message a person
+//! says went out. Nothing here sends.
 
 use super::compose;
 use crate::app::App;
@@ -160,6 +161,24 @@ pub fn state(app: &App, id: i64) -> Result<Option<State>, crate::store::StoreErr
 /// Cancel a message that has not been sent. Returns false if it was already final.
 pub fn cancel(app: &App, id: i64, reason: &str) -> Result<bool, crate::store::StoreError> {
     app.store.outbox().cancel(id, reason)
+}
+
+/// A person says an `unknown` message went out (they found it at the recipient or in the
+/// Sent folder): it becomes `sent`, and its Sent copy is saved unless the mirrored Sent folder
+/// holds it already. The other answer to `unknown` is [`retry_now`] (send it again). Returns
+/// false when there is no such message or it is not `unknown`.
+pub fn mark_sent(app: &App, id: i64, who: &str) -> Result<bool, crate::store::StoreError> {
+    let Some((m, _)) = app.store.outbox().show(id)? else { return Ok(false) };
+    if m.status != State::Unknown {
+        return Ok(false);
+    }
+    let in_sent = app.store.message_id_in_role(&m.account, "sent", &m.message_id)?;
+    let how = format!("{who} said it went out");
+    let done = app.store.outbox().resolve_sent_with(id, &how, in_sent)?;
+    if done && !in_sent {
+        app.outbox_wake.notify_one();
+    }
+    Ok(done)
 }
 
 /// Send it again (deferred, failed, expired or unknown), now, and lift the mailbox's pause.

@@ -460,6 +460,13 @@ impl Session {
         Ok(())
     }
 
+    /// A note in the session's transcript, if one is written (which queued message follows).
+    pub fn note(&mut self, what: &str) {
+        if let Some(t) = &mut self.wire.transcript {
+            t.note(what);
+        }
+    }
+
     /// Say goodbye (best effort).
     pub async fn quit(mut self) {
         if !self.broken {

@@ -44,6 +44,7 @@ pub mod push;
 pub mod search_text;
 pub mod sent_copy;
 pub mod sessions;
+pub mod smtp_logging;
 pub mod submissions;
 pub mod sync_state;
 pub mod waiting;
@@ -79,6 +80,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0018_device_access", include_str!("../../schema/0018_device_access.sql")),
     ("0020_dmarc_reports", include_str!("../../schema/0020_dmarc_reports.sql")),
     ("0022_console", include_str!("../../schema/0022_console.sql")),
+    ("0023_smtp_logging", include_str!("../../schema/0023_smtp_logging.sql")),
 ];
 
 const READERS: usize = 8;
