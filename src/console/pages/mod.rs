@@ -3,8 +3,11 @@
 //! `super::words` and `crate::clock`.
 
 pub mod audit;
+pub mod outbox;
+pub mod outbox_message;
 pub mod overview;
 pub mod sessions;
+pub mod smtp_logs;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -17,4 +20,14 @@ pub fn routes(r: Router<Web>) -> Router<Web> {
         .route("/sessions/open", post(sessions::open))
         .route("/sessions/{id}/close", post(sessions::close))
         .route("/audit", get(audit::page))
+        .route("/outbox", get(outbox::list))
+        .route("/outbox/{id}", get(outbox::message))
+        .route("/outbox/{id}/retry", post(outbox::retry))
+        .route("/outbox/{id}/cancel", post(outbox::cancel))
+        .route("/outbox/{id}/sent", post(outbox::mark_sent))
+        .route("/smtp-logs", get(smtp_logs::page))
+        .route("/smtp-logs/on", post(smtp_logs::switch_on))
+        .route("/smtp-logs/off", post(smtp_logs::switch_off))
+        .route("/smtp-logs/delete", post(smtp_logs::delete))
+        .route("/smtp-logs/{name}", get(smtp_logs::read))
 }
