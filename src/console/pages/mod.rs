@@ -3,6 +3,7 @@
 //! `super::words` and `crate::clock`.
 
 pub mod audit;
+pub mod deliverability;
 pub mod outbox;
 pub mod outbox_message;
 pub mod overview;
@@ -25,6 +26,8 @@ pub fn routes(r: Router<Web>) -> Router<Web> {
         .route("/outbox/{id}/retry", post(outbox::retry))
         .route("/outbox/{id}/cancel", post(outbox::cancel))
         .route("/outbox/{id}/sent", post(outbox::mark_sent))
+        .route("/deliverability", get(deliverability::page))
+        .route("/deliverability/check", post(deliverability::check))
         .route("/smtp-logs", get(smtp_logs::page))
         .route("/smtp-logs/on", post(smtp_logs::switch_on))
         .route("/smtp-logs/off", post(smtp_logs::switch_off))
