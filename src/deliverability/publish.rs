@@ -12,8 +12,8 @@
 //!   `postbote dkim record` prints it from the key file; judged by whether the published key
 //!   is there and belongs to that key.
 //! - **DMARC**: `p=quarantine` (or the stricter policy already published) with `rua=` to the
-//!   mailbox that collects the receivers' reports (`doctor.reports_mailbox`, else
-//!   `postmaster@DOMAIN`), relaxed alignment; judged ok when one is published with a policy
+//!   mailbox that collects the receivers' reports (`doctor.reports_mailbox`, else the address
+//!   already published, else `postmaster@DOMAIN`), relaxed alignment; judged ok when one is published with a policy
 //!   that acts and an `rua=`.
 //!
 //! A fact the doctor could not check, or no check yet, is "unknown", never "bad". Nothing here
@@ -208,14 +208,18 @@ fn strings(v: &Value) -> Vec<String> {
 }
 
 fn dmarc(config: &Config, domain: &str, stored: &[(StoredVerdict, Value)]) -> Record {
+    let now = facts(stored, domain, None).map(|f| &f["dmarc"]);
+    let published_rua = now
+        .filter(|d| state(d) == "found")
+        .and_then(|d| d["rua"].as_array()?.first()?.as_str().map(|s| s.trim_start_matches("mailto:").to_string()));
     let rua = config
         .doctor
         .reports
         .as_ref()
         .and_then(|r| config.mailbox(&r.mailbox))
         .map(|m| m.primary_address().to_string())
+        .or(published_rua)
         .unwrap_or_else(|| format!("postmaster@{domain}"));
-    let now = facts(stored, domain, None).map(|f| &f["dmarc"]);
     let p = match now.filter(|d| state(d) == "found").and_then(|d| d["p"].as_str()) {
         Some("reject") => "reject",
         _ => "quarantine",

@@ -33,13 +33,13 @@ pub(crate) async fn start(extra: &str) -> (jmapd::Daemon, u16) {
     (d, port)
 }
 
-type Answer = (u16, Vec<(String, String)>, Vec<u8>);
+pub(crate) type Answer = (u16, Vec<(String, String)>, Vec<u8>);
 
-fn header<'a>(a: &'a Answer, name: &str) -> Vec<&'a str> {
+pub(crate) fn header<'a>(a: &'a Answer, name: &str) -> Vec<&'a str> {
     a.1.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str()).collect()
 }
 
-fn body(a: &Answer) -> String {
+pub(crate) fn body(a: &Answer) -> String {
     String::from_utf8_lossy(&a.2).into_owned()
 }
 
@@ -51,7 +51,7 @@ fn set_cookie(a: &Answer, name: &str) -> Option<String> {
 }
 
 /// The hidden `csrf` value of the first form on the page.
-fn csrf(page: &str) -> String {
+pub(crate) fn csrf(page: &str) -> String {
     let i = page.find("name=\"csrf\" value=\"").expect("a form with a CSRF token") + 19;
     page[i..i + page[i..].find('"').unwrap()].to_string()
 }
@@ -72,13 +72,13 @@ fn form(pairs: &[(&str, &str)]) -> Vec<u8> {
         .into_bytes()
 }
 
-struct Browser {
+pub(crate) struct Browser {
     port: u16,
     cookies: Vec<(String, String)>,
 }
 
 impl Browser {
-    fn new(port: u16) -> Browser {
+    pub(crate) fn new(port: u16) -> Browser {
         Browser { port, cookies: vec![] }
     }
 
@@ -97,14 +97,14 @@ impl Browser {
         }
     }
 
-    async fn get(&mut self, path: &str) -> Answer {
+    pub(crate) async fn get(&mut self, path: &str) -> Answer {
         let c = self.cookie_header();
         let a = jmapd::http_at(self.port, "GET", path, &[("Cookie", &c), ("Accept-Language", "de-DE")], b"").await;
         self.keep(&a);
         a
     }
 
-    async fn post(&mut self, path: &str, pairs: &[(&str, &str)], extra: &[(&str, &str)]) -> Answer {
+    pub(crate) async fn post(&mut self, path: &str, pairs: &[(&str, &str)], extra: &[(&str, &str)]) -> Answer {
         let c = self.cookie_header();
         let mut h = vec![("Cookie", c.as_str()), ("Content-Type", "application/x-www-form-urlencoded")];
         h.extend_from_slice(extra);
@@ -113,7 +113,7 @@ impl Browser {
         a
     }
 
-    async fn login(&mut self, name: &str, password: &str) -> Answer {
+    pub(crate) async fn login(&mut self, name: &str, password: &str) -> Answer {
         let page = self.get("/login").await;
         let token = csrf(&body(&page));
         self.post("/login", &[("csrf", &token), ("next", "/"), ("name", name), ("password", password)], &[]).await

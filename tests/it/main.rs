@@ -4,6 +4,8 @@
 mod autoreply;
 mod console;
 mod console_browser;
+mod console_ops;
+mod console_ops_browser;
 mod control;
 mod convergence;
 mod crash;
