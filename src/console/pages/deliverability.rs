@@ -97,10 +97,13 @@ fn vlang(l: Lang) -> verdict::Lang {
     }
 }
 
+/// A stored verdict with its report (as `postbote doctor --json` shows it).
+type Checked = (StoredVerdict, serde_json::Value);
+
 /// What the page shows, read in one go off the async threads.
 struct Data {
-    /// Per mailbox in config order: id, name, its stored verdicts with their report JSON.
-    mailboxes: Vec<(String, String, Vec<(StoredVerdict, serde_json::Value)>)>,
+    /// Per mailbox in config order: id, name, its stored verdicts.
+    mailboxes: Vec<(String, String, Vec<Checked>)>,
     /// Per company domain: its records.
     domains: Vec<(String, Vec<Record>)>,
     received: Option<reports::Summary>,
@@ -110,7 +113,7 @@ fn read(app: &crate::app::App) -> anyhow::Result<Data> {
     let mut mailboxes = Vec::new();
     let mut all = Vec::new();
     for m in &app.config.mailboxes {
-        let rows: Vec<(StoredVerdict, serde_json::Value)> = app
+        let rows: Vec<Checked> = app
             .store
             .verdicts()
             .all(&m.id)?
