@@ -252,3 +252,55 @@ fn dmarc(config: &Config, domain: &str, stored: &[(StoredVerdict, Value)]) -> Re
 pub fn zone_snippet(records: &[Record]) -> String {
     records.iter().filter(|r| !r.zone_line.is_empty()).map(|r| format!("{}\n", r.zone_line)).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn verdict(transport: &str, facts: Value) -> (StoredVerdict, Value) {
+        let v = StoredVerdict {
+            account: "becker".into(),
+            domain: "bau-firma.test".into(),
+            transport: transport.into(),
+            configured: true,
+            level: "ok".into(),
+            definite_level: None,
+            reason_de: String::new(),
+            reason_en: String::new(),
+            fix_de: None,
+            fix_en: None,
+            report: String::new(),
+            checked_at: 1,
+        };
+        (v, json!({ "facts": facts }))
+    }
+
+    #[test]
+    fn records_say_what_to_publish_and_mark_what_dns_had() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = crate::app::for_test(dir.path(), false);
+        // The relay only: SPF is the relay's include; nothing checked yet is unknown, never bad.
+        let r = records(&app.config, "bau-firma.test", &[]);
+        assert_eq!(r.len(), 2, "{r:?}");
+        assert_eq!((r[0].kind, r[0].value.as_str()), (Kind::Spf, "v=spf1 include:h.test -all"));
+        assert_eq!(r[0].zone_line, "bau-firma.test. IN TXT \"v=spf1 include:h.test -all\"");
+        assert_eq!(r[1].value, "v=DMARC1; p=quarantine; rua=mailto:postmaster@bau-firma.test; adkim=r; aspf=r");
+        assert!(r.iter().all(|x| x.mark == Mark::Unknown && x.found == "not_checked"));
+        // A DMARC record that only watches, and one DNS could not be asked for.
+        let watched = verdict(
+            "relay",
+            json!({ "dmarc": { "state": "found", "record": "v=DMARC1; p=none", "p": "none", "rua": [] } }),
+        );
+        let r = records(&app.config, "bau-firma.test", &[watched]);
+        assert_eq!(
+            (r[1].mark, r[1].found.as_str(), r[1].seen.clone()),
+            (Mark::Bad, "monitor_only", vec!["v=DMARC1; p=none".to_string()])
+        );
+        let failed = verdict("relay", json!({ "dmarc": { "state": "could_not_check", "error": "timeout" } }));
+        assert_eq!(records(&app.config, "bau-firma.test", &[failed])[1].mark, Mark::Unknown);
+        let snippet = zone_snippet(&r);
+        assert_eq!(snippet.lines().count(), 2);
+        assert!(snippet.contains("_dmarc.bau-firma.test. IN TXT \"v=DMARC1; p=quarantine;"), "{snippet}");
+    }
+}

@@ -190,3 +190,31 @@ pub fn retry_now(app: &App, id: i64, who: &str) -> Result<bool, crate::store::St
     }
     Ok(r.is_some())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_person_settles_only_an_unknown_message_as_sent_and_its_copy_is_saved_unless_sent_has_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = crate::app::for_test(dir.path(), false);
+        let raw = b"From: becker@bau-firma.test\r\nTo: kunde@example.de\r\nSubject: Angebot\r\n\r\nAnbei.\r\n".to_vec();
+        let out =
+            Outgoing { mailbox: "becker".into(), raw, recipients: None, origin: Origin::Office, discard_after: None };
+        let q = enqueue(&app, out).unwrap();
+        assert!(!mark_sent(&app, q.id, "a person").unwrap(), "a queued message is not unknown");
+        assert!(!mark_sent(&app, 999, "a person").unwrap(), "no such message");
+        app.store.outbox().begin(q.id).unwrap();
+        app.store.outbox().mark_unknown().unwrap();
+        assert!(mark_sent(&app, q.id, "console:anna").unwrap());
+        let (m, trail) = app.store.outbox().show(q.id).unwrap().unwrap();
+        assert_eq!(m.status, State::Sent);
+        assert_eq!(m.resolved.as_deref(), Some("console:anna said it went out"));
+        assert_eq!(m.recipients[0].status, "sent");
+        assert!(trail.iter().any(|a| a.text == "marked sent: console:anna said it went out"), "{trail:?}");
+        assert!(!m.sent_copy_done, "the mirrored Sent folder does not hold it: the copy is still to be saved");
+        assert_eq!(app.store.outbox_sent_copies_due("becker", 10).unwrap().len(), 1);
+        assert!(!mark_sent(&app, q.id, "a person").unwrap(), "settled once");
+    }
+}

@@ -99,3 +99,29 @@ pub fn message_note(id: i64, message_id: &str) -> String {
 pub fn transcripts_of(app: &App, account: &str, id: i64, since: i64) -> Vec<String> {
     crate::smtp::transcript::mentioning(&transcript_dir(app), account, &format!("queue message {id} <"), since)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_consoles_switch_records_until_its_end_beside_the_configs() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = crate::app::for_test(dir.path(), false);
+        let off = recording(&app, Transport::Relay).unwrap();
+        assert!(off.configured && !off.on && off.until().is_none(), "{off:?}");
+        assert!(!on_now(&app, Transport::Relay));
+        switch_on(&app, Transport::Relay, now() + 600, "console:anna").unwrap();
+        let on = recording(&app, Transport::Relay).unwrap();
+        assert!(on.on && !on.by_config && on.until().is_some_and(|u| u > now()), "{on:?}");
+        assert!(on_now(&app, Transport::Relay));
+        assert!(crate::outbox::status(&app, "becker").unwrap().transcripts, "status says so");
+        assert!(!recording(&app, Transport::Direct).unwrap().configured);
+        assert!(switch_off(&app, Transport::Relay).unwrap());
+        assert!(!on_now(&app, Transport::Relay), "off at once");
+        // A switch-on whose end has passed records nothing.
+        switch_on(&app, Transport::Relay, now() - 1, "console:anna").unwrap();
+        assert!(!on_now(&app, Transport::Relay));
+        assert_eq!(message_note(7, "a@b.test"), "queue message 7 <a@b.test>");
+    }
+}
