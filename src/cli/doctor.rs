@@ -113,7 +113,7 @@ pub async fn doctor(app: &App, a: DoctorArgs) -> anyhow::Result<ExitCode> {
     deliverability::save(app, &reports)?;
     let summary = match app.config.doctor.reports {
         Some(_) => {
-            let blocks = path_blocks(app).await?;
+            let blocks = deliverability::paths::path_blocks_now(&app.config).await?;
             let now = a.now.unwrap_or_else(crate::store::now);
             Some(deliverability::reports::summary(&app.store, DOCTOR_DAYS, now, &blocks)?)
         }
@@ -158,14 +158,6 @@ pub async fn doctor(app: &App, a: DoctorArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// The sending paths' addresses, looked up now with the doctor's resolver (a failed lookup
-/// leaves the addresses it may cover "could not check" for this run).
-async fn path_blocks(app: &App) -> anyhow::Result<deliverability::aggregate::PathBlocks> {
-    let d = &app.config.doctor;
-    let resolver = deliverability::dns::Resolver::new(d.resolver, d.timeout)?;
-    Ok(deliverability::paths::path_blocks(&resolver, &app.config).await)
-}
-
 /// `postbote doctor reports`.
 async fn received(app: &App, a: ReportsArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(
@@ -173,7 +165,7 @@ async fn received(app: &App, a: ReportsArgs) -> anyhow::Result<ExitCode> {
         "doctor reports: no DMARC reports are collected; set doctor.reports_mailbox (and reports_folder) in the config"
     );
     anyhow::ensure!(a.days >= 1, "doctor reports: --days must be at least 1");
-    let blocks = path_blocks(app).await?;
+    let blocks = deliverability::paths::path_blocks_now(&app.config).await?;
     let s = deliverability::reports::summary(&app.store, a.days, a.now.unwrap_or_else(crate::store::now), &blocks)?;
     if a.json {
         outln!("{}", serde_json::to_string_pretty(&deliverability::reports_text::to_json(&s))?)?;

@@ -1,4 +1,4 @@
-//! `postbote send`, `postbote queue list|show|retry|cancel`, `postbote session
+//! `postbote send`, `postbote queue list|show|retry|cancel|sent`, `postbote session
 //! login|heartbeat|logout|list`: the office program's and a person's handles on the outbox.
 //!
 //! `send` queues in this process (one store transaction) and then pokes the daemon's control
@@ -61,6 +61,9 @@ pub enum QueueCmd {
     Retry { id: i64 },
     /// Drop a message that has not been sent.
     Cancel { id: i64 },
+    /// Settle an unknown message as sent: you checked that it went out (its Sent copy is saved
+    /// if the Sent folder does not have it). `queue retry` sends it again instead.
+    Sent { id: i64 },
 }
 
 #[derive(Debug, Subcommand)]
@@ -202,7 +205,9 @@ fn state_words(s: State) -> &'static str {
         State::Failed => "could not be delivered",
         State::Cancelled => "cancelled",
         State::Expired => "given up (too long undeliverable)",
-        State::Unknown => "UNKNOWN: may or may not have gone out; decide with `queue retry` or `queue cancel`",
+        State::Unknown => {
+            "UNKNOWN: may or may not have gone out; decide with `queue sent` (it went out) or `queue retry` (send it again)"
+        }
     }
 }
 
@@ -314,6 +319,14 @@ pub async fn queue(app: &App, c: QueueCmd) -> anyhow::Result<ExitCode> {
                 );
             }
             outln!("message {id} cancelled")?;
+            Ok(ExitCode::SUCCESS)
+        }
+        QueueCmd::Sent { id } => {
+            if !outbox::mark_sent(app, id, "a person")? {
+                bail!("message {id} is not unknown: only a message whose outcome is unknown can be settled as sent");
+            }
+            let _ = crate::control::request(&app.config.control, "POST", "/outbox/wake", None).await;
+            outln!("message {id} recorded as sent")?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -9,6 +9,9 @@
 //! shortly after start and then daily ([`run_daily`]), stores the last verdict (shown by
 //! `status`) and logs a warning when one gets worse.
 //!
+//! [`publish`] says which SPF, DKIM and DMARC records each company domain should publish, and
+//! how what DNS had at the last check compares (for the office console).
+//!
 //! Beside the prediction stand the receivers' own verdicts: DMARC aggregate reports, collected
 //! from `doctor.reports_folder` by a daemon task ([`reports`]), summed per day and source
 //! address ([`aggregate`], pure), classified by sending path each time they are read (with the
@@ -23,6 +26,7 @@ pub mod aggregate;
 pub mod dns;
 pub mod facts;
 pub mod paths;
+pub mod publish;
 pub mod records;
 pub mod reports;
 pub mod reports_text;

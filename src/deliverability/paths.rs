@@ -47,6 +47,14 @@ impl SpfDns for Resolver {
     }
 }
 
+/// The sending paths' addresses, looked up now with the doctor's resolver (a failed lookup
+/// leaves the addresses it may cover "could not check" for this run): `postbote doctor` and
+/// the console's deliverability page.
+pub async fn path_blocks_now(config: &Config) -> anyhow::Result<PathBlocks> {
+    let resolver = Resolver::new(config.doctor.resolver, config.doctor.timeout)?;
+    Ok(path_blocks(&resolver, config).await)
+}
+
 /// The addresses of the two sending paths, as the config and DNS say now.
 pub async fn path_blocks(r: &Resolver, config: &Config) -> PathBlocks {
     let mut b = PathBlocks {

@@ -50,7 +50,7 @@ pub fn spf_records(txt: &[String]) -> Vec<String> {
     txt.iter()
         .filter(|r| {
             let r = r.trim_start();
-            r.len() >= 6 && r[..6].eq_ignore_ascii_case("v=spf1") && r[6..].chars().next().is_none_or(|c| c == ' ')
+            r.get(..6).is_some_and(|h| h.eq_ignore_ascii_case("v=spf1")) && r[6..].chars().next().is_none_or(|c| c == ' ')
         })
         .cloned()
         .collect()
@@ -214,6 +214,12 @@ pub fn aligned(a: &str, b: &str, mode: Alignment) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression: a TXT record with a multi-byte character in its first six bytes panicked.
+    #[test]
+    fn a_txt_record_beyond_ascii_is_not_spf() {
+        assert!(spf_records(&["v=spé1 -all".into(), "v=spf1 -all".into()]) == vec!["v=spf1 -all".to_string()]);
+    }
 
     #[test]
     fn dmarc_records_parse_with_defaults_and_errors() {

@@ -87,7 +87,7 @@ pub fn matches(pattern: &str, name: &str) -> bool {
         }
     }
     let norm = |s: &str| {
-        if s.len() >= 5 && s[..5].eq_ignore_ascii_case("INBOX") && (s.len() == 5 || s[5..].starts_with(DELIM)) {
+        if s.get(..5).is_some_and(|h| h.eq_ignore_ascii_case("INBOX")) && (s.len() == 5 || s[5..].starts_with(DELIM)) {
             format!("INBOX{}", &s[5..])
         } else {
             s.to_string()
@@ -125,5 +125,22 @@ mod tests {
         assert!(matches("Shared/%", "Shared/info") && !matches("Shared/%", "Shared/info/Sent"));
         assert!(matches("inbox", "INBOX") && matches("INBOX", "INBOX"));
         assert!(!matches("Sent", "sent"));
+    }
+
+    /// Regression: "Entwürfe" has a two-byte character across byte 5, where the INBOX check
+    /// cut the string, and every LIST of a mailbox holding such a folder killed the session.
+    #[test]
+    fn names_and_patterns_beyond_ascii() {
+        assert!(matches("*", "Entwürfe") && matches("Entwürfe", "Entwürfe") && matches("Entw%", "Entwürfe"));
+        assert!(!matches("abcdé", "INBOX") && !matches("INBOX", "abcdé"));
+        assert!(matches("Shared/info/*", "Shared/info/Gelöscht"));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn matching_any_pattern_against_any_name_answers(p in "\\PC{0,12}", n in "\\PC{0,12}") {
+            let _ = matches(&p, &n);
+            proptest::prop_assert!(matches("*", &n));
+        }
     }
 }

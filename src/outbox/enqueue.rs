@@ -8,7 +8,8 @@
 //! bottom one and mail clients show the top one, so two are never let through. Only the
 //! header section is parsed, however big the body. `state`, `cancel` and
 //! `retry_now` read and change a queued message for `postbote queue`, JMAP and the
-//! auto-responder. Nothing here sends.
+//! auto-responder; `mark_sent` settles an `unknown` message a person
+//! says went out. Nothing here sends.
 
 use super::compose;
 use crate::app::App;
@@ -210,6 +211,24 @@ pub fn cancel(app: &App, id: i64, reason: &str) -> Result<bool, crate::store::St
     app.store.outbox().cancel(id, reason)
 }
 
+/// A person says an `unknown` message went out (they found it at the recipient or in the
+/// Sent folder): it becomes `sent`, and its Sent copy is saved unless the mirrored Sent folder
+/// holds it already. The other answer to `unknown` is [`retry_now`] (send it again). Returns
+/// false when there is no such message or it is not `unknown`.
+pub fn mark_sent(app: &App, id: i64, who: &str) -> Result<bool, crate::store::StoreError> {
+    let Some((m, _)) = app.store.outbox().show(id)? else { return Ok(false) };
+    if m.status != State::Unknown {
+        return Ok(false);
+    }
+    let in_sent = app.store.message_id_in_role(&m.account, "sent", &m.message_id)?;
+    let how = format!("{who} said it went out");
+    let done = app.store.outbox().resolve_sent_with(id, &how, in_sent)?;
+    if done && !in_sent {
+        app.outbox_wake.notify_one();
+    }
+    Ok(done)
+}
+
 /// Send it again (deferred, failed, expired or unknown), now, and lift the mailbox's pause.
 /// Returns false when the message does not exist or is sent, sending or cancelled.
 pub fn retry_now(app: &App, id: i64, who: &str) -> Result<bool, crate::store::StoreError> {
@@ -269,5 +288,28 @@ mod tests {
         let raw = String::from_utf8_lossy(&m.raw).to_string();
         assert!(raw.contains("Sender: becker@bau-firma.test\r\n") && !raw.contains("B@H.test"), "{raw}");
         assert!(queue(&app, "From: becker@bau-firma.test\r\n").is_ok());
+    }
+
+    #[test]
+    fn a_person_settles_only_an_unknown_message_as_sent_and_its_copy_is_saved_unless_sent_has_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = crate::app::for_test(dir.path(), false);
+        let raw = b"From: becker@bau-firma.test\r\nTo: kunde@example.de\r\nSubject: Angebot\r\n\r\nAnbei.\r\n".to_vec();
+        let out =
+            Outgoing { mailbox: "becker".into(), raw, recipients: None, origin: Origin::Office, discard_after: None };
+        let q = enqueue(&app, out).unwrap();
+        assert!(!mark_sent(&app, q.id, "a person").unwrap(), "a queued message is not unknown");
+        assert!(!mark_sent(&app, 999, "a person").unwrap(), "no such message");
+        app.store.outbox().begin(q.id).unwrap();
+        app.store.outbox().mark_unknown().unwrap();
+        assert!(mark_sent(&app, q.id, "console:anna").unwrap());
+        let (m, trail) = app.store.outbox().show(q.id).unwrap().unwrap();
+        assert_eq!(m.status, State::Sent);
+        assert_eq!(m.resolved.as_deref(), Some("console:anna said it went out"));
+        assert_eq!(m.recipients[0].status, "sent");
+        assert!(trail.iter().any(|a| a.text == "marked sent: console:anna said it went out"), "{trail:?}");
+        assert!(!m.sent_copy_done, "the mirrored Sent folder does not hold it: the copy is still to be saved");
+        assert_eq!(app.store.outbox_sent_copies_due("becker", 10).unwrap().len(), 1);
+        assert!(!mark_sent(&app, q.id, "a person").unwrap(), "settled once");
     }
 }

@@ -88,11 +88,10 @@ pub fn sign_if_configured(mb: &Mailbox, raw: &[u8]) -> Result<Vec<u8>, crate::dk
 }
 
 fn transcript(app: &App, mb: &Mailbox, ep: &Endpoint) -> Option<Transcript> {
-    let server = app.config.smtp_server(mb);
-    if !transcripts_on(server) {
+    if !super::logging::on_now(app, mb.transport) {
         return None;
     }
-    let dir = app.config.agent.data_dir.join("transcripts");
+    let dir = super::logging::transcript_dir(app);
     match Transcript::create(&dir, &mb.id, &ep.name(), &ep.login, ep.password.expose()) {
         Ok(t) => Some(t),
         Err(e) => {
@@ -102,7 +101,8 @@ fn transcript(app: &App, mb: &Mailbox, ep: &Endpoint) -> Option<Transcript> {
     }
 }
 
-/// Transcripts are on, and `log_sessions_until` (if set) has not passed.
+/// The config records sessions: `log_sessions`, and `log_sessions_until` (if set) has not
+/// passed. (The console's switch is the other way: `logging::on_now` asks both.)
 pub fn transcripts_on(s: &crate::config::SmtpServer) -> bool {
     s.log_sessions && s.log_sessions_until.is_none_or(|u| chrono::Utc::now() < u)
 }
@@ -257,6 +257,7 @@ pub async fn drain(app: &App, mb: &Mailbox, token: &CancellationToken) -> Result
         }
         attempted += 1;
         on_conn += 1;
+        s.note(&super::logging::message_note(m.id, &m.message_id));
         let mut envelopes: Vec<AttemptResult> = Vec::new();
         let mut signal = Signal::Fine;
         let mut held = None;

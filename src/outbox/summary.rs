@@ -90,6 +90,7 @@ pub fn status(app: &App, mailbox: &str) -> anyhow::Result<Summary> {
         transport: p.transport,
     });
     let (sent_copies_set_aside, sent_copy_refusal) = app.store.outbox_sent_copies_set_aside(mailbox)?;
+    let recording = super::logging::recording(app, mb.transport)?;
     Ok(Summary {
         transport: mb.transport,
         host: server.host.clone(),
@@ -97,8 +98,8 @@ pub fn status(app: &App, mailbox: &str) -> anyhow::Result<Summary> {
         counts: app.store.outbox().counts(Some(mailbox))?,
         gate: gate::state(app, mb.transport)?,
         paused,
-        transcripts: send::transcripts_on(server),
-        transcripts_until: server.log_sessions_until.map(|u| u.timestamp()),
+        transcripts: recording.on,
+        transcripts_until: recording.until(),
         rate: pacing::rate_status(app, mb, now())?,
         sent_copies_set_aside,
         sent_copy_refusal,
@@ -107,11 +108,12 @@ pub fn status(app: &App, mailbox: &str) -> anyhow::Result<Summary> {
 
 /// What all mailboxes share, now.
 pub fn status_global(app: &App) -> anyhow::Result<GlobalSummary> {
-    let transcripts_on = [(Transport::Direct, &app.config.direct), (Transport::Relay, &app.config.relay)]
-        .into_iter()
-        .filter(|(_, server)| server.as_ref().is_some_and(send::transcripts_on))
-        .map(|(t, _)| t)
-        .collect();
+    let mut transcripts_on = Vec::new();
+    for t in [Transport::Direct, Transport::Relay] {
+        if super::logging::recording(app, t)?.on {
+            transcripts_on.push(t);
+        }
+    }
     Ok(GlobalSummary {
         sessions: app.store.sessions().active(now())?,
         counts: app.store.outbox().counts(None)?,

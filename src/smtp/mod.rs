@@ -317,7 +317,7 @@ impl Session {
         let mechs: Vec<String> = self
             .extensions
             .iter()
-            .find(|e| e.len() > 5 && e[..5].eq_ignore_ascii_case("AUTH "))
+            .find(|e| e.get(..5).is_some_and(|h| h.eq_ignore_ascii_case("AUTH ")))
             .map(|e| e[5..].split_whitespace().map(|m| m.to_ascii_uppercase()).collect())
             .unwrap_or_default();
         let server = self.wire.server.clone();
@@ -458,6 +458,13 @@ impl Session {
             self.broken = true;
         }
         Ok(())
+    }
+
+    /// A note in the session's transcript, if one is written (which queued message follows).
+    pub fn note(&mut self, what: &str) {
+        if let Some(t) = &mut self.wire.transcript {
+            t.note(what);
+        }
     }
 
     /// Say goodbye (best effort).

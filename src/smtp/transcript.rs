@@ -1,6 +1,7 @@
 //! The SMTP session transcript: one file per session under `data_dir/transcripts/`, every
 //! command and reply, with every credential blacked out and the message body replaced by its
-//! size.
+//! size. [`list`], [`read`], [`delete`] and [`mentioning`] are how a person sees them (the
+//! console), always by a file name checked with [`valid_name`], never by a path.
 //!
 //! Redaction does not rely on the caller's good manners: the [`Redactor`] sees each client line
 //! and blacks out the argument of any `AUTH` command and every line sent in answer to a `334`
@@ -44,7 +45,7 @@ impl Redactor {
         let line = line.trim_end_matches(['\r', '\n']);
         let out = if self.after_challenge {
             HIDDEN.to_string()
-        } else if line.len() >= 5 && line[..5].eq_ignore_ascii_case("AUTH ") {
+        } else if line.get(..5).is_some_and(|h| h.eq_ignore_ascii_case("AUTH ")) {
             let mech = line[5..].split_whitespace().next().unwrap_or("");
             format!("AUTH {mech} {HIDDEN}")
         } else {
@@ -179,9 +180,95 @@ pub fn cleanup(dir: &Path, retention: std::time::Duration) -> usize {
     n
 }
 
+/// A transcript file as the console lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    /// The file name (`<utc time>-<mailbox>-<pid>-<n>.log`).
+    pub name: String,
+    /// The mailbox id in the name.
+    pub mailbox: String,
+    pub bytes: u64,
+    /// Unix seconds of the last write.
+    pub modified: i64,
+}
+
+/// Whether `name` can be a transcript's file name: no path, no dot-dot, ends in `.log`. Every
+/// name that comes from a person is checked with it before a file is opened or removed.
+pub fn valid_name(name: &str) -> bool {
+    name.ends_with(".log")
+        && !name.starts_with('.')
+        && name.len() < 256
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && !name.contains("..")
+}
+
+/// The mailbox id a transcript's name carries.
+fn mailbox_of(name: &str) -> Option<String> {
+    let stem = name.strip_suffix(".log")?;
+    let mut parts = stem.rsplitn(3, '-');
+    let (_n, _pid, rest) = (parts.next()?, parts.next()?, parts.next()?);
+    rest.split_once('-').map(|(_, mailbox)| mailbox.to_string())
+}
+
+/// The transcripts in `dir`, newest first (an unreadable or missing directory is empty).
+pub fn list(dir: &Path) -> Vec<Listed> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let mut out: Vec<Listed> = entries
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok().filter(|n| valid_name(n))?;
+            let meta = e.metadata().ok().filter(|m| m.is_file())?;
+            let modified = meta
+                .modified()
+                .ok()
+                .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_secs() as i64);
+            Some(Listed { mailbox: mailbox_of(&name).unwrap_or_default(), name, bytes: meta.len(), modified })
+        })
+        .collect();
+    out.sort_by(|a, b| b.name.cmp(&a.name));
+    out
+}
+
+/// The text of transcript `name` in `dir`; `None` for a name that is no transcript's.
+pub fn read(dir: &Path, name: &str) -> Option<String> {
+    if !valid_name(name) {
+        return None;
+    }
+    std::fs::read(dir.join(name)).ok().map(|b| String::from_utf8_lossy(&b).into_owned())
+}
+
+/// Remove transcript `name` (or, with `None`, every transcript) from `dir`. Returns how many.
+pub fn delete(dir: &Path, name: Option<&str>) -> usize {
+    let names: Vec<String> = match name {
+        Some(n) if valid_name(n) => vec![n.to_string()],
+        Some(_) => return 0,
+        None => list(dir).into_iter().map(|l| l.name).collect(),
+    };
+    names.iter().filter(|n| std::fs::remove_file(dir.join(n)).is_ok()).count()
+}
+
+/// The transcripts of `mailbox` in `dir` whose text contains `needle` (the note the outbox
+/// writes before each message: `queue message ID <Message-ID>`), modified at or after `since`.
+pub fn mentioning(dir: &Path, mailbox: &str, needle: &str, since: i64) -> Vec<String> {
+    list(dir)
+        .into_iter()
+        .filter(|l| l.mailbox == mailbox && l.modified >= since)
+        .filter(|l| read(dir, &l.name).is_some_and(|t| t.contains(needle)))
+        .map(|l| l.name)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression: a line with a multi-byte character in its first five bytes panicked.
+    #[test]
+    fn a_line_beyond_ascii_is_kept() {
+        let mut r = Redactor::new("becker", "Geh3im!pw");
+        assert_eq!(r.client("AUTé x"), "AUTé x");
+    }
 
     #[test]
     fn every_credential_form_is_hidden() {
@@ -248,6 +335,27 @@ mod tests {
         assert!(!text.contains("pw-Secret") && !text.contains(&B64.encode("pw-Secret")), "{text}");
         assert!(text.contains("[message body, 1234 bytes, not recorded]"));
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+
+    #[test]
+    fn transcripts_are_listed_read_and_deleted_by_name_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut t = Transcript::create(dir.path(), "info-2", "smtp.test:587", "u", "p").unwrap();
+        t.note("queue message 7 <a@b.test>");
+        drop(t);
+        std::fs::write(dir.path().join("notes.txt"), "x").unwrap();
+        let l = list(dir.path());
+        assert_eq!(l.len(), 1, "{l:?}");
+        assert_eq!(l[0].mailbox, "info-2");
+        assert!(read(dir.path(), &l[0].name).unwrap().contains("# queue message 7 <a@b.test>"));
+        assert_eq!(mentioning(dir.path(), "info-2", "queue message 7 <", 0), vec![l[0].name.clone()]);
+        assert!(mentioning(dir.path(), "info-2", "queue message 8 <", 0).is_empty());
+        for bad in ["../x.log", "/etc/passwd", "notes.txt", "..log", "a/b.log", ".hidden.log"] {
+            assert!(read(dir.path(), bad).is_none(), "{bad}");
+            assert_eq!(delete(dir.path(), Some(bad)), 0, "{bad}");
+        }
+        assert_eq!(delete(dir.path(), None), 1);
+        assert!(list(dir.path()).is_empty() && dir.path().join("notes.txt").exists());
     }
 
     #[test]

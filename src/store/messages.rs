@@ -248,6 +248,21 @@ impl Messages<'_> {
         })
     }
 
+    /// The mirrored messages of an account with this Message-ID (without angle brackets), with
+    /// their folder's role: the evidence that a message went out (a copy in Sent).
+    pub fn with_message_id(&self, account: &str, message_id: &str) -> Result<Vec<(Option<String>, MessageSummary)>> {
+        self.0.read(|c| {
+            let mut s = c.prepare_cached(&format!(
+                "SELECT {SUMMARY_COLUMNS}, f.role FROM message m JOIN folder f ON f.id = m.folder_id
+                 WHERE m.account = ?1 AND m.message_id = ?2 ORDER BY m.id"
+            ))?;
+            let rows = s
+                .query_map(params![account, message_id], |r| Ok((r.get(15)?, summary_row(r)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(rows)
+        })
+    }
+
     /// The raw bytes of a message.
     pub fn raw(&self, id: i64) -> Result<Option<Vec<u8>>> {
         self.0.read(|c| {

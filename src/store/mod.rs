@@ -46,6 +46,7 @@ pub mod search_text;
 pub mod sent_copy;
 pub mod sessions;
 pub mod setup_links;
+pub mod smtp_logging;
 pub mod submissions;
 pub mod sync_state;
 pub mod waiting;
@@ -84,6 +85,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0021_setup_links", include_str!("../../schema/0021_setup_links.sql")),
     ("0022_console", include_str!("../../schema/0022_console.sql")),
     ("0023_dmarc_seen", include_str!("../../schema/0023_dmarc_seen.sql")),
+    ("0024_smtp_logging", include_str!("../../schema/0024_smtp_logging.sql")),
 ];
 
 const READERS: usize = 8;

@@ -264,12 +264,19 @@ impl Outbox<'_> {
 
     /// An `unknown` message was found where only a sent message can be: it is `sent`.
     pub fn resolve_sent(&self, id: i64, how: &str) -> Result<bool> {
+        self.resolve_sent_with(id, how, true)
+    }
+
+    /// An `unknown` message is `sent`: found in a Sent folder (`copy_done`: its copy is there
+    /// already), or a person said so (`outbox::mark_sent`; the copy is saved unless the
+    /// mirrored Sent folder holds it). False when the message is not `unknown`.
+    pub fn resolve_sent_with(&self, id: i64, how: &str, copy_done: bool) -> Result<bool> {
         self.store.write(|t| {
             let at = now();
             let n = t.tx.execute(
                 "UPDATE outbox_message SET status = ?4, sent_at = COALESCE(sent_at, ?2), resolved = ?3,
-                    sent_copy_done = 1, updated_at = ?2 WHERE id = ?1 AND status = ?5",
-                params![id, at, how, State::Sent, State::Unknown],
+                    sent_copy_done = ?6, updated_at = ?2 WHERE id = ?1 AND status = ?5",
+                params![id, at, how, State::Sent, State::Unknown, copy_done],
             )?;
             if n > 0 {
                 t.tx.execute(

@@ -6,9 +6,13 @@ pub mod audit;
 pub mod autoreply;
 pub mod autoreply_explain;
 pub mod autoreply_form;
+pub mod deliverability;
+pub mod outbox;
+pub mod outbox_message;
 pub mod overview;
 pub mod phones;
 pub mod sessions;
+pub mod smtp_logs;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -30,4 +34,16 @@ pub fn routes(r: Router<Web>) -> Router<Web> {
         .route("/phones", get(phones::page))
         .route("/phones/add", post(phones::add))
         .route("/phones/{id}/revoke", post(phones::revoke))
+        .route("/outbox", get(outbox::list))
+        .route("/outbox/{id}", get(outbox::message))
+        .route("/outbox/{id}/retry", post(outbox::retry))
+        .route("/outbox/{id}/cancel", post(outbox::cancel))
+        .route("/outbox/{id}/sent", post(outbox::mark_sent))
+        .route("/deliverability", get(deliverability::page))
+        .route("/deliverability/check", post(deliverability::check))
+        .route("/smtp-logs", get(smtp_logs::page))
+        .route("/smtp-logs/on", post(smtp_logs::switch_on))
+        .route("/smtp-logs/off", post(smtp_logs::switch_off))
+        .route("/smtp-logs/delete", post(smtp_logs::delete))
+        .route("/smtp-logs/{name}", get(smtp_logs::read))
 }

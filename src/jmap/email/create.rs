@@ -259,7 +259,7 @@ fn header_fields(
         if name.eq_ignore_ascii_case("MIME-Version") {
             return Err(invalid(&[at(k)], "the server writes MIME-Version"));
         }
-        let content = name.len() >= 8 && name[..8].eq_ignore_ascii_case("Content-");
+        let content = name.get(..8).is_some_and(|h| h.eq_ignore_ascii_case("Content-"));
         if content && !on_part {
             return Err(invalid(&[at(k)], "Content-* header fields belong on body parts (bodyStructure)"));
         }
