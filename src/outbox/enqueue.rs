@@ -223,7 +223,8 @@ pub fn mark_sent(app: &App, id: i64, who: &str) -> Result<bool, crate::store::St
     let in_sent = app.store.message_id_in_role(&m.account, "sent", &m.message_id)?;
     let how = format!("{who} said it went out");
     let done = app.store.outbox().resolve_sent_with(id, &how, in_sent)?;
-    if done && !in_sent {
+    if done {
+        // the Sent copy to save, or the later envelopes of a split message to send
         app.outbox_wake.notify_one();
     }
     Ok(done)
@@ -311,5 +312,29 @@ mod tests {
         assert!(!m.sent_copy_done, "the mirrored Sent folder does not hold it: the copy is still to be saved");
         assert_eq!(app.store.outbox_sent_copies_due("becker", 10).unwrap().len(), 1);
         assert!(!mark_sent(&app, q.id, "a person").unwrap(), "settled once");
+    }
+
+    /// A split message that stopped in its first envelope: "it went out" settles that
+    /// envelope's recipients, and the others, never sent to, get it now instead of being
+    /// dropped.
+    #[test]
+    fn settling_a_split_message_as_sent_sends_the_later_envelopes() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = crate::app::for_test(dir.path(), false);
+        let raw = b"From: becker@bau-firma.test\r\nTo: a@example.de, b@example.de, c@example.de\r\nSubject: Angebot\r\n\r\nAnbei.\r\n"
+            .to_vec();
+        let out =
+            Outgoing { mailbox: "becker".into(), raw, recipients: None, origin: Origin::Office, discard_after: None };
+        let q = enqueue(&app, out).unwrap();
+        app.store.outbox().begin(q.id).unwrap();
+        app.store.outbox().next_envelope(q.id, &[], crate::store::now(), &["a@example.de".into()]).unwrap();
+        app.store.outbox().mark_unknown().unwrap();
+        assert!(mark_sent(&app, q.id, "console:anna").unwrap());
+        let (m, trail) = app.store.outbox().show(q.id).unwrap().unwrap();
+        assert_eq!(m.status, State::Queued, "{trail:?}");
+        let status: Vec<(&str, &str)> = m.recipients.iter().map(|r| (r.address.as_str(), r.status.as_str())).collect();
+        assert_eq!(status, [("a@example.de", "sent"), ("b@example.de", "pending"), ("c@example.de", "pending")]);
+        assert!(trail.iter().any(|a| a.text.contains("2 recipients of later envelopes")), "{trail:?}");
+        assert!(!mark_sent(&app, q.id, "a person").unwrap(), "queued again, not unknown");
     }
 }

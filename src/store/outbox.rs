@@ -267,9 +267,13 @@ impl Outbox<'_> {
         self.resolve_sent_with(id, how, true)
     }
 
-    /// An `unknown` message is `sent`: found in a Sent folder (`copy_done`: its copy is there
+    /// An `unknown` message went out: found in a Sent folder (`copy_done`: its copy is there
     /// already), or a person said so (`outbox::mark_sent`; the copy is saved unless the
-    /// mirrored Sent folder holds it). False when the message is not `unknown`.
+    /// mirrored Sent folder holds it). The recipients of the envelope that was in flight are
+    /// `sent`. When the stop came in an envelope of a split message, the recipients of the
+    /// later envelopes never got anything: the message is `queued` again for them alone, so
+    /// nobody gets a second copy and nobody is dropped. False when the message is not
+    /// `unknown`.
     pub fn resolve_sent_with(&self, id: i64, how: &str, copy_done: bool) -> Result<bool> {
         self.store.write(|t| {
             let at = now();
@@ -278,16 +282,38 @@ impl Outbox<'_> {
                     sent_copy_done = ?6, updated_at = ?2 WHERE id = ?1 AND status = ?5",
                 params![id, at, how, State::Sent, State::Unknown, copy_done],
             )?;
-            if n > 0 {
-                t.tx.execute(
-                    "UPDATE outbox_recipient SET status = 'sent' WHERE message = ?1 AND status = 'pending'",
-                    [id],
-                )?;
-                t.tx.execute("DELETE FROM outbox_in_flight WHERE message = ?1", [id])?;
-                own_note(&t.tx, id, at, &format!("marked sent: {how}"))?;
-                follow(t, id, State::Sent, at)?;
+            if n == 0 {
+                return Ok(false);
             }
-            Ok(n > 0)
+            t.tx.execute(
+                "UPDATE outbox_recipient SET status = 'sent' WHERE message = ?1 AND status = 'pending'
+                   AND address IN (SELECT address FROM outbox_in_flight WHERE message = ?1)",
+                [id],
+            )?;
+            t.tx.execute("DELETE FROM outbox_in_flight WHERE message = ?1", [id])?;
+            let rest: i64 = t.tx.query_row(
+                "SELECT COUNT(*) FROM outbox_recipient WHERE message = ?1 AND status = 'pending'",
+                [id],
+                |r| r.get(0),
+            )?;
+            own_note(&t.tx, id, at, &format!("marked sent: {how}"))?;
+            if rest == 0 {
+                follow(t, id, State::Sent, at)?;
+                return Ok(true);
+            }
+            t.tx.execute(
+                "UPDATE outbox_message SET status = ?2, sent_at = NULL, due_at = ?3, waiting = NULL, updated_at = ?3
+                 WHERE id = ?1",
+                params![id, State::Queued, at],
+            )?;
+            own_note(
+                &t.tx,
+                id,
+                at,
+                &format!("{rest} recipients of later envelopes had not been sent to yet: they get it now"),
+            )?;
+            follow(t, id, State::Queued, at)?;
+            Ok(true)
         })
     }
 
