@@ -50,7 +50,8 @@ pub fn spf_records(txt: &[String]) -> Vec<String> {
     txt.iter()
         .filter(|r| {
             let r = r.trim_start();
-            r.get(..6).is_some_and(|h| h.eq_ignore_ascii_case("v=spf1")) && r[6..].chars().next().is_none_or(|c| c == ' ')
+            r.get(..6).is_some_and(|h| h.eq_ignore_ascii_case("v=spf1"))
+                && r[6..].chars().next().is_none_or(|c| c == ' ')
         })
         .cloned()
         .collect()

@@ -4,10 +4,10 @@
 mod autoreply;
 mod console;
 mod console_browser;
-mod console_people;
-mod console_people_browser;
 mod console_ops;
 mod console_ops_browser;
+mod console_people;
+mod console_people_browser;
 mod control;
 mod convergence;
 mod crash;

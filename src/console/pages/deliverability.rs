@@ -31,8 +31,10 @@ const DAYS: u32 = 7;
 
 const CHECK_AGAIN: Words = w("Jetzt erneut prüfen", "Check again now");
 const CHECKED: Words = w("Geprüft und gespeichert.", "Checked and recorded.");
-const CHECK_FAILED: Words =
-    w("Die Prüfung ist fehlgeschlagen; Näheres steht im Protokoll des Dienstes.", "The check failed; see the daemon's log.");
+const CHECK_FAILED: Words = w(
+    "Die Prüfung ist fehlgeschlagen; Näheres steht im Protokoll des Dienstes.",
+    "The check failed; see the daemon's log.",
+);
 const VERDICTS: Words = w("Urteil je Postfach und Weg", "Verdict per mailbox and path");
 const NOT_CHECKED_YET: Words = w(
     "Noch nicht geprüft. postbote prüft kurz nach dem Start und dann täglich, oder jetzt mit dem Knopf.",

@@ -62,8 +62,12 @@ pub(super) const OUTBOX_COPY_NONE: Words = w(
     "The outbox has saved no copy in the Sent folder.",
 );
 pub(super) const MIRROR_HAS: Words = w(
-    "Im gespiegelten Postfach liegt eine Nachricht mit dieser Message-ID:",
-    "The mirrored mailbox holds a message with this Message-ID:",
+    "Im gespiegelten Gesendet-Ordner liegt eine Nachricht mit dieser Message-ID:",
+    "The mirrored Sent folder holds a message with this Message-ID:",
+);
+pub(super) const MIRROR_ELSEWHERE: Words = w(
+    "Nicht im Gesendet-Ordner, also kein Beleg für den Versand, aber mit dieser Message-ID im Ordner",
+    "Not in the Sent folder, so no evidence that it went out, but with this Message-ID in the folder",
 );
 pub(super) const MIRROR_NONE: Words = w(
     "Im gespiegelten Gesendet-Ordner liegt keine Nachricht mit dieser Message-ID (Stand des letzten Abgleichs).",

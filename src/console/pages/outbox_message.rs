@@ -8,10 +8,10 @@ use chrono_tz::Tz;
 use maud::{Markup, html};
 
 use super::outbox::{
-    ANSWER, BACK, CANCEL, DECIDE, DECIDE_EXPLAIN, EVIDENCE, FROM, HISTORY, LAST_ERROR, MIRROR_HAS, MIRROR_NONE,
-    NEXT_TRY, NO_TRANSCRIPT, NOTE, OUTBOX_COPY_DONE, OUTBOX_COPY_NONE, PAUSED, QUEUED_AT, RECIPIENTS, RETRY,
-    SEND_AGAIN, SEND_AGAIN_EXPLAIN, SENT_AT, SERVER, STATE, TRANSCRIPT, WAITING, WAS_SENT, WAS_SENT_EXPLAIN, WHEN,
-    state_mark,
+    ANSWER, BACK, CANCEL, DECIDE, DECIDE_EXPLAIN, EVIDENCE, FROM, HISTORY, LAST_ERROR, MIRROR_ELSEWHERE, MIRROR_HAS,
+    MIRROR_NONE, NEXT_TRY, NO_TRANSCRIPT, NOTE, OUTBOX_COPY_DONE, OUTBOX_COPY_NONE, PAUSED, QUEUED_AT, RECIPIENTS,
+    RETRY, SEND_AGAIN, SEND_AGAIN_EXPLAIN, SENT_AT, SERVER, STATE, TRANSCRIPT, WAITING, WAS_SENT, WAS_SENT_EXPLAIN,
+    WHEN, state_mark,
 };
 use crate::console::auth::Viewer;
 use crate::console::i18n::Words;
@@ -82,8 +82,14 @@ pub fn render(v: &Viewer, tz: Tz, one: &One, done: Option<Words>) -> Markup {
                 ul #evidence {
                     li { (l.t(if m.sent_copy_done { OUTBOX_COPY_DONE } else { OUTBOX_COPY_NONE })) }
                     @if in_sent.is_empty() { li.warn #sent-none { (l.t(MIRROR_NONE)) } }
-                    @for (folder, _, at) in &one.found {
-                        li.ok.sent-found { (l.t(MIRROR_HAS)) " " strong { (folder) } " (" (time(*at)) ")" }
+                    @for (folder, role, at) in &one.found {
+                        // Only a copy in Sent says it went out; one in Drafts or elsewhere
+                        // (a phone's draft, say) is shown, but not as evidence.
+                        @if role.as_deref() == Some("sent") {
+                            li.ok.sent-found { (l.t(MIRROR_HAS)) " " strong { (folder) } " (" (time(*at)) ")" }
+                        } @else {
+                            li.muted.other-found { (l.t(MIRROR_ELSEWHERE)) " " strong { (folder) } " (" (time(*at)) ")" }
+                        }
                     }
                 }
                 @if v.is_office() {
