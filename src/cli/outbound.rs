@@ -323,7 +323,13 @@ pub async fn queue(app: &App, c: QueueCmd) -> anyhow::Result<ExitCode> {
         }
         QueueCmd::Sent { id } => {
             if !outbox::mark_sent(app, id, "a person")? {
-                bail!("message {id} is not unknown: only a message whose outcome is unknown can be settled as sent");
+                match outbox::state(app, id)? {
+                    None => bail!("there is no message {id} in the queue"),
+                    Some(s) => bail!(
+                        "message {id} is {}: only a message whose outcome is unknown can be settled as sent",
+                        state_words(s)
+                    ),
+                }
             }
             let _ = crate::control::request(&app.config.control, "POST", "/outbox/wake", None).await;
             outln!("message {id} recorded as sent")?;

@@ -257,6 +257,11 @@ pub async fn drain(app: &App, mb: &Mailbox, token: &CancellationToken) -> Result
         }
         attempted += 1;
         on_conn += 1;
+        // The switch is asked before every message, not only when the connection opens: a
+        // long drain stops recording when its time is up or a person switches it off.
+        if s.recording() && !super::logging::on_now(app, mb.transport) {
+            s.stop_recording();
+        }
         s.note(&super::logging::message_note(m.id, &m.message_id));
         let mut envelopes: Vec<AttemptResult> = Vec::new();
         let mut signal = Signal::Fine;

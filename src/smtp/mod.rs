@@ -467,6 +467,18 @@ impl Session {
         }
     }
 
+    /// Whether this session is being recorded.
+    pub fn recording(&self) -> bool {
+        self.wire.transcript.is_some()
+    }
+
+    /// Stop recording this session from here on (the switch went off while it was open).
+    pub fn stop_recording(&mut self) {
+        if let Some(mut t) = self.wire.transcript.take() {
+            t.note("recording switched off; the rest of this session is not recorded");
+        }
+    }
+
     /// Say goodbye (best effort).
     pub async fn quit(mut self) {
         if !self.broken {

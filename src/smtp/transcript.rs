@@ -235,7 +235,15 @@ pub fn read(dir: &Path, name: &str) -> Option<String> {
     if !valid_name(name) {
         return None;
     }
-    std::fs::read(dir.join(name)).ok().map(|b| String::from_utf8_lossy(&b).into_owned())
+    // Not through a link: only the regular files `list` shows are read.
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(dir.join(name)).ok()?;
+    if !f.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut b = Vec::new();
+    std::io::Read::read_to_end(&mut f, &mut b).ok()?;
+    Some(String::from_utf8_lossy(&b).into_owned())
 }
 
 /// Remove transcript `name` (or, with `None`, every transcript) from `dir`. Returns how many.
@@ -262,6 +270,16 @@ pub fn mentioning(dir: &Path, mailbox: &str, needle: &str, since: i64) -> Vec<St
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A link named like a transcript is neither listed nor read.
+    #[test]
+    fn a_link_is_not_a_transcript() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("secret.txt"), "geheim").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("secret.txt"), dir.path().join("becker-1.log")).unwrap();
+        assert!(list(dir.path()).is_empty());
+        assert_eq!(read(dir.path(), "becker-1.log"), None);
+    }
 
     /// Regression: a line with a multi-byte character in its first five bytes panicked.
     #[test]

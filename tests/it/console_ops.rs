@@ -217,7 +217,12 @@ async fn smtp_recording_is_switched_on_until_a_time_and_its_transcripts_are_read
     let r = office.post("/smtp-logs/off", &[("csrf", &token), ("transport", "direct")], &[]).await;
     assert_eq!(r.0, 303);
     assert!(!outbox::logging::recording(&app, postbote::config::Transport::Direct).unwrap().on);
-    let r = office.post("/smtp-logs/delete", &[("csrf", &token)], &[]).await;
+    // A form without a name, or with an empty one, deletes nothing.
+    for fields in [vec![("csrf", token.as_str())], vec![("csrf", token.as_str()), ("name", "")]] {
+        assert_eq!(office.post("/smtp-logs/delete", &fields, &[]).await.0, 400);
+        assert!(!postbote::smtp::transcript::list(&outbox::logging::transcript_dir(&app)).is_empty());
+    }
+    let r = office.post("/smtp-logs/delete", &[("csrf", &token), ("all", "yes")], &[]).await;
     assert_eq!(r.0, 303);
     assert!(postbote::smtp::transcript::list(&outbox::logging::transcript_dir(&app)).is_empty());
     let audit = body(&office.get("/audit").await);

@@ -55,6 +55,7 @@ const BAD_UNTIL: Words = w(
     "Die Abschaltzeit muss in der Zukunft liegen und höchstens 14 Tage entfernt sein.",
     "The switch-off time must be in the future and at most 14 days away.",
 );
+const BAD_DELETE: Words = w("Welcher Mitschnitt soll gelöscht werden?", "Which transcript should be deleted?");
 const BAD_TRANSPORT: Words = w("Diesen Weg gibt es hier nicht.", "There is no such path here.");
 const NOT_FOUND: Words = w("Diesen Mitschnitt gibt es nicht.", "There is no such transcript.");
 const BACK: Words = w("Zurück zu den SMTP-Protokollen", "Back to the SMTP logs");
@@ -163,6 +164,7 @@ pub async fn page(State(web): State<Web>, v: Viewer) -> Response {
                 }
                 form.inline #delete-all method="post" action="/smtp-logs/delete" {
                     input type="hidden" name="csrf" value=(v.csrf);
+                    input type="hidden" name="all" value="yes";
                     button.danger type="submit" { (l.t(DELETE_ALL)) }
                 }
             }
@@ -267,15 +269,22 @@ pub async fn switch_off(State(web): State<Web>, v: Viewer, Form(f): Form<OffForm
 pub struct DeleteForm {
     #[serde(default)]
     csrf: String,
-    /// One transcript; absent: every transcript.
+    /// One transcript, by its file name.
     name: Option<String>,
+    /// Every transcript: only the "delete all" button sends this, so a form whose name went
+    /// missing or empty deletes nothing.
+    all: Option<String>,
 }
 
 pub async fn delete(State(web): State<Web>, v: Viewer, Form(f): Form<DeleteForm>) -> Response {
     if let Err(r) = v.office().and_then(|_| v.csrf(&f.csrf)) {
         return r;
     }
-    let name = f.name.filter(|n| !n.is_empty());
+    let name = match (f.name, f.all.as_deref()) {
+        (Some(n), None) if !n.is_empty() => Some(n),
+        (None, Some("yes")) => None,
+        _ => return (StatusCode::BAD_REQUEST, v.lang.t(BAD_DELETE)).into_response(),
+    };
     let n = name.clone();
     let removed =
         match web.blocking(move |app| Ok(transcript::delete(&logging::transcript_dir(app), n.as_deref()))).await {
