@@ -6,15 +6,21 @@
 //! - **SPF** for the domain: the direct server's addresses (`ip4:`/`ip6:` as the doctor
 //!   resolved them, else `a:HOST`) and, when the relay is configured, an `include:` of the
 //!   hosted domain the relay sends as (its SPF authorises the relay, as the vendor's article
-//!   says), ending in `-all`. It is judged from the direct path's facts: it must let the
-//!   direct server's addresses pass and carry the relay's include.
+//!   says), ending in `-all`. It must let the direct server's addresses pass and carry the
+//!   relay's include.
 //! - **DKIM**: for every mailbox that signs (`[mailbox.dkim]`), the TXT record exactly as
 //!   `postbote dkim record` prints it from the key file; judged by whether the published key
 //!   is there and belongs to that key.
 //! - **DMARC**: `p=quarantine` (or the stricter policy already published) with `rua=` to the
-//!   mailbox that collects the receivers' reports (`doctor.reports_mailbox`, else the address
-//!   already published, else `postmaster@DOMAIN`), relaxed alignment; judged ok when one is published with a policy
-//!   that acts and an `rua=`.
+//!   mailbox that collects the receivers' reports (`doctor.reports_mailbox`, added beside the
+//!   addresses already published; without one and without a published `rua=`,
+//!   `postmaster@DOMAIN`), relaxed alignment when nothing is published; a published record
+//!   keeps its other tags. Judged ok when one is published with a policy that acts and an
+//!   `rua=`.
+//!
+//! A published SPF record keeps its mechanisms (a web shop's, a newsletter service's): the
+//! suggestion adds only what is missing before its `all`. SPF is judged from the direct
+//! path's facts, or the relay's when there is no direct path.
 //!
 //! A fact the doctor could not check, or no check yet, is "unknown", never "bad". Nothing here
 //! asks DNS or changes it.
@@ -146,7 +152,8 @@ fn spf(
     mailboxes: &[&crate::config::Mailbox],
     stored: &[(StoredVerdict, Value)],
 ) -> Option<Record> {
-    let direct = facts(stored, domain, Some(Transport::Direct.as_str()));
+    let direct = facts(stored, domain, Some(Transport::Direct.as_str()))
+        .or_else(|| facts(stored, domain, Some(Transport::Relay.as_str())));
     let mut terms: Vec<String> = Vec::new();
     if let Some(server) = &config.direct {
         let ips = direct.map(|f| &f["server_ips"]).filter(|s| state(s) == "found").and_then(|s| s["value"].as_array());
@@ -170,11 +177,22 @@ fn spf(
             }
         }
     }
+    let direct_terms = terms.len();
     terms.extend(includes.iter().cloned());
     if terms.is_empty() {
         return None;
     }
-    let value = format!("v=spf1 {} -all", terms.join(" "));
+    let value = match direct.map(|f| &f["spf"]).filter(|s| state(s) == "record") {
+        // What is published stays (a web shop's or a newsletter service's mechanisms): only
+        // what is missing is added. The direct server's addresses only when they do not pass.
+        Some(s) => {
+            let results = s["results"].as_array().cloned().unwrap_or_default();
+            let passes = !results.is_empty() && results.iter().all(|r| r[1].as_str() == Some("pass"));
+            let wanted = if passes { &terms[direct_terms..] } else { &terms[..] };
+            merge_spf(s["record"].as_str().unwrap_or(""), wanted)
+        }
+        None => format!("v=spf1 {} -all", terms.join(" ")),
+    };
     let name = format!("{domain}.");
     let (seen, found, mark) = match direct.map(|f| &f["spf"]) {
         None => (Vec::new(), "not_checked", Mark::Unknown),
@@ -203,28 +221,83 @@ fn spf(
     Some(Record { kind: Kind::Spf, zone_line: zone_line(&name, &value), name, value, seen, found: found.into(), mark })
 }
 
+/// `existing` SPF record with the `wanted` terms it lacks, put before its `all` (or its
+/// `redirect=`), the rest untouched; `-all` at the end when it had neither.
+pub fn merge_spf(existing: &str, wanted: &[String]) -> String {
+    let is_all = |t: &str| t.trim_start_matches(['+', '-', '~', '?']).eq_ignore_ascii_case("all");
+    let is_redirect = |t: &str| t.get(..9).is_some_and(|h| h.eq_ignore_ascii_case("redirect="));
+    let old: Vec<&str> = existing.split_whitespace().skip(1).collect();
+    let mut out: Vec<String> = old.iter().filter(|t| !is_all(t) && !is_redirect(t)).map(|t| t.to_string()).collect();
+    for w in wanted {
+        if !out.iter().any(|t| t.trim_start_matches('+').eq_ignore_ascii_case(w)) {
+            out.push(w.clone());
+        }
+    }
+    let tail: Vec<String> = old.iter().filter(|t| is_all(t) || is_redirect(t)).map(|t| t.to_string()).collect();
+    if tail.is_empty() {
+        out.push("-all".into());
+    } else {
+        out.extend(tail);
+    }
+    format!("v=spf1 {}", out.join(" "))
+}
+
+/// `existing` DMARC record with a policy that acts and `rua` among its report addresses (when
+/// it has none and no `rua` is asked for: `fallback`); every other tag (`ruf`, `sp`, `pct`,
+/// `fo`, a strict `adkim`, …) as published.
+pub fn merge_dmarc(existing: &str, rua: Option<&str>, fallback: &str) -> String {
+    let mut tags: Vec<(String, String)> = existing
+        .split(';')
+        .filter_map(|t| t.split_once('='))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .filter(|(k, _)| k != "v")
+        .collect();
+    let policy = tags.iter().find(|(k, _)| k == "p").map(|(_, v)| v.to_ascii_lowercase());
+    let p = if policy.as_deref() == Some("reject") { "reject" } else { "quarantine" };
+    match tags.iter_mut().find(|(k, _)| k == "p") {
+        Some(t) => t.1 = p.into(),
+        None => tags.insert(0, ("p".into(), p.into())),
+    }
+    match (tags.iter_mut().find(|(k, _)| k == "rua"), rua) {
+        (Some(t), Some(rua)) => {
+            let has = t.1.split(',').any(|a| {
+                let a = a.trim();
+                a.get(..7).is_some_and(|h| h.eq_ignore_ascii_case("mailto:")) && a[7..].eq_ignore_ascii_case(rua)
+            });
+            if !has {
+                t.1 = format!("{},mailto:{rua}", t.1);
+            }
+        }
+        (Some(_), None) => {}
+        (None, rua) => tags.push(("rua".into(), format!("mailto:{}", rua.unwrap_or(fallback)))),
+    }
+    // p comes first after v (RFC 7489 section 6.3).
+    tags.sort_by_key(|(k, _)| k != "p");
+    let rest: Vec<String> = tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    format!("v=DMARC1; {}", rest.join("; "))
+}
+
 fn strings(v: &Value) -> Vec<String> {
     v.as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect()).unwrap_or_default()
 }
 
 fn dmarc(config: &Config, domain: &str, stored: &[(StoredVerdict, Value)]) -> Record {
     let now = facts(stored, domain, None).map(|f| &f["dmarc"]);
-    let published_rua = now
-        .filter(|d| state(d) == "found")
-        .and_then(|d| d["rua"].as_array()?.first()?.as_str().map(|s| s.trim_start_matches("mailto:").to_string()));
+    let published = now.filter(|d| state(d) == "found").and_then(|d| d["record"].as_str());
+    // The reports go to the mailbox that reads them; else where they go now; else postmaster.
     let rua = config
         .doctor
         .reports
         .as_ref()
         .and_then(|r| config.mailbox(&r.mailbox))
-        .map(|m| m.primary_address().to_string())
-        .or(published_rua)
-        .unwrap_or_else(|| format!("postmaster@{domain}"));
-    let p = match now.filter(|d| state(d) == "found").and_then(|d| d["p"].as_str()) {
-        Some("reject") => "reject",
-        _ => "quarantine",
+        .map(|m| m.primary_address().to_string());
+    let value = match (published, rua) {
+        (Some(p), rua) => merge_dmarc(p, rua.as_deref(), &format!("postmaster@{domain}")),
+        (None, rua) => {
+            let rua = rua.unwrap_or_else(|| format!("postmaster@{domain}"));
+            format!("v=DMARC1; p=quarantine; rua=mailto:{rua}; adkim=r; aspf=r")
+        }
     };
-    let value = format!("v=DMARC1; p={p}; rua=mailto:{rua}; adkim=r; aspf=r");
     let name = format!("_dmarc.{domain}.");
     let (seen, found, mark) = match now {
         None => (Vec::new(), "not_checked", Mark::Unknown),
@@ -277,6 +350,37 @@ mod tests {
     }
 
     #[test]
+    fn a_published_spf_record_keeps_its_mechanisms_and_gains_what_is_missing() {
+        let want = ["ip4:192.0.2.7".to_string(), "include:h.test".to_string()];
+        assert_eq!(
+            merge_spf("v=spf1 include:shop.example mx ~all", &want),
+            "v=spf1 include:shop.example mx ip4:192.0.2.7 include:h.test ~all"
+        );
+        assert_eq!(merge_spf("v=spf1 +include:H.test -all", &want), "v=spf1 +include:H.test ip4:192.0.2.7 -all");
+        assert_eq!(
+            merge_spf("v=spf1 redirect=_spf.example", &want[1..]),
+            "v=spf1 include:h.test redirect=_spf.example"
+        );
+        assert_eq!(merge_spf("v=spf1", &want[1..]), "v=spf1 include:h.test -all");
+    }
+
+    #[test]
+    fn a_published_dmarc_record_keeps_its_tags_and_report_addresses() {
+        assert_eq!(
+            merge_dmarc("v=DMARC1; p=reject; rua=MAILTO:a@x.test; fo=1", Some("dmarc@bau-firma.test"), "pm@b.test"),
+            "v=DMARC1; p=reject; rua=MAILTO:a@x.test,mailto:dmarc@bau-firma.test; fo=1"
+        );
+        assert_eq!(
+            merge_dmarc("v=DMARC1; p=none; rua=mailto:dmarc@BAU-firma.test", Some("dmarc@bau-firma.test"), "pm@b.test"),
+            "v=DMARC1; p=quarantine; rua=mailto:dmarc@BAU-firma.test"
+        );
+        assert_eq!(
+            merge_dmarc("v=DMARC1; rua=mailto:a@x.test", None, "pm@b.test"),
+            "v=DMARC1; p=quarantine; rua=mailto:a@x.test"
+        );
+    }
+
+    #[test]
     fn records_say_what_to_publish_and_mark_what_dns_had() {
         let dir = tempfile::tempdir().unwrap();
         let app = crate::app::for_test(dir.path(), false);
@@ -299,6 +403,15 @@ mod tests {
         );
         let failed = verdict("relay", json!({ "dmarc": { "state": "could_not_check", "error": "timeout" } }));
         assert_eq!(records(&app.config, "bau-firma.test", &[failed])[1].mark, Mark::Unknown);
+        // A published DMARC record keeps its tags; rua= gets postmaster only when it has none.
+        let strict = verdict(
+            "relay",
+            json!({ "dmarc": { "state": "found", "record": "v=DMARC1; p=none; sp=reject; adkim=s; ruf=mailto:f@x.test; pct=50", "p": "none", "rua": [] } }),
+        );
+        assert_eq!(
+            records(&app.config, "bau-firma.test", &[strict])[1].value,
+            "v=DMARC1; p=quarantine; sp=reject; adkim=s; ruf=mailto:f@x.test; pct=50; rua=mailto:postmaster@bau-firma.test"
+        );
         let snippet = zone_snippet(&r);
         assert_eq!(snippet.lines().count(), 2);
         assert!(snippet.contains("_dmarc.bau-firma.test. IN TXT \"v=DMARC1; p=quarantine;"), "{snippet}");
