@@ -198,11 +198,7 @@ async fn main() {
     store.console().open_session(&hash, "anna", now() + 86_400).unwrap();
     let cookie = format!("postbote_session={value}");
 
-    let web = postbote::console::Web {
-        app: app.clone(),
-        limiter: Arc::new(postbote::authlimit::AuthLimiter::default()),
-        secure: false,
-    };
+    let web = postbote::console::Web::new(app.clone(), false);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move { axum::serve(listener, postbote::console::router(web)).await.unwrap() });
