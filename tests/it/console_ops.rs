@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use postbote::outbox::{self, Origin, Outgoing, State};
 
-use crate::support::console::{Browser, body, csrf, header};
+use crate::support::console::{self, Browser, body, csrf, header};
 use crate::support::{self, jmapd};
 
 /// A daemon with the console; mailbox "becker" sends on the direct path through the stack's
@@ -30,28 +30,15 @@ pub(crate) async fn start_ops() -> Ops {
     let from = format!("ops{tag}@bau-firma.test");
     let smtp_pw = format!("{tag}-smtp-Pw!");
     support::stack(&["add-user", &from, &smtp_pw], None);
-    let port = support::free_port();
-    let d = jmapd::Builder::new()
+    let b = jmapd::Builder::new()
         .mailbox(jmapd::Mailbox::new("becker", &u1, &p1).address(&from).transport("direct").smtp(&from, &smtp_pw))
         .mailbox(jmapd::Mailbox::new("info", &u2, &p2).kind("shared"))
         .section(&format!(
             "[direct]\nhost = \"localhost\"\nport = 10587\ntls = \"starttls\"\nca_file = \"{}\"\nsend_while = \"session\"\n",
             support::ca_file().display()
         ))
-        .section(&format!("[doctor]\nresolver = \"127.0.0.1:{}\"\ntimeout = \"5s\"\n", support::DNS_PORT))
-        .section(&format!("[console]\nenabled = true\nlisten = \"127.0.0.1:{port}\"\n"))
-        .start()
-        .await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-        assert!(std::time::Instant::now() < deadline, "the console port did not open");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let c = d.app.store.console();
-    let h = postbote::console::auth::hash_password("Büro-Passwort 1").unwrap();
-    c.put_user("anna", postbote::store::console::Role::Office, None, &h).unwrap();
-    let h = postbote::console::auth::hash_password("Becker-Passwort 2").unwrap();
-    c.put_user("becker", postbote::store::console::Role::Employee, Some("becker"), &h).unwrap();
+        .section(&format!("[doctor]\nresolver = \"127.0.0.1:{}\"\ntimeout = \"5s\"\n", support::DNS_PORT));
+    let (d, port) = console::start_with(b, "").await;
     Ops { d, port, tag, from, smtp_pw }
 }
 

@@ -7,8 +7,6 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
 use super::jmapd;
 
 /// A daemon with the console on a free loopback port, an office account "anna" (password
@@ -17,13 +15,16 @@ use super::jmapd;
 pub async fn start(extra: &str) -> (jmapd::Daemon, u16) {
     let (u1, p1) = super::unique_user("console-b");
     let (u2, p2) = super::unique_user("console-i");
-    let port = super::free_port();
-    let d = jmapd::Builder::new()
+    let b = jmapd::Builder::new()
         .mailbox(jmapd::Mailbox::new("becker", &u1, &p1))
-        .mailbox(jmapd::Mailbox::new("info", &u2, &p2).kind("shared"))
-        .section(&format!("[console]\nenabled = true\nlisten = \"127.0.0.1:{port}\"\n{extra}"))
-        .start()
-        .await;
+        .mailbox(jmapd::Mailbox::new("info", &u2, &p2).kind("shared"));
+    start_with(b, extra).await
+}
+
+/// The same with the daemon `b` describes (its mailboxes must include "becker").
+pub async fn start_with(b: jmapd::Builder, extra: &str) -> (jmapd::Daemon, u16) {
+    let port = super::free_port();
+    let d = b.section(&format!("[console]\nenabled = true\nlisten = \"127.0.0.1:{port}\"\n{extra}")).start().await;
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
         assert!(std::time::Instant::now() < deadline, "the console port did not open");
@@ -82,7 +83,7 @@ pub async fn request(
     body: &[u8],
 ) -> Answer {
     let to = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut s = match from {
+    let s = match from {
         None => tokio::net::TcpStream::connect(to).await.unwrap(),
         Some(ip) => {
             let sock = tokio::net::TcpSocket::new_v4().unwrap();
@@ -90,24 +91,8 @@ pub async fn request(
             sock.connect(to).await.unwrap()
         }
     };
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
-    s.write_all(req.as_bytes()).await.unwrap();
-    // A server that refuses a body early may close before it is all written: read the
-    // answer anyway.
-    let _ = s.write_all(body).await;
-    let mut out = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut out)).await.expect("HTTP answer in time");
-    let end = out.windows(4).position(|w| w == b"\r\n\r\n").expect("a header section") + 4;
-    let head = String::from_utf8_lossy(&out[..end]).into_owned();
-    let mut lines = head.lines();
-    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
-    let hdrs =
-        lines.filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string()))).collect();
-    (status, hdrs, out[end..].to_vec())
+    let head = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
+    jmapd::exchange(s, head, headers, body).await
 }
 
 /// A cookie jar over raw HTTP, as a browser without JavaScript talks to the console.

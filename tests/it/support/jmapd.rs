@@ -502,8 +502,19 @@ pub async fn http_at(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> (u16, Vec<(String, String)>, Vec<u8>) {
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+    let s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let head = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+    exchange(s, head, headers, body).await
+}
+
+/// Send `head` (request line and first fields), `headers` (Content-Length added unless
+/// given) and `body` on `s`; read the whole answer: (status, headers lowercased, body).
+pub async fn exchange(
+    mut s: tokio::net::TcpStream,
+    mut req: String,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
     let mut has_len = false;
     for (k, v) in headers {
         has_len |= k.eq_ignore_ascii_case("content-length");
