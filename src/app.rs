@@ -82,3 +82,35 @@ mod tests {
         });
     }
 }
+
+/// The rhythm of a daemon task that looks again whenever the store changes, and at least
+/// every `period`: `drain` at the top of a round (one round covers every change so far), then
+/// `wait` for the next change, tick or cancellation.
+pub struct Rounds {
+    changes: tokio::sync::broadcast::Receiver<crate::store::StateChange>,
+    tick: tokio::time::Interval,
+}
+
+impl Rounds {
+    pub fn new(app: &App, period: std::time::Duration) -> Rounds {
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Rounds { changes: app.store.subscribe(), tick }
+    }
+
+    /// Forget the changes seen so far: the round about to run covers them.
+    pub fn drain(&mut self) {
+        while self.changes.try_recv().is_ok() {}
+    }
+
+    /// Wait for the next change or tick; false when the task should end (cancelled, or the
+    /// store's broadcast closed).
+    pub async fn wait(&mut self, token: &tokio_util::sync::CancellationToken) -> bool {
+        tokio::select! {
+            _ = token.cancelled() => false,
+            r = self.changes.recv() => !matches!(r, Err(tokio::sync::broadcast::error::RecvError::Closed)),
+            _ = self.tick.tick() => true,
+        }
+    }
+}
+

@@ -159,17 +159,15 @@ pub enum Handled {
 /// The daemon task: wake on every store change (and once a minute), look at each mailbox's
 /// new mail, decide, record, queue.
 pub async fn run(app: App, token: CancellationToken) -> anyhow::Result<()> {
-    let mut changes = app.store.subscribe();
+    let mut rounds = crate::app::Rounds::new(&app, TICK);
     match apply_config(&app) {
         Ok(ids) if !ids.is_empty() => tracing::info!(mailboxes = ?ids, "vacation settings from the config applied"),
         Ok(_) => {}
         Err(e) => tracing::error!(error = %e, "vacation settings from the config not applied"),
     }
-    let mut tick = tokio::time::interval(TICK);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         // Drain the wake-ups that arrived meanwhile: one pass covers them all.
-        while changes.try_recv().is_ok() {}
+        rounds.drain();
         for m in &app.config.mailboxes {
             if token.is_cancelled() {
                 return Ok(());
@@ -181,14 +179,8 @@ pub async fn run(app: App, token: CancellationToken) -> anyhow::Result<()> {
                 Err(e) => return Err(anyhow::Error::from(e).context(format!("autoreply: mailbox \"{}\"", m.id))),
             }
         }
-        tokio::select! {
-            _ = token.cancelled() => return Ok(()),
-            r = changes.recv() => {
-                if let Err(tokio::sync::broadcast::error::RecvError::Closed) = r {
-                    return Ok(());
-                }
-            }
-            _ = tick.tick() => {}
+        if !rounds.wait(&token).await {
+            return Ok(());
         }
     }
 }

@@ -184,11 +184,9 @@ pub async fn run(app: App, token: CancellationToken) -> anyhow::Result<()> {
     if app.config.doctor.reports.is_none() {
         return Ok(());
     }
-    let mut changes = app.store.subscribe();
-    let mut tick = tokio::time::interval(TICK);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut rounds = crate::app::Rounds::new(&app, TICK);
     loop {
-        while changes.try_recv().is_ok() {}
+        rounds.drain();
         let (a, t) = (app.clone(), token.clone());
         let done = tokio::task::spawn_blocking(move || collect_until(&a, &t)).await??;
         if done != Collected::default() {
@@ -199,14 +197,8 @@ pub async fn run(app: App, token: CancellationToken) -> anyhow::Result<()> {
                 "DMARC aggregate reports read"
             );
         }
-        tokio::select! {
-            _ = token.cancelled() => return Ok(()),
-            r = changes.recv() => {
-                if let Err(tokio::sync::broadcast::error::RecvError::Closed) = r {
-                    return Ok(());
-                }
-            }
-            _ = tick.tick() => {}
+        if !rounds.wait(&token).await {
+            return Ok(());
         }
     }
 }

@@ -26,17 +26,7 @@ impl Account {
     /// The account of `mailbox`, or None when the config has no such mailbox.
     pub fn of(config: &Config, mailbox: &str) -> Option<Account> {
         let m = config.mailbox(mailbox)?;
-        let p = &config.phones;
-        Some(Account {
-            display_name: m.name.clone(),
-            address: m.primary_address().to_string(),
-            domains: domains(config),
-            host: p.host.clone(),
-            imap_port: p.imap_port,
-            imap_security: p.imap_security,
-            smtp_port: p.smtp_port,
-            smtp_security: p.smtp_security,
-        })
+        Some(Account { display_name: m.name.clone(), address: m.primary_address().to_string(), ..Account::servers(config) })
     }
 
     /// The servers alone (no mailbox's address or name), for autoconfig.
