@@ -423,30 +423,18 @@ async fn shutdown_answers_421_and_closes() {
     let s = Setup::start("subshutdown", 64 * 1024).await;
     let tcp = tokio::net::TcpStream::connect(("127.0.0.1", s.port)).await.unwrap();
     let mut c = tokio::io::BufReader::new(tcp);
-    // Replies up to the last line of each (a line whose fourth byte is a space).
-    async fn reply(c: &mut tokio::io::BufReader<tokio::net::TcpStream>) -> String {
-        let mut all = String::new();
-        loop {
-            let mut line = String::new();
-            let n = tokio::time::timeout(Duration::from_secs(10), c.read_line(&mut line)).await.unwrap().unwrap();
-            all.push_str(&line);
-            if n == 0 || line.as_bytes().get(3) == Some(&b' ') {
-                return all;
-            }
-        }
-    }
-    assert!(reply(&mut c).await.starts_with("220 "));
+    assert!(read_reply(&mut c).await.starts_with("220 "));
     let plain = base64::engine::general_purpose::STANDARD.encode(format!("\0becker\0{}", s.token));
     // Pipelined: EHLO and AUTH in one write.
     c.get_mut().write_all(format!("EHLO phone.test\r\nAUTH PLAIN {plain}\r\n").as_bytes()).await.unwrap();
-    let ehlo = reply(&mut c).await;
+    let ehlo = read_reply(&mut c).await;
     assert!(ehlo.starts_with("250-localhost postbote\r\n"), "{ehlo:?}");
     for ext in ["PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", "SIZE 65536", "STARTTLS"] {
         assert!(ehlo.contains(&format!("250-{ext}\r\n")) || ehlo.contains(&format!("250 {ext}\r\n")), "{ehlo:?}");
     }
-    assert!(reply(&mut c).await.starts_with("235 2.7.0"));
+    assert!(read_reply(&mut c).await.starts_with("235 2.7.0"));
     s.d.stop().await;
-    let r = reply(&mut c).await;
+    let r = read_reply(&mut c).await;
     assert!(r.starts_with("421 4.3.2"), "{r:?}");
     let mut rest = String::new();
     assert_eq!(c.read_line(&mut rest).await.unwrap(), 0, "closed after the 421");
