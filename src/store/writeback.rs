@@ -267,11 +267,16 @@ fn resolve(
         ("append", Some(mid)) => match msg(mid)? {
             Some((_, None, shown, kw, date)) => match at(shown)? {
                 Located::At(folder) => {
-                    let raw: Vec<u8> = c.query_row(
-                        "SELECT b.data FROM message m JOIN blob b ON b.id = m.blob_id WHERE m.id = ?1",
-                        [mid],
-                        |r| r.get(0),
-                    )?;
+                    // Read outside a transaction: a phone may have destroyed the message since
+                    // the row above was read, and then there is nothing to append.
+                    let raw: Option<Vec<u8>> = c
+                        .query_row(
+                            "SELECT b.data FROM message m JOIN blob b ON b.id = m.blob_id WHERE m.id = ?1",
+                            [mid],
+                            |r| r.get(0),
+                        )
+                        .optional()?;
+                    let Some(raw) = raw else { return Ok(WritebackOp::Obsolete) };
                     let kw: Vec<String> = serde_json::from_str(&kw).unwrap_or_default();
                     let flags = kw.iter().map(|k| keyword_to_flag(k)).collect();
                     WritebackOp::Append { message_id: mid, folder, folder_id: shown, flags, raw, internal_date: date }
@@ -375,6 +380,10 @@ impl Writeback<'_> {
     pub fn next(&self, account: &str, after: i64) -> Result<Option<QueuedOp>> {
         let now = now();
         self.0.read(|c| {
+            // One snapshot for the op and everything it is resolved against: a phone's write
+            // committed meanwhile (a destroy right after an import) is seen entirely or not at all.
+            let snapshot = c.unchecked_transaction()?;
+            let c: &rusqlite::Connection = &snapshot;
             let row: Option<Row> = c
                 .prepare_cached(
                     "SELECT id, kind, message_id, folder_id, uid, name, old_name, attempts, due_at FROM writeback_op
