@@ -203,16 +203,19 @@ impl ImapUids<'_> {
 
 /// Set or clear `\Deleted` on one live UID inside a caller's transaction; whether it changed.
 pub(super) fn set_deleted_in(t: &mut Tx<'_>, account: &str, folder: i64, uid: u32, on: bool) -> Result<bool> {
-    let row: Option<(i64, bool)> =
-        t.tx.prepare_cached("SELECT message_id, deleted FROM imap_uid WHERE folder_id = ?1 AND uid = ?2 AND expunged = 0")?
-            .query_row(params![folder, uid], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
+    let row: Option<(i64, bool)> = t
+        .tx
+        .prepare_cached("SELECT message_id, deleted FROM imap_uid WHERE folder_id = ?1 AND uid = ?2 AND expunged = 0")?
+        .query_row(params![folder, uid], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
     let Some((message, was)) = row else { return Ok(false) };
     if was == on {
         return Ok(false);
     }
     let thread: Option<i64> =
-        t.tx.prepare_cached("SELECT thread_id FROM message WHERE id = ?1")?.query_row([message], |r| r.get(0)).optional()?;
+        t.tx.prepare_cached("SELECT thread_id FROM message WHERE id = ?1")?
+            .query_row([message], |r| r.get(0))
+            .optional()?;
     let Some(thread) = thread else { return Ok(false) };
     let m = t.bump(account)?;
     t.log(account, ObjType::Email, message, Op::Updated, Some(thread))?;

@@ -156,8 +156,7 @@ impl ImapUids<'_> {
             for &uid in uids {
                 let Some((message, _)) = current(t, folder, uid)? else { continue };
                 if moving && account == dest_account {
-                    let up =
-                        EmailUpdate { keywords: None, folder: Some(MailboxPatch::Replace(vec![dest_folder])) };
+                    let up = EmailUpdate { keywords: None, folder: Some(MailboxPatch::Replace(vec![dest_folder])) };
                     if let Err(f) = update_email(t, account, message, &up)? {
                         return Ok(Err((uid, f)));
                     }
@@ -165,9 +164,8 @@ impl ImapUids<'_> {
                     made.push(message);
                     continue;
                 }
-                let row: Option<(String, i64, Option<Vec<u8>>)> = t
-                    .tx
-                    .prepare_cached(
+                let row: Option<(String, i64, Option<Vec<u8>>)> =
+                    t.tx.prepare_cached(
                         "SELECT m.keywords, m.received_at, b.data FROM message m LEFT JOIN blob b ON b.id = m.blob_id
                          WHERE m.id = ?1",
                     )?

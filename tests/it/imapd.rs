@@ -613,7 +613,10 @@ N.logout()
     .await;
     let text = out.join("\n");
     let condstore = out.iter().find(|l| l.starts_with("condstore")).unwrap();
-    assert!(condstore.starts_with("condstore OK") && condstore.contains("UID ") && condstore.contains("MODSEQ"), "{text}");
+    assert!(
+        condstore.starts_with("condstore OK") && condstore.contains("UID ") && condstore.contains("MODSEQ"),
+        "{text}"
+    );
     assert!(text.contains("silent OK [None]"), "{text}");
     assert!(text.contains("noop ('FETCH', [None])"), "{text}");
     s.d.stop().await;
