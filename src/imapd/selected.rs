@@ -30,6 +30,24 @@ use crate::store::imap_uids::ImapMessage;
 /// How many messages a FETCH or SEARCH reads from the store at a time.
 const CHUNK: usize = 200;
 
+/// How many bytes of messages a FETCH holds at a time (at least one message).
+const CHUNK_BYTES: u64 = 16 << 20;
+
+/// How many of these messages (by size, in order) make one batch of at most `limit` bytes;
+/// at least one.
+fn by_bytes(sizes: impl Iterator<Item = u32>, limit: u64) -> usize {
+    let mut total = 0u64;
+    let mut n = 0;
+    for size in sizes {
+        total += u64::from(size);
+        if n > 0 && total > limit {
+            break;
+        }
+        n += 1;
+    }
+    n
+}
+
 /// The keyword of an IMAP flag (`\Deleted` and `\Recent` are none).
 pub fn keyword(f: &Flag<'_>) -> Option<String> {
     Some(match f {
@@ -270,57 +288,68 @@ impl Session {
         let mut mark_seen = Vec::new();
         for chunk in targets.chunks(CHUNK) {
             let uids: Vec<u32> = chunk.iter().map(|t| t.1).collect();
-            // The rows and, when needed, the bytes of a chunk in one trip to the store.
-            let msgs = self
-                .blocking(move |st| {
-                    let rows = st.imap_uids().messages(folder, &uids)?;
-                    rows.into_iter()
-                        .filter(|m| since.is_none_or(|s| m.modseq > s))
-                        .map(|m| {
-                            let raw = if raw_needed {
-                                st.imap_uids().raw(m.blob_id)?.ok_or_else(|| {
-                                    crate::store::StoreError::Other(format!("the bytes of UID {} are missing", m.uid))
-                                })?
-                            } else {
-                                Vec::new()
-                            };
-                            Ok((m, raw))
-                        })
-                        .collect::<crate::store::Result<Vec<_>>>()
-                })
-                .await;
-            let msgs = match msgs {
-                Ok(m) => m,
+            let rows = match self.blocking(move |st| st.imap_uids().messages(folder, &uids)).await {
+                Ok(r) => r,
                 Err(e) => return no(tag, Some(code("SERVERBUG")), &e.to_string()),
             };
-            for (m, raw) in msgs {
-                let Some(seq) = self.selected().and_then(|s| s.view.seq(m.uid)) else { continue };
-                let msg = Msg {
-                    uid: m.uid,
-                    keywords: &m.keywords,
-                    deleted: m.deleted,
-                    internal_date: m.received_at,
-                    size: m.size,
-                    modseq: m.modseq,
-                    raw: &raw,
+            let mut rows: Vec<ImapMessage> = rows.into_iter().filter(|m| since.is_none_or(|s| m.modseq > s)).collect();
+            while !rows.is_empty() {
+                // The bytes of at most CHUNK_BYTES of messages (and at least one) at a time.
+                let n = if raw_needed { by_bytes(rows.iter().map(|m| m.size), CHUNK_BYTES) } else { rows.len() };
+                let batch: Vec<ImapMessage> = rows.drain(..n).collect();
+                let msgs = self
+                    .blocking(move |st| {
+                        batch
+                            .into_iter()
+                            .map(|m| {
+                                let raw = if raw_needed {
+                                    st.imap_uids().raw(m.blob_id)?.ok_or_else(|| {
+                                        crate::store::StoreError::Other(format!(
+                                            "the bytes of UID {} are missing",
+                                            m.uid
+                                        ))
+                                    })?
+                                } else {
+                                    Vec::new()
+                                };
+                                Ok((m, raw))
+                            })
+                            .collect::<crate::store::Result<Vec<_>>>()
+                    })
+                    .await;
+                let msgs = match msgs {
+                    Ok(m) => m,
+                    Err(e) => return no(tag, Some(code("SERVERBUG")), &e.to_string()),
                 };
-                if render::binary_unknown_cte(&msg, &items) {
-                    // RFC 3516 section 4.3: content it cannot decode is refused, never sent raw.
-                    return no(
-                        tag,
-                        Some(Code::UnknownCte),
-                        "a BINARY part has a transfer encoding postbote cannot decode",
-                    );
+                for (m, raw) in msgs {
+                    let Some(seq) = self.selected().and_then(|s| s.view.seq(m.uid)) else { continue };
+                    let msg = Msg {
+                        uid: m.uid,
+                        keywords: &m.keywords,
+                        deleted: m.deleted,
+                        internal_date: m.received_at,
+                        size: m.size,
+                        modseq: m.modseq,
+                        raw: &raw,
+                    };
+                    if render::binary_unknown_cte(&msg, &items) {
+                        // RFC 3516 section 4.3: content it cannot decode is refused, never sent raw.
+                        return no(
+                            tag,
+                            Some(Code::UnknownCte),
+                            "a BINARY part has a transfer encoding postbote cannot decode",
+                        );
+                    }
+                    if let Ok(data) = Vec1::try_from(render::fetch(&msg, &items)) {
+                        self.wire.server.enqueue_data(Data::Fetch { seq: nz(seq), items: data });
+                    }
+                    if seen && !m.keywords.iter().any(|k| k == "$seen") {
+                        mark_seen.push(m.message);
+                    }
                 }
-                if let Ok(data) = Vec1::try_from(render::fetch(&msg, &items)) {
-                    self.wire.server.enqueue_data(Data::Fetch { seq: nz(seq), items: data });
+                if self.wire.flush().await.is_err() {
+                    return no(tag, None, "the connection failed");
                 }
-                if seen && !m.keywords.iter().any(|k| k == "$seen") {
-                    mark_seen.push(m.message);
-                }
-            }
-            if self.wire.flush().await.is_err() {
-                return no(tag, None, "the connection failed");
             }
         }
         if !mark_seen.is_empty() {
@@ -481,5 +510,19 @@ impl Session {
             Some(set) => ok(tag, Some(Code::Modified(set)), "STORE done, some were changed meanwhile"),
             None => ok(tag, None, "STORE done"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::by_bytes;
+
+    #[test]
+    fn a_fetch_batch_stops_at_the_byte_limit_but_holds_at_least_one_message() {
+        assert_eq!(by_bytes([10, 10, 10].into_iter(), 25), 2);
+        assert_eq!(by_bytes([10, 10, 10].into_iter(), 30), 3);
+        assert_eq!(by_bytes([100, 1].into_iter(), 25), 1, "one big message is a batch of its own");
+        assert_eq!(by_bytes([1; 200].into_iter(), 16 << 20), 200);
+        assert_eq!(by_bytes(std::iter::empty(), 10), 0);
     }
 }
