@@ -216,13 +216,15 @@ impl Session {
             Ok(None) => return no(tag, Some(code("NONEXISTENT")), "no such folder"),
             Err(e) => return no(tag, Some(code("SERVERBUG")), &e.to_string()),
         };
-        if let Some(s) = self.selected()
-            && s.folder == found.row.id
+        let (acc, id) = (found.account.clone(), found.row.id);
+        let r = self.blocking(move |st| st.mailboxes().destroy(&acc, id, true)).await;
+        // Only a folder that is gone leaves the selected state; a refused DELETE changes nothing.
+        if matches!(r, Ok(Ok(())))
+            && let Some(s) = self.selected()
+            && s.folder == id
         {
             self.state = super::session::State::Authenticated;
         }
-        let (acc, id) = (found.account.clone(), found.row.id);
-        let r = self.blocking(move |st| st.mailboxes().destroy(&acc, id, true)).await;
         self.answer(tag, r, &found.account, "DELETE done")
     }
 

@@ -548,7 +548,7 @@ fn inbox_and_archive(store: &postbote::store::Store) -> (i64, i64) {
 }
 
 #[tokio::test]
-async fn expunge_spares_a_deleted_message_another_device_moved_away_and_store_answers_per_rfc_7162() {
+async fn expunge_spares_a_deleted_message_another_device_moved_away_and_store_and_delete_answer_per_rfc() {
     let (s, _user, _pw, token) = setup("imapd-stale", 2).await;
     let store = s.d.app.store.clone();
     let (inbox, archive) = inbox_and_archive(&store);
@@ -607,6 +607,11 @@ typ, d = N.store('1', '+FLAGS.SILENT', '(\\Answered)')
 print('silent', typ, d)
 typ, d = N.noop()
 print('noop', N.response('FETCH'))
+# A refused DELETE of the selected folder leaves it selected.
+typ, d = N.delete('INBOX')
+print('delete', typ)
+typ, d = N.fetch('1', '(UID)')
+print('after-delete', typ)
 N.logout()
 "#,
     )
@@ -619,5 +624,6 @@ N.logout()
     );
     assert!(text.contains("silent OK [None]"), "{text}");
     assert!(text.contains("noop ('FETCH', [None])"), "{text}");
+    assert!(text.contains("delete NO") && text.contains("after-delete OK"), "{text}");
     s.d.stop().await;
 }
