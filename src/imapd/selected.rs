@@ -4,9 +4,12 @@
 //!
 //! FETCH goes through `render::fetch` and SEARCH through `search::matches`; the raw bytes and
 //! the search text are loaded only when the items or keys need them, and a big FETCH is written
-//! out in chunks, so memory stays flat. A body fetched without PEEK marks the message `$seen`
-//! through the store's Email/set path (written back like any phone change). STORE changes
-//! keywords through that path too; `\Deleted` lives in the IMAP UID table. Sequence numbers
+//! out in chunks of at most about 16 MB of messages, so memory stays flat. A body fetched
+//! without PEEK marks the message `$seen` through the store's Email/set path (written back like
+//! any phone change; a failure there is only logged). STORE changes keywords through that path
+//! too, in one transaction of `store::imap_writes` that checks UNCHANGEDSINCE against the MODSEQ
+//! of that moment; `\Deleted` lives in the IMAP UID table. A store error is a tagged
+//! `NO [SERVERBUG]`, never an OK with less in it. Sequence numbers
 //! come from the session's [`View`](super::view::View): FETCH, STORE and SEARCH (not their UID
 //! forms) never tell an expunge (RFC 3501 section 7.4.1).
 
@@ -395,8 +398,10 @@ impl Session {
                 let (blob, id, u) = (m.blob_id, m.message, m.uid);
                 let (need_raw, need_text) = (needs.raw, needs.text);
                 // A key that cannot be checked is an error, never a silent "no match".
-                let loaded = self
-                    .blocking(move |st| {
+                let loaded = if !(need_raw || need_text) {
+                    Ok((Vec::new(), None))
+                } else {
+                    self.blocking(move |st| {
                         let raw = if need_raw {
                             st.imap_uids().raw(blob)?.ok_or_else(|| {
                                 crate::store::StoreError::Other(format!("the bytes of UID {u} are missing"))
@@ -407,7 +412,8 @@ impl Session {
                         let text = if need_text { st.imap_uids().search_text(id)? } else { None };
                         Ok((raw, text))
                     })
-                    .await;
+                    .await
+                };
                 let (raw, text) = match loaded {
                     Ok(x) => x,
                     Err(e) => return no(tag, Some(code("SERVERBUG")), &e.to_string()),

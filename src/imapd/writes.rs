@@ -1,14 +1,16 @@
 //! What a phone changes over IMAP beyond flags: EXPUNGE and UID EXPUNGE, COPY and MOVE (with
 //! COPYUID), APPEND (with APPENDUID), CREATE, DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE.
 //!
-//! Every change goes through the store calls JMAP uses (`emails().set` destroys and moves,
-//! `emails().create` as Email/import does, `mailboxes()` create, rename, destroy and
-//! subscribe), so it is logged, visible to JMAP and to every IMAP session, and queued for the
-//! hosted server on the durable write-back queue in the same transaction; the mailbox's
-//! write-back is woken after each. A copy into another mailbox (a shared one) is an import
-//! there. An APPEND to Sent whose Message-ID the outbox already holds for that mailbox is the
-//! phone's own Sent copy of something postbote sends (and files in Sent itself): it is answered
-//! OK and stores nothing.
+//! Every change goes through the store's per-message writes that JMAP uses (destroy and move as
+//! `Email/set`, a copy as `Email/import`, `mailboxes()` create, rename, destroy and subscribe),
+//! so it is logged, visible to JMAP and to every IMAP session, and queued for the hosted server
+//! on the durable write-back queue in the same transaction; the mailbox's write-back is woken
+//! after each. EXPUNGE and COPY/MOVE go through `store::imap_writes`: one transaction on the
+//! folder as it is at that moment (a message another device moved away is left alone), and a
+//! COPY or MOVE is all or nothing, answered NO when one message cannot be copied. A copy into
+//! another mailbox (a shared one) is an import there. An APPEND to Sent whose Message-ID the
+//! outbox already holds for that mailbox is the phone's own Sent copy of something postbote
+//! sends (and files in Sent itself): it is answered OK and stores nothing.
 
 use imap_codec::imap_types::core::{Tag, Vec1};
 use imap_codec::imap_types::datetime::DateTime;
