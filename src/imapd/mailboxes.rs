@@ -324,14 +324,22 @@ impl Session {
             }
         }
         let (account, folder) = (found.account.clone(), found.row.id);
+        let since = qresync.as_ref().map(|q| (q.0, q.1));
+        // Everything SELECT tells is read before anything is told: a store error is a NO.
         let r = self
             .blocking(move |s| {
                 let modseq = s.account_state(&account)?.map_or(0, |a| a.0);
                 let f = s.imap_uids().refresh(&account, folder)?;
-                Ok((f, s.imap_uids().live(folder)?, modseq))
+                let gone = match since {
+                    Some((validity, since)) if validity == f.uidvalidity => {
+                        Some(s.imap_uids().vanished_since(folder, since)?)
+                    }
+                    _ => None,
+                };
+                Ok((f, s.imap_uids().live(folder)?, modseq, gone))
             })
             .await;
-        let (f, live, modseq) = match r {
+        let (f, live, modseq, gone) = match r {
             Ok(x) => x,
             Err(e) => return no(tag, Some(code("SERVERBUG")), &e.to_string()),
         };
@@ -356,19 +364,20 @@ impl Session {
             view,
             seen_modseq: modseq,
         });
-        if let Some((validity, since, known)) = qresync
-            && validity == f.uidvalidity
+        if let Some((_, since, known)) = qresync
+            && let Some(gone) = gone
         {
-            let last = live.last().map_or(0, |r| r.uid);
-            let gone = self.blocking(move |s| s.imap_uids().vanished_since(folder, since)).await.unwrap_or_default();
             let gone: Vec<u32> =
                 gone.into_iter().filter(|u| known.as_ref().is_none_or(|k| in_set(k, *u, u32::MAX))).collect();
             if let Some(set) = set_of(&gone) {
                 self.wire.server.enqueue_data(Data::Vanished { earlier: true, known_uids: set });
             }
             let changed: Vec<u32> = live.iter().filter(|r| r.modseq > since).map(|r| r.uid).collect();
-            let _ = last;
-            self.fetch_flags(&changed, true).await;
+            if let Err(e) = self.fetch_flags(&changed, true).await {
+                // RFC 3501: a failed SELECT leaves no folder selected.
+                self.state = State::Authenticated;
+                return no(tag, Some(code("SERVERBUG")), &e.to_string());
+            }
         }
         let code = if examine { Code::ReadOnly } else { Code::ReadWrite };
         ok(tag, Some(code), if examine { "EXAMINE done" } else { "SELECT done" })

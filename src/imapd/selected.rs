@@ -4,9 +4,12 @@
 //!
 //! FETCH goes through `render::fetch` and SEARCH through `search::matches`; the raw bytes and
 //! the search text are loaded only when the items or keys need them, and a big FETCH is written
-//! out in chunks, so memory stays flat. A body fetched without PEEK marks the message `$seen`
-//! through the store's Email/set path (written back like any phone change). STORE changes
-//! keywords through that path too; `\Deleted` lives in the IMAP UID table. Sequence numbers
+//! out in chunks of at most about 16 MB of messages, so memory stays flat. A body fetched
+//! without PEEK marks the message `$seen` through the store's Email/set path (written back like
+//! any phone change; a failure there is only logged). STORE changes keywords through that path
+//! too, in one transaction of `store::imap_writes` that checks UNCHANGEDSINCE against the MODSEQ
+//! of that moment; `\Deleted` lives in the IMAP UID table. A store error is a tagged
+//! `NO [SERVERBUG]`, never an OK with less in it. Sequence numbers
 //! come from the session's [`View`](super::view::View): FETCH, STORE and SEARCH (not their UID
 //! forms) never tell an expunge (RFC 3501 section 7.4.1).
 
@@ -24,11 +27,29 @@ use super::mailboxes::{nz, nz64, set_of};
 use super::render::{self, Msg};
 use super::search::{self, SearchMsg, in_set};
 use super::session::{Session, State, bad, code, no, ok};
-use crate::store::email_set::{EmailUpdate, KeywordPatch};
+use crate::store::email_set::{EmailUpdate, KeywordPatch, SetFailure};
 use crate::store::imap_uids::ImapMessage;
 
 /// How many messages a FETCH or SEARCH reads from the store at a time.
 const CHUNK: usize = 200;
+
+/// How many bytes of messages a FETCH holds at a time (at least one message).
+const CHUNK_BYTES: u64 = 16 << 20;
+
+/// How many of these messages (by size, in order) make one batch of at most `limit` bytes;
+/// at least one.
+fn by_bytes(sizes: impl Iterator<Item = u32>, limit: u64) -> usize {
+    let mut total = 0u64;
+    let mut n = 0;
+    for size in sizes {
+        total += u64::from(size);
+        if n > 0 && total > limit {
+            break;
+        }
+        n += 1;
+    }
+    n
+}
 
 /// The keyword of an IMAP flag (`\Deleted` and `\Recent` are none).
 pub fn keyword(f: &Flag<'_>) -> Option<String> {
@@ -104,8 +125,14 @@ impl Session {
             .collect()
     }
 
-    async fn load(&self, folder: i64, uids: Vec<u32>) -> Vec<ImapMessage> {
-        self.blocking(move |s| s.imap_uids().messages(folder, &uids)).await.unwrap_or_default()
+    /// The rows (no bytes) of these UIDs of `folder`, a chunk per trip to the store.
+    async fn load(&self, folder: i64, uids: &[u32]) -> crate::store::Result<Vec<ImapMessage>> {
+        let mut out = Vec::with_capacity(uids.len());
+        for chunk in uids.chunks(CHUNK) {
+            let chunk = chunk.to_vec();
+            out.extend(self.blocking(move |s| s.imap_uids().messages(folder, &chunk)).await?);
+        }
+        Ok(out)
     }
 
     pub async fn selected_command(&mut self, tag: &Tag<'static>, body: CommandBody<'static>) -> Status<'static> {
@@ -119,8 +146,9 @@ impl Session {
             }
             CommandBody::Close => {
                 let rw = self.selected().is_some_and(|s| !s.read_only);
-                if rw {
-                    let _ = self.expunge_deleted(None, true).await;
+                if rw && let Err(e) = self.expunge_deleted(None).await {
+                    // The folder stays selected: nothing was expunged, the client may try again.
+                    return no(tag, Some(code("SERVERBUG")), &e.to_string());
                 }
                 self.state = State::Authenticated;
                 ok(tag, None, "CLOSE done")
@@ -142,6 +170,7 @@ impl Session {
     }
 
     /// Tell the selected folder's news: expunges (when allowed), new messages, changed flags.
+    /// Nothing is told, and the view stays as it was, when the store cannot be read.
     pub async fn updates(&mut self, may_expunge: bool) -> crate::store::Result<()> {
         let Some(s) = self.selected() else { return Ok(()) };
         let (account, folder, seen) = (s.account.clone(), s.folder, s.seen_modseq);
@@ -160,8 +189,14 @@ impl Session {
         let pairs: Vec<(u32, u64)> = live.iter().map(|r| (r.uid, r.modseq)).collect();
         let qresync = self.qresync;
         let Some(s) = self.selected() else { return Ok(()) };
+        let mut view = s.view.clone();
+        let up = view.update(&pairs, may_expunge);
+        let changed: Vec<u32> = up.changed.iter().map(|c| c.1).collect();
+        // The flags are read before the view moves on, so a failed read is told next time.
+        let msgs = self.load(folder, &changed).await?;
+        let Some(s) = self.selected() else { return Ok(()) };
         s.seen_modseq = now;
-        let up = s.view.update(&pairs, may_expunge);
+        s.view = view;
         if qresync {
             if let Some(set) = set_of(&up.vanished) {
                 self.wire.server.enqueue_data(Data::Vanished { earlier: false, known_uids: set });
@@ -174,32 +209,35 @@ impl Session {
         if let Some(n) = up.exists {
             self.wire.server.enqueue_data(Data::Exists(n));
         }
-        let changed: Vec<u32> = up.changed.iter().map(|c| c.1).collect();
-        self.fetch_flags(&changed, true).await;
+        self.tell_flags(&msgs, true);
         Ok(())
     }
 
     /// Untagged FETCH (UID FLAGS [MODSEQ]) for these UIDs of the selected folder.
-    pub async fn fetch_flags(&mut self, uids: &[u32], with_uid: bool) {
-        let Some(s) = self.selected() else { return };
+    pub async fn fetch_flags(&mut self, uids: &[u32], with_uid: bool) -> crate::store::Result<()> {
+        let Some(s) = self.selected() else { return Ok(()) };
         let folder = s.folder;
+        let msgs = self.load(folder, uids).await?;
+        self.tell_flags(&msgs, with_uid);
+        Ok(())
+    }
+
+    /// Untagged FETCH (UID FLAGS [MODSEQ]) for these rows.
+    fn tell_flags(&mut self, msgs: &[ImapMessage], with_uid: bool) {
         let condstore = self.condstore;
-        for chunk in uids.chunks(CHUNK) {
-            let msgs = self.load(folder, chunk.to_vec()).await;
-            for m in msgs {
-                let Some(s) = self.selected() else { return };
-                let Some(seq) = s.view.seq(m.uid) else { continue };
-                s.view.told(m.uid, m.modseq);
-                let mut items = vec![MessageDataItem::Flags(render::flags(&m.keywords, m.deleted))];
-                if with_uid {
-                    items.insert(0, MessageDataItem::Uid(nz(m.uid)));
-                }
-                if condstore {
-                    items.push(MessageDataItem::ModSeq(nz64(m.modseq)));
-                }
-                if let Ok(items) = Vec1::try_from(items) {
-                    self.wire.server.enqueue_data(Data::Fetch { seq: nz(seq), items });
-                }
+        for m in msgs {
+            let Some(s) = self.selected() else { return };
+            let Some(seq) = s.view.seq(m.uid) else { continue };
+            s.view.told(m.uid, m.modseq);
+            let mut items = vec![MessageDataItem::Flags(render::flags(&m.keywords, m.deleted))];
+            if with_uid {
+                items.insert(0, MessageDataItem::Uid(nz(m.uid)));
+            }
+            if condstore {
+                items.push(MessageDataItem::ModSeq(nz64(m.modseq)));
+            }
+            if let Ok(items) = Vec1::try_from(items) {
+                self.wire.server.enqueue_data(Data::Fetch { seq: nz(seq), items });
             }
         }
     }
@@ -239,7 +277,10 @@ impl Session {
             && vanished
         {
             let last = s.view.last_uid();
-            let gone = self.blocking(move |st| st.imap_uids().vanished_since(folder, since)).await.unwrap_or_default();
+            let gone = match self.blocking(move |st| st.imap_uids().vanished_since(folder, since)).await {
+                Ok(g) => g,
+                Err(e) => return no(tag, Some(code("SERVERBUG")), &e.to_string()),
+            };
             let gone: Vec<u32> = gone.into_iter().filter(|u| in_set(set, *u, last)).collect();
             if let Some(set) = set_of(&gone) {
                 self.wire.server.enqueue_data(Data::Vanished { earlier: true, known_uids: set });
@@ -250,52 +291,68 @@ impl Session {
         let mut mark_seen = Vec::new();
         for chunk in targets.chunks(CHUNK) {
             let uids: Vec<u32> = chunk.iter().map(|t| t.1).collect();
-            // The rows and, when needed, the bytes of a chunk in one trip to the store.
-            let msgs = self
-                .blocking(move |st| {
-                    let rows = st.imap_uids().messages(folder, &uids)?;
-                    rows.into_iter()
-                        .filter(|m| since.is_none_or(|s| m.modseq > s))
-                        .map(|m| {
-                            let raw = if raw_needed {
-                                st.imap_uids().raw(m.blob_id)?.unwrap_or_default()
-                            } else {
-                                Vec::new()
-                            };
-                            Ok((m, raw))
-                        })
-                        .collect::<crate::store::Result<Vec<_>>>()
-                })
-                .await;
-            let Ok(msgs) = msgs else { return no(tag, None, "the store is not available; try again") };
-            for (m, raw) in msgs {
-                let Some(seq) = self.selected().and_then(|s| s.view.seq(m.uid)) else { continue };
-                let msg = Msg {
-                    uid: m.uid,
-                    keywords: &m.keywords,
-                    deleted: m.deleted,
-                    internal_date: m.received_at,
-                    size: m.size,
-                    modseq: m.modseq,
-                    raw: &raw,
+            let rows = match self.blocking(move |st| st.imap_uids().messages(folder, &uids)).await {
+                Ok(r) => r,
+                Err(e) => return no(tag, Some(code("SERVERBUG")), &e.to_string()),
+            };
+            let mut rows: Vec<ImapMessage> = rows.into_iter().filter(|m| since.is_none_or(|s| m.modseq > s)).collect();
+            while !rows.is_empty() {
+                // The bytes of at most CHUNK_BYTES of messages (and at least one) at a time.
+                let n = if raw_needed { by_bytes(rows.iter().map(|m| m.size), CHUNK_BYTES) } else { rows.len() };
+                let batch: Vec<ImapMessage> = rows.drain(..n).collect();
+                let msgs = self
+                    .blocking(move |st| {
+                        batch
+                            .into_iter()
+                            .map(|m| {
+                                let raw = if raw_needed {
+                                    st.imap_uids().raw(m.blob_id)?.ok_or_else(|| {
+                                        crate::store::StoreError::Other(format!(
+                                            "the bytes of UID {} are missing",
+                                            m.uid
+                                        ))
+                                    })?
+                                } else {
+                                    Vec::new()
+                                };
+                                Ok((m, raw))
+                            })
+                            .collect::<crate::store::Result<Vec<_>>>()
+                    })
+                    .await;
+                let msgs = match msgs {
+                    Ok(m) => m,
+                    Err(e) => return no(tag, Some(code("SERVERBUG")), &e.to_string()),
                 };
-                if render::binary_unknown_cte(&msg, &items) {
-                    // RFC 3516 section 4.3: content it cannot decode is refused, never sent raw.
-                    return no(
-                        tag,
-                        Some(Code::UnknownCte),
-                        "a BINARY part has a transfer encoding postbote cannot decode",
-                    );
+                for (m, raw) in msgs {
+                    let Some(seq) = self.selected().and_then(|s| s.view.seq(m.uid)) else { continue };
+                    let msg = Msg {
+                        uid: m.uid,
+                        keywords: &m.keywords,
+                        deleted: m.deleted,
+                        internal_date: m.received_at,
+                        size: m.size,
+                        modseq: m.modseq,
+                        raw: &raw,
+                    };
+                    if render::binary_unknown_cte(&msg, &items) {
+                        // RFC 3516 section 4.3: content it cannot decode is refused, never sent raw.
+                        return no(
+                            tag,
+                            Some(Code::UnknownCte),
+                            "a BINARY part has a transfer encoding postbote cannot decode",
+                        );
+                    }
+                    if let Ok(data) = Vec1::try_from(render::fetch(&msg, &items)) {
+                        self.wire.server.enqueue_data(Data::Fetch { seq: nz(seq), items: data });
+                    }
+                    if seen && !m.keywords.iter().any(|k| k == "$seen") {
+                        mark_seen.push(m.message);
+                    }
                 }
-                if let Ok(data) = Vec1::try_from(render::fetch(&msg, &items)) {
-                    self.wire.server.enqueue_data(Data::Fetch { seq: nz(seq), items: data });
+                if self.wire.flush().await.is_err() {
+                    return no(tag, None, "the connection failed");
                 }
-                if seen && !m.keywords.iter().any(|k| k == "$seen") {
-                    mark_seen.push(m.message);
-                }
-            }
-            if self.wire.flush().await.is_err() {
-                return no(tag, None, "the connection failed");
             }
         }
         if !mark_seen.is_empty() {
@@ -306,8 +363,16 @@ impl Session {
                 })
                 .collect();
             let acc = account.clone();
-            if self.blocking(move |st| st.emails().set(&acc, None, &ups, &[])).await.is_ok() {
-                self.shared.app.wake_writeback(&account);
+            // The FETCH itself succeeded: a \Seen that could not be set is only logged.
+            match self.blocking(move |st| st.emails().set(&acc, None, &ups, &[])).await {
+                Ok(Some((up, _))) => {
+                    if let Some(Err(f)) = up.iter().find(|r| r.is_err()) {
+                        tracing::warn!(failure = ?f, "imapd: a fetched message could not be marked seen");
+                    }
+                    self.shared.app.wake_writeback(&account);
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "imapd: fetched messages could not be marked seen"),
             }
         }
         self.tell_updates(uid).await;
@@ -323,19 +388,35 @@ impl Session {
         let rows: Vec<(u32, u32)> = s.view.rows.iter().enumerate().map(|(i, k)| (i as u32 + 1, k.uid)).collect();
         let mut hits: Vec<NonZeroU32> = Vec::new();
         for chunk in rows.chunks(CHUNK) {
-            let msgs = self.load(folder, chunk.iter().map(|r| r.1).collect()).await;
+            let uids: Vec<u32> = chunk.iter().map(|r| r.1).collect();
+            let msgs = match self.load(folder, &uids).await {
+                Ok(m) => m,
+                Err(e) => return no(tag, Some(code("SERVERBUG")), &e.to_string()),
+            };
             for m in msgs {
                 let Some(seq) = self.selected().and_then(|s| s.view.seq(m.uid)) else { continue };
-                let (blob, id) = (m.blob_id, m.message);
-                let raw = if needs.raw {
-                    self.blocking(move |st| st.imap_uids().raw(blob)).await.ok().flatten().unwrap_or_default()
+                let (blob, id, u) = (m.blob_id, m.message, m.uid);
+                let (need_raw, need_text) = (needs.raw, needs.text);
+                // A key that cannot be checked is an error, never a silent "no match".
+                let loaded = if !(need_raw || need_text) {
+                    Ok((Vec::new(), None))
                 } else {
-                    Vec::new()
+                    self.blocking(move |st| {
+                        let raw = if need_raw {
+                            st.imap_uids().raw(blob)?.ok_or_else(|| {
+                                crate::store::StoreError::Other(format!("the bytes of UID {u} are missing"))
+                            })?
+                        } else {
+                            Vec::new()
+                        };
+                        let text = if need_text { st.imap_uids().search_text(id)? } else { None };
+                        Ok((raw, text))
+                    })
+                    .await
                 };
-                let text = if needs.text {
-                    self.blocking(move |st| st.imap_uids().search_text(id)).await.ok().flatten()
-                } else {
-                    None
+                let (raw, text) = match loaded {
+                    Ok(x) => x,
+                    Err(e) => return no(tag, Some(code("SERVERBUG")), &e.to_string()),
                 };
                 let sm = SearchMsg {
                     seq,
@@ -379,54 +460,75 @@ impl Session {
             return no(tag, Some(code("READ-ONLY")), "the folder is open read-only");
         }
         let (folder, account) = (s.folder, s.account.clone());
-        let msgs = self.load(folder, targets.iter().map(|t| t.1).collect()).await;
-        let mut modified = Vec::new();
         let kws: Vec<String> = flags.iter().filter_map(keyword).collect();
         let deleted_flag = flags.contains(&Flag::Deleted);
-        let mut updates = Vec::new();
-        let mut deleted = Vec::new();
-        for m in &msgs {
-            if unchanged_since.is_some_and(|u| m.modseq > u) {
-                modified.push(if uid { m.uid } else { self.selected().and_then(|s| s.view.seq(m.uid)).unwrap_or(0) });
-                continue;
-            }
-            let patch = match kind {
-                StoreType::Replace => KeywordPatch::Replace(kws.clone()),
-                StoreType::Add => KeywordPatch::Set(kws.iter().map(|k| (k.clone(), true)).collect()),
-                StoreType::Remove => KeywordPatch::Set(kws.iter().map(|k| (k.clone(), false)).collect()),
-            };
-            if !(matches!(kind, StoreType::Add | StoreType::Remove) && kws.is_empty()) {
-                updates.push((m.message, EmailUpdate { keywords: Some(patch), folder: None }));
-            }
-            match kind {
-                StoreType::Replace => deleted.push((m.uid, deleted_flag)),
-                StoreType::Add if deleted_flag => deleted.push((m.uid, true)),
-                StoreType::Remove if deleted_flag => deleted.push((m.uid, false)),
-                _ => {}
-            }
-        }
+        let patch = match kind {
+            StoreType::Add | StoreType::Remove if kws.is_empty() => None,
+            StoreType::Replace => Some(KeywordPatch::Replace(kws)),
+            StoreType::Add => Some(KeywordPatch::Set(kws.into_iter().map(|k| (k, true)).collect())),
+            StoreType::Remove => Some(KeywordPatch::Set(kws.into_iter().map(|k| (k, false)).collect())),
+        };
+        let deleted = match kind {
+            StoreType::Replace => Some(deleted_flag),
+            StoreType::Add if deleted_flag => Some(true),
+            StoreType::Remove if deleted_flag => Some(false),
+            _ => None,
+        };
+        let uids: Vec<u32> = targets.iter().map(|t| t.1).collect();
         let acc = account.clone();
+        // One transaction on the folder as it is now: UNCHANGEDSINCE against the MODSEQ of the
+        // moment, and nothing touched that another device moved away.
         let r = self
-            .blocking(move |st| {
-                if !updates.is_empty() {
-                    st.emails().set(&acc, None, &updates, &[])?;
-                }
-                st.imap_uids().set_deleted(&acc, folder, &deleted)?;
-                st.imap_uids().refresh(&acc, folder)
-            })
+            .blocking(move |st| st.imap_uids().store(&acc, folder, &uids, patch.as_ref(), deleted, unchanged_since))
             .await;
-        if let Err(e) = r {
-            return no(tag, Some(code("SERVERBUG")), &e.to_string());
-        }
+        let stored = match r {
+            Ok(Ok(x)) => x,
+            Ok(Err((uid, f))) => {
+                let text = match &f {
+                    SetFailure::Invalid(_, t) | SetFailure::Forbidden(t) => t.clone(),
+                    other => format!("{other:?}"),
+                };
+                return no(tag, Some(code("CANNOT")), &format!("UID {uid}: {text}; nothing was changed"));
+            }
+            Err(e) => return no(tag, Some(code("SERVERBUG")), &e.to_string()),
+        };
         self.shared.app.wake_writeback(&account);
-        let done: Vec<u32> = msgs.iter().map(|m| m.uid).filter(|u| !modified.contains(u) || !uid).collect();
+        let modified: Vec<u32> = if uid {
+            stored.modified.clone()
+        } else {
+            stored.modified.iter().filter_map(|u| self.selected().and_then(|s| s.view.seq(*u))).collect()
+        };
         if matches!(response, StoreResponse::Answer) || self.condstore {
-            self.fetch_flags(&done, uid).await;
+            // RFC 7162 section 3.1: with CONDSTORE on, every FETCH a STORE causes carries UID.
+            let with_uid = uid || self.condstore;
+            let done: Vec<u32> = stored.done.iter().map(|d| d.0).collect();
+            if let Err(e) = self.fetch_flags(&done, with_uid).await {
+                return no(tag, Some(code("SERVERBUG")), &format!("STORE done, but the flags cannot be read: {e}"));
+            }
+        } else if let Some(s) = self.selected() {
+            // .SILENT: the client knows what it set; its own change is not echoed as news.
+            for (u, modseq) in &stored.done {
+                s.view.told(*u, *modseq);
+            }
         }
         self.tell_updates(uid).await;
         match set_of(&modified) {
             Some(set) => ok(tag, Some(Code::Modified(set)), "STORE done, some were changed meanwhile"),
             None => ok(tag, None, "STORE done"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::by_bytes;
+
+    #[test]
+    fn a_fetch_batch_stops_at_the_byte_limit_but_holds_at_least_one_message() {
+        assert_eq!(by_bytes([10, 10, 10].into_iter(), 25), 2);
+        assert_eq!(by_bytes([10, 10, 10].into_iter(), 30), 3);
+        assert_eq!(by_bytes([100, 1].into_iter(), 25), 1, "one big message is a batch of its own");
+        assert_eq!(by_bytes([1; 200].into_iter(), 16 << 20), 200);
+        assert_eq!(by_bytes(std::iter::empty(), 10), 0);
     }
 }

@@ -177,6 +177,10 @@ impl Session {
         let mut deadline = Instant::now() + idle;
         match self.drive(&shutdown, idle, &mut deadline).await {
             Ok(()) | Err(WireError::Closed) => {}
+            Err(WireError::TooMuchBeforeLogin) => {
+                tracing::info!(peer = %self.peer, "imapd: a client sent too much before logging in");
+                let _ = self.bye("too much before login").await;
+            }
             Err(e) => tracing::debug!(peer = %self.peer, error = %e, "imapd: connection failed"),
         }
     }
@@ -209,7 +213,11 @@ impl Session {
                 if self.starttls {
                     self.starttls = false;
                     let Some(tls) = self.shared.tls.clone() else { return Ok(()) };
-                    self.wire.start_tls(tls.acceptor()).await?;
+                    // The handshake has its own timeout, and a shutdown does not wait for it.
+                    tokio::select! {
+                        r = self.wire.start_tls(tls.acceptor()) => r?,
+                        _ = shutdown.cancelled() => return Ok(()),
+                    }
                 }
                 if self.logout {
                     return Ok(());
@@ -373,6 +381,7 @@ impl Session {
         };
         self.conn = Some(conn);
         self.login = Some(login);
+        self.wire.before_login = None;
         self.state = State::Authenticated;
         ok(tag, Some(Code::Capability(self.capabilities())), "logged in")
     }

@@ -12,11 +12,13 @@
 use std::collections::VecDeque;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use imap_next::server::{Error as ServerError, Event, Options, Server};
 use imap_next::{Interrupt, Io, State};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
+use tokio::time::timeout;
 use tokio_rustls::server::TlsStream;
 
 use imap_codec::imap_types::response::Greeting;
@@ -68,6 +70,8 @@ impl AsyncWrite for Stream {
 pub enum WireError {
     #[error("the client closed the connection")]
     Closed,
+    #[error("the client sent too much before logging in")]
+    TooMuchBeforeLogin,
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
@@ -90,6 +94,15 @@ pub enum Ready {
     Garbled(Garbled),
 }
 
+/// How long a TLS handshake may take.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a write may wait for the client to read before the connection ends.
+pub const WRITE_STALL: Duration = Duration::from_secs(60);
+/// How many bytes a client may send before logging in without completing a command: a login
+/// is small, so a literal announced before it cannot make the server hold megabytes.
+/// (imap-next's limits are fixed when its `Server` is made and cannot change at login.)
+pub const BEFORE_LOGIN: usize = 64 * 1024;
+
 pub struct Wire {
     pub stream: Stream,
     pub server: Server,
@@ -98,6 +111,16 @@ pub struct Wire {
     buf: Vec<u8>,
     pending: VecDeque<Event>,
     pub tls: bool,
+    /// Until the login: how many bytes may arrive without completing a command.
+    pub before_login: Option<usize>,
+    /// Bytes read since the last complete command.
+    unparsed: usize,
+    pub handshake_timeout: Duration,
+    pub write_stall: Duration,
+}
+
+fn stalled(_: tokio::time::error::Elapsed) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::TimedOut, "the client did not keep up")
 }
 
 fn first_word(bytes: &[u8]) -> Option<String> {
@@ -108,7 +131,19 @@ fn first_word(bytes: &[u8]) -> Option<String> {
 impl Wire {
     pub fn new(stream: Stream, options: Options, greeting: Greeting<'static>, tls: bool) -> Wire {
         let server = Server::new(options.clone(), greeting);
-        Wire { stream, server, options, out: Vec::new(), buf: vec![0; 64 * 1024], pending: VecDeque::new(), tls }
+        Wire {
+            stream,
+            server,
+            options,
+            out: Vec::new(),
+            buf: vec![0; 64 * 1024],
+            pending: VecDeque::new(),
+            tls,
+            before_login: Some(BEFORE_LOGIN),
+            unparsed: 0,
+            handshake_timeout: HANDSHAKE_TIMEOUT,
+            write_stall: WRITE_STALL,
+        }
     }
 
     /// The next event from what was read so far (responses encoded meanwhile wait in the
@@ -120,7 +155,10 @@ impl Wire {
         loop {
             match self.server.next() {
                 Ok(Event::GreetingSent { .. } | Event::ResponseSent { .. }) => continue,
-                Ok(e) => return Some(Ready::Event(Box::new(e))),
+                Ok(e) => {
+                    self.unparsed = 0;
+                    return Some(Ready::Event(Box::new(e)));
+                }
                 Err(Interrupt::Io(Io::Output(b))) => self.out.extend_from_slice(&b),
                 Err(Interrupt::Io(Io::NeedMoreInput)) => return None,
                 Err(Interrupt::Error(e)) => {
@@ -144,6 +182,7 @@ impl Wire {
             match self.server.next() {
                 Ok(Event::GreetingSent { .. } | Event::ResponseSent { .. }) => continue,
                 Ok(e) => {
+                    self.unparsed = 0;
                     self.pending.push_back(e);
                     // A command was parsed: whatever follows is its business; the sends are
                     // all encoded before the receive side is looked at.
@@ -155,16 +194,23 @@ impl Wire {
         }
     }
 
-    /// Send what is encoded.
+    /// Send what is encoded; a client that reads nothing for [`Wire::write_stall`] is gone.
     pub async fn write_out(&mut self) -> Result<(), WireError> {
         if !self.out.is_empty() {
-            self.stream.write_all(&self.out).await?;
+            let mut at = 0;
+            while at < self.out.len() {
+                let n = timeout(self.write_stall, self.stream.write(&self.out[at..])).await.map_err(stalled)??;
+                if n == 0 {
+                    return Err(WireError::Closed);
+                }
+                at += n;
+            }
             self.out.clear();
             if self.out.capacity() > 1 << 20 {
                 self.out.shrink_to(64 * 1024);
             }
         }
-        self.stream.flush().await?;
+        timeout(self.write_stall, self.stream.flush()).await.map_err(stalled)??;
         Ok(())
     }
 
@@ -180,6 +226,10 @@ impl Wire {
         if n == 0 {
             return Err(WireError::Closed);
         }
+        self.unparsed = self.unparsed.saturating_add(n);
+        if self.before_login.is_some_and(|limit| self.unparsed > limit) {
+            return Err(WireError::TooMuchBeforeLogin);
+        }
         self.server.enqueue_input(&self.buf[..n]);
         Ok(())
     }
@@ -191,7 +241,7 @@ impl Wire {
         let Stream::Plain(tcp) = std::mem::replace(&mut self.stream, Stream::Gone) else {
             return Err(WireError::Io(std::io::Error::other("STARTTLS on a TLS stream")));
         };
-        let tls = acceptor.accept(tcp).await?;
+        let tls = timeout(self.handshake_timeout, acceptor.accept(tcp)).await.map_err(stalled)??;
         self.stream = Stream::Tls(Box::new(tls));
         self.tls = true;
         // The greeting a new Server always starts with is not sent after STARTTLS.
@@ -208,3 +258,7 @@ impl Wire {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[path = "wire_tests.rs"]
+mod tests;

@@ -1,14 +1,16 @@
 //! What a phone changes over IMAP beyond flags: EXPUNGE and UID EXPUNGE, COPY and MOVE (with
 //! COPYUID), APPEND (with APPENDUID), CREATE, DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE.
 //!
-//! Every change goes through the store calls JMAP uses (`emails().set` destroys and moves,
-//! `emails().create` as Email/import does, `mailboxes()` create, rename, destroy and
-//! subscribe), so it is logged, visible to JMAP and to every IMAP session, and queued for the
-//! hosted server on the durable write-back queue in the same transaction; the mailbox's
-//! write-back is woken after each. A copy into another mailbox (a shared one) is an import
-//! there. An APPEND to Sent whose Message-ID the outbox already holds for that mailbox is the
-//! phone's own Sent copy of something postbote sends (and files in Sent itself): it is answered
-//! OK and stores nothing.
+//! Every change goes through the store's per-message writes that JMAP uses (destroy and move as
+//! `Email/set`, a copy as `Email/import`, `mailboxes()` create, rename, destroy and subscribe),
+//! so it is logged, visible to JMAP and to every IMAP session, and queued for the hosted server
+//! on the durable write-back queue in the same transaction; the mailbox's write-back is woken
+//! after each. EXPUNGE and COPY/MOVE go through `store::imap_writes`: one transaction on the
+//! folder as it is at that moment (a message another device moved away is left alone), and a
+//! COPY or MOVE is all or nothing, answered NO when one message cannot be copied. A copy into
+//! another mailbox (a shared one) is an import there. An APPEND to Sent whose Message-ID the
+//! outbox already holds for that mailbox is the phone's own Sent copy of something postbote
+//! sends (and files in Sent itself): it is answered OK and stores nothing.
 
 use imap_codec::imap_types::core::{Tag, Vec1};
 use imap_codec::imap_types::datetime::DateTime;
@@ -24,7 +26,7 @@ use super::names;
 use super::search::in_set;
 use super::selected::keyword;
 use super::session::{Session, bad, code, no, ok};
-use crate::store::email_set::{EmailUpdate, MailboxPatch, SetFailure};
+use crate::store::email_set::SetFailure;
 
 fn uid_set(uids: &[u32]) -> Option<UidSet> {
     let elems: Vec<UidElement> = uids.iter().map(|u| UidElement::Single(nz(*u))).collect();
@@ -43,26 +45,20 @@ fn failure(f: &SetFailure) -> (Option<Code<'static>>, String) {
 }
 
 impl Session {
-    /// Destroy the `\Deleted` messages of the selected folder (only those in `only`, a UID set).
-    pub async fn expunge_deleted(&mut self, only: Option<SequenceSet>, _silent: bool) -> crate::store::Result<()> {
+    /// Destroy the `\Deleted` messages of the selected folder (only those in `only`, a UID
+    /// set), as the folder is now: a message another device moved away meanwhile stays.
+    pub async fn expunge_deleted(&mut self, only: Option<SequenceSet>) -> crate::store::Result<()> {
         let Some(s) = self.selected() else { return Ok(()) };
         let (account, folder, last) = (s.account.clone(), s.folder, s.view.last_uid());
         let acc = account.clone();
-        self.blocking(move |st| {
-            let doomed: Vec<i64> = st
-                .imap_uids()
-                .live(folder)?
-                .into_iter()
-                .filter(|r| r.deleted && only.as_ref().is_none_or(|o| in_set(o, r.uid, last)))
-                .map(|r| r.message)
-                .collect();
-            if !doomed.is_empty() {
-                st.emails().set(&acc, None, &[], &doomed)?;
-            }
-            Ok(())
-        })
-        .await?;
-        self.shared.app.wake_writeback(&account);
+        let gone = self
+            .blocking(move |st| {
+                st.imap_uids().expunge(&acc, folder, &|u| only.as_ref().is_none_or(|o| in_set(o, u, last)))
+            })
+            .await?;
+        if !gone.is_empty() {
+            self.shared.app.wake_writeback(&account);
+        }
         Ok(())
     }
 
@@ -70,7 +66,7 @@ impl Session {
         if self.selected().is_some_and(|s| s.read_only) {
             return no(tag, Some(code("READ-ONLY")), "the folder is open read-only");
         }
-        if let Err(e) = self.expunge_deleted(only, false).await {
+        if let Err(e) = self.expunge_deleted(only).await {
             return no(tag, Some(code("SERVERBUG")), &e.to_string());
         }
         self.tell_updates(true).await;
@@ -105,51 +101,20 @@ impl Session {
             .map(|(_, k)| k.uid)
             .collect();
         let (dest_account, dest_folder) = (dest.account.clone(), dest.row.id);
-        let same = dest_account == account;
+        // One transaction: all copied (and, moving, all originals gone) or nothing changed.
         let r = self
-            .blocking(move |st| {
-                let msgs = st.imap_uids().messages(folder, &uids)?;
-                let mut src = Vec::new();
-                let mut made = Vec::new();
-                if moving && same {
-                    let ups: Vec<(i64, EmailUpdate)> = msgs
-                        .iter()
-                        .map(|m| {
-                            (
-                                m.message,
-                                EmailUpdate { keywords: None, folder: Some(MailboxPatch::Replace(vec![dest_folder])) },
-                            )
-                        })
-                        .collect();
-                    st.emails().set(&account, None, &ups, &[])?;
-                    src = msgs.iter().map(|m| m.uid).collect();
-                    made = msgs.iter().map(|m| m.message).collect();
-                } else {
-                    for m in &msgs {
-                        let Some(raw) = st.imap_uids().raw(m.blob_id)? else { continue };
-                        if let Ok(c) =
-                            st.emails().create(&dest_account, dest_folder, raw, &m.keywords, m.received_at)?
-                        {
-                            src.push(m.uid);
-                            made.push(c.id);
-                        }
-                    }
-                    if moving {
-                        let ids: Vec<i64> = msgs.iter().map(|m| m.message).collect();
-                        st.emails().set(&account, None, &[], &ids)?;
-                    }
-                }
-                let f = st.imap_uids().refresh(&dest_account, dest_folder)?;
-                let dst = st.imap_uids().uids_of(dest_folder, &made)?;
-                Ok((f.uidvalidity, src, dst))
-            })
+            .blocking(move |st| st.imap_uids().copy(&account, folder, &uids, &dest_account, dest_folder, moving))
             .await;
-        let (validity, src, dst) = match r {
-            Ok(x) => x,
+        let crate::store::imap_writes::Copied { uidvalidity: validity, source: src, dest: dst } = match r {
+            Ok(Ok(c)) => c,
+            Ok(Err((uid, f))) => {
+                let (c, t) = failure(&f);
+                return no(tag, c, &format!("UID {uid} cannot be copied ({t}); nothing was changed"));
+            }
             Err(e) => return no(tag, Some(code("SERVERBUG")), &e.to_string()),
         };
         self.shared.app.wake_writeback(&dest.account);
-        if let Some(s) = self.selected() {
+        if moving && let Some(s) = self.selected() {
             let account = s.account.clone();
             self.shared.app.wake_writeback(&account);
         }
@@ -253,13 +218,15 @@ impl Session {
             Ok(None) => return no(tag, Some(code("NONEXISTENT")), "no such folder"),
             Err(e) => return no(tag, Some(code("SERVERBUG")), &e.to_string()),
         };
-        if let Some(s) = self.selected()
-            && s.folder == found.row.id
+        let (acc, id) = (found.account.clone(), found.row.id);
+        let r = self.blocking(move |st| st.mailboxes().destroy(&acc, id, true)).await;
+        // Only a folder that is gone leaves the selected state; a refused DELETE changes nothing.
+        if matches!(r, Ok(Ok(())))
+            && let Some(s) = self.selected()
+            && s.folder == id
         {
             self.state = super::session::State::Authenticated;
         }
-        let (acc, id) = (found.account.clone(), found.row.id);
-        let r = self.blocking(move |st| st.mailboxes().destroy(&acc, id, true)).await;
         self.answer(tag, r, &found.account, "DELETE done")
     }
 

@@ -128,32 +128,41 @@ impl Emails<'_> {
         received_at: i64,
     ) -> Result<std::result::Result<Created, SetFailure>> {
         let parsed = crate::message::parse(&raw);
-        self.0.write(|t| {
-            if !folder_of_account(t, account, folder)? {
-                return Ok(Err(SetFailure::Invalid("mailboxIds", "no such mailbox".into())));
-            }
-            if let Some(bad) = keywords.iter().find(|k| !valid_keyword(k)) {
-                return Ok(Err(SetFailure::Invalid("keywords", format!("\"{bad}\" is not a valid keyword"))));
-            }
-            let m = NewMessage {
-                uid: None,
-                modseq: None,
-                flags: keywords.iter().map(|k| k.to_lowercase()).collect(),
-                internal_date: received_at,
-                raw,
-            };
-            let size = m.raw.len() as i64;
-            let id = insert_message(t, account, folder, m, parsed)?
-                .ok_or_else(|| StoreError::Other("a local message cannot exist already".into()))?;
-            let (blob_id, thread_id): (i64, i64) =
-                t.tx.query_row("SELECT blob_id, thread_id FROM message WHERE id = ?1", [id], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })?;
-            t.log(account, ObjType::Mailbox, folder, Op::CountsOnly, None)?;
-            queue(t, account, "append", Some(id), None, None, None, None)?;
-            Ok(Ok(Created { id, blob_id, thread_id, size }))
-        })
+        self.0.write(|t| create_in(t, account, folder, raw, parsed, keywords, received_at))
     }
+}
+
+/// [`Emails::create`] inside a caller's transaction (`parsed` is `raw` parsed).
+pub(super) fn create_in(
+    t: &mut Tx<'_>,
+    account: &str,
+    folder: i64,
+    raw: Vec<u8>,
+    parsed: crate::message::Parsed,
+    keywords: &[String],
+    received_at: i64,
+) -> Result<std::result::Result<Created, SetFailure>> {
+    if !folder_of_account(t, account, folder)? {
+        return Ok(Err(SetFailure::Invalid("mailboxIds", "no such mailbox".into())));
+    }
+    if let Some(bad) = keywords.iter().find(|k| !valid_keyword(k)) {
+        return Ok(Err(SetFailure::Invalid("keywords", format!("\"{bad}\" is not a valid keyword"))));
+    }
+    let m = NewMessage {
+        uid: None,
+        modseq: None,
+        flags: keywords.iter().map(|k| k.to_lowercase()).collect(),
+        internal_date: received_at,
+        raw,
+    };
+    let size = m.raw.len() as i64;
+    let id = insert_message(t, account, folder, m, parsed)?
+        .ok_or_else(|| StoreError::Other("a local message cannot exist already".into()))?;
+    let (blob_id, thread_id): (i64, i64) =
+        t.tx.query_row("SELECT blob_id, thread_id FROM message WHERE id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    t.log(account, ObjType::Mailbox, folder, Op::CountsOnly, None)?;
+    queue(t, account, "append", Some(id), None, None, None, None)?;
+    Ok(Ok(Created { id, blob_id, thread_id, size }))
 }
 
 impl Emails<'_> {
@@ -171,7 +180,7 @@ impl Emails<'_> {
     }
 }
 
-fn update_email(
+pub(super) fn update_email(
     t: &mut Tx<'_>,
     account: &str,
     id: i64,

@@ -49,7 +49,7 @@ pub struct ImapMessage {
 
 /// The IMAP server's UIDs, reached as `store.imap_uids()`.
 #[derive(Clone, Copy)]
-pub struct ImapUids<'a>(&'a Store);
+pub struct ImapUids<'a>(pub(super) &'a Store);
 
 impl Store {
     pub fn imap_uids(&self) -> ImapUids<'_> {
@@ -192,38 +192,42 @@ impl ImapUids<'_> {
         self.0.write(|t| {
             let mut changed = Vec::new();
             for (uid, on) in changes {
-                let row: Option<(i64, bool)> =
-                    t.tx.prepare_cached(
-                        "SELECT message_id, deleted FROM imap_uid WHERE folder_id = ?1 AND uid = ?2 AND expunged = 0",
-                    )?
-                    .query_row(params![folder, uid], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .optional()?;
-                let Some((message, was)) = row else { continue };
-                if was == *on {
-                    continue;
+                if set_deleted_in(t, account, folder, *uid, *on)? {
+                    changed.push(*uid);
                 }
-                let thread: Option<i64> =
-                    t.tx.prepare_cached("SELECT thread_id FROM message WHERE id = ?1")?
-                        .query_row([message], |r| r.get(0))
-                        .optional()?;
-                let Some(thread) = thread else { continue };
-                let m = t.bump(account)?;
-                t.log(account, ObjType::Email, message, Op::Updated, Some(thread))?;
-                t.tx.prepare_cached("UPDATE imap_uid SET deleted = ?3, modseq = ?4 WHERE folder_id = ?1 AND uid = ?2")?
-                    .execute(params![folder, uid, on, m])?;
-                t.tx.prepare_cached(
-                    "UPDATE imap_folder SET highest_modseq = MAX(highest_modseq, ?2) WHERE folder_id = ?1",
-                )?
-                .execute(params![folder, m])?;
-                changed.push(*uid);
             }
             Ok(changed)
         })
     }
 }
 
-/// [`ImapUids::refresh`]'s write.
-fn refresh(t: &mut Tx<'_>, account: &str, folder: i64) -> Result<ImapFolder> {
+/// Set or clear `\Deleted` on one live UID inside a caller's transaction; whether it changed.
+pub(super) fn set_deleted_in(t: &mut Tx<'_>, account: &str, folder: i64, uid: u32, on: bool) -> Result<bool> {
+    let row: Option<(i64, bool)> = t
+        .tx
+        .prepare_cached("SELECT message_id, deleted FROM imap_uid WHERE folder_id = ?1 AND uid = ?2 AND expunged = 0")?
+        .query_row(params![folder, uid], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((message, was)) = row else { return Ok(false) };
+    if was == on {
+        return Ok(false);
+    }
+    let thread: Option<i64> =
+        t.tx.prepare_cached("SELECT thread_id FROM message WHERE id = ?1")?
+            .query_row([message], |r| r.get(0))
+            .optional()?;
+    let Some(thread) = thread else { return Ok(false) };
+    let m = t.bump(account)?;
+    t.log(account, ObjType::Email, message, Op::Updated, Some(thread))?;
+    t.tx.prepare_cached("UPDATE imap_uid SET deleted = ?3, modseq = ?4 WHERE folder_id = ?1 AND uid = ?2")?
+        .execute(params![folder, uid, on, m])?;
+    t.tx.prepare_cached("UPDATE imap_folder SET highest_modseq = MAX(highest_modseq, ?2) WHERE folder_id = ?1")?
+        .execute(params![folder, m])?;
+    Ok(true)
+}
+
+/// [`ImapUids::refresh`]'s write, also inside a caller's transaction.
+pub(super) fn refresh(t: &mut Tx<'_>, account: &str, folder: i64) -> Result<ImapFolder> {
     let now: i64 = t.tx.query_row("SELECT modseq FROM account WHERE id = ?1", [account], |r| r.get(0))?;
     let state: Option<(i64, i64, i64, i64)> =
         t.tx.prepare_cached(

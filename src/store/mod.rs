@@ -35,6 +35,7 @@ pub mod email_set;
 pub mod folders;
 pub mod identities;
 pub mod imap_uids;
+pub mod imap_writes;
 pub mod mailboxes;
 pub mod messages;
 pub mod outbox;

@@ -539,3 +539,91 @@ T.logout()
     assert_eq!(out, vec!["before True True", "starttls OK", "implicit OK False"], "{out:?}");
     s.d.stop().await;
 }
+
+/// (folder id of INBOX, of Archive) of mailbox "becker".
+fn inbox_and_archive(store: &postbote::store::Store) -> (i64, i64) {
+    let all = store.mailboxes().all("becker").unwrap();
+    let id = |role: &str| all.iter().find(|m| m.role.as_deref() == Some(role)).unwrap().id;
+    (id("inbox"), id("archive"))
+}
+
+#[tokio::test]
+async fn expunge_spares_a_deleted_message_another_device_moved_away_and_store_and_delete_answer_per_rfc() {
+    let (s, _user, _pw, token) = setup("imapd-stale", 2).await;
+    let store = s.d.app.store.clone();
+    let (inbox, archive) = inbox_and_archive(&store);
+    let dir = tempfile::tempdir().unwrap();
+    let mark = dir.path().join("moved");
+    let script = format!(
+        r#"
+import os
+M = login()
+M.select('INBOX')
+typ, d = M.store('1', '+FLAGS', '(\\Deleted)')
+say('stored', typ)
+while not os.path.exists({mark:?}):
+    time.sleep(0.05)
+typ, d = M.expunge()
+say('expunge', typ, d)
+typ, d = M.select('Archive')
+say('archive', d[0].decode())
+M.logout()
+"#,
+        mark = mark.display().to_string()
+    );
+    let mut phone = imapd::Script::spawn(s.port, "becker", &token, &script);
+    assert_eq!(phone.line().await, "stored OK");
+    // Another device (JMAP) moves that message to Archive meanwhile.
+    let uid1 = store.imap_uids().live(inbox).unwrap()[0].message;
+    let up = postbote::store::email_set::EmailUpdate {
+        keywords: None,
+        folder: Some(postbote::store::email_set::MailboxPatch::Replace(vec![archive])),
+    };
+    store.emails().set("becker", None, &[(uid1, up)], &[]).unwrap().unwrap();
+    std::fs::write(&mark, b"").unwrap();
+    let expunge = phone.line().await;
+    // The message left INBOX, which the phone is told either way.
+    assert_eq!(expunge, "expunge OK [b'1']");
+    assert_eq!(phone.line().await, "archive 1", "the moved message is in Archive");
+    phone.done().await;
+
+    // Non-UID STORE under CONDSTORE answers with UID (RFC 7162 section 3.1); .SILENT echoes
+    // nothing, neither in its own answer nor on the next NOOP.
+    let out = python(
+        s.port,
+        "becker",
+        &token,
+        "",
+        r#"
+M = login()
+M.enable('CONDSTORE')
+M.select('INBOX')
+typ, d = M.store('1', '+FLAGS', '(\\Flagged)')
+print('condstore', typ, [x.decode() for x in d if x])
+M.logout()
+N = login()
+N.select('INBOX')
+typ, d = N.store('1', '+FLAGS.SILENT', '(\\Answered)')
+print('silent', typ, d)
+typ, d = N.noop()
+print('noop', N.response('FETCH'))
+# A refused DELETE of the selected folder leaves it selected.
+typ, d = N.delete('INBOX')
+print('delete', typ)
+typ, d = N.fetch('1', '(UID)')
+print('after-delete', typ)
+N.logout()
+"#,
+    )
+    .await;
+    let text = out.join("\n");
+    let condstore = out.iter().find(|l| l.starts_with("condstore")).unwrap();
+    assert!(
+        condstore.starts_with("condstore OK") && condstore.contains("UID ") && condstore.contains("MODSEQ"),
+        "{text}"
+    );
+    assert!(text.contains("silent OK [None]"), "{text}");
+    assert!(text.contains("noop ('FETCH', [None])"), "{text}");
+    assert!(text.contains("delete NO") && text.contains("after-delete OK"), "{text}");
+    s.d.stop().await;
+}
