@@ -503,12 +503,19 @@ impl Session {
             let with_uid = uid || self.condstore;
             let done: Vec<u32> = stored.done.iter().map(|d| d.0).collect();
             if let Err(e) = self.fetch_flags(&done, with_uid).await {
-                return no(tag, Some(code("SERVERBUG")), &format!("STORE done, but the flags cannot be read: {e}"));
+                // The change is committed: a NO would say it was not. The view has not moved
+                // on, so the flags go out with the next news.
+                tracing::warn!(error = %e, "IMAP: STORE done, but its flags cannot be read back now");
             }
         } else if let Some(s) = self.selected() {
             // .SILENT: the client knows what it set; its own change is not echoed as news.
-            for (u, modseq) in &stored.done {
-                s.view.told(*u, *modseq);
+            // A message that had news of its own before the STORE (another device's flag
+            // change the session has not told yet) is left to `tell_updates`, which sends it
+            // with this change: only whole FETCH FLAGS exist.
+            for ((u, modseq), before) in stored.done.iter().zip(&stored.before) {
+                if s.view.known(*u).is_some_and(|k| *before <= k) {
+                    s.view.told(*u, *modseq);
+                }
             }
         }
         self.tell_updates(uid).await;

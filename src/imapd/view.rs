@@ -108,6 +108,11 @@ impl View {
     }
 
     /// Note that the client was told `uid`'s state at `modseq` (after a FETCH or STORE).
+    /// The MODSEQ of `uid` the client has been told of.
+    pub fn known(&self, uid: u32) -> Option<u64> {
+        self.seq(uid).map(|s| self.rows[s as usize - 1].modseq)
+    }
+
     pub fn told(&mut self, uid: u32, modseq: u64) {
         if let Some(s) = self.seq(uid) {
             let k = &mut self.rows[s as usize - 1];

@@ -101,6 +101,10 @@ impl Session {
             .map(|(_, k)| k.uid)
             .collect();
         let (dest_account, dest_folder) = (dest.account.clone(), dest.row.id);
+        if moving && dest_account == account && dest_folder == folder {
+            // Nothing would move, and a COPYUID of each UID to itself would claim it did.
+            return no(tag, Some(code("CANNOT")), "the messages are in that folder already");
+        }
         // One transaction: all copied (and, moving, all originals gone) or nothing changed.
         let r = self
             .blocking(move |st| st.imap_uids().copy(&account, folder, &uids, &dest_account, dest_folder, moving))

@@ -26,7 +26,11 @@ impl Account {
     /// The account of `mailbox`, or None when the config has no such mailbox.
     pub fn of(config: &Config, mailbox: &str) -> Option<Account> {
         let m = config.mailbox(mailbox)?;
-        Some(Account { display_name: m.name.clone(), address: m.primary_address().to_string(), ..Account::servers(config) })
+        Some(Account {
+            display_name: m.name.clone(),
+            address: m.primary_address().to_string(),
+            ..Account::servers(config)
+        })
     }
 
     /// The servers alone (no mailbox's address or name), for autoconfig.

@@ -170,14 +170,15 @@ impl Emails<'_> {
     /// original is destroyed (`onSuccessDestroyOriginal`), its expunge waits for the copy's
     /// APPEND.
     pub fn copied_from(&self, copy: i64, original: i64) -> Result<()> {
-        self.0.write(|t| {
-            t.tx.execute(
-                "INSERT OR REPLACE INTO copy_origin (copy_id, original_id) VALUES (?1, ?2)",
-                params![copy, original],
-            )?;
-            Ok(())
-        })
+        self.0.write(|t| copied_from(t, copy, original))
     }
+}
+
+/// `copy` was made from `original` in another account, which is about to be destroyed: its
+/// expunge on the server waits for the copy's APPEND (and is undone if that is given up).
+pub(super) fn copied_from(t: &mut Tx<'_>, copy: i64, original: i64) -> Result<()> {
+    t.tx.execute("INSERT OR REPLACE INTO copy_origin (copy_id, original_id) VALUES (?1, ?2)", params![copy, original])?;
+    Ok(())
 }
 
 pub(super) fn update_email(

@@ -236,6 +236,11 @@ pub(super) fn refresh(t: &mut Tx<'_>, account: &str, folder: i64) -> Result<Imap
         .query_row([folder], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
         .optional()?;
     let (uidvalidity, mut uidnext, mut highest, synced) = match state {
+        // Up to date with every change of the account: nothing to read (the second refresh of
+        // an IMAP write after a change that did not touch this account's modseq, or a quiet one).
+        Some((v, n, h, synced)) if synced == now => {
+            return Ok(ImapFolder { uidvalidity: v as u32, uidnext: n as u32, highest_modseq: h as u64 });
+        }
         Some(s) => s,
         None => {
             let v = new_uidvalidity(folder) as i64;

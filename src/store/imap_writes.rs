@@ -11,7 +11,9 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use super::email_set::{EmailUpdate, KeywordPatch, MailboxPatch, SetFailure, create_in, destroy_email, update_email};
+use super::email_set::{
+    EmailUpdate, KeywordPatch, MailboxPatch, SetFailure, copied_from, create_in, destroy_email, update_email,
+};
 use super::imap_uids::{ImapUids, refresh, set_deleted_in};
 use super::{Result, StoreError, Tx};
 
@@ -20,6 +22,9 @@ use super::{Result, StoreError, Tx};
 pub struct Stored {
     /// The UIDs it changed or found as asked, each with its MODSEQ after the STORE.
     pub done: Vec<(u32, u64)>,
+    /// For each of `done`, its MODSEQ just before the STORE: above what a session knew, the
+    /// message had news of its own (another device's change) besides this STORE.
+    pub before: Vec<u64>,
     /// The UIDs it left alone because they changed after UNCHANGEDSINCE.
     pub modified: Vec<u32>,
 }
@@ -127,6 +132,7 @@ impl ImapUids<'_> {
                     set_deleted_in(t, account, folder, uid, on)?;
                 }
                 out.done.push((uid, 0));
+                out.before.push(modseq);
             }
             refresh(t, account, folder)?;
             for (uid, modseq) in out.done.iter_mut() {
@@ -180,8 +186,14 @@ impl ImapUids<'_> {
                     Ok(c) => c,
                     Err(f) => return Ok(Err((uid, f))),
                 };
-                if moving && let Err(f) = destroy_email(t, account, message)? {
-                    return Ok(Err((uid, f)));
+                if moving {
+                    // As Email/copy with onSuccessDestroyOriginal: the original's expunge on
+                    // its server waits for the copy's APPEND on the other, and comes back if
+                    // that APPEND is given up, so the message is never on neither server.
+                    copied_from(t, created.id, message)?;
+                    if let Err(f) = destroy_email(t, account, message)? {
+                        return Ok(Err((uid, f)));
+                    }
                 }
                 source.push(uid);
                 made.push(created.id);

@@ -75,6 +75,13 @@ fn store_checks_unchangedsince_against_the_modseq_of_the_moment_and_skips_moved_
     let moved = s.imap_uids().messages(archive, &[1]).unwrap();
     assert_eq!(moved.len(), 1);
     assert!(moved[0].keywords.is_empty() && !moved[0].deleted, "the moved message is untouched");
+    // Without UNCHANGEDSINCE UID 1 is stored too, and its MODSEQ before the STORE shows the
+    // other device's change a session that saw `seen` was not told yet (so a .SILENT STORE
+    // must not count it as told).
+    let r = s.imap_uids().store("becker", inbox, &[1, 3], Some(&patch), None, None).unwrap().unwrap();
+    assert_eq!(r.done.iter().map(|d| d.0).collect::<Vec<_>>(), vec![1, 3]);
+    assert!(r.before[0] > seen, "UID 1 had news of its own: {:?}", r.before);
+    assert!(r.done.iter().zip(&r.before).all(|(d, b)| d.1 >= *b));
 }
 
 #[test]
@@ -106,6 +113,19 @@ fn a_move_to_another_mailbox_that_cannot_copy_one_message_changes_nothing() {
     assert_eq!(made, vec![1, 2, 3]);
     assert_eq!(count(&s, "becker", inbox), 0);
     assert_eq!(count(&s, "info", dest), 3);
+    // Each original's expunge on becker's server waits for its copy's APPEND on info's, as
+    // after Email/copy with onSuccessDestroyOriginal: never on neither server.
+    let waits: Vec<(Option<i64>, Option<String>)> = s
+        .read(|c| {
+            let mut q = c.prepare(
+                "SELECT e.waits_for, a.kind FROM writeback_op e LEFT JOIN writeback_op a ON a.id = e.waits_for
+                 WHERE e.account = 'becker' AND e.kind = 'expunge' ORDER BY e.id",
+            )?;
+            Ok(q.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?)
+        })
+        .unwrap();
+    assert_eq!(waits.len(), 3, "{waits:?}");
+    assert!(waits.iter().all(|(w, k)| w.is_some() && k.as_deref() == Some("append")), "{waits:?}");
 }
 
 #[test]

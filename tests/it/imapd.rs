@@ -612,6 +612,9 @@ typ, d = N.delete('INBOX')
 print('delete', typ)
 typ, d = N.fetch('1', '(UID)')
 print('after-delete', typ)
+# A MOVE into the folder the messages are in moves nothing and says so.
+typ, d = N._simple_command('MOVE', '1', 'INBOX')
+print('move-here', typ, N.response('NO'))
 N.logout()
 "#,
     )
@@ -625,5 +628,6 @@ N.logout()
     assert!(text.contains("silent OK [None]"), "{text}");
     assert!(text.contains("noop ('FETCH', [None])"), "{text}");
     assert!(text.contains("delete NO") && text.contains("after-delete OK"), "{text}");
+    assert!(text.contains("move-here NO"), "{text}");
     s.d.stop().await;
 }
