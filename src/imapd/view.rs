@@ -107,12 +107,12 @@ impl View {
         up
     }
 
-    /// Note that the client was told `uid`'s state at `modseq` (after a FETCH or STORE).
     /// The MODSEQ of `uid` the client has been told of.
     pub fn known(&self, uid: u32) -> Option<u64> {
         self.seq(uid).map(|s| self.rows[s as usize - 1].modseq)
     }
 
+    /// Note that the client was told `uid`'s state at `modseq` (after a FETCH or STORE).
     pub fn told(&mut self, uid: u32, modseq: u64) {
         if let Some(s) = self.seq(uid) {
             let k = &mut self.rows[s as usize - 1];

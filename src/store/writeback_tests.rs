@@ -451,6 +451,7 @@ fn an_original_moved_to_another_account_leaves_its_server_only_after_the_copy_ar
     s.ensure_accounts(["buero"]).unwrap();
     let inbox = s.folders().ensure("becker", "INBOX", Some("inbox")).unwrap().id;
     let target = s.folders().ensure("buero", "INBOX", Some("inbox")).unwrap().id;
+    s.write(|t| Ok(t.tx.execute("UPDATE folder SET uidnext = 10 WHERE id = ?1", [inbox]).map(|_| ())?)).unwrap();
     let copy_of = |uid: u32| {
         let original = synced(&s, inbox, uid);
         let raw = s.messages().raw(original).unwrap().unwrap();
@@ -485,4 +486,6 @@ fn an_original_moved_to_another_account_leaves_its_server_only_after_the_copy_ar
     assert!(matches!(&r, Refused::GaveUp(u) if u.contains("original comes back")), "{r:?}");
     assert!(queue_now(&s).is_empty(), "the expunge is dropped");
     assert_eq!(s.folders().uids(inbox).unwrap(), Vec::<u32>::new(), "no tombstone: the mirror fetches it again");
+    // ... from UID 2 on: the mirror looks only from the folder's UIDNEXT up.
+    assert_eq!(s.folders().by_name("becker", "INBOX").unwrap().unwrap().uidnext, Some(2));
 }

@@ -12,6 +12,18 @@ use super::super::writeback_names::{delimiter, renamed};
 use super::super::{ObjType, Op, Result, Tx};
 use super::{QueuedOp, WritebackOp};
 
+/// The server keeps message `uid` of `folder`, which the store destroyed: drop its tombstone
+/// and let the mirror's next pass look from that UID on (it fetches only UIDs from the
+/// folder's stored UIDNEXT up, and skips those it holds), so the message shows again.
+fn fetch_again(t: &mut Tx<'_>, folder: i64, uid: i64) -> Result<()> {
+    t.tx.execute("DELETE FROM imap_tombstone WHERE folder_id = ?1 AND uid = ?2", params![folder, uid])?;
+    t.tx.execute(
+        "UPDATE folder SET uidnext = MIN(uidnext, ?2) WHERE id = ?1 AND uidnext IS NOT NULL",
+        params![folder, uid],
+    )?;
+    Ok(())
+}
+
 /// Undo in the store what a given-up op changed there, so the server's state shows again; says
 /// what was undone, for `status`.
 pub(super) fn undo(t: &mut Tx<'_>, account: &str, folder: Option<i64>, q: &QueuedOp) -> Result<String> {
@@ -21,7 +33,7 @@ pub(super) fn undo(t: &mut Tx<'_>, account: &str, folder: Option<i64>, q: &Queue
     Ok(match &q.op {
         // The server keeps its copy: let the mirror bring it back.
         WritebackOp::Expunge { folder_id, uid, .. } => {
-            t.tx.execute("DELETE FROM imap_tombstone WHERE folder_id = ?1 AND uid = ?2", params![folder_id, uid])?;
+            fetch_again(t, *folder_id, i64::from(*uid))?;
             format!("the message deleted on the phone comes back from \"{}\"", folder_name(t, *folder_id)?)
         }
         // The server keeps its flags: stop laying the refused change over them.
@@ -81,7 +93,9 @@ pub(super) fn undo(t: &mut Tx<'_>, account: &str, folder: Option<i64>, q: &Queue
             };
             for (id, folder, uid) in &waiting {
                 t.tx.execute("DELETE FROM writeback_op WHERE id = ?1", [id])?;
-                t.tx.execute("DELETE FROM imap_tombstone WHERE folder_id = ?1 AND uid = ?2", params![folder, uid])?;
+                if let (Some(folder), Some(uid)) = (folder, uid) {
+                    fetch_again(t, *folder, *uid)?;
+                }
             }
             if waiting.is_empty() {
                 "nothing: the message stays in postbote only, not on the server".into()
