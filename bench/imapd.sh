@@ -85,7 +85,7 @@ EOF
 
 echo "bench: mirroring into postbote's store" >&2
 "$PB" --config "$W/pb/postbote.toml" sync --once --quiet >&2
-TOKEN=$("$PB" --config "$W/pb/postbote.toml" device add --mailbox bench --name bench | sed -n '3p')
+TOKEN=$("$PB" --config "$W/pb/postbote.toml" device add --mailbox bench --name bench --profile "$W/bench.mobileconfig" | sed -n '3p')
 "$PB" --config "$W/pb/postbote.toml" run >"$W/pb/run.log" 2>&1 &
 PB_PID=$!
 for _ in $(seq 200); do

@@ -91,7 +91,7 @@ password_file = "$W/smtp.pw"
 EOF
 DB=$W/data/postbote.sqlite
 "$BIN" --config "$W/postbote.toml" init >/dev/null
-TOKEN=$("$BIN" --config "$W/postbote.toml" device add --mailbox bench --name "Bench phone" | sed -n '/^token/{n;p}')
+TOKEN=$("$BIN" --config "$W/postbote.toml" device add --mailbox bench --name "Bench phone" --profile "$W/bench.mobileconfig" | sed -n '/^token/{n;p}')
 [ -n "$TOKEN" ] || { echo "bench: no device token" >&2; exit 1; }
 "$BIN" --config "$W/postbote.toml" run 2>"$W/daemon.log" &
 DAEMON=$!
