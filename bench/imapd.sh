@@ -136,27 +136,34 @@ stat_median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (
 
 printf 'run\twall_s\n'
 ours=() theirs=()
-for i in $(seq "$ROUNDS"); do
-  rm -rf "$W/mb-ours" "$W/mb-dovecot"
-  mbsync_config "$W/mb-ours" "Host 127.0.0.1
+# Each pull goes into a new directory, and nothing is deleted between pulls: creating files
+# right after 10,000 were deleted costs ext4 extra work (its recently-deleted inode check),
+# which would fall on whichever pull came next. The order alternates between rounds.
+pull_ours() {
+  mbsync_config "$W/mb-ours-$1" "Host 127.0.0.1
 Port $IMAP_PORT
 User bench
 Pass $TOKEN
 SSLType None
 AuthMechs PLAIN"
-  measure "mbsync from postbote #$i" mbsync -c "$W/mb-ours/mbsyncrc" -a -q
+  measure "mbsync from postbote #$1" mbsync -c "$W/mb-ours-$1/mbsyncrc" -a -q
   ours+=("$WALL")
-  mbsync_config "$W/mb-dovecot" "Host localhost
+}
+pull_dovecot() {
+  mbsync_config "$W/mb-dovecot-$1" "Host localhost
 Port 10993
 User $user
 Pass benchpw
 SSLType IMAPS
 CertificateFile $CA"
-  measure "mbsync from Dovecot #$i" mbsync -c "$W/mb-dovecot/mbsyncrc" -a -q
+  measure "mbsync from Dovecot #$1" mbsync -c "$W/mb-dovecot-$1/mbsyncrc" -a -q
   theirs+=("$WALL")
+}
+for i in $(seq "$ROUNDS"); do
+  if [ $((i % 2)) = 1 ]; then pull_ours "$i"; pull_dovecot "$i"; else pull_dovecot "$i"; pull_ours "$i"; fi
 done
-got_ours=$(find "$W/mb-ours/maildir/INBOX" -type f \( -path '*/cur/*' -o -path '*/new/*' \) | wc -l)
-got_theirs=$(find "$W/mb-dovecot/maildir/INBOX" -type f \( -path '*/cur/*' -o -path '*/new/*' \) | wc -l)
+got_ours=$(find "$W/mb-ours-$ROUNDS/maildir/INBOX" -type f \( -path '*/cur/*' -o -path '*/new/*' \) | wc -l)
+got_theirs=$(find "$W/mb-dovecot-$ROUNDS/maildir/INBOX" -type f \( -path '*/cur/*' -o -path '*/new/*' \) | wc -l)
 
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$PB_PID/status"; }
 rss_before=$(rss_kb)
