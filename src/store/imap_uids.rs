@@ -330,4 +330,4 @@ pub(super) fn refresh(t: &mut Tx<'_>, account: &str, folder: i64) -> Result<Imap
 }
 
 #[cfg(test)]
-mod tests;
+pub(super) mod tests;

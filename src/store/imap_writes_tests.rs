@@ -4,18 +4,9 @@
 
 use crate::store::email_set::{EmailUpdate, KeywordPatch, MailboxPatch, SetFailure};
 use crate::store::imap_writes::Copied;
-use crate::store::messages::NewMessage;
+use crate::store::imap_uids::tests::msg;
 use crate::store::{Store, test_store};
 
-fn msg(n: u32) -> NewMessage {
-    NewMessage {
-        uid: Some(n),
-        modseq: None,
-        flags: vec![],
-        internal_date: 1_790_000_000,
-        raw: format!("From: k@kunde.test\r\nMessage-ID: <{n}@x>\r\nSubject: m{n}\r\n\r\nbody {n}\r\n").into_bytes(),
-    }
-}
 
 /// becker's INBOX with `n` messages (UIDs given out) and Archive.
 fn setup(s: &Store, n: u32) -> (i64, i64, Vec<i64>) {

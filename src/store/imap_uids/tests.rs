@@ -10,7 +10,8 @@ use crate::store::email_set::{EmailUpdate, KeywordPatch, MailboxPatch};
 use crate::store::messages::NewMessage;
 use crate::store::{Store, test_store};
 
-fn msg(n: u32) -> NewMessage {
+/// Message `n` of a test folder, as the mirror stores it with server UID `n`.
+pub(in crate::store) fn msg(n: u32) -> NewMessage {
     NewMessage {
         uid: Some(n),
         modseq: None,
