@@ -22,6 +22,7 @@ N=${1:-10000}
 CONNS=${2:-100}
 ROUNDS=${ROUNDS:-3}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+. "$ROOT/bench/lib.sh"
 STACK=${POSTBOTE_STACK_DIR:-$ROOT/.stack}
 export POSTBOTE_STACK_DIR=$STACK
 CA=$STACK/certs/cert.pem
@@ -40,8 +41,6 @@ command -v python3 >/dev/null || { echo "bench: python3 is missing" >&2; exit 1;
 echo "bench: building postbote (release)" >&2
 (cd "$ROOT" && cargo build --locked --release --quiet --bin postbote)
 PB=${CARGO_TARGET_DIR:-$ROOT/target}/release/postbote
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 stamp=$(date +%s)
 user=bench-imapd-$stamp@handwerk.test
@@ -130,9 +129,6 @@ measure() {
   WALL=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
   printf '%s\t%s\n' "$name" "$WALL"
 }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
-stat_min() { printf '%s\n' "$@" | sort -g | head -n 1; }
-stat_median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 printf 'run\twall_s\n'
 ours=() theirs=()

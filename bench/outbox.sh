@@ -22,6 +22,7 @@ set -euo pipefail
 
 N=${1:-1000}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+. "$ROOT/bench/lib.sh"
 S=${POSTBOTE_STACK_DIR:-$ROOT/.stack}
 BIN=${POSTBOTE_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/postbote}
 CA=$S/certs/cert.pem
@@ -88,7 +89,6 @@ login = "$TAG@bau-firma.test"
 password_file = "$W/smtp.pw"
 EOF
 }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 cat >"$W/msmtprc" <<EOF
 account bench

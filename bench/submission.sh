@@ -20,6 +20,7 @@ set -euo pipefail
 
 N=${1:-200}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+. "$ROOT/bench/lib.sh"
 S=${POSTBOTE_STACK_DIR:-$ROOT/.stack}
 BIN=${POSTBOTE_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/postbote}
 CA=$S/certs/cert.pem
@@ -50,7 +51,6 @@ printf '%s:{PLAIN}%s\n' "$TAG.bau-firma@handwerk.test" "$TAG-imap" >"$S/dovecot/
 chmod 644 "$S/dovecot/users/$TAG@bau-firma.test" "$S/dovecot/users/$TAG.bau-firma@handwerk.test"
 printf '%s\n' "$TAG-smtp" >"$W/smtp.pw"
 printf '%s\n' "$TAG-imap" >"$W/imap.pw"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 CONTROL=$(free_port)
 SUB=$(free_port)
 cat >"$W/postbote.toml" <<EOF

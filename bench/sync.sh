@@ -22,6 +22,7 @@ shopt -s inherit_errexit
 N=${1:-10000}
 BIG=${2:-50000}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+. "$ROOT/bench/lib.sh"
 STACK=${POSTBOTE_STACK_DIR:-$ROOT/.stack}
 export POSTBOTE_STACK_DIR=$STACK
 CA=$STACK/certs/cert.pem
@@ -114,8 +115,6 @@ measure() {
   printf '%s\t%s\t%s\n' "$name" "$WALL" "$RSS"
 }
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
-
 user=$(new_user n "$N")
 echo "bench: mailbox $user with $N messages" >&2
 printf 'run\twall_s\tpeak_rss_kb\n'
@@ -138,8 +137,6 @@ for i in $(seq "$ROUNDS"); do
 done
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 # min / median of the arguments
-stat_min() { printf '%s\n' "$@" | sort -g | head -n 1; }
-stat_median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 floor=$(stat_min "${floors[@]}") floor_med=$(stat_median "${floors[@]}")
 pb_full=$(stat_min "${pbs[@]}") pb_med=$(stat_median "${pbs[@]}")
 for k in $(seq 2 "$ROUNDS"); do rm -rf "$W/pb$k"; done
