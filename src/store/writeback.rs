@@ -267,16 +267,12 @@ fn resolve(
         ("append", Some(mid)) => match msg(mid)? {
             Some((_, None, shown, kw, date)) => match at(shown)? {
                 Located::At(folder) => {
-                    // Read outside a transaction: a phone may have destroyed the message since
-                    // the row above was read, and then there is nothing to append.
-                    let raw: Option<Vec<u8>> = c
-                        .query_row(
-                            "SELECT b.data FROM message m JOIN blob b ON b.id = m.blob_id WHERE m.id = ?1",
-                            [mid],
-                            |r| r.get(0),
-                        )
-                        .optional()?;
-                    let Some(raw) = raw else { return Ok(WritebackOp::Obsolete) };
+                    // The same snapshot as the row above (see `next`): the message is there.
+                    let raw: Vec<u8> = c.query_row(
+                        "SELECT b.data FROM message m JOIN blob b ON b.id = m.blob_id WHERE m.id = ?1",
+                        [mid],
+                        |r| r.get(0),
+                    )?;
                     let kw: Vec<String> = serde_json::from_str(&kw).unwrap_or_default();
                     let flags = kw.iter().map(|k| keyword_to_flag(k)).collect();
                     WritebackOp::Append { message_id: mid, folder, folder_id: shown, flags, raw, internal_date: date }
