@@ -3,10 +3,9 @@
 //! at yet, and a COPY or MOVE that cannot copy one message changes nothing.
 
 use crate::store::email_set::{EmailUpdate, KeywordPatch, MailboxPatch, SetFailure};
-use crate::store::imap_writes::Copied;
 use crate::store::imap_uids::tests::msg;
+use crate::store::imap_writes::Copied;
 use crate::store::{Store, test_store};
-
 
 /// becker's INBOX with `n` messages (UIDs given out) and Archive.
 fn setup(s: &Store, n: u32) -> (i64, i64, Vec<i64>) {

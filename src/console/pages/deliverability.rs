@@ -160,12 +160,11 @@ pub async fn page(State(web): State<Web>, v: Viewer, Query(q): Query<Shown>) -> 
     }
     // The receivers' figures are split by path by the paths' addresses in DNS now.
     let blocks = match web.app.config.doctor.reports {
-        Some(_) => Some(crate::deliverability::paths::path_blocks_now(&web.app.config).await),
         None => None,
-    };
-    let blocks = match blocks.transpose() {
-        Ok(b) => b,
-        Err(e) => return crate::console::internal(&e.to_string()),
+        Some(_) => match crate::deliverability::paths::path_blocks_now(&web.app.config).await {
+            Ok(b) => Some(b),
+            Err(e) => return crate::console::internal(&e.to_string()),
+        },
     };
     let data = match web.blocking(move |app| read(app, blocks.as_ref())).await {
         Ok(d) => d,
