@@ -65,24 +65,6 @@ pub(crate) fn for_test(dir: &std::path::Path, with_info: bool) -> App {
     App::new(Arc::new(config), store)
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn each_mailbox_has_its_own_write_back_wake_up() {
-        let dir = tempfile::tempdir().unwrap();
-        let app = super::for_test(dir.path(), true);
-        let (b, i) = (app.writeback_notify("becker"), app.writeback_notify("info"));
-        assert!(!std::sync::Arc::ptr_eq(&b, &i));
-        app.wake_writeback("info");
-        // The permit went to info's wake-up only.
-        let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
-        rt.block_on(async {
-            tokio::time::timeout(std::time::Duration::from_millis(50), i.notified()).await.expect("info woke");
-            assert!(tokio::time::timeout(std::time::Duration::from_millis(50), b.notified()).await.is_err());
-        });
-    }
-}
-
 /// The rhythm of a daemon task that looks again whenever the store changes, and at least
 /// every `period`: `drain` at the top of a round (one round covers every change so far), then
 /// `wait` for the next change, tick or cancellation.
@@ -111,5 +93,23 @@ impl Rounds {
             r = self.changes.recv() => !matches!(r, Err(tokio::sync::broadcast::error::RecvError::Closed)),
             _ = self.tick.tick() => true,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn each_mailbox_has_its_own_write_back_wake_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = super::for_test(dir.path(), true);
+        let (b, i) = (app.writeback_notify("becker"), app.writeback_notify("info"));
+        assert!(!std::sync::Arc::ptr_eq(&b, &i));
+        app.wake_writeback("info");
+        // The permit went to info's wake-up only.
+        let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+        rt.block_on(async {
+            tokio::time::timeout(std::time::Duration::from_millis(50), i.notified()).await.expect("info woke");
+            assert!(tokio::time::timeout(std::time::Duration::from_millis(50), b.notified()).await.is_err());
+        });
     }
 }
