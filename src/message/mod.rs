@@ -64,8 +64,8 @@ pub fn parse(raw: &[u8]) -> Parsed {
     // body is then its own text. mail-parser would copy it through a charset table character
     // by character (about a tenth of a full sync's CPU time); the result is the same.
     if header_end > 0
-        && one_kind_of_newline(&raw[..header_end])
         && let Some(head) = parser.parse_headers(raw)
+        && header_ends_at(&head, raw, header_end)
         && let Some(body) = plain_ascii_body(&head, &raw[header_end..])
     {
         let preview = mail_parser::parsers::preview::preview_text(body.into(), PREVIEW_CHARS);
@@ -121,14 +121,13 @@ fn plain_ascii_body<'x>(head: &mail_parser::Message<'_>, body: &'x [u8]) -> Opti
     std::str::from_utf8(body).ok()
 }
 
-/// Whether a header section (up to its blank line) ends all its lines alike, all CRLF or all
-/// LF: then its blank line is where mail-parser ends the header too.
-fn one_kind_of_newline(head: &[u8]) -> bool {
-    if head.ends_with(b"\r\n\r\n") {
-        memchr::memchr_iter(b'\n', head).all(|i| i > 0 && head[i - 1] == b'\r')
-    } else {
-        !head.contains(&b'\r')
-    }
+/// Whether the header mail-parser read (`head`) ends at `header_end`, the blank line
+/// [`find_header_end`] found: right after its last field comes that blank line and nothing
+/// else. mail-parser also ends a header at a line of only white space (a form feed, a lone CR)
+/// and skips lines without a colon, where the blank line found may come later.
+fn header_ends_at(head: &mail_parser::Message<'_>, raw: &[u8], header_end: usize) -> bool {
+    let Some(last) = head.root_part().headers.last() else { return false };
+    matches!(raw.get(last.offset_end as usize..header_end), Some(b"\n" | b"\r\n"))
 }
 
 /// Whether the charset named is one in which the ASCII bytes are the ASCII characters, one

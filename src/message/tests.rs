@@ -161,8 +161,14 @@ fn odd_message() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
         "MIME-Version: 1.0",
         "X-Leer:",
         "keine Kopfzeile",
+        "Subject: gefaltet\r\n  weiter",
+        "\x0C",
+        "\r",
+        " ",
+        "\t",
     ]);
-    let ascii_body = proptest::string::string_regex("[ -~\t\r\n\x01\x7F]{0,300}").unwrap().prop_map(String::into_bytes);
+    let ascii_body =
+        proptest::string::string_regex("[ -~\t\r\n\x01\x0C\x7F]{0,300}").unwrap().prop_map(String::into_bytes);
     let any_body = proptest::collection::vec(any::<u8>(), 0..120);
     let body = prop_oneof![3 => ascii_body, 1 => any_body];
     let newline = proptest::sample::select(vec!["\r\n", "\n"]);
@@ -211,11 +217,21 @@ fn plain_ascii_mail_is_read_from_its_header_alone() {
     assert_eq!(body_of(b"From: k@kunde.test\r\nContent-Type: text/plain; charset=utf-16\r\n\r\nHallo"), None);
     let p = parse(plain);
     assert_eq!((p.preview.as_str(), p.search_text.as_str()), ("Termin am Montag", "termin am montag"));
-    // A header whose lines end in both ways: mail-parser ends it at the first blank line of
-    // either kind, so the whole way reads it.
-    let mixed = b"!:\n\r\n\x01\n\n";
-    assert!(!one_kind_of_newline(&mixed[..find_header_end(mixed)]));
-    assert_eq!(parse(mixed), parse_whole(&MessageParser::default(), mixed, find_header_end(mixed)));
+    // Headers that mail-parser ends before the blank line found: lines of both kinds, a line
+    // of only a form feed, only a CR, or white space after a line without a colon.
+    for raw in [
+        &b"!:\n\r\n\x01\n\n"[..],
+        b"From: a@b.test\n\x0C\nHello\n\nWorld",
+        b"From: a@b.test\r\n\r\r\nHello\r\n\r\nWorld",
+        b"From: a@b.test\nkeine Kopfzeile\n \nHello\n\nWorld",
+    ] {
+        let head = MessageParser::default().parse_headers(raw).expect("a header");
+        assert!(!header_ends_at(&head, raw, find_header_end(raw)), "{raw:?}");
+        assert_eq!(parse(raw), parse_whole(&MessageParser::default(), raw, find_header_end(raw)), "{raw:?}");
+    }
+    assert!(parse(b"From: a@b.test\n\x0C\nHello\n\nWorld").search_text.starts_with("hello"));
+    let plain_head = MessageParser::default().parse_headers(plain).expect("a header");
+    assert!(header_ends_at(&plain_head, plain, find_header_end(plain)));
 }
 
 #[test]
