@@ -156,14 +156,7 @@ impl ImapUids<'_> {
     /// The UIDs of these messages in `folder` (live rows), in the order given; 0 for one
     /// without a row.
     pub fn uids_of(&self, folder: i64, messages: &[i64]) -> Result<Vec<u32>> {
-        self.0.read(|c| {
-            let mut s =
-                c.prepare_cached("SELECT uid FROM imap_uid WHERE folder_id = ?1 AND message_id = ?2 AND expunged = 0")?;
-            messages
-                .iter()
-                .map(|m| Ok(s.query_row(params![folder, m], |r| r.get(0)).optional()?.unwrap_or(0)))
-                .collect()
-        })
+        self.0.read(|c| uids_of(c, folder, messages))
     }
 
     /// The raw bytes of a blob (a message's).
@@ -199,6 +192,13 @@ impl ImapUids<'_> {
             Ok(changed)
         })
     }
+}
+
+/// [`ImapUids::uids_of`] on any connection (a caller's transaction too).
+pub(super) fn uids_of(c: &rusqlite::Connection, folder: i64, messages: &[i64]) -> Result<Vec<u32>> {
+    let mut s =
+        c.prepare_cached("SELECT uid FROM imap_uid WHERE folder_id = ?1 AND message_id = ?2 AND expunged = 0")?;
+    messages.iter().map(|m| Ok(s.query_row(params![folder, m], |r| r.get(0)).optional()?.unwrap_or(0))).collect()
 }
 
 /// Set or clear `\Deleted` on one live UID inside a caller's transaction; whether it changed.

@@ -14,7 +14,7 @@ use rusqlite::{OptionalExtension, params};
 use super::email_set::{
     EmailUpdate, KeywordPatch, MailboxPatch, SetFailure, copied_from, create_in, destroy_email, update_email,
 };
-use super::imap_uids::{ImapUids, refresh, set_deleted_in};
+use super::imap_uids::{ImapUids, refresh, set_deleted_in, uids_of};
 use super::{Result, StoreError, Tx};
 
 /// What a STORE did.
@@ -202,15 +202,7 @@ impl ImapUids<'_> {
             if moving {
                 refresh(t, account, folder)?;
             }
-            let mut dest = Vec::with_capacity(made.len());
-            {
-                let mut s = t.tx.prepare_cached(
-                    "SELECT uid FROM imap_uid WHERE folder_id = ?1 AND message_id = ?2 AND expunged = 0",
-                )?;
-                for m in &made {
-                    dest.push(s.query_row(params![dest_folder, m], |r| r.get(0)).optional()?.unwrap_or(0));
-                }
-            }
+            let dest = uids_of(&t.tx, dest_folder, &made)?;
             Ok(Ok(Copied { uidvalidity: f.uidvalidity, source, dest }))
         })
     }
