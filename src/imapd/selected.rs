@@ -51,6 +51,14 @@ fn by_bytes(sizes: impl Iterator<Item = u32>, limit: u64) -> usize {
     n
 }
 
+/// The bytes of message `uid` (its blob `blob`): an error when they are missing, since a FETCH
+/// or SEARCH that needs them must not answer without them.
+fn bytes_of(st: &crate::store::Store, blob: i64, uid: u32) -> crate::store::Result<Vec<u8>> {
+    st.imap_uids()
+        .raw(blob)?
+        .ok_or_else(|| crate::store::StoreError::Other(format!("the bytes of UID {uid} are missing")))
+}
+
 /// The keyword of an IMAP flag (`\Deleted` and `\Recent` are none).
 pub fn keyword(f: &Flag<'_>) -> Option<String> {
     Some(match f {
@@ -305,16 +313,7 @@ impl Session {
                         batch
                             .into_iter()
                             .map(|m| {
-                                let raw = if raw_needed {
-                                    st.imap_uids().raw(m.blob_id)?.ok_or_else(|| {
-                                        crate::store::StoreError::Other(format!(
-                                            "the bytes of UID {} are missing",
-                                            m.uid
-                                        ))
-                                    })?
-                                } else {
-                                    Vec::new()
-                                };
+                                let raw = if raw_needed { bytes_of(st, m.blob_id, m.uid)? } else { Vec::new() };
                                 Ok((m, raw))
                             })
                             .collect::<crate::store::Result<Vec<_>>>()
@@ -402,13 +401,7 @@ impl Session {
                     Ok((Vec::new(), None))
                 } else {
                     self.blocking(move |st| {
-                        let raw = if need_raw {
-                            st.imap_uids().raw(blob)?.ok_or_else(|| {
-                                crate::store::StoreError::Other(format!("the bytes of UID {u} are missing"))
-                            })?
-                        } else {
-                            Vec::new()
-                        };
+                        let raw = if need_raw { bytes_of(st, blob, u)? } else { Vec::new() };
                         let text = if need_text { st.imap_uids().search_text(id)? } else { None };
                         Ok((raw, text))
                     })
