@@ -19,7 +19,7 @@ use imap_codec::imap_types::status::{StatusDataItem, StatusDataItemName};
 
 use super::names::{self, DELIM, Place, SHARED};
 use super::search::in_set;
-use super::session::{Selected, Session, State, bad, code, no, ok};
+use super::session::{Selected, Session, State, bad, code, no, ok, server_bug};
 use super::view::View;
 use crate::store::mailboxes::MailboxRow;
 
@@ -216,7 +216,7 @@ impl Session {
         let full = format!("{reference}{pattern}");
         let folders = match self.all_folders().await {
             Ok(f) => f,
-            Err(e) => return no(tag, Some(code("SERVERBUG")), &e.to_string()),
+            Err(e) => return server_bug(tag, &e),
         };
         let mut names: Vec<(String, Vec<FlagNameAttribute<'static>>, bool)> = Vec::new();
         if !self.names.shared.is_empty() {
@@ -258,7 +258,7 @@ impl Session {
         let found = match self.find(&name).await {
             Ok(Some(f)) => f,
             Ok(None) => return no(tag, Some(code("NONEXISTENT")), "no such folder"),
-            Err(e) => return no(tag, Some(code("SERVERBUG")), &e.to_string()),
+            Err(e) => return server_bug(tag, &e),
         };
         let (account, folder) = (found.account.clone(), found.row.id);
         let r = self
@@ -270,7 +270,7 @@ impl Session {
             .await;
         let (f, deleted) = match r {
             Ok(x) => x,
-            Err(e) => return no(tag, Some(code("SERVERBUG")), &e.to_string()),
+            Err(e) => return server_bug(tag, &e),
         };
         let mut out = Vec::new();
         for i in items {
@@ -309,7 +309,7 @@ impl Session {
         let found = match self.find(&name).await {
             Ok(Some(f)) => f,
             Ok(None) => return no(tag, Some(code("NONEXISTENT")), "no such folder"),
-            Err(e) => return no(tag, Some(code("SERVERBUG")), &e.to_string()),
+            Err(e) => return server_bug(tag, &e),
         };
         let mut qresync = None;
         for p in parameters {
@@ -341,7 +341,7 @@ impl Session {
             .await;
         let (f, live, modseq, gone) = match r {
             Ok(x) => x,
-            Err(e) => return no(tag, Some(code("SERVERBUG")), &e.to_string()),
+            Err(e) => return server_bug(tag, &e),
         };
         let flags = vec![Flag::Answered, Flag::Flagged, Flag::Deleted, Flag::Seen, Flag::Draft];
         self.wire.server.enqueue_data(Data::Flags(flags.clone()));
@@ -376,7 +376,7 @@ impl Session {
             if let Err(e) = self.fetch_flags(&changed, true).await {
                 // RFC 3501: a failed SELECT leaves no folder selected.
                 self.state = State::Authenticated;
-                return no(tag, Some(code("SERVERBUG")), &e.to_string());
+                return server_bug(tag, &e);
             }
         }
         let code = if examine { Code::ReadOnly } else { Code::ReadWrite };

@@ -26,7 +26,7 @@ use imap_codec::imap_types::sequence::{SeqOrUid, Sequence, SequenceSet};
 use super::mailboxes::{nz, nz64, set_of};
 use super::render::{self, Msg};
 use super::search::{self, SearchMsg, in_set};
-use super::session::{Session, State, bad, code, no, ok};
+use super::session::{Session, State, bad, code, no, ok, server_bug};
 use crate::store::email_set::{EmailUpdate, KeywordPatch, SetFailure};
 use crate::store::imap_uids::ImapMessage;
 
@@ -156,7 +156,7 @@ impl Session {
                 let rw = self.selected().is_some_and(|s| !s.read_only);
                 if rw && let Err(e) = self.expunge_deleted(None).await {
                     // The folder stays selected: nothing was expunged, the client may try again.
-                    return no(tag, Some(code("SERVERBUG")), &e.to_string());
+                    return server_bug(tag, &e);
                 }
                 self.state = State::Authenticated;
                 ok(tag, None, "CLOSE done")
@@ -287,7 +287,7 @@ impl Session {
             let last = s.view.last_uid();
             let gone = match self.blocking(move |st| st.imap_uids().vanished_since(folder, since)).await {
                 Ok(g) => g,
-                Err(e) => return no(tag, Some(code("SERVERBUG")), &e.to_string()),
+                Err(e) => return server_bug(tag, &e),
             };
             let gone: Vec<u32> = gone.into_iter().filter(|u| in_set(set, *u, last)).collect();
             if let Some(set) = set_of(&gone) {
@@ -301,7 +301,7 @@ impl Session {
             let uids: Vec<u32> = chunk.iter().map(|t| t.1).collect();
             let rows = match self.blocking(move |st| st.imap_uids().messages(folder, &uids)).await {
                 Ok(r) => r,
-                Err(e) => return no(tag, Some(code("SERVERBUG")), &e.to_string()),
+                Err(e) => return server_bug(tag, &e),
             };
             let mut rows: Vec<ImapMessage> = rows.into_iter().filter(|m| since.is_none_or(|s| m.modseq > s)).collect();
             while !rows.is_empty() {
@@ -321,7 +321,7 @@ impl Session {
                     .await;
                 let msgs = match msgs {
                     Ok(m) => m,
-                    Err(e) => return no(tag, Some(code("SERVERBUG")), &e.to_string()),
+                    Err(e) => return server_bug(tag, &e),
                 };
                 for (m, raw) in msgs {
                     let Some(seq) = self.selected().and_then(|s| s.view.seq(m.uid)) else { continue };
@@ -390,7 +390,7 @@ impl Session {
             let uids: Vec<u32> = chunk.iter().map(|r| r.1).collect();
             let msgs = match self.load(folder, &uids).await {
                 Ok(m) => m,
-                Err(e) => return no(tag, Some(code("SERVERBUG")), &e.to_string()),
+                Err(e) => return server_bug(tag, &e),
             };
             for m in msgs {
                 let Some(seq) = self.selected().and_then(|s| s.view.seq(m.uid)) else { continue };
@@ -409,7 +409,7 @@ impl Session {
                 };
                 let (raw, text) = match loaded {
                     Ok(x) => x,
-                    Err(e) => return no(tag, Some(code("SERVERBUG")), &e.to_string()),
+                    Err(e) => return server_bug(tag, &e),
                 };
                 let sm = SearchMsg {
                     seq,
@@ -483,7 +483,7 @@ impl Session {
                 };
                 return no(tag, Some(code("CANNOT")), &format!("UID {uid}: {text}; nothing was changed"));
             }
-            Err(e) => return no(tag, Some(code("SERVERBUG")), &e.to_string()),
+            Err(e) => return server_bug(tag, &e),
         };
         self.shared.app.wake_writeback(&account);
         let modified: Vec<u32> = if uid {

@@ -84,6 +84,12 @@ pub fn no(tag: &Tag<'static>, code: Option<Code<'static>>, text: &str) -> Status
         .unwrap_or_else(|_| Status::no(Some(tag.clone()), None, "failed").expect("a valid text"))
 }
 
+/// The answer to a command the store could not carry out: `NO [SERVERBUG]` with the error,
+/// never an OK with less in it.
+pub fn server_bug(tag: &Tag<'static>, e: &impl std::fmt::Display) -> Status<'static> {
+    no(tag, Some(code("SERVERBUG")), &e.to_string())
+}
+
 pub fn bad(tag: &Tag<'static>, text: &str) -> Status<'static> {
     Status::bad(Some(tag.clone()), None, text.to_string())
         .unwrap_or_else(|_| Status::bad(Some(tag.clone()), None, "bad").expect("a valid text"))

@@ -25,7 +25,7 @@ use super::mailboxes::{name_of, nz};
 use super::names;
 use super::search::in_set;
 use super::selected::keyword;
-use super::session::{Session, bad, code, no, ok};
+use super::session::{Session, bad, code, no, ok, server_bug};
 use crate::store::email_set::SetFailure;
 
 fn uid_set(uids: &[u32]) -> Option<UidSet> {
@@ -67,7 +67,7 @@ impl Session {
             return no(tag, Some(code("READ-ONLY")), "the folder is open read-only");
         }
         if let Err(e) = self.expunge_deleted(only).await {
-            return no(tag, Some(code("SERVERBUG")), &e.to_string());
+            return server_bug(tag, &e);
         }
         self.tell_updates(true).await;
         ok(tag, None, "EXPUNGE done")
@@ -84,7 +84,7 @@ impl Session {
         let dest = match self.find(&name_of(mailbox)).await {
             Ok(Some(f)) => f,
             Ok(None) => return no(tag, Some(code("TRYCREATE")), "no such folder"),
-            Err(e) => return no(tag, Some(code("SERVERBUG")), &e.to_string()),
+            Err(e) => return server_bug(tag, &e),
         };
         let Some(s) = self.selected() else { return bad(tag, "no folder is selected") };
         if moving && s.read_only {
@@ -115,7 +115,7 @@ impl Session {
                 let (c, t) = failure(&f);
                 return no(tag, c, &format!("UID {uid} cannot be copied ({t}); nothing was changed"));
             }
-            Err(e) => return no(tag, Some(code("SERVERBUG")), &e.to_string()),
+            Err(e) => return server_bug(tag, &e),
         };
         self.shared.app.wake_writeback(&dest.account);
         if moving && let Some(s) = self.selected() {
@@ -153,7 +153,7 @@ impl Session {
         let dest = match self.find(&name_of(mailbox)).await {
             Ok(Some(f)) => f,
             Ok(None) => return no(tag, Some(code("TRYCREATE")), "no such folder"),
-            Err(e) => return no(tag, Some(code("SERVERBUG")), &e.to_string()),
+            Err(e) => return server_bug(tag, &e),
         };
         let raw: Vec<u8> = match message {
             LiteralOrLiteral8::Literal(l) => l.data().to_vec(),
@@ -196,7 +196,7 @@ impl Session {
                 let (c, t) = failure(&f);
                 no(tag, c, &t)
             }
-            Err(e) => no(tag, Some(code("SERVERBUG")), &e.to_string()),
+            Err(e) => server_bug(tag, &e),
         }
     }
 
@@ -220,7 +220,7 @@ impl Session {
         let found = match self.find(&name_of(mailbox)).await {
             Ok(Some(f)) => f,
             Ok(None) => return no(tag, Some(code("NONEXISTENT")), "no such folder"),
-            Err(e) => return no(tag, Some(code("SERVERBUG")), &e.to_string()),
+            Err(e) => return server_bug(tag, &e),
         };
         let (acc, id) = (found.account.clone(), found.row.id);
         let r = self.blocking(move |st| st.mailboxes().destroy(&acc, id, true)).await;
@@ -238,7 +238,7 @@ impl Session {
         let found = match self.find(&name_of(from)).await {
             Ok(Some(f)) => f,
             Ok(None) => return no(tag, Some(code("NONEXISTENT")), "no such folder"),
-            Err(e) => return no(tag, Some(code("SERVERBUG")), &e.to_string()),
+            Err(e) => return server_bug(tag, &e),
         };
         let Some(place) = self.names.resolve(&name_of(to)) else {
             return no(tag, Some(code("CANNOT")), "not a name here");
@@ -257,7 +257,7 @@ impl Session {
         let found = match self.find(&name_of(mailbox)).await {
             Ok(Some(f)) => f,
             Ok(None) => return no(tag, Some(code("NONEXISTENT")), "no such folder"),
-            Err(e) => return no(tag, Some(code("SERVERBUG")), &e.to_string()),
+            Err(e) => return server_bug(tag, &e),
         };
         let (acc, id) = (found.account.clone(), found.row.id);
         let r = self.blocking(move |st| st.mailboxes().set_subscribed(&acc, id, on)).await;
@@ -280,7 +280,7 @@ impl Session {
                 let (c, t) = failure(&f);
                 no(tag, c, &t)
             }
-            Err(e) => no(tag, Some(code("SERVERBUG")), &e.to_string()),
+            Err(e) => server_bug(tag, &e),
         }
     }
 }
